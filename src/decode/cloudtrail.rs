@@ -1,0 +1,468 @@
+//! CloudTrail decoder: every body shape seen in the field (`{"Records":[...]}`, bare arrays, one
+//! record per line, CloudWatch Logs and EventBridge envelopes), digest files recognised, and each
+//! record flattened into the `cloudtrail` columns with its original text kept in `raw`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::schema::{CLOUDTRAIL_SCHEMA, CLOUDTRAIL_STRING_COLUMNS};
+
+pub const BATCH_ROWS: usize = 16 * 1024;
+
+/// The text of a JSON string value without allocating when it has no escapes; numbers and
+/// booleans as their literal text; `null` as `None`.
+pub fn raw_text(r: &RawValue) -> Option<Cow<'_, str>> {
+    let s = r.get().trim();
+    if s == "null" {
+        return None;
+    }
+    if let Some(inner) = s.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+        if !inner.contains('\\') {
+            return Some(Cow::Borrowed(inner));
+        }
+        return serde_json::from_str::<String>(s).ok().map(Cow::Owned);
+    }
+    Some(Cow::Borrowed(s))
+}
+
+fn raw_bool(r: Option<&RawValue>) -> Option<bool> {
+    match raw_text(r?)?.as_ref() {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// JSON text of a sub-object; `null`, `{}`-less absence as `None`.
+fn raw_json(r: Option<&RawValue>) -> Option<&str> {
+    let s = r?.get();
+    if s == "null" { None } else { Some(s) }
+}
+
+/// Parse a CloudTrail time: ISO-8601 with zone (the AWS form), or the zone-less and space-separated
+/// forms some exporters write (taken as UTC). Returns microseconds since the epoch.
+pub fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_micros());
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%SZ",
+        "%Y-%m-%d %H:%M:%S%.f %Z",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    // `2023-07-10 12:00:00 +0000 UTC` and friends.
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f %z") {
+        return Some(t.timestamp_micros());
+    }
+    None
+}
+
+/// One top-level JSON value or one record: the CloudTrail fields plus the keys that tell the
+/// container shapes apart. Everything is borrowed from the input.
+#[derive(Deserialize, Default)]
+#[allow(non_snake_case)]
+pub struct Rec<'a> {
+    // Container shapes.
+    #[serde(borrow, rename = "Records")]
+    pub records: Option<Vec<&'a RawValue>>,
+    #[serde(borrow, rename = "logEvents")]
+    pub log_events: Option<Vec<&'a RawValue>>,
+    #[serde(borrow, rename = "messageType")]
+    pub message_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub detail: Option<&'a RawValue>,
+    #[serde(borrow, rename = "digestStartTime")]
+    pub digest_start_time: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub message: Option<&'a RawValue>,
+    #[serde(borrow, rename = "logGroup")]
+    pub log_group: Option<&'a RawValue>,
+    // Inventory (`aws ec2 describe-*`) top-level keys.
+    #[serde(borrow)]
+    pub NetworkAcls: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub NetworkInterfaces: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub Subnets: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub Reservations: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub Vpcs: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub SecurityGroups: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub FlowLogs: Option<&'a RawValue>,
+    // CloudTrail record fields.
+    #[serde(borrow)]
+    pub eventID: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub eventTime: Option<&'a RawValue>,
+    #[serde(borrow, rename = "@timestamp")]
+    pub at_timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub eventVersion: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub eventSource: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub eventName: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub awsRegion: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub sourceIPAddress: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub userAgent: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub errorCode: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub errorMessage: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub readOnly: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub eventType: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub eventCategory: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub managementEvent: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub recipientAccountId: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub requestID: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub sharedEventID: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub vpcEndpointId: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub userIdentity: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub requestParameters: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub responseElements: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub additionalEventData: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub resources: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub serviceEventDetails: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub tlsDetails: Option<&'a RawValue>,
+}
+
+impl Rec<'_> {
+    /// Does this object look like a CloudTrail record (rather than a container or another thing)?
+    pub fn is_event(&self) -> bool {
+        self.eventVersion.is_some()
+            || self.eventID.is_some()
+            || (self.eventTime.is_some()
+                && (self.eventSource.is_some() || self.eventName.is_some()))
+            || (self.eventSource.is_some() && self.eventName.is_some())
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[allow(non_snake_case)]
+struct Identity<'a> {
+    #[serde(borrow, rename = "type")]
+    ty: Option<&'a RawValue>,
+    #[serde(borrow)]
+    arn: Option<&'a RawValue>,
+    #[serde(borrow)]
+    userName: Option<&'a RawValue>,
+    #[serde(borrow)]
+    principalId: Option<&'a RawValue>,
+    #[serde(borrow)]
+    accountId: Option<&'a RawValue>,
+    #[serde(borrow)]
+    accessKeyId: Option<&'a RawValue>,
+    #[serde(borrow)]
+    invokedBy: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sessionContext: Option<SessionContext<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[allow(non_snake_case)]
+struct SessionContext<'a> {
+    #[serde(borrow)]
+    sessionIssuer: Option<Issuer<'a>>,
+    #[serde(borrow)]
+    attributes: Option<Attributes<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[allow(non_snake_case)]
+struct Issuer<'a> {
+    #[serde(borrow)]
+    arn: Option<&'a RawValue>,
+    #[serde(borrow)]
+    userName: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[allow(non_snake_case)]
+struct Attributes<'a> {
+    #[serde(borrow)]
+    mfaAuthenticated: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[allow(non_snake_case)]
+struct Tls<'a> {
+    #[serde(borrow)]
+    tlsVersion: Option<&'a RawValue>,
+}
+
+/// A NACL write seen during ingest, kept for inferring when an inventory snapshot was taken.
+#[derive(Debug, Clone)]
+pub struct NaclEvent {
+    pub time: i64,
+    pub event_name: String,
+    pub request_parameters: String,
+}
+
+pub const NACL_ENTRY_EVENTS: &[&str] = &[
+    "CreateNetworkAclEntry",
+    "ReplaceNetworkAclEntry",
+    "DeleteNetworkAclEntry",
+];
+
+/// Builds `cloudtrail` batches.
+pub struct CtBuilder {
+    source_file: Arc<str>,
+    event_id: StringBuilder,
+    event_time: TimestampMicrosecondBuilder,
+    strings: Vec<StringBuilder>,
+    read_only: BooleanBuilder,
+    management_event: BooleanBuilder,
+    mfa: BooleanBuilder,
+    source_record: Int64Builder,
+    rows: usize,
+    pub min_time: Option<i64>,
+    pub max_time: Option<i64>,
+    pub nacl_events: Vec<NaclEvent>,
+}
+
+fn col(name: &str) -> usize {
+    CLOUDTRAIL_STRING_COLUMNS
+        .iter()
+        .position(|c| *c == name)
+        .expect("known cloudtrail column")
+}
+
+impl CtBuilder {
+    pub fn new(source_file: Arc<str>) -> Self {
+        CtBuilder {
+            source_file,
+            event_id: StringBuilder::new(),
+            event_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            strings: CLOUDTRAIL_STRING_COLUMNS
+                .iter()
+                .map(|_| StringBuilder::new())
+                .collect(),
+            read_only: BooleanBuilder::new(),
+            management_event: BooleanBuilder::new(),
+            mfa: BooleanBuilder::new(),
+            source_record: Int64Builder::new(),
+            rows: 0,
+            min_time: None,
+            max_time: None,
+            nacl_events: Vec::new(),
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Add one record. `raw` is its original text. Fails (adding nothing) when the record has no
+    /// usable time.
+    pub fn push(&mut self, rec: &Rec<'_>, raw: &str, record_no: u64) -> Result<(), String> {
+        let time_text = rec.eventTime.or(rec.at_timestamp).and_then(raw_text);
+        let Some(time_text) = time_text else {
+            return Err("record has no eventTime".into());
+        };
+        let Some(time) = parse_time(&time_text) else {
+            return Err(format!("eventTime is not a time: {time_text:?}"));
+        };
+        let ident: Identity<'_> = match rec.userIdentity {
+            Some(u) if u.get().starts_with('{') => {
+                serde_json::from_str(u.get()).unwrap_or_default()
+            }
+            _ => Identity::default(),
+        };
+        let tls: Tls<'_> = match rec.tlsDetails {
+            Some(t) if t.get().starts_with('{') => {
+                serde_json::from_str(t.get()).unwrap_or_default()
+            }
+            _ => Tls::default(),
+        };
+        let issuer = ident
+            .sessionContext
+            .as_ref()
+            .and_then(|s| s.sessionIssuer.as_ref());
+        let event_id: Cow<'_, str> = match rec.eventID.and_then(raw_text) {
+            Some(id) => id,
+            // No eventID: a stable stand-in from the record's text, so that a copy is still stored once.
+            None => Cow::Owned(format!(
+                "no-event-id-{:032x}",
+                xxhash_rust::xxh3::xxh3_128(raw.as_bytes())
+            )),
+        };
+        self.event_id.append_value(&event_id);
+        self.event_time.append_value(time);
+        fn t<'b>(r: Option<&'b RawValue>) -> Option<Cow<'b, str>> {
+            r.and_then(raw_text)
+        }
+        let issuer_arn = issuer.and_then(|i| t(i.arn));
+        let issuer_name = issuer.and_then(|i| t(i.userName));
+        let user_name = t(ident.userName).or_else(|| issuer_name.clone());
+        let values: [(usize, Option<Cow<'_, str>>); 29] = [
+            (col("event_version"), t(rec.eventVersion)),
+            (col("event_source"), t(rec.eventSource)),
+            (col("event_name"), t(rec.eventName)),
+            (col("aws_region"), t(rec.awsRegion)),
+            (col("source_ip"), t(rec.sourceIPAddress)),
+            (col("user_agent"), t(rec.userAgent)),
+            (col("error_code"), t(rec.errorCode)),
+            (col("error_message"), t(rec.errorMessage)),
+            (col("event_type"), t(rec.eventType)),
+            (col("event_category"), t(rec.eventCategory)),
+            (col("recipient_account_id"), t(rec.recipientAccountId)),
+            (col("request_id"), t(rec.requestID)),
+            (col("shared_event_id"), t(rec.sharedEventID)),
+            (col("vpc_endpoint_id"), t(rec.vpcEndpointId)),
+            (col("user_type"), t(ident.ty)),
+            (col("user_arn"), t(ident.arn)),
+            (col("user_name"), user_name),
+            (col("principal_id"), t(ident.principalId)),
+            (col("account_id"), t(ident.accountId)),
+            (col("access_key_id"), t(ident.accessKeyId)),
+            (col("session_issuer_arn"), issuer_arn),
+            (col("session_issuer_user_name"), issuer_name),
+            (col("invoked_by"), t(ident.invokedBy)),
+            (col("tls_version"), t(tls.tlsVersion)),
+            (
+                col("request_parameters"),
+                raw_json(rec.requestParameters).map(Cow::Borrowed),
+            ),
+            (
+                col("response_elements"),
+                raw_json(rec.responseElements).map(Cow::Borrowed),
+            ),
+            (
+                col("additional_event_data"),
+                raw_json(rec.additionalEventData).map(Cow::Borrowed),
+            ),
+            (col("resources"), raw_json(rec.resources).map(Cow::Borrowed)),
+            (
+                col("service_event_details"),
+                raw_json(rec.serviceEventDetails).map(Cow::Borrowed),
+            ),
+        ];
+        for (i, v) in &values {
+            match v {
+                Some(v) => self.strings[*i].append_value(v),
+                None => self.strings[*i].append_null(),
+            }
+        }
+        self.strings[col("raw")].append_value(raw);
+        self.strings[col("source_file")].append_value(&*self.source_file);
+        self.read_only.append_option(raw_bool(rec.readOnly));
+        self.management_event
+            .append_option(raw_bool(rec.managementEvent));
+        self.mfa.append_option(
+            ident
+                .sessionContext
+                .as_ref()
+                .and_then(|s| s.attributes.as_ref())
+                .and_then(|a| raw_bool(a.mfaAuthenticated)),
+        );
+        self.source_record.append_value(record_no as i64);
+        self.rows += 1;
+        self.min_time = Some(self.min_time.map_or(time, |m| m.min(time)));
+        self.max_time = Some(self.max_time.map_or(time, |m| m.max(time)));
+        let name = t(rec.eventName);
+        if let Some(name) = name
+            && NACL_ENTRY_EVENTS.contains(&name.as_ref())
+            && rec.errorCode.and_then(raw_text).is_none()
+            && let Some(rp) = raw_json(rec.requestParameters)
+        {
+            self.nacl_events.push(NaclEvent {
+                time,
+                event_name: name.into_owned(),
+                request_parameters: rp.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn take_batch(&mut self) -> Option<RecordBatch> {
+        if self.rows == 0 {
+            return None;
+        }
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.event_time.finish()),
+        ];
+        arrays.extend(
+            self.strings
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        arrays.push(Arc::new(self.read_only.finish()));
+        arrays.push(Arc::new(self.management_event.finish()));
+        arrays.push(Arc::new(self.mfa.finish()));
+        arrays.push(Arc::new(self.source_record.finish()));
+        self.rows = 0;
+        Some(
+            RecordBatch::try_new(CLOUDTRAIL_SCHEMA.clone(), arrays)
+                .expect("cloudtrail batch matches its schema"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(
+            parse_time("2024-10-14T09:00:16Z"),
+            Some(1_728_896_416_000_000)
+        );
+        assert_eq!(
+            parse_time("2022-12-11 19:42:55"),
+            parse_time("2022-12-11T19:42:55Z")
+        );
+        assert_eq!(
+            parse_time("2025-01-20 16:52:14.000000000"),
+            parse_time("2025-01-20T16:52:14Z")
+        );
+        assert_eq!(parse_time("redacted"), None);
+        assert_eq!(parse_time("2025-10-21TT00:52:27Z"), None);
+    }
+
+    #[test]
+    fn raw_text_forms() {
+        let r: Box<RawValue> = serde_json::from_str(r#""a\"b""#).unwrap();
+        assert_eq!(raw_text(&r).unwrap(), "a\"b");
+        let r: Box<RawValue> = serde_json::from_str("12").unwrap();
+        assert_eq!(raw_text(&r).unwrap(), "12");
+        let r: Box<RawValue> = serde_json::from_str("null").unwrap();
+        assert!(raw_text(&r).is_none());
+    }
+}

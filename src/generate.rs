@@ -1,0 +1,1737 @@
+//! Generator of realistic AWS evidence sets with planted incidents and a ground-truth file.
+//!
+//! It writes CloudTrail (S3 layout, organization trail, a digest file, overlapping copies), VPC
+//! Flow Logs (default format in the plain S3 layout, a custom format with `vpc-id`/`subnet-id` in
+//! the Hive-style layout) and `describe-*` inventory, for a small network whose Network ACLs change
+//! over two days. Flow actions follow the ACL rules in force at each moment, so the evidence is
+//! consistent with itself. `ground-truth.json` lists every planted change and its expected verdict.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenOptions {
+    pub out: PathBuf,
+    pub seed: u64,
+    /// Hours of evidence.
+    pub hours: i64,
+    /// Baseline client connections per web interface per hour.
+    pub web_clients_per_hour: usize,
+    /// Background CloudTrail events per hour per account.
+    pub ct_noise_per_hour: usize,
+}
+
+impl GenOptions {
+    /// The small set committed as `sample-data/`.
+    pub fn sample(out: impl Into<PathBuf>) -> Self {
+        GenOptions {
+            out: out.into(),
+            seed: 7,
+            hours: 48,
+            web_clients_per_hour: 40,
+            ct_noise_per_hour: 30,
+        }
+    }
+}
+
+/// Start of the generated period: 2026-03-10T00:00:00Z, in seconds.
+pub const T0: i64 = 1_773_100_800;
+const H: i64 = 3600;
+
+/// SplitMix64: small, fast, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % ((hi - lo).max(1) as u64)) as i64
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[(self.next() % v.len() as u64) as usize]
+    }
+    fn hex(&mut self, n: usize) -> String {
+        (0..n).map(|_| format!("{:x}", self.next() % 16)).collect()
+    }
+    fn uuid(&mut self) -> String {
+        format!(
+            "{}-{}-4{}-{}-{}",
+            self.hex(8),
+            self.hex(4),
+            self.hex(3),
+            self.hex(4),
+            self.hex(12)
+        )
+    }
+    /// A public IPv4 address outside the documentation and private ranges.
+    fn public_ip(&mut self) -> String {
+        loop {
+            let a = self.range(1, 224);
+            if [10, 100, 127, 169, 172, 192, 198, 203, 45, 185].contains(&a) {
+                continue;
+            }
+            return format!(
+                "{a}.{}.{}.{}",
+                self.range(0, 256),
+                self.range(0, 256),
+                self.range(1, 255)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- network model
+
+#[derive(Debug, Clone, PartialEq)]
+struct Rule {
+    number: i64,
+    egress: bool,
+    allow: bool,
+    /// -1 for all.
+    protocol: i64,
+    cidr: String,
+    ports: Option<(i64, i64)>,
+}
+
+fn rule(
+    number: i64,
+    egress: bool,
+    allow: bool,
+    protocol: i64,
+    cidr: &str,
+    ports: Option<(i64, i64)>,
+) -> Rule {
+    Rule {
+        number,
+        egress,
+        allow,
+        protocol,
+        cidr: cidr.into(),
+        ports,
+    }
+}
+
+fn ip_u32(ip: &str) -> Option<u32> {
+    ip.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
+}
+
+fn cidr_has(cidr: &str, ip: &str) -> bool {
+    let Some((net, bits)) = cidr.split_once('/') else {
+        return false;
+    };
+    let (Some(net), Some(ip), Ok(bits)) = (ip_u32(net), ip_u32(ip), bits.parse::<u32>()) else {
+        return false;
+    };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
+    net & mask == ip & mask
+}
+
+/// AWS evaluation: lowest-numbered matching rule decides; nothing matching denies.
+fn acl_allows(rules: &[Rule], egress: bool, protocol: i64, peer: &str, port: i64) -> bool {
+    let mut rs: Vec<&Rule> = rules.iter().filter(|r| r.egress == egress).collect();
+    rs.sort_by_key(|r| r.number);
+    for r in rs {
+        let proto_ok = r.protocol == -1 || r.protocol == protocol;
+        let port_ok = match (r.protocol, r.ports) {
+            (6 | 17, Some((a, b))) => (a..=b).contains(&port),
+            _ => true,
+        };
+        if proto_ok && port_ok && cidr_has(&r.cidr, peer) {
+            return r.allow;
+        }
+    }
+    false
+}
+
+#[derive(Debug, Clone)]
+struct Eni {
+    id: &'static str,
+    ip: &'static str,
+    subnet: &'static str,
+    vpc: &'static str,
+    account: &'static str,
+    az: &'static str,
+    instance: &'static str,
+    /// When it came into being (seconds), for interfaces created during the period.
+    since: i64,
+}
+
+const ACCT_A: &str = "111111111111";
+const ACCT_B: &str = "222222222222";
+const ORG: &str = "o-a1b2c3d4e5";
+
+fn enis() -> Vec<Eni> {
+    let e = |id, ip, subnet, vpc, account, _region: &'static str, az, instance, since| Eni {
+        id,
+        ip,
+        subnet,
+        vpc,
+        account,
+        az,
+        instance,
+        since,
+    };
+    vec![
+        e(
+            "eni-0a1f0000000000web1",
+            "10.0.1.10",
+            "subnet-0a1000000000web",
+            "vpc-0a1000000000000001",
+            ACCT_A,
+            "us-east-1",
+            "us-east-1a",
+            "i-0a10000000000web1",
+            0,
+        ),
+        e(
+            "eni-0a1f0000000000web2",
+            "10.0.1.11",
+            "subnet-0a1000000000web",
+            "vpc-0a1000000000000001",
+            ACCT_A,
+            "us-east-1",
+            "us-east-1a",
+            "i-0a10000000000web2",
+            0,
+        ),
+        e(
+            "eni-0a1f0000000bastion",
+            "10.0.1.5",
+            "subnet-0a1000000000web",
+            "vpc-0a1000000000000001",
+            ACCT_A,
+            "us-east-1",
+            "us-east-1a",
+            "i-0a100000000bastion",
+            0,
+        ),
+        e(
+            "eni-0a1f0000000000app1",
+            "10.0.2.20",
+            "subnet-0a1000000000app",
+            "vpc-0a1000000000000001",
+            ACCT_A,
+            "us-east-1",
+            "us-east-1b",
+            "i-0a10000000000app1",
+            0,
+        ),
+        e(
+            "eni-0a1f00000000000db1",
+            "10.0.3.30",
+            "subnet-0a10000000000db",
+            "vpc-0a1000000000000001",
+            ACCT_A,
+            "us-east-1",
+            "us-east-1b",
+            "i-0a100000000000db1",
+            0,
+        ),
+        e(
+            "eni-0a1f0000000000web3",
+            "10.0.1.12",
+            "subnet-0a1000000000web",
+            "vpc-0a1000000000000001",
+            ACCT_A,
+            "us-east-1",
+            "us-east-1a",
+            "i-0a10000000000web3",
+            T0 + 12 * H,
+        ),
+        e(
+            "eni-0a2f00000000000rdp",
+            "10.1.1.40",
+            "subnet-0a20000000000a1",
+            "vpc-0a2000000000000002",
+            ACCT_A,
+            "us-east-1",
+            "us-east-1c",
+            "i-0a2000000000000rdp",
+            0,
+        ),
+        e(
+            "eni-0b1f000000000000b1",
+            "172.16.1.10",
+            "subnet-0b10000000000a1",
+            "vpc-0b1000000000000003",
+            ACCT_B,
+            "eu-west-1",
+            "eu-west-1a",
+            "i-0b100000000000000b1",
+            0,
+        ),
+        e(
+            "eni-0b1f000000000000b2",
+            "172.16.1.11",
+            "subnet-0b10000000000a1",
+            "vpc-0b1000000000000003",
+            ACCT_B,
+            "eu-west-1",
+            "eu-west-1a",
+            "i-0b100000000000000b2",
+            0,
+        ),
+    ]
+}
+
+fn initial_acls() -> BTreeMap<&'static str, Vec<Rule>> {
+    let deny_all = |egress| rule(32767, egress, false, -1, "0.0.0.0/0", None);
+    let mut m = BTreeMap::new();
+    m.insert(
+        "acl-0a1000000000000web",
+        vec![
+            rule(50, false, false, -1, "45.137.21.0/24", None),
+            rule(100, false, true, 6, "0.0.0.0/0", Some((443, 443))),
+            rule(110, false, true, 6, "0.0.0.0/0", Some((80, 80))),
+            rule(120, false, true, 6, "10.0.0.0/16", Some((22, 22))),
+            rule(130, false, true, 6, "0.0.0.0/0", Some((1024, 65535))),
+            deny_all(false),
+            rule(100, true, true, -1, "0.0.0.0/0", None),
+            deny_all(true),
+        ],
+    );
+    m.insert(
+        "acl-0a1000000000000app",
+        vec![
+            rule(100, false, true, 6, "10.0.1.0/24", Some((8080, 8080))),
+            rule(110, false, true, 6, "10.0.1.5/32", Some((22, 22))),
+            rule(120, false, true, 6, "0.0.0.0/0", Some((1024, 65535))),
+            deny_all(false),
+            rule(100, true, true, -1, "0.0.0.0/0", None),
+            deny_all(true),
+        ],
+    );
+    m.insert(
+        "acl-0a10000000000000db",
+        vec![
+            rule(100, false, true, 6, "10.0.2.0/24", Some((5432, 5432))),
+            rule(120, false, true, 6, "0.0.0.0/0", Some((1024, 65535))),
+            deny_all(false),
+            rule(100, true, true, 6, "10.0.0.0/16", Some((1024, 65535))),
+            deny_all(true),
+        ],
+    );
+    m.insert(
+        "acl-0a2000000000000001",
+        vec![
+            rule(100, false, true, 6, "0.0.0.0/0", Some((3389, 3389))),
+            rule(110, false, true, 6, "0.0.0.0/0", Some((1024, 65535))),
+            deny_all(false),
+            rule(100, true, true, -1, "0.0.0.0/0", None),
+            deny_all(true),
+        ],
+    );
+    m.insert(
+        "acl-0b1000000000000001",
+        vec![
+            rule(100, false, true, 6, "0.0.0.0/0", Some((443, 443))),
+            rule(110, false, true, 6, "0.0.0.0/0", Some((1024, 65535))),
+            deny_all(false),
+            rule(100, true, true, -1, "0.0.0.0/0", None),
+            deny_all(true),
+        ],
+    );
+    m
+}
+
+/// subnet -> (acl, association id), at the start.
+fn initial_associations() -> BTreeMap<&'static str, (&'static str, String)> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "subnet-0a1000000000web",
+        (
+            "acl-0a1000000000000web",
+            "aclassoc-0a100000000web".to_string(),
+        ),
+    );
+    m.insert(
+        "subnet-0a1000000000app",
+        (
+            "acl-0a1000000000000app",
+            "aclassoc-0a100000000app".to_string(),
+        ),
+    );
+    m.insert(
+        "subnet-0a10000000000db",
+        (
+            "acl-0a10000000000000db",
+            "aclassoc-0a1000000000db".to_string(),
+        ),
+    );
+    m.insert(
+        "subnet-0a20000000000a1",
+        (
+            "acl-0a2000000000000001",
+            "aclassoc-0a200000000a1".to_string(),
+        ),
+    );
+    m.insert(
+        "subnet-0b10000000000a1",
+        (
+            "acl-0b1000000000000001",
+            "aclassoc-0b100000000a1".to_string(),
+        ),
+    );
+    m
+}
+
+fn vpc_of_acl(acl: &str) -> &'static str {
+    if acl.starts_with("acl-0a1") {
+        "vpc-0a1000000000000001"
+    } else if acl.starts_with("acl-0a2") {
+        "vpc-0a2000000000000002"
+    } else {
+        "vpc-0b1000000000000003"
+    }
+}
+
+/// A change to the network, applied at its time.
+#[derive(Debug, Clone)]
+enum Change {
+    Upsert {
+        acl: &'static str,
+        rule: Rule,
+    },
+    Delete {
+        acl: &'static str,
+        egress: bool,
+        number: i64,
+    },
+    Swap {
+        subnet: &'static str,
+        acl: &'static str,
+        new_assoc: String,
+    },
+    NewAcl {
+        acl: &'static str,
+    },
+    None,
+}
+
+/// The state of ACLs and associations over time.
+struct Network {
+    /// (time, change), sorted.
+    changes: Vec<(i64, Change)>,
+}
+
+impl Network {
+    fn state_at(
+        &self,
+        t: i64,
+    ) -> (
+        BTreeMap<&'static str, Vec<Rule>>,
+        BTreeMap<&'static str, (&'static str, String)>,
+    ) {
+        let mut acls = initial_acls();
+        let mut assoc = initial_associations();
+        for (ct, c) in &self.changes {
+            if *ct > t {
+                break;
+            }
+            match c {
+                Change::Upsert { acl, rule } => {
+                    let rs = acls.entry(acl).or_default();
+                    rs.retain(|r| !(r.egress == rule.egress && r.number == rule.number));
+                    rs.push(rule.clone());
+                }
+                Change::Delete {
+                    acl,
+                    egress,
+                    number,
+                } => {
+                    if let Some(rs) = acls.get_mut(acl) {
+                        rs.retain(|r| !(r.egress == *egress && r.number == *number));
+                    }
+                }
+                Change::Swap {
+                    subnet,
+                    acl,
+                    new_assoc,
+                } => {
+                    assoc.insert(subnet, (acl, new_assoc.clone()));
+                }
+                Change::NewAcl { acl } => {
+                    acls.insert(
+                        acl,
+                        vec![
+                            rule(32767, false, false, -1, "0.0.0.0/0", None),
+                            rule(32767, true, false, -1, "0.0.0.0/0", None),
+                        ],
+                    );
+                }
+                Change::None => {}
+            }
+        }
+        (acls, assoc)
+    }
+
+    /// Is traffic into (`egress` false) or out of an interface allowed at time t?
+    fn allows(
+        &self,
+        t: i64,
+        eni: &Eni,
+        egress: bool,
+        protocol: i64,
+        peer: &str,
+        port: i64,
+    ) -> bool {
+        let (acls, assoc) = self.state_at(t);
+        let Some((acl, _)) = assoc.get(eni.subnet) else {
+            return false;
+        };
+        acls.get(acl)
+            .is_some_and(|rs| acl_allows(rs, egress, protocol, peer, port))
+    }
+}
+
+// ---------------------------------------------------------------- CloudTrail
+
+#[derive(Debug, Clone)]
+struct Actor {
+    arn: String,
+    kind: &'static str,
+    name: Option<String>,
+    principal: String,
+    account: &'static str,
+    key: String,
+    ip: String,
+    ua: String,
+    issuer: Option<String>,
+}
+
+fn iam_user(account: &'static str, name: &str, key: &str, ip: &str, ua: &str) -> Actor {
+    Actor {
+        arn: format!("arn:aws:iam::{account}:user/{name}"),
+        kind: "IAMUser",
+        name: Some(name.into()),
+        principal: format!("AIDA{}", key.trim_start_matches("AKIA")),
+        account,
+        key: key.into(),
+        ip: ip.into(),
+        ua: ua.into(),
+        issuer: None,
+    }
+}
+
+fn role_session(
+    account: &'static str,
+    role: &str,
+    session: &str,
+    key: &str,
+    ip: &str,
+    ua: &str,
+) -> Actor {
+    Actor {
+        arn: format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"),
+        kind: "AssumedRole",
+        name: None,
+        principal: format!("AROA{}:{session}", key.trim_start_matches("ASIA")),
+        account,
+        key: key.into(),
+        ip: ip.into(),
+        ua: ua.into(),
+        issuer: Some(format!("arn:aws:iam::{account}:role/{role}")),
+    }
+}
+
+fn iso(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+struct CtEvent {
+    time: i64,
+    account: &'static str,
+    region: &'static str,
+    value: Value,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ct_event(
+    rng: &mut Rng,
+    time: i64,
+    region: &'static str,
+    actor: &Actor,
+    source: &str,
+    name: &str,
+    req: Value,
+    resp: Value,
+    error: Option<(&str, String)>,
+    read_only: bool,
+) -> CtEvent {
+    let mut ident = json!({
+        "type": actor.kind,
+        "principalId": actor.principal,
+        "arn": actor.arn,
+        "accountId": actor.account,
+        "accessKeyId": actor.key,
+    });
+    if let Some(n) = &actor.name {
+        ident["userName"] = json!(n);
+    }
+    if let Some(issuer) = &actor.issuer {
+        ident["sessionContext"] = json!({
+            "sessionIssuer": {"type": "Role", "principalId": actor.principal.split(':').next().unwrap_or(""), "arn": issuer,
+                               "accountId": actor.account, "userName": issuer.rsplit('/').next().unwrap_or("")},
+            "webIdFederationData": {},
+            "attributes": {"creationDate": iso(time - 1800), "mfaAuthenticated": "false"}
+        });
+    }
+    let request_id = rng.uuid();
+    let mut v = json!({
+        "eventVersion": "1.10",
+        "userIdentity": ident,
+        "eventTime": iso(time),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": region,
+        "sourceIPAddress": actor.ip,
+        "userAgent": actor.ua,
+        "requestParameters": req,
+        "responseElements": resp,
+        "requestID": request_id,
+        "eventID": rng.uuid(),
+        "readOnly": read_only,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": actor.account,
+        "eventCategory": "Management",
+        "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256", "clientProvidedHostHeader": format!("{}.{region}.amazonaws.com", source.split('.').next().unwrap_or("ec2"))}
+    });
+    if let Some((code, msg)) = error {
+        v["errorCode"] = json!(code);
+        v["errorMessage"] = json!(msg);
+        v["responseElements"] = Value::Null;
+    }
+    CtEvent {
+        time,
+        account: actor.account,
+        region,
+        value: v,
+    }
+}
+
+fn entry_params(acl: &str, r: &Rule) -> Value {
+    let mut p = json!({
+        "networkAclId": acl,
+        "ruleNumber": r.number,
+        "egress": r.egress,
+        "ruleAction": if r.allow { "allow" } else { "deny" },
+        "icmpTypeCode": {},
+        "aclProtocol": r.protocol.to_string(),
+        "cidrBlock": r.cidr,
+    });
+    p["portRange"] = match r.ports {
+        Some((a, b)) => json!({"from": a, "to": b}),
+        None => json!({}),
+    };
+    p
+}
+
+// ---------------------------------------------------------------- flows
+
+#[derive(Debug, Clone)]
+struct Flow {
+    eni: usize,
+    src: String,
+    dst: String,
+    srcport: i64,
+    dstport: i64,
+    protocol: i64,
+    packets: i64,
+    bytes: i64,
+    start: i64,
+    end: i64,
+    action: &'static str,
+    status: &'static str,
+    tcp_flags: i64,
+    direction: &'static str,
+}
+
+struct FlowGen<'a> {
+    rng: Rng,
+    enis: &'a [Eni],
+    net: &'a Network,
+    flows: Vec<Flow>,
+}
+
+impl FlowGen<'_> {
+    /// One connection seen on interface `e`: inbound from `peer` to `port` (and the reply when
+    /// both directions are allowed), or outbound when `outbound`.
+    #[allow(clippy::too_many_arguments)]
+    fn conn(
+        &mut self,
+        e: usize,
+        t: i64,
+        peer: &str,
+        port: i64,
+        protocol: i64,
+        bytes: i64,
+        outbound: bool,
+    ) {
+        let eni = &self.enis[e];
+        let eph = self.rng.range(32768, 61000);
+        let dur = self.rng.range(1, 55);
+        let packets = (bytes / 900).max(1);
+        let (first_egress, first_port, reply_port) = if outbound {
+            (true, port, eph)
+        } else {
+            (false, port, eph)
+        };
+        let ok = self
+            .net
+            .allows(t, eni, first_egress, protocol, peer, first_port);
+        let (src, dst, sp, dp) = if outbound {
+            (eni.ip.to_string(), peer.to_string(), eph, port)
+        } else {
+            (peer.to_string(), eni.ip.to_string(), eph, port)
+        };
+        let flags = if protocol == 6 {
+            if ok { 19 } else { 2 }
+        } else {
+            0
+        };
+        let dir = if outbound { "egress" } else { "ingress" };
+        self.flows.push(Flow {
+            eni: e,
+            src: src.clone(),
+            dst: dst.clone(),
+            srcport: sp,
+            dstport: dp,
+            protocol,
+            packets: if ok {
+                packets
+            } else {
+                1 + self.rng.range(0, 3)
+            },
+            bytes: if ok {
+                bytes
+            } else {
+                44 * (1 + self.rng.range(0, 3))
+            },
+            start: t,
+            end: t + dur,
+            action: if ok { "ACCEPT" } else { "REJECT" },
+            status: "OK",
+            tcp_flags: flags,
+            direction: dir,
+        });
+        // The reply, when the request got through and the way back is open.
+        if ok
+            && self
+                .net
+                .allows(t, eni, !first_egress, protocol, peer, reply_port)
+        {
+            let reply_bytes = if outbound {
+                bytes / 20 + 200
+            } else {
+                bytes * 3 + 400
+            };
+            self.flows.push(Flow {
+                eni: e,
+                src: dst,
+                dst: src,
+                srcport: dp,
+                dstport: sp,
+                protocol,
+                packets: (reply_bytes / 900).max(1),
+                bytes: reply_bytes,
+                start: t,
+                end: t + dur,
+                action: "ACCEPT",
+                status: "OK",
+                tcp_flags: if protocol == 6 { 27 } else { 0 },
+                direction: if outbound { "ingress" } else { "egress" },
+            });
+        }
+    }
+
+    fn nodata(&mut self, e: usize, t: i64) {
+        self.flows.push(Flow {
+            eni: e,
+            src: String::new(),
+            dst: String::new(),
+            srcport: 0,
+            dstport: 0,
+            protocol: 0,
+            packets: 0,
+            bytes: 0,
+            start: t,
+            end: t + 60,
+            action: "",
+            status: "NODATA",
+            tcp_flags: 0,
+            direction: "",
+        });
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+fn write_gz(path: &Path, data: &[u8]) -> Result<()> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
+    }
+    let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut gz = GzEncoder::new(std::io::BufWriter::new(f), Compression::new(6));
+    gz.write_all(data).map_err(|e| Error::io(path, e))?;
+    gz.finish()
+        .and_then(|mut w| w.flush())
+        .map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
+fn write_text(path: &Path, data: &str) -> Result<()> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
+    }
+    std::fs::write(path, data).map_err(|e| Error::io(path, e))
+}
+
+fn ymd(t: i64) -> (String, String, String, String) {
+    let d = chrono::DateTime::from_timestamp(t, 0).expect("valid time");
+    (
+        d.format("%Y").to_string(),
+        d.format("%m").to_string(),
+        d.format("%d").to_string(),
+        d.format("%H").to_string(),
+    )
+}
+
+const DEFAULT_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+const CUSTOM_HEADER: &str = "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status flow-direction";
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+fn flow_line(f: &Flow, e: &Eni, custom: bool) -> String {
+    let nodata = f.status != "OK";
+    let num = |n: i64| {
+        if nodata {
+            "-".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    if custom {
+        format!(
+            "5 {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            e.vpc,
+            e.subnet,
+            e.instance,
+            e.id,
+            e.account,
+            if nodata { "-" } else { "IPv4" },
+            dash(&f.src),
+            dash(&f.dst),
+            num(f.srcport),
+            num(f.dstport),
+            dash(&f.src),
+            dash(&f.dst),
+            num(f.protocol),
+            num(f.bytes),
+            num(f.packets),
+            f.start,
+            f.end,
+            dash(f.action),
+            num(f.tcp_flags),
+            f.status,
+            dash(f.direction)
+        )
+    } else {
+        format!(
+            "2 {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            e.account,
+            e.id,
+            dash(&f.src),
+            dash(&f.dst),
+            num(f.srcport),
+            num(f.dstport),
+            num(f.protocol),
+            num(f.packets),
+            num(f.bytes),
+            f.start,
+            f.end,
+            dash(f.action),
+            f.status
+        )
+    }
+}
+
+/// Generate an evidence set. Returns the ground truth that was written beside it.
+pub fn generate(opts: &GenOptions) -> Result<Value> {
+    let mut rng = Rng(opts.seed ^ 0x5EED);
+    let enis = enis();
+    let end = T0 + opts.hours * H;
+    let at = |h: f64| T0 + (h * H as f64) as i64;
+
+    // --- actors
+    let netadmin = iam_user(
+        ACCT_A,
+        "netadmin",
+        "AKIA1111NETADMIN0001",
+        "198.18.10.4",
+        "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64 prompt/off command/ec2.create-network-acl-entry",
+    );
+    let attacker = iam_user(
+        ACCT_A,
+        "dev-temp",
+        "AKIA1111DEVTEMP00042",
+        "203.0.113.50",
+        "aws-cli/2.13.0 Python/3.11.4 Linux/6.1.0-kali7-amd64 exe/x86_64.kali.2023 prompt/off",
+    );
+    let automation = role_session(
+        ACCT_A,
+        "ops-automation",
+        "i-0a100000000bastion",
+        "ASIA1111OPSAUTOMATE7",
+        "3.91.20.14",
+        "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#5.10 md/arch#x86_64 lang/python#3.11.8 Botocore/1.34.69",
+    );
+    let db_role = role_session(
+        ACCT_A,
+        "db-instance-role",
+        "i-0a100000000000db1",
+        "ASIA1111DBROLE000099",
+        "54.210.33.7",
+        "aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/ec2#1.141.0",
+    );
+    let intern = iam_user(
+        ACCT_A,
+        "intern",
+        "AKIA1111INTERN000007",
+        "198.18.10.77",
+        "console.ec2.amazonaws.com",
+    );
+    let contractor = iam_user(
+        ACCT_B,
+        "contractor",
+        "AKIA2222CONTRACTOR01",
+        "100.24.8.9",
+        "aws-cli/2.15.0 Python/3.11.6 Windows/10 exe/AMD64 prompt/off",
+    );
+    let admin_b = iam_user(
+        ACCT_B,
+        "platform-admin",
+        "AKIA2222PLATFORM0002",
+        "198.18.20.5",
+        "aws-cli/2.15.0 Python/3.11.6 Linux/5.15 exe/x86_64",
+    );
+    let background: Vec<Actor> = vec![
+        netadmin.clone(),
+        automation.clone(),
+        role_session(
+            ACCT_A,
+            "ReadOnlyAudit",
+            "audit-bot",
+            "ASIA1111AUDITBOT0003",
+            "34.201.10.8",
+            "aws-sdk-java/2.25.0 Linux/5.10 OpenJDK_64-Bit_Server_VM/17",
+        ),
+        iam_user(
+            ACCT_A,
+            "alice",
+            "AKIA1111ALICE0000005",
+            "198.18.10.21",
+            "console.amazonaws.com",
+        ),
+    ];
+    let background_b: Vec<Actor> = vec![admin_b.clone()];
+
+    // --- scenarios: the network changes, with their CloudTrail events
+    let mut changes: Vec<(i64, Change)> = Vec::new();
+    let mut events: Vec<CtEvent> = Vec::new();
+    let mut truth_changes: Vec<Value> = Vec::new();
+    let plant = |rng: &mut Rng,
+                 events: &mut Vec<CtEvent>,
+                 changes: &mut Vec<(i64, Change)>,
+                 t: i64,
+                 actor: &Actor,
+                 region: &'static str,
+                 name: &str,
+                 req: Value,
+                 resp: Value,
+                 err: Option<(&str, String)>,
+                 change: Change|
+     -> String {
+        let ev = ct_event(
+            rng,
+            t,
+            region,
+            actor,
+            "ec2.amazonaws.com",
+            name,
+            req,
+            resp,
+            err,
+            false,
+        );
+        let id = ev.value["eventID"].as_str().unwrap_or_default().to_string();
+        events.push(ev);
+        changes.push((t, change));
+        id
+    };
+    let ok = |rng: &mut Rng| json!({"requestId": rng.uuid(), "_return": true});
+
+    // B1 (benign): an internal range allowed to the database.
+    let b1_rule = rule(105, false, true, 6, "10.0.0.0/16", Some((5432, 5432)));
+    let r = ok(&mut rng);
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(8.0),
+        &netadmin,
+        "us-east-1",
+        "CreateNetworkAclEntry",
+        entry_params("acl-0a10000000000000db", &b1_rule),
+        r,
+        None,
+        Change::Upsert {
+            acl: "acl-0a10000000000000db",
+            rule: b1_rule,
+        },
+    );
+    truth_changes.push(json!({"scenario": "benign_internal_range", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(8.0)), "network_acl_id": "acl-0a10000000000000db", "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "netadmin allows PostgreSQL from the VPC range to the database subnet"}));
+
+    // S1: world-open, all protocols, then SSH brute force and data pulled out.
+    let s1_rule = rule(90, false, true, -1, "0.0.0.0/0", None);
+    let r = ok(&mut rng);
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(10.0),
+        &attacker,
+        "us-east-1",
+        "CreateNetworkAclEntry",
+        entry_params("acl-0a1000000000000app", &s1_rule),
+        r,
+        None,
+        Change::Upsert {
+            acl: "acl-0a1000000000000app",
+            rule: s1_rule,
+        },
+    );
+    truth_changes.push(json!({"scenario": "world_open_all_protocols_ssh_bruteforce_exfil", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(10.0)), "network_acl_id": "acl-0a1000000000000app", "actor_arn": attacker.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "all_protocols"], "attacker_peers": ["198.51.100.23"], "description": "dev-temp opens the app subnet to 0.0.0.0/0 on all protocols; 198.51.100.23, REJECTed on SSH before, brute-forces SSH and pulls data out"}));
+
+    // The web tier grows: an instance (and its interface) created inside the period.
+    let rid = rng.uuid();
+    events.push(ct_event(&mut rng, at(12.0), "us-east-1", &automation, "ec2.amazonaws.com", "RunInstances",
+        json!({"instancesSet": {"items": [{"imageId": "ami-0abcdef1234567890", "minCount": 1, "maxCount": 1}]}, "instanceType": "t3.medium", "subnetId": "subnet-0a1000000000web"}),
+        json!({"requestId": rid, "reservationId": "r-0a10000000000web3", "ownerId": ACCT_A, "instancesSet": {"items": [{"instanceId": "i-0a10000000000web3", "subnetId": "subnet-0a1000000000web", "vpcId": "vpc-0a1000000000000001", "privateIpAddress": "10.0.1.12",
+            "networkInterfaceSet": {"items": [{"networkInterfaceId": "eni-0a1f0000000000web3", "subnetId": "subnet-0a1000000000web", "vpcId": "vpc-0a1000000000000001", "privateIpAddress": "10.0.1.12", "ownerId": ACCT_A, "status": "in-use"}]}}]}}),
+        None, false));
+
+    // D1 (decoy): a risky change in account B's VPC while odd traffic happens in account A's other VPC.
+    let d1_rule = rule(80, false, true, 6, "0.0.0.0/0", Some((3389, 3389)));
+    let r = ok(&mut rng);
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(16.0),
+        &contractor,
+        "eu-west-1",
+        "CreateNetworkAclEntry",
+        entry_params("acl-0b1000000000000001", &d1_rule),
+        r,
+        None,
+        Change::Upsert {
+            acl: "acl-0b1000000000000001",
+            rule: d1_rule,
+        },
+    );
+    truth_changes.push(json!({"scenario": "risky_change_odd_traffic_elsewhere", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(16.0)), "network_acl_id": "acl-0b1000000000000001", "actor_arn": contractor.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["world_open_cidr"], "attacker_peers": [], "description": "contractor opens RDP to the world in account B; the RDP traffic from 203.0.113.99 at the same time is in account A's vpc-0a2, which the change does not govern"}));
+
+    // S2: port range widened to 0-65535; a scanner REJECTed before gets in.
+    let s2_rule = rule(100, false, true, 6, "0.0.0.0/0", Some((0, 65535)));
+    let r = ok(&mut rng);
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(20.0),
+        &automation,
+        "us-east-1",
+        "ReplaceNetworkAclEntry",
+        entry_params("acl-0a1000000000000web", &s2_rule),
+        r,
+        None,
+        Change::Upsert {
+            acl: "acl-0a1000000000000web",
+            rule: s2_rule,
+        },
+    );
+    truth_changes.push(json!({"scenario": "port_range_widened_scanner_accepted", "event_id": id, "event_name": "ReplaceNetworkAclEntry", "time": iso(at(20.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": automation.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "wide_port_range"], "attacker_peers": ["192.0.2.77"], "description": "rule 100 of the web ACL goes from tcp/443 to tcp/0-65535 from 0.0.0.0/0; scanner 192.0.2.77, REJECTed on low ports before, is ACCEPTed after"}));
+
+    // F1: a failed change.
+    let f1_rule = rule(10, false, true, -1, "0.0.0.0/0", None);
+    let msg = format!(
+        "You are not authorized to perform this operation. User: {} is not authorized to perform: ec2:CreateNetworkAclEntry on resource: arn:aws:ec2:us-east-1:{ACCT_A}:network-acl/acl-0a1000000000000web because no identity-based policy allows the ec2:CreateNetworkAclEntry action.",
+        intern.arn
+    );
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(22.0),
+        &intern,
+        "us-east-1",
+        "CreateNetworkAclEntry",
+        entry_params("acl-0a1000000000000web", &f1_rule),
+        Value::Null,
+        Some(("Client.UnauthorizedOperation", msg)),
+        Change::None,
+    );
+    truth_changes.push(json!({"scenario": "failed_change", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(22.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": intern.arn, "expected_verdict": "failed_change", "risk_reasons": ["world_open_cidr", "all_protocols", "failed_call"], "attacker_peers": [], "description": "the intern tries to open the web ACL to everything and is denied"}));
+
+    // S3: an egress opening, then a large upload to a new peer.
+    let s3_rule = rule(50, true, true, 6, "0.0.0.0/0", Some((0, 65535)));
+    let r = ok(&mut rng);
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(26.0),
+        &db_role,
+        "us-east-1",
+        "CreateNetworkAclEntry",
+        entry_params("acl-0a10000000000000db", &s3_rule),
+        r,
+        None,
+        Change::Upsert {
+            acl: "acl-0a10000000000000db",
+            rule: s3_rule,
+        },
+    );
+    truth_changes.push(json!({"scenario": "egress_opening_large_upload", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(26.0)), "network_acl_id": "acl-0a10000000000000db", "actor_arn": db_role.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "wide_port_range", "egress_opening"], "attacker_peers": ["185.199.110.9"], "description": "the database instance's own role opens egress to the world; the database then uploads gigabytes to 185.199.110.9, a peer never seen before"}));
+
+    // B2 (benign): a new ACL and its rules, associated with nothing.
+    let new_acl = "acl-0a10000000000new1";
+    let resp = json!({"requestId": rng.uuid(), "networkAcl": {"networkAclId": new_acl, "vpcId": "vpc-0a1000000000000001", "default": false, "ownerId": ACCT_A,
+        "entrySet": {"items": [
+            {"ruleNumber": 32767, "protocol": "-1", "ruleAction": "deny", "egress": true, "cidrBlock": "0.0.0.0/0"},
+            {"ruleNumber": 32767, "protocol": "-1", "ruleAction": "deny", "egress": false, "cidrBlock": "0.0.0.0/0"}]},
+        "associationSet": {}, "tagSet": {}}});
+    let token = rng.uuid();
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(28.0),
+        &netadmin,
+        "us-east-1",
+        "CreateNetworkAcl",
+        json!({"vpcId": "vpc-0a1000000000000001", "clientToken": token}),
+        resp,
+        None,
+        Change::NewAcl { acl: new_acl },
+    );
+    truth_changes.push(json!({"scenario": "benign_new_acl", "event_id": id, "event_name": "CreateNetworkAcl", "time": iso(at(28.0)), "network_acl_id": new_acl, "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "netadmin creates a new ACL"}));
+    let b2_rule = rule(100, false, true, 6, "10.0.0.0/8", Some((443, 443)));
+    let r = ok(&mut rng);
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(28.1),
+        &netadmin,
+        "us-east-1",
+        "CreateNetworkAclEntry",
+        entry_params(new_acl, &b2_rule),
+        r,
+        None,
+        Change::Upsert {
+            acl: new_acl,
+            rule: b2_rule,
+        },
+    );
+    truth_changes.push(json!({"scenario": "benign_new_acl_rule", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(28.1)), "network_acl_id": new_acl, "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "a rule of the new ACL, for an internal range; no subnet uses the ACL"}));
+
+    // S4: a deny rule deleted; the denied range gets in.
+    let r = ok(&mut rng);
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(30.0),
+        &attacker,
+        "us-east-1",
+        "DeleteNetworkAclEntry",
+        json!({"networkAclId": "acl-0a1000000000000web", "ruleNumber": 50, "egress": false}),
+        r,
+        None,
+        Change::Delete {
+            acl: "acl-0a1000000000000web",
+            egress: false,
+            number: 50,
+        },
+    );
+    truth_changes.push(json!({"scenario": "deny_rule_deleted", "event_id": id, "event_name": "DeleteNetworkAclEntry", "time": iso(at(30.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": attacker.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["deny_removed"], "attacker_peers": ["45.137.21.9"], "description": "dev-temp deletes the deny of 45.137.21.0/24; 45.137.21.9, REJECTed before, gets in"}));
+
+    // B3 (benign): remediation of S1.
+    let r = ok(&mut rng);
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(34.0),
+        &netadmin,
+        "us-east-1",
+        "DeleteNetworkAclEntry",
+        json!({"networkAclId": "acl-0a1000000000000app", "ruleNumber": 90, "egress": false}),
+        r,
+        None,
+        Change::Delete {
+            acl: "acl-0a1000000000000app",
+            egress: false,
+            number: 90,
+        },
+    );
+    truth_changes.push(json!({"scenario": "benign_remediation", "event_id": id, "event_name": "DeleteNetworkAclEntry", "time": iso(at(34.0)), "network_acl_id": "acl-0a1000000000000app", "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "netadmin removes the allow-all rule 90 from the app ACL"}));
+
+    // S5: the database subnet moved onto the (now wide open) web ACL; no unusual traffic follows.
+    let new_assoc = format!("aclassoc-0a1{}", rng.hex(14));
+    let resp = json!({"requestId": rng.uuid(), "newAssociationId": new_assoc});
+    let id = plant(
+        &mut rng,
+        &mut events,
+        &mut changes,
+        at(40.0),
+        &attacker,
+        "us-east-1",
+        "ReplaceNetworkAclAssociation",
+        json!({"associationId": "aclassoc-0a1000000000db", "networkAclId": "acl-0a1000000000000web"}),
+        resp,
+        None,
+        Change::Swap {
+            subnet: "subnet-0a10000000000db",
+            acl: "acl-0a1000000000000web",
+            new_assoc,
+        },
+    );
+    truth_changes.push(json!({"scenario": "association_swap_to_permissive_acl", "event_id": id, "event_name": "ReplaceNetworkAclAssociation", "time": iso(at(40.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": attacker.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["more_permissive_acl"], "attacker_peers": [], "description": "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world; only internal traffic follows"}));
+
+    // Other planted activity for hunts.
+    let mut other: Vec<Value> = Vec::new();
+    let rid = rng.uuid();
+    let sg1 = ct_event(
+        &mut rng,
+        at(10.5),
+        "us-east-1",
+        &attacker,
+        "ec2.amazonaws.com",
+        "AuthorizeSecurityGroupIngress",
+        json!({"groupId": "sg-0a10000000000app1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
+        json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_A, "groupId": "sg-0a10000000000app1", "securityGroupRuleId": "sgr-0a10000000000001", "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}}),
+        None,
+        false,
+    );
+    other.push(json!({"scenario": "security_group_open_to_world_ssh", "event_id": sg1.value["eventID"], "shape": "items"}));
+    events.push(sg1);
+    let rid = rng.uuid();
+    let sg2 = ct_event(
+        &mut rng,
+        at(16.2),
+        "eu-west-1",
+        &contractor,
+        "ec2.amazonaws.com",
+        "AuthorizeSecurityGroupIngress",
+        json!({"groupId": "sg-0b100000000000001", "ipPermissions": {}, "ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389, "cidrIp": "0.0.0.0/0"}),
+        json!({"requestId": rid, "_return": true}),
+        None,
+        false,
+    );
+    other.push(json!({"scenario": "security_group_open_to_world_rdp", "event_id": sg2.value["eventID"], "shape": "legacy_flat"}));
+    events.push(sg2);
+    let rid = rng.uuid();
+    let dfl = ct_event(
+        &mut rng,
+        at(26.5),
+        "us-east-1",
+        &db_role,
+        "ec2.amazonaws.com",
+        "DeleteFlowLogs",
+        json!({"DeleteFlowLogsRequest": {"FlowLogId": {"content": "fl-0a10000000000000a", "tag": 1}}}),
+        json!({"DeleteFlowLogsResponse": {"requestId": rid, "unsuccessful": "", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"}}),
+        Some((
+            "Client.UnauthorizedOperation",
+            "You are not authorized to perform this operation.".to_string(),
+        )),
+        false,
+    );
+    other.push(json!({"scenario": "flow_log_deletion_attempt", "event_id": dfl.value["eventID"]}));
+    events.push(dfl);
+    let stop = ct_event(
+        &mut rng,
+        at(31.0),
+        "us-east-1",
+        &attacker,
+        "cloudtrail.amazonaws.com",
+        "StopLogging",
+        json!({"name": format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/management-events")}),
+        Value::Null,
+        Some((
+            "AccessDenied",
+            format!(
+                "User: {} is not authorized to perform: cloudtrail:StopLogging",
+                attacker.arn
+            ),
+        )),
+        false,
+    );
+    other.push(json!({"scenario": "trail_tampering_attempt", "event_id": stop.value["eventID"]}));
+    events.push(stop);
+
+    // Background CloudTrail.
+    let noise: &[(&str, &str, bool)] = &[
+        ("ec2.amazonaws.com", "DescribeInstances", true),
+        ("ec2.amazonaws.com", "DescribeNetworkAcls", true),
+        ("ec2.amazonaws.com", "DescribeSecurityGroups", true),
+        ("sts.amazonaws.com", "GetCallerIdentity", true),
+        ("s3.amazonaws.com", "ListBuckets", true),
+        ("iam.amazonaws.com", "ListUsers", true),
+        ("cloudwatch.amazonaws.com", "GetMetricData", true),
+        ("ssm.amazonaws.com", "UpdateInstanceInformation", false),
+    ];
+    for hour in 0..opts.hours {
+        for (actors, region) in [(&background, "us-east-1"), (&background_b, "eu-west-1")] {
+            for _ in 0..opts.ct_noise_per_hour {
+                let t = T0 + hour * H + rng.range(0, H);
+                let (src, name, ro) = *rng.pick(noise);
+                let actor = rng.pick(actors).clone();
+                let req = match name {
+                    "DescribeNetworkAcls" => json!({"networkAclIdSet": {}, "filterSet": {}}),
+                    "DescribeInstances" => json!({"instancesSet": {}, "filterSet": {}}),
+                    _ => Value::Null,
+                };
+                let mut ev = ct_event(
+                    &mut rng,
+                    t,
+                    region,
+                    &actor,
+                    src,
+                    name,
+                    req,
+                    Value::Null,
+                    None,
+                    ro,
+                );
+                if rng.chance(0.02) {
+                    ev.value["errorCode"] = json!("ThrottlingException");
+                    ev.value["errorMessage"] = json!("Rate exceeded");
+                }
+                events.push(ev);
+            }
+        }
+    }
+
+    // --- flows
+    changes.sort_by_key(|c| c.0);
+    let net = Network { changes };
+    let mut fg = FlowGen {
+        rng: Rng(opts.seed.wrapping_mul(31) ^ 0xF10F),
+        enis: &enis,
+        net: &net,
+        flows: Vec::new(),
+    };
+    let idx = |id: &str| enis.iter().position(|e| e.id == id).expect("known eni");
+    let (web1, web2, bastion, app1, db1, web3, rdp, b1, b2) = (
+        idx("eni-0a1f0000000000web1"),
+        idx("eni-0a1f0000000000web2"),
+        idx("eni-0a1f0000000bastion"),
+        idx("eni-0a1f0000000000app1"),
+        idx("eni-0a1f00000000000db1"),
+        idx("eni-0a1f0000000000web3"),
+        idx("eni-0a2f00000000000rdp"),
+        idx("eni-0b1f000000000000b1"),
+        idx("eni-0b1f000000000000b2"),
+    );
+    // A pool of web clients; most connections come from new addresses, some return.
+    let clients: Vec<String> = (0..2000).map(|_| fg.rng.public_ip()).collect();
+    for hour in 0..opts.hours {
+        let base = T0 + hour * H;
+        for &e in &[web1, web2, web3, b1, b2] {
+            if enis[e].since > base {
+                continue;
+            }
+            for _ in 0..opts.web_clients_per_hour {
+                let t = base + fg.rng.range(0, H);
+                let peer = if fg.rng.chance(0.6) {
+                    fg.rng.public_ip()
+                } else {
+                    fg.rng.pick(&clients).clone()
+                };
+                let port = if e == b1 || e == b2 || fg.rng.chance(0.8) {
+                    443
+                } else {
+                    80
+                };
+                let bytes = fg.rng.range(600, 40_000);
+                fg.conn(e, t, &peer, port, 6, bytes, false);
+            }
+            // Background internet noise: a few probes per hour, mostly rejected.
+            for _ in 0..3 {
+                let t = base + fg.rng.range(0, H);
+                let peer = fg.rng.public_ip();
+                let port = *fg.rng.pick(&[23, 445, 1433, 3389, 5900, 6379, 8080, 9200]);
+                fg.conn(e, t, &peer, port, 6, 60, false);
+            }
+        }
+        // Internal tiers: web -> app:8080, app -> db:5432, bastion -> app:22, DNS.
+        for _ in 0..(opts.web_clients_per_hour / 2).max(2) {
+            let t = base + fg.rng.range(0, H);
+            let web = enis[*fg.rng.pick(&[web1, web2])].ip;
+            let b = fg.rng.range(2_000, 60_000);
+            fg.conn(app1, t, web, 8080, 6, b, false);
+            fg.conn(db1, t + 1, enis[app1].ip, 5432, 6, b / 2, false);
+        }
+        if hour % 6 == 0 {
+            fg.conn(app1, base + 600, enis[bastion].ip, 22, 6, 9_000, false);
+        }
+        // The rarely used bastion: no traffic most hours.
+        if hour % 3 != 0 {
+            fg.nodata(bastion, base);
+        }
+        // Database package updates to a known mirror (allowed back in by rule 120).
+        if hour % 4 == 0 {
+            // Through the VPC's HTTP proxy (egress rule 100 allows 1024-65535 inside the VPC).
+            fg.conn(db1, base + 300, "10.0.0.50", 3128, 6, 80_000, true);
+        }
+        // The other VPC: its RDP host gets a handful of known admins.
+        for _ in 0..2 {
+            let t = base + fg.rng.range(0, H);
+            fg.conn(rdp, t, "198.18.10.21", 3389, 6, 50_000, false);
+        }
+    }
+    // N1: a scan with no change (web2, hour 5): low ports rejected, 80/443 accepted.
+    for port in 1..=1024 {
+        fg.conn(web2, at(5.0) + port / 4, "192.0.2.200", port, 6, 60, false);
+    }
+    other.push(json!({"scenario": "port_scan_no_change", "peer": "192.0.2.200", "interface_id": enis[web2].id, "time": iso(at(5.0))}));
+    // S1 traffic: SSH attempts rejected before, accepted after; then the data goes out.
+    for i in 0..40 {
+        fg.conn(app1, at(6.0) + i * 97, "198.51.100.23", 22, 6, 300, false);
+    }
+    for i in 0..300 {
+        fg.conn(app1, at(10.2) + i * 7, "198.51.100.23", 22, 6, 2_400, false);
+    }
+    for i in 0..12 {
+        fg.conn(
+            app1,
+            at(11.0) + i * 300,
+            "198.51.100.23",
+            22,
+            6,
+            180_000_000,
+            false,
+        );
+    }
+    // S2 traffic: the scanner before (rejected below 1024) and after (accepted).
+    for port in (1..1024).step_by(3) {
+        fg.conn(web1, at(18.0) + port, "192.0.2.77", port, 6, 60, false);
+        fg.conn(web1, at(20.5) + port, "192.0.2.77", port, 6, 60, false);
+    }
+    for port in [22, 23, 139, 445, 873, 6379] {
+        fg.conn(web1, at(21.0) + port, "192.0.2.77", port, 6, 25_000, false);
+    }
+    // D1's odd traffic, in the other VPC at the same time.
+    for i in 0..60 {
+        fg.conn(
+            rdp,
+            at(16.1) + i * 40,
+            "203.0.113.99",
+            3389,
+            6,
+            3_000,
+            false,
+        );
+    }
+    // S3: the database tries the uploader before (rejected), uploads after.
+    for i in 0..5 {
+        fg.conn(
+            db1,
+            at(24.0) + i * 600,
+            "185.199.110.9",
+            443,
+            6,
+            2_000,
+            true,
+        );
+    }
+    for i in 0..30 {
+        fg.conn(
+            db1,
+            at(26.3) + i * 120,
+            "185.199.110.9",
+            443,
+            6,
+            95_000_000,
+            true,
+        );
+    }
+    // S4: the once-denied range.
+    for i in 0..10 {
+        fg.conn(
+            web1,
+            at(28.0) + i * 300,
+            "45.137.21.9",
+            443,
+            6,
+            5_000,
+            false,
+        );
+    }
+    for i in 0..80 {
+        fg.conn(
+            web1,
+            at(30.2) + i * 45,
+            "45.137.21.9",
+            443,
+            6,
+            40_000,
+            false,
+        );
+    }
+    let mut flows = fg.flows;
+    // An evidence gap: no flow log file for vpc-0a1 in hour 40.
+    let gap_hour = 40;
+    flows.retain(|f| {
+        !(enis[f.eni].vpc == "vpc-0a1000000000000001" && (f.start - T0) / H == gap_hour)
+    });
+    flows.retain(|f| f.start < end && f.start >= T0);
+
+    // --- write flow logs: one file per flow log per hour
+    let out = &opts.out;
+    let mut files: BTreeMap<(usize, i64), Vec<&Flow>> = BTreeMap::new();
+    let group = |e: &Eni| match e.vpc {
+        "vpc-0a1000000000000001" => 0,
+        "vpc-0a2000000000000002" => 1,
+        _ => 2,
+    };
+    for f in &flows {
+        files
+            .entry((group(&enis[f.eni]), (f.start - T0) / H))
+            .or_default()
+            .push(f);
+    }
+    let mut flow_records = 0usize;
+    for ((g, hour), mut fs) in files {
+        fs.sort_by_key(|f| (f.start, f.eni));
+        let t = T0 + hour * H;
+        let (y, m, d, hh) = ymd(t);
+        let stamp = chrono::DateTime::from_timestamp(t, 0)
+            .expect("time")
+            .format("%Y%m%dT%H%MZ")
+            .to_string();
+        let custom = g != 0;
+        let mut text = String::with_capacity(fs.len() * 120);
+        text.push_str(if custom {
+            CUSTOM_HEADER
+        } else {
+            DEFAULT_HEADER
+        });
+        text.push('\n');
+        for f in &fs {
+            text.push_str(&flow_line(f, &enis[f.eni], custom));
+            text.push('\n');
+        }
+        flow_records += fs.len();
+        let h8 = rng.hex(8);
+        let path = match g {
+            0 => out.join(format!("AWSLogs/{ACCT_A}/vpcflowlogs/us-east-1/{y}/{m}/{d}/{ACCT_A}_vpcflowlogs_us-east-1_fl-0a10000000000000a_{stamp}_{h8}.log.gz")),
+            1 => out.join(format!("AWSLogs/aws-account-id={ACCT_A}/aws-service=vpcflowlogs/aws-region=us-east-1/year={y}/month={m}/day={d}/hour={hh}/{ACCT_A}_vpcflowlogs_us-east-1_fl-0a20000000000000b_{stamp}_{h8}.log.gz")),
+            _ => out.join(format!("AWSLogs/aws-account-id={ACCT_B}/aws-service=vpcflowlogs/aws-region=eu-west-1/year={y}/month={m}/day={d}/hour={hh}/{ACCT_B}_vpcflowlogs_eu-west-1_fl-0b10000000000000c_{stamp}_{h8}.log.gz")),
+        };
+        write_gz(&path, text.as_bytes())?;
+    }
+
+    // --- write CloudTrail: one file per account, region and hour, records in no particular order
+    let mut ct_files: BTreeMap<(&str, &str, i64), Vec<&CtEvent>> = BTreeMap::new();
+    for ev in &events {
+        ct_files
+            .entry((ev.account, ev.region, (ev.time - T0) / H))
+            .or_default()
+            .push(ev);
+    }
+    let mut dup_count = 0usize;
+    let mut first_file: Option<PathBuf> = None;
+    for ((account, region, hour), mut evs) in ct_files {
+        // Shuffle: CloudTrail files are not time-ordered.
+        for i in (1..evs.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            evs.swap(i, j);
+        }
+        let t = T0 + hour * H;
+        let (y, m, d, _) = ymd(t);
+        let stamp = chrono::DateTime::from_timestamp(t + 300, 0)
+            .expect("time")
+            .format("%Y%m%dT%H%MZ")
+            .to_string();
+        let prefix = if account == ACCT_B {
+            format!("AWSLogs/{ORG}/{account}")
+        } else {
+            format!("AWSLogs/{account}")
+        };
+        let name = format!(
+            "{account}_CloudTrail_{region}_{stamp}_{}.json.gz",
+            rng.hex(16)
+        );
+        let path = out.join(format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}"));
+        let body = json!({"Records": evs.iter().map(|e| &e.value).collect::<Vec<_>>()});
+        write_gz(&path, body.to_string().as_bytes())?;
+        if first_file.is_none() && account == ACCT_A {
+            first_file = Some(path.clone());
+            // An overlapping second trail delivered some of the same events again.
+            let copies: Vec<&Value> = evs.iter().take(5).map(|e| &e.value).collect();
+            dup_count = copies.len();
+            let dup_path = out.join(format!(
+                "AWSLogs/{account}/CloudTrail/{region}/{y}/{m}/{d}/{account}_CloudTrail_{region}_{stamp}_{}.json.gz",
+                rng.hex(16)
+            ));
+            write_gz(&dup_path, json!({"Records": copies}).to_string().as_bytes())?;
+        }
+    }
+    // A digest file, which is not events.
+    let (y, m, d, _) = ymd(T0);
+    let digest = json!({"awsAccountId": ACCT_A, "digestStartTime": iso(T0), "digestEndTime": iso(T0 + H), "digestS3Bucket": "example-trail-bucket",
+        "digestS3Object": format!("AWSLogs/{ACCT_A}/CloudTrail-Digest/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail-Digest_us-east-1_management-events_us-east-1_{y}{m}{d}T010000Z.json.gz"),
+        "newestEventTime": iso(T0 + H - 1), "oldestEventTime": iso(T0), "previousDigestS3Bucket": null, "previousDigestHashValue": null,
+        "publicKeyFingerprint": rng.hex(32), "digestSignatureAlgorithm": "SHA256withRSA", "logFiles": []});
+    write_gz(
+        &out.join(format!("AWSLogs/{ACCT_A}/CloudTrail-Digest/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail-Digest_us-east-1_management-events_us-east-1_{y}{m}{d}T010000Z.json.gz")),
+        digest.to_string().as_bytes(),
+    )?;
+
+    // --- inventory, as collected at the end of the period
+    let (acls, assoc) = net.state_at(end);
+    let inv_time = end;
+    for (account, region) in [(ACCT_A, "us-east-1"), (ACCT_B, "eu-west-1")] {
+        let dir = out.join(format!("inventory/{account}/{region}"));
+        let acl_items: Vec<Value> = acls
+            .iter()
+            .filter(|(acl, _)| (account == ACCT_B) == acl.starts_with("acl-0b"))
+            .map(|(acl, rules)| {
+                let mut rules = rules.clone();
+                rules.sort_by_key(|r| (r.egress, r.number));
+                let entries: Vec<Value> = rules
+                    .iter()
+                    .map(|r| {
+                        let mut e = json!({"CidrBlock": r.cidr, "Egress": r.egress, "Protocol": r.protocol.to_string(), "RuleAction": if r.allow { "allow" } else { "deny" }, "RuleNumber": r.number});
+                        if let Some((a, b)) = r.ports {
+                            e["PortRange"] = json!({"From": a, "To": b});
+                        }
+                        e
+                    })
+                    .collect();
+                let associations: Vec<Value> = assoc
+                    .iter()
+                    .filter(|(_, (a, _))| a == acl)
+                    .map(|(subnet, (_, id))| json!({"NetworkAclAssociationId": id, "NetworkAclId": acl, "SubnetId": subnet}))
+                    .collect();
+                json!({"Associations": associations, "Entries": entries, "IsDefault": false, "NetworkAclId": acl, "Tags": [], "VpcId": vpc_of_acl(acl), "OwnerId": account})
+            })
+            .collect();
+        write_text(
+            &dir.join("describe-network-acls.json"),
+            &serde_json::to_string_pretty(&json!({"NetworkAcls": acl_items}))?,
+        )?;
+        let account_enis: Vec<&Eni> = enis.iter().filter(|e| e.account == account).collect();
+        let nis: Vec<Value> = account_enis
+            .iter()
+            .map(|e| json!({"AvailabilityZone": e.az, "Description": "", "InterfaceType": "interface", "NetworkInterfaceId": e.id, "OwnerId": account,
+                "PrivateIpAddress": e.ip, "PrivateIpAddresses": [{"Primary": true, "PrivateIpAddress": e.ip}], "Status": "in-use", "SubnetId": e.subnet, "VpcId": e.vpc,
+                "Attachment": {"InstanceId": e.instance, "DeviceIndex": 0, "Status": "attached"}}))
+            .collect();
+        write_text(
+            &dir.join("describe-network-interfaces.json"),
+            &serde_json::to_string_pretty(&json!({"NetworkInterfaces": nis}))?,
+        )?;
+        let mut subnets: Vec<Value> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &account_enis {
+            if seen.insert(e.subnet) {
+                let cidr = format!(
+                    "{}.0/24",
+                    e.ip.rsplit_once('.').map(|x| x.0).unwrap_or("10.0.0")
+                );
+                subnets.push(json!({"AvailabilityZone": e.az, "CidrBlock": cidr, "OwnerId": account, "SubnetId": e.subnet, "VpcId": e.vpc, "State": "available"}));
+            }
+        }
+        write_text(
+            &dir.join("describe-subnets.json"),
+            &serde_json::to_string_pretty(&json!({"Subnets": subnets}))?,
+        )?;
+        let vpcs: Vec<Value> = account_enis
+            .iter()
+            .map(|e| e.vpc)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|v| {
+                let cidr = match v {
+                    "vpc-0a1000000000000001" => "10.0.0.0/16",
+                    "vpc-0a2000000000000002" => "10.1.0.0/16",
+                    _ => "172.16.0.0/16",
+                };
+                json!({"CidrBlock": cidr, "IsDefault": false, "OwnerId": account, "State": "available", "VpcId": v})
+            })
+            .collect();
+        write_text(
+            &dir.join("describe-vpcs.json"),
+            &serde_json::to_string_pretty(&json!({"Vpcs": vpcs}))?,
+        )?;
+    }
+    let inventory_items: usize = {
+        let a = acls.keys().count();
+        a + enis.len() + 5 + 3
+    };
+
+    // --- ground truth
+    let unique_events = events.len();
+    let truth = json!({
+        "generator": "trailflow-gen",
+        "seed": opts.seed,
+        "period": {"start": iso(T0), "end": iso(end)},
+        "inventory_time": iso(inv_time),
+        "counts": {
+            "cloudtrail_events": unique_events,
+            "cloudtrail_duplicate_copies": dup_count,
+            "flow_records": flow_records,
+            "digest_files": 1,
+            "inventory_items": inventory_items,
+        },
+        "accounts": [ACCT_A, ACCT_B],
+        "regions": ["eu-west-1", "us-east-1"],
+        "changes": truth_changes,
+        "other_planted": other,
+        "evidence_gaps": [{"kind": "missing_flow_log_hour", "vpc_id": "vpc-0a1000000000000001", "start": iso(T0 + gap_hour * H), "end": iso(T0 + (gap_hour + 1) * H)}],
+    });
+    write_text(
+        &out.join("ground-truth.json"),
+        &serde_json::to_string_pretty(&truth)?,
+    )?;
+    Ok(truth)
+}

@@ -1,0 +1,859 @@
+//! Decoding one unit (a file or an archive member): identity, decompression, sniffing, and the
+//! decoder for what it holds. Runs on a worker thread; everything it finds goes out as messages.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::record_batch::RecordBatch;
+use flate2::read::MultiGzDecoder;
+use serde_json::value::RawValue;
+
+use super::paths::path_info;
+use super::report::{ErrorRow, Kind, Severity, excerpt};
+use super::source::{Unit, UnitData};
+use crate::decode::cloudtrail::{self, CtBuilder, NaclEvent, Rec, raw_text};
+use crate::decode::flowlog::{self, FlowDecoder};
+use crate::decode::inventory::{self, INVENTORY_KEYS, InvItem};
+use crate::schema::{CLOUDTRAIL, FLOW_LOGS};
+
+/// Files up to this size are read into memory once (hash and decode from the same bytes); larger
+/// ones are hashed in one streaming pass and decoded in a second.
+const BUFFER_LIMIT: u64 = 512 << 20;
+/// A JSON document is parsed whole; its decompressed size is capped.
+const JSON_LIMIT: u64 = 2 << 30;
+/// Text is streamed; decompression is capped relative to the compressed size, against bombs.
+const TEXT_RATIO_LIMIT: u64 = 1100;
+const TEXT_MIN_LIMIT: u64 = 16 << 30;
+/// A line longer than this is not a flow record.
+const LINE_LIMIT: usize = 64 << 10;
+/// Rows of `ingest_errors` kept per file (all are counted).
+const ERROR_ROWS_PER_FILE: usize = 1000;
+/// Give up on a text file whose first lines are all unreadable.
+const GIVE_UP_AFTER: u64 = 5;
+
+/// A message from a worker to the writer.
+pub enum Msg {
+    Batch(&'static str, RecordBatch),
+    Done(Box<FileResult>),
+    /// A file whose identical content is already in the lake (or earlier in this run).
+    Skipped,
+    /// A problem not tied to one unit (an unreadable archive).
+    Error(ErrorRow),
+}
+
+/// Everything known about one unit once decoded (an `ingested_files` row and more).
+#[derive(Debug, Default)]
+pub struct FileResult {
+    pub file_id: String,
+    pub source_file: String,
+    pub kind: Option<Kind>,
+    pub format: Option<String>,
+    pub size: u64,
+    pub records: u64,
+    pub rows: u64,
+    pub errors: Vec<ErrorRow>,
+    pub error_count: u64,
+    pub warning_count: u64,
+    pub first_time: Option<i64>,
+    pub last_time: Option<i64>,
+    pub accounts: BTreeSet<String>,
+    pub regions: BTreeSet<String>,
+    pub inventory: Vec<InvItem>,
+    pub nacl_events: Vec<NaclEvent>,
+    pub digest: bool,
+}
+
+impl FileResult {
+    pub fn status(&self) -> &'static str {
+        if self.digest {
+            "not_events"
+        } else if self.rows == 0 && self.inventory.is_empty() && self.error_count > 0 {
+            "rejected"
+        } else if self.error_count > 0 {
+            "partial"
+        } else {
+            "loaded"
+        }
+    }
+}
+
+struct Ctx<'a> {
+    res: FileResult,
+    outer: Arc<str>,
+    member: Option<String>,
+    send: &'a mut dyn FnMut(Msg),
+    ct: Option<CtBuilder>,
+    flow: Option<FlowDecoder>,
+    source: Arc<str>,
+    last_account: Option<String>,
+}
+
+impl Ctx<'_> {
+    fn problem(
+        &mut self,
+        severity: Severity,
+        line: Option<u64>,
+        record: Option<u64>,
+        reason: String,
+        text: Option<&str>,
+    ) {
+        match severity {
+            Severity::Error => self.res.error_count += 1,
+            Severity::Warning => self.res.warning_count += 1,
+        }
+        if self.res.errors.len() < ERROR_ROWS_PER_FILE {
+            self.res.errors.push(ErrorRow {
+                severity,
+                file: self.outer.to_string(),
+                member: self.member.clone(),
+                line,
+                record,
+                reason,
+                excerpt: text.map(|t| excerpt(t, 300)),
+            });
+        }
+    }
+
+    fn error(
+        &mut self,
+        line: Option<u64>,
+        record: Option<u64>,
+        reason: String,
+        text: Option<&str>,
+    ) {
+        self.problem(Severity::Error, line, record, reason, text);
+    }
+
+    fn ct(&mut self) -> &mut CtBuilder {
+        let source = self.source.clone();
+        self.ct.get_or_insert_with(|| CtBuilder::new(source))
+    }
+
+    fn flow(&mut self) -> &mut FlowDecoder {
+        let source = self.source.clone();
+        self.flow.get_or_insert_with(|| FlowDecoder::new(source))
+    }
+
+    fn push_record(&mut self, rec: &Rec<'_>, raw: &str, line: Option<u64>, record_no: u64) {
+        self.res.records += 1;
+        if let Err(reason) = self.ct().push(rec, raw, record_no) {
+            self.error(line, Some(record_no), reason, Some(raw));
+            return;
+        }
+        if let Some(a) = rec.recipientAccountId.and_then(raw_text) {
+            if !self.res.accounts.contains(a.as_ref()) {
+                self.res.accounts.insert(a.into_owned());
+            }
+        }
+        if let Some(r) = rec.awsRegion.and_then(raw_text) {
+            if !self.res.regions.contains(r.as_ref()) {
+                self.res.regions.insert(r.into_owned());
+            }
+        }
+        if self
+            .ct
+            .as_ref()
+            .is_some_and(|c| c.rows() >= cloudtrail::BATCH_ROWS)
+        {
+            self.flush_ct();
+        }
+    }
+
+    fn flush_ct(&mut self) {
+        if let Some(b) = self.ct.as_mut().and_then(|c| c.take_batch()) {
+            self.res.rows += b.num_rows() as u64;
+            (self.send)(Msg::Batch(CLOUDTRAIL, b));
+        }
+    }
+
+    fn flow_line(&mut self, line_no: u64, line: &str) {
+        match self.flow().feed_line(line_no, line) {
+            Ok(Some(unknown)) if !unknown.is_empty() => {
+                let reason = format!(
+                    "unknown flow log field(s) {}: kept in column extra_fields",
+                    unknown.join(", ")
+                );
+                self.problem(Severity::Warning, Some(line_no), None, reason, Some(line));
+            }
+            Ok(_) => {}
+            Err(e) => self.error(Some(line_no), None, e.0, Some(line)),
+        }
+        if self
+            .flow
+            .as_ref()
+            .is_some_and(|f| f.rows() >= flowlog::BATCH_ROWS)
+        {
+            self.flush_flow();
+        }
+    }
+
+    fn flush_flow(&mut self) {
+        if let Some(b) = self.flow.as_mut().and_then(|f| f.take_batch()) {
+            self.res.rows += b.num_rows() as u64;
+            // Accounts and regions seen, cheaply: only when the value changes from the last one.
+            for name in ["account_id", "region"] {
+                let col = b
+                    .column_by_name(name)
+                    .expect("flow column")
+                    .as_string::<i32>();
+                if col.null_count() == col.len() {
+                    continue;
+                }
+                for i in 0..col.len() {
+                    if col.is_valid(i) {
+                        let v = col.value(i);
+                        if name == "account_id" && self.last_account.as_deref() == Some(v) {
+                            continue;
+                        }
+                        let set = if name == "account_id" {
+                            &mut self.res.accounts
+                        } else {
+                            &mut self.res.regions
+                        };
+                        if !set.contains(v) {
+                            set.insert(v.to_string());
+                        }
+                        if name == "account_id" {
+                            self.last_account = Some(v.to_string());
+                        }
+                    }
+                }
+            }
+            (self.send)(Msg::Batch(FLOW_LOGS, b));
+        }
+    }
+
+    fn finish(mut self) -> FileResult {
+        self.flush_ct();
+        self.flush_flow();
+        let mut res = std::mem::take(&mut self.res);
+        let mut kinds = Vec::new();
+        if let Some(ct) = self.ct.take() {
+            res.first_time = ct.min_time;
+            res.last_time = ct.max_time;
+            res.nacl_events = ct.nacl_events;
+            kinds.push((ct_rows(&res), Kind::Cloudtrail));
+        }
+        if let Some(f) = self.flow.take() {
+            res.first_time = min_opt(res.first_time, f.min_time);
+            res.last_time = max_opt(res.last_time, f.max_time);
+            if !f.formats_seen.is_empty() {
+                res.format = Some(f.formats_seen.join(" | "));
+            }
+            kinds.push((f.records, Kind::FlowLogs));
+        }
+        if !res.inventory.is_empty() {
+            kinds.push((res.inventory.len() as u64, Kind::Inventory));
+        }
+        if res.digest {
+            res.kind = Some(Kind::CloudtrailDigest);
+        } else if res.kind.is_none() {
+            res.kind = kinds.into_iter().max_by_key(|(n, _)| *n).map(|(_, k)| k);
+        }
+        res
+    }
+}
+
+fn ct_rows(res: &FileResult) -> u64 {
+    res.records
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A reader that fails once more than `limit` bytes came through it.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other(format!(
+                "decompressed data exceeds {} bytes (decompression bomb?)",
+                self.limit
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Decode one unit, sending batches and then a `Done` (or `Skipped`) message.
+pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn FnMut(Msg)) {
+    let source: Arc<str> = unit.logical().into();
+    let Unit {
+        outer,
+        member,
+        data,
+        size,
+    } = unit;
+    let mut bytes_storage = None;
+    let file_id;
+    match &data {
+        UnitData::Bytes(b) => file_id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b)),
+        UnitData::File(path) => {
+            let read = if size <= BUFFER_LIMIT {
+                std::fs::read(path).map(|b| {
+                    let id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&b));
+                    bytes_storage = Some(b);
+                    id
+                })
+            } else {
+                hash_file(path)
+            };
+            match read {
+                Ok(id) => file_id = id,
+                Err(e) => {
+                    send(Msg::Error(ErrorRow::file(
+                        &outer,
+                        member,
+                        format!("cannot read: {e}"),
+                    )));
+                    return;
+                }
+            }
+        }
+    }
+    if !claimed.lock().expect("claim set").insert(file_id.clone()) {
+        send(Msg::Skipped);
+        return;
+    }
+    let info = path_info(&source);
+    let mut ctx = Ctx {
+        res: FileResult {
+            file_id,
+            source_file: source.to_string(),
+            size,
+            ..Default::default()
+        },
+        outer: outer.clone(),
+        member,
+        send: &mut *send,
+        ct: None,
+        flow: None,
+        source: source.clone(),
+        last_account: None,
+    };
+    if info.digest {
+        // Digest files sign the event files; they are not events.
+        ctx.res.digest = true;
+        let res = ctx.finish();
+        send(Msg::Done(Box::new(res)));
+        return;
+    }
+    let raw: Box<dyn Read + '_> = match (&data, &bytes_storage) {
+        (UnitData::Bytes(b), _) => Box::new(&b[..]),
+        (UnitData::File(_), Some(b)) => Box::new(&b[..]),
+        (UnitData::File(path), None) => match File::open(path) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                ctx.error(None, None, format!("cannot open: {e}"), None);
+                let res = ctx.finish();
+                send(Msg::Done(Box::new(res)));
+                return;
+            }
+        },
+    };
+    decode_stream(&mut ctx, raw, size, &info);
+    let res = ctx.finish();
+    send(Msg::Done(Box::new(res)));
+}
+
+fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:032x}", h.digest128()))
+}
+
+/// Decompress if gzip (by its magic bytes, whatever the name says), then decode JSON or text.
+fn decode_stream(
+    ctx: &mut Ctx<'_>,
+    raw: Box<dyn Read + '_>,
+    size: u64,
+    info: &super::paths::PathInfo,
+) {
+    let mut reader = BufReader::with_capacity(256 << 10, raw);
+    let gz = match reader.fill_buf() {
+        Ok(b) => b.len() >= 2 && b[0] == 0x1f && b[1] == 0x8b,
+        Err(e) => {
+            ctx.error(None, None, format!("cannot read: {e}"), None);
+            return;
+        }
+    };
+    let text_limit = (size.saturating_mul(TEXT_RATIO_LIMIT)).max(TEXT_MIN_LIMIT);
+    let mut reader: Box<dyn BufRead + '_> = if gz {
+        let limit = text_limit;
+        Box::new(BufReader::with_capacity(
+            256 << 10,
+            Limited {
+                inner: MultiGzDecoder::new(reader),
+                left: limit,
+                limit,
+            },
+        ))
+    } else {
+        Box::new(reader)
+    };
+    // Sniff: JSON starts with `{` or `[` (after a byte order mark and white space).
+    let first = loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) => {
+                ctx.error(
+                    None,
+                    None,
+                    format!("{}: {e}", if gz { "corrupt gzip" } else { "cannot read" }),
+                    None,
+                );
+                return;
+            }
+        };
+        if buf.is_empty() {
+            break None;
+        }
+        let skip = if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            3
+        } else {
+            0
+        };
+        let ws = buf[skip..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        if skip + ws < buf.len() {
+            let c = buf[skip + ws];
+            // Keep any leading white space for line numbering; drop only the BOM.
+            reader.consume(skip);
+            break Some(c);
+        }
+        let n = buf.len();
+        reader.consume(n);
+    };
+    let _ = info;
+    match first {
+        None => ctx.error(None, None, "empty file".into(), None),
+        Some(b'{') | Some(b'[') => {
+            let mut text = Vec::new();
+            match reader.take(JSON_LIMIT + 1).read_to_end(&mut text) {
+                Ok(_) if text.len() as u64 > JSON_LIMIT => {
+                    ctx.error(
+                        None,
+                        None,
+                        format!("JSON document larger than {JSON_LIMIT} bytes once decompressed"),
+                        None,
+                    );
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // Truncated or corrupt gzip: decode what came through, then report.
+                    let reason = format!(
+                        "{}: {e}",
+                        if gz {
+                            "corrupt or truncated gzip"
+                        } else {
+                            "read error"
+                        }
+                    );
+                    decode_json(ctx, &String::from_utf8_lossy(&text));
+                    ctx.error(None, None, reason, None);
+                    return;
+                }
+            }
+            match std::str::from_utf8(&text) {
+                Ok(t) => decode_json(ctx, t),
+                Err(_) => {
+                    ctx.problem(
+                        Severity::Warning,
+                        None,
+                        None,
+                        "not valid UTF-8: invalid bytes replaced".into(),
+                        None,
+                    );
+                    decode_json(ctx, &String::from_utf8_lossy(&text));
+                }
+            }
+        }
+        Some(_) => decode_text(ctx, reader.as_mut(), gz),
+    }
+}
+
+/// Read one line of at most `LINE_LIMIT` bytes into `buf` (without its newline). Returns
+/// `Ok(None)` at the end, `Ok(Some(false))` for a line that was too long (skipped).
+fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let avail = reader.fill_buf()?;
+        if avail.is_empty() {
+            return Ok(if any { Some(!too_long) } else { None });
+        }
+        any = true;
+        let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..i], Some(i + 1)),
+            None => (avail, None),
+        };
+        if !too_long {
+            if buf.len() + chunk.len() > LINE_LIMIT {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        let n = done.unwrap_or(avail.len());
+        reader.consume(n);
+        if done.is_some() {
+            return Ok(Some(!too_long));
+        }
+    }
+}
+
+fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
+    if ctx.source.ends_with(".json") || ctx.source.ends_with(".json.gz") {
+        ctx.error(
+            Some(1),
+            None,
+            "not JSON: a .json file must hold CloudTrail or inventory JSON".into(),
+            None,
+        );
+        return;
+    }
+    let mut buf = Vec::with_capacity(1024);
+    let mut line_no = 0u64;
+    // Until a line loads, failures are held back: a file that is not a flow log at all gets one
+    // error, not one per line.
+    let mut held: Vec<ErrorRow> = Vec::new();
+    let mut held_count = 0u64;
+    let mut loaded_any = false;
+    loop {
+        match read_line(reader, &mut buf) {
+            Ok(None) => break,
+            Ok(Some(false)) => {
+                line_no += 1;
+                ctx.error(
+                    Some(line_no),
+                    None,
+                    format!("line longer than {LINE_LIMIT} bytes: not a flow record"),
+                    None,
+                );
+            }
+            Ok(Some(true)) => {
+                line_no += 1;
+                let line = String::from_utf8_lossy(&buf);
+                let before = (ctx.res.error_count, ctx.res.errors.len());
+                ctx.flow_line(line_no, &line);
+                if !loaded_any {
+                    if ctx.res.error_count > before.0 {
+                        held_count += ctx.res.error_count - before.0;
+                        ctx.res.error_count = before.0;
+                        held.extend(ctx.res.errors.drain(before.1..));
+                        if held_count >= GIVE_UP_AFTER {
+                            let first = held
+                                .first()
+                                .map(|e| format!("line {}: {}", e.line.unwrap_or(0), e.reason))
+                                .unwrap_or_default();
+                            let text = held.first().and_then(|e| e.excerpt.clone());
+                            ctx.error(None, None, format!("not a VPC flow log (first {held_count} lines unreadable; {first}); the rest of the file was not read"), text.as_deref());
+                            return;
+                        }
+                    } else if ctx.flow.as_ref().is_some_and(|f| f.rows() > 0) || ctx.res.rows > 0 {
+                        loaded_any = true;
+                        ctx.res.error_count += held_count;
+                        ctx.res.errors.append(&mut held);
+                    }
+                }
+            }
+            Err(e) => {
+                ctx.res.error_count += held_count;
+                ctx.res.errors.append(&mut held);
+                let what = if gz {
+                    "corrupt or truncated gzip"
+                } else {
+                    "read error"
+                };
+                ctx.error(
+                    Some(line_no + 1),
+                    None,
+                    format!("{what} after line {line_no}: {e}; the lines before it were loaded"),
+                    None,
+                );
+                return;
+            }
+        }
+    }
+    ctx.res.error_count += held_count;
+    ctx.res.errors.append(&mut held);
+    if let Some(n) = ctx.flow.as_ref().and_then(|f| f.inferred) {
+        ctx.problem(
+            Severity::Warning,
+            Some(1),
+            None,
+            format!("no header line: read as the documented layout of {n} fields"),
+            None,
+        );
+    }
+}
+
+/// Decode a JSON text: any number of top-level values (one document, or one per line).
+fn decode_json(ctx: &mut Ctx<'_>, text: &str) {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+    let mut line = 1u64;
+    let mut offset = 0usize;
+    let mut top_no = 0u64;
+    loop {
+        let start_line = line
+            + text[offset..]
+                .bytes()
+                .take_while(|b| b.is_ascii_whitespace())
+                .filter(|b| *b == b'\n')
+                .count() as u64;
+        let item = stream.next();
+        let end = stream.byte_offset();
+        line += text[offset..end].bytes().filter(|b| *b == b'\n').count() as u64;
+        offset = end;
+        match item {
+            None => break,
+            Some(Ok(v)) => {
+                top_no += 1;
+                decode_top(ctx, v, start_line, top_no);
+            }
+            Some(Err(e)) => {
+                let reason = if e.is_eof() {
+                    format!(
+                        "truncated JSON (ends at line {}, column {})",
+                        e.line(),
+                        e.column()
+                    )
+                } else {
+                    format!(
+                        "invalid JSON at line {}, column {}: {e}",
+                        e.line(),
+                        e.column()
+                    )
+                };
+                ctx.error(Some(e.line() as u64), None, reason, None);
+                break;
+            }
+        }
+    }
+}
+
+fn decode_top(ctx: &mut Ctx<'_>, v: &RawValue, line: u64, top_no: u64) {
+    let s = v.get();
+    if s.starts_with('[') {
+        match serde_json::from_str::<Vec<&RawValue>>(s) {
+            Ok(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    decode_record(ctx, item, None, i as u64 + 1);
+                }
+            }
+            Err(e) => ctx.error(Some(line), None, format!("invalid JSON array: {e}"), None),
+        }
+        return;
+    }
+    if !s.starts_with('{') {
+        ctx.error(
+            Some(line),
+            Some(top_no),
+            "a JSON value that is not an object or array".into(),
+            Some(s),
+        );
+        return;
+    }
+    let rec: Rec<'_> = match serde_json::from_str(s) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.error(
+                Some(line),
+                Some(top_no),
+                format!("unreadable JSON object: {e}"),
+                Some(s),
+            );
+            return;
+        }
+    };
+    if let Some(records) = &rec.records {
+        for (i, r) in records.iter().enumerate() {
+            decode_record(ctx, r, None, i as u64 + 1);
+        }
+    } else if rec.digest_start_time.is_some() {
+        ctx.res.digest = true;
+    } else if let Some(events) = &rec.log_events {
+        decode_cloudwatch(ctx, &rec, events);
+    } else if rec.is_event() {
+        ctx.push_record(&rec, s, Some(line), top_no);
+    } else if let Some(detail) = rec.detail {
+        decode_record(ctx, detail, Some(line), top_no);
+    } else if let Some(msg) = rec.message.and_then(raw_text) {
+        // A forwarder's wrapper around one flow log line.
+        ctx.flow_line(line, &msg);
+    } else if let Some(key) = inventory_key(&rec) {
+        decode_inventory(ctx, s, key, line);
+    } else {
+        ctx.error(
+            Some(line),
+            Some(top_no),
+            "not a CloudTrail record, a log envelope or a describe-* inventory".into(),
+            Some(s),
+        );
+    }
+}
+
+fn inventory_key(rec: &Rec<'_>) -> Option<&'static str> {
+    let present = [
+        rec.NetworkAcls.is_some(),
+        rec.NetworkInterfaces.is_some(),
+        rec.Subnets.is_some(),
+        rec.Reservations.is_some(),
+        rec.Vpcs.is_some(),
+        rec.SecurityGroups.is_some(),
+        rec.FlowLogs.is_some(),
+    ];
+    INVENTORY_KEYS
+        .iter()
+        .zip(present)
+        .find(|(_, p)| *p)
+        .map(|((k, _, _), _)| *k)
+}
+
+fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, _key: &str, line: u64) {
+    let value: serde_json::Value = match serde_json::from_str(s) {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.error(
+                Some(line),
+                None,
+                format!("unreadable inventory JSON: {e}"),
+                None,
+            );
+            return;
+        }
+    };
+    let region = path_info(&ctx.source).region;
+    for (key, _, _) in INVENTORY_KEYS {
+        if let Some(arr) = value.get(*key) {
+            match inventory::items(key, arr, region.as_deref()) {
+                Ok(items) => {
+                    ctx.res.records += items.len() as u64;
+                    for it in &items {
+                        if let Some(a) = &it.account_id {
+                            ctx.res.accounts.insert(a.clone());
+                        }
+                        if let Some(r) = &it.region {
+                            ctx.res.regions.insert(r.clone());
+                        }
+                    }
+                    ctx.res.inventory.extend(items);
+                }
+                Err(reason) => ctx.error(Some(line), None, reason, None),
+            }
+        }
+    }
+}
+
+fn decode_record(ctx: &mut Ctx<'_>, r: &RawValue, line: Option<u64>, record_no: u64) {
+    let s = r.get();
+    match serde_json::from_str::<Rec<'_>>(s) {
+        Ok(rec) if rec.is_event() => ctx.push_record(&rec, s, line, record_no),
+        Ok(rec) => {
+            match rec.detail {
+                // EventBridge wraps a CloudTrail record in `detail`.
+                Some(d) => decode_record(ctx, d, line, record_no),
+                None => {
+                    ctx.res.records += 1;
+                    ctx.error(line, Some(record_no), "not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource)".into(), Some(s));
+                }
+            }
+        }
+        Err(e) => {
+            ctx.res.records += 1;
+            ctx.error(
+                line,
+                Some(record_no),
+                format!("unreadable record: {e}"),
+                Some(s),
+            );
+        }
+    }
+}
+
+/// A CloudWatch Logs subscription envelope: each `message` is a CloudTrail record (JSON text) or a
+/// flow log line.
+fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
+    if rec
+        .message_type
+        .and_then(raw_text)
+        .is_some_and(|t| t == "CONTROL_MESSAGE")
+    {
+        return;
+    }
+    #[derive(serde::Deserialize)]
+    struct LogEvent<'a> {
+        #[serde(borrow)]
+        message: Option<&'a RawValue>,
+    }
+    for (i, ev) in events.iter().enumerate() {
+        let n = i as u64 + 1;
+        let msg = serde_json::from_str::<LogEvent<'_>>(ev.get())
+            .ok()
+            .and_then(|e| e.message)
+            .and_then(raw_text);
+        let Some(msg) = msg else {
+            ctx.error(
+                None,
+                Some(n),
+                "log event without a message".into(),
+                Some(ev.get()),
+            );
+            continue;
+        };
+        let trimmed = msg.trim_start();
+        if trimmed.starts_with('{') {
+            match serde_json::from_str::<Rec<'_>>(trimmed) {
+                Ok(r) if r.is_event() => ctx.push_record(&r, trimmed, None, n),
+                Ok(_) => ctx.error(
+                    None,
+                    Some(n),
+                    "log event message is JSON but not a CloudTrail record".into(),
+                    Some(trimmed),
+                ),
+                Err(e) => ctx.error(
+                    None,
+                    Some(n),
+                    format!("log event message is not valid JSON: {e}"),
+                    Some(trimmed),
+                ),
+            }
+        } else {
+            ctx.flow_line(n, trimmed);
+        }
+    }
+}

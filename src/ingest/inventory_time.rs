@@ -1,0 +1,259 @@
+//! When was an inventory snapshot taken? Given at ingest, or inferred from which CloudTrail NACL
+//! changes the snapshot's rules already reflect, falling back to just after the newest event.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::decode::cloudtrail::NaclEvent;
+use crate::decode::inventory::InvItem;
+
+/// A NACL rule as the snapshot shows it, keyed by (acl, egress, rule number).
+#[derive(Debug, Clone, PartialEq)]
+struct Rule {
+    action: String,
+    protocol: String,
+    cidr: Option<String>,
+    ports: Option<(i64, i64)>,
+}
+
+type RuleKey = (String, bool, i64);
+
+fn snapshot_rules(items: &[InvItem]) -> HashMap<String, HashMap<(bool, i64), Rule>> {
+    let mut out: HashMap<String, HashMap<(bool, i64), Rule>> = HashMap::new();
+    for it in items.iter().filter(|i| i.kind == "network_acls") {
+        let Ok(v) = serde_json::from_str::<Value>(&it.item) else {
+            continue;
+        };
+        let Some(acl) = v.get("NetworkAclId").and_then(Value::as_str) else {
+            continue;
+        };
+        let rules = out.entry(acl.to_string()).or_default();
+        for e in v
+            .get("Entries")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(n), Some(egress)) = (
+                e.get("RuleNumber").and_then(Value::as_i64),
+                e.get("Egress").and_then(Value::as_bool),
+            ) else {
+                continue;
+            };
+            let cidr = e
+                .get("CidrBlock")
+                .or_else(|| e.get("Ipv6CidrBlock"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let ports = e
+                .get("PortRange")
+                .and_then(|p| Some((p.get("From")?.as_i64()?, p.get("To")?.as_i64()?)));
+            rules.insert(
+                (egress, n),
+                Rule {
+                    action: e
+                        .get("RuleAction")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_ascii_lowercase(),
+                    protocol: json_text(e.get("Protocol")),
+                    cidr,
+                    ports,
+                },
+            );
+        }
+    }
+    out
+}
+
+fn json_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The rule an entry event writes, and its key.
+fn event_rule(ev: &NaclEvent) -> Option<(RuleKey, Option<Rule>)> {
+    let p: Value = serde_json::from_str(&ev.request_parameters).ok()?;
+    let acl = p.get("networkAclId")?.as_str()?.to_string();
+    let n = p
+        .get("ruleNumber")
+        .and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()))?;
+    let egress = p
+        .get("egress")
+        .and_then(|x| x.as_bool().or_else(|| x.as_str()?.parse().ok()))
+        .unwrap_or(false);
+    if ev.event_name == "DeleteNetworkAclEntry" {
+        return Some(((acl, egress, n), None));
+    }
+    let ports = p
+        .get("portRange")
+        .and_then(|r| Some((r.get("from")?.as_i64()?, r.get("to")?.as_i64()?)));
+    let rule = Rule {
+        action: p
+            .get("ruleAction")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+        protocol: json_text(p.get("aclProtocol").or_else(|| p.get("protocol"))),
+        cidr: p
+            .get("cidrBlock")
+            .or_else(|| p.get("ipv6CidrBlock"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ports,
+    };
+    Some(((acl, egress, n), Some(rule)))
+}
+
+/// Does the snapshot show the effect of this event?
+fn reflected(
+    rules: &HashMap<String, HashMap<(bool, i64), Rule>>,
+    key: &RuleKey,
+    rule: &Option<Rule>,
+) -> Option<bool> {
+    let acl_rules = rules.get(&key.0)?;
+    let current = acl_rules.get(&(key.1, key.2));
+    Some(match (rule, current) {
+        (None, cur) => cur.is_none(),
+        (Some(_), None) => false,
+        (Some(r), Some(c)) => {
+            let ports_match = match (r.protocol.as_str(), r.ports, c.ports) {
+                ("6" | "17", Some(a), Some(b)) => a == b,
+                _ => true,
+            };
+            r.action == c.action && r.protocol == c.protocol && r.cidr == c.cidr && ports_match
+        }
+    })
+}
+
+/// Infer a snapshot's time. Returns microseconds and the basis, in words.
+pub fn infer(items: &[InvItem], events: &[NaclEvent], newest_event: Option<i64>) -> (i64, String) {
+    let fallback = || match newest_event {
+        Some(t) => (
+            t + 1_000_000,
+            "assumed taken after the newest CloudTrail event".to_string(),
+        ),
+        None => (
+            chrono::Utc::now().timestamp_micros(),
+            "no CloudTrail to place it: assumed taken at ingest time".to_string(),
+        ),
+    };
+    let rules = snapshot_rules(items);
+    if rules.is_empty() {
+        return fallback();
+    }
+    let mut judged: Vec<(i64, &str, bool)> = Vec::new();
+    for ev in events {
+        if let Some((key, rule)) = event_rule(ev)
+            && let Some(r) = reflected(&rules, &key, &rule)
+        {
+            judged.push((ev.time, ev.event_name.as_str(), r));
+        }
+    }
+    judged.sort_by_key(|j| j.0);
+    // The snapshot was taken after the last change it reflects and before the first one after
+    // that it does not.
+    let Some(last_reflected) = judged.iter().rposition(|j| j.2) else {
+        return match judged.first() {
+            Some(first) => (
+                first.0 - 1_000_000,
+                format!(
+                    "inferred: reflects none of the {} NACL entry changes, so taken before the first ({})",
+                    judged.len(),
+                    first.1
+                ),
+            ),
+            None => fallback(),
+        };
+    };
+    if last_reflected + 1 == judged.len() {
+        let (t, basis) = fallback();
+        return (
+            t,
+            format!(
+                "inferred: reflects all {} NACL entry changes; {basis}",
+                judged.len()
+            ),
+        );
+    }
+    let (t, name, _) = judged[last_reflected];
+    let next = judged[last_reflected + 1];
+    let t_assumed = (t + 1_000_000).min(next.0 - 1).max(t);
+    (
+        t_assumed,
+        format!(
+            "inferred: reflects the {name} of {} but not the {} of {}",
+            fmt_time(t),
+            next.1,
+            fmt_time(next.0)
+        ),
+    )
+}
+
+pub fn fmt_time(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| micros.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acl(entries: &str) -> InvItem {
+        InvItem {
+            kind: "network_acls",
+            resource_id: Some("acl-1".into()),
+            account_id: None,
+            region: None,
+            vpc_id: None,
+            item: format!(r#"{{"NetworkAclId":"acl-1","Entries":[{entries}]}}"#),
+        }
+    }
+
+    fn ev(t: i64, name: &str, rp: &str) -> NaclEvent {
+        NaclEvent {
+            time: t * 1_000_000,
+            event_name: name.into(),
+            request_parameters: rp.into(),
+        }
+    }
+
+    #[test]
+    fn between_reflected_and_unreflected() {
+        let items = [acl(
+            r#"{"RuleNumber":100,"Egress":false,"Protocol":"-1","RuleAction":"allow","CidrBlock":"0.0.0.0/0"}"#,
+        )];
+        let events = [
+            ev(
+                100,
+                "CreateNetworkAclEntry",
+                r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false,"ruleAction":"allow","aclProtocol":"-1","cidrBlock":"0.0.0.0/0"}"#,
+            ),
+            ev(
+                200,
+                "DeleteNetworkAclEntry",
+                r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false}"#,
+            ),
+        ];
+        let (t, basis) = infer(&items, &events, Some(300_000_000));
+        assert_eq!(t, 101_000_000);
+        assert!(basis.contains("not the DeleteNetworkAclEntry"), "{basis}");
+    }
+
+    #[test]
+    fn all_reflected_falls_back_to_newest_event() {
+        let items = [acl("")];
+        let events = [ev(
+            200,
+            "DeleteNetworkAclEntry",
+            r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false}"#,
+        )];
+        let (t, _) = infer(&items, &events, Some(500_000_000));
+        assert_eq!(t, 501_000_000);
+    }
+}

@@ -1,0 +1,130 @@
+//! What a path tells: archive types, and the account and region of the AWS S3 layouts.
+
+/// Does this look like an AWS region name (`us-east-1`, `us-gov-west-1`, `ap-southeast-2`)?
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    if parts.len() < 3 || parts.len() > 4 {
+        return false;
+    }
+    let last = parts[parts.len() - 1];
+    parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && !last.is_empty()
+        && last.len() <= 2
+        && last.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The kind of archive a name says, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveKind {
+    Zip,
+    Tar,
+    TarGz,
+}
+
+pub fn archive_kind(name: &str) -> Option<ArchiveKind> {
+    let n = name.to_ascii_lowercase();
+    if n.ends_with(".zip") {
+        Some(ArchiveKind::Zip)
+    } else if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
+        Some(ArchiveKind::TarGz)
+    } else if n.ends_with(".tar") {
+        Some(ArchiveKind::Tar)
+    } else {
+        None
+    }
+}
+
+/// What the S3 delivery layout in a path says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathInfo {
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    /// `CloudTrail-Digest` in the path, or `_CloudTrail-Digest_` in the name.
+    pub digest: bool,
+}
+
+/// Read `AWSLogs/[o-org/]<account>/<Service>/<region>/...` and the Hive-style
+/// `aws-account-id=<a>/aws-service=<s>/aws-region=<r>/` layouts.
+pub fn path_info(path: &str) -> PathInfo {
+    let mut info = PathInfo::default();
+    let parts: Vec<&str> = path.split(['/', '\\', '!']).collect();
+    for (i, p) in parts.iter().enumerate() {
+        if let Some(a) = p.strip_prefix("aws-account-id=") {
+            info.account_id = Some(a.to_string());
+        } else if let Some(r) = p
+            .strip_prefix("aws-region=")
+            .or_else(|| p.strip_prefix("region="))
+        {
+            info.region = Some(r.to_string());
+        } else if *p == "AWSLogs" {
+            let mut j = i + 1;
+            if parts.get(j).is_some_and(|x| x.starts_with("o-")) {
+                j += 1;
+            }
+            if let Some(acct) = parts
+                .get(j)
+                .filter(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
+            {
+                info.account_id = Some(acct.to_string());
+                if let Some(region) = parts.get(j + 2).filter(|x| is_region(x)) {
+                    info.region = Some(region.to_string());
+                }
+            }
+        } else if *p == "CloudTrail-Digest" {
+            info.digest = true;
+        }
+    }
+    if parts
+        .last()
+        .is_some_and(|n| n.contains("_CloudTrail-Digest_"))
+    {
+        info.digest = true;
+    }
+    if info.region.is_none() {
+        info.region = parts
+            .iter()
+            .rev()
+            .find(|p| is_region(p))
+            .map(|p| p.to_string());
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions() {
+        assert!(is_region("us-east-1"));
+        assert!(is_region("us-gov-west-1"));
+        assert!(is_region("ap-southeast-2"));
+        assert!(!is_region("2024"));
+        assert!(!is_region("CloudTrail"));
+    }
+
+    #[test]
+    fn s3_layouts() {
+        let i = path_info(
+            "x.zip!AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2024/01/02/f.json.gz",
+        );
+        assert_eq!(i.account_id.as_deref(), Some("111122223333"));
+        assert_eq!(i.region.as_deref(), Some("eu-west-1"));
+        assert!(!i.digest);
+        let i = path_info(
+            "AWSLogs/aws-account-id=123/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/x.log.gz",
+        );
+        assert_eq!(i.account_id.as_deref(), Some("123"));
+        assert_eq!(i.region.as_deref(), Some("us-east-1"));
+        assert!(
+            path_info(
+                "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/1_CloudTrail-Digest_us-east-1_x.json.gz"
+            )
+            .digest
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! What an ingest reports: rejected input (`ingest_errors`), loaded files (`ingested_files`) and the
+//! run's summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+/// How bad a reported problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Input that was not loaded.
+    Error,
+    /// Input that was loaded, with something worth knowing (an unknown field).
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One row of `ingest_errors`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorRow {
+    pub severity: Severity,
+    pub file: String,
+    pub member: Option<String>,
+    pub line: Option<u64>,
+    pub record: Option<u64>,
+    pub reason: String,
+    pub excerpt: Option<String>,
+}
+
+impl ErrorRow {
+    pub fn file(file: &str, member: Option<String>, reason: String) -> Self {
+        ErrorRow {
+            severity: Severity::Error,
+            file: file.to_string(),
+            member,
+            line: None,
+            record: None,
+            reason,
+            excerpt: None,
+        }
+    }
+
+    /// `file!member`, as in the other tables' `source_file`.
+    pub fn source_file(&self) -> String {
+        match &self.member {
+            Some(m) => format!("{}!{m}", self.file),
+            None => self.file.clone(),
+        }
+    }
+
+    /// The one-line form printed in summaries.
+    pub fn one_line(&self) -> String {
+        let mut s = self.source_file();
+        if let Some(l) = self.line {
+            s.push_str(&format!(":{l}"));
+        }
+        if let Some(r) = self.record {
+            s.push_str(&format!(" (record {r})"));
+        }
+        format!("{s}: {}", self.reason)
+    }
+}
+
+/// Cut a text to at most `n` characters for an excerpt.
+pub fn excerpt(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// What kind of evidence a file held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Cloudtrail,
+    CloudtrailDigest,
+    FlowLogs,
+    Inventory,
+    Unknown,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Cloudtrail => "cloudtrail",
+            Kind::CloudtrailDigest => "cloudtrail_digest",
+            Kind::FlowLogs => "flow_logs",
+            Kind::Inventory => "inventory",
+            Kind::Unknown => "unknown",
+        }
+    }
+}
+
+/// The run's summary, printed by `ingest` and returned to callers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub lake: String,
+    pub run_id: String,
+    pub files_seen: u64,
+    pub files_loaded: u64,
+    pub files_already_in_lake: u64,
+    pub files_by_kind: BTreeMap<String, u64>,
+    pub files_rejected: u64,
+    pub records: u64,
+    pub rows: BTreeMap<String, u64>,
+    pub duplicate_events: u64,
+    pub errors: u64,
+    pub warnings: u64,
+    /// The first rejected inputs, one line each.
+    pub rejected: Vec<String>,
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+    pub accounts: BTreeSet<String>,
+    pub regions: BTreeSet<String>,
+    pub inventory_time: Option<String>,
+    pub inventory_time_basis: Option<String>,
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// Some input was rejected: the caller should exit with the "partial" status.
+    pub fn had_errors(&self) -> bool {
+        self.errors > 0
+    }
+
+    /// A human-readable rendering.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("lake            {}\n", self.lake));
+        s.push_str(&format!(
+            "files           {} seen, {} loaded, {} already in the lake, {} rejected\n",
+            self.files_seen, self.files_loaded, self.files_already_in_lake, self.files_rejected
+        ));
+        if !self.files_by_kind.is_empty() {
+            let kinds: Vec<String> = self
+                .files_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            s.push_str(&format!("  by kind       {}\n", kinds.join(", ")));
+        }
+        s.push_str(&format!("records         {}\n", self.records));
+        for (t, n) in &self.rows {
+            s.push_str(&format!("  {t:<14}{n} rows\n"));
+        }
+        if self.duplicate_events > 0 {
+            s.push_str(&format!(
+                "duplicates      {} CloudTrail events already stored (kept once)\n",
+                self.duplicate_events
+            ));
+        }
+        if let (Some(a), Some(b)) = (&self.first_time, &self.last_time) {
+            s.push_str(&format!("time range      {a} .. {b}\n"));
+        }
+        if !self.accounts.is_empty() {
+            s.push_str(&format!(
+                "accounts        {}\n",
+                self.accounts.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if !self.regions.is_empty() {
+            s.push_str(&format!(
+                "regions         {}\n",
+                self.regions.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if let Some(t) = &self.inventory_time {
+            s.push_str(&format!(
+                "inventory time  {t} ({})\n",
+                self.inventory_time_basis.as_deref().unwrap_or("given")
+            ));
+        }
+        s.push_str(&format!(
+            "problems        {} errors, {} warnings (see table ingest_errors)\n",
+            self.errors, self.warnings
+        ));
+        for r in &self.rejected {
+            s.push_str(&format!("  {r}\n"));
+        }
+        if self.errors as usize > self.rejected.len() {
+            s.push_str(&format!(
+                "  ... and {} more: trailflow sql \"SELECT * FROM ingest_errors\"\n",
+                self.errors as usize - self.rejected.len()
+            ));
+        }
+        s.push_str(&format!("took            {:.2}s\n", self.seconds));
+        s
+    }
+}

@@ -1,0 +1,265 @@
+//! The sink of an ingest: deduplicates events, buffers rows per table and date partition within a
+//! memory budget, and writes time-sorted, zstd-compressed Parquet files with bloom filters into the
+//! run's staging folder.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
+use datafusion::arrow::compute::{
+    SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch,
+};
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
+
+use crate::error::{Error, Result};
+use crate::lake::Staging;
+use crate::lake::existing::event_key;
+use crate::schema::{self, CLOUDTRAIL, NULL_PARTITION};
+
+/// Rows per Parquet row group: small enough for statistics and bloom filters to prune well.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// A partition's buffer is written out when it holds this many rows.
+const FILE_ROWS: usize = 2 * 1024 * 1024;
+
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The `dt=` value of a time in microseconds.
+pub fn partition_of(micros: Option<i64>) -> String {
+    match micros.and_then(chrono::DateTime::from_timestamp_micros) {
+        Some(t) => t.format("%Y-%m-%d").to_string(),
+        None => NULL_PARTITION.to_string(),
+    }
+}
+
+#[derive(Default)]
+struct PartBuf {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+}
+
+/// Writes a run's tables into its staging folder.
+pub struct TableWriter<'a> {
+    staging: &'a Staging,
+    run_id: String,
+    seq: usize,
+    buffers: HashMap<(&'static str, String), PartBuf>,
+    buffered_bytes: usize,
+    memory_budget: usize,
+    event_keys: HashSet<u128>,
+    /// Duplicate events dropped, by `source_file`.
+    pub duplicates_by_file: HashMap<String, u64>,
+    pub rows: BTreeMap<&'static str, u64>,
+    pub files_written: usize,
+}
+
+impl<'a> TableWriter<'a> {
+    pub fn new(
+        staging: &'a Staging,
+        run_id: &str,
+        event_keys: HashSet<u128>,
+        memory_budget: usize,
+    ) -> Self {
+        TableWriter {
+            staging,
+            run_id: run_id.to_string(),
+            seq: 0,
+            buffers: HashMap::new(),
+            buffered_bytes: 0,
+            memory_budget,
+            event_keys,
+            duplicates_by_file: HashMap::new(),
+            rows: BTreeMap::new(),
+            files_written: 0,
+        }
+    }
+
+    /// Add rows to a table. CloudTrail rows whose event id is already stored are dropped.
+    pub fn add(&mut self, table: &'static str, batch: RecordBatch) -> Result<()> {
+        let batch = if table == CLOUDTRAIL {
+            self.dedup_events(batch)?
+        } else {
+            batch
+        };
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        *self.rows.entry(table).or_default() += batch.num_rows() as u64;
+        for (dt, part) in split_by_day(&batch, schema::time_column(table))? {
+            let key = (table, dt);
+            let buf = self.buffers.entry(key.clone()).or_default();
+            let bytes = part.get_array_memory_size();
+            buf.rows += part.num_rows();
+            buf.bytes += bytes;
+            buf.batches.push(part);
+            self.buffered_bytes += bytes;
+            if buf.rows >= FILE_ROWS {
+                self.flush(&key)?;
+            }
+        }
+        while self.buffered_bytes > self.memory_budget {
+            let Some(largest) = self
+                .buffers
+                .iter()
+                .max_by_key(|(_, b)| b.bytes)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.flush(&largest)?;
+        }
+        Ok(())
+    }
+
+    fn dedup_events(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+        let ids = batch
+            .column_by_name("event_id")
+            .expect("event_id")
+            .as_string::<i32>();
+        let files = batch
+            .column_by_name("source_file")
+            .expect("source_file")
+            .as_string::<i32>();
+        let mut keep = Vec::with_capacity(ids.len());
+        let mut dropped = 0;
+        for i in 0..ids.len() {
+            let new = self.event_keys.insert(event_key(ids.value(i)));
+            if !new {
+                dropped += 1;
+                *self
+                    .duplicates_by_file
+                    .entry(files.value(i).to_string())
+                    .or_default() += 1;
+            }
+            keep.push(new);
+        }
+        if dropped == 0 {
+            return Ok(batch);
+        }
+        Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
+    }
+
+    fn flush(&mut self, key: &(&'static str, String)) -> Result<()> {
+        let Some(buf) = self.buffers.remove(key) else {
+            return Ok(());
+        };
+        self.buffered_bytes -= buf.bytes;
+        self.write_file(key.0, &key.1, buf.batches)
+    }
+
+    /// Write rows as one sorted Parquet file of `table` in partition `dt`.
+    pub fn write_file(
+        &mut self,
+        table: &'static str,
+        dt: &str,
+        batches: Vec<RecordBatch>,
+    ) -> Result<()> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let schema = batches[0].schema();
+        let all = concat_batches(&schema, &batches)?;
+        drop(batches);
+        let time_idx = schema.index_of(schema::time_column(table))?;
+        let order = sort_to_indices(
+            all.column(time_idx),
+            Some(SortOptions {
+                descending: false,
+                nulls_first: false,
+            }),
+            None,
+        )?;
+        let sorted = take_record_batch(&all, &order)?;
+        drop(all);
+        self.seq += 1;
+        let name = format!("part-{}-{:05}.parquet", self.run_id, self.seq);
+        let path = self.staging.file_path(table, dt, &name)?;
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let props = writer_properties(table, time_idx, sorted.num_rows());
+        let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
+        writer.write(&sorted)?;
+        let file = writer.into_inner()?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
+        self.files_written += 1;
+        crate::failpoint("after_data_file");
+        Ok(())
+    }
+
+    /// Write every buffer out.
+    pub fn finish(&mut self) -> Result<()> {
+        let mut keys: Vec<_> = self.buffers.keys().cloned().collect();
+        keys.sort();
+        for k in keys {
+            self.flush(&k)?;
+        }
+        Ok(())
+    }
+}
+
+/// The Parquet settings of every lake file, in one place.
+pub fn writer_properties(table: &str, time_idx: usize, rows: usize) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        // zstd level 3: about the ratio of gzip at a fraction of its CPU cost.
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
+        // Min/max per page as well as per row group, so the page index can skip pages.
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Readers may rely on the time order of each file.
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: time_idx as i32,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_created_by(format!("trailflow {}", env!("CARGO_PKG_VERSION")));
+    for col in schema::bloom_columns(table) {
+        let path = ColumnPath::from(*col);
+        b = b
+            .set_column_bloom_filter_enabled(path.clone(), true)
+            .set_column_bloom_filter_fpp(path.clone(), 0.01)
+            .set_column_bloom_filter_max_ndv(path, rows.clamp(1024, ROW_GROUP_ROWS) as u64);
+    }
+    b.build()
+}
+
+/// Split a batch by the UTC day of its time column.
+fn split_by_day(batch: &RecordBatch, time_col: &str) -> Result<Vec<(String, RecordBatch)>> {
+    let col: &ArrayRef = batch.column_by_name(time_col).expect("time column");
+    let times = col.as_primitive::<TimestampMicrosecondType>();
+    let day = |i: usize| -> Option<i64> {
+        times
+            .is_valid(i)
+            .then(|| times.value(i).div_euclid(DAY_MICROS))
+    };
+    let first = day(0);
+    if (1..times.len()).all(|i| day(i) == first) {
+        return Ok(vec![(
+            partition_of(first.map(|d| d * DAY_MICROS)),
+            batch.clone(),
+        )]);
+    }
+    let mut groups: BTreeMap<Option<i64>, Vec<u32>> = BTreeMap::new();
+    for i in 0..times.len() {
+        groups.entry(day(i)).or_default().push(i as u32);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (d, idx) in groups {
+        let part = take_record_batch(batch, &UInt32Array::from(idx))?;
+        out.push((partition_of(d.map(|d| d * DAY_MICROS)), part));
+    }
+    Ok(out)
+}
+
+/// A batch of a table's schema built from columns (used for the small tables).
+pub fn batch(table: &str, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let schema = schema::schema_of(table).expect("known table");
+    Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
+}

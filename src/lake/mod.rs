@@ -1,0 +1,226 @@
+//! The lake on disk: its layout, the single-writer lock, and crash-safe commits.
+//!
+//! Layout (see `docs/lake.md`):
+//! ```text
+//! LAKE/
+//!   cloudtrail/dt=YYYY-MM-DD/part-<run>-<n>.parquet
+//!   flow_logs/dt=YYYY-MM-DD/...
+//!   inventory/ ingested_files/ ingest_errors/   (same layout)
+//!   _trailflow/lock                 held by the one process writing
+//!   _trailflow/staging/<run>/...    a run's files before they are published
+//! ```
+//! A run writes everything under its staging folder, then writes `COMMITTED` there (atomically,
+//! after syncing every file), then renames each file into place. Recovery rolls a committed run
+//! forward and deletes an uncommitted one, so a kill at any moment leaves the lake as it was before
+//! the run or as it is after it.
+
+pub mod existing;
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+const META_DIR: &str = "_trailflow";
+const STAGING_DIR: &str = "staging";
+const LOCK_FILE: &str = "lock";
+const COMMITTED: &str = "COMMITTED";
+
+/// A lake folder.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    pub root: PathBuf,
+}
+
+/// The writer's hold on a lake; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: File,
+}
+
+impl Lake {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Lake { root: root.into() }
+    }
+
+    /// Open an existing lake (for reading).
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let lake = Lake::new(root);
+        if !lake.root.join(META_DIR).is_dir() {
+            return Err(Error::NoLake(lake.root.clone()));
+        }
+        Ok(lake)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.root.join(META_DIR).is_dir()
+    }
+
+    pub fn table_dir(&self, table: &str) -> PathBuf {
+        self.root.join(table)
+    }
+
+    fn meta(&self) -> PathBuf {
+        self.root.join(META_DIR)
+    }
+
+    /// Create the lake if needed and take the writer lock. A second writer gets `LakeLocked`.
+    pub fn lock_for_write(&self) -> Result<WriteLock> {
+        fs::create_dir_all(self.meta().join(STAGING_DIR)).map_err(|e| Error::io(self.meta(), e))?;
+        let path = self.meta().join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::LakeLocked(self.root.clone())),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        let lock = WriteLock { _file: file };
+        self.recover(&lock)?;
+        Ok(lock)
+    }
+
+    /// For readers: finish or undo an interrupted run when no writer is active.
+    pub fn recover_if_idle(&self) -> Result<()> {
+        let path = self.meta().join(LOCK_FILE);
+        let Ok(file) = File::options().write(true).open(&path) else {
+            return Ok(());
+        };
+        if file.try_lock().is_ok() {
+            let lock = WriteLock { _file: file };
+            self.recover(&lock)?;
+        }
+        Ok(())
+    }
+
+    fn recover(&self, _lock: &WriteLock) -> Result<()> {
+        let staging = self.meta().join(STAGING_DIR);
+        let Ok(entries) = fs::read_dir(&staging) else {
+            return Ok(());
+        };
+        for entry in entries {
+            let run_dir = entry.map_err(|e| Error::io(&staging, e))?.path();
+            if !run_dir.is_dir() {
+                continue;
+            }
+            if run_dir.join(COMMITTED).is_file() {
+                self.publish(&run_dir)?;
+            }
+            fs::remove_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// A new staging folder for a run.
+    pub fn begin(&self, run_id: &str, _lock: &WriteLock) -> Result<Staging> {
+        let dir = self.meta().join(STAGING_DIR).join(run_id);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(Staging { dir })
+    }
+
+    /// Make a staged run part of the lake: mark it committed, then move its files into place.
+    pub fn commit(&self, staging: Staging, _lock: &WriteLock) -> Result<()> {
+        // Every data file was synced when written; the marker makes the run durable as a whole.
+        let marker_tmp = staging.dir.join("COMMITTED.tmp");
+        let mut f = File::create(&marker_tmp).map_err(|e| Error::io(&marker_tmp, e))?;
+        f.write_all(b"committed\n")
+            .map_err(|e| Error::io(&marker_tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&marker_tmp, e))?;
+        fs::rename(&marker_tmp, staging.dir.join(COMMITTED))
+            .map_err(|e| Error::io(&marker_tmp, e))?;
+        sync_dir(&staging.dir);
+        crate::failpoint("after_commit_marker");
+        self.publish(&staging.dir)?;
+        fs::remove_dir_all(&staging.dir).map_err(|e| Error::io(&staging.dir, e))?;
+        Ok(())
+    }
+
+    /// Drop a staged run.
+    pub fn abort(&self, staging: Staging) {
+        let _ = fs::remove_dir_all(&staging.dir);
+    }
+
+    /// Move every file of a committed staging folder to the same relative path in the lake.
+    fn publish(&self, run_dir: &Path) -> Result<()> {
+        let mut files = Vec::new();
+        collect_files(run_dir, &mut files)?;
+        for src in files {
+            let rel = src.strip_prefix(run_dir).expect("below run dir");
+            if rel.components().count() < 2 {
+                continue; // the marker itself
+            }
+            let dst = self.root.join(rel);
+            if let Some(parent) = dst.parent() {
+                fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            fs::rename(&src, &dst).map_err(|e| Error::io(&src, e))?;
+            crate::failpoint("during_publish");
+            if let Some(parent) = dst.parent() {
+                sync_dir(parent);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every Parquet file of a table.
+    pub fn table_files(&self, table: &str) -> Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        let dir = self.table_dir(table);
+        if dir.is_dir() {
+            collect_files(&dir, &mut files)?;
+        }
+        files.retain(|f| f.extension().is_some_and(|e| e == "parquet"));
+        files.sort();
+        Ok(files)
+    }
+}
+
+/// A run's private folder, laid out like the lake.
+#[derive(Debug)]
+pub struct Staging {
+    pub dir: PathBuf,
+}
+
+impl Staging {
+    /// Where a new file of `table` in partition `dt` goes.
+    pub fn file_path(&self, table: &str, dt: &str, name: &str) -> Result<PathBuf> {
+        let dir = self
+            .dir
+            .join(table)
+            .join(format!("{}={dt}", crate::schema::PARTITION_COLUMN));
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(dir.join(name))
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::io(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let ft = e.file_type().map_err(|err| Error::io(&p, err))?;
+        if ft.is_dir() {
+            collect_files(&p, out)?;
+        } else if ft.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

@@ -1,0 +1,200 @@
+//! The `trailflow` command line: parses arguments, calls the library, prints.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use trailflow::ingest::{IngestOptions, ingest};
+use trailflow::lake::Lake;
+use trailflow::output::Format;
+
+/// Exit status when some input was rejected (the rest was loaded).
+const EXIT_REJECTED: u8 = 3;
+/// Exit status for a fatal error (nothing was changed).
+const EXIT_FATAL: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "trailflow",
+    version,
+    about = "Offline forensic indexer and query engine for AWS CloudTrail and VPC Flow Logs"
+)]
+struct Cli {
+    /// The lake folder.
+    #[arg(
+        long,
+        global = true,
+        env = "TRAILFLOW_LAKE",
+        default_value = "trailflow-lake"
+    )]
+    lake: PathBuf,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Load CloudTrail, VPC Flow Logs and inventory (files, folders, .zip/.tar/.tar.gz) into the lake.
+    ///
+    /// Exit status: 0 when everything was loaded, 3 when some input was rejected (see the
+    /// ingest_errors table), 1 on a fatal error (the lake is left as it was).
+    Ingest {
+        /// Files, folders and archives.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// When the inventory (describe-* JSON) was taken, e.g. 2024-05-01T12:00:00Z; inferred when absent.
+        #[arg(long, value_name = "TIME")]
+        inventory_time: Option<String>,
+        /// Decoder threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the summary as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a read-only SQL query over the lake.
+    Sql {
+        /// The query (or use -f).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        query: Option<String>,
+        /// Read the query from a file.
+        #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Write to a file instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// What the lake holds: rows, files and bytes per table, time ranges, accounts, regions.
+    Stats {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_time_arg(s: &str) -> Result<i64, String> {
+    if let Some(t) = trailflow::decode::cloudtrail::parse_time(s) {
+        return Ok(t);
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros());
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(secs * 1_000_000);
+    }
+    Err(format!(
+        "cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"
+    ))
+}
+
+fn one_line(e: impl std::fmt::Display) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("trailflow: error: {}", one_line(e));
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Ingest {
+            inputs,
+            inventory_time,
+            threads,
+            json,
+        } => {
+            let mut opts = IngestOptions::new(&cli.lake, inputs);
+            opts.inventory_time = inventory_time
+                .as_deref()
+                .map(parse_time_arg)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            opts.progress = !cli.quiet;
+            opts.threads = threads;
+            let summary = ingest(&opts)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+            } else {
+                write!(out, "{}", summary.render())?;
+            }
+            Ok(if summary.had_errors() {
+                ExitCode::from(EXIT_REJECTED)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Cmd::Sql {
+            query,
+            file,
+            format,
+            output,
+        } => {
+            let sql = match (query, file) {
+                (Some(q), _) => q,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?,
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let lake = Lake::open(&cli.lake)?;
+            lake.recover_if_idle()?;
+            let batches = runtime()?.block_on(async {
+                let ctx = trailflow::query::session(&lake).await?;
+                trailflow::query::query(&ctx, &sql).await
+            })?;
+            match output {
+                Some(path) => {
+                    let mut f =
+                        std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| {
+                            anyhow::anyhow!("cannot write {}: {e}", path.display())
+                        })?);
+                    trailflow::output::write(format, &batches, &mut f)?;
+                    f.flush()?;
+                }
+                None => trailflow::output::write(format, &batches, &mut std::io::stdout().lock())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Stats { json } => {
+            let lake = Lake::open(&cli.lake)?;
+            lake.recover_if_idle()?;
+            let stats = runtime()?.block_on(trailflow::stats::stats(&lake))?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+            } else {
+                write!(out, "{}", stats.render())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The one place where tables, their columns and their Arrow schemas are named.
+//!
+//! Column names are a contract (`PRODUCT.md` §2): hunts, tests and users rely on them.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+pub const CLOUDTRAIL: &str = "cloudtrail";
+pub const FLOW_LOGS: &str = "flow_logs";
+pub const INVENTORY: &str = "inventory";
+pub const INGEST_ERRORS: &str = "ingest_errors";
+pub const INGESTED_FILES: &str = "ingested_files";
+
+/// Every table ingest writes, in the order `stats` lists them.
+pub const TABLES: &[&str] = &[
+    CLOUDTRAIL,
+    FLOW_LOGS,
+    INVENTORY,
+    INGESTED_FILES,
+    INGEST_ERRORS,
+];
+
+/// The Hive partition column every table is split by (a `YYYY-MM-DD` UTC date).
+pub const PARTITION_COLUMN: &str = "dt";
+/// Partition value for rows without a time (Hive's own spelling of NULL).
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// The timestamp type of every time column: microseconds, UTC.
+pub fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn utf8(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+/// `cloudtrail` columns. The JSON text columns hold the original JSON of that part of the record.
+pub const CLOUDTRAIL_STRING_COLUMNS: &[&str] = &[
+    "event_version",
+    "event_source",
+    "event_name",
+    "aws_region",
+    "source_ip",
+    "user_agent",
+    "error_code",
+    "error_message",
+    "event_type",
+    "event_category",
+    "recipient_account_id",
+    "request_id",
+    "shared_event_id",
+    "vpc_endpoint_id",
+    "user_type",
+    "user_arn",
+    "user_name",
+    "principal_id",
+    "account_id",
+    "access_key_id",
+    "session_issuer_arn",
+    "session_issuer_user_name",
+    "invoked_by",
+    "tls_version",
+    "request_parameters",
+    "response_elements",
+    "additional_event_data",
+    "resources",
+    "service_event_details",
+    "raw",
+    "source_file",
+];
+
+pub static CLOUDTRAIL_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("event_time", ts_type(), false),
+    ];
+    fields.extend(CLOUDTRAIL_STRING_COLUMNS.iter().map(|c| utf8(c)));
+    fields.push(Field::new("read_only", DataType::Boolean, true));
+    fields.push(Field::new("management_event", DataType::Boolean, true));
+    fields.push(Field::new("mfa_authenticated", DataType::Boolean, true));
+    fields.push(Field::new("source_record", DataType::Int64, true));
+    Arc::new(Schema::new(fields))
+});
+
+/// How a flow log field is typed in the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowType {
+    Str,
+    Int32,
+    Int64,
+    /// Unix seconds in the log, a UTC timestamp in the lake.
+    Time,
+}
+
+/// One VPC (or transit gateway) flow log field: its AWS name, its column, its type, the version
+/// that introduced it (0 for transit gateway fields).
+#[derive(Debug, Clone, Copy)]
+pub struct FlowField {
+    pub aws: &'static str,
+    pub column: &'static str,
+    pub ty: FlowType,
+    pub version: u8,
+}
+
+const fn ff(aws: &'static str, column: &'static str, ty: FlowType, version: u8) -> FlowField {
+    FlowField {
+        aws,
+        column,
+        ty,
+        version,
+    }
+}
+
+use FlowType::*;
+
+/// Every flow log field AWS documents, in the documented order. The first 14 are the default
+/// (version 2) format, in the order a header-less default record carries them.
+pub const FLOW_FIELDS: &[FlowField] = &[
+    ff("version", "version", Int32, 2),
+    ff("account-id", "account_id", Str, 2),
+    ff("interface-id", "interface_id", Str, 2),
+    ff("srcaddr", "srcaddr", Str, 2),
+    ff("dstaddr", "dstaddr", Str, 2),
+    ff("srcport", "srcport", Int32, 2),
+    ff("dstport", "dstport", Int32, 2),
+    ff("protocol", "protocol", Int32, 2),
+    ff("packets", "packets", Int64, 2),
+    ff("bytes", "bytes", Int64, 2),
+    ff("start", "start_time", Time, 2),
+    ff("end", "end_time", Time, 2),
+    ff("action", "action", Str, 2),
+    ff("log-status", "log_status", Str, 2),
+    ff("vpc-id", "vpc_id", Str, 3),
+    ff("subnet-id", "subnet_id", Str, 3),
+    ff("instance-id", "instance_id", Str, 3),
+    ff("tcp-flags", "tcp_flags", Int32, 3),
+    ff("type", "type", Str, 3),
+    ff("pkt-srcaddr", "pkt_srcaddr", Str, 3),
+    ff("pkt-dstaddr", "pkt_dstaddr", Str, 3),
+    ff("region", "region", Str, 4),
+    ff("az-id", "az_id", Str, 4),
+    ff("sublocation-type", "sublocation_type", Str, 4),
+    ff("sublocation-id", "sublocation_id", Str, 4),
+    ff("pkt-src-aws-service", "pkt_src_aws_service", Str, 5),
+    ff("pkt-dst-aws-service", "pkt_dst_aws_service", Str, 5),
+    ff("flow-direction", "flow_direction", Str, 5),
+    ff("traffic-path", "traffic_path", Int32, 5),
+    ff("ecs-cluster-arn", "ecs_cluster_arn", Str, 7),
+    ff("ecs-cluster-name", "ecs_cluster_name", Str, 7),
+    ff(
+        "ecs-container-instance-arn",
+        "ecs_container_instance_arn",
+        Str,
+        7,
+    ),
+    ff(
+        "ecs-container-instance-id",
+        "ecs_container_instance_id",
+        Str,
+        7,
+    ),
+    ff("ecs-container-id", "ecs_container_id", Str, 7),
+    ff("ecs-second-container-id", "ecs_second_container_id", Str, 7),
+    ff("ecs-service-name", "ecs_service_name", Str, 7),
+    ff("ecs-task-definition-arn", "ecs_task_definition_arn", Str, 7),
+    ff("ecs-task-arn", "ecs_task_arn", Str, 7),
+    ff("ecs-task-id", "ecs_task_id", Str, 7),
+    ff("reject-reason", "reject_reason", Str, 8),
+    ff("resource-id", "resource_id", Str, 9),
+    ff("encryption-status", "encryption_status", Str, 10),
+    // Transit gateway flow logs share the file layout and many fields.
+    ff("resource-type", "resource_type", Str, 0),
+    ff("tgw-id", "tgw_id", Str, 0),
+    ff("tgw-attachment-id", "tgw_attachment_id", Str, 0),
+    ff("tgw-src-vpc-account-id", "tgw_src_vpc_account_id", Str, 0),
+    ff("tgw-dst-vpc-account-id", "tgw_dst_vpc_account_id", Str, 0),
+    ff("tgw-src-vpc-id", "tgw_src_vpc_id", Str, 0),
+    ff("tgw-dst-vpc-id", "tgw_dst_vpc_id", Str, 0),
+    ff("tgw-src-subnet-id", "tgw_src_subnet_id", Str, 0),
+    ff("tgw-dst-subnet-id", "tgw_dst_subnet_id", Str, 0),
+    ff("tgw-src-eni", "tgw_src_eni", Str, 0),
+    ff("tgw-dst-eni", "tgw_dst_eni", Str, 0),
+    ff("tgw-src-az-id", "tgw_src_az_id", Str, 0),
+    ff("tgw-dst-az-id", "tgw_dst_az_id", Str, 0),
+    ff("tgw-pair-attachment-id", "tgw_pair_attachment_id", Str, 0),
+    ff("packets-lost-no-route", "packets_lost_no_route", Int64, 0),
+    ff("packets-lost-blackhole", "packets_lost_blackhole", Int64, 0),
+    ff(
+        "packets-lost-mtu-exceeded",
+        "packets_lost_mtu_exceeded",
+        Int64,
+        0,
+    ),
+    ff(
+        "packets-lost-ttl-expired",
+        "packets_lost_ttl_expired",
+        Int64,
+        0,
+    ),
+];
+
+/// Number of fields in the default (version 2) format.
+pub const DEFAULT_FORMAT_FIELDS: usize = 14;
+
+/// Find a flow field by its AWS name (`dstport`) or its column name (`dst_port` is not one).
+pub fn flow_field(name: &str) -> Option<usize> {
+    FLOW_FIELDS
+        .iter()
+        .position(|f| f.aws == name || f.column == name)
+}
+
+fn flow_arrow_type(ty: FlowType) -> DataType {
+    match ty {
+        Str => DataType::Utf8,
+        Int32 => DataType::Int32,
+        Int64 => DataType::Int64,
+        Time => ts_type(),
+    }
+}
+
+pub static FLOW_LOGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = FLOW_FIELDS
+        .iter()
+        .map(|f| Field::new(f.column, flow_arrow_type(f.ty), true))
+        .collect();
+    fields.push(utf8("extra_fields"));
+    fields.push(Field::new("source_file", DataType::Utf8, false));
+    fields.push(Field::new("source_line", DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+});
+
+pub static INVENTORY_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("snapshot_time", ts_type(), false),
+        Field::new("snapshot_time_basis", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        utf8("resource_id"),
+        utf8("account_id"),
+        utf8("region"),
+        utf8("vpc_id"),
+        Field::new("item", DataType::Utf8, false),
+        Field::new("source_file", DataType::Utf8, false),
+    ]))
+});
+
+pub static INGEST_ERRORS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("logged_at", ts_type(), false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("file", DataType::Utf8, false),
+        utf8("member"),
+        Field::new("line", DataType::Int64, true),
+        Field::new("record", DataType::Int64, true),
+        Field::new("reason", DataType::Utf8, false),
+        utf8("excerpt"),
+        Field::new("source_file", DataType::Utf8, false),
+    ]))
+});
+
+pub static INGESTED_FILES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("ingested_at", ts_type(), false),
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        utf8("format"),
+        Field::new("size_bytes", DataType::Int64, false),
+        Field::new("records", DataType::Int64, false),
+        Field::new("rows_loaded", DataType::Int64, false),
+        Field::new("duplicates", DataType::Int64, false),
+        Field::new("errors", DataType::Int64, false),
+        Field::new("first_time", ts_type(), true),
+        Field::new("last_time", ts_type(), true),
+        utf8("account_id"),
+        utf8("region"),
+        Field::new("status", DataType::Utf8, false),
+    ]))
+});
+
+/// The schema of a table by name.
+pub fn schema_of(table: &str) -> Option<SchemaRef> {
+    Some(match table {
+        CLOUDTRAIL => CLOUDTRAIL_SCHEMA.clone(),
+        FLOW_LOGS => FLOW_LOGS_SCHEMA.clone(),
+        INVENTORY => INVENTORY_SCHEMA.clone(),
+        INGEST_ERRORS => INGEST_ERRORS_SCHEMA.clone(),
+        INGESTED_FILES => INGESTED_FILES_SCHEMA.clone(),
+        _ => return None,
+    })
+}
+
+/// The time column files of a table are sorted by and partitioned on.
+pub fn time_column(table: &str) -> &'static str {
+    match table {
+        CLOUDTRAIL => "event_time",
+        FLOW_LOGS => "start_time",
+        INVENTORY => "snapshot_time",
+        INGEST_ERRORS => "logged_at",
+        _ => "ingested_at",
+    }
+}
+
+/// Columns that get a Parquet bloom filter, for needle lookups.
+pub fn bloom_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        CLOUDTRAIL => &["event_id", "access_key_id", "source_ip", "user_arn"],
+        FLOW_LOGS => &["srcaddr", "dstaddr", "interface_id"],
+        INVENTORY => &["resource_id"],
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_field_names_are_unique_and_default_format_is_first() {
+        let mut seen = std::collections::HashSet::new();
+        for f in FLOW_FIELDS {
+            assert!(seen.insert(f.aws), "duplicate {}", f.aws);
+            assert_eq!(
+                f.column,
+                f.aws
+                    .replace('-', "_")
+                    .replace("start", "start_time")
+                    .replace("end", "end_time")
+            );
+        }
+        assert_eq!(FLOW_FIELDS[DEFAULT_FORMAT_FIELDS - 1].aws, "log-status");
+        assert!(
+            FLOW_FIELDS[..DEFAULT_FORMAT_FIELDS]
+                .iter()
+                .all(|f| f.version == 2)
+        );
+    }
+}
