@@ -32,13 +32,7 @@ pub struct GenOptions {
 impl GenOptions {
     /// The small set committed as `sample-data/`.
     pub fn sample(out: impl Into<PathBuf>) -> Self {
-        GenOptions {
-            out: out.into(),
-            seed: 7,
-            hours: 48,
-            web_clients_per_hour: 40,
-            ct_noise_per_hour: 30,
-        }
+        GenOptions { out: out.into(), seed: 7, hours: 48, web_clients_per_hour: 40, ct_noise_per_hour: 30 }
     }
 }
 
@@ -70,14 +64,7 @@ impl Rng {
         (0..n).map(|_| format!("{:x}", self.next() % 16)).collect()
     }
     fn uuid(&mut self) -> String {
-        format!(
-            "{}-{}-4{}-{}-{}",
-            self.hex(8),
-            self.hex(4),
-            self.hex(3),
-            self.hex(4),
-            self.hex(12)
-        )
+        format!("{}-{}-4{}-{}-{}", self.hex(8), self.hex(4), self.hex(3), self.hex(4), self.hex(12))
     }
     /// A public IPv4 address outside the documentation and private ranges.
     fn public_ip(&mut self) -> String {
@@ -86,12 +73,7 @@ impl Rng {
             if [10, 100, 127, 169, 172, 192, 198, 203, 45, 185].contains(&a) {
                 continue;
             }
-            return format!(
-                "{a}.{}.{}.{}",
-                self.range(0, 256),
-                self.range(0, 256),
-                self.range(1, 255)
-            );
+            return format!("{a}.{}.{}.{}", self.range(0, 256), self.range(0, 256), self.range(1, 255));
         }
     }
 }
@@ -109,22 +91,8 @@ struct Rule {
     ports: Option<(i64, i64)>,
 }
 
-fn rule(
-    number: i64,
-    egress: bool,
-    allow: bool,
-    protocol: i64,
-    cidr: &str,
-    ports: Option<(i64, i64)>,
-) -> Rule {
-    Rule {
-        number,
-        egress,
-        allow,
-        protocol,
-        cidr: cidr.into(),
-        ports,
-    }
+fn rule(number: i64, egress: bool, allow: bool, protocol: i64, cidr: &str, ports: Option<(i64, i64)>) -> Rule {
+    Rule { number, egress, allow, protocol, cidr: cidr.into(), ports }
 }
 
 fn ip_u32(ip: &str) -> Option<u32> {
@@ -138,11 +106,7 @@ fn cidr_has(cidr: &str, ip: &str) -> bool {
     let (Some(net), Some(ip), Ok(bits)) = (ip_u32(net), ip_u32(ip), bits.parse::<u32>()) else {
         return false;
     };
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits)
-    };
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
     net & mask == ip & mask
 }
 
@@ -357,41 +321,11 @@ fn initial_acls() -> BTreeMap<&'static str, Vec<Rule>> {
 /// subnet -> (acl, association id), at the start.
 fn initial_associations() -> BTreeMap<&'static str, (&'static str, String)> {
     let mut m = BTreeMap::new();
-    m.insert(
-        "subnet-0a1000000000web",
-        (
-            "acl-0a1000000000000web",
-            "aclassoc-0a100000000web".to_string(),
-        ),
-    );
-    m.insert(
-        "subnet-0a1000000000app",
-        (
-            "acl-0a1000000000000app",
-            "aclassoc-0a100000000app".to_string(),
-        ),
-    );
-    m.insert(
-        "subnet-0a10000000000db",
-        (
-            "acl-0a10000000000000db",
-            "aclassoc-0a1000000000db".to_string(),
-        ),
-    );
-    m.insert(
-        "subnet-0a20000000000a1",
-        (
-            "acl-0a2000000000000001",
-            "aclassoc-0a200000000a1".to_string(),
-        ),
-    );
-    m.insert(
-        "subnet-0b10000000000a1",
-        (
-            "acl-0b1000000000000001",
-            "aclassoc-0b100000000a1".to_string(),
-        ),
-    );
+    m.insert("subnet-0a1000000000web", ("acl-0a1000000000000web", "aclassoc-0a100000000web".to_string()));
+    m.insert("subnet-0a1000000000app", ("acl-0a1000000000000app", "aclassoc-0a100000000app".to_string()));
+    m.insert("subnet-0a10000000000db", ("acl-0a10000000000000db", "aclassoc-0a1000000000db".to_string()));
+    m.insert("subnet-0a20000000000a1", ("acl-0a2000000000000001", "aclassoc-0a200000000a1".to_string()));
+    m.insert("subnet-0b10000000000a1", ("acl-0b1000000000000001", "aclassoc-0b100000000a1".to_string()));
     m
 }
 
@@ -408,23 +342,10 @@ fn vpc_of_acl(acl: &str) -> &'static str {
 /// A change to the network, applied at its time.
 #[derive(Debug, Clone)]
 enum Change {
-    Upsert {
-        acl: &'static str,
-        rule: Rule,
-    },
-    Delete {
-        acl: &'static str,
-        egress: bool,
-        number: i64,
-    },
-    Swap {
-        subnet: &'static str,
-        acl: &'static str,
-        new_assoc: String,
-    },
-    NewAcl {
-        acl: &'static str,
-    },
+    Upsert { acl: &'static str, rule: Rule },
+    Delete { acl: &'static str, egress: bool, number: i64 },
+    Swap { subnet: &'static str, acl: &'static str, new_assoc: String },
+    NewAcl { acl: &'static str },
     None,
 }
 
@@ -435,13 +356,7 @@ struct Network {
 }
 
 impl Network {
-    fn state_at(
-        &self,
-        t: i64,
-    ) -> (
-        BTreeMap<&'static str, Vec<Rule>>,
-        BTreeMap<&'static str, (&'static str, String)>,
-    ) {
+    fn state_at(&self, t: i64) -> (BTreeMap<&'static str, Vec<Rule>>, BTreeMap<&'static str, (&'static str, String)>) {
         let mut acls = initial_acls();
         let mut assoc = initial_associations();
         for (ct, c) in &self.changes {
@@ -454,20 +369,12 @@ impl Network {
                     rs.retain(|r| !(r.egress == rule.egress && r.number == rule.number));
                     rs.push(rule.clone());
                 }
-                Change::Delete {
-                    acl,
-                    egress,
-                    number,
-                } => {
+                Change::Delete { acl, egress, number } => {
                     if let Some(rs) = acls.get_mut(acl) {
                         rs.retain(|r| !(r.egress == *egress && r.number == *number));
                     }
                 }
-                Change::Swap {
-                    subnet,
-                    acl,
-                    new_assoc,
-                } => {
+                Change::Swap { subnet, acl, new_assoc } => {
                     assoc.insert(subnet, (acl, new_assoc.clone()));
                 }
                 Change::NewAcl { acl } => {
@@ -486,21 +393,12 @@ impl Network {
     }
 
     /// Is traffic into (`egress` false) or out of an interface allowed at time t?
-    fn allows(
-        &self,
-        t: i64,
-        eni: &Eni,
-        egress: bool,
-        protocol: i64,
-        peer: &str,
-        port: i64,
-    ) -> bool {
+    fn allows(&self, t: i64, eni: &Eni, egress: bool, protocol: i64, peer: &str, port: i64) -> bool {
         let (acls, assoc) = self.state_at(t);
         let Some((acl, _)) = assoc.get(eni.subnet) else {
             return false;
         };
-        acls.get(acl)
-            .is_some_and(|rs| acl_allows(rs, egress, protocol, peer, port))
+        acls.get(acl).is_some_and(|rs| acl_allows(rs, egress, protocol, peer, port))
     }
 }
 
@@ -533,14 +431,7 @@ fn iam_user(account: &'static str, name: &str, key: &str, ip: &str, ua: &str) ->
     }
 }
 
-fn role_session(
-    account: &'static str,
-    role: &str,
-    session: &str,
-    key: &str,
-    ip: &str,
-    ua: &str,
-) -> Actor {
+fn role_session(account: &'static str, role: &str, session: &str, key: &str, ip: &str, ua: &str) -> Actor {
     Actor {
         arn: format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"),
         kind: "AssumedRole",
@@ -555,9 +446,7 @@ fn role_session(
 }
 
 fn iso(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
 struct CtEvent {
@@ -624,12 +513,7 @@ fn ct_event(
         v["errorMessage"] = json!(msg);
         v["responseElements"] = Value::Null;
     }
-    CtEvent {
-        time,
-        account: actor.account,
-        region,
-        value: v,
-    }
+    CtEvent { time, account: actor.account, region, value: v }
 }
 
 fn entry_params(acl: &str, r: &Rule) -> Value {
@@ -680,38 +564,19 @@ impl FlowGen<'_> {
     /// One connection seen on interface `e`: inbound from `peer` to `port` (and the reply when
     /// both directions are allowed), or outbound when `outbound`.
     #[allow(clippy::too_many_arguments)]
-    fn conn(
-        &mut self,
-        e: usize,
-        t: i64,
-        peer: &str,
-        port: i64,
-        protocol: i64,
-        bytes: i64,
-        outbound: bool,
-    ) {
+    fn conn(&mut self, e: usize, t: i64, peer: &str, port: i64, protocol: i64, bytes: i64, outbound: bool) {
         let eni = &self.enis[e];
         let eph = self.rng.range(32768, 61000);
         let dur = self.rng.range(1, 55);
         let packets = (bytes / 900).max(1);
-        let (first_egress, first_port, reply_port) = if outbound {
-            (true, port, eph)
-        } else {
-            (false, port, eph)
-        };
-        let ok = self
-            .net
-            .allows(t, eni, first_egress, protocol, peer, first_port);
+        let (first_egress, first_port, reply_port) = if outbound { (true, port, eph) } else { (false, port, eph) };
+        let ok = self.net.allows(t, eni, first_egress, protocol, peer, first_port);
         let (src, dst, sp, dp) = if outbound {
             (eni.ip.to_string(), peer.to_string(), eph, port)
         } else {
             (peer.to_string(), eni.ip.to_string(), eph, port)
         };
-        let flags = if protocol == 6 {
-            if ok { 19 } else { 2 }
-        } else {
-            0
-        };
+        let flags = if protocol == 6 { if ok { 19 } else { 2 } } else { 0 };
         let dir = if outbound { "egress" } else { "ingress" };
         self.flows.push(Flow {
             eni: e,
@@ -720,16 +585,8 @@ impl FlowGen<'_> {
             srcport: sp,
             dstport: dp,
             protocol,
-            packets: if ok {
-                packets
-            } else {
-                1 + self.rng.range(0, 3)
-            },
-            bytes: if ok {
-                bytes
-            } else {
-                44 * (1 + self.rng.range(0, 3))
-            },
+            packets: if ok { packets } else { 1 + self.rng.range(0, 3) },
+            bytes: if ok { bytes } else { 44 * (1 + self.rng.range(0, 3)) },
             start: t,
             end: t + dur,
             action: if ok { "ACCEPT" } else { "REJECT" },
@@ -738,16 +595,8 @@ impl FlowGen<'_> {
             direction: dir,
         });
         // The reply, when the request got through and the way back is open.
-        if ok
-            && self
-                .net
-                .allows(t, eni, !first_egress, protocol, peer, reply_port)
-        {
-            let reply_bytes = if outbound {
-                bytes / 20 + 200
-            } else {
-                bytes * 3 + 400
-            };
+        if ok && self.net.allows(t, eni, !first_egress, protocol, peer, reply_port) {
+            let reply_bytes = if outbound { bytes / 20 + 200 } else { bytes * 3 + 400 };
             self.flows.push(Flow {
                 eni: e,
                 src: dst,
@@ -796,9 +645,7 @@ fn write_gz(path: &Path, data: &[u8]) -> Result<()> {
     let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut gz = GzEncoder::new(std::io::BufWriter::new(f), Compression::new(6));
     gz.write_all(data).map_err(|e| Error::io(path, e))?;
-    gz.finish()
-        .and_then(|mut w| w.flush())
-        .map_err(|e| Error::io(path, e))?;
+    gz.finish().and_then(|mut w| w.flush()).map_err(|e| Error::io(path, e))?;
     Ok(())
 }
 
@@ -811,12 +658,7 @@ fn write_text(path: &Path, data: &str) -> Result<()> {
 
 fn ymd(t: i64) -> (String, String, String, String) {
     let d = chrono::DateTime::from_timestamp(t, 0).expect("valid time");
-    (
-        d.format("%Y").to_string(),
-        d.format("%m").to_string(),
-        d.format("%d").to_string(),
-        d.format("%H").to_string(),
-    )
+    (d.format("%Y").to_string(), d.format("%m").to_string(), d.format("%d").to_string(), d.format("%H").to_string())
 }
 
 const DEFAULT_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
@@ -829,11 +671,7 @@ fn dash(s: &str) -> &str {
 fn flow_line(f: &Flow, e: &Eni, custom: bool) -> String {
     let nodata = f.status != "OK";
     let num = |n: i64| {
-        if nodata {
-            "-".to_string()
-        } else {
-            n.to_string()
-        }
+        if nodata { "-".to_string() } else { n.to_string() }
     };
     if custom {
         format!(
@@ -918,13 +756,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         "54.210.33.7",
         "aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/ec2#1.141.0",
     );
-    let intern = iam_user(
-        ACCT_A,
-        "intern",
-        "AKIA1111INTERN000007",
-        "198.18.10.77",
-        "console.ec2.amazonaws.com",
-    );
+    let intern = iam_user(ACCT_A, "intern", "AKIA1111INTERN000007", "198.18.10.77", "console.ec2.amazonaws.com");
     let contractor = iam_user(
         ACCT_B,
         "contractor",
@@ -950,13 +782,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
             "34.201.10.8",
             "aws-sdk-java/2.25.0 Linux/5.10 OpenJDK_64-Bit_Server_VM/17",
         ),
-        iam_user(
-            ACCT_A,
-            "alice",
-            "AKIA1111ALICE0000005",
-            "198.18.10.21",
-            "console.amazonaws.com",
-        ),
+        iam_user(ACCT_A, "alice", "AKIA1111ALICE0000005", "198.18.10.21", "console.amazonaws.com"),
     ];
     let background_b: Vec<Actor> = vec![admin_b.clone()];
 
@@ -976,18 +802,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
                  err: Option<(&str, String)>,
                  change: Change|
      -> String {
-        let ev = ct_event(
-            rng,
-            t,
-            region,
-            actor,
-            "ec2.amazonaws.com",
-            name,
-            req,
-            resp,
-            err,
-            false,
-        );
+        let ev = ct_event(rng, t, region, actor, "ec2.amazonaws.com", name, req, resp, err, false);
         let id = ev.value["eventID"].as_str().unwrap_or_default().to_string();
         events.push(ev);
         changes.push((t, change));
@@ -1009,10 +824,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         entry_params("acl-0a10000000000000db", &b1_rule),
         r,
         None,
-        Change::Upsert {
-            acl: "acl-0a10000000000000db",
-            rule: b1_rule,
-        },
+        Change::Upsert { acl: "acl-0a10000000000000db", rule: b1_rule },
     );
     truth_changes.push(json!({"scenario": "benign_internal_range", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(8.0)), "network_acl_id": "acl-0a10000000000000db", "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "netadmin allows PostgreSQL from the VPC range to the database subnet"}));
 
@@ -1030,10 +842,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         entry_params("acl-0a1000000000000app", &s1_rule),
         r,
         None,
-        Change::Upsert {
-            acl: "acl-0a1000000000000app",
-            rule: s1_rule,
-        },
+        Change::Upsert { acl: "acl-0a1000000000000app", rule: s1_rule },
     );
     truth_changes.push(json!({"scenario": "world_open_all_protocols_ssh_bruteforce_exfil", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(10.0)), "network_acl_id": "acl-0a1000000000000app", "actor_arn": attacker.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "all_protocols"], "attacker_peers": ["198.51.100.23"], "description": "dev-temp opens the app subnet to 0.0.0.0/0 on all protocols; 198.51.100.23, REJECTed on SSH before, brute-forces SSH and pulls data out"}));
 
@@ -1059,10 +868,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         entry_params("acl-0b1000000000000001", &d1_rule),
         r,
         None,
-        Change::Upsert {
-            acl: "acl-0b1000000000000001",
-            rule: d1_rule,
-        },
+        Change::Upsert { acl: "acl-0b1000000000000001", rule: d1_rule },
     );
     truth_changes.push(json!({"scenario": "risky_change_odd_traffic_elsewhere", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(16.0)), "network_acl_id": "acl-0b1000000000000001", "actor_arn": contractor.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["world_open_cidr"], "attacker_peers": [], "description": "contractor opens RDP to the world in account B; the RDP traffic from 203.0.113.99 at the same time is in account A's vpc-0a2, which the change does not govern"}));
 
@@ -1080,10 +886,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         entry_params("acl-0a1000000000000web", &s2_rule),
         r,
         None,
-        Change::Upsert {
-            acl: "acl-0a1000000000000web",
-            rule: s2_rule,
-        },
+        Change::Upsert { acl: "acl-0a1000000000000web", rule: s2_rule },
     );
     truth_changes.push(json!({"scenario": "port_range_widened_scanner_accepted", "event_id": id, "event_name": "ReplaceNetworkAclEntry", "time": iso(at(20.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": automation.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "wide_port_range"], "attacker_peers": ["192.0.2.77"], "description": "rule 100 of the web ACL goes from tcp/443 to tcp/0-65535 from 0.0.0.0/0; scanner 192.0.2.77, REJECTed on low ports before, is ACCEPTed after"}));
 
@@ -1122,10 +925,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         entry_params("acl-0a10000000000000db", &s3_rule),
         r,
         None,
-        Change::Upsert {
-            acl: "acl-0a10000000000000db",
-            rule: s3_rule,
-        },
+        Change::Upsert { acl: "acl-0a10000000000000db", rule: s3_rule },
     );
     truth_changes.push(json!({"scenario": "egress_opening_large_upload", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(26.0)), "network_acl_id": "acl-0a10000000000000db", "actor_arn": db_role.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "wide_port_range", "egress_opening"], "attacker_peers": ["185.199.110.9"], "description": "the database instance's own role opens egress to the world; the database then uploads gigabytes to 185.199.110.9, a peer never seen before"}));
 
@@ -1164,10 +964,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         entry_params(new_acl, &b2_rule),
         r,
         None,
-        Change::Upsert {
-            acl: new_acl,
-            rule: b2_rule,
-        },
+        Change::Upsert { acl: new_acl, rule: b2_rule },
     );
     truth_changes.push(json!({"scenario": "benign_new_acl_rule", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(28.1)), "network_acl_id": new_acl, "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "a rule of the new ACL, for an internal range; no subnet uses the ACL"}));
 
@@ -1184,11 +981,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         json!({"networkAclId": "acl-0a1000000000000web", "ruleNumber": 50, "egress": false}),
         r,
         None,
-        Change::Delete {
-            acl: "acl-0a1000000000000web",
-            egress: false,
-            number: 50,
-        },
+        Change::Delete { acl: "acl-0a1000000000000web", egress: false, number: 50 },
     );
     truth_changes.push(json!({"scenario": "deny_rule_deleted", "event_id": id, "event_name": "DeleteNetworkAclEntry", "time": iso(at(30.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": attacker.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["deny_removed"], "attacker_peers": ["45.137.21.9"], "description": "dev-temp deletes the deny of 45.137.21.0/24; 45.137.21.9, REJECTed before, gets in"}));
 
@@ -1205,11 +998,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         json!({"networkAclId": "acl-0a1000000000000app", "ruleNumber": 90, "egress": false}),
         r,
         None,
-        Change::Delete {
-            acl: "acl-0a1000000000000app",
-            egress: false,
-            number: 90,
-        },
+        Change::Delete { acl: "acl-0a1000000000000app", egress: false, number: 90 },
     );
     truth_changes.push(json!({"scenario": "benign_remediation", "event_id": id, "event_name": "DeleteNetworkAclEntry", "time": iso(at(34.0)), "network_acl_id": "acl-0a1000000000000app", "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "netadmin removes the allow-all rule 90 from the app ACL"}));
 
@@ -1227,11 +1016,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         json!({"associationId": "aclassoc-0a1000000000db", "networkAclId": "acl-0a1000000000000web"}),
         resp,
         None,
-        Change::Swap {
-            subnet: "subnet-0a10000000000db",
-            acl: "acl-0a1000000000000web",
-            new_assoc,
-        },
+        Change::Swap { subnet: "subnet-0a10000000000db", acl: "acl-0a1000000000000web", new_assoc },
     );
     truth_changes.push(json!({"scenario": "association_swap_to_permissive_acl", "event_id": id, "event_name": "ReplaceNetworkAclAssociation", "time": iso(at(40.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": attacker.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["more_permissive_acl"], "attacker_peers": [], "description": "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world; only internal traffic follows"}));
 
@@ -1250,7 +1035,9 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         None,
         false,
     );
-    other.push(json!({"scenario": "security_group_open_to_world_ssh", "event_id": sg1.value["eventID"], "shape": "items"}));
+    other.push(
+        json!({"scenario": "security_group_open_to_world_ssh", "event_id": sg1.value["eventID"], "shape": "items"}),
+    );
     events.push(sg1);
     let rid = rng.uuid();
     let sg2 = ct_event(
@@ -1277,10 +1064,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         "DeleteFlowLogs",
         json!({"DeleteFlowLogsRequest": {"FlowLogId": {"content": "fl-0a10000000000000a", "tag": 1}}}),
         json!({"DeleteFlowLogsResponse": {"requestId": rid, "unsuccessful": "", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"}}),
-        Some((
-            "Client.UnauthorizedOperation",
-            "You are not authorized to perform this operation.".to_string(),
-        )),
+        Some(("Client.UnauthorizedOperation", "You are not authorized to perform this operation.".to_string())),
         false,
     );
     other.push(json!({"scenario": "flow_log_deletion_attempt", "event_id": dfl.value["eventID"]}));
@@ -1294,13 +1078,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         "StopLogging",
         json!({"name": format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/management-events")}),
         Value::Null,
-        Some((
-            "AccessDenied",
-            format!(
-                "User: {} is not authorized to perform: cloudtrail:StopLogging",
-                attacker.arn
-            ),
-        )),
+        Some(("AccessDenied", format!("User: {} is not authorized to perform: cloudtrail:StopLogging", attacker.arn))),
         false,
     );
     other.push(json!({"scenario": "trail_tampering_attempt", "event_id": stop.value["eventID"]}));
@@ -1328,18 +1106,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
                     "DescribeInstances" => json!({"instancesSet": {}, "filterSet": {}}),
                     _ => Value::Null,
                 };
-                let mut ev = ct_event(
-                    &mut rng,
-                    t,
-                    region,
-                    &actor,
-                    src,
-                    name,
-                    req,
-                    Value::Null,
-                    None,
-                    ro,
-                );
+                let mut ev = ct_event(&mut rng, t, region, &actor, src, name, req, Value::Null, None, ro);
                 if rng.chance(0.02) {
                     ev.value["errorCode"] = json!("ThrottlingException");
                     ev.value["errorMessage"] = json!("Rate exceeded");
@@ -1352,12 +1119,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     // --- flows
     changes.sort_by_key(|c| c.0);
     let net = Network { changes };
-    let mut fg = FlowGen {
-        rng: Rng(opts.seed.wrapping_mul(31) ^ 0xF10F),
-        enis: &enis,
-        net: &net,
-        flows: Vec::new(),
-    };
+    let mut fg = FlowGen { rng: Rng(opts.seed.wrapping_mul(31) ^ 0xF10F), enis: &enis, net: &net, flows: Vec::new() };
     let idx = |id: &str| enis.iter().position(|e| e.id == id).expect("known eni");
     let (web1, web2, bastion, app1, db1, web3, rdp, b1, b2) = (
         idx("eni-0a1f0000000000web1"),
@@ -1380,16 +1142,8 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
             }
             for _ in 0..opts.web_clients_per_hour {
                 let t = base + fg.rng.range(0, H);
-                let peer = if fg.rng.chance(0.6) {
-                    fg.rng.public_ip()
-                } else {
-                    fg.rng.pick(&clients).clone()
-                };
-                let port = if e == b1 || e == b2 || fg.rng.chance(0.8) {
-                    443
-                } else {
-                    80
-                };
+                let peer = if fg.rng.chance(0.6) { fg.rng.public_ip() } else { fg.rng.pick(&clients).clone() };
+                let port = if e == b1 || e == b2 || fg.rng.chance(0.8) { 443 } else { 80 };
                 let bytes = fg.rng.range(600, 40_000);
                 fg.conn(e, t, &peer, port, 6, bytes, false);
             }
@@ -1440,15 +1194,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         fg.conn(app1, at(10.2) + i * 7, "198.51.100.23", 22, 6, 2_400, false);
     }
     for i in 0..12 {
-        fg.conn(
-            app1,
-            at(11.0) + i * 300,
-            "198.51.100.23",
-            22,
-            6,
-            180_000_000,
-            false,
-        );
+        fg.conn(app1, at(11.0) + i * 300, "198.51.100.23", 22, 6, 180_000_000, false);
     }
     // S2 traffic: the scanner before (rejected below 1024) and after (accepted).
     for port in (1..1024).step_by(3) {
@@ -1460,68 +1206,26 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     }
     // D1's odd traffic, in the other VPC at the same time.
     for i in 0..60 {
-        fg.conn(
-            rdp,
-            at(16.1) + i * 40,
-            "203.0.113.99",
-            3389,
-            6,
-            3_000,
-            false,
-        );
+        fg.conn(rdp, at(16.1) + i * 40, "203.0.113.99", 3389, 6, 3_000, false);
     }
     // S3: the database tries the uploader before (rejected), uploads after.
     for i in 0..5 {
-        fg.conn(
-            db1,
-            at(24.0) + i * 600,
-            "185.199.110.9",
-            443,
-            6,
-            2_000,
-            true,
-        );
+        fg.conn(db1, at(24.0) + i * 600, "185.199.110.9", 443, 6, 2_000, true);
     }
     for i in 0..30 {
-        fg.conn(
-            db1,
-            at(26.3) + i * 120,
-            "185.199.110.9",
-            443,
-            6,
-            95_000_000,
-            true,
-        );
+        fg.conn(db1, at(26.3) + i * 120, "185.199.110.9", 443, 6, 95_000_000, true);
     }
     // S4: the once-denied range.
     for i in 0..10 {
-        fg.conn(
-            web1,
-            at(28.0) + i * 300,
-            "45.137.21.9",
-            443,
-            6,
-            5_000,
-            false,
-        );
+        fg.conn(web1, at(28.0) + i * 300, "45.137.21.9", 443, 6, 5_000, false);
     }
     for i in 0..80 {
-        fg.conn(
-            web1,
-            at(30.2) + i * 45,
-            "45.137.21.9",
-            443,
-            6,
-            40_000,
-            false,
-        );
+        fg.conn(web1, at(30.2) + i * 45, "45.137.21.9", 443, 6, 40_000, false);
     }
     let mut flows = fg.flows;
     // An evidence gap: no flow log file for vpc-0a1 in hour 40.
     let gap_hour = 40;
-    flows.retain(|f| {
-        !(enis[f.eni].vpc == "vpc-0a1000000000000001" && (f.start - T0) / H == gap_hour)
-    });
+    flows.retain(|f| !(enis[f.eni].vpc == "vpc-0a1000000000000001" && (f.start - T0) / H == gap_hour));
     flows.retain(|f| f.start < end && f.start >= T0);
 
     // --- write flow logs: one file per flow log per hour
@@ -1533,27 +1237,17 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         _ => 2,
     };
     for f in &flows {
-        files
-            .entry((group(&enis[f.eni]), (f.start - T0) / H))
-            .or_default()
-            .push(f);
+        files.entry((group(&enis[f.eni]), (f.start - T0) / H)).or_default().push(f);
     }
     let mut flow_records = 0usize;
     for ((g, hour), mut fs) in files {
         fs.sort_by_key(|f| (f.start, f.eni));
         let t = T0 + hour * H;
         let (y, m, d, hh) = ymd(t);
-        let stamp = chrono::DateTime::from_timestamp(t, 0)
-            .expect("time")
-            .format("%Y%m%dT%H%MZ")
-            .to_string();
+        let stamp = chrono::DateTime::from_timestamp(t, 0).expect("time").format("%Y%m%dT%H%MZ").to_string();
         let custom = g != 0;
         let mut text = String::with_capacity(fs.len() * 120);
-        text.push_str(if custom {
-            CUSTOM_HEADER
-        } else {
-            DEFAULT_HEADER
-        });
+        text.push_str(if custom { CUSTOM_HEADER } else { DEFAULT_HEADER });
         text.push('\n');
         for f in &fs {
             text.push_str(&flow_line(f, &enis[f.eni], custom));
@@ -1572,10 +1266,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     // --- write CloudTrail: one file per account, region and hour, records in no particular order
     let mut ct_files: BTreeMap<(&str, &str, i64), Vec<&CtEvent>> = BTreeMap::new();
     for ev in &events {
-        ct_files
-            .entry((ev.account, ev.region, (ev.time - T0) / H))
-            .or_default()
-            .push(ev);
+        ct_files.entry((ev.account, ev.region, (ev.time - T0) / H)).or_default().push(ev);
     }
     let mut dup_count = 0usize;
     let mut first_file: Option<PathBuf> = None;
@@ -1587,19 +1278,9 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         }
         let t = T0 + hour * H;
         let (y, m, d, _) = ymd(t);
-        let stamp = chrono::DateTime::from_timestamp(t + 300, 0)
-            .expect("time")
-            .format("%Y%m%dT%H%MZ")
-            .to_string();
-        let prefix = if account == ACCT_B {
-            format!("AWSLogs/{ORG}/{account}")
-        } else {
-            format!("AWSLogs/{account}")
-        };
-        let name = format!(
-            "{account}_CloudTrail_{region}_{stamp}_{}.json.gz",
-            rng.hex(16)
-        );
+        let stamp = chrono::DateTime::from_timestamp(t + 300, 0).expect("time").format("%Y%m%dT%H%MZ").to_string();
+        let prefix = if account == ACCT_B { format!("AWSLogs/{ORG}/{account}") } else { format!("AWSLogs/{account}") };
+        let name = format!("{account}_CloudTrail_{region}_{stamp}_{}.json.gz", rng.hex(16));
         let path = out.join(format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}"));
         let body = json!({"Records": evs.iter().map(|e| &e.value).collect::<Vec<_>>()});
         write_gz(&path, body.to_string().as_bytes())?;
@@ -1674,17 +1355,11 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         let mut seen = std::collections::BTreeSet::new();
         for e in &account_enis {
             if seen.insert(e.subnet) {
-                let cidr = format!(
-                    "{}.0/24",
-                    e.ip.rsplit_once('.').map(|x| x.0).unwrap_or("10.0.0")
-                );
+                let cidr = format!("{}.0/24", e.ip.rsplit_once('.').map(|x| x.0).unwrap_or("10.0.0"));
                 subnets.push(json!({"AvailabilityZone": e.az, "CidrBlock": cidr, "OwnerId": account, "SubnetId": e.subnet, "VpcId": e.vpc, "State": "available"}));
             }
         }
-        write_text(
-            &dir.join("describe-subnets.json"),
-            &serde_json::to_string_pretty(&json!({"Subnets": subnets}))?,
-        )?;
+        write_text(&dir.join("describe-subnets.json"), &serde_json::to_string_pretty(&json!({"Subnets": subnets}))?)?;
         let vpcs: Vec<Value> = account_enis
             .iter()
             .map(|e| e.vpc)
@@ -1699,10 +1374,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
                 json!({"CidrBlock": cidr, "IsDefault": false, "OwnerId": account, "State": "available", "VpcId": v})
             })
             .collect();
-        write_text(
-            &dir.join("describe-vpcs.json"),
-            &serde_json::to_string_pretty(&json!({"Vpcs": vpcs}))?,
-        )?;
+        write_text(&dir.join("describe-vpcs.json"), &serde_json::to_string_pretty(&json!({"Vpcs": vpcs}))?)?;
     }
     let inventory_items: usize = {
         let a = acls.keys().count();
@@ -1729,9 +1401,62 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         "other_planted": other,
         "evidence_gaps": [{"kind": "missing_flow_log_hour", "vpc_id": "vpc-0a1000000000000001", "start": iso(T0 + gap_hour * H), "end": iso(T0 + (gap_hour + 1) * H)}],
     });
+    write_text(&out.join("ground-truth.json"), &serde_json::to_string_pretty(&truth)?)?;
     write_text(
-        &out.join("ground-truth.json"),
-        &serde_json::to_string_pretty(&truth)?,
+        &out.join(".trailflowignore"),
+        "# Not evidence: what the generator planted, and this set's notes.\nground-truth.json\nREADME.md\n",
     )?;
+    write_text(&out.join("README.md"), &readme(&truth, opts))?;
     Ok(truth)
+}
+
+fn readme(truth: &Value, opts: &GenOptions) -> String {
+    let mut s = String::new();
+    s.push_str("# Generated evidence set\n\n");
+    s.push_str(&format!(
+        "Made by `trailflow-gen --seed {} --hours {} --web-clients {} --ct-noise {}` (this repository's generator, \
+`src/generate.rs`); synthetic, no third-party data, same licence as the code. \
+Regenerate with the same arguments to get the same files.\n\n",
+        opts.seed, opts.hours, opts.web_clients_per_hour, opts.ct_noise_per_hour
+    ));
+    s.push_str("## Layout\n\n");
+    s.push_str("- `AWSLogs/111111111111/CloudTrail/us-east-1/...`: CloudTrail as S3 delivers it (`{\"Records\":[...]}`, gzip, records not in time order, a second file repeating five events as an overlapping trail would).\n");
+    s.push_str("- `AWSLogs/o-a1b2c3d4e5/222222222222/CloudTrail/eu-west-1/...`: an organization trail.\n");
+    s.push_str("- `AWSLogs/111111111111/CloudTrail-Digest/...`: a digest file (not events).\n");
+    s.push_str("- `AWSLogs/111111111111/vpcflowlogs/us-east-1/...`: VPC flow logs of vpc-0a1, default format (version 2) with its header line.\n");
+    s.push_str("- `AWSLogs/aws-account-id=.../aws-service=vpcflowlogs/...`: flow logs of vpc-0a2 (account 111111111111) and vpc-0b1 (account 222222222222) in the Hive-style layout, custom format with `vpc-id`, `subnet-id`, `tcp-flags`, `flow-direction`.\n");
+    s.push_str("- `inventory/<account>/<region>/describe-*.json`: `aws ec2 describe-network-acls`, `-network-interfaces`, `-subnets`, `-vpcs` as collected at the end of the period.\n");
+    s.push_str("- `ground-truth.json`: what was planted (below), with event ids and expected verdicts. `.trailflowignore` keeps it and this file out of an ingest.\n\n");
+    s.push_str(&format!("Counts: {}\n\n", truth["counts"]));
+    s.push_str("## Planted NACL changes\n\n| scenario | time | event | ACL | expected verdict | attacker peers |\n|---|---|---|---|---|---|\n");
+    for c in truth["changes"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            c["scenario"].as_str().unwrap_or(""),
+            c["time"].as_str().unwrap_or(""),
+            c["event_name"].as_str().unwrap_or(""),
+            c["network_acl_id"].as_str().unwrap_or(""),
+            c["expected_verdict"].as_str().unwrap_or(""),
+            c["attacker_peers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        ));
+    }
+    s.push_str("\n");
+    for c in truth["changes"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "- **{}**: {}.\n",
+            c["scenario"].as_str().unwrap_or(""),
+            c["description"].as_str().unwrap_or("")
+        ));
+    }
+    s.push_str("\n## Other planted activity\n\n");
+    for o in truth["other_planted"].as_array().into_iter().flatten() {
+        s.push_str(&format!("- `{o}`\n"));
+    }
+    for g in truth["evidence_gaps"].as_array().into_iter().flatten() {
+        s.push_str(&format!("- evidence gap: `{g}`\n"));
+    }
+    s
 }

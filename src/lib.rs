@@ -18,11 +18,7 @@ pub use error::{Error, Result};
 /// killed. Used by the crash-safety tests; costs one environment lookup otherwise.
 pub fn failpoint(name: &str) {
     static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if POINT
-        .get_or_init(|| std::env::var("TRAILFLOW_FAILPOINT").ok())
-        .as_deref()
-        == Some(name)
-    {
+    if POINT.get_or_init(|| std::env::var("TRAILFLOW_FAILPOINT").ok()).as_deref() == Some(name) {
         std::process::abort();
     }
 }

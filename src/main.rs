@@ -22,12 +22,7 @@ const EXIT_FATAL: u8 = 1;
 )]
 struct Cli {
     /// The lake folder.
-    #[arg(
-        long,
-        global = true,
-        env = "TRAILFLOW_LAKE",
-        default_value = "trailflow-lake"
-    )]
+    #[arg(long, global = true, env = "TRAILFLOW_LAKE", default_value = "trailflow-lake")]
     lake: PathBuf,
     /// No progress bars.
     #[arg(long, short, global = true)]
@@ -84,27 +79,16 @@ fn parse_time_arg(s: &str) -> Result<i64, String> {
         return Ok(t);
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_micros());
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros());
     }
     if let Ok(secs) = s.parse::<i64>() {
         return Ok(secs * 1_000_000);
     }
-    Err(format!(
-        "cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"
-    ))
+    Err(format!("cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"))
 }
 
 fn one_line(e: impl std::fmt::Display) -> String {
-    e.to_string()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 fn main() -> ExitCode {
@@ -119,25 +103,15 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
-        Cmd::Ingest {
-            inputs,
-            inventory_time,
-            threads,
-            json,
-        } => {
+        Cmd::Ingest { inputs, inventory_time, threads, json } => {
             let mut opts = IngestOptions::new(&cli.lake, inputs);
-            opts.inventory_time = inventory_time
-                .as_deref()
-                .map(parse_time_arg)
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
+            opts.inventory_time =
+                inventory_time.as_deref().map(parse_time_arg).transpose().map_err(anyhow::Error::msg)?;
             opts.progress = !cli.quiet;
             opts.threads = threads;
             let summary = ingest(&opts)?;
@@ -147,22 +121,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 write!(out, "{}", summary.render())?;
             }
-            Ok(if summary.had_errors() {
-                ExitCode::from(EXIT_REJECTED)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if summary.had_errors() { ExitCode::from(EXIT_REJECTED) } else { ExitCode::SUCCESS })
         }
-        Cmd::Sql {
-            query,
-            file,
-            format,
-            output,
-        } => {
+        Cmd::Sql { query, file, format, output } => {
             let sql = match (query, file) {
                 (Some(q), _) => q,
-                (None, Some(f)) => std::fs::read_to_string(&f)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?,
+                (None, Some(f)) => {
+                    std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?
+                }
                 (None, None) => unreachable!("clap requires one"),
             };
             let lake = Lake::open(&cli.lake)?;
@@ -173,10 +139,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             match output {
                 Some(path) => {
-                    let mut f =
-                        std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| {
-                            anyhow::anyhow!("cannot write {}: {e}", path.display())
-                        })?);
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&path)
+                            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+                    );
                     trailflow::output::write(format, &batches, &mut f)?;
                     f.flush()?;
                 }

@@ -24,11 +24,7 @@ const SCREEN_CELL: usize = 80;
 
 /// A cell that a spreadsheet would run as a formula gets a leading `'`.
 pub fn escape_formula(s: &str) -> Option<String> {
-    matches!(
-        s.as_bytes().first(),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    )
-    .then(|| format!("'{s}"))
+    matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')).then(|| format!("'{s}"))
 }
 
 fn escape_batch(batch: &RecordBatch) -> Result<RecordBatch> {
@@ -37,10 +33,8 @@ fn escape_batch(batch: &RecordBatch) -> Result<RecordBatch> {
         if c.data_type() == &DataType::Utf8 {
             let s = c.as_string::<i32>();
             if s.iter().flatten().any(|v| escape_formula(v).is_some()) {
-                let out: StringArray = s
-                    .iter()
-                    .map(|v| v.map(|v| escape_formula(v).unwrap_or_else(|| v.to_string())))
-                    .collect();
+                let out: StringArray =
+                    s.iter().map(|v| v.map(|v| escape_formula(v).unwrap_or_else(|| v.to_string()))).collect();
                 cols.push(Arc::new(out));
                 continue;
             }
@@ -57,11 +51,7 @@ fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
             let s = c.as_string::<i32>();
             let out: StringArray = s
                 .iter()
-                .map(|v| {
-                    v.map(|v| {
-                        crate::ingest::report::excerpt(&v.replace(['\n', '\r'], " "), SCREEN_CELL)
-                    })
-                })
+                .map(|v| v.map(|v| crate::ingest::report::excerpt(&v.replace(['\n', '\r'], " "), SCREEN_CELL)))
                 .collect();
             cols.push(Arc::new(out));
         } else {
@@ -75,17 +65,14 @@ fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
 pub fn write(format: Format, batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
     match format {
         Format::Table => {
-            let shown: Vec<RecordBatch> =
-                batches.iter().map(truncate_batch).collect::<Result<_>>()?;
+            let shown: Vec<RecordBatch> = batches.iter().map(truncate_batch).collect::<Result<_>>()?;
             let table = datafusion::arrow::util::pretty::pretty_format_batches(&shown)?;
             writeln!(out, "{table}")?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
         }
         Format::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(out);
+            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
             for b in batches {
                 w.write(&escape_batch(b)?)?;
             }
@@ -114,10 +101,7 @@ mod tests {
 
     #[test]
     fn formulas_are_escaped() {
-        assert_eq!(
-            escape_formula("=cmd|' /C calc'!A0").as_deref(),
-            Some("'=cmd|' /C calc'!A0")
-        );
+        assert_eq!(escape_formula("=cmd|' /C calc'!A0").as_deref(), Some("'=cmd|' /C calc'!A0"));
         assert_eq!(escape_formula("-1"), Some("'-1".to_string()));
         assert_eq!(escape_formula("10.0.0.1"), None);
     }

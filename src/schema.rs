@@ -13,13 +13,7 @@ pub const INGEST_ERRORS: &str = "ingest_errors";
 pub const INGESTED_FILES: &str = "ingested_files";
 
 /// Every table ingest writes, in the order `stats` lists them.
-pub const TABLES: &[&str] = &[
-    CLOUDTRAIL,
-    FLOW_LOGS,
-    INVENTORY,
-    INGESTED_FILES,
-    INGEST_ERRORS,
-];
+pub const TABLES: &[&str] = &[CLOUDTRAIL, FLOW_LOGS, INVENTORY, INGESTED_FILES, INGEST_ERRORS];
 
 /// The Hive partition column every table is split by (a `YYYY-MM-DD` UTC date).
 pub const PARTITION_COLUMN: &str = "dt";
@@ -71,10 +65,7 @@ pub const CLOUDTRAIL_STRING_COLUMNS: &[&str] = &[
 ];
 
 pub static CLOUDTRAIL_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields = vec![
-        Field::new("event_id", DataType::Utf8, false),
-        Field::new("event_time", ts_type(), false),
-    ];
+    let mut fields = vec![Field::new("event_id", DataType::Utf8, false), Field::new("event_time", ts_type(), false)];
     fields.extend(CLOUDTRAIL_STRING_COLUMNS.iter().map(|c| utf8(c)));
     fields.push(Field::new("read_only", DataType::Boolean, true));
     fields.push(Field::new("management_event", DataType::Boolean, true));
@@ -104,12 +95,7 @@ pub struct FlowField {
 }
 
 const fn ff(aws: &'static str, column: &'static str, ty: FlowType, version: u8) -> FlowField {
-    FlowField {
-        aws,
-        column,
-        ty,
-        version,
-    }
+    FlowField { aws, column, ty, version }
 }
 
 use FlowType::*;
@@ -148,18 +134,8 @@ pub const FLOW_FIELDS: &[FlowField] = &[
     ff("traffic-path", "traffic_path", Int32, 5),
     ff("ecs-cluster-arn", "ecs_cluster_arn", Str, 7),
     ff("ecs-cluster-name", "ecs_cluster_name", Str, 7),
-    ff(
-        "ecs-container-instance-arn",
-        "ecs_container_instance_arn",
-        Str,
-        7,
-    ),
-    ff(
-        "ecs-container-instance-id",
-        "ecs_container_instance_id",
-        Str,
-        7,
-    ),
+    ff("ecs-container-instance-arn", "ecs_container_instance_arn", Str, 7),
+    ff("ecs-container-instance-id", "ecs_container_instance_id", Str, 7),
     ff("ecs-container-id", "ecs_container_id", Str, 7),
     ff("ecs-second-container-id", "ecs_second_container_id", Str, 7),
     ff("ecs-service-name", "ecs_service_name", Str, 7),
@@ -186,18 +162,8 @@ pub const FLOW_FIELDS: &[FlowField] = &[
     ff("tgw-pair-attachment-id", "tgw_pair_attachment_id", Str, 0),
     ff("packets-lost-no-route", "packets_lost_no_route", Int64, 0),
     ff("packets-lost-blackhole", "packets_lost_blackhole", Int64, 0),
-    ff(
-        "packets-lost-mtu-exceeded",
-        "packets_lost_mtu_exceeded",
-        Int64,
-        0,
-    ),
-    ff(
-        "packets-lost-ttl-expired",
-        "packets_lost_ttl_expired",
-        Int64,
-        0,
-    ),
+    ff("packets-lost-mtu-exceeded", "packets_lost_mtu_exceeded", Int64, 0),
+    ff("packets-lost-ttl-expired", "packets_lost_ttl_expired", Int64, 0),
 ];
 
 /// Number of fields in the default (version 2) format.
@@ -205,9 +171,7 @@ pub const DEFAULT_FORMAT_FIELDS: usize = 14;
 
 /// Find a flow field by its AWS name (`dstport`) or its column name (`dst_port` is not one).
 pub fn flow_field(name: &str) -> Option<usize> {
-    FLOW_FIELDS
-        .iter()
-        .position(|f| f.aws == name || f.column == name)
+    FLOW_FIELDS.iter().position(|f| f.aws == name || f.column == name)
 }
 
 fn flow_arrow_type(ty: FlowType) -> DataType {
@@ -220,10 +184,8 @@ fn flow_arrow_type(ty: FlowType) -> DataType {
 }
 
 pub static FLOW_LOGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields: Vec<Field> = FLOW_FIELDS
-        .iter()
-        .map(|f| Field::new(f.column, flow_arrow_type(f.ty), true))
-        .collect();
+    let mut fields: Vec<Field> =
+        FLOW_FIELDS.iter().map(|f| Field::new(f.column, flow_arrow_type(f.ty), true)).collect();
     fields.push(utf8("extra_fields"));
     fields.push(Field::new("source_file", DataType::Utf8, false));
     fields.push(Field::new("source_line", DataType::Int64, false));
@@ -322,19 +284,9 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for f in FLOW_FIELDS {
             assert!(seen.insert(f.aws), "duplicate {}", f.aws);
-            assert_eq!(
-                f.column,
-                f.aws
-                    .replace('-', "_")
-                    .replace("start", "start_time")
-                    .replace("end", "end_time")
-            );
+            assert_eq!(f.column, f.aws.replace('-', "_").replace("start", "start_time").replace("end", "end_time"));
         }
         assert_eq!(FLOW_FIELDS[DEFAULT_FORMAT_FIELDS - 1].aws, "log-status");
-        assert!(
-            FLOW_FIELDS[..DEFAULT_FORMAT_FIELDS]
-                .iter()
-                .all(|f| f.version == 2)
-        );
+        assert!(FLOW_FIELDS[..DEFAULT_FORMAT_FIELDS].iter().all(|f| f.version == 2));
     }
 }

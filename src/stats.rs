@@ -35,18 +35,13 @@ async fn distinct(ctx: &SessionContext, parts: &[(&str, &str)]) -> Result<Vec<St
     let mut selects = Vec::new();
     for (table, column) in parts {
         if ctx.table_exist(*table)? {
-            selects.push(format!(
-                "SELECT {column} AS v FROM {table} WHERE {column} IS NOT NULL"
-            ));
+            selects.push(format!("SELECT {column} AS v FROM {table} WHERE {column} IS NOT NULL"));
         }
     }
     if selects.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT DISTINCT v FROM ({}) ORDER BY v",
-        selects.join(" UNION ALL ")
-    );
+    let sql = format!("SELECT DISTINCT v FROM ({}) ORDER BY v", selects.join(" UNION ALL "));
     let mut out = Vec::new();
     for b in query::query(ctx, &sql).await? {
         let c = b.column(0).as_string::<i32>();
@@ -60,20 +55,9 @@ pub async fn stats(lake: &Lake) -> Result<Stats> {
     let mut tables = Vec::new();
     for table in TABLES {
         let files = lake.table_files(table)?;
-        if files.is_empty() {
-            continue;
-        }
-        let bytes = files
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum();
+        let bytes = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
         let t = schema::time_column(table);
-        let b = query::query(
-            &ctx,
-            &format!("SELECT COUNT(*), MIN({t}), MAX({t}) FROM {table}"),
-        )
-        .await?;
+        let b = query::query(&ctx, &format!("SELECT COUNT(*), MIN({t}), MAX({t}) FROM {table}")).await?;
         let (mut rows, mut first, mut last) = (0, None, None);
         if let Some(b) = b.first().filter(|b| b.num_rows() > 0) {
             rows = b.column(0).as_primitive::<Int64Type>().value(0);
@@ -93,34 +77,14 @@ pub async fn stats(lake: &Lake) -> Result<Stats> {
     }
     let accounts = distinct(
         &ctx,
-        &[
-            ("cloudtrail", "recipient_account_id"),
-            ("flow_logs", "account_id"),
-            ("inventory", "account_id"),
-        ],
+        &[("cloudtrail", "recipient_account_id"), ("flow_logs", "account_id"), ("inventory", "account_id")],
     )
     .await?;
-    let regions = distinct(
-        &ctx,
-        &[
-            ("cloudtrail", "aws_region"),
-            ("flow_logs", "region"),
-            ("inventory", "region"),
-        ],
-    )
-    .await?;
+    let regions =
+        distinct(&ctx, &[("cloudtrail", "aws_region"), ("flow_logs", "region"), ("inventory", "region")]).await?;
     let vpcs = distinct(&ctx, &[("flow_logs", "vpc_id"), ("inventory", "vpc_id")]).await?;
-    let interfaces = distinct(&ctx, &[("flow_logs", "interface_id")])
-        .await?
-        .len();
-    Ok(Stats {
-        lake: lake.root.display().to_string(),
-        tables,
-        accounts,
-        regions,
-        vpcs,
-        interfaces,
-    })
+    let interfaces = distinct(&ctx, &[("flow_logs", "interface_id")]).await?.len();
+    Ok(Stats { lake: lake.root.display().to_string(), tables, accounts, regions, vpcs, interfaces })
 }
 
 impl Stats {
@@ -139,11 +103,7 @@ impl Stats {
             ]);
         }
         let list = |v: &[String]| {
-            if v.is_empty() {
-                "-".to_string()
-            } else {
-                v.join(", ")
-            }
+            if v.is_empty() { "-".to_string() } else { v.join(", ") }
         };
         format!(
             "lake        {}\n{t}\naccounts    {}\nregions     {}\nvpcs        {}\ninterfaces  {}\n",

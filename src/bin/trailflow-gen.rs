@@ -41,10 +41,7 @@ fn main() -> ExitCode {
     };
     match generate(&opts) {
         Ok(truth) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&truth["counts"]).unwrap_or_default()
-            );
+            println!("{}", serde_json::to_string_pretty(&truth["counts"]).unwrap_or_default());
             ExitCode::SUCCESS
         }
         Err(e) => {

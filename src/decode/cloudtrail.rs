@@ -6,9 +6,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime};
-use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-};
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -54,12 +52,7 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%SZ",
-        "%Y-%m-%d %H:%M:%S%.f %Z",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S%.f %Z"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp_micros());
         }
@@ -166,8 +159,7 @@ impl Rec<'_> {
     pub fn is_event(&self) -> bool {
         self.eventVersion.is_some()
             || self.eventID.is_some()
-            || (self.eventTime.is_some()
-                && (self.eventSource.is_some() || self.eventName.is_some()))
+            || (self.eventTime.is_some() && (self.eventSource.is_some() || self.eventName.is_some()))
             || (self.eventSource.is_some() && self.eventName.is_some())
     }
 }
@@ -233,11 +225,7 @@ pub struct NaclEvent {
     pub request_parameters: String,
 }
 
-pub const NACL_ENTRY_EVENTS: &[&str] = &[
-    "CreateNetworkAclEntry",
-    "ReplaceNetworkAclEntry",
-    "DeleteNetworkAclEntry",
-];
+pub const NACL_ENTRY_EVENTS: &[&str] = &["CreateNetworkAclEntry", "ReplaceNetworkAclEntry", "DeleteNetworkAclEntry"];
 
 /// Builds `cloudtrail` batches.
 pub struct CtBuilder {
@@ -256,10 +244,7 @@ pub struct CtBuilder {
 }
 
 fn col(name: &str) -> usize {
-    CLOUDTRAIL_STRING_COLUMNS
-        .iter()
-        .position(|c| *c == name)
-        .expect("known cloudtrail column")
+    CLOUDTRAIL_STRING_COLUMNS.iter().position(|c| *c == name).expect("known cloudtrail column")
 }
 
 impl CtBuilder {
@@ -268,10 +253,7 @@ impl CtBuilder {
             source_file,
             event_id: StringBuilder::new(),
             event_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            strings: CLOUDTRAIL_STRING_COLUMNS
-                .iter()
-                .map(|_| StringBuilder::new())
-                .collect(),
+            strings: CLOUDTRAIL_STRING_COLUMNS.iter().map(|_| StringBuilder::new()).collect(),
             read_only: BooleanBuilder::new(),
             management_event: BooleanBuilder::new(),
             mfa: BooleanBuilder::new(),
@@ -298,28 +280,18 @@ impl CtBuilder {
             return Err(format!("eventTime is not a time: {time_text:?}"));
         };
         let ident: Identity<'_> = match rec.userIdentity {
-            Some(u) if u.get().starts_with('{') => {
-                serde_json::from_str(u.get()).unwrap_or_default()
-            }
+            Some(u) if u.get().starts_with('{') => serde_json::from_str(u.get()).unwrap_or_default(),
             _ => Identity::default(),
         };
         let tls: Tls<'_> = match rec.tlsDetails {
-            Some(t) if t.get().starts_with('{') => {
-                serde_json::from_str(t.get()).unwrap_or_default()
-            }
+            Some(t) if t.get().starts_with('{') => serde_json::from_str(t.get()).unwrap_or_default(),
             _ => Tls::default(),
         };
-        let issuer = ident
-            .sessionContext
-            .as_ref()
-            .and_then(|s| s.sessionIssuer.as_ref());
+        let issuer = ident.sessionContext.as_ref().and_then(|s| s.sessionIssuer.as_ref());
         let event_id: Cow<'_, str> = match rec.eventID.and_then(raw_text) {
             Some(id) => id,
             // No eventID: a stable stand-in from the record's text, so that a copy is still stored once.
-            None => Cow::Owned(format!(
-                "no-event-id-{:032x}",
-                xxhash_rust::xxh3::xxh3_128(raw.as_bytes())
-            )),
+            None => Cow::Owned(format!("no-event-id-{:032x}", xxhash_rust::xxh3::xxh3_128(raw.as_bytes()))),
         };
         self.event_id.append_value(&event_id);
         self.event_time.append_value(time);
@@ -354,23 +326,11 @@ impl CtBuilder {
             (col("session_issuer_user_name"), issuer_name),
             (col("invoked_by"), t(ident.invokedBy)),
             (col("tls_version"), t(tls.tlsVersion)),
-            (
-                col("request_parameters"),
-                raw_json(rec.requestParameters).map(Cow::Borrowed),
-            ),
-            (
-                col("response_elements"),
-                raw_json(rec.responseElements).map(Cow::Borrowed),
-            ),
-            (
-                col("additional_event_data"),
-                raw_json(rec.additionalEventData).map(Cow::Borrowed),
-            ),
+            (col("request_parameters"), raw_json(rec.requestParameters).map(Cow::Borrowed)),
+            (col("response_elements"), raw_json(rec.responseElements).map(Cow::Borrowed)),
+            (col("additional_event_data"), raw_json(rec.additionalEventData).map(Cow::Borrowed)),
             (col("resources"), raw_json(rec.resources).map(Cow::Borrowed)),
-            (
-                col("service_event_details"),
-                raw_json(rec.serviceEventDetails).map(Cow::Borrowed),
-            ),
+            (col("service_event_details"), raw_json(rec.serviceEventDetails).map(Cow::Borrowed)),
         ];
         for (i, v) in &values {
             match v {
@@ -381,8 +341,7 @@ impl CtBuilder {
         self.strings[col("raw")].append_value(raw);
         self.strings[col("source_file")].append_value(&*self.source_file);
         self.read_only.append_option(raw_bool(rec.readOnly));
-        self.management_event
-            .append_option(raw_bool(rec.managementEvent));
+        self.management_event.append_option(raw_bool(rec.managementEvent));
         self.mfa.append_option(
             ident
                 .sessionContext
@@ -413,24 +372,14 @@ impl CtBuilder {
         if self.rows == 0 {
             return None;
         }
-        let mut arrays: Vec<ArrayRef> = vec![
-            Arc::new(self.event_id.finish()),
-            Arc::new(self.event_time.finish()),
-        ];
-        arrays.extend(
-            self.strings
-                .iter_mut()
-                .map(|b| Arc::new(b.finish()) as ArrayRef),
-        );
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.event_id.finish()), Arc::new(self.event_time.finish())];
+        arrays.extend(self.strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         arrays.push(Arc::new(self.read_only.finish()));
         arrays.push(Arc::new(self.management_event.finish()));
         arrays.push(Arc::new(self.mfa.finish()));
         arrays.push(Arc::new(self.source_record.finish()));
         self.rows = 0;
-        Some(
-            RecordBatch::try_new(CLOUDTRAIL_SCHEMA.clone(), arrays)
-                .expect("cloudtrail batch matches its schema"),
-        )
+        Some(RecordBatch::try_new(CLOUDTRAIL_SCHEMA.clone(), arrays).expect("cloudtrail batch matches its schema"))
     }
 }
 
@@ -440,18 +389,9 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(
-            parse_time("2024-10-14T09:00:16Z"),
-            Some(1_728_896_416_000_000)
-        );
-        assert_eq!(
-            parse_time("2022-12-11 19:42:55"),
-            parse_time("2022-12-11T19:42:55Z")
-        );
-        assert_eq!(
-            parse_time("2025-01-20 16:52:14.000000000"),
-            parse_time("2025-01-20T16:52:14Z")
-        );
+        assert_eq!(parse_time("2024-10-14T09:00:16Z"), Some(1_728_896_416_000_000));
+        assert_eq!(parse_time("2022-12-11 19:42:55"), parse_time("2022-12-11T19:42:55Z"));
+        assert_eq!(parse_time("2025-01-20 16:52:14.000000000"), parse_time("2025-01-20T16:52:14Z"));
         assert_eq!(parse_time("redacted"), None);
         assert_eq!(parse_time("2025-10-21TT00:52:27Z"), None);
     }

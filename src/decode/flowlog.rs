@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-    new_null_array,
+    ArrayRef, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, new_null_array,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -27,9 +26,7 @@ impl Col {
             FlowType::Str => Col::Str(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
             FlowType::Int32 => Col::I32(Int32Builder::with_capacity(BATCH_ROWS)),
             FlowType::Int64 => Col::I64(Int64Builder::with_capacity(BATCH_ROWS)),
-            FlowType::Time => Col::Time(
-                TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
-            ),
+            FlowType::Time => Col::Time(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC")),
         }
     }
     fn finish(&mut self) -> ArrayRef {
@@ -67,14 +64,8 @@ impl Format {
         Format {
             positions: (0..DEFAULT_FORMAT_FIELDS).map(Some).collect(),
             unknown: vec![None; DEFAULT_FORMAT_FIELDS],
-            present: (0..FLOW_FIELDS.len())
-                .map(|i| i < DEFAULT_FORMAT_FIELDS)
-                .collect(),
-            header: FLOW_FIELDS[..DEFAULT_FORMAT_FIELDS]
-                .iter()
-                .map(|f| f.aws)
-                .collect::<Vec<_>>()
-                .join(" "),
+            present: (0..FLOW_FIELDS.len()).map(|i| i < DEFAULT_FORMAT_FIELDS).collect(),
+            header: FLOW_FIELDS[..DEFAULT_FORMAT_FIELDS].iter().map(|f| f.aws).collect::<Vec<_>>().join(" "),
         }
     }
 
@@ -84,11 +75,7 @@ impl Format {
         let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
         let first = tokens.first()?;
         schema::flow_field(first)?;
-        if tokens.iter().any(|t| {
-            !t.bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
-                || *t == "-"
-        }) {
+        if tokens.iter().any(|t| !t.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_') || *t == "-") {
             return None;
         }
         let mut positions = Vec::with_capacity(tokens.len());
@@ -110,15 +97,7 @@ impl Format {
         for idx in positions.iter().flatten() {
             present[*idx] = true;
         }
-        Some((
-            Format {
-                positions,
-                unknown,
-                present,
-                header: tokens.join(" "),
-            },
-            unknown_names,
-        ))
+        Some((Format { positions, unknown, present, header: tokens.join(" ") }, unknown_names))
     }
 
     pub fn len(&self) -> usize {
@@ -128,9 +107,7 @@ impl Format {
     /// A format from a list of AWS field names (all known).
     fn of_names(names: &[&str]) -> Self {
         let line = names.join(" ");
-        Format::from_header(&line)
-            .expect("documented field names")
-            .0
+        Format::from_header(&line).expect("documented field names").0
     }
 
     /// A header-less line: the default format (14 fields), or one of the layouts AWS documents as
@@ -253,11 +230,7 @@ impl FlowDecoder {
 
     /// Feed one line. Blank lines are skipped; header lines switch the format and return the names
     /// of unknown fields in it (which are kept in `extra_fields`).
-    pub fn feed_line(
-        &mut self,
-        line_no: u64,
-        line: &str,
-    ) -> Result<Option<Vec<String>>, LineError> {
+    pub fn feed_line(&mut self, line_no: u64, line: &str) -> Result<Option<Vec<String>>, LineError> {
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim().is_empty() {
             return Ok(None);
@@ -285,10 +258,7 @@ impl FlowDecoder {
         self.records += 1;
         let format = self.format.as_ref().expect("set above");
         if n_tokens != format.len() {
-            return Err(LineError(format!(
-                "{n_tokens} fields where the header has {}",
-                format.len()
-            )));
+            return Err(LineError(format!("{n_tokens} fields where the header has {}", format.len())));
         }
         // Parse every value first, so that a bad line appends nothing.
         let mut vals: Vec<Val<'_>> = Vec::with_capacity(format.len());
@@ -312,18 +282,12 @@ impl FlowDecoder {
                 FlowType::Int32 => match tok.parse::<i32>() {
                     Ok(n) => Val::Int(n as i64),
                     Err(_) => {
-                        return Err(LineError(format!(
-                            "field {} is not a number: {tok:?}",
-                            field.aws
-                        )));
+                        return Err(LineError(format!("field {} is not a number: {tok:?}", field.aws)));
                     }
                 },
                 FlowType::Int64 | FlowType::Time => match tok.parse::<i64>() {
                     Ok(n) if field.ty == FlowType::Time && !(0..=32_503_680_000).contains(&n) => {
-                        return Err(LineError(format!(
-                            "field {} is not a Unix time: {tok:?}",
-                            field.aws
-                        )));
+                        return Err(LineError(format!("field {} is not a Unix time: {tok:?}", field.aws)));
                     }
                     Ok(n) => {
                         if field.ty == FlowType::Time && field.aws == "start" {
@@ -332,10 +296,7 @@ impl FlowDecoder {
                         Val::Int(n)
                     }
                     Err(_) => {
-                        return Err(LineError(format!(
-                            "field {} is not a number: {tok:?}",
-                            field.aws
-                        )));
+                        return Err(LineError(format!("field {} is not a number: {tok:?}", field.aws)));
                     }
                 },
             };
@@ -387,12 +348,9 @@ impl FlowDecoder {
             self.extra.append_null();
         } else {
             self.any_extra = true;
-            let map: serde_json::Map<String, serde_json::Value> = extras
-                .iter()
-                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
-                .collect();
-            self.extra
-                .append_value(serde_json::Value::Object(map).to_string());
+            let map: serde_json::Map<String, serde_json::Value> =
+                extras.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+            self.extra.append_value(serde_json::Value::Object(map).to_string());
         }
         self.source_line.append_value(line_no as i64);
         if let Some(t) = time {
@@ -429,9 +387,7 @@ impl FlowDecoder {
         let sf = sf.finish();
         // A run-end or dictionary array would be smaller, but the lake's type is plain Utf8.
         let sf_idx = datafusion::arrow::array::UInt32Array::from(vec![0u32; n]);
-        arrays.push(
-            datafusion::arrow::compute::take(&sf, &sf_idx, None).expect("take within bounds"),
-        );
+        arrays.push(datafusion::arrow::compute::take(&sf, &sf_idx, None).expect("take within bounds"));
         arrays.push(Arc::new(self.source_line.finish()));
         self.rows = 0;
         self.any_extra = false;
@@ -468,10 +424,7 @@ mod tests {
         assert!(e.is_empty());
         let b = b.unwrap();
         assert_eq!(b.num_rows(), 1);
-        let dst = b
-            .column_by_name("dstport")
-            .unwrap()
-            .as_primitive::<Int32Type>();
+        let dst = b.column_by_name("dstport").unwrap().as_primitive::<Int32Type>();
         assert_eq!(dst.value(0), 22);
         assert!(b.column_by_name("vpc_id").unwrap().is_null(0));
     }
@@ -488,13 +441,7 @@ mod tests {
         let b = b.unwrap();
         assert_eq!(b.num_rows(), 2);
         assert!(b.column_by_name("subnet_id").unwrap().is_null(0));
-        assert_eq!(
-            b.column_by_name("log_status")
-                .unwrap()
-                .as_string::<i32>()
-                .value(1),
-            "NODATA"
-        );
+        assert_eq!(b.column_by_name("log_status").unwrap().as_string::<i32>().value(1), "NODATA");
     }
 
     #[test]
@@ -512,20 +459,8 @@ mod tests {
         );
         assert!(e.is_empty(), "{e:?}");
         let b = b.unwrap();
-        assert_eq!(
-            b.column_by_name("flow_direction")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "ingress"
-        );
-        assert_eq!(
-            b.column_by_name("traffic_path")
-                .unwrap()
-                .as_primitive::<Int32Type>()
-                .value(0),
-            1
-        );
+        assert_eq!(b.column_by_name("flow_direction").unwrap().as_string::<i32>().value(0), "ingress");
+        assert_eq!(b.column_by_name("traffic_path").unwrap().as_primitive::<Int32Type>().value(0), 1);
         // 20 fields without a header: unknown.
         let (_, e) = decode(&format!("2 {}\n", vec!["x"; 19].join(" ")));
         assert_eq!(e.len(), 1);
@@ -536,12 +471,6 @@ mod tests {
         let (b, e) = decode("version srcaddr future-field\n11 1.2.3.4 xyz\n");
         assert!(e.is_empty());
         let b = b.unwrap();
-        assert_eq!(
-            b.column_by_name("extra_fields")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            r#"{"future-field":"xyz"}"#
-        );
+        assert_eq!(b.column_by_name("extra_fields").unwrap().as_string::<i32>().value(0), r#"{"future-field":"xyz"}"#);
     }
 }

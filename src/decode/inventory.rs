@@ -16,11 +16,7 @@ pub struct InvItem {
 /// The top-level keys of `describe-*` outputs, the kind each is stored as, and its id field.
 pub const INVENTORY_KEYS: &[(&str, &str, &str)] = &[
     ("NetworkAcls", "network_acls", "NetworkAclId"),
-    (
-        "NetworkInterfaces",
-        "network_interfaces",
-        "NetworkInterfaceId",
-    ),
+    ("NetworkInterfaces", "network_interfaces", "NetworkInterfaceId"),
     ("Subnets", "subnets", "SubnetId"),
     ("Reservations", "instances", "InstanceId"),
     ("Vpcs", "vpcs", "VpcId"),
@@ -56,12 +52,8 @@ pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<
     };
     let mut out = Vec::new();
     let mut push = |item: &Value, owner: Option<String>| {
-        let az = s(item, "AvailabilityZone")
-            .or_else(|| item.get("Placement").and_then(|p| s(p, "AvailabilityZone")));
-        let region = az
-            .as_deref()
-            .and_then(region_of_az)
-            .or(path_region.map(str::to_string));
+        let az = s(item, "AvailabilityZone").or_else(|| item.get("Placement").and_then(|p| s(p, "AvailabilityZone")));
+        let region = az.as_deref().and_then(region_of_az).or(path_region.map(str::to_string));
         out.push(InvItem {
             kind,
             resource_id: s(item, id_field),
@@ -77,12 +69,7 @@ pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<
     if key == "Reservations" {
         for r in arr {
             let owner = s(r, "OwnerId");
-            for inst in r
-                .get("Instances")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for inst in r.get("Instances").and_then(Value::as_array).into_iter().flatten() {
                 push(inst, owner.clone());
             }
         }

@@ -117,13 +117,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn error(
-        &mut self,
-        line: Option<u64>,
-        record: Option<u64>,
-        reason: String,
-        text: Option<&str>,
-    ) {
+    fn error(&mut self, line: Option<u64>, record: Option<u64>, reason: String, text: Option<&str>) {
         self.problem(Severity::Error, line, record, reason, text);
     }
 
@@ -153,11 +147,7 @@ impl Ctx<'_> {
                 self.res.regions.insert(r.into_owned());
             }
         }
-        if self
-            .ct
-            .as_ref()
-            .is_some_and(|c| c.rows() >= cloudtrail::BATCH_ROWS)
-        {
+        if self.ct.as_ref().is_some_and(|c| c.rows() >= cloudtrail::BATCH_ROWS) {
             self.flush_ct();
         }
     }
@@ -172,20 +162,13 @@ impl Ctx<'_> {
     fn flow_line(&mut self, line_no: u64, line: &str) {
         match self.flow().feed_line(line_no, line) {
             Ok(Some(unknown)) if !unknown.is_empty() => {
-                let reason = format!(
-                    "unknown flow log field(s) {}: kept in column extra_fields",
-                    unknown.join(", ")
-                );
+                let reason = format!("unknown flow log field(s) {}: kept in column extra_fields", unknown.join(", "));
                 self.problem(Severity::Warning, Some(line_no), None, reason, Some(line));
             }
             Ok(_) => {}
             Err(e) => self.error(Some(line_no), None, e.0, Some(line)),
         }
-        if self
-            .flow
-            .as_ref()
-            .is_some_and(|f| f.rows() >= flowlog::BATCH_ROWS)
-        {
+        if self.flow.as_ref().is_some_and(|f| f.rows() >= flowlog::BATCH_ROWS) {
             self.flush_flow();
         }
     }
@@ -195,10 +178,7 @@ impl Ctx<'_> {
             self.res.rows += b.num_rows() as u64;
             // Accounts and regions seen, cheaply: only when the value changes from the last one.
             for name in ["account_id", "region"] {
-                let col = b
-                    .column_by_name(name)
-                    .expect("flow column")
-                    .as_string::<i32>();
+                let col = b.column_by_name(name).expect("flow column").as_string::<i32>();
                 if col.null_count() == col.len() {
                     continue;
                 }
@@ -208,11 +188,7 @@ impl Ctx<'_> {
                         if name == "account_id" && self.last_account.as_deref() == Some(v) {
                             continue;
                         }
-                        let set = if name == "account_id" {
-                            &mut self.res.accounts
-                        } else {
-                            &mut self.res.regions
-                        };
+                        let set = if name == "account_id" { &mut self.res.accounts } else { &mut self.res.regions };
                         if !set.contains(v) {
                             set.insert(v.to_string());
                         }
@@ -299,12 +275,7 @@ impl<R: Read> Read for Limited<R> {
 /// Decode one unit, sending batches and then a `Done` (or `Skipped`) message.
 pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn FnMut(Msg)) {
     let source: Arc<str> = unit.logical().into();
-    let Unit {
-        outer,
-        member,
-        data,
-        size,
-    } = unit;
+    let Unit { outer, member, data, size } = unit;
     let mut bytes_storage = None;
     let file_id;
     match &data {
@@ -322,11 +293,7 @@ pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn 
             match read {
                 Ok(id) => file_id = id,
                 Err(e) => {
-                    send(Msg::Error(ErrorRow::file(
-                        &outer,
-                        member,
-                        format!("cannot read: {e}"),
-                    )));
+                    send(Msg::Error(ErrorRow::file(&outer, member, format!("cannot read: {e}"))));
                     return;
                 }
             }
@@ -338,12 +305,7 @@ pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn 
     }
     let info = path_info(&source);
     let mut ctx = Ctx {
-        res: FileResult {
-            file_id,
-            source_file: source.to_string(),
-            size,
-            ..Default::default()
-        },
+        res: FileResult { file_id, source_file: source.to_string(), size, ..Default::default() },
         outer: outer.clone(),
         member,
         send: &mut *send,
@@ -392,12 +354,7 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
 }
 
 /// Decompress if gzip (by its magic bytes, whatever the name says), then decode JSON or text.
-fn decode_stream(
-    ctx: &mut Ctx<'_>,
-    raw: Box<dyn Read + '_>,
-    size: u64,
-    info: &super::paths::PathInfo,
-) {
+fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>, size: u64, info: &super::paths::PathInfo) {
     let mut reader = BufReader::with_capacity(256 << 10, raw);
     let gz = match reader.fill_buf() {
         Ok(b) => b.len() >= 2 && b[0] == 0x1f && b[1] == 0x8b,
@@ -411,11 +368,7 @@ fn decode_stream(
         let limit = text_limit;
         Box::new(BufReader::with_capacity(
             256 << 10,
-            Limited {
-                inner: MultiGzDecoder::new(reader),
-                left: limit,
-                limit,
-            },
+            Limited { inner: MultiGzDecoder::new(reader), left: limit, limit },
         ))
     } else {
         Box::new(reader)
@@ -425,27 +378,15 @@ fn decode_stream(
         let buf = match reader.fill_buf() {
             Ok(b) => b,
             Err(e) => {
-                ctx.error(
-                    None,
-                    None,
-                    format!("{}: {e}", if gz { "corrupt gzip" } else { "cannot read" }),
-                    None,
-                );
+                ctx.error(None, None, format!("{}: {e}", if gz { "corrupt gzip" } else { "cannot read" }), None);
                 return;
             }
         };
         if buf.is_empty() {
             break None;
         }
-        let skip = if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            3
-        } else {
-            0
-        };
-        let ws = buf[skip..]
-            .iter()
-            .take_while(|b| b.is_ascii_whitespace())
-            .count();
+        let skip = if buf.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+        let ws = buf[skip..].iter().take_while(|b| b.is_ascii_whitespace()).count();
         if skip + ws < buf.len() {
             let c = buf[skip + ws];
             // Keep any leading white space for line numbering; drop only the BOM.
@@ -473,14 +414,7 @@ fn decode_stream(
                 Ok(_) => {}
                 Err(e) => {
                     // Truncated or corrupt gzip: decode what came through, then report.
-                    let reason = format!(
-                        "{}: {e}",
-                        if gz {
-                            "corrupt or truncated gzip"
-                        } else {
-                            "read error"
-                        }
-                    );
+                    let reason = format!("{}: {e}", if gz { "corrupt or truncated gzip" } else { "read error" });
                     decode_json(ctx, &String::from_utf8_lossy(&text));
                     ctx.error(None, None, reason, None);
                     return;
@@ -489,13 +423,7 @@ fn decode_stream(
             match std::str::from_utf8(&text) {
                 Ok(t) => decode_json(ctx, t),
                 Err(_) => {
-                    ctx.problem(
-                        Severity::Warning,
-                        None,
-                        None,
-                        "not valid UTF-8: invalid bytes replaced".into(),
-                        None,
-                    );
+                    ctx.problem(Severity::Warning, None, None, "not valid UTF-8: invalid bytes replaced".into(), None);
                     decode_json(ctx, &String::from_utf8_lossy(&text));
                 }
             }
@@ -538,12 +466,7 @@ fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Opt
 
 fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
     if ctx.source.ends_with(".json") || ctx.source.ends_with(".json.gz") {
-        ctx.error(
-            Some(1),
-            None,
-            "not JSON: a .json file must hold CloudTrail or inventory JSON".into(),
-            None,
-        );
+        ctx.error(Some(1), None, "not JSON: a .json file must hold CloudTrail or inventory JSON".into(), None);
         return;
     }
     let mut buf = Vec::with_capacity(1024);
@@ -558,12 +481,7 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
             Ok(None) => break,
             Ok(Some(false)) => {
                 line_no += 1;
-                ctx.error(
-                    Some(line_no),
-                    None,
-                    format!("line longer than {LINE_LIMIT} bytes: not a flow record"),
-                    None,
-                );
+                ctx.error(Some(line_no), None, format!("line longer than {LINE_LIMIT} bytes: not a flow record"), None);
             }
             Ok(Some(true)) => {
                 line_no += 1;
@@ -594,11 +512,7 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
             Err(e) => {
                 ctx.res.error_count += held_count;
                 ctx.res.errors.append(&mut held);
-                let what = if gz {
-                    "corrupt or truncated gzip"
-                } else {
-                    "read error"
-                };
+                let what = if gz { "corrupt or truncated gzip" } else { "read error" };
                 ctx.error(
                     Some(line_no + 1),
                     None,
@@ -630,11 +544,7 @@ fn decode_json(ctx: &mut Ctx<'_>, text: &str) {
     let mut top_no = 0u64;
     loop {
         let start_line = line
-            + text[offset..]
-                .bytes()
-                .take_while(|b| b.is_ascii_whitespace())
-                .filter(|b| *b == b'\n')
-                .count() as u64;
+            + text[offset..].bytes().take_while(|b| b.is_ascii_whitespace()).filter(|b| *b == b'\n').count() as u64;
         let item = stream.next();
         let end = stream.byte_offset();
         line += text[offset..end].bytes().filter(|b| *b == b'\n').count() as u64;
@@ -647,17 +557,9 @@ fn decode_json(ctx: &mut Ctx<'_>, text: &str) {
             }
             Some(Err(e)) => {
                 let reason = if e.is_eof() {
-                    format!(
-                        "truncated JSON (ends at line {}, column {})",
-                        e.line(),
-                        e.column()
-                    )
+                    format!("truncated JSON (ends at line {}, column {})", e.line(), e.column())
                 } else {
-                    format!(
-                        "invalid JSON at line {}, column {}: {e}",
-                        e.line(),
-                        e.column()
-                    )
+                    format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column())
                 };
                 ctx.error(Some(e.line() as u64), None, reason, None);
                 break;
@@ -680,23 +582,13 @@ fn decode_top(ctx: &mut Ctx<'_>, v: &RawValue, line: u64, top_no: u64) {
         return;
     }
     if !s.starts_with('{') {
-        ctx.error(
-            Some(line),
-            Some(top_no),
-            "a JSON value that is not an object or array".into(),
-            Some(s),
-        );
+        ctx.error(Some(line), Some(top_no), "a JSON value that is not an object or array".into(), Some(s));
         return;
     }
     let rec: Rec<'_> = match serde_json::from_str(s) {
         Ok(r) => r,
         Err(e) => {
-            ctx.error(
-                Some(line),
-                Some(top_no),
-                format!("unreadable JSON object: {e}"),
-                Some(s),
-            );
+            ctx.error(Some(line), Some(top_no), format!("unreadable JSON object: {e}"), Some(s));
             return;
         }
     };
@@ -737,23 +629,14 @@ fn inventory_key(rec: &Rec<'_>) -> Option<&'static str> {
         rec.SecurityGroups.is_some(),
         rec.FlowLogs.is_some(),
     ];
-    INVENTORY_KEYS
-        .iter()
-        .zip(present)
-        .find(|(_, p)| *p)
-        .map(|((k, _, _), _)| *k)
+    INVENTORY_KEYS.iter().zip(present).find(|(_, p)| *p).map(|((k, _, _), _)| *k)
 }
 
 fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, _key: &str, line: u64) {
     let value: serde_json::Value = match serde_json::from_str(s) {
         Ok(v) => v,
         Err(e) => {
-            ctx.error(
-                Some(line),
-                None,
-                format!("unreadable inventory JSON: {e}"),
-                None,
-            );
+            ctx.error(Some(line), None, format!("unreadable inventory JSON: {e}"), None);
             return;
         }
     };
@@ -789,18 +672,18 @@ fn decode_record(ctx: &mut Ctx<'_>, r: &RawValue, line: Option<u64>, record_no: 
                 Some(d) => decode_record(ctx, d, line, record_no),
                 None => {
                     ctx.res.records += 1;
-                    ctx.error(line, Some(record_no), "not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource)".into(), Some(s));
+                    ctx.error(
+                        line,
+                        Some(record_no),
+                        "not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource)".into(),
+                        Some(s),
+                    );
                 }
             }
         }
         Err(e) => {
             ctx.res.records += 1;
-            ctx.error(
-                line,
-                Some(record_no),
-                format!("unreadable record: {e}"),
-                Some(s),
-            );
+            ctx.error(line, Some(record_no), format!("unreadable record: {e}"), Some(s));
         }
     }
 }
@@ -808,11 +691,7 @@ fn decode_record(ctx: &mut Ctx<'_>, r: &RawValue, line: Option<u64>, record_no: 
 /// A CloudWatch Logs subscription envelope: each `message` is a CloudTrail record (JSON text) or a
 /// flow log line.
 fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
-    if rec
-        .message_type
-        .and_then(raw_text)
-        .is_some_and(|t| t == "CONTROL_MESSAGE")
-    {
+    if rec.message_type.and_then(raw_text).is_some_and(|t| t == "CONTROL_MESSAGE") {
         return;
     }
     #[derive(serde::Deserialize)]
@@ -822,17 +701,9 @@ fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
     }
     for (i, ev) in events.iter().enumerate() {
         let n = i as u64 + 1;
-        let msg = serde_json::from_str::<LogEvent<'_>>(ev.get())
-            .ok()
-            .and_then(|e| e.message)
-            .and_then(raw_text);
+        let msg = serde_json::from_str::<LogEvent<'_>>(ev.get()).ok().and_then(|e| e.message).and_then(raw_text);
         let Some(msg) = msg else {
-            ctx.error(
-                None,
-                Some(n),
-                "log event without a message".into(),
-                Some(ev.get()),
-            );
+            ctx.error(None, Some(n), "log event without a message".into(), Some(ev.get()));
             continue;
         };
         let trimmed = msg.trim_start();
@@ -845,12 +716,7 @@ fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
                     "log event message is JSON but not a CloudTrail record".into(),
                     Some(trimmed),
                 ),
-                Err(e) => ctx.error(
-                    None,
-                    Some(n),
-                    format!("log event message is not valid JSON: {e}"),
-                    Some(trimmed),
-                ),
+                Err(e) => ctx.error(None, Some(n), format!("log event message is not valid JSON: {e}"), Some(trimmed)),
             }
         } else {
             ctx.flow_line(n, trimmed);

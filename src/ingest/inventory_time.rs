@@ -29,34 +29,19 @@ fn snapshot_rules(items: &[InvItem]) -> HashMap<String, HashMap<(bool, i64), Rul
             continue;
         };
         let rules = out.entry(acl.to_string()).or_default();
-        for e in v
-            .get("Entries")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (Some(n), Some(egress)) = (
-                e.get("RuleNumber").and_then(Value::as_i64),
-                e.get("Egress").and_then(Value::as_bool),
-            ) else {
+        for e in v.get("Entries").and_then(Value::as_array).into_iter().flatten() {
+            let (Some(n), Some(egress)) =
+                (e.get("RuleNumber").and_then(Value::as_i64), e.get("Egress").and_then(Value::as_bool))
+            else {
                 continue;
             };
-            let cidr = e
-                .get("CidrBlock")
-                .or_else(|| e.get("Ipv6CidrBlock"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let ports = e
-                .get("PortRange")
-                .and_then(|p| Some((p.get("From")?.as_i64()?, p.get("To")?.as_i64()?)));
+            let cidr =
+                e.get("CidrBlock").or_else(|| e.get("Ipv6CidrBlock")).and_then(Value::as_str).map(str::to_string);
+            let ports = e.get("PortRange").and_then(|p| Some((p.get("From")?.as_i64()?, p.get("To")?.as_i64()?)));
             rules.insert(
                 (egress, n),
                 Rule {
-                    action: e
-                        .get("RuleAction")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_ascii_lowercase(),
+                    action: e.get("RuleAction").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase(),
                     protocol: json_text(e.get("Protocol")),
                     cidr,
                     ports,
@@ -79,42 +64,23 @@ fn json_text(v: Option<&Value>) -> String {
 fn event_rule(ev: &NaclEvent) -> Option<(RuleKey, Option<Rule>)> {
     let p: Value = serde_json::from_str(&ev.request_parameters).ok()?;
     let acl = p.get("networkAclId")?.as_str()?.to_string();
-    let n = p
-        .get("ruleNumber")
-        .and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()))?;
-    let egress = p
-        .get("egress")
-        .and_then(|x| x.as_bool().or_else(|| x.as_str()?.parse().ok()))
-        .unwrap_or(false);
+    let n = p.get("ruleNumber").and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()))?;
+    let egress = p.get("egress").and_then(|x| x.as_bool().or_else(|| x.as_str()?.parse().ok())).unwrap_or(false);
     if ev.event_name == "DeleteNetworkAclEntry" {
         return Some(((acl, egress, n), None));
     }
-    let ports = p
-        .get("portRange")
-        .and_then(|r| Some((r.get("from")?.as_i64()?, r.get("to")?.as_i64()?)));
+    let ports = p.get("portRange").and_then(|r| Some((r.get("from")?.as_i64()?, r.get("to")?.as_i64()?)));
     let rule = Rule {
-        action: p
-            .get("ruleAction")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_ascii_lowercase(),
+        action: p.get("ruleAction").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase(),
         protocol: json_text(p.get("aclProtocol").or_else(|| p.get("protocol"))),
-        cidr: p
-            .get("cidrBlock")
-            .or_else(|| p.get("ipv6CidrBlock"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        cidr: p.get("cidrBlock").or_else(|| p.get("ipv6CidrBlock")).and_then(Value::as_str).map(str::to_string),
         ports,
     };
     Some(((acl, egress, n), Some(rule)))
 }
 
 /// Does the snapshot show the effect of this event?
-fn reflected(
-    rules: &HashMap<String, HashMap<(bool, i64), Rule>>,
-    key: &RuleKey,
-    rule: &Option<Rule>,
-) -> Option<bool> {
+fn reflected(rules: &HashMap<String, HashMap<(bool, i64), Rule>>, key: &RuleKey, rule: &Option<Rule>) -> Option<bool> {
     let acl_rules = rules.get(&key.0)?;
     let current = acl_rules.get(&(key.1, key.2));
     Some(match (rule, current) {
@@ -133,10 +99,7 @@ fn reflected(
 /// Infer a snapshot's time. Returns microseconds and the basis, in words.
 pub fn infer(items: &[InvItem], events: &[NaclEvent], newest_event: Option<i64>) -> (i64, String) {
     let fallback = || match newest_event {
-        Some(t) => (
-            t + 1_000_000,
-            "assumed taken after the newest CloudTrail event".to_string(),
-        ),
+        Some(t) => (t + 1_000_000, "assumed taken after the newest CloudTrail event".to_string()),
         None => (
             chrono::Utc::now().timestamp_micros(),
             "no CloudTrail to place it: assumed taken at ingest time".to_string(),
@@ -172,25 +135,14 @@ pub fn infer(items: &[InvItem], events: &[NaclEvent], newest_event: Option<i64>)
     };
     if last_reflected + 1 == judged.len() {
         let (t, basis) = fallback();
-        return (
-            t,
-            format!(
-                "inferred: reflects all {} NACL entry changes; {basis}",
-                judged.len()
-            ),
-        );
+        return (t, format!("inferred: reflects all {} NACL entry changes; {basis}", judged.len()));
     }
     let (t, name, _) = judged[last_reflected];
     let next = judged[last_reflected + 1];
     let t_assumed = (t + 1_000_000).min(next.0 - 1).max(t);
     (
         t_assumed,
-        format!(
-            "inferred: reflects the {name} of {} but not the {} of {}",
-            fmt_time(t),
-            next.1,
-            fmt_time(next.0)
-        ),
+        format!("inferred: reflects the {name} of {} but not the {} of {}", fmt_time(t), next.1, fmt_time(next.0)),
     )
 }
 
@@ -216,29 +168,20 @@ mod tests {
     }
 
     fn ev(t: i64, name: &str, rp: &str) -> NaclEvent {
-        NaclEvent {
-            time: t * 1_000_000,
-            event_name: name.into(),
-            request_parameters: rp.into(),
-        }
+        NaclEvent { time: t * 1_000_000, event_name: name.into(), request_parameters: rp.into() }
     }
 
     #[test]
     fn between_reflected_and_unreflected() {
-        let items = [acl(
-            r#"{"RuleNumber":100,"Egress":false,"Protocol":"-1","RuleAction":"allow","CidrBlock":"0.0.0.0/0"}"#,
-        )];
+        let items =
+            [acl(r#"{"RuleNumber":100,"Egress":false,"Protocol":"-1","RuleAction":"allow","CidrBlock":"0.0.0.0/0"}"#)];
         let events = [
             ev(
                 100,
                 "CreateNetworkAclEntry",
                 r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false,"ruleAction":"allow","aclProtocol":"-1","cidrBlock":"0.0.0.0/0"}"#,
             ),
-            ev(
-                200,
-                "DeleteNetworkAclEntry",
-                r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false}"#,
-            ),
+            ev(200, "DeleteNetworkAclEntry", r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false}"#),
         ];
         let (t, basis) = infer(&items, &events, Some(300_000_000));
         assert_eq!(t, 101_000_000);
@@ -248,11 +191,7 @@ mod tests {
     #[test]
     fn all_reflected_falls_back_to_newest_event() {
         let items = [acl("")];
-        let events = [ev(
-            200,
-            "DeleteNetworkAclEntry",
-            r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false}"#,
-        )];
+        let events = [ev(200, "DeleteNetworkAclEntry", r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false}"#)];
         let (t, _) = infer(&items, &events, Some(500_000_000));
         assert_eq!(t, 501_000_000);
     }

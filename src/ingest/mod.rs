@@ -61,13 +61,7 @@ const SUMMARY_REJECTED: usize = 20;
 
 fn input_bytes(p: &Path) -> u64 {
     if p.is_dir() {
-        std::fs::read_dir(p)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| input_bytes(&e.path()))
-                    .sum()
-            })
-            .unwrap_or(0)
+        std::fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok()).map(|e| input_bytes(&e.path())).sum()).unwrap_or(0)
     } else {
         std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
     }
@@ -101,11 +95,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
         lake.abort(staging);
         return Err(e);
     }
-    let mut summary = Summary {
-        lake: opts.lake.display().to_string(),
-        run_id: run_id.clone(),
-        ..Default::default()
-    };
+    let mut summary = Summary { lake: opts.lake.display().to_string(), run_id: run_id.clone(), ..Default::default() };
     let finish = finish_run(&lake, opts, &mut writer, acc, &run_id, &mut summary);
     if let Err(e) = finish {
         drop(writer);
@@ -127,6 +117,7 @@ struct Accumulated {
     results: Vec<Box<FileResult>>,
     loose_errors: Vec<ErrorRow>,
     skipped: u64,
+    ignored: u64,
 }
 
 fn pipeline(
@@ -135,14 +126,8 @@ fn pipeline(
     writer: &mut TableWriter<'_>,
     acc: &mut Accumulated,
 ) -> Result<()> {
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        })
-        .max(1);
+    let threads =
+        opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
     let (unit_tx, unit_rx) = crossbeam_channel::bounded::<Unit>(threads * 2);
     let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Msg>(threads * 8);
     let pb = progress_bar(opts);
@@ -150,20 +135,18 @@ fn pipeline(
         // Stage 1: discovery.
         let walker_msgs = msg_tx.clone();
         let inputs = opts.inputs.clone();
-        scope.spawn(move || {
+        let walker = scope.spawn(move || {
             let mut emit = |u: Unit| {
                 let _ = unit_tx.send(u);
             };
             let mut error = |e: ErrorRow| {
                 let _ = walker_msgs.send(Msg::Error(e));
             };
-            let mut w = Walker {
-                emit: &mut emit,
-                error: &mut error,
-            };
+            let mut w = Walker { emit: &mut emit, error: &mut error, ignored: 0 };
             for input in &inputs {
                 w.walk(input);
             }
+            w.ignored
         });
         // Stage 2: decoding, in parallel.
         for _ in 0..threads {
@@ -192,6 +175,7 @@ fn pipeline(
                 Msg::Error(e) => acc.loose_errors.push(e),
             }
         }
+        acc.ignored = walker.join().unwrap_or(0);
         Ok(())
     })?;
     pb.finish_and_clear();
@@ -205,11 +189,9 @@ fn progress_bar(opts: &IngestOptions) -> ProgressBar {
     let total: u64 = opts.inputs.iter().map(|p| input_bytes(p)).sum();
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} ingest [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} ingest [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     pb
 }
@@ -236,14 +218,11 @@ fn finish_run(
     let mut first: Option<i64> = None;
     let mut last: Option<i64> = None;
     summary.files_already_in_lake = acc.skipped;
+    summary.files_ignored = acc.ignored;
     summary.errors = errors.len() as u64;
     summary.files_rejected = errors.len() as u64;
     for r in results.iter_mut() {
-        let dups = writer
-            .duplicates_by_file
-            .get(&r.source_file)
-            .copied()
-            .unwrap_or(0);
+        let dups = writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0);
         summary.duplicate_events += dups;
         summary.records += r.records;
         summary.errors += r.error_count;
@@ -263,14 +242,10 @@ fn finish_run(
             summary.regions.extend(info.region.clone());
         }
         if r.first_time.is_some() {
-            first = Some(first.map_or(r.first_time.unwrap_or(0), |f| {
-                f.min(r.first_time.unwrap_or(f))
-            }));
+            first = Some(first.map_or(r.first_time.unwrap_or(0), |f| f.min(r.first_time.unwrap_or(f))));
         }
         if r.last_time.is_some() {
-            last = Some(last.map_or(r.last_time.unwrap_or(0), |l| {
-                l.max(r.last_time.unwrap_or(l))
-            }));
+            last = Some(last.map_or(r.last_time.unwrap_or(0), |l| l.max(r.last_time.unwrap_or(l))));
         }
         errors.append(&mut r.errors);
         inventory.extend(r.inventory.drain(..).map(|i| (r.source_file.clone(), i)));
@@ -301,33 +276,15 @@ fn finish_run(
         let cols: Vec<ArrayRef> = vec![
             Arc::new(TimestampMicrosecondArray::from(vec![time; n]).with_timezone("UTC")),
             Arc::new(StringArray::from(vec![basis.as_str(); n])),
-            Arc::new(StringArray::from_iter_values(
-                inventory.iter().map(|(_, i)| i.kind),
-            )),
-            Arc::new(StringArray::from_iter(
-                inventory.iter().map(|(_, i)| i.resource_id.as_deref()),
-            )),
-            Arc::new(StringArray::from_iter(
-                inventory.iter().map(|(_, i)| i.account_id.as_deref()),
-            )),
-            Arc::new(StringArray::from_iter(
-                inventory.iter().map(|(_, i)| i.region.as_deref()),
-            )),
-            Arc::new(StringArray::from_iter(
-                inventory.iter().map(|(_, i)| i.vpc_id.as_deref()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                inventory.iter().map(|(_, i)| i.item.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                inventory.iter().map(|(f, _)| f.as_str()),
-            )),
+            Arc::new(StringArray::from_iter_values(inventory.iter().map(|(_, i)| i.kind))),
+            Arc::new(StringArray::from_iter(inventory.iter().map(|(_, i)| i.resource_id.as_deref()))),
+            Arc::new(StringArray::from_iter(inventory.iter().map(|(_, i)| i.account_id.as_deref()))),
+            Arc::new(StringArray::from_iter(inventory.iter().map(|(_, i)| i.region.as_deref()))),
+            Arc::new(StringArray::from_iter(inventory.iter().map(|(_, i)| i.vpc_id.as_deref()))),
+            Arc::new(StringArray::from_iter_values(inventory.iter().map(|(_, i)| i.item.as_str()))),
+            Arc::new(StringArray::from_iter_values(inventory.iter().map(|(f, _)| f.as_str()))),
         ];
-        writer.write_file(
-            INVENTORY,
-            &partition_of(Some(time)),
-            vec![writer::batch(INVENTORY, cols)?],
-        )?;
+        writer.write_file(INVENTORY, &partition_of(Some(time)), vec![writer::batch(INVENTORY, cols)?])?;
         summary.rows.insert(INVENTORY.to_string(), n as u64);
     }
 
@@ -336,75 +293,42 @@ fn finish_run(
         let n = results.len();
         let dups: Vec<i64> = results
             .iter()
-            .map(|r| {
-                writer
-                    .duplicates_by_file
-                    .get(&r.source_file)
-                    .copied()
-                    .unwrap_or(0) as i64
-            })
+            .map(|r| writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0) as i64)
             .collect();
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![run_id; n])),
-            Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-            Arc::new(StringArray::from_iter_values(
-                results.iter().map(|r| r.file_id.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                results.iter().map(|r| r.source_file.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                results
-                    .iter()
-                    .map(|r| r.kind.map(|k| k.as_str()).unwrap_or("unknown")),
-            )),
-            Arc::new(StringArray::from_iter(
-                results.iter().map(|r| r.format.as_deref()),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                results.iter().map(|r| r.size as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                results.iter().map(|r| r.records as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                results.iter().zip(&dups).map(|(r, d)| r.rows as i64 - d),
-            )),
-            Arc::new(Int64Array::from(dups.clone())),
-            Arc::new(Int64Array::from_iter_values(
-                results.iter().map(|r| r.error_count as i64),
-            )),
-            Arc::new(
-                TimestampMicrosecondArray::from(
-                    results.iter().map(|r| r.first_time).collect::<Vec<_>>(),
-                )
-                .with_timezone("UTC"),
-            ),
-            Arc::new(
-                TimestampMicrosecondArray::from(
-                    results.iter().map(|r| r.last_time).collect::<Vec<_>>(),
-                )
-                .with_timezone("UTC"),
-            ),
-            Arc::new(StringArray::from_iter(results.iter().map(|r| {
-                paths::path_info(&r.source_file)
-                    .account_id
-                    .or_else(|| r.accounts.iter().next().cloned())
-            }))),
-            Arc::new(StringArray::from_iter(results.iter().map(|r| {
-                paths::path_info(&r.source_file)
-                    .region
-                    .or_else(|| r.regions.iter().next().cloned())
-            }))),
-            Arc::new(StringArray::from_iter_values(
-                results.iter().map(|r| r.status()),
-            )),
-        ];
-        writer.write_file(
-            INGESTED_FILES,
-            &partition_of(Some(now)),
-            vec![writer::batch(INGESTED_FILES, cols)?],
-        )?;
+        let cols: Vec<ArrayRef> =
+            vec![
+                Arc::new(StringArray::from(vec![run_id; n])),
+                Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
+                Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.file_id.as_str()))),
+                Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.source_file.as_str()))),
+                Arc::new(StringArray::from_iter_values(
+                    results.iter().map(|r| r.kind.map(|k| k.as_str()).unwrap_or("unknown")),
+                )),
+                Arc::new(StringArray::from_iter(results.iter().map(|r| r.format.as_deref()))),
+                Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.size as i64))),
+                Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.records as i64))),
+                Arc::new(Int64Array::from_iter_values(results.iter().zip(&dups).map(|(r, d)| r.rows as i64 - d))),
+                Arc::new(Int64Array::from(dups.clone())),
+                Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.error_count as i64))),
+                Arc::new(
+                    TimestampMicrosecondArray::from(results.iter().map(|r| r.first_time).collect::<Vec<_>>())
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(
+                    TimestampMicrosecondArray::from(results.iter().map(|r| r.last_time).collect::<Vec<_>>())
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(StringArray::from_iter(results.iter().map(|r| {
+                    paths::path_info(&r.source_file).account_id.or_else(|| r.accounts.iter().next().cloned())
+                }))),
+                Arc::new(StringArray::from_iter(
+                    results
+                        .iter()
+                        .map(|r| paths::path_info(&r.source_file).region.or_else(|| r.regions.iter().next().cloned())),
+                )),
+                Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.status()))),
+            ];
+        writer.write_file(INGESTED_FILES, &partition_of(Some(now)), vec![writer::batch(INGESTED_FILES, cols)?])?;
     }
 
     // ingest_errors.
@@ -419,36 +343,16 @@ fn finish_run(
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![run_id; n])),
             Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-            Arc::new(StringArray::from_iter_values(
-                errors.iter().map(|e| e.severity.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                errors.iter().map(|e| e.file.as_str()),
-            )),
-            Arc::new(StringArray::from_iter(
-                errors.iter().map(|e| e.member.as_deref()),
-            )),
-            Arc::new(Int64Array::from_iter(
-                errors.iter().map(|e| e.line.map(|l| l as i64)),
-            )),
-            Arc::new(Int64Array::from_iter(
-                errors.iter().map(|e| e.record.map(|l| l as i64)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                errors.iter().map(|e| e.reason.as_str()),
-            )),
-            Arc::new(StringArray::from_iter(
-                errors.iter().map(|e| e.excerpt.as_deref()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                errors.iter().map(ErrorRow::source_file),
-            )),
+            Arc::new(StringArray::from_iter_values(errors.iter().map(|e| e.severity.as_str()))),
+            Arc::new(StringArray::from_iter_values(errors.iter().map(|e| e.file.as_str()))),
+            Arc::new(StringArray::from_iter(errors.iter().map(|e| e.member.as_deref()))),
+            Arc::new(Int64Array::from_iter(errors.iter().map(|e| e.line.map(|l| l as i64)))),
+            Arc::new(Int64Array::from_iter(errors.iter().map(|e| e.record.map(|l| l as i64)))),
+            Arc::new(StringArray::from_iter_values(errors.iter().map(|e| e.reason.as_str()))),
+            Arc::new(StringArray::from_iter(errors.iter().map(|e| e.excerpt.as_deref()))),
+            Arc::new(StringArray::from_iter_values(errors.iter().map(ErrorRow::source_file))),
         ];
-        writer.write_file(
-            INGEST_ERRORS,
-            &partition_of(Some(now)),
-            vec![writer::batch(INGEST_ERRORS, cols)?],
-        )?;
+        writer.write_file(INGEST_ERRORS, &partition_of(Some(now)), vec![writer::batch(INGEST_ERRORS, cols)?])?;
     }
     Ok(())
 }

@@ -9,9 +9,7 @@ pub fn is_region(s: &str) -> bool {
     let last = parts[parts.len() - 1];
     parts[0].len() == 2
         && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && !last.is_empty()
         && last.len() <= 2
         && last.bytes().all(|b| b.is_ascii_digit())
@@ -55,20 +53,14 @@ pub fn path_info(path: &str) -> PathInfo {
     for (i, p) in parts.iter().enumerate() {
         if let Some(a) = p.strip_prefix("aws-account-id=") {
             info.account_id = Some(a.to_string());
-        } else if let Some(r) = p
-            .strip_prefix("aws-region=")
-            .or_else(|| p.strip_prefix("region="))
-        {
+        } else if let Some(r) = p.strip_prefix("aws-region=").or_else(|| p.strip_prefix("region=")) {
             info.region = Some(r.to_string());
         } else if *p == "AWSLogs" {
             let mut j = i + 1;
             if parts.get(j).is_some_and(|x| x.starts_with("o-")) {
                 j += 1;
             }
-            if let Some(acct) = parts
-                .get(j)
-                .filter(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
-            {
+            if let Some(acct) = parts.get(j).filter(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit())) {
                 info.account_id = Some(acct.to_string());
                 if let Some(region) = parts.get(j + 2).filter(|x| is_region(x)) {
                     info.region = Some(region.to_string());
@@ -78,18 +70,11 @@ pub fn path_info(path: &str) -> PathInfo {
             info.digest = true;
         }
     }
-    if parts
-        .last()
-        .is_some_and(|n| n.contains("_CloudTrail-Digest_"))
-    {
+    if parts.last().is_some_and(|n| n.contains("_CloudTrail-Digest_")) {
         info.digest = true;
     }
     if info.region.is_none() {
-        info.region = parts
-            .iter()
-            .rev()
-            .find(|p| is_region(p))
-            .map(|p| p.to_string());
+        info.region = parts.iter().rev().find(|p| is_region(p)).map(|p| p.to_string());
     }
     info
 }
@@ -109,22 +94,13 @@ mod tests {
 
     #[test]
     fn s3_layouts() {
-        let i = path_info(
-            "x.zip!AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2024/01/02/f.json.gz",
-        );
+        let i = path_info("x.zip!AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2024/01/02/f.json.gz");
         assert_eq!(i.account_id.as_deref(), Some("111122223333"));
         assert_eq!(i.region.as_deref(), Some("eu-west-1"));
         assert!(!i.digest);
-        let i = path_info(
-            "AWSLogs/aws-account-id=123/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/x.log.gz",
-        );
+        let i = path_info("AWSLogs/aws-account-id=123/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/x.log.gz");
         assert_eq!(i.account_id.as_deref(), Some("123"));
         assert_eq!(i.region.as_deref(), Some("us-east-1"));
-        assert!(
-            path_info(
-                "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/1_CloudTrail-Digest_us-east-1_x.json.gz"
-            )
-            .digest
-        );
+        assert!(path_info("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/1_CloudTrail-Digest_us-east-1_x.json.gz").digest);
     }
 }

@@ -109,6 +109,8 @@ pub struct Summary {
     pub files_seen: u64,
     pub files_loaded: u64,
     pub files_already_in_lake: u64,
+    /// Left out because a `.trailflowignore` names them.
+    pub files_ignored: u64,
     pub files_by_kind: BTreeMap<String, u64>,
     pub files_rejected: u64,
     pub records: u64,
@@ -141,12 +143,11 @@ impl Summary {
             "files           {} seen, {} loaded, {} already in the lake, {} rejected\n",
             self.files_seen, self.files_loaded, self.files_already_in_lake, self.files_rejected
         ));
+        if self.files_ignored > 0 {
+            s.push_str(&format!("  ignored       {} (named in .trailflowignore)\n", self.files_ignored));
+        }
         if !self.files_by_kind.is_empty() {
-            let kinds: Vec<String> = self
-                .files_by_kind
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
+            let kinds: Vec<String> = self.files_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
             s.push_str(&format!("  by kind       {}\n", kinds.join(", ")));
         }
         s.push_str(&format!("records         {}\n", self.records));
@@ -163,22 +164,13 @@ impl Summary {
             s.push_str(&format!("time range      {a} .. {b}\n"));
         }
         if !self.accounts.is_empty() {
-            s.push_str(&format!(
-                "accounts        {}\n",
-                self.accounts.iter().cloned().collect::<Vec<_>>().join(", ")
-            ));
+            s.push_str(&format!("accounts        {}\n", self.accounts.iter().cloned().collect::<Vec<_>>().join(", ")));
         }
         if !self.regions.is_empty() {
-            s.push_str(&format!(
-                "regions         {}\n",
-                self.regions.iter().cloned().collect::<Vec<_>>().join(", ")
-            ));
+            s.push_str(&format!("regions         {}\n", self.regions.iter().cloned().collect::<Vec<_>>().join(", ")));
         }
         if let Some(t) = &self.inventory_time {
-            s.push_str(&format!(
-                "inventory time  {t} ({})\n",
-                self.inventory_time_basis.as_deref().unwrap_or("given")
-            ));
+            s.push_str(&format!("inventory time  {t} ({})\n", self.inventory_time_basis.as_deref().unwrap_or("given")));
         }
         s.push_str(&format!(
             "problems        {} errors, {} warnings (see table ingest_errors)\n",

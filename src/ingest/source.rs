@@ -43,10 +43,28 @@ impl Unit {
     }
 }
 
+/// The file in a folder that lists names not to ingest (notes, ground truth, checksums), one
+/// pattern a line: an exact name, `*suffix` or `prefix*`; `#` starts a comment.
+pub const IGNORE_FILE: &str = ".trailflowignore";
+
+fn ignored_by(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| {
+        if let Some(suffix) = p.strip_prefix('*') {
+            name.ends_with(suffix)
+        } else if let Some(prefix) = p.strip_suffix('*') {
+            name.starts_with(prefix)
+        } else {
+            name == p
+        }
+    })
+}
+
 /// Walks inputs, handing each leaf file to `emit` and each unreadable archive or folder to `error`.
 pub struct Walker<'a> {
     pub emit: &'a mut dyn FnMut(Unit),
     pub error: &'a mut dyn FnMut(ErrorRow),
+    /// Files left out because a `.trailflowignore` names them.
+    pub ignored: u64,
 }
 
 impl Walker<'_> {
@@ -63,16 +81,25 @@ impl Walker<'_> {
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
             Err(e) => {
-                (self.error)(ErrorRow::file(
-                    &dir.to_string_lossy(),
-                    None,
-                    format!("cannot read folder: {e}"),
-                ));
+                (self.error)(ErrorRow::file(&dir.to_string_lossy(), None, format!("cannot read folder: {e}")));
                 return;
             }
         };
         entries.sort();
+        let patterns: Vec<String> = std::fs::read_to_string(dir.join(IGNORE_FILE))
+            .map(|t| {
+                t.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
+            })
+            .unwrap_or_default();
         for p in entries {
+            let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            if name == IGNORE_FILE {
+                continue;
+            }
+            if ignored_by(&patterns, &name) {
+                self.ignored += 1;
+                continue;
+            }
             if p.is_dir() {
                 self.walk_dir(&p);
             } else if p.is_file() {
@@ -83,18 +110,10 @@ impl Walker<'_> {
     }
 
     fn walk_file(&mut self, path: &Path, outer: Arc<str>) {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         match archive_kind(&name) {
-            None => (self.emit)(Unit {
-                outer,
-                member: None,
-                data: UnitData::File(path.to_path_buf()),
-                size,
-            }),
+            None => (self.emit)(Unit { outer, member: None, data: UnitData::File(path.to_path_buf()), size }),
             Some(kind) => {
                 let file = match File::open(path) {
                     Ok(f) => f,
@@ -109,13 +128,7 @@ impl Walker<'_> {
     }
 
     /// Walk one archive. `prefix` is the member path of the archive itself when nested.
-    fn walk_archive<R: Read + Seek>(
-        &mut self,
-        kind: ArchiveKind,
-        reader: R,
-        outer: &Arc<str>,
-        prefix: Option<&str>,
-    ) {
+    fn walk_archive<R: Read + Seek>(&mut self, kind: ArchiveKind, reader: R, outer: &Arc<str>, prefix: Option<&str>) {
         match kind {
             ArchiveKind::Zip => self.walk_zip(reader, outer, prefix),
             ArchiveKind::Tar => self.walk_tar(reader, outer, prefix),
@@ -135,12 +148,7 @@ impl Walker<'_> {
         let size = data.len() as u64;
         match archive_kind(&member) {
             Some(kind) => self.walk_archive(kind, Cursor::new(data), outer, Some(&member)),
-            None => (self.emit)(Unit {
-                outer: outer.clone(),
-                member: Some(member),
-                data: UnitData::Bytes(data),
-                size,
-            }),
+            None => (self.emit)(Unit { outer: outer.clone(), member: Some(member), data: UnitData::Bytes(data), size }),
         }
     }
 
@@ -171,10 +179,7 @@ impl Walker<'_> {
             if entry.is_dir() {
                 continue;
             }
-            let name = entry
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| format!("#{i}"));
+            let name = entry.name().map(|n| n.to_string()).unwrap_or_else(|_| format!("#{i}"));
             let member = Self::member_name(prefix, &name);
             if entry.size() > MEMBER_LIMIT {
                 (self.error)(ErrorRow::file(
@@ -193,11 +198,7 @@ impl Walker<'_> {
                     drop(entry);
                     self.member(outer, member, data);
                 }
-                Err(e) => (self.error)(ErrorRow::file(
-                    outer,
-                    Some(member),
-                    format!("corrupt zip member: {e}"),
-                )),
+                Err(e) => (self.error)(ErrorRow::file(outer, Some(member), format!("corrupt zip member: {e}"))),
             }
         }
     }
@@ -231,19 +232,14 @@ impl Walker<'_> {
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            let name = entry
-                .path()
-                .map(|p| p.to_string_lossy().to_string())
-                .unwrap_or_else(|_| "?".into());
+            let name = entry.path().map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| "?".into());
             let member = Self::member_name(prefix, &name);
             let size = entry.header().size().unwrap_or(0);
             if size > MEMBER_LIMIT {
                 (self.error)(ErrorRow::file(
                     outer,
                     Some(member),
-                    format!(
-                        "member of {size} bytes is over the {MEMBER_LIMIT}-byte limit for archive members"
-                    ),
+                    format!("member of {size} bytes is over the {MEMBER_LIMIT}-byte limit for archive members"),
                 ));
                 continue;
             }
@@ -251,11 +247,7 @@ impl Walker<'_> {
             match (&mut entry).take(MEMBER_LIMIT + 1).read_to_end(&mut data) {
                 Ok(_) => self.member(outer, member, data),
                 Err(e) => {
-                    (self.error)(ErrorRow::file(
-                        outer,
-                        Some(member),
-                        format!("corrupt or truncated tar member: {e}"),
-                    ));
+                    (self.error)(ErrorRow::file(outer, Some(member), format!("corrupt or truncated tar member: {e}")));
                     return;
                 }
             }

@@ -61,12 +61,7 @@ pub struct TableWriter<'a> {
 }
 
 impl<'a> TableWriter<'a> {
-    pub fn new(
-        staging: &'a Staging,
-        run_id: &str,
-        event_keys: HashSet<u128>,
-        memory_budget: usize,
-    ) -> Self {
+    pub fn new(staging: &'a Staging, run_id: &str, event_keys: HashSet<u128>, memory_budget: usize) -> Self {
         TableWriter {
             staging,
             run_id: run_id.to_string(),
@@ -83,11 +78,7 @@ impl<'a> TableWriter<'a> {
 
     /// Add rows to a table. CloudTrail rows whose event id is already stored are dropped.
     pub fn add(&mut self, table: &'static str, batch: RecordBatch) -> Result<()> {
-        let batch = if table == CLOUDTRAIL {
-            self.dedup_events(batch)?
-        } else {
-            batch
-        };
+        let batch = if table == CLOUDTRAIL { self.dedup_events(batch)? } else { batch };
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -105,12 +96,7 @@ impl<'a> TableWriter<'a> {
             }
         }
         while self.buffered_bytes > self.memory_budget {
-            let Some(largest) = self
-                .buffers
-                .iter()
-                .max_by_key(|(_, b)| b.bytes)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some(largest) = self.buffers.iter().max_by_key(|(_, b)| b.bytes).map(|(k, _)| k.clone()) else {
                 break;
             };
             self.flush(&largest)?;
@@ -119,24 +105,15 @@ impl<'a> TableWriter<'a> {
     }
 
     fn dedup_events(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
-        let ids = batch
-            .column_by_name("event_id")
-            .expect("event_id")
-            .as_string::<i32>();
-        let files = batch
-            .column_by_name("source_file")
-            .expect("source_file")
-            .as_string::<i32>();
+        let ids = batch.column_by_name("event_id").expect("event_id").as_string::<i32>();
+        let files = batch.column_by_name("source_file").expect("source_file").as_string::<i32>();
         let mut keep = Vec::with_capacity(ids.len());
         let mut dropped = 0;
         for i in 0..ids.len() {
             let new = self.event_keys.insert(event_key(ids.value(i)));
             if !new {
                 dropped += 1;
-                *self
-                    .duplicates_by_file
-                    .entry(files.value(i).to_string())
-                    .or_default() += 1;
+                *self.duplicates_by_file.entry(files.value(i).to_string()).or_default() += 1;
             }
             keep.push(new);
         }
@@ -155,12 +132,7 @@ impl<'a> TableWriter<'a> {
     }
 
     /// Write rows as one sorted Parquet file of `table` in partition `dt`.
-    pub fn write_file(
-        &mut self,
-        table: &'static str,
-        dt: &str,
-        batches: Vec<RecordBatch>,
-    ) -> Result<()> {
+    pub fn write_file(&mut self, table: &'static str, dt: &str, batches: Vec<RecordBatch>) -> Result<()> {
         if batches.is_empty() {
             return Ok(());
         }
@@ -168,14 +140,8 @@ impl<'a> TableWriter<'a> {
         let all = concat_batches(&schema, &batches)?;
         drop(batches);
         let time_idx = schema.index_of(schema::time_column(table))?;
-        let order = sort_to_indices(
-            all.column(time_idx),
-            Some(SortOptions {
-                descending: false,
-                nulls_first: false,
-            }),
-            None,
-        )?;
+        let order =
+            sort_to_indices(all.column(time_idx), Some(SortOptions { descending: false, nulls_first: false }), None)?;
         let sorted = take_record_batch(&all, &order)?;
         drop(all);
         self.seq += 1;
@@ -207,9 +173,7 @@ impl<'a> TableWriter<'a> {
 pub fn writer_properties(table: &str, time_idx: usize, rows: usize) -> WriterProperties {
     let mut b = WriterProperties::builder()
         // zstd level 3: about the ratio of gzip at a fraction of its CPU cost.
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid zstd level"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
         // Min/max per page as well as per row group, so the page index can skip pages.
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -234,17 +198,10 @@ pub fn writer_properties(table: &str, time_idx: usize, rows: usize) -> WriterPro
 fn split_by_day(batch: &RecordBatch, time_col: &str) -> Result<Vec<(String, RecordBatch)>> {
     let col: &ArrayRef = batch.column_by_name(time_col).expect("time column");
     let times = col.as_primitive::<TimestampMicrosecondType>();
-    let day = |i: usize| -> Option<i64> {
-        times
-            .is_valid(i)
-            .then(|| times.value(i).div_euclid(DAY_MICROS))
-    };
+    let day = |i: usize| -> Option<i64> { times.is_valid(i).then(|| times.value(i).div_euclid(DAY_MICROS)) };
     let first = day(0);
     if (1..times.len()).all(|i| day(i) == first) {
-        return Ok(vec![(
-            partition_of(first.map(|d| d * DAY_MICROS)),
-            batch.clone(),
-        )]);
+        return Ok(vec![(partition_of(first.map(|d| d * DAY_MICROS)), batch.clone())]);
     }
     let mut groups: BTreeMap<Option<i64>, Vec<u32>> = BTreeMap::new();
     for i in 0..times.len() {

@@ -17,29 +17,15 @@ pub fn event_key(id: &str) -> u128 {
 }
 
 /// Call `f` with every non-null value of one string column of a table.
-pub fn for_each_string(
-    lake: &Lake,
-    table: &str,
-    column: &str,
-    mut f: impl FnMut(&str),
-) -> Result<()> {
+pub fn for_each_string(lake: &Lake, table: &str, column: &str, mut f: impl FnMut(&str)) -> Result<()> {
     for path in lake.table_files(table)? {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-        let Some(idx) = builder
-            .schema()
-            .fields()
-            .iter()
-            .position(|fl| fl.name() == column)
-        else {
+        let Some(idx) = builder.schema().fields().iter().position(|fl| fl.name() == column) else {
             continue;
         };
         let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
-        for batch in builder
-            .with_projection(mask)
-            .with_batch_size(64 * 1024)
-            .build()?
-        {
+        for batch in builder.with_projection(mask).with_batch_size(64 * 1024).build()? {
             let batch = batch?;
             let col = batch.column(0).as_string::<i32>();
             for i in 0..col.len() {
@@ -80,41 +66,20 @@ pub fn for_each_batch(
     for path in lake.table_files(table)? {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-        let idx: Vec<usize> = columns
-            .iter()
-            .filter_map(|c| {
-                builder
-                    .schema()
-                    .fields()
-                    .iter()
-                    .position(|fl| fl.name() == c)
-            })
-            .collect();
+        let idx: Vec<usize> =
+            columns.iter().filter_map(|c| builder.schema().fields().iter().position(|fl| fl.name() == c)).collect();
         if idx.len() != columns.len() {
             continue;
         }
         let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
-        for batch in builder
-            .with_projection(mask)
-            .with_batch_size(64 * 1024)
-            .build()?
-        {
+        for batch in builder.with_projection(mask).with_batch_size(64 * 1024).build()? {
             let batch = batch?;
-            let cols: Vec<_> = columns
-                .iter()
-                .map(|c| batch.column_by_name(c).expect("projected").clone())
-                .collect();
+            let cols: Vec<_> = columns.iter().map(|c| batch.column_by_name(c).expect("projected").clone()).collect();
             let ordered = datafusion::arrow::record_batch::RecordBatch::try_new(
                 std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(
                     columns
                         .iter()
-                        .map(|c| {
-                            batch
-                                .schema()
-                                .field_with_name(c)
-                                .expect("projected")
-                                .clone()
-                        })
+                        .map(|c| batch.schema().field_with_name(c).expect("projected").clone())
                         .collect::<Vec<_>>(),
                 )),
                 cols,
@@ -126,42 +91,30 @@ pub fn for_each_batch(
 }
 
 /// The successful NACL entry events already in the lake, and the newest event time.
-pub fn nacl_events(
-    lake: &Lake,
-) -> Result<(Vec<crate::decode::cloudtrail::NaclEvent>, Option<i64>)> {
+pub fn nacl_events(lake: &Lake) -> Result<(Vec<crate::decode::cloudtrail::NaclEvent>, Option<i64>)> {
     use datafusion::arrow::datatypes::TimestampMicrosecondType;
     let mut out = Vec::new();
     let mut newest: Option<i64> = None;
-    for_each_batch(
-        lake,
-        CLOUDTRAIL,
-        &[
-            "event_time",
-            "event_name",
-            "error_code",
-            "request_parameters",
-        ],
-        |b| {
-            let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
-            let name = b.column(1).as_string::<i32>();
-            let err = b.column(2).as_string::<i32>();
-            let rp = b.column(3).as_string::<i32>();
-            for i in 0..b.num_rows() {
-                let time = t.value(i);
-                newest = Some(newest.map_or(time, |n| n.max(time)));
-                if name.is_valid(i)
-                    && crate::decode::cloudtrail::NACL_ENTRY_EVENTS.contains(&name.value(i))
-                    && err.is_null(i)
-                    && rp.is_valid(i)
-                {
-                    out.push(crate::decode::cloudtrail::NaclEvent {
-                        time,
-                        event_name: name.value(i).to_string(),
-                        request_parameters: rp.value(i).to_string(),
-                    });
-                }
+    for_each_batch(lake, CLOUDTRAIL, &["event_time", "event_name", "error_code", "request_parameters"], |b| {
+        let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        let name = b.column(1).as_string::<i32>();
+        let err = b.column(2).as_string::<i32>();
+        let rp = b.column(3).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            let time = t.value(i);
+            newest = Some(newest.map_or(time, |n| n.max(time)));
+            if name.is_valid(i)
+                && crate::decode::cloudtrail::NACL_ENTRY_EVENTS.contains(&name.value(i))
+                && err.is_null(i)
+                && rp.is_valid(i)
+            {
+                out.push(crate::decode::cloudtrail::NaclEvent {
+                    time,
+                    event_name: name.value(i).to_string(),
+                    request_parameters: rp.value(i).to_string(),
+                });
             }
-        },
-    )?;
+        }
+    })?;
     Ok((out, newest))
 }

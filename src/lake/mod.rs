@@ -68,13 +68,14 @@ impl Lake {
     /// Create the lake if needed and take the writer lock. A second writer gets `LakeLocked`.
     pub fn lock_for_write(&self) -> Result<WriteLock> {
         fs::create_dir_all(self.meta().join(STAGING_DIR)).map_err(|e| Error::io(self.meta(), e))?;
+        // Every table has its folder, so that an empty table can still be queried.
+        for table in crate::schema::TABLES {
+            let dir = self.table_dir(table);
+            fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
         let path = self.meta().join(LOCK_FILE);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let file =
+            File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(Error::LakeLocked(self.root.clone())),
@@ -131,11 +132,9 @@ impl Lake {
         // Every data file was synced when written; the marker makes the run durable as a whole.
         let marker_tmp = staging.dir.join("COMMITTED.tmp");
         let mut f = File::create(&marker_tmp).map_err(|e| Error::io(&marker_tmp, e))?;
-        f.write_all(b"committed\n")
-            .map_err(|e| Error::io(&marker_tmp, e))?;
+        f.write_all(b"committed\n").map_err(|e| Error::io(&marker_tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&marker_tmp, e))?;
-        fs::rename(&marker_tmp, staging.dir.join(COMMITTED))
-            .map_err(|e| Error::io(&marker_tmp, e))?;
+        fs::rename(&marker_tmp, staging.dir.join(COMMITTED)).map_err(|e| Error::io(&marker_tmp, e))?;
         sync_dir(&staging.dir);
         crate::failpoint("after_commit_marker");
         self.publish(&staging.dir)?;
@@ -192,10 +191,7 @@ pub struct Staging {
 impl Staging {
     /// Where a new file of `table` in partition `dt` goes.
     pub fn file_path(&self, table: &str, dt: &str, name: &str) -> Result<PathBuf> {
-        let dir = self
-            .dir
-            .join(table)
-            .join(format!("{}={dt}", crate::schema::PARTITION_COLUMN));
+        let dir = self.dir.join(table).join(format!("{}={dt}", crate::schema::PARTITION_COLUMN));
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(dir.join(name))
     }
