@@ -130,7 +130,11 @@ impl Format {
                 let names: Vec<&str> = FLOW_FIELDS[..t.len()].iter().map(|f| f.aws).collect();
                 Some((Format::of_names(&names), true))
             }
-            36 if t[1].starts_with("TransitGateway") => Some((Format::of_names(TGW_DEFAULT), true)),
+            36 if (t[1].starts_with("TransitGateway") || t[3].starts_with("tgw-"))
+                && matches!(t[25], "OK" | "NODATA" | "SKIPDATA") =>
+            {
+                Some((Format::of_names(TGW_DEFAULT), true))
+            }
             _ => None,
         }
     }

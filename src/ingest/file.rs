@@ -219,6 +219,7 @@ impl Ctx<'_> {
             if !f.formats_seen.is_empty() {
                 res.format = Some(f.formats_seen.join(" | "));
             }
+            res.records += f.records;
             kinds.push((f.records, Kind::FlowLogs));
         }
         if !res.inventory.is_empty() {
@@ -720,6 +721,113 @@ fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
             }
         } else {
             ctx.flow_line(n, trimmed);
+        }
+    }
+}
+
+/// Decode bytes held in memory as if they were a file named `name`: the file's result and every
+/// batch it produced. For tests and embedding; ingest itself streams.
+pub fn decode_bytes(name: &str, bytes: Vec<u8>) -> (FileResult, Vec<(&'static str, RecordBatch)>) {
+    let unit = Unit { outer: name.into(), member: None, size: bytes.len() as u64, data: UnitData::Bytes(bytes) };
+    let claimed = Mutex::new(HashSet::new());
+    let mut batches = Vec::new();
+    let mut result = FileResult::default();
+    let mut send = |m: Msg| match m {
+        Msg::Batch(t, b) => batches.push((t, b)),
+        Msg::Done(r) => result = *r,
+        Msg::Skipped => {}
+        Msg::Error(e) => result.errors.push(e),
+    };
+    decode_unit(unit, &claimed, &mut send);
+    (result, batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rows(b: &[(&'static str, RecordBatch)], table: &str) -> usize {
+        b.iter().filter(|(t, _)| *t == table).map(|(_, b)| b.num_rows()).sum()
+    }
+
+    #[test]
+    fn body_shapes() {
+        let rec = r#"{"eventVersion":"1.08","eventID":"e1","eventTime":"2024-01-01T00:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"X"}"#;
+        let rec2 = rec.replace("e1", "e2");
+        for body in [
+            format!(r#"{{"Records":[{rec},{rec2}]}}"#),
+            format!("[{rec},\n{rec2}]"),
+            format!("{rec}\n{rec2}\n\n"),
+            format!(r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{rec}}}{}{{"detail":{rec2}}}"#, "\n"),
+        ] {
+            let (res, b) = decode_bytes("x.json", body.clone().into_bytes());
+            assert_eq!(rows(&b, CLOUDTRAIL), 2, "{body}");
+            assert_eq!(res.error_count, 0, "{body}: {:?}", res.errors);
+        }
+        // CloudWatch Logs envelope with the record as a JSON string.
+        let cw = serde_json::json!({"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"id":"1","timestamp":1,"message":rec}]});
+        let (_, b) = decode_bytes("cw.json", cw.to_string().into_bytes());
+        assert_eq!(rows(&b, CLOUDTRAIL), 1);
+    }
+
+    #[test]
+    fn gzip_is_found_by_content_and_truncation_keeps_earlier_lines() {
+        use std::io::Write;
+        let mut text = String::from(
+            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+        );
+        for i in 0..5000 {
+            text.push_str(&format!(
+                "2 1 eni-1 10.0.0.{} 10.0.1.1 {} 443 6 1 40 1700000000 1700000060 ACCEPT OK\n",
+                i % 250,
+                1000 + i
+            ));
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let data = gz.finish().unwrap();
+        let (res, b) = decode_bytes("noext", data.clone());
+        assert_eq!(rows(&b, FLOW_LOGS), 5000);
+        assert_eq!(res.error_count, 0);
+        let cut = data[..data.len() / 2].to_vec();
+        let (res, b) = decode_bytes("cut.log.gz", cut);
+        let n = rows(&b, FLOW_LOGS);
+        assert!(n > 0 && n < 5000, "{n}");
+        assert_eq!(res.error_count, 1);
+        assert!(res.errors[0].reason.contains("truncated gzip"), "{:?}", res.errors);
+    }
+
+    #[test]
+    fn empty_and_invalid() {
+        let (res, _) = decode_bytes("e.json", Vec::new());
+        assert_eq!(res.errors[0].reason, "empty file");
+        let (res, b) =
+            decode_bytes("bad.json", br#"{"Records":[{"eventID":"a","eventTime":"2024-01-01T00:00:00Z","#.to_vec());
+        assert!(b.is_empty());
+        assert!(res.errors[0].reason.contains("truncated JSON"), "{:?}", res.errors);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        #[test]
+        fn decoding_never_panics(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode_bytes("p.log", data.clone());
+            let _ = decode_bytes("p.json", data);
+        }
+
+        #[test]
+        fn flow_lines_never_panic(lines in proptest::collection::vec("[0-9a-z .:\\-]{0,120}", 0..20)) {
+            let text = format!("version srcaddr dstaddr srcport dstport start end action log-status\n{}", lines.join("\n"));
+            let _ = decode_bytes("p.log", text.into_bytes());
+            let text = lines.join("\n");
+            let _ = decode_bytes("q.log", text.into_bytes());
+        }
+
+        #[test]
+        fn json_like_input_never_panics(s in "[\\[\\]{}\",:a-zA-Z0-9 \\n]{0,400}") {
+            let _ = decode_bytes("p.json", s.into_bytes());
         }
     }
 }

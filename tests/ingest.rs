@@ -1,0 +1,474 @@
+//! End-to-end tests of `trailflow ingest`, `sql` and `stats`, driving the binary on the real
+//! corpus (`tests/data/real`), the bundled `sample-data/` and generated broken inputs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
+    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT");
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn real(p: &str) -> PathBuf {
+    root().join("tests/data/real").join(p)
+}
+
+fn ingest(lake: &Path, inputs: &[&Path]) -> (Output, Value) {
+    let out = bin().arg("ingest").arg("--lake").arg(lake).arg("--quiet").arg("--json").args(inputs).output().unwrap();
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, summary)
+}
+
+fn sql(lake: &Path, q: &str) -> Vec<Value> {
+    let out = bin().args(["sql", "--format", "json", "--lake"]).arg(lake).arg(q).output().unwrap();
+    assert!(out.status.success(), "{q}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().is_empty() { Vec::new() } else { serde_json::from_str(&text).unwrap() }
+}
+
+fn count(lake: &Path, q: &str) -> i64 {
+    let rows = sql(lake, &format!("SELECT count(*) AS n FROM ({q})"));
+    rows[0]["n"].as_i64().unwrap()
+}
+
+fn rows_of(summary: &Value, table: &str) -> u64 {
+    summary["rows"][table].as_u64().unwrap_or(0)
+}
+
+/// The distinct `eventID`s of files whose body is `{"Records":[...]}` or a bare array, by a plain
+/// scan independent of trailflow's decoder.
+fn plain_scan_event_ids(dir: &Path) -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let recs = v.get("Records").cloned().unwrap_or(v);
+        for r in recs.as_array().unwrap() {
+            ids.insert(r["eventID"].as_str().unwrap().to_string());
+        }
+    }
+    ids
+}
+
+#[test]
+fn real_corpus_counts_per_source() {
+    // (source folder, table, rows loaded, errors, warnings)
+    let expected: &[(&str, &str, u64, u64, u64)] = &[
+        ("cloudtrail/awsdocs-cloudtrail-user-guide", "cloudtrail", 16, 0, 0),
+        ("cloudtrail/cloudgrep", "cloudtrail", 2, 1, 0),
+        ("cloudtrail/elastic-integrations", "cloudtrail", 10, 0, 0),
+        ("cloudtrail/grafana-loki-lambda-promtail", "cloudtrail", 2, 0, 0),
+        ("cloudtrail/invictus-ir-aws_dataset", "cloudtrail", 2900, 0, 0),
+        ("cloudtrail/otel-collector-contrib", "cloudtrail", 1, 0, 0),
+        ("cloudtrail/otrf-security-datasets", "cloudtrail", 103, 0, 0),
+        ("cloudtrail/panther-analysis", "cloudtrail", 161, 25, 0),
+        ("cloudtrail/stratus-red-team-detonation-logs", "cloudtrail", 310, 0, 0),
+        ("cloudtrail/trailscraper", "cloudtrail", 2, 0, 0),
+        ("flowlogs/awsdocs-vpc-user-guide", "flow_logs", 27, 0, 0),
+        ("flowlogs/elastic-beats", "flow_logs", 6, 1, 0),
+        ("flowlogs/elastic-integrations", "flow_logs", 33, 0, 4),
+        ("flowlogs/grafana-loki-lambda-promtail", "flow_logs", 3, 0, 0),
+        ("flowlogs/otel-collector-contrib", "flow_logs", 7, 3, 0),
+    ];
+    for (dir, table, rows, errors, warnings) in expected {
+        let lake = tempfile::tempdir().unwrap();
+        let (out, s) = ingest(lake.path(), &[&real(dir)]);
+        assert_eq!(rows_of(&s, table), *rows, "{dir}: {s}");
+        assert_eq!(s["errors"].as_u64(), Some(*errors), "{dir}: {s}");
+        assert_eq!(s["warnings"].as_u64(), Some(*warnings), "{dir}: {s}");
+        assert_eq!(out.status.code(), Some(if *errors > 0 { 3 } else { 0 }), "{dir}");
+        assert_eq!(count(lake.path(), &format!("SELECT * FROM {table}")), *rows as i64, "{dir}");
+    }
+    // Independent check: every eventID of the S3-delivered and bare-array corpora, stored once.
+    for dir in ["cloudtrail/invictus-ir-aws_dataset", "cloudtrail/stratus-red-team-detonation-logs"] {
+        let ids = plain_scan_event_ids(&real(dir));
+        let lake = tempfile::tempdir().unwrap();
+        ingest(lake.path(), &[&real(dir)]);
+        let got = sql(lake.path(), "SELECT DISTINCT event_id FROM cloudtrail");
+        let got: std::collections::HashSet<String> =
+            got.iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(got, ids, "{dir}");
+    }
+}
+
+#[test]
+fn every_real_file_is_loaded_or_rejected_with_a_reason() {
+    let lake = tempfile::tempdir().unwrap();
+    let (out, s) = ingest(lake.path(), &[&real("")]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(s["files_ignored"], 2, "README.md and NOTES.md are named in .trailflowignore");
+    let mut files = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { walk(&p, out) } else { out.push(p.to_string_lossy().to_string()) }
+        }
+    }
+    walk(&real(""), &mut files);
+    let accounted: std::collections::HashSet<String> = sql(
+        lake.path(),
+        "SELECT source_file AS f FROM ingested_files UNION SELECT source_file AS f FROM ingest_errors",
+    )
+    .iter()
+    .map(|r| r["f"].as_str().unwrap().to_string())
+    .collect();
+    for f in files {
+        let name = Path::new(&f).file_name().unwrap().to_string_lossy().to_string();
+        if [".trailflowignore", "README.md", "NOTES.md"].contains(&name.as_str())
+            && Path::new(&f).parent() == Some(&real(""))
+        {
+            continue;
+        }
+        assert!(accounted.contains(&f), "{f} is neither in ingested_files nor in ingest_errors");
+    }
+    // Rejected files carry a reason; partially read ones too.
+    assert_eq!(count(lake.path(), "SELECT * FROM ingest_errors WHERE reason IS NULL OR reason = ''"), 0);
+    let bad = sql(lake.path(), "SELECT reason FROM ingest_errors WHERE source_file LIKE '%bad_cloudtrail.json'");
+    assert!(bad[0]["reason"].as_str().unwrap().contains("truncated JSON"));
+    let digest =
+        sql(lake.path(), "SELECT kind, status FROM ingested_files WHERE source_file LIKE '%cloudtrail_digest.json'");
+    assert_eq!(digest[0]["kind"], "cloudtrail_digest");
+    assert_eq!(digest[0]["status"], "not_events");
+}
+
+#[test]
+fn real_shapes_are_flattened_faithfully() {
+    let lake = tempfile::tempdir().unwrap();
+    ingest(lake.path(), &[&real("cloudtrail/elastic-integrations"), &real("flowlogs")]);
+    let r = sql(
+        lake.path(),
+        "SELECT event_time, source_ip, user_arn, access_key_id, request_parameters, raw FROM cloudtrail WHERE event_name = 'DeleteNetworkAclEntry'",
+    );
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["source_ip"], "216.160.83.56");
+    assert_eq!(r[0]["user_arn"], "arn:aws:iam::000000000:user/test@elastic.co");
+    assert_eq!(r[0]["access_key_id"], "ACCESSKEYID");
+    assert_eq!(
+        r[0]["request_parameters"],
+        r#"{"egress":false,"networkAclId":"acl-0af9cb843511d66d4","ruleNumber":100}"#
+    );
+    assert!(r[0]["event_time"].as_str().unwrap().starts_with("2024-10-14T09:00:16"));
+    let raw: Value = serde_json::from_str(r[0]["raw"].as_str().unwrap()).unwrap();
+    assert_eq!(raw["eventID"], "0b1e6921-5fc4-4946-995e-c4e825701372");
+    // Flow logs: IPv6, NODATA and SKIPDATA kept, `-` as NULL, the doc's double space.
+    assert!(count(lake.path(), "SELECT * FROM flow_logs WHERE srcaddr LIKE '%:%'") >= 1);
+    assert!(
+        count(
+            lake.path(),
+            "SELECT * FROM flow_logs WHERE log_status = 'NODATA' AND srcaddr IS NULL AND packets IS NULL"
+        ) >= 1
+    );
+    assert!(count(lake.path(), "SELECT * FROM flow_logs WHERE log_status = 'SKIPDATA'") >= 1);
+    assert_eq!(
+        count(
+            lake.path(),
+            "SELECT * FROM flow_logs WHERE source_file LIKE '%custom_v3_tcp_flags.log' AND tcp_flags IS NOT NULL"
+        ),
+        8
+    );
+    let v5 = sql(
+        lake.path(),
+        "SELECT traffic_path, flow_direction, pkt_dst_aws_service, region, az_id FROM flow_logs WHERE source_file LIKE '%custom_v5_traffic_path_flow_direction.log' ORDER BY start_time LIMIT 1",
+    );
+    assert_eq!(v5[0]["region"], "ap-southeast-2");
+    assert!(v5[0]["traffic_path"].is_number() || v5[0]["traffic_path"].is_null());
+}
+
+fn truth() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("sample-data/ground-truth.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn sample_data_matches_its_ground_truth_and_reingest_adds_nothing() {
+    let t = truth();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, s) = ingest(lake.path(), &[&root().join("sample-data")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rows_of(&s, "cloudtrail"), t["counts"]["cloudtrail_events"].as_u64().unwrap());
+    assert_eq!(s["duplicate_events"], t["counts"]["cloudtrail_duplicate_copies"]);
+    assert_eq!(rows_of(&s, "flow_logs"), t["counts"]["flow_records"].as_u64().unwrap());
+    assert_eq!(rows_of(&s, "inventory"), t["counts"]["inventory_items"].as_u64().unwrap());
+    assert_eq!(s["errors"], 0);
+    assert_eq!(s["accounts"], serde_json::json!(["111111111111", "222222222222"]));
+    assert_eq!(s["regions"], t["regions"]);
+    for c in t["changes"].as_array().unwrap() {
+        let id = c["event_id"].as_str().unwrap();
+        let r = sql(lake.path(), &format!("SELECT event_name, user_arn FROM cloudtrail WHERE event_id = '{id}'"));
+        assert_eq!(r.len(), 1, "{c}");
+        assert_eq!(r[0]["event_name"], c["event_name"]);
+        assert_eq!(r[0]["user_arn"], c["actor_arn"]);
+    }
+    // Both flow log formats are there, with vpc_id/subnet_id only where the format has them.
+    assert!(count(lake.path(), "SELECT * FROM flow_logs WHERE vpc_id IS NULL") > 1000);
+    assert!(
+        count(lake.path(), "SELECT * FROM flow_logs WHERE vpc_id = 'vpc-0b1000000000000003' AND subnet_id IS NOT NULL")
+            > 1000
+    );
+    // Files are partitioned by day and sorted by time.
+    assert_eq!(count(lake.path(), "SELECT DISTINCT dt FROM cloudtrail"), 2);
+    // The inventory's time was inferred: the snapshot reflects every NACL change.
+    assert!(s["inventory_time_basis"].as_str().unwrap().contains("reflects all"), "{s}");
+
+    let before = count(lake.path(), "SELECT * FROM ingested_files");
+    let (out, s2) = ingest(lake.path(), &[&root().join("sample-data")]);
+    assert!(out.status.success());
+    assert_eq!(s2["files_loaded"], 0);
+    assert_eq!(s2["files_already_in_lake"], s["files_seen"]);
+    assert_eq!(count(lake.path(), "SELECT * FROM cloudtrail"), rows_of(&s, "cloudtrail") as i64);
+    assert_eq!(count(lake.path(), "SELECT * FROM flow_logs"), rows_of(&s, "flow_logs") as i64);
+    assert_eq!(count(lake.path(), "SELECT * FROM ingested_files"), before);
+}
+
+#[test]
+fn new_files_add_only_their_rows() {
+    let lake = tempfile::tempdir().unwrap();
+    let part = root().join("sample-data/AWSLogs/111111111111");
+    let (_, a) = ingest(lake.path(), &[&part]);
+    let (_, b) = ingest(lake.path(), &[&root().join("sample-data")]);
+    let t = truth();
+    assert_eq!(count(lake.path(), "SELECT * FROM cloudtrail"), t["counts"]["cloudtrail_events"].as_i64().unwrap());
+    assert_eq!(count(lake.path(), "SELECT * FROM flow_logs"), t["counts"]["flow_records"].as_i64().unwrap());
+    assert_eq!(b["files_already_in_lake"], a["files_seen"]);
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn nested_archives_give_the_same_lake_as_the_folder() {
+    // sample-data's account-B folder as a .tar.gz inside a .zip, beside a plain member.
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("sample-data/AWSLogs/aws-account-id=222222222222");
+    let mut tar_bytes = Vec::new();
+    {
+        let mut tb = tar::Builder::new(&mut tar_bytes);
+        tb.append_dir_all("AWSLogs/aws-account-id=222222222222", &src).unwrap();
+        tb.finish().unwrap();
+    }
+    let tgz = gz(&tar_bytes);
+    let zip_path = dir.path().join("evidence.zip");
+    {
+        let mut zw = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        zw.start_file("case/flows.tar.gz", opts).unwrap();
+        zw.write_all(&tgz).unwrap();
+        zw.start_file("case/inner/ct.json", opts).unwrap();
+        zw.write_all(
+            std::fs::read(real("cloudtrail/elastic-integrations/test-delete-network-acl-json.log")).unwrap().as_slice(),
+        )
+        .unwrap();
+        zw.finish().unwrap();
+    }
+    let a = tempfile::tempdir().unwrap();
+    let (out, sa) = ingest(a.path(), &[&zip_path]);
+    assert!(out.status.success(), "{sa}");
+    let b = tempfile::tempdir().unwrap();
+    let (_, sb) = ingest(b.path(), &[&src]);
+    assert_eq!(rows_of(&sa, "flow_logs"), rows_of(&sb, "flow_logs"));
+    assert!(rows_of(&sa, "flow_logs") > 1000);
+    assert_eq!(rows_of(&sa, "cloudtrail"), 1);
+    let f = sql(a.path(), "SELECT source_file FROM flow_logs LIMIT 1");
+    assert!(f[0]["source_file"].as_str().unwrap().contains("evidence.zip!case/flows.tar.gz!AWSLogs/"), "{f:?}");
+}
+
+#[test]
+fn broken_inputs_are_reported_and_the_rest_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good_flow = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+                     2 1 eni-1 10.0.0.1 10.0.0.2 1000 443 6 1 40 1700000000 1700000060 ACCEPT OK\n\
+                     2 1 eni-1 10.0.0.1 10.0.0.2 1000 443 six 1 40 1700000000 1700000060 ACCEPT OK\n\
+                     2 1 eni-1 10.0.0.1 10.0.0.2 1001 443 6 1 40 1700000000 1700000060 ACCEPT OK\n";
+    std::fs::write(d.join("flows.log"), good_flow).unwrap();
+    let mut corrupt = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    corrupt.extend_from_slice(b"this is not deflate data at all");
+    std::fs::write(d.join("corrupt.json.gz"), corrupt).unwrap();
+    let big: String = (0..20000)
+        .map(|i| format!("2 1 eni-1 10.0.0.1 10.0.0.2 {i} 443 6 1 40 1700000000 1700000060 ACCEPT OK\n"))
+        .collect();
+    let z = gz(big.as_bytes());
+    std::fs::write(d.join("truncated.log.gz"), &z[..z.len() / 2]).unwrap();
+    std::fs::write(d.join("invalid.json"), "{\"Records\": [ {\"eventID\": 1,, } ]}").unwrap();
+    std::fs::write(d.join("empty.json"), "").unwrap();
+    std::fs::write(
+        d.join("notime.json"),
+        r#"{"Records":[{"eventVersion":"1.08","eventID":"x1","eventName":"A","eventSource":"s"},{"eventVersion":"1.08","eventID":"x2","eventTime":"2024-01-01T00:00:00Z","eventName":"B","eventSource":"s"}]}"#,
+    )
+    .unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, s) = ingest(lake.path(), &[d]);
+    assert_eq!(out.status.code(), Some(3), "{s}");
+    assert_eq!(rows_of(&s, "cloudtrail"), 1);
+    let flows = rows_of(&s, "flow_logs");
+    assert!(flows > 2 && flows < 20002, "{flows}");
+    let errs = sql(lake.path(), "SELECT file, line, record, reason FROM ingest_errors ORDER BY file, line");
+    let find = |name: &str| {
+        errs.iter()
+            .find(|e| e["file"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name}: {errs:?}"))
+            .clone()
+    };
+    assert!(find("corrupt.json.gz")["reason"].as_str().unwrap().contains("gzip"));
+    assert!(find("truncated.log.gz")["reason"].as_str().unwrap().contains("truncated gzip"));
+    assert!(find("invalid.json")["reason"].as_str().unwrap().contains("invalid JSON"));
+    assert_eq!(find("empty.json")["reason"], "empty file");
+    let nt = find("notime.json");
+    assert_eq!(nt["record"], 1);
+    assert_eq!(nt["reason"], "record has no eventTime");
+    let fl = find("flows.log");
+    assert_eq!(fl["line"], 3);
+    assert!(fl["reason"].as_str().unwrap().contains("protocol"));
+    // The one-line summary names the file and the reason.
+    assert!(s["rejected"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("flows.log:3")));
+}
+
+/// A lake's content, without the columns that say when or in which run it was written.
+fn content(lake: &Path) -> String {
+    let mut s = String::new();
+    for (t, order) in [
+        ("cloudtrail", "event_id"),
+        ("flow_logs", "source_file, source_line"),
+        ("inventory", "kind, resource_id"),
+        ("ingest_errors", "source_file, line, record"),
+        ("ingested_files", "source_file"),
+    ] {
+        let cols = match t {
+            "ingested_files" => {
+                "file_id, source_file, kind, records, rows_loaded, duplicates, errors, status".to_string()
+            }
+            "ingest_errors" => "severity, source_file, line, record, reason".to_string(),
+            _ => "*".to_string(),
+        };
+        s.push_str(&serde_json::to_string(&sql(lake, &format!("SELECT {cols} FROM {t} ORDER BY {order}"))).unwrap());
+    }
+    s
+}
+
+#[test]
+fn a_killed_ingest_leaves_the_lake_whole_and_a_rerun_completes_it() {
+    let input = root().join("sample-data");
+    let clean = tempfile::tempdir().unwrap();
+    ingest(clean.path(), &[&input]);
+    let expected = content(clean.path());
+
+    // Killed after writing data files, before the commit: the lake is as before (empty).
+    for point in ["after_data_file", "after_commit_marker", "during_publish"] {
+        let lake = tempfile::tempdir().unwrap();
+        let out = bin()
+            .env("TRAILFLOW_FAILPOINT", point)
+            .args(["ingest", "--quiet", "--lake"])
+            .arg(lake.path())
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point}: the failpoint did not fire");
+        let n = count(lake.path(), "SELECT * FROM cloudtrail");
+        if point == "after_data_file" {
+            assert_eq!(n, 0, "{point}");
+        } else {
+            // Committed: the next reader rolls the run forward.
+            assert_eq!(n, truth()["counts"]["cloudtrail_events"].as_i64().unwrap(), "{point}");
+        }
+        let (out, _) = ingest(lake.path(), &[&input]);
+        assert!(out.status.success());
+        assert_eq!(content(lake.path()), expected, "{point}");
+    }
+
+    // A real SIGKILL at a moment during the run.
+    for delay_ms in [30u64, 120, 300] {
+        let lake = tempfile::tempdir().unwrap();
+        let mut child = bin().args(["ingest", "--quiet", "--lake"]).arg(lake.path()).arg(&input).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let n = count(lake.path(), "SELECT * FROM cloudtrail");
+        let full = truth()["counts"]["cloudtrail_events"].as_i64().unwrap();
+        assert!(n == 0 || n == full, "half-written lake: {n} events");
+        let (out, _) = ingest(lake.path(), &[&input]);
+        assert!(out.status.success());
+        assert_eq!(content(lake.path()), expected, "killed after {delay_ms} ms");
+    }
+}
+
+#[test]
+fn a_second_writer_gets_a_clear_error() {
+    let lake = tempfile::tempdir().unwrap();
+    ingest(lake.path(), &[&real("cloudtrail/trailscraper")]);
+    let lock = std::fs::File::options().write(true).open(lake.path().join("_trailflow/lock")).unwrap();
+    lock.try_lock().unwrap();
+    let (out, _) = ingest(lake.path(), &[&real("cloudtrail/cloudgrep")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("being written by another trailflow process"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1);
+    drop(lock);
+    let (out, _) = ingest(lake.path(), &[&real("cloudtrail/cloudgrep")]);
+    assert_eq!(out.status.code(), Some(3), "bad_cloudtrail.json is rejected, the rest loads");
+}
+
+#[test]
+fn user_errors_get_one_line_and_a_nonzero_exit() {
+    let lake = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["sql".into(), "--lake".into(), lake.path().join("nope").display().to_string(), "SELECT 1".into()],
+            "no lake at",
+        ),
+        (
+            vec!["ingest".into(), "--lake".into(), lake.path().display().to_string(), "/no/such/evidence".into()],
+            "input not found",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = bin().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    ingest(lake.path(), &[&real("cloudtrail/trailscraper")]);
+    for (q, want) in [
+        ("SELECT * FROM no_such_table", "not found"),
+        ("SELEC 1", "expected"),
+        ("DROP TABLE cloudtrail", "not supported"),
+        ("INSERT INTO cloudtrail SELECT * FROM cloudtrail", "not supported"),
+    ] {
+        let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg(q).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{q}");
+        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(err.contains(want), "{q}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{q}: {err}");
+    }
+}
+
+#[test]
+fn stats_and_csv_output() {
+    let lake = tempfile::tempdir().unwrap();
+    ingest(lake.path(), &[&root().join("sample-data")]);
+    let out = bin().args(["stats", "--json", "--lake"]).arg(lake.path()).output().unwrap();
+    assert!(out.status.success());
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ct = s["tables"].as_array().unwrap().iter().find(|t| t["table"] == "cloudtrail").unwrap();
+    assert_eq!(ct["rows"], truth()["counts"]["cloudtrail_events"]);
+    assert_eq!(s["interfaces"], 9);
+    let out = bin()
+        .args(["sql", "--format", "csv", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT '=HYPERLINK(\"x\")' AS a, event_name FROM cloudtrail ORDER BY event_time LIMIT 2")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("a,event_name\n"), "{text}");
+    assert!(text.lines().nth(1).unwrap().starts_with("\"'=HYPERLINK"), "{text}");
+}
