@@ -20,7 +20,7 @@ con.execute(f"""
 COPY (
   WITH recs AS (
     SELECT unnest(Records) AS r
-    FROM read_json('{src}/AWSLogs/**/CloudTrail/**/*.json.gz',
+    FROM read_json('{src}/AWSLogs/**/*_CloudTrail_*.json.gz',
                    columns = {{'Records': 'JSON[]'}}, format = 'auto', maximum_object_size = 1073741824)
   )
   SELECT DISTINCT ON (r->>'eventID')
@@ -47,13 +47,21 @@ COPY (
 ) TO '{out}/cloudtrail.parquet' (FORMAT parquet, COMPRESSION zstd)
 """)
 t1 = time.time()
+flow_glob = f"{src}/AWSLogs/**/*_vpcflowlogs_*.log.gz"
+flow_src = f"read_csv('{flow_glob}', delim = ' ', header = true, nullstr = '-', union_by_name = true, filename = true)"
+# Columns under the lake's names: dashes become underscores, start/end become timestamps.
+cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {flow_src}").fetchall()]
+select = []
+for c in cols:
+    if c in ("start", "end"):
+        select.append(f'to_timestamp("{c}") AS {c}_time')
+    elif c == "filename":
+        select.append("filename AS source_file")
+    else:
+        select.append(f'"{c}" AS {c.replace("-", "_")}')
 con.execute(f"""
-COPY (
-  SELECT * REPLACE (to_timestamp("start") AS "start", to_timestamp("end") AS "end")
-  FROM read_csv('{src}/AWSLogs/**/*vpcflowlogs*/**/*.log.gz', delim = ' ', header = true,
-                nullstr = '-', union_by_name = true, filename = true)
-  ORDER BY "start"
-) TO '{out}/flow_logs.parquet' (FORMAT parquet, COMPRESSION zstd)
+COPY (SELECT {", ".join(select)} FROM {flow_src} ORDER BY start_time)
+TO '{out}/flow_logs.parquet' (FORMAT parquet, COMPRESSION zstd)
 """)
 t2 = time.time()
 ct = con.execute(f"SELECT count(*) FROM '{out}/cloudtrail.parquet'").fetchone()[0]

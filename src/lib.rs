@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod error;
+pub mod functions;
 pub mod generate;
 pub mod ingest;
 pub mod lake;

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use futures::StreamExt;
 use trailflow::ingest::{IngestOptions, ingest};
 use trailflow::lake::Lake;
-use trailflow::output::Format;
+use trailflow::output::{Format, Sink};
+
+mod shell;
 
 /// Exit status when some input was rejected (the rest was loaded).
 const EXIT_REJECTED: u8 = 3;
@@ -59,13 +62,15 @@ enum Cmd {
         /// Read the query from a file.
         #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
         file: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// Write to a file instead of stdout.
+        /// Output format (default: from the -o file's extension, else table).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Write to a file instead of stdout (.csv, .json, .ndjson, .parquet pick the format).
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// An interactive SQL prompt over the lake (history, multi-line statements, \d to list tables).
+    Shell,
     /// What the lake holds: rows, files and bytes per table, time ranges, accounts, regions.
     Stats {
         /// Print as JSON.
@@ -87,7 +92,8 @@ fn parse_time_arg(s: &str) -> Result<i64, String> {
     Err(format!("cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"))
 }
 
-fn one_line(e: impl std::fmt::Display) -> String {
+/// An error as one line (DataFusion's can span several).
+pub(crate) fn one_line(e: impl std::fmt::Display) -> String {
     e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
@@ -96,6 +102,12 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
+            // A closed pipe (`trailflow sql ... | head`) is not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("trailflow: error: {}", one_line(e));
             ExitCode::from(EXIT_FATAL)
         }
@@ -131,23 +143,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 (None, None) => unreachable!("clap requires one"),
             };
+            let format = format.or_else(|| output.as_deref().and_then(Format::from_path)).unwrap_or(Format::Table);
             let lake = Lake::open(&cli.lake)?;
             lake.recover_if_idle()?;
-            let batches = runtime()?.block_on(async {
+            runtime()?.block_on(async {
                 let ctx = trailflow::query::session(&lake).await?;
-                trailflow::query::query(&ctx, &sql).await
-            })?;
-            match output {
-                Some(path) => {
-                    let mut f = std::io::BufWriter::new(
-                        std::fs::File::create(&path)
+                let df = ctx.sql_with_options(&sql, trailflow::query::read_only()).await?;
+                let schema = df.schema().inner().clone();
+                let mut stream = df.execute_stream().await?;
+                let out: Box<dyn Write + Send> = match &output {
+                    Some(path) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(path)
                             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-                    );
-                    trailflow::output::write(format, &batches, &mut f)?;
-                    f.flush()?;
+                    )),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                };
+                let mut sink = Sink::new(format, schema, out)?;
+                while let Some(batch) = stream.next().await {
+                    sink.write(&batch?)?;
                 }
-                None => trailflow::output::write(format, &batches, &mut std::io::stdout().lock())?,
-            }
+                sink.finish()?;
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Shell => {
+            let lake = Lake::open(&cli.lake)?;
+            lake.recover_if_idle()?;
+            runtime()?.block_on(async {
+                let ctx = trailflow::query::session(&lake).await?;
+                shell::shell(ctx).await
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Stats { json } => {

@@ -17,6 +17,22 @@ pub enum Format {
     Csv,
     Json,
     Ndjson,
+    Parquet,
+}
+
+impl Format {
+    /// The format a file name asks for: `.csv`, `.json`, `.ndjson`/`.jsonl`, `.parquet`.
+    pub fn from_path(path: &std::path::Path) -> Option<Format> {
+        let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "csv" => Format::Csv,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            "parquet" => Format::Parquet,
+            "txt" => Format::Table,
+            _ => return None,
+        })
+    }
 }
 
 /// Longest cell shown on screen; longer ones are cut (only on screen).
@@ -61,38 +77,93 @@ fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(batch.schema(), cols)?)
 }
 
-/// Write batches in a format.
-pub fn write(format: Format, batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
-    match format {
-        Format::Table => {
-            let shown: Vec<RecordBatch> = batches.iter().map(truncate_batch).collect::<Result<_>>()?;
-            let table = datafusion::arrow::util::pretty::pretty_format_batches(&shown)?;
-            writeln!(out, "{table}")?;
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
-        }
-        Format::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
-            for b in batches {
-                w.write(&escape_batch(b)?)?;
+/// Where result batches go, one batch at a time (only the screen table is gathered, to size its
+/// columns).
+pub enum Sink {
+    Table { batches: Vec<RecordBatch>, out: Box<dyn Write + Send> },
+    Csv(datafusion::arrow::csv::Writer<Box<dyn Write + Send>>),
+    Json(datafusion::arrow::json::ArrayWriter<Box<dyn Write + Send>>, bool),
+    Ndjson(datafusion::arrow::json::LineDelimitedWriter<Box<dyn Write + Send>>),
+    Parquet(datafusion::parquet::arrow::ArrowWriter<Box<dyn Write + Send>>),
+}
+
+impl Sink {
+    pub fn new(
+        format: Format,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+        out: Box<dyn Write + Send>,
+    ) -> Result<Sink> {
+        Ok(match format {
+            Format::Table => Sink::Table { batches: Vec::new(), out },
+            Format::Csv => Sink::Csv(datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out)),
+            Format::Json => Sink::Json(datafusion::arrow::json::ArrayWriter::new(out), false),
+            Format::Ndjson => Sink::Ndjson(datafusion::arrow::json::LineDelimitedWriter::new(out)),
+            Format::Parquet => {
+                let props = datafusion::parquet::file::properties::WriterProperties::builder()
+                    .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
+                    .build();
+                Sink::Parquet(datafusion::parquet::arrow::ArrowWriter::try_new(out, schema, Some(props))?)
             }
-        }
-        Format::Json => {
-            let mut w = datafusion::arrow::json::ArrayWriter::new(out);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
-        Format::Ndjson => {
-            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(out);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
+        })
     }
-    Ok(())
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            Sink::Table { batches, .. } => batches.push(truncate_batch(batch)?),
+            Sink::Csv(w) => w.write(&escape_batch(batch)?)?,
+            Sink::Json(w, any) => {
+                *any = true;
+                w.write(batch)?
+            }
+            Sink::Ndjson(w) => w.write(batch)?,
+            Sink::Parquet(w) => w.write(batch)?,
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        match self {
+            Sink::Table { batches, mut out } => {
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                if !batches.is_empty() {
+                    writeln!(out, "{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?)?;
+                }
+                writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+                out.flush()?;
+            }
+            Sink::Csv(w) => w.into_inner().flush()?,
+            Sink::Json(mut w, any) => {
+                w.finish()?;
+                let mut out = w.into_inner();
+                if !any {
+                    out.write_all(b"[]")?;
+                }
+                out.write_all(b"\n")?;
+                out.flush()?;
+            }
+            Sink::Ndjson(mut w) => {
+                w.finish()?;
+                w.into_inner().flush()?;
+            }
+            Sink::Parquet(w) => {
+                w.into_inner()?.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Write batches in a format.
+pub fn write(format: Format, batches: &[RecordBatch], out: Box<dyn Write + Send>) -> Result<()> {
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+    };
+    let mut sink = Sink::new(format, schema, out)?;
+    for b in batches {
+        sink.write(b)?;
+    }
+    sink.finish()
 }
 
 #[cfg(test)]

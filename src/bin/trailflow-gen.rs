@@ -22,7 +22,7 @@ struct Args {
     /// Hours of evidence (the planted incidents need 48).
     #[arg(long, default_value_t = 48)]
     hours: i64,
-    /// Client connections per web interface per hour (40 for sample-data; about 4200 gives 2 million flow records).
+    /// Client connections per web interface per hour (40 for sample-data; about 3700 gives 2 million flow records).
     #[arg(long, default_value_t = 40)]
     web_clients: usize,
     /// Background CloudTrail events per hour and account (30 for sample-data; 1600 gives about 150,000).

@@ -1,0 +1,124 @@
+//! `trailflow shell`: an interactive SQL prompt over the lake.
+
+use std::io::Write;
+
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use rustyline::DefaultEditor;
+use rustyline::error::ReadlineError;
+use trailflow::output::{Format, Sink};
+
+const HELP: &str = "\
+Statements end with ';' and may span lines. Commands:
+  \\d  or .tables          list tables
+  \\d T or .schema T       columns of table T
+  \\format FORMAT          table, csv, json, ndjson (now: {format})
+  \\q  or .quit            leave (Ctrl-D too)
+  \\?  or .help            this help";
+
+fn history_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".trailflow_history"))
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Run one statement and print its result; errors are printed, never fatal.
+pub async fn run_sql(ctx: &SessionContext, sql: &str, format: Format) {
+    let result: anyhow::Result<()> = async {
+        let df = ctx.sql_with_options(sql, trailflow::query::read_only()).await?;
+        let schema = df.schema().inner().clone();
+        let mut stream = df.execute_stream().await?;
+        let mut sink = Sink::new(format, schema, Box::new(std::io::BufWriter::new(std::io::stdout())))?;
+        while let Some(b) = stream.next().await {
+            sink.write(&b?)?;
+        }
+        sink.finish()?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("error: {}", crate::one_line(e));
+    }
+}
+
+pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
+    let mut rl = DefaultEditor::new()?;
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+    let mut format = Format::Table;
+    let mut buf = String::new();
+    println!("trailflow shell: SQL over the lake. \\? for help, \\q to leave.");
+    loop {
+        let prompt = if buf.is_empty() { "trailflow> " } else { "        -> " };
+        let line = match rl.readline(prompt) {
+            Ok(l) => l,
+            Err(ReadlineError::Interrupted) => {
+                buf.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let trimmed = line.trim();
+        if buf.is_empty() {
+            let mut words = trimmed.trim_end_matches(';').split_whitespace();
+            let cmd = words.next().unwrap_or("");
+            let arg = words.next();
+            let handled = match cmd {
+                "" => true,
+                "\\q" | ".quit" | ".exit" | "quit" | "exit" => break,
+                "\\?" | ".help" | "help" => {
+                    println!("{}", HELP.replace("{format}", &format!("{format:?}").to_lowercase()));
+                    true
+                }
+                "\\d" | ".tables" | ".schema" if arg.is_none() => {
+                    run_sql(
+                        &ctx,
+                        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+                        format,
+                    )
+                    .await;
+                    true
+                }
+                "\\d" | ".schema" => {
+                    let t = arg.unwrap_or_default();
+                    run_sql(
+                        &ctx,
+                        &format!("SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = {} ORDER BY ordinal_position", quote(t)),
+                        format,
+                    )
+                    .await;
+                    true
+                }
+                "\\format" | ".format" => {
+                    match arg.and_then(|a| <Format as clap::ValueEnum>::from_str(a, true).ok()) {
+                        Some(Format::Parquet) | None => eprintln!("error: formats here are table, csv, json, ndjson"),
+                        Some(f) => format = f,
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                let _ = rl.add_history_entry(trimmed);
+                continue;
+            }
+        }
+        buf.push_str(&line);
+        buf.push('\n');
+        if trimmed.ends_with(';') {
+            let sql = std::mem::take(&mut buf);
+            let _ = rl.add_history_entry(sql.trim());
+            run_sql(&ctx, sql.trim().trim_end_matches(';'), format).await;
+            let _ = std::io::stdout().flush();
+        }
+    }
+    if let Some(h) = &history {
+        let _ = rl.save_history(h);
+    }
+    Ok(())
+}
