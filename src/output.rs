@@ -134,10 +134,9 @@ impl Sink {
             Sink::Csv(w) => w.into_inner().flush()?,
             Sink::Json(mut w, any) => {
                 w.finish()?;
+                // The writer opens and closes the array itself, even when no row came.
+                let _ = any;
                 let mut out = w.into_inner();
-                if !any {
-                    out.write_all(b"[]")?;
-                }
                 out.write_all(b"\n")?;
                 out.flush()?;
             }

@@ -40,8 +40,9 @@ pub async fn session(lake: &Lake) -> Result<SessionContext> {
         // Bounded memory: operators that can spill do, the others fail with a clear error.
         .with_memory_pool(Arc::new(FairSpillPool::new(DEFAULT_MEMORY_LIMIT)))
         .build_arc()?;
-    let state =
+    let mut state =
         SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+    crate::functions::register_all(&mut state)?;
     let ctx = SessionContext::new_with_state(state);
     register_tables(&ctx, lake).await?;
     Ok(ctx)

@@ -1,0 +1,127 @@
+//! `trailflow sql` formats, export round trips and the shell, driven through the binary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
+    c.env_remove("TRAILFLOW_LAKE");
+    c
+}
+
+fn lake_with_sample() -> tempfile::TempDir {
+    let lake = tempfile::tempdir().unwrap();
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let out = bin().args(["ingest", "--quiet", "--lake"]).arg(lake.path()).arg(sample).output().unwrap();
+    assert!(out.status.success());
+    lake
+}
+
+fn sql(lake: &Path, args: &[&str]) -> std::process::Output {
+    bin().args(["sql", "--lake"]).arg(lake).args(args).output().unwrap()
+}
+
+const Q: &str = "SELECT event_id, event_time, event_name, source_ip, read_only FROM cloudtrail WHERE event_source = 'ec2.amazonaws.com' ORDER BY event_id";
+
+#[test]
+fn exports_hold_exactly_the_query_rows() {
+    let lake = lake_with_sample();
+    let dir = tempfile::tempdir().unwrap();
+    // The number of rows, and the ids, straight from the table format's row count and NDJSON.
+    let nd = sql(lake.path(), &["--format", "ndjson", Q]);
+    assert!(nd.status.success());
+    let ids: Vec<String> = String::from_utf8_lossy(&nd.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() > 500, "{}", ids.len());
+
+    // CSV file, format from the extension.
+    let csv_path = dir.path().join("out.csv");
+    assert!(sql(lake.path(), &["-o", csv_path.to_str().unwrap(), Q]).status.success());
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), "event_id,event_time,event_name,source_ip,read_only");
+    let csv_ids: Vec<String> = lines.map(|l| l.split(',').next().unwrap().to_string()).collect();
+    assert_eq!(csv_ids, ids);
+
+    // Parquet file, read back through trailflow's own engine as an external file.
+    let pq = dir.path().join("out.parquet");
+    assert!(sql(lake.path(), &["-o", pq.to_str().unwrap(), Q]).status.success());
+    let file = std::fs::File::open(&pq).unwrap();
+    let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut pq_ids = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let col = datafusion::arrow::array::AsArray::as_string::<i32>(b.column(0));
+        pq_ids.extend(col.iter().map(|v| v.unwrap().to_string()));
+    }
+    assert_eq!(pq_ids, ids);
+
+    // JSON array.
+    let js = sql(lake.path(), &["--format", "json", Q]);
+    let v: serde_json::Value = serde_json::from_slice(&js.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), ids.len());
+
+    // Empty results are valid in every format.
+    let none = "SELECT event_id FROM cloudtrail WHERE false";
+    assert_eq!(String::from_utf8_lossy(&sql(lake.path(), &["--format", "json", none]).stdout).trim(), "[]");
+    assert_eq!(String::from_utf8_lossy(&sql(lake.path(), &["--format", "table", none]).stdout).trim(), "0 rows");
+}
+
+#[test]
+fn table_cells_are_cut_for_the_screen_only() {
+    let lake = lake_with_sample();
+    let q = "SELECT raw FROM cloudtrail ORDER BY event_id LIMIT 1";
+    let table = String::from_utf8_lossy(&sql(lake.path(), &[q]).stdout).to_string();
+    assert!(table.contains('…'), "{table}");
+    assert!(table.lines().all(|l| l.chars().count() < 120), "{table}");
+    let csv = String::from_utf8_lossy(&sql(lake.path(), &["--format", "csv", q]).stdout).to_string();
+    assert!(csv.len() > 500);
+}
+
+#[test]
+fn sql_from_a_file() {
+    let lake = lake_with_sample();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("q.sql");
+    std::fs::write(&f, "-- how many accepted flows\nSELECT count(*) AS n\nFROM flow_logs\nWHERE action = 'ACCEPT'\n")
+        .unwrap();
+    let out = sql(lake.path(), &["--format", "csv", "-f", f.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let n: i64 = String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().parse().unwrap();
+    assert!(n > 10_000);
+}
+
+#[test]
+fn shell_lists_tables_shows_schemas_and_runs_multiline_sql() {
+    let lake = lake_with_sample();
+    let mut child = bin()
+        .args(["shell", "--lake"])
+        .arg(lake.path())
+        .env("HOME", lake.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\\d\n.schema flow_logs\n\\format csv\nSELECT count(*) AS n\nFROM cloudtrail\nWHERE event_name = 'DeleteNetworkAclEntry';\nSELECT nope FROM nowhere;\nSELECT 41 + 1 AS answer;\n\\q\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(text.contains("ingested_files"), "{text}");
+    assert!(text.contains("interface_id"), "{text}");
+    assert!(text.contains("n\n2\n"), "{text}");
+    assert!(text.contains("answer\n42\n"), "{text}");
+    assert!(err.contains("error:") && err.contains("nowhere"), "{err}");
+}
