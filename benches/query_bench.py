@@ -20,8 +20,8 @@ PRIVATE_DD = "(srcaddr LIKE '10.%' OR srcaddr LIKE '172.16.%' OR srcaddr LIKE '1
 # (name, trailflow SQL, DuckDB SQL); DuckDB reads {fl}, {ct}, {ni} for its files.
 QUERIES = [
     ("top_talkers",
-     "SELECT srcaddr, sum(bytes) AS b FROM flow_logs GROUP BY srcaddr ORDER BY b DESC, srcaddr LIMIT 20",
-     "SELECT srcaddr, sum(bytes) AS b FROM {fl} GROUP BY srcaddr ORDER BY b DESC, srcaddr LIMIT 20"),
+     "SELECT srcaddr, sum(bytes) AS b FROM flow_logs GROUP BY srcaddr ORDER BY b DESC NULLS LAST, srcaddr LIMIT 20",
+     "SELECT srcaddr, sum(bytes) AS b FROM {fl} GROUP BY srcaddr ORDER BY b DESC NULLS LAST, srcaddr LIMIT 20"),
     ("bytes_per_hour",
      "SELECT CAST(extract(epoch FROM date_trunc('hour', start_time)) AS BIGINT) AS h, sum(bytes) AS b FROM flow_logs GROUP BY 1 ORDER BY 1",
      "SELECT CAST(epoch(date_trunc('hour', start_time)) AS BIGINT) AS h, sum(bytes) AS b FROM {fl} GROUP BY 1 ORDER BY 1"),
@@ -53,8 +53,18 @@ ct = f"read_parquet('{duck_dir}/cloudtrail.parquet')"
 ni = (f"(SELECT unnest(NetworkInterfaces, recursive := true) FROM read_json('{evidence}/inventory/*/*/describe-network-interfaces.json'))")
 
 
+def cell(v):
+    if v is None or v == "":
+        return ""
+    try:
+        f = float(v)
+        return f"{f:.6g}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
 def norm(rows):
-    return [[("" if v is None else str(v)) for v in r] for r in rows]
+    return [[cell(v) for v in r] for r in rows]
 
 
 tf_total = dd_total = 0.0
