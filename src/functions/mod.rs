@@ -33,6 +33,20 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
     datafusion_functions_json::register_all(state)
 }
 
+/// Integers from a number column or from numeric text (CloudTrail writes `aclProtocol` and ports
+/// as text in places); text that is not a number becomes NULL.
+pub(crate) fn ints(a: &dyn datafusion::arrow::array::Array) -> Result<datafusion::arrow::array::ArrayRef> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::DataType;
+    if matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+        let s = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+        let parsed: datafusion::arrow::array::Int64Array =
+            s.as_string::<i32>().iter().map(|v| v.and_then(|v| v.trim().parse::<i64>().ok())).collect();
+        return Ok(Arc::new(parsed));
+    }
+    Ok(datafusion::arrow::compute::cast(a, &DataType::Int64)?)
+}
+
 /// Parse an IP address as flow logs and CloudTrail write them; `None` for anything else
 /// (`AWS Internal`, host names, `-`, addresses with leading zeros).
 pub fn parse_ip(s: &str) -> Option<IpAddr> {

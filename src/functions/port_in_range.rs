@@ -26,16 +26,6 @@ impl Default for PortInRange {
     }
 }
 
-fn ints(a: &dyn Array) -> Result<datafusion::arrow::array::ArrayRef> {
-    if matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
-        let s = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
-        let parsed: datafusion::arrow::array::Int64Array =
-            s.as_string::<i32>().iter().map(|v| v.and_then(|v| v.trim().parse::<i64>().ok())).collect();
-        return Ok(Arc::new(parsed));
-    }
-    Ok(datafusion::arrow::compute::cast(a, &DataType::Int64)?)
-}
-
 impl ScalarUDFImpl for PortInRange {
     fn name(&self) -> &str {
         "port_in_range"
@@ -48,7 +38,7 @@ impl ScalarUDFImpl for PortInRange {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let (p, f, t) = (ints(&arrays[0])?, ints(&arrays[1])?, ints(&arrays[2])?);
+        let (p, f, t) = (super::ints(&arrays[0])?, super::ints(&arrays[1])?, super::ints(&arrays[2])?);
         let (p, f, t) = (p.as_primitive::<Int64Type>(), f.as_primitive::<Int64Type>(), t.as_primitive::<Int64Type>());
         let out: BooleanArray = (0..p.len())
             .map(|i| {

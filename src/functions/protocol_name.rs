@@ -80,14 +80,7 @@ impl ScalarUDFImpl for ProtocolName {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = args.args[0].to_array(args.number_rows)?;
         // Numbers and numeric text (`aclProtocol` is a string in CloudTrail) both work.
-        let a = if matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
-            let s = datafusion::arrow::compute::cast(&a, &DataType::Utf8)?;
-            let parsed: datafusion::arrow::array::Int64Array =
-                s.as_string::<i32>().iter().map(|v| v.and_then(|v| v.trim().parse::<i64>().ok())).collect();
-            Arc::new(parsed) as _
-        } else {
-            datafusion::arrow::compute::cast(&a, &DataType::Int64)?
-        };
+        let a = super::ints(&a)?;
         let out: StringArray = a.as_primitive::<Int64Type>().iter().map(|n| name_of(n?)).collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
