@@ -6,11 +6,7 @@
 #   WEB=300 CT=160 benches/ingest.sh  # a tenth of that
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WEB=${WEB:-3700}
-CT=${CT:-1600}
-WORK=${WORK:-/tmp/trailflow-bench}
-DATA="$WORK/data-$WEB-$CT"
-cargo build --release --bins -q
+. benches/common.sh
 if [ ! -f "$DATA/ground-truth.json" ]; then
   rm -rf "$DATA"
   target/release/trailflow-gen --out "$DATA" --web-clients "$WEB" --ct-noise "$CT" >/dev/null

@@ -3,10 +3,6 @@
 # (run that first; same WEB/CT/WORK settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WEB=${WEB:-3700}
-CT=${CT:-1600}
-WORK=${WORK:-/tmp/trailflow-bench}
-DATA="$WORK/data-$WEB-$CT"
-cargo build --release --bins -q
+. benches/common.sh
 [ -d "$WORK/lake" ] && [ -d "$WORK/duck" ] || RUNS=1 benches/ingest.sh >/dev/null
 python3 benches/query_bench.py target/release/trailflow "$WORK/lake" "$WORK/duck" "$DATA" "${RUNS:-3}"

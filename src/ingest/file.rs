@@ -88,7 +88,6 @@ struct Ctx<'a> {
     ct: Option<CtBuilder>,
     flow: Option<FlowDecoder>,
     source: Arc<str>,
-    last_account: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -176,25 +175,21 @@ impl Ctx<'_> {
     fn flush_flow(&mut self) {
         if let Some(b) = self.flow.as_mut().and_then(|f| f.take_batch()) {
             self.res.rows += b.num_rows() as u64;
-            // Accounts and regions seen, cheaply: only when the value changes from the last one.
+            // Accounts and regions seen, cheaply: a set lookup only when the value differs from
+            // the row before.
             for name in ["account_id", "region"] {
                 let col = b.column_by_name(name).expect("flow column").as_string::<i32>();
                 if col.null_count() == col.len() {
                     continue;
                 }
-                for i in 0..col.len() {
-                    if col.is_valid(i) {
-                        let v = col.value(i);
-                        if name == "account_id" && self.last_account.as_deref() == Some(v) {
-                            continue;
-                        }
-                        let set = if name == "account_id" { &mut self.res.accounts } else { &mut self.res.regions };
+                let set = if name == "account_id" { &mut self.res.accounts } else { &mut self.res.regions };
+                let mut last: Option<&str> = None;
+                for v in col.iter().flatten() {
+                    if last != Some(v) {
                         if !set.contains(v) {
                             set.insert(v.to_string());
                         }
-                        if name == "account_id" {
-                            self.last_account = Some(v.to_string());
-                        }
+                        last = Some(v);
                     }
                 }
             }
@@ -313,7 +308,6 @@ pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn 
         ct: None,
         flow: None,
         source: source.clone(),
-        last_account: None,
     };
     if info.digest {
         // Digest files sign the event files; they are not events.

@@ -291,43 +291,44 @@ fn finish_run(
     // ingested_files: one row per file decoded in this run.
     if !results.is_empty() {
         let n = results.len();
+        let infos: Vec<paths::PathInfo> = results.iter().map(|r| paths::path_info(&r.source_file)).collect();
         let dups: Vec<i64> = results
             .iter()
             .map(|r| writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0) as i64)
             .collect();
-        let cols: Vec<ArrayRef> =
-            vec![
-                Arc::new(StringArray::from(vec![run_id; n])),
-                Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-                Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.file_id.as_str()))),
-                Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.source_file.as_str()))),
-                Arc::new(StringArray::from_iter_values(
-                    results.iter().map(|r| r.kind.map(|k| k.as_str()).unwrap_or("unknown")),
-                )),
-                Arc::new(StringArray::from_iter(results.iter().map(|r| r.format.as_deref()))),
-                Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.size as i64))),
-                Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.records as i64))),
-                Arc::new(Int64Array::from_iter_values(results.iter().zip(&dups).map(|(r, d)| r.rows as i64 - d))),
-                Arc::new(Int64Array::from(dups.clone())),
-                Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.error_count as i64))),
-                Arc::new(
-                    TimestampMicrosecondArray::from(results.iter().map(|r| r.first_time).collect::<Vec<_>>())
-                        .with_timezone("UTC"),
-                ),
-                Arc::new(
-                    TimestampMicrosecondArray::from(results.iter().map(|r| r.last_time).collect::<Vec<_>>())
-                        .with_timezone("UTC"),
-                ),
-                Arc::new(StringArray::from_iter(results.iter().map(|r| {
-                    paths::path_info(&r.source_file).account_id.or_else(|| r.accounts.iter().next().cloned())
-                }))),
-                Arc::new(StringArray::from_iter(
-                    results
-                        .iter()
-                        .map(|r| paths::path_info(&r.source_file).region.or_else(|| r.regions.iter().next().cloned())),
-                )),
-                Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.status()))),
-            ];
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![run_id; n])),
+            Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
+            Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.file_id.as_str()))),
+            Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.source_file.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                results.iter().map(|r| r.kind.map(|k| k.as_str()).unwrap_or("unknown")),
+            )),
+            Arc::new(StringArray::from_iter(results.iter().map(|r| r.format.as_deref()))),
+            Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.size as i64))),
+            Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.records as i64))),
+            Arc::new(Int64Array::from_iter_values(results.iter().zip(&dups).map(|(r, d)| r.rows as i64 - d))),
+            Arc::new(Int64Array::from(dups.clone())),
+            Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.error_count as i64))),
+            Arc::new(
+                TimestampMicrosecondArray::from(results.iter().map(|r| r.first_time).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(
+                TimestampMicrosecondArray::from(results.iter().map(|r| r.last_time).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from_iter(
+                results
+                    .iter()
+                    .zip(&infos)
+                    .map(|(r, i)| i.account_id.clone().or_else(|| r.accounts.iter().next().cloned())),
+            )),
+            Arc::new(StringArray::from_iter(
+                results.iter().zip(&infos).map(|(r, i)| i.region.clone().or_else(|| r.regions.iter().next().cloned())),
+            )),
+            Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.status()))),
+        ];
         writer.write_file(INGESTED_FILES, &partition_of(Some(now)), vec![writer::batch(INGESTED_FILES, cols)?])?;
     }
 
