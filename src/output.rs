@@ -43,38 +43,54 @@ pub fn escape_formula(s: &str) -> Option<String> {
     matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')).then(|| format!("'{s}"))
 }
 
-fn escape_batch(batch: &RecordBatch) -> Result<RecordBatch> {
+/// A text column (Utf8, LargeUtf8 or Utf8View) as plain `Utf8`; `None` for other columns.
+fn as_text(c: &ArrayRef) -> Result<Option<StringArray>> {
+    Ok(match c.data_type() {
+        DataType::Utf8 => Some(c.as_string::<i32>().clone()),
+        DataType::LargeUtf8 | DataType::Utf8View => {
+            Some(datafusion::arrow::compute::cast(c, &DataType::Utf8)?.as_string::<i32>().clone())
+        }
+        _ => None,
+    })
+}
+
+/// Rewrite the text columns of a batch with `f` (their type becomes `Utf8`); other columns stay.
+fn map_text(batch: &RecordBatch, f: impl Fn(&StringArray) -> Option<StringArray>) -> Result<RecordBatch> {
+    use datafusion::arrow::datatypes::{Field, Schema};
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-    for c in batch.columns() {
-        if c.data_type() == &DataType::Utf8 {
-            let s = c.as_string::<i32>();
-            if s.iter().flatten().any(|v| escape_formula(v).is_some()) {
-                let out: StringArray =
-                    s.iter().map(|v| v.map(|v| escape_formula(v).unwrap_or_else(|| v.to_string()))).collect();
+    let mut fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
+    for (c, field) in batch.columns().iter().zip(batch.schema().fields()) {
+        match as_text(c)? {
+            Some(text) => {
+                let out = f(&text).unwrap_or(text);
+                fields.push(field.as_ref().clone().with_data_type(DataType::Utf8));
                 cols.push(Arc::new(out));
-                continue;
+            }
+            None => {
+                fields.push(field.as_ref().clone());
+                cols.push(c.clone());
             }
         }
-        cols.push(c.clone());
     }
-    Ok(RecordBatch::try_new(batch.schema(), cols)?)
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+fn escape_batch(batch: &RecordBatch) -> Result<RecordBatch> {
+    map_text(batch, |s| {
+        s.iter().flatten().any(|v| escape_formula(v).is_some()).then(|| {
+            s.iter().map(|v| v.map(|v| escape_formula(v).unwrap_or_else(|| v.to_string()))).collect()
+        })
+    })
 }
 
 fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-    for c in batch.columns() {
-        if c.data_type() == &DataType::Utf8 {
-            let s = c.as_string::<i32>();
-            let out: StringArray = s
-                .iter()
+    map_text(batch, |s| {
+        Some(
+            s.iter()
                 .map(|v| v.map(|v| crate::ingest::report::excerpt(&v.replace(['\n', '\r'], " "), SCREEN_CELL)))
-                .collect();
-            cols.push(Arc::new(out));
-        } else {
-            cols.push(c.clone());
-        }
-    }
-    Ok(RecordBatch::try_new(batch.schema(), cols)?)
+                .collect(),
+        )
+    })
 }
 
 /// Where result batches go, one batch at a time (only the screen table is gathered, to size its
@@ -102,6 +118,20 @@ impl Sink {
                 let props = datafusion::parquet::file::properties::WriterProperties::builder()
                     .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
                     .build();
+                // Text is written as plain strings, which every Parquet reader knows, whatever
+                // string layout the query produced.
+                let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| match f.data_type() {
+                            DataType::LargeUtf8 | DataType::Utf8View => {
+                                f.as_ref().clone().with_data_type(DataType::Utf8)
+                            }
+                            _ => f.as_ref().clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                ));
                 Sink::Parquet(datafusion::parquet::arrow::ArrowWriter::try_new(out, schema, Some(props))?)
             }
         })
@@ -116,7 +146,7 @@ impl Sink {
                 w.write(batch)?
             }
             Sink::Ndjson(w) => w.write(batch)?,
-            Sink::Parquet(w) => w.write(batch)?,
+            Sink::Parquet(w) => w.write(&map_text(batch, |_| None)?)?,
         }
         Ok(())
     }

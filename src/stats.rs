@@ -44,7 +44,8 @@ async fn distinct(ctx: &SessionContext, parts: &[(&str, &str)]) -> Result<Vec<St
     let sql = format!("SELECT DISTINCT v FROM ({}) ORDER BY v", selects.join(" UNION ALL "));
     let mut out = Vec::new();
     for b in query::query(ctx, &sql).await? {
-        let c = b.column(0).as_string::<i32>();
+        let c = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8)?;
+        let c = c.as_string::<i32>();
         out.extend((0..c.len()).map(|i| c.value(i).to_string()));
     }
     Ok(out)

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 use ipnet::IpNet;
 
-use super::parse_ip;
+use super::{Strs, parse_ip};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CidrContains {
@@ -61,23 +61,14 @@ impl ScalarUDFImpl for CidrContains {
         if let Some(cidr) = scalar_str(&args.args[0]) {
             let net = cidr.as_deref().and_then(parse_net);
             let ips = args.args[1].to_array(n)?;
-            let ips = datafusion::arrow::compute::cast(&ips, &DataType::Utf8)?;
-            let ips = ips.as_string::<i32>();
-            let out: BooleanArray = ips.iter().map(|ip| Some(net?.contains(&parse_ip(ip?)?))).collect();
+            let ips = Strs::of(&ips)?;
+            let out: BooleanArray = (0..ips.len()).map(|i| Some(net?.contains(&parse_ip(ips.get(i)?)?))).collect();
             return Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef));
         }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let cidrs = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-        let ips = datafusion::arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
-        let (cidrs, ips) = (cidrs.as_string::<i32>(), ips.as_string::<i32>());
-        let out: BooleanArray = (0..cidrs.len())
-            .map(|i| {
-                if cidrs.is_null(i) || ips.is_null(i) {
-                    return None;
-                }
-                Some(parse_net(cidrs.value(i))?.contains(&parse_ip(ips.value(i))?))
-            })
-            .collect();
+        let (cidrs, ips) = (Strs::of(&arrays[0])?, Strs::of(&arrays[1])?);
+        let out: BooleanArray =
+            (0..cidrs.len()).map(|i| Some(parse_net(cidrs.get(i)?)?.contains(&parse_ip(ips.get(i)?)?))).collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }

@@ -4,12 +4,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, BooleanArray};
+use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
-use super::parse_ip;
+use super::{Strs, parse_ip};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct IsPrivateIp {
@@ -59,8 +59,8 @@ impl ScalarUDFImpl for IsPrivateIp {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let ips = args.args[0].to_array(args.number_rows)?;
-        let ips = datafusion::arrow::compute::cast(&ips, &DataType::Utf8)?;
-        let out: BooleanArray = ips.as_string::<i32>().iter().map(|ip| Some(is_private(parse_ip(ip?)?))).collect();
+        let ips = Strs::of(&ips)?;
+        let out: BooleanArray = (0..ips.len()).map(|i| Some(is_private(parse_ip(ips.get(i)?)?))).collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }

@@ -1,8 +1,9 @@
 //! SQL functions for network forensics, registered as one pack: `cidr_contains`, `is_private_ip`,
 //! `protocol_name`, `port_in_range`, plus the JSON functions of datafusion-functions-json
-//! (`json_get_str`, `->`, `->>`, ...).
+//! (`json_get_str`, `->`, `->>`, ...), and a faster `date_trunc` for UTC timestamps.
 
 mod cidr_contains;
+mod date_trunc_utc;
 mod is_private_ip;
 mod port_in_range;
 mod protocol_name;
@@ -16,6 +17,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::ScalarUDF;
 
 pub use cidr_contains::CidrContains;
+pub use date_trunc_utc::DateTruncUtc;
 pub use is_private_ip::IsPrivateIp;
 pub use port_in_range::PortInRange;
 pub use protocol_name::{PROTOCOLS, ProtocolName};
@@ -27,6 +29,8 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
         ScalarUDF::new_from_impl(IsPrivateIp::new()),
         ScalarUDF::new_from_impl(ProtocolName::new()),
         ScalarUDF::new_from_impl(PortInRange::new()),
+        // Replaces the built-in `date_trunc` with the same results, faster on the lake's UTC times.
+        ScalarUDF::new_from_impl(DateTruncUtc::new()),
     ] {
         state.register_udf(Arc::new(udf))?;
     }
@@ -45,6 +49,49 @@ pub(crate) fn ints(a: &dyn datafusion::arrow::array::Array) -> Result<datafusion
         return Ok(Arc::new(parsed));
     }
     Ok(datafusion::arrow::compute::cast(a, &DataType::Int64)?)
+}
+
+/// Text values of any string array (Utf8, LargeUtf8, Utf8View) without copying them; other types
+/// are cast to text once.
+pub(crate) enum Strs<'a> {
+    Utf8(&'a datafusion::arrow::array::StringArray),
+    Large(&'a datafusion::arrow::array::LargeStringArray),
+    View(&'a datafusion::arrow::array::StringViewArray),
+    Cast(datafusion::arrow::array::StringArray),
+}
+
+impl<'a> Strs<'a> {
+    pub(crate) fn of(a: &'a dyn datafusion::arrow::array::Array) -> Result<Self> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::DataType;
+        Ok(match a.data_type() {
+            DataType::Utf8 => Strs::Utf8(a.as_string::<i32>()),
+            DataType::LargeUtf8 => Strs::Large(a.as_string::<i64>()),
+            DataType::Utf8View => Strs::View(a.as_string_view()),
+            _ => Strs::Cast(datafusion::arrow::compute::cast(a, &DataType::Utf8)?.as_string::<i32>().clone()),
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        use datafusion::arrow::array::Array;
+        match self {
+            Strs::Utf8(a) => a.len(),
+            Strs::Large(a) => a.len(),
+            Strs::View(a) => a.len(),
+            Strs::Cast(a) => a.len(),
+        }
+    }
+
+    /// The value at `i`, `None` when NULL.
+    pub(crate) fn get(&self, i: usize) -> Option<&str> {
+        use datafusion::arrow::array::Array;
+        match self {
+            Strs::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
+            Strs::Large(a) => a.is_valid(i).then(|| a.value(i)),
+            Strs::View(a) => a.is_valid(i).then(|| a.value(i)),
+            Strs::Cast(a) => a.is_valid(i).then(|| a.value(i)),
+        }
+    }
 }
 
 /// Parse an IP address as flow logs and CloudTrail write them; `None` for anything else
