@@ -11,6 +11,7 @@ pub mod lake;
 pub mod output;
 pub mod query;
 pub mod schema;
+pub mod search;
 pub mod stats;
 
 pub use error::{Error, Result};

@@ -58,6 +58,9 @@ enum Cmd {
         /// Print the summary as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Do not build the search index now (the next `search` builds it from the Parquet files).
+        #[arg(long)]
+        no_index: bool,
     },
     /// Run a read-only SQL query over the lake.
     Sql {
@@ -71,6 +74,32 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: Option<Format>,
         /// Write to a file instead of stdout (.csv, .json, .ndjson, .parquet pick the format).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// Full-text search over CloudTrail: the matching events, oldest first.
+    ///
+    /// Needles as they are (45.137.21.9, AKIA..., arn:aws:iam::...:user/x, aws-cli/2.15.0),
+    /// field-scoped terms (event_name:CreateNetworkAclEntry, user_arn:..., error_code:AccessDenied,
+    /// source_ip:...), JSON paths (request_parameters.cidrBlock:"0.0.0.0/0"), AND / OR / NOT or
+    /// -term, "phrases", and time ranges (--from/--to, or event_time:[T1 TO T2]). Terms are joined
+    /// by AND; case is ignored. In SQL: SELECT * FROM search('QUERY').
+    Search {
+        /// The query.
+        query: String,
+        /// Only events at or after this time (2024-05-01T12:00:00Z, 2024-05-01, or epoch seconds).
+        #[arg(long, value_parser = parse_time_arg)]
+        from: Option<i64>,
+        /// Only events before this time.
+        #[arg(long, value_parser = parse_time_arg)]
+        to: Option<i64>,
+        /// At most this many events (the oldest).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output format (default: from the -o file's extension, else table).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Write to a file instead of stdout.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
@@ -95,6 +124,16 @@ fn parse_time_arg(s: &str) -> Result<i64, String> {
         return Ok(secs * 1_000_000);
     }
     Err(format!("cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"))
+}
+
+/// Where results go: the `-o` file, or stdout.
+fn open_output(path: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Write + Send>> {
+    Ok(match path {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
 }
 
 /// An error as one line (DataFusion's can span several).
@@ -125,12 +164,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
-        Cmd::Ingest { inputs, inventory_time, threads, json } => {
+        Cmd::Ingest { inputs, inventory_time, threads, json, no_index } => {
             let mut opts = IngestOptions::new(&cli.lake, inputs);
             opts.inventory_time =
                 inventory_time.as_deref().map(parse_time_arg).transpose().map_err(anyhow::Error::msg)?;
             opts.progress = !cli.quiet;
             opts.threads = threads;
+            opts.index = !no_index;
             let summary = ingest(&opts)?;
             let mut out = std::io::stdout().lock();
             if json {
@@ -156,20 +196,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let df = ctx.sql_with_options(&sql, trailflow::query::read_only()).await?;
                 let schema = df.schema().inner().clone();
                 let mut stream = df.execute_stream().await?;
-                let out: Box<dyn Write + Send> = match &output {
-                    Some(path) => Box::new(std::io::BufWriter::new(
-                        std::fs::File::create(path)
-                            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-                    )),
-                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-                };
-                let mut sink = Sink::new(format, schema, out)?;
+                let mut sink = Sink::new(format, schema, open_output(output.as_deref())?)?;
                 while let Some(batch) = stream.next().await {
                     sink.write(&batch?)?;
                 }
                 sink.finish()?;
                 anyhow::Ok(())
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Search { query, from, to, limit, format, output } => {
+            let format = format.or_else(|| output.as_deref().and_then(Format::from_path)).unwrap_or(Format::Table);
+            let lake = Lake::open(&cli.lake)?;
+            lake.recover_if_idle()?;
+            let req = trailflow::search::SearchRequest { query, from, to, limit };
+            let batch = trailflow::search::search(&lake, &req)?;
+            let mut sink = Sink::new(format, batch.schema(), open_output(output.as_deref())?)?;
+            sink.write(&batch)?;
+            sink.finish()?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Shell => {

@@ -57,6 +57,8 @@ pub async fn session(lake: &Lake) -> Result<SessionContext> {
     crate::functions::register_all(&mut state)?;
     let ctx = SessionContext::new_with_state(state);
     register_tables(&ctx, lake).await?;
+    // `search('QUERY')`: the full-text index as a table that joins back to `cloudtrail`.
+    ctx.register_udtf("search", Arc::new(crate::search::table::SearchFunction { lake: lake.clone() }));
     Ok(ctx)
 }
 

@@ -41,6 +41,8 @@ pub struct IngestOptions {
     pub threads: Option<usize>,
     /// Bytes of rows the writer may buffer before it writes files out.
     pub memory_budget: usize,
+    /// Build the search index in the same pass (otherwise the next search builds it from Parquet).
+    pub index: bool,
 }
 
 impl IngestOptions {
@@ -52,6 +54,7 @@ impl IngestOptions {
             progress: false,
             threads: None,
             memory_budget: 384 << 20,
+            index: true,
         }
     }
 }
@@ -88,6 +91,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let run_id = run_id();
     let staging = lake.begin(&run_id, &lock)?;
     let mut writer = TableWriter::new(&staging, &run_id, event_keys, opts.memory_budget);
+    if opts.index {
+        writer.index = Some(crate::search::Indexer::start(&lake, &run_id)?);
+    }
     let mut acc = Accumulated::default();
     let outcome = pipeline(opts, &claimed, &mut writer, &mut acc).and_then(|()| writer.finish());
     if let Err(e) = outcome {
@@ -105,8 +111,22 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     for (t, n) in &writer.rows {
         summary.rows.insert(t.to_string(), *n);
     }
+    let index = match writer.index.take().map(|i| i.finish()).transpose() {
+        Ok(i) => i,
+        Err(e) => {
+            drop(writer);
+            lake.abort(staging);
+            return Err(e);
+        }
+    };
     drop(writer);
     lake.commit(staging, &lock)?;
+    // The index is committed after the lake run: a kill in between is repaired by the next opener,
+    // which indexes this run again from its Parquet files.
+    crate::failpoint("before_index_commit");
+    if let Some(index) = index {
+        index.commit()?;
+    }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

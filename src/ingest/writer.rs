@@ -58,6 +58,8 @@ pub struct TableWriter<'a> {
     pub duplicates_by_file: HashMap<String, u64>,
     pub rows: BTreeMap<&'static str, u64>,
     pub files_written: usize,
+    /// The search index, fed the CloudTrail rows that go to Parquet.
+    pub index: Option<crate::search::Indexer>,
 }
 
 impl<'a> TableWriter<'a> {
@@ -73,6 +75,7 @@ impl<'a> TableWriter<'a> {
             duplicates_by_file: HashMap::new(),
             rows: BTreeMap::new(),
             files_written: 0,
+            index: None,
         }
     }
 
@@ -81,6 +84,11 @@ impl<'a> TableWriter<'a> {
         let batch = if table == CLOUDTRAIL { self.dedup_events(batch)? } else { batch };
         if batch.num_rows() == 0 {
             return Ok(());
+        }
+        if table == CLOUDTRAIL
+            && let Some(index) = &mut self.index
+        {
+            index.add(&batch)?;
         }
         *self.rows.entry(table).or_default() += batch.num_rows() as u64;
         for (dt, part) in split_by_day(&batch, schema::time_column(table))? {

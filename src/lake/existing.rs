@@ -63,8 +63,21 @@ pub fn for_each_batch(
     columns: &[&str],
     mut f: impl FnMut(&datafusion::arrow::record_batch::RecordBatch),
 ) -> Result<()> {
-    for path in lake.table_files(table)? {
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+    for_each_batch_in(&lake.table_files(table)?, columns, |b| {
+        f(b);
+        Ok(())
+    })
+}
+
+/// Call `f` with batches of the named columns (in that order) of the given Parquet files; a file
+/// that lacks one of the columns is passed over.
+pub fn for_each_batch_in(
+    files: &[std::path::PathBuf],
+    columns: &[&str],
+    mut f: impl FnMut(&datafusion::arrow::record_batch::RecordBatch) -> Result<()>,
+) -> Result<()> {
+    for path in files {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
         let idx: Vec<usize> =
             columns.iter().filter_map(|c| builder.schema().fields().iter().position(|fl| fl.name() == c)).collect();
@@ -84,7 +97,7 @@ pub fn for_each_batch(
                 )),
                 cols,
             )?;
-            f(&ordered);
+            f(&ordered)?;
         }
     }
     Ok(())

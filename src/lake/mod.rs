@@ -8,6 +8,7 @@
 //!   inventory/ ingested_files/ ingest_errors/   (same layout)
 //!   _trailflow/lock                 held by the one process writing
 //!   _trailflow/staging/<run>/...    a run's files before they are published
+//!   index/                          the full-text index of cloudtrail (tantivy; see `search`)
 //! ```
 //! A run writes everything under its staging folder, then writes `COMMITTED` there (atomically,
 //! after syncing every file), then renames each file into place. Recovery rolls a committed run
@@ -83,6 +84,9 @@ impl Lake {
         }
         let lock = WriteLock { _file: file };
         self.recover(&lock)?;
+        // The search index follows the lake: runs committed to the lake but not to the index are
+        // indexed from their Parquet files before this run adds its own.
+        crate::search::catch_up(self)?;
         Ok(lock)
     }
 
@@ -113,6 +117,21 @@ impl Lake {
                 self.publish(&run_dir)?;
             }
             fs::remove_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Bring the search index up to date with the lake when no writer is active (a writer brings
+    /// it up to date itself when it takes the lock).
+    pub fn sync_index_if_idle(&self) -> Result<()> {
+        let path = self.meta().join(LOCK_FILE);
+        let Ok(file) = File::options().write(true).open(&path) else {
+            return Ok(());
+        };
+        if file.try_lock().is_ok() {
+            let lock = WriteLock { _file: file };
+            self.recover(&lock)?;
+            crate::search::catch_up(self)?;
         }
         Ok(())
     }

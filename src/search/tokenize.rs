@@ -1,0 +1,351 @@
+//! How CloudTrail text is cut into searchable tokens, and how a query is cut the same way.
+//!
+//! A responder types needles as they are: `45.137.21.9`, `AKIAIOSFODNN7EXAMPLE`,
+//! `arn:aws:iam::123456789012:user/alice`, `aws-cli/2.15.0`, `0.0.0.0/0`. Each must find exactly the
+//! events that contain it, so the text is cut into *runs*: the longest stretches of letters, digits
+//! and the punctuation that lives inside identifiers (`. - _ : / @ = + % ~ $ # *`). Whitespace,
+//! quotes, brackets, commas and the like end a run. Every run is indexed whole, and also as its
+//! *parts* (split at `: / @ = + % ~ $ # *`, so `45.137.21.9/32` gives `45.137.21.9` and `32`) and
+//! as its *words* (letters and digits only, so `aws-cli` gives `aws` and `cli`), all at the run's
+//! position. A query term is one run, whole: `45.137.21.9` matches the run or part
+//! `45.137.21.9` and never `45.137.21.90`; `cli` matches the word. Everything is lowercased, so
+//! searches ignore case. Phrases work run by run (`"not authorized to perform"`).
+//!
+//! The index side of the JSON record (`raw`) reads the JSON itself: it indexes string values and
+//! numbers, not the keys (those are searched by path through the JSON fields), and undoes escapes.
+
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// Runs longer than this are not indexed whole (their parts and words still are).
+const MAX_RUN: usize = 255;
+
+/// Characters that stay inside a run.
+fn is_inner(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/' | '@' | '=' | '+' | '%' | '~' | '$' | '#' | '*')
+}
+
+/// Characters at which a run splits into parts.
+fn is_strong(c: char) -> bool {
+    matches!(c, ':' | '/' | '@' | '=' | '+' | '%' | '~' | '$' | '#' | '*')
+}
+
+/// Trailing sentence punctuation (`alice.` at the end of a message) is not part of the run.
+fn trim(s: &str) -> &str {
+    s.trim_end_matches(['.', ':']).trim_start_matches('.')
+}
+
+/// The runs of a text, lowercased and trimmed, in order.
+pub fn runs(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !is_inner(c)).map(trim).filter(|r| !r.is_empty()).map(|r| r.to_lowercase())
+}
+
+/// Every token of one run: the run, its parts and its words, each once.
+fn run_tokens(run: &str, out: &mut Vec<String>) {
+    let start = out.len();
+    let push = |t: &str, out: &mut Vec<String>| {
+        let t = trim(t);
+        if !t.is_empty() && t.len() <= MAX_RUN && !out[start..].iter().any(|x| x == t) {
+            out.push(t.to_string());
+        }
+    };
+    push(run, out);
+    if run.contains(is_strong) {
+        for part in run.split(is_strong) {
+            push(part, out);
+        }
+    }
+    if run.contains(|c: char| !c.is_alphanumeric()) {
+        for word in run.split(|c: char| !c.is_alphanumeric()) {
+            push(word, out);
+        }
+    }
+}
+
+/// Index tokens of plain text: `(position, token)`, positions counting runs from `first`.
+fn text_tokens(text: &str, first: usize, out: &mut Vec<(usize, String)>) -> usize {
+    let mut pos = first;
+    let mut buf = Vec::new();
+    for run in runs(text) {
+        buf.clear();
+        run_tokens(&run, &mut buf);
+        out.extend(buf.drain(..).map(|t| (pos, t)));
+        pos += 1;
+    }
+    pos
+}
+
+/// Index tokens of a JSON document: the values' text, not the keys. Text that is not JSON is
+/// read as plain text from where the JSON stops making sense.
+fn json_tokens(json: &str, out: &mut Vec<(usize, String)>) {
+    let b = json.as_bytes();
+    let mut i = 0;
+    let mut pos = 0;
+    let mut value = String::new();
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                value.clear();
+                i += 1;
+                let mut ok = false;
+                while i < b.len() {
+                    match b[i] {
+                        b'"' => {
+                            ok = true;
+                            i += 1;
+                            break;
+                        }
+                        b'\\' if i + 1 < b.len() => {
+                            i += 1;
+                            match b[i] {
+                                b'n' | b'r' | b't' | b'b' | b'f' => value.push(' '),
+                                b'u' if i + 4 < b.len() => {
+                                    let hex = std::str::from_utf8(&b[i + 1..i + 5]).ok();
+                                    let c = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
+                                    value.push(c.unwrap_or(' '));
+                                    i += 4;
+                                }
+                                other => value.push(other as char),
+                            }
+                            i += 1;
+                        }
+                        _ => {
+                            // Copy a whole UTF-8 sequence up to the next quote or backslash.
+                            let start = i;
+                            while i < b.len() && b[i] != b'"' && b[i] != b'\\' {
+                                i += 1;
+                            }
+                            value.push_str(&json[start..i]);
+                        }
+                    }
+                }
+                // A string followed by `:` is a key.
+                let mut j = i;
+                while j < b.len() && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                let is_key = ok && j < b.len() && b[j] == b':';
+                if !is_key {
+                    pos = text_tokens(&value, pos, out) + 1;
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    i += 1;
+                }
+                pos = text_tokens(&json[start..i], pos, out) + 1;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index-side tokenizer: runs with their parts and words (`json` reads JSON text).
+#[derive(Clone)]
+pub struct IndexTokenizer {
+    json: bool,
+    tokens: Vec<Token>,
+}
+
+impl IndexTokenizer {
+    pub fn plain() -> Self {
+        IndexTokenizer { json: false, tokens: Vec::new() }
+    }
+    pub fn json() -> Self {
+        IndexTokenizer { json: true, tokens: Vec::new() }
+    }
+}
+
+/// The query-side tokenizer: runs, whole.
+#[derive(Clone, Default)]
+pub struct QueryTokenizer {
+    tokens: Vec<Token>,
+}
+
+pub struct VecTokenStream<'a> {
+    tokens: &'a mut Vec<Token>,
+    next: usize,
+}
+
+impl TokenStream for VecTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+fn fill(tokens: &mut Vec<Token>, list: Vec<(usize, String)>) {
+    tokens.clear();
+    tokens.extend(list.into_iter().map(|(position, text)| Token {
+        offset_from: 0,
+        offset_to: 0,
+        position,
+        text,
+        position_length: 1,
+    }));
+}
+
+impl Tokenizer for IndexTokenizer {
+    type TokenStream<'a> = VecTokenStream<'a>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream<'a> {
+        let mut list = Vec::new();
+        if self.json {
+            json_tokens(text, &mut list);
+        } else {
+            text_tokens(text, 0, &mut list);
+        }
+        fill(&mut self.tokens, list);
+        VecTokenStream { tokens: &mut self.tokens, next: 0 }
+    }
+}
+
+impl Tokenizer for QueryTokenizer {
+    type TokenStream<'a> = VecTokenStream<'a>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream<'a> {
+        let list = runs(text).enumerate().filter(|(_, r)| r.len() <= MAX_RUN).collect();
+        fill(&mut self.tokens, list);
+        VecTokenStream { tokens: &mut self.tokens, next: 0 }
+    }
+}
+
+/// Make a query typed by a responder safe for the query grammar: a needle that holds `:` or `/`
+/// (an ARN, an IPv6 address, a CIDR, a user agent) is quoted unless the part before its first `:`
+/// names a field, and then only the value is quoted. Quoted text, ranges and operators stay.
+///
+/// `a AND NOT b` becomes `a -b`: the grammar reads `AND NOT b` as a required clause that is purely
+/// negative, which matches nothing.
+pub fn prepare_query(query: &str, is_field: impl Fn(&str) -> bool) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut negate = false;
+    for chunk in chunks(query) {
+        if chunk == "NOT" && !negate && out.last().is_none_or(|l| l == "AND") {
+            if out.last().is_some_and(|l| l == "AND") {
+                out.pop();
+            }
+            negate = true;
+            continue;
+        }
+        let prepared = prepare_chunk(&chunk, &is_field);
+        out.push(if std::mem::take(&mut negate) { format!("-{prepared}") } else { prepared });
+    }
+    if negate {
+        out.push("NOT".into());
+    }
+    out.join(" ")
+}
+
+/// Split at whitespace outside quotes and brackets.
+fn chunks(query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut depth) = (false, 0i32);
+    for c in query.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '[' | '{' if !quoted => depth += 1,
+            ']' | '}' if !quoted => depth -= 1,
+            _ => {}
+        }
+        if c.is_whitespace() && !quoted && depth <= 0 {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn needs_quotes(v: &str) -> bool {
+    !v.starts_with('"')
+        && !v.starts_with('[')
+        && !v.starts_with('{')
+        && v.chars().any(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '*')))
+}
+
+fn quote(v: &str) -> String {
+    format!("\"{}\"", v.replace('"', " "))
+}
+
+fn prepare_chunk(chunk: &str, is_field: &impl Fn(&str) -> bool) -> String {
+    // Keep operators and grouping outside: `-`, `+`, `(` before and `)` after.
+    let lead = chunk.len() - chunk.trim_start_matches(['+', '-', '(']).len();
+    let (head, rest) = chunk.split_at(lead);
+    let core = rest.trim_end_matches(')');
+    let tail = &rest[core.len()..];
+    if core.is_empty() || matches!(core, "AND" | "OR" | "NOT") || core.starts_with('"') {
+        return chunk.to_string();
+    }
+    let core = match core.split_once(':') {
+        Some((field, value)) if is_field(field) => {
+            if needs_quotes(value) { format!("{field}:{}", quote(value)) } else { core.to_string() }
+        }
+        _ if needs_quotes(core) => quote(core),
+        _ => core.to_string(),
+    };
+    format!("{head}{core}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        text_tokens(text, 0, &mut out);
+        out.into_iter().map(|(_, t)| t).collect()
+    }
+
+    #[test]
+    fn needles_are_whole_and_exact() {
+        let t = index("45.137.21.90 45.137.21.9/32 arn:aws:iam::123456789012:user/Alice aws-cli/2.15.0");
+        assert!(t.contains(&"45.137.21.9".to_string()));
+        assert!(t.contains(&"45.137.21.90".to_string()));
+        assert!(t.contains(&"45.137.21.9/32".to_string()));
+        assert!(t.contains(&"arn:aws:iam::123456789012:user/alice".to_string()));
+        assert!(t.contains(&"alice".to_string()));
+        assert!(t.contains(&"aws-cli".to_string()));
+        assert!(t.contains(&"cli".to_string()));
+        // `45.137.21.9` appears only from the run that holds it.
+        let only = index("45.137.21.90");
+        assert!(!only.contains(&"45.137.21.9".to_string()));
+    }
+
+    #[test]
+    fn json_values_not_keys_and_escapes() {
+        let mut out = Vec::new();
+        json_tokens(r#"{"sourceIPAddress":"10.0.0.1","n":100,"msg":"a \"quoted\" \/path","ok":true}"#, &mut out);
+        let t: Vec<_> = out.into_iter().map(|(_, t)| t).collect();
+        assert!(t.contains(&"10.0.0.1".to_string()));
+        assert!(t.contains(&"100".to_string()));
+        assert!(t.contains(&"quoted".to_string()));
+        assert!(t.contains(&"/path".to_string()) || t.contains(&"path".to_string()));
+        assert!(!t.contains(&"sourceipaddress".to_string()));
+        assert!(!t.contains(&"true".to_string()));
+    }
+
+    #[test]
+    fn queries_are_quoted_where_the_grammar_needs_it() {
+        let f = |s: &str| matches!(s, "user_arn" | "event_name" | "event_time" | "request_parameters.cidrBlock");
+        assert_eq!(prepare_query("arn:aws:iam::1:user/a", f), "\"arn:aws:iam::1:user/a\"");
+        assert_eq!(prepare_query("user_arn:arn:aws:iam::1:user/a", f), "user_arn:\"arn:aws:iam::1:user/a\"");
+        assert_eq!(prepare_query("event_name:CreateNetworkAclEntry AND 45.137.21.9", f), "event_name:CreateNetworkAclEntry AND 45.137.21.9");
+        assert_eq!(prepare_query("request_parameters.cidrBlock:0.0.0.0/0", f), "request_parameters.cidrBlock:\"0.0.0.0/0\"");
+        assert_eq!(prepare_query("-(aws-cli/2.0)", f), "-(\"aws-cli/2.0\")");
+        assert_eq!(prepare_query("\"not authorized\" x", f), "\"not authorized\" x");
+        assert_eq!(prepare_query("a AND NOT b", f), "a -b");
+        assert_eq!(prepare_query("NOT b", f), "-b");
+        assert_eq!(prepare_query("a OR NOT b", f), "a OR NOT b");
+        assert_eq!(prepare_query("event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z]", f), "event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z]");
+    }
+}
