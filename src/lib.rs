@@ -2,6 +2,7 @@
 //!
 //! The library does the work; the `trailflow` binary only parses arguments and prints.
 
+pub mod correlate;
 pub mod decode;
 pub mod error;
 pub mod functions;

@@ -20,8 +20,22 @@ use crate::schema::{self, PARTITION_COLUMN, TABLES};
 /// Memory the query engine may use before it spills or fails a query.
 pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
-/// Build the session over a lake: every table that exists, registered under its name.
+/// Build the session over a lake: every table that exists, registered under its name, and the
+/// derived tables (`nacl_changes`), computed from those when a query first reads them.
 pub async fn session(lake: &Lake) -> Result<SessionContext> {
+    session_with(lake, None).await
+}
+
+/// [`session`] with the trusted networks of the risk assessment given (default: RFC 1918 and the
+/// VPC ranges of the evidence).
+pub async fn session_with(lake: &Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Result<SessionContext> {
+    let ctx = base_session(lake).await?;
+    ctx.register_table("nacl_changes", Arc::new(crate::correlate::table::NaclChangesTable::new(lake.clone(), trusted)))?;
+    Ok(ctx)
+}
+
+/// The session over the stored tables only.
+pub async fn base_session(lake: &Lake) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut config = SessionConfig::new()
         // `information_schema` lets users (and `stats`) list tables and columns in SQL.

@@ -31,6 +31,8 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
         ScalarUDF::new_from_impl(PortInRange::new()),
         // Replaces the built-in `date_trunc` with the same results, faster on the lake's UTC times.
         ScalarUDF::new_from_impl(DateTruncUtc::new()),
+        // Network ACL rule evaluation over `nacl_changes.rules_before` / `rules_after`.
+        ScalarUDF::new_from_impl(crate::correlate::table::AclAllows::new()),
     ] {
         state.register_udf(Arc::new(udf))?;
     }

@@ -1,0 +1,277 @@
+//! Network ACL rules as AWS evaluates them, and the replay of an ACL's rules over time.
+//!
+//! AWS evaluates the entries of one direction in rule-number order; the first entry whose
+//! protocol, CIDR and (for TCP/UDP) port range match decides, allow or deny; the `*` entry
+//! (rule 32767, deny all) ends every list. An entry whose content the evidence does not show
+//! (a rule deleted or replaced before anything recorded it) is `unknown`: when evaluation reaches
+//! one that could match, the answer is "unknown" (`None`), never a guess.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// The `*` rule number.
+pub const DEFAULT_RULE: i64 = 32767;
+
+/// One ACL entry (one direction, one rule number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub rule_number: i64,
+    pub egress: bool,
+    /// `allow` or `deny`.
+    pub action: String,
+    /// IANA protocol number, -1 for all.
+    pub protocol: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_cidr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_from: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_to: Option<i64>,
+    /// The evidence says an entry existed here, not what it was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
+}
+
+impl Entry {
+    pub fn unknown(egress: bool, rule_number: i64) -> Entry {
+        Entry {
+            rule_number,
+            egress,
+            action: String::new(),
+            protocol: -1,
+            cidr: None,
+            ipv6_cidr: None,
+            port_from: None,
+            port_to: None,
+            unknown: true,
+        }
+    }
+
+    pub fn default_deny(egress: bool) -> Entry {
+        Entry {
+            rule_number: DEFAULT_RULE,
+            egress,
+            action: "deny".into(),
+            protocol: -1,
+            cidr: Some("0.0.0.0/0".into()),
+            ipv6_cidr: None,
+            port_from: None,
+            port_to: None,
+            unknown: false,
+        }
+    }
+
+    pub fn is_allow(&self) -> bool {
+        !self.unknown && self.action.eq_ignore_ascii_case("allow")
+    }
+
+    pub fn is_deny(&self) -> bool {
+        !self.unknown && self.action.eq_ignore_ascii_case("deny")
+    }
+
+    /// The network of the entry, IPv4 or IPv6.
+    pub fn net(&self) -> Option<IpNet> {
+        self.cidr.as_deref().or(self.ipv6_cidr.as_deref()).and_then(|c| c.trim().parse().ok())
+    }
+
+    /// Does a packet of this protocol, peer and port fall under the entry (its action aside)?
+    pub fn matches(&self, protocol: i64, peer: std::net::IpAddr, port: Option<i64>) -> bool {
+        if self.protocol != -1 && self.protocol != protocol {
+            return false;
+        }
+        if !self.net().is_some_and(|n| n.contains(&peer)) {
+            return false;
+        }
+        if matches!(self.protocol, 6 | 17) {
+            if let (Some(from), Some(to), Some(p)) = (self.port_from, self.port_to, port) {
+                return from <= p && p <= to;
+            }
+        }
+        true
+    }
+
+    /// Ports the entry opens: its span, 65536 when it has none (all protocols, or no range).
+    pub fn port_span(&self) -> i64 {
+        match (self.protocol, self.port_from, self.port_to) {
+            (6 | 17, Some(f), Some(t)) => (t - f + 1).max(0),
+            _ => 65536,
+        }
+    }
+}
+
+/// Does the rule set allow the packet? `None` when an unknown entry could decide it.
+pub fn allows(rules: &[Entry], egress: bool, protocol: i64, peer: std::net::IpAddr, port: Option<i64>) -> Option<bool> {
+    let mut dir: Vec<&Entry> = rules.iter().filter(|e| e.egress == egress).collect();
+    dir.sort_by_key(|e| e.rule_number);
+    for e in dir {
+        if e.unknown {
+            return None;
+        }
+        if e.matches(protocol, peer, port) {
+            return Some(e.is_allow());
+        }
+    }
+    Some(false)
+}
+
+/// What happened to an ACL, in the order it happened.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// The ACL was created with these entries.
+    Created(Vec<Entry>),
+    /// An entry was created (`replace` false) or replaced.
+    Put { entry: Entry, replace: bool },
+    /// An entry was deleted.
+    Removed { egress: bool, rule_number: i64 },
+}
+
+/// The history of one ACL: steps (ordinal, time, step) and snapshots (time, entries).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub steps: Vec<(usize, i64, Step)>,
+    pub snapshots: Vec<(i64, Vec<Entry>)>,
+}
+
+impl History {
+    /// The entries after every step with ordinal `< upto` (the state just before that step).
+    ///
+    /// Each rule number is known from the latest step on it before the point; failing that, from
+    /// a snapshot taken before the next step on it (or from the newest snapshot when no step
+    /// touches it); failing that, a rule the next step replaces or deletes existed with unknown
+    /// content, and a rule the next step creates did not exist.
+    pub fn state_before(&self, upto: usize) -> Option<Vec<Entry>> {
+        let created = self.steps.iter().find(|(_, _, s)| matches!(s, Step::Created(_)));
+        if let Some((ord, _, _)) = created
+            && *ord >= upto
+        {
+            return None; // the ACL did not exist yet
+        }
+        let mut keys: BTreeMap<(bool, i64), ()> = BTreeMap::new();
+        for (_, _, s) in &self.steps {
+            match s {
+                Step::Created(es) => es.iter().for_each(|e| {
+                    keys.insert((e.egress, e.rule_number), ());
+                }),
+                Step::Put { entry: e, .. } => {
+                    keys.insert((e.egress, e.rule_number), ());
+                }
+                Step::Removed { egress, rule_number } => {
+                    keys.insert((*egress, *rule_number), ());
+                }
+            }
+        }
+        for (_, es) in &self.snapshots {
+            for e in es {
+                keys.insert((e.egress, e.rule_number), ());
+            }
+        }
+        if keys.is_empty() {
+            return None; // nothing is known of this ACL
+        }
+        let mut out = Vec::new();
+        for &(egress, n) in keys.keys() {
+            let on_key = |s: &Step| -> Option<Option<Entry>> {
+                match s {
+                    Step::Created(es) => Some(es.iter().find(|e| e.egress == egress && e.rule_number == n).cloned()),
+                    Step::Put { entry: e, .. } if e.egress == egress && e.rule_number == n => Some(Some(e.clone())),
+                    Step::Removed { egress: g, rule_number } if *g == egress && *rule_number == n => Some(None),
+                    _ => None,
+                }
+            };
+            let before = self.steps.iter().filter(|(o, _, _)| *o < upto).filter_map(|(_, _, s)| on_key(s)).next_back();
+            let entry = match before {
+                Some(e) => e,
+                None => {
+                    let next = self.steps.iter().filter(|(o, _, _)| *o >= upto).find_map(|(_, t, s)| {
+                        // A CreateNetworkAcl after the point does not say what was there.
+                        if matches!(s, Step::Created(_)) { None } else { on_key(s).map(|e| (*t, s.clone(), e)) }
+                    });
+                    let snapshot_before = |limit: i64| {
+                        self.snapshots
+                            .iter()
+                            .filter(|(t, _)| *t <= limit)
+                            .max_by_key(|(t, _)| *t)
+                            .map(|(_, es)| es.iter().find(|e| e.egress == egress && e.rule_number == n).cloned())
+                    };
+                    match next {
+                        Some((t, step, _)) => match snapshot_before(t) {
+                            Some(e) => e,
+                            // AWS replaces and deletes only rules that exist: the rule was there,
+                            // its content unknown. A create means it was not there.
+                            None => match step {
+                                Step::Put { replace: true, .. } | Step::Removed { .. } => Some(Entry::unknown(egress, n)),
+                                _ => None,
+                            },
+                        },
+                        None => snapshot_before(i64::MAX).flatten(),
+                    }
+                }
+            };
+            if let Some(e) = entry {
+                out.push(e);
+            }
+        }
+        for egress in [false, true] {
+            if !out.iter().any(|e| e.egress == egress && e.rule_number == DEFAULT_RULE) {
+                out.push(Entry::default_deny(egress));
+            }
+        }
+        out.sort_by_key(|e| (e.egress, e.rule_number));
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(n: i64, egress: bool, proto: i64, cidr: &str, ports: Option<(i64, i64)>) -> Entry {
+        Entry {
+            rule_number: n,
+            egress,
+            action: "allow".into(),
+            protocol: proto,
+            cidr: Some(cidr.into()),
+            ipv6_cidr: None,
+            port_from: ports.map(|p| p.0),
+            port_to: ports.map(|p| p.1),
+            unknown: false,
+        }
+    }
+
+    #[test]
+    fn first_match_by_rule_number_decides() {
+        let mut deny = allow(50, false, -1, "45.137.21.0/24", None);
+        deny.action = "deny".into();
+        let rules = vec![allow(100, false, 6, "0.0.0.0/0", Some((443, 443))), deny, Entry::default_deny(false)];
+        let ip = |s: &str| s.parse().unwrap();
+        assert_eq!(allows(&rules, false, 6, ip("45.137.21.9"), Some(443)), Some(false));
+        assert_eq!(allows(&rules, false, 6, ip("8.8.8.8"), Some(443)), Some(true));
+        assert_eq!(allows(&rules, false, 6, ip("8.8.8.8"), Some(22)), Some(false));
+        assert_eq!(allows(&rules, true, 6, ip("8.8.8.8"), Some(443)), Some(false));
+        let with_unknown = vec![Entry::unknown(false, 10), allow(100, false, -1, "0.0.0.0/0", None)];
+        assert_eq!(allows(&with_unknown, false, 6, ip("8.8.8.8"), Some(22)), None);
+    }
+
+    #[test]
+    fn replay_before_and_after_steps_with_a_late_snapshot() {
+        // Snapshot at the end shows rule 100 tcp/0-65535 (after a replace) and no rule 50.
+        let mut h = History::default();
+        let wide = allow(100, false, 6, "0.0.0.0/0", Some((0, 65535)));
+        h.steps.push((1, 100, Step::Put { entry: wide.clone(), replace: true }));
+        h.steps.push((2, 200, Step::Removed { egress: false, rule_number: 50 }));
+        h.snapshots.push((300, vec![wide.clone(), Entry::default_deny(false)]));
+        let before_replace = h.state_before(1).unwrap();
+        // Rule 100 existed before the replace, with content the evidence does not show.
+        assert!(before_replace.iter().any(|e| e.rule_number == 100 && e.unknown));
+        let after_replace = h.state_before(2).unwrap();
+        assert!(after_replace.contains(&wide));
+        assert!(after_replace.iter().any(|e| e.rule_number == 50 && e.unknown));
+        let after_delete = h.state_before(3).unwrap();
+        assert!(!after_delete.iter().any(|e| e.rule_number == 50));
+    }
+}

@@ -1,0 +1,511 @@
+//! Network ACL changes: every NACL event of the trail normalised into `nacl_changes`, with the
+//! ACL's rules just before and just after it (replayed from CloudTrail and inventory snapshots)
+//! and a risk assessment that names its reasons. `acl_allows(...)` evaluates a rule set in SQL.
+
+pub mod acl;
+pub mod table;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use ipnet::IpNet;
+use serde_json::Value;
+
+use acl::{Entry, History, Step};
+
+use crate::error::Result;
+
+/// The CloudTrail events that change Network ACLs.
+pub const NACL_EVENTS: &[&str] = &[
+    "CreateNetworkAclEntry",
+    "ReplaceNetworkAclEntry",
+    "DeleteNetworkAclEntry",
+    "CreateNetworkAcl",
+    "DeleteNetworkAcl",
+    "ReplaceNetworkAclAssociation",
+];
+
+/// Networks trusted by default besides the VPC ranges learned from the evidence: RFC 1918.
+pub const RFC1918: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+/// Each risk reason and what it adds to the score (capped at 100).
+pub const RISK_WEIGHTS: &[(&str, i64)] = &[
+    ("world_open_cidr", 40),
+    ("all_protocols", 20),
+    ("unusual_protocol", 10),
+    ("wide_port_range", 15),
+    ("untrusted_source", 15),
+    ("egress_opening", 25),
+    ("deny_removed", 35),
+    ("deleted_entry_unknown", 10),
+    ("more_permissive_acl", 30),
+    ("failed_call", 5),
+];
+
+/// Look a key up the way CloudTrail (camelCase) and describe-* output (PascalCase) spell it.
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+}
+
+fn as_i64(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_bool(v: Option<&Value>) -> Option<bool> {
+    match v? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_str(v: Option<&Value>) -> Option<String> {
+    v?.as_str().map(str::to_string).filter(|s| !s.is_empty())
+}
+
+/// An entry from CloudTrail `requestParameters` or a describe-* `Entries` item.
+pub fn entry_of(v: &Value) -> Option<Entry> {
+    let protocol = match get(v, "aclProtocol").or_else(|| get(v, "protocol")) {
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("all") => -1,
+        p => as_i64(p)?,
+    };
+    let ports = get(v, "portRange");
+    Some(Entry {
+        rule_number: as_i64(get(v, "ruleNumber"))?,
+        egress: as_bool(get(v, "egress")).unwrap_or(false),
+        action: as_str(get(v, "ruleAction")).unwrap_or_else(|| "allow".into()).to_lowercase(),
+        protocol,
+        cidr: as_str(get(v, "cidrBlock")),
+        ipv6_cidr: as_str(get(v, "ipv6CidrBlock")),
+        port_from: ports.and_then(|p| as_i64(get(p, "from"))),
+        port_to: ports.and_then(|p| as_i64(get(p, "to"))),
+        unknown: false,
+    })
+}
+
+/// The entries of a describe-* `NetworkAcls` item or a CreateNetworkAcl response `networkAcl`.
+fn entries_of(acl: &Value) -> Vec<Entry> {
+    let list = get(acl, "Entries").or_else(|| get(acl, "entrySet").and_then(|s| get(s, "items")));
+    list.and_then(Value::as_array).map(|a| a.iter().filter_map(entry_of).collect()).unwrap_or_default()
+}
+
+/// Everything the replay needs, read from the lake.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    /// NACL events in time order.
+    pub events: Vec<Event>,
+    /// `network_acls` snapshots: (time, acl id, vpc id, item).
+    pub acl_snapshots: Vec<(i64, String, Option<String>, Value)>,
+    /// VPC ranges learned from inventory and CloudTrail.
+    pub vpc_cidrs: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub event_id: String,
+    pub time: i64,
+    pub name: String,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    pub request: Value,
+    pub response: Value,
+    pub actor_arn: Option<String>,
+    pub access_key_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+}
+
+/// Read the evidence from a lake session (the plain tables only).
+pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence> {
+    let names = NACL_EVENTS.iter().chain(["CreateVpc", "AssociateVpcCidrBlock"].iter()).map(|n| format!("'{n}'")).collect::<Vec<_>>();
+    let sql = format!(
+        "SELECT event_id, event_time, event_name, coalesce(recipient_account_id, account_id), aws_region, \
+         request_parameters, response_elements, user_arn, access_key_id, source_ip, user_agent, error_code \
+         FROM cloudtrail WHERE event_name IN ({}) ORDER BY event_time, event_id",
+        names.join(", ")
+    );
+    let mut ev = Evidence::default();
+    let text = |b: &RecordBatch, i: usize| -> Result<ArrayRef> {
+        Ok(datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)?)
+    };
+    let val = |a: &ArrayRef, r: usize| -> Option<String> {
+        let a = a.as_string::<i32>();
+        a.is_valid(r).then(|| a.value(r).to_string()).filter(|s| !s.is_empty())
+    };
+    if ctx.table_exist("cloudtrail")? {
+        for b in crate::query::query(ctx, &sql).await? {
+            let cols: Vec<ArrayRef> = (0..b.num_columns()).map(|i| if i == 1 { Ok(b.column(1).clone()) } else { text(&b, i) }).collect::<Result<_>>()?;
+            let times = cols[1].as_primitive::<TimestampMicrosecondType>();
+            for r in 0..b.num_rows() {
+                let json = |i: usize| val(&cols[i], r).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+                let e = Event {
+                    event_id: val(&cols[0], r).unwrap_or_default(),
+                    time: times.value(r),
+                    name: val(&cols[2], r).unwrap_or_default(),
+                    account_id: val(&cols[3], r),
+                    region: val(&cols[4], r),
+                    request: json(5),
+                    response: json(6),
+                    actor_arn: val(&cols[7], r),
+                    access_key_id: val(&cols[8], r),
+                    source_ip: val(&cols[9], r),
+                    user_agent: val(&cols[10], r),
+                    error_code: val(&cols[11], r),
+                };
+                if e.name == "CreateVpc" || e.name == "AssociateVpcCidrBlock" {
+                    if e.error_code.is_none()
+                        && let Some(n) = as_str(get(&e.request, "cidrBlock")).and_then(|c| c.parse().ok())
+                    {
+                        ev.vpc_cidrs.push(n);
+                    }
+                    continue;
+                }
+                ev.events.push(e);
+            }
+        }
+    }
+    if ctx.table_exist("inventory")? {
+        let sql = "SELECT snapshot_time, kind, resource_id, vpc_id, item FROM inventory WHERE kind IN ('network_acls', 'vpcs')";
+        for b in crate::query::query(ctx, sql).await? {
+            let times = b.column(0).as_primitive::<TimestampMicrosecondType>();
+            let (kind, id, vpc, item) = (text(&b, 1)?, text(&b, 2)?, text(&b, 3)?, text(&b, 4)?);
+            for r in 0..b.num_rows() {
+                let item: Value = val(&item, r).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+                match val(&kind, r).as_deref() {
+                    Some("network_acls") => ev.acl_snapshots.push((
+                        times.value(r),
+                        val(&id, r).unwrap_or_default(),
+                        val(&vpc, r).or_else(|| as_str(get(&item, "VpcId"))),
+                        item,
+                    )),
+                    Some("vpcs") => {
+                        let mut cidrs: Vec<String> = as_str(get(&item, "CidrBlock")).into_iter().collect();
+                        for set in ["CidrBlockAssociationSet", "Ipv6CidrBlockAssociationSet"] {
+                            for a in get(&item, set).and_then(Value::as_array).into_iter().flatten() {
+                                cidrs.extend(as_str(get(a, "CidrBlock")).or_else(|| as_str(get(a, "Ipv6CidrBlock"))));
+                            }
+                        }
+                        ev.vpc_cidrs.extend(cidrs.iter().filter_map(|c| c.parse::<IpNet>().ok()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    ev.vpc_cidrs.sort();
+    ev.vpc_cidrs.dedup();
+    Ok(ev)
+}
+
+/// The networks a change is judged against: `trusted` when given, else RFC 1918 and the VPC ranges.
+pub fn trusted_networks(ev: &Evidence, trusted: Option<&[IpNet]>) -> Vec<IpNet> {
+    match trusted {
+        Some(t) => t.to_vec(),
+        None => {
+            let mut t: Vec<IpNet> = RFC1918.iter().filter_map(|c| c.parse().ok()).collect();
+            t.extend(ev.vpc_cidrs.iter().cloned());
+            t
+        }
+    }
+}
+
+fn is_world(e: &Entry) -> bool {
+    e.net().is_some_and(|n| n.prefix_len() == 0)
+}
+
+/// Is the entry's network wholly inside the trusted networks?
+fn within_trusted(e: &Entry, trusted: &[IpNet]) -> bool {
+    e.net().is_some_and(|n| trusted.iter().any(|t| t.contains(&n)))
+}
+
+/// Reasons an allow entry is risky.
+fn allow_reasons(e: &Entry, trusted: &[IpNet], out: &mut Vec<&'static str>) {
+    if !e.is_allow() {
+        return;
+    }
+    if is_world(e) {
+        out.push("world_open_cidr");
+    }
+    match e.protocol {
+        -1 => out.push("all_protocols"),
+        6 | 17 | 1 | 58 => {}
+        _ => out.push("unusual_protocol"),
+    }
+    if matches!(e.protocol, 6 | 17) && e.port_span() >= 1024 {
+        out.push("wide_port_range");
+    }
+    if !is_world(e) && !within_trusted(e, trusted) {
+        out.push("untrusted_source");
+    }
+    if e.egress && !within_trusted(e, trusted) {
+        out.push("egress_opening");
+    }
+}
+
+/// Can the rules let in traffic from outside the trusted networks (world or untrusted allow)?
+fn opens_untrusted(rules: &[Entry], trusted: &[IpNet]) -> bool {
+    rules.iter().any(|e| !e.egress && e.is_allow() && !within_trusted(e, trusted))
+}
+
+/// One row of `nacl_changes`.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub event: Event,
+    pub network_acl_id: Option<String>,
+    pub entry: Option<Entry>,
+    pub icmp_type: Option<i64>,
+    pub icmp_code: Option<i64>,
+    pub vpc_id: Option<String>,
+    pub association_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub reasons: Vec<&'static str>,
+    pub rules_before: Option<Vec<Entry>>,
+    pub rules_after: Option<Vec<Entry>>,
+}
+
+impl Change {
+    pub fn score(&self) -> i64 {
+        let s: i64 = self.reasons.iter().filter_map(|r| RISK_WEIGHTS.iter().find(|(n, _)| n == r).map(|(_, w)| *w)).sum();
+        s.min(100)
+    }
+}
+
+/// Replay every ACL and assess every change.
+pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
+    // Histories of every ACL: successful steps in time order, and snapshots.
+    let mut hist: HashMap<String, History> = HashMap::new();
+    let mut acl_vpc: HashMap<String, String> = HashMap::new();
+    // Association id → (subnet, acl) as snapshots show them.
+    let mut assoc: HashMap<String, (Option<String>, String)> = HashMap::new();
+    for (t, id, vpc, item) in &ev.acl_snapshots {
+        hist.entry(id.clone()).or_default().snapshots.push((*t, entries_of(item)));
+        if let Some(v) = vpc {
+            acl_vpc.insert(id.clone(), v.clone());
+        }
+        for a in get(item, "Associations").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(aid) = as_str(get(a, "NetworkAclAssociationId")) {
+                assoc.insert(aid, (as_str(get(a, "SubnetId")), id.clone()));
+            }
+        }
+    }
+    for (ord, e) in ev.events.iter().enumerate() {
+        if e.error_code.is_some() {
+            continue;
+        }
+        let acl = as_str(get(&e.request, "networkAclId"))
+            .or_else(|| get(&e.response, "networkAcl").and_then(|a| as_str(get(a, "networkAclId"))));
+        let Some(acl) = acl else { continue };
+        let step = match e.name.as_str() {
+            "CreateNetworkAclEntry" | "ReplaceNetworkAclEntry" => entry_of(&e.request)
+                .map(|entry| Step::Put { entry, replace: e.name == "ReplaceNetworkAclEntry" }),
+            "DeleteNetworkAclEntry" => as_i64(get(&e.request, "ruleNumber")).map(|n| Step::Removed {
+                egress: as_bool(get(&e.request, "egress")).unwrap_or(false),
+                rule_number: n,
+            }),
+            "CreateNetworkAcl" => {
+                if let Some(v) = as_str(get(&e.request, "vpcId")) {
+                    acl_vpc.insert(acl.clone(), v);
+                }
+                let entries = get(&e.response, "networkAcl").map(entries_of).unwrap_or_default();
+                let entries = if entries.is_empty() { vec![Entry::default_deny(false), Entry::default_deny(true)] } else { entries };
+                Some(Step::Created(entries))
+            }
+            _ => None,
+        };
+        if let Some(s) = step {
+            hist.entry(acl).or_default().steps.push((ord, e.time, s));
+        }
+    }
+    let mut out = Vec::new();
+    for (ord, e) in ev.events.iter().enumerate() {
+        let req = &e.request;
+        let mut c = Change { event: e.clone(), ..Default::default() };
+        c.network_acl_id = as_str(get(req, "networkAclId"))
+            .or_else(|| get(&e.response, "networkAcl").and_then(|a| as_str(get(a, "networkAclId"))));
+        let h = c.network_acl_id.as_ref().and_then(|a| hist.get(a));
+        c.vpc_id = c.network_acl_id.as_ref().and_then(|a| acl_vpc.get(a).cloned()).or_else(|| as_str(get(req, "vpcId")));
+        match e.name.as_str() {
+            "CreateNetworkAclEntry" | "ReplaceNetworkAclEntry" | "DeleteNetworkAclEntry" => {
+                c.entry = entry_of(req);
+                if let Some(icmp) = get(req, "icmpTypeCode") {
+                    c.icmp_type = as_i64(get(icmp, "type"));
+                    c.icmp_code = as_i64(get(icmp, "code"));
+                }
+                c.rules_before = h.and_then(|h| h.state_before(ord));
+                c.rules_after = if e.error_code.is_some() { c.rules_before.clone() } else { h.and_then(|h| h.state_before(ord + 1)) };
+                let egress = as_bool(get(req, "egress")).unwrap_or(false);
+                let number = as_i64(get(req, "ruleNumber"));
+                let previous = c
+                    .rules_before
+                    .as_ref()
+                    .and_then(|r| r.iter().find(|x| x.egress == egress && Some(x.rule_number) == number).cloned());
+                if let Some(entry) = &c.entry {
+                    allow_reasons(entry, trusted, &mut c.reasons);
+                }
+                match (e.name.as_str(), &previous) {
+                    ("DeleteNetworkAclEntry", Some(p)) if p.is_deny() => c.reasons.push("deny_removed"),
+                    ("DeleteNetworkAclEntry", Some(p)) if p.unknown => c.reasons.push("deleted_entry_unknown"),
+                    ("DeleteNetworkAclEntry", None) if c.rules_before.is_none() => c.reasons.push("deleted_entry_unknown"),
+                    ("ReplaceNetworkAclEntry", Some(p)) if p.is_deny() && c.entry.as_ref().is_some_and(Entry::is_allow) => {
+                        c.reasons.push("deny_removed")
+                    }
+                    _ => {}
+                }
+                if e.name == "DeleteNetworkAclEntry" {
+                    c.entry = previous.filter(|p| !p.unknown).or(c.entry.take());
+                }
+            }
+            "ReplaceNetworkAclAssociation" => {
+                c.association_id = as_str(get(req, "associationId"));
+                let new_assoc = as_str(get(&e.response, "newAssociationId"));
+                let known = |id: &Option<String>| id.as_ref().and_then(|i| assoc.get(i));
+                let (subnet, old_acl) = match (known(&c.association_id), known(&new_assoc)) {
+                    (Some((s, acl)), _) => (s.clone(), Some(acl.clone())),
+                    (None, Some((s, _))) => (s.clone(), None),
+                    _ => (None, None),
+                };
+                c.subnet_id = subnet;
+                let old_acl = old_acl.filter(|a| Some(a) != c.network_acl_id.as_ref());
+                c.rules_before = old_acl.as_ref().and_then(|a| hist.get(a)).and_then(|h| h.state_before(ord));
+                c.rules_after = h.and_then(|h| h.state_before(ord + 1));
+                let opens_after = c.rules_after.as_ref().is_some_and(|r| opens_untrusted(r, trusted));
+                let opened_before = c.rules_before.as_ref().is_some_and(|r| opens_untrusted(r, trusted));
+                if opens_after && !opened_before {
+                    c.reasons.push("more_permissive_acl");
+                }
+            }
+            "CreateNetworkAcl" | "DeleteNetworkAcl" => {
+                c.rules_before = h.and_then(|h| h.state_before(ord));
+                c.rules_after = h.and_then(|h| h.state_before(ord + 1));
+            }
+            _ => {}
+        }
+        if e.error_code.is_some() {
+            c.reasons.push("failed_call");
+        }
+        c.reasons.dedup();
+        out.push(c);
+    }
+    out
+}
+
+/// The columns of `nacl_changes`.
+pub fn schema() -> SchemaRef {
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    let i = |n: &str| Field::new(n, DataType::Int64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("event_time", crate::schema::ts_type(), false),
+        Field::new("event_name", DataType::Utf8, false),
+        s("account_id"),
+        s("aws_region"),
+        s("network_acl_id"),
+        i("rule_number"),
+        Field::new("egress", DataType::Boolean, true),
+        s("rule_action"),
+        i("protocol"),
+        s("cidr_block"),
+        s("ipv6_cidr_block"),
+        i("port_from"),
+        i("port_to"),
+        i("icmp_type"),
+        i("icmp_code"),
+        s("vpc_id"),
+        s("association_id"),
+        s("subnet_id"),
+        s("actor_arn"),
+        s("access_key_id"),
+        s("source_ip"),
+        s("user_agent"),
+        s("error_code"),
+        Field::new("succeeded", DataType::Boolean, false),
+        Field::new("risk_score", DataType::Int64, false),
+        s("risk_reasons"),
+        s("rules_before"),
+        s("rules_after"),
+    ]))
+}
+
+/// The rows of `nacl_changes`.
+pub fn batch(changes: &[Change]) -> Result<RecordBatch> {
+    let n = changes.len();
+    let mut strs: BTreeMap<&str, StringBuilder> = BTreeMap::new();
+    let mut ints: BTreeMap<&str, Int64Builder> = BTreeMap::new();
+    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let (mut egress, mut ok) = (BooleanBuilder::new(), BooleanBuilder::new());
+    let rules = |r: &Option<Vec<Entry>>| r.as_ref().and_then(|r| serde_json::to_string(r).ok());
+    for c in changes {
+        let e = &c.event;
+        let en = c.entry.as_ref();
+        let sv: [(&str, Option<String>); 19] = [
+            ("event_id", Some(e.event_id.clone())),
+            ("event_name", Some(e.name.clone())),
+            ("account_id", e.account_id.clone()),
+            ("aws_region", e.region.clone()),
+            ("network_acl_id", c.network_acl_id.clone()),
+            ("rule_action", en.filter(|x| !x.unknown).map(|x| x.action.clone())),
+            ("cidr_block", en.and_then(|x| x.cidr.clone())),
+            ("ipv6_cidr_block", en.and_then(|x| x.ipv6_cidr.clone())),
+            ("vpc_id", c.vpc_id.clone()),
+            ("association_id", c.association_id.clone()),
+            ("subnet_id", c.subnet_id.clone()),
+            ("actor_arn", e.actor_arn.clone()),
+            ("access_key_id", e.access_key_id.clone()),
+            ("source_ip", e.source_ip.clone()),
+            ("user_agent", e.user_agent.clone()),
+            ("error_code", e.error_code.clone()),
+            ("risk_reasons", Some(c.reasons.join(","))),
+            ("rules_before", rules(&c.rules_before)),
+            ("rules_after", rules(&c.rules_after)),
+        ];
+        for (k, v) in sv {
+            strs.entry(k).or_default().append_option(v);
+        }
+        let iv: [(&str, Option<i64>); 7] = [
+            ("rule_number", en.map(|x| x.rule_number).or_else(|| as_i64(get(&e.request, "ruleNumber")))),
+            ("protocol", en.filter(|x| !x.unknown).map(|x| x.protocol)),
+            ("port_from", en.and_then(|x| x.port_from)),
+            ("port_to", en.and_then(|x| x.port_to)),
+            ("icmp_type", c.icmp_type),
+            ("icmp_code", c.icmp_code),
+            ("risk_score", Some(c.score())),
+        ];
+        for (k, v) in iv {
+            ints.entry(k).or_default().append_option(v);
+        }
+        time.append_value(e.time);
+        egress.append_option(en.map(|x| x.egress).or_else(|| as_bool(get(&e.request, "egress"))));
+        ok.append_value(e.error_code.is_none());
+    }
+    let schema = schema();
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let name = f.name().as_str();
+        let col: ArrayRef = match name {
+            "event_time" => Arc::new(time.finish()),
+            "egress" => Arc::new(egress.finish()),
+            "succeeded" => Arc::new(ok.finish()),
+            _ if f.data_type() == &DataType::Int64 => Arc::new(ints.get_mut(name).map(|b| b.finish()).unwrap_or_else(|| {
+                let mut b = Int64Builder::new();
+                b.append_nulls(n);
+                b.finish()
+            })),
+            _ => Arc::new(strs.get_mut(name).map(|b| b.finish()).unwrap_or_else(|| {
+                let mut b = StringBuilder::new();
+                b.append_nulls(n);
+                b.finish()
+            })),
+        };
+        cols.push(col);
+    }
+    Ok(RecordBatch::try_new(schema, cols)?)
+}

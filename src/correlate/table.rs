@@ -1,0 +1,124 @@
+//! `nacl_changes` as a SQL table, computed from the lake when a query first reads it, and the
+//! `acl_allows(rules, egress, protocol, peer, port)` function over its `rules_before` /
+//! `rules_after` columns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::DataFusionError;
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::physical_plan::ExecutionPlan;
+use tokio::sync::OnceCell;
+
+use super::acl::{Entry, allows};
+use crate::functions::{Strs, parse_ip};
+use crate::lake::Lake;
+
+/// `nacl_changes`, built once per session on first use.
+#[derive(Debug)]
+pub struct NaclChangesTable {
+    pub lake: Lake,
+    pub trusted: Option<Vec<ipnet::IpNet>>,
+    cache: OnceCell<RecordBatch>,
+}
+
+impl NaclChangesTable {
+    pub fn new(lake: Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Self {
+        NaclChangesTable { lake, trusted, cache: OnceCell::new() }
+    }
+
+    pub async fn rows(&self) -> crate::error::Result<RecordBatch> {
+        self.cache
+            .get_or_try_init(|| async {
+                let ctx = crate::query::base_session(&self.lake).await?;
+                let ev = super::load(&ctx).await?;
+                let trusted = super::trusted_networks(&ev, self.trusted.as_deref());
+                super::batch(&super::changes(&ev, &trusted))
+            })
+            .await
+            .cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for NaclChangesTable {
+    fn schema(&self) -> SchemaRef {
+        super::schema()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.rows().await.map_err(|e| DataFusionError::Execution(format!("nacl_changes: {e}")))?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], super::schema(), projection.cloned())?)
+    }
+}
+
+/// `acl_allows(rules, egress, protocol, peer, port)`: does the rule set (JSON of `rules_before` or
+/// `rules_after`) let this packet through, as AWS evaluates it? NULL when the rules are unknown, the
+/// peer is not an address, or an entry the evidence does not show could decide.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct AclAllows {
+    signature: Signature,
+}
+
+impl AclAllows {
+    pub fn new() -> Self {
+        AclAllows { signature: Signature::any(5, Volatility::Immutable) }
+    }
+}
+
+impl Default for AclAllows {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for AclAllows {
+    fn name(&self) -> &str {
+        "acl_allows"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let rules = Strs::of(&arrays[0])?;
+        let egress = datafusion::arrow::compute::cast(&arrays[1], &DataType::Boolean)?;
+        let egress = egress.as_any().downcast_ref::<BooleanArray>().expect("boolean");
+        let protocol = crate::functions::ints(&arrays[2])?;
+        let protocol = protocol.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("int64");
+        let peers = Strs::of(&arrays[3])?;
+        let port = crate::functions::ints(&arrays[4])?;
+        let port = port.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("int64");
+        // Rule sets repeat row after row: parse each distinct text once.
+        let mut parsed: HashMap<&str, Option<Vec<Entry>>> = HashMap::new();
+        let out: BooleanArray = (0..rules.len())
+            .map(|i| {
+                let text = rules.get(i)?;
+                let set = parsed.entry(text).or_insert_with(|| serde_json::from_str(text).ok()).as_ref()?;
+                if egress.is_null(i) || protocol.is_null(i) {
+                    return None;
+                }
+                let peer = parse_ip(peers.get(i)?)?;
+                let port = (!port.is_null(i)).then(|| port.value(i));
+                allows(set, egress.value(i), protocol.value(i), peer, port)
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
