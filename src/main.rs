@@ -103,6 +103,27 @@ enum Cmd {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// Every Network ACL change with its verdict and the evidence: the traffic it newly let in.
+    ///
+    /// Verdicts: unusual_traffic_after_change, risky_change_no_unusual_traffic,
+    /// change_no_unusual_traffic, failed_change. The logic is queries/correlate.sql.
+    Correlate {
+        /// How long after each change to look at flows.
+        #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
+        window: i64,
+        /// How long before each change the baseline reaches.
+        #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
+        baseline: i64,
+        /// Trusted networks for the risk assessment (comma-separated CIDRs); default RFC 1918 and the VPC ranges.
+        #[arg(long, value_delimiter = ',', value_parser = parse_cidr)]
+        trusted: Option<Vec<ipnet::IpNet>>,
+        /// Output format (default: from the -o file's extension, else table).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Write to a file instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
     /// An interactive SQL prompt over the lake (history, multi-line statements, \d to list tables).
     Shell,
     /// What the lake holds: rows, files and bytes per table, time ranges, accounts, regions.
@@ -124,6 +145,13 @@ fn parse_time_arg(s: &str) -> Result<i64, String> {
         return Ok(secs * 1_000_000);
     }
     Err(format!("cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"))
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not a CIDR such as 10.0.0.0/8"))
 }
 
 /// Where results go: the `-o` file, or stdout.
@@ -214,6 +242,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut sink = Sink::new(format, batch.schema(), open_output(output.as_deref())?)?;
             sink.write(&batch)?;
             sink.finish()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Correlate { window, baseline, trusted, format, output } => {
+            let format = format.or_else(|| output.as_deref().and_then(Format::from_path)).unwrap_or(Format::Table);
+            let lake = Lake::open(&cli.lake)?;
+            lake.recover_if_idle()?;
+            runtime()?.block_on(async {
+                let ctx = trailflow::query::session_with(&lake, trusted).await?;
+                let sql = trailflow::correlate::correlate_sql(window, baseline);
+                let df = ctx.sql_with_options(&sql, trailflow::query::read_only()).await?;
+                let schema = df.schema().inner().clone();
+                let mut stream = df.execute_stream().await?;
+                let mut sink = Sink::new(format, schema, open_output(output.as_deref())?)?;
+                while let Some(batch) = stream.next().await {
+                    sink.write(&batch?)?;
+                }
+                sink.finish()?;
+                anyhow::Ok(())
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Shell => {

@@ -30,7 +30,10 @@ pub async fn session(lake: &Lake) -> Result<SessionContext> {
 /// VPC ranges of the evidence).
 pub async fn session_with(lake: &Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Result<SessionContext> {
     let ctx = base_session(lake).await?;
-    ctx.register_table("nacl_changes", Arc::new(crate::correlate::table::NaclChangesTable::new(lake.clone(), trusted)))?;
+    let derived = Arc::new(crate::correlate::table::Derived::new(lake.clone(), trusted));
+    for (index, name) in crate::correlate::table::DERIVED.iter().enumerate() {
+        ctx.register_table(*name, Arc::new(crate::correlate::table::DerivedTable { derived: derived.clone(), index }))?;
+    }
     Ok(ctx)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod table;
+pub mod topology;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,6 +19,48 @@ use serde_json::Value;
 use acl::{Entry, History, Step};
 
 use crate::error::Result;
+
+/// The correlation, as SQL an analyst can read and adapt (`queries/correlate.sql`).
+pub const CORRELATE_SQL: &str = include_str!("../../queries/correlate.sql");
+
+/// Default window after a change, and baseline before it: a day each. Attackers who were
+/// REJECTed keep knocking, and a day of baseline holds the REJECTs that show it; a day after holds
+/// what a change let in without drowning it in the next day's changes.
+pub const DEFAULT_WINDOW_US: i64 = 24 * 3_600_000_000;
+pub const DEFAULT_BASELINE_US: i64 = 24 * 3_600_000_000;
+
+/// The correlation query with its parameters bound (numbers only, never text from the user).
+pub fn correlate_sql(window_us: i64, baseline_us: i64) -> String {
+    CORRELATE_SQL.replace("{window_us}", &window_us.to_string()).replace("{baseline_us}", &baseline_us.to_string())
+}
+
+/// A duration such as `24h`, `90m`, `2d`, `3600s` or `1h30m`, in microseconds.
+pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
+    let bad = || format!("cannot read {s:?} as a duration: use e.g. 24h, 90m, 2d, 3600s");
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        let unit = match c {
+            's' => 1_000_000,
+            'm' => 60_000_000,
+            'h' => 3_600_000_000,
+            'd' => 86_400_000_000,
+            'w' => 7 * 86_400_000_000,
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+    }
+    if !num.is_empty() || total <= 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
 
 /// The CloudTrail events that change Network ACLs.
 pub const NACL_EVENTS: &[&str] = &[
@@ -47,7 +90,7 @@ pub const RISK_WEIGHTS: &[(&str, i64)] = &[
 ];
 
 /// Look a key up the way CloudTrail (camelCase) and describe-* output (PascalCase) spell it.
-fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+pub(crate) fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
 }
 
@@ -67,7 +110,7 @@ fn as_bool(v: Option<&Value>) -> Option<bool> {
     }
 }
 
-fn as_str(v: Option<&Value>) -> Option<String> {
+pub(crate) fn as_str(v: Option<&Value>) -> Option<String> {
     v?.as_str().map(str::to_string).filter(|s| !s.is_empty())
 }
 
@@ -106,6 +149,8 @@ pub struct Evidence {
     pub acl_snapshots: Vec<(i64, String, Option<String>, Value)>,
     /// VPC ranges learned from inventory and CloudTrail.
     pub vpc_cidrs: Vec<IpNet>,
+    /// `RunInstances` and `CreateNetworkInterface` events (interfaces and their subnets).
+    pub topology_events: Vec<Event>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -126,7 +171,7 @@ pub struct Event {
 
 /// Read the evidence from a lake session (the plain tables only).
 pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence> {
-    let names = NACL_EVENTS.iter().chain(["CreateVpc", "AssociateVpcCidrBlock"].iter()).map(|n| format!("'{n}'")).collect::<Vec<_>>();
+    let names = NACL_EVENTS.iter().chain(["CreateVpc", "AssociateVpcCidrBlock", "RunInstances", "CreateNetworkInterface"].iter()).map(|n| format!("'{n}'")).collect::<Vec<_>>();
     let sql = format!(
         "SELECT event_id, event_time, event_name, coalesce(recipient_account_id, account_id), aws_region, \
          request_parameters, response_elements, user_arn, access_key_id, source_ip, user_agent, error_code \
@@ -166,6 +211,12 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
                         && let Some(n) = as_str(get(&e.request, "cidrBlock")).and_then(|c| c.parse().ok())
                     {
                         ev.vpc_cidrs.push(n);
+                    }
+                    continue;
+                }
+                if e.name == "RunInstances" || e.name == "CreateNetworkInterface" {
+                    if e.error_code.is_none() {
+                        ev.topology_events.push(e);
                     }
                     continue;
                 }
@@ -279,21 +330,30 @@ impl Change {
     }
 }
 
-/// Replay every ACL and assess every change.
-pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
-    // Histories of every ACL: successful steps in time order, and snapshots.
-    let mut hist: HashMap<String, History> = HashMap::new();
-    let mut acl_vpc: HashMap<String, String> = HashMap::new();
-    // Association id → (subnet, acl) as snapshots show them.
-    let mut assoc: HashMap<String, (Option<String>, String)> = HashMap::new();
+/// Every ACL's history, the VPC of each ACL, and the associations snapshots show.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub hist: HashMap<String, History>,
+    pub acl_vpc: HashMap<String, String>,
+    /// Association id → (subnet, acl), as snapshots show them.
+    pub assoc: HashMap<String, (Option<String>, String)>,
+    /// Snapshot associations: (time, association id, subnet, acl).
+    pub snapshot_assoc: Vec<(i64, String, Option<String>, String)>,
+}
+
+/// Build every ACL's history: successful steps in time order, and snapshots.
+pub fn replay(ev: &Evidence) -> Replay {
+    let mut r = Replay::default();
     for (t, id, vpc, item) in &ev.acl_snapshots {
-        hist.entry(id.clone()).or_default().snapshots.push((*t, entries_of(item)));
+        r.hist.entry(id.clone()).or_default().snapshots.push((*t, entries_of(item)));
         if let Some(v) = vpc {
-            acl_vpc.insert(id.clone(), v.clone());
+            r.acl_vpc.insert(id.clone(), v.clone());
         }
         for a in get(item, "Associations").and_then(Value::as_array).into_iter().flatten() {
             if let Some(aid) = as_str(get(a, "NetworkAclAssociationId")) {
-                assoc.insert(aid, (as_str(get(a, "SubnetId")), id.clone()));
+                let subnet = as_str(get(a, "SubnetId"));
+                r.snapshot_assoc.push((*t, aid.clone(), subnet.clone(), id.clone()));
+                r.assoc.insert(aid, (subnet, id.clone()));
             }
         }
     }
@@ -313,7 +373,7 @@ pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
             }),
             "CreateNetworkAcl" => {
                 if let Some(v) = as_str(get(&e.request, "vpcId")) {
-                    acl_vpc.insert(acl.clone(), v);
+                    r.acl_vpc.insert(acl.clone(), v);
                 }
                 let entries = get(&e.response, "networkAcl").map(entries_of).unwrap_or_default();
                 let entries = if entries.is_empty() { vec![Entry::default_deny(false), Entry::default_deny(true)] } else { entries };
@@ -322,9 +382,15 @@ pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
             _ => None,
         };
         if let Some(s) = step {
-            hist.entry(acl).or_default().steps.push((ord, e.time, s));
+            r.hist.entry(acl).or_default().steps.push((ord, e.time, s));
         }
     }
+    r
+}
+
+/// Replay every ACL and assess every change.
+pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
+    let Replay { hist, acl_vpc, assoc, .. } = replay(ev);
     let mut out = Vec::new();
     for (ord, e) in ev.events.iter().enumerate() {
         let req = &e.request;

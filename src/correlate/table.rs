@@ -19,36 +19,64 @@ use super::acl::{Entry, allows};
 use crate::functions::{Strs, parse_ip};
 use crate::lake::Lake;
 
-/// `nacl_changes`, built once per session on first use.
+/// The derived tables of a session (`nacl_changes`, `network_interfaces`, `acl_associations`),
+/// computed together from the lake when a query first reads one of them.
 #[derive(Debug)]
-pub struct NaclChangesTable {
+pub struct Derived {
     pub lake: Lake,
     pub trusted: Option<Vec<ipnet::IpNet>>,
-    cache: OnceCell<RecordBatch>,
+    cache: OnceCell<Vec<RecordBatch>>,
 }
 
-impl NaclChangesTable {
+/// The names of the derived tables, in the order [`Derived::tables`] returns them.
+pub const DERIVED: &[&str] = &["nacl_changes", "network_interfaces", "acl_associations"];
+
+impl Derived {
     pub fn new(lake: Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Self {
-        NaclChangesTable { lake, trusted, cache: OnceCell::new() }
+        Derived { lake, trusted, cache: OnceCell::new() }
     }
 
-    pub async fn rows(&self) -> crate::error::Result<RecordBatch> {
+    pub async fn tables(&self) -> crate::error::Result<Vec<RecordBatch>> {
         self.cache
             .get_or_try_init(|| async {
                 let ctx = crate::query::base_session(&self.lake).await?;
                 let ev = super::load(&ctx).await?;
                 let trusted = super::trusted_networks(&ev, self.trusted.as_deref());
-                super::batch(&super::changes(&ev, &trusted))
+                let replay = super::replay(&ev);
+                let ifaces = super::topology::interfaces(&ctx, &ev).await?;
+                let assoc = super::topology::associations(&ctx, &ev, &replay, &ifaces).await?;
+                Ok(vec![
+                    super::batch(&super::changes(&ev, &trusted))?,
+                    super::topology::interfaces_batch(&ifaces)?,
+                    super::topology::associations_batch(&assoc)?,
+                ])
             })
             .await
             .cloned()
     }
 }
 
+/// One derived table.
+#[derive(Debug)]
+pub struct DerivedTable {
+    pub derived: Arc<Derived>,
+    pub index: usize,
+}
+
+impl DerivedTable {
+    fn table_schema(&self) -> SchemaRef {
+        match self.index {
+            0 => super::schema(),
+            1 => super::topology::interfaces_schema(),
+            _ => super::topology::associations_schema(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
-impl TableProvider for NaclChangesTable {
+impl TableProvider for DerivedTable {
     fn schema(&self) -> SchemaRef {
-        super::schema()
+        self.table_schema()
     }
     fn table_type(&self) -> TableType {
         TableType::View
@@ -60,8 +88,12 @@ impl TableProvider for NaclChangesTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.rows().await.map_err(|e| DataFusionError::Execution(format!("nacl_changes: {e}")))?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], super::schema(), projection.cloned())?)
+        let tables = self
+            .derived
+            .tables()
+            .await
+            .map_err(|e| DataFusionError::Execution(format!("{}: {e}", DERIVED[self.index])))?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![tables[self.index].clone()]], self.table_schema(), projection.cloned())?)
     }
 }
 

@@ -1,0 +1,430 @@
+//! Topology over time: which interfaces sit in which subnet (`network_interfaces`) and which ACL
+//! governs which subnet when (`acl_associations`). Each row says where it was learned and the
+//! interval it held (NULL `valid_from` / `valid_to`: since or until the edge of the evidence).
+//!
+//! Sources: inventory snapshots (`describe-network-interfaces`, `describe-network-acls`);
+//! CloudTrail (`RunInstances` and `CreateNetworkInterface` responses give interface, subnet, VPC
+//! and address; `ReplaceNetworkAclAssociation` moves a subnet to another ACL); and flow logs that
+//! carry `vpc_id` / `subnet_id` / `instance_id`.
+//!
+//! A subnet moved by `ReplaceNetworkAclAssociation` was governed, before the move, by an ACL the
+//! event does not name. trailflow then asks the subnet's own flows before the move: among the ACLs
+//! of the VPC whose rules at that moment allow every accepted flow, the one that also denies the
+//! most rejected flows is taken, recorded as `inferred from N accepted flows`; when no ACL stands
+//! out, the association stays unknown rather than guessed, and the row says why.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use datafusion::prelude::SessionContext;
+use serde_json::Value;
+
+use super::acl::allows;
+use super::{Evidence, Replay, as_str, get};
+use crate::error::Result;
+
+/// Flows looked at to infer a subnet's earlier ACL.
+const INFER_FLOWS: usize = 20_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct Interface {
+    pub interface_id: String,
+    pub subnet_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub private_ip: Option<String>,
+    pub instance_id: Option<String>,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    pub learned_from: String,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Association {
+    pub subnet_id: Option<String>,
+    pub network_acl_id: Option<String>,
+    pub association_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub learned_from: String,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
+
+fn text(b: &RecordBatch, i: usize) -> Result<ArrayRef> {
+    Ok(datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)?)
+}
+
+fn val(a: &ArrayRef, r: usize) -> Option<String> {
+    let a = a.as_string::<i32>();
+    a.is_valid(r).then(|| a.value(r).to_string()).filter(|s| !s.is_empty())
+}
+
+/// Interfaces from inventory, CloudTrail and flow logs.
+pub async fn interfaces(ctx: &SessionContext, ev: &Evidence) -> Result<Vec<Interface>> {
+    let mut out: Vec<Interface> = Vec::new();
+    if ctx.table_exist("inventory")? {
+        let sql = "SELECT snapshot_time, resource_id, item, account_id, region FROM inventory WHERE kind = 'network_interfaces'";
+        for b in crate::query::query(ctx, sql).await? {
+            let (id, item, acct, region) = (text(&b, 1)?, text(&b, 2)?, text(&b, 3)?, text(&b, 4)?);
+            for r in 0..b.num_rows() {
+                let v: Value = val(&item, r).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+                out.push(Interface {
+                    interface_id: val(&id, r).unwrap_or_default(),
+                    subnet_id: as_str(get(&v, "SubnetId")),
+                    vpc_id: as_str(get(&v, "VpcId")),
+                    private_ip: as_str(get(&v, "PrivateIpAddress")),
+                    instance_id: get(&v, "Attachment").and_then(|a| as_str(get(a, "InstanceId"))),
+                    account_id: val(&acct, r),
+                    region: val(&region, r),
+                    learned_from: "inventory".into(),
+                    valid_from: None,
+                    valid_to: None,
+                });
+            }
+        }
+    }
+    for e in &ev.topology_events {
+        let mut add = |n: &Value, instance: Option<String>| {
+            if let Some(id) = as_str(get(n, "networkInterfaceId")) {
+                out.push(Interface {
+                    interface_id: id,
+                    subnet_id: as_str(get(n, "subnetId")),
+                    vpc_id: as_str(get(n, "vpcId")),
+                    private_ip: as_str(get(n, "privateIpAddress")),
+                    instance_id: instance,
+                    account_id: e.account_id.clone(),
+                    region: e.region.clone(),
+                    learned_from: format!("cloudtrail {} {}", e.name, e.event_id),
+                    valid_from: Some(e.time),
+                    valid_to: None,
+                });
+            }
+        };
+        match e.name.as_str() {
+            "RunInstances" => {
+                let items = get(&e.response, "instancesSet").and_then(|s| get(s, "items")).and_then(Value::as_array);
+                for inst in items.into_iter().flatten() {
+                    let iid = as_str(get(inst, "instanceId"));
+                    let nics = get(inst, "networkInterfaceSet").and_then(|s| get(s, "items")).and_then(Value::as_array);
+                    for n in nics.into_iter().flatten() {
+                        add(n, iid.clone());
+                    }
+                }
+            }
+            "CreateNetworkInterface" => {
+                if let Some(n) = get(&e.response, "networkInterface") {
+                    add(n, None);
+                }
+            }
+            _ => {}
+        }
+    }
+    if ctx.table_exist("flow_logs")? {
+        let sql = "SELECT interface_id, max(subnet_id), max(vpc_id), max(instance_id), max(account_id), max(region), \
+                   min(start_time), max(end_time) FROM flow_logs WHERE interface_id IS NOT NULL GROUP BY interface_id";
+        for b in crate::query::query(ctx, sql).await? {
+            let cols: Vec<ArrayRef> = (0..6).map(|i| text(&b, i)).collect::<Result<_>>()?;
+            let (from, to) = (b.column(6).as_primitive::<TimestampMicrosecondType>(), b.column(7).as_primitive::<TimestampMicrosecondType>());
+            for r in 0..b.num_rows() {
+                out.push(Interface {
+                    interface_id: val(&cols[0], r).unwrap_or_default(),
+                    subnet_id: val(&cols[1], r),
+                    vpc_id: val(&cols[2], r),
+                    private_ip: None,
+                    instance_id: val(&cols[3], r),
+                    account_id: val(&cols[4], r),
+                    region: val(&cols[5], r),
+                    learned_from: "flow_logs".into(),
+                    valid_from: from.is_valid(r).then(|| from.value(r)),
+                    valid_to: to.is_valid(r).then(|| to.value(r)),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What each subnet's ACL was, interval by interval.
+pub async fn associations(
+    ctx: &SessionContext,
+    ev: &Evidence,
+    replay: &Replay,
+    ifaces: &[Interface],
+) -> Result<Vec<Association>> {
+    // Moves of each subnet: (time, event ordinal, new ACL, old association, new association).
+    let mut moves: BTreeMap<String, Vec<(i64, usize, String, Option<String>, Option<String>)>> = BTreeMap::new();
+    let mut unplaced = Vec::new();
+    for (ord, e) in ev.events.iter().enumerate() {
+        if e.name != "ReplaceNetworkAclAssociation" || e.error_code.is_some() {
+            continue;
+        }
+        let (Some(acl), old) = (as_str(get(&e.request, "networkAclId")), as_str(get(&e.request, "associationId"))) else {
+            continue;
+        };
+        let new = as_str(get(&e.response, "newAssociationId"));
+        let subnet = [&old, &new]
+            .iter()
+            .find_map(|id| id.as_ref().and_then(|i| replay.assoc.get(i)).and_then(|(s, _)| s.clone()));
+        match subnet {
+            Some(s) => moves.entry(s).or_default().push((e.time, ord, acl, old, new)),
+            None => unplaced.push(e.event_id.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    // Subnets the snapshots show, with their ACL then.
+    let mut snapshot_of: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (_, aid, subnet, acl) in &replay.snapshot_assoc {
+        if let Some(s) = subnet {
+            snapshot_of.insert(s.clone(), (acl.clone(), aid.clone()));
+        }
+    }
+    let mut subnets: Vec<String> = snapshot_of.keys().cloned().collect();
+    subnets.extend(moves.keys().cloned());
+    subnets.sort();
+    subnets.dedup();
+    for s in subnets {
+        let vpc = snapshot_of.get(&s).and_then(|(acl, _)| replay.acl_vpc.get(acl).cloned());
+        let list = moves.get(&s).cloned().unwrap_or_default();
+        if list.is_empty() {
+            let (acl, aid) = snapshot_of[&s].clone();
+            out.push(Association {
+                subnet_id: Some(s.clone()),
+                network_acl_id: Some(acl),
+                association_id: Some(aid),
+                vpc_id: vpc,
+                learned_from: "inventory".into(),
+                valid_from: None,
+                valid_to: None,
+            });
+            continue;
+        }
+        for (i, (t, _, acl, _, new)) in list.iter().enumerate() {
+            out.push(Association {
+                subnet_id: Some(s.clone()),
+                network_acl_id: Some(acl.clone()),
+                association_id: new.clone(),
+                vpc_id: vpc.clone().or_else(|| replay.acl_vpc.get(acl).cloned()),
+                learned_from: "cloudtrail ReplaceNetworkAclAssociation".into(),
+                valid_from: Some(*t),
+                valid_to: list.get(i + 1).map(|m| m.0),
+            });
+        }
+        // Before the first move: the ACL the subnet's own flows fit.
+        let (t0, ord0, moved_to, old_assoc, _) = list[0].clone();
+        let vpc = vpc.or_else(|| replay.acl_vpc.get(&moved_to).cloned());
+        let inferred = infer_acl(ctx, replay, ifaces, &s, vpc.as_deref(), &moved_to, t0, ord0).await?;
+        let (acl, how) = match inferred {
+            Inferred::Acl(acl, how) => (Some(acl), how),
+            Inferred::Unknown(why) => {
+                (None, format!("unknown: moved by ReplaceNetworkAclAssociation, earlier ACL not in the evidence ({why})"))
+            }
+        };
+        out.push(Association {
+            subnet_id: Some(s.clone()),
+            network_acl_id: acl,
+            association_id: old_assoc,
+            vpc_id: vpc,
+            learned_from: how,
+            valid_from: None,
+            valid_to: Some(t0),
+        });
+    }
+    let _ = unplaced;
+    Ok(out)
+}
+
+enum Inferred {
+    Acl(String, String),
+    Unknown(String),
+}
+
+/// The ACL of the VPC whose rules just before `ord` allow the subnet's accepted flows before `t`.
+#[allow(clippy::too_many_arguments)]
+async fn infer_acl(
+    ctx: &SessionContext,
+    replay: &Replay,
+    ifaces: &[Interface],
+    subnet: &str,
+    vpc: Option<&str>,
+    moved_to: &str,
+    t: i64,
+    ord: usize,
+) -> Result<Inferred> {
+    let enis: HashMap<&str, &str> = ifaces
+        .iter()
+        .filter(|i| i.subnet_id.as_deref() == Some(subnet))
+        .filter_map(|i| Some((i.interface_id.as_str(), i.private_ip.as_deref()?)))
+        .collect();
+    if enis.is_empty() || !ctx.table_exist("flow_logs")? {
+        return Ok(Inferred::Unknown("no interface with a known address in the subnet".into()));
+    }
+    let list = enis.keys().map(|e| format!("'{}'", e.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT interface_id, srcaddr, dstaddr, dstport, protocol, action FROM flow_logs \
+         WHERE interface_id IN ({list}) AND action IN ('ACCEPT', 'REJECT') AND start_time < to_timestamp_micros({t}) \
+         ORDER BY start_time DESC LIMIT {INFER_FLOWS}"
+    );
+    let mut flows = Vec::new();
+    for b in crate::query::query(ctx, &sql).await? {
+        let cols: Vec<ArrayRef> = (0..3).map(|i| text(&b, i)).collect::<Result<_>>()?;
+        let action = text(&b, 5)?;
+        let port = crate::functions::ints(b.column(3))?;
+        let proto = crate::functions::ints(b.column(4))?;
+        let (port, proto) = (port.as_primitive::<datafusion::arrow::datatypes::Int64Type>(), proto.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
+        for r in 0..b.num_rows() {
+            let (Some(eni), Some(src), Some(dst)) = (val(&cols[0], r), val(&cols[1], r), val(&cols[2], r)) else { continue };
+            let Some(ip) = enis.get(eni.as_str()) else { continue };
+            let (egress, peer) = if dst == *ip { (false, src) } else if src == *ip { (true, dst) } else { continue };
+            let Some(peer) = crate::functions::parse_ip(&peer) else { continue };
+            if proto.is_null(r) {
+                continue;
+            }
+            let accepted = val(&action, r).as_deref() == Some("ACCEPT");
+            flows.push((egress, proto.value(r), peer, (!port.is_null(r)).then(|| port.value(r)), accepted));
+        }
+    }
+    let accepted = flows.iter().filter(|f| f.4).count();
+    if accepted == 0 {
+        return Ok(Inferred::Unknown("no accepted flow before the move".into()));
+    }
+    // An ACL must allow every accepted flow; among those, the one that also denies the most
+    // rejected flows explains the subnet best (a security group can reject too, so rejects only
+    // break ties).
+    let mut scores: Vec<((usize, usize), String)> = Vec::new();
+    for (acl, h) in &replay.hist {
+        if acl == moved_to || (vpc.is_some() && replay.acl_vpc.get(acl).map(String::as_str) != vpc) {
+            continue;
+        }
+        let Some(rules) = h.state_before(ord) else { continue };
+        let fit = flows
+            .iter()
+            .filter(|(e, p, peer, port, ok)| *ok && allows(&rules, *e, *p, *peer, *port) == Some(true))
+            .count();
+        let denied = flows
+            .iter()
+            .filter(|(e, p, peer, port, ok)| !*ok && allows(&rules, *e, *p, *peer, *port) == Some(false))
+            .count();
+        scores.push(((fit, denied), acl.clone()));
+    }
+    scores.sort_by(|a, b| b.cmp(a));
+    // Last tie-break: the move left the earlier ACL without this subnet; an ACL that the newest
+    // snapshot shows governing no subnet at all is the one the move emptied.
+    let governs_none = |acl: &str| !replay.snapshot_assoc.iter().any(|(_, _, _, a)| a == acl);
+    let best = scores.first().map(|(s, _)| *s);
+    let tied: Vec<&String> = scores.iter().filter(|(s, _)| Some(*s) == best).map(|(_, a)| a).collect();
+    let emptied: Vec<&&String> = tied.iter().filter(|a| governs_none(a)).collect();
+    match scores.as_slice() {
+        [((fit, denied), acl), rest @ ..]
+            if *fit == accepted && rest.first().is_none_or(|((f, d), _)| f < fit || d < denied) =>
+        {
+            Ok(Inferred::Acl(acl.clone(), format!("inferred: the one ACL that fits the {accepted} accepted flows before the move")))
+        }
+        [((fit, _), _), ..] if *fit == accepted && tied.len() > 1 && emptied.len() == 1 => Ok(Inferred::Acl(
+            (*emptied[0]).clone(),
+            format!(
+                "inferred: fits the {accepted} accepted flows before the move, as do {}; the only one the move left governing no subnet",
+                tied.iter().filter(|a| **a != *emptied[0]).map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+        _ => Ok(Inferred::Unknown(format!(
+            "accepted flows allowed and rejected flows denied, of {accepted} and {}: {}",
+            flows.len() - accepted,
+            scores.iter().take(3).map(|((f, d), a)| format!("{a} {f}/{d}")).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+pub fn interfaces_schema() -> SchemaRef {
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        Field::new("interface_id", DataType::Utf8, false),
+        s("subnet_id"),
+        s("vpc_id"),
+        s("private_ip"),
+        s("instance_id"),
+        s("account_id"),
+        s("region"),
+        Field::new("learned_from", DataType::Utf8, false),
+        Field::new("valid_from", crate::schema::ts_type(), true),
+        Field::new("valid_to", crate::schema::ts_type(), true),
+    ]))
+}
+
+pub fn associations_schema() -> SchemaRef {
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        s("subnet_id"),
+        s("network_acl_id"),
+        s("association_id"),
+        s("vpc_id"),
+        Field::new("learned_from", DataType::Utf8, false),
+        Field::new("valid_from", crate::schema::ts_type(), true),
+        Field::new("valid_to", crate::schema::ts_type(), true),
+    ]))
+}
+
+fn build(schema: SchemaRef, rows: Vec<(Vec<Option<String>>, Option<i64>, Option<i64>)>) -> Result<RecordBatch> {
+    let nstr = schema.fields().len() - 2;
+    let mut strs: Vec<StringBuilder> = (0..nstr).map(|_| StringBuilder::new()).collect();
+    let mut from = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut to = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for (s, f, t) in rows {
+        for (b, v) in strs.iter_mut().zip(s) {
+            b.append_option(v);
+        }
+        from.append_option(f);
+        to.append_option(t);
+    }
+    let mut cols: Vec<ArrayRef> = strs.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef).collect();
+    cols.push(Arc::new(from.finish()));
+    cols.push(Arc::new(to.finish()));
+    Ok(RecordBatch::try_new(schema, cols)?)
+}
+
+pub fn interfaces_batch(rows: &[Interface]) -> Result<RecordBatch> {
+    build(
+        interfaces_schema(),
+        rows.iter()
+            .map(|i| {
+                (
+                    vec![
+                        Some(i.interface_id.clone()),
+                        i.subnet_id.clone(),
+                        i.vpc_id.clone(),
+                        i.private_ip.clone(),
+                        i.instance_id.clone(),
+                        i.account_id.clone(),
+                        i.region.clone(),
+                        Some(i.learned_from.clone()),
+                    ],
+                    i.valid_from,
+                    i.valid_to,
+                )
+            })
+            .collect(),
+    )
+}
+
+pub fn associations_batch(rows: &[Association]) -> Result<RecordBatch> {
+    build(
+        associations_schema(),
+        rows.iter()
+            .map(|a| {
+                (
+                    vec![
+                        a.subnet_id.clone(),
+                        a.network_acl_id.clone(),
+                        a.association_id.clone(),
+                        a.vpc_id.clone(),
+                        Some(a.learned_from.clone()),
+                    ],
+                    a.valid_from,
+                    a.valid_to,
+                )
+            })
+            .collect(),
+    )
+}
