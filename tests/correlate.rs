@@ -125,6 +125,17 @@ fn topology_is_learned_with_its_source() {
     assert_eq!(moved.len(), 2, "{moved:?}");
     assert!(moved[0]["learned_from"].as_str().unwrap().starts_with("inferred"), "{moved:?}");
     assert_eq!(moved[1]["learned_from"], "cloudtrail ReplaceNetworkAclAssociation");
+    // ACL entries over time: the replaced rule is known from the replace on, and before it only
+    // as "existed, content unknown"; untouched rules come from the inventory snapshot.
+    let replaced = sql(
+        lake.path(),
+        "SELECT e.learned_from, e.rule_action, e.valid_from IS NULL AS open_start FROM nacl_entries e JOIN nacl_changes c ON c.network_acl_id = e.network_acl_id AND c.rule_number = e.rule_number AND c.egress = e.egress WHERE c.event_name = 'ReplaceNetworkAclEntry' ORDER BY e.valid_from NULLS FIRST",
+    );
+    assert_eq!(replaced.len(), 2, "{replaced:?}");
+    assert!(replaced[0]["learned_from"].as_str().unwrap().starts_with("unknown"));
+    assert!(replaced[1]["learned_from"].as_str().unwrap().starts_with("cloudtrail ReplaceNetworkAclEntry"));
+    assert_eq!(replaced[1]["rule_action"], "allow");
+    assert!(sql(lake.path(), "SELECT count(*) AS n FROM nacl_entries WHERE learned_from = 'inventory'")[0]["n"].as_u64().unwrap() > 5);
     // Every association row says where it came from.
     assert!(sql(lake.path(), "SELECT learned_from FROM acl_associations").iter().all(|r| r["learned_from"].is_string()));
 }

@@ -19,7 +19,8 @@ use super::acl::{Entry, allows};
 use crate::functions::{Strs, parse_ip};
 use crate::lake::Lake;
 
-/// The derived tables of a session (`nacl_changes`, `network_interfaces`, `acl_associations`),
+/// The derived tables of a session (`nacl_changes`, `network_interfaces`, `acl_associations`,
+/// `nacl_entries`),
 /// computed together from the lake when a query first reads one of them.
 #[derive(Debug)]
 pub struct Derived {
@@ -29,7 +30,7 @@ pub struct Derived {
 }
 
 /// The names of the derived tables, in the order [`Derived::tables`] returns them.
-pub const DERIVED: &[&str] = &["nacl_changes", "network_interfaces", "acl_associations"];
+pub const DERIVED: &[&str] = &["nacl_changes", "network_interfaces", "acl_associations", "nacl_entries"];
 
 impl Derived {
     pub fn new(lake: Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Self {
@@ -49,6 +50,7 @@ impl Derived {
                     super::batch(&super::changes(&ev, &trusted))?,
                     super::topology::interfaces_batch(&ifaces)?,
                     super::topology::associations_batch(&assoc)?,
+                    super::topology::entries_batch(&super::topology::entries(&replay, &ev))?,
                 ])
             })
             .await
@@ -68,7 +70,8 @@ impl DerivedTable {
         match self.index {
             0 => super::schema(),
             1 => super::topology::interfaces_schema(),
-            _ => super::topology::associations_schema(),
+            2 => super::topology::associations_schema(),
+            _ => super::topology::entries_schema(),
         }
     }
 }

@@ -428,3 +428,127 @@ pub fn associations_batch(rows: &[Association]) -> Result<RecordBatch> {
             .collect(),
     )
 }
+
+/// One entry of one ACL over an interval: the rule set of every ACL replayed in time order.
+#[derive(Debug, Clone)]
+pub struct EntryRow {
+    pub network_acl_id: String,
+    pub entry: super::acl::Entry,
+    pub learned_from: String,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
+
+/// The entries of every ACL, interval by interval between the changes of that ACL.
+pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
+    let mut out = Vec::new();
+    let mut acls: Vec<&String> = replay.hist.keys().collect();
+    acls.sort();
+    for acl in acls {
+        let h = &replay.hist[acl];
+        // Points where the rule set may change: before the first step, and after each step.
+        let mut points: Vec<(usize, Option<i64>, String)> = vec![(0, None, String::new())];
+        for (ord, t, _) in &h.steps {
+            points.push((ord + 1, Some(*t), format!("cloudtrail {} {}", ev.events[*ord].name, ev.events[*ord].event_id)));
+        }
+        let mut open: Vec<EntryRow> = Vec::new();
+        for (i, (upto, from, why)) in points.iter().enumerate() {
+            let state = h.state_before(*upto).unwrap_or_default();
+            let next = points.get(i + 1).and_then(|p| p.1);
+            // Close entries that changed; open the new ones.
+            let mut still = Vec::new();
+            for row in open.drain(..) {
+                if state.contains(&row.entry) {
+                    still.push(row);
+                } else {
+                    let mut row = row;
+                    row.valid_to = *from;
+                    out.push(row);
+                }
+            }
+            for e in state {
+                if !still.iter().any(|r| r.entry == e) {
+                    let learned = if e.unknown {
+                        "unknown: a later change shows the rule existed, nothing recorded shows it".to_string()
+                    } else if why.is_empty() || !h.steps.iter().any(|(_, _, s)| step_is(s, &e)) {
+                        if e.rule_number == super::acl::DEFAULT_RULE { "default rule".into() } else { "inventory".into() }
+                    } else {
+                        why.clone()
+                    };
+                    still.push(EntryRow { network_acl_id: acl.clone(), entry: e, learned_from: learned, valid_from: *from, valid_to: None });
+                }
+            }
+            open = still;
+            let _ = next;
+        }
+        out.extend(open);
+    }
+    out
+}
+
+fn step_is(s: &super::acl::Step, e: &super::acl::Entry) -> bool {
+    match s {
+        super::acl::Step::Put { entry, .. } => entry == e,
+        super::acl::Step::Created(es) => es.contains(e),
+        super::acl::Step::Removed { .. } => false,
+    }
+}
+
+pub fn entries_schema() -> SchemaRef {
+    let i = |n: &str| Field::new(n, DataType::Int64, true);
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        Field::new("network_acl_id", DataType::Utf8, false),
+        i("rule_number"),
+        Field::new("egress", DataType::Boolean, true),
+        s("rule_action"),
+        i("protocol"),
+        s("cidr_block"),
+        s("ipv6_cidr_block"),
+        i("port_from"),
+        i("port_to"),
+        Field::new("learned_from", DataType::Utf8, false),
+        Field::new("valid_from", crate::schema::ts_type(), true),
+        Field::new("valid_to", crate::schema::ts_type(), true),
+    ]))
+}
+
+pub fn entries_batch(rows: &[EntryRow]) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{BooleanBuilder, Int64Builder};
+    let mut acl = StringBuilder::new();
+    let (mut num, mut proto, mut pf, mut pt) = (Int64Builder::new(), Int64Builder::new(), Int64Builder::new(), Int64Builder::new());
+    let mut egress = BooleanBuilder::new();
+    let (mut action, mut cidr, mut v6, mut learned) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let mut from = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut to = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for r in rows {
+        let e = &r.entry;
+        acl.append_value(&r.network_acl_id);
+        num.append_value(e.rule_number);
+        egress.append_value(e.egress);
+        action.append_option((!e.unknown).then(|| e.action.clone()));
+        proto.append_option((!e.unknown).then_some(e.protocol));
+        cidr.append_option(e.cidr.clone());
+        v6.append_option(e.ipv6_cidr.clone());
+        pf.append_option(e.port_from);
+        pt.append_option(e.port_to);
+        learned.append_value(&r.learned_from);
+        from.append_option(r.valid_from);
+        to.append_option(r.valid_to);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(acl.finish()),
+        Arc::new(num.finish()),
+        Arc::new(egress.finish()),
+        Arc::new(action.finish()),
+        Arc::new(proto.finish()),
+        Arc::new(cidr.finish()),
+        Arc::new(v6.finish()),
+        Arc::new(pf.finish()),
+        Arc::new(pt.finish()),
+        Arc::new(learned.finish()),
+        Arc::new(from.finish()),
+        Arc::new(to.finish()),
+    ];
+    Ok(RecordBatch::try_new(entries_schema(), cols)?)
+}
