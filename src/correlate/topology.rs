@@ -170,7 +170,7 @@ pub async fn associations(
             .find_map(|id| id.as_ref().and_then(|i| replay.assoc.get(i)).and_then(|(s, _)| s.clone()));
         match subnet {
             Some(s) => moves.entry(s).or_default().push((e.time, ord, acl, old, new)),
-            None => unplaced.push(e.event_id.clone()),
+            None => unplaced.push((e.time, acl, new)),
         }
     }
     let mut out = Vec::new();
@@ -232,7 +232,18 @@ pub async fn associations(
             valid_to: Some(t0),
         });
     }
-    let _ = unplaced;
+    // A move whose association ids no snapshot shows: the ACL is known, the subnet is not.
+    for (t, acl, new) in unplaced {
+        out.push(Association {
+            subnet_id: None,
+            vpc_id: replay.acl_vpc.get(&acl).cloned(),
+            network_acl_id: Some(acl),
+            association_id: new,
+            learned_from: "cloudtrail ReplaceNetworkAclAssociation; subnet unknown (no snapshot shows the association)".into(),
+            valid_from: Some(t),
+            valid_to: None,
+        });
+    }
     Ok(out)
 }
 
@@ -452,9 +463,8 @@ pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
             points.push((ord + 1, Some(*t), format!("cloudtrail {} {}", ev.events[*ord].name, ev.events[*ord].event_id)));
         }
         let mut open: Vec<EntryRow> = Vec::new();
-        for (i, (upto, from, why)) in points.iter().enumerate() {
+        for (upto, from, why) in &points {
             let state = h.state_before(*upto).unwrap_or_default();
-            let next = points.get(i + 1).and_then(|p| p.1);
             // Close entries that changed; open the new ones.
             let mut still = Vec::new();
             for row in open.drain(..) {
@@ -479,7 +489,6 @@ pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
                 }
             }
             open = still;
-            let _ = next;
         }
         out.extend(open);
     }
