@@ -37,16 +37,21 @@ scope AS (
   WHERE ch.succeeded
 ),
 flows AS (
-  SELECT s.event_id, f.start_time, f.action, f.bytes, f.protocol, f.dstport,
-         f.srcaddr = s.private_ip AS egress,
+  -- Flows on the interfaces in scope, from the baseline to the end of the window, folded per
+  -- peer, direction, protocol, port and side of the change (rules are judged once per group).
+  SELECT s.event_id,
          CASE WHEN f.srcaddr = s.private_ip THEN f.dstaddr ELSE f.srcaddr END AS peer,
-         arrow_cast(f.start_time, 'Int64') >= ch.t AS after
+         f.srcaddr = s.private_ip AS egress,
+         f.protocol, f.dstport, f.action,
+         arrow_cast(f.start_time, 'Int64') >= ch.t AS after,
+         count(*) AS n, sum(f.bytes) AS bytes, min(f.start_time) AS first_t, max(f.start_time) AS last_t
   FROM scope s
   JOIN ch ON ch.event_id = s.event_id
   JOIN flow_logs f ON f.interface_id = s.interface_id
   WHERE (f.srcaddr = s.private_ip OR f.dstaddr = s.private_ip)
     AND arrow_cast(f.start_time, 'Int64') >= ch.t - {baseline_us}
     AND arrow_cast(f.start_time, 'Int64') < ch.t + {window_us}
+  GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
 judged AS (
   SELECT fl.*,
@@ -60,12 +65,12 @@ peers AS (
          bool_or(NOT after) AS seen_before,
          bool_or(after AND action = 'ACCEPT' AND allowed_after AND allowed_before = false) AS newly,
          bool_or(after AND action = 'ACCEPT' AND allowed_after IS NOT false AND allowed_before IS NULL) AS maybe,
-         sum(CASE WHEN after AND action = 'ACCEPT' THEN 1 ELSE 0 END) AS flows_after,
+         sum(CASE WHEN after AND action = 'ACCEPT' THEN n ELSE 0 END) AS flows_after,
          sum(CASE WHEN after AND action = 'ACCEPT' THEN bytes ELSE 0 END) AS bytes_after,
          count(DISTINCT CASE WHEN after AND action = 'ACCEPT' THEN dstport END) AS ports_after,
-         sum(CASE WHEN after AND action = 'ACCEPT' AND dstport IN (22, 3389) THEN 1 ELSE 0 END) AS admin_flows,
-         min(CASE WHEN after AND action = 'ACCEPT' THEN start_time END) AS first_flow,
-         max(CASE WHEN after AND action = 'ACCEPT' THEN start_time END) AS last_flow
+         sum(CASE WHEN after AND action = 'ACCEPT' AND dstport IN (22, 3389) THEN n ELSE 0 END) AS admin_flows,
+         min(CASE WHEN after AND action = 'ACCEPT' THEN first_t END) AS first_flow,
+         max(CASE WHEN after AND action = 'ACCEPT' THEN last_t END) AS last_flow
   FROM judged
   GROUP BY event_id, peer
 ),
