@@ -17,7 +17,7 @@
 pub mod table;
 pub mod tokenize;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,7 +97,9 @@ fn build_schema() -> TSchema {
         DateOptions::default().set_indexed().set_fast().set_precision(DateTimePrecision::Microseconds),
     );
     b.add_text_field("run", STRING);
-    let positions = TextFieldIndexing::default().set_tokenizer(TOKENS).set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    // Field-scoped terms and JSON paths are looked up as terms: documents only, no frequencies or
+    // positions (phrases are for the whole record, `all`). This keeps the index small.
+    let terms_only = TextFieldIndexing::default().set_tokenizer(TOKENS).set_index_option(IndexRecordOption::Basic);
     b.add_text_field(
         "all",
         TextOptions::default().set_indexing_options(
@@ -108,14 +110,14 @@ fn build_schema() -> TSchema {
         ),
     );
     for k in KEYWORDS {
-        let mut opts = TextOptions::default().set_indexing_options(positions.clone().set_fieldnorms(false));
+        let mut opts = TextOptions::default().set_indexing_options(terms_only.clone().set_fieldnorms(false));
         if SHOWN.contains(k) {
             opts = opts.set_fast("raw");
         }
         b.add_text_field(k, opts);
     }
     for j in JSON_FIELDS {
-        b.add_json_field(j, JsonObjectOptions::default().set_indexing_options(positions.clone().set_fieldnorms(false)));
+        b.add_json_field(j, JsonObjectOptions::default().set_indexing_options(terms_only.clone().set_fieldnorms(false)));
     }
     b.build()
 }
@@ -469,7 +471,9 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
     let mut dts = StringBuilder::new();
     let mut cache: Vec<Option<Vec<Option<tantivy::columnar::StrColumn>>>> =
         (0..searcher.segment_readers().len()).map(|_| None).collect();
-    let mut buf = String::new();
+    // Most shown columns hold few distinct values (an actor, a key, an event name): each term of
+    // a segment's column is looked up in its dictionary once.
+    let mut terms: HashMap<(SegmentOrdinal, usize, u64), String> = HashMap::new();
     for (t, seg, doc) in &hits {
         let cols = match &mut cache[*seg as usize] {
             Some(c) => c,
@@ -482,16 +486,26 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
                 slot.insert(cols)
             }
         };
-        let mut value = |c: &Option<tantivy::columnar::StrColumn>| -> Option<String> {
-            let c = c.as_ref()?;
+        let mut value = |col: usize| -> Option<String> {
+            let c = cols[col].as_ref()?;
             let ord = c.term_ords(*doc).next()?;
-            buf.clear();
-            c.ord_to_str(ord, &mut buf).ok()?.then(|| buf.clone())
+            if col == 0 {
+                // Event ids are unique: no point caching them.
+                let mut s = String::new();
+                return c.ord_to_str(ord, &mut s).ok()?.then_some(s);
+            }
+            if let Some(s) = terms.get(&(*seg, col, ord)) {
+                return Some(s.clone());
+            }
+            let mut s = String::new();
+            c.ord_to_str(ord, &mut s).ok()?.then_some(())?;
+            terms.insert((*seg, col, ord), s.clone());
+            Some(s)
         };
         times.push(*t);
-        ids.append_value(value(&cols[0]).unwrap_or_default());
-        for (b, c) in shown.iter_mut().zip(&cols[1..]) {
-            b.append_option(value(c));
+        ids.append_value(value(0).unwrap_or_default());
+        for (i, b) in shown.iter_mut().enumerate() {
+            b.append_option(value(i + 1));
         }
         dts.append_value(crate::ingest::writer::partition_of(Some(*t)));
     }
