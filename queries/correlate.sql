@@ -49,6 +49,9 @@ flows AS (
   JOIN ch ON ch.event_id = s.event_id
   JOIN flow_logs f ON f.interface_id = s.interface_id
   WHERE (f.srcaddr = s.private_ip OR f.dstaddr = s.private_ip)
+    -- An entry governs one direction: only flows in that direction (into the interface for an
+    -- ingress entry, out of it for an egress one); other changes see both.
+    AND (ch.egress IS NULL OR ch.egress = (f.srcaddr = s.private_ip))
     AND arrow_cast(f.start_time, 'Int64') >= ch.t - {baseline_us}
     AND arrow_cast(f.start_time, 'Int64') < ch.t + {window_us}
   GROUP BY 1, 2, 3, 4, 5, 6, 7
@@ -67,35 +70,48 @@ peers AS (
          bool_or(after AND action = 'ACCEPT' AND allowed_after IS NOT false AND allowed_before IS NULL) AS maybe,
          sum(CASE WHEN after AND action = 'ACCEPT' THEN n ELSE 0 END) AS flows_after,
          sum(CASE WHEN after AND action = 'ACCEPT' THEN bytes ELSE 0 END) AS bytes_after,
-         count(DISTINCT CASE WHEN after AND action = 'ACCEPT' THEN dstport END) AS ports_after,
          sum(CASE WHEN after AND action = 'ACCEPT' AND dstport IN (22, 3389) THEN n ELSE 0 END) AS admin_flows,
          min(CASE WHEN after AND action = 'ACCEPT' THEN first_t END) AS first_flow,
          max(CASE WHEN after AND action = 'ACCEPT' THEN last_t END) AS last_flow
   FROM judged
   GROUP BY event_id, peer
 ),
+ports AS (
+  -- Distinct ports each peer reached after the change (a scan shows as many).
+  SELECT event_id, peer, count(*) AS ports_after
+  FROM (SELECT DISTINCT event_id, peer, dstport FROM judged WHERE after AND action = 'ACCEPT')
+  GROUP BY event_id, peer
+),
 evidence AS (
-  SELECT *,
+  SELECT peers.*, coalesce(ports.ports_after, 0) AS ports_after,
          (newly OR (maybe AND rejected_before)) AS counts,
-         NOT coalesce(is_private_ip(peer), false)
+         NOT coalesce(is_private_ip(peers.peer), false)
            AND (((newly OR maybe) AND rejected_before)
-                OR (newly AND NOT seen_before AND (bytes_after >= 100000000 OR ports_after >= 10 OR admin_flows >= 10)))
+                OR (newly AND NOT seen_before AND (bytes_after >= 100000000 OR coalesce(ports.ports_after, 0) >= 10 OR admin_flows >= 10)))
            AS unusual
-  FROM peers
+  FROM peers LEFT JOIN ports ON ports.event_id = peers.event_id AND ports.peer = peers.peer
 ),
 per_change AS (
   SELECT event_id,
          sum(CASE WHEN counts THEN flows_after ELSE 0 END) AS matching_flows,
          sum(CASE WHEN counts THEN bytes_after ELSE 0 END) AS bytes,
          sum(CASE WHEN counts AND NOT seen_before THEN 1 ELSE 0 END) AS new_peers,
-         array_to_string(array_agg(CASE WHEN counts AND rejected_before THEN peer END ORDER BY peer), ', ') AS reject_to_accept_peers,
+         array_to_string(array_sort(array_agg(peer) FILTER (WHERE counts AND rejected_before)), ', ') AS reject_to_accept_peers,
          sum(CASE WHEN unusual THEN 1 ELSE 0 END) AS unusual_peers,
-         array_to_string(array_agg(CASE WHEN unusual THEN peer END ORDER BY peer), ', ') AS unusual_peer_list,
+         array_to_string(array_sort(array_agg(peer) FILTER (WHERE unusual)), ', ') AS unusual_peer_list,
          max(CASE WHEN counts THEN ports_after END) AS distinct_ports,
-         array_to_string(array_slice(array_agg(CASE WHEN counts THEN peer || ' ' || bytes_after END ORDER BY bytes_after DESC), 1, 5), ', ') AS top_peers,
          min(CASE WHEN counts THEN first_flow END) AS first_flow,
          max(CASE WHEN counts THEN last_flow END) AS last_flow
   FROM evidence
+  GROUP BY event_id
+),
+top AS (
+  -- The five peers with the most bytes of counted traffic, per change.
+  SELECT event_id, array_to_string(array_agg(peer || ' ' || bytes_after), ', ') AS top_peers
+  FROM (SELECT event_id, peer, bytes_after,
+               row_number() OVER (PARTITION BY event_id ORDER BY bytes_after DESC, peer) AS rn
+        FROM evidence WHERE counts)
+  WHERE rn <= 5
   GROUP BY event_id
 ),
 in_scope AS (
@@ -112,10 +128,11 @@ SELECT ch.event_id, ch.event_time, ch.event_name, ch.network_acl_id, ch.actor_ar
        coalesce(s.interfaces, 0) AS interfaces_in_scope, s.interface_list,
        coalesce(p.matching_flows, 0) AS matching_flows, coalesce(p.bytes, 0) AS bytes,
        coalesce(p.new_peers, 0) AS new_peers, p.reject_to_accept_peers, p.unusual_peer_list AS unusual_peers,
-       p.distinct_ports, p.top_peers, p.first_flow, p.last_flow,
+       p.distinct_ports, t.top_peers, p.first_flow, p.last_flow,
        ch.rule_number, ch.egress, ch.rule_action, ch.protocol, ch.cidr_block, ch.port_from, ch.port_to,
        ch.subnet_id, ch.error_code
 FROM ch
 LEFT JOIN per_change p ON p.event_id = ch.event_id
 LEFT JOIN in_scope s ON s.event_id = ch.event_id
+LEFT JOIN top t ON t.event_id = ch.event_id
 ORDER BY ch.event_time, ch.event_id
