@@ -125,3 +125,29 @@ fn shell_lists_tables_shows_schemas_and_runs_multiline_sql() {
     assert!(text.contains("answer\n42\n"), "{text}");
     assert!(err.contains("error:") && err.contains("nowhere"), "{err}");
 }
+
+#[test]
+fn datafusion_settings_from_the_environment() {
+    let lake = lake_with_sample();
+    // A valid setting changes nothing in the answer.
+    let out = bin()
+        .env("DATAFUSION_EXECUTION_BATCH_SIZE", "1024")
+        .args(["sql", "--format", "csv", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT count(*) AS n FROM flow_logs")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A value that does not parse is one line naming the variable, and exit status 1.
+    let out = bin()
+        .env("DATAFUSION_EXECUTION_BATCH_SIZE", "lots")
+        .args(["sql", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT 1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("DATAFUSION_EXECUTION_BATCH_SIZE") || err.contains("batch_size"), "{err}");
+}
