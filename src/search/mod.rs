@@ -466,7 +466,6 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
     }
     // Read the shown columns of each hit from the segments' fast fields.
     let mut times = Vec::with_capacity(hits.len());
-    let mut ids = StringBuilder::new();
     let mut shown: Vec<StringBuilder> = SHOWN.iter().map(|_| StringBuilder::new()).collect();
     let mut dts = StringBuilder::new();
     let mut cache: Vec<Option<Vec<Option<tantivy::columnar::StrColumn>>>> =
@@ -474,7 +473,9 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
     // Most shown columns hold few distinct values (an actor, a key, an event name): each term of
     // a segment's column is looked up in its dictionary once.
     let mut terms: HashMap<(SegmentOrdinal, usize, u64), String> = HashMap::new();
-    for (t, seg, doc) in &hits {
+    // Event ids are unique: their terms are read per segment in dictionary order, in one pass.
+    let mut id_ords: HashMap<SegmentOrdinal, Vec<(u64, usize)>> = HashMap::new();
+    for (i, (t, seg, doc)) in hits.iter().enumerate() {
         let cols = match &mut cache[*seg as usize] {
             Some(c) => c,
             slot => {
@@ -486,14 +487,12 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
                 slot.insert(cols)
             }
         };
+        if let Some(ord) = cols[0].as_ref().and_then(|c| c.term_ords(*doc).next()) {
+            id_ords.entry(*seg).or_default().push((ord, i));
+        }
         let mut value = |col: usize| -> Option<String> {
             let c = cols[col].as_ref()?;
             let ord = c.term_ords(*doc).next()?;
-            if col == 0 {
-                // Event ids are unique: no point caching them.
-                let mut s = String::new();
-                return c.ord_to_str(ord, &mut s).ok()?.then_some(s);
-            }
             if let Some(s) = terms.get(&(*seg, col, ord)) {
                 return Some(s.clone());
             }
@@ -503,11 +502,28 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
             Some(s)
         };
         times.push(*t);
-        ids.append_value(value(0).unwrap_or_default());
-        for (i, b) in shown.iter_mut().enumerate() {
-            b.append_option(value(i + 1));
+        for (k, b) in shown.iter_mut().enumerate() {
+            b.append_option(value(k + 1));
         }
         dts.append_value(crate::ingest::writer::partition_of(Some(*t)));
+    }
+    let mut id_values: Vec<String> = vec![String::new(); hits.len()];
+    for (seg, mut pairs) in id_ords {
+        pairs.sort_unstable();
+        let Some(col) = cache[seg as usize].as_ref().and_then(|c| c[0].as_ref()) else { continue };
+        let ords: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+        let mut next = pairs.iter().map(|p| p.1);
+        col.dictionary()
+            .sorted_ords_to_term_cb(&ords, |bytes| {
+                if let Some(i) = next.next() {
+                    id_values[i] = String::from_utf8_lossy(bytes).into_owned();
+                }
+            })
+            .map_err(|e| tantivy_err("read", e))?;
+    }
+    let mut ids = StringBuilder::new();
+    for v in &id_values {
+        ids.append_value(v);
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
