@@ -154,6 +154,24 @@ fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("{s:?} is not a CIDR such as 10.0.0.0/8"))
 }
 
+/// Run a read-only query and write its result batch by batch.
+async fn stream_query(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    format: Format,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let df = ctx.sql_with_options(sql, trailflow::query::read_only()).await?;
+    let schema = df.schema().inner().clone();
+    let mut stream = df.execute_stream().await?;
+    let mut sink = Sink::new(format, schema, open_output(output)?)?;
+    while let Some(batch) = stream.next().await {
+        sink.write(&batch?)?;
+    }
+    sink.finish()?;
+    Ok(())
+}
+
 /// Where results go: the `-o` file, or stdout.
 fn open_output(path: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Write + Send>> {
     Ok(match path {
@@ -221,15 +239,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lake.recover_if_idle()?;
             runtime()?.block_on(async {
                 let ctx = trailflow::query::session(&lake).await?;
-                let df = ctx.sql_with_options(&sql, trailflow::query::read_only()).await?;
-                let schema = df.schema().inner().clone();
-                let mut stream = df.execute_stream().await?;
-                let mut sink = Sink::new(format, schema, open_output(output.as_deref())?)?;
-                while let Some(batch) = stream.next().await {
-                    sink.write(&batch?)?;
-                }
-                sink.finish()?;
-                anyhow::Ok(())
+                stream_query(&ctx, &sql, format, output.as_deref()).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -250,16 +260,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lake.recover_if_idle()?;
             runtime()?.block_on(async {
                 let ctx = trailflow::query::session_with(&lake, trusted).await?;
-                let sql = trailflow::correlate::correlate_sql(window, baseline);
-                let df = ctx.sql_with_options(&sql, trailflow::query::read_only()).await?;
-                let schema = df.schema().inner().clone();
-                let mut stream = df.execute_stream().await?;
-                let mut sink = Sink::new(format, schema, open_output(output.as_deref())?)?;
-                while let Some(batch) = stream.next().await {
-                    sink.write(&batch?)?;
-                }
-                sink.finish()?;
-                anyhow::Ok(())
+                stream_query(&ctx, &trailflow::correlate::correlate_sql(window, baseline), format, output.as_deref())
+                    .await
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, AsArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use ipnet::IpNet;
@@ -178,14 +178,8 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
          FROM cloudtrail WHERE event_name IN ({}) ORDER BY event_time, event_id",
         names.join(", ")
     );
+    use topology::{text, val};
     let mut ev = Evidence::default();
-    let text = |b: &RecordBatch, i: usize| -> Result<ArrayRef> {
-        Ok(datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)?)
-    };
-    let val = |a: &ArrayRef, r: usize| -> Option<String> {
-        let a = a.as_string::<i32>();
-        a.is_valid(r).then(|| a.value(r).to_string()).filter(|s| !s.is_empty())
-    };
     if ctx.table_exist("cloudtrail")? {
         for b in crate::query::query(ctx, &sql).await? {
             let cols: Vec<ArrayRef> = (0..b.num_columns()).map(|i| if i == 1 { Ok(b.column(1).clone()) } else { text(&b, i) }).collect::<Result<_>>()?;

@@ -53,11 +53,13 @@ pub struct Association {
     pub valid_to: Option<i64>,
 }
 
-fn text(b: &RecordBatch, i: usize) -> Result<ArrayRef> {
+/// Column `i` as plain text.
+pub(super) fn text(b: &RecordBatch, i: usize) -> Result<ArrayRef> {
     Ok(datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)?)
 }
 
-fn val(a: &ArrayRef, r: usize) -> Option<String> {
+/// A non-empty text value.
+pub(super) fn val(a: &ArrayRef, r: usize) -> Option<String> {
     let a = a.as_string::<i32>();
     a.is_valid(r).then(|| a.value(r).to_string()).filter(|s| !s.is_empty())
 }

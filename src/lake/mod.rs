@@ -90,14 +90,16 @@ impl Lake {
         Ok(lock)
     }
 
+    /// The writer lock, when no writer holds it (for readers that repair on the way).
+    fn idle_lock(&self) -> Option<WriteLock> {
+        let file = File::options().write(true).open(self.meta().join(LOCK_FILE)).ok()?;
+        file.try_lock().ok()?;
+        Some(WriteLock { _file: file })
+    }
+
     /// For readers: finish or undo an interrupted run when no writer is active.
     pub fn recover_if_idle(&self) -> Result<()> {
-        let path = self.meta().join(LOCK_FILE);
-        let Ok(file) = File::options().write(true).open(&path) else {
-            return Ok(());
-        };
-        if file.try_lock().is_ok() {
-            let lock = WriteLock { _file: file };
+        if let Some(lock) = self.idle_lock() {
             self.recover(&lock)?;
         }
         Ok(())
@@ -124,12 +126,7 @@ impl Lake {
     /// Bring the search index up to date with the lake when no writer is active (a writer brings
     /// it up to date itself when it takes the lock).
     pub fn sync_index_if_idle(&self) -> Result<()> {
-        let path = self.meta().join(LOCK_FILE);
-        let Ok(file) = File::options().write(true).open(&path) else {
-            return Ok(());
-        };
-        if file.try_lock().is_ok() {
-            let lock = WriteLock { _file: file };
+        if let Some(lock) = self.idle_lock() {
             self.recover(&lock)?;
             crate::search::catch_up(self)?;
         }

@@ -222,10 +222,10 @@ fn add_rows(writer: &IndexWriter, f: &Fields, run: &str, batch: &RecordBatch) ->
     let raw = text("raw");
     let keywords: Vec<(Field, Option<ArrayRef>)> = f.keywords.iter().map(|(n, fl)| (*fl, text(n))).collect();
     let json: Vec<(Field, Option<ArrayRef>)> = f.json.iter().map(|(n, fl)| (*fl, text(n))).collect();
-    let value = |a: &Option<ArrayRef>, i: usize| -> Option<String> {
+    fn value(a: &Option<ArrayRef>, i: usize) -> Option<&str> {
         let a = a.as_ref()?.as_string::<i32>();
-        a.is_valid(i).then(|| a.value(i).to_string())
-    };
+        a.is_valid(i).then(|| a.value(i))
+    }
     for i in 0..batch.num_rows() {
         let mut doc = TantivyDocument::new();
         doc.add_text(f.event_id, ids.value(i));
@@ -241,7 +241,7 @@ fn add_rows(writer: &IndexWriter, f: &Fields, run: &str, batch: &RecordBatch) ->
         }
         for (field, col) in &json {
             if let Some(v) = value(col, i)
-                && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&v)
+                && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(v)
             {
                 let obj = map.into_iter().map(|(k, v)| (k, tantivy::schema::OwnedValue::from(v))).collect();
                 doc.add_object(*field, obj);
