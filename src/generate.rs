@@ -524,8 +524,9 @@ fn entry_params(acl: &str, r: &Rule) -> Value {
         "ruleAction": if r.allow { "allow" } else { "deny" },
         "icmpTypeCode": {},
         "aclProtocol": r.protocol.to_string(),
-        "cidrBlock": r.cidr,
     });
+    // IPv6 rules carry `ipv6CidrBlock` instead of `cidrBlock`.
+    p[if r.cidr.contains(':') { "ipv6CidrBlock" } else { "cidrBlock" }] = json!(r.cidr);
     p["portRange"] = match r.ports {
         Some((a, b)) => json!({"from": a, "to": b}),
         None => json!({}),
@@ -1084,6 +1085,106 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     other.push(json!({"scenario": "trail_tampering_attempt", "event_id": stop.value["eventID"]}));
     events.push(stop);
 
+    // --- more planted activity, from a random stream of its own (the events above keep their ids)
+    let mut xr = Rng(opts.seed.wrapping_mul(97) ^ 0x5EED_F00D);
+    // An IPv6 rule open to the world on the new ACL, which no subnet uses: risky, nothing to judge.
+    let v6_rule = rule(110, false, true, -1, "::/0", None);
+    let r = ok(&mut xr);
+    let id = plant(
+        &mut xr,
+        &mut events,
+        &mut changes,
+        at(28.3),
+        &attacker,
+        "us-east-1",
+        "CreateNetworkAclEntry",
+        entry_params(new_acl, &v6_rule),
+        r,
+        None,
+        Change::Upsert { acl: new_acl, rule: v6_rule },
+    );
+    truth_changes.push(json!({"scenario": "ipv6_world_open_unused_acl", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(28.3)), "network_acl_id": new_acl, "actor_arn": attacker.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["world_open_cidr", "all_protocols"], "attacker_peers": [], "description": "dev-temp allows all IPv6 traffic from ::/0 into the new ACL, which no subnet uses"}));
+    // A vendor's block let in on SSH, on the same unused ACL: outside the trusted networks.
+    let vendor_rule = rule(120, false, true, 6, "203.0.113.0/24", Some((22, 22)));
+    let r = ok(&mut xr);
+    let id = plant(
+        &mut xr,
+        &mut events,
+        &mut changes,
+        at(28.2),
+        &netadmin,
+        "us-east-1",
+        "CreateNetworkAclEntry",
+        entry_params(new_acl, &vendor_rule),
+        r,
+        None,
+        Change::Upsert { acl: new_acl, rule: vendor_rule },
+    );
+    truth_changes.push(json!({"scenario": "untrusted_source_unused_acl", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(28.2)), "network_acl_id": new_acl, "actor_arn": netadmin.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["untrusted_source"], "attacker_peers": [], "description": "netadmin lets a vendor's block 203.0.113.0/24 in on SSH, on the new ACL that no subnet uses"}));
+    // A burst: minutes after the RDP rule, the contractor opens the security group's egress too.
+    let rid = xr.uuid();
+    let sg3 = ct_event(
+        &mut xr,
+        at(16.3),
+        "eu-west-1",
+        &contractor,
+        "ec2.amazonaws.com",
+        "AuthorizeSecurityGroupEgress",
+        json!({"groupId": "sg-0b100000000000001", "ipPermissions": {"items": [{"ipProtocol": "-1", "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
+        json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_B, "groupId": "sg-0b100000000000001", "securityGroupRuleId": "sgr-0b10000000000003", "isEgress": true, "ipProtocol": "-1", "fromPort": -1, "toPort": -1, "cidrIpv4": "0.0.0.0/0"}]}}),
+        None,
+        false,
+    );
+    other.push(json!({"scenario": "firewall_change_burst", "actor_arn": contractor.arn, "event_id": sg3.value["eventID"], "time": iso(at(16.3))}));
+    events.push(sg3);
+    // Trail tampering that worked: data events turned off on one trail, another trail deleted.
+    let trail = |name: &str| format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/{name}");
+    let pes = ct_event(
+        &mut xr,
+        at(41.0),
+        "us-east-1",
+        &attacker,
+        "cloudtrail.amazonaws.com",
+        "PutEventSelectors",
+        json!({"trailName": trail("s3-data-events"), "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": false, "dataResources": [], "excludeManagementEventSources": []}]}),
+        json!({"trailARN": trail("s3-data-events"), "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": false, "dataResources": [], "excludeManagementEventSources": []}]}),
+        None,
+        false,
+    );
+    other.push(json!({"scenario": "event_selectors_emptied", "event_id": pes.value["eventID"]}));
+    events.push(pes);
+    let del = ct_event(
+        &mut xr,
+        at(41.1),
+        "us-east-1",
+        &attacker,
+        "cloudtrail.amazonaws.com",
+        "DeleteTrail",
+        json!({"name": trail("backup-trail")}),
+        Value::Null,
+        None,
+        false,
+    );
+    other.push(json!({"scenario": "trail_deleted", "event_id": del.value["eventID"]}));
+    events.push(del);
+    // Account B's flow log deleted for good, the VPC kept: no flow records after it.
+    let fl_deleted_at = at(46.5);
+    let rid = xr.uuid();
+    let dfl_b = ct_event(
+        &mut xr,
+        fl_deleted_at,
+        "eu-west-1",
+        &contractor,
+        "ec2.amazonaws.com",
+        "DeleteFlowLogs",
+        json!({"DeleteFlowLogsRequest": {"FlowLogId": {"content": "fl-0b10000000000000c", "tag": 1}}}),
+        json!({"DeleteFlowLogsResponse": {"requestId": rid, "unsuccessful": "", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"}}),
+        None,
+        false,
+    );
+    other.push(json!({"scenario": "flow_log_deleted_vpc_kept", "event_id": dfl_b.value["eventID"], "vpc_id": "vpc-0b1000000000000003"}));
+    events.push(dfl_b);
+
     // Background CloudTrail.
     let noise: &[(&str, &str, bool)] = &[
         ("ec2.amazonaws.com", "DescribeInstances", true),
@@ -1115,6 +1216,10 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
             }
         }
     }
+
+    // An evidence gap: no CloudTrail at all from account A in us-east-1 for hour 44.
+    let ct_gap_hour = 44;
+    events.retain(|e| !(e.account == ACCT_A && e.region == "us-east-1" && (e.time - T0) / H == ct_gap_hour));
 
     // --- flows
     changes.sort_by_key(|c| c.0);
@@ -1222,11 +1327,21 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     for i in 0..80 {
         fg.conn(web1, at(30.2) + i * 45, "45.137.21.9", 443, 6, 40_000, false);
     }
+    // A beacon: from hour 12 the third web server calls 203.0.113.45:443 every five minutes.
+    let mut bt = at(12.0) + 17;
+    while bt < end {
+        let bytes = 1_200 + fg.rng.range(0, 80);
+        fg.conn(web3, bt, "203.0.113.45", 443, 6, bytes, true);
+        bt += 300 + fg.rng.range(-4, 5);
+    }
+    other.push(json!({"scenario": "beacon", "interface_id": enis[web3].id, "peer": "203.0.113.45", "period_seconds": 300, "time": iso(at(12.0))}));
     let mut flows = fg.flows;
     // An evidence gap: no flow log file for vpc-0a1 in hour 40.
     let gap_hour = 40;
     flows.retain(|f| !(enis[f.eni].vpc == "vpc-0a1000000000000001" && (f.start - T0) / H == gap_hour));
     flows.retain(|f| f.start < end && f.start >= T0);
+    // Account B's flow log was deleted: its records stop with the hour of the deletion.
+    flows.retain(|f| !(enis[f.eni].account == ACCT_B && f.start >= fl_deleted_at - fl_deleted_at % H + H));
 
     // --- write flow logs: one file per flow log per hour
     let out = &opts.out;
@@ -1321,7 +1436,8 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
                 let entries: Vec<Value> = rules
                     .iter()
                     .map(|r| {
-                        let mut e = json!({"CidrBlock": r.cidr, "Egress": r.egress, "Protocol": r.protocol.to_string(), "RuleAction": if r.allow { "allow" } else { "deny" }, "RuleNumber": r.number});
+                        let cidr_key = if r.cidr.contains(':') { "Ipv6CidrBlock" } else { "CidrBlock" };
+                        let mut e = json!({cidr_key: r.cidr, "Egress": r.egress, "Protocol": r.protocol.to_string(), "RuleAction": if r.allow { "allow" } else { "deny" }, "RuleNumber": r.number});
                         if let Some((a, b)) = r.ports {
                             e["PortRange"] = json!({"From": a, "To": b});
                         }
@@ -1382,6 +1498,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     };
 
     // --- ground truth
+    truth_changes.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
     let unique_events = events.len();
     let truth = json!({
         "generator": "trailflow-gen",
@@ -1399,7 +1516,11 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         "regions": ["eu-west-1", "us-east-1"],
         "changes": truth_changes,
         "other_planted": other,
-        "evidence_gaps": [{"kind": "missing_flow_log_hour", "vpc_id": "vpc-0a1000000000000001", "start": iso(T0 + gap_hour * H), "end": iso(T0 + (gap_hour + 1) * H)}],
+        "evidence_gaps": [
+            {"kind": "missing_flow_log_hour", "vpc_id": "vpc-0a1000000000000001", "start": iso(T0 + gap_hour * H), "end": iso(T0 + (gap_hour + 1) * H)},
+            {"kind": "missing_cloudtrail_hour", "account_id": ACCT_A, "region": "us-east-1", "start": iso(T0 + ct_gap_hour * H), "end": iso(T0 + (ct_gap_hour + 1) * H)},
+            {"kind": "nodata_runs", "interface_id": enis[bastion].id},
+        ],
     });
     write_text(&out.join("ground-truth.json"), &serde_json::to_string_pretty(&truth)?)?;
     write_text(

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use trailflow::ingest::{IngestOptions, ingest};
 use trailflow::lake::Lake;
-use trailflow::output::{Format, Sink};
+use trailflow::output::{Format, Sink, one_line};
 
 mod shell;
 
@@ -124,6 +124,36 @@ enum Cmd {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// Saved hunts: list them, check them, run them.
+    Hunt {
+        #[command(subcommand)]
+        cmd: HuntCmd,
+    },
+    /// The whole job in one step: ingest, correlate, run every hunt, write the report folder.
+    ///
+    /// The report folder holds summary.md and report.html (read these first), correlation.csv,
+    /// one CSV per hunt under hunts/, and a timeline per flagged change. Exit status 0 when all
+    /// went through, 3 when some input was rejected or a hunt failed (the rest is in the report).
+    Investigate {
+        /// Files, folders and archives of evidence.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// When the inventory (describe-* JSON) was taken; inferred when absent.
+        #[arg(long, value_name = "TIME")]
+        inventory_time: Option<String>,
+        /// The report folder.
+        #[arg(short = 'o', long = "output", default_value = "trailflow-report")]
+        output: PathBuf,
+        /// How long after each change to look at flows.
+        #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
+        window: i64,
+        /// How long before each change the baseline reaches.
+        #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
+        baseline: i64,
+        /// More hunts (a folder of .sql files; a file named like a built-in hunt replaces it).
+        #[arg(long, value_name = "DIR")]
+        queries: Option<PathBuf>,
+    },
     /// An interactive SQL prompt over the lake (history, multi-line statements, \d to list tables).
     Shell,
     /// What the lake holds: rows, files and bytes per table, time ranges, accounts, regions.
@@ -132,6 +162,59 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum HuntCmd {
+    /// The hunts: name, severity, title, ATT&CK techniques, parameters.
+    List {
+        /// More hunts (a folder of .sql files).
+        #[arg(long, value_name = "DIR")]
+        queries: Option<PathBuf>,
+        /// Also print each hunt's description and parameters.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Plan every hunt without running it; exit 1 if any is broken.
+    Lint {
+        /// More hunts (a folder of .sql files).
+        #[arg(long, value_name = "DIR")]
+        queries: Option<PathBuf>,
+    },
+    /// Run hunts by name (or --all) and print or write their results.
+    Run {
+        /// Hunt names (see `hunt list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Run every hunt.
+        #[arg(long)]
+        all: bool,
+        /// A parameter value, NAME=VALUE (repeatable); bound as a query parameter.
+        #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Only hits at or after this time (on the hunt's time column).
+        #[arg(long, value_parser = parse_time_arg)]
+        from: Option<i64>,
+        /// Only hits before this time.
+        #[arg(long, value_parser = parse_time_arg)]
+        to: Option<i64>,
+        /// Write one file per hunt and summary.csv into this folder.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Output format (default: table on screen, csv in a folder).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// More hunts (a folder of .sql files).
+        #[arg(long, value_name = "DIR")]
+        queries: Option<PathBuf>,
+    },
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?}: give a parameter as NAME=VALUE")),
+    }
 }
 
 fn parse_time_arg(s: &str) -> Result<i64, String> {
@@ -182,10 +265,6 @@ fn open_output(path: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Write +
     })
 }
 
-/// An error as one line (DataFusion's can span several).
-pub(crate) fn one_line(e: impl std::fmt::Display) -> String {
-    e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -265,6 +344,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Hunt { cmd } => hunt_cmd(&cli.lake, cmd),
+        Cmd::Investigate { inputs, inventory_time, output, window, baseline, queries } => {
+            let inventory_time =
+                inventory_time.as_deref().map(parse_time_arg).transpose().map_err(anyhow::Error::msg)?;
+            let opts = trailflow::report::InvestigateOptions {
+                lake: cli.lake.clone(),
+                inputs,
+                inventory_time,
+                output,
+                window_us: window,
+                baseline_us: baseline,
+                queries,
+                progress: !cli.quiet,
+            };
+            let outcome = trailflow::report::investigate(&opts)?;
+            print!("{}", outcome.summary_text);
+            Ok(if outcome.complete { ExitCode::SUCCESS } else { ExitCode::from(EXIT_REJECTED) })
+        }
         Cmd::Shell => {
             let lake = Lake::open(&cli.lake)?;
             lake.recover_if_idle()?;
@@ -285,6 +382,93 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 write!(out, "{}", stats.render())?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `trailflow hunt ...`.
+fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode> {
+    use trailflow::hunt;
+    match cmd {
+        HuntCmd::List { queries, verbose } => {
+            let (hunts, problems) = hunt::catalog(queries.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            write!(out, "{}", hunt::render_list(&hunts, verbose))?;
+            for p in &problems {
+                eprintln!("trailflow: warning: {p}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HuntCmd::Lint { queries } => {
+            let (hunts, mut problems) = hunt::catalog(queries.as_deref())?;
+            let lake = Lake::open(lake_dir).ok();
+            runtime()?.block_on(async {
+                let ctx = hunt::session(lake.as_ref()).await?;
+                problems.extend(hunt::lint(&ctx, &hunts).await);
+                anyhow::Ok(())
+            })?;
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            if problems.is_empty() {
+                println!("{} hunts plan cleanly", hunts.len());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("trailflow: {} problem{} in the hunts", problems.len(), if problems.len() == 1 { "" } else { "s" });
+                Ok(ExitCode::from(EXIT_FATAL))
+            }
+        }
+        HuntCmd::Run { names, all, params, from, to, output, format, queries } => {
+            let (hunts, problems) = hunt::catalog(queries.as_deref())?;
+            for p in &problems {
+                eprintln!("trailflow: warning: {p}");
+            }
+            let selected: Vec<&hunt::Hunt> = if all { hunts.iter().collect() } else { hunt::select(&hunts, &names)? };
+            let values = hunt::check_params(&selected, &params)?;
+            let range = hunt::TimeRange { from, to };
+            let lake = Lake::open(lake_dir)?;
+            lake.recover_if_idle()?;
+            let failed = runtime()?.block_on(async {
+                let ctx = hunt::session(Some(&lake)).await?;
+                match &output {
+                    Some(dir) => {
+                        let format = format.unwrap_or(Format::Csv);
+                        let results = hunt::run_to_dir(&ctx, &selected, &values, range, dir, format).await?;
+                        print!("{}", hunt::render_summary(&results));
+                        anyhow::Ok(results.iter().filter(|r| r.error.is_some()).count())
+                    }
+                    None => {
+                        let format = format.unwrap_or(Format::Table);
+                        if selected.len() > 1 && format != Format::Table {
+                            anyhow::bail!("several hunts in {format:?}: give -o DIR to get one file per hunt");
+                        }
+                        let mut failed = 0;
+                        for h in &selected {
+                            if selected.len() > 1 {
+                                println!("== {} ({}): {}", h.name, h.severity.as_str(), h.title);
+                            }
+                            let result = async {
+                                let df = hunt::dataframe(&ctx, h, &values, range).await?;
+                                let schema = df.schema().inner().clone();
+                                let mut stream = df.execute_stream().await?;
+                                let mut sink = Sink::new(format, schema, open_output(None)?)?;
+                                while let Some(batch) = stream.next().await {
+                                    sink.write(&batch?)?;
+                                }
+                                sink.finish()?;
+                                anyhow::Ok(())
+                            }
+                            .await;
+                            if let Err(e) = result {
+                                eprintln!("trailflow: error: hunt {}: {}", h.name, one_line(e));
+                                failed += 1;
+                            }
+                        }
+                        anyhow::Ok(failed)
+                    }
+                }
+            })?;
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FATAL) })
         }
     }
 }

@@ -93,6 +93,11 @@ fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     })
 }
 
+/// An error as one line (DataFusion's can span several).
+pub fn one_line(e: impl std::fmt::Display) -> String {
+    e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
 /// Where result batches go, one batch at a time (only the screen table is gathered, to size its
 /// columns).
 pub enum Sink {

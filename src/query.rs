@@ -122,7 +122,7 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake) -> Result<()> {
 /// The table's schema as queries see it: text columns as `Utf8View`. The Parquet reader then fills
 /// string views straight from the pages (no copy of every value), and grouping, joining and
 /// comparing on text works on the views; the files themselves stay plain `Utf8`.
-fn view_types(schema: &datafusion::arrow::datatypes::Schema) -> datafusion::arrow::datatypes::SchemaRef {
+pub fn view_types(schema: &datafusion::arrow::datatypes::Schema) -> datafusion::arrow::datatypes::SchemaRef {
     use datafusion::arrow::datatypes::{Field, Schema};
     let fields: Vec<Field> = schema
         .fields()

@@ -1,0 +1,701 @@
+//! `trailflow investigate`: ingest, correlate, run every hunt, and write the case report folder:
+//!
+//! - `summary.md` and `report.html`, read first: the flagged changes (who, when, from where, what
+//!   the rule opened, verdict, evidence, a chart of the traffic on the affected interfaces around
+//!   the change), the changing actors' timelines, and the hunt results;
+//! - `correlation.csv`: every NACL change with its verdict and evidence;
+//! - `hunts/`: one CSV per hunt and `summary.csv`;
+//! - `timelines/`: the CloudTrail events of each flagged change's actor around it;
+//! - `charts/`: the charts as SVG files (the HTML embeds the same drawings).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::scalar::ScalarValue;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::hunt::{self, HuntResult};
+use crate::output::Format;
+
+/// What `investigate` is asked to do.
+#[derive(Debug, Clone)]
+pub struct InvestigateOptions {
+    pub lake: PathBuf,
+    pub inputs: Vec<PathBuf>,
+    pub inventory_time: Option<i64>,
+    pub output: PathBuf,
+    pub window_us: i64,
+    pub baseline_us: i64,
+    pub queries: Option<PathBuf>,
+    pub progress: bool,
+}
+
+/// What it did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The short summary for the terminal.
+    pub summary_text: String,
+    /// False when some input was rejected or a hunt failed (the report says which).
+    pub complete: bool,
+}
+
+/// How far around a flagged change its actor's timeline reaches.
+const TIMELINE_AROUND_US: i64 = 6 * 3_600_000_000;
+/// Rows of a hunt shown in the report (the CSV has them all).
+const SHOWN_ROWS: usize = 15;
+
+type Row = Map<String, Value>;
+
+/// Record batches as JSON objects, one per row (what the report templates read).
+fn rows(batches: &[RecordBatch]) -> Result<Vec<Row>> {
+    let mut buf = Vec::new();
+    {
+        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()?;
+    }
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    let v: Vec<Row> = serde_json::from_slice(&buf)?;
+    Ok(v)
+}
+
+fn text(row: &Row, key: &str) -> String {
+    match row.get(key) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn int(row: &Row, key: &str) -> i64 {
+    match row.get(key) {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A time column's text as microseconds.
+fn micros(row: &Row, key: &str) -> Option<i64> {
+    crate::decode::cloudtrail::parse_time(&text(row, key))
+}
+
+/// Bytes for people: 2.9 GB, 180 MB, 12 kB.
+pub fn human_bytes(n: i64) -> String {
+    let units = [("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)];
+    for (u, size) in units {
+        if n as f64 >= size {
+            return format!("{:.1} {u}", n as f64 / size);
+        }
+    }
+    format!("{n} B")
+}
+
+/// What a change did to the rules, in words.
+fn what_changed(c: &Row) -> String {
+    let event = text(c, "event_name");
+    let rule = text(c, "rule_number");
+    let dir = if text(c, "egress") == "true" { "outbound" } else { "inbound" };
+    let proto = match text(c, "protocol").as_str() {
+        "-1" => "all protocols".to_string(),
+        "6" => "tcp".to_string(),
+        "17" => "udp".to_string(),
+        "1" => "icmp".to_string(),
+        "58" => "icmpv6".to_string(),
+        "" => String::new(),
+        p => format!("protocol {p}"),
+    };
+    let ports = match (text(c, "port_from"), text(c, "port_to")) {
+        (a, _) if a.is_empty() => String::new(),
+        (a, b) if a == b => format!(" port {a}"),
+        (a, b) => format!(" ports {a}-{b}"),
+    };
+    let cidr = [text(c, "cidr_block"), text(c, "ipv6_cidr_block")].into_iter().find(|s| !s.is_empty()).unwrap_or_default();
+    let peer = if dir == "inbound" { format!("from {cidr}") } else { format!("to {cidr}") };
+    match event.as_str() {
+        "CreateNetworkAclEntry" | "ReplaceNetworkAclEntry" => {
+            let verb = if event.starts_with("Create") { "added" } else { "replaced with" };
+            format!("rule {rule} {verb}: {} {dir} {proto}{ports} {peer}", text(c, "rule_action"))
+        }
+        "DeleteNetworkAclEntry" if !text(c, "rule_action").is_empty() => {
+            format!("rule {rule} deleted (was: {} {dir} {proto}{ports} {peer})", text(c, "rule_action"))
+        }
+        "DeleteNetworkAclEntry" => format!("{dir} rule {rule} deleted (its content is not in the evidence)"),
+        "ReplaceNetworkAclAssociation" => {
+            format!("subnet {} moved to {}", or_unknown(&text(c, "subnet_id")), text(c, "network_acl_id"))
+        }
+        "CreateNetworkAcl" => "new ACL created".to_string(),
+        "DeleteNetworkAcl" => "ACL deleted".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() { "(unknown)" } else { s }
+}
+
+/// The first of the top peers (`peer bytes, peer bytes, ...`).
+fn top_peer(c: &Row) -> String {
+    text(c, "top_peers").split(", ").next().unwrap_or("").split(' ').next().unwrap_or("").to_string()
+}
+
+/// Everything the report shows about one flagged change.
+struct Flagged {
+    change: Row,
+    /// Per hour: (hour start µs, accepted bytes, rejected flows).
+    traffic: Vec<(i64, i64, i64)>,
+    chart_svg: String,
+    timeline: Vec<Row>,
+    timeline_file: String,
+    chart_file: String,
+}
+
+/// Run the whole job.
+pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
+    let mut ingest_opts = crate::ingest::IngestOptions::new(&opts.lake, opts.inputs.clone());
+    ingest_opts.inventory_time = opts.inventory_time;
+    ingest_opts.progress = opts.progress;
+    let ingested = crate::ingest::ingest(&ingest_opts)?;
+    let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
+    std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
+    let lake = crate::lake::Lake::open(&opts.lake)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start the query runtime: {e}")))?;
+    let (changes, flagged, results) = runtime.block_on(async {
+        let ctx = hunt::session_with(Some(&lake), opts.window_us, opts.baseline_us).await?;
+        let verdict_batches = ctx
+            .sql(
+                "SELECT v.*, c.account_id, c.aws_region, c.source_ip, c.user_agent, c.ipv6_cidr_block \
+                 FROM nacl_verdicts v JOIN nacl_changes c ON c.event_id = v.event_id \
+                 ORDER BY v.event_time, v.event_id",
+            )
+            .await?
+            .collect()
+            .await?;
+        write_csv(&opts.output.join("correlation.csv"), &verdict_batches)?;
+        let changes = rows(&verdict_batches)?;
+        let mut flagged = Vec::new();
+        let mut picked: Vec<&Row> = changes
+            .iter()
+            .filter(|c| matches!(text(c, "verdict").as_str(), "unusual_traffic_after_change" | "risky_change_no_unusual_traffic"))
+            .collect();
+        picked.sort_by_key(|c| (text(c, "verdict") != "unusual_traffic_after_change", -int(c, "score"), text(c, "event_time")));
+        for (n, c) in picked.into_iter().enumerate() {
+            flagged.push(flag(&ctx, c, n + 1, opts).await?);
+        }
+        let refs: Vec<&hunt::Hunt> = hunts.iter().collect();
+        let results = hunt::run_to_dir(
+            &ctx,
+            &refs,
+            &HashMap::new(),
+            hunt::TimeRange::default(),
+            &opts.output.join("hunts"),
+            Format::Csv,
+        )
+        .await?;
+        Ok::<_, Error>((changes, flagged, results))
+    })?;
+    let mut notes: Vec<String> = problems.iter().map(|p| format!("hunt file not loaded: {p}")).collect();
+    if ingested.had_errors() {
+        notes.push("some input was rejected: see the ingest_errors table (`trailflow sql \"SELECT * FROM ingest_errors\"`)".into());
+    }
+    for r in results.iter().filter(|r| r.error.is_some()) {
+        notes.push(format!("hunt {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
+    }
+    let md = summary_md(&ingested.render(), &changes, &flagged, &results, &notes, opts);
+    write_file(&opts.output.join("summary.md"), &md)?;
+    let html = report_html(&ingested.render(), &changes, &flagged, &results, &notes, opts);
+    write_file(&opts.output.join("report.html"), &html)?;
+    Ok(Outcome { summary_text: terminal_summary(&flagged, &results, &notes, opts), complete: notes.is_empty() })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+fn write_csv(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let out = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    crate::output::write(Format::Csv, batches, Box::new(std::io::BufWriter::new(out)))
+}
+
+fn timestamp(us: i64) -> datafusion::prelude::Expr {
+    lit(ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into())))
+}
+
+/// Gather the traffic chart and the actor's timeline of one flagged change. Values from the
+/// evidence go into the plan as literals of the DataFrame API, never into SQL text.
+async fn flag(ctx: &SessionContext, c: &Row, n: usize, opts: &InvestigateOptions) -> Result<Flagged> {
+    let t = micros(c, "event_time").unwrap_or(0);
+    let interfaces: Vec<String> =
+        text(c, "interface_list").split(", ").filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let (from, to) = (t - opts.baseline_us, t + opts.window_us);
+    let mut traffic = Vec::new();
+    if !interfaces.is_empty() && ctx.table_exist("flow_logs")? {
+        let df = ctx
+            .table("flow_logs")
+            .await?
+            .filter(
+                col("interface_id")
+                    .in_list(interfaces.iter().map(|i| lit(i.as_str())).collect(), false)
+                    .and(col("start_time").gt_eq(timestamp(from)))
+                    .and(col("start_time").lt(timestamp(to))),
+            )?
+            .aggregate(
+                vec![datafusion::functions::datetime::expr_fn::date_trunc(lit("hour"), col("start_time")).alias("hour")],
+                vec![
+                    datafusion::functions_aggregate::expr_fn::sum(
+                        datafusion::logical_expr::when(col("action").eq(lit("ACCEPT")), col("bytes")).otherwise(lit(0i64))?,
+                    )
+                    .alias("accepted_bytes"),
+                    datafusion::functions_aggregate::expr_fn::sum(
+                        datafusion::logical_expr::when(col("action").eq(lit("REJECT")), lit(1i64)).otherwise(lit(0i64))?,
+                    )
+                    .alias("rejected_flows"),
+                ],
+            )?
+            .sort(vec![col("hour").sort(true, false)])?;
+        for r in rows(&df.collect().await?)? {
+            traffic.push((micros(&r, "hour").unwrap_or(0), int(&r, "accepted_bytes"), int(&r, "rejected_flows")));
+        }
+    }
+    let chart_svg = crate::report_chart::traffic_chart(&traffic, t, from, to, &interfaces);
+    let chart_file = format!("charts/change-{n:02}.svg");
+    write_file(&opts.output.join(&chart_file), &chart_svg)?;
+    let actor = text(c, "actor_arn");
+    let timeline_batches = ctx
+        .table("cloudtrail")
+        .await?
+        .filter(
+            col("user_arn")
+                .eq(lit(actor.as_str()))
+                .and(col("event_time").gt_eq(timestamp(t - TIMELINE_AROUND_US)))
+                .and(col("event_time").lt_eq(timestamp(t + TIMELINE_AROUND_US))),
+        )?
+        .select(vec![
+            col("event_time"),
+            col("event_source"),
+            col("event_name"),
+            col("error_code"),
+            col("source_ip"),
+            col("aws_region"),
+            col("user_agent"),
+            col("request_parameters"),
+            col("event_id"),
+        ])?
+        .sort(vec![col("event_time").sort(true, false)])?
+        .collect()
+        .await?;
+    let timeline_file = format!("timelines/change-{n:02}.csv");
+    write_csv(&opts.output.join(&timeline_file), &timeline_batches)?;
+    Ok(Flagged { change: c.clone(), traffic, chart_svg, timeline: rows(&timeline_batches)?, timeline_file, chart_file })
+}
+
+fn verdict_word(v: &str) -> &str {
+    match v {
+        "unusual_traffic_after_change" => "UNUSUAL TRAFFIC AFTER CHANGE",
+        "risky_change_no_unusual_traffic" => "risky change, no unusual traffic",
+        "change_no_unusual_traffic" => "no unusual traffic",
+        "failed_change" => "failed change",
+        other => other,
+    }
+}
+
+/// The few lines printed at the end of `investigate`.
+fn terminal_summary(flagged: &[Flagged], results: &[HuntResult], notes: &[String], opts: &InvestigateOptions) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\nFlagged Network ACL changes: {}", flagged.len());
+    for f in flagged {
+        let c = &f.change;
+        let bytes = int(c, "bytes");
+        let _ = writeln!(
+            s,
+            "  {}  {}  {}  {}  {}\n      {}{}",
+            text(c, "event_time"),
+            verdict_word(&text(c, "verdict")),
+            text(c, "network_acl_id"),
+            text(c, "actor_arn"),
+            if bytes > 0 { format!("{} in, top peer {}", human_bytes(bytes), top_peer(c)) } else { String::new() },
+            what_changed(c),
+            if text(c, "risk_reasons").is_empty() { String::new() } else { format!("  [{}]", text(c, "risk_reasons")) },
+        );
+    }
+    let mut hit: Vec<&HuntResult> = results.iter().filter(|r| r.hits > 0).collect();
+    hit.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.name.cmp(&b.name)));
+    let _ = writeln!(s, "\nHunts with hits: {} of {}", hit.len(), results.len());
+    for r in hit {
+        let _ = writeln!(s, "  {:<8} {:<32} {:>6}  {}", r.severity.as_str(), r.name, r.hits, r.title);
+    }
+    for n in notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    let _ = writeln!(s, "\nReport: {}", opts.output.join("report.html").display());
+    s
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn summary_md(
+    ingest_summary: &str,
+    changes: &[Row],
+    flagged: &[Flagged],
+    results: &[HuntResult],
+    notes: &[String],
+    opts: &InvestigateOptions,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# trailflow investigation\n");
+    let _ = writeln!(
+        s,
+        "Evidence: {}. Window after each change {}, baseline before it {}.\n",
+        opts.inputs.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "),
+        duration_text(opts.window_us),
+        duration_text(opts.baseline_us)
+    );
+    if !notes.is_empty() {
+        let _ = writeln!(s, "## Notes\n");
+        for n in notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "## Flagged Network ACL changes ({} of {})\n", flagged.len(), changes.len());
+    for (i, f) in flagged.iter().enumerate() {
+        let c = &f.change;
+        let _ = writeln!(s, "### {}. {} on {} at {}\n", i + 1, verdict_word(&text(c, "verdict")), text(c, "network_acl_id"), text(c, "event_time"));
+        let _ = writeln!(s, "- **Who:** {} (account {}, {})", text(c, "actor_arn"), text(c, "account_id"), text(c, "aws_region"));
+        let _ = writeln!(s, "- **From where:** {} with {}", text(c, "source_ip"), text(c, "user_agent"));
+        let _ = writeln!(s, "- **What:** {} ({})", what_changed(c), text(c, "event_name"));
+        let _ = writeln!(s, "- **Risk:** score {} ({})", text(c, "score"), text(c, "risk_reasons"));
+        let _ = writeln!(s, "- **Interfaces governed:** {}", or_unknown(&text(c, "interface_list")));
+        if int(c, "matching_flows") > 0 {
+            let _ = writeln!(
+                s,
+                "- **Newly allowed traffic:** {} flows, {}, from {} to {}; unusual peers {}; rejected before, accepted after: {}; top peers {}",
+                text(c, "matching_flows"),
+                human_bytes(int(c, "bytes")),
+                text(c, "first_flow"),
+                text(c, "last_flow"),
+                or_unknown(&text(c, "unusual_peers")),
+                or_unknown(&text(c, "reject_to_accept_peers")),
+                text(c, "top_peers")
+            );
+        } else {
+            let _ = writeln!(s, "- **Newly allowed traffic:** none seen in the window");
+        }
+        let _ = writeln!(s, "- **Event:** `{}`; chart `{}`; actor timeline `{}` ({} events within 6 h)\n", text(c, "event_id"), f.chart_file, f.timeline_file, f.timeline.len());
+    }
+    let _ = writeln!(s, "## All Network ACL changes\n");
+    let _ = writeln!(s, "| time | event | ACL | actor | verdict | score | bytes |\n|---|---|---|---|---|---|---|");
+    for c in changes {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            text(c, "event_time"),
+            text(c, "event_name"),
+            text(c, "network_acl_id"),
+            md_cell(&text(c, "actor_arn")),
+            text(c, "verdict"),
+            text(c, "score"),
+            human_bytes(int(c, "bytes"))
+        );
+    }
+    let _ = writeln!(s, "\n## Hunts\n");
+    let _ = writeln!(s, "| severity | hunt | hits | title | file |\n|---|---|---|---|---|");
+    let mut sorted: Vec<&HuntResult> = results.iter().collect();
+    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.hits.cmp(&a.hits)).then(a.name.cmp(&b.name)));
+    for r in sorted {
+        let hits = if r.error.is_some() { "failed".to_string() } else { r.hits.to_string() };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            r.severity.as_str(),
+            r.name,
+            hits,
+            md_cell(&r.title),
+            r.file.as_deref().map(|f| format!("hunts/{f}")).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(s, "\n## Ingest\n\n```\n{}```", ingest_summary);
+    s
+}
+
+fn duration_text(us: i64) -> String {
+    let secs = us / 1_000_000;
+    if secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Text made safe for HTML.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1200px;color:#1b1f24;padding:0 1rem}\
+h1{font-size:1.6rem}h2{border-bottom:2px solid #d0d7de;padding-bottom:.3rem;margin-top:2.2rem}\
+table{border-collapse:collapse;font-size:.82rem;margin:.6rem 0;width:100%}th,td{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top}\
+th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}.card{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.2rem;margin:1.2rem 0}\
+.unusual{border-left:8px solid #cf222e}.risky{border-left:8px solid #bf8700}.verdict{font-weight:700}.unusual .verdict{color:#cf222e}.risky .verdict{color:#9a6700}\
+dl{display:grid;grid-template-columns:11rem 1fr;gap:.2rem .8rem;margin:.6rem 0}dt{font-weight:600;color:#57606a}dd{margin:0;word-break:break-all}\
+.sev-critical{color:#fff;background:#a40e26}.sev-high{color:#fff;background:#cf222e}.sev-medium{background:#fff8c5}.sev-low{background:#ddf4ff}.sev-info{background:#f6f8fa}\
+.badge{display:inline-block;padding:0 .4rem;border-radius:4px;font-size:.78rem;font-weight:600}details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}\
+code{font-size:.8rem}.muted{color:#57606a}svg{max-width:100%;height:auto}";
+
+fn report_html(
+    ingest_summary: &str,
+    changes: &[Row],
+    flagged: &[Flagged],
+    results: &[HuntResult],
+    notes: &[String],
+    opts: &InvestigateOptions,
+) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>trailflow investigation</title><style>{STYLE}</style></head><body>\n"
+    );
+    let _ = writeln!(h, "<h1>trailflow investigation</h1>");
+    let _ = writeln!(
+        h,
+        "<p class=\"muted\">Evidence: {}. Window after each change {}, baseline before it {}. Every number here comes from a CSV file in this folder.</p>",
+        esc(&opts.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        duration_text(opts.window_us),
+        duration_text(opts.baseline_us)
+    );
+    if !notes.is_empty() {
+        let _ = writeln!(h, "<div class=\"card risky\"><b>Notes</b><ul>");
+        for n in notes {
+            let _ = writeln!(h, "<li>{}</li>", esc(n));
+        }
+        let _ = writeln!(h, "</ul></div>");
+    }
+    let unusual = flagged.iter().filter(|f| text(&f.change, "verdict") == "unusual_traffic_after_change").count();
+    let _ = writeln!(
+        h,
+        "<h2 id=\"flagged\">Flagged Network ACL changes</h2><p>{} of {} changes flagged: {} let in unusual traffic, {} are risky without unusual traffic seen. All changes: <a href=\"correlation.csv\">correlation.csv</a>.</p>",
+        flagged.len(),
+        changes.len(),
+        unusual,
+        flagged.len() - unusual
+    );
+    for (i, f) in flagged.iter().enumerate() {
+        let c = &f.change;
+        let class = if text(c, "verdict") == "unusual_traffic_after_change" { "unusual" } else { "risky" };
+        let _ = writeln!(h, "<div class=\"card {class}\" id=\"change-{}\">", i + 1);
+        let _ = writeln!(
+            h,
+            "<h3>{}. <span class=\"verdict\">{}</span> &mdash; {} at {}</h3>",
+            i + 1,
+            esc(verdict_word(&text(c, "verdict"))),
+            esc(&text(c, "network_acl_id")),
+            esc(&text(c, "event_time"))
+        );
+        let _ = writeln!(h, "<dl>");
+        let mut dd = |k: &str, v: String| {
+            let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), v);
+        };
+        dd("Who", format!("{} <span class=\"muted\">(account {}, {})</span>", esc(&text(c, "actor_arn")), esc(&text(c, "account_id")), esc(&text(c, "aws_region"))));
+        dd("From where", format!("{} <span class=\"muted\">{}</span>", esc(&text(c, "source_ip")), esc(&text(c, "user_agent"))));
+        dd("What the rule opened", format!("{} <span class=\"muted\">({})</span>", esc(&what_changed(c)), esc(&text(c, "event_name"))));
+        dd("Risk", format!("score {} &mdash; {}", esc(&text(c, "score")), esc(&text(c, "risk_reasons"))));
+        dd("Interfaces governed", esc(or_unknown(&text(c, "interface_list"))));
+        if int(c, "matching_flows") > 0 {
+            dd(
+                "Newly allowed traffic",
+                format!(
+                    "{} flows, {} ({} bytes), {} distinct ports, from {} to {}",
+                    esc(&text(c, "matching_flows")),
+                    esc(&human_bytes(int(c, "bytes"))),
+                    esc(&text(c, "bytes")),
+                    esc(&text(c, "distinct_ports")),
+                    esc(&text(c, "first_flow")),
+                    esc(&text(c, "last_flow"))
+                ),
+            );
+            dd("Unusual peers", esc(or_unknown(&text(c, "unusual_peers"))));
+            dd("Rejected before, accepted after", esc(or_unknown(&text(c, "reject_to_accept_peers"))));
+            dd("Top peers (bytes)", esc(&text(c, "top_peers")));
+        } else {
+            dd("Newly allowed traffic", "none seen in the window".to_string());
+        }
+        dd("Event", format!("<code>{}</code>", esc(&text(c, "event_id"))));
+        let _ = writeln!(h, "</dl>");
+        let _ = writeln!(
+            h,
+            "<figure>{}<figcaption class=\"muted\">Traffic on the governed interfaces per hour: accepted bytes (bars) and rejected flows (line); the red line is the change. <a href=\"{}\">SVG</a></figcaption></figure>",
+            f.chart_svg,
+            esc(&f.chart_file)
+        );
+        if f.traffic.is_empty() {
+            let _ = writeln!(h, "<p class=\"muted\">No flow records on these interfaces around the change.</p>");
+        }
+        let _ = writeln!(
+            h,
+            "<details><summary>Timeline of {} from 6 h before to 6 h after ({} events, <a href=\"{}\">CSV</a>)</summary>",
+            esc(&text(c, "actor_arn")),
+            f.timeline.len(),
+            esc(&f.timeline_file)
+        );
+        let _ = writeln!(h, "<table><tr><th>time</th><th>event</th><th>source</th><th>error</th><th>from</th><th>request</th></tr>");
+        for e in &f.timeline {
+            let mut req = text(e, "request_parameters");
+            if req.len() > 160 {
+                let cut = (0..=160).rev().find(|i| req.is_char_boundary(*i)).unwrap_or(0);
+                req.truncate(cut);
+                req.push('…');
+            }
+            let mark = if text(e, "event_id") == text(c, "event_id") { " style=\"background:#ffebe9\"" } else { "" };
+            let _ = writeln!(
+                h,
+                "<tr{mark}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&text(e, "event_time")),
+                esc(&text(e, "event_name")),
+                esc(&text(e, "event_source")),
+                esc(&text(e, "error_code")),
+                esc(&text(e, "source_ip")),
+                esc(&req)
+            );
+        }
+        let _ = writeln!(h, "</table></details></div>");
+    }
+    let _ = writeln!(h, "<h2 id=\"changes\">All Network ACL changes</h2><table><tr><th>time</th><th>event</th><th>ACL</th><th>actor</th><th>verdict</th><th>score</th><th>bytes</th><th>reasons</th></tr>");
+    for c in changes {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&text(c, "event_time")),
+            esc(&text(c, "event_name")),
+            esc(&text(c, "network_acl_id")),
+            esc(&text(c, "actor_arn")),
+            esc(&text(c, "verdict")),
+            esc(&text(c, "score")),
+            esc(&human_bytes(int(c, "bytes"))),
+            esc(&text(c, "risk_reasons"))
+        );
+    }
+    let _ = writeln!(h, "</table>");
+    let _ = writeln!(h, "<h2 id=\"hunts\">Hunts</h2><p>Hits per hunt, most severe first (<a href=\"hunts/summary.csv\">summary.csv</a>).</p>");
+    let _ = writeln!(h, "<table><tr><th>severity</th><th>hunt</th><th class=\"num\">hits</th><th>title</th><th>ATT&amp;CK</th><th>file</th></tr>");
+    let mut sorted: Vec<&HuntResult> = results.iter().collect();
+    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.hits.cmp(&a.hits)).then(a.name.cmp(&b.name)));
+    for r in &sorted {
+        let sev = r.severity.as_str();
+        let hits = if r.error.is_some() { "failed".to_string() } else { r.hits.to_string() };
+        let _ = writeln!(
+            h,
+            "<tr><td><span class=\"badge sev-{sev}\">{sev}</span></td><td><a href=\"#hunt-{0}\">{0}</a></td><td class=\"num\">{1}</td><td>{2}</td><td>{3} <span class=\"muted\">({4})</span></td><td>{5}</td></tr>",
+            esc(&r.name),
+            hits,
+            esc(&r.title),
+            esc(&r.attack.join(" ")),
+            esc(&r.attack_v19.join(" ")),
+            r.file.as_deref().map(|f| format!("<a href=\"hunts/{0}\">{0}</a>", esc(f))).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(h, "</table>");
+    for r in sorted.iter().filter(|r| r.hits > 0) {
+        let _ = writeln!(
+            h,
+            "<details id=\"hunt-{0}\"><summary><span class=\"badge sev-{1}\">{1}</span> {0}: {2} ({3} hits)</summary>",
+            esc(&r.name),
+            r.severity.as_str(),
+            esc(&r.title),
+            r.hits
+        );
+        let shown = rows(&r.rows).unwrap_or_default();
+        if let Some(first) = shown.first() {
+            let keys: Vec<&String> = first.keys().collect();
+            let _ = write!(h, "<table><tr>");
+            for k in &keys {
+                let _ = write!(h, "<th>{}</th>", esc(k));
+            }
+            let _ = writeln!(h, "</tr>");
+            for row in shown.iter().take(SHOWN_ROWS) {
+                let _ = write!(h, "<tr>");
+                for k in &keys {
+                    let mut v = text(row, k);
+                    if v.len() > 200 {
+                        let cut = (0..=200).rev().find(|i| v.is_char_boundary(*i)).unwrap_or(0);
+                        v.truncate(cut);
+                        v.push('…');
+                    }
+                    let _ = write!(h, "<td>{}</td>", esc(&v));
+                }
+                let _ = writeln!(h, "</tr>");
+            }
+            let _ = writeln!(h, "</table>");
+        }
+        if r.hits > SHOWN_ROWS {
+            let _ = writeln!(h, "<p class=\"muted\">First {SHOWN_ROWS} of {} rows; all in the CSV.</p>", r.hits);
+        }
+        let _ = writeln!(h, "</details>");
+    }
+    let _ = writeln!(h, "<h2 id=\"ingest\">Ingest</h2><pre>{}</pre>", esc(ingest_summary));
+    let _ = writeln!(h, "<p class=\"muted\">Written by trailflow {}.</p></body></html>", env!("CARGO_PKG_VERSION"));
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(esc("<script>alert('x')</script>&"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;");
+    }
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(human_bytes(2_160_720_000), "2.2 GB");
+        assert_eq!(human_bytes(999), "999 B");
+    }
+
+    #[test]
+    fn changes_are_described() {
+        let row: Row = serde_json::from_str(
+            r#"{"event_name":"CreateNetworkAclEntry","rule_number":90,"egress":false,"protocol":-1,"rule_action":"allow","cidr_block":"0.0.0.0/0"}"#,
+        )
+        .unwrap();
+        assert_eq!(what_changed(&row), "rule 90 added: allow inbound all protocols from 0.0.0.0/0");
+        let row: Row = serde_json::from_str(
+            r#"{"event_name":"ReplaceNetworkAclEntry","rule_number":100,"egress":false,"protocol":6,"rule_action":"allow","cidr_block":"0.0.0.0/0","port_from":0,"port_to":65535}"#,
+        )
+        .unwrap();
+        assert_eq!(what_changed(&row), "rule 100 replaced with: allow inbound tcp ports 0-65535 from 0.0.0.0/0");
+    }
+}
