@@ -107,7 +107,7 @@ per_change AS (
 ),
 top AS (
   -- The five peers with the most bytes of counted traffic, per change.
-  SELECT event_id, array_to_string(array_agg(peer || ' ' || bytes_after), ', ') AS top_peers
+  SELECT event_id, array_to_string(array_agg(peer || ' ' || bytes_after ORDER BY rn), ', ') AS top_peers
   FROM (SELECT event_id, peer, bytes_after,
                row_number() OVER (PARTITION BY event_id ORDER BY bytes_after DESC, peer) AS rn
         FROM evidence WHERE counts)
@@ -115,7 +115,7 @@ top AS (
   GROUP BY event_id
 ),
 in_scope AS (
-  SELECT event_id, count(DISTINCT interface_id) AS interfaces, array_to_string(array_agg(DISTINCT interface_id), ', ') AS interface_list
+  SELECT event_id, count(DISTINCT interface_id) AS interfaces, array_to_string(array_sort(array_agg(DISTINCT interface_id)), ', ') AS interface_list
   FROM scope GROUP BY event_id
 )
 SELECT ch.event_id, ch.event_time, ch.event_name, ch.network_acl_id, ch.actor_arn,

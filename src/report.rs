@@ -330,7 +330,7 @@ fn terminal_summary(flagged: &[Flagged], results: &[HuntResult], notes: &[String
             verdict_word(&text(c, "verdict")),
             text(c, "network_acl_id"),
             text(c, "actor_arn"),
-            if bytes > 0 { format!("{} in, top peer {}", human_bytes(bytes), top_peer(c)) } else { String::new() },
+            if bytes > 0 { format!("{} newly allowed, top peer {}", human_bytes(bytes), top_peer(c)) } else { String::new() },
             what_changed(c),
             if text(c, "risk_reasons").is_empty() { String::new() } else { format!("  [{}]", text(c, "risk_reasons")) },
         );
@@ -468,7 +468,7 @@ pub fn esc(s: &str) -> String {
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1200px;color:#1b1f24;padding:0 1rem}\
 h1{font-size:1.6rem}h2{border-bottom:2px solid #d0d7de;padding-bottom:.3rem;margin-top:2.2rem}\
-table{border-collapse:collapse;font-size:.82rem;margin:.6rem 0;width:100%}th,td{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top}\
+table{border-collapse:collapse;font-size:.82rem;margin:.6rem 0;display:block;overflow-x:auto;max-width:100%}th,td{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top}\
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}.card{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.2rem;margin:1.2rem 0}\
 .unusual{border-left:8px solid #cf222e}.risky{border-left:8px solid #bf8700}.verdict{font-weight:700}.unusual .verdict{color:#cf222e}.risky .verdict{color:#9a6700}\
 dl{display:grid;grid-template-columns:11rem 1fr;gap:.2rem .8rem;margin:.6rem 0}dt{font-weight:600;color:#57606a}dd{margin:0;word-break:break-all}\

@@ -594,12 +594,12 @@ pub async fn run_to_dir(
 
 fn write_summary_csv(path: &Path, results: &[HuntResult]) -> Result<()> {
     use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
-    let text = |f: &dyn Fn(&HuntResult) -> Option<String>| -> ArrayRef {
-        Arc::new(results.iter().map(f).collect::<StringArray>())
-    };
     let mut sorted: Vec<&HuntResult> = results.iter().collect();
     sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.hits.cmp(&a.hits)).then(a.name.cmp(&b.name)));
-    let results: Vec<HuntResult> = sorted.into_iter().cloned().collect();
+    let results = sorted;
+    let text = |f: &dyn Fn(&HuntResult) -> Option<String>| -> ArrayRef {
+        Arc::new(results.iter().map(|r| f(r)).collect::<StringArray>())
+    };
     let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![
         ("hunt", text(&|r| Some(r.name.clone()))),
         ("severity", text(&|r| Some(r.severity.as_str().to_string()))),

@@ -1,0 +1,355 @@
+//! Saved hunts: every hunt finds its planted true positive in `sample-data/` (checked against the
+//! ground truth, and snapshotted), lint catches broken hunts, parameters are bound as values, and
+//! unknown hunts and parameters get one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
+    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT");
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The sample data, ingested once for all tests of this file.
+fn lake() -> &'static Path {
+    static LAKE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    LAKE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = bin().arg("ingest").arg("--lake").arg(dir.path()).arg("-q").arg(root().join("sample-data")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        dir
+    })
+    .path()
+}
+
+fn truth() -> Value {
+    serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(["hunt", "run", "--lake"]).arg(lake()).args(args).output().unwrap()
+}
+
+fn hunt_json(name: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![name, "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn names() -> Vec<String> {
+    trailflow::hunt::catalog(None).unwrap().0.into_iter().map(|h| h.name).collect()
+}
+
+fn planted(scenario: &str) -> Value {
+    truth()["other_planted"].as_array().unwrap().iter().find(|o| o["scenario"] == scenario).cloned().unwrap()
+}
+
+fn change(scenario: &str) -> Value {
+    truth()["changes"].as_array().unwrap().iter().find(|o| o["scenario"] == scenario).cloned().unwrap()
+}
+
+fn has(rows: &[Value], key: &str, value: &str) -> bool {
+    rows.iter().any(|r| r[key].as_str() == Some(value))
+}
+
+#[test]
+fn there_are_at_least_18_hunts_with_attack_ids_in_both_numberings() {
+    let (hunts, problems) = trailflow::hunt::catalog(None).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(hunts.len() >= 18);
+    for h in &hunts {
+        assert!(!h.attack.is_empty() && !h.attack_v19.is_empty(), "{}", h.name);
+        assert_eq!(h.attack.len(), h.attack_v19.len(), "{}: one renumbered id per technique", h.name);
+    }
+    let out = bin().args(["hunt", "list"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for n in names() {
+        assert!(text.contains(&n), "hunt list lacks {n}");
+    }
+}
+
+#[test]
+fn builtin_hunts_lint_clean_with_and_without_a_lake() {
+    for with_lake in [true, false] {
+        let mut c = bin();
+        c.args(["hunt", "lint"]);
+        if with_lake {
+            c.arg("--lake").arg(lake());
+        } else {
+            c.arg("--lake").arg(root().join("tests/no-such-lake"));
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Each hunt against what was planted.
+#[test]
+fn every_hunt_finds_its_planted_true_positive() {
+    let t = truth();
+    let id = |c: &Value| c["event_id"].as_str().unwrap().to_string();
+    let checks: Vec<(&str, Vec<Value>, Box<dyn Fn(&[Value]) -> bool>)> = vec![
+        ("risky_nacl_ingress", hunt_json("risky_nacl_ingress", &[]), {
+            let ids = [id(&change("world_open_all_protocols_ssh_bruteforce_exfil")), id(&change("port_range_widened_scanner_accepted"))];
+            Box::new(move |r| ids.iter().all(|i| has(r, "event_id", i)))
+        }),
+        ("risky_nacl_egress", hunt_json("risky_nacl_egress", &[]), {
+            let i = id(&change("egress_opening_large_upload"));
+            Box::new(move |r| has(r, "event_id", &i) && r.len() == 1)
+        }),
+        ("risky_nacl_ipv6", hunt_json("risky_nacl_ipv6", &[]), {
+            let i = id(&change("ipv6_world_open_unused_acl"));
+            Box::new(move |r| has(r, "event_id", &i) && has(r, "ipv6_cidr_block", "::/0"))
+        }),
+        ("nacl_untrusted_source", hunt_json("nacl_untrusted_source", &[]), {
+            let i = id(&change("untrusted_source_unused_acl"));
+            Box::new(move |r| has(r, "event_id", &i))
+        }),
+        ("nacl_deny_removed", hunt_json("nacl_deny_removed", &[]), {
+            let (deny, remediation) = (id(&change("deny_rule_deleted")), id(&change("benign_remediation")));
+            Box::new(move |r| has(r, "event_id", &deny) && !has(r, "event_id", &remediation))
+        }),
+        ("nacl_association_swap", hunt_json("nacl_association_swap", &[]), {
+            let i = id(&change("association_swap_to_permissive_acl"));
+            Box::new(move |r| has(r, "event_id", &i) && has(r, "previous_acl", "acl-0a10000000000000db"))
+        }),
+        ("firewall_change_burst", hunt_json("firewall_change_burst", &[]), {
+            let actor = planted("firewall_change_burst")["actor_arn"].as_str().unwrap().to_string();
+            Box::new(move |r| r.iter().any(|x| x["actor_arn"] == actor.as_str() && x["changes"] == 3))
+        }),
+        ("first_nacl_change_by_principal", hunt_json("first_nacl_change_by_principal", &[]), {
+            let i = id(&change("egress_opening_large_upload"));
+            Box::new(move |r| has(r, "event_id", &i))
+        }),
+        ("sg_world_admin_ports", hunt_json("sg_world_admin_ports", &[]), {
+            let (a, b) = (id(&planted("security_group_open_to_world_ssh")), id(&planted("security_group_open_to_world_rdp")));
+            Box::new(move |r| has(r, "event_id", &a) && has(r, "event_id", &b) && has(r, "request_shape", "flat") && has(r, "request_shape", "items"))
+        }),
+        ("flow_log_deletion", hunt_json("flow_log_deletion", &[]), {
+            let (a, b) = (id(&planted("flow_log_deletion_attempt")), id(&planted("flow_log_deleted_vpc_kept")));
+            Box::new(move |r| has(r, "event_id", &a) && has(r, "event_id", &b) && has(r, "outcome", "deleted"))
+        }),
+        ("trail_tampering", hunt_json("trail_tampering", &[]), {
+            let ids = [id(&planted("trail_tampering_attempt")), id(&planted("event_selectors_emptied")), id(&planted("trail_deleted"))];
+            Box::new(move |r| ids.iter().all(|i| has(r, "event_id", i)) && has(r, "what", "event selectors changed: management events off"))
+        }),
+        ("evidence_gap_flow_logs", hunt_json("evidence_gap_flow_logs", &[]), {
+            let gap = t["evidence_gaps"][0].clone();
+            Box::new(move |r| {
+                has(r, "gap_start", gap["start"].as_str().unwrap())
+                    && has(r, "kind", "stopped before the evidence ends")
+                    && has(r, "flow_log", "fl-0b10000000000000c")
+            })
+        }),
+        ("evidence_gap_cloudtrail", hunt_json("evidence_gap_cloudtrail", &[]), {
+            let gap = t["evidence_gaps"][1].clone();
+            Box::new(move |r| r.len() == 1 && has(r, "gap_start", gap["start"].as_str().unwrap()) && has(r, "account_id", "111111111111"))
+        }),
+        ("evidence_gap_nodata", hunt_json("evidence_gap_nodata", &[]), {
+            let eni = t["evidence_gaps"][2]["interface_id"].as_str().unwrap().to_string();
+            Box::new(move |r| !r.is_empty() && r.iter().all(|x| x["interface_id"] == eni.as_str()))
+        }),
+        ("traffic_after_change", hunt_json("traffic_after_change", &[]), {
+            let expected: Vec<String> = t["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["expected_verdict"] == "unusual_traffic_after_change")
+                .map(id)
+                .collect();
+            Box::new(move |r| r.len() == expected.len() && expected.iter().all(|i| has(r, "event_id", i)))
+        }),
+        ("reject_to_accept_flips", hunt_json("reject_to_accept_flips", &[]), {
+            Box::new(|r| ["198.51.100.23", "192.0.2.77", "45.137.21.9"].iter().all(|p| has(r, "peer", p)))
+        }),
+        ("port_scan", hunt_json("port_scan", &[]), {
+            let p = planted("port_scan_no_change");
+            Box::new(move |r| has(r, "scanner", p["peer"].as_str().unwrap()) && has(r, "scanner", "192.0.2.77"))
+        }),
+        ("new_external_peers", hunt_json("new_external_peers", &[]), Box::new(|r| has(r, "peer", "185.199.110.9"))),
+        ("large_egress", hunt_json("large_egress", &[]), Box::new(|r| has(r, "peer", "185.199.110.9") && has(r, "peer", "198.51.100.23"))),
+        ("beaconing", hunt_json("beaconing", &[]), {
+            let p = planted("beacon");
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "peer", p["peer"].as_str().unwrap()) && r[0]["interval_seconds"].as_f64() == Some(300.0)
+            })
+        }),
+        ("inbound_admin_ports_accepted", hunt_json("inbound_admin_ports_accepted", &[]), {
+            Box::new(|r| r.iter().any(|x| x["peer"] == "198.51.100.23" && x["dstport"] == 22))
+        }),
+        ("actor_activity_around_change", hunt_json("actor_activity_around_change", &[]), {
+            // dev-temp opened the security group 30 minutes after opening the ACL.
+            let sg = id(&planted("security_group_open_to_world_ssh"));
+            Box::new(move |r| r.iter().any(|x| x["event_id"] == sg.as_str() && x["minutes_from_change"] == 30))
+        }),
+    ];
+    let checked: Vec<&str> = checks.iter().map(|c| c.0).collect();
+    for n in names() {
+        assert!(checked.contains(&n.as_str()), "hunt {n} has no true-positive check");
+    }
+    for (name, rows, ok) in &checks {
+        assert!(!rows.is_empty(), "{name}: no hits on sample-data");
+        assert!(ok(rows), "{name}: the planted activity is not in its result: {rows:#?}");
+    }
+}
+
+/// The CSV a hunt writes, rows sorted (ties in a hunt's order are not part of its meaning).
+fn normalised_csv(name: &str) -> String {
+    let out = run(&[name, "--format", "csv"]);
+    assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default().to_string();
+    let mut body: Vec<&str> = lines.collect();
+    body.sort_unstable();
+    let mut s = header;
+    for l in body {
+        s.push('\n');
+        s.push_str(l);
+    }
+    s.push('\n');
+    s
+}
+
+/// Snapshots of every hunt's output on sample-data (`tests/snapshots/hunts/NAME.csv`). Nothing
+/// in the hunts' output depends on where or when it ran (no paths, no ingest times), so only the
+/// row order is normalised. `UPDATE_SNAPSHOTS=1 cargo test --test hunts` rewrites them.
+#[test]
+fn hunt_outputs_match_their_snapshots() {
+    let dir = root().join("tests/snapshots/hunts");
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    let mut failed = Vec::new();
+    for name in names() {
+        let got = normalised_csv(&name);
+        let path = dir.join(format!("{name}.csv"));
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        if want != got {
+            std::fs::write(dir.join(format!("{name}.csv.new")), &got).ok();
+            failed.push(name);
+        }
+    }
+    assert!(failed.is_empty(), "output differs from the snapshot (see tests/snapshots/hunts/*.new): {failed:?}");
+}
+
+#[test]
+fn lint_fails_on_a_broken_hunt_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = |name: &str| {
+        format!("-- name: {name}\n-- title: t\n-- severity: low\n-- description: d\n-- attack: T1046\n-- attack_v19: T1046\n")
+    };
+    std::fs::write(dir.path().join("no_such_column.sql"), header("no_such_column") + "SELECT no_such_column FROM flow_logs\n").unwrap();
+    std::fs::write(dir.path().join("undeclared.sql"), header("undeclared") + "SELECT * FROM flow_logs WHERE bytes > $min_bytes\n")
+        .unwrap();
+    std::fs::write(dir.path().join("bad_header.sql"), "-- name: bad_header\n-- severity: urgent\nSELECT 1\n").unwrap();
+    std::fs::write(dir.path().join("fine.sql"), header("fine") + "SELECT count(*) AS n FROM flow_logs\n").unwrap();
+    let out = bin().args(["hunt", "lint", "--lake"]).arg(lake()).arg("--queries").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no_such_column.sql") && err.contains("no_such_column"), "{err}");
+    assert!(err.contains("undeclared.sql") && err.contains("$min_bytes"), "{err}");
+    assert!(err.contains("bad_header.sql") && err.contains("urgent"), "{err}");
+    assert!(!err.contains("fine.sql"), "{err}");
+}
+
+#[test]
+fn parameters_are_values_not_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("echo.sql"),
+        "-- name: echo\n-- title: t\n-- severity: info\n-- description: d\n-- attack: T1046\n-- attack_v19: T1046\n\
+         -- param: who text nobody A name\n-- param: n int 1 A number\n\
+         SELECT $who AS who, count(*) AS events FROM cloudtrail WHERE user_name = $who HAVING count(*) >= $n - 1\n",
+    )
+    .unwrap();
+    let hostile = "x' OR '1'='1'; DROP TABLE cloudtrail; --";
+    let out = bin()
+        .args(["hunt", "run", "echo", "--format", "json", "--lake"])
+        .arg(lake())
+        .arg("--queries")
+        .arg(dir.path())
+        .arg("--param")
+        .arg(format!("who={hostile}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["who"], hostile, "the value comes back as it was given");
+    assert_eq!(rows[0]["events"], 0, "and matched nothing: it was compared, not executed");
+    // An integer parameter given SQL is refused before anything runs.
+    let out = bin()
+        .args(["hunt", "run", "echo", "--lake"])
+        .arg(lake())
+        .arg("--queries")
+        .arg(dir.path())
+        .args(["--param", "n=1 OR 1=1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("parameter n") && err.contains("not an integer"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // A real parameter changes the result: a lower threshold finds more large transfers.
+    let all = hunt_json("large_egress", &[]).len();
+    let more = hunt_json("large_egress", &["--param", "min_bytes=1000000"]).len();
+    assert!(more > all, "{more} vs {all}");
+}
+
+#[test]
+fn unknown_hunts_and_parameters_get_one_line_errors() {
+    for (args, needle) in [
+        (vec!["no_such_hunt"], "unknown hunt \"no_such_hunt\""),
+        (vec!["port_scan", "--param", "colour=red"], "unknown parameter \"colour\""),
+        (vec!["port_scan", "--param", "min_ports"], "NAME=VALUE"),
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn from_and_to_filter_on_the_time_column() {
+    let all = hunt_json("trail_tampering", &[]);
+    assert_eq!(all.len(), 3);
+    let late = hunt_json("trail_tampering", &["--from", "2026-03-11T12:00:00Z"]);
+    assert_eq!(late.len(), 2);
+    let early = hunt_json("trail_tampering", &["--to", "2026-03-11T12:00:00Z"]);
+    assert_eq!(early.len(), 1);
+}
+
+#[test]
+fn all_hunts_to_a_folder_with_a_summary() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(&["--all", "-o", out_dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = std::fs::read_to_string(out_dir.path().join("summary.csv")).unwrap();
+    assert!(summary.starts_with("hunt,severity,hits,title,attack,attack_v19,file,error"));
+    for n in names() {
+        assert!(out_dir.path().join(format!("{n}.csv")).is_file(), "{n}.csv");
+        assert!(summary.contains(&format!("\n{n},")), "{n} not in the summary");
+    }
+    // Most severe first.
+    let first = summary.lines().nth(1).unwrap();
+    assert!(first.contains(",critical,"), "{first}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("hits by severity: critical"), "{text}");
+}

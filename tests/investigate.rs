@@ -1,0 +1,226 @@
+//! `trailflow investigate` end to end on `sample-data/`: the report folder, its verdicts against
+//! the ground truth, and the HTML report rendered by a real headless browser (Chromium; `.ci/run`
+//! installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
+    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT");
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Run {
+    _dir: tempfile::TempDir,
+    report: PathBuf,
+    stdout: String,
+}
+
+/// One investigation of the sample data, shared by the tests of this file.
+fn investigation() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report");
+        let out = bin()
+            .arg("investigate")
+            .arg(root().join("sample-data"))
+            .arg("--lake")
+            .arg(dir.path().join("lake"))
+            .arg("-o")
+            .arg(&report)
+            .arg("-q")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Run { stdout: String::from_utf8(out.stdout).unwrap(), report, _dir: dir }
+    })
+}
+
+fn truth() -> Value {
+    serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap()
+}
+
+fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = split_csv(lines.next().unwrap());
+    lines.map(|l| header.iter().cloned().zip(split_csv(l)).collect()).collect()
+}
+
+/// A CSV line's fields (quoted fields may hold commas; the report's CSVs have no line breaks in fields).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+#[test]
+fn investigate_writes_the_report_folder_with_the_right_verdicts() {
+    let run = investigation();
+    let r = &run.report;
+    for f in ["summary.md", "report.html", "correlation.csv", "hunts/summary.csv"] {
+        assert!(r.join(f).is_file(), "{f} missing");
+    }
+    let t = truth();
+    let rows = csv_rows(&r.join("correlation.csv"));
+    let summary_all = std::fs::read_to_string(r.join("summary.md")).unwrap();
+    let html_all = std::fs::read_to_string(r.join("report.html")).unwrap();
+    // The flagged changes' sections (the hunt tables further down name other events too).
+    let summary = summary_all.split("## All Network ACL changes").next().unwrap();
+    let html = html_all.split("<h2 id=\"changes\">").next().unwrap();
+    for c in t["changes"].as_array().unwrap() {
+        let id = c["event_id"].as_str().unwrap();
+        let row = rows.iter().find(|row| row["event_id"] == id).unwrap_or_else(|| panic!("{id} not in correlation.csv"));
+        assert_eq!(row["verdict"], c["expected_verdict"].as_str().unwrap(), "{}", c["scenario"]);
+        let flagged = matches!(c["expected_verdict"].as_str(), Some("unusual_traffic_after_change" | "risky_change_no_unusual_traffic"));
+        assert_eq!(summary.contains(id), flagged, "{}: flagged in summary.md?", c["scenario"]);
+        assert_eq!(html.contains(id), flagged, "{}: flagged in report.html?", c["scenario"]);
+        for peer in c["attacker_peers"].as_array().unwrap() {
+            assert!(summary.contains(peer.as_str().unwrap()), "{peer} not named in summary.md");
+            assert!(run.stdout.contains(peer.as_str().unwrap()), "{peer} not named in the printed summary");
+        }
+    }
+    // Flagged changes come first in the printed summary, the unusual ones before the risky.
+    let unusual = run.stdout.find("UNUSUAL TRAFFIC AFTER CHANGE").unwrap();
+    let risky = run.stdout.find("risky change, no unusual traffic").unwrap();
+    let hunts = run.stdout.find("Hunts with hits").unwrap();
+    assert!(unusual < risky && risky < hunts, "{}", run.stdout);
+    // One chart and one actor timeline per flagged change; every hunt's CSV.
+    let n_flagged = rows.iter().filter(|r| r["verdict"] == "unusual_traffic_after_change" || r["verdict"] == "risky_change_no_unusual_traffic").count();
+    assert_eq!(std::fs::read_dir(r.join("charts")).unwrap().count(), n_flagged);
+    assert_eq!(std::fs::read_dir(r.join("timelines")).unwrap().count(), n_flagged);
+    assert_eq!(html_all.matches("<svg").count(), n_flagged);
+    let hunt_summary = csv_rows(&r.join("hunts/summary.csv"));
+    assert!(hunt_summary.len() >= 18);
+    for h in &hunt_summary {
+        assert!(r.join("hunts").join(&h["file"]).is_file(), "{}", h["hunt"]);
+        assert_eq!(h["error"], "", "{}", h["hunt"]);
+        assert_ne!(h["hits"], "0", "{} found nothing on the sample data", h["hunt"]);
+    }
+    // The timeline of the actor of the first flagged change holds the change itself.
+    let first = std::fs::read_to_string(r.join("timelines/change-01.csv")).unwrap();
+    assert!(first.contains(&t["changes"].as_array().unwrap().iter().find(|c| c["scenario"] == "egress_opening_large_upload").unwrap()["event_id"].as_str().unwrap().to_string()));
+}
+
+#[test]
+fn investigate_again_adds_nothing_and_gives_the_same_verdicts() {
+    let run = investigation();
+    let again = tempfile::tempdir().unwrap();
+    let lake = run.report.parent().unwrap().join("lake");
+    let out = bin()
+        .arg("investigate")
+        .arg(root().join("sample-data"))
+        .arg("--lake")
+        .arg(&lake)
+        .arg("-o")
+        .arg(again.path())
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(again.path().join("correlation.csv")).unwrap(),
+        std::fs::read_to_string(run.report.join("correlation.csv")).unwrap()
+    );
+}
+
+#[test]
+fn investigate_of_a_missing_input_fails_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("investigate")
+        .arg(dir.path().join("nothing-here"))
+        .arg("--lake")
+        .arg(dir.path().join("lake"))
+        .arg("-o")
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing-here") && err.lines().count() == 1, "{err}");
+}
+
+/// Chromium from Debian (`chromium`), or the one named by TRAILFLOW_CHROMIUM.
+fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("TRAILFLOW_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            if dir.join(name).is_file() {
+                return dir.join(name);
+            }
+        }
+    }
+    panic!("no Chromium to check the HTML report: install it (`apt-get install chromium`, as .ci/run does) or set TRAILFLOW_CHROMIUM");
+}
+
+fn headless(profile: &Path) -> Command {
+    let mut c = Command::new(chromium());
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    c
+}
+
+/// The report opens offline in a real browser: the DOM it builds holds the flagged changes and
+/// their charts, and the screenshot is a page with content, not a blank one.
+#[test]
+fn the_html_report_renders_in_headless_chromium() {
+    let run = investigation();
+    let html = run.report.join("report.html");
+    let url = format!("file://{}", html.canonicalize().unwrap().display());
+    let profile = tempfile::tempdir().unwrap();
+    let out = headless(profile.path()).args(["--virtual-time-budget=2000", "--dump-dom"]).arg(&url).output().unwrap();
+    assert!(out.status.success(), "chromium --dump-dom: {}", String::from_utf8_lossy(&out.stderr));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let source = std::fs::read_to_string(&html).unwrap();
+    assert!(dom.contains("<h1>trailflow investigation</h1>"), "{}", &dom[..dom.len().min(500)]);
+    assert_eq!(dom.matches("<svg").count(), source.matches("<svg").count(), "every chart is in the rendered DOM");
+    assert!(dom.contains("UNUSUAL TRAFFIC AFTER CHANGE"));
+    let shot = profile.path().join("report.png");
+    let out = headless(profile.path())
+        .arg("--window-size=1280,2000")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium --screenshot: {}", String::from_utf8_lossy(&out.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // A blank 1280x2000 page compresses to a few kilobytes; text, tables and charts do not.
+    assert!(png.len() > 60_000, "screenshot of {} bytes looks blank", png.len());
+}
