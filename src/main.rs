@@ -245,6 +245,15 @@ async fn stream_query(
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let df = ctx.sql_with_options(sql, trailflow::query::read_only()).await?;
+    stream_dataframe(df, format, output).await
+}
+
+/// Run a DataFrame and write its result batch by batch.
+async fn stream_dataframe(
+    df: datafusion::prelude::DataFrame,
+    format: Format,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await?;
     let mut sink = Sink::new(format, schema, open_output(output)?)?;
@@ -449,14 +458,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                             }
                             let result = async {
                                 let df = hunt::dataframe(&ctx, h, &values, range).await?;
-                                let schema = df.schema().inner().clone();
-                                let mut stream = df.execute_stream().await?;
-                                let mut sink = Sink::new(format, schema, open_output(None)?)?;
-                                while let Some(batch) = stream.next().await {
-                                    sink.write(&batch?)?;
-                                }
-                                sink.finish()?;
-                                anyhow::Ok(())
+                                stream_dataframe(df, format, None).await
                             }
                             .await;
                             if let Err(e) = result {

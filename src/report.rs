@@ -138,6 +138,16 @@ fn what_changed(c: &Row) -> String {
     }
 }
 
+/// At most `max` bytes of `s` (cut at a character boundary), with an ellipsis when cut.
+fn clip(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let cut = (0..=max).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
 fn or_unknown(s: &str) -> &str {
     if s.is_empty() { "(unknown)" } else { s }
 }
@@ -419,8 +429,7 @@ fn summary_md(
     }
     let _ = writeln!(s, "\n## Hunts\n");
     let _ = writeln!(s, "| severity | hunt | hits | title | file |\n|---|---|---|---|---|");
-    let mut sorted: Vec<&HuntResult> = results.iter().collect();
-    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.hits.cmp(&a.hits)).then(a.name.cmp(&b.name)));
+    let sorted = hunt::most_severe_first(results);
     for r in sorted {
         let hits = if r.error.is_some() { "failed".to_string() } else { r.hits.to_string() };
         let _ = writeln!(
@@ -573,12 +582,7 @@ fn report_html(
         );
         let _ = writeln!(h, "<table><tr><th>time</th><th>event</th><th>source</th><th>error</th><th>from</th><th>request</th></tr>");
         for e in &f.timeline {
-            let mut req = text(e, "request_parameters");
-            if req.len() > 160 {
-                let cut = (0..=160).rev().find(|i| req.is_char_boundary(*i)).unwrap_or(0);
-                req.truncate(cut);
-                req.push('…');
-            }
+            let req = clip(text(e, "request_parameters"), 160);
             let mark = if text(e, "event_id") == text(c, "event_id") { " style=\"background:#ffebe9\"" } else { "" };
             let _ = writeln!(
                 h,
@@ -611,8 +615,7 @@ fn report_html(
     let _ = writeln!(h, "</table>");
     let _ = writeln!(h, "<h2 id=\"hunts\">Hunts</h2><p>Hits per hunt, most severe first (<a href=\"hunts/summary.csv\">summary.csv</a>).</p>");
     let _ = writeln!(h, "<table><tr><th>severity</th><th>hunt</th><th class=\"num\">hits</th><th>title</th><th>ATT&amp;CK</th><th>file</th></tr>");
-    let mut sorted: Vec<&HuntResult> = results.iter().collect();
-    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.hits.cmp(&a.hits)).then(a.name.cmp(&b.name)));
+    let sorted = hunt::most_severe_first(results);
     for r in &sorted {
         let sev = r.severity.as_str();
         let hits = if r.error.is_some() { "failed".to_string() } else { r.hits.to_string() };
@@ -648,12 +651,7 @@ fn report_html(
             for row in shown.iter().take(SHOWN_ROWS) {
                 let _ = write!(h, "<tr>");
                 for k in &keys {
-                    let mut v = text(row, k);
-                    if v.len() > 200 {
-                        let cut = (0..=200).rev().find(|i| v.is_char_boundary(*i)).unwrap_or(0);
-                        v.truncate(cut);
-                        v.push('…');
-                    }
+                    let v = clip(text(row, k), 200);
                     let _ = write!(h, "<td>{}</td>", esc(&v));
                 }
                 let _ = writeln!(h, "</tr>");

@@ -592,10 +592,16 @@ pub async fn run_to_dir(
     Ok(results)
 }
 
-fn write_summary_csv(path: &Path, results: &[HuntResult]) -> Result<()> {
-    use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+/// Results in the order people read them: most severe first, then most hits, then by name.
+pub fn most_severe_first(results: &[HuntResult]) -> Vec<&HuntResult> {
     let mut sorted: Vec<&HuntResult> = results.iter().collect();
     sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.hits.cmp(&a.hits)).then(a.name.cmp(&b.name)));
+    sorted
+}
+
+fn write_summary_csv(path: &Path, results: &[HuntResult]) -> Result<()> {
+    use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+    let sorted = most_severe_first(results);
     let results = sorted;
     let text = |f: &dyn Fn(&HuntResult) -> Option<String>| -> ArrayRef {
         Arc::new(results.iter().map(|r| f(r)).collect::<StringArray>())
@@ -619,8 +625,7 @@ pub fn render_summary(results: &[HuntResult]) -> String {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(vec!["severity", "hunt", "hits", "title"]);
-    let mut sorted: Vec<&HuntResult> = results.iter().collect();
-    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.hits.cmp(&a.hits)).then(a.name.cmp(&b.name)));
+    let sorted = most_severe_first(results);
     for r in &sorted {
         let hits = match &r.error {
             Some(_) => "FAILED".to_string(),
