@@ -21,6 +21,13 @@
 WITH ch AS (
   SELECT *, arrow_cast(event_time, 'Int64') AS t FROM nacl_changes
 ),
+rules AS (
+  -- The rule sets as dictionaries: joined to every flow group, they travel as small keys, and
+  -- acl_allows reads each set once.
+  SELECT event_id, arrow_cast(rules_after, 'Dictionary(Int32, Utf8)') AS rules_after,
+         arrow_cast(rules_before, 'Dictionary(Int32, Utf8)') AS rules_before
+  FROM nacl_changes
+),
 ifaces AS (
   SELECT DISTINCT interface_id, subnet_id, private_ip FROM network_interfaces
   WHERE subnet_id IS NOT NULL AND private_ip IS NOT NULL
@@ -58,9 +65,9 @@ flows AS (
 ),
 judged AS (
   SELECT fl.*,
-         acl_allows(ch.rules_after, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_after,
-         acl_allows(ch.rules_before, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_before
-  FROM flows fl JOIN ch ON ch.event_id = fl.event_id
+         acl_allows(r.rules_after, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_after,
+         acl_allows(r.rules_before, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_before
+  FROM flows fl JOIN rules r ON r.event_id = fl.event_id
 ),
 peers AS (
   SELECT event_id, peer,
@@ -72,24 +79,20 @@ peers AS (
          sum(CASE WHEN after AND action = 'ACCEPT' THEN bytes ELSE 0 END) AS bytes_after,
          sum(CASE WHEN after AND action = 'ACCEPT' AND dstport IN (22, 3389) THEN n ELSE 0 END) AS admin_flows,
          min(CASE WHEN after AND action = 'ACCEPT' THEN first_t END) AS first_flow,
-         max(CASE WHEN after AND action = 'ACCEPT' THEN last_t END) AS last_flow
+         max(CASE WHEN after AND action = 'ACCEPT' THEN last_t END) AS last_flow,
+         -- Distinct ports the peer reached after the change (a scan shows as many).
+         count(DISTINCT CASE WHEN after AND action = 'ACCEPT' THEN dstport END) AS ports_after
   FROM judged
   GROUP BY event_id, peer
 ),
-ports AS (
-  -- Distinct ports each peer reached after the change (a scan shows as many).
-  SELECT event_id, peer, count(*) AS ports_after
-  FROM (SELECT DISTINCT event_id, peer, dstport FROM judged WHERE after AND action = 'ACCEPT')
-  GROUP BY event_id, peer
-),
 evidence AS (
-  SELECT peers.*, coalesce(ports.ports_after, 0) AS ports_after,
+  SELECT peers.*,
          (newly OR (maybe AND rejected_before)) AS counts,
-         NOT coalesce(is_private_ip(peers.peer), false)
+         NOT coalesce(is_private_ip(peer), false)
            AND (((newly OR maybe) AND rejected_before)
-                OR (newly AND NOT seen_before AND (bytes_after >= 100000000 OR coalesce(ports.ports_after, 0) >= 10 OR admin_flows >= 10)))
+                OR (newly AND NOT seen_before AND (bytes_after >= 100000000 OR ports_after >= 10 OR admin_flows >= 10)))
            AS unusual
-  FROM peers LEFT JOIN ports ON ports.event_id = peers.event_id AND ports.peer = peers.peer
+  FROM peers
 ),
 per_change AS (
   SELECT event_id,
@@ -101,17 +104,11 @@ per_change AS (
          array_to_string(array_sort(array_agg(peer) FILTER (WHERE unusual)), ', ') AS unusual_peer_list,
          max(CASE WHEN counts THEN ports_after END) AS distinct_ports,
          min(CASE WHEN counts THEN first_flow END) AS first_flow,
-         max(CASE WHEN counts THEN last_flow END) AS last_flow
+         max(CASE WHEN counts THEN last_flow END) AS last_flow,
+         -- The five peers with the most bytes of counted traffic.
+         array_to_string(array_slice(array_agg(peer || ' ' || bytes_after ORDER BY bytes_after DESC, peer)
+                                       FILTER (WHERE counts), 1, 5), ', ') AS top_peers
   FROM evidence
-  GROUP BY event_id
-),
-top AS (
-  -- The five peers with the most bytes of counted traffic, per change.
-  SELECT event_id, array_to_string(array_agg(peer || ' ' || bytes_after ORDER BY rn), ', ') AS top_peers
-  FROM (SELECT event_id, peer, bytes_after,
-               row_number() OVER (PARTITION BY event_id ORDER BY bytes_after DESC, peer) AS rn
-        FROM evidence WHERE counts)
-  WHERE rn <= 5
   GROUP BY event_id
 ),
 in_scope AS (
@@ -128,11 +125,10 @@ SELECT ch.event_id, ch.event_time, ch.event_name, ch.network_acl_id, ch.actor_ar
        coalesce(s.interfaces, 0) AS interfaces_in_scope, s.interface_list,
        coalesce(p.matching_flows, 0) AS matching_flows, coalesce(p.bytes, 0) AS bytes,
        coalesce(p.new_peers, 0) AS new_peers, p.reject_to_accept_peers, p.unusual_peer_list AS unusual_peers,
-       p.distinct_ports, t.top_peers, p.first_flow, p.last_flow,
+       p.distinct_ports, p.top_peers, p.first_flow, p.last_flow,
        ch.rule_number, ch.egress, ch.rule_action, ch.protocol, ch.cidr_block, ch.port_from, ch.port_to,
        ch.subnet_id, ch.error_code
 FROM ch
 LEFT JOIN per_change p ON p.event_id = ch.event_id
 LEFT JOIN in_scope s ON s.event_id = ch.event_id
-LEFT JOIN top t ON t.event_id = ch.event_id
 ORDER BY ch.event_time, ch.event_id

@@ -132,7 +132,17 @@ impl ScalarUDFImpl for AclAllows {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let rules = Strs::of(&arrays[0])?;
+        // Rule sets repeat row after row. As a dictionary (what queries/correlate.sql passes),
+        // each distinct set is parsed once and rows point at it by key; as plain text, each
+        // distinct text is parsed once per batch.
+        let (keys, rules) = match arrays[0].as_any().downcast_ref::<datafusion::arrow::array::DictionaryArray<datafusion::arrow::datatypes::Int32Type>>() {
+            Some(d) => (Some(d.keys().clone()), d.values().clone()),
+            None => (None, arrays[0].clone()),
+        };
+        let rules = Strs::of(&rules)?;
+        let sets: Option<Vec<Option<Vec<Entry>>>> = keys.as_ref().map(|_| {
+            (0..rules.len()).map(|k| rules.get(k).and_then(|t| serde_json::from_str(t).ok())).collect()
+        });
         let egress = datafusion::arrow::compute::cast(&arrays[1], &DataType::Boolean)?;
         let egress = egress.as_any().downcast_ref::<BooleanArray>().expect("boolean");
         let protocol = crate::functions::ints(&arrays[2])?;
@@ -142,10 +152,21 @@ impl ScalarUDFImpl for AclAllows {
         let port = port.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("int64");
         // Rule sets repeat row after row: parse each distinct text once.
         let mut parsed: HashMap<&str, Option<Vec<Entry>>> = HashMap::new();
-        let out: BooleanArray = (0..rules.len())
+        let rows = arrays[1].len();
+        let out: BooleanArray = (0..rows)
             .map(|i| {
-                let text = rules.get(i)?;
-                let set = parsed.entry(text).or_insert_with(|| serde_json::from_str(text).ok()).as_ref()?;
+                let set = match (&keys, &sets) {
+                    (Some(keys), Some(sets)) => {
+                        if keys.is_null(i) {
+                            return None;
+                        }
+                        sets.get(keys.value(i) as usize)?.as_ref()?
+                    }
+                    _ => {
+                        let text = rules.get(i)?;
+                        parsed.entry(text).or_insert_with(|| serde_json::from_str(text).ok()).as_ref()?
+                    }
+                };
                 if egress.is_null(i) || protocol.is_null(i) {
                     return None;
                 }
