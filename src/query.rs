@@ -20,6 +20,30 @@ use crate::schema::{self, PARTITION_COLUMN, TABLES};
 /// Memory the query engine may use before it spills or fails a query.
 pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
+/// The query memory limit: `TRAILFLOW_MEMORY_LIMIT` (`1500M`, `2G`, or bytes) when set, else
+/// [`DEFAULT_MEMORY_LIMIT`]. Operators that can spill to disk (sorts, aggregations) do so past it.
+pub fn memory_limit() -> Result<usize> {
+    let Ok(text) = std::env::var("TRAILFLOW_MEMORY_LIMIT") else {
+        return Ok(DEFAULT_MEMORY_LIMIT);
+    };
+    let t = text.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], t[i..].trim().to_ascii_uppercase()),
+        None => (t, String::new()),
+    };
+    let scale: usize = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => 0,
+    };
+    match num.parse::<usize>() {
+        Ok(n) if scale > 0 && n > 0 => Ok(n * scale),
+        _ => Err(Error::Invalid(format!("TRAILFLOW_MEMORY_LIMIT={text:?}: give a size such as 1500M or 2G"))),
+    }
+}
+
 /// Build the session over a lake: every table that exists, registered under its name, and the
 /// derived tables (`nacl_changes`), computed from those when a query first reads them.
 pub async fn session(lake: &Lake) -> Result<SessionContext> {
@@ -67,7 +91,7 @@ pub async fn base_session(lake: &Lake) -> Result<SessionContext> {
     apply_env_settings(config.options_mut())?;
     let runtime = RuntimeEnvBuilder::new()
         // Bounded memory: operators that can spill do, the others fail with a clear error.
-        .with_memory_pool(Arc::new(FairSpillPool::new(DEFAULT_MEMORY_LIMIT)))
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit()?)))
         .build_arc()?;
     let mut state =
         SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();

@@ -151,3 +151,25 @@ fn datafusion_settings_from_the_environment() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("DATAFUSION_EXECUTION_BATCH_SIZE") || err.contains("batch_size"), "{err}");
 }
+
+#[test]
+fn memory_limit_from_the_environment() {
+    let lake = lake_with_sample();
+    // A small pool still answers: the aggregation spills instead of failing.
+    let q = "SELECT srcaddr, dstaddr, count(*) AS n FROM flow_logs GROUP BY srcaddr, dstaddr ORDER BY n DESC, srcaddr, dstaddr LIMIT 3";
+    let run = |limit: Option<&str>| {
+        let mut c = bin();
+        if let Some(l) = limit {
+            c.env("TRAILFLOW_MEMORY_LIMIT", l);
+        }
+        c.args(["sql", "--format", "csv", "--lake"]).arg(lake.path()).arg(q).output().unwrap()
+    };
+    let free = run(None);
+    let small = run(Some("64M"));
+    assert!(free.status.success() && small.status.success(), "{}", String::from_utf8_lossy(&small.stderr));
+    assert_eq!(free.stdout, small.stdout);
+    let bad = run(Some("lots"));
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("TRAILFLOW_MEMORY_LIMIT") && err.trim().lines().count() == 1, "{err}");
+}
