@@ -43,15 +43,14 @@ scope AS (
   JOIN ifaces i ON i.subnet_id = a.subnet_id
   WHERE ch.succeeded
 ),
-flows AS (
-  -- Flows on the interfaces in scope, from the baseline to the end of the window, folded per
-  -- peer, direction, protocol, port and side of the change (rules are judged once per group).
+scoped AS (
+  -- Flows on the interfaces in scope, from the baseline to the end of the window, seen from the
+  -- interface: the peer, the direction, and the side of the change.
   SELECT s.event_id,
          CASE WHEN f.srcaddr = s.private_ip THEN f.dstaddr ELSE f.srcaddr END AS peer,
          f.srcaddr = s.private_ip AS egress,
-         f.protocol, f.dstport, f.action,
-         arrow_cast(f.start_time, 'Int64') >= ch.t AS after,
-         count(*) AS n, sum(f.bytes) AS bytes, min(f.start_time) AS first_t, max(f.start_time) AS last_t
+         f.protocol, f.dstport, f.action, f.bytes, f.start_time,
+         arrow_cast(f.start_time, 'Int64') >= ch.t AS after
   FROM scope s
   JOIN ch ON ch.event_id = s.event_id
   JOIN flow_logs f ON f.interface_id = s.interface_id
@@ -61,38 +60,65 @@ flows AS (
     AND (ch.egress IS NULL OR ch.egress = (f.srcaddr = s.private_ip))
     AND arrow_cast(f.start_time, 'Int64') >= ch.t - {baseline_us}
     AND arrow_cast(f.start_time, 'Int64') < ch.t + {window_us}
-  GROUP BY 1, 2, 3, 4, 5, 6, 7
+),
+after_flows AS (
+  -- Accepted flows after the change, folded per peer, direction, protocol and port: the rules
+  -- are judged once per group.
+  SELECT event_id, peer, egress, protocol, dstport,
+         count(*) AS n, sum(bytes) AS bytes, min(start_time) AS first_t, max(start_time) AS last_t
+  FROM scoped
+  WHERE after AND action = 'ACCEPT'
+  GROUP BY event_id, peer, egress, protocol, dstport
 ),
 judged AS (
   SELECT fl.*,
          acl_allows(r.rules_after, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_after,
          acl_allows(r.rules_before, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_before
-  FROM flows fl JOIN rules r ON r.event_id = fl.event_id
+  FROM rules r JOIN after_flows fl ON fl.event_id = r.event_id
 ),
-peers AS (
+baseline_rejects AS (
+  -- Peers REJECTed on the interface before the change (few: probes, scanners, blocked ranges).
+  SELECT DISTINCT event_id, peer FROM scoped WHERE NOT after AND action = 'REJECT'
+),
+newly_allowed AS (
+  -- Flow groups the change newly let through: allowed after it and denied before it; or allowed
+  -- after it while the rules before are not fully known, from a peer REJECTed before it (what a
+  -- removed deny used to block). Traffic another rule already allowed is left out.
+  SELECT j.*, r.peer IS NOT NULL AS rejected_before,
+         j.allowed_after AND j.allowed_before = false AS newly
+  FROM baseline_rejects r
+  RIGHT JOIN judged j ON r.event_id = j.event_id AND r.peer = j.peer
+  WHERE (j.allowed_after AND j.allowed_before = false)
+     OR (j.allowed_after IS NOT false AND j.allowed_before IS NULL AND r.peer IS NOT NULL)
+),
+counted AS (
+  -- Per peer: the flows and bytes newly let through, and how.
   SELECT event_id, peer,
-         bool_or(NOT after AND action = 'REJECT') AS rejected_before,
-         bool_or(NOT after) AS seen_before,
-         bool_or(after AND action = 'ACCEPT' AND allowed_after AND allowed_before = false) AS newly,
-         bool_or(after AND action = 'ACCEPT' AND allowed_after IS NOT false AND allowed_before IS NULL) AS maybe,
-         sum(CASE WHEN after AND action = 'ACCEPT' THEN n ELSE 0 END) AS flows_after,
-         sum(CASE WHEN after AND action = 'ACCEPT' THEN bytes ELSE 0 END) AS bytes_after,
-         sum(CASE WHEN after AND action = 'ACCEPT' AND dstport IN (22, 3389) THEN n ELSE 0 END) AS admin_flows,
-         min(CASE WHEN after AND action = 'ACCEPT' THEN first_t END) AS first_flow,
-         max(CASE WHEN after AND action = 'ACCEPT' THEN last_t END) AS last_flow,
-         -- Distinct ports the peer reached after the change (a scan shows as many).
-         count(DISTINCT CASE WHEN after AND action = 'ACCEPT' THEN dstport END) AS ports_after
-  FROM judged
+         bool_or(newly) AS newly,
+         bool_or(rejected_before) AS rejected_before,
+         sum(n) AS flows_after,
+         sum(bytes) AS bytes_after,
+         sum(CASE WHEN dstport IN (22, 3389) THEN n ELSE 0 END) AS admin_flows,
+         min(first_t) AS first_flow,
+         max(last_t) AS last_flow,
+         -- Distinct ports the peer reached (a scan shows as many).
+         count(DISTINCT dstport) AS ports_after
+  FROM newly_allowed
   GROUP BY event_id, peer
 ),
+baseline_seen AS (
+  SELECT DISTINCT event_id, peer FROM scoped WHERE NOT after
+),
 evidence AS (
-  SELECT peers.*,
-         (newly OR (maybe AND rejected_before)) AS counts,
-         NOT coalesce(is_private_ip(peer), false)
-           AND (((newly OR maybe) AND rejected_before)
-                OR (newly AND NOT seen_before AND (bytes_after >= 100000000 OR ports_after >= 10 OR admin_flows >= 10)))
+  SELECT k.*,
+         TRUE AS counts,
+         b.peer IS NOT NULL AS seen_before,
+         NOT coalesce(is_private_ip(k.peer), false)
+           AND (k.rejected_before
+                OR (k.newly AND b.peer IS NULL AND (k.bytes_after >= 100000000 OR k.ports_after >= 10 OR k.admin_flows >= 10)))
            AS unusual
-  FROM peers
+  FROM counted k
+  LEFT JOIN baseline_seen b ON b.event_id = k.event_id AND b.peer = k.peer
 ),
 per_change AS (
   SELECT event_id,
@@ -108,7 +134,9 @@ per_change AS (
          -- The five peers with the most bytes of counted traffic.
          array_to_string(array_slice(array_agg(peer || ' ' || bytes_after ORDER BY bytes_after DESC, peer)
                                        FILTER (WHERE counts), 1, 5), ', ') AS top_peers
+  -- Every figure of a change is about the peers that count; the others are left out here.
   FROM evidence
+  WHERE counts
   GROUP BY event_id
 ),
 in_scope AS (

@@ -348,6 +348,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lake.recover_if_idle()?;
             runtime()?.block_on(async {
                 let ctx = trailflow::query::session_with(&lake, trusted).await?;
+                trailflow::correlate::tune_session(&ctx);
                 stream_query(&ctx, &trailflow::correlate::correlate_sql(window, baseline), format, output.as_deref())
                     .await
             })?;

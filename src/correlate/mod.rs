@@ -34,6 +34,15 @@ pub fn correlate_sql(window_us: i64, baseline_us: i64) -> String {
     CORRELATE_SQL.replace("{window_us}", &window_us.to_string()).replace("{baseline_us}", &baseline_us.to_string())
 }
 
+/// Settings the correlation query is written for: joins keep the order the SQL gives them.
+/// Each join of `queries/correlate.sql` names its small side first (rule sets, the peers that
+/// count), which becomes the hash table; DataFusion's own choice, made without row counts for
+/// aggregated inputs, built the table from the millions of flow groups instead (measured on 20
+/// million flows: 2.8 GiB and 28 s against 1.5 s on 2 million with the order kept).
+pub fn tune_session(ctx: &datafusion::prelude::SessionContext) {
+    ctx.state_ref().write().config_mut().options_mut().optimizer.join_reordering = false;
+}
+
 /// A duration such as `24h`, `90m`, `2d`, `3600s` or `1h30m`, in microseconds.
 pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
     let bad = || format!("cannot read {s:?} as a duration: use e.g. 24h, 90m, 2d, 3600s");

@@ -505,6 +505,9 @@ pub async fn session_with(lake: Option<&crate::lake::Lake>, window_us: i64, base
     // Without a lake, hunts are planned against a folder that holds nothing.
     let none = crate::lake::Lake::new(std::env::temp_dir().join("trailflow-no-lake-for-planning"));
     let ctx = crate::query::session(lake.unwrap_or(&none)).await?;
+    // nacl_verdicts is the correlation: plan it (and the hunts, whose joins name the small side
+    // first too) in the join order written.
+    crate::correlate::tune_session(&ctx);
     register_missing_tables(&ctx)?;
     register_verdicts(&ctx, window_us, baseline_us).await?;
     Ok(ctx)
