@@ -224,3 +224,36 @@ fn the_html_report_renders_in_headless_chromium() {
     // A blank 1280x2000 page compresses to a few kilobytes; text, tables and charts do not.
     assert!(png.len() > 60_000, "screenshot of {} bytes looks blank", png.len());
 }
+
+/// A corrupt file among the evidence: the rest is investigated, the report says what was
+/// rejected, and the exit status (3) tells the user to look.
+#[test]
+fn investigate_with_a_corrupt_file_reports_it_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    let ct = evidence.join("AWSLogs/111111111111/CloudTrail/us-east-1/2026/03/10");
+    std::fs::create_dir_all(&ct).unwrap();
+    // One real CloudTrail file of the sample, and a truncated gzip beside it.
+    let sample = root().join("sample-data/AWSLogs/111111111111/CloudTrail/us-east-1/2026/03/10");
+    let first = std::fs::read_dir(&sample).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    std::fs::copy(&first, ct.join(first.file_name().unwrap())).unwrap();
+    let bytes = std::fs::read(&first).unwrap();
+    std::fs::write(ct.join("111111111111_CloudTrail_us-east-1_20260310T2355Z_broken.json.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    let report = dir.path().join("report");
+    let out = bin()
+        .arg("investigate")
+        .arg(&evidence)
+        .arg("--lake")
+        .arg(dir.path().join("lake"))
+        .arg("-o")
+        .arg(&report)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("some input was rejected"), "{stdout}");
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(summary.contains("broken.json.gz"), "the ingest section names the file");
+    assert!(report.join("report.html").is_file() && report.join("hunts/summary.csv").is_file());
+}
