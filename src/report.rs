@@ -459,6 +459,29 @@ fn duration_text(us: i64) -> String {
     }
 }
 
+/// A table cell of the report.
+enum Cell {
+    Text(String),
+    /// Right-aligned.
+    Num(String),
+    /// In a code font.
+    Code(String),
+}
+
+/// One table row, its cells escaped; `attrs` go on the `<tr>`.
+fn html_row(attrs: &str, cells: impl IntoIterator<Item = Cell>) -> String {
+    let mut row = format!("<tr{attrs}>");
+    for cell in cells {
+        match cell {
+            Cell::Text(t) => row.push_str(&format!("<td>{}</td>", esc(&t))),
+            Cell::Num(t) => row.push_str(&format!("<td class=\"num\">{}</td>", esc(&t))),
+            Cell::Code(t) => row.push_str(&format!("<td><code>{}</code></td>", esc(&t))),
+        }
+    }
+    row.push_str("</tr>\n");
+    row
+}
+
 /// Text made safe for HTML.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -584,33 +607,16 @@ fn report_html(
         for e in &f.timeline {
             let req = clip(text(e, "request_parameters"), 160);
             let mark = if text(e, "event_id") == text(c, "event_id") { " style=\"background:#ffebe9\"" } else { "" };
-            let _ = writeln!(
-                h,
-                "<tr{mark}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                esc(&text(e, "event_time")),
-                esc(&text(e, "event_name")),
-                esc(&text(e, "event_source")),
-                esc(&text(e, "error_code")),
-                esc(&text(e, "source_ip")),
-                esc(&req)
-            );
+            let cells = ["event_time", "event_name", "event_source", "error_code", "source_ip"].map(|k| Cell::Text(text(e, k)));
+            h.push_str(&html_row(mark, cells.into_iter().chain([Cell::Code(req)])));
         }
         let _ = writeln!(h, "</table></details></div>");
     }
     let _ = writeln!(h, "<h2 id=\"changes\">All Network ACL changes</h2><table><tr><th>time</th><th>event</th><th>ACL</th><th>actor</th><th>verdict</th><th>score</th><th>bytes</th><th>reasons</th></tr>");
     for c in changes {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            esc(&text(c, "event_time")),
-            esc(&text(c, "event_name")),
-            esc(&text(c, "network_acl_id")),
-            esc(&text(c, "actor_arn")),
-            esc(&text(c, "verdict")),
-            esc(&text(c, "score")),
-            esc(&human_bytes(int(c, "bytes"))),
-            esc(&text(c, "risk_reasons"))
-        );
+        let cells = ["event_time", "event_name", "network_acl_id", "actor_arn", "verdict"].map(|k| Cell::Text(text(c, k)));
+        let more = [Cell::Num(text(c, "score")), Cell::Num(human_bytes(int(c, "bytes"))), Cell::Text(text(c, "risk_reasons"))];
+        h.push_str(&html_row("", cells.into_iter().chain(more)));
     }
     let _ = writeln!(h, "</table>");
     let _ = writeln!(h, "<h2 id=\"hunts\">Hunts</h2><p>Hits per hunt, most severe first (<a href=\"hunts/summary.csv\">summary.csv</a>).</p>");

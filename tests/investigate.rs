@@ -18,6 +18,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `trailflow investigate EVIDENCE --lake LAKE -o REPORT -q`.
+fn investigate(evidence: &Path, lake: &Path, report: &Path) -> std::process::Output {
+    bin().arg("investigate").arg(evidence).arg("--lake").arg(lake).arg("-o").arg(report).arg("-q").output().unwrap()
+}
+
 struct Run {
     _dir: tempfile::TempDir,
     report: PathBuf,
@@ -30,16 +35,7 @@ fn investigation() -> &'static Run {
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("report");
-        let out = bin()
-            .arg("investigate")
-            .arg(root().join("sample-data"))
-            .arg("--lake")
-            .arg(dir.path().join("lake"))
-            .arg("-o")
-            .arg(&report)
-            .arg("-q")
-            .output()
-            .unwrap();
+        let out = investigate(&root().join("sample-data"), &dir.path().join("lake"), &report);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         Run { stdout: String::from_utf8(out.stdout).unwrap(), report, _dir: dir }
     })
@@ -130,16 +126,7 @@ fn investigate_again_adds_nothing_and_gives_the_same_verdicts() {
     let run = investigation();
     let again = tempfile::tempdir().unwrap();
     let lake = run.report.parent().unwrap().join("lake");
-    let out = bin()
-        .arg("investigate")
-        .arg(root().join("sample-data"))
-        .arg("--lake")
-        .arg(&lake)
-        .arg("-o")
-        .arg(again.path())
-        .arg("-q")
-        .output()
-        .unwrap();
+    let out = investigate(&root().join("sample-data"), &lake, again.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         std::fs::read_to_string(again.path().join("correlation.csv")).unwrap(),
@@ -240,16 +227,7 @@ fn investigate_with_a_corrupt_file_reports_it_and_goes_on() {
     let bytes = std::fs::read(&first).unwrap();
     std::fs::write(ct.join("111111111111_CloudTrail_us-east-1_20260310T2355Z_broken.json.gz"), &bytes[..bytes.len() / 2]).unwrap();
     let report = dir.path().join("report");
-    let out = bin()
-        .arg("investigate")
-        .arg(&evidence)
-        .arg("--lake")
-        .arg(dir.path().join("lake"))
-        .arg("-o")
-        .arg(&report)
-        .arg("-q")
-        .output()
-        .unwrap();
+    let out = investigate(&evidence, &dir.path().join("lake"), &report);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("some input was rejected"), "{stdout}");
