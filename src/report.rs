@@ -222,10 +222,10 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     for r in results.iter().filter(|r| r.error.is_some()) {
         notes.push(format!("hunt {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
     }
-    let md = summary_md(&ingested.render(), &changes, &flagged, &results, &notes, opts);
-    write_file(&opts.output.join("summary.md"), &md)?;
-    let html = report_html(&ingested.render(), &changes, &flagged, &results, &notes, opts);
-    write_file(&opts.output.join("report.html"), &html)?;
+    let ingest_summary = ingested.render();
+    let findings = Findings { ingest_summary: &ingest_summary, changes: &changes, flagged: &flagged, results: &results, notes: &notes, opts };
+    write_file(&opts.output.join("summary.md"), &summary_md(&findings))?;
+    write_file(&opts.output.join("report.html"), &report_html(&findings))?;
     Ok(Outcome { summary_text: terminal_summary(&flagged, &results, &notes, opts), complete: notes.is_empty() })
 }
 
@@ -358,18 +358,23 @@ fn terminal_summary(flagged: &[Flagged], results: &[HuntResult], notes: &[String
     s
 }
 
+/// Everything the summary and the report show.
+#[derive(Clone, Copy)]
+struct Findings<'a> {
+    ingest_summary: &'a str,
+    changes: &'a [Row],
+    flagged: &'a [Flagged],
+    results: &'a [HuntResult],
+    notes: &'a [String],
+    opts: &'a InvestigateOptions,
+}
+
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn summary_md(
-    ingest_summary: &str,
-    changes: &[Row],
-    flagged: &[Flagged],
-    results: &[HuntResult],
-    notes: &[String],
-    opts: &InvestigateOptions,
-) -> String {
+fn summary_md(f: &Findings) -> String {
+    let Findings { ingest_summary, changes, flagged, results, notes, opts } = *f;
     let mut s = String::new();
     let _ = writeln!(s, "# trailflow investigation\n");
     let _ = writeln!(
@@ -508,14 +513,8 @@ dl{display:grid;grid-template-columns:11rem 1fr;gap:.2rem .8rem;margin:.6rem 0}d
 .badge{display:inline-block;padding:0 .4rem;border-radius:4px;font-size:.78rem;font-weight:600}details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}\
 code{font-size:.8rem}.muted{color:#57606a}svg{max-width:100%;height:auto}";
 
-fn report_html(
-    ingest_summary: &str,
-    changes: &[Row],
-    flagged: &[Flagged],
-    results: &[HuntResult],
-    notes: &[String],
-    opts: &InvestigateOptions,
-) -> String {
+fn report_html(f: &Findings) -> String {
+    let Findings { ingest_summary, changes, flagged, results, notes, opts } = *f;
     let mut h = String::new();
     let _ = write!(
         h,
