@@ -7,7 +7,8 @@
 //! quotes, brackets, commas and the like end a run. Every run is indexed whole, and also as its
 //! *parts* (split at `: / @ = + % ~ $ # *`, so `45.137.21.9/32` gives `45.137.21.9` and `32`) and
 //! as its *words* (letters and digits only, so `aws-cli` gives `aws` and `cli`), all at the run's
-//! position. A query term is one run, whole: `45.137.21.9` matches the run or part
+//! position (a UUID only whole: its hex groups are not words anyone searches for). A query term
+//! is one run, whole: `45.137.21.9` matches the run or part
 //! `45.137.21.9` and never `45.137.21.90`; `cli` matches the word. Everything is lowercased, so
 //! searches ignore case. Phrases work run by run (`"not authorized to perform"`).
 //!
@@ -49,6 +50,11 @@ fn run_tokens(run: &str, out: &mut Vec<String>) {
         }
     };
     push(run, out);
+    // A UUID (event, request and session ids) is one of a kind: it is searched whole, and its five
+    // hex groups as words would add five more terms nobody types, in every event.
+    if is_uuid(run) {
+        return;
+    }
     if run.contains(is_strong) {
         for part in run.split(is_strong) {
             push(part, out);
@@ -59,6 +65,13 @@ fn run_tokens(run: &str, out: &mut Vec<String>) {
             push(word, out);
         }
     }
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_uuid(run: &str) -> bool {
+    let b = run.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// Index tokens of plain text: `(position, token)`, positions counting runs from `first`.
@@ -304,6 +317,13 @@ mod tests {
         let mut out = Vec::new();
         text_tokens(text, 0, &mut out);
         out.into_iter().map(|(_, t)| t).collect()
+    }
+
+    #[test]
+    fn a_uuid_is_one_token() {
+        assert_eq!(index("1b08167d-d835-4378-02c2-2c9403f4e686"), vec!["1b08167d-d835-4378-02c2-2c9403f4e686"]);
+        // Not a UUID: the words are indexed as usual.
+        assert_eq!(index("aws-cli/2.15.0"), vec!["aws-cli/2.15.0", "aws-cli", "2.15.0", "aws", "cli", "2", "15", "0"]);
     }
 
     #[test]
