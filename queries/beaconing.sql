@@ -11,7 +11,7 @@
 -- attack_v19: T1071, T1573
 -- param: min_connections int 36 Least connections to one peer and port
 -- param: max_jitter float 0.1 Largest median absolute deviation of the intervals, over their median
--- param: min_interval duration 10s Shortest mean interval (anything faster is a stream, not a beacon)
+-- param: min_interval duration 10s Shortest median interval (anything faster is a stream, not a beacon)
 WITH conns AS (
   SELECT interface_id, srcaddr AS local_address, dstaddr AS peer, dstport, srcport, start_time, bytes
   FROM flow_logs
