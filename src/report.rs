@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::{SessionContext, col, lit};
-use datafusion::scalar::ScalarValue;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -183,6 +182,16 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         .map_err(|e| Error::Invalid(format!("cannot start the query runtime: {e}")))?;
     let (changes, flagged, results) = runtime.block_on(async {
         let ctx = hunt::session_with(Some(&lake), opts.window_us, opts.baseline_us).await?;
+        // The correlation runs once: its result replaces the view, so the hunts built on
+        // nacl_verdicts (traffic_after_change) read it instead of correlating again.
+        let verdicts = ctx.table("nacl_verdicts").await?;
+        let schema = verdicts.schema().inner().clone();
+        let computed = verdicts.collect().await?;
+        ctx.deregister_table("nacl_verdicts")?;
+        ctx.register_table(
+            "nacl_verdicts",
+            std::sync::Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![computed])?),
+        )?;
         let verdict_batches = ctx
             .sql(
                 "SELECT v.*, c.account_id, c.aws_region, c.source_ip, c.user_agent, c.ipv6_cidr_block \
@@ -194,15 +203,12 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             .await?;
         write_csv(&opts.output.join("correlation.csv"), &verdict_batches)?;
         let changes = rows(&verdict_batches)?;
-        let mut flagged = Vec::new();
         let mut picked: Vec<&Row> = changes
             .iter()
             .filter(|c| matches!(text(c, "verdict").as_str(), "unusual_traffic_after_change" | "risky_change_no_unusual_traffic"))
             .collect();
         picked.sort_by_key(|c| (text(c, "verdict") != "unusual_traffic_after_change", -int(c, "score"), text(c, "event_time")));
-        for (n, c) in picked.into_iter().enumerate() {
-            flagged.push(flag(&ctx, c, n + 1, opts).await?);
-        }
+        let flagged = flag_all(&ctx, &picked, opts).await?;
         let refs: Vec<&hunt::Hunt> = hunts.iter().collect();
         let results = hunt::run_to_dir(
             &ctx,
@@ -244,60 +250,67 @@ fn write_csv(path: &Path, batches: &[RecordBatch]) -> Result<()> {
     crate::output::write(Format::Csv, batches, Box::new(std::io::BufWriter::new(out)))
 }
 
-fn timestamp(us: i64) -> datafusion::prelude::Expr {
-    lit(ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into())))
-}
-
-/// Gather the traffic chart and the actor's timeline of one flagged change. Values from the
-/// evidence go into the plan as literals of the DataFrame API, never into SQL text.
-async fn flag(ctx: &SessionContext, c: &Row, n: usize, opts: &InvestigateOptions) -> Result<Flagged> {
-    let t = micros(c, "event_time").unwrap_or(0);
-    let interfaces: Vec<String> =
-        text(c, "interface_list").split(", ").filter(|s| !s.is_empty()).map(str::to_string).collect();
-    let (from, to) = (t - opts.baseline_us, t + opts.window_us);
-    let mut traffic = Vec::new();
-    if !interfaces.is_empty() && ctx.table_exist("flow_logs")? {
+/// Gather the traffic chart and the actor's timeline of every flagged change: one pass over
+/// `flow_logs` and one over `cloudtrail` for all of them. Values from the evidence go into the
+/// plan as a small table joined in, never into SQL text.
+async fn flag_all(ctx: &SessionContext, picked: &[&Row], opts: &InvestigateOptions) -> Result<Vec<Flagged>> {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringViewArray, TimestampMicrosecondArray};
+    use datafusion::common::JoinType;
+    use datafusion::functions_aggregate::expr_fn::sum;
+    use datafusion::logical_expr::when;
+    let at = |c: &Row| micros(c, "event_time").unwrap_or(0);
+    let ts = |v: Vec<i64>| -> ArrayRef { std::sync::Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) };
+    // (change number, key, from, to) as a table to join: key is an interface or an actor.
+    let scope = |rows: Vec<(i64, String, i64, i64)>| -> Result<RecordBatch> {
+        Ok(RecordBatch::try_from_iter(vec![
+            ("n", std::sync::Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>()) as ArrayRef),
+            ("key", std::sync::Arc::new(rows.iter().map(|r| Some(r.1.as_str())).collect::<StringViewArray>()) as ArrayRef),
+            ("from_t", ts(rows.iter().map(|r| r.2).collect())),
+            ("to_t", ts(rows.iter().map(|r| r.3).collect())),
+        ])?)
+    };
+    let mut by_interface = Vec::new();
+    let mut by_actor = Vec::new();
+    for (i, c) in picked.iter().enumerate() {
+        let (n, t) = (i as i64 + 1, at(c));
+        for iface in text(c, "interface_list").split(", ").filter(|s| !s.is_empty()) {
+            by_interface.push((n, iface.to_string(), t - opts.baseline_us, t + opts.window_us));
+        }
+        by_actor.push((n, text(c, "actor_arn"), t - TIMELINE_AROUND_US, t + TIMELINE_AROUND_US + 1));
+    }
+    let mut traffic: HashMap<i64, Vec<(i64, i64, i64)>> = HashMap::new();
+    if !by_interface.is_empty() && ctx.table_exist("flow_logs")? {
+        let sc = ctx.read_batch(scope(by_interface)?)?;
         let df = ctx
             .table("flow_logs")
             .await?
-            .filter(
-                col("interface_id")
-                    .in_list(interfaces.iter().map(|i| lit(i.as_str())).collect(), false)
-                    .and(col("start_time").gt_eq(timestamp(from)))
-                    .and(col("start_time").lt(timestamp(to))),
-            )?
+            .join(sc, JoinType::Inner, &["interface_id"], &["key"], None)?
+            .filter(col("start_time").gt_eq(col("from_t")).and(col("start_time").lt(col("to_t"))))?
             .aggregate(
-                vec![datafusion::functions::datetime::expr_fn::date_trunc(lit("hour"), col("start_time")).alias("hour")],
+                vec![col("n"), datafusion::functions::datetime::expr_fn::date_trunc(lit("hour"), col("start_time")).alias("hour")],
                 vec![
-                    datafusion::functions_aggregate::expr_fn::sum(
-                        datafusion::logical_expr::when(col("action").eq(lit("ACCEPT")), col("bytes")).otherwise(lit(0i64))?,
-                    )
-                    .alias("accepted_bytes"),
-                    datafusion::functions_aggregate::expr_fn::sum(
-                        datafusion::logical_expr::when(col("action").eq(lit("REJECT")), lit(1i64)).otherwise(lit(0i64))?,
-                    )
-                    .alias("rejected_flows"),
+                    sum(when(col("action").eq(lit("ACCEPT")), col("bytes")).otherwise(lit(0i64))?).alias("accepted_bytes"),
+                    sum(when(col("action").eq(lit("REJECT")), lit(1i64)).otherwise(lit(0i64))?).alias("rejected_flows"),
                 ],
             )?
-            .sort(vec![col("hour").sort(true, false)])?;
+            .sort(vec![col("n").sort(true, false), col("hour").sort(true, false)])?;
         for r in rows(&df.collect().await?)? {
-            traffic.push((micros(&r, "hour").unwrap_or(0), int(&r, "accepted_bytes"), int(&r, "rejected_flows")));
+            traffic.entry(int(&r, "n")).or_default().push((
+                micros(&r, "hour").unwrap_or(0),
+                int(&r, "accepted_bytes"),
+                int(&r, "rejected_flows"),
+            ));
         }
     }
-    let chart_svg = crate::report_chart::traffic_chart(&traffic, t, from, to, &interfaces);
-    let chart_file = format!("charts/change-{n:02}.svg");
-    write_file(&opts.output.join(&chart_file), &chart_svg)?;
-    let actor = text(c, "actor_arn");
-    let timeline_batches = ctx
+    let sc = ctx.read_batch(scope(by_actor)?)?;
+    let timelines = ctx
         .table("cloudtrail")
         .await?
-        .filter(
-            col("user_arn")
-                .eq(lit(actor.as_str()))
-                .and(col("event_time").gt_eq(timestamp(t - TIMELINE_AROUND_US)))
-                .and(col("event_time").lt_eq(timestamp(t + TIMELINE_AROUND_US))),
-        )?
+        .join(sc, JoinType::Inner, &["user_arn"], &["key"], None)?
+        .filter(col("event_time").gt_eq(col("from_t")).and(col("event_time").lt(col("to_t"))))?
+        .sort(vec![col("n").sort(true, false), col("event_time").sort(true, false), col("event_id").sort(true, false)])?
         .select(vec![
+            col("n"),
             col("event_time"),
             col("event_source"),
             col("event_name"),
@@ -308,12 +321,34 @@ async fn flag(ctx: &SessionContext, c: &Row, n: usize, opts: &InvestigateOptions
             col("request_parameters"),
             col("event_id"),
         ])?
-        .sort(vec![col("event_time").sort(true, false)])?
         .collect()
         .await?;
-    let timeline_file = format!("timelines/change-{n:02}.csv");
-    write_csv(&opts.output.join(&timeline_file), &timeline_batches)?;
-    Ok(Flagged { change: c.clone(), traffic, chart_svg, timeline: rows(&timeline_batches)?, timeline_file, chart_file })
+    let n_column = |b: &RecordBatch| -> Result<Int64Array> {
+        Ok(b.column(0).as_any().downcast_ref::<Int64Array>().cloned().unwrap_or_else(|| Int64Array::from(vec![0; b.num_rows()])))
+    };
+    let mut out = Vec::new();
+    for (i, c) in picked.iter().enumerate() {
+        let n = i as i64 + 1;
+        let t = at(c);
+        let interfaces: Vec<String> =
+            text(c, "interface_list").split(", ").filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let traffic = traffic.remove(&n).unwrap_or_default();
+        let chart_svg =
+            crate::report_chart::traffic_chart(&traffic, t, t - opts.baseline_us, t + opts.window_us, &interfaces);
+        let chart_file = format!("charts/change-{n:02}.svg");
+        write_file(&opts.output.join(&chart_file), &chart_svg)?;
+        // This change's events, without the change number.
+        let mut mine = Vec::new();
+        for b in &timelines {
+            let keep = datafusion::arrow::compute::kernels::cmp::eq(&n_column(b)?, &Int64Array::new_scalar(n))?;
+            let b = datafusion::arrow::compute::filter_record_batch(b, &keep)?;
+            mine.push(b.project(&(1..b.num_columns()).collect::<Vec<_>>())?);
+        }
+        let timeline_file = format!("timelines/change-{n:02}.csv");
+        write_csv(&opts.output.join(&timeline_file), &mine)?;
+        out.push(Flagged { change: (*c).clone(), traffic, chart_svg, timeline: rows(&mine)?, timeline_file, chart_file });
+    }
+    Ok(out)
 }
 
 fn verdict_word(v: &str) -> &str {
