@@ -156,11 +156,18 @@ fn real_nacl_events_risk() {
     assert_eq!(del["egress"], false);
     assert_eq!(del["risk_reasons"], "deleted_entry_unknown");
     assert!(rows.iter().any(|r| r["event_name"] == "DeleteNetworkAcl" && r["network_acl_id"] == "acl-0af9cb843511d66d4"));
-    // The CreateNetworkAclEntry fixture: tcp 700-702 from the world.
-    let create = rows.iter().find(|r| r["event_name"] == "CreateNetworkAclEntry").unwrap();
-    assert_eq!(create["protocol"], 6);
-    assert_eq!(create["cidr_block"], "0.0.0.0/0");
-    assert_eq!(create["risk_reasons"], "world_open_cidr");
+    // Panther's CreateNetworkAclEntry fixtures share eventID "1111" but differ in content: each is
+    // kept, whatever order the files are read in. tcp 700-702 from the world is risky; the same
+    // rule from one /32 is not world-open.
+    let creates: Vec<_> = rows.iter().filter(|r| r["event_name"] == "CreateNetworkAclEntry").collect();
+    let world = creates.iter().find(|r| r["cidr_block"] == "0.0.0.0/0" && r["protocol"] == 6).unwrap();
+    assert_eq!(world["port_from"], 700);
+    assert_eq!(world["risk_reasons"], "world_open_cidr");
+    let single = creates.iter().find(|r| r["cidr_block"] == "111.111.111.111/32").unwrap();
+    assert!(!single["risk_reasons"].as_str().unwrap_or("").contains("world_open_cidr"));
+    // The failed one (ValidationError) and the all-protocol egress one are there too.
+    assert!(creates.iter().any(|r| r["succeeded"] == false && r["protocol"] == 6));
+    assert!(creates.iter().any(|r| r["protocol"] == -1 && r["egress"] == true));
     // The correlation runs on real data without flows: no evidence, no invented verdict.
     let verdicts = correlate(lake.path(), &[]);
     assert!(verdicts.iter().all(|r| r["verdict"] != "unusual_traffic_after_change"));

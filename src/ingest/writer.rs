@@ -54,6 +54,7 @@ pub struct TableWriter<'a> {
     buffered_bytes: usize,
     memory_budget: usize,
     event_keys: HashSet<u128>,
+    key_scratch: Vec<u8>,
     /// Duplicate events dropped, by `source_file`.
     pub duplicates_by_file: HashMap<String, u64>,
     pub rows: BTreeMap<&'static str, u64>,
@@ -72,6 +73,7 @@ impl<'a> TableWriter<'a> {
             buffered_bytes: 0,
             memory_budget,
             event_keys,
+            key_scratch: Vec::new(),
             duplicates_by_file: HashMap::new(),
             rows: BTreeMap::new(),
             files_written: 0,
@@ -114,11 +116,16 @@ impl<'a> TableWriter<'a> {
 
     fn dedup_events(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
         let ids = batch.column_by_name("event_id").expect("event_id").as_string::<i32>();
+        let raws = batch.column_by_name("raw").expect("raw").as_string::<i32>();
         let files = batch.column_by_name("source_file").expect("source_file").as_string::<i32>();
         let mut keep = Vec::with_capacity(ids.len());
         let mut dropped = 0;
         for i in 0..ids.len() {
-            let new = self.event_keys.insert(event_key(ids.value(i)));
+            let new = self.event_keys.insert(event_key(
+                ids.value(i),
+                if raws.is_valid(i) { raws.value(i) } else { "" },
+                &mut self.key_scratch,
+            ));
             if !new {
                 dropped += 1;
                 *self.duplicates_by_file.entry(files.value(i).to_string()).or_default() += 1;

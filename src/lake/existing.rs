@@ -11,9 +11,36 @@ use super::Lake;
 use crate::error::{Error, Result};
 use crate::schema::{CLOUDTRAIL, INGESTED_FILES};
 
-/// The 128-bit key an event id is deduplicated by.
-pub fn event_key(id: &str) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+/// The 128-bit key a CloudTrail event is deduplicated by: its `eventID` and its record with the
+/// whitespace between JSON tokens left out (`scratch` is reused between calls).
+///
+/// The same event delivered twice (an organization trail and an account trail, a file copied
+/// into two archives, pretty-printed once and on one line once) has one key. Records that share
+/// an `eventID` but differ (test fixtures reuse ids like `"1"`; some exports set it to
+/// `"redacted"`) keep their own keys, so neither is lost.
+pub fn event_key(id: &str, raw: &str, scratch: &mut Vec<u8>) -> u128 {
+    scratch.clear();
+    scratch.extend_from_slice(id.as_bytes());
+    scratch.push(0);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in raw.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        } else if b == b'"' {
+            in_string = true;
+        }
+        scratch.push(b);
+    }
+    xxhash_rust::xxh3::xxh3_128(scratch)
 }
 
 /// Call `f` with every non-null value of one string column of a table.
@@ -47,11 +74,16 @@ pub fn file_ids(lake: &Lake) -> Result<HashSet<String>> {
     Ok(out)
 }
 
-/// The keys of every event id already stored.
+/// The keys ([`event_key`]) of every event already stored.
 pub fn event_keys(lake: &Lake) -> Result<HashSet<u128>> {
     let mut out = HashSet::new();
-    for_each_string(lake, CLOUDTRAIL, "event_id", |s| {
-        out.insert(event_key(s));
+    let mut scratch = Vec::new();
+    for_each_batch(lake, CLOUDTRAIL, &["event_id", "raw"], |b| {
+        let ids = b.column(0).as_string::<i32>();
+        let raws = b.column(1).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            out.insert(event_key(ids.value(i), if raws.is_valid(i) { raws.value(i) } else { "" }, &mut scratch));
+        }
     })?;
     Ok(out)
 }
@@ -130,4 +162,25 @@ pub fn nacl_events(lake: &Lake) -> Result<(Vec<crate::decode::cloudtrail::NaclEv
         }
     })?;
     Ok((out, newest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_key;
+
+    #[test]
+    fn event_keys_ignore_layout_not_content() {
+        let mut s = Vec::new();
+        let one_line = r#"{"eventID":"1","eventName":"CreateNetworkAclEntry","requestParameters":{"cidrBlock":"0.0.0.0/0"}}"#;
+        let pretty = "{\n  \"eventID\": \"1\",\n  \"eventName\": \"CreateNetworkAclEntry\",\n  \"requestParameters\": {\"cidrBlock\": \"0.0.0.0/0\"}\n}";
+        let other = r#"{"eventID":"1","eventName":"CreateNetworkAclEntry","requestParameters":{"cidrBlock":"10.0.0.0/8"}}"#;
+        let in_string = r#"{"eventID":"1","eventName":"Create NetworkAclEntry","requestParameters":{"cidrBlock":"0.0.0.0/0"}}"#;
+        let escaped = r#"{"eventID":"1","userAgent":"a\" b"}"#;
+        let escaped_squeezed = r#"{"eventID":"1","userAgent":"a\"b"}"#;
+        assert_eq!(event_key("1", one_line, &mut s), event_key("1", pretty, &mut s));
+        assert_ne!(event_key("1", one_line, &mut s), event_key("1", other, &mut s));
+        assert_ne!(event_key("1", one_line, &mut s), event_key("1", in_string, &mut s));
+        assert_ne!(event_key("1", escaped, &mut s), event_key("1", escaped_squeezed, &mut s));
+        assert_ne!(event_key("1", one_line, &mut s), event_key("2", one_line, &mut s));
+    }
 }
