@@ -59,7 +59,7 @@ pub struct TableWriter<'a> {
     pub duplicates_by_file: HashMap<String, u64>,
     pub rows: BTreeMap<&'static str, u64>,
     pub files_written: usize,
-    /// The search index, fed the CloudTrail rows that go to Parquet.
+    /// The search index, fed each CloudTrail file as it is written.
     pub index: Option<crate::search::Indexer>,
 }
 
@@ -86,11 +86,6 @@ impl<'a> TableWriter<'a> {
         let batch = if table == CLOUDTRAIL { self.dedup_events(batch)? } else { batch };
         if batch.num_rows() == 0 {
             return Ok(());
-        }
-        if table == CLOUDTRAIL
-            && let Some(index) = &mut self.index
-        {
-            index.add(&batch)?;
         }
         *self.rows.entry(table).or_default() += batch.num_rows() as u64;
         for (dt, part) in split_by_day(&batch, schema::time_column(table))? {
@@ -161,6 +156,11 @@ impl<'a> TableWriter<'a> {
         drop(all);
         self.seq += 1;
         let name = format!("part-{}-{:05}.parquet", self.run_id, self.seq);
+        if table == CLOUDTRAIL
+            && let Some(index) = &mut self.index
+        {
+            index.add_file(format!("{table}/{}={dt}/{name}", schema::PARTITION_COLUMN), &sorted)?;
+        }
         let path = self.staging.file_path(table, dt, &name)?;
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let props = writer_properties(table, time_idx, sorted.num_rows());

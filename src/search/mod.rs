@@ -2,37 +2,39 @@
 //! Parquet, kept consistent with the lake after any crash, and searched by `trailflow search` and
 //! the SQL table function `search('...')`.
 //!
-//! The index lives in `LAKE/index/` (tantivy). It holds what lookups need, not a copy of the
-//! records: the event id and time, the run that wrote the event, every token of the record (field
-//! `all`), the keyword fields for field-scoped terms, and `request_parameters` /
-//! `response_elements` as JSON fields for path queries. The columns a result shows are tantivy
-//! fast fields; the full record stays in Parquet (join back on `event_id`).
+//! The index lives in `LAKE/index/` (tantivy). Parquet stays the system of record: the index holds,
+//! per event, the terms of its tokens (64-bit hashes; see [`tokenize::term_of`]), its time, a
+//! pointer to its Parquet row (file and row number) and the run that wrote it. Nothing else: no
+//! positions, no copies of fields. A search finds the candidate events in the index, reads their
+//! rows from Parquet (only the pages that hold them), checks each against its record when the
+//! index alone cannot vouch for it (phrases, field-scoped terms, JSON paths, bucketed terms; see
+//! [`query`]), and returns them in time order.
 //!
-//! Consistency: an ingest adds its events to the index while it writes Parquet, and commits the
-//! index only after the lake run is committed, with the list of runs the index covers as the
+//! Consistency: an ingest adds each CloudTrail file to the index as it writes it, and commits the
+//! index only after the lake run is committed, with the runs and files the index covers as the
 //! commit's payload. Whoever next opens the lake compares that list with the runs that own
 //! CloudTrail files and indexes any missing run again from its Parquet files (and drops a run the
 //! lake no longer has), so a kill at any moment leaves index and Parquet telling the same story.
 
+pub mod query;
 pub mod table;
 pub mod tokenize;
 
-use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, TimestampMicrosecondArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimestampMicrosecondType};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery};
-use tantivy::schema::{
-    DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions, STRING, Schema as TSchema,
-    TextFieldIndexing, TextOptions,
-};
-use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
-use tantivy::{DateTime, DocId, Index, IndexWriter, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::schema::{DateOptions, DateTimePrecision, Field, NumericOptions, STRING, Schema as TSchema};
+use tantivy::{DateTime, DocId, Index, IndexWriter, Score, SegmentReader, TantivyDocument, Term};
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -42,11 +44,12 @@ use crate::schema::{self, CLOUDTRAIL};
 pub const INDEX_DIR: &str = "index";
 /// Memory tantivy may use for its in-progress segments while indexing.
 const WRITER_MEMORY: usize = 96 << 20;
-/// Name of the index-side tokenizer of text and JSON fields, and of the `raw` record.
-const TOKENS: &str = "trailflow";
-const JSON_TOKENS: &str = "trailflow_json";
+/// The index layout this build writes; an index of another layout is rebuilt from Parquet.
+const FORMAT: u32 = 2;
+/// Rows handed to an indexing thread at a time.
+const CHUNK_ROWS: usize = 8192;
 
-/// Keyword columns of `cloudtrail` that can be searched field by field (`user_arn:...`).
+/// Columns of `cloudtrail` that can be searched field by field (`user_arn:...`).
 pub const KEYWORDS: &[&str] = &[
     "event_name",
     "event_source",
@@ -65,87 +68,39 @@ pub const KEYWORDS: &[&str] = &[
     "event_type",
     "request_id",
     "session_issuer_arn",
+    "event_id",
 ];
-/// Of those, the columns a search result shows (kept as fast fields in the index).
+/// Of those, the columns a search result shows (after `event_time` and `event_id`).
 pub const SHOWN: &[&str] =
     &["event_name", "event_source", "aws_region", "source_ip", "user_arn", "access_key_id", "error_code"];
 /// JSON columns searchable by path (`request_parameters.cidrBlock:"0.0.0.0/0"`).
 pub const JSON_FIELDS: &[&str] = &["request_parameters", "response_elements"];
 
-/// The columns the index is built from (all in `cloudtrail`).
-pub fn source_columns() -> Vec<&'static str> {
-    let mut c = vec!["event_id", "event_time", "raw"];
-    c.extend(KEYWORDS);
-    c.extend(JSON_FIELDS);
-    c
-}
+/// The columns the index is built from.
+const SOURCE_COLUMNS: [&str; 3] = ["event_id", "event_time", "raw"];
 
+#[derive(Clone, Copy)]
 struct Fields {
-    event_id: Field,
-    event_time: Field,
+    tok: Field,
+    time: Field,
+    at: Field,
     run: Field,
-    all: Field,
-    keywords: Vec<(&'static str, Field)>,
-    json: Vec<(&'static str, Field)>,
 }
 
 fn build_schema() -> TSchema {
     let mut b = TSchema::builder();
-    b.add_text_field("event_id", STRING | tantivy::schema::FAST);
-    b.add_date_field(
-        "event_time",
-        DateOptions::default().set_indexed().set_fast().set_precision(DateTimePrecision::Microseconds),
-    );
+    // Terms only: which events hold a token, not how often or where.
+    b.add_u64_field("tok", NumericOptions::default().set_indexed());
+    b.add_date_field("time", DateOptions::default().set_fast().set_precision(DateTimePrecision::Microseconds));
+    // File number (in the payload's file list) << 32 | row number in that file.
+    b.add_u64_field("at", NumericOptions::default().set_fast());
     b.add_text_field("run", STRING);
-    // Field-scoped terms and JSON paths are looked up as terms: documents only, no frequencies or
-    // positions (phrases are for the whole record, `all`). This keeps the index small.
-    let terms_only = TextFieldIndexing::default().set_tokenizer(TOKENS).set_index_option(IndexRecordOption::Basic);
-    b.add_text_field(
-        "all",
-        TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(JSON_TOKENS)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions)
-                .set_fieldnorms(false),
-        ),
-    );
-    for k in KEYWORDS {
-        let mut opts = TextOptions::default().set_indexing_options(terms_only.clone().set_fieldnorms(false));
-        if SHOWN.contains(k) {
-            opts = opts.set_fast("raw");
-        }
-        b.add_text_field(k, opts);
-    }
-    for j in JSON_FIELDS {
-        b.add_json_field(j, JsonObjectOptions::default().set_indexing_options(terms_only.clone().set_fieldnorms(false)));
-    }
     b.build()
 }
 
 fn fields(schema: &TSchema) -> Result<Fields> {
     let f = |n: &str| schema.get_field(n).map_err(|e| Error::Invalid(format!("search index: {e}")));
-    Ok(Fields {
-        event_id: f("event_id")?,
-        event_time: f("event_time")?,
-        run: f("run")?,
-        all: f("all")?,
-        keywords: KEYWORDS.iter().map(|k| Ok((*k, f(k)?))).collect::<Result<_>>()?,
-        json: JSON_FIELDS.iter().map(|k| Ok((*k, f(k)?))).collect::<Result<_>>()?,
-    })
-}
-
-fn index_tokenizers() -> TokenizerManager {
-    let m = TokenizerManager::default();
-    m.register(TOKENS, TextAnalyzer::from(tokenize::IndexTokenizer::plain()));
-    m.register(JSON_TOKENS, TextAnalyzer::from(tokenize::IndexTokenizer::json()));
-    m
-}
-
-fn query_tokenizers() -> TokenizerManager {
-    let m = TokenizerManager::default();
-    m.register(TOKENS, TextAnalyzer::from(tokenize::QueryTokenizer::default()));
-    m.register(JSON_TOKENS, TextAnalyzer::from(tokenize::QueryTokenizer::default()));
-    m
+    Ok(Fields { tok: f("tok")?, time: f("time")?, at: f("at")?, run: f("run")? })
 }
 
 fn tantivy_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -156,39 +111,44 @@ pub fn index_dir(lake: &Lake) -> PathBuf {
     lake.root.join(INDEX_DIR)
 }
 
-/// Open the index of a lake, creating it when absent.
-fn open_or_create(lake: &Lake) -> Result<Index> {
-    let dir = index_dir(lake);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let mmap = tantivy::directory::MmapDirectory::open(&dir).map_err(|e| tantivy_err("open", e))?;
-    let mut index = Index::open_or_create(mmap, build_schema()).map_err(|e| tantivy_err("open", e))?;
-    index.set_tokenizers(index_tokenizers());
-    Ok(index)
+/// What a committed index covers: its commit payload.
+#[derive(serde::Serialize, serde::Deserialize, Default, Clone)]
+struct Payload {
+    format: u32,
+    /// The runs whose events the index holds.
+    runs: BTreeSet<String>,
+    /// Lake files (relative to the lake) by number; `at` points into this list.
+    files: Vec<String>,
 }
 
-/// Open the index for reading; `None` when the lake has none yet.
-fn open_existing(lake: &Lake) -> Result<Option<Index>> {
+/// Open the index with what it covers; `None` when the lake has none, or one of another layout
+/// (which is then removed, to be rebuilt from Parquet).
+fn open_existing(lake: &Lake) -> Result<Option<(Index, Payload)>> {
     let dir = index_dir(lake);
     if !dir.join("meta.json").is_file() {
         return Ok(None);
     }
-    let mut index = Index::open_in_dir(&dir).map_err(|e| tantivy_err("open", e))?;
-    index.set_tokenizers(index_tokenizers());
-    Ok(Some(index))
+    let current = Index::open_in_dir(&dir).ok().and_then(|index| {
+        let meta = index.load_metas().ok()?;
+        let payload: Payload = serde_json::from_str(meta.payload.as_deref()?).ok()?;
+        (payload.format == FORMAT && fields(&index.schema()).is_ok()).then_some((index, payload))
+    });
+    if current.is_none() {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    Ok(current)
 }
 
-/// The runs whose events a committed index holds (its commit payload).
-fn indexed_runs(index: &Index) -> Result<BTreeSet<String>> {
-    let meta = index.load_metas().map_err(|e| tantivy_err("read", e))?;
-    Ok(match meta.payload {
-        Some(p) => serde_json::from_str::<Payload>(&p).map(|p| p.runs).unwrap_or_default(),
-        None => BTreeSet::new(),
-    })
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Payload {
-    runs: BTreeSet<String>,
+/// Open the index, creating an empty one when absent.
+fn open_or_create(lake: &Lake) -> Result<(Index, Payload)> {
+    if let Some(found) = open_existing(lake)? {
+        return Ok(found);
+    }
+    let dir = index_dir(lake);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mmap = tantivy::directory::MmapDirectory::open(&dir).map_err(|e| tantivy_err("open", e))?;
+    let index = Index::open_or_create(mmap, build_schema()).map_err(|e| tantivy_err("open", e))?;
+    Ok((index, Payload { format: FORMAT, ..Default::default() }))
 }
 
 /// The run that wrote a lake file, from its name `part-<run>-<seq>.parquet`.
@@ -199,8 +159,8 @@ pub fn run_of(path: &Path) -> Option<String> {
 }
 
 /// Every run that owns CloudTrail files, with its files.
-fn lake_runs(lake: &Lake) -> Result<std::collections::BTreeMap<String, Vec<PathBuf>>> {
-    let mut out: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+fn lake_runs(lake: &Lake) -> Result<BTreeMap<String, Vec<PathBuf>>> {
+    let mut out: BTreeMap<String, Vec<PathBuf>> = Default::default();
     for f in lake.table_files(CLOUDTRAIL)? {
         if let Some(run) = run_of(&f) {
             out.entry(run).or_default().push(f);
@@ -209,44 +169,46 @@ fn lake_runs(lake: &Lake) -> Result<std::collections::BTreeMap<String, Vec<PathB
     Ok(out)
 }
 
-/// Turn rows of `cloudtrail` (with at least the columns of [`source_columns`]) into documents.
-fn add_rows(writer: &IndexWriter, f: &Fields, run: &str, batch: &RecordBatch) -> Result<()> {
-    let text = |name: &str| -> Option<ArrayRef> {
-        batch.column_by_name(name).and_then(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8).ok())
+/// A file's name relative to the lake, as the payload lists it.
+fn relative(lake: &Lake, path: &Path) -> String {
+    path.strip_prefix(&lake.root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+/// Scratch space of one indexing thread.
+#[derive(Default)]
+struct Tokens {
+    terms: Vec<u64>,
+    value: String,
+    lc: String,
+}
+
+/// Add rows of `cloudtrail` (with at least [`SOURCE_COLUMNS`]) that are rows `first..` of file
+/// number `file`.
+fn add_rows(writer: &IndexWriter, f: Fields, run: &str, file: u32, first: usize, batch: &RecordBatch, t: &mut Tokens) -> Result<()> {
+    let col = |name: &str| {
+        batch.column_by_name(name).ok_or_else(|| Error::Invalid(format!("search index: rows without {name}")))
     };
-    let (Some(ids), Some(times)) = (text("event_id"), batch.column_by_name("event_time")) else {
-        return Err(Error::Invalid("search index: rows without event_id/event_time".into()));
-    };
-    let ids = ids.as_string::<i32>().clone();
-    let times = times.as_primitive::<TimestampMicrosecondType>();
-    let raw = text("raw");
-    let keywords: Vec<(Field, Option<ArrayRef>)> = f.keywords.iter().map(|(n, fl)| (*fl, text(n))).collect();
-    let json: Vec<(Field, Option<ArrayRef>)> = f.json.iter().map(|(n, fl)| (*fl, text(n))).collect();
-    fn value(a: &Option<ArrayRef>, i: usize) -> Option<&str> {
-        let a = a.as_ref()?.as_string::<i32>();
-        a.is_valid(i).then(|| a.value(i))
-    }
+    let ids = col("event_id")?.as_string::<i32>();
+    let times = col("event_time")?.as_primitive::<TimestampMicrosecondType>();
+    let raw = col("raw")?.as_string::<i32>();
     for i in 0..batch.num_rows() {
+        t.terms.clear();
+        let terms = &mut t.terms;
+        let mut push = |tok: &str| terms.push(tokenize::term_of(tok).0);
+        if raw.is_valid(i) {
+            tokenize::each_json_token(raw.value(i), &mut t.value, &mut t.lc, &mut push);
+        }
+        // The event id, also when the record has none and trailflow made one up.
+        tokenize::each_text_token(ids.value(i), &mut t.lc, &mut push);
+        t.terms.sort_unstable();
+        t.terms.dedup();
         let mut doc = TantivyDocument::new();
-        doc.add_text(f.event_id, ids.value(i));
-        doc.add_date(f.event_time, DateTime::from_timestamp_micros(times.value(i)));
+        for term in &t.terms {
+            doc.add_u64(f.tok, *term);
+        }
+        doc.add_date(f.time, DateTime::from_timestamp_micros(times.value(i)));
+        doc.add_u64(f.at, (u64::from(file) << 32) | (first + i) as u64);
         doc.add_text(f.run, run);
-        if let Some(r) = value(&raw, i) {
-            doc.add_text(f.all, r);
-        }
-        for (field, col) in &keywords {
-            if let Some(v) = value(col, i) {
-                doc.add_text(*field, v);
-            }
-        }
-        for (field, col) in &json {
-            if let Some(v) = value(col, i)
-                && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(v)
-            {
-                let obj = map.into_iter().map(|(k, v)| (k, tantivy::schema::OwnedValue::from(v))).collect();
-                doc.add_object(*field, obj);
-            }
-        }
         writer.add_document(doc).map_err(|e| tantivy_err("write", e))?;
     }
     Ok(())
@@ -256,28 +218,37 @@ fn add_rows(writer: &IndexWriter, f: &Fields, run: &str, batch: &RecordBatch) ->
 /// drop runs the lake does not have. Called with the lake's write lock held.
 pub fn catch_up(lake: &Lake) -> Result<()> {
     let runs = lake_runs(lake)?;
-    let index = match open_existing(lake)? {
-        Some(i) => i,
+    let (index, mut payload) = match open_existing(lake)? {
+        Some(found) => found,
         None if runs.is_empty() => return Ok(()),
         None => open_or_create(lake)?,
     };
-    let have = indexed_runs(&index)?;
-    let missing: Vec<&String> = runs.keys().filter(|r| !have.contains(*r)).collect();
-    let extra: Vec<&String> = have.iter().filter(|r| !runs.contains_key(*r)).collect();
-    if missing.is_empty() && extra.is_empty() {
+    let missing: Vec<&String> = runs.keys().filter(|r| !payload.runs.contains(*r)).collect();
+    let extra: Vec<String> = payload.runs.iter().filter(|r| !runs.contains_key(*r)).cloned().collect();
+    if missing.is_empty() && extra.is_empty() && index.load_metas().is_ok_and(|m| m.payload.is_some()) {
         return Ok(());
     }
     let f = fields(&index.schema())?;
     let writer: IndexWriter = index.writer(WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?;
-    for run in missing.iter().chain(extra.iter()) {
+    for run in missing.iter().copied().chain(extra.iter()) {
         // A run half-added by an earlier attempt is removed before it is added again.
         writer.delete_term(Term::from_field_text(f.run, run));
+        payload.runs.remove(run);
     }
-    let columns = source_columns();
+    let mut t = Tokens::default();
     for run in &missing {
-        crate::lake::existing::for_each_batch_in(&runs[*run], &columns, |b| add_rows(&writer, &f, run, b))?;
+        for path in &runs[*run] {
+            let file = payload.files.len() as u32;
+            payload.files.push(relative(lake, path));
+            let mut first = 0;
+            crate::lake::existing::for_each_batch_in(std::slice::from_ref(path), &SOURCE_COLUMNS, |b| {
+                add_rows(&writer, f, run, file, first, b, &mut t)?;
+                first += b.num_rows();
+                Ok(())
+            })?;
+        }
+        payload.runs.insert((*run).clone());
     }
-    let payload = Payload { runs: runs.keys().cloned().collect() };
     commit(writer, &payload)
 }
 
@@ -289,59 +260,84 @@ fn commit(mut writer: IndexWriter, payload: &Payload) -> Result<()> {
     Ok(())
 }
 
-/// Adds a run's CloudTrail rows to the index on a thread of its own while the run writes Parquet.
+/// A slice of a file for an indexing thread: file number, first row, rows.
+type Chunk = (u32, usize, RecordBatch);
+
+/// Adds a run's CloudTrail files to the index, on threads of their own, as the run writes them.
 pub struct Indexer {
-    tx: Option<crossbeam_channel::Sender<RecordBatch>>,
-    handle: Option<JoinHandle<Result<IndexWriter>>>,
-    runs: BTreeSet<String>,
+    tx: Option<crossbeam_channel::Sender<Chunk>>,
+    handles: Vec<JoinHandle<Result<()>>>,
+    writer: Arc<IndexWriter>,
+    payload: Payload,
 }
 
 impl Indexer {
     /// Start indexing for run `run` (the index must be caught up with the lake: see [`catch_up`]).
     pub fn start(lake: &Lake, run: &str) -> Result<Indexer> {
-        let index = open_or_create(lake)?;
-        let mut runs = indexed_runs(&index)?;
-        runs.insert(run.to_string());
+        let (index, mut payload) = open_or_create(lake)?;
+        payload.runs.insert(run.to_string());
         let f = fields(&index.schema())?;
-        // Two indexing threads: the decoders and the Parquet writer use the other cores' time.
-        let writer: IndexWriter =
-            index.writer_with_num_threads(2, WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?;
-        let (tx, rx) = crossbeam_channel::bounded::<RecordBatch>(16);
-        let run = run.to_string();
-        let handle = std::thread::Builder::new()
-            .name("trailflow-index".into())
-            .spawn(move || -> Result<IndexWriter> {
-                for batch in rx {
-                    add_rows(&writer, &f, &run, &batch)?;
-                }
-                Ok(writer)
-            })
-            .map_err(Error::PlainIo)?;
-        Ok(Indexer { tx: Some(tx), handle: Some(handle), runs })
+        let writer: Arc<IndexWriter> =
+            Arc::new(index.writer_with_num_threads(2, WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?);
+        // Up to about one large file waits: the chunks share the file's buffers.
+        let (tx, rx) = crossbeam_channel::bounded::<Chunk>(256);
+        let mut handles = Vec::new();
+        for n in 0..2 {
+            let (rx, writer, run) = (rx.clone(), Arc::clone(&writer), run.to_string());
+            let h = std::thread::Builder::new()
+                .name(format!("trailflow-index-{n}"))
+                .spawn(move || -> Result<()> {
+                    let mut t = Tokens::default();
+                    for (file, first, batch) in rx {
+                        add_rows(&writer, f, &run, file, first, &batch, &mut t)?;
+                    }
+                    Ok(())
+                })
+                .map_err(Error::PlainIo)?;
+            handles.push(h);
+        }
+        Ok(Indexer { tx: Some(tx), handles, writer, payload })
     }
 
-    /// Queue rows for the index (they are the rows written to Parquet, after deduplication).
-    pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
-        let sent = self.tx.as_ref().map(|tx| tx.send(batch.clone()).is_ok()).unwrap_or(false);
-        if !sent {
-            // The thread stopped: its error says why.
-            return Err(self.join().err().unwrap_or_else(|| Error::Invalid("search index stopped".into())));
+    /// Queue a CloudTrail file for the index: its rows as written, in order, and its final place in
+    /// the lake (`cloudtrail/dt=.../part-....parquet`).
+    pub fn add_file(&mut self, relative_path: String, rows: &RecordBatch) -> Result<()> {
+        let file = self.payload.files.len() as u32;
+        self.payload.files.push(relative_path);
+        let idx: Vec<usize> = SOURCE_COLUMNS.iter().filter_map(|c| rows.schema().index_of(c).ok()).collect();
+        let rows = rows.project(&idx)?;
+        let mut first = 0;
+        while first < rows.num_rows() {
+            let len = CHUNK_ROWS.min(rows.num_rows() - first);
+            let sent = self.tx.as_ref().is_some_and(|tx| tx.send((file, first, rows.slice(first, len))).is_ok());
+            if !sent {
+                // A thread stopped: its error says why.
+                return Err(self.join().err().unwrap_or_else(|| Error::Invalid("search index stopped".into())));
+            }
+            first += len;
         }
         Ok(())
     }
 
-    fn join(&mut self) -> Result<IndexWriter> {
+    fn join(&mut self) -> Result<()> {
         self.tx = None;
-        match self.handle.take() {
-            Some(h) => h.join().map_err(|_| Error::Invalid("search index thread failed".into()))?,
-            None => Err(Error::Invalid("search index already finished".into())),
+        let mut result = Ok(());
+        for h in self.handles.drain(..) {
+            let r = h.join().map_err(|_| Error::Invalid("search index thread failed".into())).and_then(|r| r);
+            if result.is_ok() {
+                result = r;
+            }
         }
+        result
     }
 
     /// Wait for every row to be indexed; the result is committed after the lake run is.
     pub fn finish(mut self) -> Result<PendingIndex> {
-        let writer = self.join()?;
-        Ok(PendingIndex { writer, payload: Payload { runs: std::mem::take(&mut self.runs) } })
+        self.join()?;
+        let Indexer { writer, payload, .. } = self;
+        let writer =
+            Arc::try_unwrap(writer).map_err(|_| Error::Invalid("search index writer still in use".into()))?;
+        Ok(PendingIndex { writer, payload })
     }
 }
 
@@ -377,20 +373,21 @@ pub fn result_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Collects (time, segment, doc) of every hit.
-struct TimeCollector;
+/// Collects (time, pointer) of every hit.
+struct HitCollector;
 
-struct TimeSegment {
-    seg: SegmentOrdinal,
+struct HitSegment {
     times: tantivy::columnar::Column<DateTime>,
-    hits: Vec<(i64, SegmentOrdinal, DocId)>,
+    at: tantivy::columnar::Column<u64>,
+    hits: Vec<(i64, u64)>,
 }
 
-impl Collector for TimeCollector {
-    type Fruit = Vec<(i64, SegmentOrdinal, DocId)>;
-    type Child = TimeSegment;
-    fn for_segment(&self, seg: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<TimeSegment> {
-        Ok(TimeSegment { seg, times: reader.fast_fields().date("event_time")?, hits: Vec::new() })
+impl Collector for HitCollector {
+    type Fruit = Vec<(i64, u64)>;
+    type Child = HitSegment;
+    fn for_segment(&self, _seg: tantivy::SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<HitSegment> {
+        let ff = reader.fast_fields();
+        Ok(HitSegment { times: ff.date("time")?, at: ff.u64("at")?, hits: Vec::new() })
     }
     fn requires_scoring(&self) -> bool {
         false
@@ -400,11 +397,13 @@ impl Collector for TimeCollector {
     }
 }
 
-impl SegmentCollector for TimeSegment {
-    type Fruit = Vec<(i64, SegmentOrdinal, DocId)>;
+impl SegmentCollector for HitSegment {
+    type Fruit = Vec<(i64, u64)>;
     fn collect(&mut self, doc: DocId, _score: Score) {
         let t = self.times.first(doc).map(|d| d.into_timestamp_micros()).unwrap_or(i64::MIN);
-        self.hits.push((t, self.seg, doc));
+        if let Some(at) = self.at.first(doc) {
+            self.hits.push((t, at));
+        }
     }
     fn harvest(self) -> Self::Fruit {
         self.hits
@@ -413,125 +412,158 @@ impl SegmentCollector for TimeSegment {
 
 /// Is `name` a field a query may name (`event_name`, `request_parameters.cidrBlock`, ...)?
 fn is_field(name: &str) -> bool {
-    name == "event_id"
-        || name == "event_time"
+    name == "event_time"
         || KEYWORDS.contains(&name)
         || JSON_FIELDS.iter().any(|j| name == *j || name.strip_prefix(j).is_some_and(|rest| rest.starts_with('.')))
 }
 
-/// Parse a query; a bad one gets a one-line message that names the problem.
-fn parse(index: &Index, f: &Fields, req: &SearchRequest) -> Result<Box<dyn Query>> {
+/// Read a query and add the request's time range to it.
+fn compile(req: &SearchRequest) -> Result<query::Q> {
     let text = tokenize::prepare_query(&req.query, is_field);
     if text.trim().is_empty() {
         return Err(Error::Invalid("empty search query: give a needle, e.g. 45.137.21.9 or event_name:StopLogging".into()));
     }
-    let mut parser = QueryParser::new(index.schema(), vec![f.all], query_tokenizers());
-    parser.set_conjunction_by_default();
-    let q = parser.parse_query(&text).map_err(|e| {
-        Error::Invalid(format!("bad search query {:?}: {}", req.query, one_line(&e.to_string())))
-    })?;
+    let q = query::compile(&text, &req.query, KEYWORDS, JSON_FIELDS)?;
     if req.from.is_none() && req.to.is_none() {
         return Ok(q);
     }
-    let bound = |t: Option<i64>, inclusive: bool| match t {
-        Some(t) => {
-            let term = Term::from_field_date(f.event_time, DateTime::from_timestamp_micros(t));
-            if inclusive { Bound::Included(term) } else { Bound::Excluded(term) }
-        }
-        None => Bound::Unbounded,
-    };
-    let range = RangeQuery::new(bound(req.from, true), bound(req.to, false));
-    Ok(Box::new(BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, Box::new(range))])))
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    Ok(query::Q::Bool { must: vec![q, query::Q::Time(req.from, req.to)], should: Vec::new(), not: Vec::new() })
 }
 
 /// Run a search: the matching events, oldest first, as one batch of [`result_schema`].
 pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
     let schema = result_schema();
+    let q = compile(req)?;
     lake.sync_index_if_idle()?;
-    let Some(index) = open_existing(lake)? else {
+    let Some((index, payload)) = open_existing(lake)? else {
         return Ok(RecordBatch::new_empty(schema));
     };
     let f = fields(&index.schema())?;
-    let query = parse(&index, &f, req)?;
+    let (candidates, exact) = q.candidates(&query::IndexFields { tok: f.tok, time: f.time });
     let reader = index.reader().map_err(|e| tantivy_err("read", e))?;
-    let searcher = reader.searcher();
-    let mut hits = searcher.search(&query, &TimeCollector).map_err(|e| tantivy_err("search", e))?;
+    let mut hits = reader.searcher().search(&candidates, &HitCollector).map_err(|e| tantivy_err("search", e))?;
     hits.sort_unstable();
-    if let Some(limit) = req.limit {
+    if exact && let Some(limit) = req.limit {
         hits.truncate(limit);
     }
-    // Read the shown columns of each hit from the segments' fast fields.
-    let mut times = Vec::with_capacity(hits.len());
-    let mut shown: Vec<StringBuilder> = SHOWN.iter().map(|_| StringBuilder::new()).collect();
-    let mut dts = StringBuilder::new();
-    let mut cache: Vec<Option<Vec<Option<tantivy::columnar::StrColumn>>>> =
-        (0..searcher.segment_readers().len()).map(|_| None).collect();
-    // Most shown columns hold few distinct values (an actor, a key, an event name): each term of
-    // a segment's column is looked up in its dictionary once.
-    let mut terms: HashMap<(SegmentOrdinal, usize, u64), String> = HashMap::new();
-    // Event ids are unique: their terms are read per segment in dictionary order, in one pass.
-    let mut id_ords: HashMap<SegmentOrdinal, Vec<(u64, usize)>> = HashMap::new();
-    for (i, (t, seg, doc)) in hits.iter().enumerate() {
-        let cols = match &mut cache[*seg as usize] {
-            Some(c) => c,
-            slot => {
-                let ff = searcher.segment_reader(*seg).fast_fields();
-                let mut cols = vec![ff.str("event_id").map_err(|e| tantivy_err("read", e))?];
-                for n in SHOWN {
-                    cols.push(ff.str(n).map_err(|e| tantivy_err("read", e))?);
-                }
-                slot.insert(cols)
-            }
-        };
-        if let Some(ord) = cols[0].as_ref().and_then(|c| c.term_ords(*doc).next()) {
-            id_ords.entry(*seg).or_default().push((ord, i));
+    let mut columns: Vec<&'static str> = vec!["event_time", "event_id"];
+    columns.extend(SHOWN);
+    if !exact {
+        q.columns(&mut columns);
+    }
+    // Read the hits' rows, file by file, and keep those the check confirms.
+    let mut by_file: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (_, at) in &hits {
+        by_file.entry((at >> 32) as u32).or_default().push((at & 0xffff_ffff) as usize);
+    }
+    let mut parts = Vec::new();
+    for (file, mut rows) in by_file {
+        rows.sort_unstable();
+        rows.dedup();
+        let name = payload.files.get(file as usize).ok_or_else(|| {
+            Error::Invalid(format!("search index points at file #{file}, which it does not list: delete {} to rebuild it", index_dir(lake).display()))
+        })?;
+        let batch = read_rows(&lake.root.join(name), &rows, &columns)?;
+        let batch = if exact { batch } else { confirm(&q, &batch)? };
+        if batch.num_rows() > 0 {
+            parts.push(batch);
         }
-        let mut value = |col: usize| -> Option<String> {
-            let c = cols[col].as_ref()?;
-            let ord = c.term_ords(*doc).next()?;
-            if let Some(s) = terms.get(&(*seg, col, ord)) {
-                return Some(s.clone());
+    }
+    if parts.is_empty() {
+        return Ok(RecordBatch::new_empty(schema));
+    }
+    let all = concat_batches(&parts[0].schema(), &parts)?;
+    let order = lexsort_to_indices(&[SortColumn { values: Arc::clone(all.column(0)), options: None }], req.limit)?;
+    let all = take_record_batch(&all, &order)?;
+    let times = all.column(0).as_primitive::<TimestampMicrosecondType>();
+    let dts: StringArray =
+        (0..all.num_rows()).map(|i| Some(crate::ingest::writer::partition_of(times.is_valid(i).then(|| times.value(i))))).collect();
+    let mut out: Vec<ArrayRef> = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate().take(schema.fields().len() - 1) {
+        let col = all.column(i);
+        out.push(if col.data_type() == field.data_type() { Arc::clone(col) } else { datafusion::arrow::compute::cast(col, field.data_type())? });
+    }
+    out.push(Arc::new(dts));
+    Ok(RecordBatch::try_new(schema, out)?)
+}
+
+/// Read rows (numbers in the file, sorted) of a lake file: only the named columns, and only the
+/// pages that hold those rows.
+fn read_rows(path: &Path, rows: &[usize], columns: &[&str]) -> Result<RecordBatch> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional))
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let file_schema = Arc::clone(builder.schema());
+    let idx: Vec<usize> = columns
+        .iter()
+        .map(|c| file_schema.index_of(c).map_err(|_| Error::Invalid(format!("{}: no column {c}", path.display()))))
+        .collect::<Result<_>>()?;
+    // The row groups that hold hits, and the hits' rows within them.
+    let mut groups = Vec::new();
+    let mut ranges = Vec::new();
+    let (mut start, mut selected) = (0usize, 0usize);
+    let mut next = rows.iter().peekable();
+    for (g, rg) in builder.metadata().row_groups().iter().enumerate() {
+        let end = start + rg.num_rows() as usize;
+        let mut any = false;
+        while let Some(&&r) = next.peek() {
+            if r >= end {
+                break;
             }
-            let mut s = String::new();
-            c.ord_to_str(ord, &mut s).ok()?.then_some(())?;
-            terms.insert((*seg, col, ord), s.clone());
-            Some(s)
-        };
-        times.push(*t);
-        for (k, b) in shown.iter_mut().enumerate() {
-            b.append_option(value(k + 1));
+            next.next();
+            ranges.push(selected + r - start..selected + r - start + 1);
+            any = true;
         }
-        dts.append_value(crate::ingest::writer::partition_of(Some(*t)));
+        if any {
+            groups.push(g);
+            selected += end - start;
+        }
+        start = end;
     }
-    let mut id_values: Vec<String> = vec![String::new(); hits.len()];
-    for (seg, mut pairs) in id_ords {
-        pairs.sort_unstable();
-        let Some(col) = cache[seg as usize].as_ref().and_then(|c| c[0].as_ref()) else { continue };
-        let ords: Vec<u64> = pairs.iter().map(|p| p.0).collect();
-        let mut next = pairs.iter().map(|p| p.1);
-        col.dictionary()
-            .sorted_ords_to_term_cb(&ords, |bytes| {
-                if let Some(i) = next.next() {
-                    id_values[i] = String::from_utf8_lossy(bytes).into_owned();
-                }
-            })
-            .map_err(|e| tantivy_err("read", e))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), idx.iter().copied());
+    let reader = builder
+        .with_row_groups(groups)
+        .with_row_selection(RowSelection::from_consecutive_ranges(ranges.into_iter(), selected))
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()?;
+    let mut batches = Vec::new();
+    for b in reader {
+        batches.push(b?);
     }
-    let mut ids = StringBuilder::new();
-    for v in &id_values {
-        ids.append_value(v);
+    // The projection keeps the file's column order; put the columns in the asked order.
+    let projected = Arc::new(file_schema.project(&{
+        let mut sorted = idx.clone();
+        sorted.sort_unstable();
+        sorted
+    })?);
+    let all = concat_batches(&projected, &batches)?;
+    let order: Vec<usize> = columns.iter().map(|c| projected.index_of(c).expect("projected")).collect();
+    Ok(all.project(&order)?)
+}
+
+/// The rows of `batch` (columns as [`read_rows`] gives them, `event_time` first) that match.
+fn confirm(q: &query::Q, batch: &RecordBatch) -> Result<RecordBatch> {
+    let times = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+    let schema = batch.schema();
+    let text: Vec<(String, Option<ArrayRef>)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, fl)| (fl.name().clone(), datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8).ok()))
+        .collect();
+    let mut keep = Vec::new();
+    for i in 0..batch.num_rows() {
+        let mut row = query::RowTokens::new(|name: &str| {
+            let (_, col) = text.iter().find(|(n, _)| n == name)?;
+            let col = col.as_ref()?.as_string::<i32>();
+            col.is_valid(i).then(|| col.value(i))
+        });
+        if q.matches(times.value(i), &mut row) {
+            keep.push(i as u32);
+        }
     }
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
-        Arc::new(ids.finish()) as ArrayRef,
-    ];
-    columns.extend(shown.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef));
-    columns.push(Arc::new(dts.finish()));
-    Ok(RecordBatch::try_new(schema, columns)?)
+    Ok(take_record_batch(batch, &UInt32Array::from(keep))?)
 }
 
 /// Size of the index on disk, in bytes.

@@ -15,8 +15,6 @@
 //! The index side of the JSON record (`raw`) reads the JSON itself: it indexes string values and
 //! numbers, not the keys (those are searched by path through the JSON fields), and undoes escapes.
 
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-
 /// Runs longer than this are not indexed whole (their parts and words still are).
 const MAX_RUN: usize = 255;
 
@@ -40,16 +38,31 @@ pub fn runs(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !is_inner(c)).map(trim).filter(|r| !r.is_empty()).map(|r| r.to_lowercase())
 }
 
+/// The runs of a query term, as the index knows them (runs too long to be indexed are left out).
+pub fn query_runs(text: &str) -> Vec<String> {
+    runs(text).filter(|r| r.len() <= MAX_RUN).collect()
+}
+
 /// Every token of one run: the run, its parts and its words, each once.
 fn run_tokens(run: &str, out: &mut Vec<String>) {
     let start = out.len();
-    let push = |t: &str, out: &mut Vec<String>| {
-        let t = trim(t);
-        if !t.is_empty() && t.len() <= MAX_RUN && !out[start..].iter().any(|x| x == t) {
+    each_run_token(run, &mut |t| {
+        if !out[start..].iter().any(|x| x == t) {
             out.push(t.to_string());
         }
+    });
+}
+
+/// Call `f` with every token of one (lowercased) run: the run, its parts and its words (a token
+/// may come more than once). The index and the exact check of a hit both read tokens from here.
+fn each_run_token(run: &str, f: &mut impl FnMut(&str)) {
+    let mut push = |t: &str| {
+        let t = trim(t);
+        if !t.is_empty() && t.len() <= MAX_RUN {
+            f(t);
+        }
     };
-    push(run, out);
+    push(run);
     // A UUID (event, request and session ids) is one of a kind: it is searched whole, and its five
     // hex groups as words would add five more terms nobody types, in every event.
     if is_uuid(run) {
@@ -57,14 +70,83 @@ fn run_tokens(run: &str, out: &mut Vec<String>) {
     }
     if run.contains(is_strong) {
         for part in run.split(is_strong) {
-            push(part, out);
+            push(part);
         }
     }
     if run.contains(|c: char| !c.is_alphanumeric()) {
         for word in run.split(|c: char| !c.is_alphanumeric()) {
-            push(word, out);
+            push(word);
         }
     }
+}
+
+/// `text` lowercased into `buf`.
+fn lowercase_into(text: &str, buf: &mut String) {
+    buf.clear();
+    if text.is_ascii() {
+        buf.extend(text.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        buf.extend(text.chars().flat_map(char::to_lowercase));
+    }
+}
+
+/// Call `f` with every index token of a plain text (`lc` is scratch space).
+pub fn each_text_token(text: &str, lc: &mut String, f: &mut impl FnMut(&str)) {
+    for run in text.split(|c: char| !is_inner(c)) {
+        let run = trim(run);
+        if run.is_empty() {
+            continue;
+        }
+        lowercase_into(run, lc);
+        each_run_token(lc, f);
+    }
+}
+
+/// Call `f` with every index token of a JSON record: its string and number values, not its keys
+/// (`value` and `lc` are scratch space). Text that is not JSON is read as plain text.
+pub fn each_json_token(json: &str, value: &mut String, lc: &mut String, f: &mut impl FnMut(&str)) {
+    json_values(json, value, &mut |v| each_text_token(v, lc, f));
+}
+
+/// The index term of a token: a 64-bit hash, or, for a token that is very likely found in one event
+/// only (a UUID, a time to the second, a long random string), one of 2^18 shared buckets. Bucket
+/// terms keep the index small (such tokens are most of a record's distinct terms); a hit through a
+/// bucket is checked against the record before it is returned. The second value says whether the
+/// term is exact.
+pub fn term_of(token: &str) -> (u64, bool) {
+    let h = xxhash_rust::xxh3::xxh3_64(token.as_bytes());
+    if looks_unique(token) { (BUCKET_FLAG | (h >> (64 - BUCKET_BITS)), false) } else { (h & !BUCKET_FLAG, true) }
+}
+
+const BUCKET_FLAG: u64 = 1 << 63;
+const BUCKET_BITS: u32 = 18;
+
+/// UUIDs, times to the second (`2026-03-10t15:33:06z`), and long strings of letters and digits with
+/// several digits among them (hex ids, base64 pieces of session tokens and signatures).
+fn looks_unique(t: &str) -> bool {
+    if is_uuid(t) {
+        return true;
+    }
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    if b.len() >= 19
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b[10], b't' | b' ')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+    {
+        return true;
+    }
+    b.len() >= 24
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-'))
+        && b.iter().filter(|c| c.is_ascii_digit()).count() >= 3
 }
 
 /// `8-4-4-4-12` hex digits.
@@ -75,7 +157,7 @@ fn is_uuid(run: &str) -> bool {
 }
 
 /// Index tokens of plain text: `(position, token)`, positions counting runs from `first`.
-fn text_tokens(text: &str, first: usize, out: &mut Vec<(usize, String)>) -> usize {
+pub fn text_tokens(text: &str, first: usize, out: &mut Vec<(usize, String)>) -> usize {
     let mut pos = first;
     let mut buf = Vec::new();
     for run in runs(text) {
@@ -87,13 +169,19 @@ fn text_tokens(text: &str, first: usize, out: &mut Vec<(usize, String)>) -> usiz
     pos
 }
 
-/// Index tokens of a JSON document: the values' text, not the keys. Text that is not JSON is
-/// read as plain text from where the JSON stops making sense.
-fn json_tokens(json: &str, out: &mut Vec<(usize, String)>) {
-    let b = json.as_bytes();
-    let mut i = 0;
+/// Index tokens of a JSON document: the values' text, not the keys, each value's runs at their
+/// own positions with a gap between values (a phrase does not run from one value into the next).
+pub fn json_tokens(json: &str, out: &mut Vec<(usize, String)>) {
     let mut pos = 0;
     let mut value = String::new();
+    json_values(json, &mut value, &mut |v| pos = text_tokens(v, pos, out) + 1);
+}
+
+/// Call `f` with the text of every string and number value of a JSON document (escapes undone),
+/// not its keys. Text that is not JSON is read as plain text from where the JSON stops making sense.
+fn json_values(json: &str, value: &mut String, f: &mut impl FnMut(&str)) {
+    let b = json.as_bytes();
+    let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'"' => {
@@ -138,7 +226,7 @@ fn json_tokens(json: &str, out: &mut Vec<(usize, String)>) {
                 }
                 let is_key = ok && j < b.len() && b[j] == b':';
                 if !is_key {
-                    pos = text_tokens(&value, pos, out) + 1;
+                    f(value);
                 }
             }
             b'-' | b'0'..=b'9' => {
@@ -146,84 +234,10 @@ fn json_tokens(json: &str, out: &mut Vec<(usize, String)>) {
                 while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
                     i += 1;
                 }
-                pos = text_tokens(&json[start..i], pos, out) + 1;
+                f(&json[start..i]);
             }
             _ => i += 1,
         }
-    }
-}
-
-/// The index-side tokenizer: runs with their parts and words (`json` reads JSON text).
-#[derive(Clone)]
-pub struct IndexTokenizer {
-    json: bool,
-    tokens: Vec<Token>,
-}
-
-impl IndexTokenizer {
-    pub fn plain() -> Self {
-        IndexTokenizer { json: false, tokens: Vec::new() }
-    }
-    pub fn json() -> Self {
-        IndexTokenizer { json: true, tokens: Vec::new() }
-    }
-}
-
-/// The query-side tokenizer: runs, whole.
-#[derive(Clone, Default)]
-pub struct QueryTokenizer {
-    tokens: Vec<Token>,
-}
-
-pub struct VecTokenStream<'a> {
-    tokens: &'a mut Vec<Token>,
-    next: usize,
-}
-
-impl TokenStream for VecTokenStream<'_> {
-    fn advance(&mut self) -> bool {
-        self.next += 1;
-        self.next <= self.tokens.len()
-    }
-    fn token(&self) -> &Token {
-        &self.tokens[self.next - 1]
-    }
-    fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.next - 1]
-    }
-}
-
-fn fill(tokens: &mut Vec<Token>, list: Vec<(usize, String)>) {
-    tokens.clear();
-    tokens.extend(list.into_iter().map(|(position, text)| Token {
-        offset_from: 0,
-        offset_to: 0,
-        position,
-        text,
-        position_length: 1,
-    }));
-}
-
-impl Tokenizer for IndexTokenizer {
-    type TokenStream<'a> = VecTokenStream<'a>;
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream<'a> {
-        let mut list = Vec::new();
-        if self.json {
-            json_tokens(text, &mut list);
-        } else {
-            text_tokens(text, 0, &mut list);
-        }
-        fill(&mut self.tokens, list);
-        VecTokenStream { tokens: &mut self.tokens, next: 0 }
-    }
-}
-
-impl Tokenizer for QueryTokenizer {
-    type TokenStream<'a> = VecTokenStream<'a>;
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream<'a> {
-        let list = runs(text).enumerate().filter(|(_, r)| r.len() <= MAX_RUN).collect();
-        fill(&mut self.tokens, list);
-        VecTokenStream { tokens: &mut self.tokens, next: 0 }
     }
 }
 
