@@ -22,23 +22,38 @@ pub fn event_key(id: &str, raw: &str, scratch: &mut Vec<u8>) -> u128 {
     scratch.clear();
     scratch.extend_from_slice(id.as_bytes());
     scratch.push(0);
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in raw.as_bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'"' => {
+                // Copy the string whole, up to its closing quote (escaped quotes included).
+                let start = i;
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+                        Some(k) if b[i + k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k + 1;
+                            break;
+                        }
+                        None => {
+                            i = b.len();
+                            break;
+                        }
+                    }
+                }
+                scratch.extend_from_slice(&b[start..i]);
             }
-        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            continue;
-        } else if b == b'"' {
-            in_string = true;
+            _ => {
+                let start = i;
+                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'"') {
+                    i += 1;
+                }
+                scratch.extend_from_slice(&b[start..i]);
+            }
         }
-        scratch.push(b);
     }
     xxhash_rust::xxh3::xxh3_128(scratch)
 }

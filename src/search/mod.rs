@@ -33,7 +33,10 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::schema::{DateOptions, DateTimePrecision, Field, NumericOptions, STRING, Schema as TSchema};
+use std::ops::Bound;
+
+use tantivy::query::RangeQuery;
+use tantivy::schema::{DateOptions, DateTimePrecision, Field, NumericOptions, Schema as TSchema};
 use tantivy::{DateTime, DocId, Index, IndexWriter, Score, SegmentReader, TantivyDocument, Term};
 
 use crate::error::{Error, Result};
@@ -45,7 +48,7 @@ pub const INDEX_DIR: &str = "index";
 /// Memory tantivy may use for its in-progress segments while indexing.
 const WRITER_MEMORY: usize = 96 << 20;
 /// The index layout this build writes; an index of another layout is rebuilt from Parquet.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// Rows handed to an indexing thread at a time.
 const CHUNK_ROWS: usize = 8192;
 
@@ -84,7 +87,6 @@ struct Fields {
     tok: Field,
     time: Field,
     at: Field,
-    run: Field,
 }
 
 fn build_schema() -> TSchema {
@@ -94,13 +96,12 @@ fn build_schema() -> TSchema {
     b.add_date_field("time", DateOptions::default().set_fast().set_precision(DateTimePrecision::Microseconds));
     // File number (in the payload's file list) << 32 | row number in that file.
     b.add_u64_field("at", NumericOptions::default().set_fast());
-    b.add_text_field("run", STRING);
     b.build()
 }
 
 fn fields(schema: &TSchema) -> Result<Fields> {
     let f = |n: &str| schema.get_field(n).map_err(|e| Error::Invalid(format!("search index: {e}")));
-    Ok(Fields { tok: f("tok")?, time: f("time")?, at: f("at")?, run: f("run")? })
+    Ok(Fields { tok: f("tok")?, time: f("time")?, at: f("at")? })
 }
 
 fn tantivy_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -180,11 +181,16 @@ struct Tokens {
     terms: Vec<u64>,
     value: String,
     lc: String,
+    /// The terms of values seen lately (event names, ARNs, user agents repeat from event to event).
+    cache: std::collections::HashMap<u128, Vec<u64>>,
 }
+
+/// Values whose terms an indexing thread remembers, at most.
+const CACHED_VALUES: usize = 1 << 18;
 
 /// Add rows of `cloudtrail` (with at least [`SOURCE_COLUMNS`]) that are rows `first..` of file
 /// number `file`.
-fn add_rows(writer: &IndexWriter, f: Fields, run: &str, file: u32, first: usize, batch: &RecordBatch, t: &mut Tokens) -> Result<()> {
+fn add_rows(writer: &IndexWriter, f: Fields, file: u32, first: usize, batch: &RecordBatch, t: &mut Tokens) -> Result<()> {
     let col = |name: &str| {
         batch.column_by_name(name).ok_or_else(|| Error::Invalid(format!("search index: rows without {name}")))
     };
@@ -193,13 +199,25 @@ fn add_rows(writer: &IndexWriter, f: Fields, run: &str, file: u32, first: usize,
     let raw = col("raw")?.as_string::<i32>();
     for i in 0..batch.num_rows() {
         t.terms.clear();
-        let terms = &mut t.terms;
-        let mut push = |tok: &str| terms.push(tokenize::term_of(tok).0);
+        if t.cache.len() >= CACHED_VALUES {
+            t.cache.clear();
+        }
+        let (terms, lc, cache) = (&mut t.terms, &mut t.lc, &mut t.cache);
+        let mut value_terms = |v: &str| {
+            let key = xxhash_rust::xxh3::xxh3_128(v.as_bytes());
+            if let Some(known) = cache.get(&key) {
+                terms.extend_from_slice(known);
+            } else {
+                let start = terms.len();
+                tokenize::each_text_token(v, lc, &mut |tok| terms.push(tokenize::term_of(tok).0));
+                cache.insert(key, terms[start..].to_vec());
+            }
+        };
         if raw.is_valid(i) {
-            tokenize::each_json_token(raw.value(i), &mut t.value, &mut t.lc, &mut push);
+            tokenize::json_values(raw.value(i), &mut t.value, &mut value_terms);
         }
         // The event id, also when the record has none and trailflow made one up.
-        tokenize::each_text_token(ids.value(i), &mut t.lc, &mut push);
+        value_terms(ids.value(i));
         t.terms.sort_unstable();
         t.terms.dedup();
         let mut doc = TantivyDocument::new();
@@ -208,7 +226,6 @@ fn add_rows(writer: &IndexWriter, f: Fields, run: &str, file: u32, first: usize,
         }
         doc.add_date(f.time, DateTime::from_timestamp_micros(times.value(i)));
         doc.add_u64(f.at, (u64::from(file) << 32) | (first + i) as u64);
-        doc.add_text(f.run, run);
         writer.add_document(doc).map_err(|e| tantivy_err("write", e))?;
     }
     Ok(())
@@ -230,9 +247,18 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
     }
     let f = fields(&index.schema())?;
     let writer: IndexWriter = index.writer(WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?;
-    for run in missing.iter().copied().chain(extra.iter()) {
-        // A run half-added by an earlier attempt is removed before it is added again.
-        writer.delete_term(Term::from_field_text(f.run, run));
+    // A committed index holds exactly the events of its runs: a missing run has none in it, and
+    // the events of a run the lake lacks are found by their files.
+    for run in &extra {
+        for (n, name) in payload.files.iter_mut().enumerate() {
+            if run_of(Path::new(name.as_str())).as_ref() == Some(run) {
+                let n = n as u64;
+                let at = |v: u64| Term::from_field_u64(f.at, v);
+                let files = RangeQuery::new(Bound::Included(at(n << 32)), Bound::Excluded(at((n + 1) << 32)));
+                writer.delete_query(Box::new(files)).map_err(|e| tantivy_err("delete", e))?;
+                name.clear();
+            }
+        }
         payload.runs.remove(run);
     }
     let mut t = Tokens::default();
@@ -242,7 +268,7 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
             payload.files.push(relative(lake, path));
             let mut first = 0;
             crate::lake::existing::for_each_batch_in(std::slice::from_ref(path), &SOURCE_COLUMNS, |b| {
-                add_rows(&writer, f, run, file, first, b, &mut t)?;
+                add_rows(&writer, f, file, first, b, &mut t)?;
                 first += b.num_rows();
                 Ok(())
             })?;
@@ -283,13 +309,13 @@ impl Indexer {
         let (tx, rx) = crossbeam_channel::bounded::<Chunk>(256);
         let mut handles = Vec::new();
         for n in 0..2 {
-            let (rx, writer, run) = (rx.clone(), Arc::clone(&writer), run.to_string());
+            let (rx, writer) = (rx.clone(), Arc::clone(&writer));
             let h = std::thread::Builder::new()
                 .name(format!("trailflow-index-{n}"))
                 .spawn(move || -> Result<()> {
                     let mut t = Tokens::default();
                     for (file, first, batch) in rx {
-                        add_rows(&writer, f, &run, file, first, &batch, &mut t)?;
+                        add_rows(&writer, f, file, first, &batch, &mut t)?;
                     }
                     Ok(())
                 })
@@ -465,26 +491,37 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
         })?;
         let batch = read_rows(&lake.root.join(name), &rows, &columns)?;
         let batch = if exact { batch } else { confirm(&q, &batch)? };
-        if batch.num_rows() > 0 {
-            parts.push(batch);
+        if batch.num_rows() == 0 {
+            continue;
         }
+        // The result columns, and the file's partition as `dt`.
+        let dt = name.split('/').find_map(|p| p.strip_prefix("dt=")).unwrap_or(schema::NULL_PARTITION);
+        let mut out: Vec<ArrayRef> = Vec::new();
+        for (i, field) in schema.fields().iter().enumerate().take(schema.fields().len() - 1) {
+            let col = batch.column(i);
+            out.push(if col.data_type() == field.data_type() {
+                Arc::clone(col)
+            } else {
+                datafusion::arrow::compute::cast(col, field.data_type())?
+            });
+        }
+        out.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(dt, batch.num_rows()))));
+        parts.push(RecordBatch::try_new(Arc::clone(&schema), out)?);
     }
-    if parts.is_empty() {
-        return Ok(RecordBatch::new_empty(schema));
-    }
-    let all = concat_batches(&parts[0].schema(), &parts)?;
-    let order = lexsort_to_indices(&[SortColumn { values: Arc::clone(all.column(0)), options: None }], req.limit)?;
-    let all = take_record_batch(&all, &order)?;
+    let all = concat_batches(&schema, &parts)?;
+    drop(parts);
     let times = all.column(0).as_primitive::<TimestampMicrosecondType>();
-    let dts: StringArray =
-        (0..all.num_rows()).map(|i| Some(crate::ingest::writer::partition_of(times.is_valid(i).then(|| times.value(i))))).collect();
-    let mut out: Vec<ArrayRef> = Vec::new();
-    for (i, field) in schema.fields().iter().enumerate().take(schema.fields().len() - 1) {
-        let col = all.column(i);
-        out.push(if col.data_type() == field.data_type() { Arc::clone(col) } else { datafusion::arrow::compute::cast(col, field.data_type())? });
-    }
-    out.push(Arc::new(dts));
-    Ok(RecordBatch::try_new(schema, out)?)
+    let in_order = times.values().windows(2).all(|w| w[0] <= w[1]);
+    let all = if in_order {
+        all
+    } else {
+        let order = lexsort_to_indices(&[SortColumn { values: Arc::clone(all.column(0)), options: None }], req.limit)?;
+        take_record_batch(&all, &order)?
+    };
+    Ok(match req.limit {
+        Some(n) if n < all.num_rows() => all.slice(0, n),
+        _ => all,
+    })
 }
 
 /// Read rows (numbers in the file, sorted) of a lake file: only the named columns, and only the

@@ -102,12 +102,6 @@ pub fn each_text_token(text: &str, lc: &mut String, f: &mut impl FnMut(&str)) {
     }
 }
 
-/// Call `f` with every index token of a JSON record: its string and number values, not its keys
-/// (`value` and `lc` are scratch space). Text that is not JSON is read as plain text.
-pub fn each_json_token(json: &str, value: &mut String, lc: &mut String, f: &mut impl FnMut(&str)) {
-    json_values(json, value, &mut |v| each_text_token(v, lc, f));
-}
-
 /// The index term of a token: a 64-bit hash, or, for a token that is very likely found in one event
 /// only (a UUID, a time to the second, a long random string), one of 2^18 shared buckets. Bucket
 /// terms keep the index small (such tokens are most of a record's distinct terms); a hit through a
@@ -179,7 +173,7 @@ pub fn json_tokens(json: &str, out: &mut Vec<(usize, String)>) {
 
 /// Call `f` with the text of every string and number value of a JSON document (escapes undone),
 /// not its keys. Text that is not JSON is read as plain text from where the JSON stops making sense.
-fn json_values(json: &str, value: &mut String, f: &mut impl FnMut(&str)) {
+pub fn json_values(json: &str, value: &mut String, f: &mut impl FnMut(&str)) {
     let b = json.as_bytes();
     let mut i = 0;
     while i < b.len() {
