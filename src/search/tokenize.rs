@@ -7,7 +7,8 @@
 //! quotes, brackets, commas and the like end a run. Every run is indexed whole, and also as its
 //! *parts* (split at `: / @ = + % ~ $ # *`, so `45.137.21.9/32` gives `45.137.21.9` and `32`) and
 //! as its *words* (letters and digits only, so `aws-cli` gives `aws` and `cli`), all at the run's
-//! position (a UUID only whole: its hex groups are not words anyone searches for). A query term
+//! position (a UUID or a time to the second only whole: their pieces are not words anyone searches
+//! for). A query term
 //! is one run, whole: `45.137.21.9` matches the run or part
 //! `45.137.21.9` and never `45.137.21.90`; `cli` matches the word. Everything is lowercased, so
 //! searches ignore case. Phrases work run by run (`"not authorized to perform"`).
@@ -63,9 +64,10 @@ fn each_run_token(run: &str, f: &mut impl FnMut(&str)) {
         }
     };
     push(run);
-    // A UUID (event, request and session ids) is one of a kind: it is searched whole, and its five
-    // hex groups as words would add five more terms nobody types, in every event.
-    if is_uuid(run) {
+    // A UUID (event, request and session ids) and a time to the second are one of a kind: they are
+    // searched whole (a time also by range), and their pieces (hex groups, `06z`) would add terms
+    // nobody types, in every event.
+    if is_uuid(run) || is_second(run) {
         return;
     }
     if run.contains(is_strong) {
@@ -121,9 +123,21 @@ fn looks_unique(t: &str) -> bool {
     if is_uuid(t) {
         return true;
     }
+    if is_second(t) {
+        return true;
+    }
+    let b = t.as_bytes();
+    b.len() >= 24
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-'))
+        && b.iter().filter(|c| c.is_ascii_digit()).count() >= 3
+}
+
+/// A time to the second, as CloudTrail writes it (`2026-03-10t15:33:06z`, lowercased; also with a
+/// fraction or an offset).
+fn is_second(t: &str) -> bool {
     let b = t.as_bytes();
     let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
-    if b.len() >= 19
+    b.len() >= 19
         && digits(0..4)
         && b[4] == b'-'
         && digits(5..7)
@@ -135,12 +149,6 @@ fn looks_unique(t: &str) -> bool {
         && digits(14..16)
         && b[16] == b':'
         && digits(17..19)
-    {
-        return true;
-    }
-    b.len() >= 24
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-'))
-        && b.iter().filter(|c| c.is_ascii_digit()).count() >= 3
 }
 
 /// `8-4-4-4-12` hex digits.
@@ -330,6 +338,14 @@ mod tests {
     #[test]
     fn a_uuid_is_one_token() {
         assert_eq!(index("1b08167d-d835-4378-02c2-2c9403f4e686"), vec!["1b08167d-d835-4378-02c2-2c9403f4e686"]);
+        assert_eq!(index("2026-03-10T15:33:06Z"), vec!["2026-03-10t15:33:06z"]);
+        // Bucketed: UUIDs, times, long random strings; not words, addresses or ARNs.
+        assert!(!term_of("1b08167d-d835-4378-02c2-2c9403f4e686").1);
+        assert!(!term_of("2026-03-10t15:33:06z").1);
+        assert!(!term_of("iqojb3jpz2lux2vjekgaaaaaaaaaaaaaaaaaaaaaaaaaaaa1234").1);
+        for exact in ["45.137.21.9", "akiaexample000000001", "arn:aws:iam::111111111111:user/alice", "cli", "i-0123456789abcdef0"] {
+            assert!(term_of(exact).1, "{exact}");
+        }
         // Not a UUID: the words are indexed as usual.
         assert_eq!(index("aws-cli/2.15.0"), vec!["aws-cli/2.15.0", "aws-cli", "2.15.0", "aws", "cli", "2", "15", "0"]);
     }
