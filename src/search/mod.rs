@@ -49,7 +49,7 @@ pub const INDEX_DIR: &str = "index";
 /// Memory tantivy may use for its in-progress segments while indexing.
 const WRITER_MEMORY: usize = 96 << 20;
 /// The index layout this build writes; an index of another layout is rebuilt from Parquet.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 /// Rows handed to an indexing thread at a time.
 const CHUNK_ROWS: usize = 8192;
 
@@ -88,6 +88,8 @@ struct Fields {
     tok: Field,
     time: Field,
     at: Field,
+    vid: Field,
+    vkey: Field,
 }
 
 fn build_schema() -> TSchema {
@@ -97,12 +99,18 @@ fn build_schema() -> TSchema {
     b.add_date_field("time", DateOptions::default().set_fast().set_precision(DateTimePrecision::Microseconds));
     // File number (in the payload's file list) << 32 | row number in that file.
     b.add_u64_field("at", NumericOptions::default().set_fast());
+    // A value that repeats from event to event and holds several tokens (a user agent, an ARN, a
+    // TLS host name) is indexed once, as a document of its own: its tokens (`tok`) and its id
+    // (`vkey`). Events name it by id (`vid`) instead of holding its tokens: one term instead of
+    // twenty. A search for a token finds the values that hold it, then the events that name them.
+    b.add_u64_field("vid", NumericOptions::default().set_indexed());
+    b.add_u64_field("vkey", NumericOptions::default().set_fast());
     b.build()
 }
 
 fn fields(schema: &TSchema) -> Result<Fields> {
     let f = |n: &str| schema.get_field(n).map_err(|e| Error::Invalid(format!("search index: {e}")));
-    Ok(Fields { tok: f("tok")?, time: f("time")?, at: f("at")? })
+    Ok(Fields { tok: f("tok")?, time: f("time")?, at: f("at")?, vid: f("vid")?, vkey: f("vkey")? })
 }
 
 fn tantivy_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -182,9 +190,20 @@ struct Tokens {
     terms: Vec<u64>,
     value: String,
     lc: String,
-    /// The terms of values seen lately (event names, ARNs, user agents repeat from event to event).
-    cache: std::collections::HashMap<u128, Vec<u64>>,
+    vids: Vec<u64>,
+    /// What values seen lately stand for (event names, ARNs, user agents repeat from event to event).
+    cache: std::collections::HashMap<u128, Cached>,
 }
+
+enum Cached {
+    /// The value's terms, held by each event that holds the value.
+    Terms(Vec<u64>),
+    /// The id of the value's own document.
+    Value(u64),
+}
+
+/// A value with at least this many terms, all exact, is indexed once as a value document.
+const VALUE_TERMS: usize = 4;
 
 /// Values whose terms an indexing thread remembers, at most.
 const CACHED_VALUES: usize = 1 << 18;
@@ -201,18 +220,41 @@ fn add_rows(writer: &IndexWriter, f: Fields, file: u32, first: usize, batch: &Re
     let mut docs = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         t.terms.clear();
+        t.vids.clear();
         if t.cache.len() >= CACHED_VALUES {
             t.cache.clear();
         }
-        let (terms, lc, cache) = (&mut t.terms, &mut t.lc, &mut t.cache);
+        let (terms, vids, lc, cache) = (&mut t.terms, &mut t.vids, &mut t.lc, &mut t.cache);
         let mut value_terms = |v: &str| {
             let key = xxhash_rust::xxh3::xxh3_128(v.as_bytes());
-            if let Some(known) = cache.get(&key) {
-                terms.extend_from_slice(known);
-            } else {
-                let start = terms.len();
-                tokenize::each_text_token(v, lc, &mut |tok| terms.push(tokenize::term_of(tok).0));
-                cache.insert(key, terms[start..].to_vec());
+            match cache.get(&key) {
+                Some(Cached::Terms(known)) => terms.extend_from_slice(known),
+                Some(Cached::Value(id)) => vids.push(*id),
+                None => {
+                    let mut own = Vec::new();
+                    let mut all_exact = true;
+                    tokenize::each_text_token(v, lc, &mut |tok| {
+                        let (term, exact) = tokenize::term_of(tok);
+                        all_exact &= exact;
+                        own.push(term);
+                    });
+                    own.sort_unstable();
+                    own.dedup();
+                    if all_exact && own.len() >= VALUE_TERMS {
+                        let id = key as u64;
+                        let mut vdoc = TantivyDocument::new();
+                        for term in &own {
+                            vdoc.add_u64(f.tok, *term);
+                        }
+                        vdoc.add_u64(f.vkey, id);
+                        docs.push(UserOperation::Add(vdoc));
+                        vids.push(id);
+                        cache.insert(key, Cached::Value(id));
+                    } else {
+                        terms.extend_from_slice(&own);
+                        cache.insert(key, Cached::Terms(own));
+                    }
+                }
             }
         };
         if raw.is_valid(i) {
@@ -222,9 +264,14 @@ fn add_rows(writer: &IndexWriter, f: Fields, file: u32, first: usize, batch: &Re
         value_terms(ids.value(i));
         t.terms.sort_unstable();
         t.terms.dedup();
+        t.vids.sort_unstable();
+        t.vids.dedup();
         let mut doc = TantivyDocument::new();
         for term in &t.terms {
             doc.add_u64(f.tok, *term);
+        }
+        for id in &t.vids {
+            doc.add_u64(f.vid, *id);
         }
         doc.add_date(f.time, DateTime::from_timestamp_micros(times.value(i)));
         doc.add_u64(f.at, (u64::from(file) << 32) | (first + i) as u64);
@@ -440,6 +487,38 @@ impl SegmentCollector for HitSegment {
     }
 }
 
+/// Collects the ids of value documents.
+struct ValueCollector;
+
+struct ValueSegment {
+    keys: tantivy::columnar::Column<u64>,
+    ids: Vec<u64>,
+}
+
+impl Collector for ValueCollector {
+    type Fruit = Vec<u64>;
+    type Child = ValueSegment;
+    fn for_segment(&self, _seg: tantivy::SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<ValueSegment> {
+        Ok(ValueSegment { keys: reader.fast_fields().u64("vkey")?, ids: Vec::new() })
+    }
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for ValueSegment {
+    type Fruit = Vec<u64>;
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        self.ids.extend(self.keys.values_for_doc(doc));
+    }
+    fn harvest(self) -> Self::Fruit {
+        self.ids
+    }
+}
+
 /// Is `name` a field a query may name (`event_name`, `request_parameters.cidrBlock`, ...)?
 fn is_field(name: &str) -> bool {
     name == "event_time"
@@ -469,9 +548,28 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
         return Ok(RecordBatch::new_empty(schema));
     };
     let f = fields(&index.schema())?;
-    let (candidates, exact) = q.candidates(&query::IndexFields { tok: f.tok, time: f.time });
     let reader = index.reader().map_err(|e| tantivy_err("read", e))?;
-    let mut hits = reader.searcher().search(&candidates, &HitCollector).map_err(|e| tantivy_err("search", e))?;
+    let searcher = reader.searcher();
+    let failed = std::cell::RefCell::new(None);
+    let values_with = |term: u64| -> Vec<u64> {
+        let q = tantivy::query::TermQuery::new(
+            Term::from_field_u64(f.tok, term),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let mut ids = searcher.search(&q, &ValueCollector).unwrap_or_else(|e| {
+            failed.borrow_mut().get_or_insert(tantivy_err("search", e));
+            Vec::new()
+        });
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let (candidates, exact) =
+        q.candidates(&query::IndexFields { tok: f.tok, time: f.time, vid: f.vid, values_with: &values_with });
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    let mut hits = searcher.search(&candidates, &HitCollector).map_err(|e| tantivy_err("search", e))?;
     hits.sort_unstable();
     if exact && let Some(limit) = req.limit {
         hits.truncate(limit);

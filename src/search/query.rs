@@ -54,10 +54,28 @@ pub enum Q {
     Bool { must: Vec<Q>, should: Vec<Q>, not: Vec<Q> },
 }
 
-/// The fields of the index a query reads.
-pub struct IndexFields {
+/// The fields of the index a query reads, and how to find the values that hold a term.
+pub struct IndexFields<'a> {
     pub tok: Field,
     pub time: Field,
+    pub vid: Field,
+    /// The ids of the values (indexed once, referred to by events through `vid`) that hold a term.
+    pub values_with: &'a dyn Fn(u64) -> Vec<u64>,
+}
+
+/// The events that hold a term: directly, or through a value that holds it.
+fn term_query(f: &IndexFields<'_>, term: u64) -> Box<dyn Query> {
+    let direct: Box<dyn Query> = Box::new(TermQuery::new(Term::from_field_u64(f.tok, term), IndexRecordOption::Basic));
+    let values = (f.values_with)(term);
+    if values.is_empty() {
+        return direct;
+    }
+    let mut any = vec![(Occur::Should, direct)];
+    for v in values {
+        let q: Box<dyn Query> = Box::new(TermQuery::new(Term::from_field_u64(f.vid, v), IndexRecordOption::Basic));
+        any.push((Occur::Should, q));
+    }
+    Box::new(BooleanQuery::new(any))
 }
 
 fn bad(query: &str, why: impl std::fmt::Display) -> Error {
@@ -200,7 +218,7 @@ impl Compiler<'_> {
 impl Q {
     /// The candidates: a tantivy query over the index that every matching event matches, and
     /// whether it matches nothing else (then no event needs checking).
-    pub fn candidates(&self, f: &IndexFields) -> (Box<dyn Query>, bool) {
+    pub fn candidates(&self, f: &IndexFields<'_>) -> (Box<dyn Query>, bool) {
         match self {
             Q::All => (Box::new(AllQuery), true),
             Q::Terms(target, runs) => {
@@ -213,14 +231,8 @@ impl Q {
                 let mut ids: Vec<u64> = terms.iter().map(|t| t.0).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                let mut clauses: Vec<(Occur, Box<dyn Query>)> = ids
-                    .into_iter()
-                    .map(|t| {
-                        let q: Box<dyn Query> =
-                            Box::new(TermQuery::new(Term::from_field_u64(f.tok, t), IndexRecordOption::Basic));
-                        (Occur::Must, q)
-                    })
-                    .collect();
+                let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+                    ids.into_iter().map(|t| (Occur::Must, term_query(f, t))).collect();
                 if clauses.len() == 1 {
                     (clauses.pop().expect("one").1, exact)
                 } else {
