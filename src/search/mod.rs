@@ -192,7 +192,25 @@ struct Tokens {
     lc: String,
     vids: Vec<u64>,
     /// What values seen lately stand for (event names, ARNs, user agents repeat from event to event).
-    cache: std::collections::HashMap<u128, Cached>,
+    cache: std::collections::HashMap<u128, Cached, std::hash::BuildHasherDefault<KeyHasher>>,
+}
+
+/// The cache's keys are hashes already: their low bits are used as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
 }
 
 enum Cached {
@@ -252,7 +270,10 @@ fn add_rows(writer: &IndexWriter, f: Fields, file: u32, first: usize, batch: &Re
                         cache.insert(key, Cached::Value(id));
                     } else {
                         terms.extend_from_slice(&own);
-                        cache.insert(key, Cached::Terms(own));
+                        // A value with a one-of-a-kind token (an id, a time) will not come again.
+                        if all_exact {
+                            cache.insert(key, Cached::Terms(own));
+                        }
                     }
                 }
             }

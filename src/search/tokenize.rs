@@ -187,6 +187,21 @@ pub fn json_values(json: &str, value: &mut String, f: &mut impl FnMut(&str)) {
     while i < b.len() {
         match b[i] {
             b'"' => {
+                // Most strings hold no escape: they are passed as they stand, without a copy.
+                if let Some(k) = memchr::memchr2(b'"', b'\\', &b[i + 1..])
+                    && b[i + 1 + k] == b'"'
+                {
+                    let (start, end) = (i + 1, i + 1 + k);
+                    i = end + 1;
+                    let mut j = i;
+                    while j < b.len() && b[j].is_ascii_whitespace() {
+                        j += 1;
+                    }
+                    if !(j < b.len() && b[j] == b':') {
+                        f(&json[start..end]);
+                    }
+                    continue;
+                }
                 value.clear();
                 i += 1;
                 let mut ok = false;
