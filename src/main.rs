@@ -336,9 +336,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lake = Lake::open(&cli.lake)?;
             lake.recover_if_idle()?;
             let req = trailflow::search::SearchRequest { query, from, to, limit };
-            let batch = trailflow::search::search(&lake, &req)?;
-            let mut sink = Sink::new(format, batch.schema(), open_output(output.as_deref())?)?;
-            sink.write(&batch)?;
+            let batches = trailflow::search::search(&lake, &req)?;
+            let mut sink = Sink::new(format, trailflow::search::result_schema(), open_output(output.as_deref())?)?;
+            for batch in &batches {
+                sink.write(batch)?;
+            }
             sink.finish()?;
             Ok(ExitCode::SUCCESS)
         }

@@ -560,13 +560,13 @@ fn compile(req: &SearchRequest) -> Result<query::Q> {
     Ok(query::Q::Bool { must: vec![q, query::Q::Time(req.from, req.to)], should: Vec::new(), not: Vec::new() })
 }
 
-/// Run a search: the matching events, oldest first, as one batch of [`result_schema`].
-pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
+/// Run a search: the matching events, oldest first, as batches of [`result_schema`].
+pub fn search(lake: &Lake, req: &SearchRequest) -> Result<Vec<RecordBatch>> {
     let schema = result_schema();
     let q = compile(req)?;
     lake.sync_index_if_idle()?;
     let Some((index, payload)) = open_existing(lake)? else {
-        return Ok(RecordBatch::new_empty(schema));
+        return Ok(Vec::new());
     };
     let f = fields(&index.schema())?;
     let reader = index.reader().map_err(|e| tantivy_err("read", e))?;
@@ -631,20 +631,27 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<RecordBatch> {
         out.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(dt, batch.num_rows()))));
         parts.push(RecordBatch::try_new(Arc::clone(&schema), out)?);
     }
-    let all = concat_batches(&schema, &parts)?;
-    drop(parts);
-    let times = all.column(0).as_primitive::<TimestampMicrosecondType>();
-    let in_order = times.values().windows(2).all(|w| w[0] <= w[1]);
-    let all = if in_order {
-        all
+    // Files of one day are read in order; when their hits are in time order as they stand (the
+    // usual case), they are handed on as they are.
+    let time = |b: &RecordBatch, i: usize| b.column(0).as_primitive::<TimestampMicrosecondType>().value(i);
+    let in_order = parts.iter().all(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().windows(2).all(|w| w[0] <= w[1]))
+        && parts.windows(2).all(|w| time(&w[0], w[0].num_rows() - 1) <= time(&w[1], 0));
+    let mut parts = if in_order {
+        parts
     } else {
+        let all = concat_batches(&schema, &parts)?;
+        drop(parts);
         let order = lexsort_to_indices(&[SortColumn { values: Arc::clone(all.column(0)), options: None }], req.limit)?;
-        take_record_batch(&all, &order)?
+        vec![take_record_batch(&all, &order)?]
     };
-    Ok(match req.limit {
-        Some(n) if n < all.num_rows() => all.slice(0, n),
-        _ => all,
-    })
+    if let Some(mut left) = req.limit {
+        for b in parts.iter_mut() {
+            *b = b.slice(0, left.min(b.num_rows()));
+            left -= b.num_rows();
+        }
+        parts.retain(|b| b.num_rows() > 0);
+    }
+    Ok(parts)
 }
 
 /// Read rows (numbers in the file, sorted) of a lake file: only the named columns, and only the

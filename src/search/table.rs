@@ -129,10 +129,10 @@ impl TableProvider for SearchTable {
             }
         }
         let lake = self.lake.clone();
-        let batch = tokio::task::spawn_blocking(move || search(&lake, &req))
+        let batches = tokio::task::spawn_blocking(move || search(&lake, &req))
             .await
             .map_err(|e| DataFusionError::Execution(format!("search: {e}")))?
             .map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], result_schema(), projection.cloned())?)
+        Ok(MemorySourceConfig::try_new_exec(&[batches], result_schema(), projection.cloned())?)
     }
 }
