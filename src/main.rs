@@ -336,11 +336,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lake = Lake::open(&cli.lake)?;
             lake.recover_if_idle()?;
             let req = trailflow::search::SearchRequest { query, from, to, limit };
-            let batches = trailflow::search::search(&lake, &req)?;
             let mut sink = Sink::new(format, trailflow::search::result_schema(), open_output(output.as_deref())?)?;
-            for batch in &batches {
-                sink.write(batch)?;
-            }
+            trailflow::search::search_each(&lake, &req, &mut |batch| sink.write(&batch))?;
             sink.finish()?;
             Ok(ExitCode::SUCCESS)
         }

@@ -562,11 +562,21 @@ fn compile(req: &SearchRequest) -> Result<query::Q> {
 
 /// Run a search: the matching events, oldest first, as batches of [`result_schema`].
 pub fn search(lake: &Lake, req: &SearchRequest) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    search_each(lake, req, &mut |b| {
+        out.push(b);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Run a search, handing the matching events, oldest first, to `emit` batch by batch.
+pub fn search_each(lake: &Lake, req: &SearchRequest, emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
     let schema = result_schema();
     let q = compile(req)?;
     lake.sync_index_if_idle()?;
     let Some((index, payload)) = open_existing(lake)? else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let f = fields(&index.schema())?;
     let reader = index.reader().map_err(|e| tantivy_err("read", e))?;
@@ -600,63 +610,74 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<Vec<RecordBatch>> {
     if !exact {
         q.columns(&mut columns);
     }
-    // Read the hits' rows, file by file, and keep those the check confirms.
-    let mut by_file: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (_, at) in &hits {
-        by_file.entry((at >> 32) as u32).or_default().push((at & 0xffff_ffff) as usize);
+    // The hits by file, and each file's first and last hit time. Files are sorted by time inside:
+    // when the files' hit spans do not overlap, reading them one after another, earliest first,
+    // gives the hits in time order, and they are handed on batch by batch as they are read.
+    let mut by_file: BTreeMap<u32, (i64, i64, Vec<usize>)> = BTreeMap::new();
+    for (t, at) in &hits {
+        let e = by_file.entry((at >> 32) as u32).or_insert((*t, *t, Vec::new()));
+        e.0 = e.0.min(*t);
+        e.1 = e.1.max(*t);
+        e.2.push((at & 0xffff_ffff) as usize);
     }
-    let mut parts = Vec::new();
-    for (file, mut rows) in by_file {
+    drop(hits);
+    let mut files: Vec<(u32, (i64, i64, Vec<usize>))> = by_file.into_iter().collect();
+    files.sort_by_key(|(n, (first, last, _))| (*first, *last, *n));
+    let streamed = files.windows(2).all(|w| w[0].1.1 <= w[1].1.0);
+    let mut left = req.limit.unwrap_or(usize::MAX);
+    let mut held = Vec::new();
+    for (file, (_, _, mut rows)) in files {
+        if left == 0 {
+            break;
+        }
         rows.sort_unstable();
         rows.dedup();
-        let name = payload.files.get(file as usize).ok_or_else(|| {
-            Error::Invalid(format!("search index points at file #{file}, which it does not list: delete {} to rebuild it", index_dir(lake).display()))
+        let name = payload.files.get(file as usize).filter(|n| !n.is_empty()).ok_or_else(|| {
+            Error::Invalid(format!(
+                "search index points at file #{file}, which it does not list: delete {} to rebuild it",
+                index_dir(lake).display()
+            ))
         })?;
-        let batch = read_rows(&lake.root.join(name), &rows, &columns)?;
-        let batch = if exact { batch } else { confirm(&q, &batch)? };
-        if batch.num_rows() == 0 {
-            continue;
-        }
         // The result columns, and the file's partition as `dt`.
         let dt = name.split('/').find_map(|p| p.strip_prefix("dt=")).unwrap_or(schema::NULL_PARTITION);
-        let mut out: Vec<ArrayRef> = Vec::new();
-        for (i, field) in schema.fields().iter().enumerate().take(schema.fields().len() - 1) {
-            let col = batch.column(i);
-            out.push(if col.data_type() == field.data_type() {
-                Arc::clone(col)
+        read_rows(&lake.root.join(name), &rows, &columns, &mut |batch| {
+            let batch = if exact { batch } else { confirm(&q, &batch)? };
+            if batch.num_rows() == 0 || left == 0 {
+                return Ok(());
+            }
+            let mut out: Vec<ArrayRef> = Vec::new();
+            for (i, field) in schema.fields().iter().enumerate().take(schema.fields().len() - 1) {
+                let col = batch.column(i);
+                out.push(if col.data_type() == field.data_type() {
+                    Arc::clone(col)
+                } else {
+                    datafusion::arrow::compute::cast(col, field.data_type())?
+                });
+            }
+            out.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(dt, batch.num_rows()))));
+            let batch = RecordBatch::try_new(Arc::clone(&schema), out)?;
+            if streamed {
+                let batch = batch.slice(0, left.min(batch.num_rows()));
+                left -= batch.num_rows();
+                emit(batch)
             } else {
-                datafusion::arrow::compute::cast(col, field.data_type())?
-            });
-        }
-        out.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(dt, batch.num_rows()))));
-        parts.push(RecordBatch::try_new(Arc::clone(&schema), out)?);
+                held.push(batch);
+                Ok(())
+            }
+        })?;
     }
-    // Files of one day are read in order; when their hits are in time order as they stand (the
-    // usual case), they are handed on as they are.
-    let time = |b: &RecordBatch, i: usize| b.column(0).as_primitive::<TimestampMicrosecondType>().value(i);
-    let in_order = parts.iter().all(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().windows(2).all(|w| w[0] <= w[1]))
-        && parts.windows(2).all(|w| time(&w[0], w[0].num_rows() - 1) <= time(&w[1], 0));
-    let mut parts = if in_order {
-        parts
-    } else {
-        let all = concat_batches(&schema, &parts)?;
-        drop(parts);
+    if !held.is_empty() {
+        let all = concat_batches(&schema, &held)?;
+        drop(held);
         let order = lexsort_to_indices(&[SortColumn { values: Arc::clone(all.column(0)), options: None }], req.limit)?;
-        vec![take_record_batch(&all, &order)?]
-    };
-    if let Some(mut left) = req.limit {
-        for b in parts.iter_mut() {
-            *b = b.slice(0, left.min(b.num_rows()));
-            left -= b.num_rows();
-        }
-        parts.retain(|b| b.num_rows() > 0);
+        emit(take_record_batch(&all, &order)?)?;
     }
-    Ok(parts)
+    Ok(())
 }
 
-/// Read rows (numbers in the file, sorted) of a lake file: only the named columns, and only the
-/// pages that hold those rows.
-fn read_rows(path: &Path, rows: &[usize], columns: &[&str]) -> Result<RecordBatch> {
+/// Read rows (numbers in the file, sorted) of a lake file: only the named columns (in that order),
+/// and only the pages that hold those rows; `each` gets them batch by batch.
+fn read_rows(path: &Path, rows: &[usize], columns: &[&str], each: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional))
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
@@ -694,19 +715,14 @@ fn read_rows(path: &Path, rows: &[usize], columns: &[&str]) -> Result<RecordBatc
         .with_projection(mask)
         .with_batch_size(8192)
         .build()?;
-    let mut batches = Vec::new();
-    for b in reader {
-        batches.push(b?);
-    }
     // The projection keeps the file's column order; put the columns in the asked order.
-    let projected = Arc::new(file_schema.project(&{
-        let mut sorted = idx.clone();
-        sorted.sort_unstable();
-        sorted
-    })?);
-    let all = concat_batches(&projected, &batches)?;
-    let order: Vec<usize> = columns.iter().map(|c| projected.index_of(c).expect("projected")).collect();
-    Ok(all.project(&order)?)
+    let mut sorted = idx.clone();
+    sorted.sort_unstable();
+    let order: Vec<usize> = idx.iter().map(|i| sorted.iter().position(|s| s == i).expect("projected")).collect();
+    for b in reader {
+        each(b?.project(&order)?)?;
+    }
+    Ok(())
 }
 
 /// The rows of `batch` (columns as [`read_rows`] gives them, `event_time` first) that match.
