@@ -45,6 +45,9 @@ fn raw_json(r: Option<&RawValue>) -> Option<&str> {
     if s == "null" { None } else { Some(s) }
 }
 
+/// How the id of a record without `eventID` begins (the rest is a hash of the record).
+pub const MADE_UP_ID: &str = "no-event-id-";
+
 /// Parse a CloudTrail time: ISO-8601 with zone (the AWS form), or the zone-less and space-separated
 /// forms some exporters write (taken as UTC). Returns microseconds since the epoch.
 pub fn parse_time(s: &str) -> Option<i64> {
@@ -291,7 +294,7 @@ impl CtBuilder {
         let event_id: Cow<'_, str> = match rec.eventID.and_then(raw_text) {
             Some(id) => id,
             // No eventID: a stable stand-in from the record's text, so that a copy is still stored once.
-            None => Cow::Owned(format!("no-event-id-{:032x}", xxhash_rust::xxh3::xxh3_128(raw.as_bytes()))),
+            None => Cow::Owned(format!("{MADE_UP_ID}{:032x}", xxhash_rust::xxh3::xxh3_128(raw.as_bytes()))),
         };
         self.event_id.append_value(&event_id);
         self.event_time.append_value(time);

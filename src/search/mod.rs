@@ -281,8 +281,10 @@ fn add_rows(writer: &IndexWriter, f: Fields, file: u32, first: usize, batch: &Re
         if raw.is_valid(i) {
             tokenize::json_values(raw.value(i), &mut t.value, &mut value_terms);
         }
-        // The event id, also when the record has none and trailflow made one up.
-        value_terms(ids.value(i));
+        // The event id is a value of the record, unless the record has none and trailflow made one up.
+        if ids.value(i).starts_with(crate::decode::cloudtrail::MADE_UP_ID) {
+            value_terms(ids.value(i));
+        }
         t.terms.sort_unstable();
         t.terms.dedup();
         t.vids.sort_unstable();
@@ -376,7 +378,7 @@ impl Indexer {
         payload.runs.insert(run.to_string());
         let f = fields(&index.schema())?;
         let writer: Arc<IndexWriter> =
-            Arc::new(index.writer_with_num_threads(2, WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?);
+            Arc::new(index.writer_with_num_threads(1, WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?);
         // Up to about one large file waits: the chunks share the file's buffers.
         let (tx, rx) = crossbeam_channel::bounded::<Chunk>(256);
         let mut handles = Vec::new();
