@@ -6,6 +6,7 @@
 #
 #   benches/search.sh                   # both sizes
 #   SIZES=1600 RUNS=3 benches/search.sh  # only the smaller one
+#   INGEST_RUNS=4 benches/search.sh      # ingest timed best of 4 (alternating with and without)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/common.sh
