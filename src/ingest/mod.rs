@@ -87,10 +87,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let lake = Lake::new(&opts.lake);
     let lock = lake.lock_for_write()?;
     let claimed = Mutex::new(existing::file_ids(&lake)?);
-    let event_keys = existing::event_keys(&lake)?;
+    let seen = existing::SeenEvents::load(&lake)?;
     let run_id = run_id();
     let staging = lake.begin(&run_id, &lock)?;
-    let mut writer = TableWriter::new(&staging, &run_id, event_keys, opts.memory_budget);
+    let mut writer = TableWriter::new(&staging, &run_id, seen, opts.memory_budget);
     if opts.index {
         writer.index = Some(crate::search::Indexer::start(&lake, &run_id)?);
     }

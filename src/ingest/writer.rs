@@ -2,7 +2,7 @@
 //! memory budget, and writes time-sorted, zstd-compressed Parquet files with bloom filters into the
 //! run's staging folder.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use datafusion::parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::lake::Staging;
-use crate::lake::existing::event_key;
+use crate::lake::existing::SeenEvents;
 use crate::schema::{self, CLOUDTRAIL, NULL_PARTITION};
 
 /// Rows per Parquet row group: small enough for statistics and bloom filters to prune well.
@@ -53,8 +53,7 @@ pub struct TableWriter<'a> {
     buffers: HashMap<(&'static str, String), PartBuf>,
     buffered_bytes: usize,
     memory_budget: usize,
-    event_keys: HashSet<u128>,
-    key_scratch: Vec<u8>,
+    seen: SeenEvents,
     /// Duplicate events dropped, by `source_file`.
     pub duplicates_by_file: HashMap<String, u64>,
     pub rows: BTreeMap<&'static str, u64>,
@@ -64,7 +63,7 @@ pub struct TableWriter<'a> {
 }
 
 impl<'a> TableWriter<'a> {
-    pub fn new(staging: &'a Staging, run_id: &str, event_keys: HashSet<u128>, memory_budget: usize) -> Self {
+    pub fn new(staging: &'a Staging, run_id: &str, seen: SeenEvents, memory_budget: usize) -> Self {
         TableWriter {
             staging,
             run_id: run_id.to_string(),
@@ -72,8 +71,7 @@ impl<'a> TableWriter<'a> {
             buffers: HashMap::new(),
             buffered_bytes: 0,
             memory_budget,
-            event_keys,
-            key_scratch: Vec::new(),
+            seen,
             duplicates_by_file: HashMap::new(),
             rows: BTreeMap::new(),
             files_written: 0,
@@ -116,11 +114,7 @@ impl<'a> TableWriter<'a> {
         let mut keep = Vec::with_capacity(ids.len());
         let mut dropped = 0;
         for i in 0..ids.len() {
-            let new = self.event_keys.insert(event_key(
-                ids.value(i),
-                if raws.is_valid(i) { raws.value(i) } else { "" },
-                &mut self.key_scratch,
-            ));
+            let new = self.seen.insert(ids.value(i), if raws.is_valid(i) { raws.value(i) } else { "" })?;
             if !new {
                 dropped += 1;
                 *self.duplicates_by_file.entry(files.value(i).to_string()).or_default() += 1;

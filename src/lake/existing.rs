@@ -1,4 +1,4 @@
-//! What a lake already holds that an ingest must not add again: file identities and event ids.
+//! What a lake already holds that an ingest must not add again: file identities and events.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -89,18 +89,55 @@ pub fn file_ids(lake: &Lake) -> Result<HashSet<String>> {
     Ok(out)
 }
 
-/// The keys ([`event_key`]) of every event already stored.
-pub fn event_keys(lake: &Lake) -> Result<HashSet<u128>> {
-    let mut out = HashSet::new();
-    let mut scratch = Vec::new();
-    for_each_batch(lake, CLOUDTRAIL, &["event_id", "raw"], |b| {
-        let ids = b.column(0).as_string::<i32>();
-        let raws = b.column(1).as_string::<i32>();
-        for i in 0..b.num_rows() {
-            out.insert(event_key(ids.value(i), if raws.is_valid(i) { raws.value(i) } else { "" }, &mut scratch));
+/// The CloudTrail events an ingest has seen: those the lake holds and those the run adds.
+///
+/// Only the lake's event ids are read up front (a small column). The content keys of the lake's
+/// events, which need the `raw` column, are read only when a new event shares its id with a
+/// stored one, that is when an ingest overlaps what the lake already holds.
+pub struct SeenEvents {
+    lake: Lake,
+    lake_ids: HashSet<u128>,
+    lake_keys: Option<HashSet<u128>>,
+    keys: HashSet<u128>,
+    scratch: Vec<u8>,
+}
+
+fn id_key(id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+}
+
+impl SeenEvents {
+    pub fn load(lake: &Lake) -> Result<SeenEvents> {
+        let mut lake_ids = HashSet::new();
+        for_each_string(lake, CLOUDTRAIL, "event_id", |s| {
+            lake_ids.insert(id_key(s));
+        })?;
+        Ok(SeenEvents { lake: lake.clone(), lake_ids, lake_keys: None, keys: HashSet::new(), scratch: Vec::new() })
+    }
+
+    /// Is this event new (neither in the lake nor added before)? It counts as seen from now on.
+    pub fn insert(&mut self, id: &str, raw: &str) -> Result<bool> {
+        let key = event_key(id, raw, &mut self.scratch);
+        if !self.keys.insert(key) {
+            return Ok(false);
         }
-    })?;
-    Ok(out)
+        if !self.lake_ids.contains(&id_key(id)) {
+            return Ok(true);
+        }
+        if self.lake_keys.is_none() {
+            let mut keys = HashSet::new();
+            let mut scratch = Vec::new();
+            for_each_batch(&self.lake, CLOUDTRAIL, &["event_id", "raw"], |b| {
+                let ids = b.column(0).as_string::<i32>();
+                let raws = b.column(1).as_string::<i32>();
+                for i in 0..b.num_rows() {
+                    keys.insert(event_key(ids.value(i), if raws.is_valid(i) { raws.value(i) } else { "" }, &mut scratch));
+                }
+            })?;
+            self.lake_keys = Some(keys);
+        }
+        Ok(!self.lake_keys.as_ref().is_some_and(|k| k.contains(&key)))
+    }
 }
 
 /// Call `f` with batches of the named columns (in that order) of every file of a table.

@@ -4,8 +4,9 @@
 //!
 //! The index lives in `LAKE/index/` (tantivy). Parquet stays the system of record: the index holds,
 //! per event, the terms of its tokens (64-bit hashes; see [`tokenize::term_of`]), its time, a
-//! pointer to its Parquet row (file and row number) and the run that wrote it. Nothing else: no
-//! positions, no copies of fields. A search finds the candidate events in the index, reads their
+//! pointer to its Parquet row (file and row number); a repeated value of several tokens is indexed
+//! once, as a document of its own that events name by id. Nothing else: no positions, no copies of
+//! fields. A search finds the candidate events in the index, reads their
 //! rows from Parquet (only the pages that hold them), checks each against its record when the
 //! index alone cannot vouch for it (phrases, field-scoped terms, JSON paths, bucketed terms; see
 //! [`query`]), and returns them in time order.
@@ -22,6 +23,7 @@ pub mod tokenize;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,14 +32,12 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArra
 use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimestampMicrosecondType};
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
 use tantivy::collector::{Collector, SegmentCollector};
-use std::ops::Bound;
-
+use tantivy::indexer::UserOperation;
 use tantivy::query::RangeQuery;
 use tantivy::schema::{DateOptions, DateTimePrecision, Field, NumericOptions, Schema as TSchema};
-use tantivy::indexer::UserOperation;
 use tantivy::{DateTime, DocId, Index, IndexWriter, Score, SegmentReader, TantivyDocument, Term};
 
 use crate::error::{Error, Result};
@@ -730,17 +730,16 @@ fn read_rows(path: &Path, rows: &[usize], columns: &[&str], each: &mut dyn FnMut
 /// The rows of `batch` (columns as [`read_rows`] gives them, `event_time` first) that match.
 fn confirm(q: &query::Q, batch: &RecordBatch) -> Result<RecordBatch> {
     let times = batch.column(0).as_primitive::<TimestampMicrosecondType>();
-    let schema = batch.schema();
-    let text: Vec<(String, Option<ArrayRef>)> = schema
-        .fields()
+    let mut checked = Vec::new();
+    q.columns(&mut checked);
+    let text: Vec<(&str, Option<ArrayRef>)> = checked
         .iter()
-        .enumerate()
-        .map(|(i, fl)| (fl.name().clone(), datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8).ok()))
+        .map(|c| (*c, batch.column_by_name(c).and_then(|a| datafusion::arrow::compute::cast(a, &DataType::Utf8).ok())))
         .collect();
     let mut keep = Vec::new();
     for i in 0..batch.num_rows() {
         let mut row = query::RowTokens::new(|name: &str| {
-            let (_, col) = text.iter().find(|(n, _)| n == name)?;
+            let (_, col) = text.iter().find(|(n, _)| *n == name)?;
             let col = col.as_ref()?.as_string::<i32>();
             col.is_valid(i).then(|| col.value(i))
         });

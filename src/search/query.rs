@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 
-use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::query_grammar::{Delimiter, UserInputAst, UserInputBound, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, Term};
@@ -305,7 +305,7 @@ impl Q {
         }
     }
 
-    /// Does this event match? `time` is its time, `column` gives its columns' text.
+    /// Does this event match? `time` is its time, `row` gives its columns' text and tokens.
     pub fn matches(&self, time: i64, row: &mut RowTokens<'_>) -> bool {
         match self {
             Q::All => true,
@@ -319,11 +319,6 @@ impl Q {
             }
         }
     }
-}
-
-/// Never matches: the candidates of a query over a lake without events.
-pub fn nothing() -> Box<dyn Query> {
-    Box::new(EmptyQuery)
 }
 
 /// One event's text, tokenized on demand for the exact check.

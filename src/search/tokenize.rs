@@ -34,14 +34,33 @@ fn trim(s: &str) -> &str {
     s.trim_end_matches(['.', ':']).trim_start_matches('.')
 }
 
-/// The runs of a text, lowercased and trimmed, in order.
-pub fn runs(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !is_inner(c)).map(trim).filter(|r| !r.is_empty()).map(|r| r.to_lowercase())
+/// Call `f` with the runs of a text, trimmed and lowercased, in order (`lc` is scratch space).
+/// The index, the query and the exact check of a hit all cut text here.
+fn each_run(text: &str, lc: &mut String, f: &mut impl FnMut(&str)) {
+    for run in text.split(|c: char| !is_inner(c)) {
+        let run = trim(run);
+        if run.is_empty() {
+            continue;
+        }
+        lc.clear();
+        if run.is_ascii() {
+            lc.extend(run.chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            lc.push_str(&run.to_lowercase());
+        }
+        f(lc);
+    }
 }
 
 /// The runs of a query term, as the index knows them (runs too long to be indexed are left out).
 pub fn query_runs(text: &str) -> Vec<String> {
-    runs(text).filter(|r| r.len() <= MAX_RUN).collect()
+    let mut out = Vec::new();
+    each_run(text, &mut String::new(), &mut |r| {
+        if r.len() <= MAX_RUN {
+            out.push(r.to_string());
+        }
+    });
+    out
 }
 
 /// Every token of one run: the run, its parts and its words, each once.
@@ -82,26 +101,9 @@ fn each_run_token(run: &str, f: &mut impl FnMut(&str)) {
     }
 }
 
-/// `text` lowercased into `buf`.
-fn lowercase_into(text: &str, buf: &mut String) {
-    buf.clear();
-    if text.is_ascii() {
-        buf.extend(text.chars().map(|c| c.to_ascii_lowercase()));
-    } else {
-        buf.extend(text.chars().flat_map(char::to_lowercase));
-    }
-}
-
 /// Call `f` with every index token of a plain text (`lc` is scratch space).
 pub fn each_text_token(text: &str, lc: &mut String, f: &mut impl FnMut(&str)) {
-    for run in text.split(|c: char| !is_inner(c)) {
-        let run = trim(run);
-        if run.is_empty() {
-            continue;
-        }
-        lowercase_into(run, lc);
-        each_run_token(lc, f);
-    }
+    each_run(text, lc, &mut |run| each_run_token(run, f));
 }
 
 /// The index term of a token: a 64-bit hash, or, for a token that is very likely found in one event
@@ -162,12 +164,12 @@ fn is_uuid(run: &str) -> bool {
 pub fn text_tokens(text: &str, first: usize, out: &mut Vec<(usize, String)>) -> usize {
     let mut pos = first;
     let mut buf = Vec::new();
-    for run in runs(text) {
+    each_run(text, &mut String::new(), &mut |run| {
         buf.clear();
-        run_tokens(&run, &mut buf);
+        run_tokens(run, &mut buf);
         out.extend(buf.drain(..).map(|t| (pos, t)));
         pos += 1;
-    }
+    });
     pos
 }
 
@@ -363,6 +365,15 @@ mod tests {
         }
         // Not a UUID: the words are indexed as usual.
         assert_eq!(index("aws-cli/2.15.0"), vec!["aws-cli/2.15.0", "aws-cli", "2.15.0", "aws", "cli", "2", "15", "0"]);
+    }
+
+    #[test]
+    fn query_and_index_lowercase_alike() {
+        for needle in ["ΟΔΟΣ", "Straße", "ÉTÉ-2024", "AKIAEXAMPLE"] {
+            let q = query_runs(needle);
+            assert_eq!(q.len(), 1, "{needle}");
+            assert!(index(&format!("x {needle} y")).contains(&q[0]), "{needle}: {q:?}");
+        }
     }
 
     #[test]
