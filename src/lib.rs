@@ -9,6 +9,7 @@ pub mod functions;
 pub mod generate;
 pub mod hunt;
 pub mod ingest;
+pub mod limits;
 pub mod lake;
 pub mod output;
 pub mod query;
@@ -21,10 +22,24 @@ pub mod stats;
 pub use error::{Error, Result};
 
 /// Test hook: when `TRAILFLOW_FAILPOINT` names this point, the process dies on the spot, as if
-/// killed. Used by the crash-safety tests; costs one environment lookup otherwise.
+/// killed; when `TRAILFLOW_PAUSEPOINT` is `NAME:MILLISECONDS`, it waits there that long (for the
+/// tests of readers running beside a writer). Costs one environment lookup otherwise.
 pub fn failpoint(name: &str) {
     static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    static PAUSE: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
     if POINT.get_or_init(|| std::env::var("TRAILFLOW_FAILPOINT").ok()).as_deref() == Some(name) {
         std::process::abort();
+    }
+    let pause = PAUSE.get_or_init(|| {
+        let v = std::env::var("TRAILFLOW_PAUSEPOINT").ok()?;
+        let (n, ms) = v.split_once(':')?;
+        Some((n.to_string(), ms.parse().ok()?))
+    });
+    if let Some((n, ms)) = pause
+        && n == name
+    {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "trailflow: paused at {name}");
+        std::thread::sleep(std::time::Duration::from_millis(*ms));
     }
 }

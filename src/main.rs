@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use trailflow::ingest::{IngestOptions, ingest};
 use trailflow::lake::Lake;
-use trailflow::output::{Format, Sink, one_line};
+use trailflow::output::{Format, Sink, Stdout, one_line};
 
 mod shell;
 
@@ -22,6 +22,25 @@ const EXIT_REJECTED: u8 = 3;
 /// Exit status for a fatal error (nothing was changed).
 const EXIT_FATAL: u8 = 1;
 
+/// Write a line to standard error, whatever becomes of it (a closed stderr is no reason to stop).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Write to standard output (a closed pipe ends the process quietly with success).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = write!(Stdout, $($arg)*);
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(Stdout, $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "trailflow",
@@ -29,9 +48,10 @@ const EXIT_FATAL: u8 = 1;
     about = "Offline forensic indexer and query engine for AWS CloudTrail and VPC Flow Logs"
 )]
 struct Cli {
-    /// The lake folder.
-    #[arg(long, global = true, env = "TRAILFLOW_LAKE", default_value = "trailflow-lake")]
-    lake: PathBuf,
+    /// The lake folder (default ./trailflow-lake; `investigate` keeps a lake of its own per case
+    /// unless one is named).
+    #[arg(long, global = true, env = "TRAILFLOW_LAKE")]
+    lake: Option<PathBuf>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -132,7 +152,9 @@ enum Cmd {
     /// The whole job in one step: ingest, correlate, run every hunt, write the report folder.
     ///
     /// The report folder holds summary.md and report.html (read these first), correlation.csv,
-    /// one CSV per hunt under hunts/, and a timeline per flagged change. Exit status 0 when all
+    /// one CSV per hunt under hunts/, a timeline per flagged change, and the case's own lake
+    /// (lake/; query it with --lake DIR/lake). Each case has its own lake unless --lake names a
+    /// shared one, in which case the report covers only the evidence given. Exit status 0 when all
     /// went through, 3 when some input was rejected or a hunt failed (the rest is in the report).
     Investigate {
         /// Files, folders and archives of evidence.
@@ -141,9 +163,16 @@ enum Cmd {
         /// When the inventory (describe-* JSON) was taken; inferred when absent.
         #[arg(long, value_name = "TIME")]
         inventory_time: Option<String>,
-        /// The report folder.
-        #[arg(short = 'o', long = "output", default_value = "trailflow-report")]
-        output: PathBuf,
+        /// The case's name: the report folder is NAME unless -o says otherwise, and evidence
+        /// given in later runs under the same name is added to the same case.
+        #[arg(long, value_name = "NAME")]
+        case: Option<String>,
+        /// The report folder (default: the case's name, else trailflow-report).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// Replace the report folder (and the case lake in it) when it holds another case.
+        #[arg(long)]
+        replace: bool,
         /// How long after each change to look at flows.
         #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
         window: i64,
@@ -217,17 +246,30 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A time given on the command line. The lake holds times from 1970 to 2200 only, so a bound
+/// beyond them is moved to the nearest (it selects the same rows).
 fn parse_time_arg(s: &str) -> Result<i64, String> {
-    if let Some(t) = trailflow::decode::cloudtrail::parse_time(s) {
-        return Ok(t);
+    let t = if let Some(t) = trailflow::decode::cloudtrail::parse_time(s) {
+        t
+    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros()
+    } else if let Some(t) = s.parse::<i64>().ok().and_then(|secs| secs.checked_mul(1_000_000)) {
+        t
+    } else {
+        return Err(format!("cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"));
+    };
+    Ok(trailflow::limits::clamp_time(t))
+}
+
+/// The inventory time given at ingest: it becomes a stored time, so it must be one the lake holds.
+fn parse_inventory_time(s: &str) -> anyhow::Result<i64> {
+    let t = parse_time_arg(s).map_err(anyhow::Error::msg)?;
+    let exact = trailflow::decode::cloudtrail::parse_time(s)
+        .or_else(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros()));
+    if exact.is_some_and(|e| e != t) || !trailflow::limits::time_in_range(t) {
+        anyhow::bail!("--inventory-time: {}", trailflow::limits::time_out_of_range("the time", s));
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros());
-    }
-    if let Ok(secs) = s.parse::<i64>() {
-        return Ok(secs * 1_000_000);
-    }
-    Err(format!("cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"))
+    Ok(t)
 }
 
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
@@ -244,7 +286,7 @@ async fn stream_query(
     format: Format,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let df = ctx.sql_with_options(sql, trailflow::query::read_only()).await?;
+    let df = trailflow::query::user_sql(ctx, sql).await?;
     stream_dataframe(df, format, output).await
 }
 
@@ -270,12 +312,32 @@ fn open_output(path: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Write +
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
         )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        None => Box::new(std::io::BufWriter::new(Stdout)),
     })
 }
 
 
+/// Stack for the command's thread: deep but bounded user expressions (see `limits`) are planned
+/// recursively by the SQL and search parsers.
+const STACK: usize = 256 << 20;
+
 fn main() -> ExitCode {
+    // A bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info.payload().downcast_ref::<&str>().map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        errln!("trailflow: internal error (please report it): {}{at}", one_line(what));
+    }));
+    let worker = std::thread::Builder::new().name("trailflow".into()).stack_size(STACK).spawn(main_thread);
+    match worker.map(|h| h.join()) {
+        Ok(Ok(code)) => code,
+        _ => ExitCode::from(EXIT_FATAL),
+    }
+}
+
+fn main_thread() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -286,31 +348,31 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("trailflow: error: {}", one_line(e));
+            errln!("trailflow: error: {}", one_line(e));
             ExitCode::from(EXIT_FATAL)
         }
     }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(trailflow::query::runtime()?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let lake_dir = cli.lake.clone().unwrap_or_else(|| PathBuf::from("trailflow-lake"));
     match cli.cmd {
         Cmd::Ingest { inputs, inventory_time, threads, json, no_index } => {
-            let mut opts = IngestOptions::new(&cli.lake, inputs);
-            opts.inventory_time =
-                inventory_time.as_deref().map(parse_time_arg).transpose().map_err(anyhow::Error::msg)?;
+            let mut opts = IngestOptions::new(&lake_dir, inputs);
+            opts.inventory_time = inventory_time.as_deref().map(parse_inventory_time).transpose()?;
             opts.progress = !cli.quiet;
             opts.threads = threads;
             opts.index = !no_index;
+            opts.limits = trailflow::limits::Limits::from_env()?;
             let summary = ingest(&opts)?;
-            let mut out = std::io::stdout().lock();
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+                outln!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                write!(out, "{}", summary.render())?;
+                out!("{}", summary.render());
             }
             Ok(if summary.had_errors() { ExitCode::from(EXIT_REJECTED) } else { ExitCode::SUCCESS })
         }
@@ -322,9 +384,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 (None, None) => unreachable!("clap requires one"),
             };
-            let format = format.or_else(|| output.as_deref().and_then(Format::from_path)).unwrap_or(Format::Table);
-            let lake = Lake::open(&cli.lake)?;
-            lake.recover_if_idle()?;
+            let format = Format::choose(format, output.as_deref())?;
+            let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
                 let ctx = trailflow::query::session(&lake).await?;
                 stream_query(&ctx, &sql, format, output.as_deref()).await
@@ -332,9 +393,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Search { query, from, to, limit, format, output } => {
-            let format = format.or_else(|| output.as_deref().and_then(Format::from_path)).unwrap_or(Format::Table);
-            let lake = Lake::open(&cli.lake)?;
-            lake.recover_if_idle()?;
+            let format = Format::choose(format, output.as_deref())?;
+            let lake = Lake::open(&lake_dir)?;
             let req = trailflow::search::SearchRequest { query, from, to, limit };
             let mut sink = Sink::new(format, trailflow::search::result_schema(), open_output(output.as_deref())?)?;
             trailflow::search::search_each(&lake, &req, &mut |batch| sink.write(&batch))?;
@@ -342,9 +402,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Correlate { window, baseline, trusted, format, output } => {
-            let format = format.or_else(|| output.as_deref().and_then(Format::from_path)).unwrap_or(Format::Table);
-            let lake = Lake::open(&cli.lake)?;
-            lake.recover_if_idle()?;
+            let format = Format::choose(format, output.as_deref())?;
+            let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
                 let ctx = trailflow::query::session_with(&lake, trusted).await?;
                 trailflow::correlate::tune_session(&ctx);
@@ -353,12 +412,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Hunt { cmd } => hunt_cmd(&cli.lake, cmd),
-        Cmd::Investigate { inputs, inventory_time, output, window, baseline, queries } => {
-            let inventory_time =
-                inventory_time.as_deref().map(parse_time_arg).transpose().map_err(anyhow::Error::msg)?;
+        Cmd::Hunt { cmd } => hunt_cmd(&lake_dir, cmd),
+        Cmd::Investigate { inputs, inventory_time, case, output, replace, window, baseline, queries } => {
+            let inventory_time = inventory_time.as_deref().map(parse_inventory_time).transpose()?;
+            let output = output
+                .or_else(|| case.as_ref().map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("trailflow-report"));
             let opts = trailflow::report::InvestigateOptions {
                 lake: cli.lake.clone(),
+                case,
+                replace,
+                limits: trailflow::limits::Limits::from_env()?,
                 inputs,
                 inventory_time,
                 output,
@@ -368,12 +432,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: !cli.quiet,
             };
             let outcome = trailflow::report::investigate(&opts)?;
-            print!("{}", outcome.summary_text);
+            out!("{}", outcome.summary_text);
             Ok(if outcome.complete { ExitCode::SUCCESS } else { ExitCode::from(EXIT_REJECTED) })
         }
         Cmd::Shell => {
-            let lake = Lake::open(&cli.lake)?;
-            lake.recover_if_idle()?;
+            let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
                 let ctx = trailflow::query::session(&lake).await?;
                 shell::shell(ctx).await
@@ -381,14 +444,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Stats { json } => {
-            let lake = Lake::open(&cli.lake)?;
-            lake.recover_if_idle()?;
+            let lake = Lake::open(&lake_dir)?;
             let stats = runtime()?.block_on(trailflow::stats::stats(&lake))?;
-            let mut out = std::io::stdout().lock();
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+                outln!("{}", serde_json::to_string_pretty(&stats)?);
             } else {
-                write!(out, "{}", stats.render())?;
+                out!("{}", stats.render());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -401,10 +462,9 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
     match cmd {
         HuntCmd::List { queries, verbose } => {
             let (hunts, problems) = hunt::catalog(queries.as_deref())?;
-            let mut out = std::io::stdout().lock();
-            write!(out, "{}", hunt::render_list(&hunts, verbose))?;
+            out!("{}", hunt::render_list(&hunts, verbose));
             for p in &problems {
-                eprintln!("trailflow: warning: {p}");
+                errln!("trailflow: warning: {p}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -417,33 +477,32 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                 anyhow::Ok(())
             })?;
             for p in &problems {
-                eprintln!("{p}");
+                errln!("{p}");
             }
             if problems.is_empty() {
-                println!("{} hunts plan cleanly", hunts.len());
+                outln!("{} hunts plan cleanly", hunts.len());
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("trailflow: {} problem{} in the hunts", problems.len(), if problems.len() == 1 { "" } else { "s" });
+                errln!("trailflow: {} problem{} in the hunts", problems.len(), if problems.len() == 1 { "" } else { "s" });
                 Ok(ExitCode::from(EXIT_FATAL))
             }
         }
         HuntCmd::Run { names, all, params, from, to, output, format, queries } => {
             let (hunts, problems) = hunt::catalog(queries.as_deref())?;
             for p in &problems {
-                eprintln!("trailflow: warning: {p}");
+                errln!("trailflow: warning: {p}");
             }
             let selected: Vec<&hunt::Hunt> = if all { hunts.iter().collect() } else { hunt::select(&hunts, &names)? };
             let values = hunt::check_params(&selected, &params)?;
             let range = hunt::TimeRange { from, to };
             let lake = Lake::open(lake_dir)?;
-            lake.recover_if_idle()?;
             let failed = runtime()?.block_on(async {
                 let ctx = hunt::session(Some(&lake)).await?;
                 match &output {
                     Some(dir) => {
                         let format = format.unwrap_or(Format::Csv);
                         let results = hunt::run_to_dir(&ctx, &selected, &values, range, dir, format).await?;
-                        print!("{}", hunt::render_summary(&results));
+                        out!("{}", hunt::render_summary(&results));
                         anyhow::Ok(results.iter().filter(|r| r.error.is_some()).count())
                     }
                     None => {
@@ -454,7 +513,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                         let mut failed = 0;
                         for h in &selected {
                             if selected.len() > 1 {
-                                println!("== {} ({}): {}", h.name, h.severity.as_str(), h.title);
+                                outln!("== {} ({}): {}", h.name, h.severity.as_str(), h.title);
                             }
                             let result = async {
                                 let df = hunt::dataframe(&ctx, h, &values, range).await?;
@@ -462,7 +521,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                             }
                             .await;
                             if let Err(e) = result {
-                                eprintln!("trailflow: error: hunt {}: {}", h.name, one_line(e));
+                                errln!("trailflow: error: hunt {}: {}", h.name, one_line(e));
                                 failed += 1;
                             }
                         }

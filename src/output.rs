@@ -16,23 +16,68 @@ pub enum Format {
     Table,
     Csv,
     Json,
+    /// One JSON object per line (`jsonl` is the same).
+    #[value(alias = "jsonl")]
     Ndjson,
     Parquet,
 }
 
+/// The file extensions that name a format.
+pub const EXTENSIONS: &[(&str, Format)] = &[
+    ("csv", Format::Csv),
+    ("json", Format::Json),
+    ("ndjson", Format::Ndjson),
+    ("jsonl", Format::Ndjson),
+    ("parquet", Format::Parquet),
+    ("txt", Format::Table),
+];
+
 impl Format {
-    /// The format a file name asks for: `.csv`, `.json`, `.ndjson`/`.jsonl`, `.parquet`.
+    /// The format a file name asks for: `.csv`, `.json`, `.ndjson`/`.jsonl`, `.parquet`, `.txt`.
     pub fn from_path(path: &std::path::Path) -> Option<Format> {
         let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
-        Some(match ext.as_str() {
-            "csv" => Format::Csv,
-            "json" => Format::Json,
-            "ndjson" | "jsonl" => Format::Ndjson,
-            "parquet" => Format::Parquet,
-            "txt" => Format::Table,
-            _ => return None,
+        EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| *f)
+    }
+
+    /// The format to write: the one asked for, else the one the output file's extension names,
+    /// else the screen table. A file whose extension names no format is refused (rather than
+    /// getting a text table under, say, `.xlsx`).
+    pub fn choose(asked: Option<Format>, output: Option<&std::path::Path>) -> Result<Format> {
+        if let Some(f) = asked {
+            return Ok(f);
+        }
+        let Some(path) = output else {
+            return Ok(Format::Table);
+        };
+        Format::from_path(path).ok_or_else(|| {
+            let known: Vec<String> = EXTENSIONS.iter().map(|(e, _)| format!(".{e}")).collect();
+            crate::error::Error::Invalid(format!(
+                "cannot tell the output format of {}: name the file {} or give --format table|csv|json|ndjson|parquet",
+                path.display(),
+                known.join(", ")
+            ))
         })
     }
+}
+
+/// Standard output for results. A reader that goes away (`trailflow sql ... | head`) ends the
+/// process quietly with success, as other Unix tools do: the output it wanted was written.
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        quiet_on_closed_pipe(std::io::stdout().write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        quiet_on_closed_pipe(std::io::stdout().flush())
+    }
+}
+
+fn quiet_on_closed_pipe<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+    if r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+        std::process::exit(0);
+    }
+    r
 }
 
 /// Longest cell shown on screen; longer ones are cut (only on screen).

@@ -26,21 +26,63 @@ pub fn memory_limit() -> Result<usize> {
     let Ok(text) = std::env::var("TRAILFLOW_MEMORY_LIMIT") else {
         return Ok(DEFAULT_MEMORY_LIMIT);
     };
-    let t = text.trim();
-    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => (&t[..i], t[i..].trim().to_ascii_uppercase()),
-        None => (t, String::new()),
-    };
-    let scale: usize = match unit.trim_end_matches("IB").trim_end_matches('B') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => 0,
-    };
-    match num.parse::<usize>() {
-        Ok(n) if scale > 0 && n > 0 => Ok(n * scale),
-        _ => Err(Error::Invalid(format!("TRAILFLOW_MEMORY_LIMIT={text:?}: give a size such as 1500M or 2G"))),
+    crate::limits::parse_size(&text)
+        .ok_or_else(|| Error::Invalid(format!("TRAILFLOW_MEMORY_LIMIT={text:?}: give a size such as 1500M or 2G")))
+}
+
+/// Plans every query of a session while holding the lake's reader guard
+/// ([`Lake::snapshot`]): the files a query lists are those of one state of the lake, never half
+/// of an ingest run that is being published. Only planning holds it; the files a plan names stay
+/// in place while it runs.
+#[derive(Debug)]
+struct SnapshotPlanner {
+    lake: Lake,
+}
+
+#[async_trait::async_trait]
+impl datafusion::execution::context::QueryPlanner for SnapshotPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &datafusion::logical_expr::LogicalPlan,
+        session: &dyn datafusion::catalog::Session,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        use datafusion::physical_planner::PhysicalPlanner;
+        let guard = self.lake.snapshot().map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let plan = datafusion::physical_planner::DefaultPhysicalPlanner::default()
+            .create_physical_plan(logical_plan, session)
+            .await;
+        drop(guard);
+        plan
+    }
+}
+
+/// Which rows a session shows: the whole lake, or only the rows of some source files (one case's
+/// evidence in a lake that several cases share).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// The `source_file` values kept; `None` keeps every row.
+    pub files: Option<Arc<Vec<String>>>,
+    /// CloudTrail events kept besides those of `files`: events of these files that were stored
+    /// once from another file (their copies are in `event_copies`).
+    pub events: Arc<Vec<String>>,
+    /// The evidence paths as given: `ingest_errors` rows about files under them are kept.
+    pub inputs: Arc<Vec<String>>,
+}
+
+impl Scope {
+    /// The filter that keeps this scope's rows of a table; `None` for the whole lake.
+    fn filter(&self, table: &str) -> Option<datafusion::prelude::Expr> {
+        use datafusion::prelude::lit;
+        let files = self.files.as_ref()?;
+        let list = |values: &[String]| values.iter().map(|v| lit(v.as_str())).collect::<Vec<_>>();
+        let in_files = col("source_file").in_list(list(files), false);
+        Some(match table {
+            schema::CLOUDTRAIL if !self.events.is_empty() => in_files.or(col("event_id").in_list(list(&self.events), false)),
+            schema::INGEST_ERRORS => self.inputs.iter().fold(in_files, |e, input| {
+                e.or(datafusion::functions::string::expr_fn::starts_with(col("file"), lit(input.as_str())))
+            }),
+            _ => in_files,
+        })
     }
 }
 
@@ -53,8 +95,13 @@ pub async fn session(lake: &Lake) -> Result<SessionContext> {
 /// [`session`] with the trusted networks of the risk assessment given (default: RFC 1918 and the
 /// VPC ranges of the evidence).
 pub async fn session_with(lake: &Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Result<SessionContext> {
-    let ctx = base_session(lake).await?;
-    let derived = Arc::new(crate::correlate::table::Derived::new(lake.clone(), trusted));
+    session_scoped(lake, trusted, &Scope::default()).await
+}
+
+/// [`session_with`] showing only the rows of a scope.
+pub async fn session_scoped(lake: &Lake, trusted: Option<Vec<ipnet::IpNet>>, scope: &Scope) -> Result<SessionContext> {
+    let ctx = base_session_scoped(lake, scope).await?;
+    let derived = Arc::new(crate::correlate::table::Derived::new(lake.clone(), trusted, scope.clone()));
     for (index, name) in crate::correlate::table::DERIVED.iter().enumerate() {
         ctx.register_table(*name, Arc::new(crate::correlate::table::DerivedTable { derived: derived.clone(), index }))?;
     }
@@ -63,6 +110,11 @@ pub async fn session_with(lake: &Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Re
 
 /// The session over the stored tables only.
 pub async fn base_session(lake: &Lake) -> Result<SessionContext> {
+    base_session_scoped(lake, &Scope::default()).await
+}
+
+/// [`base_session`] showing only the rows of a scope.
+pub async fn base_session_scoped(lake: &Lake, scope: &Scope) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut config = SessionConfig::new()
         // `information_schema` lets users (and `stats`) list tables and columns in SQL.
@@ -93,11 +145,15 @@ pub async fn base_session(lake: &Lake) -> Result<SessionContext> {
         // Bounded memory: operators that can spill do, the others fail with a clear error.
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit()?)))
         .build_arc()?;
-    let mut state =
-        SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_query_planner(Arc::new(SnapshotPlanner { lake: lake.clone() }))
+        .build();
     crate::functions::register_all(&mut state)?;
     let ctx = SessionContext::new_with_state(state);
-    register_tables(&ctx, lake).await?;
+    register_tables(&ctx, lake, scope).await?;
     // `search('QUERY')`: the full-text index as a table that joins back to `cloudtrail`.
     ctx.register_udtf("search", Arc::new(crate::search::table::SearchFunction { lake: lake.clone() }));
     Ok(ctx)
@@ -118,8 +174,9 @@ fn apply_env_settings(options: &mut ConfigOptions) -> Result<()> {
     Ok(())
 }
 
-/// Register every table of the lake that has files.
-pub async fn register_tables(ctx: &SessionContext, lake: &Lake) -> Result<()> {
+/// Register every table of the lake that has files (as a view of the scope's rows when the scope
+/// is not the whole lake).
+pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -> Result<()> {
     for table in TABLES {
         let dir = lake.table_dir(table);
         if !dir.is_dir() {
@@ -137,8 +194,11 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake) -> Result<()> {
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(view_types(&schema::schema_of(table).expect("known table")));
-        let provider = ListingTable::try_new(config)?;
-        ctx.register_table(*table, Arc::new(provider))?;
+        let provider = Arc::new(ListingTable::try_new(config)?);
+        match scope.filter(table) {
+            None => ctx.register_table(*table, provider)?,
+            Some(keep) => ctx.register_table(*table, ctx.read_table(provider)?.filter(keep)?.into_view())?,
+        };
     }
     Ok(())
 }
@@ -159,13 +219,32 @@ pub fn view_types(schema: &datafusion::arrow::datatypes::Schema) -> datafusion::
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
+/// Stack for the query engine's threads: expressions nest up to the bounds of
+/// [`crate::limits::check_nesting`] and are evaluated recursively.
+const WORKER_STACK: usize = 64 << 20;
+
+/// The runtime every query runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(WORKER_STACK)
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start the query runtime: {e}")))
+}
+
 /// SQL options for users' queries: read-only.
 pub fn read_only() -> SQLOptions {
     SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
 }
 
+/// A user's SQL, planned read-only: its nesting is checked first (a deeper query gets an error,
+/// not a stack overflow).
+pub async fn user_sql(ctx: &SessionContext, sql: &str) -> Result<datafusion::prelude::DataFrame> {
+    crate::limits::check_nesting(sql, "SQL", true)?;
+    Ok(ctx.sql_with_options(sql, read_only()).await?)
+}
+
 /// Run one read-only query and collect its result.
 pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let df = ctx.sql_with_options(sql, read_only()).await?;
-    Ok(df.collect().await?)
+    Ok(user_sql(ctx, sql).await?.collect().await?)
 }

@@ -23,7 +23,14 @@ use crate::output::Format;
 /// What `investigate` is asked to do.
 #[derive(Debug, Clone)]
 pub struct InvestigateOptions {
-    pub lake: PathBuf,
+    /// A lake several cases share (`--lake`): the report covers only the evidence given. `None`:
+    /// the case's own lake, `lake/` in the report folder.
+    pub lake: Option<PathBuf>,
+    /// The case's name (`--case`): later runs under the same name add to the case.
+    pub case: Option<String>,
+    /// Replace a report folder that holds another case.
+    pub replace: bool,
+    pub limits: crate::limits::Limits,
     pub inputs: Vec<PathBuf>,
     pub inventory_time: Option<i64>,
     pub output: PathBuf,
@@ -167,21 +174,178 @@ struct Flagged {
     chart_file: String,
 }
 
+/// The file that marks a folder as a case's report folder, and says which case.
+const CASE_FILE: &str = "case.json";
+/// The case's own lake, inside its report folder.
+const CASE_LAKE: &str = "lake";
+/// What `investigate` writes in a report folder besides the case file and lake; a rerun writes
+/// all of it anew.
+const GENERATED: &[&str] = &["summary.md", "report.html", "correlation.csv", "hunts", "timelines", "charts"];
+
+/// The case a report folder holds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CaseFile {
+    /// `--case`, when given.
+    case: Option<String>,
+    /// The evidence paths, as given, of every run of the case.
+    evidence: Vec<String>,
+    /// The lake the case's rows are in.
+    lake: String,
+    /// True when the lake is the case's own (in the folder) rather than shared.
+    own_lake: bool,
+}
+
+impl CaseFile {
+    fn describe(&self) -> String {
+        match &self.case {
+            Some(name) => format!("case {name:?}"),
+            None => format!("evidence {}", self.evidence.join(", ")),
+        }
+    }
+
+    /// Is this the same case as `other`: the same name, or (both unnamed) the same evidence in the
+    /// same lake?
+    fn same_case(&self, other: &CaseFile) -> bool {
+        let real = |v: &[String]| -> Vec<PathBuf> {
+            let mut r: Vec<PathBuf> = v.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p))).collect();
+            r.sort();
+            r.dedup();
+            r
+        };
+        match (&self.case, &other.case) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => real(&self.evidence) == real(&other.evidence) && self.lake == other.lake,
+            _ => false,
+        }
+    }
+}
+
+/// Make the report folder ready for this case, and say where its lake is. A folder that holds
+/// another case, or other files, is refused unless `--replace` is given; then trailflow's files in
+/// it (and its own lake) are removed. A rerun of the same case keeps the lake (it grows) and
+/// rewrites the rest.
+fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
+    let out = &opts.output;
+    if out.exists() && !out.is_dir() {
+        return Err(Error::Invalid(format!("{} is a file, not a report folder: give -o a folder", out.display())));
+    }
+    let lake = opts.lake.clone().unwrap_or_else(|| out.join(CASE_LAKE));
+    let mut case = CaseFile {
+        case: opts.case.clone(),
+        evidence: opts.inputs.iter().map(|p| p.display().to_string()).collect(),
+        lake: lake.display().to_string(),
+        own_lake: opts.lake.is_none(),
+    };
+    let previous: Option<std::result::Result<CaseFile, String>> = std::fs::read_to_string(out.join(CASE_FILE))
+        .ok()
+        .map(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
+    let same = matches!(&previous, Some(Ok(p)) if p.same_case(&case));
+    let used = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    let remove = |name: &str| -> Result<()> {
+        let p = out.join(name);
+        let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        match r {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&p, e)),
+            _ => Ok(()),
+        }
+    };
+    if used && !same {
+        if !opts.replace {
+            return Err(Error::Invalid(match &previous {
+                Some(Ok(p)) => format!(
+                    "{} holds the report of another case ({}): give -o another folder, --case NAME to name this one, or --replace to replace that case (its own lake included)",
+                    out.display(),
+                    p.describe()
+                ),
+                Some(Err(_)) | None => format!(
+                    "{} is not empty and holds no trailflow report: give -o a new or empty folder, or --replace to write over trailflow's files in it",
+                    out.display()
+                ),
+            }));
+        }
+        for name in GENERATED.iter().chain([&CASE_FILE]) {
+            remove(name)?;
+        }
+        // The replaced case's own lake goes with it; a shared lake is never touched.
+        if matches!(&previous, Some(Ok(p)) if p.own_lake) || out.join(CASE_LAKE).join("_trailflow").is_dir() {
+            remove(CASE_LAKE)?;
+        }
+    } else if same {
+        for name in GENERATED {
+            remove(name)?;
+        }
+        if let Some(Ok(p)) = &previous {
+            // A named case gathers the evidence of all its runs.
+            for e in &p.evidence {
+                if !case.evidence.contains(e) {
+                    case.evidence.insert(0, e.clone());
+                }
+            }
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    write_file(&out.join(CASE_FILE), &serde_json::to_string_pretty(&case)?)?;
+    Ok(case)
+}
+
+/// The rows of a case in a shared lake: the files under its evidence paths, the files they are
+/// copies of, and the events of those files stored once from another file.
+async fn case_scope(lake: &crate::lake::Lake, evidence: &[String]) -> Result<crate::query::Scope> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let ctx = crate::query::base_session(lake).await?;
+    let under = |file: &str| {
+        evidence.iter().any(|p| {
+            let p = p.trim_end_matches('/');
+            file == p || file.strip_prefix(p).is_some_and(|rest| rest.starts_with(['/', '!']))
+        })
+    };
+    let mut files = std::collections::BTreeSet::new();
+    let listed = crate::query::query(&ctx, "SELECT CAST(source_file AS VARCHAR), CAST(duplicate_of AS VARCHAR) FROM ingested_files").await?;
+    for b in &listed {
+        let (names, of) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        for i in 0..b.num_rows() {
+            if under(names.value(i)) {
+                files.insert(names.value(i).to_string());
+                if of.is_valid(i) {
+                    files.insert(of.value(i).to_string());
+                }
+            }
+        }
+    }
+    let mut events = std::collections::BTreeSet::new();
+    if ctx.table_exist(crate::schema::EVENT_COPIES)? {
+        let copies = crate::query::query(&ctx, "SELECT DISTINCT CAST(event_id AS VARCHAR), CAST(source_file AS VARCHAR) FROM event_copies").await?;
+        for b in &copies {
+            let (ids, names) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+            for i in 0..b.num_rows() {
+                if files.contains(names.value(i)) {
+                    events.insert(ids.value(i).to_string());
+                }
+            }
+        }
+    }
+    Ok(crate::query::Scope {
+        files: Some(std::sync::Arc::new(files.into_iter().collect())),
+        events: std::sync::Arc::new(events.into_iter().collect()),
+        inputs: std::sync::Arc::new(evidence.to_vec()),
+    })
+}
+
 /// Run the whole job.
 pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
-    let mut ingest_opts = crate::ingest::IngestOptions::new(&opts.lake, opts.inputs.clone());
+    let case = prepare_folder(opts)?;
+    let lake_dir = PathBuf::from(&case.lake);
+    let mut ingest_opts = crate::ingest::IngestOptions::new(&lake_dir, opts.inputs.clone());
     ingest_opts.inventory_time = opts.inventory_time;
     ingest_opts.progress = opts.progress;
+    ingest_opts.limits = opts.limits;
     let ingested = crate::ingest::ingest(&ingest_opts)?;
     let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
-    std::fs::create_dir_all(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
-    let lake = crate::lake::Lake::open(&opts.lake)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Invalid(format!("cannot start the query runtime: {e}")))?;
+    let lake = crate::lake::Lake::open(&lake_dir)?;
+    let runtime = crate::query::runtime()?;
     let (changes, flagged, results) = runtime.block_on(async {
-        let ctx = hunt::session_with(Some(&lake), opts.window_us, opts.baseline_us).await?;
+        let scope = if case.own_lake { crate::query::Scope::default() } else { case_scope(&lake, &case.evidence).await? };
+        let ctx = hunt::session_scoped(Some(&lake), opts.window_us, opts.baseline_us, &scope).await?;
         // The correlation runs once: its result replaces the view, so the hunts built on
         // nacl_verdicts (traffic_after_change) read it instead of correlating again.
         let verdicts = ctx.table("nacl_verdicts").await?;
@@ -229,10 +393,18 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         notes.push(format!("hunt {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
     }
     let ingest_summary = ingested.render();
-    let findings = Findings { ingest_summary: &ingest_summary, changes: &changes, flagged: &flagged, results: &results, notes: &notes, opts };
+    let findings = Findings {
+        ingest_summary: &ingest_summary,
+        changes: &changes,
+        flagged: &flagged,
+        results: &results,
+        notes: &notes,
+        opts,
+        case: &case,
+    };
     write_file(&opts.output.join("summary.md"), &summary_md(&findings))?;
     write_file(&opts.output.join("report.html"), &report_html(&findings))?;
-    Ok(Outcome { summary_text: terminal_summary(&flagged, &results, &notes, opts), complete: notes.is_empty() })
+    Ok(Outcome { summary_text: terminal_summary(&flagged, &results, &notes, opts, &case), complete: notes.is_empty() })
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
@@ -361,8 +533,23 @@ fn verdict_word(v: &str) -> &str {
     }
 }
 
+/// Text from the evidence made safe for a terminal: control characters (escape sequences that
+/// could move the cursor or retitle the window) become `?`.
+fn plain(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
 /// The few lines printed at the end of `investigate`.
-fn terminal_summary(flagged: &[Flagged], results: &[HuntResult], notes: &[String], opts: &InvestigateOptions) -> String {
+fn terminal_summary(
+    flagged: &[Flagged],
+    results: &[HuntResult],
+    notes: &[String],
+    opts: &InvestigateOptions,
+    case: &CaseFile,
+) -> String {
+    let text = |r: &Row, k: &str| plain(&text(r, k));
+    let what_changed = |c: &Row| plain(&what_changed(c));
+    let top_peer = |c: &Row| plain(&top_peer(c));
     let mut s = String::new();
     let _ = writeln!(s, "\nFlagged Network ACL changes: {}", flagged.len());
     for f in flagged {
@@ -387,9 +574,10 @@ fn terminal_summary(flagged: &[Flagged], results: &[HuntResult], notes: &[String
         let _ = writeln!(s, "  {:<8} {:<32} {:>6}  {}", r.severity.as_str(), r.name, r.hits, r.title);
     }
     for n in notes {
-        let _ = writeln!(s, "note: {n}");
+        let _ = writeln!(s, "note: {}", plain(n));
     }
     let _ = writeln!(s, "\nReport: {}", opts.output.join("report.html").display());
+    let _ = writeln!(s, "Lake:   {} (trailflow sql --lake {} \"...\")", case.lake, case.lake);
     s
 }
 
@@ -402,34 +590,60 @@ struct Findings<'a> {
     results: &'a [HuntResult],
     notes: &'a [String],
     opts: &'a InvestigateOptions,
+    case: &'a CaseFile,
 }
 
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+/// Text made inert in Markdown: every character with a meaning there (emphasis, links, HTML,
+/// code, tables, math) is escaped with a backslash, and line breaks become spaces, so nothing
+/// from the evidence renders as markup.
+pub fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+' | '!' | '|' | '~' | '&' | '$' | '"' | '\'' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn summary_md(f: &Findings) -> String {
-    let Findings { ingest_summary, changes, flagged, results, notes, opts } = *f;
+    let Findings { ingest_summary, changes, flagged, results, notes, opts, case } = *f;
+    let text = |r: &Row, k: &str| md(&text(r, k));
+    let what_changed = |c: &Row| md(&what_changed(c));
     let mut s = String::new();
-    let _ = writeln!(s, "# trailflow investigation\n");
+    match &case.case {
+        Some(name) => {
+            let _ = writeln!(s, "# trailflow investigation: {}\n", md(name));
+        }
+        None => {
+            let _ = writeln!(s, "# trailflow investigation\n");
+        }
+    }
     let _ = writeln!(
         s,
-        "Evidence: {}. Window after each change {}, baseline before it {}.\n",
-        opts.inputs.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "),
+        "Evidence: {}. Lake: {}. Window after each change {}, baseline before it {}.\n",
+        case.evidence.iter().map(|p| md(p)).collect::<Vec<_>>().join(", "),
+        md(&case.lake),
         duration_text(opts.window_us),
         duration_text(opts.baseline_us)
     );
     if !notes.is_empty() {
         let _ = writeln!(s, "## Notes\n");
         for n in notes {
-            let _ = writeln!(s, "- {n}");
+            let _ = writeln!(s, "- {}", md(n));
         }
         s.push('\n');
     }
     let _ = writeln!(s, "## Flagged Network ACL changes ({} of {})\n", flagged.len(), changes.len());
     for (i, f) in flagged.iter().enumerate() {
         let c = &f.change;
-        let _ = writeln!(s, "### {}. {} on {} at {}\n", i + 1, verdict_word(&text(c, "verdict")), text(c, "network_acl_id"), text(c, "event_time"));
+        let _ = writeln!(s, "### {}. {} on {} at {}\n", i + 1, md(verdict_word(&crate::report::text(c, "verdict"))), text(c, "network_acl_id"), text(c, "event_time"));
         let _ = writeln!(s, "- **Who:** {} (account {}, {})", text(c, "actor_arn"), text(c, "account_id"), text(c, "aws_region"));
         let _ = writeln!(s, "- **From where:** {} with {}", text(c, "source_ip"), text(c, "user_agent"));
         let _ = writeln!(s, "- **What:** {} ({})", what_changed(c), text(c, "event_name"));
@@ -450,7 +664,7 @@ fn summary_md(f: &Findings) -> String {
         } else {
             let _ = writeln!(s, "- **Newly allowed traffic:** none seen in the window");
         }
-        let _ = writeln!(s, "- **Event:** `{}`; chart `{}`; actor timeline `{}` ({} events within 6 h)\n", text(c, "event_id"), f.chart_file, f.timeline_file, f.timeline.len());
+        let _ = writeln!(s, "- **Event:** {}; chart {}; actor timeline {} ({} events within 6 h)\n", text(c, "event_id"), md(&f.chart_file), md(&f.timeline_file), f.timeline.len());
     }
     let _ = writeln!(s, "## All Network ACL changes\n");
     let _ = writeln!(s, "| time | event | ACL | actor | verdict | score | bytes |\n|---|---|---|---|---|---|---|");
@@ -461,7 +675,7 @@ fn summary_md(f: &Findings) -> String {
             text(c, "event_time"),
             text(c, "event_name"),
             text(c, "network_acl_id"),
-            md_cell(&text(c, "actor_arn")),
+            text(c, "actor_arn"),
             text(c, "verdict"),
             text(c, "score"),
             human_bytes(int(c, "bytes"))
@@ -476,13 +690,17 @@ fn summary_md(f: &Findings) -> String {
             s,
             "| {} | {} | {} | {} | {} |",
             r.severity.as_str(),
-            r.name,
+            md(&r.name),
             hits,
-            md_cell(&r.title),
-            r.file.as_deref().map(|f| format!("hunts/{f}")).unwrap_or_default()
+            md(&r.title),
+            r.file.as_deref().map(|f| md(&format!("hunts/{f}"))).unwrap_or_default()
         );
     }
-    let _ = writeln!(s, "\n## Ingest\n\n```\n{}```", ingest_summary);
+    // An indented block: nothing in it is markup, whatever the file names and reasons hold.
+    let _ = writeln!(s, "\n## Ingest\n");
+    for line in ingest_summary.lines() {
+        let _ = writeln!(s, "    {}", plain(line));
+    }
     s
 }
 
@@ -549,7 +767,7 @@ dl{display:grid;grid-template-columns:11rem 1fr;gap:.2rem .8rem;margin:.6rem 0}d
 code{font-size:.8rem}.muted{color:#57606a}svg{max-width:100%;height:auto}";
 
 fn report_html(f: &Findings) -> String {
-    let Findings { ingest_summary, changes, flagged, results, notes, opts } = *f;
+    let Findings { ingest_summary, changes, flagged, results, notes, opts, case } = *f;
     let mut h = String::new();
     let _ = write!(
         h,
@@ -558,8 +776,10 @@ fn report_html(f: &Findings) -> String {
     let _ = writeln!(h, "<h1>trailflow investigation</h1>");
     let _ = writeln!(
         h,
-        "<p class=\"muted\">Evidence: {}. Window after each change {}, baseline before it {}. Every number here comes from a CSV file in this folder.</p>",
-        esc(&opts.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        "<p class=\"muted\">{}Evidence: {}. Lake: {}. Window after each change {}, baseline before it {}. Every number here comes from a CSV file in this folder.</p>",
+        case.case.as_deref().map(|n| format!("Case {}. ", esc(n))).unwrap_or_default(),
+        esc(&case.evidence.join(", ")),
+        esc(&case.lake),
         duration_text(opts.window_us),
         duration_text(opts.baseline_us)
     );

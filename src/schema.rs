@@ -11,9 +11,10 @@ pub const FLOW_LOGS: &str = "flow_logs";
 pub const INVENTORY: &str = "inventory";
 pub const INGEST_ERRORS: &str = "ingest_errors";
 pub const INGESTED_FILES: &str = "ingested_files";
+pub const EVENT_COPIES: &str = "event_copies";
 
 /// Every table ingest writes, in the order `stats` lists them.
-pub const TABLES: &[&str] = &[CLOUDTRAIL, FLOW_LOGS, INVENTORY, INGESTED_FILES, INGEST_ERRORS];
+pub const TABLES: &[&str] = &[CLOUDTRAIL, FLOW_LOGS, INVENTORY, INGESTED_FILES, INGEST_ERRORS, EVENT_COPIES];
 
 /// The Hive partition column every table is split by (a `YYYY-MM-DD` UTC date).
 pub const PARTITION_COLUMN: &str = "dt";
@@ -239,6 +240,20 @@ pub static INGESTED_FILES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("account_id"),
         utf8("region"),
         Field::new("status", DataType::Utf8, false),
+        // For a copy (status `duplicate`): the file whose identical content was loaded.
+        utf8("duplicate_of"),
+    ]))
+});
+
+/// One row per CloudTrail record not stored because the same event already is (another file,
+/// another trail, an earlier run): where this copy was.
+pub static EVENT_COPIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("event_time", ts_type(), false),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("source_record", DataType::Int64, true),
     ]))
 });
 
@@ -250,6 +265,7 @@ pub fn schema_of(table: &str) -> Option<SchemaRef> {
         INVENTORY => INVENTORY_SCHEMA.clone(),
         INGEST_ERRORS => INGEST_ERRORS_SCHEMA.clone(),
         INGESTED_FILES => INGESTED_FILES_SCHEMA.clone(),
+        EVENT_COPIES => EVENT_COPIES_SCHEMA.clone(),
         _ => return None,
     })
 }
@@ -257,7 +273,7 @@ pub fn schema_of(table: &str) -> Option<SchemaRef> {
 /// The time column files of a table are sorted by and partitioned on.
 pub fn time_column(table: &str) -> &'static str {
     match table {
-        CLOUDTRAIL => "event_time",
+        CLOUDTRAIL | EVENT_COPIES => "event_time",
         FLOW_LOGS => "start_time",
         INVENTORY => "snapshot_time",
         INGEST_ERRORS => "logged_at",

@@ -6,7 +6,14 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
-use trailflow::output::{Format, Sink};
+use trailflow::output::{Format, Sink, Stdout};
+
+/// A line on standard error; a closed stderr is ignored.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 const HELP: &str = "\
 Statements end with ';' and may span lines. Commands:
@@ -27,10 +34,10 @@ fn quote(s: &str) -> String {
 /// Run one statement and print its result; errors are printed, never fatal.
 pub async fn run_sql(ctx: &SessionContext, sql: &str, format: Format) {
     let result: anyhow::Result<()> = async {
-        let df = ctx.sql_with_options(sql, trailflow::query::read_only()).await?;
+        let df = trailflow::query::user_sql(ctx, sql).await?;
         let schema = df.schema().inner().clone();
         let mut stream = df.execute_stream().await?;
-        let mut sink = Sink::new(format, schema, Box::new(std::io::BufWriter::new(std::io::stdout())))?;
+        let mut sink = Sink::new(format, schema, Box::new(std::io::BufWriter::new(Stdout)))?;
         while let Some(b) = stream.next().await {
             sink.write(&b?)?;
         }
@@ -39,7 +46,7 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, format: Format) {
     }
     .await;
     if let Err(e) = result {
-        eprintln!("error: {}", crate::one_line(e));
+        errln!("error: {}", crate::one_line(e));
     }
 }
 
@@ -51,7 +58,7 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
     }
     let mut format = Format::Table;
     let mut buf = String::new();
-    println!("trailflow shell: SQL over the lake. \\? for help, \\q to leave.");
+    let _ = writeln!(Stdout, "trailflow shell: SQL over the lake. \\? for help, \\q to leave.");
     loop {
         let prompt = if buf.is_empty() { "trailflow> " } else { "        -> " };
         let line = match rl.readline(prompt) {
@@ -72,7 +79,7 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                 "" => true,
                 "\\q" | ".quit" | ".exit" | "quit" | "exit" => break,
                 "\\?" | ".help" | "help" => {
-                    println!("{}", HELP.replace("{format}", &format!("{format:?}").to_lowercase()));
+                    let _ = writeln!(Stdout, "{}", HELP.replace("{format}", &format!("{format:?}").to_lowercase()));
                     true
                 }
                 "\\d" | ".tables" | ".schema" if arg.is_none() => {
@@ -96,7 +103,7 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                 }
                 "\\format" | ".format" => {
                     match arg.and_then(|a| <Format as clap::ValueEnum>::from_str(a, true).ok()) {
-                        Some(Format::Parquet) | None => eprintln!("error: formats here are table, csv, json, ndjson"),
+                        Some(Format::Parquet) | None => errln!("error: formats here are table, csv, json, ndjson"),
                         Some(f) => format = f,
                     }
                     true
@@ -114,7 +121,7 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
             let sql = std::mem::take(&mut buf);
             let _ = rl.add_history_entry(sql.trim());
             run_sql(&ctx, sql.trim().trim_end_matches(';'), format).await;
-            let _ = std::io::stdout().flush();
+            let _ = Stdout.flush();
         }
     }
     if let Some(h) = &history {

@@ -235,3 +235,109 @@ fn investigate_with_a_corrupt_file_reports_it_and_goes_on() {
     assert!(summary.contains("broken.json.gz"), "the ingest section names the file");
     assert!(report.join("report.html").is_file() && report.join("hunts/summary.csv").is_file());
 }
+
+/// A small real case of its own: Elastic's test events (a NACL entry deleted, an ACL deleted).
+fn other_case() -> PathBuf {
+    root().join("tests/data/real/cloudtrail/elastic-integrations")
+}
+
+fn investigate_to(evidence: &Path, report: &Path, extra: &[&str]) -> std::process::Output {
+    bin().arg("investigate").arg(evidence).arg("-o").arg(report).arg("-q").args(extra).output().unwrap()
+}
+
+#[test]
+fn cases_never_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("case-a"), dir.path().join("case-b"));
+    // Each case gets a lake of its own, inside its report folder.
+    let out = investigate_to(&root().join("sample-data"), &a, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = investigate_to(&other_case(), &b, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(a.join("lake/_trailflow").is_dir() && b.join("lake/_trailflow").is_dir());
+    let b_changes = std::fs::read_to_string(b.join("correlation.csv")).unwrap();
+    assert!(b_changes.contains("acl-0af9cb843511d66d4") && !b_changes.contains("acl-0a1000000000000app"), "{b_changes}");
+    assert!(!std::fs::read_to_string(a.join("correlation.csv")).unwrap().contains("acl-0af9cb843511d66d4"));
+
+    // Another case into a folder that holds one: refused, and the folder is left as it was.
+    let before = std::fs::read_to_string(a.join("summary.md")).unwrap();
+    let out = investigate_to(&other_case(), &a, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another case") && err.contains("--replace") && err.lines().count() == 1, "{err}");
+    assert_eq!(std::fs::read_to_string(a.join("summary.md")).unwrap(), before);
+    // A folder of other files: refused too.
+    let busy = dir.path().join("notes");
+    std::fs::create_dir_all(&busy).unwrap();
+    std::fs::write(busy.join("my-notes.txt"), "mine").unwrap();
+    let out = investigate_to(&other_case(), &busy, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // --replace: the old case is gone, its charts and timelines and lake with it.
+    assert!(a.join("charts").read_dir().unwrap().next().is_some());
+    let out = investigate_to(&other_case(), &a, &["--replace"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let changes = std::fs::read_to_string(a.join("correlation.csv")).unwrap();
+    assert!(changes.contains("acl-0af9cb843511d66d4") && !changes.contains("acl-0a1000000000000app"), "{changes}");
+    let left: Vec<_> = ["charts", "timelines"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(a.join(d)).into_iter().flatten())
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "the old case's files are left: {left:?}");
+    let out = bin().args(["sql", "--format", "csv", "--lake"]).arg(a.join("lake")).arg("SELECT count(*) AS n FROM flow_logs").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1), Some("0"), "the old case's lake is gone");
+
+    // A shared lake: each report shows its own evidence only.
+    let shared = dir.path().join("shared-lake");
+    let (sa, sb) = (dir.path().join("shared-a"), dir.path().join("shared-b"));
+    let lake_arg = ["--lake", shared.to_str().unwrap()];
+    assert!(investigate_to(&root().join("sample-data"), &sa, &lake_arg).status.success());
+    let out = investigate_to(&other_case(), &sb, &lake_arg);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sb_changes = std::fs::read_to_string(sb.join("correlation.csv")).unwrap();
+    assert!(sb_changes.contains("acl-0af9cb843511d66d4") && !sb_changes.contains("acl-0a1000000000000app"), "{sb_changes}");
+    let hunts = std::fs::read_to_string(sb.join("hunts/summary.csv")).unwrap();
+    let a_hunts = std::fs::read_to_string(sa.join("hunts/summary.csv")).unwrap();
+    assert_ne!(hunts, a_hunts);
+    // The first case, investigated again in the shared lake, still shows only its own changes.
+    let again = dir.path().join("shared-a-again");
+    assert!(investigate_to(&root().join("sample-data"), &again, &lake_arg).status.success());
+    assert_eq!(
+        std::fs::read_to_string(again.join("correlation.csv")).unwrap(),
+        std::fs::read_to_string(sa.join("correlation.csv")).unwrap()
+    );
+}
+
+#[test]
+fn text_from_the_evidence_is_inert_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let record = serde_json::json!({
+        "eventVersion": "1.08",
+        "eventID": "hostile-1",
+        "eventTime": "2024-05-01T10:00:00Z",
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "CreateNetworkAclEntry",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7",
+        "userAgent": "[click](http://evil.example) **bold** `code` <img src=x onerror=alert(2)> | cell",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/<script>alert(1)</script>", "accountId": "111122223333"},
+        "requestParameters": {"networkAclId": "acl-0123456789abcdef0", "ruleNumber": 90, "egress": false,
+            "ruleAction": "allow", "protocol": "-1", "cidrBlock": "0.0.0.0/0"},
+        "responseElements": {"_return": true},
+        "recipientAccountId": "111122223333"
+    });
+    std::fs::write(evidence.join("hostile.json"), serde_json::json!({"Records": [record]}).to_string()).unwrap();
+    let report = dir.path().join("report");
+    let out = investigate_to(&evidence, &report, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(md.contains("alert"), "the flagged change is in the summary: {md}");
+    for raw in ["<script>", "<img", "](http", "**bold**", "`code`"] {
+        assert!(!md.contains(raw), "summary.md passes {raw:?} through: {md}");
+    }
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(!html.contains("<script>alert") && !html.contains("<img src=x"), "report.html passes markup through");
+}

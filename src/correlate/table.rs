@@ -26,6 +26,7 @@ use crate::lake::Lake;
 pub struct Derived {
     pub lake: Lake,
     pub trusted: Option<Vec<ipnet::IpNet>>,
+    pub scope: crate::query::Scope,
     cache: OnceCell<Vec<RecordBatch>>,
 }
 
@@ -33,14 +34,14 @@ pub struct Derived {
 pub const DERIVED: &[&str] = &["nacl_changes", "network_interfaces", "acl_associations", "nacl_entries"];
 
 impl Derived {
-    pub fn new(lake: Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Self {
-        Derived { lake, trusted, cache: OnceCell::new() }
+    pub fn new(lake: Lake, trusted: Option<Vec<ipnet::IpNet>>, scope: crate::query::Scope) -> Self {
+        Derived { lake, trusted, scope, cache: OnceCell::new() }
     }
 
     pub async fn tables(&self) -> crate::error::Result<Vec<RecordBatch>> {
         self.cache
             .get_or_try_init(|| async {
-                let ctx = crate::query::base_session(&self.lake).await?;
+                let ctx = crate::query::base_session_scoped(&self.lake, &self.scope).await?;
                 let ev = super::load(&ctx).await?;
                 let trusted = super::trusted_networks(&ev, self.trusted.as_deref());
                 let replay = super::replay(&ev);

@@ -185,16 +185,26 @@ struct Identity<'a> {
     #[serde(borrow)]
     invokedBy: Option<&'a RawValue>,
     #[serde(borrow)]
-    sessionContext: Option<SessionContext<'a>>,
+    sessionContext: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize, Default)]
 #[allow(non_snake_case)]
 struct SessionContext<'a> {
     #[serde(borrow)]
-    sessionIssuer: Option<Issuer<'a>>,
+    sessionIssuer: Option<&'a RawValue>,
     #[serde(borrow)]
-    attributes: Option<Attributes<'a>>,
+    attributes: Option<&'a RawValue>,
+}
+
+/// A part of a record read as an object of the expected shape; anything else (a string where an
+/// object belongs, as some exporters write, or an object of another shape) reads as empty, so that
+/// one odd part never blanks its neighbours.
+fn part<'a, T: Deserialize<'a> + Default>(r: Option<&'a RawValue>) -> T {
+    match r {
+        Some(v) if v.get().starts_with('{') => serde_json::from_str(v.get()).unwrap_or_default(),
+        _ => T::default(),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -282,15 +292,14 @@ impl CtBuilder {
         let Some(time) = parse_time(&time_text) else {
             return Err(format!("eventTime is not a time: {time_text:?}"));
         };
-        let ident: Identity<'_> = match rec.userIdentity {
-            Some(u) if u.get().starts_with('{') => serde_json::from_str(u.get()).unwrap_or_default(),
-            _ => Identity::default(),
-        };
-        let tls: Tls<'_> = match rec.tlsDetails {
-            Some(t) if t.get().starts_with('{') => serde_json::from_str(t.get()).unwrap_or_default(),
-            _ => Tls::default(),
-        };
-        let issuer = ident.sessionContext.as_ref().and_then(|s| s.sessionIssuer.as_ref());
+        if !crate::limits::time_in_range(time) {
+            return Err(crate::limits::time_out_of_range("eventTime", &time_text));
+        }
+        let ident: Identity<'_> = part(rec.userIdentity);
+        let tls: Tls<'_> = part(rec.tlsDetails);
+        let session: SessionContext<'_> = part(ident.sessionContext);
+        let issuer: Option<Issuer<'_>> = session.sessionIssuer.map(|i| part(Some(i)));
+        let issuer = issuer.as_ref();
         let event_id: Cow<'_, str> = match rec.eventID.and_then(raw_text) {
             Some(id) => id,
             // No eventID: a stable stand-in from the record's text, so that a copy is still stored once.
@@ -345,13 +354,8 @@ impl CtBuilder {
         self.strings[col("source_file")].append_value(&*self.source_file);
         self.read_only.append_option(raw_bool(rec.readOnly));
         self.management_event.append_option(raw_bool(rec.managementEvent));
-        self.mfa.append_option(
-            ident
-                .sessionContext
-                .as_ref()
-                .and_then(|s| s.attributes.as_ref())
-                .and_then(|a| raw_bool(a.mfaAuthenticated)),
-        );
+        let attributes: Attributes<'_> = part(session.attributes);
+        self.mfa.append_option(raw_bool(attributes.mfaAuthenticated));
         self.source_record.append_value(record_no as i64);
         self.rows += 1;
         self.min_time = Some(self.min_time.map_or(time, |m| m.min(time)));

@@ -39,6 +39,17 @@ impl Col {
     }
 }
 
+/// Is a number a possible value of this field? Ports are 0-65535, protocols 0-255 (IANA), TCP
+/// flags a byte's worth of bits; the other integer fields (version, traffic path) are small and
+/// not negative.
+fn int_in_range(field: &str, n: i32) -> bool {
+    match field {
+        "srcport" | "dstport" => (0..=65_535).contains(&n),
+        "protocol" | "tcp-flags" => (0..=255).contains(&n),
+        _ => n >= 0,
+    }
+}
+
 /// A parsed value of one field, before it is appended (so a bad line appends nothing).
 #[derive(Clone, Copy)]
 enum Val<'a> {
@@ -284,14 +295,23 @@ impl FlowDecoder {
             let v = match field.ty {
                 FlowType::Str => Val::Str(tok),
                 FlowType::Int32 => match tok.parse::<i32>() {
+                    Ok(n) if !int_in_range(field.aws, n) => {
+                        return Err(LineError(format!("field {} out of range: {tok:?}", field.aws)));
+                    }
                     Ok(n) => Val::Int(n as i64),
                     Err(_) => {
                         return Err(LineError(format!("field {} is not a number: {tok:?}", field.aws)));
                     }
                 },
                 FlowType::Int64 | FlowType::Time => match tok.parse::<i64>() {
-                    Ok(n) if field.ty == FlowType::Time && !(0..=32_503_680_000).contains(&n) => {
-                        return Err(LineError(format!("field {} is not a Unix time: {tok:?}", field.aws)));
+                    Ok(n) if field.ty == FlowType::Time && !n.checked_mul(1_000_000).is_some_and(crate::limits::time_in_range) => {
+                        return Err(LineError(format!(
+                            "field {} is not a Unix time between 1970 and 2200: {tok:?}",
+                            field.aws
+                        )));
+                    }
+                    Ok(n) if field.ty == FlowType::Int64 && n < 0 => {
+                        return Err(LineError(format!("field {} is negative: {tok:?}", field.aws)));
                     }
                     Ok(n) => {
                         if field.ty == FlowType::Time && field.aws == "start" {

@@ -1,5 +1,6 @@
-//! One decoder per source format.
+//! One decoder per source format, and the streaming JSON splitter they share.
 
 pub mod cloudtrail;
 pub mod flowlog;
 pub mod inventory;
+pub mod json_stream;

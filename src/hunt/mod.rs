@@ -390,7 +390,7 @@ pub struct TimeRange {
 /// The hunt as a DataFrame, parameters bound and the time range applied to its time column.
 pub async fn dataframe(ctx: &SessionContext, hunt: &Hunt, values: &HashMap<String, String>, range: TimeRange) -> Result<DataFrame> {
     let err = |e: &dyn std::fmt::Display| Error::Invalid(format!("hunt {}: {}", hunt.name, crate::output::one_line(e)));
-    let df = ctx.sql_with_options(&hunt.sql, crate::query::read_only()).await.map_err(|e| err(&e))?;
+    let df = crate::query::user_sql(ctx, &hunt.sql).await.map_err(|e| err(&e))?;
     let used = df.logical_plan().get_parameter_names().map_err(|e| err(&e))?;
     for id in &used {
         let name = id.trim_start_matches('$');
@@ -502,9 +502,19 @@ pub async fn session(lake: Option<&crate::lake::Lake>) -> Result<SessionContext>
 
 /// [`session`] with the correlation's window and baseline given.
 pub async fn session_with(lake: Option<&crate::lake::Lake>, window_us: i64, baseline_us: i64) -> Result<SessionContext> {
+    session_scoped(lake, window_us, baseline_us, &crate::query::Scope::default()).await
+}
+
+/// [`session_with`] showing only the rows of a scope (one case's evidence in a shared lake).
+pub async fn session_scoped(
+    lake: Option<&crate::lake::Lake>,
+    window_us: i64,
+    baseline_us: i64,
+    scope: &crate::query::Scope,
+) -> Result<SessionContext> {
     // Without a lake, hunts are planned against a folder that holds nothing.
     let none = crate::lake::Lake::new(std::env::temp_dir().join("trailflow-no-lake-for-planning"));
-    let ctx = crate::query::session(lake.unwrap_or(&none)).await?;
+    let ctx = crate::query::session_scoped(lake.unwrap_or(&none), None, scope).await?;
     // nacl_verdicts is the correlation: plan it (and the hunts, whose joins name the small side
     // first too) in the join order written.
     crate::correlate::tune_session(&ctx);

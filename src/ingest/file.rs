@@ -1,8 +1,8 @@
 //! Decoding one unit (a file or an archive member): identity, decompression, sniffing, and the
 //! decoder for what it holds. Runs on a worker thread; everything it finds goes out as messages.
 
-use std::collections::{BTreeSet, HashSet};
-use std::fs::File;
+use std::collections::BTreeSet;
+
 use std::io::{BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
 
@@ -13,22 +13,17 @@ use serde_json::value::RawValue;
 
 use super::paths::path_info;
 use super::report::{ErrorRow, Kind, Severity, excerpt};
-use super::source::{Unit, UnitData};
+use super::source::{Unit, UnitData, open_regular};
 use crate::decode::cloudtrail::{self, CtBuilder, NaclEvent, Rec, raw_text};
+use crate::decode::json_stream::{self, Bounds, Item};
+use crate::limits::Limits;
 use crate::decode::flowlog::{self, FlowDecoder};
 use crate::decode::inventory::{self, INVENTORY_KEYS, InvItem};
 use crate::schema::{CLOUDTRAIL, FLOW_LOGS};
 
 /// Files up to this size are read into memory once (hash and decode from the same bytes); larger
 /// ones are hashed in one streaming pass and decoded in a second.
-const BUFFER_LIMIT: u64 = 512 << 20;
-/// A JSON document is parsed whole; its decompressed size is capped.
-const JSON_LIMIT: u64 = 2 << 30;
-/// Text is streamed; decompression is capped relative to the compressed size, against bombs.
-const TEXT_RATIO_LIMIT: u64 = 1100;
-const TEXT_MIN_LIMIT: u64 = 16 << 30;
-/// A line longer than this is not a flow record.
-const LINE_LIMIT: usize = 64 << 10;
+const BUFFER_LIMIT: u64 = 64 << 20;
 /// Rows of `ingest_errors` kept per file (all are counted).
 const ERROR_ROWS_PER_FILE: usize = 1000;
 /// Give up on a text file whose first lines are all unreadable.
@@ -38,10 +33,24 @@ const GIVE_UP_AFTER: u64 = 5;
 pub enum Msg {
     Batch(&'static str, RecordBatch),
     Done(Box<FileResult>),
-    /// A file whose identical content is already in the lake (or earlier in this run).
-    Skipped,
+    /// A file whose identical content is already in the lake or earlier in this run: it is named
+    /// (in `ingested_files`, as a copy) but not decoded again.
+    Copy(CopyOf),
     /// A problem not tied to one unit (an unreadable archive).
     Error(ErrorRow),
+}
+
+/// Who holds a file's content: the lake (an earlier run) or this run, under a name.
+pub type Claims = Mutex<std::collections::HashMap<String, Option<String>>>;
+
+/// A file not decoded because its identical content is already held.
+#[derive(Debug, Clone)]
+pub struct CopyOf {
+    pub file_id: String,
+    pub source_file: String,
+    pub size: u64,
+    /// The name it has in this run, when this run holds it (else the lake does).
+    pub first_in_run: Option<String>,
 }
 
 /// Everything known about one unit once decoded (an `ingested_files` row and more).
@@ -88,6 +97,9 @@ struct Ctx<'a> {
     ct: Option<CtBuilder>,
     flow: Option<FlowDecoder>,
     source: Arc<str>,
+    limits: Limits,
+    /// Invalid UTF-8 was already reported for this file.
+    warned_utf8: bool,
 }
 
 impl Ctx<'_> {
@@ -132,6 +144,14 @@ impl Ctx<'_> {
 
     fn push_record(&mut self, rec: &Rec<'_>, raw: &str, line: Option<u64>, record_no: u64) {
         self.res.records += 1;
+        if raw.len() > self.limits.record_bytes {
+            let reason = format!(
+                "record larger than {} bytes: not loaded (TRAILFLOW_MAX_RECORD)",
+                self.limits.record_bytes
+            );
+            self.error(line, Some(record_no), reason, Some(raw));
+            return;
+        }
         if let Err(reason) = self.ct().push(rec, raw, record_no) {
             self.error(line, Some(record_no), reason, Some(raw));
             return;
@@ -269,16 +289,16 @@ impl<R: Read> Read for Limited<R> {
 }
 
 /// Decode one unit, sending batches and then a `Done` (or `Skipped`) message.
-pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn FnMut(Msg)) {
+pub fn decode_unit(unit: Unit, claimed: &Claims, limits: &Limits, send: &mut dyn FnMut(Msg)) {
     let source: Arc<str> = unit.logical().into();
     let Unit { outer, member, data, size } = unit;
     let mut bytes_storage = None;
     let file_id;
     match &data {
-        UnitData::Bytes(b) => file_id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b)),
+        UnitData::Bytes(b, _) => file_id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b)),
         UnitData::File(path) => {
             let read = if size <= BUFFER_LIMIT {
-                std::fs::read(path).map(|b| {
+                read_small(path).map(|b| {
                     let id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&b));
                     bytes_storage = Some(b);
                     id
@@ -295,9 +315,13 @@ pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn 
             }
         }
     }
-    if !claimed.lock().expect("claim set").insert(file_id.clone()) {
-        send(Msg::Skipped);
-        return;
+    {
+        let mut claims = claimed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(holder) = claims.get(&file_id) {
+            send(Msg::Copy(CopyOf { file_id, source_file: source.to_string(), size, first_in_run: holder.clone() }));
+            return;
+        }
+        claims.insert(file_id.clone(), Some(source.to_string()));
     }
     let info = path_info(&source);
     let mut ctx = Ctx {
@@ -308,6 +332,8 @@ pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn 
         ct: None,
         flow: None,
         source: source.clone(),
+        limits: *limits,
+        warned_utf8: false,
     };
     if info.digest {
         // Digest files sign the event files; they are not events.
@@ -317,9 +343,9 @@ pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn 
         return;
     }
     let raw: Box<dyn Read + '_> = match (&data, &bytes_storage) {
-        (UnitData::Bytes(b), _) => Box::new(&b[..]),
+        (UnitData::Bytes(b, _), _) => Box::new(&b[..]),
         (UnitData::File(_), Some(b)) => Box::new(&b[..]),
-        (UnitData::File(path), None) => match File::open(path) {
+        (UnitData::File(path), None) => match open_regular(path) {
             Ok(f) => Box::new(f),
             Err(e) => {
                 ctx.error(None, None, format!("cannot open: {e}"), None);
@@ -334,8 +360,16 @@ pub fn decode_unit(unit: Unit, claimed: &Mutex<HashSet<String>>, send: &mut dyn 
     send(Msg::Done(Box::new(res)));
 }
 
+/// A small regular file, whole.
+fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let mut f = open_regular(path)?;
+    let mut b = Vec::with_capacity(f.metadata().map(|m| m.len() as usize + 1).unwrap_or(0));
+    f.read_to_end(&mut b)?;
+    Ok(b)
+}
+
 fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
-    let mut f = File::open(path)?;
+    let mut f = open_regular(path)?;
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -358,7 +392,7 @@ fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>, size: u64, info: &s
             return;
         }
     };
-    let text_limit = (size.saturating_mul(TEXT_RATIO_LIMIT)).max(TEXT_MIN_LIMIT);
+    let text_limit = (size.saturating_mul(ctx.limits.expansion)).max(ctx.limits.expansion_floor);
     let mut reader: Box<dyn BufRead + '_> = if gz {
         let limit = text_limit;
         Box::new(BufReader::with_capacity(
@@ -394,42 +428,14 @@ fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>, size: u64, info: &s
     let _ = info;
     match first {
         None => ctx.error(None, None, "empty file".into(), None),
-        Some(b'{') | Some(b'[') => {
-            let mut text = Vec::new();
-            match reader.take(JSON_LIMIT + 1).read_to_end(&mut text) {
-                Ok(_) if text.len() as u64 > JSON_LIMIT => {
-                    ctx.error(
-                        None,
-                        None,
-                        format!("JSON document larger than {JSON_LIMIT} bytes once decompressed"),
-                        None,
-                    );
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    // Truncated or corrupt gzip: decode what came through, then report.
-                    let reason = format!("{}: {e}", if gz { "corrupt or truncated gzip" } else { "read error" });
-                    decode_json(ctx, &String::from_utf8_lossy(&text));
-                    ctx.error(None, None, reason, None);
-                    return;
-                }
-            }
-            match std::str::from_utf8(&text) {
-                Ok(t) => decode_json(ctx, t),
-                Err(_) => {
-                    ctx.problem(Severity::Warning, None, None, "not valid UTF-8: invalid bytes replaced".into(), None);
-                    decode_json(ctx, &String::from_utf8_lossy(&text));
-                }
-            }
-        }
+        Some(b'{') | Some(b'[') => decode_json(ctx, reader.as_mut(), gz),
         Some(_) => decode_text(ctx, reader.as_mut(), gz),
     }
 }
 
-/// Read one line of at most `LINE_LIMIT` bytes into `buf` (without its newline). Returns
+/// Read one line of at most `limit` bytes into `buf` (without its newline). Returns
 /// `Ok(None)` at the end, `Ok(Some(false))` for a line that was too long (skipped).
-fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<Option<bool>> {
     buf.clear();
     let mut too_long = false;
     let mut any = false;
@@ -444,7 +450,7 @@ fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Opt
             None => (avail, None),
         };
         if !too_long {
-            if buf.len() + chunk.len() > LINE_LIMIT {
+            if buf.len() + chunk.len() > limit {
                 too_long = true;
                 buf.clear();
             } else {
@@ -472,11 +478,12 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
     let mut held_count = 0u64;
     let mut loaded_any = false;
     loop {
-        match read_line(reader, &mut buf) {
+        match read_line(reader, &mut buf, ctx.limits.line_bytes) {
             Ok(None) => break,
             Ok(Some(false)) => {
                 line_no += 1;
-                ctx.error(Some(line_no), None, format!("line longer than {LINE_LIMIT} bytes: not a flow record"), None);
+                let reason = format!("line longer than {} bytes: not a flow record (TRAILFLOW_MAX_LINE)", ctx.limits.line_bytes);
+                ctx.error(Some(line_no), None, reason, None);
             }
             Ok(Some(true)) => {
                 line_no += 1;
@@ -531,45 +538,52 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
     }
 }
 
-/// Decode a JSON text: any number of top-level values (one document, or one per line).
-fn decode_json(ctx: &mut Ctx<'_>, text: &str) {
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
-    let mut line = 1u64;
-    let mut offset = 0usize;
-    let mut top_no = 0u64;
-    loop {
-        let start_line = line
-            + text[offset..].bytes().take_while(|b| b.is_ascii_whitespace()).filter(|b| *b == b'\n').count() as u64;
-        let item = stream.next();
-        let end = stream.byte_offset();
-        line += text[offset..end].bytes().filter(|b| *b == b'\n').count() as u64;
-        offset = end;
-        match item {
-            None => break,
-            Some(Ok(v)) => {
-                top_no += 1;
-                decode_top(ctx, v, start_line, top_no);
+/// Decode JSON: any number of top-level values (one document, or one per line), streamed record
+/// by record (see [`json_stream`]): a record that cannot be read is rejected alone.
+fn decode_json(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
+    let bounds = Bounds { record: ctx.limits.record_bytes, document: ctx.limits.document_bytes };
+    let result = json_stream::split(reader, bounds, &mut |item| match item {
+        Item::Record { text, line, index } => {
+            let text = utf8(ctx, text, line);
+            decode_record(ctx, &text, Some(line), index);
+        }
+        Item::Document { text, line, index } => {
+            let text = utf8(ctx, text, line);
+            decode_top(ctx, &text, line, index);
+        }
+        Item::Bad { line, index, reason, excerpt } => {
+            if index.is_some() {
+                ctx.res.records += 1;
             }
-            Some(Err(e)) => {
-                let reason = if e.is_eof() {
-                    format!("truncated JSON (ends at line {}, column {})", e.line(), e.column())
-                } else {
-                    format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column())
-                };
-                ctx.error(Some(e.line() as u64), None, reason, None);
-                break;
+            ctx.error(Some(line), index, reason, Some(&String::from_utf8_lossy(excerpt)));
+        }
+    });
+    if let Err((line, e)) = result {
+        let what = if gz { "corrupt or truncated gzip" } else { "read error" };
+        ctx.error(Some(line), None, format!("{what} at line {line}: {e}; the records before it were loaded"), None);
+    }
+}
+
+/// A record's text as UTF-8: invalid bytes are replaced, with one warning per file.
+fn utf8<'t>(ctx: &mut Ctx<'_>, text: &'t [u8], line: u64) -> std::borrow::Cow<'t, str> {
+    match std::str::from_utf8(text) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => {
+            if !ctx.warned_utf8 {
+                ctx.warned_utf8 = true;
+                ctx.problem(Severity::Warning, Some(line), None, "not valid UTF-8: invalid bytes replaced".into(), None);
             }
+            String::from_utf8_lossy(text)
         }
     }
 }
 
-fn decode_top(ctx: &mut Ctx<'_>, v: &RawValue, line: u64, top_no: u64) {
-    let s = v.get();
+fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
     if s.starts_with('[') {
         match serde_json::from_str::<Vec<&RawValue>>(s) {
             Ok(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    decode_record(ctx, item, None, i as u64 + 1);
+                    decode_record(ctx, item.get(), None, i as u64 + 1);
                 }
             }
             Err(e) => ctx.error(Some(line), None, format!("invalid JSON array: {e}"), None),
@@ -583,13 +597,14 @@ fn decode_top(ctx: &mut Ctx<'_>, v: &RawValue, line: u64, top_no: u64) {
     let rec: Rec<'_> = match serde_json::from_str(s) {
         Ok(r) => r,
         Err(e) => {
+            ctx.res.records += 1;
             ctx.error(Some(line), Some(top_no), format!("unreadable JSON object: {e}"), Some(s));
             return;
         }
     };
     if let Some(records) = &rec.records {
         for (i, r) in records.iter().enumerate() {
-            decode_record(ctx, r, None, i as u64 + 1);
+            decode_record(ctx, r.get(), None, i as u64 + 1);
         }
     } else if rec.digest_start_time.is_some() {
         ctx.res.digest = true;
@@ -598,7 +613,7 @@ fn decode_top(ctx: &mut Ctx<'_>, v: &RawValue, line: u64, top_no: u64) {
     } else if rec.is_event() {
         ctx.push_record(&rec, s, Some(line), top_no);
     } else if let Some(detail) = rec.detail {
-        decode_record(ctx, detail, Some(line), top_no);
+        decode_record(ctx, detail.get(), Some(line), top_no);
     } else if let Some(msg) = rec.message.and_then(raw_text) {
         // A forwarder's wrapper around one flow log line.
         ctx.flow_line(line, &msg);
@@ -657,14 +672,13 @@ fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, _key: &str, line: u64) {
     }
 }
 
-fn decode_record(ctx: &mut Ctx<'_>, r: &RawValue, line: Option<u64>, record_no: u64) {
-    let s = r.get();
+fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, record_no: u64) {
     match serde_json::from_str::<Rec<'_>>(s) {
         Ok(rec) if rec.is_event() => ctx.push_record(&rec, s, line, record_no),
         Ok(rec) => {
             match rec.detail {
                 // EventBridge wraps a CloudTrail record in `detail`.
-                Some(d) => decode_record(ctx, d, line, record_no),
+                Some(d) => decode_record(ctx, d.get(), line, record_no),
                 None => {
                     ctx.res.records += 1;
                     ctx.error(
@@ -722,17 +736,17 @@ fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
 /// Decode bytes held in memory as if they were a file named `name`: the file's result and every
 /// batch it produced. For tests and embedding; ingest itself streams.
 pub fn decode_bytes(name: &str, bytes: Vec<u8>) -> (FileResult, Vec<(&'static str, RecordBatch)>) {
-    let unit = Unit { outer: name.into(), member: None, size: bytes.len() as u64, data: UnitData::Bytes(bytes) };
-    let claimed = Mutex::new(HashSet::new());
+    let unit = Unit { outer: name.into(), member: None, size: bytes.len() as u64, data: UnitData::Bytes(bytes, None) };
+    let claimed = Claims::default();
     let mut batches = Vec::new();
     let mut result = FileResult::default();
     let mut send = |m: Msg| match m {
         Msg::Batch(t, b) => batches.push((t, b)),
         Msg::Done(r) => result = *r,
-        Msg::Skipped => {}
+        Msg::Copy(_) => {}
         Msg::Error(e) => result.errors.push(e),
     };
-    decode_unit(unit, &claimed, &mut send);
+    decode_unit(unit, &claimed, &Limits::default(), &mut send);
     (result, batches)
 }
 

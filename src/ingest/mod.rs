@@ -43,6 +43,8 @@ pub struct IngestOptions {
     pub memory_budget: usize,
     /// Build the search index in the same pass (otherwise the next search builds it from Parquet).
     pub index: bool,
+    /// The bounds on nesting, record, document, line and member sizes.
+    pub limits: crate::limits::Limits,
 }
 
 impl IngestOptions {
@@ -55,6 +57,7 @@ impl IngestOptions {
             threads: None,
             memory_budget: 384 << 20,
             index: true,
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -62,12 +65,25 @@ impl IngestOptions {
 /// Maximum error rows printed in the summary.
 const SUMMARY_REJECTED: usize = 20;
 
+/// The bytes of the regular files under a path, for the progress bar (links are not followed,
+/// as the walk does not follow them to folders).
 fn input_bytes(p: &Path) -> u64 {
-    if p.is_dir() {
-        std::fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok()).map(|e| input_bytes(&e.path())).sum()).unwrap_or(0)
-    } else {
-        std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    let mut total = 0;
+    let mut dirs = vec![p.to_path_buf()];
+    if std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
+        return std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     }
+    while let Some(d) = dirs.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.filter_map(|e| e.ok()) {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 fn run_id() -> String {
@@ -86,7 +102,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let started = Instant::now();
     let lake = Lake::new(&opts.lake);
     let lock = lake.lock_for_write()?;
-    let claimed = Mutex::new(existing::file_ids(&lake)?);
+    let known = existing::known_files(&lake)?;
+    let claimed: file::Claims = Mutex::new(known.keys().map(|k| (k.clone(), None)).collect());
+    let known_errors = existing::known_errors(&lake)?;
     let seen = existing::SeenEvents::load(&lake)?;
     let run_id = run_id();
     let staging = lake.begin(&run_id, &lock)?;
@@ -102,7 +120,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
         return Err(e);
     }
     let mut summary = Summary { lake: opts.lake.display().to_string(), run_id: run_id.clone(), ..Default::default() };
-    let finish = finish_run(&lake, opts, &mut writer, acc, &run_id, &mut summary);
+    let finish = finish_run(&lake, opts, &mut writer, acc, &Known { files: known, errors: known_errors }, &run_id, &mut summary);
     if let Err(e) = finish {
         drop(writer);
         lake.abort(staging);
@@ -120,12 +138,17 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
         }
     };
     drop(writer);
-    lake.commit(staging, &lock)?;
+    // Readers wait while the run moves into place and the index takes it, so none sees one
+    // without the other.
+    let publishing = lake.publish_exclusive()?;
+    lake.commit(staging, &lock, &publishing)?;
     // The index is committed after the lake run: a kill in between is repaired by the next opener,
     // which indexes this run again from its Parquet files.
     crate::failpoint("before_index_commit");
-    if let Some(index) = index {
-        index.commit()?;
+    let merging = index.map(|i| i.commit()).transpose()?;
+    drop(publishing);
+    if let Some(m) = merging {
+        m.wait()?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
@@ -136,13 +159,38 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
 struct Accumulated {
     results: Vec<Box<FileResult>>,
     loose_errors: Vec<ErrorRow>,
-    skipped: u64,
+    copies: Vec<file::CopyOf>,
     ignored: u64,
+}
+
+/// What the lake held before the run: file contents and reported problems.
+struct Known {
+    files: std::collections::HashMap<String, existing::KnownFile>,
+    errors: HashSet<(String, String)>,
+}
+
+/// One row of `ingested_files`.
+struct FileRow<'a> {
+    file_id: &'a str,
+    source_file: &'a str,
+    kind: &'a str,
+    format: Option<&'a str>,
+    size: u64,
+    records: u64,
+    rows_loaded: i64,
+    duplicates: i64,
+    errors: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    account: Option<String>,
+    region: Option<String>,
+    status: &'a str,
+    duplicate_of: Option<&'a str>,
 }
 
 fn pipeline(
     opts: &IngestOptions,
-    claimed: &Mutex<HashSet<String>>,
+    claimed: &file::Claims,
     writer: &mut TableWriter<'_>,
     acc: &mut Accumulated,
 ) -> Result<()> {
@@ -162,7 +210,7 @@ fn pipeline(
             let mut error = |e: ErrorRow| {
                 let _ = walker_msgs.send(Msg::Error(e));
             };
-            let mut w = Walker { emit: &mut emit, error: &mut error, ignored: 0 };
+            let mut w = Walker::new(&mut emit, &mut error, opts.limits, &inputs);
             for input in &inputs {
                 w.walk(input);
             }
@@ -179,7 +227,7 @@ fn pipeline(
                     let mut send = |m: Msg| {
                         let _ = tx.send(m);
                     };
-                    file::decode_unit(unit, claimed, &mut send);
+                    file::decode_unit(unit, claimed, &opts.limits, &mut send);
                     pb.inc(size);
                 }
             });
@@ -191,7 +239,7 @@ fn pipeline(
             match msg {
                 Msg::Batch(table, batch) => writer.add(table, batch)?,
                 Msg::Done(res) => acc.results.push(res),
-                Msg::Skipped => acc.skipped += 1,
+                Msg::Copy(c) => acc.copies.push(c),
                 Msg::Error(e) => acc.loose_errors.push(e),
             }
         }
@@ -226,22 +274,59 @@ fn finish_run(
     opts: &IngestOptions,
     writer: &mut TableWriter<'_>,
     acc: Accumulated,
+    known: &Known,
     run_id: &str,
     summary: &mut Summary,
 ) -> Result<()> {
     let now = chrono::Utc::now().timestamp_micros();
     let mut results = acc.results;
     results.sort_by(|a, b| a.source_file.cmp(&b.source_file));
-    let mut errors: Vec<ErrorRow> = acc.loose_errors;
+    // A problem not tied to a decoded file (an unreadable archive, a link not followed) is
+    // recorded once, not again by every run that finds it.
+    let mut seen_errors = HashSet::new();
+    let mut errors: Vec<ErrorRow> = acc
+        .loose_errors
+        .into_iter()
+        .filter(|e| {
+            let key = (e.source_file(), e.reason.clone());
+            !known.errors.contains(&key) && seen_errors.insert(key)
+        })
+        .collect();
+    // Copies: a file whose content this run or the lake already holds is named in
+    // `ingested_files` (status `duplicate`) unless the lake already names it under that path.
+    let kinds_in_run: std::collections::HashMap<&str, &'static str> =
+        results.iter().map(|r| (r.file_id.as_str(), r.kind.map(|k| k.as_str()).unwrap_or("unknown"))).collect();
+    let mut copies: Vec<(file::CopyOf, String, String)> = Vec::new();
+    let mut copy_list = acc.copies;
+    copy_list.sort_by(|a, b| a.source_file.cmp(&b.source_file));
+    for c in copy_list {
+        summary.evidence.push((c.source_file.clone(), c.file_id.clone()));
+        match c.first_in_run.clone() {
+            Some(first) if first == c.source_file => summary.files_already_in_lake += 1,
+            Some(first) => {
+                let kind = kinds_in_run.get(c.file_id.as_str()).copied().unwrap_or("unknown").to_string();
+                copies.push((c, first, kind));
+            }
+            None => match known.files.get(&c.file_id) {
+                Some(k) if k.names.contains(&c.source_file) => summary.files_already_in_lake += 1,
+                Some(k) => {
+                    let (first, kind) = (k.first.clone(), k.kind.clone());
+                    copies.push((c, first, kind));
+                }
+                None => summary.files_already_in_lake += 1,
+            },
+        }
+    }
+    summary.files_copies = copies.len() as u64;
     let mut inventory: Vec<(String, InvItem)> = Vec::new();
     let mut nacl_events: Vec<NaclEvent> = Vec::new();
     let mut first: Option<i64> = None;
     let mut last: Option<i64> = None;
-    summary.files_already_in_lake = acc.skipped;
     summary.files_ignored = acc.ignored;
     summary.errors = errors.len() as u64;
     summary.files_rejected = errors.len() as u64;
     for r in results.iter_mut() {
+        summary.evidence.push((r.source_file.clone(), r.file_id.clone()));
         let dups = writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0);
         summary.duplicate_events += dups;
         summary.records += r.records;
@@ -271,7 +356,7 @@ fn finish_run(
         inventory.extend(r.inventory.drain(..).map(|i| (r.source_file.clone(), i)));
         nacl_events.append(&mut r.nacl_events);
     }
-    summary.files_seen = results.len() as u64 + acc.skipped;
+    summary.files_seen = results.len() as u64 + copies.len() as u64 + summary.files_already_in_lake;
     summary.first_time = opt_ts(first);
     summary.last_time = opt_ts(last);
 
@@ -308,46 +393,70 @@ fn finish_run(
         summary.rows.insert(INVENTORY.to_string(), n as u64);
     }
 
-    // ingested_files: one row per file decoded in this run.
-    if !results.is_empty() {
-        let n = results.len();
-        let infos: Vec<paths::PathInfo> = results.iter().map(|r| paths::path_info(&r.source_file)).collect();
-        let dups: Vec<i64> = results
-            .iter()
-            .map(|r| writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0) as i64)
-            .collect();
+    // ingested_files: one row per file decoded in this run, and one per copy it named.
+    let mut file_rows: Vec<FileRow<'_>> = Vec::with_capacity(results.len() + copies.len());
+    for r in &results {
+        let info = paths::path_info(&r.source_file);
+        let dups = writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0) as i64;
+        file_rows.push(FileRow {
+            file_id: &r.file_id,
+            source_file: &r.source_file,
+            kind: r.kind.map(|k| k.as_str()).unwrap_or("unknown"),
+            format: r.format.as_deref(),
+            size: r.size,
+            records: r.records,
+            rows_loaded: r.rows as i64 - dups,
+            duplicates: dups,
+            errors: r.error_count,
+            first: r.first_time,
+            last: r.last_time,
+            account: info.account_id.or_else(|| r.accounts.iter().next().cloned()),
+            region: info.region.or_else(|| r.regions.iter().next().cloned()),
+            status: r.status(),
+            duplicate_of: None,
+        });
+    }
+    for (c, first, kind) in &copies {
+        let info = paths::path_info(&c.source_file);
+        file_rows.push(FileRow {
+            file_id: &c.file_id,
+            source_file: &c.source_file,
+            kind,
+            format: None,
+            size: c.size,
+            records: 0,
+            rows_loaded: 0,
+            duplicates: 0,
+            errors: 0,
+            first: None,
+            last: None,
+            account: info.account_id,
+            region: info.region,
+            status: "duplicate",
+            duplicate_of: Some(first),
+        });
+    }
+    if !file_rows.is_empty() {
+        let n = file_rows.len();
+        let ts = |v: Vec<Option<i64>>| Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"));
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![run_id; n])),
             Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-            Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.file_id.as_str()))),
-            Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.source_file.as_str()))),
-            Arc::new(StringArray::from_iter_values(
-                results.iter().map(|r| r.kind.map(|k| k.as_str()).unwrap_or("unknown")),
-            )),
-            Arc::new(StringArray::from_iter(results.iter().map(|r| r.format.as_deref()))),
-            Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.size as i64))),
-            Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.records as i64))),
-            Arc::new(Int64Array::from_iter_values(results.iter().zip(&dups).map(|(r, d)| r.rows as i64 - d))),
-            Arc::new(Int64Array::from(dups.clone())),
-            Arc::new(Int64Array::from_iter_values(results.iter().map(|r| r.error_count as i64))),
-            Arc::new(
-                TimestampMicrosecondArray::from(results.iter().map(|r| r.first_time).collect::<Vec<_>>())
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(
-                TimestampMicrosecondArray::from(results.iter().map(|r| r.last_time).collect::<Vec<_>>())
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(StringArray::from_iter(
-                results
-                    .iter()
-                    .zip(&infos)
-                    .map(|(r, i)| i.account_id.clone().or_else(|| r.accounts.iter().next().cloned())),
-            )),
-            Arc::new(StringArray::from_iter(
-                results.iter().zip(&infos).map(|(r, i)| i.region.clone().or_else(|| r.regions.iter().next().cloned())),
-            )),
-            Arc::new(StringArray::from_iter_values(results.iter().map(|r| r.status()))),
+            Arc::new(StringArray::from_iter_values(file_rows.iter().map(|r| r.file_id))),
+            Arc::new(StringArray::from_iter_values(file_rows.iter().map(|r| r.source_file))),
+            Arc::new(StringArray::from_iter_values(file_rows.iter().map(|r| r.kind))),
+            Arc::new(StringArray::from_iter(file_rows.iter().map(|r| r.format))),
+            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.size as i64))),
+            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.records as i64))),
+            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.rows_loaded))),
+            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.duplicates))),
+            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.errors as i64))),
+            ts(file_rows.iter().map(|r| r.first).collect()),
+            ts(file_rows.iter().map(|r| r.last).collect()),
+            Arc::new(StringArray::from_iter(file_rows.iter().map(|r| r.account.as_deref()))),
+            Arc::new(StringArray::from_iter(file_rows.iter().map(|r| r.region.as_deref()))),
+            Arc::new(StringArray::from_iter_values(file_rows.iter().map(|r| r.status))),
+            Arc::new(StringArray::from_iter(file_rows.iter().map(|r| r.duplicate_of))),
         ];
         writer.write_file(INGESTED_FILES, &partition_of(Some(now)), vec![writer::batch(INGESTED_FILES, cols)?])?;
     }

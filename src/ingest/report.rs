@@ -108,6 +108,10 @@ pub struct Summary {
     pub run_id: String,
     pub files_seen: u64,
     pub files_loaded: u64,
+    /// Files whose identical content another file of this run or of the lake holds: named in
+    /// `ingested_files` (status `duplicate`, with `duplicate_of`), not loaded again.
+    pub files_copies: u64,
+    /// Files the lake already names under the same path: nothing to add.
     pub files_already_in_lake: u64,
     /// Left out because a `.trailflowignore` names them.
     pub files_ignored: u64,
@@ -127,6 +131,9 @@ pub struct Summary {
     pub inventory_time: Option<String>,
     pub inventory_time_basis: Option<String>,
     pub seconds: f64,
+    /// Every file this run read, loaded or not: (`source_file`, `file_id`).
+    #[serde(skip)]
+    pub evidence: Vec<(String, String)>,
 }
 
 impl Summary {
@@ -140,9 +147,15 @@ impl Summary {
         let mut s = String::new();
         s.push_str(&format!("lake            {}\n", self.lake));
         s.push_str(&format!(
-            "files           {} seen, {} loaded, {} already in the lake, {} rejected\n",
-            self.files_seen, self.files_loaded, self.files_already_in_lake, self.files_rejected
+            "files           {} seen, {} loaded, {} rejected, {} already in the lake\n",
+            self.files_seen, self.files_loaded, self.files_rejected, self.files_already_in_lake
         ));
+        if self.files_copies > 0 {
+            s.push_str(&format!(
+                "  copies        {} identical to another file, named in ingested_files (status duplicate)\n",
+                self.files_copies
+            ));
+        }
         if self.files_ignored > 0 {
             s.push_str(&format!("  ignored       {} (named in .trailflowignore)\n", self.files_ignored));
         }

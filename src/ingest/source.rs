@@ -1,26 +1,32 @@
 //! Discovery of inputs: files, folders walked recursively, and `.zip` / `.tar` / `.tar.gz` archives
 //! nested in any mix, read in place (never extracted to disk).
+//!
+//! The inputs are the regular files under the given paths, and nothing else. A symbolic link found
+//! inside a folder is followed only when it leads to a regular file inside the inputs; a link to a
+//! folder, to anything outside the inputs, to nothing, and every special file (device, FIFO,
+//! socket, an archive's link or device member) is reported in `ingest_errors` and never read.
+//! Archives nest at most `Limits::archive_depth` deep; members are read into memory up to
+//! `Limits::member_bytes`, and no more than `Limits::pending_bytes` of them wait for a decoder.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Cursor, Read, Seek};
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use flate2::read::MultiGzDecoder;
 
 use super::paths::{ArchiveKind, archive_kind};
 use super::report::ErrorRow;
-
-/// Archive members larger than this are rejected with a message (they would have to be held in
-/// memory); S3 delivers CloudTrail and flow log objects far smaller.
-pub const MEMBER_LIMIT: u64 = 2 << 30;
+use crate::limits::Limits;
 
 /// Where a unit's bytes are.
 pub enum UnitData {
-    /// A plain file on disk, read by the worker.
+    /// A regular file on disk, read by the worker: the path to open (a followed link's target).
     File(PathBuf),
-    /// An archive member, already read (still compressed if it was `.gz`).
-    Bytes(Vec<u8>),
+    /// An archive member, already read (still compressed if it was `.gz`), with its share of the
+    /// pending-bytes budget.
+    Bytes(Vec<u8>, Option<Reservation>),
 }
 
 /// One file to decode: a plain file or an archive member.
@@ -43,6 +49,46 @@ impl Unit {
     }
 }
 
+/// Bytes of archive members read but not yet decoded. The walker waits while the budget is spent.
+#[derive(Debug)]
+pub struct Pending {
+    bytes: Mutex<u64>,
+    freed: Condvar,
+    limit: u64,
+}
+
+/// A share of the [`Pending`] budget, given back when dropped (when its unit is decoded).
+#[derive(Debug)]
+pub struct Reservation {
+    pending: Arc<Pending>,
+    n: u64,
+}
+
+impl Pending {
+    pub fn new(limit: u64) -> Arc<Pending> {
+        Arc::new(Pending { bytes: Mutex::new(0), freed: Condvar::new(), limit })
+    }
+
+    /// Take `n` bytes of the budget, waiting while others hold it (a unit larger than the whole
+    /// budget goes alone).
+    fn reserve(self: &Arc<Self>, n: u64) -> Reservation {
+        let mut held = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        while *held > 0 && *held + n > self.limit {
+            held = self.freed.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        *held += n;
+        Reservation { pending: Arc::clone(self), n }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut held = self.pending.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        *held -= self.n;
+        self.pending.freed.notify_all();
+    }
+}
+
 /// The file in a folder that lists names not to ingest (notes, ground truth, checksums), one
 /// pattern a line: an exact name, `*suffix` or `prefix*`; `#` starts a comment.
 pub const IGNORE_FILE: &str = ".trailflowignore";
@@ -59,39 +105,111 @@ fn ignored_by(patterns: &[String], name: &str) -> bool {
     })
 }
 
-/// Walks inputs, handing each leaf file to `emit` and each unreadable archive or folder to `error`.
+/// What a file that is not a regular file or folder is, in words.
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+        if ft.is_char_device() {
+            return "a character device";
+        }
+        if ft.is_block_device() {
+            return "a block device";
+        }
+    }
+    if ft.is_symlink() { "a symbolic link" } else { "a special file" }
+}
+
+/// Open a regular file for reading: never through a link in its last component, never blocking
+/// on a FIFO swapped in after the walk, and only when it is still a regular file once open.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    let mut options = File::options();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!("not a regular file ({})", special_kind(&meta.file_type()))));
+    }
+    Ok(file)
+}
+
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
+/// Walks inputs, handing each leaf file to `emit` and each file it will not or cannot read to
+/// `error` (with a warning severity when nothing is lost, such as a link to a folder that is read
+/// anyway).
 pub struct Walker<'a> {
     pub emit: &'a mut dyn FnMut(Unit),
     pub error: &'a mut dyn FnMut(ErrorRow),
     /// Files left out because a `.trailflowignore` names them.
     pub ignored: u64,
+    limits: Limits,
+    pending: Arc<Pending>,
+    /// The inputs' real paths: a link is followed only to a regular file inside one of them.
+    roots: Vec<PathBuf>,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    pub fn new(
+        emit: &'a mut dyn FnMut(Unit),
+        error: &'a mut dyn FnMut(ErrorRow),
+        limits: Limits,
+        inputs: &[PathBuf],
+    ) -> Self {
+        let roots = inputs.iter().filter_map(|p| std::fs::canonicalize(p).ok()).collect();
+        let pending = Pending::new(limits.pending_bytes);
+        Walker { emit, error, ignored: 0, limits, pending, roots }
+    }
+
+    fn inside(&self, real: &Path) -> bool {
+        self.roots.iter().any(|r| real.starts_with(r))
+    }
+
+    fn refuse(&mut self, path: &Path, reason: String) {
+        (self.error)(ErrorRow::file(&path.to_string_lossy(), None, reason));
+    }
+
+    /// Walk one input as given. A path named on the command line is taken as the user means it,
+    /// a link included; it must be a folder or a regular file.
     pub fn walk(&mut self, input: &Path) {
-        let outer: Arc<str> = input.to_string_lossy().into();
-        if input.is_dir() {
-            self.walk_dir(input);
-        } else {
-            self.walk_file(input, outer);
+        match std::fs::metadata(input) {
+            Err(e) => self.refuse(input, format!("cannot read: {e}")),
+            Ok(m) if m.is_dir() => self.walk_dir(input),
+            Ok(m) if m.is_file() => {
+                let open = std::fs::canonicalize(input).unwrap_or_else(|_| input.to_path_buf());
+                self.walk_file(input, &open);
+            }
+            Ok(m) => self.refuse(input, format!("not a regular file or folder ({}): not read", special_kind(&m.file_type()))),
         }
     }
 
     fn walk_dir(&mut self, dir: &Path) {
-        let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        let mut entries: Vec<(PathBuf, std::io::Result<std::fs::FileType>)> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| (e.path(), e.file_type()))).collect(),
             Err(e) => {
-                (self.error)(ErrorRow::file(&dir.to_string_lossy(), None, format!("cannot read folder: {e}")));
+                self.refuse(dir, format!("cannot read folder: {e}"));
                 return;
             }
         };
-        entries.sort();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let patterns: Vec<String> = std::fs::read_to_string(dir.join(IGNORE_FILE))
             .map(|t| {
                 t.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
             })
             .unwrap_or_default();
-        for p in entries {
+        for (p, ft) in entries {
             let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             if name == IGNORE_FILE {
                 continue;
@@ -100,39 +218,79 @@ impl Walker<'_> {
                 self.ignored += 1;
                 continue;
             }
-            if p.is_dir() {
-                self.walk_dir(&p);
-            } else if p.is_file() {
-                let outer: Arc<str> = p.to_string_lossy().into();
-                self.walk_file(&p, outer);
+            match ft {
+                Err(e) => self.refuse(&p, format!("cannot read: {e}")),
+                Ok(ft) if ft.is_dir() => self.walk_dir(&p),
+                Ok(ft) if ft.is_file() => self.walk_file(&p, &p),
+                Ok(ft) if ft.is_symlink() => self.walk_link(&p),
+                Ok(ft) => self.refuse(&p, format!("not a regular file ({}): not read", special_kind(&ft))),
             }
         }
     }
 
-    fn walk_file(&mut self, path: &Path, outer: Arc<str>) {
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    /// A symbolic link found in a folder: followed only to a regular file inside the inputs.
+    fn walk_link(&mut self, link: &Path) {
+        let target = std::fs::read_link(link).map(|t| t.display().to_string()).unwrap_or_default();
+        let real = match std::fs::canonicalize(link) {
+            Ok(r) => r,
+            Err(e) => {
+                self.refuse(link, format!("symbolic link to {target:?}, which cannot be followed ({e}): not read"));
+                return;
+            }
+        };
+        let inside = self.inside(&real);
+        match std::fs::metadata(&real) {
+            Ok(m) if m.is_file() && inside => self.walk_file(link, &real),
+            Ok(m) if m.is_file() => self.refuse(
+                link,
+                format!("symbolic link to a file outside the evidence ({}): not read", real.display()),
+            ),
+            Ok(m) if m.is_dir() && inside => {
+                let mut row = ErrorRow::file(
+                    &link.to_string_lossy(),
+                    None,
+                    format!(
+                        "symbolic link to a folder inside the evidence ({}): not followed; its files are read where they are",
+                        real.display()
+                    ),
+                );
+                row.severity = super::report::Severity::Warning;
+                (self.error)(row);
+            }
+            Ok(m) if m.is_dir() => self.refuse(
+                link,
+                format!("symbolic link to a folder outside the evidence ({}): not followed", real.display()),
+            ),
+            Ok(m) => self.refuse(
+                link,
+                format!("symbolic link to {} ({}): not read", special_kind(&m.file_type()), real.display()),
+            ),
+            Err(e) => self.refuse(link, format!("symbolic link to {target:?}, which cannot be followed ({e}): not read")),
+        }
+    }
+
+    /// A regular file: `shown` is its name in the lake, `open` the path to read.
+    fn walk_file(&mut self, shown: &Path, open: &Path) {
+        let outer: Arc<str> = shown.to_string_lossy().into();
+        let name = shown.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let size = std::fs::metadata(open).map(|m| m.len()).unwrap_or(0);
         match archive_kind(&name) {
-            None => (self.emit)(Unit { outer, member: None, data: UnitData::File(path.to_path_buf()), size }),
+            None => (self.emit)(Unit { outer, member: None, data: UnitData::File(open.to_path_buf()), size }),
             Some(kind) => {
-                let file = match File::open(path) {
+                let file = match open_regular(open) {
                     Ok(f) => f,
                     Err(e) => {
                         (self.error)(ErrorRow::file(&outer, None, format!("cannot open: {e}")));
                         return;
                     }
                 };
-                self.walk_archive(kind, BufReader::new(file), &outer, None);
+                let mut reader = BufReader::new(file);
+                match kind {
+                    ArchiveKind::Zip => self.walk_zip(&mut reader, &outer, None, 1),
+                    ArchiveKind::Tar => self.walk_tar(&mut reader, &outer, None, 1),
+                    ArchiveKind::TarGz => self.walk_tar(&mut MultiGzDecoder::new(reader), &outer, None, 1),
+                }
             }
-        }
-    }
-
-    /// Walk one archive. `prefix` is the member path of the archive itself when nested.
-    fn walk_archive<R: Read + Seek>(&mut self, kind: ArchiveKind, reader: R, outer: &Arc<str>, prefix: Option<&str>) {
-        match kind {
-            ArchiveKind::Zip => self.walk_zip(reader, outer, prefix),
-            ArchiveKind::Tar => self.walk_tar(reader, outer, prefix),
-            ArchiveKind::TarGz => self.walk_tar(MultiGzDecoder::new(reader), outer, prefix),
         }
     }
 
@@ -143,24 +301,111 @@ impl Walker<'_> {
         }
     }
 
-    /// Hand a member on: recurse into nested archives, emit the rest.
-    fn member(&mut self, outer: &Arc<str>, member: String, data: Vec<u8>) {
-        let size = data.len() as u64;
-        match archive_kind(&member) {
-            Some(kind) => self.walk_archive(kind, Cursor::new(data), outer, Some(&member)),
-            None => (self.emit)(Unit { outer: outer.clone(), member: Some(member), data: UnitData::Bytes(data), size }),
+    /// A member that is itself an archive, at nesting `depth` (the outermost archive is 1): opened
+    /// when the depth allows. Returns false when it is not an archive.
+    fn nested(&mut self, outer: &Arc<str>, member: &str, depth: usize, reader: &mut dyn Read, size: u64) -> bool {
+        let Some(kind) = archive_kind(member) else {
+            return false;
+        };
+        if depth >= self.limits.archive_depth {
+            (self.error)(ErrorRow::file(
+                outer,
+                Some(member.to_string()),
+                format!(
+                    "archive nested more than {} deep: not opened (TRAILFLOW_MAX_ARCHIVE_DEPTH)",
+                    self.limits.archive_depth
+                ),
+            ));
+            return true;
+        }
+        match kind {
+            // Tar is read as a stream: nothing is held in memory.
+            ArchiveKind::Tar => self.walk_tar(reader, outer, Some(member), depth + 1),
+            ArchiveKind::TarGz => self.walk_tar(&mut MultiGzDecoder::new(reader), outer, Some(member), depth + 1),
+            // Zip needs to seek: the member is read into memory first.
+            ArchiveKind::Zip => {
+                if let Some(data) = self.read_member(outer, member, reader, size) {
+                    self.walk_zip(&mut Cursor::new(data), outer, Some(member), depth + 1);
+                }
+            }
+        }
+        true
+    }
+
+    /// Read a member into memory, within the member bound; `None` (reported) when it is too large
+    /// or unreadable.
+    fn read_member(&mut self, outer: &Arc<str>, member: &str, reader: &mut dyn Read, size: u64) -> Option<Vec<u8>> {
+        let limit = self.limits.member_bytes;
+        let too_large = |n: u64| {
+            format!("member of {n} bytes or more is over the {limit}-byte limit for archive members (TRAILFLOW_MAX_MEMBER)")
+        };
+        if size > limit {
+            (self.error)(ErrorRow::file(outer, Some(member.to_string()), too_large(size)));
+            return None;
+        }
+        // The size a header declares may lie: the read itself is bounded.
+        let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
+        match reader.take(limit + 1).read_to_end(&mut data) {
+            Ok(n) if n as u64 > limit => {
+                (self.error)(ErrorRow::file(outer, Some(member.to_string()), too_large(n as u64)));
+                None
+            }
+            Ok(_) => Some(data),
+            Err(e) => {
+                (self.error)(ErrorRow::file(outer, Some(member.to_string()), format!("corrupt archive member: {e}")));
+                None
+            }
         }
     }
 
-    fn walk_zip<R: Read + Seek>(&mut self, reader: R, outer: &Arc<str>, prefix: Option<&str>) {
-        let mut zip = match zip::ZipArchive::new(reader) {
-            Ok(z) => z,
-            Err(e) => {
-                (self.error)(ErrorRow::file(
+    /// Hand a leaf member on to the decoders, within the pending-bytes budget.
+    fn leaf(&mut self, outer: &Arc<str>, member: String, reader: &mut dyn Read, size: u64) {
+        let reservation = self.pending.reserve(size.min(self.limits.member_bytes));
+        if let Some(data) = self.read_member(outer, &member, reader, size) {
+            let size = data.len() as u64;
+            (self.emit)(Unit {
+                outer: outer.clone(),
+                member: Some(member),
+                data: UnitData::Bytes(data, Some(reservation)),
+                size,
+            });
+        }
+    }
+
+    fn walk_zip(&mut self, reader: &mut dyn ReadSeek, outer: &Arc<str>, prefix: Option<&str>, depth: usize) {
+        fn open<'r>(reader: &'r mut dyn ReadSeek) -> Result<zip::ZipArchive<&'r mut dyn ReadSeek>, String> {
+            zip::ZipArchive::new(reader).map_err(|e| format!("not a readable zip archive: {e}"))
+        }
+        let (duplicated, cd_start, base) = match open(&mut *reader) {
+            Ok(z) => (z.has_duplicate_names(), z.central_directory_start(), z.offset()),
+            Err(reason) => {
+                (self.error)(ErrorRow::file(outer, prefix.map(str::to_string), reason));
+                return;
+            }
+        };
+        // Names the central directory holds more than once: the archive reader keeps one entry per
+        // name, so every copy of such a name is read by its own offset below.
+        let mut copies: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut by_offset = Vec::new();
+        if duplicated {
+            match central_entries(&mut *reader, cd_start, base) {
+                Ok(entries) => {
+                    for e in &entries {
+                        *copies.entry(e.name.clone()).or_default() += 1;
+                    }
+                    by_offset = entries.into_iter().filter(|e| copies[&e.name] > 1).collect();
+                }
+                Err(e) => (self.error)(ErrorRow::file(
                     outer,
                     prefix.map(str::to_string),
-                    format!("not a readable zip archive: {e}"),
-                ));
+                    format!("zip archive with repeated member names whose directory cannot be read: {e}; one copy of each name was read"),
+                )),
+            }
+        }
+        let mut zip = match open(&mut *reader) {
+            Ok(z) => z,
+            Err(reason) => {
+                (self.error)(ErrorRow::file(outer, prefix.map(str::to_string), reason));
                 return;
             }
         };
@@ -171,39 +416,65 @@ impl Walker<'_> {
                     (self.error)(ErrorRow::file(
                         outer,
                         prefix.map(str::to_string),
-                        format!("zip member #{i} unreadable: {e}"),
+                        format!("zip member #{} unreadable: {e}", i + 1),
                     ));
                     continue;
                 }
             };
-            if entry.is_dir() {
+            let raw_name = entry.name_raw().to_vec();
+            if copies.get(&raw_name).is_some_and(|n| *n > 1) {
+                continue; // read below, every copy
+            }
+            let name = String::from_utf8_lossy(&raw_name).to_string();
+            // A name ending in `/` is a folder (the zip format's only separator); a name ending
+            // in `\` is a file whatever some readers think.
+            if name.ends_with('/') {
                 continue;
             }
-            let name = entry.name().map(|n| n.to_string()).unwrap_or_else(|_| format!("#{i}"));
             let member = Self::member_name(prefix, &name);
-            if entry.size() > MEMBER_LIMIT {
-                (self.error)(ErrorRow::file(
-                    outer,
-                    Some(member),
-                    format!(
-                        "member of {} bytes is over the {MEMBER_LIMIT}-byte limit for archive members",
-                        entry.size()
-                    ),
-                ));
+            if entry.is_symlink() {
+                let mut row = ErrorRow::file(outer, Some(member), "symbolic link member: not read".into());
+                row.severity = super::report::Severity::Warning;
+                (self.error)(row);
                 continue;
             }
-            let mut data = Vec::with_capacity(entry.size() as usize);
-            match (&mut entry).take(MEMBER_LIMIT + 1).read_to_end(&mut data) {
-                Ok(_) => {
-                    drop(entry);
-                    self.member(outer, member, data);
+            let size = entry.size();
+            if !self.nested(outer, &member, depth, &mut entry, size) {
+                self.leaf(outer, member, &mut entry, size);
+            }
+        }
+        drop(zip);
+        // Every copy of a repeated name, in directory order: the first under its name, the next
+        // as `name#2`, `name#3`.
+        let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+        for e in by_offset {
+            let n = seen.entry(e.name.clone()).or_default();
+            *n += 1;
+            let name = String::from_utf8_lossy(&e.name).to_string();
+            if name.ends_with('/') {
+                continue;
+            }
+            let shown = if *n == 1 { name } else { format!("{name}#{n}") };
+            let member = Self::member_name(prefix, &shown);
+            if let Err(err) = reader.seek(SeekFrom::Start(e.header)) {
+                (self.error)(ErrorRow::file(outer, Some(member), format!("corrupt zip member: {err}")));
+                continue;
+            }
+            let mut stream: &mut dyn ReadSeek = &mut *reader;
+            match zip::read::read_zipfile_from_stream_with_compressed_size(&mut stream, e.compressed) {
+                Ok(Some(mut entry)) => {
+                    let size = entry.size();
+                    if !self.nested(outer, &member, depth, &mut entry, size) {
+                        self.leaf(outer, member, &mut entry, size);
+                    }
                 }
-                Err(e) => (self.error)(ErrorRow::file(outer, Some(member), format!("corrupt zip member: {e}"))),
+                Ok(None) => (self.error)(ErrorRow::file(outer, Some(member), "zip member not found at its offset".into())),
+                Err(err) => (self.error)(ErrorRow::file(outer, Some(member), format!("corrupt zip member: {err}"))),
             }
         }
     }
 
-    fn walk_tar<R: Read>(&mut self, reader: R, outer: &Arc<str>, prefix: Option<&str>) {
+    fn walk_tar(&mut self, reader: &mut dyn Read, outer: &Arc<str>, prefix: Option<&str>, depth: usize) {
         let mut tar = tar::Archive::new(reader);
         let entries = match tar.entries() {
             Ok(e) => e,
@@ -229,28 +500,99 @@ impl Walker<'_> {
                     return;
                 }
             };
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
             let name = entry.path().map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| "?".into());
             let member = Self::member_name(prefix, &name);
-            let size = entry.header().size().unwrap_or(0);
-            if size > MEMBER_LIMIT {
-                (self.error)(ErrorRow::file(
-                    outer,
-                    Some(member),
-                    format!("member of {size} bytes is over the {MEMBER_LIMIT}-byte limit for archive members"),
-                ));
+            let ty = entry.header().entry_type();
+            if ty.is_dir() || ty.is_pax_global_extensions() || ty.is_pax_local_extensions() || ty.is_gnu_longname() || ty.is_gnu_longlink() {
                 continue;
             }
-            let mut data = Vec::with_capacity(size as usize);
-            match (&mut entry).take(MEMBER_LIMIT + 1).read_to_end(&mut data) {
-                Ok(_) => self.member(outer, member, data),
-                Err(e) => {
-                    (self.error)(ErrorRow::file(outer, Some(member), format!("corrupt or truncated tar member: {e}")));
-                    return;
-                }
+            if ty.is_symlink() || ty.is_hard_link() {
+                let target = entry.link_name().ok().flatten().map(|t| t.to_string_lossy().to_string()).unwrap_or_default();
+                let what = if ty.is_symlink() { "symbolic" } else { "hard" };
+                let mut row = ErrorRow::file(
+                    outer,
+                    Some(member),
+                    format!("{what} link member to {target:?}: not read (its target is read as a member of its own when the archive holds it)"),
+                );
+                row.severity = super::report::Severity::Warning;
+                (self.error)(row);
+                continue;
+            }
+            if !ty.is_file() && !ty.is_contiguous() && !ty.is_gnu_sparse() {
+                let kind = if ty.is_character_special() {
+                    "character device"
+                } else if ty.is_block_special() {
+                    "block device"
+                } else if ty.is_fifo() {
+                    "FIFO"
+                } else {
+                    "special"
+                };
+                (self.error)(ErrorRow::file(outer, Some(member), format!("{kind} member: not read")));
+                continue;
+            }
+            let size = entry.header().size().unwrap_or(0);
+            if !self.nested(outer, &member, depth, &mut entry, size) {
+                self.leaf(outer, member, &mut entry, size);
             }
         }
     }
+}
+
+/// One entry of a zip central directory.
+struct CentralEntry {
+    name: Vec<u8>,
+    /// Where its local header is.
+    header: u64,
+    compressed: u64,
+}
+
+/// Every entry of a zip's central directory (which starts at `cd_start`), repeated names
+/// included; `base` is where the archive starts in its file (after any prefix).
+fn central_entries(r: &mut dyn ReadSeek, cd_start: u64, base: u64) -> std::io::Result<Vec<CentralEntry>> {
+    r.seek(SeekFrom::Start(cd_start))?;
+    let mut out = Vec::new();
+    let mut fixed = [0u8; 46];
+    loop {
+        if r.read_exact(&mut fixed).is_err() || fixed[..4] != [0x50, 0x4b, 0x01, 0x02] {
+            break;
+        }
+        let u16_at = |i: usize| u64::from(u16::from_le_bytes([fixed[i], fixed[i + 1]]));
+        let u32_at = |i: usize| u64::from(u32::from_le_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]));
+        let (name_len, extra_len, comment_len) = (u16_at(28), u16_at(30), u16_at(32));
+        let mut compressed = u32_at(20);
+        let uncompressed = u32_at(24);
+        let mut offset = u32_at(42);
+        let mut name = vec![0u8; name_len as usize];
+        r.read_exact(&mut name)?;
+        let mut extra = vec![0u8; extra_len as usize];
+        r.read_exact(&mut extra)?;
+        r.seek(SeekFrom::Current(comment_len as i64))?;
+        // Zip64: the values set to 0xFFFFFFFF are in the 0x0001 extra field, in this order.
+        let mut i = 0;
+        while i + 4 <= extra.len() {
+            let id = u16::from_le_bytes([extra[i], extra[i + 1]]);
+            let len = u16::from_le_bytes([extra[i + 2], extra[i + 3]]) as usize;
+            let body = &extra[(i + 4).min(extra.len())..(i + 4 + len).min(extra.len())];
+            if id == 1 {
+                let mut vals = body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+                if uncompressed == 0xFFFF_FFFF {
+                    vals.next();
+                }
+                if compressed == 0xFFFF_FFFF {
+                    compressed = vals.next().unwrap_or(compressed);
+                }
+                if offset == 0xFFFF_FFFF {
+                    offset = vals.next().unwrap_or(offset);
+                }
+            }
+            i += 4 + len;
+        }
+        // The directory's offsets count from the archive's start, which may sit after a prefix.
+        out.push(CentralEntry { name, header: offset + base, compressed });
+        if out.len() > 10_000_000 {
+            break;
+        }
+    }
+    Ok(out)
 }

@@ -56,6 +56,9 @@ pub struct TableWriter<'a> {
     seen: SeenEvents,
     /// Duplicate events dropped, by `source_file`.
     pub duplicates_by_file: HashMap<String, u64>,
+    /// The dropped copies not yet written to `event_copies`.
+    copies: Vec<RecordBatch>,
+    copies_rows: usize,
     pub rows: BTreeMap<&'static str, u64>,
     pub files_written: usize,
     /// The search index, fed each CloudTrail file as it is written.
@@ -73,6 +76,8 @@ impl<'a> TableWriter<'a> {
             memory_budget,
             seen,
             duplicates_by_file: HashMap::new(),
+            copies: Vec::new(),
+            copies_rows: 0,
             rows: BTreeMap::new(),
             files_written: 0,
             index: None,
@@ -124,7 +129,33 @@ impl<'a> TableWriter<'a> {
         if dropped == 0 {
             return Ok(batch);
         }
-        Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
+        let keep = BooleanArray::from(keep);
+        let dropped_rows = filter_record_batch(&batch, &datafusion::arrow::compute::not(&keep)?)?;
+        self.copies_rows += dropped_rows.num_rows();
+        self.copies.push(dropped_rows.project(&[
+            dropped_rows.schema().index_of("event_id")?,
+            dropped_rows.schema().index_of("event_time")?,
+            dropped_rows.schema().index_of("source_file")?,
+            dropped_rows.schema().index_of("source_record")?,
+        ])?);
+        if self.copies_rows >= 64 * 1024 {
+            self.flush_copies()?;
+        }
+        Ok(filter_record_batch(&batch, &keep)?)
+    }
+
+    /// Hand the dropped copies gathered so far to `event_copies`.
+    fn flush_copies(&mut self) -> Result<()> {
+        let batches = std::mem::take(&mut self.copies);
+        self.copies_rows = 0;
+        for b in batches {
+            let run = Arc::new(datafusion::arrow::array::StringArray::from(vec![self.run_id.as_str(); b.num_rows()]));
+            let mut cols: Vec<ArrayRef> = vec![run];
+            cols.extend(b.columns().iter().cloned());
+            let batch = batch(schema::EVENT_COPIES, cols)?;
+            self.add(schema::EVENT_COPIES, batch)?;
+        }
+        Ok(())
     }
 
     fn flush(&mut self, key: &(&'static str, String)) -> Result<()> {
@@ -169,6 +200,7 @@ impl<'a> TableWriter<'a> {
 
     /// Write every buffer out.
     pub fn finish(&mut self) -> Result<()> {
+        self.flush_copies()?;
         let mut keys: Vec<_> = self.buffers.keys().cloned().collect();
         keys.sort();
         for k in keys {

@@ -80,11 +80,43 @@ pub fn for_each_string(lake: &Lake, table: &str, column: &str, mut f: impl FnMut
     Ok(())
 }
 
-/// The identities (`ingested_files.file_id`) of every file already loaded.
-pub fn file_ids(lake: &Lake) -> Result<HashSet<String>> {
+/// What the lake knows of one file content (`ingested_files.file_id`).
+#[derive(Debug, Clone, Default)]
+pub struct KnownFile {
+    /// The name it was first loaded under.
+    pub first: String,
+    pub kind: String,
+    /// Every name it is recorded under (the first and its copies).
+    pub names: HashSet<String>,
+}
+
+/// Every file content the lake holds, by `file_id`.
+pub fn known_files(lake: &Lake) -> Result<std::collections::HashMap<String, KnownFile>> {
+    let mut out: std::collections::HashMap<String, KnownFile> = Default::default();
+    for_each_batch(lake, INGESTED_FILES, &["file_id", "source_file", "kind", "status"], |b| {
+        let col = |i: usize| b.column(i).as_string::<i32>();
+        let (ids, names, kinds, status) = (col(0), col(1), col(2), col(3));
+        for i in 0..b.num_rows() {
+            let k = out.entry(ids.value(i).to_string()).or_default();
+            if status.value(i) != "duplicate" {
+                k.first = names.value(i).to_string();
+                k.kind = kinds.value(i).to_string();
+            }
+            k.names.insert(names.value(i).to_string());
+        }
+    })?;
+    Ok(out)
+}
+
+/// The (`source_file`, `reason`) of every row of `ingest_errors`: a problem found again by a
+/// later run is not recorded twice.
+pub fn known_errors(lake: &Lake) -> Result<HashSet<(String, String)>> {
     let mut out = HashSet::new();
-    for_each_string(lake, INGESTED_FILES, "file_id", |s| {
-        out.insert(s.to_string());
+    for_each_batch(lake, crate::schema::INGEST_ERRORS, &["source_file", "reason"], |b| {
+        let (files, reasons) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        for i in 0..b.num_rows() {
+            out.insert((files.value(i).to_string(), reasons.value(i).to_string()));
+        }
     })?;
     Ok(out)
 }

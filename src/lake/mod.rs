@@ -14,6 +14,11 @@
 //! after syncing every file), then renames each file into place. Recovery rolls a committed run
 //! forward and deletes an uncommitted one, so a kill at any moment leaves the lake as it was before
 //! the run or as it is after it.
+//!
+//! Readers never see half a run: the writer holds `_trailflow/publish` exclusively while a run's
+//! files move into place and the search index takes them, and a reader holds it shared while it
+//! lists files (see [`Lake::snapshot`]). A run cut off while it was being published is finished by
+//! the next process that can write the lake; one that cannot (a read-only copy) says so and stops.
 
 pub mod existing;
 
@@ -26,7 +31,10 @@ use crate::error::{Error, Result};
 const META_DIR: &str = "_trailflow";
 const STAGING_DIR: &str = "staging";
 const LOCK_FILE: &str = "lock";
+const PUBLISH_FILE: &str = "publish";
 const COMMITTED: &str = "COMMITTED";
+/// How long a reader waits for another process to finish a cut-off run before it gives up.
+const RECOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A lake folder.
 #[derive(Debug, Clone)]
@@ -40,6 +48,20 @@ pub struct WriteLock {
     _file: File,
 }
 
+/// Held while files move into the lake (exclusive) or while a reader lists them (shared).
+#[derive(Debug)]
+pub struct PublishGuard {
+    _file: Option<File>,
+}
+
+/// Whether the writer lock could be had.
+enum Idle {
+    Free(WriteLock),
+    /// Another process writes the lake.
+    Busy,
+    /// This process cannot write the lake (read-only file system, permissions).
+    Denied(std::io::Error),
+}
 impl Lake {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Lake { root: root.into() }
@@ -91,15 +113,22 @@ impl Lake {
     }
 
     /// The writer lock, when no writer holds it (for readers that repair on the way).
-    fn idle_lock(&self) -> Option<WriteLock> {
-        let file = File::options().write(true).open(self.meta().join(LOCK_FILE)).ok()?;
-        file.try_lock().ok()?;
-        Some(WriteLock { _file: file })
+    fn idle_lock(&self) -> Idle {
+        let path = self.meta().join(LOCK_FILE);
+        let file = match File::options().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) => return Idle::Denied(e),
+        };
+        match file.try_lock() {
+            Ok(()) => Idle::Free(WriteLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Idle::Busy,
+            Err(fs::TryLockError::Error(e)) => Idle::Denied(e),
+        }
     }
 
     /// For readers: finish or undo an interrupted run when no writer is active.
     pub fn recover_if_idle(&self) -> Result<()> {
-        if let Some(lock) = self.idle_lock() {
+        if let Idle::Free(lock) = self.idle_lock() {
             self.recover(&lock)?;
         }
         Ok(())
@@ -116,6 +145,7 @@ impl Lake {
                 continue;
             }
             if run_dir.join(COMMITTED).is_file() {
+                let _publishing = self.publish_exclusive()?;
                 self.publish(&run_dir)?;
             }
             fs::remove_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
@@ -123,14 +153,97 @@ impl Lake {
         Ok(())
     }
 
-    /// Bring the search index up to date with the lake when no writer is active (a writer brings
-    /// it up to date itself when it takes the lock).
-    pub fn sync_index_if_idle(&self) -> Result<()> {
-        if let Some(lock) = self.idle_lock() {
-            self.recover(&lock)?;
-            crate::search::catch_up(self)?;
+    /// Is a committed run waiting to be moved into place (a run cut off while it was published)?
+    fn half_published(&self) -> bool {
+        let Ok(entries) = fs::read_dir(self.meta().join(STAGING_DIR)) else {
+            return false;
+        };
+        entries.filter_map(|e| e.ok()).any(|e| e.path().join(COMMITTED).is_file())
+    }
+
+    /// Hold the publish lock exclusively: no reader lists files while a run moves into place.
+    pub fn publish_exclusive(&self) -> Result<PublishGuard> {
+        let path = self.meta().join(PUBLISH_FILE);
+        let file =
+            File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        file.lock().map_err(|e| Error::io(&path, e))?;
+        Ok(PublishGuard { _file: Some(file) })
+    }
+
+    /// Hold the publish lock shared (none when the lake has no such file and it cannot be made).
+    fn publish_shared(&self) -> Result<PublishGuard> {
+        let path = self.meta().join(PUBLISH_FILE);
+        let file = match File::options().read(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match File::options().create(true).truncate(false).write(true).open(&path) {
+                    Ok(f) => f,
+                    // A lake written before this lock existed, on a read-only medium.
+                    Err(_) => return Ok(PublishGuard { _file: None }),
+                }
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        file.lock_shared().map_err(|e| Error::io(&path, e))?;
+        Ok(PublishGuard { _file: Some(file) })
+    }
+
+    /// A consistent view of the lake for a reader: while the guard is held, no run is half in
+    /// place and none starts moving in. A run cut off while it was published is finished first
+    /// (by this process when nobody writes, else by the writer, which is waited for); a reader that
+    /// cannot write the lake and finds such a run stops with an error that says what to do.
+    pub fn snapshot(&self) -> Result<PublishGuard> {
+        let started = std::time::Instant::now();
+        loop {
+            let idle = self.idle_lock();
+            if let Idle::Free(lock) = &idle {
+                self.recover(lock)?;
+            }
+            let idle = match idle {
+                Idle::Free(lock) => {
+                    drop(lock);
+                    None
+                }
+                Idle::Busy => Some(None),
+                Idle::Denied(e) => Some(Some(e)),
+            };
+            let guard = self.publish_shared()?;
+            if !self.half_published() {
+                return Ok(guard);
+            }
+            drop(guard);
+            match idle {
+                Some(Some(e)) => {
+                    return Err(Error::Invalid(format!(
+                        "the lake at {} holds an ingest run that was cut off while it was being published, and this process cannot finish it ({e}): make the lake writable, or copy it (cp -r) and use the copy; the next trailflow command on it completes the run",
+                        self.root.display()
+                    )));
+                }
+                _ if started.elapsed() > RECOVERY_WAIT => {
+                    return Err(Error::Invalid(format!(
+                        "the lake at {} holds an ingest run cut off while it was being published, and the process writing the lake has not finished it: try again when it is done",
+                        self.root.display()
+                    )));
+                }
+                // A writer is at work; it finishes the run when it starts.
+                _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
         }
-        Ok(())
+    }
+
+    /// Bring the search index up to date with the lake when no writer is active (a writer brings
+    /// it up to date itself when it takes the lock). Returns false when it could not (another
+    /// process writes the lake, or this one cannot write it), with the reason in the latter case.
+    pub fn sync_index_if_idle(&self) -> Result<Result<(), Option<std::io::Error>>> {
+        match self.idle_lock() {
+            Idle::Free(lock) => {
+                self.recover(&lock)?;
+                crate::search::catch_up(self)?;
+                Ok(Ok(()))
+            }
+            Idle::Busy => Ok(Err(None)),
+            Idle::Denied(e) => Ok(Err(Some(e))),
+        }
     }
 
     /// A new staging folder for a run.
@@ -144,7 +257,8 @@ impl Lake {
     }
 
     /// Make a staged run part of the lake: mark it committed, then move its files into place.
-    pub fn commit(&self, staging: Staging, _lock: &WriteLock) -> Result<()> {
+    /// The caller holds [`Lake::publish_exclusive`] across this and the index commit.
+    pub fn commit(&self, staging: Staging, _lock: &WriteLock, _publishing: &PublishGuard) -> Result<()> {
         // Every data file was synced when written; the marker makes the run durable as a whole.
         let marker_tmp = staging.dir.join("COMMITTED.tmp");
         let mut f = File::create(&marker_tmp).map_err(|e| Error::io(&marker_tmp, e))?;

@@ -18,6 +18,7 @@
 //! lake no longer has), so a kill at any moment leaves index and Parquet telling the same story.
 
 pub mod query;
+pub mod readonly;
 pub mod table;
 pub mod tokenize;
 
@@ -131,22 +132,97 @@ struct Payload {
     files: Vec<String>,
 }
 
-/// Open the index with what it covers; `None` when the lake has none, or one of another layout
-/// (which is then removed, to be rebuilt from Parquet).
+/// Read an index's commit payload; `None` when it has none or is of another layout.
+fn payload_of(index: &Index) -> Option<Payload> {
+    let meta = index.load_metas().ok()?;
+    let payload: Payload = serde_json::from_str(meta.payload.as_deref()?).ok()?;
+    (payload.format == FORMAT && fields(&index.schema()).is_ok()).then_some(payload)
+}
+
+/// Open the index with what it covers, for writing; `None` when the lake has none, or one of
+/// another layout (which is then removed, to be rebuilt from Parquet). Only a process holding the
+/// lake's write lock calls this.
 fn open_existing(lake: &Lake) -> Result<Option<(Index, Payload)>> {
     let dir = index_dir(lake);
     if !dir.join("meta.json").is_file() {
         return Ok(None);
     }
-    let current = Index::open_in_dir(&dir).ok().and_then(|index| {
-        let meta = index.load_metas().ok()?;
-        let payload: Payload = serde_json::from_str(meta.payload.as_deref()?).ok()?;
-        (payload.format == FORMAT && fields(&index.schema()).is_ok()).then_some((index, payload))
-    });
+    let current = Index::open_in_dir(&dir).ok().and_then(|index| payload_of(&index).map(|p| (index, p)));
     if current.is_none() {
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     }
     Ok(current)
+}
+
+/// Open the index for reading, changing nothing on disk; `None` when there is no usable index.
+fn open_read_only(lake: &Lake) -> Option<(Index, Payload)> {
+    let dir = index_dir(lake);
+    if !dir.join("meta.json").is_file() {
+        return None;
+    }
+    let mmap = tantivy::directory::MmapDirectory::open(&dir).ok()?;
+    let index = Index::open(readonly::ReadOnlyDirectory(mmap)).ok()?;
+    let payload = payload_of(&index)?;
+    Some((index, payload))
+}
+
+/// How long a search waits for a writer to bring the index up to date before giving up.
+const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The index and a searcher that agree with the lake: every run that owns CloudTrail files is in
+/// the index. When one is missing (a run cut off before its index was saved, an index removed or
+/// of an older layout), the index is brought up to date first, by this process when nobody writes
+/// the lake, else by the writer, which is waited for. A process that cannot write the lake says
+/// so. `None` when the lake has no CloudTrail events.
+fn open_consistent(lake: &Lake) -> Result<Option<(Payload, tantivy::Searcher)>> {
+    let started = std::time::Instant::now();
+    loop {
+        let guard = lake.snapshot()?;
+        let runs = lake_runs(lake)?;
+        let opened = open_read_only(lake);
+        let covered = opened.as_ref().is_some_and(|(_, p)| runs.keys().all(|r| p.runs.contains(r)));
+        if runs.is_empty() && !covered {
+            return Ok(None);
+        }
+        if covered && let Some((index, payload)) = opened {
+            // A writer's merge may remove segment files between reading the index's list and
+            // opening them: then the list is read again.
+            let reader = index
+                .reader_builder()
+                .reload_policy(tantivy::ReloadPolicy::Manual)
+                .try_into()
+                .map_err(|e: tantivy::TantivyError| tantivy_err("read", e));
+            match reader {
+                Ok(r) => {
+                    drop(guard);
+                    return Ok(Some((payload, r.searcher())));
+                }
+                Err(e) if started.elapsed() > INDEX_WAIT => return Err(e),
+                Err(_) => {
+                    drop(guard);
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                }
+            }
+        }
+        drop(guard);
+        match lake.sync_index_if_idle()? {
+            Ok(()) => {}
+            Err(Some(e)) => {
+                return Err(Error::Invalid(format!(
+                    "the search index of the lake at {} does not cover all of its CloudTrail events, and this process cannot bring it up to date ({e}): make the lake writable, or search a copy (cp -r); SQL over the lake is not affected",
+                    lake.root.display()
+                )));
+            }
+            Err(None) if started.elapsed() > INDEX_WAIT => {
+                return Err(Error::Invalid(format!(
+                    "the search index of the lake at {} is being brought up to date by the process writing the lake: try again when it is done",
+                    lake.root.display()
+                )));
+            }
+            Err(None) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
 }
 
 /// Open the index, creating an empty one when absent.
@@ -352,12 +428,26 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
     commit(writer, &payload)
 }
 
-fn commit(mut writer: IndexWriter, payload: &Payload) -> Result<()> {
+fn commit(writer: IndexWriter, payload: &Payload) -> Result<()> {
+    commit_only(writer, payload)?.wait()
+}
+
+/// Commit, leaving the merges that follow to run: see [`Merging::wait`].
+fn commit_only(mut writer: IndexWriter, payload: &Payload) -> Result<Merging> {
     let mut prepared = writer.prepare_commit().map_err(|e| tantivy_err("commit", e))?;
     prepared.set_payload(&serde_json::to_string(payload)?);
     prepared.commit().map_err(|e| tantivy_err("commit", e))?;
-    writer.wait_merging_threads().map_err(|e| tantivy_err("merge", e))?;
-    Ok(())
+    Ok(Merging(writer))
+}
+
+/// A committed index whose segments may still be merging.
+pub struct Merging(IndexWriter);
+
+impl Merging {
+    /// Wait for the merges (readers see the committed index meanwhile).
+    pub fn wait(self) -> Result<()> {
+        self.0.wait_merging_threads().map_err(|e| tantivy_err("merge", e))
+    }
 }
 
 /// A slice of a file for an indexing thread: file number, first row, rows.
@@ -369,6 +459,8 @@ pub struct Indexer {
     handles: Vec<JoinHandle<Result<()>>>,
     writer: Arc<IndexWriter>,
     payload: Payload,
+    run: String,
+    files_before: usize,
 }
 
 impl Indexer {
@@ -396,7 +488,8 @@ impl Indexer {
                 .map_err(Error::PlainIo)?;
             handles.push(h);
         }
-        Ok(Indexer { tx: Some(tx), handles, writer, payload })
+        let files_before = payload.files.len();
+        Ok(Indexer { tx: Some(tx), handles, writer, payload, run: run.to_string(), files_before })
     }
 
     /// Queue a CloudTrail file for the index: its rows as written, in order, and its final place in
@@ -434,7 +527,11 @@ impl Indexer {
     /// Wait for every row to be indexed; the result is committed after the lake run is.
     pub fn finish(mut self) -> Result<PendingIndex> {
         self.join()?;
-        let Indexer { writer, payload, .. } = self;
+        let Indexer { writer, mut payload, run, files_before, .. } = self;
+        // A run without CloudTrail rows is not one the index covers.
+        if payload.files.len() == files_before {
+            payload.runs.remove(&run);
+        }
         let writer =
             Arc::try_unwrap(writer).map_err(|_| Error::Invalid("search index writer still in use".into()))?;
         Ok(PendingIndex { writer, payload })
@@ -448,8 +545,10 @@ pub struct PendingIndex {
 }
 
 impl PendingIndex {
-    pub fn commit(self) -> Result<()> {
-        commit(self.writer, &self.payload)
+    /// Commit the run's index; the merges that follow are the caller's to wait for, outside the
+    /// lake's publish lock.
+    pub fn commit(self) -> Result<Merging> {
+        commit_only(self.writer, &self.payload)
     }
 }
 
@@ -551,6 +650,7 @@ fn is_field(name: &str) -> bool {
 
 /// Read a query and add the request's time range to it.
 fn compile(req: &SearchRequest) -> Result<query::Q> {
+    crate::limits::check_nesting(&req.query, "search query", false)?;
     let text = tokenize::prepare_query(&req.query, is_field);
     if text.trim().is_empty() {
         return Err(Error::Invalid("empty search query: give a needle, e.g. 45.137.21.9 or event_name:StopLogging".into()));
@@ -559,7 +659,9 @@ fn compile(req: &SearchRequest) -> Result<query::Q> {
     if req.from.is_none() && req.to.is_none() {
         return Ok(q);
     }
-    Ok(query::Q::Bool { must: vec![q, query::Q::Time(req.from, req.to)], should: Vec::new(), not: Vec::new() })
+    // The lake holds times from 1970 to 2200 only: a bound beyond them selects the same events.
+    let (from, to) = (req.from.map(crate::limits::clamp_time), req.to.map(crate::limits::clamp_time));
+    Ok(query::Q::Bool { must: vec![q, query::Q::Time(from, to)], should: Vec::new(), not: Vec::new() })
 }
 
 /// Run a search: the matching events, oldest first, as batches of [`result_schema`].
@@ -576,13 +678,10 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<Vec<RecordBatch>> {
 pub fn search_each(lake: &Lake, req: &SearchRequest, emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
     let schema = result_schema();
     let q = compile(req)?;
-    lake.sync_index_if_idle()?;
-    let Some((index, payload)) = open_existing(lake)? else {
+    let Some((payload, searcher)) = open_consistent(lake)? else {
         return Ok(());
     };
-    let f = fields(&index.schema())?;
-    let reader = index.reader().map_err(|e| tantivy_err("read", e))?;
-    let searcher = reader.searcher();
+    let f = fields(searcher.schema())?;
     let failed = std::cell::RefCell::new(None);
     let values_with = |term: u64| -> Vec<u64> {
         let q = tantivy::query::TermQuery::new(

@@ -1,0 +1,279 @@
+//! The bounds that keep one hostile or broken input from taking a run down: how deep archives
+//! nest, how large a record, a document, a line or an archive member may be, how deep a user's
+//! query may nest, and which times the lake accepts. Each has a default and an environment
+//! variable that changes it; `docs/lake.md` ("Guarantees") lists them.
+
+use crate::error::{Error, Result};
+
+/// The earliest time the lake stores (1970-01-01T00:00:00Z), in microseconds.
+pub const MIN_TIME_MICROS: i64 = 0;
+/// The first time the lake no longer stores (2200-01-01T00:00:00Z), in microseconds.
+pub const END_TIME_MICROS: i64 = 7_258_118_400_000_000;
+
+/// Is a time (microseconds since the epoch) inside the range the lake stores, 1970 to 2200?
+pub fn time_in_range(micros: i64) -> bool {
+    (MIN_TIME_MICROS..END_TIME_MICROS).contains(&micros)
+}
+
+/// The reason a time outside that range is rejected.
+pub fn time_out_of_range(what: &str, text: &str) -> String {
+    format!("{what} {text:?} is outside 1970-01-01..2200-01-01, the times the lake stores")
+}
+
+/// A time given by a user for a range (`--from`, `--to`, a filter) moved into the stored range:
+/// the lake holds nothing before 1970 or after 2200, so a bound beyond them selects the same rows.
+pub fn clamp_time(micros: i64) -> i64 {
+    micros.clamp(MIN_TIME_MICROS, END_TIME_MICROS)
+}
+
+/// How deep a user's expression may nest: brackets in a search or in SQL (nested calls, nested
+/// subqueries). Deeper input gets an error instead of exhausting the stack.
+pub const MAX_EXPRESSION_DEPTH: usize = 256;
+
+/// How deep JSON may nest before a record is rejected (serde_json's own limit is 128).
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// The ingest bounds, read from the environment once per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Archives inside archives, at most this deep (`TRAILFLOW_MAX_ARCHIVE_DEPTH`).
+    pub archive_depth: usize,
+    /// An archive member is read into memory; larger members are rejected (`TRAILFLOW_MAX_MEMBER`).
+    pub member_bytes: u64,
+    /// Archive members read but not yet decoded, in bytes (`TRAILFLOW_MAX_PENDING`): the walker
+    /// waits while this much is queued.
+    pub pending_bytes: u64,
+    /// One CloudTrail record (or another element of a JSON array), at most (`TRAILFLOW_MAX_RECORD`).
+    pub record_bytes: usize,
+    /// A JSON document that is read whole (an inventory snapshot, a log envelope), at most
+    /// (`TRAILFLOW_MAX_DOCUMENT`). `{"Records":[...]}` files are streamed record by record and
+    /// have no such bound.
+    pub document_bytes: usize,
+    /// One line of a text flow log, at most (`TRAILFLOW_MAX_LINE`).
+    pub line_bytes: usize,
+    /// Decompressed bytes per compressed byte before a file is taken for a decompression bomb
+    /// (`TRAILFLOW_MAX_EXPANSION`); files below `expansion_floor` bytes decompressed are not judged.
+    pub expansion: u64,
+    pub expansion_floor: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            archive_depth: 8,
+            member_bytes: 1 << 30,
+            pending_bytes: 1 << 30,
+            record_bytes: 32 << 20,
+            document_bytes: 256 << 20,
+            line_bytes: 64 << 10,
+            expansion: 1100,
+            expansion_floor: 16 << 30,
+        }
+    }
+}
+
+/// The environment variables of the ingest bounds, for messages and docs.
+pub const LIMIT_VARS: &[&str] = &[
+    "TRAILFLOW_MAX_ARCHIVE_DEPTH",
+    "TRAILFLOW_MAX_MEMBER",
+    "TRAILFLOW_MAX_PENDING",
+    "TRAILFLOW_MAX_RECORD",
+    "TRAILFLOW_MAX_DOCUMENT",
+    "TRAILFLOW_MAX_LINE",
+    "TRAILFLOW_MAX_EXPANSION",
+];
+
+impl Limits {
+    /// The defaults, with any bound set in the environment; a value that does not read is an error
+    /// naming the variable.
+    pub fn from_env() -> Result<Limits> {
+        let mut l = Limits::default();
+        let get = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("TRAILFLOW_MAX_ARCHIVE_DEPTH") {
+            l.archive_depth = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|d| *d >= 1)
+                .ok_or_else(|| Error::Invalid(format!("TRAILFLOW_MAX_ARCHIVE_DEPTH={v:?}: give a whole number of 1 or more")))?;
+        }
+        if let Some(v) = get("TRAILFLOW_MAX_MEMBER") {
+            l.member_bytes = size_var("TRAILFLOW_MAX_MEMBER", &v)? as u64;
+        }
+        if let Some(v) = get("TRAILFLOW_MAX_PENDING") {
+            l.pending_bytes = size_var("TRAILFLOW_MAX_PENDING", &v)? as u64;
+        }
+        if let Some(v) = get("TRAILFLOW_MAX_RECORD") {
+            l.record_bytes = size_var("TRAILFLOW_MAX_RECORD", &v)?;
+        }
+        if let Some(v) = get("TRAILFLOW_MAX_DOCUMENT") {
+            l.document_bytes = size_var("TRAILFLOW_MAX_DOCUMENT", &v)?;
+        }
+        if let Some(v) = get("TRAILFLOW_MAX_LINE") {
+            l.line_bytes = size_var("TRAILFLOW_MAX_LINE", &v)?;
+        }
+        if let Some(v) = get("TRAILFLOW_MAX_EXPANSION") {
+            l.expansion = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|d| *d >= 1)
+                .ok_or_else(|| Error::Invalid(format!("TRAILFLOW_MAX_EXPANSION={v:?}: give a ratio such as 1100")))?;
+        }
+        Ok(l)
+    }
+}
+
+fn size_var(var: &str, text: &str) -> Result<usize> {
+    parse_size(text).ok_or_else(|| Error::Invalid(format!("{var}={text:?}: give a size such as 64K, 32M or 2G")))
+}
+
+/// A size as people write it: `1500M`, `2G`, `64KiB`, or bytes. `None` when it does not read or is 0.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], t[i..].trim().to_ascii_uppercase()),
+        None => (t, String::new()),
+    };
+    let scale: usize = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return None,
+    };
+    num.parse::<usize>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(scale))
+}
+
+/// Operators one SQL expression may chain (`a OR b OR ...`, `1+1+...`): the parser nests each
+/// in the one before.
+pub const MAX_CHAINED_OPERATORS: usize = 2000;
+
+/// Check how deeply a user's text nests, without parsing it (so that the check itself cannot run
+/// out of stack): brackets outside quotes and comments, and with `sql`, runs of binary operators
+/// at one bracket level, which a SQL parser turns into one level of nesting each. `what` names the
+/// text in the error (`search query`, `SQL`).
+pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
+    let mut depth = 0usize;
+    // Binary operators seen at each bracket level since the level opened.
+    let mut chain: Vec<usize> = vec![0];
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\'' | b'"' | b'`' => {
+                // To the closing quote; SQL doubles a quote to escape it, search queries use `\`.
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\\' && !sql {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == c {
+                        if sql && i + 1 < b.len() && b[i + 1] == c {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if sql && b.get(i + 1) == Some(&b'-') => {
+                i = b[i..].iter().position(|x| *x == b'\n').map_or(b.len(), |p| i + p);
+            }
+            b'/' if sql && b.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 1);
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                chain.push(0);
+                if depth > MAX_EXPRESSION_DEPTH {
+                    return Err(Error::Invalid(format!(
+                        "{what} nests brackets deeper than {MAX_EXPRESSION_DEPTH} levels: simplify it"
+                    )));
+                }
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if chain.len() > 1 {
+                    chain.pop();
+                }
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'|' | b'&' | b'^' | b'<' | b'>' | b'=' if sql => {
+                if let Some(n) = chain.last_mut() {
+                    *n += 1;
+                    if *n > MAX_CHAINED_OPERATORS {
+                        return Err(Error::Invalid(format!(
+                            "{what} chains more than {MAX_CHAINED_OPERATORS} operators in one expression: use IN (...) or split it up"
+                        )));
+                    }
+                }
+            }
+            c if sql && c.is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_') => {
+                // Word operators: AND, OR.
+                let end = b[i..].iter().position(|x| !x.is_ascii_alphanumeric() && *x != b'_').map_or(b.len(), |p| i + p);
+                let word = &text[i..end];
+                if (word.eq_ignore_ascii_case("and") || word.eq_ignore_ascii_case("or"))
+                    && let Some(n) = chain.last_mut()
+                {
+                    *n += 1;
+                    if *n > MAX_CHAINED_OPERATORS {
+                        return Err(Error::Invalid(format!(
+                            "{what} chains more than {MAX_CHAINED_OPERATORS} operators in one expression: use IN (...) or split it up"
+                        )));
+                    }
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1500M"), Some(1500 << 20));
+        assert_eq!(parse_size("2 GiB"), Some(2 << 30));
+        assert_eq!(parse_size("64k"), Some(64 << 10));
+        assert_eq!(parse_size("123"), Some(123));
+        assert_eq!(parse_size("0"), None);
+        assert_eq!(parse_size("lots"), None);
+    }
+
+    #[test]
+    fn time_range() {
+        assert!(time_in_range(0));
+        assert!(time_in_range(END_TIME_MICROS - 1));
+        assert!(!time_in_range(END_TIME_MICROS));
+        assert!(!time_in_range(-1));
+        assert_eq!(clamp_time(-10_000_000_000_000_000), 0);
+    }
+
+    #[test]
+    fn nesting() {
+        assert!(check_nesting("a AND (b OR c)", "q", false).is_ok());
+        assert!(check_nesting(&"(".repeat(10_000), "q", false).is_err());
+        let sum = format!("SELECT 1{}", "+1".repeat(8000));
+        assert!(check_nesting(&sum, "SQL", true).is_err());
+        let ors = format!("SELECT 1 WHERE {}", vec!["a = 1"; 500].join(" OR "));
+        assert!(check_nesting(&ors, "SQL", true).is_ok());
+        let fine = format!("SELECT * FROM t WHERE x IN ({})", vec!["'a'"; 5000].join(","));
+        assert!(check_nesting(&fine, "SQL", true).is_ok());
+        // Brackets inside quotes and comments are text.
+        assert!(check_nesting(&format!("'{}'", "(".repeat(1000)), "q", false).is_ok());
+        assert!(check_nesting("SELECT 'it''s (' FROM t", "q", true).is_ok());
+        assert!(check_nesting(&format!("SELECT 1 -- don't {}\n", "(".repeat(1000)), "q", true).is_ok());
+        // An ARN's slashes and dashes are not operators in a search.
+        assert!(check_nesting(&"arn:aws:iam::1:role/a-b-c/".repeat(500), "q", false).is_ok());
+    }
+}
