@@ -72,60 +72,32 @@ impl Default for Limits {
     }
 }
 
-/// The environment variables of the ingest bounds, for messages and docs.
-pub const LIMIT_VARS: &[&str] = &[
-    "TRAILFLOW_MAX_ARCHIVE_DEPTH",
-    "TRAILFLOW_MAX_MEMBER",
-    "TRAILFLOW_MAX_PENDING",
-    "TRAILFLOW_MAX_RECORD",
-    "TRAILFLOW_MAX_DOCUMENT",
-    "TRAILFLOW_MAX_LINE",
-    "TRAILFLOW_MAX_EXPANSION",
-];
-
 impl Limits {
     /// The defaults, with any bound set in the environment; a value that does not read is an error
     /// naming the variable.
     pub fn from_env() -> Result<Limits> {
-        let mut l = Limits::default();
-        let get = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
-        if let Some(v) = get("TRAILFLOW_MAX_ARCHIVE_DEPTH") {
-            l.archive_depth = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|d| *d >= 1)
-                .ok_or_else(|| Error::Invalid(format!("TRAILFLOW_MAX_ARCHIVE_DEPTH={v:?}: give a whole number of 1 or more")))?;
-        }
-        if let Some(v) = get("TRAILFLOW_MAX_MEMBER") {
-            l.member_bytes = size_var("TRAILFLOW_MAX_MEMBER", &v)? as u64;
-        }
-        if let Some(v) = get("TRAILFLOW_MAX_PENDING") {
-            l.pending_bytes = size_var("TRAILFLOW_MAX_PENDING", &v)? as u64;
-        }
-        if let Some(v) = get("TRAILFLOW_MAX_RECORD") {
-            l.record_bytes = size_var("TRAILFLOW_MAX_RECORD", &v)?;
-        }
-        if let Some(v) = get("TRAILFLOW_MAX_DOCUMENT") {
-            l.document_bytes = size_var("TRAILFLOW_MAX_DOCUMENT", &v)?;
-        }
-        if let Some(v) = get("TRAILFLOW_MAX_LINE") {
-            l.line_bytes = size_var("TRAILFLOW_MAX_LINE", &v)?;
-        }
-        if let Some(v) = get("TRAILFLOW_MAX_EXPANSION") {
-            l.expansion = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|d| *d >= 1)
-                .ok_or_else(|| Error::Invalid(format!("TRAILFLOW_MAX_EXPANSION={v:?}: give a ratio such as 1100")))?;
-        }
-        Ok(l)
+        // A variable's value: a size (`32M`), or with `size` false a whole number of 1 or more.
+        let read = |var: &str, size: bool| -> Result<Option<u64>> {
+            let Some(text) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) else {
+                return Ok(None);
+            };
+            let n = if size { parse_size(&text).map(|n| n as u64) } else { text.trim().parse().ok().filter(|n| *n >= 1) };
+            let want = if size { "a size such as 64K, 32M or 2G" } else { "a whole number of 1 or more" };
+            n.map(Some).ok_or_else(|| Error::Invalid(format!("{var}={text:?}: give {want}")))
+        };
+        let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let d = Limits::default();
+        Ok(Limits {
+            archive_depth: read("TRAILFLOW_MAX_ARCHIVE_DEPTH", false)?.map_or(d.archive_depth, to_usize),
+            member_bytes: read("TRAILFLOW_MAX_MEMBER", true)?.unwrap_or(d.member_bytes),
+            pending_bytes: read("TRAILFLOW_MAX_PENDING", true)?.unwrap_or(d.pending_bytes),
+            record_bytes: read("TRAILFLOW_MAX_RECORD", true)?.map_or(d.record_bytes, to_usize),
+            document_bytes: read("TRAILFLOW_MAX_DOCUMENT", true)?.map_or(d.document_bytes, to_usize),
+            line_bytes: read("TRAILFLOW_MAX_LINE", true)?.map_or(d.line_bytes, to_usize),
+            expansion: read("TRAILFLOW_MAX_EXPANSION", false)?.unwrap_or(d.expansion),
+            expansion_floor: d.expansion_floor,
+        })
     }
-}
-
-fn size_var(var: &str, text: &str) -> Result<usize> {
-    parse_size(text).ok_or_else(|| Error::Invalid(format!("{var}={text:?}: give a size such as 64K, 32M or 2G")))
 }
 
 /// A size as people write it: `1500M`, `2G`, `64KiB`, or bytes. `None` when it does not read or is 0.

@@ -299,10 +299,14 @@ async fn case_scope(lake: &crate::lake::Lake, evidence: &[String]) -> Result<cra
             file == p || file.strip_prefix(p).is_some_and(|rest| rest.starts_with(['/', '!']))
         })
     };
+    let text = |b: &RecordBatch, i: usize| -> Result<datafusion::arrow::array::StringArray> {
+        let c = datafusion::arrow::compute::cast(b.column(i), &datafusion::arrow::datatypes::DataType::Utf8)?;
+        Ok(c.as_string::<i32>().clone())
+    };
     let mut files = std::collections::BTreeSet::new();
-    let listed = crate::query::query(&ctx, "SELECT CAST(source_file AS VARCHAR), CAST(duplicate_of AS VARCHAR) FROM ingested_files").await?;
+    let listed = crate::query::query(&ctx, "SELECT source_file, duplicate_of FROM ingested_files").await?;
     for b in &listed {
-        let (names, of) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        let (names, of) = (text(b, 0)?, text(b, 1)?);
         for i in 0..b.num_rows() {
             if under(names.value(i)) {
                 files.insert(names.value(i).to_string());
@@ -314,9 +318,9 @@ async fn case_scope(lake: &crate::lake::Lake, evidence: &[String]) -> Result<cra
     }
     let mut events = std::collections::BTreeSet::new();
     if ctx.table_exist(crate::schema::EVENT_COPIES)? {
-        let copies = crate::query::query(&ctx, "SELECT DISTINCT CAST(event_id AS VARCHAR), CAST(source_file AS VARCHAR) FROM event_copies").await?;
+        let copies = crate::query::query(&ctx, "SELECT DISTINCT event_id, source_file FROM event_copies").await?;
         for b in &copies {
-            let (ids, names) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+            let (ids, names) = (text(b, 0)?, text(b, 1)?);
             for i in 0..b.num_rows() {
                 if files.contains(names.value(i)) {
                     events.insert(ids.value(i).to_string());

@@ -55,6 +55,10 @@ pub async fn stats(lake: &Lake) -> Result<Stats> {
     let ctx = query::session(lake).await?;
     let mut tables = Vec::new();
     for table in TABLES {
+        // A lake written by an earlier version may lack a newer table.
+        if !ctx.table_exist(*table)? {
+            continue;
+        }
         let files = lake.table_files(table)?;
         let bytes = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
         let t = schema::time_column(table);

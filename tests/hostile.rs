@@ -554,3 +554,34 @@ fn the_release_profile_ships_no_debug_info() {
     let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
     assert!(readme.contains("MB") && readme.to_lowercase().contains("binary"), "README names the binary's size");
 }
+
+#[test]
+fn bounds_are_settings_that_reject_one_thing_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let long = format!(r#""userAgent":"{}""#, "x".repeat(3000));
+    std::fs::write(d.join("two.json"), records_file(&[record("big", "2024-05-01T10:00:00Z", &long), record("small", "2024-05-01T10:00:01Z", "")])).unwrap();
+    let inner = zip_of(&[("in.json", records_file(&[record("zipped", "2024-05-01T10:00:02Z", "")]).as_bytes())]);
+    std::fs::write(d.join("outer.zip"), zip_of(&[("inner.zip", &inner)])).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let out = bin()
+        .env("TRAILFLOW_MAX_RECORD", "2K")
+        .env("TRAILFLOW_MAX_ARCHIVE_DEPTH", "1")
+        .args(["ingest", "--quiet", "--lake"])
+        .arg(lake.path())
+        .arg(d)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let ids = sql(lake.path(), "SELECT event_id FROM cloudtrail");
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(ids[0]["event_id"], "small");
+    let reasons: Vec<String> = errors_of(lake.path()).iter().map(|e| e["reason"].as_str().unwrap().to_string()).collect();
+    assert!(reasons.iter().any(|r| r.contains("larger than 2048 bytes") && r.contains("TRAILFLOW_MAX_RECORD")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("TRAILFLOW_MAX_ARCHIVE_DEPTH")), "{reasons:?}");
+    // A setting that does not read is a one-line error before anything is done.
+    let out = bin().env("TRAILFLOW_MAX_RECORD", "lots").args(["ingest", "--lake"]).arg(lake.path()).arg(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("TRAILFLOW_MAX_RECORD") && err.trim().lines().count() == 1, "{err}");
+}

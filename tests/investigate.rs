@@ -279,12 +279,18 @@ fn cases_never_mix() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let changes = std::fs::read_to_string(a.join("correlation.csv")).unwrap();
     assert!(changes.contains("acl-0af9cb843511d66d4") && !changes.contains("acl-0a1000000000000app"), "{changes}");
-    let left: Vec<_> = ["charts", "timelines"]
-        .iter()
-        .flat_map(|d| std::fs::read_dir(a.join(d)).into_iter().flatten())
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert!(left.is_empty(), "the old case's files are left: {left:?}");
+    // Its charts and timelines are those of the new case alone, as in a fresh folder.
+    let listing = |r: &Path| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = ["charts", "timelines"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(r.join(d)).into_iter().flatten())
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(listing(&a), listing(&b), "the old case's charts or timelines are left");
     let out = bin().args(["sql", "--format", "csv", "--lake"]).arg(a.join("lake")).arg("SELECT count(*) AS n FROM flow_logs").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1), Some("0"), "the old case's lake is gone");
 
@@ -335,8 +341,10 @@ fn text_from_the_evidence_is_inert_in_the_report() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
     assert!(md.contains("alert"), "the flagged change is in the summary: {md}");
-    for raw in ["<script>", "<img", "](http", "**bold**", "`code`"] {
-        assert!(!md.contains(raw), "summary.md passes {raw:?} through: {md}");
+    // Each markup character from the evidence is escaped: none appears without a backslash.
+    let unescaped = |pat: &str| md.match_indices(pat).any(|(i, _)| !md[..i].ends_with('\\'));
+    for raw in ["<script>", "<img", "](http", "**bold**", "`code`", "| cell"] {
+        assert!(!unescaped(raw), "summary.md passes {raw:?} through: {md}");
     }
     let html = std::fs::read_to_string(report.join("report.html")).unwrap();
     assert!(!html.contains("<script>alert") && !html.contains("<img src=x"), "report.html passes markup through");

@@ -68,10 +68,16 @@ impl Cap {
         if !self.on || self.over {
             return;
         }
-        if self.buf.len() + bytes.len() > self.limit {
+        let needed = self.buf.len() + bytes.len();
+        if needed > self.limit {
             self.over = true;
             self.buf.truncate(EXCERPT);
             return;
+        }
+        if needed > self.buf.capacity() {
+            // Grow by doubling, but never past the bound: a value near it takes no more than it.
+            let target = (self.buf.capacity() * 2).max(needed).min(self.limit);
+            self.buf.reserve_exact(target - self.buf.len());
         }
         self.buf.extend_from_slice(bytes);
     }
@@ -117,6 +123,10 @@ impl Scanner<'_> {
 
     fn start_capture(&mut self, limit: usize) {
         self.cap.buf.clear();
+        // A large value is not kept around for the small ones after it.
+        if self.cap.buf.capacity() > 16 << 20 {
+            self.cap.buf = Vec::new();
+        }
         self.cap.on = true;
         self.cap.over = false;
         self.cap.limit = limit;

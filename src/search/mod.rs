@@ -180,7 +180,12 @@ fn open_consistent(lake: &Lake) -> Result<Option<(Payload, tantivy::Searcher)>> 
         let guard = lake.snapshot()?;
         let runs = lake_runs(lake)?;
         let opened = open_read_only(lake);
-        let covered = opened.as_ref().is_some_and(|(_, p)| runs.keys().all(|r| p.runs.contains(r)));
+        // Every run the lake has is in the index, and the index points at no file of a run the
+        // lake no longer has.
+        let covered = opened.as_ref().is_some_and(|(_, p)| {
+            runs.keys().all(|r| p.runs.contains(r))
+                && p.files.iter().filter(|f| !f.is_empty()).all(|f| run_of(Path::new(f)).is_some_and(|r| runs.contains_key(&r)))
+        });
         if runs.is_empty() && !covered {
             return Ok(None);
         }
