@@ -328,7 +328,7 @@ fn main() -> ExitCode {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        errln!("trailflow: internal error (please report it): {}{at}", one_line(what));
+        let _ = writeln!(std::io::stderr(), "trailflow: internal error (please report it): {}{at}", one_line(what));
     }));
     let worker = std::thread::Builder::new().name("trailflow".into()).stack_size(STACK).spawn(main_thread);
     match worker.map(|h| h.join()) {

@@ -360,9 +360,15 @@ impl<'a> Walker<'a> {
 
     /// Hand a leaf member on to the decoders, within the pending-bytes budget.
     fn leaf(&mut self, outer: &Arc<str>, member: String, reader: &mut dyn Read, size: u64) {
-        let reservation = self.pending.reserve(size.min(self.limits.member_bytes));
+        let declared = size.min(self.limits.member_bytes);
+        let mut reservation = self.pending.reserve(declared);
         if let Some(data) = self.read_member(outer, &member, reader, size) {
             let size = data.len() as u64;
+            // The size a header declares may be less than what came (or absent): count what came.
+            if size > declared {
+                drop(reservation);
+                reservation = self.pending.reserve(size);
+            }
             (self.emit)(Unit {
                 outer: outer.clone(),
                 member: Some(member),
