@@ -2,6 +2,7 @@
 //!
 //! The library does the work; the `trailflow` binary only parses arguments and prints.
 
+pub mod aws;
 pub mod correlate;
 pub mod decode;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod generate;
 pub mod hunt;
 pub mod ingest;
 pub mod limits;
+pub mod nacl;
 pub mod lake;
 pub mod output;
 pub mod query;
@@ -18,6 +20,7 @@ pub mod report_chart;
 pub mod schema;
 pub mod search;
 pub mod stats;
+pub mod time;
 
 pub use error::{Error, Result};
 

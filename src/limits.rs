@@ -5,27 +5,6 @@
 
 use crate::error::{Error, Result};
 
-/// The earliest time the lake stores (1970-01-01T00:00:00Z), in microseconds.
-pub const MIN_TIME_MICROS: i64 = 0;
-/// The first time the lake no longer stores (2200-01-01T00:00:00Z), in microseconds.
-pub const END_TIME_MICROS: i64 = 7_258_118_400_000_000;
-
-/// Is a time (microseconds since the epoch) inside the range the lake stores, 1970 to 2200?
-pub fn time_in_range(micros: i64) -> bool {
-    (MIN_TIME_MICROS..END_TIME_MICROS).contains(&micros)
-}
-
-/// The reason a time outside that range is rejected.
-pub fn time_out_of_range(what: &str, text: &str) -> String {
-    format!("{what} {text:?} is outside 1970-01-01..2200-01-01, the times the lake stores")
-}
-
-/// A time given by a user for a range (`--from`, `--to`, a filter) moved into the stored range:
-/// the lake holds nothing before 1970 or after 2200, so a bound beyond them selects the same rows.
-pub fn clamp_time(micros: i64) -> i64 {
-    micros.clamp(MIN_TIME_MICROS, END_TIME_MICROS)
-}
-
 /// How deep a user's expression may nest: brackets in a search or in SQL (nested calls, nested
 /// subqueries). Deeper input gets an error instead of exhausting the stack.
 pub const MAX_EXPRESSION_DEPTH: usize = 256;
@@ -220,15 +199,6 @@ mod tests {
         assert_eq!(parse_size("123"), Some(123));
         assert_eq!(parse_size("0"), None);
         assert_eq!(parse_size("lots"), None);
-    }
-
-    #[test]
-    fn time_range() {
-        assert!(time_in_range(0));
-        assert!(time_in_range(END_TIME_MICROS - 1));
-        assert!(!time_in_range(END_TIME_MICROS));
-        assert!(!time_in_range(-1));
-        assert_eq!(clamp_time(-10_000_000_000_000_000), 0);
     }
 
     #[test]

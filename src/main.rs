@@ -129,10 +129,10 @@ enum Cmd {
     /// change_no_unusual_traffic, failed_change. The logic is queries/correlate.sql.
     Correlate {
         /// How long after each change to look at flows.
-        #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
         window: i64,
         /// How long before each change the baseline reaches.
-        #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
         baseline: i64,
         /// Trusted networks for the risk assessment (comma-separated CIDRs); default RFC 1918 and the VPC ranges.
         #[arg(long, value_delimiter = ',', value_parser = parse_cidr)]
@@ -174,10 +174,10 @@ enum Cmd {
         #[arg(long)]
         replace: bool,
         /// How long after each change to look at flows.
-        #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
         window: i64,
         /// How long before each change the baseline reaches.
-        #[arg(long, default_value = "24h", value_parser = trailflow::correlate::parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
         baseline: i64,
         /// More hunts (a folder of .sql files; a file named like a built-in hunt replaces it).
         #[arg(long, value_name = "DIR")]
@@ -249,7 +249,7 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 /// A time given on the command line. The lake holds times from 1970 to 2200 only, so a bound
 /// beyond them is moved to the nearest (it selects the same rows).
 fn parse_time_arg(s: &str) -> Result<i64, String> {
-    let t = if let Some(t) = trailflow::decode::cloudtrail::parse_time(s) {
+    let t = if let Some(t) = trailflow::time::parse_time(s) {
         t
     } else if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros()
@@ -258,16 +258,16 @@ fn parse_time_arg(s: &str) -> Result<i64, String> {
     } else {
         return Err(format!("cannot read {s:?} as a time: use e.g. 2024-05-01T12:00:00Z"));
     };
-    Ok(trailflow::limits::clamp_time(t))
+    Ok(trailflow::time::clamp_time(t))
 }
 
 /// The inventory time given at ingest: it becomes a stored time, so it must be one the lake holds.
 fn parse_inventory_time(s: &str) -> anyhow::Result<i64> {
     let t = parse_time_arg(s).map_err(anyhow::Error::msg)?;
-    let exact = trailflow::decode::cloudtrail::parse_time(s)
+    let exact = trailflow::time::parse_time(s)
         .or_else(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros()));
-    if exact.is_some_and(|e| e != t) || !trailflow::limits::time_in_range(t) {
-        anyhow::bail!("--inventory-time: {}", trailflow::limits::time_out_of_range("the time", s));
+    if exact.is_some_and(|e| e != t) || !trailflow::time::time_in_range(t) {
+        anyhow::bail!("--inventory-time: {}", trailflow::time::time_out_of_range("the time", s));
     }
     Ok(t)
 }

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::hunt::{self, HuntResult};
 use crate::output::Format;
+use crate::time::{duration_text, human_bytes};
 
 /// What `investigate` is asked to do.
 #[derive(Debug, Clone)]
@@ -91,18 +92,7 @@ fn int(row: &Row, key: &str) -> i64 {
 
 /// A time column's text as microseconds.
 fn micros(row: &Row, key: &str) -> Option<i64> {
-    crate::decode::cloudtrail::parse_time(&text(row, key))
-}
-
-/// Bytes for people: 2.9 GB, 180 MB, 12 kB.
-pub fn human_bytes(n: i64) -> String {
-    let units = [("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)];
-    for (u, size) in units {
-        if n as f64 >= size {
-            return format!("{:.1} {u}", n as f64 / size);
-        }
-    }
-    format!("{n} B")
+    crate::time::parse_time(&text(row, key))
 }
 
 /// What a change did to the rules, in words.
@@ -708,19 +698,6 @@ fn summary_md(f: &Findings) -> String {
     s
 }
 
-fn duration_text(us: i64) -> String {
-    let secs = us / 1_000_000;
-    if secs % 86_400 == 0 {
-        format!("{}d", secs / 86_400)
-    } else if secs % 3600 == 0 {
-        format!("{}h", secs / 3600)
-    } else if secs % 60 == 0 {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
-}
-
 /// A table cell of the report.
 enum Cell {
     Text(String),
@@ -939,12 +916,6 @@ mod tests {
     #[test]
     fn html_is_escaped() {
         assert_eq!(esc("<script>alert('x')</script>&"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;");
-    }
-
-    #[test]
-    fn bytes_read_well() {
-        assert_eq!(human_bytes(2_160_720_000), "2.2 GB");
-        assert_eq!(human_bytes(999), "999 B");
     }
 
     #[test]

@@ -12,10 +12,7 @@ pub fn traffic_chart(traffic: &[(i64, i64, i64)], change: i64, from: i64, to: i6
     let (x0, x1) = (hours(from), hours(to));
     let max_bytes = traffic.iter().map(|t| t.1).max().unwrap_or(0).max(1) as f64;
     let max_rejects = traffic.iter().map(|t| t.2).max().unwrap_or(0).max(1) as f64;
-    let (scale, unit) = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")]
-        .into_iter()
-        .find(|(s, _)| max_bytes >= *s)
-        .unwrap_or((1.0, "B"));
+    let (scale, unit) = crate::time::byte_unit(max_bytes);
     {
         let root = SVGBackend::with_string(&mut svg, (900, 280)).into_drawing_area();
         let drawn: Result<(), Box<dyn std::error::Error>> = (|| {

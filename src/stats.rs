@@ -6,7 +6,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::ingest::inventory_time::fmt_time;
+use crate::time::fmt_time;
 use crate::lake::Lake;
 use crate::query;
 use crate::schema::{self, TABLES};

@@ -125,7 +125,7 @@ fn check_decoder(name: &str, data: Vec<u8>) {
         let t = b.column_by_name(time).unwrap().as_primitive::<TimestampMicrosecondType>();
         for i in 0..t.len() {
             if t.is_valid(i) {
-                assert!(trailflow::limits::time_in_range(t.value(i)), "{table}: a time outside 1970-2200 was stored");
+                assert!(trailflow::time::time_in_range(t.value(i)), "{table}: a time outside 1970-2200 was stored");
             }
         }
         let files = b.column_by_name("source_file").unwrap().as_string::<i32>();

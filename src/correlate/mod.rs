@@ -2,7 +2,6 @@
 //! ACL's rules just before and just after it (replayed from CloudTrail and inventory snapshots)
 //! and a risk assessment that names its reasons. `acl_allows(...)` evaluates a rule set in SQL.
 
-pub mod acl;
 pub mod table;
 pub mod topology;
 
@@ -16,7 +15,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, Timestamp
 use ipnet::IpNet;
 use serde_json::Value;
 
-use acl::{Entry, History, Step};
+use crate::nacl::{Entry, History, Step, as_bool, as_i64, as_str, entries_of, entry_of, get};
 
 use crate::error::Result;
 
@@ -43,44 +42,6 @@ pub fn tune_session(ctx: &datafusion::prelude::SessionContext) {
     ctx.state_ref().write().config_mut().options_mut().optimizer.join_reordering = false;
 }
 
-/// A duration such as `24h`, `90m`, `2d`, `3600s` or `1h30m`, in microseconds.
-pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
-    let bad = || format!("cannot read {s:?} as a duration: use e.g. 24h, 90m, 2d, 3600s");
-    let mut total: i64 = 0;
-    let mut num = String::new();
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: i64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        let unit = match c {
-            's' => 1_000_000,
-            'm' => 60_000_000,
-            'h' => 3_600_000_000,
-            'd' => 86_400_000_000,
-            'w' => 7 * 86_400_000_000,
-            _ => return Err(bad()),
-        };
-        total = total.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
-    }
-    if !num.is_empty() || total <= 0 {
-        return Err(bad());
-    }
-    Ok(total)
-}
-
-/// The CloudTrail events that change Network ACLs.
-pub const NACL_EVENTS: &[&str] = &[
-    "CreateNetworkAclEntry",
-    "ReplaceNetworkAclEntry",
-    "DeleteNetworkAclEntry",
-    "CreateNetworkAcl",
-    "DeleteNetworkAcl",
-    "ReplaceNetworkAclAssociation",
-];
-
 /// Networks trusted by default besides the VPC ranges learned from the evidence: RFC 1918.
 pub const RFC1918: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
@@ -97,57 +58,6 @@ pub const RISK_WEIGHTS: &[(&str, i64)] = &[
     ("more_permissive_acl", 30),
     ("failed_call", 5),
 ];
-
-/// Look a key up the way CloudTrail (camelCase) and describe-* output (PascalCase) spell it.
-pub(crate) fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
-}
-
-fn as_i64(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn as_bool(v: Option<&Value>) -> Option<bool> {
-    match v? {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-pub(crate) fn as_str(v: Option<&Value>) -> Option<String> {
-    v?.as_str().map(str::to_string).filter(|s| !s.is_empty())
-}
-
-/// An entry from CloudTrail `requestParameters` or a describe-* `Entries` item.
-pub fn entry_of(v: &Value) -> Option<Entry> {
-    let protocol = match get(v, "aclProtocol").or_else(|| get(v, "protocol")) {
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("all") => -1,
-        p => as_i64(p)?,
-    };
-    let ports = get(v, "portRange");
-    Some(Entry {
-        rule_number: as_i64(get(v, "ruleNumber"))?,
-        egress: as_bool(get(v, "egress")).unwrap_or(false),
-        action: as_str(get(v, "ruleAction")).unwrap_or_else(|| "allow".into()).to_lowercase(),
-        protocol,
-        cidr: as_str(get(v, "cidrBlock")),
-        ipv6_cidr: as_str(get(v, "ipv6CidrBlock")),
-        port_from: ports.and_then(|p| as_i64(get(p, "from"))),
-        port_to: ports.and_then(|p| as_i64(get(p, "to"))),
-        unknown: false,
-    })
-}
-
-/// The entries of a describe-* `NetworkAcls` item or a CreateNetworkAcl response `networkAcl`.
-fn entries_of(acl: &Value) -> Vec<Entry> {
-    let list = get(acl, "Entries").or_else(|| get(acl, "entrySet").and_then(|s| get(s, "items")));
-    list.and_then(Value::as_array).map(|a| a.iter().filter_map(entry_of).collect()).unwrap_or_default()
-}
 
 /// Everything the replay needs, read from the lake.
 #[derive(Debug, Default)]
@@ -180,7 +90,7 @@ pub struct Event {
 
 /// Read the evidence from a lake session (the plain tables only).
 pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence> {
-    let names = NACL_EVENTS.iter().chain(["CreateVpc", "AssociateVpcCidrBlock", "RunInstances", "CreateNetworkInterface"].iter()).map(|n| format!("'{n}'")).collect::<Vec<_>>();
+    let names = crate::aws::NACL_EVENTS.iter().chain(["CreateVpc", "AssociateVpcCidrBlock", "RunInstances", "CreateNetworkInterface"].iter()).map(|n| format!("'{n}'")).collect::<Vec<_>>();
     let sql = format!(
         "SELECT event_id, event_time, event_name, coalesce(recipient_account_id, account_id), aws_region, \
          request_parameters, response_elements, user_arn, access_key_id, source_ip, user_agent, error_code \

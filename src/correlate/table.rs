@@ -1,22 +1,18 @@
-//! `nacl_changes` as a SQL table, computed from the lake when a query first reads it, and the
-//! `acl_allows(rules, egress, protocol, peer, port)` function over its `rules_before` /
-//! `rules_after` columns.
+//! `nacl_changes` and the other derived tables as SQL tables, computed from the lake when a query
+//! first reads one of them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DataFusionError;
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use tokio::sync::OnceCell;
 
-use super::acl::{Entry, allows};
-use crate::functions::{Strs, parse_ip};
 use crate::lake::Lake;
 
 /// The derived tables of a session (`nacl_changes`, `network_interfaces`, `acl_associations`,
@@ -101,81 +97,3 @@ impl TableProvider for DerivedTable {
     }
 }
 
-/// `acl_allows(rules, egress, protocol, peer, port)`: does the rule set (JSON of `rules_before` or
-/// `rules_after`) let this packet through, as AWS evaluates it? NULL when the rules are unknown, the
-/// peer is not an address, or an entry the evidence does not show could decide.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct AclAllows {
-    signature: Signature,
-}
-
-impl AclAllows {
-    pub fn new() -> Self {
-        AclAllows { signature: Signature::any(5, Volatility::Immutable) }
-    }
-}
-
-impl Default for AclAllows {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ScalarUDFImpl for AclAllows {
-    fn name(&self) -> &str {
-        "acl_allows"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Boolean)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        // Rule sets repeat row after row. As a dictionary (what queries/correlate.sql passes),
-        // each distinct set is parsed once and rows point at it by key; as plain text, each
-        // distinct text is parsed once per batch.
-        let (keys, rules) = match arrays[0].as_any().downcast_ref::<datafusion::arrow::array::DictionaryArray<datafusion::arrow::datatypes::Int32Type>>() {
-            Some(d) => (Some(d.keys().clone()), d.values().clone()),
-            None => (None, arrays[0].clone()),
-        };
-        let rules = Strs::of(&rules)?;
-        let sets: Option<Vec<Option<Vec<Entry>>>> = keys.as_ref().map(|_| {
-            (0..rules.len()).map(|k| rules.get(k).and_then(|t| serde_json::from_str(t).ok())).collect()
-        });
-        let egress = datafusion::arrow::compute::cast(&arrays[1], &DataType::Boolean)?;
-        let egress = egress.as_any().downcast_ref::<BooleanArray>().expect("boolean");
-        let protocol = crate::functions::ints(&arrays[2])?;
-        let protocol = protocol.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("int64");
-        let peers = Strs::of(&arrays[3])?;
-        let port = crate::functions::ints(&arrays[4])?;
-        let port = port.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("int64");
-        // Rule sets repeat row after row: parse each distinct text once.
-        let mut parsed: HashMap<&str, Option<Vec<Entry>>> = HashMap::new();
-        let rows = arrays[1].len();
-        let out: BooleanArray = (0..rows)
-            .map(|i| {
-                let set = match (&keys, &sets) {
-                    (Some(keys), Some(sets)) => {
-                        if keys.is_null(i) {
-                            return None;
-                        }
-                        sets.get(keys.value(i) as usize)?.as_ref()?
-                    }
-                    _ => {
-                        let text = rules.get(i)?;
-                        parsed.entry(text).or_insert_with(|| serde_json::from_str(text).ok()).as_ref()?
-                    }
-                };
-                if egress.is_null(i) || protocol.is_null(i) {
-                    return None;
-                }
-                let peer = parse_ip(peers.get(i)?)?;
-                let port = (!port.is_null(i)).then(|| port.value(i));
-                allows(set, egress.value(i), protocol.value(i), peer, port)
-            })
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(out)))
-    }
-}

@@ -21,7 +21,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, Timestamp
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-use super::acl::allows;
+use crate::nacl::allows;
 use super::{Evidence, Replay, as_str, get};
 use crate::error::Result;
 
@@ -446,7 +446,7 @@ pub fn associations_batch(rows: &[Association]) -> Result<RecordBatch> {
 #[derive(Debug, Clone)]
 pub struct EntryRow {
     pub network_acl_id: String,
-    pub entry: super::acl::Entry,
+    pub entry: crate::nacl::Entry,
     pub learned_from: String,
     pub valid_from: Option<i64>,
     pub valid_to: Option<i64>,
@@ -483,7 +483,7 @@ pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
                     let learned = if e.unknown {
                         "unknown: a later change shows the rule existed, nothing recorded shows it".to_string()
                     } else if why.is_empty() || !h.steps.iter().any(|(_, _, s)| step_is(s, &e)) {
-                        if e.rule_number == super::acl::DEFAULT_RULE { "default rule".into() } else { "inventory".into() }
+                        if e.rule_number == crate::nacl::DEFAULT_RULE { "default rule".into() } else { "inventory".into() }
                     } else {
                         why.clone()
                     };
@@ -497,11 +497,11 @@ pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
     out
 }
 
-fn step_is(s: &super::acl::Step, e: &super::acl::Entry) -> bool {
+fn step_is(s: &crate::nacl::Step, e: &crate::nacl::Entry) -> bool {
     match s {
-        super::acl::Step::Put { entry, .. } => entry == e,
-        super::acl::Step::Created(es) => es.contains(e),
-        super::acl::Step::Removed { .. } => false,
+        crate::nacl::Step::Put { entry, .. } => entry == e,
+        crate::nacl::Step::Created(es) => es.contains(e),
+        crate::nacl::Step::Removed { .. } => false,
     }
 }
 

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime};
 use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::Deserialize;
@@ -47,25 +46,6 @@ fn raw_json(r: Option<&RawValue>) -> Option<&str> {
 
 /// How the id of a record without `eventID` begins (the rest is a hash of the record).
 pub const MADE_UP_ID: &str = "no-event-id-";
-
-/// Parse a CloudTrail time: ISO-8601 with zone (the AWS form), or the zone-less and space-separated
-/// forms some exporters write (taken as UTC). Returns microseconds since the epoch.
-pub fn parse_time(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_micros());
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S%.f %Z"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc().timestamp_micros());
-        }
-    }
-    // `2023-07-10 12:00:00 +0000 UTC` and friends.
-    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f %z") {
-        return Some(t.timestamp_micros());
-    }
-    None
-}
 
 /// One top-level JSON value or one record: the CloudTrail fields plus the keys that tell the
 /// container shapes apart. Everything is borrowed from the input.
@@ -238,7 +218,6 @@ pub struct NaclEvent {
     pub request_parameters: String,
 }
 
-pub const NACL_ENTRY_EVENTS: &[&str] = &["CreateNetworkAclEntry", "ReplaceNetworkAclEntry", "DeleteNetworkAclEntry"];
 
 /// Builds `cloudtrail` batches.
 pub struct CtBuilder {
@@ -289,11 +268,11 @@ impl CtBuilder {
         let Some(time_text) = time_text else {
             return Err("record has no eventTime".into());
         };
-        let Some(time) = parse_time(&time_text) else {
+        let Some(time) = crate::time::parse_time(&time_text) else {
             return Err(format!("eventTime is not a time: {time_text:?}"));
         };
-        if !crate::limits::time_in_range(time) {
-            return Err(crate::limits::time_out_of_range("eventTime", &time_text));
+        if !crate::time::time_in_range(time) {
+            return Err(crate::time::time_out_of_range("eventTime", &time_text));
         }
         let ident: Identity<'_> = part(rec.userIdentity);
         let tls: Tls<'_> = part(rec.tlsDetails);
@@ -362,7 +341,7 @@ impl CtBuilder {
         self.max_time = Some(self.max_time.map_or(time, |m| m.max(time)));
         let name = t(rec.eventName);
         if let Some(name) = name
-            && NACL_ENTRY_EVENTS.contains(&name.as_ref())
+            && crate::aws::NACL_ENTRY_EVENTS.contains(&name.as_ref())
             && rec.errorCode.and_then(raw_text).is_none()
             && let Some(rp) = raw_json(rec.requestParameters)
         {
@@ -393,15 +372,6 @@ impl CtBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times() {
-        assert_eq!(parse_time("2024-10-14T09:00:16Z"), Some(1_728_896_416_000_000));
-        assert_eq!(parse_time("2022-12-11 19:42:55"), parse_time("2022-12-11T19:42:55Z"));
-        assert_eq!(parse_time("2025-01-20 16:52:14.000000000"), parse_time("2025-01-20T16:52:14Z"));
-        assert_eq!(parse_time("redacted"), None);
-        assert_eq!(parse_time("2025-10-21TT00:52:27Z"), None);
-    }
 
     #[test]
     fn raw_text_forms() {

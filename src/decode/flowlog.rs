@@ -304,7 +304,7 @@ impl FlowDecoder {
                     }
                 },
                 FlowType::Int64 | FlowType::Time => match tok.parse::<i64>() {
-                    Ok(n) if field.ty == FlowType::Time && !n.checked_mul(1_000_000).is_some_and(crate::limits::time_in_range) => {
+                    Ok(n) if field.ty == FlowType::Time && !n.checked_mul(1_000_000).is_some_and(crate::time::time_in_range) => {
                         return Err(LineError(format!(
                             "field {} is not a Unix time between 1970 and 2200: {tok:?}",
                             field.aws

@@ -24,19 +24,6 @@ pub const INVENTORY_KEYS: &[(&str, &str, &str)] = &[
     ("FlowLogs", "flow_logs", "FlowLogId"),
 ];
 
-/// The region an availability zone (`us-east-1a`, `us-west-2-lax-1a`) belongs to.
-pub fn region_of_az(az: &str) -> Option<String> {
-    // Regions look like `xx-name-N` or `xx-gov-name-N`; an AZ adds a letter or a local-zone suffix.
-    let parts: Vec<&str> = az.split('-').collect();
-    for n in (3..=parts.len()).rev() {
-        let candidate = parts[..n].join("-");
-        if crate::ingest::paths::is_region(&candidate) {
-            return Some(candidate);
-        }
-    }
-    let trimmed = az.trim_end_matches(|c: char| c.is_ascii_lowercase());
-    crate::ingest::paths::is_region(trimmed).then(|| trimmed.to_string())
-}
 
 fn s(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
@@ -53,7 +40,7 @@ pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<
     let mut out = Vec::new();
     let mut push = |item: &Value, owner: Option<String>| {
         let az = s(item, "AvailabilityZone").or_else(|| item.get("Placement").and_then(|p| s(p, "AvailabilityZone")));
-        let region = az.as_deref().and_then(region_of_az).or(path_region.map(str::to_string));
+        let region = az.as_deref().and_then(crate::aws::region_of_az).or(path_region.map(str::to_string));
         out.push(InvItem {
             kind,
             resource_id: s(item, id_field),

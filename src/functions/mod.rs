@@ -1,7 +1,8 @@
 //! SQL functions for network forensics, registered as one pack: `cidr_contains`, `is_private_ip`,
-//! `protocol_name`, `port_in_range`, plus the JSON functions of datafusion-functions-json
+//! `protocol_name`, `port_in_range`, `acl_allows`, plus the JSON functions of datafusion-functions-json
 //! (`json_get_str`, `->`, `->>`, ...), and a faster `date_trunc` for UTC timestamps.
 
+mod acl_allows;
 mod cidr_contains;
 mod date_trunc_utc;
 mod is_private_ip;
@@ -16,6 +17,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::ScalarUDF;
 
+pub use acl_allows::AclAllows;
 pub use cidr_contains::CidrContains;
 pub use date_trunc_utc::DateTruncUtc;
 pub use is_private_ip::IsPrivateIp;
@@ -32,7 +34,7 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
         // Replaces the built-in `date_trunc` with the same results, faster on the lake's UTC times.
         ScalarUDF::new_from_impl(DateTruncUtc::new()),
         // Network ACL rule evaluation over `nacl_changes.rules_before` / `rules_after`.
-        ScalarUDF::new_from_impl(crate::correlate::table::AclAllows::new()),
+        ScalarUDF::new_from_impl(AclAllows::new()),
     ] {
         state.register_udf(Arc::new(udf))?;
     }

@@ -106,7 +106,7 @@ impl ParamType {
                 _ => return Err(format!("{t:?} is not true or false")),
             })),
             ParamType::Duration => {
-                let us = crate::correlate::parse_duration(t)?;
+                let us = crate::time::parse_duration(t)?;
                 ScalarValue::IntervalMonthDayNano(Some(datafusion::arrow::datatypes::IntervalMonthDayNano::new(
                     0,
                     0,

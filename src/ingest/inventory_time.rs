@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::decode::cloudtrail::NaclEvent;
 use crate::decode::inventory::InvItem;
+use crate::time::fmt_time;
 
 /// A NACL rule as the snapshot shows it, keyed by (acl, egress, rule number).
 #[derive(Debug, Clone, PartialEq)]
@@ -144,12 +145,6 @@ pub fn infer(items: &[InvItem], events: &[NaclEvent], newest_event: Option<i64>)
         t_assumed,
         format!("inferred: reflects the {name} of {} but not the {} of {}", fmt_time(t), next.1, fmt_time(next.0)),
     )
-}
-
-pub fn fmt_time(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| micros.to_string())
 }
 
 #[cfg(test)]

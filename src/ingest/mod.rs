@@ -265,7 +265,7 @@ fn progress_bar(opts: &IngestOptions) -> ProgressBar {
 }
 
 fn opt_ts(v: Option<i64>) -> Option<String> {
-    v.map(inventory_time::fmt_time)
+    v.map(crate::time::fmt_time)
 }
 
 /// After the data: inventory with its time, `ingested_files`, `ingest_errors`, and the summary.
@@ -375,7 +375,7 @@ fn finish_run(
                 inventory_time::infer(&items, &lake_events, newest)
             }
         };
-        summary.inventory_time = Some(inventory_time::fmt_time(time));
+        summary.inventory_time = Some(crate::time::fmt_time(time));
         summary.inventory_time_basis = Some(basis.clone());
         let n = inventory.len();
         let cols: Vec<ArrayRef> = vec![

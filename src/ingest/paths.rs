@@ -1,19 +1,6 @@
 //! What a path tells: archive types, and the account and region of the AWS S3 layouts.
 
-/// Does this look like an AWS region name (`us-east-1`, `us-gov-west-1`, `ap-southeast-2`)?
-pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    if parts.len() < 3 || parts.len() > 4 {
-        return false;
-    }
-    let last = parts[parts.len() - 1];
-    parts[0].len() == 2
-        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && !last.is_empty()
-        && last.len() <= 2
-        && last.bytes().all(|b| b.is_ascii_digit())
-}
+use crate::aws::is_region;
 
 /// The kind of archive a name says, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,15 +69,6 @@ pub fn path_info(path: &str) -> PathInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn regions() {
-        assert!(is_region("us-east-1"));
-        assert!(is_region("us-gov-west-1"));
-        assert!(is_region("ap-southeast-2"));
-        assert!(!is_region("2024"));
-        assert!(!is_region("CloudTrail"));
-    }
 
     #[test]
     fn s3_layouts() {

@@ -233,7 +233,7 @@ pub fn nacl_events(lake: &Lake) -> Result<(Vec<crate::decode::cloudtrail::NaclEv
             let time = t.value(i);
             newest = Some(newest.map_or(time, |n| n.max(time)));
             if name.is_valid(i)
-                && crate::decode::cloudtrail::NACL_ENTRY_EVENTS.contains(&name.value(i))
+                && crate::aws::NACL_ENTRY_EVENTS.contains(&name.value(i))
                 && err.is_null(i)
                 && rp.is_valid(i)
             {

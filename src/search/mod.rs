@@ -665,7 +665,7 @@ fn compile(req: &SearchRequest) -> Result<query::Q> {
         return Ok(q);
     }
     // The lake holds times from 1970 to 2200 only: a bound beyond them selects the same events.
-    let (from, to) = (req.from.map(crate::limits::clamp_time), req.to.map(crate::limits::clamp_time));
+    let (from, to) = (req.from.map(crate::time::clamp_time), req.to.map(crate::time::clamp_time));
     Ok(query::Q::Bool { must: vec![q, query::Q::Time(from, to)], should: Vec::new(), not: Vec::new() })
 }
 

@@ -167,7 +167,7 @@ impl Compiler<'_> {
 
     fn time(&self, b: &UserInputBound) -> Result<Option<(i64, bool)>> {
         let parse = |s: &str| -> Result<i64> {
-            crate::decode::cloudtrail::parse_time(s)
+            crate::time::parse_time(s)
                 .or_else(|| {
                     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
                         .ok()

@@ -1,4 +1,5 @@
-//! Network ACL rules as AWS evaluates them, and the replay of an ACL's rules over time.
+//! The one model of a Network ACL entry: read from CloudTrail `requestParameters` and from
+//! `describe-network-acls` output, evaluated as AWS evaluates it, and replayed over time.
 //!
 //! AWS evaluates the entries of one direction in rule-number order; the first entry whose
 //! protocol, CIDR and (for TCP/UDP) port range match decides, allow or deny; the `*` entry
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The `*` rule number.
 pub const DEFAULT_RULE: i64 = 32767;
@@ -223,6 +225,57 @@ impl History {
         out.sort_by_key(|e| (e.egress, e.rule_number));
         Some(out)
     }
+}
+
+/// Look a key up the way CloudTrail (camelCase) and describe-* output (PascalCase) spell it.
+pub fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+}
+
+pub fn as_i64(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn as_bool(v: Option<&Value>) -> Option<bool> {
+    match v? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn as_str(v: Option<&Value>) -> Option<String> {
+    v?.as_str().map(str::to_string).filter(|s| !s.is_empty())
+}
+
+/// An entry from CloudTrail `requestParameters` or a describe-* `Entries` item.
+pub fn entry_of(v: &Value) -> Option<Entry> {
+    let protocol = match get(v, "aclProtocol").or_else(|| get(v, "protocol")) {
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("all") => -1,
+        p => as_i64(p)?,
+    };
+    let ports = get(v, "portRange");
+    Some(Entry {
+        rule_number: as_i64(get(v, "ruleNumber"))?,
+        egress: as_bool(get(v, "egress")).unwrap_or(false),
+        action: as_str(get(v, "ruleAction")).unwrap_or_else(|| "allow".into()).to_lowercase(),
+        protocol,
+        cidr: as_str(get(v, "cidrBlock")),
+        ipv6_cidr: as_str(get(v, "ipv6CidrBlock")),
+        port_from: ports.and_then(|p| as_i64(get(p, "from"))),
+        port_to: ports.and_then(|p| as_i64(get(p, "to"))),
+        unknown: false,
+    })
+}
+
+/// The entries of a describe-* `NetworkAcls` item or a CreateNetworkAcl response `networkAcl`.
+pub fn entries_of(acl: &Value) -> Vec<Entry> {
+    let list = get(acl, "Entries").or_else(|| get(acl, "entrySet").and_then(|s| get(s, "items")));
+    list.and_then(Value::as_array).map(|a| a.iter().filter_map(entry_of).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]
