@@ -16,7 +16,7 @@ pub mod lake;
 pub mod output;
 pub mod query;
 pub mod report;
-pub mod report_chart;
+
 pub mod schema;
 pub mod search;
 pub mod stats;

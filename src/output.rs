@@ -80,6 +80,14 @@ fn quiet_on_closed_pipe<T>(r: std::io::Result<T>) -> std::io::Result<T> {
     r
 }
 
+/// Cut a text to at most `n` characters for an excerpt.
+pub fn excerpt(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 /// Longest cell shown on screen; longer ones are cut (only on screen).
 const SCREEN_CELL: usize = 80;
 
@@ -132,7 +140,7 @@ fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     map_text(batch, |s| {
         Some(
             s.iter()
-                .map(|v| v.map(|v| crate::ingest::report::excerpt(&v.replace(['\n', '\r'], " "), SCREEN_CELL)))
+                .map(|v| v.map(|v| excerpt(&v.replace(['\n', '\r'], " "), SCREEN_CELL)))
                 .collect(),
         )
     })

@@ -12,7 +12,8 @@ use flate2::read::MultiGzDecoder;
 use serde_json::value::RawValue;
 
 use super::paths::path_info;
-use super::report::{ErrorRow, Kind, Severity, excerpt};
+use super::summary::{ErrorRow, Kind, Severity};
+use crate::output::excerpt;
 use super::source::{Unit, UnitData, open_regular};
 use crate::decode::cloudtrail::{self, CtBuilder, NaclEvent, Rec, raw_text};
 use crate::decode::json_stream::{self, Bounds, Item};

@@ -2,10 +2,11 @@
 //! decode them in parallel, and the calling thread writes the lake; bounded channels between the
 //! stages keep memory bounded whatever the input size.
 
+pub mod dedup;
 pub mod file;
 pub mod inventory_time;
 pub mod paths;
-pub mod report;
+pub mod summary;
 pub mod source;
 pub mod writer;
 
@@ -21,10 +22,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::decode::cloudtrail::NaclEvent;
 use crate::decode::inventory::InvItem;
 use crate::error::{Error, Result};
-use crate::lake::{Lake, existing};
+use crate::lake::Lake;
+
 use crate::schema::{INGEST_ERRORS, INGESTED_FILES, INVENTORY};
 use file::{FileResult, Msg};
-use report::{ErrorRow, Severity, Summary};
+use summary::{ErrorRow, Severity, Summary};
 use source::{Unit, Walker};
 use writer::{TableWriter, partition_of};
 
@@ -102,10 +104,13 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let started = Instant::now();
     let lake = Lake::new(&opts.lake);
     let lock = lake.lock_for_write()?;
-    let known = existing::known_files(&lake)?;
+    // The search index follows the lake: runs committed to the lake but not to the index are
+    // indexed from their Parquet files before this run adds its own.
+    crate::search::catch_up(&lake)?;
+    let known = dedup::known_files(&lake)?;
     let claimed: file::Claims = Mutex::new(known.keys().map(|k| (k.clone(), None)).collect());
-    let known_errors = existing::known_errors(&lake)?;
-    let seen = existing::SeenEvents::load(&lake)?;
+    let known_errors = dedup::known_errors(&lake)?;
+    let seen = dedup::SeenEvents::load(&lake)?;
     let run_id = run_id();
     let staging = lake.begin(&run_id, &lock)?;
     let mut writer = TableWriter::new(&staging, &run_id, seen, opts.memory_budget);
@@ -165,7 +170,7 @@ struct Accumulated {
 
 /// What the lake held before the run: file contents and reported problems.
 struct Known {
-    files: std::collections::HashMap<String, existing::KnownFile>,
+    files: std::collections::HashMap<String, dedup::KnownFile>,
     errors: HashSet<(String, String)>,
 }
 
@@ -365,7 +370,7 @@ fn finish_run(
         let (time, basis) = match opts.inventory_time {
             Some(t) => (t, "given with --inventory-time".to_string()),
             None => {
-                let (mut lake_events, lake_newest) = existing::nacl_events(lake)?;
+                let (mut lake_events, lake_newest) = inventory_time::nacl_events(lake)?;
                 lake_events.append(&mut nacl_events);
                 let newest = match (lake_newest, last) {
                     (Some(a), Some(b)) => Some(a.max(b)),

@@ -17,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use flate2::read::MultiGzDecoder;
 
 use super::paths::{ArchiveKind, archive_kind};
-use super::report::ErrorRow;
+use super::summary::ErrorRow;
 use crate::limits::Limits;
 
 /// Where a unit's bytes are.
@@ -254,7 +254,7 @@ impl<'a> Walker<'a> {
                         real.display()
                     ),
                 );
-                row.severity = super::report::Severity::Warning;
+                row.severity = super::summary::Severity::Warning;
                 (self.error)(row);
             }
             Ok(m) if m.is_dir() => self.refuse(
@@ -440,7 +440,7 @@ impl<'a> Walker<'a> {
             let member = Self::member_name(prefix, &name);
             if entry.is_symlink() {
                 let mut row = ErrorRow::file(outer, Some(member), "symbolic link member: not read".into());
-                row.severity = super::report::Severity::Warning;
+                row.severity = super::summary::Severity::Warning;
                 (self.error)(row);
                 continue;
             }
@@ -520,7 +520,7 @@ impl<'a> Walker<'a> {
                     Some(member),
                     format!("{what} link member to {target:?}: not read (its target is read as a member of its own when the archive holds it)"),
                 );
-                row.severity = super::report::Severity::Warning;
+                row.severity = super::summary::Severity::Warning;
                 (self.error)(row);
                 continue;
             }

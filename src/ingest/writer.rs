@@ -20,7 +20,7 @@ use datafusion::parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::lake::Staging;
-use crate::lake::existing::SeenEvents;
+use super::dedup::SeenEvents;
 use crate::schema::{self, CLOUDTRAIL, NULL_PARTITION};
 
 /// Rows per Parquet row group: small enough for statistics and bloom filters to prune well.

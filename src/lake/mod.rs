@@ -20,7 +20,7 @@
 //! lists files (see [`Lake::snapshot`]). A run cut off while it was being published is finished by
 //! the next process that can write the lake; one that cannot (a read-only copy) says so and stops.
 
-pub mod existing;
+pub mod read;
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -106,9 +106,6 @@ impl Lake {
         }
         let lock = WriteLock { _file: file };
         self.recover(&lock)?;
-        // The search index follows the lake: runs committed to the lake but not to the index are
-        // indexed from their Parquet files before this run adds its own.
-        crate::search::catch_up(self)?;
         Ok(lock)
     }
 
@@ -231,15 +228,15 @@ impl Lake {
         }
     }
 
-    /// Bring the search index up to date with the lake when no writer is active (a writer brings
-    /// it up to date itself when it takes the lock). Returns false when it could not (another
-    /// process writes the lake, or this one cannot write it), with the reason in the latter case.
-    pub fn sync_index_if_idle(&self) -> Result<Result<(), Option<std::io::Error>>> {
+    /// The write lock when no other process holds it, with any interrupted run finished or
+    /// undone (for readers that repair on the way, such as a search bringing its index up to
+    /// date). `Err(None)` when another process writes the lake, `Err(Some(reason))` when this one
+    /// cannot write it.
+    pub fn try_write(&self) -> Result<Result<WriteLock, Option<std::io::Error>>> {
         match self.idle_lock() {
             Idle::Free(lock) => {
                 self.recover(&lock)?;
-                crate::search::catch_up(self)?;
-                Ok(Ok(()))
+                Ok(Ok(lock))
             }
             Idle::Busy => Ok(Err(None)),
             Idle::Denied(e) => Ok(Err(Some(e))),

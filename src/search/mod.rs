@@ -211,8 +211,11 @@ fn open_consistent(lake: &Lake) -> Result<Option<(Payload, tantivy::Searcher)>> 
             }
         }
         drop(guard);
-        match lake.sync_index_if_idle()? {
-            Ok(()) => {}
+        match lake.try_write()? {
+            Ok(lock) => {
+                catch_up(lake)?;
+                drop(lock);
+            }
             Err(Some(e)) => {
                 return Err(Error::Invalid(format!(
                     "the search index of the lake at {} does not cover all of its CloudTrail events, and this process cannot bring it up to date ({e}): make the lake writable, or search a copy (cp -r); SQL over the lake is not affected",
@@ -422,7 +425,7 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
             let file = payload.files.len() as u32;
             payload.files.push(relative(lake, path));
             let mut first = 0;
-            crate::lake::existing::for_each_batch_in(std::slice::from_ref(path), &SOURCE_COLUMNS, |b| {
+            crate::lake::read::for_each_batch_in(std::slice::from_ref(path), &SOURCE_COLUMNS, |b| {
                 add_rows(&writer, f, file, first, b, &mut t)?;
                 first += b.num_rows();
                 Ok(())

@@ -1,5 +1,5 @@
-//! What an ingest reports: rejected input (`ingest_errors`), loaded files (`ingested_files`) and the
-//! run's summary.
+//! What an ingest reports: rejected input (`ingest_errors` rows), what kind of evidence a file held,
+//! and the run's summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,14 +67,6 @@ impl ErrorRow {
             s.push_str(&format!(" (record {r})"));
         }
         format!("{s}: {}", self.reason)
-    }
-}
-
-/// Cut a text to at most `n` characters for an excerpt.
-pub fn excerpt(s: &str, n: usize) -> String {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
     }
 }
 

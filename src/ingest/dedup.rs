@@ -1,14 +1,13 @@
-//! What a lake already holds that an ingest must not add again: file identities and events.
+//! What a run must not add again: file contents, CloudTrail events and reported problems the lake
+//! already holds, or the run itself already added.
 
 use std::collections::HashSet;
-use std::fs::File;
 
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::Lake;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::lake::Lake;
+use crate::lake::read::{for_each_batch, for_each_string};
 use crate::schema::{CLOUDTRAIL, INGESTED_FILES};
 
 /// The 128-bit key a CloudTrail event is deduplicated by: its `eventID` and its record with the
@@ -56,28 +55,6 @@ pub fn event_key(id: &str, raw: &str, scratch: &mut Vec<u8>) -> u128 {
         }
     }
     xxhash_rust::xxh3::xxh3_128(scratch)
-}
-
-/// Call `f` with every non-null value of one string column of a table.
-pub fn for_each_string(lake: &Lake, table: &str, column: &str, mut f: impl FnMut(&str)) -> Result<()> {
-    for path in lake.table_files(table)? {
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-        let Some(idx) = builder.schema().fields().iter().position(|fl| fl.name() == column) else {
-            continue;
-        };
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
-        for batch in builder.with_projection(mask).with_batch_size(64 * 1024).build()? {
-            let batch = batch?;
-            let col = batch.column(0).as_string::<i32>();
-            for i in 0..col.len() {
-                if col.is_valid(i) {
-                    f(col.value(i));
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What the lake knows of one file content (`ingested_files.file_id`).
@@ -170,82 +147,6 @@ impl SeenEvents {
         }
         Ok(!self.lake_keys.as_ref().is_some_and(|k| k.contains(&key)))
     }
-}
-
-/// Call `f` with batches of the named columns (in that order) of every file of a table.
-pub fn for_each_batch(
-    lake: &Lake,
-    table: &str,
-    columns: &[&str],
-    mut f: impl FnMut(&datafusion::arrow::record_batch::RecordBatch),
-) -> Result<()> {
-    for_each_batch_in(&lake.table_files(table)?, columns, |b| {
-        f(b);
-        Ok(())
-    })
-}
-
-/// Call `f` with batches of the named columns (in that order) of the given Parquet files; a file
-/// that lacks one of the columns is passed over.
-pub fn for_each_batch_in(
-    files: &[std::path::PathBuf],
-    columns: &[&str],
-    mut f: impl FnMut(&datafusion::arrow::record_batch::RecordBatch) -> Result<()>,
-) -> Result<()> {
-    for path in files {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-        let idx: Vec<usize> =
-            columns.iter().filter_map(|c| builder.schema().fields().iter().position(|fl| fl.name() == c)).collect();
-        if idx.len() != columns.len() {
-            continue;
-        }
-        let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
-        for batch in builder.with_projection(mask).with_batch_size(64 * 1024).build()? {
-            let batch = batch?;
-            let cols: Vec<_> = columns.iter().map(|c| batch.column_by_name(c).expect("projected").clone()).collect();
-            let ordered = datafusion::arrow::record_batch::RecordBatch::try_new(
-                std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(
-                    columns
-                        .iter()
-                        .map(|c| batch.schema().field_with_name(c).expect("projected").clone())
-                        .collect::<Vec<_>>(),
-                )),
-                cols,
-            )?;
-            f(&ordered)?;
-        }
-    }
-    Ok(())
-}
-
-/// The successful NACL entry events already in the lake, and the newest event time.
-pub fn nacl_events(lake: &Lake) -> Result<(Vec<crate::decode::cloudtrail::NaclEvent>, Option<i64>)> {
-    use datafusion::arrow::datatypes::TimestampMicrosecondType;
-    let mut out = Vec::new();
-    let mut newest: Option<i64> = None;
-    for_each_batch(lake, CLOUDTRAIL, &["event_time", "event_name", "error_code", "request_parameters"], |b| {
-        let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
-        let name = b.column(1).as_string::<i32>();
-        let err = b.column(2).as_string::<i32>();
-        let rp = b.column(3).as_string::<i32>();
-        for i in 0..b.num_rows() {
-            let time = t.value(i);
-            newest = Some(newest.map_or(time, |n| n.max(time)));
-            if name.is_valid(i)
-                && crate::aws::NACL_ENTRY_EVENTS.contains(&name.value(i))
-                && err.is_null(i)
-                && rp.is_valid(i)
-            {
-                out.push(crate::decode::cloudtrail::NaclEvent {
-                    time,
-                    event_name: name.value(i).to_string(),
-                    request_parameters: rp.value(i).to_string(),
-                });
-            }
-        }
-    })?;
-    Ok((out, newest))
 }
 
 #[cfg(test)]

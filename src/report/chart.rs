@@ -59,7 +59,7 @@ pub fn traffic_chart(traffic: &[(i64, i64, i64)], change: i64, from: i64, to: i6
         })();
         if let Err(e) = drawn {
             drop(root);
-            return format!("<p>chart not drawn: {}</p>", crate::report::esc(&e.to_string()));
+            return format!("<p>chart not drawn: {}</p>", super::html::esc(&e.to_string()));
         }
     }
     svg

@@ -1,0 +1,203 @@
+//! `trailflow investigate`: ingest, correlate, run every hunt, and write the case report folder:
+//!
+//! - `summary.md` and `report.html`, read first: the flagged changes (who, when, from where, what
+//!   the rule opened, verdict, evidence, a chart of the traffic on the affected interfaces around
+//!   the change), the changing actors' timelines, and the hunt results;
+//! - `correlation.csv`: every NACL change with its verdict and evidence;
+//! - `hunts/`: one CSV per hunt and `summary.csv`;
+//! - `timelines/`: the CloudTrail events of each flagged change's actor around it;
+//! - `charts/`: the charts as SVG files (the HTML embeds the same drawings).
+
+
+mod case;
+mod chart;
+mod findings;
+mod html;
+mod markdown;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+use crate::hunt::{self, HuntResult};
+use crate::output::Format;
+use case::CaseFile;
+use findings::{Findings, Flagged, Row, int, text, top_peer, verdict_word, what_changed};
+use crate::time::human_bytes;
+
+/// What `investigate` is asked to do.
+#[derive(Debug, Clone)]
+pub struct InvestigateOptions {
+    /// A lake several cases share (`--lake`): the report covers only the evidence given. `None`:
+    /// the case's own lake, `lake/` in the report folder.
+    pub lake: Option<PathBuf>,
+    /// The case's name (`--case`): later runs under the same name add to the case.
+    pub case: Option<String>,
+    /// Replace a report folder that holds another case.
+    pub replace: bool,
+    pub limits: crate::limits::Limits,
+    pub inputs: Vec<PathBuf>,
+    pub inventory_time: Option<i64>,
+    pub output: PathBuf,
+    pub window_us: i64,
+    pub baseline_us: i64,
+    pub queries: Option<PathBuf>,
+    pub progress: bool,
+}
+
+/// What it did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The short summary for the terminal.
+    pub summary_text: String,
+    /// False when some input was rejected or a hunt failed (the report says which).
+    pub complete: bool,
+}
+
+/// How far around a flagged change its actor's timeline reaches.
+pub(super) const TIMELINE_AROUND_US: i64 = 6 * 3_600_000_000;
+/// Rows of a hunt shown in the report (the CSV has them all).
+pub(super) const SHOWN_ROWS: usize = 15;
+
+/// Run the whole job.
+pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
+    let case = case::prepare_folder(opts)?;
+    let lake_dir = PathBuf::from(&case.lake);
+    let mut ingest_opts = crate::ingest::IngestOptions::new(&lake_dir, opts.inputs.clone());
+    ingest_opts.inventory_time = opts.inventory_time;
+    ingest_opts.progress = opts.progress;
+    ingest_opts.limits = opts.limits;
+    let ingested = crate::ingest::ingest(&ingest_opts)?;
+    let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
+    let lake = crate::lake::Lake::open(&lake_dir)?;
+    let runtime = crate::query::runtime()?;
+    let (changes, flagged, results) = runtime.block_on(async {
+        let scope = if case.own_lake { crate::query::Scope::default() } else { case::case_scope(&lake, &case.evidence).await? };
+        let ctx = hunt::session_scoped(Some(&lake), opts.window_us, opts.baseline_us, &scope).await?;
+        // The correlation runs once: its result replaces the view, so the hunts built on
+        // nacl_verdicts (traffic_after_change) read it instead of correlating again.
+        let verdicts = ctx.table("nacl_verdicts").await?;
+        let schema = verdicts.schema().inner().clone();
+        let computed = verdicts.collect().await?;
+        ctx.deregister_table("nacl_verdicts")?;
+        ctx.register_table(
+            "nacl_verdicts",
+            std::sync::Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![computed])?),
+        )?;
+        let verdict_batches = ctx
+            .sql(
+                "SELECT v.*, c.account_id, c.aws_region, c.source_ip, c.user_agent, c.ipv6_cidr_block \
+                 FROM nacl_verdicts v JOIN nacl_changes c ON c.event_id = v.event_id \
+                 ORDER BY v.event_time, v.event_id",
+            )
+            .await?
+            .collect()
+            .await?;
+        write_csv(&opts.output.join("correlation.csv"), &verdict_batches)?;
+        let changes = findings::rows(&verdict_batches)?;
+        let mut picked: Vec<&Row> = changes
+            .iter()
+            .filter(|c| matches!(text(c, "verdict").as_str(), "unusual_traffic_after_change" | "risky_change_no_unusual_traffic"))
+            .collect();
+        picked.sort_by_key(|c| (text(c, "verdict") != "unusual_traffic_after_change", -int(c, "score"), text(c, "event_time")));
+        let flagged = findings::flag_all(&ctx, &picked, opts).await?;
+        let refs: Vec<&hunt::Hunt> = hunts.iter().collect();
+        let results = hunt::run_to_dir(
+            &ctx,
+            &refs,
+            &HashMap::new(),
+            hunt::TimeRange::default(),
+            &opts.output.join("hunts"),
+            Format::Csv,
+        )
+        .await?;
+        Ok::<_, Error>((changes, flagged, results))
+    })?;
+    let mut notes: Vec<String> = problems.iter().map(|p| format!("hunt file not loaded: {p}")).collect();
+    if ingested.had_errors() {
+        notes.push("some input was rejected: see the ingest_errors table (`trailflow sql \"SELECT * FROM ingest_errors\"`)".into());
+    }
+    for r in results.iter().filter(|r| r.error.is_some()) {
+        notes.push(format!("hunt {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
+    }
+    let ingest_summary = ingested.render();
+    let findings = Findings {
+        ingest_summary: &ingest_summary,
+        changes: &changes,
+        flagged: &flagged,
+        results: &results,
+        notes: &notes,
+        opts,
+        case: &case,
+    };
+    write_file(&opts.output.join("summary.md"), &markdown::summary_md(&findings))?;
+    write_file(&opts.output.join("report.html"), &html::report_html(&findings))?;
+    Ok(Outcome { summary_text: terminal_summary(&flagged, &results, &notes, opts, &case), complete: notes.is_empty() })
+}
+
+pub(super) fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+pub(super) fn write_csv(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let out = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    crate::output::write(Format::Csv, batches, Box::new(std::io::BufWriter::new(out)))
+}
+
+/// Text from the evidence made safe for a terminal: control characters (escape sequences that
+/// could move the cursor or retitle the window) become `?`.
+pub(super) fn plain(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// The few lines printed at the end of `investigate`.
+fn terminal_summary(
+    flagged: &[Flagged],
+    results: &[HuntResult],
+    notes: &[String],
+    opts: &InvestigateOptions,
+    case: &CaseFile,
+) -> String {
+    let text = |r: &Row, k: &str| plain(&text(r, k));
+    let what_changed = |c: &Row| plain(&what_changed(c));
+    let top_peer = |c: &Row| plain(&top_peer(c));
+    let mut s = String::new();
+    let _ = writeln!(s, "\nFlagged Network ACL changes: {}", flagged.len());
+    for f in flagged {
+        let c = &f.change;
+        let bytes = int(c, "bytes");
+        let _ = writeln!(
+            s,
+            "  {}  {}  {}  {}  {}\n      {}{}",
+            text(c, "event_time"),
+            verdict_word(&text(c, "verdict")),
+            text(c, "network_acl_id"),
+            text(c, "actor_arn"),
+            if bytes > 0 { format!("{} newly allowed, top peer {}", human_bytes(bytes), top_peer(c)) } else { String::new() },
+            what_changed(c),
+            if text(c, "risk_reasons").is_empty() { String::new() } else { format!("  [{}]", text(c, "risk_reasons")) },
+        );
+    }
+    let mut hit: Vec<&HuntResult> = results.iter().filter(|r| r.hits > 0).collect();
+    hit.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.name.cmp(&b.name)));
+    let _ = writeln!(s, "\nHunts with hits: {} of {}", hit.len(), results.len());
+    for r in hit {
+        let _ = writeln!(s, "  {:<8} {:<32} {:>6}  {}", r.severity.as_str(), r.name, r.hits, r.title);
+    }
+    for n in notes {
+        let _ = writeln!(s, "note: {}", plain(n));
+    }
+    let _ = writeln!(s, "\nReport: {}", opts.output.join("report.html").display());
+    let _ = writeln!(s, "Lake:   {} (trailflow sql --lake {} \"...\")", case.lake, case.lake);
+    s
+}
+
