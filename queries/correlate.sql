@@ -1,9 +1,9 @@
 -- correlate: which Network ACL change let in which traffic.
 --
 -- One row per NACL change (nacl_changes) with its verdict and the evidence. The parameters are
--- whole numbers of microseconds, filled in by `trailflow correlate`:
---   {window_us}    how long after the change flows are looked at (default 24 hours)
---   {baseline_us}  how long before the change the baseline reaches (default 24 hours)
+-- whole numbers of microseconds, bound as query parameters (as the hunts' are) by the session:
+--   $window_us    how long after the change flows are looked at (default 24 hours)
+--   $baseline_us  how long before the change the baseline reaches (default 24 hours)
 --
 -- The semantics (PRODUCT.md section 5):
 -- * Scope: only the interfaces of the subnets the ACL governed at the moment of the change
@@ -58,8 +58,8 @@ scoped AS (
     -- An entry governs one direction: only flows in that direction (into the interface for an
     -- ingress entry, out of it for an egress one); other changes see both.
     AND (ch.egress IS NULL OR ch.egress = (f.srcaddr = s.private_ip))
-    AND arrow_cast(f.start_time, 'Int64') >= ch.t - {baseline_us}
-    AND arrow_cast(f.start_time, 'Int64') < ch.t + {window_us}
+    AND arrow_cast(f.start_time, 'Int64') >= ch.t - $baseline_us
+    AND arrow_cast(f.start_time, 'Int64') < ch.t + $window_us
 ),
 after_flows AS (
   -- Accepted flows after the change, folded per peer, direction, protocol and port: the rules

@@ -19,6 +19,7 @@ pub mod report;
 
 pub mod schema;
 pub mod search;
+pub mod session;
 pub mod stats;
 pub mod time;
 

@@ -387,7 +387,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let format = Format::choose(format, output.as_deref())?;
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
-                let ctx = trailflow::query::session(&lake).await?;
+                let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
                 stream_query(&ctx, &sql, format, output.as_deref()).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -405,10 +405,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let format = Format::choose(format, output.as_deref())?;
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
-                let ctx = trailflow::query::session_with(&lake, trusted).await?;
-                trailflow::correlate::tune_session(&ctx);
-                stream_query(&ctx, &trailflow::correlate::correlate_sql(window, baseline), format, output.as_deref())
-                    .await
+                let opts = trailflow::session::SessionOptions { trusted, window_us: window, baseline_us: baseline, ..Default::default() };
+                let ctx = trailflow::session::session(Some(&lake), &opts).await?;
+                let df = trailflow::session::correlation(&ctx, &opts).await?;
+                stream_dataframe(df, format, output.as_deref()).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -438,7 +438,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Shell => {
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
-                let ctx = trailflow::query::session(&lake).await?;
+                let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
                 shell::shell(ctx).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -472,7 +472,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
             let (hunts, mut problems) = hunt::catalog(queries.as_deref())?;
             let lake = Lake::open(lake_dir).ok();
             runtime()?.block_on(async {
-                let ctx = hunt::session(lake.as_ref()).await?;
+                let ctx = trailflow::session::session(lake.as_ref(), &Default::default()).await?;
                 problems.extend(hunt::lint(&ctx, &hunts).await);
                 anyhow::Ok(())
             })?;
@@ -497,7 +497,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
             let range = hunt::TimeRange { from, to };
             let lake = Lake::open(lake_dir)?;
             let failed = runtime()?.block_on(async {
-                let ctx = hunt::session(Some(&lake)).await?;
+                let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
                 match &output {
                     Some(dir) => {
                         let format = format.unwrap_or(Format::Csv);

@@ -1,5 +1,5 @@
-//! The query session over a lake: one function builds it (tables, Parquet settings, memory), and
-//! helpers run read-only SQL.
+//! The query engine over a lake: one function sets it up (tables, Parquet settings, memory,
+//! functions), and helpers run read-only SQL.
 
 use std::sync::Arc;
 
@@ -86,35 +86,10 @@ impl Scope {
     }
 }
 
-/// Build the session over a lake: every table that exists, registered under its name, and the
-/// derived tables (`nacl_changes`), computed from those when a query first reads them.
-pub async fn session(lake: &Lake) -> Result<SessionContext> {
-    session_with(lake, None).await
-}
-
-/// [`session`] with the trusted networks of the risk assessment given (default: RFC 1918 and the
-/// VPC ranges of the evidence).
-pub async fn session_with(lake: &Lake, trusted: Option<Vec<ipnet::IpNet>>) -> Result<SessionContext> {
-    session_scoped(lake, trusted, &Scope::default()).await
-}
-
-/// [`session_with`] showing only the rows of a scope.
-pub async fn session_scoped(lake: &Lake, trusted: Option<Vec<ipnet::IpNet>>, scope: &Scope) -> Result<SessionContext> {
-    let ctx = base_session_scoped(lake, scope).await?;
-    let derived = Arc::new(crate::correlate::table::Derived::new(lake.clone(), trusted, scope.clone()));
-    for (index, name) in crate::correlate::table::DERIVED.iter().enumerate() {
-        ctx.register_table(*name, Arc::new(crate::correlate::table::DerivedTable { derived: derived.clone(), index }))?;
-    }
-    Ok(ctx)
-}
-
-/// The session over the stored tables only.
-pub async fn base_session(lake: &Lake) -> Result<SessionContext> {
-    base_session_scoped(lake, &Scope::default()).await
-}
-
-/// [`base_session`] showing only the rows of a scope.
-pub async fn base_session_scoped(lake: &Lake, scope: &Scope) -> Result<SessionContext> {
+/// The session over the stored tables of a lake (the scope's rows of them), with trailflow's
+/// functions and `search()`: every setting of the query engine is made here. The session the
+/// verbs query in adds the derived tables and the correlation to it ([`crate::session`]).
+pub async fn tables_session(lake: &Lake, scope: &Scope) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut config = SessionConfig::new()
         // `information_schema` lets users (and `stats`) list tables and columns in SQL.

@@ -52,7 +52,7 @@ async fn distinct(ctx: &SessionContext, parts: &[(&str, &str)]) -> Result<Vec<St
 }
 
 pub async fn stats(lake: &Lake) -> Result<Stats> {
-    let ctx = query::session(lake).await?;
+    let ctx = crate::session::session(Some(lake), &Default::default()).await?;
     let mut tables = Vec::new();
     for table in TABLES {
         // A lake written by an earlier version may lack a newer table.

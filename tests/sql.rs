@@ -38,7 +38,7 @@ async fn slt_files() {
     opts.threads = Some(2);
     ingest(&opts).unwrap();
     let lake = Lake::open(lake_dir.path()).unwrap();
-    let ctx = trailflow::query::session(&lake).await.unwrap();
+    let ctx = trailflow::session::session(Some(&lake), &Default::default()).await.unwrap();
     let mut files: Vec<_> = std::fs::read_dir(root().join("tests/slt")).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let mut checked = 0;

@@ -28,11 +28,6 @@ pub const CORRELATE_SQL: &str = include_str!("../../queries/correlate.sql");
 pub const DEFAULT_WINDOW_US: i64 = 24 * 3_600_000_000;
 pub const DEFAULT_BASELINE_US: i64 = 24 * 3_600_000_000;
 
-/// The correlation query with its parameters bound (numbers only, never text from the user).
-pub fn correlate_sql(window_us: i64, baseline_us: i64) -> String {
-    CORRELATE_SQL.replace("{window_us}", &window_us.to_string()).replace("{baseline_us}", &baseline_us.to_string())
-}
-
 /// Settings the correlation query is written for: joins keep the order the SQL gives them.
 /// Each join of `queries/correlate.sql` names its small side first (rule sets, the peers that
 /// count), which becomes the hash table; DataFusion's own choice, made without row counts for

@@ -37,7 +37,7 @@ impl Derived {
     pub async fn tables(&self) -> crate::error::Result<Vec<RecordBatch>> {
         self.cache
             .get_or_try_init(|| async {
-                let ctx = crate::query::base_session_scoped(&self.lake, &self.scope).await?;
+                let ctx = crate::query::tables_session(&self.lake, &self.scope).await?;
                 let ev = super::load(&ctx).await?;
                 let trusted = super::trusted_networks(&ev, self.trusted.as_deref());
                 let replay = super::replay(&ev);

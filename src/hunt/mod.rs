@@ -474,55 +474,6 @@ pub async fn lint(ctx: &SessionContext, hunts: &[Hunt]) -> Vec<Problem> {
     problems
 }
 
-/// Register empty tables for those the lake does not have yet, so hunts plan on any lake.
-pub fn register_missing_tables(ctx: &SessionContext) -> Result<()> {
-    for table in crate::schema::TABLES {
-        if ctx.table_exist(*table)? {
-            continue;
-        }
-        let schema = crate::query::view_types(&crate::schema::schema_of(table).expect("known table"));
-        let empty = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
-        ctx.register_table(*table, Arc::new(empty))?;
-    }
-    Ok(())
-}
-
-/// `nacl_verdicts`: the correlation (`queries/correlate.sql`) as a view, so hunts can build on it.
-pub async fn register_verdicts(ctx: &SessionContext, window_us: i64, baseline_us: i64) -> Result<()> {
-    let plan = ctx.state().create_logical_plan(&crate::correlate::correlate_sql(window_us, baseline_us)).await?;
-    ctx.register_table("nacl_verdicts", Arc::new(datafusion::datasource::ViewTable::new(plan, None)))?;
-    Ok(())
-}
-
-/// The session hunts run in: the lake's tables (empty ones for tables the lake lacks, so every
-/// hunt plans), the derived tables, and `nacl_verdicts` with the default window and baseline.
-pub async fn session(lake: Option<&crate::lake::Lake>) -> Result<SessionContext> {
-    session_with(lake, crate::correlate::DEFAULT_WINDOW_US, crate::correlate::DEFAULT_BASELINE_US).await
-}
-
-/// [`session`] with the correlation's window and baseline given.
-pub async fn session_with(lake: Option<&crate::lake::Lake>, window_us: i64, baseline_us: i64) -> Result<SessionContext> {
-    session_scoped(lake, window_us, baseline_us, &crate::query::Scope::default()).await
-}
-
-/// [`session_with`] showing only the rows of a scope (one case's evidence in a shared lake).
-pub async fn session_scoped(
-    lake: Option<&crate::lake::Lake>,
-    window_us: i64,
-    baseline_us: i64,
-    scope: &crate::query::Scope,
-) -> Result<SessionContext> {
-    // Without a lake, hunts are planned against a folder that holds nothing.
-    let none = crate::lake::Lake::new(std::env::temp_dir().join("trailflow-no-lake-for-planning"));
-    let ctx = crate::query::session_scoped(lake.unwrap_or(&none), None, scope).await?;
-    // nacl_verdicts is the correlation: plan it (and the hunts, whose joins name the small side
-    // first too) in the join order written.
-    crate::correlate::tune_session(&ctx);
-    register_missing_tables(&ctx)?;
-    register_verdicts(&ctx, window_us, baseline_us).await?;
-    Ok(ctx)
-}
-
 /// What one hunt gave.
 #[derive(Debug, Clone)]
 pub struct HuntResult {

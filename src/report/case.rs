@@ -126,7 +126,7 @@ pub(super) fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
 /// copies of, and the events of those files stored once from another file.
 pub(super) async fn case_scope(lake: &crate::lake::Lake, evidence: &[String]) -> Result<crate::query::Scope> {
     use datafusion::arrow::array::{Array, AsArray};
-    let ctx = crate::query::base_session(lake).await?;
+    let ctx = crate::query::tables_session(lake, &crate::query::Scope::default()).await?;
     let under = |file: &str| {
         evidence.iter().any(|p| {
             let p = p.trim_end_matches('/');

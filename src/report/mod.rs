@@ -76,7 +76,13 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     let runtime = crate::query::runtime()?;
     let (changes, flagged, results) = runtime.block_on(async {
         let scope = if case.own_lake { crate::query::Scope::default() } else { case::case_scope(&lake, &case.evidence).await? };
-        let ctx = hunt::session_scoped(Some(&lake), opts.window_us, opts.baseline_us, &scope).await?;
+        let session_opts = crate::session::SessionOptions {
+            window_us: opts.window_us,
+            baseline_us: opts.baseline_us,
+            scope,
+            ..Default::default()
+        };
+        let ctx = crate::session::session(Some(&lake), &session_opts).await?;
         // The correlation runs once: its result replaces the view, so the hunts built on
         // nacl_verdicts (traffic_after_change) read it instead of correlating again.
         let verdicts = ctx.table("nacl_verdicts").await?;

@@ -1,0 +1,85 @@
+//! The one session every verb queries in (`sql`, `shell`, `correlate`, `hunt`, `investigate`,
+//! `stats`), built by [`session`] from explicit per-verb [`SessionOptions`], so that the same SQL
+//! plans and answers the same under every verb.
+//!
+//! It holds the lake's stored tables and functions ([`crate::query::tables_session`]), empty
+//! tables for those a lake does not have yet (every hunt plans on any lake), the derived tables
+//! (`nacl_changes`, `network_interfaces`, `acl_associations`, `nacl_entries`), and the correlation
+//! as the view `nacl_verdicts`, its window and baseline bound as query parameters. Joins keep the
+//! order the SQL writes them in ([`crate::correlate::tune_session`]).
+
+use std::sync::Arc;
+
+use datafusion::common::ScalarValue;
+use datafusion::prelude::{DataFrame, SessionContext};
+
+use crate::correlate::table::{DERIVED, Derived, DerivedTable};
+use crate::error::Result;
+use crate::lake::Lake;
+use crate::query::Scope;
+
+/// What a verb asks of its session.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Trusted networks of the risk assessment (`correlate --trusted`); `None`: RFC 1918 and the
+    /// VPC ranges of the evidence.
+    pub trusted: Option<Vec<ipnet::IpNet>>,
+    /// How long after each change the correlation looks at flows, in microseconds.
+    pub window_us: i64,
+    /// How long before each change its baseline reaches, in microseconds.
+    pub baseline_us: i64,
+    /// The rows shown: the whole lake, or one case's evidence in a shared lake.
+    pub scope: Scope,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            trusted: None,
+            window_us: crate::correlate::DEFAULT_WINDOW_US,
+            baseline_us: crate::correlate::DEFAULT_BASELINE_US,
+            scope: Scope::default(),
+        }
+    }
+}
+
+/// Build the session over a lake (`None`: plan against a lake that holds nothing, as `hunt lint`
+/// does without one).
+pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<SessionContext> {
+    let none = Lake::new(std::env::temp_dir().join("trailflow-no-lake-for-planning"));
+    let lake = lake.unwrap_or(&none);
+    let ctx = crate::query::tables_session(lake, &opts.scope).await?;
+    crate::correlate::tune_session(&ctx);
+    register_missing_tables(&ctx)?;
+    let derived = Arc::new(Derived::new(lake.clone(), opts.trusted.clone(), opts.scope.clone()));
+    for (index, name) in DERIVED.iter().enumerate() {
+        ctx.register_table(*name, Arc::new(DerivedTable { derived: derived.clone(), index }))?;
+    }
+    let verdicts = correlation(&ctx, opts).await?;
+    ctx.register_table("nacl_verdicts", verdicts.into_view())?;
+    Ok(ctx)
+}
+
+/// The correlation (`queries/correlate.sql`) with the window and baseline bound as parameters:
+/// what `trailflow correlate` prints and what the view `nacl_verdicts` holds.
+pub async fn correlation(ctx: &SessionContext, opts: &SessionOptions) -> Result<DataFrame> {
+    let df = ctx.sql(crate::correlate::CORRELATE_SQL).await?;
+    let params = [("window_us", opts.window_us), ("baseline_us", opts.baseline_us)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), ScalarValue::Int64(Some(v)).into()))
+        .collect();
+    Ok(df.with_param_values(datafusion::common::ParamValues::Map(params))?)
+}
+
+/// Register empty tables for those the lake does not have yet, so every query plans on any lake.
+fn register_missing_tables(ctx: &SessionContext) -> Result<()> {
+    for table in crate::schema::TABLES {
+        if ctx.table_exist(*table)? {
+            continue;
+        }
+        let schema = crate::query::view_types(&crate::schema::schema_of(table).expect("known table"));
+        let empty = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
+        ctx.register_table(*table, Arc::new(empty))?;
+    }
+    Ok(())
+}
