@@ -7,7 +7,6 @@ pub mod correlate;
 pub mod decode;
 pub mod error;
 pub mod functions;
-pub mod generate;
 pub mod hunt;
 pub mod ingest;
 pub mod limits;

@@ -14,7 +14,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
+use trailflow::error::{Error, Result};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -29,12 +29,6 @@ pub struct GenOptions {
     pub ct_noise_per_hour: usize,
 }
 
-impl GenOptions {
-    /// The small set committed as `sample-data/`.
-    pub fn sample(out: impl Into<PathBuf>) -> Self {
-        GenOptions { out: out.into(), seed: 7, hours: 48, web_clients_per_hour: 40, ct_noise_per_hour: 30 }
-    }
-}
 
 /// Start of the generated period: 2026-03-10T00:00:00Z, in seconds.
 pub const T0: i64 = 1_773_100_800;
@@ -95,22 +89,19 @@ fn rule(number: i64, egress: bool, allow: bool, protocol: i64, cidr: &str, ports
     Rule { number, egress, allow, protocol, cidr: cidr.into(), ports }
 }
 
-fn ip_u32(ip: &str) -> Option<u32> {
-    ip.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
-}
-
 fn cidr_has(cidr: &str, ip: &str) -> bool {
-    let Some((net, bits)) = cidr.split_once('/') else {
-        return false;
-    };
-    let (Some(net), Some(ip), Ok(bits)) = (ip_u32(net), ip_u32(ip), bits.parse::<u32>()) else {
-        return false;
-    };
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-    net & mask == ip & mask
+    match (cidr.parse::<ipnet::IpNet>(), ip.parse::<std::net::IpAddr>()) {
+        (Ok(net), Ok(addr)) => net.contains(&addr),
+        _ => false,
+    }
 }
 
 /// AWS evaluation: lowest-numbered matching rule decides; nothing matching denies.
+///
+/// This evaluator is the generator's own and deliberately not the product's
+/// (`trailflow::nacl`): it decides which planted flows are ACCEPTed or REJECTed, that is the
+/// ground truth the correlation is tested against, so it must not share the code it checks. It
+/// knows only what the generator plants (no unknown entries, no ICMP codes).
 fn acl_allows(rules: &[Rule], egress: bool, protocol: i64, peer: &str, port: i64) -> bool {
     let mut rs: Vec<&Rule> = rules.iter().filter(|r| r.egress == egress).collect();
     rs.sort_by_key(|r| r.number);
@@ -1536,7 +1527,7 @@ fn readme(truth: &Value, opts: &GenOptions) -> String {
     s.push_str("# Generated evidence set\n\n");
     s.push_str(&format!(
         "Made by `trailflow-gen --seed {} --hours {} --web-clients {} --ct-noise {}` (this repository's generator, \
-`src/generate.rs`); synthetic, no third-party data, same licence as the code. \
+`src/bin/trailflow-gen/generate.rs`); synthetic, no third-party data, same licence as the code. \
 Regenerate with the same arguments to get the same files.\n\n",
         opts.seed, opts.hours, opts.web_clients_per_hour, opts.ct_noise_per_hour
     ));

@@ -1,10 +1,12 @@
-//! `trailflow-gen`: writes a realistic evidence set with planted incidents (see `trailflow::generate`).
+//! `trailflow-gen`: writes a realistic evidence set with planted incidents (see `generate.rs`).
+
+mod generate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use trailflow::generate::{GenOptions, generate};
+use generate::{GenOptions, generate};
 
 #[derive(Parser)]
 #[command(
