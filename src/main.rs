@@ -90,12 +90,8 @@ enum Cmd {
         /// Read the query from a file.
         #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
         file: Option<PathBuf>,
-        /// Output format (default: from the -o file's extension, else table).
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Write to a file instead of stdout (.csv, .json, .ndjson, .parquet pick the format).
-        #[arg(short = 'o', long = "output")]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Full-text search over CloudTrail: the matching events, oldest first.
     ///
@@ -116,33 +112,21 @@ enum Cmd {
         /// At most this many events (the oldest).
         #[arg(long)]
         limit: Option<usize>,
-        /// Output format (default: from the -o file's extension, else table).
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Write to a file instead of stdout.
-        #[arg(short = 'o', long = "output")]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Every Network ACL change with its verdict and the evidence: the traffic it newly let in.
     ///
     /// Verdicts: unusual_traffic_after_change, risky_change_no_unusual_traffic,
     /// change_no_unusual_traffic, failed_change. The logic is queries/correlate.sql.
     Correlate {
-        /// How long after each change to look at flows.
-        #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
-        window: i64,
-        /// How long before each change the baseline reaches.
-        #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
-        baseline: i64,
+        #[command(flatten)]
+        span: SpanArgs,
         /// Trusted networks for the risk assessment (comma-separated CIDRs); default RFC 1918 and the VPC ranges.
         #[arg(long, value_delimiter = ',', value_parser = parse_cidr)]
         trusted: Option<Vec<ipnet::IpNet>>,
-        /// Output format (default: from the -o file's extension, else table).
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Write to a file instead of stdout.
-        #[arg(short = 'o', long = "output")]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Saved hunts: list them, check them, run them.
     Hunt {
@@ -173,15 +157,10 @@ enum Cmd {
         /// Replace the report folder (and the case lake in it) when it holds another case.
         #[arg(long)]
         replace: bool,
-        /// How long after each change to look at flows.
-        #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
-        window: i64,
-        /// How long before each change the baseline reaches.
-        #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
-        baseline: i64,
-        /// More hunts (a folder of .sql files; a file named like a built-in hunt replaces it).
-        #[arg(long, value_name = "DIR")]
-        queries: Option<PathBuf>,
+        #[command(flatten)]
+        span: SpanArgs,
+        #[command(flatten)]
+        queries: QueriesArg,
     },
     /// An interactive SQL prompt over the lake (history, multi-line statements, \d to list tables).
     Shell,
@@ -193,22 +172,56 @@ enum Cmd {
     },
 }
 
+/// Where results go and in which format (every verb that prints a result).
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Output format (default: from the -o file's extension, else table).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Write to a file instead of stdout (.csv, .json, .ndjson/.jsonl, .parquet, .txt pick the format).
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    fn format(&self) -> anyhow::Result<Format> {
+        Ok(Format::choose(self.format, self.output.as_deref())?)
+    }
+}
+
+/// More hunts besides the built-in ones.
+#[derive(clap::Args)]
+struct QueriesArg {
+    /// More hunts (a folder of .sql files; a file named like a built-in hunt replaces it).
+    #[arg(long = "queries", value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// The correlation's window after each change and baseline before it.
+#[derive(clap::Args)]
+struct SpanArgs {
+    /// How long after each change to look at flows.
+    #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
+    window: i64,
+    /// How long before each change the baseline reaches.
+    #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
+    baseline: i64,
+}
+
 #[derive(Subcommand)]
 enum HuntCmd {
     /// The hunts: name, severity, title, ATT&CK techniques, parameters.
     List {
-        /// More hunts (a folder of .sql files).
-        #[arg(long, value_name = "DIR")]
-        queries: Option<PathBuf>,
+        #[command(flatten)]
+        queries: QueriesArg,
         /// Also print each hunt's description and parameters.
         #[arg(long, short)]
         verbose: bool,
     },
     /// Plan every hunt without running it; exit 1 if any is broken.
     Lint {
-        /// More hunts (a folder of .sql files).
-        #[arg(long, value_name = "DIR")]
-        queries: Option<PathBuf>,
+        #[command(flatten)]
+        queries: QueriesArg,
     },
     /// Run hunts by name (or --all) and print or write their results.
     Run {
@@ -233,9 +246,8 @@ enum HuntCmd {
         /// Output format (default: table on screen, csv in a folder).
         #[arg(long, value_enum)]
         format: Option<Format>,
-        /// More hunts (a folder of .sql files).
-        #[arg(long, value_name = "DIR")]
-        queries: Option<PathBuf>,
+        #[command(flatten)]
+        queries: QueriesArg,
     },
 }
 
@@ -376,7 +388,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if summary.had_errors() { ExitCode::from(EXIT_REJECTED) } else { ExitCode::SUCCESS })
         }
-        Cmd::Sql { query, file, format, output } => {
+        Cmd::Sql { query, file, out } => {
             let sql = match (query, file) {
                 (Some(q), _) => q,
                 (None, Some(f)) => {
@@ -384,36 +396,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 (None, None) => unreachable!("clap requires one"),
             };
-            let format = Format::choose(format, output.as_deref())?;
+            let format = out.format()?;
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
                 let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
-                stream_query(&ctx, &sql, format, output.as_deref()).await
+                stream_query(&ctx, &sql, format, out.output.as_deref()).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Search { query, from, to, limit, format, output } => {
-            let format = Format::choose(format, output.as_deref())?;
+        Cmd::Search { query, from, to, limit, out } => {
+            let format = out.format()?;
             let lake = Lake::open(&lake_dir)?;
             let req = trailflow::search::SearchRequest { query, from, to, limit };
-            let mut sink = Sink::new(format, trailflow::search::result_schema(), open_output(output.as_deref())?)?;
+            let mut sink = Sink::new(format, trailflow::search::result_schema(), open_output(out.output.as_deref())?)?;
             trailflow::search::search_each(&lake, &req, &mut |batch| sink.write(&batch))?;
             sink.finish()?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Correlate { window, baseline, trusted, format, output } => {
-            let format = Format::choose(format, output.as_deref())?;
+        Cmd::Correlate { span, trusted, out } => {
+            let format = out.format()?;
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
-                let opts = trailflow::session::SessionOptions { trusted, window_us: window, baseline_us: baseline, ..Default::default() };
+                let opts = trailflow::session::SessionOptions {
+                    trusted,
+                    window_us: span.window,
+                    baseline_us: span.baseline,
+                    ..Default::default()
+                };
                 let ctx = trailflow::session::session(Some(&lake), &opts).await?;
                 let df = trailflow::session::correlation(&ctx, &opts).await?;
-                stream_dataframe(df, format, output.as_deref()).await
+                stream_dataframe(df, format, out.output.as_deref()).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Hunt { cmd } => hunt_cmd(&lake_dir, cmd),
-        Cmd::Investigate { inputs, inventory_time, case, output, replace, window, baseline, queries } => {
+        Cmd::Investigate { inputs, inventory_time, case, output, replace, span, queries } => {
             let inventory_time = inventory_time.as_deref().map(parse_inventory_time).transpose()?;
             let output = output
                 .or_else(|| case.as_ref().map(PathBuf::from))
@@ -426,9 +443,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 inputs,
                 inventory_time,
                 output,
-                window_us: window,
-                baseline_us: baseline,
-                queries,
+                window_us: span.window,
+                baseline_us: span.baseline,
+                queries: queries.dir,
                 progress: !cli.quiet,
             };
             let outcome = trailflow::report::investigate(&opts)?;
@@ -461,7 +478,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
     use trailflow::hunt;
     match cmd {
         HuntCmd::List { queries, verbose } => {
-            let (hunts, problems) = hunt::catalog(queries.as_deref())?;
+            let (hunts, problems) = hunt::catalog(queries.dir.as_deref())?;
             out!("{}", hunt::render_list(&hunts, verbose));
             for p in &problems {
                 errln!("trailflow: warning: {p}");
@@ -469,7 +486,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         HuntCmd::Lint { queries } => {
-            let (hunts, mut problems) = hunt::catalog(queries.as_deref())?;
+            let (hunts, mut problems) = hunt::catalog(queries.dir.as_deref())?;
             let lake = Lake::open(lake_dir).ok();
             runtime()?.block_on(async {
                 let ctx = trailflow::session::session(lake.as_ref(), &Default::default()).await?;
@@ -488,7 +505,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
             }
         }
         HuntCmd::Run { names, all, params, from, to, output, format, queries } => {
-            let (hunts, problems) = hunt::catalog(queries.as_deref())?;
+            let (hunts, problems) = hunt::catalog(queries.dir.as_deref())?;
             for p in &problems {
                 errln!("trailflow: warning: {p}");
             }
