@@ -2,20 +2,13 @@
 //! on the bundled sample data and on generated sets with other seeds; the risk assessment of the
 //! real NACL events; the derived topology tables.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
-    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT");
-    c
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{bin, root};
 
 fn ingest(lake: &Path, input: &Path) {
     let out = bin().arg("ingest").arg("--lake").arg(lake).arg("--quiet").arg(input).output().unwrap();

@@ -2,21 +2,14 @@
 //! ground truth, and snapshotted), lint catches broken hunts, parameters are bound as values, and
 //! unknown hunts and parameters get one-line errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+use std::process::Output;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
-    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT");
-    c
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{bin, root, truth};
 
 /// The sample data, ingested once for all tests of this file.
 fn lake() -> &'static Path {
@@ -28,10 +21,6 @@ fn lake() -> &'static Path {
         dir
     })
     .path()
-}
-
-fn truth() -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap()
 }
 
 fn run(args: &[&str]) -> Output {

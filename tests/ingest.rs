@@ -1,43 +1,14 @@
 //! End-to-end tests of `trailflow ingest`, `sql` and `stats`, driving the binary on the real
 //! corpus (`tests/data/real`), the bundled `sample-data/` and generated broken inputs.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+
 
 use serde_json::Value;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
-    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT");
-    c
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn real(p: &str) -> PathBuf {
-    root().join("tests/data/real").join(p)
-}
-
-fn ingest(lake: &Path, inputs: &[&Path]) -> (Output, Value) {
-    let out = bin().arg("ingest").arg("--lake").arg(lake).arg("--quiet").arg("--json").args(inputs).output().unwrap();
-    let summary = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out, summary)
-}
-
-fn sql(lake: &Path, q: &str) -> Vec<Value> {
-    let out = bin().args(["sql", "--format", "json", "--lake"]).arg(lake).arg(q).output().unwrap();
-    assert!(out.status.success(), "{q}: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.trim().is_empty() { Vec::new() } else { serde_json::from_str(&text).unwrap() }
-}
-
-fn count(lake: &Path, q: &str) -> i64 {
-    let rows = sql(lake, &format!("SELECT count(*) AS n FROM ({q})"));
-    rows[0]["n"].as_i64().unwrap()
-}
+use common::{bin, count, gz, ingest, real, root, sql, truth};
 
 fn rows_of(summary: &Value, table: &str) -> u64 {
     summary["rows"][table].as_u64().unwrap_or(0)
@@ -185,10 +156,6 @@ fn real_shapes_are_flattened_faithfully() {
     assert!(v5[0]["traffic_path"].is_number() || v5[0]["traffic_path"].is_null());
 }
 
-fn truth() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(root().join("sample-data/ground-truth.json")).unwrap()).unwrap()
-}
-
 #[test]
 fn sample_data_matches_its_ground_truth_and_reingest_adds_nothing() {
     let t = truth();
@@ -240,12 +207,6 @@ fn new_files_add_only_their_rows() {
     assert_eq!(count(lake.path(), "SELECT * FROM cloudtrail"), t["counts"]["cloudtrail_events"].as_i64().unwrap());
     assert_eq!(count(lake.path(), "SELECT * FROM flow_logs"), t["counts"]["flow_records"].as_i64().unwrap());
     assert_eq!(b["files_already_in_lake"], a["files_seen"]);
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 #[test]

@@ -2,21 +2,13 @@
 //! the ground truth, and the HTML report rendered by a real headless browser (Chromium; `.ci/run`
 //! installs it).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use serde_json::Value;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
-    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT");
-    c
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{bin, root, truth};
 
 /// `trailflow investigate EVIDENCE --lake LAKE -o REPORT -q`.
 fn investigate(evidence: &Path, lake: &Path, report: &Path) -> std::process::Output {
@@ -39,10 +31,6 @@ fn investigation() -> &'static Run {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         Run { stdout: String::from_utf8(out.stdout).unwrap(), report, _dir: dir }
     })
-}
-
-fn truth() -> Value {
-    serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap()
 }
 
 fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {

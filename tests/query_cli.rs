@@ -1,14 +1,11 @@
 //! `trailflow sql` formats, export round trips and the shell, driven through the binary.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
-    c.env_remove("TRAILFLOW_LAKE");
-    c
-}
+use std::process::Stdio;
+use common::{bin};
 
 fn lake_with_sample() -> tempfile::TempDir {
     let lake = tempfile::tempdir().unwrap();

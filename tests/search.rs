@@ -2,32 +2,18 @@
 //! time ranges, `search()` in SQL and its join back to `cloudtrail`, bad queries, and index
 //! consistency after a killed ingest.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
 use std::sync::OnceLock;
 
 use serde_json::Value;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
-    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT");
-    c
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{bin, root, sql};
 
 fn ingest(lake: &Path, inputs: &[&Path]) {
     let out = bin().arg("ingest").arg("--lake").arg(lake).arg("--quiet").args(inputs).output().unwrap();
     assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn sql(lake: &Path, q: &str) -> Vec<Value> {
-    let out = bin().args(["sql", "--format", "json", "--lake"]).arg(lake).arg(q).output().unwrap();
-    assert!(out.status.success(), "{q}: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.trim().is_empty() { Vec::new() } else { serde_json::from_str(&text).unwrap() }
 }
 
 fn count(lake: &Path, q: &str) -> usize {

@@ -5,15 +5,13 @@
 //! by a space, NULL for null); or `statement error <text>` then SQL whose error must contain
 //! the text. Blank lines end a record; `#` starts a comment.
 
-use std::path::PathBuf;
+mod common;
+
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use trailflow::ingest::{IngestOptions, ingest};
 use trailflow::lake::Lake;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{root};
 
 async fn run(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<Vec<String>, String> {
     let batches = trailflow::query::query(ctx, sql).await.map_err(|e| e.to_string())?;

@@ -42,6 +42,11 @@ pub fn count(lake: &Path, q: &str) -> i64 {
     rows[0]["n"].as_i64().unwrap()
 }
 
+/// The ground truth of the bundled sample evidence.
+pub fn truth() -> Value {
+    serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap()
+}
+
 pub fn gz(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
