@@ -118,7 +118,8 @@ enum Cmd {
     /// Every Network ACL change with its verdict and the evidence: the traffic it newly let in.
     ///
     /// Verdicts: unusual_traffic_after_change, risky_change_no_unusual_traffic,
-    /// change_no_unusual_traffic, failed_change. The logic is queries/correlate.sql.
+    /// change_no_unusual_traffic, failed_change (`correlate::Verdict`). The logic is
+    /// queries/correlate.sql.
     Correlate {
         #[command(flatten)]
         span: SpanArgs,

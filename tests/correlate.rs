@@ -9,6 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use common::{bin, root};
+use trailflow::correlate::Verdict;
 
 fn ingest(lake: &Path, input: &Path) {
     let out = bin().arg("ingest").arg("--lake").arg(lake).arg("--quiet").arg(input).output().unwrap();
@@ -163,7 +164,7 @@ fn real_nacl_events_risk() {
     assert!(creates.iter().any(|r| r["protocol"] == -1 && r["egress"] == true));
     // The correlation runs on real data without flows: no evidence, no invented verdict.
     let verdicts = correlate(lake.path(), &[]);
-    assert!(verdicts.iter().all(|r| r["verdict"] != "unusual_traffic_after_change"));
+    assert!(verdicts.iter().all(|r| r["verdict"] != Verdict::UnusualTrafficAfterChange.as_str()));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use common::{bin, root, truth};
+use trailflow::correlate::Verdict;
 
 /// The sample data, ingested once for all tests of this file.
 fn lake() -> &'static Path {
@@ -154,7 +155,7 @@ fn every_hunt_finds_its_planted_true_positive() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|c| c["expected_verdict"] == "unusual_traffic_after_change")
+                .filter(|c| c["expected_verdict"] == Verdict::UnusualTrafficAfterChange.as_str())
                 .map(id)
                 .collect();
             Box::new(move |r| r.len() == expected.len() && expected.iter().all(|i| has(r, "event_id", i)))

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::{bin, root, truth};
+use trailflow::correlate::Verdict;
 
 /// `trailflow investigate EVIDENCE --lake LAKE -o REPORT -q`.
 fn investigate(evidence: &Path, lake: &Path, report: &Path) -> std::process::Output {
@@ -79,7 +80,7 @@ fn investigate_writes_the_report_folder_with_the_right_verdicts() {
         let id = c["event_id"].as_str().unwrap();
         let row = rows.iter().find(|row| row["event_id"] == id).unwrap_or_else(|| panic!("{id} not in correlation.csv"));
         assert_eq!(row["verdict"], c["expected_verdict"].as_str().unwrap(), "{}", c["scenario"]);
-        let flagged = matches!(c["expected_verdict"].as_str(), Some("unusual_traffic_after_change" | "risky_change_no_unusual_traffic"));
+        let flagged = c["expected_verdict"].as_str().and_then(Verdict::parse).is_some_and(Verdict::flagged);
         assert_eq!(summary.contains(id), flagged, "{}: flagged in summary.md?", c["scenario"]);
         assert_eq!(html.contains(id), flagged, "{}: flagged in report.html?", c["scenario"]);
         for peer in c["attacker_peers"].as_array().unwrap() {
@@ -93,7 +94,7 @@ fn investigate_writes_the_report_folder_with_the_right_verdicts() {
     let hunts = run.stdout.find("Hunts with hits").unwrap();
     assert!(unusual < risky && risky < hunts, "{}", run.stdout);
     // One chart and one actor timeline per flagged change; every hunt's CSV.
-    let n_flagged = rows.iter().filter(|r| r["verdict"] == "unusual_traffic_after_change" || r["verdict"] == "risky_change_no_unusual_traffic").count();
+    let n_flagged = rows.iter().filter(|r| Verdict::parse(&r["verdict"]).is_some_and(Verdict::flagged)).count();
     assert_eq!(std::fs::read_dir(r.join("charts")).unwrap().count(), n_flagged);
     assert_eq!(std::fs::read_dir(r.join("timelines")).unwrap().count(), n_flagged);
     assert_eq!(html_all.matches("<svg").count(), n_flagged);

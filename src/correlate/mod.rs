@@ -22,6 +22,59 @@ use crate::error::Result;
 /// The correlation, as SQL an analyst can read and adapt (`queries/correlate.sql`).
 pub const CORRELATE_SQL: &str = include_str!("../../queries/correlate.sql");
 
+/// A change's verdict: the names `queries/correlate.sql` writes (a test holds the two together),
+/// read by the report and the tests through this one enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The change let in traffic that is unusual against the baseline.
+    UnusualTrafficAfterChange,
+    /// A risky change (see `risk_reasons`), with no unusual traffic seen after it.
+    RiskyChangeNoUnusualTraffic,
+    /// Neither risky nor followed by unusual traffic.
+    ChangeNoUnusualTraffic,
+    /// The call failed: it changed nothing.
+    FailedChange,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 4] = [
+        Verdict::UnusualTrafficAfterChange,
+        Verdict::RiskyChangeNoUnusualTraffic,
+        Verdict::ChangeNoUnusualTraffic,
+        Verdict::FailedChange,
+    ];
+
+    /// The name in `nacl_verdicts.verdict`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::UnusualTrafficAfterChange => "unusual_traffic_after_change",
+            Verdict::RiskyChangeNoUnusualTraffic => "risky_change_no_unusual_traffic",
+            Verdict::ChangeNoUnusualTraffic => "change_no_unusual_traffic",
+            Verdict::FailedChange => "failed_change",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+
+    /// How the report says it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::UnusualTrafficAfterChange => "UNUSUAL TRAFFIC AFTER CHANGE",
+            Verdict::RiskyChangeNoUnusualTraffic => "risky change, no unusual traffic",
+            Verdict::ChangeNoUnusualTraffic => "no unusual traffic",
+            Verdict::FailedChange => "failed change",
+        }
+    }
+
+    /// Does the report show it first, as a change to look at?
+    pub fn flagged(self) -> bool {
+        matches!(self, Verdict::UnusualTrafficAfterChange | Verdict::RiskyChangeNoUnusualTraffic)
+    }
+}
+
 /// Default window after a change, and baseline before it: a day each. Attackers who were
 /// REJECTed keep knocking, and a day of baseline holds the REJECTs that show it; a day after holds
 /// what a change let in without drowning it in the next day's changes.
@@ -482,4 +535,23 @@ pub fn batch(changes: &[Change]) -> Result<RecordBatch> {
         cols.push(col);
     }
     Ok(RecordBatch::try_new(schema, cols)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sql_writes_exactly_the_verdict_names() {
+        // Every name the correlation can write is a Verdict, and every Verdict is written.
+        let written: std::collections::BTreeSet<&str> = CORRELATE_SQL
+            .split('\'')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.ends_with("_change") || s.ends_with("_traffic"))
+            .collect();
+        let names: std::collections::BTreeSet<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(written, names);
+        assert!(Verdict::ALL.iter().all(|v| Verdict::parse(v.as_str()) == Some(*v)));
+    }
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::case::CaseFile;
 use super::{InvestigateOptions, TIMELINE_AROUND_US, write_csv, write_file};
+use crate::correlate::Verdict;
 use crate::error::Result;
 use crate::hunt::HuntResult;
 
@@ -222,14 +223,17 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&Row], opts: &Inves
     Ok(out)
 }
 
+/// How the report says a verdict (a name it does not know, as it is).
 pub(super) fn verdict_word(v: &str) -> &str {
-    match v {
-        "unusual_traffic_after_change" => "UNUSUAL TRAFFIC AFTER CHANGE",
-        "risky_change_no_unusual_traffic" => "risky change, no unusual traffic",
-        "change_no_unusual_traffic" => "no unusual traffic",
-        "failed_change" => "failed change",
-        other => other,
+    match Verdict::parse(v) {
+        Some(verdict) => verdict.words(),
+        None => v,
     }
+}
+
+/// A change's verdict.
+pub(super) fn verdict_of(c: &Row) -> Option<Verdict> {
+    Verdict::parse(&text(c, "verdict"))
 }
 
 /// Everything the summary and the report show.

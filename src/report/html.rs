@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use super::SHOWN_ROWS;
-use super::findings::{Findings, clip, int, or_unknown, rows, text, verdict_word, what_changed};
+use super::findings::{Findings, clip, int, or_unknown, rows, text, verdict_of, verdict_word, what_changed};
+use crate::correlate::Verdict;
 use crate::hunt;
 use crate::time::{duration_text, human_bytes};
 
@@ -80,7 +81,7 @@ pub(super) fn report_html(f: &Findings) -> String {
         }
         let _ = writeln!(h, "</ul></div>");
     }
-    let unusual = flagged.iter().filter(|f| text(&f.change, "verdict") == "unusual_traffic_after_change").count();
+    let unusual = flagged.iter().filter(|f| verdict_of(&f.change) == Some(Verdict::UnusualTrafficAfterChange)).count();
     let _ = writeln!(
         h,
         "<h2 id=\"flagged\">Flagged Network ACL changes</h2><p>{} of {} changes flagged: {} let in unusual traffic, {} are risky without unusual traffic seen. All changes: <a href=\"correlation.csv\">correlation.csv</a>.</p>",
@@ -91,7 +92,7 @@ pub(super) fn report_html(f: &Findings) -> String {
     );
     for (i, f) in flagged.iter().enumerate() {
         let c = &f.change;
-        let class = if text(c, "verdict") == "unusual_traffic_after_change" { "unusual" } else { "risky" };
+        let class = if verdict_of(c) == Some(Verdict::UnusualTrafficAfterChange) { "unusual" } else { "risky" };
         let _ = writeln!(h, "<div class=\"card {class}\" id=\"change-{}\">", i + 1);
         let _ = writeln!(
             h,

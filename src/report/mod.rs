@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
 
+use crate::correlate::Verdict;
 use crate::error::{Error, Result};
 use crate::hunt::{self, HuntResult};
 use crate::output::Format;
@@ -106,9 +107,9 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         let changes = findings::rows(&verdict_batches)?;
         let mut picked: Vec<&Row> = changes
             .iter()
-            .filter(|c| matches!(text(c, "verdict").as_str(), "unusual_traffic_after_change" | "risky_change_no_unusual_traffic"))
+            .filter(|c| findings::verdict_of(c).is_some_and(Verdict::flagged))
             .collect();
-        picked.sort_by_key(|c| (text(c, "verdict") != "unusual_traffic_after_change", -int(c, "score"), text(c, "event_time")));
+        picked.sort_by_key(|c| (findings::verdict_of(c) != Some(Verdict::UnusualTrafficAfterChange), -int(c, "score"), text(c, "event_time")));
         let flagged = findings::flag_all(&ctx, &picked, opts).await?;
         let refs: Vec<&hunt::Hunt> = hunts.iter().collect();
         let results = hunt::run_to_dir(
