@@ -257,6 +257,73 @@ pub static EVENT_COPIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+/// One row of `inventory`: a resource of a `describe-*` snapshot.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InventoryRow<'a> {
+    /// Microseconds, UTC.
+    pub snapshot_time: i64,
+    pub snapshot_time_basis: &'a str,
+    pub kind: &'a str,
+    pub resource_id: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub vpc_id: Option<&'a str>,
+    pub item: &'a str,
+    pub source_file: &'a str,
+}
+
+/// One row of `ingested_files`: a source file a run read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IngestedFileRow<'a> {
+    pub run_id: &'a str,
+    /// Microseconds, UTC.
+    pub ingested_at: i64,
+    pub file_id: &'a str,
+    pub source_file: &'a str,
+    pub kind: &'a str,
+    pub format: Option<&'a str>,
+    pub size_bytes: i64,
+    pub records: i64,
+    pub rows_loaded: i64,
+    pub duplicates: i64,
+    pub errors: i64,
+    pub first_time: Option<i64>,
+    pub last_time: Option<i64>,
+    pub account_id: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub status: &'a str,
+    pub duplicate_of: Option<&'a str>,
+}
+
+/// One row of `ingest_errors`: a rejected input, or a note about a loaded one.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IngestErrorRow<'a> {
+    pub run_id: &'a str,
+    /// Microseconds, UTC.
+    pub logged_at: i64,
+    pub severity: &'a str,
+    pub file: &'a str,
+    pub member: Option<&'a str>,
+    pub line: Option<i64>,
+    pub record: Option<i64>,
+    pub reason: &'a str,
+    pub excerpt: Option<&'a str>,
+    pub source_file: &'a str,
+}
+
+/// A batch of a table built from typed rows: each field goes to the column of its name (never by
+/// position), and a field the table lacks, or a column no field fills, is an error.
+pub fn batch_of<T: serde::Serialize>(
+    table: &str,
+    rows: &[T],
+) -> crate::error::Result<datafusion::arrow::record_batch::RecordBatch> {
+    let schema = schema_of(table).ok_or_else(|| crate::error::Error::Invalid(format!("no table {table}")))?;
+    let mut decoder =
+        datafusion::arrow::json::ReaderBuilder::new(schema.clone()).with_strict_mode(true).build_decoder()?;
+    decoder.serialize(rows)?;
+    Ok(decoder.flush()?.unwrap_or_else(|| datafusion::arrow::record_batch::RecordBatch::new_empty(schema)))
+}
+
 /// The schema of a table by name.
 pub fn schema_of(table: &str) -> Option<SchemaRef> {
     Some(match table {
@@ -294,6 +361,42 @@ pub fn bloom_columns(table: &str) -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_rows_fill_their_tables_by_name() {
+        let row = IngestErrorRow {
+            run_id: "r",
+            logged_at: 1_000_000,
+            severity: "error",
+            file: "f.zip",
+            member: Some("m.json"),
+            line: Some(3),
+            record: None,
+            reason: "bad",
+            excerpt: None,
+            source_file: "f.zip!m.json",
+        };
+        let b = batch_of(INGEST_ERRORS, &[row.clone(), row]).unwrap();
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(b.schema(), INGEST_ERRORS_SCHEMA.clone());
+        // A row of another table's shape does not fit.
+        assert!(batch_of(INGESTED_FILES, &[IngestErrorRow { reason: "x", ..b_row() }]).is_err());
+    }
+
+    fn b_row() -> IngestErrorRow<'static> {
+        IngestErrorRow {
+            run_id: "r",
+            logged_at: 0,
+            severity: "error",
+            file: "f",
+            member: None,
+            line: None,
+            record: None,
+            reason: "",
+            excerpt: None,
+            source_file: "f",
+        }
+    }
 
     #[test]
     fn flow_field_names_are_unique_and_default_format_is_first() {

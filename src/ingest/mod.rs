@@ -13,10 +13,9 @@ pub mod writer;
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::decode::cloudtrail::NaclEvent;
@@ -24,7 +23,7 @@ use crate::decode::inventory::InvItem;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 
-use crate::schema::{INGEST_ERRORS, INGESTED_FILES, INVENTORY};
+use crate::schema::{INGEST_ERRORS, INGESTED_FILES, INVENTORY, IngestErrorRow, IngestedFileRow, InventoryRow, batch_of};
 use file::{FileResult, Msg};
 use summary::{ErrorRow, Severity, Summary};
 use source::{Unit, Walker};
@@ -174,24 +173,6 @@ struct Known {
     errors: HashSet<(String, String)>,
 }
 
-/// One row of `ingested_files`.
-struct FileRow<'a> {
-    file_id: &'a str,
-    source_file: &'a str,
-    kind: &'a str,
-    format: Option<&'a str>,
-    size: u64,
-    records: u64,
-    rows_loaded: i64,
-    duplicates: i64,
-    errors: u64,
-    first: Option<i64>,
-    last: Option<i64>,
-    account: Option<String>,
-    region: Option<String>,
-    status: &'a str,
-    duplicate_of: Option<&'a str>,
-}
 
 fn pipeline(
     opts: &IngestOptions,
@@ -273,7 +254,7 @@ fn opt_ts(v: Option<i64>) -> Option<String> {
     v.map(crate::time::fmt_time)
 }
 
-/// After the data: inventory with its time, `ingested_files`, `ingest_errors`, and the summary.
+/// After the data: the summary, inventory with its time, `ingested_files` and `ingest_errors`.
 fn finish_run(
     lake: &Lake,
     opts: &IngestOptions,
@@ -297,12 +278,48 @@ fn finish_run(
             !known.errors.contains(&key) && seen_errors.insert(key)
         })
         .collect();
-    // Copies: a file whose content this run or the lake already holds is named in
-    // `ingested_files` (status `duplicate`) unless the lake already names it under that path.
+    summary.files_ignored = acc.ignored;
+    summary.errors = errors.len() as u64;
+    summary.files_rejected = errors.len() as u64;
+    let copies = name_copies(acc.copies, &results, known, summary);
+    let mut inventory: Vec<(String, InvItem)> = Vec::new();
+    let mut nacl_events: Vec<NaclEvent> = Vec::new();
+    for r in results.iter_mut() {
+        let dups = writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0);
+        count_file(summary, r, dups);
+        errors.append(&mut r.errors);
+        inventory.extend(r.inventory.drain(..).map(|i| (r.source_file.clone(), i)));
+        nacl_events.append(&mut r.nacl_events);
+    }
+    summary.files_seen = results.len() as u64 + copies.len() as u64 + summary.files_already_in_lake;
+    let last = results.iter().filter_map(|r| r.last_time).max();
+    summary.first_time = opt_ts(results.iter().filter_map(|r| r.first_time).min());
+    summary.last_time = opt_ts(last);
+    if !inventory.is_empty() {
+        write_inventory(lake, opts, writer, &inventory, nacl_events, last, summary)?;
+    }
+    write_files(writer, &results, &copies, run_id, now)?;
+    summary.rejected = errors
+        .iter()
+        .filter(|e| e.severity == Severity::Error)
+        .take(SUMMARY_REJECTED)
+        .map(ErrorRow::one_line)
+        .collect();
+    write_errors(writer, &errors, run_id, now)
+}
+
+/// Sort the files this run did not decode because their content is already held: those the lake
+/// already names under the same path add nothing; the others are copies, named in
+/// `ingested_files` with the file they copy (returned with it and its kind).
+fn name_copies(
+    mut copy_list: Vec<file::CopyOf>,
+    results: &[Box<FileResult>],
+    known: &Known,
+    summary: &mut Summary,
+) -> Vec<(file::CopyOf, String, String)> {
     let kinds_in_run: std::collections::HashMap<&str, &'static str> =
         results.iter().map(|r| (r.file_id.as_str(), r.kind.map(|k| k.as_str()).unwrap_or("unknown"))).collect();
-    let mut copies: Vec<(file::CopyOf, String, String)> = Vec::new();
-    let mut copy_list = acc.copies;
+    let mut copies = Vec::new();
     copy_list.sort_by(|a, b| a.source_file.cmp(&b.source_file));
     for c in copy_list {
         summary.evidence.push((c.source_file.clone(), c.file_id.clone()));
@@ -323,171 +340,155 @@ fn finish_run(
         }
     }
     summary.files_copies = copies.len() as u64;
-    let mut inventory: Vec<(String, InvItem)> = Vec::new();
-    let mut nacl_events: Vec<NaclEvent> = Vec::new();
-    let mut first: Option<i64> = None;
-    let mut last: Option<i64> = None;
-    summary.files_ignored = acc.ignored;
-    summary.errors = errors.len() as u64;
-    summary.files_rejected = errors.len() as u64;
-    for r in results.iter_mut() {
-        summary.evidence.push((r.source_file.clone(), r.file_id.clone()));
-        let dups = writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0);
-        summary.duplicate_events += dups;
-        summary.records += r.records;
-        summary.errors += r.error_count;
-        summary.warnings += r.warning_count;
-        if r.status() == "rejected" {
-            summary.files_rejected += 1;
-        } else {
-            summary.files_loaded += 1;
-        }
-        let kind = r.kind.map(|k| k.as_str()).unwrap_or("unknown");
-        *summary.files_by_kind.entry(kind.to_string()).or_default() += 1;
-        summary.accounts.extend(r.accounts.iter().cloned());
-        summary.regions.extend(r.regions.iter().cloned());
-        let info = paths::path_info(&r.source_file);
-        if r.rows > 0 || !r.inventory.is_empty() {
-            summary.accounts.extend(info.account_id.clone());
-            summary.regions.extend(info.region.clone());
-        }
-        if r.first_time.is_some() {
-            first = Some(first.map_or(r.first_time.unwrap_or(0), |f| f.min(r.first_time.unwrap_or(f))));
-        }
-        if r.last_time.is_some() {
-            last = Some(last.map_or(r.last_time.unwrap_or(0), |l| l.max(r.last_time.unwrap_or(l))));
-        }
-        errors.append(&mut r.errors);
-        inventory.extend(r.inventory.drain(..).map(|i| (r.source_file.clone(), i)));
-        nacl_events.append(&mut r.nacl_events);
-    }
-    summary.files_seen = results.len() as u64 + copies.len() as u64 + summary.files_already_in_lake;
-    summary.first_time = opt_ts(first);
-    summary.last_time = opt_ts(last);
+    copies
+}
 
-    // Inventory, at its snapshot time.
-    if !inventory.is_empty() {
-        let (time, basis) = match opts.inventory_time {
-            Some(t) => (t, "given with --inventory-time".to_string()),
-            None => {
-                let (mut lake_events, lake_newest) = inventory_time::nacl_events(lake)?;
-                lake_events.append(&mut nacl_events);
-                let newest = match (lake_newest, last) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-                let items: Vec<InvItem> = inventory.iter().map(|(_, i)| i.clone()).collect();
-                inventory_time::infer(&items, &lake_events, newest)
-            }
-        };
-        summary.inventory_time = Some(crate::time::fmt_time(time));
-        summary.inventory_time_basis = Some(basis.clone());
-        let n = inventory.len();
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(TimestampMicrosecondArray::from(vec![time; n]).with_timezone("UTC")),
-            Arc::new(StringArray::from(vec![basis.as_str(); n])),
-            Arc::new(StringArray::from_iter_values(inventory.iter().map(|(_, i)| i.kind))),
-            Arc::new(StringArray::from_iter(inventory.iter().map(|(_, i)| i.resource_id.as_deref()))),
-            Arc::new(StringArray::from_iter(inventory.iter().map(|(_, i)| i.account_id.as_deref()))),
-            Arc::new(StringArray::from_iter(inventory.iter().map(|(_, i)| i.region.as_deref()))),
-            Arc::new(StringArray::from_iter(inventory.iter().map(|(_, i)| i.vpc_id.as_deref()))),
-            Arc::new(StringArray::from_iter_values(inventory.iter().map(|(_, i)| i.item.as_str()))),
-            Arc::new(StringArray::from_iter_values(inventory.iter().map(|(f, _)| f.as_str()))),
-        ];
-        writer.write_file(INVENTORY, &partition_of(Some(time)), vec![writer::batch(INVENTORY, cols)?])?;
-        summary.rows.insert(INVENTORY.to_string(), n as u64);
+/// Count one decoded file into the summary.
+fn count_file(summary: &mut Summary, r: &FileResult, duplicates: u64) {
+    summary.evidence.push((r.source_file.clone(), r.file_id.clone()));
+    summary.duplicate_events += duplicates;
+    summary.records += r.records;
+    summary.errors += r.error_count;
+    summary.warnings += r.warning_count;
+    if r.status() == "rejected" {
+        summary.files_rejected += 1;
+    } else {
+        summary.files_loaded += 1;
     }
-
-    // ingested_files: one row per file decoded in this run, and one per copy it named.
-    let mut file_rows: Vec<FileRow<'_>> = Vec::with_capacity(results.len() + copies.len());
-    for r in &results {
+    let kind = r.kind.map(|k| k.as_str()).unwrap_or("unknown");
+    *summary.files_by_kind.entry(kind.to_string()).or_default() += 1;
+    summary.accounts.extend(r.accounts.iter().cloned());
+    summary.regions.extend(r.regions.iter().cloned());
+    if r.rows > 0 || !r.inventory.is_empty() {
         let info = paths::path_info(&r.source_file);
+        summary.accounts.extend(info.account_id);
+        summary.regions.extend(info.region);
+    }
+}
+
+/// The run's inventory, at the time it was taken: given, or inferred from the NACL changes of the
+/// lake and of this run that the snapshot already reflects.
+fn write_inventory(
+    lake: &Lake,
+    opts: &IngestOptions,
+    writer: &mut TableWriter<'_>,
+    inventory: &[(String, InvItem)],
+    mut nacl_events: Vec<NaclEvent>,
+    newest_in_run: Option<i64>,
+    summary: &mut Summary,
+) -> Result<()> {
+    let (time, basis) = match opts.inventory_time {
+        Some(t) => (t, "given with --inventory-time".to_string()),
+        None => {
+            let (mut lake_events, lake_newest) = inventory_time::nacl_events(lake)?;
+            lake_events.append(&mut nacl_events);
+            let newest = lake_newest.into_iter().chain(newest_in_run).max();
+            let items: Vec<InvItem> = inventory.iter().map(|(_, i)| i.clone()).collect();
+            inventory_time::infer(&items, &lake_events, newest)
+        }
+    };
+    summary.inventory_time = Some(crate::time::fmt_time(time));
+    summary.inventory_time_basis = Some(basis.clone());
+    let rows: Vec<InventoryRow<'_>> = inventory
+        .iter()
+        .map(|(file, i)| InventoryRow {
+            snapshot_time: time,
+            snapshot_time_basis: &basis,
+            kind: i.kind,
+            resource_id: i.resource_id.as_deref(),
+            account_id: i.account_id.as_deref(),
+            region: i.region.as_deref(),
+            vpc_id: i.vpc_id.as_deref(),
+            item: &i.item,
+            source_file: file,
+        })
+        .collect();
+    writer.write_file(INVENTORY, &partition_of(Some(time)), vec![batch_of(INVENTORY, &rows)?])?;
+    summary.rows.insert(INVENTORY.to_string(), rows.len() as u64);
+    Ok(())
+}
+
+/// `ingested_files`: one row per file decoded in this run, and one per copy it named.
+fn write_files(
+    writer: &mut TableWriter<'_>,
+    results: &[Box<FileResult>],
+    copies: &[(file::CopyOf, String, String)],
+    run_id: &str,
+    now: i64,
+) -> Result<()> {
+    let infos: Vec<paths::PathInfo> = results.iter().map(|r| paths::path_info(&r.source_file)).collect();
+    let mut rows: Vec<IngestedFileRow<'_>> = Vec::with_capacity(results.len() + copies.len());
+    for (r, info) in results.iter().zip(&infos) {
         let dups = writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0) as i64;
-        file_rows.push(FileRow {
+        rows.push(IngestedFileRow {
+            run_id,
+            ingested_at: now,
             file_id: &r.file_id,
             source_file: &r.source_file,
             kind: r.kind.map(|k| k.as_str()).unwrap_or("unknown"),
             format: r.format.as_deref(),
-            size: r.size,
-            records: r.records,
+            size_bytes: r.size as i64,
+            records: r.records as i64,
             rows_loaded: r.rows as i64 - dups,
             duplicates: dups,
-            errors: r.error_count,
-            first: r.first_time,
-            last: r.last_time,
-            account: info.account_id.or_else(|| r.accounts.iter().next().cloned()),
-            region: info.region.or_else(|| r.regions.iter().next().cloned()),
+            errors: r.error_count as i64,
+            first_time: r.first_time,
+            last_time: r.last_time,
+            account_id: info.account_id.as_deref().or_else(|| r.accounts.iter().next().map(String::as_str)),
+            region: info.region.as_deref().or_else(|| r.regions.iter().next().map(String::as_str)),
             status: r.status(),
             duplicate_of: None,
         });
     }
-    for (c, first, kind) in &copies {
-        let info = paths::path_info(&c.source_file);
-        file_rows.push(FileRow {
+    let copy_infos: Vec<paths::PathInfo> = copies.iter().map(|(c, _, _)| paths::path_info(&c.source_file)).collect();
+    for ((c, first, kind), info) in copies.iter().zip(&copy_infos) {
+        rows.push(IngestedFileRow {
+            run_id,
+            ingested_at: now,
             file_id: &c.file_id,
             source_file: &c.source_file,
             kind,
             format: None,
-            size: c.size,
+            size_bytes: c.size as i64,
             records: 0,
             rows_loaded: 0,
             duplicates: 0,
             errors: 0,
-            first: None,
-            last: None,
-            account: info.account_id,
-            region: info.region,
+            first_time: None,
+            last_time: None,
+            account_id: info.account_id.as_deref(),
+            region: info.region.as_deref(),
             status: "duplicate",
             duplicate_of: Some(first),
         });
     }
-    if !file_rows.is_empty() {
-        let n = file_rows.len();
-        let ts = |v: Vec<Option<i64>>| Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"));
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![run_id; n])),
-            Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-            Arc::new(StringArray::from_iter_values(file_rows.iter().map(|r| r.file_id))),
-            Arc::new(StringArray::from_iter_values(file_rows.iter().map(|r| r.source_file))),
-            Arc::new(StringArray::from_iter_values(file_rows.iter().map(|r| r.kind))),
-            Arc::new(StringArray::from_iter(file_rows.iter().map(|r| r.format))),
-            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.size as i64))),
-            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.records as i64))),
-            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.rows_loaded))),
-            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.duplicates))),
-            Arc::new(Int64Array::from_iter_values(file_rows.iter().map(|r| r.errors as i64))),
-            ts(file_rows.iter().map(|r| r.first).collect()),
-            ts(file_rows.iter().map(|r| r.last).collect()),
-            Arc::new(StringArray::from_iter(file_rows.iter().map(|r| r.account.as_deref()))),
-            Arc::new(StringArray::from_iter(file_rows.iter().map(|r| r.region.as_deref()))),
-            Arc::new(StringArray::from_iter_values(file_rows.iter().map(|r| r.status))),
-            Arc::new(StringArray::from_iter(file_rows.iter().map(|r| r.duplicate_of))),
-        ];
-        writer.write_file(INGESTED_FILES, &partition_of(Some(now)), vec![writer::batch(INGESTED_FILES, cols)?])?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    writer.write_file(INGESTED_FILES, &partition_of(Some(now)), vec![batch_of(INGESTED_FILES, &rows)?])
+}
 
-    // ingest_errors.
-    summary.rejected = errors
-        .iter()
-        .filter(|e| e.severity == Severity::Error)
-        .take(SUMMARY_REJECTED)
-        .map(ErrorRow::one_line)
-        .collect();
-    if !errors.is_empty() {
-        let n = errors.len();
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![run_id; n])),
-            Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-            Arc::new(StringArray::from_iter_values(errors.iter().map(|e| e.severity.as_str()))),
-            Arc::new(StringArray::from_iter_values(errors.iter().map(|e| e.file.as_str()))),
-            Arc::new(StringArray::from_iter(errors.iter().map(|e| e.member.as_deref()))),
-            Arc::new(Int64Array::from_iter(errors.iter().map(|e| e.line.map(|l| l as i64)))),
-            Arc::new(Int64Array::from_iter(errors.iter().map(|e| e.record.map(|l| l as i64)))),
-            Arc::new(StringArray::from_iter_values(errors.iter().map(|e| e.reason.as_str()))),
-            Arc::new(StringArray::from_iter(errors.iter().map(|e| e.excerpt.as_deref()))),
-            Arc::new(StringArray::from_iter_values(errors.iter().map(ErrorRow::source_file))),
-        ];
-        writer.write_file(INGEST_ERRORS, &partition_of(Some(now)), vec![writer::batch(INGEST_ERRORS, cols)?])?;
+/// `ingest_errors`: every problem of the run.
+fn write_errors(writer: &mut TableWriter<'_>, errors: &[ErrorRow], run_id: &str, now: i64) -> Result<()> {
+    if errors.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let sources: Vec<String> = errors.iter().map(ErrorRow::source_file).collect();
+    let rows: Vec<IngestErrorRow<'_>> = errors
+        .iter()
+        .zip(&sources)
+        .map(|(e, source_file)| IngestErrorRow {
+            run_id,
+            logged_at: now,
+            severity: e.severity.as_str(),
+            file: &e.file,
+            member: e.member.as_deref(),
+            line: e.line.map(|l| l as i64),
+            record: e.record.map(|r| r as i64),
+            reason: &e.reason,
+            excerpt: e.excerpt.as_deref(),
+            source_file,
+        })
+        .collect();
+    writer.write_file(INGEST_ERRORS, &partition_of(Some(now)), vec![batch_of(INGEST_ERRORS, &rows)?])
 }

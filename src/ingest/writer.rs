@@ -148,12 +148,19 @@ impl<'a> TableWriter<'a> {
     fn flush_copies(&mut self) -> Result<()> {
         let batches = std::mem::take(&mut self.copies);
         self.copies_rows = 0;
+        let schema = schema::EVENT_COPIES_SCHEMA.clone();
         for b in batches {
-            let run = Arc::new(datafusion::arrow::array::StringArray::from(vec![self.run_id.as_str(); b.num_rows()]));
-            let mut cols: Vec<ArrayRef> = vec![run];
-            cols.extend(b.columns().iter().cloned());
-            let batch = batch(schema::EVENT_COPIES, cols)?;
-            self.add(schema::EVENT_COPIES, batch)?;
+            // Each column of the table by its name: the run's id, the rest from the dropped rows.
+            let run: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![self.run_id.as_str(); b.num_rows()]));
+            let cols = schema
+                .fields()
+                .iter()
+                .map(|f| match f.name().as_str() {
+                    "run_id" => Ok(run.clone()),
+                    name => b.column_by_name(name).cloned().ok_or_else(|| Error::Invalid(format!("event_copies: no {name}"))),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            self.add(schema::EVENT_COPIES, RecordBatch::try_new(schema.clone(), cols)?)?;
         }
         Ok(())
     }
@@ -254,10 +261,4 @@ fn split_by_day(batch: &RecordBatch, time_col: &str) -> Result<Vec<(String, Reco
         out.push((partition_of(d.map(|d| d * DAY_MICROS)), part));
     }
     Ok(out)
-}
-
-/// A batch of a table's schema built from columns (used for the small tables).
-pub fn batch(table: &str, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
-    let schema = schema::schema_of(table).expect("known table");
-    Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
 }
