@@ -10,11 +10,13 @@
 
 use std::sync::Arc;
 
-use datafusion::common::ScalarValue;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::prelude::{DataFrame, SessionContext};
+use tokio::sync::OnceCell;
 
 use crate::correlate::table::{DERIVED, Derived, DerivedTable};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::query::Scope;
 
@@ -55,9 +57,65 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     for (index, name) in DERIVED.iter().enumerate() {
         ctx.register_table(*name, Arc::new(DerivedTable { derived: derived.clone(), index }))?;
     }
-    let verdicts = correlation(&ctx, opts).await?;
-    ctx.register_table("nacl_verdicts", verdicts.into_view())?;
+    // `nacl_verdicts` is planned when a query first names it: planning the correlation takes
+    // about 10 ms, which every other query would pay for nothing.
+    let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Invalid("no default catalog".into()))?;
+    let tables = catalog.schema("public").ok_or_else(|| Error::Invalid("no default schema".into()))?;
+    let lazy = Tables { inner: tables, state: ctx.state_weak_ref(), opts: opts.clone(), verdicts: OnceCell::new() };
+    catalog.register_schema("public", Arc::new(lazy))?;
     Ok(ctx)
+}
+
+/// The name of the correlation's view.
+pub const VERDICTS: &str = "nacl_verdicts";
+
+/// The session's tables, with [`VERDICTS`] planned on first use.
+#[derive(Debug)]
+struct Tables {
+    inner: Arc<dyn SchemaProvider>,
+    state: std::sync::Weak<parking_lot::RwLock<datafusion::execution::SessionState>>,
+    opts: SessionOptions,
+    verdicts: OnceCell<Arc<dyn TableProvider>>,
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for Tables {
+    fn table_names(&self) -> Vec<String> {
+        let mut names = self.inner.table_names();
+        if !names.iter().any(|n| n == VERDICTS) {
+            names.push(VERDICTS.to_string());
+        }
+        names
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        // A table registered under the name (investigate's computed verdicts) comes first.
+        if name != VERDICTS || self.inner.table_exist(name) {
+            return self.inner.table(name).await;
+        }
+        let view = self
+            .verdicts
+            .get_or_try_init(|| async {
+                let state = self.state.upgrade().ok_or_else(|| DataFusionError::Plan("the session is gone".into()))?;
+                let ctx = SessionContext::new_with_state(state.read().clone());
+                let df = correlation(&ctx, &self.opts).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok::<_, DataFusionError>(df.into_view())
+            })
+            .await?;
+        Ok(Some(Arc::clone(view)))
+    }
+
+    fn register_table(&self, name: String, table: Arc<dyn TableProvider>) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        self.inner.register_table(name, table)
+    }
+
+    fn deregister_table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        self.inner.deregister_table(name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        name == VERDICTS || self.inner.table_exist(name)
+    }
 }
 
 /// The correlation (`queries/correlate.sql`) with the window and baseline bound as parameters:
