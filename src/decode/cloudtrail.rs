@@ -67,21 +67,6 @@ pub struct Rec<'a> {
     pub message: Option<&'a RawValue>,
     #[serde(borrow, rename = "logGroup")]
     pub log_group: Option<&'a RawValue>,
-    // Inventory (`aws ec2 describe-*`) top-level keys.
-    #[serde(borrow)]
-    pub NetworkAcls: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub NetworkInterfaces: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub Subnets: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub Reservations: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub Vpcs: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub SecurityGroups: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub FlowLogs: Option<&'a RawValue>,
     // CloudTrail record fields.
     #[serde(borrow)]
     pub eventID: Option<&'a RawValue>,

@@ -2,6 +2,12 @@
 
 use serde_json::Value;
 
+/// Is this JSON object a `describe-*` output: does it hold one of [`INVENTORY_KEYS`] at its top?
+pub fn is_inventory(object: &str) -> bool {
+    serde_json::from_str::<std::collections::HashMap<String, &serde_json::value::RawValue>>(object)
+        .is_ok_and(|top| INVENTORY_KEYS.iter().any(|(key, _, _)| top.contains_key(*key)))
+}
+
 /// One resource of an inventory snapshot.
 #[derive(Debug, Clone)]
 pub struct InvItem {

@@ -618,8 +618,8 @@ fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
     } else if let Some(msg) = rec.message.and_then(raw_text) {
         // A forwarder's wrapper around one flow log line.
         ctx.flow_line(line, &msg);
-    } else if let Some(key) = inventory_key(&rec) {
-        decode_inventory(ctx, s, key, line);
+    } else if inventory::is_inventory(s) {
+        decode_inventory(ctx, s, line);
     } else {
         ctx.error(
             Some(line),
@@ -630,20 +630,7 @@ fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
     }
 }
 
-fn inventory_key(rec: &Rec<'_>) -> Option<&'static str> {
-    let present = [
-        rec.NetworkAcls.is_some(),
-        rec.NetworkInterfaces.is_some(),
-        rec.Subnets.is_some(),
-        rec.Reservations.is_some(),
-        rec.Vpcs.is_some(),
-        rec.SecurityGroups.is_some(),
-        rec.FlowLogs.is_some(),
-    ];
-    INVENTORY_KEYS.iter().zip(present).find(|(_, p)| *p).map(|((k, _, _), _)| *k)
-}
-
-fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, _key: &str, line: u64) {
+fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, line: u64) {
     let value: serde_json::Value = match serde_json::from_str(s) {
         Ok(v) => v,
         Err(e) => {
