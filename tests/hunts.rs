@@ -217,24 +217,17 @@ fn normalised_csv(name: &str) -> String {
 /// row order is normalised. `UPDATE_SNAPSHOTS=1 cargo test --test hunts` rewrites them.
 #[test]
 fn hunt_outputs_match_their_snapshots() {
-    let dir = root().join("tests/snapshots/hunts");
-    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
-    let mut failed = Vec::new();
-    for name in names() {
-        let got = normalised_csv(&name);
-        let path = dir.join(format!("{name}.csv"));
-        if update {
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(&path, &got).unwrap();
-            continue;
+    // One insta snapshot per hunt (`tests/snapshots/hunts/<name>.snap`): review a change with
+    // `cargo insta review`, or accept it with `INSTA_UPDATE=always cargo test --test hunts`.
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("tests/snapshots/hunts"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        for name in names() {
+            insta::assert_snapshot!(name.clone(), normalised_csv(&name));
         }
-        let want = std::fs::read_to_string(&path).unwrap_or_default();
-        if want != got {
-            std::fs::write(dir.join(format!("{name}.csv.new")), &got).ok();
-            failed.push(name);
-        }
-    }
-    assert!(failed.is_empty(), "output differs from the snapshot (see tests/snapshots/hunts/*.new): {failed:?}");
+    });
 }
 
 #[test]
