@@ -23,4 +23,4 @@ JOIN cloudtrail t
   ON t.user_arn = r.actor_arn
  AND t.event_time >= r.change_time - $around
  AND t.event_time <= r.change_time + $around
-ORDER BY r.change_time, t.event_time
+ORDER BY r.change_time, t.event_time, t.event_id

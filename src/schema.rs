@@ -16,6 +16,15 @@ pub const EVENT_COPIES: &str = "event_copies";
 /// Every table ingest writes, in the order `stats` lists them.
 pub const TABLES: &[&str] = &[CLOUDTRAIL, FLOW_LOGS, INVENTORY, INGESTED_FILES, INGEST_ERRORS, EVENT_COPIES];
 
+pub const NACL_CHANGES: &str = "nacl_changes";
+pub const NETWORK_INTERFACES: &str = "network_interfaces";
+pub const ACL_ASSOCIATIONS: &str = "acl_associations";
+pub const NACL_ENTRIES: &str = "nacl_entries";
+
+/// The tables a session derives from the stored ones when a query first reads one of them
+/// (`correlate::table`). Their schemas and rows are declared here beside the stored tables'.
+pub const DERIVED_TABLES: &[&str] = &[NACL_CHANGES, NETWORK_INTERFACES, ACL_ASSOCIATIONS, NACL_ENTRIES];
+
 /// The Hive partition column every table is split by (a `YYYY-MM-DD` UTC date).
 pub const PARTITION_COLUMN: &str = "dt";
 /// Partition value for rows without a time (Hive's own spelling of NULL).
@@ -257,6 +266,173 @@ pub static EVENT_COPIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+/// `nacl_changes`: one row per NACL event, with the ACL's rules around it and its risk.
+pub static NACL_CHANGES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let int = |n: &str| Field::new(n, DataType::Int64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("event_time", ts_type(), false),
+        Field::new("event_name", DataType::Utf8, false),
+        utf8("account_id"),
+        utf8("aws_region"),
+        utf8("network_acl_id"),
+        int("rule_number"),
+        Field::new("egress", DataType::Boolean, true),
+        utf8("rule_action"),
+        int("protocol"),
+        utf8("cidr_block"),
+        utf8("ipv6_cidr_block"),
+        int("port_from"),
+        int("port_to"),
+        int("icmp_type"),
+        int("icmp_code"),
+        utf8("vpc_id"),
+        utf8("association_id"),
+        utf8("subnet_id"),
+        utf8("actor_arn"),
+        utf8("access_key_id"),
+        utf8("source_ip"),
+        utf8("user_agent"),
+        utf8("error_code"),
+        Field::new("succeeded", DataType::Boolean, false),
+        Field::new("risk_score", DataType::Int64, false),
+        utf8("risk_reasons"),
+        utf8("rules_before"),
+        utf8("rules_after"),
+    ]))
+});
+
+/// `network_interfaces`: which interface sat in which subnet, learned from where, over what interval.
+pub static NETWORK_INTERFACES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("interface_id", DataType::Utf8, false),
+        utf8("subnet_id"),
+        utf8("vpc_id"),
+        utf8("private_ip"),
+        utf8("instance_id"),
+        utf8("account_id"),
+        utf8("region"),
+        Field::new("learned_from", DataType::Utf8, false),
+        Field::new("valid_from", ts_type(), true),
+        Field::new("valid_to", ts_type(), true),
+    ]))
+});
+
+/// `acl_associations`: which ACL governed which subnet over what interval.
+pub static ACL_ASSOCIATIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("subnet_id"),
+        utf8("network_acl_id"),
+        utf8("association_id"),
+        utf8("vpc_id"),
+        Field::new("learned_from", DataType::Utf8, false),
+        Field::new("valid_from", ts_type(), true),
+        Field::new("valid_to", ts_type(), true),
+    ]))
+});
+
+/// `nacl_entries`: every entry of every ACL over the interval it held.
+pub static NACL_ENTRIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let int = |n: &str| Field::new(n, DataType::Int64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("network_acl_id", DataType::Utf8, false),
+        int("rule_number"),
+        Field::new("egress", DataType::Boolean, true),
+        utf8("rule_action"),
+        int("protocol"),
+        utf8("cidr_block"),
+        utf8("ipv6_cidr_block"),
+        int("port_from"),
+        int("port_to"),
+        Field::new("learned_from", DataType::Utf8, false),
+        Field::new("valid_from", ts_type(), true),
+        Field::new("valid_to", ts_type(), true),
+    ]))
+});
+
+/// One row of `nacl_changes`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NaclChangeRow<'a> {
+    pub event_id: &'a str,
+    /// Microseconds, UTC.
+    pub event_time: i64,
+    pub event_name: &'a str,
+    pub account_id: Option<&'a str>,
+    pub aws_region: Option<&'a str>,
+    pub network_acl_id: Option<&'a str>,
+    pub rule_number: Option<i64>,
+    pub egress: Option<bool>,
+    pub rule_action: Option<&'a str>,
+    pub protocol: Option<i64>,
+    pub cidr_block: Option<&'a str>,
+    pub ipv6_cidr_block: Option<&'a str>,
+    pub port_from: Option<i64>,
+    pub port_to: Option<i64>,
+    pub icmp_type: Option<i64>,
+    pub icmp_code: Option<i64>,
+    pub vpc_id: Option<&'a str>,
+    pub association_id: Option<&'a str>,
+    pub subnet_id: Option<&'a str>,
+    pub actor_arn: Option<&'a str>,
+    pub access_key_id: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub succeeded: bool,
+    pub risk_score: i64,
+    /// Comma-separated reason names.
+    pub risk_reasons: String,
+    /// The ACL's entries as JSON.
+    pub rules_before: Option<String>,
+    pub rules_after: Option<String>,
+}
+
+/// One row of `network_interfaces`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct NetworkInterfaceRow {
+    pub interface_id: String,
+    pub subnet_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub private_ip: Option<String>,
+    pub instance_id: Option<String>,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    pub learned_from: String,
+    /// Microseconds, UTC; `None`: since the edge of the evidence.
+    pub valid_from: Option<i64>,
+    /// Microseconds, UTC; `None`: until the edge of the evidence.
+    pub valid_to: Option<i64>,
+}
+
+/// One row of `acl_associations`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AclAssociationRow {
+    pub subnet_id: Option<String>,
+    pub network_acl_id: Option<String>,
+    pub association_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub learned_from: String,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
+
+/// One row of `nacl_entries`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NaclEntryRow<'a> {
+    pub network_acl_id: &'a str,
+    pub rule_number: Option<i64>,
+    pub egress: Option<bool>,
+    pub rule_action: Option<&'a str>,
+    pub protocol: Option<i64>,
+    pub cidr_block: Option<&'a str>,
+    pub ipv6_cidr_block: Option<&'a str>,
+    pub port_from: Option<i64>,
+    pub port_to: Option<i64>,
+    pub learned_from: &'a str,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
+
 /// One row of `inventory`: a resource of a `describe-*` snapshot.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InventoryRow<'a> {
@@ -333,6 +509,10 @@ pub fn schema_of(table: &str) -> Option<SchemaRef> {
         INGEST_ERRORS => INGEST_ERRORS_SCHEMA.clone(),
         INGESTED_FILES => INGESTED_FILES_SCHEMA.clone(),
         EVENT_COPIES => EVENT_COPIES_SCHEMA.clone(),
+        NACL_CHANGES => NACL_CHANGES_SCHEMA.clone(),
+        NETWORK_INTERFACES => NETWORK_INTERFACES_SCHEMA.clone(),
+        ACL_ASSOCIATIONS => ACL_ASSOCIATIONS_SCHEMA.clone(),
+        NACL_ENTRIES => NACL_ENTRIES_SCHEMA.clone(),
         _ => return None,
     })
 }

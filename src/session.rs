@@ -15,7 +15,7 @@ use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::prelude::{DataFrame, SessionContext};
 use tokio::sync::OnceCell;
 
-use crate::correlate::table::{DERIVED, Derived, DerivedTable};
+use crate::correlate::table::{Derived, DerivedTable};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::query::Scope;
@@ -54,8 +54,9 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     crate::correlate::tune_session(&ctx);
     register_missing_tables(&ctx)?;
     let derived = Arc::new(Derived::new(lake.clone(), opts.trusted.clone(), opts.scope.clone()));
-    for (index, name) in DERIVED.iter().enumerate() {
-        ctx.register_table(*name, Arc::new(DerivedTable { derived: derived.clone(), index }))?;
+    for name in crate::schema::DERIVED_TABLES {
+        let table = DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Invalid(format!("no table {name}")))?;
+        ctx.register_table(*name, Arc::new(table))?;
     }
     // `nacl_verdicts` is planned when a query first names it: planning the correlation takes
     // about 10 ms, which every other query would pay for nothing.

@@ -5,13 +5,10 @@
 pub mod table;
 pub mod topology;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::HashMap;
 
-use datafusion::arrow::array::{
-    ArrayRef, AsArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use ipnet::IpNet;
 use serde_json::Value;
 
@@ -425,116 +422,51 @@ pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
     out
 }
 
-/// The columns of `nacl_changes`.
-pub fn schema() -> SchemaRef {
-    let s = |n: &str| Field::new(n, DataType::Utf8, true);
-    let i = |n: &str| Field::new(n, DataType::Int64, true);
-    Arc::new(Schema::new(vec![
-        Field::new("event_id", DataType::Utf8, false),
-        Field::new("event_time", crate::schema::ts_type(), false),
-        Field::new("event_name", DataType::Utf8, false),
-        s("account_id"),
-        s("aws_region"),
-        s("network_acl_id"),
-        i("rule_number"),
-        Field::new("egress", DataType::Boolean, true),
-        s("rule_action"),
-        i("protocol"),
-        s("cidr_block"),
-        s("ipv6_cidr_block"),
-        i("port_from"),
-        i("port_to"),
-        i("icmp_type"),
-        i("icmp_code"),
-        s("vpc_id"),
-        s("association_id"),
-        s("subnet_id"),
-        s("actor_arn"),
-        s("access_key_id"),
-        s("source_ip"),
-        s("user_agent"),
-        s("error_code"),
-        Field::new("succeeded", DataType::Boolean, false),
-        Field::new("risk_score", DataType::Int64, false),
-        s("risk_reasons"),
-        s("rules_before"),
-        s("rules_after"),
-    ]))
+impl Change {
+    /// This change as a row of `nacl_changes`.
+    pub fn row(&self) -> crate::schema::NaclChangeRow<'_> {
+        let e = &self.event;
+        let en = self.entry.as_ref();
+        let known = en.filter(|x| !x.unknown);
+        let rules = |r: &Option<Vec<Entry>>| r.as_ref().and_then(|r| serde_json::to_string(r).ok());
+        crate::schema::NaclChangeRow {
+            event_id: &e.event_id,
+            event_time: e.time,
+            event_name: &e.name,
+            account_id: e.account_id.as_deref(),
+            aws_region: e.region.as_deref(),
+            network_acl_id: self.network_acl_id.as_deref(),
+            rule_number: en.map(|x| x.rule_number).or_else(|| as_i64(get(&e.request, "ruleNumber"))),
+            egress: en.map(|x| x.egress).or_else(|| as_bool(get(&e.request, "egress"))),
+            rule_action: known.map(|x| x.action.as_str()),
+            protocol: known.map(|x| x.protocol),
+            cidr_block: en.and_then(|x| x.cidr.as_deref()),
+            ipv6_cidr_block: en.and_then(|x| x.ipv6_cidr.as_deref()),
+            port_from: en.and_then(|x| x.port_from),
+            port_to: en.and_then(|x| x.port_to),
+            icmp_type: self.icmp_type,
+            icmp_code: self.icmp_code,
+            vpc_id: self.vpc_id.as_deref(),
+            association_id: self.association_id.as_deref(),
+            subnet_id: self.subnet_id.as_deref(),
+            actor_arn: e.actor_arn.as_deref(),
+            access_key_id: e.access_key_id.as_deref(),
+            source_ip: e.source_ip.as_deref(),
+            user_agent: e.user_agent.as_deref(),
+            error_code: e.error_code.as_deref(),
+            succeeded: e.error_code.is_none(),
+            risk_score: self.score(),
+            risk_reasons: self.reasons.join(","),
+            rules_before: rules(&self.rules_before),
+            rules_after: rules(&self.rules_after),
+        }
+    }
 }
 
 /// The rows of `nacl_changes`.
 pub fn batch(changes: &[Change]) -> Result<RecordBatch> {
-    let n = changes.len();
-    let mut strs: BTreeMap<&str, StringBuilder> = BTreeMap::new();
-    let mut ints: BTreeMap<&str, Int64Builder> = BTreeMap::new();
-    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let (mut egress, mut ok) = (BooleanBuilder::new(), BooleanBuilder::new());
-    let rules = |r: &Option<Vec<Entry>>| r.as_ref().and_then(|r| serde_json::to_string(r).ok());
-    for c in changes {
-        let e = &c.event;
-        let en = c.entry.as_ref();
-        let sv: [(&str, Option<String>); 19] = [
-            ("event_id", Some(e.event_id.clone())),
-            ("event_name", Some(e.name.clone())),
-            ("account_id", e.account_id.clone()),
-            ("aws_region", e.region.clone()),
-            ("network_acl_id", c.network_acl_id.clone()),
-            ("rule_action", en.filter(|x| !x.unknown).map(|x| x.action.clone())),
-            ("cidr_block", en.and_then(|x| x.cidr.clone())),
-            ("ipv6_cidr_block", en.and_then(|x| x.ipv6_cidr.clone())),
-            ("vpc_id", c.vpc_id.clone()),
-            ("association_id", c.association_id.clone()),
-            ("subnet_id", c.subnet_id.clone()),
-            ("actor_arn", e.actor_arn.clone()),
-            ("access_key_id", e.access_key_id.clone()),
-            ("source_ip", e.source_ip.clone()),
-            ("user_agent", e.user_agent.clone()),
-            ("error_code", e.error_code.clone()),
-            ("risk_reasons", Some(c.reasons.join(","))),
-            ("rules_before", rules(&c.rules_before)),
-            ("rules_after", rules(&c.rules_after)),
-        ];
-        for (k, v) in sv {
-            strs.entry(k).or_default().append_option(v);
-        }
-        let iv: [(&str, Option<i64>); 7] = [
-            ("rule_number", en.map(|x| x.rule_number).or_else(|| as_i64(get(&e.request, "ruleNumber")))),
-            ("protocol", en.filter(|x| !x.unknown).map(|x| x.protocol)),
-            ("port_from", en.and_then(|x| x.port_from)),
-            ("port_to", en.and_then(|x| x.port_to)),
-            ("icmp_type", c.icmp_type),
-            ("icmp_code", c.icmp_code),
-            ("risk_score", Some(c.score())),
-        ];
-        for (k, v) in iv {
-            ints.entry(k).or_default().append_option(v);
-        }
-        time.append_value(e.time);
-        egress.append_option(en.map(|x| x.egress).or_else(|| as_bool(get(&e.request, "egress"))));
-        ok.append_value(e.error_code.is_none());
-    }
-    let schema = schema();
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for f in schema.fields() {
-        let name = f.name().as_str();
-        let col: ArrayRef = match name {
-            "event_time" => Arc::new(time.finish()),
-            "egress" => Arc::new(egress.finish()),
-            "succeeded" => Arc::new(ok.finish()),
-            _ if f.data_type() == &DataType::Int64 => Arc::new(ints.get_mut(name).map(|b| b.finish()).unwrap_or_else(|| {
-                let mut b = Int64Builder::new();
-                b.append_nulls(n);
-                b.finish()
-            })),
-            _ => Arc::new(strs.get_mut(name).map(|b| b.finish()).unwrap_or_else(|| {
-                let mut b = StringBuilder::new();
-                b.append_nulls(n);
-                b.finish()
-            })),
-        };
-        cols.push(col);
-    }
-    Ok(RecordBatch::try_new(schema, cols)?)
+    let rows: Vec<_> = changes.iter().map(Change::row).collect();
+    crate::schema::batch_of(crate::schema::NACL_CHANGES, &rows)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! `nacl_changes` and the other derived tables as SQL tables, computed from the lake when a query
-//! first reads one of them.
+//! `nacl_changes` and the other derived tables (`schema::DERIVED_TABLES`) as SQL tables, computed
+//! from the lake when a query first reads one of them.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
@@ -14,27 +15,25 @@ use datafusion::physical_plan::ExecutionPlan;
 use tokio::sync::OnceCell;
 
 use crate::lake::Lake;
+use crate::schema::{ACL_ASSOCIATIONS, NACL_CHANGES, NACL_ENTRIES, NETWORK_INTERFACES};
 
-/// The derived tables of a session (`nacl_changes`, `network_interfaces`, `acl_associations`,
-/// `nacl_entries`),
-/// computed together from the lake when a query first reads one of them.
+/// The derived tables of a session, computed together from the lake when a query first reads one
+/// of them, by name.
 #[derive(Debug)]
 pub struct Derived {
     pub lake: Lake,
     pub trusted: Option<Vec<ipnet::IpNet>>,
     pub scope: crate::query::Scope,
-    cache: OnceCell<Vec<RecordBatch>>,
+    cache: OnceCell<BTreeMap<&'static str, RecordBatch>>,
 }
-
-/// The names of the derived tables, in the order [`Derived::tables`] returns them.
-pub const DERIVED: &[&str] = &["nacl_changes", "network_interfaces", "acl_associations", "nacl_entries"];
 
 impl Derived {
     pub fn new(lake: Lake, trusted: Option<Vec<ipnet::IpNet>>, scope: crate::query::Scope) -> Self {
         Derived { lake, trusted, scope, cache: OnceCell::new() }
     }
 
-    pub async fn tables(&self) -> crate::error::Result<Vec<RecordBatch>> {
+    /// Every derived table, by name.
+    pub async fn tables(&self) -> crate::error::Result<&BTreeMap<&'static str, RecordBatch>> {
         self.cache
             .get_or_try_init(|| async {
                 let ctx = crate::query::tables_session(&self.lake, &self.scope).await?;
@@ -43,40 +42,37 @@ impl Derived {
                 let replay = super::replay(&ev);
                 let ifaces = super::topology::interfaces(&ctx, &ev).await?;
                 let assoc = super::topology::associations(&ctx, &ev, &replay, &ifaces).await?;
-                Ok(vec![
-                    super::batch(&super::changes(&ev, &trusted))?,
-                    super::topology::interfaces_batch(&ifaces)?,
-                    super::topology::associations_batch(&assoc)?,
-                    super::topology::entries_batch(&super::topology::entries(&replay, &ev))?,
-                ])
+                Ok(BTreeMap::from([
+                    (NACL_CHANGES, super::batch(&super::changes(&ev, &trusted))?),
+                    (NETWORK_INTERFACES, super::topology::interfaces_batch(&ifaces)?),
+                    (ACL_ASSOCIATIONS, super::topology::associations_batch(&assoc)?),
+                    (NACL_ENTRIES, super::topology::entries_batch(&super::topology::entries(&replay, &ev))?),
+                ]))
             })
             .await
-            .cloned()
     }
 }
 
-/// One derived table.
+/// One derived table, by its name in `schema::DERIVED_TABLES`.
 #[derive(Debug)]
 pub struct DerivedTable {
     pub derived: Arc<Derived>,
-    pub index: usize,
+    pub name: &'static str,
+    schema: SchemaRef,
 }
 
 impl DerivedTable {
-    fn table_schema(&self) -> SchemaRef {
-        match self.index {
-            0 => super::schema(),
-            1 => super::topology::interfaces_schema(),
-            2 => super::topology::associations_schema(),
-            _ => super::topology::entries_schema(),
-        }
+    /// The table `name`, or `None` when no derived table has that name.
+    pub fn new(derived: Arc<Derived>, name: &'static str) -> Option<Self> {
+        let schema = crate::schema::DERIVED_TABLES.contains(&name).then(|| crate::schema::schema_of(name)).flatten()?;
+        Some(DerivedTable { derived, name, schema })
     }
 }
 
 #[async_trait::async_trait]
 impl TableProvider for DerivedTable {
     fn schema(&self) -> SchemaRef {
-        self.table_schema()
+        self.schema.clone()
     }
     fn table_type(&self) -> TableType {
         TableType::View
@@ -88,12 +84,10 @@ impl TableProvider for DerivedTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let tables = self
-            .derived
-            .tables()
-            .await
-            .map_err(|e| DataFusionError::Execution(format!("{}: {e}", DERIVED[self.index])))?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![tables[self.index].clone()]], self.table_schema(), projection.cloned())?)
+        let tables = self.derived.tables().await.map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name)))?;
+        let batch = tables
+            .get(self.name)
+            .ok_or_else(|| DataFusionError::Internal(format!("derived table {} was not computed", self.name)))?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], self.schema.clone(), projection.cloned())?)
     }
 }
-

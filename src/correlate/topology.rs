@@ -14,10 +14,9 @@
 //! out, the association stays unknown rather than guessed, and the row says why.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
@@ -28,30 +27,11 @@ use crate::error::Result;
 /// Flows looked at to infer a subnet's earlier ACL.
 const INFER_FLOWS: usize = 20_000;
 
-#[derive(Debug, Clone, Default)]
-pub struct Interface {
-    pub interface_id: String,
-    pub subnet_id: Option<String>,
-    pub vpc_id: Option<String>,
-    pub private_ip: Option<String>,
-    pub instance_id: Option<String>,
-    pub account_id: Option<String>,
-    pub region: Option<String>,
-    pub learned_from: String,
-    pub valid_from: Option<i64>,
-    pub valid_to: Option<i64>,
-}
+/// An interface in a subnet over an interval: a row of `network_interfaces`.
+pub type Interface = crate::schema::NetworkInterfaceRow;
 
-#[derive(Debug, Clone, Default)]
-pub struct Association {
-    pub subnet_id: Option<String>,
-    pub network_acl_id: Option<String>,
-    pub association_id: Option<String>,
-    pub vpc_id: Option<String>,
-    pub learned_from: String,
-    pub valid_from: Option<i64>,
-    pub valid_to: Option<i64>,
-}
+/// A subnet governed by an ACL over an interval: a row of `acl_associations`.
+pub type Association = crate::schema::AclAssociationRow;
 
 /// Column `i` as plain text.
 pub(super) fn text(b: &RecordBatch, i: usize) -> Result<ArrayRef> {
@@ -350,96 +330,14 @@ async fn infer_acl(
     }
 }
 
-pub fn interfaces_schema() -> SchemaRef {
-    let s = |n: &str| Field::new(n, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
-        Field::new("interface_id", DataType::Utf8, false),
-        s("subnet_id"),
-        s("vpc_id"),
-        s("private_ip"),
-        s("instance_id"),
-        s("account_id"),
-        s("region"),
-        Field::new("learned_from", DataType::Utf8, false),
-        Field::new("valid_from", crate::schema::ts_type(), true),
-        Field::new("valid_to", crate::schema::ts_type(), true),
-    ]))
-}
-
-pub fn associations_schema() -> SchemaRef {
-    let s = |n: &str| Field::new(n, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
-        s("subnet_id"),
-        s("network_acl_id"),
-        s("association_id"),
-        s("vpc_id"),
-        Field::new("learned_from", DataType::Utf8, false),
-        Field::new("valid_from", crate::schema::ts_type(), true),
-        Field::new("valid_to", crate::schema::ts_type(), true),
-    ]))
-}
-
-fn build(schema: SchemaRef, rows: Vec<(Vec<Option<String>>, Option<i64>, Option<i64>)>) -> Result<RecordBatch> {
-    let nstr = schema.fields().len() - 2;
-    let mut strs: Vec<StringBuilder> = (0..nstr).map(|_| StringBuilder::new()).collect();
-    let mut from = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut to = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    for (s, f, t) in rows {
-        for (b, v) in strs.iter_mut().zip(s) {
-            b.append_option(v);
-        }
-        from.append_option(f);
-        to.append_option(t);
-    }
-    let mut cols: Vec<ArrayRef> = strs.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef).collect();
-    cols.push(Arc::new(from.finish()));
-    cols.push(Arc::new(to.finish()));
-    Ok(RecordBatch::try_new(schema, cols)?)
-}
-
+/// The rows of `network_interfaces`.
 pub fn interfaces_batch(rows: &[Interface]) -> Result<RecordBatch> {
-    build(
-        interfaces_schema(),
-        rows.iter()
-            .map(|i| {
-                (
-                    vec![
-                        Some(i.interface_id.clone()),
-                        i.subnet_id.clone(),
-                        i.vpc_id.clone(),
-                        i.private_ip.clone(),
-                        i.instance_id.clone(),
-                        i.account_id.clone(),
-                        i.region.clone(),
-                        Some(i.learned_from.clone()),
-                    ],
-                    i.valid_from,
-                    i.valid_to,
-                )
-            })
-            .collect(),
-    )
+    crate::schema::batch_of(crate::schema::NETWORK_INTERFACES, rows)
 }
 
+/// The rows of `acl_associations`.
 pub fn associations_batch(rows: &[Association]) -> Result<RecordBatch> {
-    build(
-        associations_schema(),
-        rows.iter()
-            .map(|a| {
-                (
-                    vec![
-                        a.subnet_id.clone(),
-                        a.network_acl_id.clone(),
-                        a.association_id.clone(),
-                        a.vpc_id.clone(),
-                        Some(a.learned_from.clone()),
-                    ],
-                    a.valid_from,
-                    a.valid_to,
-                )
-            })
-            .collect(),
-    )
+    crate::schema::batch_of(crate::schema::ACL_ASSOCIATIONS, rows)
 }
 
 /// One entry of one ACL over an interval: the rule set of every ACL replayed in time order.
@@ -505,61 +403,30 @@ fn step_is(s: &crate::nacl::Step, e: &crate::nacl::Entry) -> bool {
     }
 }
 
-pub fn entries_schema() -> SchemaRef {
-    let i = |n: &str| Field::new(n, DataType::Int64, true);
-    let s = |n: &str| Field::new(n, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
-        Field::new("network_acl_id", DataType::Utf8, false),
-        i("rule_number"),
-        Field::new("egress", DataType::Boolean, true),
-        s("rule_action"),
-        i("protocol"),
-        s("cidr_block"),
-        s("ipv6_cidr_block"),
-        i("port_from"),
-        i("port_to"),
-        Field::new("learned_from", DataType::Utf8, false),
-        Field::new("valid_from", crate::schema::ts_type(), true),
-        Field::new("valid_to", crate::schema::ts_type(), true),
-    ]))
+impl EntryRow {
+    /// This entry as a row of `nacl_entries` (an entry known only by its number shows no action
+    /// and no protocol).
+    pub fn row(&self) -> crate::schema::NaclEntryRow<'_> {
+        let e = &self.entry;
+        crate::schema::NaclEntryRow {
+            network_acl_id: &self.network_acl_id,
+            rule_number: Some(e.rule_number),
+            egress: Some(e.egress),
+            rule_action: (!e.unknown).then_some(e.action.as_str()),
+            protocol: (!e.unknown).then_some(e.protocol),
+            cidr_block: e.cidr.as_deref(),
+            ipv6_cidr_block: e.ipv6_cidr.as_deref(),
+            port_from: e.port_from,
+            port_to: e.port_to,
+            learned_from: &self.learned_from,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+        }
+    }
 }
 
+/// The rows of `nacl_entries`.
 pub fn entries_batch(rows: &[EntryRow]) -> Result<RecordBatch> {
-    use datafusion::arrow::array::{BooleanBuilder, Int64Builder};
-    let mut acl = StringBuilder::new();
-    let (mut num, mut proto, mut pf, mut pt) = (Int64Builder::new(), Int64Builder::new(), Int64Builder::new(), Int64Builder::new());
-    let mut egress = BooleanBuilder::new();
-    let (mut action, mut cidr, mut v6, mut learned) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-    let mut from = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut to = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    for r in rows {
-        let e = &r.entry;
-        acl.append_value(&r.network_acl_id);
-        num.append_value(e.rule_number);
-        egress.append_value(e.egress);
-        action.append_option((!e.unknown).then(|| e.action.clone()));
-        proto.append_option((!e.unknown).then_some(e.protocol));
-        cidr.append_option(e.cidr.clone());
-        v6.append_option(e.ipv6_cidr.clone());
-        pf.append_option(e.port_from);
-        pt.append_option(e.port_to);
-        learned.append_value(&r.learned_from);
-        from.append_option(r.valid_from);
-        to.append_option(r.valid_to);
-    }
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(acl.finish()),
-        Arc::new(num.finish()),
-        Arc::new(egress.finish()),
-        Arc::new(action.finish()),
-        Arc::new(proto.finish()),
-        Arc::new(cidr.finish()),
-        Arc::new(v6.finish()),
-        Arc::new(pf.finish()),
-        Arc::new(pt.finish()),
-        Arc::new(learned.finish()),
-        Arc::new(from.finish()),
-        Arc::new(to.finish()),
-    ];
-    Ok(RecordBatch::try_new(entries_schema(), cols)?)
+    let rows: Vec<_> = rows.iter().map(EntryRow::row).collect();
+    crate::schema::batch_of(crate::schema::NACL_ENTRIES, &rows)
 }

@@ -5,18 +5,99 @@ use std::collections::HashMap;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::{SessionContext, col, lit};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::case::CaseFile;
-use super::{InvestigateOptions, TIMELINE_AROUND_US, write_csv, write_file};
+use super::{InvestigateOptions, SHOWN_ROWS, TIMELINE_AROUND_US, write_csv, write_file};
+use crate::hunt::HuntResult;
 use crate::correlate::Verdict;
 use crate::error::Result;
-use crate::hunt::HuntResult;
 
-pub(super) type Row = Map<String, Value>;
+/// One NACL change as the report reads it: a row of `nacl_verdicts` with where the call came from
+/// (`correlation.csv` holds the same columns). Absent values read as empty text or `None`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub(super) struct VerdictRow {
+    pub(super) event_id: String,
+    pub(super) event_time: String,
+    pub(super) event_name: String,
+    pub(super) network_acl_id: String,
+    pub(super) actor_arn: String,
+    pub(super) verdict: String,
+    pub(super) score: i64,
+    pub(super) risk_reasons: String,
+    pub(super) interface_list: String,
+    pub(super) matching_flows: i64,
+    pub(super) bytes: i64,
+    pub(super) reject_to_accept_peers: String,
+    pub(super) unusual_peers: String,
+    pub(super) distinct_ports: Option<i64>,
+    pub(super) top_peers: String,
+    pub(super) first_flow: String,
+    pub(super) last_flow: String,
+    pub(super) rule_number: Option<i64>,
+    pub(super) egress: Option<bool>,
+    pub(super) rule_action: String,
+    pub(super) protocol: Option<i64>,
+    pub(super) cidr_block: String,
+    pub(super) ipv6_cidr_block: String,
+    pub(super) port_from: Option<i64>,
+    pub(super) port_to: Option<i64>,
+    pub(super) subnet_id: String,
+    pub(super) account_id: String,
+    pub(super) aws_region: String,
+    pub(super) source_ip: String,
+    pub(super) user_agent: String,
+}
 
-/// Record batches as JSON objects, one per row (what the report templates read).
-pub(super) fn rows(batches: &[RecordBatch]) -> Result<Vec<Row>> {
+impl VerdictRow {
+    /// The verdict, when it is one the correlation writes.
+    pub(super) fn verdict(&self) -> Option<Verdict> {
+        Verdict::parse(&self.verdict)
+    }
+
+    /// The verdict in words (a name it does not know, as it is).
+    pub(super) fn verdict_words(&self) -> &str {
+        match self.verdict() {
+            Some(v) => v.words(),
+            None => &self.verdict,
+        }
+    }
+
+    /// The interfaces the changed ACL governs.
+    pub(super) fn interfaces(&self) -> impl Iterator<Item = &str> {
+        self.interface_list.split(", ").filter(|s| !s.is_empty())
+    }
+
+    /// The first of the top peers (`peer bytes, peer bytes, ...`).
+    pub(super) fn top_peer(&self) -> &str {
+        self.top_peers.split(", ").next().unwrap_or("").split(' ').next().unwrap_or("")
+    }
+}
+
+/// One CloudTrail event of a flagged change's actor timeline.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub(super) struct TimelineEvent {
+    pub(super) event_time: String,
+    pub(super) event_source: String,
+    pub(super) event_name: String,
+    pub(super) error_code: String,
+    pub(super) source_ip: String,
+    pub(super) aws_region: String,
+    pub(super) user_agent: String,
+    pub(super) request_parameters: String,
+    pub(super) event_id: String,
+}
+
+/// Record batches as typed rows (by column name; columns the type lacks are ignored).
+pub(super) fn typed<T: serde::de::DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T>> {
+    Ok(rows(batches)?.into_iter().map(|r| serde_json::from_value(Value::Object(r))).collect::<std::result::Result<_, _>>()?)
+}
+
+/// Record batches as JSON objects, one per row.
+pub(super) fn rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>> {
     let mut buf = Vec::new();
     {
         let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
@@ -28,11 +109,12 @@ pub(super) fn rows(batches: &[RecordBatch]) -> Result<Vec<Row>> {
     if buf.is_empty() {
         return Ok(Vec::new());
     }
-    let v: Vec<Row> = serde_json::from_slice(&buf)?;
+    let v: Vec<Map<String, Value>> = serde_json::from_slice(&buf)?;
     Ok(v)
 }
 
-pub(super) fn text(row: &Row, key: &str) -> String {
+/// A value of a JSON row as text (absent or null: empty).
+pub(super) fn text(row: &Map<String, Value>, key: &str) -> String {
     match row.get(key) {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -40,7 +122,7 @@ pub(super) fn text(row: &Row, key: &str) -> String {
     }
 }
 
-pub(super) fn int(row: &Row, key: &str) -> i64 {
+pub(super) fn int(row: &Map<String, Value>, key: &str) -> i64 {
     match row.get(key) {
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
         Some(Value::String(s)) => s.parse().unwrap_or(0),
@@ -49,43 +131,42 @@ pub(super) fn int(row: &Row, key: &str) -> i64 {
 }
 
 /// A time column's text as microseconds.
-pub(super) fn micros(row: &Row, key: &str) -> Option<i64> {
+pub(super) fn micros(row: &Map<String, Value>, key: &str) -> Option<i64> {
     crate::time::parse_time(&text(row, key))
 }
 
 /// What a change did to the rules, in words.
-pub(super) fn what_changed(c: &Row) -> String {
-    let event = text(c, "event_name");
-    let rule = text(c, "rule_number");
-    let dir = if text(c, "egress") == "true" { "outbound" } else { "inbound" };
-    let proto = match text(c, "protocol").as_str() {
-        "-1" => "all protocols".to_string(),
-        "6" => "tcp".to_string(),
-        "17" => "udp".to_string(),
-        "1" => "icmp".to_string(),
-        "58" => "icmpv6".to_string(),
-        "" => String::new(),
-        p => format!("protocol {p}"),
+pub(super) fn what_changed(c: &VerdictRow) -> String {
+    let event = c.event_name.as_str();
+    let rule = c.rule_number.map(|n| n.to_string()).unwrap_or_default();
+    let dir = if c.egress == Some(true) { "outbound" } else { "inbound" };
+    let proto = match c.protocol {
+        Some(-1) => "all protocols".to_string(),
+        Some(6) => "tcp".to_string(),
+        Some(17) => "udp".to_string(),
+        Some(1) => "icmp".to_string(),
+        Some(58) => "icmpv6".to_string(),
+        None => String::new(),
+        Some(p) => format!("protocol {p}"),
     };
-    let ports = match (text(c, "port_from"), text(c, "port_to")) {
-        (a, _) if a.is_empty() => String::new(),
-        (a, b) if a == b => format!(" port {a}"),
-        (a, b) => format!(" ports {a}-{b}"),
+    let ports = match (c.port_from, c.port_to) {
+        (None, _) => String::new(),
+        (Some(a), b) if Some(a) == b => format!(" port {a}"),
+        (Some(a), b) => format!(" ports {a}-{}", b.map(|b| b.to_string()).unwrap_or_default()),
     };
-    let cidr = [text(c, "cidr_block"), text(c, "ipv6_cidr_block")].into_iter().find(|s| !s.is_empty()).unwrap_or_default();
+    let cidr = [&c.cidr_block, &c.ipv6_cidr_block].into_iter().find(|s| !s.is_empty()).cloned().unwrap_or_default();
     let peer = if dir == "inbound" { format!("from {cidr}") } else { format!("to {cidr}") };
-    match event.as_str() {
+    let action = &c.rule_action;
+    match event {
         "CreateNetworkAclEntry" | "ReplaceNetworkAclEntry" => {
             let verb = if event.starts_with("Create") { "added" } else { "replaced with" };
-            format!("rule {rule} {verb}: {} {dir} {proto}{ports} {peer}", text(c, "rule_action"))
+            format!("rule {rule} {verb}: {action} {dir} {proto}{ports} {peer}")
         }
-        "DeleteNetworkAclEntry" if !text(c, "rule_action").is_empty() => {
-            format!("rule {rule} deleted (was: {} {dir} {proto}{ports} {peer})", text(c, "rule_action"))
+        "DeleteNetworkAclEntry" if !action.is_empty() => {
+            format!("rule {rule} deleted (was: {action} {dir} {proto}{ports} {peer})")
         }
         "DeleteNetworkAclEntry" => format!("{dir} rule {rule} deleted (its content is not in the evidence)"),
-        "ReplaceNetworkAclAssociation" => {
-            format!("subnet {} moved to {}", or_unknown(&text(c, "subnet_id")), text(c, "network_acl_id"))
-        }
+        "ReplaceNetworkAclAssociation" => format!("subnet {} moved to {}", or_unknown(&c.subnet_id), c.network_acl_id),
         "CreateNetworkAcl" => "new ACL created".to_string(),
         "DeleteNetworkAcl" => "ACL deleted".to_string(),
         other => other.to_string(),
@@ -106,18 +187,13 @@ pub(super) fn or_unknown(s: &str) -> &str {
     if s.is_empty() { "(unknown)" } else { s }
 }
 
-/// The first of the top peers (`peer bytes, peer bytes, ...`).
-pub(super) fn top_peer(c: &Row) -> String {
-    text(c, "top_peers").split(", ").next().unwrap_or("").split(' ').next().unwrap_or("").to_string()
-}
-
 /// Everything the report shows about one flagged change.
 pub(super) struct Flagged {
-    pub(super) change: Row,
+    pub(super) change: VerdictRow,
     /// Per hour: (hour start µs, accepted bytes, rejected flows).
     pub(super) traffic: Vec<(i64, i64, i64)>,
     pub(super) chart_svg: String,
-    pub(super) timeline: Vec<Row>,
+    pub(super) timeline: Vec<TimelineEvent>,
     pub(super) timeline_file: String,
     pub(super) chart_file: String,
 }
@@ -125,12 +201,12 @@ pub(super) struct Flagged {
 /// Gather the traffic chart and the actor's timeline of every flagged change: one pass over
 /// `flow_logs` and one over `cloudtrail` for all of them. Values from the evidence go into the
 /// plan as a small table joined in, never into SQL text.
-pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&Row], opts: &InvestigateOptions) -> Result<Vec<Flagged>> {
+pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts: &InvestigateOptions) -> Result<Vec<Flagged>> {
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringViewArray, TimestampMicrosecondArray};
     use datafusion::common::JoinType;
     use datafusion::functions_aggregate::expr_fn::sum;
     use datafusion::logical_expr::when;
-    let at = |c: &Row| micros(c, "event_time").unwrap_or(0);
+    let at = |c: &VerdictRow| crate::time::parse_time(&c.event_time).unwrap_or(0);
     let ts = |v: Vec<i64>| -> ArrayRef { std::sync::Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) };
     // (change number, key, from, to) as a table to join: key is an interface or an actor.
     let scope = |rows: Vec<(i64, String, i64, i64)>| -> Result<RecordBatch> {
@@ -145,10 +221,10 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&Row], opts: &Inves
     let mut by_actor = Vec::new();
     for (i, c) in picked.iter().enumerate() {
         let (n, t) = (i as i64 + 1, at(c));
-        for iface in text(c, "interface_list").split(", ").filter(|s| !s.is_empty()) {
+        for iface in c.interfaces() {
             by_interface.push((n, iface.to_string(), t - opts.baseline_us, t + opts.window_us));
         }
-        by_actor.push((n, text(c, "actor_arn"), t - TIMELINE_AROUND_US, t + TIMELINE_AROUND_US + 1));
+        by_actor.push((n, c.actor_arn.clone(), t - TIMELINE_AROUND_US, t + TIMELINE_AROUND_US + 1));
     }
     let mut traffic: HashMap<i64, Vec<(i64, i64, i64)>> = HashMap::new();
     if !by_interface.is_empty() && ctx.table_exist("flow_logs")? {
@@ -202,8 +278,7 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&Row], opts: &Inves
     for (i, c) in picked.iter().enumerate() {
         let n = i as i64 + 1;
         let t = at(c);
-        let interfaces: Vec<String> =
-            text(c, "interface_list").split(", ").filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let interfaces: Vec<String> = c.interfaces().map(str::to_string).collect();
         let traffic = traffic.remove(&n).unwrap_or_default();
         let chart_svg =
             super::chart::traffic_chart(&traffic, t, t - opts.baseline_us, t + opts.window_us, &interfaces);
@@ -218,29 +293,130 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&Row], opts: &Inves
         }
         let timeline_file = format!("timelines/change-{n:02}.csv");
         write_csv(&opts.output.join(&timeline_file), &mine)?;
-        out.push(Flagged { change: (*c).clone(), traffic, chart_svg, timeline: rows(&mine)?, timeline_file, chart_file });
+        out.push(Flagged { change: (*c).clone(), traffic, chart_svg, timeline: typed(&mine)?, timeline_file, chart_file });
     }
     Ok(out)
 }
 
-/// How the report says a verdict (a name it does not know, as it is).
-pub(super) fn verdict_word(v: &str) -> &str {
-    match Verdict::parse(v) {
-        Some(verdict) => verdict.words(),
-        None => v,
+/// One change as the pages show it: its row and the words for it.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct ChangeView {
+    #[serde(flatten)]
+    pub(super) row: VerdictRow,
+    /// The verdict in words.
+    pub(super) words: String,
+    /// What the change did to the rules, in words.
+    pub(super) what: String,
+    pub(super) bytes_human: String,
+    /// Let in unusual traffic (the most severe verdict).
+    pub(super) unusual: bool,
+}
+
+impl ChangeView {
+    fn of(row: &VerdictRow) -> ChangeView {
+        ChangeView {
+            words: row.verdict_words().to_string(),
+            what: what_changed(row),
+            bytes_human: crate::time::human_bytes(row.bytes),
+            unusual: row.verdict() == Some(Verdict::UnusualTrafficAfterChange),
+            row: row.clone(),
+        }
     }
 }
 
-/// A change's verdict.
-pub(super) fn verdict_of(c: &Row) -> Option<Verdict> {
-    Verdict::parse(&text(c, "verdict"))
+/// A flagged change with its chart and its actor's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct FlaggedView {
+    pub(super) change: ChangeView,
+    pub(super) chart_svg: String,
+    pub(super) chart_file: String,
+    pub(super) timeline_file: String,
+    pub(super) timeline: Vec<TimelineView>,
+    /// Some flow was recorded on the governed interfaces around the change.
+    pub(super) traffic_seen: bool,
 }
 
-/// Everything the summary and the report show.
-#[derive(Clone, Copy)]
-pub(super) struct Findings<'a> {
-    pub(super) ingest_summary: &'a str,
-    pub(super) changes: &'a [Row],
+/// One event of a timeline as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct TimelineView {
+    #[serde(flatten)]
+    pub(super) event: TimelineEvent,
+    /// The request, cut short.
+    pub(super) request: String,
+    /// This is the flagged change itself.
+    pub(super) is_change: bool,
+}
+
+/// One hunt's result as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct HuntView {
+    pub(super) name: String,
+    pub(super) title: String,
+    pub(super) severity: &'static str,
+    pub(super) hits: usize,
+    /// The hits, or `failed`.
+    pub(super) hits_text: String,
+    pub(super) attack: String,
+    pub(super) attack_v19: String,
+    pub(super) file: Option<String>,
+    /// The first rows, each value cut short, under their column names.
+    pub(super) columns: Vec<String>,
+    pub(super) rows: Vec<Vec<String>>,
+}
+
+impl HuntView {
+    fn of(r: &HuntResult) -> HuntView {
+        let shown = rows(&r.rows).unwrap_or_default();
+        let columns: Vec<String> = shown.first().map(|first| first.keys().cloned().collect()).unwrap_or_default();
+        let rows = shown
+            .iter()
+            .take(SHOWN_ROWS)
+            .map(|row| columns.iter().map(|k| clip(text(row, k), 200)).collect())
+            .collect();
+        HuntView {
+            name: r.name.clone(),
+            title: r.title.clone(),
+            severity: r.severity.as_str(),
+            hits: r.hits,
+            hits_text: if r.error.is_some() { "failed".to_string() } else { r.hits.to_string() },
+            attack: r.attack.join(" "),
+            attack_v19: r.attack_v19.join(" "),
+            file: r.file.clone(),
+            columns,
+            rows,
+        }
+    }
+}
+
+/// Everything the summary and the report show: the one value both pages are rendered from.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct Findings {
+    /// The case's name, when it has one.
+    pub(super) case: Option<String>,
+    pub(super) evidence: Vec<String>,
+    pub(super) lake: String,
+    pub(super) window: String,
+    pub(super) baseline: String,
+    pub(super) notes: Vec<String>,
+    /// Every change, in time order.
+    pub(super) changes: Vec<ChangeView>,
+    /// The flagged ones, most severe first.
+    pub(super) flagged: Vec<FlaggedView>,
+    /// How many flagged changes let in unusual traffic.
+    pub(super) unusual: usize,
+    /// Every hunt, most severe first.
+    pub(super) hunts: Vec<HuntView>,
+    pub(super) shown_rows: usize,
+    pub(super) ingest_summary: String,
+    pub(super) ingest_lines: Vec<String>,
+    pub(super) version: &'static str,
+    pub(super) style: &'static str,
+}
+
+/// What `investigate` found, before it is put into words.
+pub(super) struct Gathered<'a> {
+    pub(super) ingest_summary: String,
+    pub(super) changes: &'a [VerdictRow],
     pub(super) flagged: &'a [Flagged],
     pub(super) results: &'a [HuntResult],
     pub(super) notes: &'a [String],
@@ -248,6 +424,69 @@ pub(super) struct Findings<'a> {
     pub(super) case: &'a CaseFile,
 }
 
+impl Findings {
+    pub(super) fn new(g: Gathered<'_>) -> Findings {
+        let flagged: Vec<FlaggedView> = g
+            .flagged
+            .iter()
+            .map(|f| FlaggedView {
+                change: ChangeView::of(&f.change),
+                chart_svg: f.chart_svg.clone(),
+                chart_file: f.chart_file.clone(),
+                timeline_file: f.timeline_file.clone(),
+                timeline: f
+                    .timeline
+                    .iter()
+                    .map(|e| TimelineView {
+                        request: clip(e.request_parameters.clone(), 160),
+                        is_change: e.event_id == f.change.event_id,
+                        event: e.clone(),
+                    })
+                    .collect(),
+                traffic_seen: !f.traffic.is_empty(),
+            })
+            .collect();
+        Findings {
+            case: g.case.case.clone(),
+            evidence: g.case.evidence.clone(),
+            lake: g.case.lake.clone(),
+            window: crate::time::duration_text(g.opts.window_us),
+            baseline: crate::time::duration_text(g.opts.baseline_us),
+            notes: g.notes.to_vec(),
+            changes: g.changes.iter().map(ChangeView::of).collect(),
+            unusual: flagged.iter().filter(|f| f.change.unusual).count(),
+            flagged,
+            hunts: crate::hunt::most_severe_first(g.results).into_iter().map(HuntView::of).collect(),
+            shown_rows: SHOWN_ROWS,
+            ingest_lines: g.ingest_summary.lines().map(str::to_string).collect(),
+            ingest_summary: g.ingest_summary,
+            version: env!("CARGO_PKG_VERSION"),
+            style: super::html::STYLE,
+        }
+    }
+
+    /// Findings with no evidence, for tests of the pages.
+    #[cfg(test)]
+    pub(super) fn example() -> Findings {
+        Findings {
+            case: None,
+            evidence: vec!["evidence/".into()],
+            lake: "lake".into(),
+            window: "6h".into(),
+            baseline: "7days".into(),
+            notes: Vec::new(),
+            changes: Vec::new(),
+            flagged: Vec::new(),
+            unusual: 0,
+            hunts: Vec::new(),
+            shown_rows: SHOWN_ROWS,
+            ingest_summary: String::new(),
+            ingest_lines: Vec::new(),
+            version: "test",
+            style: "",
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -255,12 +494,12 @@ mod tests {
 
     #[test]
     fn changes_are_described() {
-        let row: Row = serde_json::from_str(
+        let row: VerdictRow = serde_json::from_str(
             r#"{"event_name":"CreateNetworkAclEntry","rule_number":90,"egress":false,"protocol":-1,"rule_action":"allow","cidr_block":"0.0.0.0/0"}"#,
         )
         .unwrap();
         assert_eq!(what_changed(&row), "rule 90 added: allow inbound all protocols from 0.0.0.0/0");
-        let row: Row = serde_json::from_str(
+        let row: VerdictRow = serde_json::from_str(
             r#"{"event_name":"ReplaceNetworkAclEntry","rule_number":100,"egress":false,"protocol":6,"rule_action":"allow","cidr_block":"0.0.0.0/0","port_from":0,"port_to":65535}"#,
         )
         .unwrap();

@@ -14,6 +14,7 @@ mod chart;
 mod findings;
 mod html;
 mod markdown;
+mod render;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -26,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::hunt::{self, HuntResult};
 use crate::output::Format;
 use case::CaseFile;
-use findings::{Findings, Flagged, Row, int, text, top_peer, verdict_word, what_changed};
+use findings::{Findings, Flagged, Gathered, VerdictRow, what_changed};
 use crate::time::human_bytes;
 
 /// What `investigate` is asked to do.
@@ -104,12 +105,9 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             .collect()
             .await?;
         write_csv(&opts.output.join("correlation.csv"), &verdict_batches)?;
-        let changes = findings::rows(&verdict_batches)?;
-        let mut picked: Vec<&Row> = changes
-            .iter()
-            .filter(|c| findings::verdict_of(c).is_some_and(Verdict::flagged))
-            .collect();
-        picked.sort_by_key(|c| (findings::verdict_of(c) != Some(Verdict::UnusualTrafficAfterChange), -int(c, "score"), text(c, "event_time")));
+        let changes: Vec<VerdictRow> = findings::typed(&verdict_batches)?;
+        let mut picked: Vec<&VerdictRow> = changes.iter().filter(|c| c.verdict().is_some_and(Verdict::flagged)).collect();
+        picked.sort_by_key(|c| (c.verdict() != Some(Verdict::UnusualTrafficAfterChange), -c.score, c.event_time.clone()));
         let flagged = findings::flag_all(&ctx, &picked, opts).await?;
         let refs: Vec<&hunt::Hunt> = hunts.iter().collect();
         let results = hunt::run_to_dir(
@@ -130,18 +128,18 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     for r in results.iter().filter(|r| r.error.is_some()) {
         notes.push(format!("hunt {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
     }
-    let ingest_summary = ingested.render();
-    let findings = Findings {
-        ingest_summary: &ingest_summary,
+    let findings = Findings::new(Gathered {
+        ingest_summary: ingested.render(),
         changes: &changes,
         flagged: &flagged,
         results: &results,
         notes: &notes,
         opts,
         case: &case,
-    };
-    write_file(&opts.output.join("summary.md"), &markdown::summary_md(&findings))?;
-    write_file(&opts.output.join("report.html"), &html::report_html(&findings))?;
+    });
+    for page in ["summary.md", "report.html"] {
+        write_file(&opts.output.join(page), &render::render(page, &findings)?)?;
+    }
     Ok(Outcome { summary_text: terminal_summary(&flagged, &results, &notes, opts, &case), complete: notes.is_empty() })
 }
 
@@ -174,24 +172,20 @@ fn terminal_summary(
     opts: &InvestigateOptions,
     case: &CaseFile,
 ) -> String {
-    let text = |r: &Row, k: &str| plain(&text(r, k));
-    let what_changed = |c: &Row| plain(&what_changed(c));
-    let top_peer = |c: &Row| plain(&top_peer(c));
     let mut s = String::new();
     let _ = writeln!(s, "\nFlagged Network ACL changes: {}", flagged.len());
     for f in flagged {
         let c = &f.change;
-        let bytes = int(c, "bytes");
         let _ = writeln!(
             s,
             "  {}  {}  {}  {}  {}\n      {}{}",
-            text(c, "event_time"),
-            verdict_word(&text(c, "verdict")),
-            text(c, "network_acl_id"),
-            text(c, "actor_arn"),
-            if bytes > 0 { format!("{} newly allowed, top peer {}", human_bytes(bytes), top_peer(c)) } else { String::new() },
-            what_changed(c),
-            if text(c, "risk_reasons").is_empty() { String::new() } else { format!("  [{}]", text(c, "risk_reasons")) },
+            plain(&c.event_time),
+            plain(c.verdict_words()),
+            plain(&c.network_acl_id),
+            plain(&c.actor_arn),
+            if c.bytes > 0 { format!("{} newly allowed, top peer {}", human_bytes(c.bytes), plain(c.top_peer())) } else { String::new() },
+            plain(&what_changed(c)),
+            if c.risk_reasons.is_empty() { String::new() } else { format!("  [{}]", plain(&c.risk_reasons)) },
         );
     }
     let mut hit: Vec<&HuntResult> = results.iter().filter(|r| r.hits > 0).collect();

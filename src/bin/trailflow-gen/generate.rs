@@ -16,6 +16,10 @@ use serde_json::{Value, json};
 
 use trailflow::error::{Error, Result};
 
+mod scenarios;
+
+use scenarios::{FLOW_LOG_DELETED_HOUR, Cast, Planted, at, background_events, hunt_activity, later_hunt_activity, later_scenarios};
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenOptions {
@@ -337,7 +341,6 @@ enum Change {
     Delete { acl: &'static str, egress: bool, number: i64 },
     Swap { subnet: &'static str, acl: &'static str, new_assoc: String },
     NewAcl { acl: &'static str },
-    None,
 }
 
 /// The state of ACLs and associations over time.
@@ -377,7 +380,6 @@ impl Network {
                         ],
                     );
                 }
-                Change::None => {}
             }
         }
         (acls, assoc)
@@ -711,529 +713,69 @@ fn flow_line(f: &Flow, e: &Eni, custom: bool) -> String {
 }
 
 /// Generate an evidence set. Returns the ground truth that was written beside it.
-pub fn generate(opts: &GenOptions) -> Result<Value> {
-    let mut rng = Rng(opts.seed ^ 0x5EED);
-    let enis = enis();
-    let end = T0 + opts.hours * H;
-    let at = |h: f64| T0 + (h * H as f64) as i64;
+// ---------------------------------------------------------------- traffic
 
-    // --- actors
-    let netadmin = iam_user(
-        ACCT_A,
-        "netadmin",
-        "AKIA1111NETADMIN0001",
-        "198.18.10.4",
-        "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64 prompt/off command/ec2.create-network-acl-entry",
-    );
-    let attacker = iam_user(
-        ACCT_A,
-        "dev-temp",
-        "AKIA1111DEVTEMP00042",
-        "203.0.113.50",
-        "aws-cli/2.13.0 Python/3.11.4 Linux/6.1.0-kali7-amd64 exe/x86_64.kali.2023 prompt/off",
-    );
-    let automation = role_session(
-        ACCT_A,
-        "ops-automation",
-        "i-0a100000000bastion",
-        "ASIA1111OPSAUTOMATE7",
-        "3.91.20.14",
-        "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#5.10 md/arch#x86_64 lang/python#3.11.8 Botocore/1.34.69",
-    );
-    let db_role = role_session(
-        ACCT_A,
-        "db-instance-role",
-        "i-0a100000000000db1",
-        "ASIA1111DBROLE000099",
-        "54.210.33.7",
-        "aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/ec2#1.141.0",
-    );
-    let intern = iam_user(ACCT_A, "intern", "AKIA1111INTERN000007", "198.18.10.77", "console.ec2.amazonaws.com");
-    let contractor = iam_user(
-        ACCT_B,
-        "contractor",
-        "AKIA2222CONTRACTOR01",
-        "100.24.8.9",
-        "aws-cli/2.15.0 Python/3.11.6 Windows/10 exe/AMD64 prompt/off",
-    );
-    let admin_b = iam_user(
-        ACCT_B,
-        "platform-admin",
-        "AKIA2222PLATFORM0002",
-        "198.18.20.5",
-        "aws-cli/2.15.0 Python/3.11.6 Linux/5.15 exe/x86_64",
-    );
-    let background: Vec<Actor> = vec![
-        netadmin.clone(),
-        automation.clone(),
-        role_session(
-            ACCT_A,
-            "ReadOnlyAudit",
-            "audit-bot",
-            "ASIA1111AUDITBOT0003",
-            "34.201.10.8",
-            "aws-sdk-java/2.25.0 Linux/5.10 OpenJDK_64-Bit_Server_VM/17",
-        ),
-        iam_user(ACCT_A, "alice", "AKIA1111ALICE0000005", "198.18.10.21", "console.amazonaws.com"),
-    ];
-    let background_b: Vec<Actor> = vec![admin_b.clone()];
+/// An hour with no flow log file for vpc-0a1 (an evidence gap).
+const FLOW_GAP_HOUR: i64 = 40;
+/// An hour with no CloudTrail from account A in us-east-1 (an evidence gap).
+const CT_GAP_HOUR: i64 = 44;
 
-    // --- scenarios: the network changes, with their CloudTrail events
-    let mut changes: Vec<(i64, Change)> = Vec::new();
-    let mut events: Vec<CtEvent> = Vec::new();
-    let mut truth_changes: Vec<Value> = Vec::new();
-    let plant = |rng: &mut Rng,
-                 events: &mut Vec<CtEvent>,
-                 changes: &mut Vec<(i64, Change)>,
-                 t: i64,
-                 actor: &Actor,
-                 region: &'static str,
-                 name: &str,
-                 req: Value,
-                 resp: Value,
-                 err: Option<(&str, String)>,
-                 change: Change|
-     -> String {
-        let ev = ct_event(rng, t, region, actor, "ec2.amazonaws.com", name, req, resp, err, false);
-        let id = ev.value["eventID"].as_str().unwrap_or_default().to_string();
-        events.push(ev);
-        changes.push((t, change));
-        id
-    };
-    let ok = |rng: &mut Rng| json!({"requestId": rng.uuid(), "_return": true});
+/// Where the interfaces the traffic is about are in `enis()`.
+struct Ifaces {
+    web1: usize,
+    web2: usize,
+    web3: usize,
+    bastion: usize,
+    app1: usize,
+    db1: usize,
+    rdp: usize,
+    b1: usize,
+    b2: usize,
+}
 
-    // B1 (benign): an internal range allowed to the database.
-    let b1_rule = rule(105, false, true, 6, "10.0.0.0/16", Some((5432, 5432)));
-    let r = ok(&mut rng);
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(8.0),
-        &netadmin,
-        "us-east-1",
-        "CreateNetworkAclEntry",
-        entry_params("acl-0a10000000000000db", &b1_rule),
-        r,
-        None,
-        Change::Upsert { acl: "acl-0a10000000000000db", rule: b1_rule },
-    );
-    truth_changes.push(json!({"scenario": "benign_internal_range", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(8.0)), "network_acl_id": "acl-0a10000000000000db", "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "netadmin allows PostgreSQL from the VPC range to the database subnet"}));
-
-    // S1: world-open, all protocols, then SSH brute force and data pulled out.
-    let s1_rule = rule(90, false, true, -1, "0.0.0.0/0", None);
-    let r = ok(&mut rng);
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(10.0),
-        &attacker,
-        "us-east-1",
-        "CreateNetworkAclEntry",
-        entry_params("acl-0a1000000000000app", &s1_rule),
-        r,
-        None,
-        Change::Upsert { acl: "acl-0a1000000000000app", rule: s1_rule },
-    );
-    truth_changes.push(json!({"scenario": "world_open_all_protocols_ssh_bruteforce_exfil", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(10.0)), "network_acl_id": "acl-0a1000000000000app", "actor_arn": attacker.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "all_protocols"], "attacker_peers": ["198.51.100.23"], "description": "dev-temp opens the app subnet to 0.0.0.0/0 on all protocols; 198.51.100.23, REJECTed on SSH before, brute-forces SSH and pulls data out"}));
-
-    // The web tier grows: an instance (and its interface) created inside the period.
-    let rid = rng.uuid();
-    events.push(ct_event(&mut rng, at(12.0), "us-east-1", &automation, "ec2.amazonaws.com", "RunInstances",
-        json!({"instancesSet": {"items": [{"imageId": "ami-0abcdef1234567890", "minCount": 1, "maxCount": 1}]}, "instanceType": "t3.medium", "subnetId": "subnet-0a1000000000web"}),
-        json!({"requestId": rid, "reservationId": "r-0a10000000000web3", "ownerId": ACCT_A, "instancesSet": {"items": [{"instanceId": "i-0a10000000000web3", "subnetId": "subnet-0a1000000000web", "vpcId": "vpc-0a1000000000000001", "privateIpAddress": "10.0.1.12",
-            "networkInterfaceSet": {"items": [{"networkInterfaceId": "eni-0a1f0000000000web3", "subnetId": "subnet-0a1000000000web", "vpcId": "vpc-0a1000000000000001", "privateIpAddress": "10.0.1.12", "ownerId": ACCT_A, "status": "in-use"}]}}]}}),
-        None, false));
-
-    // D1 (decoy): a risky change in account B's VPC while odd traffic happens in account A's other VPC.
-    let d1_rule = rule(80, false, true, 6, "0.0.0.0/0", Some((3389, 3389)));
-    let r = ok(&mut rng);
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(16.0),
-        &contractor,
-        "eu-west-1",
-        "CreateNetworkAclEntry",
-        entry_params("acl-0b1000000000000001", &d1_rule),
-        r,
-        None,
-        Change::Upsert { acl: "acl-0b1000000000000001", rule: d1_rule },
-    );
-    truth_changes.push(json!({"scenario": "risky_change_odd_traffic_elsewhere", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(16.0)), "network_acl_id": "acl-0b1000000000000001", "actor_arn": contractor.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["world_open_cidr"], "attacker_peers": [], "description": "contractor opens RDP to the world in account B; the RDP traffic from 203.0.113.99 at the same time is in account A's vpc-0a2, which the change does not govern"}));
-
-    // S2: port range widened to 0-65535; a scanner REJECTed before gets in.
-    let s2_rule = rule(100, false, true, 6, "0.0.0.0/0", Some((0, 65535)));
-    let r = ok(&mut rng);
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(20.0),
-        &automation,
-        "us-east-1",
-        "ReplaceNetworkAclEntry",
-        entry_params("acl-0a1000000000000web", &s2_rule),
-        r,
-        None,
-        Change::Upsert { acl: "acl-0a1000000000000web", rule: s2_rule },
-    );
-    truth_changes.push(json!({"scenario": "port_range_widened_scanner_accepted", "event_id": id, "event_name": "ReplaceNetworkAclEntry", "time": iso(at(20.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": automation.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "wide_port_range"], "attacker_peers": ["192.0.2.77"], "description": "rule 100 of the web ACL goes from tcp/443 to tcp/0-65535 from 0.0.0.0/0; scanner 192.0.2.77, REJECTed on low ports before, is ACCEPTed after"}));
-
-    // F1: a failed change.
-    let f1_rule = rule(10, false, true, -1, "0.0.0.0/0", None);
-    let msg = format!(
-        "You are not authorized to perform this operation. User: {} is not authorized to perform: ec2:CreateNetworkAclEntry on resource: arn:aws:ec2:us-east-1:{ACCT_A}:network-acl/acl-0a1000000000000web because no identity-based policy allows the ec2:CreateNetworkAclEntry action.",
-        intern.arn
-    );
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(22.0),
-        &intern,
-        "us-east-1",
-        "CreateNetworkAclEntry",
-        entry_params("acl-0a1000000000000web", &f1_rule),
-        Value::Null,
-        Some(("Client.UnauthorizedOperation", msg)),
-        Change::None,
-    );
-    truth_changes.push(json!({"scenario": "failed_change", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(22.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": intern.arn, "expected_verdict": "failed_change", "risk_reasons": ["world_open_cidr", "all_protocols", "failed_call"], "attacker_peers": [], "description": "the intern tries to open the web ACL to everything and is denied"}));
-
-    // S3: an egress opening, then a large upload to a new peer.
-    let s3_rule = rule(50, true, true, 6, "0.0.0.0/0", Some((0, 65535)));
-    let r = ok(&mut rng);
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(26.0),
-        &db_role,
-        "us-east-1",
-        "CreateNetworkAclEntry",
-        entry_params("acl-0a10000000000000db", &s3_rule),
-        r,
-        None,
-        Change::Upsert { acl: "acl-0a10000000000000db", rule: s3_rule },
-    );
-    truth_changes.push(json!({"scenario": "egress_opening_large_upload", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(26.0)), "network_acl_id": "acl-0a10000000000000db", "actor_arn": db_role.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["world_open_cidr", "wide_port_range", "egress_opening"], "attacker_peers": ["185.199.110.9"], "description": "the database instance's own role opens egress to the world; the database then uploads gigabytes to 185.199.110.9, a peer never seen before"}));
-
-    // B2 (benign): a new ACL and its rules, associated with nothing.
-    let new_acl = "acl-0a10000000000new1";
-    let resp = json!({"requestId": rng.uuid(), "networkAcl": {"networkAclId": new_acl, "vpcId": "vpc-0a1000000000000001", "default": false, "ownerId": ACCT_A,
-        "entrySet": {"items": [
-            {"ruleNumber": 32767, "protocol": "-1", "ruleAction": "deny", "egress": true, "cidrBlock": "0.0.0.0/0"},
-            {"ruleNumber": 32767, "protocol": "-1", "ruleAction": "deny", "egress": false, "cidrBlock": "0.0.0.0/0"}]},
-        "associationSet": {}, "tagSet": {}}});
-    let token = rng.uuid();
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(28.0),
-        &netadmin,
-        "us-east-1",
-        "CreateNetworkAcl",
-        json!({"vpcId": "vpc-0a1000000000000001", "clientToken": token}),
-        resp,
-        None,
-        Change::NewAcl { acl: new_acl },
-    );
-    truth_changes.push(json!({"scenario": "benign_new_acl", "event_id": id, "event_name": "CreateNetworkAcl", "time": iso(at(28.0)), "network_acl_id": new_acl, "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "netadmin creates a new ACL"}));
-    let b2_rule = rule(100, false, true, 6, "10.0.0.0/8", Some((443, 443)));
-    let r = ok(&mut rng);
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(28.1),
-        &netadmin,
-        "us-east-1",
-        "CreateNetworkAclEntry",
-        entry_params(new_acl, &b2_rule),
-        r,
-        None,
-        Change::Upsert { acl: new_acl, rule: b2_rule },
-    );
-    truth_changes.push(json!({"scenario": "benign_new_acl_rule", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(28.1)), "network_acl_id": new_acl, "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "a rule of the new ACL, for an internal range; no subnet uses the ACL"}));
-
-    // S4: a deny rule deleted; the denied range gets in.
-    let r = ok(&mut rng);
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(30.0),
-        &attacker,
-        "us-east-1",
-        "DeleteNetworkAclEntry",
-        json!({"networkAclId": "acl-0a1000000000000web", "ruleNumber": 50, "egress": false}),
-        r,
-        None,
-        Change::Delete { acl: "acl-0a1000000000000web", egress: false, number: 50 },
-    );
-    truth_changes.push(json!({"scenario": "deny_rule_deleted", "event_id": id, "event_name": "DeleteNetworkAclEntry", "time": iso(at(30.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": attacker.arn, "expected_verdict": "unusual_traffic_after_change", "risk_reasons": ["deny_removed"], "attacker_peers": ["45.137.21.9"], "description": "dev-temp deletes the deny of 45.137.21.0/24; 45.137.21.9, REJECTed before, gets in"}));
-
-    // B3 (benign): remediation of S1.
-    let r = ok(&mut rng);
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(34.0),
-        &netadmin,
-        "us-east-1",
-        "DeleteNetworkAclEntry",
-        json!({"networkAclId": "acl-0a1000000000000app", "ruleNumber": 90, "egress": false}),
-        r,
-        None,
-        Change::Delete { acl: "acl-0a1000000000000app", egress: false, number: 90 },
-    );
-    truth_changes.push(json!({"scenario": "benign_remediation", "event_id": id, "event_name": "DeleteNetworkAclEntry", "time": iso(at(34.0)), "network_acl_id": "acl-0a1000000000000app", "actor_arn": netadmin.arn, "expected_verdict": "change_no_unusual_traffic", "attacker_peers": [], "description": "netadmin removes the allow-all rule 90 from the app ACL"}));
-
-    // S5: the database subnet moved onto the (now wide open) web ACL; no unusual traffic follows.
-    let new_assoc = format!("aclassoc-0a1{}", rng.hex(14));
-    let resp = json!({"requestId": rng.uuid(), "newAssociationId": new_assoc});
-    let id = plant(
-        &mut rng,
-        &mut events,
-        &mut changes,
-        at(40.0),
-        &attacker,
-        "us-east-1",
-        "ReplaceNetworkAclAssociation",
-        json!({"associationId": "aclassoc-0a1000000000db", "networkAclId": "acl-0a1000000000000web"}),
-        resp,
-        None,
-        Change::Swap { subnet: "subnet-0a10000000000db", acl: "acl-0a1000000000000web", new_assoc },
-    );
-    truth_changes.push(json!({"scenario": "association_swap_to_permissive_acl", "event_id": id, "event_name": "ReplaceNetworkAclAssociation", "time": iso(at(40.0)), "network_acl_id": "acl-0a1000000000000web", "actor_arn": attacker.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["more_permissive_acl"], "attacker_peers": [], "description": "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world; only internal traffic follows"}));
-
-    // Other planted activity for hunts.
-    let mut other: Vec<Value> = Vec::new();
-    let rid = rng.uuid();
-    let sg1 = ct_event(
-        &mut rng,
-        at(10.5),
-        "us-east-1",
-        &attacker,
-        "ec2.amazonaws.com",
-        "AuthorizeSecurityGroupIngress",
-        json!({"groupId": "sg-0a10000000000app1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
-        json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_A, "groupId": "sg-0a10000000000app1", "securityGroupRuleId": "sgr-0a10000000000001", "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}}),
-        None,
-        false,
-    );
-    other.push(
-        json!({"scenario": "security_group_open_to_world_ssh", "event_id": sg1.value["eventID"], "shape": "items"}),
-    );
-    events.push(sg1);
-    let rid = rng.uuid();
-    let sg2 = ct_event(
-        &mut rng,
-        at(16.2),
-        "eu-west-1",
-        &contractor,
-        "ec2.amazonaws.com",
-        "AuthorizeSecurityGroupIngress",
-        json!({"groupId": "sg-0b100000000000001", "ipPermissions": {}, "ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389, "cidrIp": "0.0.0.0/0"}),
-        json!({"requestId": rid, "_return": true}),
-        None,
-        false,
-    );
-    other.push(json!({"scenario": "security_group_open_to_world_rdp", "event_id": sg2.value["eventID"], "shape": "legacy_flat"}));
-    events.push(sg2);
-    let rid = rng.uuid();
-    let dfl = ct_event(
-        &mut rng,
-        at(26.5),
-        "us-east-1",
-        &db_role,
-        "ec2.amazonaws.com",
-        "DeleteFlowLogs",
-        json!({"DeleteFlowLogsRequest": {"FlowLogId": {"content": "fl-0a10000000000000a", "tag": 1}}}),
-        json!({"DeleteFlowLogsResponse": {"requestId": rid, "unsuccessful": "", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"}}),
-        Some(("Client.UnauthorizedOperation", "You are not authorized to perform this operation.".to_string())),
-        false,
-    );
-    other.push(json!({"scenario": "flow_log_deletion_attempt", "event_id": dfl.value["eventID"]}));
-    events.push(dfl);
-    let stop = ct_event(
-        &mut rng,
-        at(31.0),
-        "us-east-1",
-        &attacker,
-        "cloudtrail.amazonaws.com",
-        "StopLogging",
-        json!({"name": format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/management-events")}),
-        Value::Null,
-        Some(("AccessDenied", format!("User: {} is not authorized to perform: cloudtrail:StopLogging", attacker.arn))),
-        false,
-    );
-    other.push(json!({"scenario": "trail_tampering_attempt", "event_id": stop.value["eventID"]}));
-    events.push(stop);
-
-    // --- more planted activity, from a random stream of its own (the events above keep their ids)
-    let mut xr = Rng(opts.seed.wrapping_mul(97) ^ 0x5EED_F00D);
-    // An IPv6 rule open to the world on the new ACL, which no subnet uses: risky, nothing to judge.
-    let v6_rule = rule(110, false, true, -1, "::/0", None);
-    let r = ok(&mut xr);
-    let id = plant(
-        &mut xr,
-        &mut events,
-        &mut changes,
-        at(28.3),
-        &attacker,
-        "us-east-1",
-        "CreateNetworkAclEntry",
-        entry_params(new_acl, &v6_rule),
-        r,
-        None,
-        Change::Upsert { acl: new_acl, rule: v6_rule },
-    );
-    truth_changes.push(json!({"scenario": "ipv6_world_open_unused_acl", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(28.3)), "network_acl_id": new_acl, "actor_arn": attacker.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["world_open_cidr", "all_protocols"], "attacker_peers": [], "description": "dev-temp allows all IPv6 traffic from ::/0 into the new ACL, which no subnet uses"}));
-    // A vendor's block let in on SSH, on the same unused ACL: outside the trusted networks.
-    let vendor_rule = rule(120, false, true, 6, "203.0.113.0/24", Some((22, 22)));
-    let r = ok(&mut xr);
-    let id = plant(
-        &mut xr,
-        &mut events,
-        &mut changes,
-        at(28.2),
-        &netadmin,
-        "us-east-1",
-        "CreateNetworkAclEntry",
-        entry_params(new_acl, &vendor_rule),
-        r,
-        None,
-        Change::Upsert { acl: new_acl, rule: vendor_rule },
-    );
-    truth_changes.push(json!({"scenario": "untrusted_source_unused_acl", "event_id": id, "event_name": "CreateNetworkAclEntry", "time": iso(at(28.2)), "network_acl_id": new_acl, "actor_arn": netadmin.arn, "expected_verdict": "risky_change_no_unusual_traffic", "risk_reasons": ["untrusted_source"], "attacker_peers": [], "description": "netadmin lets a vendor's block 203.0.113.0/24 in on SSH, on the new ACL that no subnet uses"}));
-    // A burst: minutes after the RDP rule, the contractor opens the security group's egress too.
-    let rid = xr.uuid();
-    let sg3 = ct_event(
-        &mut xr,
-        at(16.3),
-        "eu-west-1",
-        &contractor,
-        "ec2.amazonaws.com",
-        "AuthorizeSecurityGroupEgress",
-        json!({"groupId": "sg-0b100000000000001", "ipPermissions": {"items": [{"ipProtocol": "-1", "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
-        json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_B, "groupId": "sg-0b100000000000001", "securityGroupRuleId": "sgr-0b10000000000003", "isEgress": true, "ipProtocol": "-1", "fromPort": -1, "toPort": -1, "cidrIpv4": "0.0.0.0/0"}]}}),
-        None,
-        false,
-    );
-    other.push(json!({"scenario": "firewall_change_burst", "actor_arn": contractor.arn, "event_id": sg3.value["eventID"], "time": iso(at(16.3))}));
-    events.push(sg3);
-    // Trail tampering that worked: data events turned off on one trail, another trail deleted.
-    let trail = |name: &str| format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/{name}");
-    let pes = ct_event(
-        &mut xr,
-        at(41.0),
-        "us-east-1",
-        &attacker,
-        "cloudtrail.amazonaws.com",
-        "PutEventSelectors",
-        json!({"trailName": trail("s3-data-events"), "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": false, "dataResources": [], "excludeManagementEventSources": []}]}),
-        json!({"trailARN": trail("s3-data-events"), "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": false, "dataResources": [], "excludeManagementEventSources": []}]}),
-        None,
-        false,
-    );
-    other.push(json!({"scenario": "event_selectors_emptied", "event_id": pes.value["eventID"]}));
-    events.push(pes);
-    let del = ct_event(
-        &mut xr,
-        at(41.1),
-        "us-east-1",
-        &attacker,
-        "cloudtrail.amazonaws.com",
-        "DeleteTrail",
-        json!({"name": trail("backup-trail")}),
-        Value::Null,
-        None,
-        false,
-    );
-    other.push(json!({"scenario": "trail_deleted", "event_id": del.value["eventID"]}));
-    events.push(del);
-    // Account B's flow log deleted for good, the VPC kept: no flow records after it.
-    let fl_deleted_at = at(46.5);
-    let rid = xr.uuid();
-    let dfl_b = ct_event(
-        &mut xr,
-        fl_deleted_at,
-        "eu-west-1",
-        &contractor,
-        "ec2.amazonaws.com",
-        "DeleteFlowLogs",
-        json!({"DeleteFlowLogsRequest": {"FlowLogId": {"content": "fl-0b10000000000000c", "tag": 1}}}),
-        json!({"DeleteFlowLogsResponse": {"requestId": rid, "unsuccessful": "", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"}}),
-        None,
-        false,
-    );
-    other.push(json!({"scenario": "flow_log_deleted_vpc_kept", "event_id": dfl_b.value["eventID"], "vpc_id": "vpc-0b1000000000000003"}));
-    events.push(dfl_b);
-
-    // Background CloudTrail.
-    let noise: &[(&str, &str, bool)] = &[
-        ("ec2.amazonaws.com", "DescribeInstances", true),
-        ("ec2.amazonaws.com", "DescribeNetworkAcls", true),
-        ("ec2.amazonaws.com", "DescribeSecurityGroups", true),
-        ("sts.amazonaws.com", "GetCallerIdentity", true),
-        ("s3.amazonaws.com", "ListBuckets", true),
-        ("iam.amazonaws.com", "ListUsers", true),
-        ("cloudwatch.amazonaws.com", "GetMetricData", true),
-        ("ssm.amazonaws.com", "UpdateInstanceInformation", false),
-    ];
-    for hour in 0..opts.hours {
-        for (actors, region) in [(&background, "us-east-1"), (&background_b, "eu-west-1")] {
-            for _ in 0..opts.ct_noise_per_hour {
-                let t = T0 + hour * H + rng.range(0, H);
-                let (src, name, ro) = *rng.pick(noise);
-                let actor = rng.pick(actors).clone();
-                let req = match name {
-                    "DescribeNetworkAcls" => json!({"networkAclIdSet": {}, "filterSet": {}}),
-                    "DescribeInstances" => json!({"instancesSet": {}, "filterSet": {}}),
-                    _ => Value::Null,
-                };
-                let mut ev = ct_event(&mut rng, t, region, &actor, src, name, req, Value::Null, None, ro);
-                if rng.chance(0.02) {
-                    ev.value["errorCode"] = json!("ThrottlingException");
-                    ev.value["errorMessage"] = json!("Rate exceeded");
-                }
-                events.push(ev);
-            }
+impl Ifaces {
+    fn of(enis: &[Eni]) -> Ifaces {
+        let idx = |id: &str| enis.iter().position(|e| e.id == id).expect("known eni");
+        Ifaces {
+            web1: idx("eni-0a1f0000000000web1"),
+            web2: idx("eni-0a1f0000000000web2"),
+            web3: idx("eni-0a1f0000000000web3"),
+            bastion: idx("eni-0a1f0000000bastion"),
+            app1: idx("eni-0a1f0000000000app1"),
+            db1: idx("eni-0a1f00000000000db1"),
+            rdp: idx("eni-0a2f00000000000rdp"),
+            b1: idx("eni-0b1f000000000000b1"),
+            b2: idx("eni-0b1f000000000000b2"),
         }
     }
+}
 
-    // An evidence gap: no CloudTrail at all from account A in us-east-1 for hour 44.
-    let ct_gap_hour = 44;
-    events.retain(|e| !(e.account == ACCT_A && e.region == "us-east-1" && (e.time - T0) / H == ct_gap_hour));
+/// The flows of the case, as the flow logs delivered them: routine traffic every hour, the
+/// planted traffic, less what the evidence gaps and the deleted flow log lost.
+fn traffic(opts: &GenOptions, enis: &[Eni], net: &Network, other: &mut Vec<Value>) -> Vec<Flow> {
+    let mut fg = FlowGen { rng: Rng(opts.seed.wrapping_mul(31) ^ 0xF10F), enis, net, flows: Vec::new() };
+    let ifaces = Ifaces::of(enis);
+    routine_traffic(&mut fg, opts, &ifaces);
+    planted_traffic(&mut fg, opts, &ifaces, other);
+    let end = T0 + opts.hours * H;
+    let fl_deleted_at = at(FLOW_LOG_DELETED_HOUR);
+    let mut flows = fg.flows;
+    flows.retain(|f| !(enis[f.eni].vpc == "vpc-0a1000000000000001" && (f.start - T0) / H == FLOW_GAP_HOUR));
+    flows.retain(|f| f.start < end && f.start >= T0);
+    // Account B's flow log was deleted: its records stop with the hour of the deletion.
+    flows.retain(|f| !(enis[f.eni].account == ACCT_B && f.start >= fl_deleted_at - fl_deleted_at % H + H));
+    flows
+}
 
-    // --- flows
-    changes.sort_by_key(|c| c.0);
-    let net = Network { changes };
-    let mut fg = FlowGen { rng: Rng(opts.seed.wrapping_mul(31) ^ 0xF10F), enis: &enis, net: &net, flows: Vec::new() };
-    let idx = |id: &str| enis.iter().position(|e| e.id == id).expect("known eni");
-    let (web1, web2, bastion, app1, db1, web3, rdp, b1, b2) = (
-        idx("eni-0a1f0000000000web1"),
-        idx("eni-0a1f0000000000web2"),
-        idx("eni-0a1f0000000bastion"),
-        idx("eni-0a1f0000000000app1"),
-        idx("eni-0a1f00000000000db1"),
-        idx("eni-0a1f0000000000web3"),
-        idx("eni-0a2f00000000000rdp"),
-        idx("eni-0b1f000000000000b1"),
-        idx("eni-0b1f000000000000b2"),
-    );
+/// Every hour: web clients and internet noise, the internal tiers, the rarely used bastion.
+fn routine_traffic(fg: &mut FlowGen, opts: &GenOptions, ifaces: &Ifaces) {
+    let Ifaces { web1, web2, web3, bastion, app1, db1, rdp, b1, b2 } = *ifaces;
     // A pool of web clients; most connections come from new addresses, some return.
     let clients: Vec<String> = (0..2000).map(|_| fg.rng.public_ip()).collect();
     for hour in 0..opts.hours {
         let base = T0 + hour * H;
         for &e in &[web1, web2, web3, b1, b2] {
-            if enis[e].since > base {
+            if fg.enis[e].since > base {
                 continue;
             }
             for _ in 0..opts.web_clients_per_hour {
@@ -1254,13 +796,13 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         // Internal tiers: web -> app:8080, app -> db:5432, bastion -> app:22, DNS.
         for _ in 0..(opts.web_clients_per_hour / 2).max(2) {
             let t = base + fg.rng.range(0, H);
-            let web = enis[*fg.rng.pick(&[web1, web2])].ip;
+            let web = fg.enis[*fg.rng.pick(&[web1, web2])].ip;
             let b = fg.rng.range(2_000, 60_000);
             fg.conn(app1, t, web, 8080, 6, b, false);
-            fg.conn(db1, t + 1, enis[app1].ip, 5432, 6, b / 2, false);
+            fg.conn(db1, t + 1, fg.enis[app1].ip, 5432, 6, b / 2, false);
         }
         if hour % 6 == 0 {
-            fg.conn(app1, base + 600, enis[bastion].ip, 22, 6, 9_000, false);
+            fg.conn(app1, base + 600, fg.enis[bastion].ip, 22, 6, 9_000, false);
         }
         // The rarely used bastion: no traffic most hours.
         if hour % 3 != 0 {
@@ -1277,11 +819,17 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
             fg.conn(rdp, t, "198.18.10.21", 3389, 6, 50_000, false);
         }
     }
+}
+
+/// The traffic of the planted scenarios, and a beacon.
+fn planted_traffic(fg: &mut FlowGen, opts: &GenOptions, ifaces: &Ifaces, other: &mut Vec<Value>) {
+    let Ifaces { web1, web2, web3, app1, db1, rdp, .. } = *ifaces;
+    let end = T0 + opts.hours * H;
     // N1: a scan with no change (web2, hour 5): low ports rejected, 80/443 accepted.
     for port in 1..=1024 {
         fg.conn(web2, at(5.0) + port / 4, "192.0.2.200", port, 6, 60, false);
     }
-    other.push(json!({"scenario": "port_scan_no_change", "peer": "192.0.2.200", "interface_id": enis[web2].id, "time": iso(at(5.0))}));
+    other.push(json!({"scenario": "port_scan_no_change", "peer": "192.0.2.200", "interface_id": fg.enis[web2].id, "time": iso(at(5.0))}));
     // S1 traffic: SSH attempts rejected before, accepted after; then the data goes out.
     for i in 0..40 {
         fg.conn(app1, at(6.0) + i * 97, "198.51.100.23", 22, 6, 300, false);
@@ -1325,24 +873,20 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         fg.conn(web3, bt, "203.0.113.45", 443, 6, bytes, true);
         bt += 300 + fg.rng.range(-4, 5);
     }
-    other.push(json!({"scenario": "beacon", "interface_id": enis[web3].id, "peer": "203.0.113.45", "period_seconds": 300, "time": iso(at(12.0))}));
-    let mut flows = fg.flows;
-    // An evidence gap: no flow log file for vpc-0a1 in hour 40.
-    let gap_hour = 40;
-    flows.retain(|f| !(enis[f.eni].vpc == "vpc-0a1000000000000001" && (f.start - T0) / H == gap_hour));
-    flows.retain(|f| f.start < end && f.start >= T0);
-    // Account B's flow log was deleted: its records stop with the hour of the deletion.
-    flows.retain(|f| !(enis[f.eni].account == ACCT_B && f.start >= fl_deleted_at - fl_deleted_at % H + H));
+    other.push(json!({"scenario": "beacon", "interface_id": fg.enis[web3].id, "peer": "203.0.113.45", "period_seconds": 300, "time": iso(at(12.0))}));
+}
 
-    // --- write flow logs: one file per flow log per hour
-    let out = &opts.out;
+// ---------------------------------------------------------------- writing the evidence
+
+/// Flow logs: one file per flow log per hour, in the layouts AWS delivers. Returns the records.
+fn write_flow_logs(rng: &mut Rng, out: &Path, enis: &[Eni], flows: &[Flow]) -> Result<usize> {
     let mut files: BTreeMap<(usize, i64), Vec<&Flow>> = BTreeMap::new();
     let group = |e: &Eni| match e.vpc {
         "vpc-0a1000000000000001" => 0,
         "vpc-0a2000000000000002" => 1,
         _ => 2,
     };
-    for f in &flows {
+    for f in flows {
         files.entry((group(&enis[f.eni]), (f.start - T0) / H)).or_default().push(f);
     }
     let mut flow_records = 0usize;
@@ -1368,10 +912,14 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         };
         write_gz(&path, text.as_bytes())?;
     }
+    Ok(flow_records)
+}
 
-    // --- write CloudTrail: one file per account, region and hour, records in no particular order
+/// CloudTrail: one file per account, region and hour, records in no particular order, an
+/// overlapping trail's copies, and a digest file. Returns the copies written.
+fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent]) -> Result<usize> {
     let mut ct_files: BTreeMap<(&str, &str, i64), Vec<&CtEvent>> = BTreeMap::new();
-    for ev in &events {
+    for ev in events {
         ct_files.entry((ev.account, ev.region, (ev.time - T0) / H)).or_default().push(ev);
     }
     let mut dup_count = 0usize;
@@ -1412,10 +960,12 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         &out.join(format!("AWSLogs/{ACCT_A}/CloudTrail-Digest/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail-Digest_us-east-1_management-events_us-east-1_{y}{m}{d}T010000Z.json.gz")),
         digest.to_string().as_bytes(),
     )?;
+    Ok(dup_count)
+}
 
-    // --- inventory, as collected at the end of the period
+/// `describe-*` inventory, as collected at the end of the period. Returns the items written.
+fn write_inventory(out: &Path, net: &Network, enis: &[Eni], end: i64) -> Result<usize> {
     let (acls, assoc) = net.state_at(end);
-    let inv_time = end;
     for (account, region) in [(ACCT_A, "us-east-1"), (ACCT_B, "eu-west-1")] {
         let dir = out.join(format!("inventory/{account}/{region}"));
         let acl_items: Vec<Value> = acls
@@ -1487,6 +1037,35 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
         let a = acls.keys().count();
         a + enis.len() + 5 + 3
     };
+    Ok(inventory_items)
+}
+
+// ---------------------------------------------------------------- the case
+
+pub fn generate(opts: &GenOptions) -> Result<Value> {
+    let mut rng = Rng(opts.seed ^ 0x5EED);
+    let enis = enis();
+    let end = T0 + opts.hours * H;
+    let cast = Cast::new();
+    let mut planted = Planted::default();
+    planted.scenarios(&mut rng, &cast, &scenarios::scenarios());
+    hunt_activity(&mut rng, &cast, &mut planted);
+    let mut xr = Rng(opts.seed.wrapping_mul(97) ^ 0x5EED_F00D);
+    planted.scenarios(&mut xr, &cast, &later_scenarios());
+    later_hunt_activity(&mut xr, &cast, &mut planted);
+    planted.events.extend(background_events(&mut rng, opts, &cast));
+    let Planted { mut events, mut changes, mut truth_changes, mut other } = planted;
+    // An evidence gap: no CloudTrail at all from account A in us-east-1 for one hour.
+    events.retain(|e| !(e.account == ACCT_A && e.region == "us-east-1" && (e.time - T0) / H == CT_GAP_HOUR));
+    changes.sort_by_key(|c| c.0);
+    let net = Network { changes };
+    let flows = traffic(opts, &enis, &net, &mut other);
+    let out = &opts.out;
+    let flow_records = write_flow_logs(&mut rng, out, &enis, &flows)?;
+    let dup_count = write_cloudtrail(&mut rng, out, &events)?;
+    let inventory_items = write_inventory(out, &net, &enis, end)?;
+    let (inv_time, gap_hour, ct_gap_hour) = (end, FLOW_GAP_HOUR, CT_GAP_HOUR);
+    let bastion = Ifaces::of(&enis).bastion;
 
     // --- ground truth
     truth_changes.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
