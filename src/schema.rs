@@ -302,39 +302,33 @@ pub static NACL_CHANGES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-/// `network_interfaces`: which interface sat in which subnet, learned from where, over what interval.
-pub static NETWORK_INTERFACES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("interface_id", DataType::Utf8, false),
-        utf8("subnet_id"),
-        utf8("vpc_id"),
-        utf8("private_ip"),
-        utf8("instance_id"),
-        utf8("account_id"),
-        utf8("region"),
+/// The last columns of every table of facts over time: where the fact was learned and the
+/// interval it held (NULL: since or until the edge of the evidence).
+fn learned_over(mut fields: Vec<Field>) -> SchemaRef {
+    fields.extend([
         Field::new("learned_from", DataType::Utf8, false),
         Field::new("valid_from", ts_type(), true),
         Field::new("valid_to", ts_type(), true),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// `network_interfaces`: which interface sat in which subnet, learned from where, over what interval.
+pub static NETWORK_INTERFACES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![Field::new("interface_id", DataType::Utf8, false)];
+    fields.extend(["subnet_id", "vpc_id", "private_ip", "instance_id", "account_id", "region"].map(utf8));
+    learned_over(fields)
 });
 
 /// `acl_associations`: which ACL governed which subnet over what interval.
 pub static ACL_ASSOCIATIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        utf8("subnet_id"),
-        utf8("network_acl_id"),
-        utf8("association_id"),
-        utf8("vpc_id"),
-        Field::new("learned_from", DataType::Utf8, false),
-        Field::new("valid_from", ts_type(), true),
-        Field::new("valid_to", ts_type(), true),
-    ]))
+    learned_over(["subnet_id", "network_acl_id", "association_id", "vpc_id"].map(utf8).to_vec())
 });
 
 /// `nacl_entries`: every entry of every ACL over the interval it held.
 pub static NACL_ENTRIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let int = |n: &str| Field::new(n, DataType::Int64, true);
-    Arc::new(Schema::new(vec![
+    learned_over(vec![
         Field::new("network_acl_id", DataType::Utf8, false),
         int("rule_number"),
         Field::new("egress", DataType::Boolean, true),
@@ -344,10 +338,7 @@ pub static NACL_ENTRIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("ipv6_cidr_block"),
         int("port_from"),
         int("port_to"),
-        Field::new("learned_from", DataType::Utf8, false),
-        Field::new("valid_from", ts_type(), true),
-        Field::new("valid_to", ts_type(), true),
-    ]))
+    ])
 });
 
 /// One row of `nacl_changes`.

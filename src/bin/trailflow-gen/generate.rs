@@ -18,7 +18,7 @@ use trailflow::error::{Error, Result};
 
 mod scenarios;
 
-use scenarios::{FLOW_LOG_DELETED_HOUR, Cast, Planted, at, background_events, hunt_activity, later_hunt_activity, later_scenarios};
+use scenarios::{FLOW_LOG_DELETED_HOUR, Cast, Planted, at, background_events};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -1049,10 +1049,11 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     let cast = Cast::new();
     let mut planted = Planted::default();
     planted.scenarios(&mut rng, &cast, &scenarios::scenarios());
-    hunt_activity(&mut rng, &cast, &mut planted);
+    planted.activity(&mut rng, &cast, scenarios::activity(&cast));
+    // Planted later, from a random stream of its own: the events above keep their ids.
     let mut xr = Rng(opts.seed.wrapping_mul(97) ^ 0x5EED_F00D);
-    planted.scenarios(&mut xr, &cast, &later_scenarios());
-    later_hunt_activity(&mut xr, &cast, &mut planted);
+    planted.scenarios(&mut xr, &cast, &scenarios::later_scenarios());
+    planted.activity(&mut xr, &cast, scenarios::later_activity(&cast));
     planted.events.extend(background_events(&mut rng, opts, &cast));
     let Planted { mut events, mut changes, mut truth_changes, mut other } = planted;
     // An evidence gap: no CloudTrail at all from account A in us-east-1 for one hour.

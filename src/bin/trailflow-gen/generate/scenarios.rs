@@ -360,140 +360,166 @@ impl Planted {
         }
     }
 
-    /// An event of the other planted activity, with its ground truth.
-    fn other_event(&mut self, ev: CtEvent, mut truth: Value) {
-        truth["event_id"] = ev.value["eventID"].clone();
-        self.other.push(truth);
-        self.events.push(ev);
+    /// Plant other activity in order: each call's CloudTrail event and its ground truth.
+    pub(super) fn activity(&mut self, rng: &mut Rng, cast: &Cast, rows: Vec<Activity>) {
+        for a in rows {
+            let response = match a.response {
+                Response::Nothing => Value::Null,
+                Response::Fixed(v) => v,
+                Response::WithId(build) => build(rng.uuid()),
+            };
+            let ev = ct_event(rng, at(a.hour), a.region, cast.get(a.who), a.source, a.name, a.request, response, a.error, false);
+            let mut truth = a.truth;
+            truth["event_id"] = ev.value["eventID"].clone();
+            self.other.push(truth);
+            self.events.push(ev);
+        }
     }
 }
 
 // ---------------------------------------------------------------- other planted activity
 
+/// The response of a planted call.
+enum Response {
+    /// None recorded, and no request id drawn.
+    Nothing,
+    Fixed(Value),
+    /// Built around a request id drawn from the random stream just before the event.
+    WithId(fn(String) -> Value),
+}
+
+/// Another planted call for the hunts, with its ground truth (`event_id` is added when planted).
+pub(super) struct Activity {
+    hour: f64,
+    who: Who,
+    region: &'static str,
+    source: &'static str,
+    name: &'static str,
+    request: Value,
+    response: Response,
+    error: Option<(&'static str, String)>,
+    truth: Value,
+}
+
+fn flow_log_deletion(flow_log: &str) -> Value {
+    json!({"DeleteFlowLogsRequest": {"FlowLogId": {"content": flow_log, "tag": 1}}})
+}
+
+fn flow_log_deleted(rid: String) -> Value {
+    json!({"DeleteFlowLogsResponse": {"requestId": rid, "unsuccessful": "", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"}})
+}
+
 /// Activity for the hunts besides the NACL changes: security groups opened, flow logs and trails
 /// tampered with.
-pub(super) fn hunt_activity(rng: &mut Rng, cast: &Cast, planted: &mut Planted) {
-    let (attacker, contractor, db_role) = (&cast.attacker, &cast.contractor, &cast.db_role);
-    let rid = rng.uuid();
-    let sg1 = ct_event(
-        rng,
-        at(10.5),
-        "us-east-1",
-        attacker,
-        "ec2.amazonaws.com",
-        "AuthorizeSecurityGroupIngress",
-        json!({"groupId": "sg-0a10000000000app1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
-        json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_A, "groupId": "sg-0a10000000000app1", "securityGroupRuleId": "sgr-0a10000000000001", "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}}),
-        None,
-        false,
-    );
-    planted.other_event(sg1, json!({"scenario": "security_group_open_to_world_ssh", "shape": "items"}));
-    let rid = rng.uuid();
-    let sg2 = ct_event(
-        rng,
-        at(16.2),
-        "eu-west-1",
-        contractor,
-        "ec2.amazonaws.com",
-        "AuthorizeSecurityGroupIngress",
-        json!({"groupId": "sg-0b100000000000001", "ipPermissions": {}, "ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389, "cidrIp": "0.0.0.0/0"}),
-        json!({"requestId": rid, "_return": true}),
-        None,
-        false,
-    );
-    planted.other_event(sg2, json!({"scenario": "security_group_open_to_world_rdp", "shape": "legacy_flat"}));
-    let rid = rng.uuid();
-    let dfl = ct_event(
-        rng,
-        at(26.5),
-        "us-east-1",
-        db_role,
-        "ec2.amazonaws.com",
-        "DeleteFlowLogs",
-        json!({"DeleteFlowLogsRequest": {"FlowLogId": {"content": "fl-0a10000000000000a", "tag": 1}}}),
-        json!({"DeleteFlowLogsResponse": {"requestId": rid, "unsuccessful": "", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"}}),
-        Some(("Client.UnauthorizedOperation", "You are not authorized to perform this operation.".to_string())),
-        false,
-    );
-    planted.other_event(dfl, json!({"scenario": "flow_log_deletion_attempt"}));
-    let stop = ct_event(
-        rng,
-        at(31.0),
-        "us-east-1",
-        attacker,
-        "cloudtrail.amazonaws.com",
-        "StopLogging",
-        json!({"name": format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/management-events")}),
-        Value::Null,
-        Some(("AccessDenied", format!("User: {} is not authorized to perform: cloudtrail:StopLogging", attacker.arn))),
-        false,
-    );
-    planted.other_event(stop, json!({"scenario": "trail_tampering_attempt"}));
+pub(super) fn activity(cast: &Cast) -> Vec<Activity> {
+    use Who::*;
+    vec![
+        Activity {
+            hour: 10.5,
+            who: Attacker,
+            region: "us-east-1",
+            source: "ec2.amazonaws.com",
+            name: "AuthorizeSecurityGroupIngress",
+            request: json!({"groupId": "sg-0a10000000000app1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
+            response: Response::WithId(|rid| {
+                json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_A, "groupId": "sg-0a10000000000app1", "securityGroupRuleId": "sgr-0a10000000000001", "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}})
+            }),
+            error: None,
+            truth: json!({"scenario": "security_group_open_to_world_ssh", "shape": "items"}),
+        },
+        Activity {
+            hour: 16.2,
+            who: Contractor,
+            region: "eu-west-1",
+            source: "ec2.amazonaws.com",
+            name: "AuthorizeSecurityGroupIngress",
+            request: json!({"groupId": "sg-0b100000000000001", "ipPermissions": {}, "ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389, "cidrIp": "0.0.0.0/0"}),
+            response: Response::WithId(|rid| json!({"requestId": rid, "_return": true})),
+            error: None,
+            truth: json!({"scenario": "security_group_open_to_world_rdp", "shape": "legacy_flat"}),
+        },
+        Activity {
+            hour: 26.5,
+            who: DbRole,
+            region: "us-east-1",
+            source: "ec2.amazonaws.com",
+            name: "DeleteFlowLogs",
+            request: flow_log_deletion("fl-0a10000000000000a"),
+            response: Response::WithId(flow_log_deleted),
+            error: Some(("Client.UnauthorizedOperation", "You are not authorized to perform this operation.".to_string())),
+            truth: json!({"scenario": "flow_log_deletion_attempt"}),
+        },
+        Activity {
+            hour: 31.0,
+            who: Attacker,
+            region: "us-east-1",
+            source: "cloudtrail.amazonaws.com",
+            name: "StopLogging",
+            request: json!({"name": format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/management-events")}),
+            response: Response::Nothing,
+            error: Some(("AccessDenied", format!("User: {} is not authorized to perform: cloudtrail:StopLogging", cast.attacker.arn))),
+            truth: json!({"scenario": "trail_tampering_attempt"}),
+        },
+    ]
 }
 
 /// More activity for the hunts, from the later random stream: a burst of firewall changes, trail
 /// tampering that worked, a flow log deleted for good.
-pub(super) fn later_hunt_activity(xr: &mut Rng, cast: &Cast, planted: &mut Planted) {
-    let (attacker, contractor) = (&cast.attacker, &cast.contractor);
-    // A burst: minutes after the RDP rule, the contractor opens the security group's egress too.
-    let rid = xr.uuid();
-    let sg3 = ct_event(
-        xr,
-        at(16.3),
-        "eu-west-1",
-        contractor,
-        "ec2.amazonaws.com",
-        "AuthorizeSecurityGroupEgress",
-        json!({"groupId": "sg-0b100000000000001", "ipPermissions": {"items": [{"ipProtocol": "-1", "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
-        json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_B, "groupId": "sg-0b100000000000001", "securityGroupRuleId": "sgr-0b10000000000003", "isEgress": true, "ipProtocol": "-1", "fromPort": -1, "toPort": -1, "cidrIpv4": "0.0.0.0/0"}]}}),
-        None,
-        false,
-    );
-    planted.other_event(sg3, json!({"scenario": "firewall_change_burst", "actor_arn": contractor.arn, "time": iso(at(16.3))}));
-    // Trail tampering that worked: data events turned off on one trail, another trail deleted.
+pub(super) fn later_activity(cast: &Cast) -> Vec<Activity> {
+    use Who::*;
     let trail = |name: &str| format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/{name}");
     let selectors = json!([{"readWriteType": "All", "includeManagementEvents": false, "dataResources": [], "excludeManagementEventSources": []}]);
-    let pes = ct_event(
-        xr,
-        at(41.0),
-        "us-east-1",
-        attacker,
-        "cloudtrail.amazonaws.com",
-        "PutEventSelectors",
-        json!({"trailName": trail("s3-data-events"), "eventSelectors": selectors.clone()}),
-        json!({"trailARN": trail("s3-data-events"), "eventSelectors": selectors}),
-        None,
-        false,
-    );
-    planted.other_event(pes, json!({"scenario": "event_selectors_emptied"}));
-    let del = ct_event(
-        xr,
-        at(41.1),
-        "us-east-1",
-        attacker,
-        "cloudtrail.amazonaws.com",
-        "DeleteTrail",
-        json!({"name": trail("backup-trail")}),
-        Value::Null,
-        None,
-        false,
-    );
-    planted.other_event(del, json!({"scenario": "trail_deleted"}));
-    // Account B's flow log deleted for good, the VPC kept: no flow records after it.
-    let rid = xr.uuid();
-    let dfl_b = ct_event(
-        xr,
-        at(FLOW_LOG_DELETED_HOUR),
-        "eu-west-1",
-        contractor,
-        "ec2.amazonaws.com",
-        "DeleteFlowLogs",
-        json!({"DeleteFlowLogsRequest": {"FlowLogId": {"content": "fl-0b10000000000000c", "tag": 1}}}),
-        json!({"DeleteFlowLogsResponse": {"requestId": rid, "unsuccessful": "", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"}}),
-        None,
-        false,
-    );
-    planted.other_event(dfl_b, json!({"scenario": "flow_log_deleted_vpc_kept", "vpc_id": "vpc-0b1000000000000003"}));
+    vec![
+        // A burst: minutes after the RDP rule, the contractor opens the security group's egress too.
+        Activity {
+            hour: 16.3,
+            who: Contractor,
+            region: "eu-west-1",
+            source: "ec2.amazonaws.com",
+            name: "AuthorizeSecurityGroupEgress",
+            request: json!({"groupId": "sg-0b100000000000001", "ipPermissions": {"items": [{"ipProtocol": "-1", "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
+            response: Response::WithId(|rid| {
+                json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_B, "groupId": "sg-0b100000000000001", "securityGroupRuleId": "sgr-0b10000000000003", "isEgress": true, "ipProtocol": "-1", "fromPort": -1, "toPort": -1, "cidrIpv4": "0.0.0.0/0"}]}})
+            }),
+            error: None,
+            truth: json!({"scenario": "firewall_change_burst", "actor_arn": cast.contractor.arn, "time": iso(at(16.3))}),
+        },
+        // Trail tampering that worked: data events turned off on one trail, another trail deleted.
+        Activity {
+            hour: 41.0,
+            who: Attacker,
+            region: "us-east-1",
+            source: "cloudtrail.amazonaws.com",
+            name: "PutEventSelectors",
+            request: json!({"trailName": trail("s3-data-events"), "eventSelectors": selectors.clone()}),
+            response: Response::Fixed(json!({"trailARN": trail("s3-data-events"), "eventSelectors": selectors})),
+            error: None,
+            truth: json!({"scenario": "event_selectors_emptied"}),
+        },
+        Activity {
+            hour: 41.1,
+            who: Attacker,
+            region: "us-east-1",
+            source: "cloudtrail.amazonaws.com",
+            name: "DeleteTrail",
+            request: json!({"name": trail("backup-trail")}),
+            response: Response::Nothing,
+            error: None,
+            truth: json!({"scenario": "trail_deleted"}),
+        },
+        // Account B's flow log deleted for good, the VPC kept: no flow records after it.
+        Activity {
+            hour: FLOW_LOG_DELETED_HOUR,
+            who: Contractor,
+            region: "eu-west-1",
+            source: "ec2.amazonaws.com",
+            name: "DeleteFlowLogs",
+            request: flow_log_deletion("fl-0b10000000000000c"),
+            response: Response::WithId(flow_log_deleted),
+            error: None,
+            truth: json!({"scenario": "flow_log_deleted_vpc_kept", "vpc_id": "vpc-0b1000000000000003"}),
+        },
+    ]
 }
 
 /// Background CloudTrail: routine reads and writes by the usual callers, a few throttled.
