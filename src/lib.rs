@@ -2,6 +2,9 @@
 //!
 //! The library does the work; the `trailflow` binary only parses arguments and prints.
 
+// The library never prints: what it has to say goes back to the caller (clippy holds it to that).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod aws;
 pub mod correlate;
 pub mod decode;

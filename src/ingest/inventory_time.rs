@@ -7,93 +7,58 @@ use serde_json::Value;
 
 use crate::decode::cloudtrail::NaclEvent;
 use crate::decode::inventory::InvItem;
+use crate::nacl::{Entry, as_bool, as_i64, as_str, entries_of, entry_of, get};
 use crate::time::fmt_time;
 
-/// A NACL rule as the snapshot shows it, keyed by (acl, egress, rule number).
-#[derive(Debug, Clone, PartialEq)]
-struct Rule {
-    action: String,
-    protocol: String,
-    cidr: Option<String>,
-    ports: Option<(i64, i64)>,
-}
+/// The entries of each ACL the snapshot shows, by (egress, rule number).
+type SnapshotRules = HashMap<String, HashMap<(bool, i64), Entry>>;
 
+/// (ACL, egress, rule number) of an entry event.
 type RuleKey = (String, bool, i64);
 
-fn snapshot_rules(items: &[InvItem]) -> HashMap<String, HashMap<(bool, i64), Rule>> {
-    let mut out: HashMap<String, HashMap<(bool, i64), Rule>> = HashMap::new();
+fn snapshot_rules(items: &[InvItem]) -> SnapshotRules {
+    let mut out = SnapshotRules::new();
     for it in items.iter().filter(|i| i.kind == "network_acls") {
         let Ok(v) = serde_json::from_str::<Value>(&it.item) else {
             continue;
         };
-        let Some(acl) = v.get("NetworkAclId").and_then(Value::as_str) else {
+        let Some(acl) = as_str(get(&v, "NetworkAclId")) else {
             continue;
         };
-        let rules = out.entry(acl.to_string()).or_default();
-        for e in v.get("Entries").and_then(Value::as_array).into_iter().flatten() {
-            let (Some(n), Some(egress)) =
-                (e.get("RuleNumber").and_then(Value::as_i64), e.get("Egress").and_then(Value::as_bool))
-            else {
-                continue;
-            };
-            let cidr =
-                e.get("CidrBlock").or_else(|| e.get("Ipv6CidrBlock")).and_then(Value::as_str).map(str::to_string);
-            let ports = e.get("PortRange").and_then(|p| Some((p.get("From")?.as_i64()?, p.get("To")?.as_i64()?)));
-            rules.insert(
-                (egress, n),
-                Rule {
-                    action: e.get("RuleAction").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase(),
-                    protocol: json_text(e.get("Protocol")),
-                    cidr,
-                    ports,
-                },
-            );
+        let rules = out.entry(acl).or_default();
+        for e in entries_of(&v) {
+            rules.insert((e.egress, e.rule_number), e);
         }
     }
     out
 }
 
-fn json_text(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// The rule an entry event writes, and its key.
-fn event_rule(ev: &NaclEvent) -> Option<(RuleKey, Option<Rule>)> {
+/// The entry an entry event writes (`None` for a deletion), and its key.
+fn event_rule(ev: &NaclEvent) -> Option<(RuleKey, Option<Entry>)> {
     let p: Value = serde_json::from_str(&ev.request_parameters).ok()?;
-    let acl = p.get("networkAclId")?.as_str()?.to_string();
-    let n = p.get("ruleNumber").and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()))?;
-    let egress = p.get("egress").and_then(|x| x.as_bool().or_else(|| x.as_str()?.parse().ok())).unwrap_or(false);
+    let acl = as_str(get(&p, "networkAclId"))?;
+    let n = as_i64(get(&p, "ruleNumber"))?;
+    let egress = as_bool(get(&p, "egress")).unwrap_or(false);
     if ev.event_name == "DeleteNetworkAclEntry" {
         return Some(((acl, egress, n), None));
     }
-    let ports = p.get("portRange").and_then(|r| Some((r.get("from")?.as_i64()?, r.get("to")?.as_i64()?)));
-    let rule = Rule {
-        action: p.get("ruleAction").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase(),
-        protocol: json_text(p.get("aclProtocol").or_else(|| p.get("protocol"))),
-        cidr: p.get("cidrBlock").or_else(|| p.get("ipv6CidrBlock")).and_then(Value::as_str).map(str::to_string),
-        ports,
-    };
-    Some(((acl, egress, n), Some(rule)))
+    Some(((acl, egress, n), Some(entry_of(&p)?)))
+}
+
+/// The same rule: action, protocol and range, and the ports where the protocol has ports (AWS
+/// reports a port range on other protocols as it was given, without effect).
+fn same_rule(a: &Entry, b: &Entry) -> bool {
+    let ports_match = !matches!(a.protocol, 6 | 17) || (a.port_from, a.port_to) == (b.port_from, b.port_to);
+    a.action == b.action && a.protocol == b.protocol && a.cidr == b.cidr && a.ipv6_cidr == b.ipv6_cidr && ports_match
 }
 
 /// Does the snapshot show the effect of this event?
-fn reflected(rules: &HashMap<String, HashMap<(bool, i64), Rule>>, key: &RuleKey, rule: &Option<Rule>) -> Option<bool> {
-    let acl_rules = rules.get(&key.0)?;
-    let current = acl_rules.get(&(key.1, key.2));
+fn reflected(rules: &SnapshotRules, key: &RuleKey, rule: &Option<Entry>) -> Option<bool> {
+    let current = rules.get(&key.0)?.get(&(key.1, key.2));
     Some(match (rule, current) {
         (None, cur) => cur.is_none(),
         (Some(_), None) => false,
-        (Some(r), Some(c)) => {
-            let ports_match = match (r.protocol.as_str(), r.ports, c.ports) {
-                ("6" | "17", Some(a), Some(b)) => a == b,
-                _ => true,
-            };
-            r.action == c.action && r.protocol == c.protocol && r.cidr == c.cidr && ports_match
-        }
+        (Some(r), Some(c)) => same_rule(r, c),
     })
 }
 
