@@ -8,7 +8,7 @@ use std::path::Path;
 
 
 use serde_json::Value;
-use common::{bin, count, gz, ingest, real, root, sql, truth};
+use common::{bin, count, gz, ingest, killed_ingest, real, root, sql, truth};
 
 fn rows_of(summary: &Value, table: &str) -> u64 {
     summary["rows"][table].as_u64().unwrap_or(0)
@@ -330,15 +330,7 @@ fn a_killed_ingest_leaves_the_lake_whole_and_a_rerun_completes_it() {
 
     // Killed after writing data files, before the commit: the lake is as before (empty).
     for point in ["after_data_file", "after_commit_marker", "during_publish"] {
-        let lake = tempfile::tempdir().unwrap();
-        let out = bin()
-            .env("TRAILFLOW_FAILPOINT", point)
-            .args(["ingest", "--quiet", "--lake"])
-            .arg(lake.path())
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{point}: the failpoint did not fire");
+        let lake = killed_ingest(point, &input);
         let n = count(lake.path(), "SELECT * FROM cloudtrail");
         if point == "after_data_file" {
             assert_eq!(n, 0, "{point}");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use common::{bin, root, sql};
+use common::{bin, killed_ingest, root, sql};
 
 fn ingest(lake: &Path, inputs: &[&Path]) {
     let out = bin().arg("ingest").arg("--lake").arg(lake).arg("--quiet").args(inputs).output().unwrap();
@@ -285,15 +285,7 @@ fn an_address_finds_itself_and_not_a_longer_one() {
 fn index_and_parquet_agree_after_a_kill() {
     let input = root().join("sample-data");
     for point in ["after_data_file", "after_commit_marker", "before_index_commit"] {
-        let lake = tempfile::tempdir().unwrap();
-        let out = bin()
-            .env("TRAILFLOW_FAILPOINT", point)
-            .args(["ingest", "--quiet", "--lake"])
-            .arg(lake.path())
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{point}: the failpoint did not fire");
+        let lake = killed_ingest(point, &input);
         // The next reader repairs the lake and the index; both tell the same story.
         let hits = search(lake.path(), &["event_source:ec2.amazonaws.com"]);
         let rows = count(lake.path(), "SELECT * FROM cloudtrail WHERE event_source = 'ec2.amazonaws.com'");

@@ -58,3 +58,18 @@ pub fn gz(data: &[u8]) -> Vec<u8> {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// Ingest `input` into a new lake with the process killed at the failpoint `point`; the lake is
+/// left as the kill left it. Fails the test when the failpoint did not fire.
+pub fn killed_ingest(point: &str, input: &Path) -> tempfile::TempDir {
+    let lake = tempfile::tempdir().unwrap();
+    let out = bin()
+        .env("TRAILFLOW_FAILPOINT", point)
+        .args(["ingest", "--quiet", "--lake"])
+        .arg(lake.path())
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{point}: the failpoint did not fire");
+    lake
+}
