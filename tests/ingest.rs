@@ -466,3 +466,67 @@ fn events_already_in_the_lake_are_not_stored_again_from_other_files() {
     assert_eq!(count(lake.path(), "SELECT * FROM cloudtrail"), 3);
     assert_eq!(count(lake.path(), "SELECT * FROM cloudtrail WHERE event_name = 'SomethingElse'"), 1);
 }
+
+/// `aws cloudtrail lookup-events` output as the CLI writes it: `{"Events":[...]}` pages, each
+/// event's record as JSON text in `CloudTrailEvent`, beside the summary fields the CLI adds.
+fn history_event(record: &Value) -> Value {
+    serde_json::json!({
+        "EventId": record["eventID"],
+        "EventName": record["eventName"],
+        "ReadOnly": record.get("readOnly").map(|r| r.to_string()).unwrap_or_default(),
+        "EventTime": record["eventTime"].as_str().unwrap().replace('Z', "+00:00"),
+        "EventSource": record["eventSource"],
+        "Resources": [],
+        "CloudTrailEvent": record.to_string(),
+    })
+}
+
+#[test]
+fn event_history_output_loads_every_event() {
+    // A real trail file, and the same events as event history: two pages concatenated (pretty,
+    // as the CLI prints them) and JSON Lines of events.
+    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
+    let records = v["Records"].as_array().unwrap();
+    assert!(records.len() > 10);
+    let ids: std::collections::BTreeSet<String> =
+        records.iter().map(|r| r["eventID"].as_str().unwrap().to_string()).collect();
+    let events: Vec<Value> = records.iter().map(history_event).collect();
+    let (first, second) = events.split_at(events.len() / 2);
+    let pages = format!(
+        "{}\n{}\n",
+        serde_json::to_string_pretty(&serde_json::json!({"Events": first, "NextToken": "eyJ0b2tlbiI6IDF9"})).unwrap(),
+        serde_json::to_string_pretty(&serde_json::json!({"Events": second})).unwrap()
+    );
+    let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+    for (name, body) in [("lookup-events.json", pages), ("events.jsonl", lines)] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(name), body).unwrap();
+        let lake = tempfile::tempdir().unwrap();
+        let (out, s) = ingest(lake.path(), &[dir.path()]);
+        assert!(out.status.success(), "{name}: {s}");
+        assert_eq!(count(lake.path(), "SELECT * FROM ingest_errors"), 0, "{name}: {s}");
+        let stored: std::collections::BTreeSet<String> = sql(lake.path(), "SELECT event_id FROM cloudtrail")
+            .iter()
+            .map(|r| r["event_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(stored, ids, "{name}");
+        // The record is the CloudTrailEvent, not the wrapper.
+        let raw = sql(lake.path(), "SELECT raw FROM cloudtrail LIMIT 1");
+        assert!(raw[0]["raw"].as_str().unwrap().contains("\"eventVersion\""), "{name}");
+    }
+}
+
+#[test]
+fn an_event_history_entry_without_a_record_is_rejected_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = history_event(&serde_json::json!({"eventVersion": "1.08", "eventID": "e-1", "eventTime": "2024-01-01T00:00:00Z", "eventSource": "ec2.amazonaws.com", "eventName": "DescribeVpcs"}));
+    let bad = serde_json::json!({"EventId": "e-2", "CloudTrailEvent": "not json"});
+    std::fs::write(dir.path().join("history.json"), serde_json::json!({"Events": [good, bad]}).to_string()).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    ingest(lake.path(), &[dir.path()]);
+    assert_eq!(count(lake.path(), "SELECT * FROM cloudtrail"), 1);
+    let errors = sql(lake.path(), "SELECT reason FROM ingest_errors");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0]["reason"].as_str().unwrap().contains("CloudTrailEvent"), "{errors:?}");
+}

@@ -67,6 +67,10 @@ pub struct Rec<'a> {
     pub message: Option<&'a RawValue>,
     #[serde(borrow, rename = "logGroup")]
     pub log_group: Option<&'a RawValue>,
+    /// Event history (`aws cloudtrail lookup-events`): each event carries the CloudTrail record
+    /// as JSON text in `CloudTrailEvent`.
+    #[serde(borrow, rename = "CloudTrailEvent")]
+    pub cloudtrail_event: Option<&'a RawValue>,
     // CloudTrail record fields.
     #[serde(borrow)]
     pub eventID: Option<&'a RawValue>,

@@ -1,8 +1,9 @@
 //! Splitting a JSON stream into records without holding the file in memory.
 //!
 //! A file may hold one document or many (JSON Lines, concatenated documents). The elements of a
-//! top-level array, and of the `Records` array of a top-level object (CloudTrail's
-//! `{"Records":[...]}`), are handed on one by one as [`Item::Record`]; any other top-level object
+//! top-level array, and of the `Records` or `Events` array of a top-level object (CloudTrail's
+//! `{"Records":[...]}`, event history's `{"Events":[...]}` from `aws cloudtrail lookup-events`),
+//! are handed on one by one as [`Item::Record`]; any other top-level object
 //! is handed on whole as [`Item::Document`]. Only the structure is followed here (strings,
 //! brackets, commas, colons); the text of each item is checked by the caller's parser, so a record
 //! that is well-formed but invalid (a `NaN`, a bad literal) is rejected alone.
@@ -101,6 +102,10 @@ pub fn split(r: &mut dyn BufRead, bounds: Bounds, f: &mut dyn FnMut(Item<'_>)) -
 }
 
 type Io<T> = std::io::Result<T>;
+
+/// The keys of a top-level object whose array holds one record per element: a trail file's
+/// `Records`, and event history's `Events` (`aws cloudtrail lookup-events`).
+const RECORD_ARRAYS: [&[u8]; 2] = [b"\"Records\"", b"\"Events\""];
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -495,7 +500,8 @@ impl Scanner<'_> {
                 End::Eof => return broken(self, f, "the file ends inside a key".into()).map(|_| false),
                 End::Broken(why) => return broken(self, f, why),
             }
-            let is_records = !self.cap.over && self.cap.buf.get(key_start..) == Some(b"\"Records\"".as_slice());
+            let key = self.cap.buf.get(key_start..);
+            let is_records = !self.cap.over && RECORD_ARRAYS.iter().any(|k| key == Some(*k));
             match self.ws()? {
                 Some(b':') => self.bump(b':'),
                 Some(other) => return broken(self, f, format!("{:?} where ':' should be", other as char)),

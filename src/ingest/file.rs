@@ -613,6 +613,9 @@ fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
         decode_cloudwatch(ctx, &rec, events);
     } else if rec.is_event() {
         ctx.push_record(&rec, s, Some(line), top_no);
+    } else if let Some(event) = rec.cloudtrail_event {
+        // One event of event history, on a line of its own (JSON Lines of lookup-events output).
+        decode_history_event(ctx, event, Some(line), top_no);
     } else if let Some(detail) = rec.detail {
         decode_record(ctx, detail.get(), Some(line), top_no);
     } else if let Some(msg) = rec.message.and_then(raw_text) {
@@ -663,6 +666,7 @@ fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, line: u64) {
 fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, record_no: u64) {
     match serde_json::from_str::<Rec<'_>>(s) {
         Ok(rec) if rec.is_event() => ctx.push_record(&rec, s, line, record_no),
+        Ok(Rec { cloudtrail_event: Some(event), .. }) => decode_history_event(ctx, event, line, record_no),
         Ok(rec) => {
             match rec.detail {
                 // EventBridge wraps a CloudTrail record in `detail`.
@@ -681,6 +685,18 @@ fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, record_no: u64) 
         Err(e) => {
             ctx.res.records += 1;
             ctx.error(line, Some(record_no), format!("unreadable record: {e}"), Some(s));
+        }
+    }
+}
+
+/// An event of CloudTrail event history (`aws cloudtrail lookup-events`): its `CloudTrailEvent`
+/// is the record, as JSON text.
+fn decode_history_event(ctx: &mut Ctx<'_>, event: &RawValue, line: Option<u64>, record_no: u64) {
+    match raw_text(event) {
+        Some(text) if text.trim_start().starts_with('{') => decode_record(ctx, &text, line, record_no),
+        _ => {
+            ctx.res.records += 1;
+            ctx.error(line, Some(record_no), "event history entry whose CloudTrailEvent is not a JSON object".into(), Some(event.get()));
         }
     }
 }
