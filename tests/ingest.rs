@@ -530,3 +530,33 @@ fn an_event_history_entry_without_a_record_is_rejected_alone() {
     assert_eq!(errors.len(), 1);
     assert!(errors[0]["reason"].as_str().unwrap().contains("CloudTrailEvent"), "{errors:?}");
 }
+
+#[test]
+fn an_event_in_event_history_and_in_a_trail_file_is_stored_once() {
+    // Event history's CloudTrailEvent is the record's own text: the same event as the trail
+    // delivered it, so it is one event, whichever came first.
+    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json");
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(rename = "Records")]
+        records: Vec<Box<serde_json::value::RawValue>>,
+    }
+    let body: Body = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
+    let events: Vec<Value> = body
+        .records
+        .iter()
+        .map(|r| {
+            let record: Value = serde_json::from_str(r.get()).unwrap();
+            let mut e = history_event(&record);
+            e["CloudTrailEvent"] = Value::from(r.get());
+            e
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&trail, dir.path().join("trail.json")).unwrap();
+    std::fs::write(dir.path().join("history.json"), serde_json::json!({ "Events": events }).to_string()).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (_, s) = ingest(lake.path(), &[dir.path()]);
+    assert_eq!(rows_of(&s, "cloudtrail"), body.records.len() as u64, "{s}");
+    assert_eq!(count(lake.path(), "SELECT * FROM event_copies"), body.records.len() as i64);
+}
