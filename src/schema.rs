@@ -72,6 +72,8 @@ pub const CLOUDTRAIL_STRING_COLUMNS: &[&str] = &[
     "service_event_details",
     "raw",
     "source_file",
+    // How the record reached the evidence: trail, event_history, cloudwatch_logs, eventbridge, export.
+    "delivery",
 ];
 
 pub static CLOUDTRAIL_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {

@@ -511,9 +511,11 @@ fn event_history_output_loads_every_event() {
             .map(|r| r["event_id"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(stored, ids, "{name}");
-        // The record is the CloudTrailEvent, not the wrapper.
+        // The record is the CloudTrailEvent, not the wrapper, and it says where it came from.
         let raw = sql(lake.path(), "SELECT raw FROM cloudtrail LIMIT 1");
         assert!(raw[0]["raw"].as_str().unwrap().contains("\"eventVersion\""), "{name}");
+        let delivery = sql(lake.path(), "SELECT DISTINCT delivery FROM cloudtrail");
+        assert_eq!(delivery, vec![serde_json::json!({"delivery": "event_history"})], "{name}");
     }
 }
 
@@ -559,4 +561,53 @@ fn an_event_in_event_history_and_in_a_trail_file_is_stored_once() {
     let (_, s) = ingest(lake.path(), &[dir.path()]);
     assert_eq!(rows_of(&s, "cloudtrail"), body.records.len() as u64, "{s}");
     assert_eq!(count(lake.path(), "SELECT * FROM event_copies"), body.records.len() as i64);
+}
+
+#[test]
+fn every_row_says_how_its_record_was_delivered() {
+    // One real record in each wrapper AWS and the usual exporters put CloudTrail records in.
+    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
+    let record = v["Records"][0].clone();
+    let with_id = |id: &str| {
+        let mut r = record.clone();
+        r["eventID"] = Value::from(id);
+        r
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("trail.json", serde_json::json!({"Records": [with_id("t-1")]}).to_string()),
+        ("history.json", serde_json::json!({"Events": [history_event(&with_id("h-1"))]}).to_string()),
+        ("eventbridge.json", serde_json::json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": with_id("e-1")}).to_string()),
+        ("cloudwatch.json", serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "111111111111", "logGroup": "trail", "logStream": "s", "subscriptionFilters": ["f"], "logEvents": [{"id": "1", "timestamp": 1, "message": with_id("c-1").to_string()}]}).to_string()),
+        ("export.jsonl", format!("{}\n", with_id("x-1"))),
+    ];
+    for (name, body) in &files {
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    ingest(lake.path(), &[dir.path()]);
+    let rows = sql(lake.path(), "SELECT event_id, delivery FROM cloudtrail ORDER BY event_id");
+    let got: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["event_id"].as_str().unwrap().to_string(), r["delivery"].as_str().unwrap().to_string()))
+        .collect();
+    let want = [("c-1", "cloudwatch_logs"), ("e-1", "eventbridge"), ("h-1", "event_history"), ("t-1", "trail"), ("x-1", "export")];
+    assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())).to_vec());
+}
+
+#[test]
+fn records_without_an_event_id_are_stored_once_whatever_their_layout_or_key_order() {
+    let record = r#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","requestParameters":{"bucketName":"b","key":"k"}}"#;
+    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(record).unwrap()).unwrap();
+    let reordered = r#"{"requestParameters":{"key":"k","bucketName":"b"},"eventName":"GetObject","eventSource":"s3.amazonaws.com","eventTime":"2024-01-01T00:00:00Z","eventVersion":"1.08"}"#;
+    let other = record.replace("\"k\"", "\"other-key\"");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.json"), format!("{{\"Records\":[{record}]}}")).unwrap();
+    std::fs::write(dir.path().join("b.json"), format!("{{\"Records\":[\n{pretty}\n]}}")).unwrap();
+    std::fs::write(dir.path().join("c.jsonl"), format!("{reordered}\n{other}\n")).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (_, s) = ingest(lake.path(), &[dir.path()]);
+    assert_eq!(rows_of(&s, "cloudtrail"), 2, "{s}");
+    assert_eq!(count(lake.path(), "SELECT * FROM cloudtrail WHERE event_id LIKE 'no-event-id-%'"), 2);
 }

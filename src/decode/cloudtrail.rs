@@ -47,6 +47,71 @@ fn raw_json(r: Option<&RawValue>) -> Option<&str> {
 /// How the id of a record without `eventID` begins (the rest is a hash of the record).
 pub const MADE_UP_ID: &str = "no-event-id-";
 
+/// How a record reached the evidence: the `delivery` column of `cloudtrail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// In a trail's log file (`{"Records":[...]}`), as CloudTrail writes to S3.
+    Trail,
+    /// From event history (`aws cloudtrail lookup-events`, its `CloudTrailEvent`).
+    EventHistory,
+    /// In a CloudWatch Logs envelope or export (`logEvents`, `events`, each `message` a record).
+    CloudWatchLogs,
+    /// In an EventBridge event (`detail`).
+    EventBridge,
+    /// A bare record or an array of them, as exports and SIEMs write them.
+    Export,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Trail => "trail",
+            Delivery::EventHistory => "event_history",
+            Delivery::CloudWatchLogs => "cloudwatch_logs",
+            Delivery::EventBridge => "eventbridge",
+            Delivery::Export => "export",
+        }
+    }
+}
+
+/// A record's content in a canonical text: object keys sorted at every level, no whitespace.
+/// Two copies of a record that differ only in layout or key order have the same canonical text.
+pub fn canonical(raw: &str) -> Option<String> {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::from(k.as_str()).to_string());
+                    out.push(':');
+                    write(&m[k], out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let mut out = String::with_capacity(raw.len());
+    write(&v, &mut out);
+    Some(out)
+}
+
 /// One top-level JSON value or one record: the CloudTrail fields plus the keys that tell the
 /// container shapes apart. Everything is borrowed from the input.
 #[derive(Deserialize, Default)]
@@ -252,7 +317,7 @@ impl CtBuilder {
 
     /// Add one record. `raw` is its original text. Fails (adding nothing) when the record has no
     /// usable time.
-    pub fn push(&mut self, rec: &Rec<'_>, raw: &str, record_no: u64) -> Result<(), String> {
+    pub fn push(&mut self, rec: &Rec<'_>, raw: &str, record_no: u64, delivery: Delivery) -> Result<(), String> {
         let time_text = rec.eventTime.or(rec.at_timestamp).and_then(raw_text);
         let Some(time_text) = time_text else {
             return Err("record has no eventTime".into());
@@ -270,8 +335,12 @@ impl CtBuilder {
         let issuer = issuer.as_ref();
         let event_id: Cow<'_, str> = match rec.eventID.and_then(raw_text) {
             Some(id) => id,
-            // No eventID: a stable stand-in from the record's text, so that a copy is still stored once.
-            None => Cow::Owned(format!("{MADE_UP_ID}{:032x}", xxhash_rust::xxh3::xxh3_128(raw.as_bytes()))),
+            // No eventID: a stable stand-in from the record's content (not its layout or key order),
+            // so that a copy is still stored once.
+            None => {
+                let content = canonical(raw).unwrap_or_else(|| raw.to_string());
+                Cow::Owned(format!("{MADE_UP_ID}{:032x}", xxhash_rust::xxh3::xxh3_128(content.as_bytes())))
+            }
         };
         self.event_id.append_value(&event_id);
         self.event_time.append_value(time);
@@ -320,6 +389,7 @@ impl CtBuilder {
         }
         self.strings[col("raw")].append_value(raw);
         self.strings[col("source_file")].append_value(&*self.source_file);
+        self.strings[col("delivery")].append_value(delivery.as_str());
         self.read_only.append_option(raw_bool(rec.readOnly));
         self.management_event.append_option(raw_bool(rec.managementEvent));
         let attributes: Attributes<'_> = part(session.attributes);

@@ -20,11 +20,22 @@ use std::io::BufRead;
 
 use crate::limits::MAX_JSON_DEPTH;
 
+/// The array a record was an element of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// A top-level array (a bare array of records, as exports write them).
+    TopArray,
+    /// The `Records` array of a top-level object: a trail's log file.
+    Records,
+    /// The `Events` array of a top-level object: event history (`lookup-events`).
+    Events,
+}
+
 /// What the splitter hands on.
 pub enum Item<'a> {
-    /// An element of a top-level array or of a top-level `Records` array: its text, the line it
-    /// starts on, its position in the array (1-based).
-    Record { text: &'a [u8], line: u64, index: u64 },
+    /// An element of a top-level array or of a top-level `Records` or `Events` array: its text,
+    /// the line it starts on, its position in the array (1-based), and which array it was in.
+    Record { text: &'a [u8], line: u64, index: u64, from: Container },
     /// A whole top-level object that holds no `Records` array, and its position among the file's
     /// top-level values (1-based).
     Document { text: &'a [u8], line: u64, index: u64 },
@@ -105,7 +116,8 @@ type Io<T> = std::io::Result<T>;
 
 /// The keys of a top-level object whose array holds one record per element: a trail file's
 /// `Records`, and event history's `Events` (`aws cloudtrail lookup-events`).
-const RECORD_ARRAYS: [&[u8]; 2] = [b"\"Records\"", b"\"Events\""];
+const RECORD_ARRAYS: [(&[u8], Container); 2] =
+    [(b"\"Records\"", Container::Records), (b"\"Events\"", Container::Events)];
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -347,7 +359,7 @@ impl Scanner<'_> {
                 b'[' => {
                     self.r.consume(1);
                     self.line_start = false;
-                    if !self.array(bounds, f)? {
+                    if !self.array(bounds, Container::TopArray, f)? {
                         return Ok(());
                     }
                 }
@@ -374,7 +386,7 @@ impl Scanner<'_> {
 
     /// The elements of an array whose `[` was taken, each handed on as a record. Returns false when
     /// the stream ended.
-    fn array(&mut self, bounds: Bounds, f: &mut dyn FnMut(Item<'_>)) -> Io<bool> {
+    fn array(&mut self, bounds: Bounds, from: Container, f: &mut dyn FnMut(Item<'_>)) -> Io<bool> {
         let mut index = 0u64;
         let mut first = true;
         // After a break, the array's end may have been skipped with the broken line: the end of
@@ -428,7 +440,7 @@ impl Scanner<'_> {
                         excerpt: self.excerpt(),
                     });
                 }
-                End::Done => f(Item::Record { text: &self.cap.buf, line, index }),
+                End::Done => f(Item::Record { text: &self.cap.buf, line, index, from }),
                 End::Eof => {
                     f(Item::Bad {
                         line,
@@ -501,7 +513,7 @@ impl Scanner<'_> {
                 End::Broken(why) => return broken(self, f, why),
             }
             let key = self.cap.buf.get(key_start..);
-            let is_records = !self.cap.over && RECORD_ARRAYS.iter().any(|k| key == Some(*k));
+            let records = RECORD_ARRAYS.iter().find(|(k, _)| !self.cap.over && key == Some(*k)).map(|(_, c)| *c);
             match self.ws()? {
                 Some(b':') => self.bump(b':'),
                 Some(other) => return broken(self, f, format!("{:?} where ':' should be", other as char)),
@@ -510,11 +522,11 @@ impl Scanner<'_> {
             let Some(b) = self.ws()? else {
                 return broken(self, f, "the file ends after a key".into()).map(|_| false);
             };
-            if is_records && b == b'[' {
+            if let Some(container) = records.filter(|_| b == b'[') {
                 // CloudTrail's body: its records one by one; the rest of the object is not kept.
                 self.r.consume(1);
                 streamed = true;
-                if !self.array(bounds, f)? {
+                if !self.array(bounds, container, f)? {
                     return Ok(false);
                 }
                 self.cap.on = false;
@@ -565,7 +577,7 @@ mod tests {
         let mut r = std::io::BufReader::with_capacity(7, text.as_bytes());
         split(&mut r, Bounds { record, document: 1 << 20 }, &mut |i| {
             out.push(match i {
-                Item::Record { text, line, index } => Got::R(String::from_utf8_lossy(text).into(), line, index),
+                Item::Record { text, line, index, .. } => Got::R(String::from_utf8_lossy(text).into(), line, index),
                 Item::Document { text, line, .. } => Got::D(String::from_utf8_lossy(text).into(), line),
                 Item::Bad { line, index, reason, .. } => Got::B(line, index, reason),
             })

@@ -15,8 +15,8 @@ use super::paths::path_info;
 use super::summary::{ErrorRow, Kind, Severity};
 use crate::output::excerpt;
 use super::source::{Unit, UnitData, open_regular};
-use crate::decode::cloudtrail::{self, CtBuilder, NaclEvent, Rec, raw_text};
-use crate::decode::json_stream::{self, Bounds, Item};
+use crate::decode::cloudtrail::{self, CtBuilder, Delivery, NaclEvent, Rec, raw_text};
+use crate::decode::json_stream::{self, Bounds, Container, Item};
 use crate::limits::Limits;
 use crate::decode::flowlog::{self, FlowDecoder};
 use crate::decode::inventory::{self, INVENTORY_KEYS, InvItem};
@@ -143,7 +143,7 @@ impl Ctx<'_> {
         self.flow.get_or_insert_with(|| FlowDecoder::new(source))
     }
 
-    fn push_record(&mut self, rec: &Rec<'_>, raw: &str, line: Option<u64>, record_no: u64) {
+    fn push_record(&mut self, rec: &Rec<'_>, raw: &str, line: Option<u64>, record_no: u64, delivery: Delivery) {
         self.res.records += 1;
         if raw.len() > self.limits.record_bytes {
             let reason = format!(
@@ -153,7 +153,7 @@ impl Ctx<'_> {
             self.error(line, Some(record_no), reason, Some(raw));
             return;
         }
-        if let Err(reason) = self.ct().push(rec, raw, record_no) {
+        if let Err(reason) = self.ct().push(rec, raw, record_no, delivery) {
             self.error(line, Some(record_no), reason, Some(raw));
             return;
         }
@@ -544,9 +544,14 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
 fn decode_json(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
     let bounds = Bounds { record: ctx.limits.record_bytes, document: ctx.limits.document_bytes };
     let result = json_stream::split(reader, bounds, &mut |item| match item {
-        Item::Record { text, line, index } => {
+        Item::Record { text, line, index, from } => {
             let text = utf8(ctx, text, line);
-            decode_record(ctx, &text, Some(line), index);
+            let delivery = match from {
+                Container::Records => Delivery::Trail,
+                Container::Events => Delivery::EventHistory,
+                Container::TopArray => Delivery::Export,
+            };
+            decode_record(ctx, &text, Some(line), index, delivery);
         }
         Item::Document { text, line, index } => {
             let text = utf8(ctx, text, line);
@@ -584,7 +589,7 @@ fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
         match serde_json::from_str::<Vec<&RawValue>>(s) {
             Ok(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    decode_record(ctx, item.get(), None, i as u64 + 1);
+                    decode_record(ctx, item.get(), None, i as u64 + 1, Delivery::Export);
                 }
             }
             Err(e) => ctx.error(Some(line), None, format!("invalid JSON array: {e}"), None),
@@ -605,19 +610,19 @@ fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
     };
     if let Some(records) = &rec.records {
         for (i, r) in records.iter().enumerate() {
-            decode_record(ctx, r.get(), None, i as u64 + 1);
+            decode_record(ctx, r.get(), None, i as u64 + 1, Delivery::Trail);
         }
     } else if rec.digest_start_time.is_some() {
         ctx.res.digest = true;
     } else if let Some(events) = &rec.log_events {
         decode_cloudwatch(ctx, &rec, events);
     } else if rec.is_event() {
-        ctx.push_record(&rec, s, Some(line), top_no);
+        ctx.push_record(&rec, s, Some(line), top_no, Delivery::Export);
     } else if let Some(event) = rec.cloudtrail_event {
         // One event of event history, on a line of its own (JSON Lines of lookup-events output).
         decode_history_event(ctx, event, Some(line), top_no);
     } else if let Some(detail) = rec.detail {
-        decode_record(ctx, detail.get(), Some(line), top_no);
+        decode_record(ctx, detail.get(), Some(line), top_no, Delivery::EventBridge);
     } else if let Some(msg) = rec.message.and_then(raw_text) {
         // A forwarder's wrapper around one flow log line.
         ctx.flow_line(line, &msg);
@@ -663,14 +668,16 @@ fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, line: u64) {
     }
 }
 
-fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, record_no: u64) {
+/// Decode one record, delivered as `delivery` says unless it turns out to be wrapped (event
+/// history's `CloudTrailEvent`, EventBridge's `detail`).
+fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, record_no: u64, delivery: Delivery) {
     match serde_json::from_str::<Rec<'_>>(s) {
-        Ok(rec) if rec.is_event() => ctx.push_record(&rec, s, line, record_no),
+        Ok(rec) if rec.is_event() => ctx.push_record(&rec, s, line, record_no, delivery),
         Ok(Rec { cloudtrail_event: Some(event), .. }) => decode_history_event(ctx, event, line, record_no),
         Ok(rec) => {
             match rec.detail {
                 // EventBridge wraps a CloudTrail record in `detail`.
-                Some(d) => decode_record(ctx, d.get(), line, record_no),
+                Some(d) => decode_record(ctx, d.get(), line, record_no, Delivery::EventBridge),
                 None => {
                     ctx.res.records += 1;
                     ctx.error(
@@ -693,7 +700,9 @@ fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, record_no: u64) 
 /// is the record, as JSON text.
 fn decode_history_event(ctx: &mut Ctx<'_>, event: &RawValue, line: Option<u64>, record_no: u64) {
     match raw_text(event) {
-        Some(text) if text.trim_start().starts_with('{') => decode_record(ctx, &text, line, record_no),
+        Some(text) if text.trim_start().starts_with('{') => {
+            decode_record(ctx, &text, line, record_no, Delivery::EventHistory)
+        }
         _ => {
             ctx.res.records += 1;
             ctx.error(line, Some(record_no), "event history entry whose CloudTrailEvent is not a JSON object".into(), Some(event.get()));
@@ -722,7 +731,7 @@ fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
         let trimmed = msg.trim_start();
         if trimmed.starts_with('{') {
             match serde_json::from_str::<Rec<'_>>(trimmed) {
-                Ok(r) if r.is_event() => ctx.push_record(&r, trimmed, None, n),
+                Ok(r) if r.is_event() => ctx.push_record(&r, trimmed, None, n, Delivery::CloudWatchLogs),
                 Ok(_) => ctx.error(
                     None,
                     Some(n),
