@@ -611,3 +611,107 @@ fn records_without_an_event_id_are_stored_once_whatever_their_layout_or_key_orde
     assert_eq!(rows_of(&s, "cloudtrail"), 2, "{s}");
     assert_eq!(count(lake.path(), "SELECT * FROM cloudtrail WHERE event_id LIKE 'no-event-id-%'"), 2);
 }
+
+/// The AWS documentation's default-format flow records (header left out, as CloudWatch Logs
+/// holds them: one record a log event), and a real CloudTrail record.
+fn cloudwatch_material() -> (Vec<String>, Value) {
+    let text = std::fs::read_to_string(real("flowlogs/awsdocs-vpc-user-guide/default_v2_examples.log")).unwrap();
+    let flows: Vec<String> = text.lines().skip(1).filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
+    (flows, v["Records"][0].clone())
+}
+
+#[test]
+fn cloudwatch_logs_exports_of_both_sources_load() {
+    let (flows, record) = cloudwatch_material();
+    let dir = tempfile::tempdir().unwrap();
+    // `aws logs filter-log-events` on a trail's log group, and `get-log-events` on a flow log's.
+    let trail_events = serde_json::json!({
+        "events": [{"logStreamName": "218007301253_CloudTrail_us-east-1", "timestamp": 1688989807000u64, "message": record.to_string(), "ingestionTime": 1688989810000u64, "eventId": "37683038480370524850532357357453924457924470425427312640"}],
+        "searchedLogStreams": [{"logStreamName": "218007301253_CloudTrail_us-east-1", "searchedCompletely": true}]
+    });
+    std::fs::write(dir.path().join("filter-log-events.json"), serde_json::to_string_pretty(&trail_events).unwrap()).unwrap();
+    let flow_events: Vec<Value> = flows
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"timestamp": 1418530070000u64 + i as u64, "message": m, "ingestionTime": 1418530080000u64}))
+        .collect();
+    let page = serde_json::json!({"events": flow_events, "nextForwardToken": "f/3800", "nextBackwardToken": "b/3799"});
+    std::fs::write(dir.path().join("get-log-events.json"), page.to_string()).unwrap();
+    // The S3 export task's files: `<time> <message>` lines, gzip.
+    let mut export = String::new();
+    for f in &flows {
+        export.push_str(&format!("2014-12-14T04:07:50.000Z {f}\n"));
+    }
+    std::fs::create_dir_all(dir.path().join("exportedlogs/task-1/eni-1235b8ca123456789-all")).unwrap();
+    std::fs::write(dir.path().join("exportedlogs/task-1/eni-1235b8ca123456789-all/000000.gz"), gz(export.as_bytes())).unwrap();
+    let mut ct_export = record.clone();
+    ct_export["eventID"] = Value::from("exported-1");
+    std::fs::create_dir_all(dir.path().join("exportedlogs/task-2/trail")).unwrap();
+    std::fs::write(
+        dir.path().join("exportedlogs/task-2/trail/000000.gz"),
+        gz(format!("2023-07-10T11:50:07.000Z {ct_export}\n").as_bytes()),
+    )
+    .unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, s) = ingest(lake.path(), &[dir.path()]);
+    assert!(out.status.success(), "{s}");
+    assert_eq!(count(lake.path(), "SELECT * FROM ingest_errors WHERE severity = 'error'"), 0, "{s}");
+    // Both copies of the flow records are there (flow records are not deduplicated), and both
+    // CloudTrail records, marked as delivered through CloudWatch Logs.
+    assert_eq!(count(lake.path(), "SELECT * FROM flow_logs"), 2 * flows.len() as i64);
+    assert_eq!(count(lake.path(), "SELECT * FROM flow_logs WHERE interface_id IS NULL OR account_id <> '123456789010'"), 0);
+    let ct = sql(lake.path(), "SELECT event_id, delivery FROM cloudtrail ORDER BY event_id");
+    assert_eq!(ct.len(), 2, "{ct:?}");
+    assert!(ct.iter().all(|r| r["delivery"] == "cloudwatch_logs"), "{ct:?}");
+}
+
+#[test]
+fn flow_records_as_json_objects_are_read_by_field_name() {
+    let (flows, _) = cloudwatch_material();
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+    let names: Vec<&str> = header.split(' ').collect();
+    let dir = tempfile::tempdir().unwrap();
+    // AWS's names (hyphens, numbers as numbers) in one file, the lake's names in another, each
+    // with a field trailflow does not know.
+    let mut hyphens = String::new();
+    let mut underscores = String::new();
+    for line in &flows {
+        let mut a = serde_json::Map::new();
+        let mut b = serde_json::Map::new();
+        for (k, v) in names.iter().zip(line.split(' ')) {
+            let value = v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(v));
+            a.insert(k.to_string(), value.clone());
+            let column = match *k {
+                "start" | "end" => k.to_string(),
+                other => other.replace('-', "_"),
+            };
+            b.insert(column, value);
+        }
+        a.insert("firehose-stream".into(), Value::from("flows"));
+        b.insert("siem_tag".into(), Value::from("x"));
+        hyphens.push_str(&format!("{}\n", Value::Object(a)));
+        underscores.push_str(&format!("{}\n", Value::Object(b)));
+    }
+    std::fs::write(dir.path().join("firehose.json"), hyphens).unwrap();
+    std::fs::write(dir.path().join("siem.json"), underscores).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (_, s) = ingest(lake.path(), &[dir.path()]);
+    assert_eq!(count(lake.path(), "SELECT * FROM ingest_errors WHERE severity = 'error'"), 0, "{s}");
+    assert_eq!(count(lake.path(), "SELECT * FROM flow_logs"), 2 * flows.len() as i64, "{s}");
+    // The same values as the text records give.
+    let text_lake = tempfile::tempdir().unwrap();
+    ingest(text_lake.path(), &[&real("flowlogs/awsdocs-vpc-user-guide/default_v2_examples.log")]);
+    let q = "SELECT srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start_time, end_time, action, log_status FROM flow_logs ORDER BY 1, 2, 3, 4";
+    let sorted = |rows: Vec<Value>| {
+        let mut t: Vec<String> = rows.iter().map(Value::to_string).collect();
+        t.sort();
+        t
+    };
+    let text_rows = sql(text_lake.path(), q);
+    let doubled = sorted(text_rows.iter().flat_map(|r| [r.clone(), r.clone()]).collect());
+    assert_eq!(sorted(sql(lake.path(), q)), doubled);
+    // Unknown fields are kept.
+    assert_eq!(count(lake.path(), "SELECT * FROM flow_logs WHERE extra_fields IS NOT NULL"), 2 * flows.len() as i64);
+}

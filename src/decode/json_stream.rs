@@ -29,6 +29,9 @@ pub enum Container {
     Records,
     /// The `Events` array of a top-level object: event history (`lookup-events`).
     Events,
+    /// The `events` array of a top-level object: CloudWatch Logs (`filter-log-events`,
+    /// `get-log-events`), each element a log event whose `message` is the record.
+    LogEvents,
 }
 
 /// What the splitter hands on.
@@ -115,9 +118,13 @@ pub fn split(r: &mut dyn BufRead, bounds: Bounds, f: &mut dyn FnMut(Item<'_>)) -
 type Io<T> = std::io::Result<T>;
 
 /// The keys of a top-level object whose array holds one record per element: a trail file's
-/// `Records`, and event history's `Events` (`aws cloudtrail lookup-events`).
-const RECORD_ARRAYS: [(&[u8], Container); 2] =
-    [(b"\"Records\"", Container::Records), (b"\"Events\"", Container::Events)];
+/// `Records`, event history's `Events` (`aws cloudtrail lookup-events`), CloudWatch Logs'
+/// `events` (`aws logs filter-log-events` / `get-log-events`).
+const RECORD_ARRAYS: [(&[u8], Container); 3] = [
+    (b"\"Records\"", Container::Records),
+    (b"\"Events\"", Container::Events),
+    (b"\"events\"", Container::LogEvents),
+];
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')

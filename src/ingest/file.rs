@@ -101,6 +101,8 @@ struct Ctx<'a> {
     limits: Limits,
     /// Invalid UTF-8 was already reported for this file.
     warned_utf8: bool,
+    /// The header last fed to the flow decoder for a flow record given as a JSON object.
+    json_flow_header: String,
 }
 
 impl Ctx<'_> {
@@ -335,6 +337,7 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, limits: &Limits, send: &mut dyn
         source: source.clone(),
         limits: *limits,
         warned_utf8: false,
+        json_flow_header: String::new(),
     };
     if info.digest {
         // Digest files sign the event files; they are not events.
@@ -490,7 +493,11 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
                 line_no += 1;
                 let line = String::from_utf8_lossy(&buf);
                 let before = (ctx.res.error_count, ctx.res.errors.len());
-                ctx.flow_line(line_no, &line);
+                match export_message(&line) {
+                    // A CloudWatch Logs export to S3: each line the event's time and its message.
+                    Some(msg) => decode_log_message(ctx, msg, line_no, line_no),
+                    None => ctx.flow_line(line_no, &line),
+                }
                 if !loaded_any {
                     if ctx.res.error_count > before.0 {
                         held_count += ctx.res.error_count - before.0;
@@ -505,7 +512,10 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
                             ctx.error(None, None, format!("not a VPC flow log (first {held_count} lines unreadable; {first}); the rest of the file was not read"), text.as_deref());
                             return;
                         }
-                    } else if ctx.flow.as_ref().is_some_and(|f| f.rows() > 0) || ctx.res.rows > 0 {
+                    } else if ctx.flow.as_ref().is_some_and(|f| f.rows() > 0)
+                        || ctx.ct.as_ref().is_some_and(|c| c.rows() > 0)
+                        || ctx.res.rows > 0
+                    {
                         loaded_any = true;
                         ctx.res.error_count += held_count;
                         ctx.res.errors.append(&mut held);
@@ -539,6 +549,23 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
     }
 }
 
+/// The message of a line of a CloudWatch Logs export to S3 (`<RFC 3339 time, UTC> <message>`, as
+/// `aws logs create-export-task` writes them), or `None` for any other line.
+fn export_message(line: &str) -> Option<&str> {
+    let (stamp, rest) = line.split_once(' ')?;
+    let b = stamp.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shaped = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && stamp.ends_with('Z');
+    shaped.then_some(rest)
+}
+
 /// Decode JSON: any number of top-level values (one document, or one per line), streamed record
 /// by record (see [`json_stream`]): a record that cannot be read is rejected alone.
 fn decode_json(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
@@ -550,6 +577,7 @@ fn decode_json(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
                 Container::Records => Delivery::Trail,
                 Container::Events => Delivery::EventHistory,
                 Container::TopArray => Delivery::Export,
+                Container::LogEvents => Delivery::CloudWatchLogs,
             };
             decode_record(ctx, &text, Some(line), index, delivery);
         }
@@ -624,10 +652,12 @@ fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
     } else if let Some(detail) = rec.detail {
         decode_record(ctx, detail.get(), Some(line), top_no, Delivery::EventBridge);
     } else if let Some(msg) = rec.message.and_then(raw_text) {
-        // A forwarder's wrapper around one flow log line.
-        ctx.flow_line(line, &msg);
+        // A forwarder's wrapper around one log event: a flow log line or a CloudTrail record.
+        decode_log_message(ctx, &msg, line, top_no);
     } else if inventory::is_inventory(s) {
         decode_inventory(ctx, s, line);
+    } else if is_flow_object(s) {
+        decode_flow_object(ctx, s, line);
     } else {
         ctx.error(
             Some(line),
@@ -674,6 +704,11 @@ fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, record_no: u64, 
     match serde_json::from_str::<Rec<'_>>(s) {
         Ok(rec) if rec.is_event() => ctx.push_record(&rec, s, line, record_no, delivery),
         Ok(Rec { cloudtrail_event: Some(event), .. }) => decode_history_event(ctx, event, line, record_no),
+        Ok(Rec { message: Some(m), detail: None, .. }) if raw_text(m).is_some() => {
+            let msg = raw_text(m).unwrap_or_default();
+            decode_log_message(ctx, &msg, line.unwrap_or(record_no), record_no);
+        }
+        Ok(_) if is_flow_object(s) => decode_flow_object(ctx, s, line.unwrap_or(record_no)),
         Ok(rec) => {
             match rec.detail {
                 // EventBridge wraps a CloudTrail record in `detail`.
@@ -728,22 +763,90 @@ fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
             ctx.error(None, Some(n), "log event without a message".into(), Some(ev.get()));
             continue;
         };
-        let trimmed = msg.trim_start();
-        if trimmed.starts_with('{') {
-            match serde_json::from_str::<Rec<'_>>(trimmed) {
-                Ok(r) if r.is_event() => ctx.push_record(&r, trimmed, None, n, Delivery::CloudWatchLogs),
-                Ok(_) => ctx.error(
-                    None,
-                    Some(n),
-                    "log event message is JSON but not a CloudTrail record".into(),
-                    Some(trimmed),
-                ),
-                Err(e) => ctx.error(None, Some(n), format!("log event message is not valid JSON: {e}"), Some(trimmed)),
-            }
-        } else {
-            ctx.flow_line(n, trimmed);
+        decode_log_message(ctx, &msg, n, n);
+    }
+}
+
+/// One CloudWatch Logs event's message: a CloudTrail record (JSON) or a flow log line. `line` is
+/// where it is in the file (or its position among the events), `n` its position.
+fn decode_log_message(ctx: &mut Ctx<'_>, msg: &str, line: u64, n: u64) {
+    let trimmed = msg.trim_start();
+    if !trimmed.starts_with('{') {
+        ctx.flow_line(line, trimmed);
+        return;
+    }
+    match serde_json::from_str::<Rec<'_>>(trimmed) {
+        Ok(r) if r.is_event() => ctx.push_record(&r, trimmed, Some(line), n, Delivery::CloudWatchLogs),
+        Ok(_) if is_flow_object(trimmed) => decode_flow_object(ctx, trimmed, line),
+        Ok(_) => {
+            ctx.res.records += 1;
+            ctx.error(Some(line), Some(n), "log event message is JSON but neither a CloudTrail record nor a flow record".into(), Some(trimmed));
+        }
+        Err(e) => {
+            ctx.res.records += 1;
+            ctx.error(Some(line), Some(n), format!("log event message is not valid JSON: {e}"), Some(trimmed));
         }
     }
+}
+
+/// The known flow log fields among a JSON object's keys, AWS's names (`interface-id`) or the
+/// lake's (`interface_id`).
+fn flow_keys(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    map.keys().filter(|k| crate::schema::flow_field(k).is_some()).count()
+}
+
+/// Is this JSON object a flow record (Firehose, CloudWatch Logs exports, SIEM re-exports)? At
+/// least four known flow fields, an address or interface among them; a CloudTrail record has none.
+fn is_flow_object(s: &str) -> bool {
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) else {
+        return false;
+    };
+    let addressed = ["srcaddr", "dstaddr", "interface-id", "interface_id"].iter().any(|k| map.contains_key(*k));
+    addressed && flow_keys(&map) >= 4
+}
+
+/// A flow record given as a JSON object, read by field name: fed to the flow decoder as a header
+/// (when the set of fields changes) and a line, so that it is read exactly as a text record is,
+/// unknown fields kept in `extra_fields`.
+fn decode_flow_object(ctx: &mut Ctx<'_>, s: &str, line: u64) {
+    let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(s) {
+        Ok(m) => m,
+        Err(e) => {
+            ctx.res.records += 1;
+            ctx.error(Some(line), None, format!("unreadable flow record: {e}"), Some(s));
+            return;
+        }
+    };
+    // Known fields first: a header starts with one.
+    let mut fields: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+    fields.sort_by_key(|(k, _)| crate::schema::flow_field(k).is_none());
+    let mut names = Vec::with_capacity(fields.len());
+    let mut values = Vec::with_capacity(fields.len());
+    for (k, v) in fields {
+        let plain_name = !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_');
+        if crate::schema::flow_field(k).is_none() && !plain_name {
+            continue;
+        }
+        let text = match v {
+            serde_json::Value::Null => "-".to_string(),
+            serde_json::Value::String(t) if t.is_empty() => "-".to_string(),
+            serde_json::Value::String(t) => t.clone(),
+            other => other.to_string(),
+        };
+        if text.chars().any(char::is_whitespace) {
+            ctx.res.records += 1;
+            ctx.error(Some(line), None, format!("flow record field {k} holds white space: {text:?}"), Some(s));
+            return;
+        }
+        names.push(k.as_str());
+        values.push(text);
+    }
+    let header = names.join(" ");
+    if header != ctx.json_flow_header {
+        ctx.flow_line(line, &header);
+        ctx.json_flow_header = header;
+    }
+    ctx.flow_line(line, &values.join(" "));
 }
 
 /// Decode bytes held in memory as if they were a file named `name`: the file's result and every
