@@ -69,9 +69,8 @@ enum Cmd {
         /// Files, folders and archives.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// When the inventory (describe-* JSON) was taken, e.g. 2024-05-01T12:00:00Z; inferred when absent.
-        #[arg(long, value_name = "TIME")]
-        inventory_time: Option<String>,
+        #[command(flatten)]
+        evidence: EvidenceArgs,
         /// Decoder threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
@@ -145,9 +144,8 @@ enum Cmd {
         /// Files, folders and archives of evidence.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// When the inventory (describe-* JSON) was taken; inferred when absent.
-        #[arg(long, value_name = "TIME")]
-        inventory_time: Option<String>,
+        #[command(flatten)]
+        evidence: EvidenceArgs,
         /// The case's name: the report folder is NAME unless -o says otherwise, and evidence
         /// given in later runs under the same name is added to the same case.
         #[arg(long, value_name = "NAME")]
@@ -196,6 +194,23 @@ struct QueriesArg {
     /// More hunts (a folder of .sql files; a file named like a built-in hunt replaces it).
     #[arg(long = "queries", value_name = "DIR")]
     dir: Option<PathBuf>,
+}
+
+/// What the evidence itself may not say.
+#[derive(clap::Args)]
+struct EvidenceArgs {
+    /// When the inventory (describe-* JSON) was taken, e.g. 2024-05-01T12:00:00Z; inferred when absent.
+    #[arg(long, value_name = "TIME")]
+    inventory_time: Option<String>,
+    /// The layout of flow records without a header line (flow logs delivered to CloudWatch Logs):
+    /// the flow log's LogFormat, e.g. '${version} ${vpc-id} ${srcaddr} ...' (default: the
+    /// default format, or a documented layout recognised by its field count).
+    #[arg(long, value_name = "FORMAT", env = "TRAILFLOW_FLOW_FORMAT", value_parser = parse_flow_format)]
+    flow_format: Option<trailflow::decode::flowlog::Format>,
+}
+
+fn parse_flow_format(s: &str) -> Result<trailflow::decode::flowlog::Format, String> {
+    trailflow::decode::flowlog::Format::from_log_format(s)
 }
 
 /// The correlation's window after each change and baseline before it.
@@ -374,9 +389,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let lake_dir = cli.lake.clone().unwrap_or_else(|| PathBuf::from("trailflow-lake"));
     match cli.cmd {
-        Cmd::Ingest { inputs, inventory_time, threads, json, no_index } => {
+        Cmd::Ingest { inputs, evidence, threads, json, no_index } => {
             let mut opts = IngestOptions::new(&lake_dir, inputs);
-            opts.inventory_time = inventory_time.as_deref().map(parse_inventory_time).transpose()?;
+            opts.inventory_time = evidence.inventory_time.as_deref().map(parse_inventory_time).transpose()?;
+            opts.flow_format = evidence.flow_format;
             opts.progress = !cli.quiet;
             opts.threads = threads;
             opts.index = !no_index;
@@ -431,8 +447,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Hunt { cmd } => hunt_cmd(&lake_dir, cmd),
-        Cmd::Investigate { inputs, inventory_time, case, output, replace, span, queries } => {
-            let inventory_time = inventory_time.as_deref().map(parse_inventory_time).transpose()?;
+        Cmd::Investigate { inputs, evidence, case, output, replace, span, queries } => {
+            let inventory_time = evidence.inventory_time.as_deref().map(parse_inventory_time).transpose()?;
             let output = output
                 .or_else(|| case.as_ref().map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("trailflow-report"));
@@ -443,6 +459,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limits: trailflow::limits::Limits::from_env()?,
                 inputs,
                 inventory_time,
+                flow_format: evidence.flow_format,
                 output,
                 window_us: span.window,
                 baseline_us: span.baseline,

@@ -715,3 +715,41 @@ fn flow_records_as_json_objects_are_read_by_field_name() {
     // Unknown fields are kept.
     assert_eq!(count(lake.path(), "SELECT * FROM flow_logs WHERE extra_fields IS NOT NULL"), 2 * flows.len() as i64);
 }
+
+#[test]
+fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
+    // A flow log of a custom format delivered to CloudWatch Logs: no header line anywhere, so the
+    // layout comes from the flow log's LogFormat, given with --flow-format.
+    let file = real("flowlogs/awsdocs-vpc-user-guide/custom_v5_traffic_path_flow_direction.log");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().unwrap();
+    let records: Vec<&str> = lines.collect();
+    let events: Vec<Value> = records.iter().map(|m| serde_json::json!({"timestamp": 1616729349000u64, "message": m})).collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("get-log-events.json"), serde_json::json!({ "events": events }).to_string()).unwrap();
+    let log_format: String = header.split(' ').map(|f| format!("${{{f}}}")).collect::<Vec<_>>().join(" ");
+
+    // Without the format: each record is rejected, saying why.
+    let lake = tempfile::tempdir().unwrap();
+    ingest(lake.path(), &[dir.path()]);
+    assert_eq!(count(lake.path(), "SELECT * FROM flow_logs"), 0);
+    let reasons = sql(lake.path(), "SELECT DISTINCT reason FROM ingest_errors");
+    assert!(reasons.iter().any(|r| r["reason"].as_str().unwrap().contains("no header line")), "{reasons:?}");
+
+    // With it: every record, with the values the text file with its header gives.
+    let lake = tempfile::tempdir().unwrap();
+    let out = bin().args(["ingest", "--quiet", "--flow-format", &log_format, "--lake"]).arg(lake.path()).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text_lake = tempfile::tempdir().unwrap();
+    ingest(text_lake.path(), &[&file]);
+    let q = "SELECT srcaddr, dstaddr, traffic_path, flow_direction, pkt_src_aws_service, az_id FROM flow_logs ORDER BY srcaddr";
+    assert_eq!(sql(lake.path(), q), sql(text_lake.path(), q));
+    assert_eq!(sql(lake.path(), q).len(), records.len());
+
+    // A format naming a field AWS does not document is refused in one line.
+    let out = bin().args(["ingest", "--quiet", "--flow-format", "${version} ${no-such-field}", "--lake"]).arg(lake.path()).arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-field"), "{err}");
+}

@@ -80,6 +80,27 @@ impl Format {
         }
     }
 
+    /// A flow log's `LogFormat` as AWS gives it (`${version} ${vpc-id} ...`, from
+    /// `describe-flow-logs` or the console), or the same names without `${}`: the layout of
+    /// records that carry no header line (CloudWatch Logs). Every field must be one AWS documents.
+    pub fn from_log_format(spec: &str) -> Result<Format, String> {
+        let mut names = Vec::new();
+        for token in spec.split_ascii_whitespace() {
+            let name = token.strip_prefix("${").and_then(|t| t.strip_suffix('}')).unwrap_or(token);
+            if schema::flow_field(name).is_none() {
+                return Err(format!("unknown flow log field {token:?} in the flow log format"));
+            }
+            names.push(name);
+        }
+        if names.is_empty() {
+            return Err("the flow log format is empty".into());
+        }
+        match Format::from_header(&names.join(" ")) {
+            Some((format, unknown)) if unknown.is_empty() => Ok(format),
+            _ => Err(format!("the flow log format {spec:?} names a field twice")),
+        }
+    }
+
     /// Parse a header line. It is a header when its first token is a known field name and no token
     /// looks like a value (a number, an address or `-`).
     pub fn from_header(line: &str) -> Option<(Self, Vec<String>)> {

@@ -99,6 +99,7 @@ struct Ctx<'a> {
     flow: Option<FlowDecoder>,
     source: Arc<str>,
     limits: Limits,
+    settings: &'a Settings,
     /// Invalid UTF-8 was already reported for this file.
     warned_utf8: bool,
     /// The header last fed to the flow decoder for a flow record given as a JSON object.
@@ -142,7 +143,15 @@ impl Ctx<'_> {
 
     fn flow(&mut self) -> &mut FlowDecoder {
         let source = self.source.clone();
-        self.flow.get_or_insert_with(|| FlowDecoder::new(source))
+        let preset = self.settings.flow_format.as_ref();
+        self.flow.get_or_insert_with(|| {
+            let mut decoder = FlowDecoder::new(source);
+            // Records without a header are read in the format the user gave, if any.
+            if let Some(f) = preset {
+                decoder.set_format(f.clone());
+            }
+            decoder
+        })
     }
 
     fn push_record(&mut self, rec: &Rec<'_>, raw: &str, line: Option<u64>, record_no: u64, delivery: Delivery) {
@@ -291,8 +300,16 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+/// How to decode what the files themselves do not say.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub limits: Limits,
+    /// The layout of flow records without a header line (`--flow-format`).
+    pub flow_format: Option<crate::decode::flowlog::Format>,
+}
+
 /// Decode one unit, sending batches and then a `Done` (or `Skipped`) message.
-pub fn decode_unit(unit: Unit, claimed: &Claims, limits: &Limits, send: &mut dyn FnMut(Msg)) {
+pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut dyn FnMut(Msg)) {
     let source: Arc<str> = unit.logical().into();
     let Unit { outer, member, data, size } = unit;
     let mut bytes_storage = None;
@@ -335,7 +352,8 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, limits: &Limits, send: &mut dyn
         ct: None,
         flow: None,
         source: source.clone(),
-        limits: *limits,
+        limits: settings.limits,
+        settings,
         warned_utf8: false,
         json_flow_header: String::new(),
     };
@@ -862,7 +880,7 @@ pub fn decode_bytes(name: &str, bytes: Vec<u8>) -> (FileResult, Vec<(&'static st
         Msg::Copy(_) => {}
         Msg::Error(e) => result.errors.push(e),
     };
-    decode_unit(unit, &claimed, &Limits::default(), &mut send);
+    decode_unit(unit, &claimed, &Settings::default(), &mut send);
     (result, batches)
 }
 

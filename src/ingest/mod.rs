@@ -46,6 +46,9 @@ pub struct IngestOptions {
     pub index: bool,
     /// The bounds on nesting, record, document, line and member sizes.
     pub limits: crate::limits::Limits,
+    /// The layout of flow records without a header line (CloudWatch Logs): the flow log's
+    /// `LogFormat` (`--flow-format`).
+    pub flow_format: Option<crate::decode::flowlog::Format>,
 }
 
 impl IngestOptions {
@@ -59,6 +62,7 @@ impl IngestOptions {
             memory_budget: 384 << 20,
             index: true,
             limits: crate::limits::Limits::default(),
+            flow_format: None,
         }
     }
 }
@@ -185,6 +189,8 @@ fn pipeline(
     let (unit_tx, unit_rx) = crossbeam_channel::bounded::<Unit>(threads * 2);
     let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Msg>(threads * 8);
     let pb = progress_bar(opts);
+    let settings = file::Settings { limits: opts.limits, flow_format: opts.flow_format.clone() };
+    let settings = &settings;
     std::thread::scope(|scope| -> Result<()> {
         // Stage 1: discovery.
         let walker_msgs = msg_tx.clone();
@@ -213,7 +219,7 @@ fn pipeline(
                     let mut send = |m: Msg| {
                         let _ = tx.send(m);
                     };
-                    file::decode_unit(unit, claimed, &opts.limits, &mut send);
+                    file::decode_unit(unit, claimed, &settings, &mut send);
                     pb.inc(size);
                 }
             });

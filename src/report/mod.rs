@@ -43,6 +43,8 @@ pub struct InvestigateOptions {
     pub limits: crate::limits::Limits,
     pub inputs: Vec<PathBuf>,
     pub inventory_time: Option<i64>,
+    /// The layout of flow records without a header line (`--flow-format`).
+    pub flow_format: Option<crate::decode::flowlog::Format>,
     pub output: PathBuf,
     pub window_us: i64,
     pub baseline_us: i64,
@@ -72,6 +74,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     ingest_opts.inventory_time = opts.inventory_time;
     ingest_opts.progress = opts.progress;
     ingest_opts.limits = opts.limits;
+    ingest_opts.flow_format = opts.flow_format.clone();
     let ingested = crate::ingest::ingest(&ingest_opts)?;
     let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
     let lake = crate::lake::Lake::open(&lake_dir)?;
