@@ -753,3 +753,86 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-field"), "{err}");
 }
+
+/// A Parquet file as AWS writes flow logs in that format: the fields' names with `_`, `int` and
+/// `bigint` columns, `start`/`end` in Unix seconds, GZIP pages; made from text records.
+fn flow_parquet(header: &str, lines: &[&str]) -> Vec<u8> {
+    use datafusion::arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::{Compression, GzipLevel};
+    use datafusion::parquet::file::properties::WriterProperties;
+    let names: Vec<&str> = header.split(' ').collect();
+    let mut cols: Vec<(String, ArrayRef)> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let vals: Vec<Option<&str>> = lines.iter().map(|l| l.split(' ').nth(i).filter(|v| *v != "-")).collect();
+        let column = name.replace('-', "_");
+        let array: ArrayRef = match *name {
+            "version" | "srcport" | "dstport" | "tcp-flags" | "traffic-path" => {
+                std::sync::Arc::new(vals.iter().map(|v| v.map(|x| x.parse::<i32>().unwrap())).collect::<Int32Array>())
+            }
+            "protocol" | "packets" | "bytes" | "start" | "end" => {
+                std::sync::Arc::new(vals.iter().map(|v| v.map(|x| x.parse::<i64>().unwrap())).collect::<Int64Array>())
+            }
+            _ => std::sync::Arc::new(vals.iter().copied().collect::<StringArray>()),
+        };
+        cols.push((column, array));
+    }
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter(cols).unwrap();
+    let props = WriterProperties::builder().set_compression(Compression::GZIP(GzipLevel::default())).build();
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+#[test]
+fn parquet_flow_logs_load_as_their_text_records_do() {
+    for name in ["default_v2_examples.log", "custom_v5_traffic_path_flow_direction.log"] {
+        let file = real(&format!("flowlogs/awsdocs-vpc-user-guide/{name}"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header = lines.next().unwrap();
+        let records: Vec<&str> = lines.collect();
+        let dir = tempfile::tempdir().unwrap();
+        let hive = dir.path().join("AWSLogs/aws-account-id=123456789010/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=05/day=01/hour=10");
+        std::fs::create_dir_all(&hive).unwrap();
+        std::fs::write(hive.join("123456789010_vpcflowlogs_us-east-1_fl-1234abcd_20240501T1000Z_abcdef01.log.parquet"), flow_parquet(header, &records)).unwrap();
+        let lake = tempfile::tempdir().unwrap();
+        let (out, s) = ingest(lake.path(), &[dir.path()]);
+        assert!(out.status.success(), "{name}: {s}");
+        let text_lake = tempfile::tempdir().unwrap();
+        ingest(text_lake.path(), &[&file]);
+        let q = "SELECT * EXCLUDE (source_file, source_line, dt) FROM flow_logs ORDER BY start_time, srcaddr, dstaddr, log_status";
+        let (got, want) = (sql(lake.path(), q), sql(text_lake.path(), q));
+        assert_eq!(got.len(), records.len(), "{name}");
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn a_parquet_file_that_is_not_a_flow_log_is_rejected_saying_what_it_is() {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![
+        ("class_uid", std::sync::Arc::new(StringArray::from(vec!["4001"])) as ArrayRef),
+        ("metadata", std::sync::Arc::new(StringArray::from(vec!["{}"])) as ArrayRef),
+    ])
+    .unwrap();
+    let mut bytes = Vec::new();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ocsf.parquet"), &bytes).unwrap();
+    std::fs::write(dir.path().join("broken.parquet"), &bytes[..bytes.len() / 2]).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, _) = ingest(lake.path(), &[dir.path()]);
+    assert_eq!(out.status.code(), Some(3));
+    let reasons: Vec<String> = sql(lake.path(), "SELECT file, reason FROM ingest_errors ORDER BY file")
+        .iter()
+        .map(|r| format!("{} {}", r["file"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].contains("broken.parquet") && reasons[0].contains("unreadable Parquet"), "{reasons:?}");
+    assert!(reasons[1].contains("ocsf.parquet") && reasons[1].contains("OCSF"), "{reasons:?}");
+}

@@ -4,3 +4,4 @@ pub mod cloudtrail;
 pub mod flowlog;
 pub mod inventory;
 pub mod json_stream;
+pub mod parquet_flows;

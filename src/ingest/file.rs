@@ -364,6 +364,25 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
         send(Msg::Done(Box::new(res)));
         return;
     }
+    // Parquet (flow logs as AWS delivers them in that format) needs the whole file: its footer
+    // comes last.
+    let parquet = match (&data, &bytes_storage) {
+        (UnitData::Bytes(b, _), _) | (UnitData::File(_), Some(b)) => b.starts_with(PARQUET_MAGIC),
+        (UnitData::File(path), None) => starts_with(path, PARQUET_MAGIC),
+    };
+    if parquet {
+        match (&data, bytes_storage.take()) {
+            (UnitData::Bytes(b, _), _) => decode_parquet(&mut ctx, bytes::Bytes::from(b.clone())),
+            (UnitData::File(_), Some(b)) => decode_parquet(&mut ctx, bytes::Bytes::from(b)),
+            (UnitData::File(path), None) => match open_regular(path) {
+                Ok(f) => decode_parquet(&mut ctx, f),
+                Err(e) => ctx.error(None, None, format!("cannot open: {e}"), None),
+            },
+        }
+        let res = ctx.finish();
+        send(Msg::Done(Box::new(res)));
+        return;
+    }
     let raw: Box<dyn Read + '_> = match (&data, &bytes_storage) {
         (UnitData::Bytes(b, _), _) => Box::new(&b[..]),
         (UnitData::File(_), Some(b)) => Box::new(&b[..]),
@@ -380,6 +399,23 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
     decode_stream(&mut ctx, raw, size, &info);
     let res = ctx.finish();
     send(Msg::Done(Box::new(res)));
+}
+
+const PARQUET_MAGIC: &[u8] = b"PAR1";
+
+/// Does the file begin with these bytes?
+fn starts_with(path: &std::path::Path, magic: &[u8]) -> bool {
+    let mut head = vec![0u8; magic.len()];
+    open_regular(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == magic
+}
+
+/// A Parquet file: flow records, read through the flow decoder as the text records they stand
+/// for; any other Parquet file is rejected with what it seems to be.
+fn decode_parquet<R: datafusion::parquet::file::reader::ChunkReader + 'static>(ctx: &mut Ctx<'_>, input: R) {
+    let result = crate::decode::parquet_flows::read(input, &mut |row, text| ctx.flow_line(row, text));
+    if let Err(reason) = result {
+        ctx.error(None, None, reason, None);
+    }
 }
 
 /// A small regular file, whole.
