@@ -814,8 +814,8 @@ fn parquet_flow_logs_load_as_their_text_records_do() {
 fn a_parquet_file_that_is_not_a_flow_log_is_rejected_saying_what_it_is() {
     use datafusion::arrow::array::{ArrayRef, StringArray};
     let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![
-        ("class_uid", std::sync::Arc::new(StringArray::from(vec!["4001"])) as ArrayRef),
-        ("metadata", std::sync::Arc::new(StringArray::from(vec!["{}"])) as ArrayRef),
+        ("class_uid", std::sync::Arc::new(StringArray::from(vec!["2001"])) as ArrayRef),
+        ("class_name", std::sync::Arc::new(StringArray::from(vec!["Security Finding"])) as ArrayRef),
     ])
     .unwrap();
     let mut bytes = Vec::new();
@@ -834,5 +834,105 @@ fn a_parquet_file_that_is_not_a_flow_log_is_rejected_saying_what_it_is() {
         .collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons[0].contains("broken.parquet") && reasons[0].contains("unreadable Parquet"), "{reasons:?}");
-    assert!(reasons[1].contains("ocsf.parquet") && reasons[1].contains("OCSF"), "{reasons:?}");
+    assert!(reasons[1].contains("ocsf.parquet") && reasons[1].contains("OCSF class 2001 (Security Finding)"), "{reasons:?}");
+}
+
+/// Parquet written from JSON Lines, nested as the JSON nests (as Security Lake's OCSF tables are).
+fn parquet_of_json(rows: &[Value]) -> Vec<u8> {
+    use datafusion::arrow::json::ReaderBuilder;
+    use datafusion::arrow::json::reader::infer_json_schema_from_iterator;
+    let schema = std::sync::Arc::new(infer_json_schema_from_iterator(rows.iter().map(|r| Ok(r.clone()))).unwrap());
+    let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder().unwrap();
+    decoder.serialize(rows).unwrap();
+    let batch = decoder.flush().unwrap().unwrap();
+    let mut out = Vec::new();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// A CloudTrail record as Security Lake writes it in OCSF 1.1 (API Activity), by the mapping OCSF
+/// documents for CloudTrail.
+fn ocsf_api_activity(r: &Value) -> Value {
+    let ms = chrono::DateTime::parse_from_rfc3339(r["eventTime"].as_str().unwrap()).unwrap().timestamp_millis();
+    let u = &r["userIdentity"];
+    serde_json::json!({
+        "class_uid": 6003, "class_name": "API Activity", "category_uid": 6, "activity_id": 99, "severity_id": 1,
+        "time": ms,
+        "metadata": {"uid": r["eventID"], "version": "1.1.0", "product": {"name": "CloudTrail", "vendor_name": "AWS", "version": r["eventVersion"], "feature": {"name": r["eventCategory"]}}, "event_code": r["eventType"]},
+        "api": {"operation": r["eventName"], "service": {"name": r["eventSource"]}, "request": {"uid": r["requestID"], "data": r.get("requestParameters").map(|p| p.to_string())}, "response": {"error": r.get("errorCode"), "message": r.get("errorMessage"), "data": r.get("responseElements").filter(|x| !x.is_null()).map(|p| p.to_string())}},
+        "actor": {"user": {"type": u["type"], "uid": u["arn"], "uid_alt": u["principalId"], "name": u.get("userName"), "credential_uid": u.get("accessKeyId"), "account": {"uid": u.get("accountId")}}, "invoked_by": u.get("invokedBy")},
+        "src_endpoint": {"ip": r["sourceIPAddress"]},
+        "http_request": {"user_agent": r["userAgent"]},
+        "cloud": {"provider": "AWS", "region": r["awsRegion"], "account": {"uid": r["recipientAccountId"]}},
+        "unmapped": {"readOnly": r.get("readOnly").map(|x| x.to_string()), "managementEvent": r.get("managementEvent").map(|x| x.to_string())},
+    })
+}
+
+#[test]
+fn security_lake_ocsf_records_load_as_cloudtrail_and_flows() {
+    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
+    let records = v["Records"].as_array().unwrap();
+    let ocsf: Vec<Value> = records.iter().map(ocsf_api_activity).collect();
+    // Network activity from the AWS documentation's flow records, mapped as OCSF documents it.
+    let flows = std::fs::read_to_string(real("flowlogs/awsdocs-vpc-user-guide/default_v2_examples.log")).unwrap();
+    let ok_lines: Vec<&str> = flows.lines().skip(1).filter(|l| l.ends_with(" OK")).collect();
+    let net: Vec<Value> = ok_lines
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let n = |i: usize| f[i].parse::<i64>().unwrap();
+            serde_json::json!({
+                "class_uid": 4001, "class_name": "Network Activity", "time": n(10) * 1000,
+                "metadata": {"product": {"version": f[0], "name": "Amazon VPC"}, "version": "1.1.0"},
+                "cloud": {"account": {"uid": f[1]}, "region": "us-east-1"},
+                "src_endpoint": {"ip": f[3], "port": n(5), "interface_uid": f[2]},
+                "dst_endpoint": {"ip": f[4], "port": n(6)},
+                "connection_info": {"protocol_num": n(7), "direction": "Outbound"},
+                "traffic": {"packets": n(8), "bytes": n(9)},
+                "start_time": n(10) * 1000, "end_time": n(11) * 1000,
+                "action": if f[12] == "ACCEPT" { "Allowed" } else { "Denied" },
+                "status_code": f[13],
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let lake_dir = dir.path().join("aws-security-data-lake-us-east-1-x/aws/CLOUD_TRAIL_MGMT/2.0/region=us-east-1/accountId=218007301253/eventDay=20230710");
+    std::fs::create_dir_all(&lake_dir).unwrap();
+    std::fs::write(lake_dir.join("a.gz.parquet"), parquet_of_json(&ocsf)).unwrap();
+    std::fs::write(dir.path().join("vpc-flow.parquet"), parquet_of_json(&net)).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, s) = ingest(lake.path(), &[dir.path()]);
+    assert!(out.status.success(), "{s}");
+    // CloudTrail: the same rows as from the trail file, the OCSF record kept as raw.
+    let trail_lake = tempfile::tempdir().unwrap();
+    ingest(trail_lake.path(), &[&trail]);
+    let q = "SELECT event_id, event_time, event_name, event_source, aws_region, source_ip, user_agent, error_code, user_type, user_arn, principal_id, account_id, access_key_id, recipient_account_id, request_id, event_type, read_only, management_event, request_parameters FROM cloudtrail ORDER BY event_id";
+    let got = sql(lake.path(), q);
+    let want = sql(trail_lake.path(), q);
+    assert_eq!(got.len(), records.len());
+    for (g, w) in got.iter().zip(&want) {
+        for (k, wv) in w.as_object().unwrap() {
+            let gv = &g[k];
+            if k == "request_parameters" {
+                let parse = |x: &Value| x.as_str().map(|t| serde_json::from_str::<Value>(t).unwrap());
+                assert_eq!(parse(gv), parse(wv), "{k}");
+            } else {
+                assert_eq!(gv, wv, "{k} of {}", w["event_id"]);
+            }
+        }
+    }
+    let raw = sql(lake.path(), "SELECT DISTINCT delivery, raw LIKE '%\"class_uid\":6003%' AS ocsf FROM cloudtrail");
+    assert_eq!(raw, vec![serde_json::json!({"delivery": "security_lake", "ocsf": true})]);
+    // Flows: the same values as the text records.
+    let text_lake = tempfile::tempdir().unwrap();
+    let only_ok = tempfile::tempdir().unwrap();
+    std::fs::write(only_ok.path().join("ok.log"), format!("{}\n{}\n", flows.lines().next().unwrap(), ok_lines.join("\n"))).unwrap();
+    ingest(text_lake.path(), &[only_ok.path()]);
+    let q = "SELECT account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start_time, end_time, action, log_status FROM flow_logs ORDER BY start_time, srcaddr";
+    let got = sql(lake.path(), q);
+    assert_eq!(got.len(), ok_lines.len());
+    assert_eq!(got, sql(text_lake.path(), q));
 }

@@ -60,6 +60,8 @@ pub enum Delivery {
     EventBridge,
     /// A bare record or an array of them, as exports and SIEMs write them.
     Export,
+    /// Amazon Security Lake's OCSF record (`raw` holds the OCSF record).
+    SecurityLake,
 }
 
 impl Delivery {
@@ -70,6 +72,7 @@ impl Delivery {
             Delivery::CloudWatchLogs => "cloudwatch_logs",
             Delivery::EventBridge => "eventbridge",
             Delivery::Export => "export",
+            Delivery::SecurityLake => "security_lake",
         }
     }
 }

@@ -4,4 +4,5 @@ pub mod cloudtrail;
 pub mod flowlog;
 pub mod inventory;
 pub mod json_stream;
-pub mod parquet_flows;
+pub mod ocsf;
+pub mod parquet_evidence;

@@ -412,9 +412,41 @@ fn starts_with(path: &std::path::Path, magic: &[u8]) -> bool {
 /// A Parquet file: flow records, read through the flow decoder as the text records they stand
 /// for; any other Parquet file is rejected with what it seems to be.
 fn decode_parquet<R: datafusion::parquet::file::reader::ChunkReader + 'static>(ctx: &mut Ctx<'_>, input: R) {
-    let result = crate::decode::parquet_flows::read(input, &mut |row, text| ctx.flow_line(row, text));
+    use crate::decode::parquet_evidence::{Row, read};
+    let result = read(input, &mut |row| match row {
+        Row::Flow(n, text) => ctx.flow_line(n, text),
+        Row::Ocsf(n, text) => decode_ocsf(ctx, n, text),
+    });
     if let Err(reason) = result {
         ctx.error(None, None, reason, None);
+    }
+}
+
+/// One Amazon Security Lake (OCSF) record: a CloudTrail record (the OCSF record kept whole as its
+/// `raw`) or a flow record; another class is rejected, naming it.
+fn decode_ocsf(ctx: &mut Ctx<'_>, n: u64, text: &str) {
+    use crate::decode::ocsf::{Mapped, map};
+    let row: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.res.records += 1;
+            ctx.error(Some(n), Some(n), format!("unreadable OCSF record: {e}"), Some(text));
+            return;
+        }
+    };
+    match map(&row) {
+        Mapped::CloudTrail(record) => match serde_json::from_str::<Rec<'_>>(&record) {
+            Ok(rec) if rec.is_event() => ctx.push_record(&rec, text, Some(n), n, Delivery::SecurityLake),
+            _ => {
+                ctx.res.records += 1;
+                ctx.error(Some(n), Some(n), "OCSF API activity without the fields of a CloudTrail record".into(), Some(text));
+            }
+        },
+        Mapped::Flow(fields) => decode_flow_fields(ctx, &fields, n, text),
+        Mapped::Other(what) => {
+            ctx.res.records += 1;
+            ctx.error(Some(n), Some(n), format!("{what}: neither CloudTrail nor a VPC flow log"), Some(text));
+        }
     }
 }
 
@@ -863,14 +895,18 @@ fn is_flow_object(s: &str) -> bool {
 /// (when the set of fields changes) and a line, so that it is read exactly as a text record is,
 /// unknown fields kept in `extra_fields`.
 fn decode_flow_object(ctx: &mut Ctx<'_>, s: &str, line: u64) {
-    let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(s) {
-        Ok(m) => m,
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) {
+        Ok(map) => decode_flow_fields(ctx, &map, line, s),
         Err(e) => {
             ctx.res.records += 1;
             ctx.error(Some(line), None, format!("unreadable flow record: {e}"), Some(s));
-            return;
         }
-    };
+    }
+}
+
+/// Flow record fields by name (`original` is the record they came from, for error excerpts).
+fn decode_flow_fields(ctx: &mut Ctx<'_>, map: &serde_json::Map<String, serde_json::Value>, line: u64, original: &str) {
+    let s = original;
     // Known fields first: a header starts with one.
     let mut fields: Vec<(&String, &serde_json::Value)> = map.iter().collect();
     fields.sort_by_key(|(k, _)| crate::schema::flow_field(k).is_none());

@@ -1,3 +1,6 @@
+//! Evidence in Apache Parquet: VPC flow logs as AWS delivers them in that format, and Amazon
+//! Security Lake's OCSF records (CloudTrail and VPC flow logs; mapped by [`super::ocsf`]).
+//!
 //! VPC flow logs delivered as Apache Parquet (`..._vpcflowlogs_<region>_<fl-id>_<time>_<hash>.log.parquet`,
 //! Hive-style or plain S3 layout). AWS names the columns after the fields with `_` for `-`
 //! (`account_id`, `interface_id`, `log_status`; `start` and `end` as Unix seconds) and types them
@@ -24,13 +27,11 @@ fn is_flow_table(names: &[&str]) -> bool {
     addressed && known >= 4
 }
 
-/// What a Parquet file that is not a flow log seems to be, for the reason it is rejected with.
+/// What a Parquet file that is not evidence seems to be, for the reason it is rejected with.
 fn what_it_is(names: &[&str]) -> String {
     let has = |n: &str| names.contains(&n);
     let shown = names.iter().take(8).copied().collect::<Vec<_>>().join(", ");
-    if has("class_uid") && has("metadata") {
-        format!("an OCSF (Amazon Security Lake) Parquet file, which trailflow does not read yet (columns {shown}, ...)")
-    } else if has("event_id") && has("event_time") && has("raw") {
+    if has("event_id") && has("event_time") && has("raw") {
         "a Parquet file of a trailflow lake, not evidence: query the lake itself".to_string()
     } else {
         format!("a Parquet file that is not a VPC flow log (columns {shown}{})", if names.len() > 8 { ", ..." } else { "" })
@@ -49,13 +50,23 @@ fn as_text(col: &ArrayRef) -> Result<ArrayRef, String> {
     cast(&col, &DataType::Utf8).map_err(|e| format!("a column of type {} cannot be read: {e}", col.data_type()))
 }
 
-/// Read a flow log Parquet file: `line(n, text)` gets a header line first (n = 0), then each row
-/// (n = its 1-based position). Fails with a reason naming what the file is when it is not a flow
-/// log, or where it is corrupt.
-pub fn read<R: ChunkReader + 'static>(input: R, line: &mut dyn FnMut(u64, &str)) -> Result<(), String> {
+/// What a Parquet file hands on, row by row.
+pub enum Row<'a> {
+    /// A flow log's text line: its header first (n = 0), then each row (n = its 1-based position).
+    Flow(u64, &'a str),
+    /// An OCSF record as JSON, and its position.
+    Ocsf(u64, &'a str),
+}
+
+/// Read a Parquet file of evidence, handing on each row. Fails with a reason naming what the file
+/// is when it is not evidence, or where it is corrupt.
+pub fn read<R: ChunkReader + 'static>(input: R, line: &mut dyn FnMut(Row<'_>)) -> Result<(), String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(|e| format!("unreadable Parquet: {e}"))?;
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    if names.contains(&"class_uid") {
+        return read_ocsf(builder, line);
+    }
     if !is_flow_table(&names) {
         return Err(what_it_is(&names));
     }
@@ -70,7 +81,7 @@ pub fn read<R: ChunkReader + 'static>(input: R, line: &mut dyn FnMut(u64, &str))
             && !schema.field(*i).data_type().is_nested()
     }));
     let header = used.iter().map(|i| names[*i]).collect::<Vec<_>>().join(" ");
-    line(0, &header);
+    line(Row::Flow(0, &header));
     let reader = builder.with_batch_size(BATCH).build().map_err(|e| format!("unreadable Parquet: {e}"))?;
     let mut row = 0u64;
     let mut text = String::with_capacity(256);
@@ -92,7 +103,31 @@ pub fn read<R: ChunkReader + 'static>(input: R, line: &mut dyn FnMut(u64, &str))
                     None => text.push('-'),
                 }
             }
-            line(row, &text);
+            line(Row::Flow(row, &text));
+        }
+    }
+    Ok(())
+}
+
+/// OCSF rows as JSON objects, nested as the schema nests them.
+fn read_ocsf<R: ChunkReader + 'static>(
+    builder: ParquetRecordBatchReaderBuilder<R>,
+    line: &mut dyn FnMut(Row<'_>),
+) -> Result<(), String> {
+    let reader = builder.with_batch_size(BATCH).build().map_err(|e| format!("unreadable Parquet: {e}"))?;
+    let mut row = 0u64;
+    let mut buf = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("corrupt Parquet after row {row}: {e}"))?;
+        buf.clear();
+        {
+            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut buf);
+            w.write(&batch).map_err(|e| format!("OCSF row {} cannot be read: {e}", row + 1))?;
+            w.finish().map_err(|e| e.to_string())?;
+        }
+        for text in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            row += 1;
+            line(Row::Ocsf(row, &String::from_utf8_lossy(text)));
         }
     }
     Ok(())
