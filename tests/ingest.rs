@@ -936,3 +936,64 @@ fn security_lake_ocsf_records_load_as_cloudtrail_and_flows() {
     assert_eq!(got.len(), ok_lines.len());
     assert_eq!(got, sql(text_lake.path(), q));
 }
+
+/// A configuration item as AWS Config writes it in snapshot and history files.
+fn config_item(resource_type: &str, id: &str, captured: &str, configuration: Value) -> Value {
+    serde_json::json!({
+        "relatedEvents": [], "relationships": [], "configuration": configuration,
+        "supplementaryConfiguration": {}, "tags": {}, "configurationItemVersion": "1.3",
+        "configurationItemCaptureTime": captured, "configurationStateId": 1714557600123u64,
+        "awsAccountId": "123456789012", "configurationItemStatus": "OK", "resourceType": resource_type,
+        "resourceId": id, "ARN": format!("arn:aws:ec2:us-east-1:123456789012:{id}"), "awsRegion": "us-east-1",
+        "availabilityZone": "Multiple Availability Zones", "configurationStateMd5Hash": ""
+    })
+}
+
+#[test]
+fn aws_config_items_are_inventory_at_their_own_times_and_feed_the_topology() {
+    let acl = |entries: Value| serde_json::json!({"associations": [{"networkAclAssociationId": "aclassoc-0a1", "networkAclId": "acl-0a1", "subnetId": "subnet-0a1"}],
+        "entries": entries, "isDefault": false, "networkAclId": "acl-0a1", "tags": [], "vpcId": "vpc-0a1", "ownerId": "123456789012"});
+    let deny_all = |egress: bool| serde_json::json!({"cidrBlock": "0.0.0.0/0", "egress": egress, "protocol": "-1", "ruleAction": "deny", "ruleNumber": 32767});
+    let https = serde_json::json!({"cidrBlock": "0.0.0.0/0", "egress": false, "protocol": "6", "ruleAction": "allow", "ruleNumber": 100, "portRange": {"from": 443, "to": 443}});
+    let all = serde_json::json!({"cidrBlock": "0.0.0.0/0", "egress": false, "protocol": "-1", "ruleAction": "allow", "ruleNumber": 90});
+    let history = serde_json::json!({"fileVersion": "1.0", "configurationItems": [
+        config_item("AWS::EC2::NetworkAcl", "acl-0a1", "2024-05-01T10:00:00.000Z", acl(serde_json::json!([https, deny_all(false), deny_all(true)]))),
+        config_item("AWS::EC2::NetworkAcl", "acl-0a1", "2024-05-01T12:30:00.000Z", acl(serde_json::json!([all, https, deny_all(false), deny_all(true)]))),
+        config_item("AWS::S3::Bucket", "evidence-bucket", "2024-05-01T12:00:00.000Z", serde_json::json!({"name": "evidence-bucket"})),
+    ]});
+    let snapshot = serde_json::json!({"fileVersion": "1.0", "configSnapshotId": "2a8c2f2e-example", "configurationItems": [
+        config_item("AWS::EC2::NetworkInterface", "eni-0a1", "2024-05-01T09:00:00.000Z", serde_json::json!({
+            "networkInterfaceId": "eni-0a1", "subnetId": "subnet-0a1", "vpcId": "vpc-0a1", "privateIpAddress": "10.0.1.10",
+            "attachment": {"instanceId": "i-0a1", "deviceIndex": 0, "status": "attached"}, "status": "in-use"})),
+        config_item("AWS::EC2::Subnet", "subnet-0a1", "2024-05-01T09:00:00.000Z", serde_json::json!({"subnetId": "subnet-0a1", "vpcId": "vpc-0a1", "cidrBlock": "10.0.1.0/24"})),
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let hist_dir = dir.path().join("AWSLogs/123456789012/Config/us-east-1/2024/5/1/ConfigHistory");
+    let snap_dir = dir.path().join("AWSLogs/123456789012/Config/us-east-1/2024/5/1/ConfigSnapshot");
+    std::fs::create_dir_all(&hist_dir).unwrap();
+    std::fs::create_dir_all(&snap_dir).unwrap();
+    std::fs::write(hist_dir.join("123456789012_Config_us-east-1_ConfigHistory_AWS::EC2::NetworkAcl_20240501T100000Z_20240501T130000Z_1.json.gz"), gz(history.to_string().as_bytes())).unwrap();
+    std::fs::write(snap_dir.join("123456789012_Config_us-east-1_ConfigSnapshot_20240501T090000Z_2a8c2f2e.json.gz"), gz(snapshot.to_string().as_bytes())).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, s) = ingest(lake.path(), &[dir.path()]);
+    assert!(out.status.success(), "{s}");
+    let inv = sql(lake.path(), "SELECT kind, resource_id, snapshot_time, snapshot_time_basis FROM inventory ORDER BY snapshot_time, kind");
+    let got: Vec<String> = inv.iter().map(|r| format!("{} {} {}", r["kind"].as_str().unwrap(), r["resource_id"].as_str().unwrap(), r["snapshot_time"].as_str().unwrap())).collect();
+    assert_eq!(got, [
+        "network_interfaces eni-0a1 2024-05-01T09:00:00Z",
+        "subnets subnet-0a1 2024-05-01T09:00:00Z",
+        "network_acls acl-0a1 2024-05-01T10:00:00Z",
+        "network_acls acl-0a1 2024-05-01T12:30:00Z",
+    ]);
+    assert!(inv.iter().all(|r| r["snapshot_time_basis"] == "AWS Config configurationItemCaptureTime"));
+    // The topology and the ACL's rules, as the items show them.
+    let ifaces = sql(lake.path(), "SELECT interface_id, subnet_id, private_ip, instance_id FROM network_interfaces");
+    assert_eq!(ifaces, vec![serde_json::json!({"interface_id": "eni-0a1", "subnet_id": "subnet-0a1", "private_ip": "10.0.1.10", "instance_id": "i-0a1"})]);
+    let assoc = sql(lake.path(), "SELECT subnet_id, network_acl_id FROM acl_associations");
+    assert_eq!(assoc, vec![serde_json::json!({"subnet_id": "subnet-0a1", "network_acl_id": "acl-0a1"})]);
+    let rules = sql(lake.path(), "SELECT rule_number, protocol, port_from, rule_action FROM nacl_entries WHERE NOT egress AND rule_number < 32767 ORDER BY rule_number");
+    assert_eq!(rules, vec![
+        serde_json::json!({"rule_number": 90, "protocol": -1, "rule_action": "allow"}),
+        serde_json::json!({"rule_number": 100, "protocol": 6, "port_from": 443, "rule_action": "allow"}),
+    ]);
+}

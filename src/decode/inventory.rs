@@ -2,10 +2,12 @@
 
 use serde_json::Value;
 
-/// Is this JSON object a `describe-*` output: does it hold one of [`INVENTORY_KEYS`] at its top?
+/// Is this JSON object a `describe-*` output or an AWS Config snapshot or history file: does it
+/// hold one of [`INVENTORY_KEYS`] or [`CONFIG_KEY`] at its top?
 pub fn is_inventory(object: &str) -> bool {
-    serde_json::from_str::<std::collections::HashMap<String, &serde_json::value::RawValue>>(object)
-        .is_ok_and(|top| INVENTORY_KEYS.iter().any(|(key, _, _)| top.contains_key(*key)))
+    serde_json::from_str::<std::collections::HashMap<String, &serde_json::value::RawValue>>(object).is_ok_and(|top| {
+        top.contains_key(CONFIG_KEY) || INVENTORY_KEYS.iter().any(|(key, _, _)| top.contains_key(*key))
+    })
 }
 
 /// One resource of an inventory snapshot.
@@ -17,6 +19,9 @@ pub struct InvItem {
     pub region: Option<String>,
     pub vpc_id: Option<String>,
     pub item: String,
+    /// When AWS Config captured the item (microseconds, UTC). `None` for `describe-*` output,
+    /// whose time is given or inferred for the whole snapshot.
+    pub captured: Option<i64>,
 }
 
 /// The top-level keys of `describe-*` outputs, the kind each is stored as, and its id field.
@@ -57,6 +62,7 @@ pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<
                 s(item, "ResourceId").filter(|r| r.starts_with("vpc-"))
             }),
             item: item.to_string(),
+            captured: None,
         });
     };
     if key == "Reservations" {
@@ -70,6 +76,70 @@ pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<
         for item in arr {
             push(item, None);
         }
+    }
+    Ok(out)
+}
+
+/// The key of AWS Config's configuration snapshot and history files (`{"fileVersion": ...,
+/// "configurationItems": [...]}`).
+pub const CONFIG_KEY: &str = "configurationItems";
+
+/// AWS Config resource types stored as inventory, and the kind each is stored as (the same
+/// kinds as `describe-*` output: the readers of `inventory` take either, field names in any case).
+pub const CONFIG_TYPES: &[(&str, &str)] = &[
+    ("AWS::EC2::NetworkAcl", "network_acls"),
+    ("AWS::EC2::NetworkInterface", "network_interfaces"),
+    ("AWS::EC2::Subnet", "subnets"),
+    ("AWS::EC2::Instance", "instances"),
+    ("AWS::EC2::VPC", "vpcs"),
+    ("AWS::EC2::SecurityGroup", "security_groups"),
+];
+
+/// What a Config file held.
+#[derive(Debug, Default)]
+pub struct ConfigItems {
+    pub items: Vec<InvItem>,
+    /// Items of resource types not stored, or recording a deletion (no configuration).
+    pub skipped: usize,
+    /// Items that could not be read, with why.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// The configuration items of an AWS Config snapshot or history file, each at its own capture
+/// time (`configurationItemCaptureTime`).
+pub fn config_items(items: &Value) -> Result<ConfigItems, String> {
+    let Some(arr) = items.as_array() else {
+        return Err(format!("{CONFIG_KEY} is not an array"));
+    };
+    let mut out = ConfigItems::default();
+    for (i, ci) in arr.iter().enumerate() {
+        let Some(&(_, kind)) = s(ci, "resourceType").and_then(|t| CONFIG_TYPES.iter().find(|(c, _)| *c == t)) else {
+            out.skipped += 1;
+            continue;
+        };
+        let configuration = match ci.get("configuration") {
+            Some(Value::String(text)) => serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        };
+        if !configuration.is_object() {
+            // A deleted resource has no configuration.
+            out.skipped += 1;
+            continue;
+        }
+        let Some(captured) = s(ci, "configurationItemCaptureTime").and_then(|t| crate::time::parse_time(&t)) else {
+            out.rejected.push((i + 1, "configuration item without a configurationItemCaptureTime".into()));
+            continue;
+        };
+        out.items.push(InvItem {
+            kind,
+            resource_id: s(ci, "resourceId"),
+            account_id: s(ci, "awsAccountId"),
+            region: s(ci, "awsRegion"),
+            vpc_id: s(&configuration, "vpcId").or_else(|| s(&configuration, "VpcId")),
+            item: configuration.to_string(),
+            captured: Some(captured),
+        });
     }
     Ok(out)
 }

@@ -763,25 +763,42 @@ fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, line: u64) {
         }
     };
     let region = path_info(&ctx.source).region;
+    if let Some(items) = value.get(inventory::CONFIG_KEY) {
+        match inventory::config_items(items) {
+            Ok(config) => {
+                ctx.res.records += (config.items.len() + config.skipped + config.rejected.len()) as u64;
+                for (n, why) in config.rejected {
+                    ctx.error(Some(line), Some(n as u64), why, None);
+                }
+                note_inventory(ctx, config.items);
+            }
+            Err(reason) => ctx.error(Some(line), None, reason, None),
+        }
+    }
     for (key, _, _) in INVENTORY_KEYS {
         if let Some(arr) = value.get(*key) {
             match inventory::items(key, arr, region.as_deref()) {
                 Ok(items) => {
                     ctx.res.records += items.len() as u64;
-                    for it in &items {
-                        if let Some(a) = &it.account_id {
-                            ctx.res.accounts.insert(a.clone());
-                        }
-                        if let Some(r) = &it.region {
-                            ctx.res.regions.insert(r.clone());
-                        }
-                    }
-                    ctx.res.inventory.extend(items);
+                    note_inventory(ctx, items);
                 }
                 Err(reason) => ctx.error(Some(line), None, reason, None),
             }
         }
     }
+}
+
+/// Keep a file's inventory items, noting their accounts and regions.
+fn note_inventory(ctx: &mut Ctx<'_>, items: Vec<InvItem>) {
+    for it in &items {
+        if let Some(a) = &it.account_id {
+            ctx.res.accounts.insert(a.clone());
+        }
+        if let Some(r) = &it.region {
+            ctx.res.regions.insert(r.clone());
+        }
+    }
+    ctx.res.inventory.extend(items);
 }
 
 /// Decode one record, delivered as `delivery` says unless it turns out to be wrapped (event

@@ -154,6 +154,7 @@ mod tests {
             region: None,
             vpc_id: None,
             item: format!(r#"{{"NetworkAclId":"acl-1","Entries":[{entries}]}}"#),
+            captured: None,
         }
     }
 

@@ -10,7 +10,7 @@ pub mod summary;
 pub mod source;
 pub mod writer;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -383,23 +383,31 @@ fn write_inventory(
     newest_in_run: Option<i64>,
     summary: &mut Summary,
 ) -> Result<()> {
+    // AWS Config items carry their own capture time; describe-* output is placed as a whole.
+    let undated: Vec<InvItem> = inventory.iter().filter(|(_, i)| i.captured.is_none()).map(|(_, i)| i.clone()).collect();
     let (time, basis) = match opts.inventory_time {
         Some(t) => (t, "given with --inventory-time".to_string()),
+        None if undated.is_empty() => (0, String::new()),
         None => {
             let (mut lake_events, lake_newest) = inventory_time::nacl_events(lake)?;
             lake_events.append(&mut nacl_events);
             let newest = lake_newest.into_iter().chain(newest_in_run).max();
-            let items: Vec<InvItem> = inventory.iter().map(|(_, i)| i.clone()).collect();
-            inventory_time::infer(&items, &lake_events, newest)
+            inventory_time::infer(&undated, &lake_events, newest)
         }
     };
-    summary.inventory_time = Some(crate::time::fmt_time(time));
-    summary.inventory_time_basis = Some(basis.clone());
-    let rows: Vec<InventoryRow<'_>> = inventory
-        .iter()
-        .map(|(file, i)| InventoryRow {
-            snapshot_time: time,
-            snapshot_time_basis: &basis,
+    if !undated.is_empty() {
+        summary.inventory_time = Some(crate::time::fmt_time(time));
+        summary.inventory_time_basis = Some(basis.clone());
+    }
+    let mut by_day: BTreeMap<String, Vec<InventoryRow<'_>>> = BTreeMap::new();
+    for (file, i) in inventory {
+        let (t, b) = match i.captured {
+            Some(c) => (c, CONFIG_BASIS),
+            None => (time, basis.as_str()),
+        };
+        by_day.entry(partition_of(Some(t))).or_default().push(InventoryRow {
+            snapshot_time: t,
+            snapshot_time_basis: b,
             kind: i.kind,
             resource_id: i.resource_id.as_deref(),
             account_id: i.account_id.as_deref(),
@@ -407,12 +415,17 @@ fn write_inventory(
             vpc_id: i.vpc_id.as_deref(),
             item: &i.item,
             source_file: file,
-        })
-        .collect();
-    writer.write_file(INVENTORY, &partition_of(Some(time)), vec![batch_of(INVENTORY, &rows)?])?;
-    summary.rows.insert(INVENTORY.to_string(), rows.len() as u64);
+        });
+    }
+    for (dt, rows) in &by_day {
+        writer.write_file(INVENTORY, dt, vec![batch_of(INVENTORY, rows)?])?;
+    }
+    summary.rows.insert(INVENTORY.to_string(), inventory.len() as u64);
     Ok(())
 }
+
+/// How an AWS Config item's time is known.
+const CONFIG_BASIS: &str = "AWS Config configurationItemCaptureTime";
 
 /// `ingested_files`: one row per file decoded in this run, and one per copy it named.
 fn write_files(
