@@ -253,6 +253,8 @@ pub static INGESTED_FILES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("status", DataType::Utf8, false),
         // For a copy (status `duplicate`): the file whose identical content was loaded.
         utf8("duplicate_of"),
+        // SHA-256 of the file's bytes, hex (NULL in lakes written before it was recorded).
+        utf8("sha256"),
     ]))
 });
 
@@ -462,6 +464,7 @@ pub struct IngestedFileRow<'a> {
     pub region: Option<&'a str>,
     pub status: &'a str,
     pub duplicate_of: Option<&'a str>,
+    pub sha256: Option<&'a str>,
 }
 
 /// One row of `ingest_errors`: a rejected input, or a note about a loaded one.

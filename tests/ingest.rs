@@ -997,3 +997,25 @@ fn aws_config_items_are_inventory_at_their_own_times_and_feed_the_topology() {
         serde_json::json!({"rule_number": 100, "protocol": 6, "port_from": 443, "rule_action": "allow"}),
     ]);
 }
+
+#[test]
+fn every_file_read_is_recorded_with_its_sha256() {
+    use sha2::Digest;
+    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json");
+    let bytes = std::fs::read(&trail).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.json"), &bytes).unwrap();
+    std::fs::write(dir.path().join("copy.json"), &bytes).unwrap();
+    std::fs::write(dir.path().join("b.json.gz"), gz(&bytes)).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    ingest(lake.path(), &[dir.path()]);
+    let rows = sql(lake.path(), "SELECT source_file, status, sha256 FROM ingested_files ORDER BY source_file");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let sha = |b: &[u8]| sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for r in &rows {
+        let name = r["source_file"].as_str().unwrap();
+        let on_disk = std::fs::read(dir.path().join(std::path::Path::new(name).file_name().unwrap())).unwrap();
+        assert_eq!(r["sha256"].as_str().unwrap(), sha(&on_disk), "{name}");
+    }
+    assert!(rows.iter().any(|r| r["status"] == "duplicate"), "{rows:?}");
+}

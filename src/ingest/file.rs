@@ -48,6 +48,8 @@ pub type Claims = Mutex<std::collections::HashMap<String, Option<String>>>;
 #[derive(Debug, Clone)]
 pub struct CopyOf {
     pub file_id: String,
+    /// SHA-256 of the file's bytes (hex).
+    pub sha256: String,
     pub source_file: String,
     pub size: u64,
     /// The name it has in this run, when this run holds it (else the lake does).
@@ -58,6 +60,8 @@ pub struct CopyOf {
 #[derive(Debug, Default)]
 pub struct FileResult {
     pub file_id: String,
+    /// SHA-256 of the file's bytes (hex).
+    pub sha256: String,
     pub source_file: String,
     pub kind: Option<Kind>,
     pub format: Option<String>,
@@ -313,21 +317,21 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
     let source: Arc<str> = unit.logical().into();
     let Unit { outer, member, data, size } = unit;
     let mut bytes_storage = None;
-    let file_id;
+    let (file_id, sha256);
     match &data {
-        UnitData::Bytes(b, _) => file_id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b)),
+        UnitData::Bytes(b, _) => (file_id, sha256) = fingerprint(b),
         UnitData::File(path) => {
             let read = if size <= BUFFER_LIMIT {
                 read_small(path).map(|b| {
-                    let id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&b));
+                    let ids = fingerprint(&b);
                     bytes_storage = Some(b);
-                    id
+                    ids
                 })
             } else {
                 hash_file(path)
             };
             match read {
-                Ok(id) => file_id = id,
+                Ok(ids) => (file_id, sha256) = ids,
                 Err(e) => {
                     send(Msg::Error(ErrorRow::file(&outer, member, format!("cannot read: {e}"))));
                     return;
@@ -338,14 +342,15 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
     {
         let mut claims = claimed.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(holder) = claims.get(&file_id) {
-            send(Msg::Copy(CopyOf { file_id, source_file: source.to_string(), size, first_in_run: holder.clone() }));
+            let first_in_run = holder.clone();
+            send(Msg::Copy(CopyOf { file_id, sha256, source_file: source.to_string(), size, first_in_run }));
             return;
         }
         claims.insert(file_id.clone(), Some(source.to_string()));
     }
     let info = path_info(&source);
     let mut ctx = Ctx {
-        res: FileResult { file_id, source_file: source.to_string(), size, ..Default::default() },
+        res: FileResult { file_id, sha256, source_file: source.to_string(), size, ..Default::default() },
         outer: outer.clone(),
         member,
         send: &mut *send,
@@ -458,9 +463,23 @@ fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(b)
 }
 
-fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
+/// A file's id (xxh3-128 of its bytes: what runs deduplicate files by) and its SHA-256 (what a
+/// responder proves the evidence with), both in hex.
+fn fingerprint(bytes: &[u8]) -> (String, String) {
+    use sha2::Digest;
+    (format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)), hex(&sha2::Sha256::digest(bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`fingerprint`] of a file read in pieces.
+fn hash_file(path: &std::path::Path) -> std::io::Result<(String, String)> {
+    use sha2::Digest;
     let mut f = open_regular(path)?;
     let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut sha = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf)?;
@@ -468,8 +487,9 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
             break;
         }
         h.update(&buf[..n]);
+        sha.update(&buf[..n]);
     }
-    Ok(format!("{:032x}", h.digest128()))
+    Ok((format!("{:032x}", h.digest128()), hex(&sha.finalize())))
 }
 
 /// Decompress if gzip (by its magic bytes, whatever the name says), then decode JSON or text.

@@ -457,6 +457,7 @@ fn write_files(
             region: info.region.as_deref().or_else(|| r.regions.iter().next().map(String::as_str)),
             status: r.status(),
             duplicate_of: None,
+            sha256: Some(&r.sha256),
         });
     }
     let copy_infos: Vec<paths::PathInfo> = copies.iter().map(|(c, _, _)| paths::path_info(&c.source_file)).collect();
@@ -479,6 +480,7 @@ fn write_files(
             region: info.region.as_deref(),
             status: "duplicate",
             duplicate_of: Some(first),
+            sha256: Some(&c.sha256),
         });
     }
     if rows.is_empty() {
