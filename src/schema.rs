@@ -12,9 +12,11 @@ pub const INVENTORY: &str = "inventory";
 pub const INGEST_ERRORS: &str = "ingest_errors";
 pub const INGESTED_FILES: &str = "ingested_files";
 pub const EVENT_COPIES: &str = "event_copies";
+pub const CLOUDTRAIL_DIGESTS: &str = "cloudtrail_digests";
 
 /// Every table ingest writes, in the order `stats` lists them.
-pub const TABLES: &[&str] = &[CLOUDTRAIL, FLOW_LOGS, INVENTORY, INGESTED_FILES, INGEST_ERRORS, EVENT_COPIES];
+pub const TABLES: &[&str] =
+    &[CLOUDTRAIL, FLOW_LOGS, INVENTORY, INGESTED_FILES, INGEST_ERRORS, EVENT_COPIES, CLOUDTRAIL_DIGESTS];
 
 pub const NACL_CHANGES: &str = "nacl_changes";
 pub const NETWORK_INTERFACES: &str = "network_interfaces";
@@ -255,6 +257,8 @@ pub static INGESTED_FILES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("duplicate_of"),
         // SHA-256 of the file's bytes, hex (NULL in lakes written before it was recorded).
         utf8("sha256"),
+        // SHA-256 of a CloudTrail log file's uncompressed content (what digests record), hex.
+        utf8("content_sha256"),
     ]))
 });
 
@@ -428,6 +432,42 @@ pub struct NaclEntryRow<'a> {
     pub valid_to: Option<i64>,
 }
 
+/// `cloudtrail_digests`: one row per entry of each CloudTrail digest file in the evidence.
+pub static CLOUDTRAIL_DIGESTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("digest_file", DataType::Utf8, false),
+        utf8("digest_s3_object"),
+        utf8("account_id"),
+        utf8("region"),
+        Field::new("digest_start_time", ts_type(), true),
+        Field::new("digest_end_time", ts_type(), true),
+        // SHA-256 of the digest file's uncompressed content, hex.
+        utf8("digest_sha256"),
+        Field::new("entry", DataType::Utf8, false),
+        utf8("s3_object"),
+        utf8("hash_value"),
+        utf8("hash_algorithm"),
+        Field::new("source_file", DataType::Utf8, false),
+    ]))
+});
+
+/// One row of `cloudtrail_digests`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DigestRow<'a> {
+    pub digest_file: &'a str,
+    pub digest_s3_object: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub region: Option<String>,
+    pub digest_start_time: Option<i64>,
+    pub digest_end_time: Option<i64>,
+    pub digest_sha256: Option<&'a str>,
+    pub entry: &'a str,
+    pub s3_object: Option<&'a str>,
+    pub hash_value: Option<&'a str>,
+    pub hash_algorithm: Option<&'a str>,
+    pub source_file: &'a str,
+}
+
 /// One row of `inventory`: a resource of a `describe-*` snapshot.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InventoryRow<'a> {
@@ -465,6 +505,7 @@ pub struct IngestedFileRow<'a> {
     pub status: &'a str,
     pub duplicate_of: Option<&'a str>,
     pub sha256: Option<&'a str>,
+    pub content_sha256: Option<&'a str>,
 }
 
 /// One row of `ingest_errors`: a rejected input, or a note about a loaded one.
@@ -505,6 +546,7 @@ pub fn schema_of(table: &str) -> Option<SchemaRef> {
         INGEST_ERRORS => INGEST_ERRORS_SCHEMA.clone(),
         INGESTED_FILES => INGESTED_FILES_SCHEMA.clone(),
         EVENT_COPIES => EVENT_COPIES_SCHEMA.clone(),
+        CLOUDTRAIL_DIGESTS => CLOUDTRAIL_DIGESTS_SCHEMA.clone(),
         NACL_CHANGES => NACL_CHANGES_SCHEMA.clone(),
         NETWORK_INTERFACES => NETWORK_INTERFACES_SCHEMA.clone(),
         ACL_ASSOCIATIONS => ACL_ASSOCIATIONS_SCHEMA.clone(),
@@ -517,6 +559,7 @@ pub fn schema_of(table: &str) -> Option<SchemaRef> {
 pub fn time_column(table: &str) -> &'static str {
     match table {
         CLOUDTRAIL | EVENT_COPIES => "event_time",
+        CLOUDTRAIL_DIGESTS => "digest_end_time",
         FLOW_LOGS => "start_time",
         INVENTORY => "snapshot_time",
         INGEST_ERRORS => "logged_at",

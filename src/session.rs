@@ -62,13 +62,19 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     // about 10 ms, which every other query would pay for nothing.
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Invalid("no default catalog".into()))?;
     let tables = catalog.schema("public").ok_or_else(|| Error::Invalid("no default schema".into()))?;
-    let lazy = Tables { inner: tables, state: ctx.state_weak_ref(), opts: opts.clone(), verdicts: OnceCell::new() };
+    let lazy = Tables { inner: tables, state: ctx.state_weak_ref(), opts: opts.clone(), verdicts: OnceCell::new(), integrity: OnceCell::new() };
     catalog.register_schema("public", Arc::new(lazy))?;
     Ok(ctx)
 }
 
 /// The name of the correlation's view.
 pub const VERDICTS: &str = "nacl_verdicts";
+/// The view of the evidence checked against its CloudTrail digests (`queries/evidence_integrity.sql`).
+pub const INTEGRITY: &str = "evidence_integrity";
+const INTEGRITY_SQL: &str = include_str!("../queries/views/evidence_integrity.sql");
+
+/// The views planned on first use.
+const LAZY_VIEWS: [&str; 2] = [VERDICTS, INTEGRITY];
 
 /// The session's tables, with [`VERDICTS`] planned on first use.
 #[derive(Debug)]
@@ -77,29 +83,36 @@ struct Tables {
     state: std::sync::Weak<parking_lot::RwLock<datafusion::execution::SessionState>>,
     opts: SessionOptions,
     verdicts: OnceCell<Arc<dyn TableProvider>>,
+    integrity: OnceCell<Arc<dyn TableProvider>>,
 }
 
 #[async_trait::async_trait]
 impl SchemaProvider for Tables {
     fn table_names(&self) -> Vec<String> {
         let mut names = self.inner.table_names();
-        if !names.iter().any(|n| n == VERDICTS) {
-            names.push(VERDICTS.to_string());
+        for view in LAZY_VIEWS {
+            if !names.iter().any(|n| n == view) {
+                names.push(view.to_string());
+            }
         }
         names
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         // A table registered under the name (investigate's computed verdicts) comes first.
-        if name != VERDICTS || self.inner.table_exist(name) {
+        if !LAZY_VIEWS.contains(&name) || self.inner.table_exist(name) {
             return self.inner.table(name).await;
         }
-        let view = self
-            .verdicts
+        let cell = if name == VERDICTS { &self.verdicts } else { &self.integrity };
+        let view = cell
             .get_or_try_init(|| async {
                 let state = self.state.upgrade().ok_or_else(|| DataFusionError::Plan("the session is gone".into()))?;
                 let ctx = SessionContext::new_with_state(state.read().clone());
-                let df = correlation(&ctx, &self.opts).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+                let df = if name == VERDICTS {
+                    correlation(&ctx, &self.opts).await.map_err(|e| DataFusionError::External(Box::new(e)))?
+                } else {
+                    ctx.sql(INTEGRITY_SQL).await?
+                };
                 Ok::<_, DataFusionError>(df.into_view())
             })
             .await?;
@@ -115,7 +128,7 @@ impl SchemaProvider for Tables {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == VERDICTS || self.inner.table_exist(name)
+        LAZY_VIEWS.contains(&name) || self.inner.table_exist(name)
     }
 }
 

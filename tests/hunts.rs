@@ -178,6 +178,12 @@ fn every_hunt_finds_its_planted_true_positive() {
         ("inbound_admin_ports_accepted", hunt_json("inbound_admin_ports_accepted", &[]), {
             Box::new(|r| r.iter().any(|x| x["peer"] == "198.51.100.23" && x["dstport"] == 22))
         }),
+        ("evidence_integrity_problems", hunt_json("evidence_integrity_problems", &[]), {
+            // Exactly the file removed from the bucket: every other file the digest names is
+            // there with the hash the digest records.
+            let removed = planted("log_file_removed_from_bucket")["object"].as_str().unwrap().to_string();
+            Box::new(move |r| r.len() == 1 && has(r, "status", "missing") && has(r, "object", &removed))
+        }),
         ("actor_activity_around_change", hunt_json("actor_activity_around_change", &[]), {
             // dev-temp opened the security group 30 minutes after opening the ACL.
             let sg = id(&planted("security_group_open_to_world_ssh"));

@@ -1019,3 +1019,88 @@ fn every_file_read_is_recorded_with_its_sha256() {
     }
     assert!(rows.iter().any(|r| r["status"] == "duplicate"), "{rows:?}");
 }
+
+#[test]
+fn evidence_is_checked_against_its_cloudtrail_digests() {
+    use sha2::Digest;
+    let sha = |b: &[u8]| sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
+    let log = |id: &str, time: &str| {
+        let mut r = v["Records"][0].clone();
+        r["eventID"] = Value::from(id);
+        r["eventTime"] = Value::from(time);
+        serde_json::json!({ "Records": [r] }).to_string()
+    };
+    let prefix = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01";
+    let name = |t: &str, r: &str| format!("123456789012_CloudTrail_us-east-1_20240501T{t}Z_{r}.json.gz");
+    let logs = [
+        (name("1005", "aaaa"), log("e-1", "2024-05-01T10:01:00Z")),
+        (name("1010", "bbbb"), log("e-2", "2024-05-01T10:06:00Z")),
+        (name("1105", "cccc"), log("e-3", "2024-05-01T11:01:00Z")),
+        (name("1110", "dddd"), log("e-4", "2024-05-01T11:06:00Z")),
+    ];
+    let entry = |n: &str, content: &str| serde_json::json!({"s3Bucket": "trail-bucket", "s3Object": format!("{prefix}/{n}"), "hashValue": sha(content.as_bytes()), "hashAlgorithm": "SHA-256", "newestEventTime": "2024-05-01T10:59:00Z", "oldestEventTime": "2024-05-01T10:00:00Z"});
+    let digest_prefix = "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/01";
+    let digest_name = |t: &str| format!("123456789012_CloudTrail-Digest_us-east-1_management_us-east-1_20240501T{t}Z.json.gz");
+    let digest = |start: &str, end: &str, t: &str, files: Vec<Value>, prev: Option<(String, String)>| {
+        let mut d = serde_json::json!({"awsAccountId": "123456789012", "digestStartTime": start, "digestEndTime": end, "digestS3Bucket": "trail-bucket",
+            "digestS3Object": format!("{digest_prefix}/{}", digest_name(t)), "digestPublicKeyFingerprint": "31e8b5433410dfb61a9dc45cc65b22ff",
+            "digestSignatureAlgorithm": "SHA256withRSA", "newestEventTime": end, "oldestEventTime": start, "logFiles": files});
+        if let Some((object, hash)) = prev {
+            d["previousDigestS3Bucket"] = Value::from("trail-bucket");
+            d["previousDigestS3Object"] = Value::from(object);
+            d["previousDigestHashValue"] = Value::from(hash);
+            d["previousDigestHashAlgorithm"] = Value::from("SHA-256");
+            d["previousDigestSignature"] = Value::from("00");
+        }
+        d.to_string()
+    };
+    let d1 = digest("2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", "110000", vec![entry(&logs[0].0, &logs[0].1), entry(&logs[1].0, &logs[1].1)],
+        Some((format!("{digest_prefix}/{}", digest_name("100000")), "ab".repeat(32))));
+    let d2 = digest("2024-05-01T11:00:00Z", "2024-05-01T12:00:00Z", "120000", vec![entry(&logs[2].0, &logs[2].1), entry(&logs[3].0, &logs[3].1)],
+        Some((format!("{digest_prefix}/{}", digest_name("110000")), sha(d1.as_bytes()))));
+    let d3 = digest("2024-05-01T12:00:00Z", "2024-05-01T13:00:00Z", "130000", vec![], Some((format!("{digest_prefix}/{}", digest_name("120000")), sha(b"not d2"))));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(prefix)).unwrap();
+    std::fs::create_dir_all(dir.path().join(digest_prefix)).unwrap();
+    // e-2's file altered after delivery, e-4's never handed over, and one file no digest names.
+    let altered = logs[1].1.replace("e-2", "e-2x");
+    for (n, content) in [(&logs[0].0, &logs[0].1), (&logs[1].0, &altered), (&logs[2].0, &logs[2].1)] {
+        std::fs::write(dir.path().join(prefix).join(n), gz(content.as_bytes())).unwrap();
+    }
+    std::fs::write(dir.path().join(prefix).join(name("1030", "eeee")), gz(log("e-5", "2024-05-01T10:25:00Z").as_bytes())).unwrap();
+    for (t, d) in [("110000", &d1), ("120000", &d2), ("130000", &d3)] {
+        std::fs::write(dir.path().join(digest_prefix).join(digest_name(t)), gz(d.as_bytes())).unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    let (out, s) = ingest(lake.path(), &[dir.path()]);
+    assert!(out.status.success(), "{s}");
+    let rows = sql(lake.path(), "SELECT status, object FROM evidence_integrity ORDER BY status, object");
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {}", r["status"].as_str().unwrap(), r["object"].as_str().unwrap().rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(got, [
+        format!("altered {}", logs[1].0),
+        format!("chain_broken {}", digest_name("120000")),
+        format!("chain_ok {}", digest_name("110000")),
+        format!("extra {}", name("1030", "eeee")),
+        format!("missing {}", logs[3].0),
+        format!("ok {}", logs[0].0),
+        format!("ok {}", logs[2].0),
+        format!("previous_digest_not_in_evidence {}", digest_name("100000")),
+    ]);
+    let accounts = sql(lake.path(), "SELECT DISTINCT account_id, region, signature FROM evidence_integrity");
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert_eq!(accounts[0]["region"], "us-east-1");
+    assert!(accounts[0]["signature"].as_str().unwrap().starts_with("not verified"));
+    // The hunt lists the problems only.
+    let out = bin().args(["hunt", "run", "evidence_integrity_problems", "--format", "json", "--lake"]).arg(lake.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for status in ["altered", "chain_broken", "extra", "missing"] {
+        assert!(text.contains(&format!("\"status\":\"{status}\"")), "{status}: {text}");
+    }
+    assert!(!text.contains("\"status\":\"ok\""), "{text}");
+}

@@ -1,6 +1,7 @@
 //! One decoder per source format, and the streaming JSON splitter they share.
 
 pub mod cloudtrail;
+pub mod digest;
 pub mod flowlog;
 pub mod inventory;
 pub mod json_stream;

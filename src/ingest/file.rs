@@ -62,6 +62,11 @@ pub struct FileResult {
     pub file_id: String,
     /// SHA-256 of the file's bytes (hex).
     pub sha256: String,
+    /// SHA-256 of a trail log file's uncompressed content (hex): what digests record.
+    pub content_sha256: Option<String>,
+    /// The entries of a CloudTrail digest file, and the SHA-256 of its uncompressed content.
+    pub digests: Vec<crate::decode::digest::DigestEntry>,
+    pub digest_sha256: Option<String>,
     pub source_file: String,
     pub kind: Option<Kind>,
     pub format: Option<String>,
@@ -362,13 +367,6 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
         warned_utf8: false,
         json_flow_header: String::new(),
     };
-    if info.digest {
-        // Digest files sign the event files; they are not events.
-        ctx.res.digest = true;
-        let res = ctx.finish();
-        send(Msg::Done(Box::new(res)));
-        return;
-    }
     // Parquet (flow logs as AWS delivers them in that format) needs the whole file: its footer
     // comes last.
     let parquet = match (&data, &bytes_storage) {
@@ -401,7 +399,13 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
             }
         },
     };
-    decode_stream(&mut ctx, raw, size, &info);
+    if info.digest {
+        // Digest files sign the event files; they are not events, and are read as such.
+        ctx.res.digest = true;
+        read_digest(&mut ctx, raw);
+    } else {
+        decode_stream(&mut ctx, raw, size, &info);
+    }
     let res = ctx.finish();
     send(Msg::Done(Box::new(res)));
 }
@@ -455,6 +459,52 @@ fn decode_ocsf(ctx: &mut Ctx<'_>, n: u64, text: &str) {
     }
 }
 
+/// A CloudTrail digest file: its entries, and the SHA-256 of its uncompressed content (which the
+/// next digest records).
+fn read_digest(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>) {
+    use sha2::Digest;
+    let limit = ctx.limits.document_bytes as u64;
+    let mut bytes = Vec::new();
+    let mut reader = BufReader::new(raw);
+    let gz = reader.fill_buf().is_ok_and(|b| b.starts_with(&[0x1f, 0x8b]));
+    let read = if gz {
+        MultiGzDecoder::new(reader).take(limit + 1).read_to_end(&mut bytes)
+    } else {
+        reader.take(limit + 1).read_to_end(&mut bytes)
+    };
+    if let Err(e) = read {
+        ctx.error(None, None, format!("unreadable digest file: {e}"), None);
+        return;
+    }
+    if bytes.len() as u64 > limit {
+        ctx.error(None, None, format!("digest file larger than {limit} bytes: not read (TRAILFLOW_MAX_DOCUMENT)"), None);
+        return;
+    }
+    ctx.res.digest_sha256 = Some(hex(&sha2::Sha256::digest(&bytes)));
+    match serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string()).and_then(|v| crate::decode::digest::entries(&v)) {
+        Ok(entries) => {
+            ctx.res.records += entries.len() as u64;
+            ctx.res.digests = entries;
+        }
+        Err(reason) => ctx.error(Some(1), None, format!("digest file: {reason}"), None),
+    }
+}
+
+/// Hashes what passes through (the uncompressed content of a trail's log file).
+struct Hashing<R> {
+    inner: R,
+    sha: std::rc::Rc<std::cell::RefCell<sha2::Sha256>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.sha.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A small regular file, whole.
 fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let mut f = open_regular(path)?;
@@ -503,12 +553,18 @@ fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>, size: u64, info: &s
         }
     };
     let text_limit = (size.saturating_mul(ctx.limits.expansion)).max(ctx.limits.expansion_floor);
+    // A trail's log file: its uncompressed content is hashed on the way, as its digest records it.
+    let content_hash = (gz && info.trail_log).then(|| std::rc::Rc::new(std::cell::RefCell::new(<sha2::Sha256 as sha2::Digest>::new())));
+    if !gz && info.trail_log {
+        ctx.res.content_sha256 = Some(ctx.res.sha256.clone());
+    }
     let mut reader: Box<dyn BufRead + '_> = if gz {
         let limit = text_limit;
-        Box::new(BufReader::with_capacity(
-            256 << 10,
-            Limited { inner: MultiGzDecoder::new(reader), left: limit, limit },
-        ))
+        let inner: Box<dyn Read + '_> = match &content_hash {
+            Some(sha) => Box::new(Hashing { inner: MultiGzDecoder::new(reader), sha: sha.clone() }),
+            None => Box::new(MultiGzDecoder::new(reader)),
+        };
+        Box::new(BufReader::with_capacity(256 << 10, Limited { inner, left: limit, limit }))
     } else {
         Box::new(reader)
     };
@@ -535,11 +591,18 @@ fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>, size: u64, info: &s
         let n = buf.len();
         reader.consume(n);
     };
-    let _ = info;
     match first {
         None => ctx.error(None, None, "empty file".into(), None),
         Some(b'{') | Some(b'[') => decode_json(ctx, reader.as_mut(), gz),
         Some(_) => decode_text(ctx, reader.as_mut(), gz),
+    }
+    if let Some(sha) = content_hash {
+        // Whatever the decoder left unread counts too; a file that cannot be read to its end has
+        // no content hash.
+        if std::io::copy(&mut reader, &mut std::io::sink()).is_ok() {
+            let sha = std::rc::Rc::try_unwrap(sha).map(|c| c.into_inner()).unwrap_or_else(|rc| rc.borrow().clone());
+            ctx.res.content_sha256 = Some(hex(&sha2::Digest::finalize(sha)));
+        }
     }
 }
 

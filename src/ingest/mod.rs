@@ -305,6 +305,7 @@ fn finish_run(
         write_inventory(lake, opts, writer, &inventory, nacl_events, last, summary)?;
     }
     write_files(writer, &results, &copies, run_id, now)?;
+    write_digests(writer, &results, summary)?;
     summary.rejected = errors
         .iter()
         .filter(|e| e.severity == Severity::Error)
@@ -424,6 +425,41 @@ fn write_inventory(
     Ok(())
 }
 
+/// `cloudtrail_digests`: the entries of the digest files of the run, by day of their end.
+fn write_digests(writer: &mut TableWriter<'_>, results: &[Box<FileResult>], summary: &mut Summary) -> Result<()> {
+    let mut by_day: BTreeMap<String, Vec<crate::schema::DigestRow<'_>>> = BTreeMap::new();
+    for r in results.iter().filter(|r| !r.digests.is_empty()) {
+        let file_region = paths::path_info(&r.source_file).region;
+        for d in &r.digests {
+            // The region the digest covers, from its own S3 key, else from where the file was.
+            let region = d.digest_s3_object.as_deref().map(paths::path_info).and_then(|i| i.region).or(file_region.clone());
+            by_day.entry(partition_of(d.digest_end_time)).or_default().push(crate::schema::DigestRow {
+                digest_file: &r.source_file,
+                digest_s3_object: d.digest_s3_object.as_deref(),
+                account_id: d.account_id.as_deref(),
+                region,
+                digest_start_time: d.digest_start_time,
+                digest_end_time: d.digest_end_time,
+                digest_sha256: r.digest_sha256.as_deref(),
+                entry: d.entry,
+                s3_object: d.s3_object.as_deref(),
+                hash_value: d.hash_value.as_deref(),
+                hash_algorithm: d.hash_algorithm.as_deref(),
+                source_file: &r.source_file,
+            });
+        }
+    }
+    let mut n = 0;
+    for (dt, rows) in &by_day {
+        n += rows.len() as u64;
+        writer.write_file(crate::schema::CLOUDTRAIL_DIGESTS, dt, vec![batch_of(crate::schema::CLOUDTRAIL_DIGESTS, rows)?])?;
+    }
+    if n > 0 {
+        summary.rows.insert(crate::schema::CLOUDTRAIL_DIGESTS.to_string(), n);
+    }
+    Ok(())
+}
+
 /// How an AWS Config item's time is known.
 const CONFIG_BASIS: &str = "AWS Config configurationItemCaptureTime";
 
@@ -458,9 +494,13 @@ fn write_files(
             status: r.status(),
             duplicate_of: None,
             sha256: Some(&r.sha256),
+            content_sha256: r.content_sha256.as_deref(),
         });
     }
     let copy_infos: Vec<paths::PathInfo> = copies.iter().map(|(c, _, _)| paths::path_info(&c.source_file)).collect();
+    // A copy's content is its original's.
+    let content_of: std::collections::HashMap<&str, &str> =
+        results.iter().filter_map(|r| Some((r.file_id.as_str(), r.content_sha256.as_deref()?))).collect();
     for ((c, first, kind), info) in copies.iter().zip(&copy_infos) {
         rows.push(IngestedFileRow {
             run_id,
@@ -481,6 +521,7 @@ fn write_files(
             status: "duplicate",
             duplicate_of: Some(first),
             sha256: Some(&c.sha256),
+            content_sha256: content_of.get(c.file_id.as_str()).copied(),
         });
     }
     if rows.is_empty() {

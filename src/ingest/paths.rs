@@ -30,6 +30,8 @@ pub struct PathInfo {
     pub region: Option<String>,
     /// `CloudTrail-Digest` in the path, or `_CloudTrail-Digest_` in the name.
     pub digest: bool,
+    /// A trail's log file by its name (`<account>_CloudTrail_<region>_…`): the files digests cover.
+    pub trail_log: bool,
 }
 
 /// Read `AWSLogs/[o-org/]<account>/<Service>/<region>/...` and the Hive-style
@@ -60,6 +62,7 @@ pub fn path_info(path: &str) -> PathInfo {
     if parts.last().is_some_and(|n| n.contains("_CloudTrail-Digest_")) {
         info.digest = true;
     }
+    info.trail_log = !info.digest && parts.last().is_some_and(|n| n.contains("_CloudTrail_"));
     if info.region.is_none() {
         info.region = parts.iter().rev().find(|p| is_region(p)).map(|p| p.to_string());
     }

@@ -916,14 +916,18 @@ fn write_flow_logs(rng: &mut Rng, out: &Path, enis: &[Eni], flows: &[Flow]) -> R
 }
 
 /// CloudTrail: one file per account, region and hour, records in no particular order, an
-/// overlapping trail's copies, and a digest file. Returns the copies written.
-fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent]) -> Result<usize> {
+/// overlapping trail's copies, and a digest file for account A's first hour in us-east-1 that
+/// also names a log file removed from the bucket. Returns the copies written and the removed
+/// file's S3 key.
+fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent]) -> Result<(usize, String)> {
     let mut ct_files: BTreeMap<(&str, &str, i64), Vec<&CtEvent>> = BTreeMap::new();
     for ev in events {
         ct_files.entry((ev.account, ev.region, (ev.time - T0) / H)).or_default().push(ev);
     }
     let mut dup_count = 0usize;
     let mut first_file: Option<PathBuf> = None;
+    // The log files the digest names: (S3 key, SHA-256 of the uncompressed content).
+    let mut digested: Vec<(String, String)> = Vec::new();
     for ((account, region, hour), mut evs) in ct_files {
         // Shuffle: CloudTrail files are not time-ordered.
         for i in (1..evs.len()).rev() {
@@ -938,6 +942,9 @@ fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent]) -> Result<usi
         let path = out.join(format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}"));
         let body = json!({"Records": evs.iter().map(|e| &e.value).collect::<Vec<_>>()});
         write_gz(&path, body.to_string().as_bytes())?;
+        if account == ACCT_A && region == "us-east-1" && hour == 0 {
+            digested.push((format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}"), sha256_hex(body.to_string().as_bytes())));
+        }
         if first_file.is_none() && account == ACCT_A {
             first_file = Some(path.clone());
             // An overlapping second trail delivered some of the same events again.
@@ -950,17 +957,29 @@ fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent]) -> Result<usi
             write_gz(&dup_path, json!({"Records": copies}).to_string().as_bytes())?;
         }
     }
-    // A digest file, which is not events.
+    // A digest file: it names the hour's log files, and one that was removed from the bucket.
     let (y, m, d, _) = ymd(T0);
+    let removed = format!("AWSLogs/{ACCT_A}/CloudTrail/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail_us-east-1_{y}{m}{d}T0035Z_R3m0v3dFr0mBuck3t.json.gz");
+    digested.push((removed.clone(), sha256_hex(b"{\"Records\":[]}")));
+    let log_files: Vec<Value> = digested
+        .iter()
+        .map(|(key, hash)| json!({"s3Bucket": "example-trail-bucket", "s3Object": key, "hashValue": hash, "hashAlgorithm": "SHA-256",
+            "newestEventTime": iso(T0 + H - 1), "oldestEventTime": iso(T0)}))
+        .collect();
     let digest = json!({"awsAccountId": ACCT_A, "digestStartTime": iso(T0), "digestEndTime": iso(T0 + H), "digestS3Bucket": "example-trail-bucket",
         "digestS3Object": format!("AWSLogs/{ACCT_A}/CloudTrail-Digest/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail-Digest_us-east-1_management-events_us-east-1_{y}{m}{d}T010000Z.json.gz"),
         "newestEventTime": iso(T0 + H - 1), "oldestEventTime": iso(T0), "previousDigestS3Bucket": null, "previousDigestHashValue": null,
-        "publicKeyFingerprint": rng.hex(32), "digestSignatureAlgorithm": "SHA256withRSA", "logFiles": []});
+        "publicKeyFingerprint": rng.hex(32), "digestSignatureAlgorithm": "SHA256withRSA", "logFiles": log_files});
     write_gz(
         &out.join(format!("AWSLogs/{ACCT_A}/CloudTrail-Digest/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail-Digest_us-east-1_management-events_us-east-1_{y}{m}{d}T010000Z.json.gz")),
         digest.to_string().as_bytes(),
     )?;
-    Ok(dup_count)
+    Ok((dup_count, removed))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `describe-*` inventory, as collected at the end of the period. Returns the items written.
@@ -1063,7 +1082,8 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     let flows = traffic(opts, &enis, &net, &mut other);
     let out = &opts.out;
     let flow_records = write_flow_logs(&mut rng, out, &enis, &flows)?;
-    let dup_count = write_cloudtrail(&mut rng, out, &events)?;
+    let (dup_count, removed) = write_cloudtrail(&mut rng, out, &events)?;
+    other.push(json!({"scenario": "log_file_removed_from_bucket", "object": removed}));
     let inventory_items = write_inventory(out, &net, &enis, end)?;
     let (inv_time, gap_hour, ct_gap_hour) = (end, FLOW_GAP_HOUR, CT_GAP_HOUR);
     let bastion = Ifaces::of(&enis).bastion;
@@ -1114,7 +1134,7 @@ Regenerate with the same arguments to get the same files.\n\n",
     s.push_str("## Layout\n\n");
     s.push_str("- `AWSLogs/111111111111/CloudTrail/us-east-1/...`: CloudTrail as S3 delivers it (`{\"Records\":[...]}`, gzip, records not in time order, a second file repeating five events as an overlapping trail would).\n");
     s.push_str("- `AWSLogs/o-a1b2c3d4e5/222222222222/CloudTrail/eu-west-1/...`: an organization trail.\n");
-    s.push_str("- `AWSLogs/111111111111/CloudTrail-Digest/...`: a digest file (not events).\n");
+    s.push_str("- `AWSLogs/111111111111/CloudTrail-Digest/...`: a digest file (not events): it names the first hour's log files of account A in us-east-1 with their SHA-256, and one that is not in the set (removed from the bucket).\n");
     s.push_str("- `AWSLogs/111111111111/vpcflowlogs/us-east-1/...`: VPC flow logs of vpc-0a1, default format (version 2) with its header line.\n");
     s.push_str("- `AWSLogs/aws-account-id=.../aws-service=vpcflowlogs/...`: flow logs of vpc-0a2 (account 111111111111) and vpc-0b1 (account 222222222222) in the Hive-style layout, custom format with `vpc-id`, `subnet-id`, `tcp-flags`, `flow-direction`.\n");
     s.push_str("- `inventory/<account>/<region>/describe-*.json`: `aws ec2 describe-network-acls`, `-network-interfaces`, `-subnets`, `-vpcs` as collected at the end of the period.\n");

@@ -1,0 +1,72 @@
+-- Evidence integrity: the evidence checked against the CloudTrail digest files it holds.
+--
+-- Each digest names the log files its trail delivered in an hour, with the SHA-256 of their
+-- uncompressed content, and the digest before it, with the SHA-256 of that digest's uncompressed
+-- content. One row per thing a digest names, and per trail log file no digest names:
+--   ok / altered / missing / unreadable   a log file a digest names: found with the same hash,
+--                                         found with another, not in the evidence, not readable
+--   chain_ok / chain_broken               the previous digest, found with the hash the next one
+--                                         records, or with another
+--   previous_digest_not_in_evidence       the chain reaches back past the evidence
+--   extra                                 a trail log file in the evidence that no digest of its
+--                                         account and region names, though digests cover its time
+-- Files are matched by their name (the last part of the S3 key), wherever the evidence holds them.
+-- Digest signatures are not verified (the `signature` column says so).
+WITH files AS (
+  SELECT regexp_replace(source_file, '^.*[/!]', '') AS name,
+         min(source_file) AS source_file, max(content_sha256) AS content_sha256,
+         max(account_id) AS account_id, max(region) AS region,
+         min(first_time) AS first_time, max(last_time) AS last_time
+  FROM ingested_files
+  WHERE strpos(source_file, '_CloudTrail_') > 0
+  GROUP BY 1
+),
+digests AS (
+  SELECT DISTINCT digest_file, regexp_replace(digest_s3_object, '^.*/', '') AS name, account_id, region,
+         digest_start_time, digest_end_time, digest_sha256
+  FROM cloudtrail_digests WHERE entry = 'digest'
+),
+named AS (
+  SELECT account_id, region, digest_file, digest_s3_object, digest_end_time, entry, s3_object, hash_value,
+         regexp_replace(s3_object, '^.*/', '') AS name
+  FROM cloudtrail_digests WHERE entry IN ('log_file', 'previous_digest')
+),
+logs AS (
+  SELECT n.account_id, n.region,
+         CASE WHEN f.name IS NULL THEN 'missing'
+              WHEN f.content_sha256 IS NULL THEN 'unreadable'
+              WHEN f.content_sha256 = n.hash_value THEN 'ok'
+              ELSE 'altered' END AS status,
+         n.s3_object AS object, f.source_file, n.digest_s3_object AS digest_object, n.digest_file,
+         n.hash_value AS expected_sha256, f.content_sha256 AS actual_sha256, n.digest_end_time AS time
+  FROM named n LEFT JOIN files f ON f.name = n.name
+  WHERE n.entry = 'log_file'
+),
+chain AS (
+  SELECT n.account_id, n.region,
+         CASE WHEN d.name IS NULL THEN 'previous_digest_not_in_evidence'
+              WHEN d.digest_sha256 = n.hash_value THEN 'chain_ok'
+              ELSE 'chain_broken' END AS status,
+         n.s3_object AS object, d.digest_file AS source_file, n.digest_s3_object AS digest_object, n.digest_file,
+         n.hash_value AS expected_sha256, d.digest_sha256 AS actual_sha256, n.digest_end_time AS time
+  FROM named n LEFT JOIN digests d ON d.name = n.name
+  WHERE n.entry = 'previous_digest'
+),
+spans AS (
+  SELECT account_id, region, min(digest_start_time) AS from_t, max(digest_end_time) AS to_t
+  FROM digests GROUP BY account_id, region
+),
+extra AS (
+  SELECT f.account_id, f.region, 'extra' AS status, f.name AS object, f.source_file,
+         CAST(NULL AS VARCHAR) AS digest_object, CAST(NULL AS VARCHAR) AS digest_file, CAST(NULL AS VARCHAR) AS expected_sha256,
+         f.content_sha256 AS actual_sha256, f.first_time AS time
+  FROM files f JOIN spans s ON s.account_id = f.account_id AND s.region = f.region
+  -- A file is named by the digest of the hour it was delivered in, some minutes after its last
+  -- event: one whose events end an hour before the last digest's end should be named.
+  WHERE f.first_time >= s.from_t AND f.last_time < s.to_t - INTERVAL '1 hour'
+    AND f.name NOT IN (SELECT name FROM named WHERE entry = 'log_file')
+)
+SELECT account_id, region, status, object, source_file, digest_object, digest_file, expected_sha256, actual_sha256, time,
+       'not verified: trailflow does not check digest signatures' AS signature
+FROM (SELECT * FROM logs UNION ALL SELECT * FROM chain UNION ALL SELECT * FROM extra)
+ORDER BY account_id, region, time, object
