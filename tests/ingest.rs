@@ -33,6 +33,7 @@ fn plain_scan_event_ids(dir: &Path) -> std::collections::HashSet<String> {
 fn real_corpus_counts_per_source() {
     // (source folder, table, rows loaded, errors, warnings)
     let expected: &[(&str, &str, u64, u64, u64)] = &[
+        ("cloudtrail/aws-cli-examples", "cloudtrail", 1, 0, 0),
         ("cloudtrail/awsdocs-cloudtrail-user-guide", "cloudtrail", 18, 0, 0),
         ("cloudtrail/cloudgrep", "cloudtrail", 2, 1, 0),
         ("cloudtrail/elastic-integrations", "cloudtrail", 11, 0, 0),
@@ -517,6 +518,15 @@ fn event_history_output_loads_every_event() {
         let delivery = sql(lake.path(), "SELECT DISTINCT delivery FROM cloudtrail");
         assert_eq!(delivery, vec![serde_json::json!({"delivery": "event_history"})], "{name}");
     }
+}
+
+#[test]
+fn the_aws_cli_documented_event_history_output_loads() {
+    let lake = tempfile::tempdir().unwrap();
+    ingest(lake.path(), &[&real("cloudtrail/aws-cli-examples/lookup-events.json")]);
+    let rows = sql(lake.path(), "SELECT event_id, event_name, event_time, delivery, user_arn, json_get_str(response_elements, 'ConsoleLogin') AS outcome FROM cloudtrail");
+    assert_eq!(rows, vec![serde_json::json!({"event_id": "654ccbc0-ba0d-486a-9076-dbf7274677a7", "event_name": "ConsoleLogin",
+        "event_time": "2016-01-26T21:42:12Z", "delivery": "event_history", "user_arn": "arn:aws:sts::123456789012:assumed-role/my-role/my-session-name", "outcome": "Success"})]);
 }
 
 #[test]
