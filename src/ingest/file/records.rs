@@ -1,0 +1,262 @@
+//! The JSON shapes records come in: trail files, event history, EventBridge, CloudWatch Logs
+//! envelopes and exports, flow records as objects, `describe-*` and AWS Config inventory.
+
+use super::*;
+
+pub(super) fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
+    if s.starts_with('[') {
+        match serde_json::from_str::<Vec<&RawValue>>(s) {
+            Ok(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    decode_record(ctx, item.get(), None, i as u64 + 1, Delivery::Export);
+                }
+            }
+            Err(e) => ctx.error(Some(line), None, format!("invalid JSON array: {e}"), None),
+        }
+        return;
+    }
+    if !s.starts_with('{') {
+        ctx.error(Some(line), Some(top_no), "a JSON value that is not an object or array".into(), Some(s));
+        return;
+    }
+    let rec: Rec<'_> = match serde_json::from_str(s) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.res.records += 1;
+            ctx.error(Some(line), Some(top_no), format!("unreadable JSON object: {e}"), Some(s));
+            return;
+        }
+    };
+    if let Some(records) = &rec.records {
+        for (i, r) in records.iter().enumerate() {
+            decode_record(ctx, r.get(), None, i as u64 + 1, Delivery::Trail);
+        }
+    } else if rec.digest_start_time.is_some() {
+        ctx.res.digest = true;
+    } else if let Some(events) = &rec.log_events {
+        decode_cloudwatch(ctx, &rec, events);
+    } else if rec.is_event() {
+        ctx.push_record(&rec, s, Some(line), top_no, Delivery::Export);
+    } else if let Some(event) = rec.cloudtrail_event {
+        // One event of event history, on a line of its own (JSON Lines of lookup-events output).
+        decode_history_event(ctx, event, Some(line), top_no);
+    } else if let Some(detail) = rec.detail {
+        decode_record(ctx, detail.get(), Some(line), top_no, Delivery::EventBridge);
+    } else if let Some(msg) = rec.message.and_then(raw_text) {
+        // A forwarder's wrapper around one log event: a flow log line or a CloudTrail record.
+        decode_log_message(ctx, &msg, line, top_no);
+    } else if inventory::is_inventory(s) {
+        decode_inventory(ctx, s, line);
+    } else if is_flow_object(s) {
+        decode_flow_object(ctx, s, line);
+    } else {
+        ctx.error(
+            Some(line),
+            Some(top_no),
+            "not a CloudTrail record, a log envelope or a describe-* inventory".into(),
+            Some(s),
+        );
+    }
+}
+
+fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, line: u64) {
+    let value: serde_json::Value = match serde_json::from_str(s) {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.error(Some(line), None, format!("unreadable inventory JSON: {e}"), None);
+            return;
+        }
+    };
+    let region = path_info(&ctx.source).region;
+    if let Some(items) = value.get(inventory::CONFIG_KEY) {
+        match inventory::config_items(items) {
+            Ok(config) => {
+                ctx.res.records += (config.items.len() + config.skipped + config.rejected.len()) as u64;
+                for (n, why) in config.rejected {
+                    ctx.error(Some(line), Some(n as u64), why, None);
+                }
+                note_inventory(ctx, config.items);
+            }
+            Err(reason) => ctx.error(Some(line), None, reason, None),
+        }
+    }
+    for (key, _, _) in INVENTORY_KEYS {
+        if let Some(arr) = value.get(*key) {
+            match inventory::items(key, arr, region.as_deref()) {
+                Ok(items) => {
+                    ctx.res.records += items.len() as u64;
+                    note_inventory(ctx, items);
+                }
+                Err(reason) => ctx.error(Some(line), None, reason, None),
+            }
+        }
+    }
+}
+
+/// Keep a file's inventory items, noting their accounts and regions.
+fn note_inventory(ctx: &mut Ctx<'_>, items: Vec<InvItem>) {
+    for it in &items {
+        if let Some(a) = &it.account_id {
+            ctx.res.accounts.insert(a.clone());
+        }
+        if let Some(r) = &it.region {
+            ctx.res.regions.insert(r.clone());
+        }
+    }
+    ctx.res.inventory.extend(items);
+}
+
+/// Decode one record, delivered as `delivery` says unless it turns out to be wrapped (event
+/// history's `CloudTrailEvent`, EventBridge's `detail`).
+pub(super) fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, record_no: u64, delivery: Delivery) {
+    match serde_json::from_str::<Rec<'_>>(s) {
+        Ok(rec) if rec.is_event() => ctx.push_record(&rec, s, line, record_no, delivery),
+        Ok(Rec { cloudtrail_event: Some(event), .. }) => decode_history_event(ctx, event, line, record_no),
+        Ok(Rec { message: Some(m), detail: None, .. }) if raw_text(m).is_some() => {
+            let msg = raw_text(m).unwrap_or_default();
+            decode_log_message(ctx, &msg, line.unwrap_or(record_no), record_no);
+        }
+        Ok(_) if is_flow_object(s) => decode_flow_object(ctx, s, line.unwrap_or(record_no)),
+        Ok(rec) => {
+            match rec.detail {
+                // EventBridge wraps a CloudTrail record in `detail`.
+                Some(d) => decode_record(ctx, d.get(), line, record_no, Delivery::EventBridge),
+                None => {
+                    ctx.res.records += 1;
+                    ctx.error(
+                        line,
+                        Some(record_no),
+                        "not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource)".into(),
+                        Some(s),
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            ctx.res.records += 1;
+            ctx.error(line, Some(record_no), format!("unreadable record: {e}"), Some(s));
+        }
+    }
+}
+
+/// An event of CloudTrail event history (`aws cloudtrail lookup-events`): its `CloudTrailEvent`
+/// is the record, as JSON text.
+fn decode_history_event(ctx: &mut Ctx<'_>, event: &RawValue, line: Option<u64>, record_no: u64) {
+    match raw_text(event) {
+        Some(text) if text.trim_start().starts_with('{') => {
+            decode_record(ctx, &text, line, record_no, Delivery::EventHistory)
+        }
+        _ => {
+            ctx.res.records += 1;
+            ctx.error(line, Some(record_no), "event history entry whose CloudTrailEvent is not a JSON object".into(), Some(event.get()));
+        }
+    }
+}
+
+/// A CloudWatch Logs subscription envelope: each `message` is a CloudTrail record (JSON text) or a
+/// flow log line.
+fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
+    if rec.message_type.and_then(raw_text).is_some_and(|t| t == "CONTROL_MESSAGE") {
+        return;
+    }
+    #[derive(serde::Deserialize)]
+    struct LogEvent<'a> {
+        #[serde(borrow)]
+        message: Option<&'a RawValue>,
+    }
+    for (i, ev) in events.iter().enumerate() {
+        let n = i as u64 + 1;
+        let msg = serde_json::from_str::<LogEvent<'_>>(ev.get()).ok().and_then(|e| e.message).and_then(raw_text);
+        let Some(msg) = msg else {
+            ctx.error(None, Some(n), "log event without a message".into(), Some(ev.get()));
+            continue;
+        };
+        decode_log_message(ctx, &msg, n, n);
+    }
+}
+
+/// One CloudWatch Logs event's message: a CloudTrail record (JSON) or a flow log line. `line` is
+/// where it is in the file (or its position among the events), `n` its position.
+pub(super) fn decode_log_message(ctx: &mut Ctx<'_>, msg: &str, line: u64, n: u64) {
+    let trimmed = msg.trim_start();
+    if !trimmed.starts_with('{') {
+        ctx.flow_line(line, trimmed);
+        return;
+    }
+    match serde_json::from_str::<Rec<'_>>(trimmed) {
+        Ok(r) if r.is_event() => ctx.push_record(&r, trimmed, Some(line), n, Delivery::CloudWatchLogs),
+        Ok(_) if is_flow_object(trimmed) => decode_flow_object(ctx, trimmed, line),
+        Ok(_) => {
+            ctx.res.records += 1;
+            ctx.error(Some(line), Some(n), "log event message is JSON but neither a CloudTrail record nor a flow record".into(), Some(trimmed));
+        }
+        Err(e) => {
+            ctx.res.records += 1;
+            ctx.error(Some(line), Some(n), format!("log event message is not valid JSON: {e}"), Some(trimmed));
+        }
+    }
+}
+
+/// The known flow log fields among a JSON object's keys, AWS's names (`interface-id`) or the
+/// lake's (`interface_id`).
+fn flow_keys(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    map.keys().filter(|k| crate::schema::flow_field(k).is_some()).count()
+}
+
+/// Is this JSON object a flow record (Firehose, CloudWatch Logs exports, SIEM re-exports)? At
+/// least four known flow fields, an address or interface among them; a CloudTrail record has none.
+fn is_flow_object(s: &str) -> bool {
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) else {
+        return false;
+    };
+    let addressed = ["srcaddr", "dstaddr", "interface-id", "interface_id"].iter().any(|k| map.contains_key(*k));
+    addressed && flow_keys(&map) >= 4
+}
+
+/// A flow record given as a JSON object, read by field name: fed to the flow decoder as a header
+/// (when the set of fields changes) and a line, so that it is read exactly as a text record is,
+/// unknown fields kept in `extra_fields`.
+fn decode_flow_object(ctx: &mut Ctx<'_>, s: &str, line: u64) {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) {
+        Ok(map) => decode_flow_fields(ctx, &map, line, s),
+        Err(e) => {
+            ctx.res.records += 1;
+            ctx.error(Some(line), None, format!("unreadable flow record: {e}"), Some(s));
+        }
+    }
+}
+
+/// Flow record fields by name (`original` is the record they came from, for error excerpts).
+pub(super) fn decode_flow_fields(ctx: &mut Ctx<'_>, map: &serde_json::Map<String, serde_json::Value>, line: u64, original: &str) {
+    let s = original;
+    // Known fields first: a header starts with one.
+    let mut fields: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+    fields.sort_by_key(|(k, _)| crate::schema::flow_field(k).is_none());
+    let mut names = Vec::with_capacity(fields.len());
+    let mut values = Vec::with_capacity(fields.len());
+    for (k, v) in fields {
+        let plain_name = !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_');
+        if crate::schema::flow_field(k).is_none() && !plain_name {
+            continue;
+        }
+        let text = match v {
+            serde_json::Value::Null => "-".to_string(),
+            serde_json::Value::String(t) if t.is_empty() => "-".to_string(),
+            serde_json::Value::String(t) => t.clone(),
+            other => other.to_string(),
+        };
+        if text.chars().any(char::is_whitespace) {
+            ctx.res.records += 1;
+            ctx.error(Some(line), None, format!("flow record field {k} holds white space: {text:?}"), Some(s));
+            return;
+        }
+        names.push(k.as_str());
+        values.push(text);
+    }
+    let header = names.join(" ");
+    if header != ctx.json_flow_header {
+        ctx.flow_line(line, &header);
+        ctx.json_flow_header = header;
+    }
+    ctx.flow_line(line, &values.join(" "));
+}
