@@ -1123,3 +1123,16 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
     }
     assert!(!text.contains("\"status\":\"ok\""), "{text}");
 }
+
+#[test]
+fn a_json_object_that_is_not_evidence_is_rejected_saying_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let finding = serde_json::json!({"SchemaVersion": "2018-10-08", "Id": "arn:aws:securityhub:finding/1", "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty", "AwsAccountId": "123456789012", "Types": [], "Severity": {"Label": "HIGH"}});
+    std::fs::write(dir.path().join("findings.jsonl"), format!("{finding}\n{{\"foo\":1}}\n")).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, _) = ingest(lake.path(), &[dir.path()]);
+    assert_eq!(out.status.code(), Some(3));
+    let reasons: Vec<String> = sql(lake.path(), "SELECT reason FROM ingest_errors ORDER BY line").iter().map(|r| r["reason"].as_str().unwrap().to_string()).collect();
+    assert!(reasons[0].contains("(a Security Hub finding)") && reasons[0].contains("keys AwsAccountId"), "{reasons:?}");
+    assert!(reasons[1].starts_with("a JSON object with keys foo:"), "{reasons:?}");
+}

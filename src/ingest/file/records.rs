@@ -50,12 +50,8 @@ pub(super) fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
     } else if is_flow_object(s) {
         decode_flow_object(ctx, s, line);
     } else {
-        ctx.error(
-            Some(line),
-            Some(top_no),
-            "not a CloudTrail record, a log envelope or a describe-* inventory".into(),
-            Some(s),
-        );
+        let reason = format!("{}: not a CloudTrail record, a log envelope, a flow record or inventory", what_object(s));
+        ctx.error(Some(line), Some(top_no), reason, Some(s));
     }
 }
 
@@ -123,12 +119,11 @@ pub(super) fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, recor
                 Some(d) => decode_record(ctx, d.get(), line, record_no, Delivery::EventBridge),
                 None => {
                     ctx.res.records += 1;
-                    ctx.error(
-                        line,
-                        Some(record_no),
-                        "not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource)".into(),
-                        Some(s),
+                    let reason = format!(
+                        "{}: not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource) nor a flow record",
+                        what_object(s)
                     );
+                    ctx.error(line, Some(record_no), reason, Some(s));
                 }
             }
         }
@@ -259,4 +254,27 @@ pub(super) fn decode_flow_fields(ctx: &mut Ctx<'_>, map: &serde_json::Map<String
         ctx.json_flow_header = header;
     }
     ctx.flow_line(line, &values.join(" "));
+}
+
+/// What a JSON object that is not evidence holds, for the reason it is rejected with: its first
+/// keys, and what they suggest when they are a shape responders often mistake for evidence.
+fn what_object(s: &str) -> String {
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) else {
+        return "a JSON value".into();
+    };
+    let has = |k: &str| map.contains_key(k);
+    let hint = if has("SchemaVersion") && has("AwsAccountId") && has("ProductArn") {
+        " (a Security Hub finding)"
+    } else if has("schemaVersion") && has("type") && has("service") && has("severity") {
+        " (a GuardDuty finding)"
+    } else if has("class_uid") {
+        " (an OCSF record)"
+    } else {
+        ""
+    };
+    let mut keys: Vec<&str> = map.keys().map(String::as_str).take(6).collect();
+    if map.len() > 6 {
+        keys.push("...");
+    }
+    if keys.is_empty() { format!("an empty JSON object{hint}") } else { format!("a JSON object with keys {}{hint}", keys.join(", ")) }
 }
