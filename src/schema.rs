@@ -436,7 +436,13 @@ pub struct NaclEntryRow<'a> {
 pub static CLOUDTRAIL_DIGESTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("digest_file", DataType::Utf8, false),
+        utf8("digest_s3_bucket"),
         utf8("digest_s3_object"),
+        // digestEndTime as written, the key's fingerprint, and previousDigestSignature: what the
+        // digest's signature is checked with.
+        utf8("digest_end_text"),
+        utf8("public_key_fingerprint"),
+        utf8("previous_digest_signature"),
         utf8("account_id"),
         utf8("region"),
         Field::new("digest_start_time", ts_type(), true),
@@ -455,7 +461,11 @@ pub static CLOUDTRAIL_DIGESTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DigestRow<'a> {
     pub digest_file: &'a str,
+    pub digest_s3_bucket: Option<&'a str>,
     pub digest_s3_object: Option<&'a str>,
+    pub digest_end_text: Option<&'a str>,
+    pub public_key_fingerprint: Option<&'a str>,
+    pub previous_digest_signature: Option<&'a str>,
     pub account_id: Option<&'a str>,
     pub region: Option<String>,
     pub digest_start_time: Option<i64>,

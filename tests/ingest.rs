@@ -1062,24 +1062,40 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
     let entry = |n: &str, content: &str| serde_json::json!({"s3Bucket": "trail-bucket", "s3Object": format!("{prefix}/{n}"), "hashValue": sha(content.as_bytes()), "hashAlgorithm": "SHA-256", "newestEventTime": "2024-05-01T10:59:00Z", "oldestEventTime": "2024-05-01T10:00:00Z"});
     let digest_prefix = "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/01";
     let digest_name = |t: &str| format!("123456789012_CloudTrail-Digest_us-east-1_management_us-east-1_20240501T{t}Z.json.gz");
-    let digest = |start: &str, end: &str, t: &str, files: Vec<Value>, prev: Option<(String, String)>| {
+    let digest = |start: &str, end: &str, t: &str, files: Vec<Value>, prev: Option<(String, String, String)>| {
         let mut d = serde_json::json!({"awsAccountId": "123456789012", "digestStartTime": start, "digestEndTime": end, "digestS3Bucket": "trail-bucket",
             "digestS3Object": format!("{digest_prefix}/{}", digest_name(t)), "digestPublicKeyFingerprint": "31e8b5433410dfb61a9dc45cc65b22ff",
             "digestSignatureAlgorithm": "SHA256withRSA", "newestEventTime": end, "oldestEventTime": start, "logFiles": files});
-        if let Some((object, hash)) = prev {
+        if let Some((object, hash, signature)) = prev {
             d["previousDigestS3Bucket"] = Value::from("trail-bucket");
             d["previousDigestS3Object"] = Value::from(object);
             d["previousDigestHashValue"] = Value::from(hash);
             d["previousDigestHashAlgorithm"] = Value::from("SHA-256");
-            d["previousDigestSignature"] = Value::from("00");
+            d["previousDigestSignature"] = Value::from(signature);
         }
         d.to_string()
     };
+    // A test key pair (made for this test with openssl; not AWS's): the digests are signed as AWS
+    // signs them, over digestEndTime, bucket/object, the content's SHA-256 and the previous
+    // signature, a line each.
+    let private = {
+        use base64::Engine;
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        let der = base64::engine::general_purpose::STANDARD.decode(TEST_RSA_PRIVATE_KEY).unwrap();
+        rsa::RsaPrivateKey::from_pkcs1_der(&der).unwrap()
+    };
+    let sign = |end: &str, t: &str, content: &str, previous: &str| {
+        let message = format!("{end}\ntrail-bucket/{digest_prefix}/{}\n{}\n{previous}", digest_name(t), sha(content.as_bytes()));
+        let hashed = sha2::Sha256::digest(message.as_bytes());
+        private.sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed).unwrap().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
     let d1 = digest("2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", "110000", vec![entry(&logs[0].0, &logs[0].1), entry(&logs[1].0, &logs[1].1)],
-        Some((format!("{digest_prefix}/{}", digest_name("100000")), "ab".repeat(32))));
+        Some((format!("{digest_prefix}/{}", digest_name("100000")), "ab".repeat(32), "00".into())));
     let d2 = digest("2024-05-01T11:00:00Z", "2024-05-01T12:00:00Z", "120000", vec![entry(&logs[2].0, &logs[2].1), entry(&logs[3].0, &logs[3].1)],
-        Some((format!("{digest_prefix}/{}", digest_name("110000")), sha(d1.as_bytes()))));
-    let d3 = digest("2024-05-01T12:00:00Z", "2024-05-01T13:00:00Z", "130000", vec![], Some((format!("{digest_prefix}/{}", digest_name("120000")), sha(b"not d2"))));
+        Some((format!("{digest_prefix}/{}", digest_name("110000")), sha(d1.as_bytes()), sign("2024-05-01T11:00:00Z", "110000", &d1, "00"))));
+    // The third digest carries a signature of the second that does not verify.
+    let wrong = sign("2024-05-01T12:00:00Z", "120000", "not the second digest", "00");
+    let d3 = digest("2024-05-01T12:00:00Z", "2024-05-01T13:00:00Z", "130000", vec![], Some((format!("{digest_prefix}/{}", digest_name("120000")), sha(b"not d2"), wrong)));
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join(prefix)).unwrap();
     std::fs::create_dir_all(dir.path().join(digest_prefix)).unwrap();
@@ -1092,8 +1108,18 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
     for (t, d) in [("110000", &d1), ("120000", &d2), ("130000", &d3)] {
         std::fs::write(dir.path().join(digest_prefix).join(digest_name(t)), gz(d.as_bytes())).unwrap();
     }
+    // AWS's public keys, as `aws cloudtrail list-public-keys` prints them (here the test key).
+    let keys = tempfile::tempdir().unwrap();
+    let list = serde_json::json!({"PublicKeyList": [{"Value": TEST_RSA_PUBLIC_KEY, "ValidityStartTime": "2024-01-01T00:00:00+00:00",
+        "ValidityEndTime": "2025-01-01T00:00:00+00:00", "Fingerprint": "31e8b5433410dfb61a9dc45cc65b22ff"}]});
+    std::fs::write(keys.path().join("list-public-keys.json"), list.to_string()).unwrap();
+    // Without the keys, signatures are not verified, and the view says so.
+    let unkeyed = tempfile::tempdir().unwrap();
+    ingest(unkeyed.path(), &[dir.path()]);
+    let first = sql(unkeyed.path(), &format!("SELECT status FROM evidence_integrity WHERE status LIKE 'signature%' AND object LIKE '%{}'", digest_name("110000")));
+    assert_eq!(first, vec![serde_json::json!({"status": "signature_not_verified"})]);
     let lake = tempfile::tempdir().unwrap();
-    let (out, s) = ingest(lake.path(), &[dir.path()]);
+    let (out, s) = ingest(lake.path(), &[dir.path(), keys.path()]);
     assert!(out.status.success(), "{s}");
     let rows = sql(lake.path(), "SELECT status, object FROM evidence_integrity ORDER BY status, object");
     let got: Vec<String> = rows
@@ -1109,16 +1135,17 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
         format!("ok {}", logs[0].0),
         format!("ok {}", logs[2].0),
         format!("previous_digest_not_in_evidence {}", digest_name("100000")),
+        format!("signature_invalid {}", digest_name("120000")),
+        format!("signature_not_in_evidence {}", digest_name("130000")),
+        format!("signature_ok {}", digest_name("110000")),
     ]);
-    let accounts = sql(lake.path(), "SELECT DISTINCT account_id, region, signature FROM evidence_integrity");
-    assert_eq!(accounts.len(), 1, "{accounts:?}");
-    assert_eq!(accounts[0]["region"], "us-east-1");
-    assert!(accounts[0]["signature"].as_str().unwrap().starts_with("not verified"));
+    let accounts = sql(lake.path(), "SELECT DISTINCT account_id, region FROM evidence_integrity");
+    assert_eq!(accounts, vec![serde_json::json!({"account_id": "123456789012", "region": "us-east-1"})]);
     // The hunt lists the problems only.
     let out = bin().args(["hunt", "run", "evidence_integrity_problems", "--format", "json", "--lake"]).arg(lake.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    for status in ["altered", "chain_broken", "extra", "missing"] {
+    for status in ["altered", "chain_broken", "extra", "missing", "signature_invalid"] {
         assert!(text.contains(&format!("\"status\":\"{status}\"")), "{status}: {text}");
     }
     assert!(!text.contains("\"status\":\"ok\""), "{text}");
@@ -1136,3 +1163,7 @@ fn a_json_object_that_is_not_evidence_is_rejected_saying_what_it_is() {
     assert!(reasons[0].contains("(a Security Hub finding)") && reasons[0].contains("keys AwsAccountId"), "{reasons:?}");
     assert!(reasons[1].starts_with("a JSON object with keys foo:"), "{reasons:?}");
 }
+
+/// A 1024-bit RSA key pair made with openssl for the digest signature test (PKCS #1 DER, base64).
+const TEST_RSA_PRIVATE_KEY: &str = "MIICXAIBAAKBgQDPBKLWJAGVSoLBMzE/Ug4Uz5Rm0KTw7WetzuW0v0wHtf6W2gxdmUXCzflxxOecQrJWXldw8eMjTH1lq81db7iQUB7dBJ6gX+sNdVJfx4KMf3m0XQgao6qbr5i0cygs6Gacyyc3ogqwBGvmtbyCwS0hCsmL3oJNg7ytaq7/Bj/DNQIDAQABAoGBAKM33YcGlnT1bUgUK5ToBhAkZbX2dMU7+I2R3Yv3c2N0+0hGnI9DZDwmF7C6dX2/HEp6UWjMXbAcA5YgsWckyZcbZozrkm9Uk8LIcFNGzHiiMPZmjATsxq1nA22YRxd/YRFFmRHHmx/NYtdqG0UYO0GPh2G9bzU3MwrCiSgrp6oBAkEA681l3VAsSSc2QJURjEWcnBotvC4sq1wuaJg/qtsGjAqlWhs0l0F/B963n1pz2wQgy/lBe5SR9DoRi7AaJhzPgQJBAODAEP9oH3FKsXysFd6IOOsFEzPd5AmPQ7dapLuYRl51Bdc+vQSWoSMkrSNcOIxk6S7/2MR/EUPf67GiJhEXjbUCQGSHOLpVh8vYL8TwyH5o3w+eCYmElf6oWhC1d887eVsS3tO/bXher+2HAfmp8mKZK/JJ3aT1/hOE/h3zgfJlrgECQHZD2y3q5pDBE0BddWySFhFlrEMgwfxdzO5Q3lpwuKa/wYEQXHproQNTK2BuCLun5iR7MN/FVZp33BivEITx9fkCQADByAwv6lvoDgrKiKXgCQRy5bTHFO4zbf1yKpp4sNvVDBNpk0FYdMAO4xb6f2GWjjyBxCnVq6Txit0Mqp4Br3c=";
+const TEST_RSA_PUBLIC_KEY: &str = "MIGJAoGBAM8EotYkAZVKgsEzMT9SDhTPlGbQpPDtZ63O5bS/TAe1/pbaDF2ZRcLN+XHE55xCslZeV3Dx4yNMfWWrzV1vuJBQHt0EnqBf6w11Ul/Hgox/ebRdCBqjqpuvmLRzKCzoZpzLJzeiCrAEa+a1vILBLSEKyYvegk2DvK1qrv8GP8M1AgMBAAE=";

@@ -10,8 +10,14 @@
 --   previous_digest_not_in_evidence       the chain reaches back past the evidence
 --   extra                                 a trail log file in the evidence that no digest of its
 --                                         account and region names, though digests cover its time
+--   signature_ok / signature_invalid      a digest's signature (which the next digest records as
+--                                         its previousDigestSignature), checked with the public
+--                                         key of its fingerprint (`aws cloudtrail list-public-keys`
+--                                         output in the evidence)
+--   signature_not_verified                no public key of that fingerprint in the evidence
+--   signature_not_in_evidence             the newest digest: its signature is in its S3 object's
+--                                         metadata, which an evidence folder does not keep
 -- Files are matched by their name (the last part of the S3 key), wherever the evidence holds them.
--- Digest signatures are not verified (the `signature` column says so).
 WITH files AS (
   SELECT regexp_replace(source_file, '^.*[/!]', '') AS name,
          min(source_file) AS source_file, max(content_sha256) AS content_sha256,
@@ -23,11 +29,13 @@ WITH files AS (
 ),
 digests AS (
   SELECT DISTINCT digest_file, regexp_replace(digest_s3_object, '^.*/', '') AS name, account_id, region,
-         digest_start_time, digest_end_time, digest_sha256
+         digest_start_time, digest_end_time, digest_sha256, digest_s3_bucket, digest_s3_object,
+         digest_end_text, public_key_fingerprint, previous_digest_signature
   FROM cloudtrail_digests WHERE entry = 'digest'
 ),
 named AS (
   SELECT account_id, region, digest_file, digest_s3_object, digest_end_time, entry, s3_object, hash_value,
+         previous_digest_signature,
          regexp_replace(s3_object, '^.*/', '') AS name
   FROM cloudtrail_digests WHERE entry IN ('log_file', 'previous_digest')
 ),
@@ -65,8 +73,32 @@ extra AS (
   -- event: one whose events end an hour before the last digest's end should be named.
   WHERE f.first_time >= s.from_t AND f.last_time < s.to_t - INTERVAL '1 hour'
     AND f.name NOT IN (SELECT name FROM named WHERE entry = 'log_file')
+),
+public_keys AS (
+  SELECT resource_id AS fingerprint, max(json_get_str(item, 'Value')) AS public_key
+  FROM inventory WHERE kind = 'cloudtrail_public_keys' GROUP BY 1
+),
+signed AS (
+  -- The text a digest's signature signs (AWS: digestEndTime, bucket/object, the SHA-256 of the
+  -- digest's content, the previous digest's signature or "null", a line each).
+  SELECT d.account_id, d.region, d.digest_s3_object AS object, d.digest_file AS source_file, d.digest_end_time AS time,
+         d.digest_end_text || chr(10) || d.digest_s3_bucket || '/' || d.digest_s3_object || chr(10) || d.digest_sha256
+           || chr(10) || coalesce(d.previous_digest_signature, 'null') AS message,
+         n.previous_digest_signature AS signature, k.public_key
+  FROM digests d
+  LEFT JOIN named n ON n.entry = 'previous_digest' AND n.name = d.name
+  LEFT JOIN public_keys k ON k.fingerprint = d.public_key_fingerprint
+),
+signatures AS (
+  SELECT account_id, region,
+         CASE WHEN signature IS NULL THEN 'signature_not_in_evidence'
+              WHEN public_key IS NULL THEN 'signature_not_verified'
+              WHEN rsa_sha256_verify(public_key, signature, message) THEN 'signature_ok'
+              ELSE 'signature_invalid' END AS status,
+         object, source_file, object AS digest_object, source_file AS digest_file,
+         CAST(NULL AS VARCHAR) AS expected_sha256, CAST(NULL AS VARCHAR) AS actual_sha256, time
+  FROM signed
 )
-SELECT account_id, region, status, object, source_file, digest_object, digest_file, expected_sha256, actual_sha256, time,
-       'not verified: trailflow does not check digest signatures' AS signature
-FROM (SELECT * FROM logs UNION ALL SELECT * FROM chain UNION ALL SELECT * FROM extra)
+SELECT account_id, region, status, object, source_file, digest_object, digest_file, expected_sha256, actual_sha256, time
+FROM (SELECT * FROM logs UNION ALL SELECT * FROM chain UNION ALL SELECT * FROM extra UNION ALL SELECT * FROM signatures)
 ORDER BY account_id, region, time, object

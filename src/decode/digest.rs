@@ -9,7 +9,14 @@ use serde_json::Value;
 /// One entry of a digest: the digest itself, a log file it covers, or the digest before it.
 #[derive(Debug, Clone, Default)]
 pub struct DigestEntry {
+    pub digest_s3_bucket: Option<String>,
     pub digest_s3_object: Option<String>,
+    /// `digestEndTime` exactly as written: it is part of the text the digest's signature signs.
+    pub digest_end_text: Option<String>,
+    pub public_key_fingerprint: Option<String>,
+    /// `previousDigestSignature`: the signature of the digest before (hex), also part of the
+    /// text this digest's own signature signs.
+    pub previous_digest_signature: Option<String>,
     pub account_id: Option<String>,
     /// Microseconds, UTC.
     pub digest_start_time: Option<i64>,
@@ -36,7 +43,11 @@ pub fn entries(doc: &Value) -> Result<Vec<DigestEntry>, String> {
         return Err("not a CloudTrail digest (no digestStartTime or logFiles)".into());
     }
     let base = DigestEntry {
+        digest_s3_bucket: s(doc, "digestS3Bucket"),
         digest_s3_object: s(doc, "digestS3Object"),
+        digest_end_text: s(doc, "digestEndTime"),
+        public_key_fingerprint: s(doc, "digestPublicKeyFingerprint"),
+        previous_digest_signature: s(doc, "previousDigestSignature"),
         account_id: s(doc, "awsAccountId"),
         digest_start_time: t(doc, "digestStartTime"),
         digest_end_time: t(doc, "digestEndTime"),

@@ -33,6 +33,8 @@ pub const INVENTORY_KEYS: &[(&str, &str, &str)] = &[
     ("Vpcs", "vpcs", "VpcId"),
     ("SecurityGroups", "security_groups", "GroupId"),
     ("FlowLogs", "flow_logs", "FlowLogId"),
+    // `aws cloudtrail list-public-keys`: the keys digest signatures are checked with.
+    ("PublicKeyList", "cloudtrail_public_keys", "Fingerprint"),
 ];
 
 

@@ -1,5 +1,5 @@
 //! SQL functions for network forensics, registered as one pack: `cidr_contains`, `is_private_ip`,
-//! `protocol_name`, `port_in_range`, `acl_allows`, plus the JSON functions of datafusion-functions-json
+//! `protocol_name`, `port_in_range`, `acl_allows`, `rsa_sha256_verify`, plus the JSON functions of datafusion-functions-json
 //! (`json_get_str`, `->`, `->>`, ...), and a faster `date_trunc` for UTC timestamps.
 
 mod acl_allows;
@@ -8,6 +8,7 @@ mod date_trunc_utc;
 mod is_private_ip;
 mod port_in_range;
 mod protocol_name;
+mod rsa_verify;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use date_trunc_utc::DateTruncUtc;
 pub use is_private_ip::IsPrivateIp;
 pub use port_in_range::PortInRange;
 pub use protocol_name::{PROTOCOLS, ProtocolName};
+pub use rsa_verify::RsaSha256Verify;
 
 /// Register every trailflow function and the JSON functions (with their `->`/`->>` operators).
 pub fn register_all(state: &mut SessionState) -> Result<()> {
@@ -35,6 +37,8 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
         ScalarUDF::new_from_impl(DateTruncUtc::new()),
         // Network ACL rule evaluation over `nacl_changes.rules_before` / `rules_after`.
         ScalarUDF::new_from_impl(AclAllows::new()),
+        // CloudTrail digest signatures (`evidence_integrity`).
+        ScalarUDF::new_from_impl(RsaSha256Verify::new()),
     ] {
         state.register_udf(Arc::new(udf))?;
     }

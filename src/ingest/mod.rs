@@ -435,7 +435,11 @@ fn write_digests(writer: &mut TableWriter<'_>, results: &[Box<FileResult>], summ
             let region = d.digest_s3_object.as_deref().map(paths::path_info).and_then(|i| i.region).or(file_region.clone());
             by_day.entry(partition_of(d.digest_end_time)).or_default().push(crate::schema::DigestRow {
                 digest_file: &r.source_file,
+                digest_s3_bucket: d.digest_s3_bucket.as_deref(),
                 digest_s3_object: d.digest_s3_object.as_deref(),
+                digest_end_text: d.digest_end_text.as_deref(),
+                public_key_fingerprint: d.public_key_fingerprint.as_deref(),
+                previous_digest_signature: d.previous_digest_signature.as_deref(),
                 account_id: d.account_id.as_deref(),
                 region,
                 digest_start_time: d.digest_start_time,

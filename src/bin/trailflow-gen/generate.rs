@@ -969,7 +969,7 @@ fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent]) -> Result<(us
     let digest = json!({"awsAccountId": ACCT_A, "digestStartTime": iso(T0), "digestEndTime": iso(T0 + H), "digestS3Bucket": "example-trail-bucket",
         "digestS3Object": format!("AWSLogs/{ACCT_A}/CloudTrail-Digest/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail-Digest_us-east-1_management-events_us-east-1_{y}{m}{d}T010000Z.json.gz"),
         "newestEventTime": iso(T0 + H - 1), "oldestEventTime": iso(T0), "previousDigestS3Bucket": null, "previousDigestHashValue": null,
-        "publicKeyFingerprint": rng.hex(32), "digestSignatureAlgorithm": "SHA256withRSA", "logFiles": log_files});
+        "digestPublicKeyFingerprint": rng.hex(32), "digestSignatureAlgorithm": "SHA256withRSA", "logFiles": log_files});
     write_gz(
         &out.join(format!("AWSLogs/{ACCT_A}/CloudTrail-Digest/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail-Digest_us-east-1_management-events_us-east-1_{y}{m}{d}T010000Z.json.gz")),
         digest.to_string().as_bytes(),
