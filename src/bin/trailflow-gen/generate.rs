@@ -712,7 +712,6 @@ fn flow_line(f: &Flow, e: &Eni, custom: bool) -> String {
     }
 }
 
-/// Generate an evidence set. Returns the ground truth that was written beside it.
 // ---------------------------------------------------------------- traffic
 
 /// An hour with no flow log file for vpc-0a1 (an evidence gap).
@@ -1061,6 +1060,7 @@ fn write_inventory(out: &Path, net: &Network, enis: &[Eni], end: i64) -> Result<
 
 // ---------------------------------------------------------------- the case
 
+/// Generate an evidence set. Returns the ground truth that was written beside it.
 pub fn generate(opts: &GenOptions) -> Result<Value> {
     let mut rng = Rng(opts.seed ^ 0x5EED);
     let enis = enis();
