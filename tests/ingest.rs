@@ -766,6 +766,18 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     assert_eq!(sql(lake.path(), q), sql(text_lake.path(), q));
     assert_eq!(sql(lake.path(), q).len(), records.len());
 
+    // Or with the flow log's description already in the lake: `describe-flow-logs` says how it
+    // delivers to CloudWatch Logs, and in which format.
+    let inventory = tempfile::tempdir().unwrap();
+    let described = serde_json::json!({"FlowLogs": [{"CreationTime": "2021-03-26T03:20:00.000Z", "DeliverLogsPermissionArn": "arn:aws:iam::123456789012:role/flow-logs",
+        "DeliverLogsStatus": "SUCCESS", "FlowLogId": "fl-0123456789abcdef0", "FlowLogStatus": "ACTIVE", "LogGroupName": "vpc-flow-logs",
+        "ResourceId": "vpc-abcdefab012345678", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs", "LogFormat": log_format, "MaxAggregationInterval": 60}]});
+    std::fs::write(inventory.path().join("describe-flow-logs.json"), described.to_string()).unwrap();
+    let described_lake = tempfile::tempdir().unwrap();
+    ingest(described_lake.path(), &[inventory.path()]);
+    ingest(described_lake.path(), &[dir.path()]);
+    assert_eq!(sql(described_lake.path(), q), sql(text_lake.path(), q));
+
     // A format naming a field AWS does not document is refused in one line.
     let out = bin().args(["ingest", "--quiet", "--flow-format", "${version} ${no-such-field}", "--lake"]).arg(lake.path()).arg(dir.path()).output().unwrap();
     assert!(!out.status.success());

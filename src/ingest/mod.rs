@@ -121,6 +121,16 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
         writer.index = Some(crate::search::Indexer::start(&lake, &run_id)?);
     }
     let mut acc = Accumulated::default();
+    // Flow records without a header line are read in the format given, else in the one format of
+    // the CloudWatch Logs flow logs that inventory already in the lake describes.
+    let with_format;
+    let opts = match (&opts.flow_format, cloudwatch_flow_format(&lake)?) {
+        (None, Some(format)) => {
+            with_format = IngestOptions { flow_format: Some(format), ..opts.clone() };
+            &with_format
+        }
+        _ => opts,
+    };
     let outcome = pipeline(opts, &claimed, &mut writer, &mut acc).and_then(|()| writer.finish());
     if let Err(e) = outcome {
         drop(writer);
@@ -462,6 +472,30 @@ fn write_digests(writer: &mut TableWriter<'_>, results: &[Box<FileResult>], summ
         summary.rows.insert(crate::schema::CLOUDTRAIL_DIGESTS.to_string(), n);
     }
     Ok(())
+}
+
+/// The `LogFormat` of the flow logs that deliver to CloudWatch Logs, as `describe-flow-logs`
+/// inventory in the lake shows them, when they all share one: the layout of the header-less
+/// records CloudWatch Logs holds. `None` when there is none, or more than one.
+fn cloudwatch_flow_format(lake: &Lake) -> Result<Option<crate::decode::flowlog::Format>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let mut formats = std::collections::BTreeSet::new();
+    crate::lake::read::for_each_batch(lake, INVENTORY, &["kind", "item"], |b| {
+        let (kind, item) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        for i in 0..b.num_rows() {
+            if kind.is_valid(i) && kind.value(i) == "flow_logs" && item.is_valid(i) {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(item.value(i)) else { continue };
+                let to_cloudwatch = v.get("LogDestinationType").and_then(|d| d.as_str()) == Some("cloud-watch-logs");
+                if let Some(f) = v.get("LogFormat").and_then(|f| f.as_str()).filter(|_| to_cloudwatch) {
+                    formats.insert(f.to_string());
+                }
+            }
+        }
+    })?;
+    Ok(match formats.len() {
+        1 => formats.into_iter().next().and_then(|f| crate::decode::flowlog::Format::from_log_format(&f).ok()),
+        _ => None,
+    })
 }
 
 /// How an AWS Config item's time is known.
