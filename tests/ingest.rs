@@ -966,6 +966,9 @@ fn security_lake_ocsf_records_load_as_cloudtrail_and_flows() {
     let got = sql(lake.path(), q);
     assert_eq!(got.len(), ok_lines.len());
     assert_eq!(got, sql(text_lake.path(), q));
+    // Nothing lost: each flow row keeps the OCSF record it came from.
+    let kept = count(lake.path(), "SELECT * FROM flow_logs WHERE json_get_str(extra_fields, 'ocsf', 'class_name') = 'Network Activity' AND json_get_int(extra_fields, 'ocsf', 'class_uid') = 4001");
+    assert_eq!(kept, ok_lines.len() as i64);
 }
 
 /// A configuration item as AWS Config writes it in snapshot and history files.

@@ -222,6 +222,9 @@ pub struct FlowDecoder {
     cols: Vec<Option<Col>>,
     extra: StringBuilder,
     any_extra: bool,
+    /// A value for the next record's `extra_fields` beside its unknown fields (the OCSF record a
+    /// flow record was mapped from): (key, value).
+    pub attach: Option<(String, serde_json::Value)>,
     source_line: Int64Builder,
     rows: usize,
     pub format: Option<Format>,
@@ -241,6 +244,7 @@ impl FlowDecoder {
             cols: FLOW_FIELDS.iter().map(|_| None).collect(),
             extra: StringBuilder::new(),
             any_extra: false,
+            attach: None,
             source_line: Int64Builder::with_capacity(BATCH_ROWS),
             rows: 0,
             format: None,
@@ -389,12 +393,14 @@ impl FlowDecoder {
                 }
             }
         }
-        if extras.is_empty() {
+        let attach = self.attach.take();
+        if extras.is_empty() && attach.is_none() {
             self.extra.append_null();
         } else {
             self.any_extra = true;
-            let map: serde_json::Map<String, serde_json::Value> =
+            let mut map: serde_json::Map<String, serde_json::Value> =
                 extras.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+            map.extend(attach);
             self.extra.append_value(serde_json::Value::Object(map).to_string());
         }
         self.source_line.append_value(line_no as i64);

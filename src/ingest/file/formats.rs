@@ -45,7 +45,12 @@ fn decode_ocsf(ctx: &mut Ctx<'_>, n: u64, text: &str) {
                 ctx.error(Some(n), Some(n), "OCSF API activity without the fields of a CloudTrail record".into(), Some(text));
             }
         },
-        Mapped::Flow(fields) => decode_flow_fields(ctx, &fields, n, text),
+        Mapped::Flow(fields) => {
+            // The OCSF record itself is kept in `extra_fields`, under `ocsf`.
+            ctx.flow().attach = Some(("ocsf".to_string(), row.clone()));
+            decode_flow_fields(ctx, &fields, n, text);
+            ctx.flow().attach = None;
+        }
         Mapped::Other(what) => {
             ctx.res.records += 1;
             ctx.error(Some(n), Some(n), format!("{what}: neither CloudTrail nor a VPC flow log"), Some(text));
