@@ -5,10 +5,10 @@
 -- content. One row per thing a digest names, and per trail log file no digest names:
 --   ok / altered / missing / unreadable   a log file a digest names: found with the same hash,
 --                                         found with another, not in the evidence, not readable
---   chain_ok / chain_broken               the previous digest, found with the hash the next one
+--   chain_ok / chain_break                the previous digest, found with the hash the next one
 --                                         records, or with another
 --   previous_digest_not_in_evidence       the chain reaches back past the evidence
---   extra                                 a trail log file in the evidence that no digest of its
+--   not_covered                           a trail log file in the evidence that no digest of its
 --                                         account and region names, though digests cover its time
 --   signature_ok / signature_invalid      a digest's signature (which the next digest records as
 --                                         its previousDigestSignature), checked with the public
@@ -54,7 +54,7 @@ chain AS (
   SELECT n.account_id, n.region,
          CASE WHEN d.name IS NULL THEN 'previous_digest_not_in_evidence'
               WHEN d.digest_sha256 = n.hash_value THEN 'chain_ok'
-              ELSE 'chain_broken' END AS status,
+              ELSE 'chain_break' END AS status,
          n.s3_object AS object, d.digest_file AS source_file, n.digest_s3_object AS digest_object, n.digest_file,
          n.hash_value AS expected_sha256, d.digest_sha256 AS actual_sha256, n.digest_end_time AS time
   FROM named n LEFT JOIN digests d ON d.name = n.name
@@ -64,8 +64,8 @@ spans AS (
   SELECT account_id, region, min(digest_start_time) AS from_t, max(digest_end_time) AS to_t
   FROM digests GROUP BY account_id, region
 ),
-extra AS (
-  SELECT f.account_id, f.region, 'extra' AS status, f.name AS object, f.source_file,
+not_covered AS (
+  SELECT f.account_id, f.region, 'not_covered' AS status, f.name AS object, f.source_file,
          CAST(NULL AS VARCHAR) AS digest_object, CAST(NULL AS VARCHAR) AS digest_file, CAST(NULL AS VARCHAR) AS expected_sha256,
          f.content_sha256 AS actual_sha256, f.first_time AS time
   FROM files f JOIN spans s ON s.account_id = f.account_id AND s.region = f.region
@@ -100,5 +100,5 @@ signatures AS (
   FROM signed
 )
 SELECT account_id, region, status, object, source_file, digest_object, digest_file, expected_sha256, actual_sha256, time
-FROM (SELECT * FROM logs UNION ALL SELECT * FROM chain UNION ALL SELECT * FROM extra UNION ALL SELECT * FROM signatures)
+FROM (SELECT * FROM logs UNION ALL SELECT * FROM chain UNION ALL SELECT * FROM not_covered UNION ALL SELECT * FROM signatures)
 ORDER BY account_id, region, time, object

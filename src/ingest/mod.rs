@@ -439,10 +439,12 @@ fn write_inventory(
 fn write_digests(writer: &mut TableWriter<'_>, results: &[Box<FileResult>], summary: &mut Summary) -> Result<()> {
     let mut by_day: BTreeMap<String, Vec<crate::schema::DigestRow<'_>>> = BTreeMap::new();
     for r in results.iter().filter(|r| !r.digests.is_empty()) {
-        let file_region = paths::path_info(&r.source_file).region;
+        // The region the digest covers, from its own S3 key (the same for all its entries), else
+        // from where the file was.
+        let key = r.digests.first().and_then(|d| d.digest_s3_object.as_deref());
+        let region = key.map(paths::path_info).and_then(|i| i.region).or_else(|| paths::path_info(&r.source_file).region);
         for d in &r.digests {
-            // The region the digest covers, from its own S3 key, else from where the file was.
-            let region = d.digest_s3_object.as_deref().map(paths::path_info).and_then(|i| i.region).or(file_region.clone());
+            let region = region.clone();
             by_day.entry(partition_of(d.digest_end_time)).or_default().push(crate::schema::DigestRow {
                 digest_file: &r.source_file,
                 digest_s3_bucket: d.digest_s3_bucket.as_deref(),

@@ -47,8 +47,8 @@ pub(super) fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
         decode_log_message(ctx, &msg, line, top_no);
     } else if inventory::is_inventory(s) {
         decode_inventory(ctx, s, line);
-    } else if is_flow_object(s) {
-        decode_flow_object(ctx, s, line);
+    } else if let Some(map) = flow_object(s) {
+        decode_flow_fields(ctx, &map, line, s);
     } else {
         let reason = format!("{}: not a CloudTrail record, a log envelope, a flow record or inventory", what_object(s));
         ctx.error(Some(line), Some(top_no), reason, Some(s));
@@ -112,11 +112,11 @@ pub(super) fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, recor
             let msg = raw_text(m).unwrap_or_default();
             decode_log_message(ctx, &msg, line.unwrap_or(record_no), record_no);
         }
-        Ok(_) if is_flow_object(s) => decode_flow_object(ctx, s, line.unwrap_or(record_no)),
-        Ok(rec) => {
-            match rec.detail {
-                // EventBridge wraps a CloudTrail record in `detail`.
-                Some(d) => decode_record(ctx, d.get(), line, record_no, Delivery::EventBridge),
+        // EventBridge wraps a CloudTrail record in `detail`.
+        Ok(Rec { detail: Some(d), .. }) => decode_record(ctx, d.get(), line, record_no, Delivery::EventBridge),
+        Ok(_) => {
+            match flow_object(s) {
+                Some(map) => decode_flow_fields(ctx, &map, line.unwrap_or(record_no), s),
                 None => {
                     ctx.res.records += 1;
                     let reason = format!(
@@ -180,11 +180,14 @@ pub(super) fn decode_log_message(ctx: &mut Ctx<'_>, msg: &str, line: u64, n: u64
     }
     match serde_json::from_str::<Rec<'_>>(trimmed) {
         Ok(r) if r.is_event() => ctx.push_record(&r, trimmed, Some(line), n, Delivery::CloudWatchLogs),
-        Ok(_) if is_flow_object(trimmed) => decode_flow_object(ctx, trimmed, line),
-        Ok(_) => {
-            ctx.res.records += 1;
-            ctx.error(Some(line), Some(n), "log event message is JSON but neither a CloudTrail record nor a flow record".into(), Some(trimmed));
-        }
+        Ok(_) => match flow_object(trimmed) {
+            Some(map) => decode_flow_fields(ctx, &map, line, trimmed),
+            None => {
+                ctx.res.records += 1;
+                let reason = "log event message is JSON but neither a CloudTrail record nor a flow record";
+                ctx.error(Some(line), Some(n), reason.into(), Some(trimmed));
+            }
+        },
         Err(e) => {
             ctx.res.records += 1;
             ctx.error(Some(line), Some(n), format!("log event message is not valid JSON: {e}"), Some(trimmed));
@@ -198,27 +201,13 @@ fn flow_keys(map: &serde_json::Map<String, serde_json::Value>) -> usize {
     map.keys().filter(|k| crate::schema::flow_field(k).is_some()).count()
 }
 
-/// Is this JSON object a flow record (Firehose, CloudWatch Logs exports, SIEM re-exports)? At
-/// least four known flow fields, an address or interface among them; a CloudTrail record has none.
-fn is_flow_object(s: &str) -> bool {
-    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) else {
-        return false;
-    };
+/// The fields of a JSON object that is a flow record (Firehose, CloudWatch Logs exports, SIEM
+/// re-exports): at least four known flow fields, an address or interface among them; a CloudTrail
+/// record has none. Parsed once, then read by [`decode_flow_fields`].
+fn flow_object(s: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let map = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s).ok()?;
     let addressed = ["srcaddr", "dstaddr", "interface-id", "interface_id"].iter().any(|k| map.contains_key(*k));
-    addressed && flow_keys(&map) >= 4
-}
-
-/// A flow record given as a JSON object, read by field name: fed to the flow decoder as a header
-/// (when the set of fields changes) and a line, so that it is read exactly as a text record is,
-/// unknown fields kept in `extra_fields`.
-fn decode_flow_object(ctx: &mut Ctx<'_>, s: &str, line: u64) {
-    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) {
-        Ok(map) => decode_flow_fields(ctx, &map, line, s),
-        Err(e) => {
-            ctx.res.records += 1;
-            ctx.error(Some(line), None, format!("unreadable flow record: {e}"), Some(s));
-        }
-    }
+    (addressed && flow_keys(&map) >= 4).then_some(map)
 }
 
 /// Flow record fields by name (`original` is the record they came from, for error excerpts).
