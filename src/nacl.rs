@@ -217,14 +217,34 @@ impl History {
                 out.push(e);
             }
         }
-        for egress in [false, true] {
-            if !out.iter().any(|e| e.egress == egress && e.rule_number == DEFAULT_RULE) {
-                out.push(Entry::default_deny(egress));
+        Some(with_default_rules(out))
+    }
+
+    /// The rule sets the snapshots show, oldest first, each with the time it was taken; a
+    /// snapshot that shows the same rules as the one before it is left out.
+    pub fn snapshot_states(&self) -> Vec<(i64, Vec<Entry>)> {
+        let mut snaps = self.snapshots.clone();
+        snaps.sort_by_key(|(t, _)| *t);
+        let mut out: Vec<(i64, Vec<Entry>)> = Vec::new();
+        for (t, es) in snaps {
+            let es = with_default_rules(es);
+            if out.last().is_none_or(|(_, last)| *last != es) {
+                out.push((t, es));
             }
         }
-        out.sort_by_key(|e| (e.egress, e.rule_number));
-        Some(out)
+        out
     }
+}
+
+/// A rule set with AWS's final deny in each direction (every ACL has them), in rule order.
+pub fn with_default_rules(mut out: Vec<Entry>) -> Vec<Entry> {
+    for egress in [false, true] {
+        if !out.iter().any(|e| e.egress == egress && e.rule_number == DEFAULT_RULE) {
+            out.push(Entry::default_deny(egress));
+        }
+    }
+    out.sort_by_key(|e| (e.egress, e.rule_number));
+    out
 }
 
 /// Look a key up the way CloudTrail (camelCase) and describe-* output (PascalCase) spell it.

@@ -156,31 +156,38 @@ pub async fn associations(
         }
     }
     let mut out = Vec::new();
-    // Subnets the snapshots show, with their ACL then.
-    let mut snapshot_of: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (_, aid, subnet, acl) in &replay.snapshot_assoc {
+    // The ACL of each subnet as snapshots show it over time, oldest first, one entry per ACL
+    // the subnet went to (AWS Config's history records a move at its capture time).
+    let mut snapshot_of: BTreeMap<String, Vec<(i64, String, String)>> = BTreeMap::new();
+    for (t, aid, subnet, acl) in &replay.snapshot_assoc {
         if let Some(s) = subnet {
-            snapshot_of.insert(s.clone(), (acl.clone(), aid.clone()));
+            snapshot_of.entry(s.clone()).or_default().push((*t, acl.clone(), aid.clone()));
         }
+    }
+    for seen in snapshot_of.values_mut() {
+        seen.sort();
+        seen.dedup_by(|later, earlier| later.1 == earlier.1);
     }
     let mut subnets: Vec<String> = snapshot_of.keys().cloned().collect();
     subnets.extend(moves.keys().cloned());
     subnets.sort();
     subnets.dedup();
     for s in subnets {
-        let vpc = snapshot_of.get(&s).and_then(|(acl, _)| replay.acl_vpc.get(acl).cloned());
+        let seen = snapshot_of.get(&s).cloned().unwrap_or_default();
+        let vpc = seen.last().and_then(|(_, acl, _)| replay.acl_vpc.get(acl).cloned());
         let list = moves.get(&s).cloned().unwrap_or_default();
         if list.is_empty() {
-            let (acl, aid) = snapshot_of[&s].clone();
-            out.push(Association {
-                subnet_id: Some(s.clone()),
-                network_acl_id: Some(acl),
-                association_id: Some(aid),
-                vpc_id: vpc,
-                learned_from: "inventory".into(),
-                valid_from: None,
-                valid_to: None,
-            });
+            for (i, (t, acl, aid)) in seen.iter().enumerate() {
+                out.push(Association {
+                    subnet_id: Some(s.clone()),
+                    network_acl_id: Some(acl.clone()),
+                    association_id: Some(aid.clone()),
+                    vpc_id: vpc.clone(),
+                    learned_from: "inventory".into(),
+                    valid_from: (i > 0).then_some(*t),
+                    valid_to: seen.get(i + 1).map(|n| n.0),
+                });
+            }
             continue;
         }
         for (i, (t, _, acl, _, new)) in list.iter().enumerate() {
@@ -357,14 +364,23 @@ pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
     acls.sort();
     for acl in acls {
         let h = &replay.hist[acl];
-        // Points where the rule set may change: before the first step, and after each step.
-        let mut points: Vec<(usize, Option<i64>, String)> = vec![(0, None, String::new())];
-        for (ord, t, _) in &h.steps {
-            points.push((ord + 1, Some(*t), format!("cloudtrail {} {}", ev.events[*ord].name, ev.events[*ord].event_id)));
-        }
+        // The rule set from each point on: before the first step, and after each step. An ACL no
+        // CloudTrail call changed follows its snapshots instead (AWS Config's configuration
+        // history records each change at its capture time).
+        let points: Vec<(Option<i64>, Vec<crate::nacl::Entry>, String)> = if h.steps.is_empty() {
+            let states = h.snapshot_states();
+            states.into_iter().enumerate().map(|(i, (t, es))| ((i > 0).then_some(t), es, String::new())).collect()
+        } else {
+            let mut points = vec![(None, h.state_before(0).unwrap_or_default(), String::new())];
+            for (ord, t, _) in &h.steps {
+                let why = format!("cloudtrail {} {}", ev.events[*ord].name, ev.events[*ord].event_id);
+                points.push((Some(*t), h.state_before(ord + 1).unwrap_or_default(), why));
+            }
+            points
+        };
         let mut open: Vec<EntryRow> = Vec::new();
-        for (upto, from, why) in &points {
-            let state = h.state_before(*upto).unwrap_or_default();
+        for (from, state, why) in points {
+            let from = &from;
             // Close entries that changed; open the new ones.
             let mut still = Vec::new();
             for row in open.drain(..) {

@@ -290,7 +290,7 @@ impl FlowDecoder {
                 }
                 None => {
                     return Err(LineError(format!(
-                        "no header line and {n_tokens} fields: the field order is unknown (without a header, a file must be the default format of 14 fields or a documented all-fields layout)"
+                        "no header line and {n_tokens} fields: the field order is unknown (without a header, a file must be the default format of 14 fields or a documented all-fields layout; give the flow log's LogFormat with --flow-format, or ingest its describe-flow-logs output first)"
                     )));
                 }
             }

@@ -3,10 +3,10 @@
 use serde_json::Value;
 
 /// Is this JSON object a `describe-*` output or an AWS Config snapshot or history file: does it
-/// hold one of [`INVENTORY_KEYS`] or [`CONFIG_KEY`] at its top?
+/// hold one of [`INVENTORY_KEYS`] or [`CONFIG_KEYS`] at its top?
 pub fn is_inventory(object: &str) -> bool {
     serde_json::from_str::<std::collections::HashMap<String, &serde_json::value::RawValue>>(object).is_ok_and(|top| {
-        top.contains_key(CONFIG_KEY) || INVENTORY_KEYS.iter().any(|(key, _, _)| top.contains_key(*key))
+        CONFIG_KEYS.iter().any(|k| top.contains_key(*k)) || INVENTORY_KEYS.iter().any(|(key, _, _)| top.contains_key(*key))
     })
 }
 
@@ -82,9 +82,11 @@ pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<
     Ok(out)
 }
 
-/// The key of AWS Config's configuration snapshot and history files (`{"fileVersion": ...,
-/// "configurationItems": [...]}`).
-pub const CONFIG_KEY: &str = "configurationItems";
+/// The keys AWS Config's items come under: snapshot and history files delivered to S3
+/// (`{"fileVersion": ..., "configurationItems": [...]}`, also the output of
+/// `get-resource-config-history`), and `batch-get-resource-config` output
+/// (`{"baseConfigurationItems": [...]}`).
+pub const CONFIG_KEYS: [&str; 2] = ["configurationItems", "baseConfigurationItems"];
 
 /// AWS Config resource types stored as inventory, and the kind each is stored as (the same
 /// kinds as `describe-*` output: the readers of `inventory` take either, field names in any case).
@@ -111,7 +113,7 @@ pub struct ConfigItems {
 /// time (`configurationItemCaptureTime`).
 pub fn config_items(items: &Value) -> Result<ConfigItems, String> {
     let Some(arr) = items.as_array() else {
-        return Err(format!("{CONFIG_KEY} is not an array"));
+        return Err("configurationItems is not an array".into());
     };
     let mut out = ConfigItems::default();
     for (i, ci) in arr.iter().enumerate() {
@@ -129,14 +131,21 @@ pub fn config_items(items: &Value) -> Result<ConfigItems, String> {
             out.skipped += 1;
             continue;
         }
-        let Some(captured) = s(ci, "configurationItemCaptureTime").and_then(|t| crate::time::parse_time(&t)) else {
+        // Delivered files write the time as text; the API's CLI output (get-resource-config-history,
+        // batch-get-resource-config) as text or, from AWS CLI v1, as epoch seconds.
+        let captured = match ci.get("configurationItemCaptureTime") {
+            Some(Value::String(t)) => crate::time::parse_time(t),
+            Some(Value::Number(n)) => n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| (f * 1e6).round() as i64),
+            _ => None,
+        };
+        let Some(captured) = captured else {
             out.rejected.push((i + 1, "configuration item without a configurationItemCaptureTime".into()));
             continue;
         };
         out.items.push(InvItem {
             kind,
             resource_id: s(ci, "resourceId"),
-            account_id: s(ci, "awsAccountId"),
+            account_id: s(ci, "awsAccountId").or_else(|| s(ci, "accountId")),
             region: s(ci, "awsRegion"),
             vpc_id: s(&configuration, "vpcId").or_else(|| s(&configuration, "VpcId")),
             item: configuration.to_string(),

@@ -38,11 +38,22 @@ fn text(v: &Value, path: &str) -> Option<Value> {
     })
 }
 
+/// Below this, an epoch number is seconds, not milliseconds: OCSF's timestamps are milliseconds,
+/// but some mappers (OCSF's own Data Prepper example among them) write seconds. 10^11
+/// milliseconds is March 1973; 10^11 seconds is the year 5138.
+const SECONDS_BELOW: i64 = 100_000_000_000;
+
+/// An OCSF epoch time in milliseconds.
+fn epoch_ms(n: &serde_json::Number) -> Option<i64> {
+    let t = n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))?;
+    Some(if t.abs() < SECONDS_BELOW { t.checked_mul(1000)? } else { t })
+}
+
 /// An OCSF time (epoch milliseconds, or a time already in text) as CloudTrail writes times.
 fn iso_time(v: &Value) -> Option<String> {
     match v {
         Value::Number(n) => {
-            let ms = n.as_i64()?;
+            let ms = epoch_ms(n)?;
             chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         }
         Value::String(s) => Some(s.clone()),
@@ -53,7 +64,7 @@ fn iso_time(v: &Value) -> Option<String> {
 /// An OCSF time as Unix seconds, as flow records carry them.
 fn unix_seconds(v: &Value) -> Option<Value> {
     match v {
-        Value::Number(n) => n.as_i64().map(|ms| Value::from(ms.div_euclid(1000))),
+        Value::Number(n) => epoch_ms(n).map(|ms| Value::from(ms.div_euclid(1000))),
         Value::String(s) => crate::time::parse_time(s).map(|us| Value::from(us.div_euclid(1_000_000))),
         _ => None,
     }

@@ -10,56 +10,144 @@ use crate::lake::Lake;
 use crate::lake::read::{for_each_batch, for_each_string};
 use crate::schema::{CLOUDTRAIL, INGESTED_FILES};
 
-/// The 128-bit key a CloudTrail event is deduplicated by: its `eventID` and its record with the
-/// whitespace between JSON tokens left out (`scratch` is reused between calls).
+/// The 128-bit key a CloudTrail event is deduplicated by: its `eventID` and its record's content,
+/// where neither the whitespace between JSON tokens nor the order of an object's keys counts
+/// (`scratch` is reused between calls).
 ///
 /// The same event delivered twice (an organization trail and an account trail, a file copied
-/// into two archives, pretty-printed once and on one line once) has one key. Records that share
-/// an `eventID` but differ (test fixtures reuse ids like `"1"`; some exports set it to
-/// `"redacted"`) keep their own keys, so neither is lost.
+/// into two archives, pretty-printed once and on one line once, a trail file and event history's
+/// `CloudTrailEvent` string with its keys in another order) has one key. Records that share an
+/// `eventID` but differ (test fixtures reuse ids like `"1"`; some exports set it to `"redacted"`)
+/// keep their own keys, so neither is lost.
 pub fn event_key(id: &str, raw: &str, scratch: &mut Vec<u8>) -> u128 {
     scratch.clear();
-    if id.starts_with(crate::decode::cloudtrail::MADE_UP_ID) {
-        // A stand-in id is already a hash of the record's content, whatever its layout and key order.
-        scratch.extend_from_slice(id.as_bytes());
-        return xxhash_rust::xxh3::xxh3_128(scratch);
-    }
     scratch.extend_from_slice(id.as_bytes());
-    scratch.push(0);
-    let b = raw.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'"' => {
-                // Copy the string whole, up to its closing quote (escaped quotes included).
-                let start = i;
-                i += 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
-                        Some(k) if b[i + k] == b'\\' => i += k + 2,
-                        Some(k) => {
-                            i += k + 1;
-                            break;
-                        }
-                        None => {
-                            i = b.len();
-                            break;
-                        }
-                    }
-                }
-                scratch.extend_from_slice(&b[start..i]);
-            }
-            _ => {
-                let start = i;
-                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'"') {
-                    i += 1;
-                }
-                scratch.extend_from_slice(&b[start..i]);
-            }
+    if !id.starts_with(crate::decode::cloudtrail::MADE_UP_ID) {
+        // (A stand-in id is already a hash of the record's content.)
+        scratch.push(0);
+        match content_hash(raw.as_bytes()) {
+            Some(h) => scratch.extend_from_slice(&h.to_le_bytes()),
+            // Not one JSON value (the decoders store only parsed records): the text itself.
+            None => scratch.extend_from_slice(raw.as_bytes()),
         }
     }
     xxhash_rust::xxh3::xxh3_128(scratch)
+}
+
+/// Nesting deeper than this is not hashed by structure (serde_json, which parsed every stored
+/// record, refuses more than 128 levels).
+const MAX_DEPTH: usize = 256;
+
+/// A hash of one JSON value's content: arrays in order, an object's members in any order,
+/// strings and numbers by their text. `None` when `b` is not one JSON value.
+pub fn content_hash(b: &[u8]) -> Option<u128> {
+    let mut i = 0;
+    let h = value_hash(b, &mut i, 0)?;
+    skip_ws(b, &mut i);
+    (i == b.len()).then_some(h)
+}
+
+fn skip_ws(b: &[u8], i: &mut usize) {
+    while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+        *i += 1;
+    }
+}
+
+/// Two hashes combined in order.
+fn mix(tag: u8, a: u128, b: u128) -> u128 {
+    let mut buf = [0u8; 33];
+    buf[0] = tag;
+    buf[1..17].copy_from_slice(&a.to_le_bytes());
+    buf[17..].copy_from_slice(&b.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_128(&buf)
+}
+
+/// The text of the string starting at `b[*i]` (a quote), escapes as written.
+fn string_span<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
+    let start = *i + 1;
+    let mut j = start;
+    loop {
+        let k = memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[j + k] == b'\\' {
+            j += k + 2;
+        } else {
+            *i = j + k + 1;
+            return b.get(start..j + k);
+        }
+    }
+}
+
+fn value_hash(b: &[u8], i: &mut usize, depth: usize) -> Option<u128> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    skip_ws(b, i);
+    match *b.get(*i)? {
+        b'{' => {
+            *i += 1;
+            // The members' hashes summed: the same for any order.
+            let (mut sum, mut n) = (0u128, 0u128);
+            skip_ws(b, i);
+            if b.get(*i) == Some(&b'}') {
+                *i += 1;
+                return Some(mix(b'{', 0, 0));
+            }
+            loop {
+                skip_ws(b, i);
+                if b.get(*i) != Some(&b'"') {
+                    return None;
+                }
+                let key = xxhash_rust::xxh3::xxh3_128(string_span(b, i)?);
+                skip_ws(b, i);
+                if b.get(*i) != Some(&b':') {
+                    return None;
+                }
+                *i += 1;
+                let v = value_hash(b, i, depth + 1)?;
+                sum = sum.wrapping_add(mix(b':', key, v));
+                n += 1;
+                skip_ws(b, i);
+                match *b.get(*i)? {
+                    b',' => *i += 1,
+                    b'}' => {
+                        *i += 1;
+                        return Some(mix(b'{', sum, n));
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        b'[' => {
+            *i += 1;
+            let mut h = mix(b'[', 0, 0);
+            skip_ws(b, i);
+            if b.get(*i) == Some(&b']') {
+                *i += 1;
+                return Some(h);
+            }
+            loop {
+                h = mix(b',', h, value_hash(b, i, depth + 1)?);
+                skip_ws(b, i);
+                match *b.get(*i)? {
+                    b',' => *i += 1,
+                    b']' => {
+                        *i += 1;
+                        return Some(h);
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        b'"' => Some(mix(b'"', xxhash_rust::xxh3::xxh3_128(string_span(b, i)?), 0)),
+        _ => {
+            // A number, true, false or null: its text.
+            let start = *i;
+            while *i < b.len() && !matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r' | b',' | b'}' | b']' | b':') {
+                *i += 1;
+            }
+            (*i > start).then(|| mix(b'#', xxhash_rust::xxh3::xxh3_128(&b[start..*i]), 0))
+        }
+    }
 }
 
 /// What the lake knows of one file content (`ingested_files.file_id`).
@@ -172,5 +260,31 @@ mod tests {
         assert_ne!(event_key("1", one_line, &mut s), event_key("1", in_string, &mut s));
         assert_ne!(event_key("1", escaped, &mut s), event_key("1", escaped_squeezed, &mut s));
         assert_ne!(event_key("1", one_line, &mut s), event_key("2", one_line, &mut s));
+        // Event history's CloudTrailEvent string lists the keys in another order.
+        let reordered = r#"{"requestParameters":{"cidrBlock":"0.0.0.0/0"},"eventName":"CreateNetworkAclEntry","eventID":"1"}"#;
+        assert_eq!(event_key("1", one_line, &mut s), event_key("1", reordered, &mut s));
+        // Arrays keep their order; a key moved to another level is another record.
+        let a = r#"{"eventID":"1","resources":[{"ARN":"a"},{"ARN":"b"}]}"#;
+        let b = r#"{"eventID":"1","resources":[{"ARN":"b"},{"ARN":"a"}]}"#;
+        let c = r#"{"eventID":"1","x":{"y":"1"},"y":"2"}"#;
+        let d = r#"{"eventID":"1","x":{"y":"2"},"y":"1"}"#;
+        assert_ne!(event_key("1", a, &mut s), event_key("1", b, &mut s));
+        assert_ne!(event_key("1", c, &mut s), event_key("1", d, &mut s));
+        // A string holding a brace or a key-like text is content, not structure.
+        let e = r#"{"eventID":"1","m":"{\"a\":1}"}"#;
+        let f = r#"{"eventID":"1","m":{"a":1}}"#;
+        assert_ne!(event_key("1", e, &mut s), event_key("1", f, &mut s));
+    }
+
+    #[test]
+    fn content_hash_reads_only_json() {
+        use super::content_hash;
+        assert!(content_hash(b"{\"a\":1} trailing").is_none());
+        assert!(content_hash(b"{\"a\":").is_none());
+        assert!(content_hash(b"[1,2").is_none());
+        assert!(content_hash(b"\"open").is_none());
+        let deep = "[".repeat(10_000);
+        assert!(content_hash(deep.as_bytes()).is_none());
+        assert_eq!(content_hash(b" [1, {\"b\":2,\"a\":[]}] "), content_hash(b"[1,{\"a\":[],\"b\":2}]"));
     }
 }

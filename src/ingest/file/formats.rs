@@ -1,5 +1,5 @@
 //! Evidence that is not a stream of JSON or text lines: Parquet (flow logs, Security Lake's
-//! OCSF) and CloudTrail digest files, and the hashing of a trail log's uncompressed content.
+//! OCSF, whose records may also come as JSON) and CloudTrail digest files, and the hashing of a trail log's uncompressed content.
 
 use super::*;
 use super::records::decode_flow_fields;
@@ -27,7 +27,7 @@ pub(super) fn decode_parquet<R: datafusion::parquet::file::reader::ChunkReader +
 
 /// One Amazon Security Lake (OCSF) record: a CloudTrail record (the OCSF record kept whole as its
 /// `raw`) or a flow record; another class is rejected, naming it.
-fn decode_ocsf(ctx: &mut Ctx<'_>, n: u64, text: &str) {
+pub(super) fn decode_ocsf(ctx: &mut Ctx<'_>, n: u64, text: &str) {
     use crate::decode::ocsf::{Mapped, map};
     let row: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,

@@ -47,6 +47,8 @@ pub(super) fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
         decode_log_message(ctx, &msg, line, top_no);
     } else if inventory::is_inventory(s) {
         decode_inventory(ctx, s, line);
+    } else if is_ocsf(s) {
+        super::formats::decode_ocsf(ctx, line, s);
     } else if let Some(map) = flow_object(s) {
         decode_flow_fields(ctx, &map, line, s);
     } else {
@@ -64,7 +66,7 @@ fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, line: u64) {
         }
     };
     let region = path_info(&ctx.source).region;
-    if let Some(items) = value.get(inventory::CONFIG_KEY) {
+    for items in inventory::CONFIG_KEYS.iter().filter_map(|k| value.get(*k)) {
         match inventory::config_items(items) {
             Ok(config) => {
                 ctx.res.records += (config.items.len() + config.skipped + config.rejected.len()) as u64;
@@ -114,6 +116,7 @@ pub(super) fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, recor
         }
         // EventBridge wraps a CloudTrail record in `detail`.
         Ok(Rec { detail: Some(d), .. }) => decode_record(ctx, d.get(), line, record_no, Delivery::EventBridge),
+        Ok(_) if is_ocsf(s) => super::formats::decode_ocsf(ctx, line.unwrap_or(record_no), s),
         Ok(_) => {
             match flow_object(s) {
                 Some(map) => decode_flow_fields(ctx, &map, line.unwrap_or(record_no), s),
@@ -243,6 +246,13 @@ pub(super) fn decode_flow_fields(ctx: &mut Ctx<'_>, map: &serde_json::Map<String
         ctx.json_flow_header = header;
     }
     ctx.flow_line(line, &values.join(" "));
+}
+
+/// Is this JSON object an OCSF event (as Security Lake's subscribers and SIEM exports write them
+/// in JSON): a `class_uid` beside its `metadata`?
+fn is_ocsf(s: &str) -> bool {
+    serde_json::from_str::<std::collections::HashMap<&str, &serde_json::value::RawValue>>(s)
+        .is_ok_and(|top| top.contains_key("class_uid") && top.contains_key("metadata"))
 }
 
 /// What a JSON object that is not evidence holds, for the reason it is rejected with: its first
