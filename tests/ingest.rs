@@ -777,7 +777,8 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     let log_format: String = header.split(' ').map(|f| format!("${{{f}}}")).collect::<Vec<_>>().join(" ");
 
     // Without the format: each record is rejected, saying why.
-    let lake = tempfile::tempdir().unwrap();
+    let rejected_lake = tempfile::tempdir().unwrap();
+    let lake = &rejected_lake;
     ingest(lake.path(), &[dir.path()]);
     assert_eq!(count(lake.path(), "SELECT * FROM flow_logs"), 0);
     let reasons = sql(lake.path(), "SELECT DISTINCT reason FROM ingest_errors");
@@ -804,6 +805,20 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     ingest(described_lake.path(), &[inventory.path()]);
     ingest(described_lake.path(), &[dir.path()]);
     assert_eq!(sql(described_lake.path(), q), sql(text_lake.path(), q));
+
+    // Or after the fact: the file rejected in the first lake is read again once the lake knows
+    // the format (a rejected file is not "already in the lake"); its problems are not recorded twice.
+    let (first_lake, errors_before) = (&rejected_lake, count(rejected_lake.path(), "SELECT * FROM ingest_errors"));
+    let (_, s) = ingest(first_lake.path(), &[dir.path()]);
+    assert_eq!(s["files_already_in_lake"], 0, "{s}");
+    assert_eq!(count(first_lake.path(), "SELECT * FROM flow_logs"), 0);
+    assert_eq!(count(first_lake.path(), "SELECT * FROM ingest_errors"), errors_before);
+    ingest(first_lake.path(), &[inventory.path()]);
+    ingest(first_lake.path(), &[dir.path()]);
+    assert_eq!(sql(first_lake.path(), q), sql(text_lake.path(), q));
+    let (_, s) = ingest(first_lake.path(), &[dir.path()]);
+    assert_eq!(s["files_already_in_lake"], 1, "{s}");
+    assert_eq!(sql(first_lake.path(), q).len(), records.len());
 
     // A format naming a field AWS does not document is refused in one line.
     let out = bin().args(["ingest", "--quiet", "--flow-format", "${version} ${no-such-field}", "--lake"]).arg(lake.path()).arg(dir.path()).output().unwrap();

@@ -161,8 +161,14 @@ pub struct KnownFile {
 }
 
 /// Every file content the lake holds, by `file_id`.
+///
+/// A file of which nothing could be loaded (status `rejected`) is not counted as held: a later
+/// run reads it again, since what it lacked may since have come (a flow log's `LogFormat` given
+/// with `--flow-format` or found in `describe-flow-logs` output, a newer trailflow). The problems
+/// it had are not recorded twice ([`known_errors`]).
 pub fn known_files(lake: &Lake) -> Result<std::collections::HashMap<String, KnownFile>> {
     let mut out: std::collections::HashMap<String, KnownFile> = Default::default();
+    let mut held: HashSet<String> = HashSet::new();
     for_each_batch(lake, INGESTED_FILES, &["file_id", "source_file", "kind", "status"], |b| {
         let col = |i: usize| b.column(i).as_string::<i32>();
         let (ids, names, kinds, status) = (col(0), col(1), col(2), col(3));
@@ -172,20 +178,30 @@ pub fn known_files(lake: &Lake) -> Result<std::collections::HashMap<String, Know
                 k.first = names.value(i).to_string();
                 k.kind = kinds.value(i).to_string();
             }
+            if !matches!(status.value(i), "duplicate" | "rejected") {
+                held.insert(ids.value(i).to_string());
+            }
             k.names.insert(names.value(i).to_string());
         }
     })?;
+    out.retain(|id, _| held.contains(id));
     Ok(out)
 }
 
-/// The (`source_file`, `reason`) of every row of `ingest_errors`: a problem found again by a
-/// later run is not recorded twice.
-pub fn known_errors(lake: &Lake) -> Result<HashSet<(String, String)>> {
+/// A problem as `ingest_errors` records it: (`source_file`, `line`, `record`, `reason`).
+pub type ErrorKey = (String, Option<i64>, Option<i64>, String);
+
+/// The key of every row of `ingest_errors`: a problem found again by a later run (an unreadable
+/// archive met again, a rejected file read again) is not recorded twice.
+pub fn known_errors(lake: &Lake) -> Result<HashSet<ErrorKey>> {
+    use datafusion::arrow::datatypes::Int64Type;
     let mut out = HashSet::new();
-    for_each_batch(lake, crate::schema::INGEST_ERRORS, &["source_file", "reason"], |b| {
-        let (files, reasons) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+    for_each_batch(lake, crate::schema::INGEST_ERRORS, &["source_file", "line", "record", "reason"], |b| {
+        let (files, reasons) = (b.column(0).as_string::<i32>(), b.column(3).as_string::<i32>());
+        let (lines, records) = (b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
+        let opt = |a: &datafusion::arrow::array::PrimitiveArray<Int64Type>, i: usize| a.is_valid(i).then(|| a.value(i));
         for i in 0..b.num_rows() {
-            out.insert((files.value(i).to_string(), reasons.value(i).to_string()));
+            out.insert((files.value(i).to_string(), opt(lines, i), opt(records, i), reasons.value(i).to_string()));
         }
     })?;
     Ok(out)

@@ -184,7 +184,7 @@ struct Accumulated {
 /// What the lake held before the run: file contents and reported problems.
 struct Known {
     files: std::collections::HashMap<String, dedup::KnownFile>,
-    errors: HashSet<(String, String)>,
+    errors: HashSet<dedup::ErrorKey>,
 }
 
 
@@ -290,7 +290,7 @@ fn finish_run(
         .loose_errors
         .into_iter()
         .filter(|e| {
-            let key = (e.source_file(), e.reason.clone());
+            let key = error_key(e);
             !known.errors.contains(&key) && seen_errors.insert(key)
         })
         .collect();
@@ -322,7 +322,13 @@ fn finish_run(
         .take(SUMMARY_REJECTED)
         .map(ErrorRow::one_line)
         .collect();
+    // A file rejected before and read again reports its problems again, but they are recorded once.
+    errors.retain(|e| !known.errors.contains(&error_key(e)));
     write_errors(writer, &errors, run_id, now)
+}
+
+fn error_key(e: &ErrorRow) -> dedup::ErrorKey {
+    (e.source_file(), e.line.map(|l| l as i64), e.record.map(|r| r as i64), e.reason.clone())
 }
 
 /// Sort the files this run did not decode because their content is already held: those the lake
