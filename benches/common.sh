@@ -1,6 +1,27 @@
 # Shared settings of the benchmark scripts (sourced): data size, work folder, release build.
-WEB=${WEB:-3700}
-CT=${CT:-1600}
+#
+# SIZE picks a set: medium (about 2 million flow records and 150,000 CloudTrail events) or large
+# (about 20 million and 1 million); WEB and CT set the generator's rates directly. SHAPE picks how
+# the evidence is cut into files: aws (AWS's delivery: CloudTrail per account and region every 5
+# minutes, flow logs per flow log every 5 or 10) or hourly (few, large files).
+SIZE=${SIZE:-medium}
+case "$SIZE" in
+  large) WEB=${WEB:-37000}; CT=${CT:-10600} ;;
+  *) WEB=${WEB:-3700}; CT=${CT:-1600} ;;
+esac
+SHAPE=${SHAPE:-aws}
+case "$SHAPE" in
+  hourly) MINUTES=60 ;;
+  *) MINUTES=5 ;;
+esac
 WORK=${WORK:-/tmp/trailflow-bench}
-DATA="$WORK/data-$WEB-$CT"
+DATA="$WORK/data-$WEB-$CT-$MINUTES"
 cargo build --release --bins -q
+
+# Generate the evidence set of these settings once.
+make_data() {
+  if [ ! -f "$DATA/ground-truth.json" ]; then
+    rm -rf "$DATA"
+    target/release/trailflow-gen --out "$DATA" --web-clients "$WEB" --ct-noise "$CT" --file-minutes "$MINUTES" >/dev/null
+  fi
+}

@@ -1,10 +1,14 @@
-"""DuckDB's side of benches/ingest.sh: convert the same evidence archives to Parquet.
+"""DuckDB's side of benches/ingest.sh: convert the same evidence archives to Parquet, the strong way.
 
 CloudTrail files ({"Records":[...]}, gzip) become one flattened table with the columns trailflow
-extracts (the four JSON parts and the raw record as JSON text); flow logs (gzip text, header line,
-any field order) become one table by name. Both are written as zstd Parquet.
+extracts (the four JSON parts and the raw record as JSON text), one row per eventID. Flow logs
+(gzip text with a header line) are first validated: each file's header is read, and the files are
+grouped by format; each format is then read once with its own column list, and all are written
+into one table by name. Both tables are zstd Parquet.
 Usage: python3 duckdb_ingest.py EVIDENCE_DIR OUT_DIR
 """
+import glob
+import gzip
 import os
 import sys
 import time
@@ -47,23 +51,29 @@ COPY (
 ) TO '{out}/cloudtrail.parquet' (FORMAT parquet, COMPRESSION zstd)
 """)
 t1 = time.time()
-flow_glob = f"{src}/AWSLogs/**/*_vpcflowlogs_*.log.gz"
-flow_src = f"read_csv('{flow_glob}', delim = ' ', header = true, nullstr = '-', union_by_name = true, filename = true)"
-# Columns under the lake's names: dashes become underscores, start/end become timestamps.
-cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {flow_src}").fetchall()]
-select = []
-for c in cols:
-    if c in ("start", "end"):
-        select.append(f'to_timestamp("{c}") AS {c}_time')
-    elif c == "filename":
-        select.append("filename AS source_file")
-    else:
-        select.append(f'"{c}" AS {c.replace("-", "_")}')
-con.execute(f"""
-COPY (SELECT {", ".join(select)} FROM {flow_src} ORDER BY start_time)
-TO '{out}/flow_logs.parquet' (FORMAT parquet, COMPRESSION zstd)
-""")
+# Validate: every flow file's header line, the files grouped by format.
+formats = {}
+for path in glob.glob(f"{src}/AWSLogs/**/*_vpcflowlogs_*.log.gz", recursive=True):
+    with gzip.open(path, "rt") as f:
+        header = f.readline().split()
+    formats.setdefault(tuple(header), []).append(path)
+INTS = {"version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp-flags", "traffic-path"}
+selects = []
+for header, files in formats.items():
+    columns = ", ".join(f"'{c}': '{'BIGINT' if c in INTS else 'VARCHAR'}'" for c in header)
+    listing = ", ".join(f"'{p}'" for p in files)
+    cols = []
+    for c in header:
+        if c in ("start", "end"):
+            cols.append(f'to_timestamp("{c}") AS {c}_time')
+        else:
+            cols.append(f'"{c}" AS {c.replace("-", "_")}')
+    cols.append("filename AS source_file")
+    selects.append(f"SELECT {', '.join(cols)} FROM read_csv([{listing}], delim = ' ', header = true, "
+                   f"nullstr = '-', columns = {{{columns}}}, filename = true)")
+union = " UNION ALL BY NAME ".join(selects)
+con.execute(f"COPY ({union} ORDER BY start_time) TO '{out}/flow_logs.parquet' (FORMAT parquet, COMPRESSION zstd)")
 t2 = time.time()
 ct = con.execute(f"SELECT count(*) FROM '{out}/cloudtrail.parquet'").fetchone()[0]
 fl = con.execute(f"SELECT count(*) FROM '{out}/flow_logs.parquet'").fetchone()[0]
-print(f"duckdb cloudtrail_rows={ct} flow_rows={fl} cloudtrail_s={t1 - t0:.2f} flow_s={t2 - t1:.2f}")
+print(f"duckdb cloudtrail_rows={ct} flow_rows={fl} formats={len(formats)} cloudtrail_s={t1 - t0:.2f} flow_s={t2 - t1:.2f}")

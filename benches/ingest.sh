@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
-# Ingest benchmark: trailflow against DuckDB converting the same archives to Parquet, on the same
-# machine. Prints wall time and peak resident memory of each and the ratio.
+# Ingest benchmark: trailflow against DuckDB converting the same archives to Parquet, side by side
+# on the same machine, for both file shapes: AWS's delivery (thousands of small files) and a few
+# large files. Prints wall time, peak resident memory, the ratio, and the lake's size against the
+# gzip input (Parquet and index apart).
 #
-#   benches/ingest.sh                 # 2 million flow records and 150,000 CloudTrail events
-#   WEB=300 CT=160 benches/ingest.sh  # a tenth of that
+#   benches/ingest.sh                    # medium: 2 million flow records, 150,000 CloudTrail events
+#   SIZE=large benches/ingest.sh         # large: 20 million and 1 million
+#   SHAPES=aws RUNS=1 benches/ingest.sh  # one shape, one run
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. benches/common.sh
-if [ ! -f "$DATA/ground-truth.json" ]; then
-  rm -rf "$DATA"
-  target/release/trailflow-gen --out "$DATA" --web-clients "$WEB" --ct-noise "$CT" >/dev/null
-fi
 python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb
-echo "data: $DATA ($(du -sh "$DATA" | cut -f1), $(find "$DATA" -type f | wc -l) files)"
+RUNS=${RUNS:-3}
 
 measure() { # label, command...: prints "label seconds peak_kib"
   local label=$1; shift
@@ -22,7 +20,7 @@ measure() { # label, command...: prints "label seconds peak_kib"
   wall=$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
   rss=$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')
   echo "$label $wall $rss"
-  cat "$log.out" | tail -1 >&2
+  tail -1 "$log.out" >&2
   rm -f "$log" "$log.out"
 }
 
@@ -30,8 +28,7 @@ best() { # label, runs, command...: the fastest of N runs
   local label=$1 runs=$2; shift 2
   local out="" b=""
   for _ in $(seq "$runs"); do
-    [ "$label" = trailflow ] && rm -rf "$WORK/lake"
-    [ "$label" = duckdb ] && rm -rf "$WORK/duck"
+    rm -rf "$WORK/lake" "$WORK/duck"
     local r; r=$(measure "$label" "$@")
     local s; s=$(echo "$r" | awk '{print $2}')
     if [ -z "$b" ] || awk "BEGIN{exit !($s < $b)}"; then b=$s; out=$r; fi
@@ -39,9 +36,19 @@ best() { # label, runs, command...: the fastest of N runs
   echo "$out"
 }
 
-RUNS=${RUNS:-3}
-T=$(best trailflow "$RUNS" target/release/trailflow ingest "$DATA" --lake "$WORK/lake" --quiet)
-D=$(best duckdb "$RUNS" python3 benches/duckdb_ingest.py "$DATA" "$WORK/duck")
-echo "trailflow: $(echo "$T" | awk '{printf "%.2f s, peak %.0f MiB", $2, $3/1024}')"
-echo "duckdb:    $(echo "$D" | awk '{printf "%.2f s, peak %.0f MiB", $2, $3/1024}')"
-echo "ratio (trailflow / duckdb time): $(awk -v t="$(echo "$T" | awk '{print $2}')" -v d="$(echo "$D" | awk '{print $2}')" 'BEGIN{printf "%.2f", t/d}')"
+for SHAPE in ${SHAPES:-aws hourly}; do
+  export SHAPE
+  . benches/common.sh
+  make_data
+  gz=$(find "$DATA/AWSLogs" -type f -name '*.gz' -printf '%s\n' | awk '{s+=$1} END {print s}')
+  echo "== $SIZE, $SHAPE: $DATA ($(find "$DATA" -type f | wc -l) files, $(awk -v b="$gz" 'BEGIN{printf "%.0f", b/1048576}') MiB of gzip)"
+  D=$(best duckdb "$RUNS" python3 benches/duckdb_ingest.py "$DATA" "$WORK/duck")
+  T=$(best trailflow "$RUNS" target/release/trailflow ingest "$DATA" --lake "$WORK/lake" --quiet)
+  echo "trailflow: $(echo "$T" | awk '{printf "%.2f s, peak %.0f MiB", $2, $3/1024}')"
+  echo "duckdb:    $(echo "$D" | awk '{printf "%.2f s, peak %.0f MiB", $2, $3/1024}')"
+  echo "ratio (trailflow / duckdb time): $(awk -v t="$(echo "$T" | awk '{print $2}')" -v d="$(echo "$D" | awk '{print $2}')" 'BEGIN{printf "%.2f", t/d}')"
+  size() { du -sb "$@" 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
+  parquet=$(( $(size "$WORK/lake") - $(size "$WORK/lake/index") ))
+  index=$(size "$WORK/lake/index")
+  echo "disk: parquet $(awk -v p="$parquet" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f of the gzip input)", p/1048576, p/g}'), index $(awk -v p="$index" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f)", p/1048576, p/g}'), duckdb parquet $(awk -v p="$(size "$WORK/duck")" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f)", p/1048576, p/g}')"
+done

@@ -157,7 +157,7 @@ impl Summary {
         }
         s.push_str(&format!("records         {}\n", self.records));
         for (t, n) in &self.rows {
-            s.push_str(&format!("  {t:<14}{n} rows\n"));
+            s.push_str(&format!("  {t:<13} {n} rows\n"));
         }
         if self.duplicate_events > 0 {
             s.push_str(&format!(

@@ -31,6 +31,10 @@ pub struct GenOptions {
     pub web_clients_per_hour: usize,
     /// Background CloudTrail events per hour per account.
     pub ct_noise_per_hour: usize,
+    /// Minutes each delivered file covers: AWS's 5 by default (CloudTrail per account and
+    /// region; the default-format flow log every 5 minutes, the others every 10); 60 writes the
+    /// few large files of an hourly export.
+    pub file_minutes: i64,
 }
 
 
@@ -877,21 +881,24 @@ fn planted_traffic(fg: &mut FlowGen, opts: &GenOptions, ifaces: &Ifaces, other: 
 
 // ---------------------------------------------------------------- writing the evidence
 
-/// Flow logs: one file per flow log per hour, in the layouts AWS delivers. Returns the records.
-fn write_flow_logs(rng: &mut Rng, out: &Path, enis: &[Eni], flows: &[Flow]) -> Result<usize> {
+/// Flow logs: one file per flow log per delivery interval (5 minutes for the default-format log,
+/// 10 for the custom ones, as AWS delivers to S3), in the layouts AWS delivers. Returns the records.
+fn write_flow_logs(rng: &mut Rng, out: &Path, enis: &[Eni], flows: &[Flow], file_minutes: i64) -> Result<usize> {
     let mut files: BTreeMap<(usize, i64), Vec<&Flow>> = BTreeMap::new();
     let group = |e: &Eni| match e.vpc {
         "vpc-0a1000000000000001" => 0,
         "vpc-0a2000000000000002" => 1,
         _ => 2,
     };
+    let interval = |g: usize| if g == 0 { file_minutes * 60 } else { (2 * file_minutes).min(60) * 60 };
     for f in flows {
-        files.entry((group(&enis[f.eni]), (f.start - T0) / H)).or_default().push(f);
+        let g = group(&enis[f.eni]);
+        let every = interval(g);
+        files.entry((g, T0 + (f.start - T0).div_euclid(every) * every)).or_default().push(f);
     }
     let mut flow_records = 0usize;
-    for ((g, hour), mut fs) in files {
+    for ((g, t), mut fs) in files {
         fs.sort_by_key(|f| (f.start, f.eni));
-        let t = T0 + hour * H;
         let (y, m, d, hh) = ymd(t);
         let stamp = chrono::DateTime::from_timestamp(t, 0).expect("time").format("%Y%m%dT%H%MZ").to_string();
         let custom = g != 0;
@@ -914,37 +921,39 @@ fn write_flow_logs(rng: &mut Rng, out: &Path, enis: &[Eni], flows: &[Flow]) -> R
     Ok(flow_records)
 }
 
-/// CloudTrail: one file per account, region and hour, records in no particular order, an
-/// overlapping trail's copies, and a digest file for account A's first hour in us-east-1 that
-/// also names a log file removed from the bucket. Returns the copies written and the removed
-/// file's S3 key.
-fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent]) -> Result<(usize, String)> {
+/// CloudTrail: one file per account, region and delivery interval (AWS delivers about every five
+/// minutes), records in no particular order, an overlapping trail's copies, and a digest file
+/// for account A's first hour in us-east-1 that also names a log file removed from the bucket.
+/// Returns the copies written and the removed file's S3 key.
+fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent], file_minutes: i64) -> Result<(usize, String)> {
+    let every = file_minutes * 60;
     let mut ct_files: BTreeMap<(&str, &str, i64), Vec<&CtEvent>> = BTreeMap::new();
     for ev in events {
-        ct_files.entry((ev.account, ev.region, (ev.time - T0) / H)).or_default().push(ev);
+        ct_files.entry((ev.account, ev.region, (ev.time - T0).div_euclid(every))).or_default().push(ev);
     }
     let mut dup_count = 0usize;
     let mut first_file: Option<PathBuf> = None;
     // The log files the digest names: (S3 key, SHA-256 of the uncompressed content).
     let mut digested: Vec<(String, String)> = Vec::new();
-    for ((account, region, hour), mut evs) in ct_files {
+    for ((account, region, slot), mut evs) in ct_files {
         // Shuffle: CloudTrail files are not time-ordered.
         for i in (1..evs.len()).rev() {
             let j = (rng.next() % (i as u64 + 1)) as usize;
             evs.swap(i, j);
         }
-        let t = T0 + hour * H;
+        let t = T0 + slot * every;
         let (y, m, d, _) = ymd(t);
-        let stamp = chrono::DateTime::from_timestamp(t + 300, 0).expect("time").format("%Y%m%dT%H%MZ").to_string();
+        let stamp = chrono::DateTime::from_timestamp(t + every, 0).expect("time").format("%Y%m%dT%H%MZ").to_string();
         let prefix = if account == ACCT_B { format!("AWSLogs/{ORG}/{account}") } else { format!("AWSLogs/{account}") };
         let name = format!("{account}_CloudTrail_{region}_{stamp}_{}.json.gz", rng.hex(16));
         let path = out.join(format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}"));
         let body = json!({"Records": evs.iter().map(|e| &e.value).collect::<Vec<_>>()});
         write_gz(&path, body.to_string().as_bytes())?;
-        if account == ACCT_A && region == "us-east-1" && hour == 0 {
+        if account == ACCT_A && region == "us-east-1" && t < T0 + H {
             digested.push((format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}"), sha256_hex(body.to_string().as_bytes())));
         }
-        if first_file.is_none() && account == ACCT_A {
+        // (A file with more events than the copies, so the second trail's file is not identical.)
+        if first_file.is_none() && account == ACCT_A && evs.len() > 5 {
             first_file = Some(path.clone());
             // An overlapping second trail delivered some of the same events again.
             let copies: Vec<&Value> = evs.iter().take(5).map(|e| &e.value).collect();
@@ -1074,6 +1083,9 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     planted.scenarios(&mut xr, &cast, &scenarios::later_scenarios());
     planted.activity(&mut xr, &cast, scenarios::later_activity(&cast));
     planted.events.extend(background_events(&mut rng, opts, &cast));
+    // The regions a multi-region trail also covers, where little happens: from a stream of their
+    // own, so the events above keep their ids.
+    planted.events.extend(scenarios::sparse_region_events(&mut Rng(opts.seed.wrapping_mul(131) ^ 0x5EA5), opts, &cast));
     let Planted { mut events, mut changes, mut truth_changes, mut other } = planted;
     // An evidence gap: no CloudTrail at all from account A in us-east-1 for one hour.
     events.retain(|e| !(e.account == ACCT_A && e.region == "us-east-1" && (e.time - T0) / H == CT_GAP_HOUR));
@@ -1081,8 +1093,8 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     let net = Network { changes };
     let flows = traffic(opts, &enis, &net, &mut other);
     let out = &opts.out;
-    let flow_records = write_flow_logs(&mut rng, out, &enis, &flows)?;
-    let (dup_count, removed) = write_cloudtrail(&mut rng, out, &events)?;
+    let flow_records = write_flow_logs(&mut rng, out, &enis, &flows, opts.file_minutes)?;
+    let (dup_count, removed) = write_cloudtrail(&mut rng, out, &events, opts.file_minutes)?;
     other.push(json!({"scenario": "log_file_removed_from_bucket", "object": removed}));
     let inventory_items = write_inventory(out, &net, &enis, end)?;
     let (inv_time, gap_hour, ct_gap_hour) = (end, FLOW_GAP_HOUR, CT_GAP_HOUR);
@@ -1104,7 +1116,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
             "inventory_items": inventory_items,
         },
         "accounts": [ACCT_A, ACCT_B],
-        "regions": ["eu-west-1", "us-east-1"],
+        "regions": ["ap-southeast-2", "eu-central-1", "eu-west-1", "us-east-1", "us-west-2"],
         "changes": truth_changes,
         "other_planted": other,
         "evidence_gaps": [
@@ -1126,10 +1138,14 @@ fn readme(truth: &Value, opts: &GenOptions) -> String {
     let mut s = String::new();
     s.push_str("# Generated evidence set\n\n");
     s.push_str(&format!(
-        "Made by `trailflow-gen --seed {} --hours {} --web-clients {} --ct-noise {}` (this repository's generator, \
+        "Made by `trailflow-gen --seed {} --hours {} --web-clients {} --ct-noise {} --file-minutes {}` (this repository's generator, \
 `src/bin/trailflow-gen/generate.rs`); synthetic, no third-party data, same licence as the code. \
-Regenerate with the same arguments to get the same files.\n\n",
-        opts.seed, opts.hours, opts.web_clients_per_hour, opts.ct_noise_per_hour
+Regenerate with the same arguments to get the same files.\n\n\
+Files come in AWS's delivery shape: CloudTrail one file per account and region for each {}-minute interval \
+with events (a multi-region trail also covers us-west-2, ap-southeast-2 and eu-central-1, where almost nothing \
+happens), the default-format flow log one file per {} minutes and the custom-format ones one per {}.\n\n",
+        opts.seed, opts.hours, opts.web_clients_per_hour, opts.ct_noise_per_hour, opts.file_minutes,
+        opts.file_minutes, opts.file_minutes, (2 * opts.file_minutes).min(60)
     ));
     s.push_str("## Layout\n\n");
     s.push_str("- `AWSLogs/111111111111/CloudTrail/us-east-1/...`: CloudTrail as S3 delivers it (`{\"Records\":[...]}`, gzip, records not in time order, a second file repeating five events as an overlapping trail would).\n");

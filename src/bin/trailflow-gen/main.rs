@@ -30,6 +30,9 @@ struct Args {
     /// Background CloudTrail events per hour and account (30 for sample-data; 1600 gives about 150,000).
     #[arg(long, default_value_t = 30)]
     ct_noise: usize,
+    /// Minutes each delivered file covers (AWS delivers every 5; 60 writes few, large files).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=60))]
+    file_minutes: i64,
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         hours: a.hours.max(48),
         web_clients_per_hour: a.web_clients,
         ct_noise_per_hour: a.ct_noise,
+        file_minutes: a.file_minutes,
     };
     match generate(&opts) {
         Ok(truth) => {

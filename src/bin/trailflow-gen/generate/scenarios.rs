@@ -557,3 +557,22 @@ pub(super) fn background_events(rng: &mut Rng, opts: &GenOptions, cast: &Cast) -
     }
     events
 }
+
+/// The regions of a multi-region trail where almost nothing happens: AWS still delivers a small
+/// file for each of them whenever an event falls in a delivery interval. A monitoring read about
+/// every twenty minutes per account and region.
+pub(super) fn sparse_region_events(rng: &mut Rng, opts: &GenOptions, cast: &Cast) -> Vec<CtEvent> {
+    let mut events = Vec::new();
+    for (actors, region) in
+        [(&cast.background, "us-west-2"), (&cast.background, "ap-southeast-2"), (&cast.background_b, "eu-central-1")]
+    {
+        let mut t = T0 + rng.range(0, 1200);
+        while t < T0 + opts.hours * H {
+            let actor = rng.pick(actors).clone();
+            let (src, name) = *rng.pick(&[("ec2.amazonaws.com", "DescribeInstanceStatus"), ("cloudwatch.amazonaws.com", "GetMetricData")]);
+            events.push(ct_event(rng, t, region, &actor, src, name, Value::Null, Value::Null, None, true));
+            t += 600 + rng.range(0, 1200);
+        }
+    }
+    events
+}
