@@ -806,6 +806,17 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     ingest(described_lake.path(), &[dir.path()]);
     assert_eq!(sql(described_lake.path(), q), sql(text_lake.path(), q));
 
+    // Or in the same run: the flow log's description handed over beside its export.
+    let both = tempfile::tempdir().unwrap();
+    std::fs::copy(inventory.path().join("describe-flow-logs.json"), both.path().join("describe-flow-logs.json")).unwrap();
+    std::fs::copy(dir.path().join("get-log-events.json"), both.path().join("get-log-events.json")).unwrap();
+    let same_run = tempfile::tempdir().unwrap();
+    let (out, s) = ingest(same_run.path(), &[both.path()]);
+    assert!(out.status.success(), "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    assert_eq!(sql(same_run.path(), q), sql(text_lake.path(), q));
+    assert_eq!(count(same_run.path(), "SELECT * FROM ingested_files WHERE status = 'loaded'"), 2);
+
     // Or after the fact: the file rejected in the first lake is read again once the lake knows
     // the format (a rejected file is not "already in the lake"); its problems are not recorded twice.
     let (first_lake, errors_before) = (&rejected_lake, count(rejected_lake.path(), "SELECT * FROM ingest_errors"));

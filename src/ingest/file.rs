@@ -89,6 +89,9 @@ pub struct FileResult {
     pub inventory: Vec<InvItem>,
     pub nacl_events: Vec<NaclEvent>,
     pub digest: bool,
+    /// Flow records were rejected because no header line, no `--flow-format` and no
+    /// `describe-flow-logs` output known at the start of the run said their field order.
+    pub needs_flow_format: bool,
 }
 
 impl FileResult {
@@ -212,7 +215,12 @@ impl Ctx<'_> {
                 self.problem(Severity::Warning, Some(line_no), None, reason, Some(line));
             }
             Ok(_) => {}
-            Err(e) => self.error(Some(line_no), None, e.0, Some(line)),
+            Err(e) => {
+                if self.flow.as_ref().is_some_and(|f| f.format.is_none()) {
+                    self.res.needs_flow_format = true;
+                }
+                self.error(Some(line_no), None, e.0, Some(line))
+            }
         }
         if self.flow.as_ref().is_some_and(|f| f.rows() >= flowlog::BATCH_ROWS) {
             self.flush_flow();

@@ -249,6 +249,43 @@ fn pipeline(
         Ok(())
     })?;
     pb.finish_and_clear();
+    if opts.flow_format.is_none() {
+        read_again_with_flow_format(opts, claimed, writer, acc)?;
+    }
+    Ok(())
+}
+
+/// Header-less flow files this run could not read, because the flow log's `LogFormat` came in the
+/// same run (`describe-flow-logs` output beside the CloudWatch Logs export): read again in that
+/// format. Archive members are left for the next run (a rejected file is read again then).
+fn read_again_with_flow_format(
+    opts: &IngestOptions,
+    claimed: &file::Claims,
+    writer: &mut TableWriter<'_>,
+    acc: &mut Accumulated,
+) -> Result<()> {
+    let plain = |r: &FileResult| r.needs_flow_format && r.rows == 0 && Path::new(&r.source_file).is_file();
+    if !acc.results.iter().any(|r| plain(r)) {
+        return Ok(());
+    }
+    let items = acc.results.iter().flat_map(|r| r.inventory.iter()).filter(|i| i.kind == "flow_logs").map(|i| i.item.as_str());
+    let Some(format) = cloudwatch_format_of(items) else { return Ok(()) };
+    let settings = file::Settings { limits: opts.limits, flow_format: Some(format) };
+    for slot in acc.results.iter_mut().filter(|r| plain(r)) {
+        claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.file_id);
+        let path = PathBuf::from(&slot.source_file);
+        let unit = Unit { outer: slot.source_file.as_str().into(), member: None, size: slot.size, data: source::UnitData::File(path) };
+        let mut msgs = Vec::new();
+        file::decode_unit(unit, claimed, &settings, &mut |m| msgs.push(m));
+        for m in msgs {
+            match m {
+                Msg::Batch(table, batch) => writer.add(table, batch)?,
+                Msg::Done(res) => *slot = res,
+                Msg::Copy(c) => acc.copies.push(c),
+                Msg::Error(e) => acc.loose_errors.push(e),
+            }
+        }
+    }
     Ok(())
 }
 
@@ -487,23 +524,33 @@ fn write_digests(writer: &mut TableWriter<'_>, results: &[Box<FileResult>], summ
 /// records CloudWatch Logs holds. `None` when there is none, or more than one.
 fn cloudwatch_flow_format(lake: &Lake) -> Result<Option<crate::decode::flowlog::Format>> {
     use datafusion::arrow::array::{Array, AsArray};
-    let mut formats = std::collections::BTreeSet::new();
+    let mut items = Vec::new();
     crate::lake::read::for_each_batch(lake, INVENTORY, &["kind", "item"], |b| {
         let (kind, item) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
         for i in 0..b.num_rows() {
             if kind.is_valid(i) && kind.value(i) == "flow_logs" && item.is_valid(i) {
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(item.value(i)) else { continue };
-                let to_cloudwatch = v.get("LogDestinationType").and_then(|d| d.as_str()) == Some("cloud-watch-logs");
-                if let Some(f) = v.get("LogFormat").and_then(|f| f.as_str()).filter(|_| to_cloudwatch) {
-                    formats.insert(f.to_string());
-                }
+                items.push(item.value(i).to_string());
             }
         }
     })?;
-    Ok(match formats.len() {
+    Ok(cloudwatch_format_of(items.iter().map(String::as_str)))
+}
+
+/// The one `LogFormat` of the flow logs these `describe-flow-logs` items show delivering to
+/// CloudWatch Logs; `None` when there is none, or more than one.
+fn cloudwatch_format_of<'a>(items: impl Iterator<Item = &'a str>) -> Option<crate::decode::flowlog::Format> {
+    let mut formats = std::collections::BTreeSet::new();
+    for item in items {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(item) else { continue };
+        let to_cloudwatch = v.get("LogDestinationType").and_then(|d| d.as_str()) == Some("cloud-watch-logs");
+        if let Some(f) = v.get("LogFormat").and_then(|f| f.as_str()).filter(|_| to_cloudwatch) {
+            formats.insert(f.to_string());
+        }
+    }
+    match formats.len() {
         1 => formats.into_iter().next().and_then(|f| crate::decode::flowlog::Format::from_log_format(&f).ok()),
         _ => None,
-    })
+    }
 }
 
 /// How an AWS Config item's time is known.
