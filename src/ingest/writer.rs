@@ -7,9 +7,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
-use datafusion::arrow::compute::{
-    SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch,
-};
+use datafusion::arrow::compute::{SortOptions, filter_record_batch, sort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -174,30 +172,50 @@ impl<'a> TableWriter<'a> {
     }
 
     /// Write rows as one sorted Parquet file of `table` in partition `dt`.
+    ///
+    /// The rows are not gathered into one batch and then copied again in order: only the time
+    /// column is, to find the order; each row group is then taken in order straight from the
+    /// batches as they came, written, and indexed. The memory a file needs beyond its rows is one
+    /// row group's.
     pub fn write_file(&mut self, table: &'static str, dt: &str, batches: Vec<RecordBatch>) -> Result<()> {
         if batches.is_empty() {
             return Ok(());
         }
         let schema = batches[0].schema();
-        let all = concat_batches(&schema, &batches)?;
-        drop(batches);
         let time_idx = schema.index_of(schema::time_column(table))?;
-        let order =
-            sort_to_indices(all.column(time_idx), Some(SortOptions { descending: false, nulls_first: false }), None)?;
-        let sorted = take_record_batch(&all, &order)?;
-        drop(all);
+        let times: Vec<&dyn Array> = batches.iter().map(|b| b.column(time_idx).as_ref()).collect();
+        let order = sort_to_indices(
+            &datafusion::arrow::compute::concat(&times)?,
+            Some(SortOptions { descending: false, nulls_first: false }),
+            None,
+        )?;
+        // Where each row is: (batch, row within it), by its place in the concatenation.
+        let mut at: Vec<(usize, usize)> = Vec::with_capacity(order.len());
+        for (b, batch) in batches.iter().enumerate() {
+            at.extend((0..batch.num_rows()).map(|r| (b, r)));
+        }
+        let sorted: Vec<(usize, usize)> = order.values().iter().map(|&i| at[i as usize]).collect();
+        drop(at);
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
         self.seq += 1;
         let name = format!("part-{}-{:05}.parquet", self.run_id, self.seq);
-        if table == CLOUDTRAIL
-            && let Some(index) = &mut self.index
-        {
-            index.add_file(format!("{table}/{}={dt}/{name}", schema::PARTITION_COLUMN), &sorted)?;
-        }
+        let index_file = match &mut self.index {
+            Some(index) if table == CLOUDTRAIL => Some(index.begin_file(format!("{table}/{}={dt}/{name}", schema::PARTITION_COLUMN))),
+            _ => None,
+        };
         let path = self.staging.file_path(table, dt, &name)?;
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let props = writer_properties(table, time_idx, sorted.num_rows());
+        let props = writer_properties(table, time_idx, sorted.len());
         let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
-        writer.write(&sorted)?;
+        let mut first = 0;
+        for group in sorted.chunks(ROW_GROUP_ROWS) {
+            let rows = datafusion::arrow::compute::interleave_record_batch(&refs, group)?;
+            if let (Some(index), Some(file_no)) = (&mut self.index, index_file) {
+                index.add_rows(file_no, first, &rows)?;
+            }
+            writer.write(&rows)?;
+            first += rows.num_rows();
+        }
         let file = writer.into_inner()?;
         file.sync_all().map_err(|e| Error::io(&path, e))?;
         self.files_written += 1;

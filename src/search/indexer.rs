@@ -232,22 +232,28 @@ impl Indexer {
         Ok(Indexer { tx: Some(tx), handles, writer, payload, run: run.to_string(), files_before })
     }
 
-    /// Queue a CloudTrail file for the index: its rows as written, in order, and its final place in
-    /// the lake (`cloudtrail/dt=.../part-....parquet`).
-    pub fn add_file(&mut self, relative_path: String, rows: &RecordBatch) -> Result<()> {
+    /// Name the next CloudTrail file to index by its final place in the lake
+    /// (`cloudtrail/dt=.../part-....parquet`); its number for [`Indexer::add_rows`], which queues
+    /// its rows as written, in order.
+    pub fn begin_file(&mut self, relative_path: String) -> u32 {
         let file = self.payload.files.len() as u32;
         self.payload.files.push(relative_path);
+        file
+    }
+
+    /// Index rows of file `file`, the first of them at row `first` of that file.
+    pub fn add_rows(&mut self, file: u32, first: usize, rows: &RecordBatch) -> Result<()> {
         let idx: Vec<usize> = SOURCE_COLUMNS.iter().filter_map(|c| rows.schema().index_of(c).ok()).collect();
         let rows = rows.project(&idx)?;
-        let mut first = 0;
-        while first < rows.num_rows() {
-            let len = CHUNK_ROWS.min(rows.num_rows() - first);
-            let sent = self.tx.as_ref().is_some_and(|tx| tx.send((file, first, rows.slice(first, len))).is_ok());
+        let mut done = 0;
+        while done < rows.num_rows() {
+            let len = CHUNK_ROWS.min(rows.num_rows() - done);
+            let sent = self.tx.as_ref().is_some_and(|tx| tx.send((file, first + done, rows.slice(done, len))).is_ok());
             if !sent {
                 // A thread stopped: its error says why.
                 return Err(self.join().err().unwrap_or_else(|| Error::Invalid("search index stopped".into())));
             }
-            first += len;
+            done += len;
         }
         Ok(())
     }
