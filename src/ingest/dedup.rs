@@ -34,6 +34,20 @@ pub fn event_key(id: &str, raw: &str, scratch: &mut Vec<u8>) -> u128 {
     xxhash_rust::xxh3::xxh3_128(scratch)
 }
 
+/// The key of every row of a `cloudtrail` batch.
+pub fn event_keys(batch: &datafusion::arrow::record_batch::RecordBatch) -> Vec<u128> {
+    let ids = batch.column_by_name("event_id").map(|c| c.as_string::<i32>());
+    let raws = batch.column_by_name("raw").map(|c| c.as_string::<i32>());
+    let mut scratch = Vec::new();
+    (0..batch.num_rows())
+        .map(|i| {
+            let id = ids.filter(|a| a.is_valid(i)).map_or("", |a| a.value(i));
+            let raw = raws.filter(|a| a.is_valid(i)).map_or("", |a| a.value(i));
+            event_key(id, raw, &mut scratch)
+        })
+        .collect()
+}
+
 /// Nesting deeper than this is not hashed by structure (serde_json, which parsed every stored
 /// record, refuses more than 128 levels).
 const MAX_DEPTH: usize = 256;
@@ -217,7 +231,6 @@ pub struct SeenEvents {
     lake_ids: HashSet<u128>,
     lake_keys: Option<HashSet<u128>>,
     keys: HashSet<u128>,
-    scratch: Vec<u8>,
 }
 
 fn id_key(id: &str) -> u128 {
@@ -230,12 +243,12 @@ impl SeenEvents {
         for_each_string(lake, CLOUDTRAIL, "event_id", |s| {
             lake_ids.insert(id_key(s));
         })?;
-        Ok(SeenEvents { lake: lake.clone(), lake_ids, lake_keys: None, keys: HashSet::new(), scratch: Vec::new() })
+        Ok(SeenEvents { lake: lake.clone(), lake_ids, lake_keys: None, keys: HashSet::new() })
     }
 
     /// Is this event new (neither in the lake nor added before)? It counts as seen from now on.
-    pub fn insert(&mut self, id: &str, raw: &str) -> Result<bool> {
-        let key = event_key(id, raw, &mut self.scratch);
+    /// `key` is its [`event_key`].
+    pub fn insert(&mut self, id: &str, key: u128) -> Result<bool> {
         if !self.keys.insert(key) {
             return Ok(false);
         }

@@ -39,6 +39,9 @@ const GIVE_UP_AFTER: u64 = 5;
 /// A message from a worker to the writer.
 pub enum Msg {
     Batch(&'static str, RecordBatch),
+    /// CloudTrail rows with each row's deduplication key ([`super::dedup::event_key`]), computed
+    /// by the decoder threads rather than by the one writing.
+    Events(RecordBatch, Vec<u128>),
     Done(Box<FileResult>),
     /// A file whose identical content is already in the lake or earlier in this run: it is named
     /// (in `ingested_files`, as a copy) but not decoded again.
@@ -204,7 +207,8 @@ impl Ctx<'_> {
     fn flush_ct(&mut self) {
         if let Some(b) = self.ct.as_mut().and_then(|c| c.take_batch()) {
             self.res.rows += b.num_rows() as u64;
-            (self.send)(Msg::Batch(CLOUDTRAIL, b));
+            let keys = super::dedup::event_keys(&b);
+            (self.send)(Msg::Events(b, keys));
         }
     }
 
@@ -709,6 +713,7 @@ pub fn decode_bytes(name: &str, bytes: Vec<u8>) -> (FileResult, Vec<(&'static st
     let mut result = FileResult::default();
     let mut send = |m: Msg| match m {
         Msg::Batch(t, b) => batches.push((t, b)),
+        Msg::Events(b, _) => batches.push((CLOUDTRAIL, b)),
         Msg::Done(r) => result = *r,
         Msg::Copy(_) => {}
         Msg::Error(e) => result.errors.push(e),

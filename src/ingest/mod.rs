@@ -240,6 +240,7 @@ fn pipeline(
         for msg in msg_rx.iter() {
             match msg {
                 Msg::Batch(table, batch) => writer.add(table, batch)?,
+                Msg::Events(batch, keys) => writer.add_events(batch, keys)?,
                 Msg::Done(res) => acc.results.push(res),
                 Msg::Copy(c) => acc.copies.push(c),
                 Msg::Error(e) => acc.loose_errors.push(e),
@@ -280,6 +281,7 @@ fn read_again_with_flow_format(
         for m in msgs {
             match m {
                 Msg::Batch(table, batch) => writer.add(table, batch)?,
+                Msg::Events(batch, keys) => writer.add_events(batch, keys)?,
                 Msg::Done(res) => *slot = res,
                 Msg::Copy(c) => acc.copies.push(c),
                 Msg::Error(e) => acc.loose_errors.push(e),

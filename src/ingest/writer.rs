@@ -82,9 +82,23 @@ impl<'a> TableWriter<'a> {
         }
     }
 
-    /// Add rows to a table. CloudTrail rows whose event id is already stored are dropped.
+    /// Add CloudTrail rows, given each row's [`super::dedup::event_key`]: rows of an event already
+    /// stored are dropped.
+    pub fn add_events(&mut self, batch: RecordBatch, keys: Vec<u128>) -> Result<()> {
+        let batch = self.dedup_events(batch, &keys)?;
+        self.add_rows(CLOUDTRAIL, batch)
+    }
+
+    /// Add rows to a table. CloudTrail rows whose event is already stored are dropped.
     pub fn add(&mut self, table: &'static str, batch: RecordBatch) -> Result<()> {
-        let batch = if table == CLOUDTRAIL { self.dedup_events(batch)? } else { batch };
+        if table == CLOUDTRAIL {
+            let keys = super::dedup::event_keys(&batch);
+            return self.add_events(batch, keys);
+        }
+        self.add_rows(table, batch)
+    }
+
+    fn add_rows(&mut self, table: &'static str, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -110,14 +124,13 @@ impl<'a> TableWriter<'a> {
         Ok(())
     }
 
-    fn dedup_events(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+    fn dedup_events(&mut self, batch: RecordBatch, keys: &[u128]) -> Result<RecordBatch> {
         let ids = batch.column_by_name("event_id").expect("event_id").as_string::<i32>();
-        let raws = batch.column_by_name("raw").expect("raw").as_string::<i32>();
         let files = batch.column_by_name("source_file").expect("source_file").as_string::<i32>();
         let mut keep = Vec::with_capacity(ids.len());
         let mut dropped = 0;
         for i in 0..ids.len() {
-            let new = self.seen.insert(ids.value(i), if raws.is_valid(i) { raws.value(i) } else { "" })?;
+            let new = self.seen.insert(ids.value(i), keys[i])?;
             if !new {
                 dropped += 1;
                 *self.duplicates_by_file.entry(files.value(i).to_string()).or_default() += 1;
