@@ -131,13 +131,18 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
         }
         _ => opts,
     };
-    let outcome = pipeline(opts, &claimed, &mut writer, &mut acc).and_then(|()| writer.finish());
+    let pb = Clearing(progress_bar(opts));
+    let outcome = pipeline(opts, &pb, &claimed, &mut writer, &mut acc).and_then(|()| {
+        phase(&pb, "write: the last Parquet files");
+        writer.finish()
+    });
     if let Err(e) = outcome {
         drop(writer);
         lake.abort(staging);
         return Err(e);
     }
     let mut summary = Summary { lake: opts.lake.display().to_string(), run_id: run_id.clone(), ..Default::default() };
+    phase(&pb, "write: inventory, files read and problems");
     let finish = finish_run(&lake, opts, &mut writer, acc, &Known { files: known, errors: known_errors }, &run_id, &mut summary);
     if let Err(e) = finish {
         drop(writer);
@@ -147,6 +152,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     for (t, n) in &writer.rows {
         summary.rows.insert(t.to_string(), *n);
     }
+    phase(&pb, "index: the last CloudTrail rows");
     let index = match writer.index.take().map(|i| i.finish()).transpose() {
         Ok(i) => i,
         Err(e) => {
@@ -158,6 +164,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     drop(writer);
     // Readers wait while the run moves into place and the index takes it, so none sees one
     // without the other.
+    phase(&pb, "commit: the run into the lake");
     let publishing = lake.publish_exclusive()?;
     lake.commit(staging, &lock, &publishing)?;
     // The index is committed after the lake run: a kill in between is repaired by the next opener,
@@ -166,6 +173,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let merging = index.map(|i| i.commit()).transpose()?;
     drop(publishing);
     if let Some(m) = merging {
+        phase(&pb, "index: merging segments");
         m.wait()?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
@@ -190,6 +198,7 @@ struct Known {
 
 fn pipeline(
     opts: &IngestOptions,
+    pb: &ProgressBar,
     claimed: &file::Claims,
     writer: &mut TableWriter<'_>,
     acc: &mut Accumulated,
@@ -198,8 +207,9 @@ fn pipeline(
         opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
     let (unit_tx, unit_rx) = crossbeam_channel::bounded::<Unit>(threads * 2);
     let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Msg>(threads * 8);
-    let pb = progress_bar(opts);
     let settings = file::Settings { limits: opts.limits, flow_format: opts.flow_format.clone() };
+    let (started, mut records) = (Instant::now(), 0u64);
+    pb.set_message("0 records");
     let settings = &settings;
     std::thread::scope(|scope| -> Result<()> {
         // Stage 1: discovery.
@@ -241,7 +251,12 @@ fn pipeline(
             match msg {
                 Msg::Batch(table, batch) => writer.add(table, batch)?,
                 Msg::Events(batch, keys) => writer.add_events(batch, keys)?,
-                Msg::Done(res) => acc.results.push(res),
+                Msg::Done(res) => {
+                    records += res.records;
+                    let rate = records as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                    pb.set_message(format!("{records} records, {rate:.0}/s"));
+                    acc.results.push(res);
+                }
                 Msg::Copy(c) => acc.copies.push(c),
                 Msg::Error(e) => acc.loose_errors.push(e),
             }
@@ -249,7 +264,6 @@ fn pipeline(
         acc.ignored = walker.join().unwrap_or(0);
         Ok(())
     })?;
-    pb.finish_and_clear();
     if opts.flow_format.is_none() {
         read_again_with_flow_format(opts, claimed, writer, acc)?;
     }
@@ -298,11 +312,38 @@ fn progress_bar(opts: &IngestOptions) -> ProgressBar {
     let total: u64 = opts.inputs.iter().map(|p| input_bytes(p)).sum();
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{spinner} ingest [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+        ProgressStyle::with_template("{spinner} decode [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, {msg}, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     pb
+}
+
+/// The progress bar, cleared from the terminal however the run ends.
+struct Clearing(ProgressBar);
+
+impl std::ops::Deref for Clearing {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.0
+    }
+}
+
+impl Drop for Clearing {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Show that the ingest has moved on to another phase (a spinner that keeps turning, so a long
+/// phase is never silent).
+fn phase(pb: &ProgressBar, what: &str) {
+    if pb.is_hidden() {
+        return;
+    }
+    pb.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    pb.set_message(what.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
 }
 
 fn opt_ts(v: Option<i64>) -> Option<String> {
