@@ -15,6 +15,11 @@ pub const MAX_JSON_DEPTH: usize = 128;
 /// The ingest bounds, read from the environment once per run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// What one ingest may hold in memory, roughly (`TRAILFLOW_INGEST_MEMORY`, default 1 GiB):
+    /// three eighths of it for rows waiting to be written as Parquet, a quarter for archive
+    /// members waiting for a decoder (unless `TRAILFLOW_MAX_PENDING` says otherwise); the rest is
+    /// the decoders', the search index's and the program's own.
+    pub ingest_memory: u64,
     /// Archives inside archives, at most this deep (`TRAILFLOW_MAX_ARCHIVE_DEPTH`).
     pub archive_depth: usize,
     /// An archive member is read into memory; larger members are rejected (`TRAILFLOW_MAX_MEMBER`).
@@ -36,12 +41,20 @@ pub struct Limits {
     pub expansion_floor: u64,
 }
 
+impl Limits {
+    /// Bytes of rows the ingest's writer buffers before it writes Parquet files out.
+    pub fn row_buffer_bytes(&self) -> usize {
+        usize::try_from(self.ingest_memory / 8 * 3).unwrap_or(usize::MAX)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            ingest_memory: 1 << 30,
             archive_depth: 8,
             member_bytes: 1 << 30,
-            pending_bytes: 1 << 30,
+            pending_bytes: 1 << 28,
             record_bytes: 32 << 20,
             document_bytes: 256 << 20,
             line_bytes: 64 << 10,
@@ -66,10 +79,12 @@ impl Limits {
         };
         let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let d = Limits::default();
+        let ingest_memory = read("TRAILFLOW_INGEST_MEMORY", true)?.unwrap_or(d.ingest_memory);
         Ok(Limits {
+            ingest_memory,
             archive_depth: read("TRAILFLOW_MAX_ARCHIVE_DEPTH", false)?.map_or(d.archive_depth, to_usize),
             member_bytes: read("TRAILFLOW_MAX_MEMBER", true)?.unwrap_or(d.member_bytes),
-            pending_bytes: read("TRAILFLOW_MAX_PENDING", true)?.unwrap_or(d.pending_bytes),
+            pending_bytes: read("TRAILFLOW_MAX_PENDING", true)?.unwrap_or(ingest_memory / 4),
             record_bytes: read("TRAILFLOW_MAX_RECORD", true)?.map_or(d.record_bytes, to_usize),
             document_bytes: read("TRAILFLOW_MAX_DOCUMENT", true)?.map_or(d.document_bytes, to_usize),
             line_bytes: read("TRAILFLOW_MAX_LINE", true)?.map_or(d.line_bytes, to_usize),

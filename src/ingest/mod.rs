@@ -40,8 +40,9 @@ pub struct IngestOptions {
     pub progress: bool,
     /// Decoder threads; the machine's cores by default.
     pub threads: Option<usize>,
-    /// Bytes of rows the writer may buffer before it writes files out.
-    pub memory_budget: usize,
+    /// Bytes of rows the writer may buffer before it writes files out; by default three eighths
+    /// of `limits.ingest_memory` (`TRAILFLOW_INGEST_MEMORY`).
+    pub memory_budget: Option<usize>,
     /// Build the search index in the same pass (otherwise the next search builds it from Parquet).
     pub index: bool,
     /// The bounds on nesting, record, document, line and member sizes.
@@ -59,7 +60,7 @@ impl IngestOptions {
             inventory_time: None,
             progress: false,
             threads: None,
-            memory_budget: 384 << 20,
+            memory_budget: None,
             index: true,
             limits: crate::limits::Limits::default(),
             flow_format: None,
@@ -116,7 +117,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let seen = dedup::SeenEvents::load(&lake)?;
     let run_id = run_id();
     let staging = lake.begin(&run_id, &lock)?;
-    let mut writer = TableWriter::new(&staging, &run_id, seen, opts.memory_budget);
+    let budget = opts.memory_budget.unwrap_or_else(|| opts.limits.row_buffer_bytes());
+    let mut writer = TableWriter::new(&staging, &run_id, seen, budget);
     if opts.index {
         writer.index = Some(crate::search::Indexer::start(&lake, &run_id)?);
     }
