@@ -28,7 +28,8 @@ best() { # label, runs, command...: the fastest of N runs
   local label=$1 runs=$2; shift 2
   local out="" b=""
   for _ in $(seq "$runs"); do
-    rm -rf "$WORK/lake" "$WORK/duck"
+    [ "$label" = trailflow ] && rm -rf "$WORK/lake"
+    [ "$label" = duckdb ] && rm -rf "$WORK/duck"
     local r; r=$(measure "$label" "$@")
     local s; s=$(echo "$r" | awk '{print $2}')
     if [ -z "$b" ] || awk "BEGIN{exit !($s < $b)}"; then b=$s; out=$r; fi
