@@ -820,10 +820,12 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     // Or after the fact: the file rejected in the first lake is read again once the lake knows
     // the format (a rejected file is not "already in the lake"); its problems are not recorded twice.
     let (first_lake, errors_before) = (&rejected_lake, count(rejected_lake.path(), "SELECT * FROM ingest_errors"));
+    let files_before = count(first_lake.path(), "SELECT * FROM ingested_files");
     let (_, s) = ingest(first_lake.path(), &[dir.path()]);
     assert_eq!(s["files_already_in_lake"], 0, "{s}");
     assert_eq!(count(first_lake.path(), "SELECT * FROM flow_logs"), 0);
     assert_eq!(count(first_lake.path(), "SELECT * FROM ingest_errors"), errors_before);
+    assert_eq!(count(first_lake.path(), "SELECT * FROM ingested_files"), files_before);
     ingest(first_lake.path(), &[inventory.path()]);
     ingest(first_lake.path(), &[dir.path()]);
     assert_eq!(sql(first_lake.path(), q), sql(text_lake.path(), q));

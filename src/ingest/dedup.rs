@@ -179,10 +179,12 @@ pub struct KnownFile {
 /// A file of which nothing could be loaded (status `rejected`) is not counted as held: a later
 /// run reads it again, since what it lacked may since have come (a flow log's `LogFormat` given
 /// with `--flow-format` or found in `describe-flow-logs` output, a newer trailflow). The problems
-/// it had are not recorded twice ([`known_errors`]).
-pub fn known_files(lake: &Lake) -> Result<std::collections::HashMap<String, KnownFile>> {
+/// it had are not recorded twice ([`known_errors`]), nor the file itself when it is rejected
+/// again under the same name: those (`file_id`, `source_file`) are returned beside.
+pub fn known_files(lake: &Lake) -> Result<(std::collections::HashMap<String, KnownFile>, HashSet<(String, String)>)> {
     let mut out: std::collections::HashMap<String, KnownFile> = Default::default();
     let mut held: HashSet<String> = HashSet::new();
+    let mut rejected: HashSet<(String, String)> = HashSet::new();
     for_each_batch(lake, INGESTED_FILES, &["file_id", "source_file", "kind", "status"], |b| {
         let col = |i: usize| b.column(i).as_string::<i32>();
         let (ids, names, kinds, status) = (col(0), col(1), col(2), col(3));
@@ -192,14 +194,20 @@ pub fn known_files(lake: &Lake) -> Result<std::collections::HashMap<String, Know
                 k.first = names.value(i).to_string();
                 k.kind = kinds.value(i).to_string();
             }
-            if !matches!(status.value(i), "duplicate" | "rejected") {
-                held.insert(ids.value(i).to_string());
+            match status.value(i) {
+                "duplicate" => {}
+                "rejected" => {
+                    rejected.insert((ids.value(i).to_string(), names.value(i).to_string()));
+                }
+                _ => {
+                    held.insert(ids.value(i).to_string());
+                }
             }
             k.names.insert(names.value(i).to_string());
         }
     })?;
     out.retain(|id, _| held.contains(id));
-    Ok(out)
+    Ok((out, rejected))
 }
 
 /// A problem as `ingest_errors` records it: (`source_file`, `line`, `record`, `reason`).

@@ -111,7 +111,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     // The search index follows the lake: runs committed to the lake but not to the index are
     // indexed from their Parquet files before this run adds its own.
     crate::search::catch_up(&lake)?;
-    let known = dedup::known_files(&lake)?;
+    let (known, rejected_before) = dedup::known_files(&lake)?;
     let claimed: file::Claims = Mutex::new(known.keys().map(|k| (k.clone(), None)).collect());
     let known_errors = dedup::known_errors(&lake)?;
     let seen = dedup::SeenEvents::load(&lake)?;
@@ -145,7 +145,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     }
     let mut summary = Summary { lake: opts.lake.display().to_string(), run_id: run_id.clone(), ..Default::default() };
     phase(&pb, "write: inventory, files read and problems");
-    let finish = finish_run(&lake, opts, &mut writer, acc, &Known { files: known, errors: known_errors }, &run_id, &mut summary);
+    let finish = finish_run(&lake, opts, &mut writer, acc, &Known { files: known, errors: known_errors, rejected: rejected_before }, &run_id, &mut summary);
     if let Err(e) = finish {
         drop(writer);
         lake.abort(staging);
@@ -195,6 +195,9 @@ struct Accumulated {
 struct Known {
     files: std::collections::HashMap<String, dedup::KnownFile>,
     errors: HashSet<dedup::ErrorKey>,
+    /// Files recorded as rejected, by (`file_id`, `source_file`): read again, not recorded again
+    /// when still rejected.
+    rejected: HashSet<(String, String)>,
 }
 
 
@@ -396,7 +399,9 @@ fn finish_run(
     if !inventory.is_empty() {
         write_inventory(lake, opts, writer, &inventory, nacl_events, last, summary)?;
     }
-    write_files(writer, &results, &copies, run_id, now)?;
+    let again = |r: &FileResult| r.status() == "rejected" && known.rejected.contains(&(r.file_id.clone(), r.source_file.clone()));
+    let new_results: Vec<&FileResult> = results.iter().map(|r| &**r).filter(|r| !again(r)).collect();
+    write_files(writer, &new_results, &copies, run_id, now)?;
     write_digests(writer, &results, summary)?;
     summary.rejected = errors
         .iter()
@@ -604,7 +609,7 @@ const CONFIG_BASIS: &str = "AWS Config configurationItemCaptureTime";
 /// `ingested_files`: one row per file decoded in this run, and one per copy it named.
 fn write_files(
     writer: &mut TableWriter<'_>,
-    results: &[Box<FileResult>],
+    results: &[&FileResult],
     copies: &[(file::CopyOf, String, String)],
     run_id: &str,
     now: i64,

@@ -202,13 +202,19 @@ impl<'a> TableWriter<'a> {
             Some(SortOptions { descending: false, nulls_first: false }),
             None,
         )?;
-        // Where each row is: (batch, row within it), by its place in the concatenation.
-        let mut at: Vec<(usize, usize)> = Vec::with_capacity(order.len());
-        for (b, batch) in batches.iter().enumerate() {
-            at.extend((0..batch.num_rows()).map(|r| (b, r)));
+        // Where each batch starts in the concatenation: a row's place there names its batch and
+        // its row within it.
+        let mut starts = Vec::with_capacity(batches.len());
+        let mut total = 0usize;
+        for b in &batches {
+            starts.push(total);
+            total += b.num_rows();
         }
-        let sorted: Vec<(usize, usize)> = order.values().iter().map(|&i| at[i as usize]).collect();
-        drop(at);
+        let locate = |i: u32| {
+            let i = i as usize;
+            let b = starts.partition_point(|&s| s <= i) - 1;
+            (b, i - starts[b])
+        };
         let refs: Vec<&RecordBatch> = batches.iter().collect();
         self.seq += 1;
         let name = format!("part-{}-{:05}.parquet", self.run_id, self.seq);
@@ -218,11 +224,12 @@ impl<'a> TableWriter<'a> {
         };
         let path = self.staging.file_path(table, dt, &name)?;
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let props = writer_properties(table, time_idx, sorted.len());
+        let props = writer_properties(table, time_idx, total);
         let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
         let mut first = 0;
-        for group in sorted.chunks(ROW_GROUP_ROWS) {
-            let rows = datafusion::arrow::compute::interleave_record_batch(&refs, group)?;
+        for group in order.values().chunks(ROW_GROUP_ROWS) {
+            let group: Vec<(usize, usize)> = group.iter().map(|&i| locate(i)).collect();
+            let rows = datafusion::arrow::compute::interleave_record_batch(&refs, &group)?;
             if let (Some(index), Some(file_no)) = (&mut self.index, index_file) {
                 index.add_rows(file_no, first, &rows)?;
             }
