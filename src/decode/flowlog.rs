@@ -12,6 +12,11 @@ use crate::schema::{self, DEFAULT_FORMAT_FIELDS, FLOW_FIELDS, FLOW_LOGS_SCHEMA, 
 
 /// Rows per batch handed to the writer.
 pub const BATCH_ROWS: usize = 64 * 1024;
+/// Rows a column is first sized for; it grows as a file needs. AWS delivers a flow log every 5 to
+/// 10 minutes, mostly in files of a few hundred to a few thousand records: sizing every column of
+/// every file for a whole batch allocated megabytes per file, and the batches kept that capacity
+/// (counted against the writer's budget, which then wrote Parquet files ten times too small).
+const START_ROWS: usize = 1024;
 
 enum Col {
     Str(StringBuilder),
@@ -23,10 +28,10 @@ enum Col {
 impl Col {
     fn new(ty: FlowType) -> Self {
         match ty {
-            FlowType::Str => Col::Str(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
-            FlowType::Int32 => Col::I32(Int32Builder::with_capacity(BATCH_ROWS)),
-            FlowType::Int64 => Col::I64(Int64Builder::with_capacity(BATCH_ROWS)),
-            FlowType::Time => Col::Time(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC")),
+            FlowType::Str => Col::Str(StringBuilder::with_capacity(START_ROWS, START_ROWS * 16)),
+            FlowType::Int32 => Col::I32(Int32Builder::with_capacity(START_ROWS)),
+            FlowType::Int64 => Col::I64(Int64Builder::with_capacity(START_ROWS)),
+            FlowType::Time => Col::Time(TimestampMicrosecondBuilder::with_capacity(START_ROWS).with_timezone("UTC")),
         }
     }
     fn finish(&mut self) -> ArrayRef {
@@ -245,7 +250,7 @@ impl FlowDecoder {
             extra: StringBuilder::new(),
             any_extra: false,
             attach: None,
-            source_line: Int64Builder::with_capacity(BATCH_ROWS),
+            source_line: Int64Builder::with_capacity(START_ROWS),
             rows: 0,
             format: None,
             formats_seen: Vec::new(),
