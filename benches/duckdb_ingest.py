@@ -5,6 +5,8 @@ extracts (the four JSON parts and the raw record as JSON text), one row per even
 (gzip text with a header line) are first validated: each file's header is read, and the files are
 grouped by format; each format is then read once with its own column list, and all are written
 into one table by name. Both tables are zstd Parquet.
+Both are sorted by time (and CloudTrail deduplicated), as trailflow's lake is; with
+DUCKDB_SORT=0 the rows are written in the order read, DuckDB's fastest conversion.
 Usage: python3 duckdb_ingest.py EVIDENCE_DIR OUT_DIR
 """
 import glob
@@ -16,6 +18,8 @@ import time
 import duckdb
 
 src, out = sys.argv[1], sys.argv[2]
+SORT = os.environ.get("DUCKDB_SORT", "1") != "0"
+ORDER = lambda col: f"ORDER BY {col}" if SORT else ""
 os.makedirs(out, exist_ok=True)
 con = duckdb.connect()
 con.execute(f"SET threads = {os.cpu_count()}")
@@ -47,7 +51,7 @@ COPY (
     CAST(r->'resources' AS VARCHAR) AS resources,
     CAST(r AS VARCHAR) AS raw
   FROM recs
-  ORDER BY event_time
+  {ORDER('event_time')}
 ) TO '{out}/cloudtrail.parquet' (FORMAT parquet, COMPRESSION zstd)
 """)
 t1 = time.time()
@@ -72,7 +76,7 @@ for header, files in formats.items():
     selects.append(f"SELECT {', '.join(cols)} FROM read_csv([{listing}], delim = ' ', header = true, "
                    f"nullstr = '-', columns = {{{columns}}}, filename = true)")
 union = " UNION ALL BY NAME ".join(selects)
-con.execute(f"COPY ({union} ORDER BY start_time) TO '{out}/flow_logs.parquet' (FORMAT parquet, COMPRESSION zstd)")
+con.execute(f"COPY ({union} {ORDER('start_time')}) TO '{out}/flow_logs.parquet' (FORMAT parquet, COMPRESSION zstd)")
 t2 = time.time()
 ct = con.execute(f"SELECT count(*) FROM '{out}/cloudtrail.parquet'").fetchone()[0]
 fl = con.execute(f"SELECT count(*) FROM '{out}/flow_logs.parquet'").fetchone()[0]

@@ -15,10 +15,11 @@ pub const MAX_JSON_DEPTH: usize = 128;
 /// The ingest bounds, read from the environment once per run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// What one ingest may hold in memory, roughly (`TRAILFLOW_INGEST_MEMORY`, default 1 GiB):
-    /// three eighths of it for rows waiting to be written as Parquet, a quarter for archive
-    /// members waiting for a decoder (unless `TRAILFLOW_MAX_PENDING` says otherwise); the rest is
-    /// the decoders', the search index's and the program's own.
+    /// What one ingest may hold in memory at its peak (`TRAILFLOW_INGEST_MEMORY`, default 1 GiB).
+    /// [`FIXED_MEMORY`] of it is the program's own, the search index writer's and the decoders'
+    /// scratch; of the rest, three eighths hold rows waiting to be written as Parquet and a
+    /// quarter archive members waiting for a decoder (unless `TRAILFLOW_MAX_PENDING` says
+    /// otherwise); the last three eighths are the Parquet writer's and the decoders' batches.
     pub ingest_memory: u64,
     /// Archives inside archives, at most this deep (`TRAILFLOW_MAX_ARCHIVE_DEPTH`).
     pub archive_depth: usize,
@@ -41,26 +42,43 @@ pub struct Limits {
     pub expansion_floor: u64,
 }
 
+/// The part of an ingest's memory that does not grow with the evidence: the program itself, the
+/// search index writer's arena (96 MiB), the decoders' scratch. Measured on the benchmark sets:
+/// about 300 MiB at the peak of a run whose buffers are nearly empty.
+pub const FIXED_MEMORY: u64 = 320 << 20;
+
 impl Limits {
+    /// The part of `ingest_memory` that buffers may use: what [`FIXED_MEMORY`] leaves, and never
+    /// less than a quarter of it (a small setting still makes progress; it is then exceeded).
+    fn buffer_memory(&self) -> u64 {
+        self.ingest_memory.saturating_sub(FIXED_MEMORY).max(self.ingest_memory / 4)
+    }
+
     /// Bytes of rows the ingest's writer buffers before it writes Parquet files out.
     pub fn row_buffer_bytes(&self) -> usize {
-        usize::try_from(self.ingest_memory / 8 * 3).unwrap_or(usize::MAX)
+        usize::try_from(self.buffer_memory() / 8 * 3).unwrap_or(usize::MAX)
+    }
+
+    /// Bytes of archive members read but not yet decoded, when `TRAILFLOW_MAX_PENDING` is not set.
+    fn default_pending(&self) -> u64 {
+        self.buffer_memory() / 4
     }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
+        let limits = Limits {
             ingest_memory: 1 << 30,
             archive_depth: 8,
             member_bytes: 1 << 30,
-            pending_bytes: 1 << 28,
+            pending_bytes: 0,
             record_bytes: 32 << 20,
             document_bytes: 256 << 20,
             line_bytes: 64 << 10,
             expansion: 1100,
             expansion_floor: 16 << 30,
-        }
+        };
+        Limits { pending_bytes: limits.default_pending(), ..limits }
     }
 }
 
@@ -84,7 +102,8 @@ impl Limits {
             ingest_memory,
             archive_depth: read("TRAILFLOW_MAX_ARCHIVE_DEPTH", false)?.map_or(d.archive_depth, to_usize),
             member_bytes: read("TRAILFLOW_MAX_MEMBER", true)?.unwrap_or(d.member_bytes),
-            pending_bytes: read("TRAILFLOW_MAX_PENDING", true)?.unwrap_or(ingest_memory / 4),
+            pending_bytes: read("TRAILFLOW_MAX_PENDING", true)?
+                .unwrap_or_else(|| Limits { ingest_memory, ..d }.default_pending()),
             record_bytes: read("TRAILFLOW_MAX_RECORD", true)?.map_or(d.record_bytes, to_usize),
             document_bytes: read("TRAILFLOW_MAX_DOCUMENT", true)?.map_or(d.document_bytes, to_usize),
             line_bytes: read("TRAILFLOW_MAX_LINE", true)?.map_or(d.line_bytes, to_usize),

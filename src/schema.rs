@@ -577,6 +577,28 @@ pub fn time_column(table: &str) -> &'static str {
     }
 }
 
+/// Text columns whose value differs from row to row (ids, the raw record): stored without a
+/// dictionary, lengths apart from the bytes (`DELTA_LENGTH_BYTE_ARRAY`).
+pub fn unique_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        CLOUDTRAIL => &["event_id", "request_id", "raw"],
+        EVENT_COPIES => &["event_id"],
+        _ => &[],
+    }
+}
+
+/// Integer columns that count up in a file's time order (the time column itself is one too):
+/// stored as deltas (`DELTA_BINARY_PACKED`). `bytes` is a flow's byte count, whose values span
+/// too many orders of magnitude for plain storage to compress as well.
+pub fn delta_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        CLOUDTRAIL | EVENT_COPIES => &["source_record"],
+        FLOW_LOGS => &["source_line", "bytes"],
+        INGEST_ERRORS => &["line", "record"],
+        _ => &[],
+    }
+}
+
 /// Columns that get a Parquet bloom filter, for needle lookups.
 pub fn bloom_columns(table: &str) -> &'static [&'static str] {
     match table {
