@@ -237,7 +237,7 @@ impl Ctx<'_> {
             // Accounts and regions seen, cheaply: a set lookup only when the value differs from
             // the row before.
             for name in ["account_id", "region"] {
-                let col = b.column_by_name(name).expect("flow column").as_string::<i32>();
+                let Some(col) = b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()) else { continue };
                 if col.null_count() == col.len() {
                     continue;
                 }

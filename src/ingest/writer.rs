@@ -195,7 +195,7 @@ impl<'a> TableWriter<'a> {
             return Ok(());
         }
         let schema = batches[0].schema();
-        let time_idx = schema.index_of(schema::time_column(table))?;
+        let time_idx = batches[0].schema().index_of(schema::time_column(table))?;
         let order = time_order(&batches, time_idx)?;
         // Where each batch starts in the concatenation: a row's place there names its batch and
         // its row within it.
@@ -210,7 +210,7 @@ impl<'a> TableWriter<'a> {
             let b = starts.partition_point(|&s| s <= i) - 1;
             (b, i - starts[b])
         };
-        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        let lake_schema = schema::schema_of(table).unwrap_or_else(|| schema.clone());
         self.seq += 1;
         let name = format!("part-{}-{:05}.parquet", self.run_id, self.seq);
         let index_file = match &mut self.index {
@@ -219,12 +219,14 @@ impl<'a> TableWriter<'a> {
         };
         let path = self.staging.file_path(table, dt, &name)?;
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let props = writer_properties(table, &schema, time_idx, &|col| distinct_values(&batches, col));
-        let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
+        let first_group: Vec<(usize, usize)> = order.iter().take(ROW_GROUP_ROWS).map(|&i| locate(i)).collect();
+        let props = writer_properties(table, &lake_schema, time_idx, &|col| distinct_values(&batches, &first_group, col));
+        drop(first_group);
+        let mut writer = ArrowWriter::try_new(file, lake_schema.clone(), Some(props))?;
         let mut first = 0;
         for group in order.chunks(ROW_GROUP_ROWS) {
             let group: Vec<(usize, usize)> = group.iter().map(|&i| locate(i)).collect();
-            let rows = datafusion::arrow::compute::interleave_record_batch(&refs, &group)?;
+            let rows = gather(&lake_schema, &batches, &group)?;
             if let (Some(index), Some(file_no)) = (&mut self.index, index_file) {
                 index.add_rows(file_no, first, &rows)?;
             }
@@ -303,29 +305,87 @@ pub fn writer_properties(
     b.build()
 }
 
-/// How many values of a text column a row group of these rows holds at most, about: the distinct
-/// values among up to a row group's worth of rows taken evenly from all of them. A bloom filter
-/// sized for this many keeps its false-positive rate; one sized for a row group of distinct values
-/// is several times larger than it needs to be where values repeat (addresses, ARNs).
-fn distinct_values(batches: &[RecordBatch], column: &str) -> u64 {
-    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let step = total.div_ceil(ROW_GROUP_ROWS).max(1);
+/// How many values of a text column a row group holds, about: the distinct values of the file's
+/// first row group (`rows`, as (batch, row)), and a quarter more for the groups that hold more. A
+/// bloom filter sized for this many keeps its false-positive rate; one sized for a row group of
+/// distinct values is several times larger than it needs to be where values repeat (addresses,
+/// ARNs, interfaces).
+fn distinct_values(batches: &[RecordBatch], rows: &[(usize, usize)], column: &str) -> u64 {
+    let columns: Vec<_> = batches.iter().map(|b| b.column_by_name(column).and_then(|c| c.as_string_opt::<i32>())).collect();
     let mut seen = std::collections::HashSet::new();
-    let mut skip = 0;
-    for b in batches {
-        let Some(values) = b.column_by_name(column).and_then(|c| c.as_string_opt::<i32>()) else {
-            return ROW_GROUP_ROWS as u64;
-        };
-        let mut i = skip;
-        while i < values.len() {
-            if values.is_valid(i) {
-                seen.insert(values.value(i));
+    for &(b, r) in rows {
+        match columns[b] {
+            Some(values) if values.is_valid(r) => {
+                seen.insert(values.value(r));
             }
-            i += step;
+            Some(_) => {}
+            // Not plain text here: size for a row group of distinct values.
+            None => return ROW_GROUP_ROWS as u64,
         }
-        skip = i - values.len();
     }
-    seen.len() as u64
+    seen.len() as u64 + seen.len() as u64 / 4
+}
+
+/// The rows at `group` (batch, row) of `batches`, as one batch of the lake's `schema`.
+///
+/// Buffered batches may be leaner than the lake's schema, to hold more rows in the same memory: a
+/// column a batch lacks is null in each of its rows (a flow log format without `vpc-id`), and a
+/// column may come dictionary-encoded (a flow log file's name, once per file rather than once
+/// per row). Each column is gathered from the arrays that hold its values, without expanding
+/// either form first.
+pub(crate) fn gather(schema: &datafusion::arrow::datatypes::SchemaRef, batches: &[RecordBatch], group: &[(usize, usize)]) -> Result<RecordBatch> {
+    use datafusion::arrow::array::new_null_array;
+    use datafusion::arrow::datatypes::{DataType, Int32Type};
+    if batches.iter().all(|b| b.schema().fields() == schema.fields()) {
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        return Ok(datafusion::arrow::compute::interleave_record_batch(&refs, group)?);
+    }
+    enum Slot<'b> {
+        Missing,
+        Direct(usize),
+        Dict(usize, &'b datafusion::arrow::array::Int32Array),
+    }
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let ty = field.data_type();
+        // Position 0 is a single null, for the rows of batches without the column.
+        let mut arrays: Vec<ArrayRef> = vec![new_null_array(ty, 1)];
+        let mut slots = Vec::with_capacity(batches.len());
+        for b in batches {
+            slots.push(match b.column_by_name(field.name()) {
+                None => Slot::Missing,
+                Some(a) if a.data_type() == ty => {
+                    arrays.push(a.clone());
+                    Slot::Direct(arrays.len() - 1)
+                }
+                Some(a) if matches!(a.data_type(), DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == *ty) => {
+                    let d = a.as_dictionary::<Int32Type>();
+                    arrays.push(d.values().clone());
+                    Slot::Dict(arrays.len() - 1, d.keys())
+                }
+                Some(a) => {
+                    arrays.push(datafusion::arrow::compute::cast(a, ty)?);
+                    Slot::Direct(arrays.len() - 1)
+                }
+            });
+        }
+        if arrays.len() == 1 {
+            columns.push(new_null_array(ty, group.len()));
+            continue;
+        }
+        let at: Vec<(usize, usize)> = group
+            .iter()
+            .map(|&(b, r)| match &slots[b] {
+                Slot::Missing => (0, 0),
+                Slot::Direct(p) => (*p, r),
+                Slot::Dict(p, keys) if keys.is_valid(r) => (*p, keys.value(r) as usize),
+                Slot::Dict(..) => (0, 0),
+            })
+            .collect();
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        columns.push(datafusion::arrow::compute::interleave(&refs, &at)?);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// The rows of `batches` in time order (rows without a time last), as positions in their
