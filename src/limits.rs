@@ -236,6 +236,17 @@ mod tests {
     }
 
     #[test]
+    fn memory_shares() {
+        // The 1 GiB default: 320 MiB fixed, of the 704 MiB left 264 buffer rows, 176 hold members.
+        let d = Limits::default();
+        assert_eq!(d.row_buffer_bytes(), 264 << 20);
+        assert_eq!(d.pending_bytes, 176 << 20);
+        // A setting below the fixed part still buffers a quarter of itself.
+        let small = Limits { ingest_memory: 256 << 20, ..d };
+        assert_eq!(small.row_buffer_bytes(), (64 << 20) / 8 * 3);
+    }
+
+    #[test]
     fn nesting() {
         assert!(check_nesting("a AND (b OR c)", "q", false).is_ok());
         assert!(check_nesting(&"(".repeat(10_000), "q", false).is_err());

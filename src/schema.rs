@@ -599,6 +599,73 @@ pub fn delta_columns(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// The rows at `group` (batch, row) of `batches`, as one batch of the lake's `schema`.
+///
+/// Buffered batches may be leaner than the lake's schema, to hold more rows in the same memory: a
+/// column a batch lacks is null in each of its rows (a flow log format without `vpc-id`), and a
+/// column may come dictionary-encoded (a flow log file's name, once per file rather than once
+/// per row). Each column is gathered from the arrays that hold its values, without expanding
+/// either form first.
+pub fn gather(
+    schema: &SchemaRef,
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+    group: &[(usize, usize)],
+) -> datafusion::arrow::error::Result<datafusion::arrow::record_batch::RecordBatch> {
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, new_null_array};
+    use datafusion::arrow::datatypes::Int32Type;
+    use datafusion::arrow::record_batch::RecordBatch;
+    if batches.iter().all(|b| b.schema().fields() == schema.fields()) {
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        return datafusion::arrow::compute::interleave_record_batch(&refs, group);
+    }
+    enum Slot<'b> {
+        Missing,
+        Direct(usize),
+        Dict(usize, &'b datafusion::arrow::array::Int32Array),
+    }
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let ty = field.data_type();
+        // Position 0 is a single null, for the rows of batches without the column.
+        let mut arrays: Vec<ArrayRef> = vec![new_null_array(ty, 1)];
+        let mut slots = Vec::with_capacity(batches.len());
+        for b in batches {
+            slots.push(match b.column_by_name(field.name()) {
+                None => Slot::Missing,
+                Some(a) if a.data_type() == ty => {
+                    arrays.push(a.clone());
+                    Slot::Direct(arrays.len() - 1)
+                }
+                Some(a) if matches!(a.data_type(), DataType::Dictionary(k, v) if **k == DataType::Int32 && v.as_ref() == ty) => {
+                    let d = a.as_dictionary::<Int32Type>();
+                    arrays.push(d.values().clone());
+                    Slot::Dict(arrays.len() - 1, d.keys())
+                }
+                Some(a) => {
+                    arrays.push(datafusion::arrow::compute::cast(a, ty)?);
+                    Slot::Direct(arrays.len() - 1)
+                }
+            });
+        }
+        if arrays.len() == 1 {
+            columns.push(new_null_array(ty, group.len()));
+            continue;
+        }
+        let at: Vec<(usize, usize)> = group
+            .iter()
+            .map(|&(b, r)| match &slots[b] {
+                Slot::Missing => (0, 0),
+                Slot::Direct(p) => (*p, r),
+                Slot::Dict(p, keys) if keys.is_valid(r) => (*p, keys.value(r) as usize),
+                Slot::Dict(..) => (0, 0),
+            })
+            .collect();
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        columns.push(datafusion::arrow::compute::interleave(&refs, &at)?);
+    }
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
 /// Columns that get a Parquet bloom filter, for needle lookups.
 pub fn bloom_columns(table: &str) -> &'static [&'static str] {
     match table {

@@ -483,7 +483,7 @@ mod tests {
         // As the lake stores it: every column, the absent ones null.
         let lake = |b: RecordBatch| {
             let rows: Vec<(usize, usize)> = (0..b.num_rows()).map(|r| (0, r)).collect();
-            crate::ingest::writer::gather(&FLOW_LOGS_SCHEMA, &[b], &rows).expect("lake rows")
+            schema::gather(&FLOW_LOGS_SCHEMA, &[b], &rows).expect("lake rows")
         };
         (d.take_batch().map(lake), errs)
     }

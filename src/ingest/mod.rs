@@ -239,10 +239,15 @@ fn pipeline(
             let tx = msg_tx.clone();
             let pb = pb.clone();
             scope.spawn(move || {
+                let mut writer_gone = false;
                 for unit in rx {
+                    // The writer stopped (it failed): decoding more would be lost.
+                    if writer_gone {
+                        break;
+                    }
                     let size = unit.size;
                     let mut send = |m: Msg| {
-                        let _ = tx.send(m);
+                        writer_gone |= tx.send(m).is_err();
                     };
                     file::decode_unit(unit, claimed, &settings, &mut send);
                     pb.inc(size);
@@ -251,7 +256,9 @@ fn pipeline(
         }
         drop(unit_rx);
         drop(msg_tx);
-        // Stage 3: writing, on this thread.
+        // Stage 3: writing, on this thread. Should it fail, the channel closes with it, so that
+        // the decoders and the walk stop rather than wait for it forever.
+        let msg_rx = msg_rx;
         for msg in msg_rx.iter() {
             match msg {
                 Msg::Batch(table, batch) => writer.add(table, batch)?,
@@ -321,6 +328,8 @@ fn progress_bar(opts: &IngestOptions) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    // The spinner turns while the writer holds the decoders back to write a Parquet file.
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
     pb
 }
 

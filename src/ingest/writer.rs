@@ -16,9 +16,9 @@ use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 
+use super::dedup::SeenEvents;
 use crate::error::{Error, Result};
 use crate::lake::Staging;
-use super::dedup::SeenEvents;
 use crate::schema::{self, CLOUDTRAIL, NULL_PARTITION};
 
 /// Rows per Parquet row group: small enough for statistics and bloom filters to prune well.
@@ -162,13 +162,17 @@ impl<'a> TableWriter<'a> {
         let schema = schema::EVENT_COPIES_SCHEMA.clone();
         for b in batches {
             // Each column of the table by its name: the run's id, the rest from the dropped rows.
-            let run: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![self.run_id.as_str(); b.num_rows()]));
+            let run: ArrayRef =
+                Arc::new(datafusion::arrow::array::StringArray::from(vec![self.run_id.as_str(); b.num_rows()]));
             let cols = schema
                 .fields()
                 .iter()
                 .map(|f| match f.name().as_str() {
                     "run_id" => Ok(run.clone()),
-                    name => b.column_by_name(name).cloned().ok_or_else(|| Error::Invalid(format!("event_copies: no {name}"))),
+                    name => b
+                        .column_by_name(name)
+                        .cloned()
+                        .ok_or_else(|| Error::Invalid(format!("event_copies: no {name}"))),
                 })
                 .collect::<Result<Vec<_>>>()?;
             self.add(schema::EVENT_COPIES, RecordBatch::try_new(schema.clone(), cols)?)?;
@@ -184,72 +188,127 @@ impl<'a> TableWriter<'a> {
         self.write_file(key.0, &key.1, buf.batches)
     }
 
-    /// Write rows as one sorted Parquet file of `table` in partition `dt`.
-    ///
-    /// The rows are not gathered into one batch and then copied again in order: only the time
-    /// column is, to find the order; each row group is then taken in order straight from the
-    /// batches as they came, written, and indexed. The memory a file needs beyond its rows is one
-    /// row group's.
+    /// Write rows as one sorted Parquet file of `table` in partition `dt` (see [`write_parquet`]).
     pub fn write_file(&mut self, table: &'static str, dt: &str, batches: Vec<RecordBatch>) -> Result<()> {
         if batches.is_empty() {
             return Ok(());
         }
-        let schema = batches[0].schema();
-        let time_idx = batches[0].schema().index_of(schema::time_column(table))?;
-        let order = time_order(&batches, time_idx)?;
-        // Where each batch starts in the concatenation: a row's place there names its batch and
-        // its row within it.
-        let mut starts = Vec::with_capacity(batches.len());
-        let mut total = 0usize;
-        for b in &batches {
-            starts.push(total);
-            total += b.num_rows();
-        }
-        let locate = |i: u32| {
-            let i = i as usize;
-            let b = starts.partition_point(|&s| s <= i) - 1;
-            (b, i - starts[b])
-        };
-        let lake_schema = schema::schema_of(table).unwrap_or_else(|| schema.clone());
-        self.seq += 1;
-        let name = format!("part-{}-{:05}.parquet", self.run_id, self.seq);
-        let index_file = match &mut self.index {
-            Some(index) if table == CLOUDTRAIL => Some(index.begin_file(format!("{table}/{}={dt}/{name}", schema::PARTITION_COLUMN))),
-            _ => None,
-        };
-        let path = self.staging.file_path(table, dt, &name)?;
-        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let first_group: Vec<(usize, usize)> = order.iter().take(ROW_GROUP_ROWS).map(|&i| locate(i)).collect();
-        let props = writer_properties(table, &lake_schema, time_idx, &|col| distinct_values(&batches, &first_group, col));
-        drop(first_group);
-        let mut writer = ArrowWriter::try_new(file, lake_schema.clone(), Some(props))?;
-        let mut first = 0;
-        for group in order.chunks(ROW_GROUP_ROWS) {
-            let group: Vec<(usize, usize)> = group.iter().map(|&i| locate(i)).collect();
-            let rows = gather(&lake_schema, &batches, &group)?;
-            if let (Some(index), Some(file_no)) = (&mut self.index, index_file) {
-                index.add_rows(file_no, first, &rows)?;
-            }
-            writer.write(&rows)?;
-            first += rows.num_rows();
-        }
-        let file = writer.into_inner()?;
-        file.sync_all().map_err(|e| Error::io(&path, e))?;
+        let name = self.next_name();
+        let index = self.index.as_mut().filter(|_| table == CLOUDTRAIL);
+        write_parquet(self.staging, table, dt, &name, batches, index)?;
         self.files_written += 1;
-        crate::failpoint("after_data_file");
         Ok(())
     }
 
-    /// Write every buffer out.
+    fn next_name(&mut self) -> String {
+        self.seq += 1;
+        format!("part-{}-{:05}.parquet", self.run_id, self.seq)
+    }
+
+    /// Write every buffer out. The decoders are done by now, so the files are written side by
+    /// side, one per core: this thread writes the CloudTrail files (which feed the search index,
+    /// in order), then joins the others in taking the rest from a shared queue.
     pub fn finish(&mut self) -> Result<()> {
         self.flush_copies()?;
         let mut keys: Vec<_> = self.buffers.keys().cloned().collect();
         keys.sort();
-        for k in keys {
-            self.flush(&k)?;
+        let mut indexed = Vec::new();
+        let mut rest = Vec::new();
+        for key in keys {
+            let Some(buf) = self.buffers.remove(&key) else { continue };
+            self.buffered_bytes -= buf.bytes;
+            let job = (key.0, key.1, self.next_name(), buf.batches);
+            if key.0 == CLOUDTRAIL && self.index.is_some() { indexed.push(job) } else { rest.push(job) }
         }
-        Ok(())
+        self.files_written += indexed.len() + rest.len();
+        let helpers =
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1)).clamp(1, rest.len().max(1));
+        let queue = std::sync::Mutex::new(rest);
+        let staging = self.staging;
+        let take = || queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let drain = || -> Result<()> {
+            while let Some((table, dt, name, batches)) = take() {
+                write_parquet(staging, table, &dt, &name, batches, None)?;
+            }
+            Ok(())
+        };
+        let index = &mut self.index;
+        std::thread::scope(|scope| -> Result<()> {
+            let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(drain)).collect();
+            let mut result = indexed
+                .into_iter()
+                .try_for_each(|(table, dt, name, batches)| {
+                    write_parquet(staging, table, &dt, &name, batches, index.as_mut())
+                })
+                .and_then(|()| drain());
+            for h in handles {
+                let r = h.join().unwrap_or_else(|_| Err(Error::Invalid("a Parquet writer thread failed".into())));
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        })
     }
+}
+
+/// Write rows as one sorted Parquet file of `table` in partition `dt`.
+///
+/// The rows are not gathered into one batch and then copied again in order: only the time
+/// column is, to find the order; each row group is then taken in order straight from the
+/// batches as they came, written, and indexed. The memory a file needs beyond its rows is one
+/// row group's.
+pub fn write_parquet(
+    staging: &Staging,
+    table: &str,
+    dt: &str,
+    name: &str,
+    batches: Vec<RecordBatch>,
+    mut index: Option<&mut crate::search::Indexer>,
+) -> Result<()> {
+    if batches.is_empty() {
+        return Ok(());
+    }
+    let schema = batches[0].schema();
+    let time_col = schema::time_column(table);
+    let order = time_order(&batches, time_col)?;
+    // Where each batch starts in the concatenation: a row's place there names its batch and
+    // its row within it.
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut total = 0usize;
+    for b in &batches {
+        starts.push(total);
+        total += b.num_rows();
+    }
+    let locate = |i: u32| {
+        let i = i as usize;
+        let b = starts.partition_point(|&s| s <= i) - 1;
+        (b, i - starts[b])
+    };
+    let lake_schema = schema::schema_of(table).unwrap_or_else(|| schema.clone());
+    let index_file =
+        index.as_mut().map(|index| index.begin_file(format!("{table}/{}={dt}/{name}", schema::PARTITION_COLUMN)));
+    let path = staging.file_path(table, dt, name)?;
+    let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let first_group: Vec<(usize, usize)> = order.iter().take(ROW_GROUP_ROWS).map(|&i| locate(i)).collect();
+    let time_idx = lake_schema.index_of(time_col)?;
+    let props = writer_properties(table, &lake_schema, time_idx, &|col| distinct_values(&batches, &first_group, col));
+    drop(first_group);
+    let mut writer = ArrowWriter::try_new(file, lake_schema.clone(), Some(props))?;
+    let mut first = 0;
+    for group in order.chunks(ROW_GROUP_ROWS) {
+        let group: Vec<(usize, usize)> = group.iter().map(|&i| locate(i)).collect();
+        let rows = schema::gather(&lake_schema, &batches, &group)?;
+        if let (Some(index), Some(file_no)) = (index.as_mut(), index_file) {
+            index.add_rows(file_no, first, &rows)?;
+        }
+        writer.write(&rows)?;
+        first += rows.num_rows();
+    }
+    let file = writer.into_inner()?;
+    file.sync_all().map_err(|e| Error::io(&path, e))?;
+    crate::failpoint("after_data_file");
+    Ok(())
 }
 
 /// The Parquet settings of every lake file, in one place. `distinct` estimates how many values a
@@ -311,7 +370,8 @@ pub fn writer_properties(
 /// distinct values is several times larger than it needs to be where values repeat (addresses,
 /// ARNs, interfaces).
 fn distinct_values(batches: &[RecordBatch], rows: &[(usize, usize)], column: &str) -> u64 {
-    let columns: Vec<_> = batches.iter().map(|b| b.column_by_name(column).and_then(|c| c.as_string_opt::<i32>())).collect();
+    let columns: Vec<_> =
+        batches.iter().map(|b| b.column_by_name(column).and_then(|c| c.as_string_opt::<i32>())).collect();
     let mut seen = std::collections::HashSet::new();
     for &(b, r) in rows {
         match columns[b] {
@@ -326,84 +386,27 @@ fn distinct_values(batches: &[RecordBatch], rows: &[(usize, usize)], column: &st
     seen.len() as u64 + seen.len() as u64 / 4
 }
 
-/// The rows at `group` (batch, row) of `batches`, as one batch of the lake's `schema`.
-///
-/// Buffered batches may be leaner than the lake's schema, to hold more rows in the same memory: a
-/// column a batch lacks is null in each of its rows (a flow log format without `vpc-id`), and a
-/// column may come dictionary-encoded (a flow log file's name, once per file rather than once
-/// per row). Each column is gathered from the arrays that hold its values, without expanding
-/// either form first.
-pub(crate) fn gather(schema: &datafusion::arrow::datatypes::SchemaRef, batches: &[RecordBatch], group: &[(usize, usize)]) -> Result<RecordBatch> {
-    use datafusion::arrow::array::new_null_array;
-    use datafusion::arrow::datatypes::{DataType, Int32Type};
-    if batches.iter().all(|b| b.schema().fields() == schema.fields()) {
-        let refs: Vec<&RecordBatch> = batches.iter().collect();
-        return Ok(datafusion::arrow::compute::interleave_record_batch(&refs, group)?);
-    }
-    enum Slot<'b> {
-        Missing,
-        Direct(usize),
-        Dict(usize, &'b datafusion::arrow::array::Int32Array),
-    }
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
-        let ty = field.data_type();
-        // Position 0 is a single null, for the rows of batches without the column.
-        let mut arrays: Vec<ArrayRef> = vec![new_null_array(ty, 1)];
-        let mut slots = Vec::with_capacity(batches.len());
-        for b in batches {
-            slots.push(match b.column_by_name(field.name()) {
-                None => Slot::Missing,
-                Some(a) if a.data_type() == ty => {
-                    arrays.push(a.clone());
-                    Slot::Direct(arrays.len() - 1)
-                }
-                Some(a) if matches!(a.data_type(), DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == *ty) => {
-                    let d = a.as_dictionary::<Int32Type>();
-                    arrays.push(d.values().clone());
-                    Slot::Dict(arrays.len() - 1, d.keys())
-                }
-                Some(a) => {
-                    arrays.push(datafusion::arrow::compute::cast(a, ty)?);
-                    Slot::Direct(arrays.len() - 1)
-                }
-            });
-        }
-        if arrays.len() == 1 {
-            columns.push(new_null_array(ty, group.len()));
-            continue;
-        }
-        let at: Vec<(usize, usize)> = group
-            .iter()
-            .map(|&(b, r)| match &slots[b] {
-                Slot::Missing => (0, 0),
-                Slot::Direct(p) => (*p, r),
-                Slot::Dict(p, keys) if keys.is_valid(r) => (*p, keys.value(r) as usize),
-                Slot::Dict(..) => (0, 0),
-            })
-            .collect();
-        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
-        columns.push(datafusion::arrow::compute::interleave(&refs, &at)?);
-    }
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
 /// The rows of `batches` in time order (rows without a time last), as positions in their
 /// concatenation. Rows of the same time keep the order they came in, that is file by file and
 /// line by line: neighbours then share their file, their interface, their account, and every
 /// column compresses better than in the arbitrary order of an unstable sort (and a run's files
 /// are the same however often it is repeated).
-fn time_order(batches: &[RecordBatch], time_idx: usize) -> Result<Vec<u32>> {
+fn time_order(batches: &[RecordBatch], time_col: &str) -> Result<Vec<u32>> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let Ok(total32) = u32::try_from(total) else {
         return Err(Error::Invalid(format!("{total} rows for one Parquet file")));
     };
     let mut keys: Vec<(i64, u32)> = Vec::with_capacity(total);
     for b in batches {
-        let times = b.column(time_idx).as_primitive::<TimestampMicrosecondType>();
         let at = keys.len() as u32;
-        // Stored times lie before 2200 (`limits`): i64::MAX sorts the rows without one last.
-        keys.extend((0..times.len()).map(|i| (if times.is_valid(i) { times.value(i) } else { i64::MAX }, at + i as u32)));
+        // Stored times lie before 2200 (`limits`): i64::MAX sorts the rows without one last (a
+        // batch without the column has no times: a flow log format without `start`).
+        match b.column_by_name(time_col).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()) {
+            Some(times) => keys.extend(
+                (0..times.len()).map(|i| (if times.is_valid(i) { times.value(i) } else { i64::MAX }, at + i as u32)),
+            ),
+            None => keys.extend((0..b.num_rows()).map(|i| (i64::MAX, at + i as u32))),
+        }
     }
     debug_assert_eq!(keys.len(), total32 as usize);
     keys.sort_unstable();
@@ -412,8 +415,10 @@ fn time_order(batches: &[RecordBatch], time_idx: usize) -> Result<Vec<u32>> {
 
 /// Split a batch by the UTC day of its time column.
 fn split_by_day(batch: &RecordBatch, time_col: &str) -> Result<Vec<(String, RecordBatch)>> {
-    let col: &ArrayRef = batch.column_by_name(time_col).expect("time column");
-    let times = col.as_primitive::<TimestampMicrosecondType>();
+    let Some(times) = batch.column_by_name(time_col).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()) else {
+        // No time column in these rows (a flow log format without `start`): the NULL partition.
+        return Ok(vec![(partition_of(None), batch.clone())]);
+    };
     let day = |i: usize| -> Option<i64> { times.is_valid(i).then(|| times.value(i).div_euclid(DAY_MICROS)) };
     let first = day(0);
     if (1..times.len()).all(|i| day(i) == first) {
