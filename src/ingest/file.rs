@@ -199,7 +199,7 @@ impl Ctx<'_> {
                 self.res.regions.insert(r.into_owned());
             }
         }
-        if self.ct.as_ref().is_some_and(|c| c.rows() >= cloudtrail::BATCH_ROWS) {
+        if self.ct.as_ref().is_some_and(|c| c.rows() >= cloudtrail::BATCH_ROWS || c.text_bytes() >= cloudtrail::BATCH_BYTES) {
             self.flush_ct();
         }
     }

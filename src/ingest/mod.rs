@@ -211,7 +211,8 @@ fn pipeline(
     let threads =
         opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
     let (unit_tx, unit_rx) = crossbeam_channel::bounded::<Unit>(threads * 2);
-    let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Msg>(threads * 8);
+    // Few batches in flight: with `BATCH_BYTES`, they stay a small, fixed part of the memory.
+    let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Msg>(threads * 4);
     let settings = file::Settings { limits: opts.limits, flow_format: opts.flow_format.clone() };
     let (started, mut records) = (Instant::now(), 0u64);
     pb.set_message("0 records");
