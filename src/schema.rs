@@ -681,6 +681,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gather_fills_absent_columns_and_expands_dictionaries() {
+        use datafusion::arrow::array::{Array, ArrayRef, AsArray, DictionaryArray, Int64Array, StringArray};
+        use datafusion::arrow::datatypes::Int32Type;
+        use datafusion::arrow::record_batch::RecordBatch;
+        let lake = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("file", DataType::Utf8, false),
+        ]));
+        // One batch has `a` and names its file once, as a dictionary; the other lacks `a`.
+        let dict = DictionaryArray::<Int32Type>::try_new(vec![0, 0].into(), Arc::new(StringArray::from(vec!["f1"])))
+            .unwrap();
+        let first = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("a", DataType::Utf8, true),
+                Field::new("n", DataType::Int64, true),
+                Field::new("file", dict.data_type().clone(), false),
+            ])),
+            vec![Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef, Arc::new(Int64Array::from(vec![1, 2])), Arc::new(dict)],
+        )
+        .unwrap();
+        let second = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true), Field::new("file", DataType::Utf8, false)])),
+            vec![Arc::new(Int64Array::from(vec![3])) as ArrayRef, Arc::new(StringArray::from(vec!["f2"]))],
+        )
+        .unwrap();
+        let rows = gather(&lake, &[first, second], &[(1, 0), (0, 1), (0, 0)]).unwrap();
+        assert_eq!(rows.schema(), lake);
+        let a = rows.column(0).as_string::<i32>();
+        assert!(a.is_null(0));
+        assert_eq!((a.value(1), a.value(2)), ("y", "x"));
+        let n = rows.column(1).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        assert_eq!(n.values().to_vec(), vec![3, 2, 1]);
+        let file = rows.column(2).as_string::<i32>();
+        assert_eq!((file.value(0), file.value(1), file.value(2)), ("f2", "f1", "f1"));
+    }
+
+    #[test]
     fn typed_rows_fill_their_tables_by_name() {
         let row = IngestErrorRow {
             run_id: "r",
