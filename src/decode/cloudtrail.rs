@@ -13,8 +13,9 @@ use serde_json::value::RawValue;
 use crate::schema::{CLOUDTRAIL_SCHEMA, CLOUDTRAIL_STRING_COLUMNS};
 
 pub const BATCH_ROWS: usize = 16 * 1024;
-/// A batch is sent once its records' text reaches this many bytes, however few they are: the
-/// batches in flight between the decoders and the writer stay small whatever the files hold.
+/// A batch (of CloudTrail rows, or of flow log rows: `ingest::file` applies it to both) is sent
+/// once its records' text reaches this many bytes, however few they are: the batches in flight
+/// between the decoders and the writer stay small whatever the files hold.
 pub const BATCH_BYTES: usize = 4 << 20;
 
 /// The text of a JSON string value without allocating when it has no escapes; numbers and
@@ -323,8 +324,8 @@ impl CtBuilder {
 
     /// Bytes of record text gathered so far: the bulk of a batch's memory.
     pub fn text_bytes(&self) -> usize {
-        let raw = CLOUDTRAIL_STRING_COLUMNS.iter().position(|c| *c == "raw").unwrap_or(0);
-        self.strings.get(raw).map_or(0, |b| b.values_slice().len())
+        static RAW: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| col("raw"));
+        self.strings.get(*RAW).map_or(0, |b| b.values_slice().len())
     }
 
     /// Add one record. `raw` is its original text. Fails (adding nothing) when the record has no

@@ -232,6 +232,8 @@ pub struct FlowDecoder {
     pub attach: Option<(String, serde_json::Value)>,
     source_line: Int64Builder,
     rows: usize,
+    /// Bytes of the lines gathered since the last batch.
+    text_bytes: usize,
     pub format: Option<Format>,
     /// Every distinct header this file used, for `ingested_files.format`.
     pub formats_seen: Vec<String>,
@@ -252,6 +254,7 @@ impl FlowDecoder {
             attach: None,
             source_line: Int64Builder::with_capacity(START_ROWS),
             rows: 0,
+            text_bytes: 0,
             format: None,
             formats_seen: Vec::new(),
             records: 0,
@@ -271,6 +274,12 @@ impl FlowDecoder {
 
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Bytes of the lines gathered since the last batch: a batch of few long lines (unknown
+    /// fields kept in `extra_fields`) is sent as soon as one of many short ones would be.
+    pub fn text_bytes(&self) -> usize {
+        self.text_bytes
     }
 
     /// Feed one line. Blank lines are skipped; header lines switch the format and return the names
@@ -415,6 +424,7 @@ impl FlowDecoder {
             self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
         }
         self.rows += 1;
+        self.text_bytes += line.len();
         Ok(None)
     }
 
@@ -456,6 +466,7 @@ impl FlowDecoder {
         fields.push(lake.field_with_name("source_line").expect("source_line").clone());
         arrays.push(Arc::new(self.source_line.finish()));
         self.rows = 0;
+        self.text_bytes = 0;
         self.any_extra = false;
         // Columns are re-created lazily, so a later format starts clean.
         for c in self.cols.iter_mut() {

@@ -226,7 +226,7 @@ impl Ctx<'_> {
                 self.error(Some(line_no), None, e.0, Some(line))
             }
         }
-        if self.flow.as_ref().is_some_and(|f| f.rows() >= flowlog::BATCH_ROWS) {
+        if self.flow.as_ref().is_some_and(|f| f.rows() >= flowlog::BATCH_ROWS || f.text_bytes() >= cloudtrail::BATCH_BYTES) {
             self.flush_flow();
         }
     }
@@ -749,6 +749,25 @@ mod tests {
         let cw = serde_json::json!({"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"id":"1","timestamp":1,"message":rec}]});
         let (_, b) = decode_bytes("cw.json", cw.to_string().into_bytes());
         assert_eq!(rows(&b, CLOUDTRAIL), 1);
+    }
+
+    #[test]
+    fn long_flow_lines_are_sent_in_batches_of_bounded_bytes() {
+        // 300 lines of 40 KB (an unknown field kept in extra_fields): 12 MB in far fewer rows than
+        // a batch holds, sent as several batches of about BATCH_BYTES each.
+        let mut text = String::from(
+            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status future-field\n",
+        );
+        let long = "x".repeat(40_000);
+        for i in 0..300 {
+            text.push_str(&format!("2 1 eni-1 10.0.0.1 10.0.1.1 {} 443 6 1 40 1700000000 1700000060 ACCEPT OK {long}\n", 1000 + i));
+        }
+        let (res, b) = decode_bytes("long.log", text.into_bytes());
+        assert_eq!(res.error_count, 0, "{:?}", res.errors);
+        assert_eq!(rows(&b, FLOW_LOGS), 300);
+        let batches: Vec<usize> = b.iter().filter(|(t, _)| *t == FLOW_LOGS).map(|(_, b)| b.num_rows()).collect();
+        assert!(batches.len() >= 3, "{batches:?}");
+        assert!(batches.iter().all(|&n| n * 40_000 <= cloudtrail::BATCH_BYTES + 40_100), "{batches:?}");
     }
 
     #[test]
