@@ -7,6 +7,8 @@
 //! (a rule deleted or replaced before anything recorded it) is `unknown`: when evaluation reaches
 //! one that could match, the answer is "unknown" (`None`), never a guess.
 
+pub mod policy;
+
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
@@ -33,6 +35,11 @@ pub struct Entry {
     pub port_from: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_to: Option<i64>,
+    /// ICMP type and code (protocol 1 or 58); -1 or absent: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp_code: Option<i64>,
     /// The evidence says an entry existed here, not what it was.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unknown: bool,
@@ -49,6 +56,8 @@ impl Entry {
             ipv6_cidr: None,
             port_from: None,
             port_to: None,
+            icmp_type: None,
+            icmp_code: None,
             unknown: true,
         }
     }
@@ -63,6 +72,8 @@ impl Entry {
             ipv6_cidr: None,
             port_from: None,
             port_to: None,
+            icmp_type: None,
+            icmp_code: None,
             unknown: false,
         }
     }
@@ -107,17 +118,7 @@ impl Entry {
 
 /// Does the rule set allow the packet? `None` when an unknown entry could decide it.
 pub fn allows(rules: &[Entry], egress: bool, protocol: i64, peer: std::net::IpAddr, port: Option<i64>) -> Option<bool> {
-    let mut dir: Vec<&Entry> = rules.iter().filter(|e| e.egress == egress).collect();
-    dir.sort_by_key(|e| e.rule_number);
-    for e in dir {
-        if e.unknown {
-            return None;
-        }
-        if e.matches(protocol, peer, port) {
-            return Some(e.is_allow());
-        }
-    }
-    Some(false)
+    policy::decide(rules, egress, protocol, peer, port).allowed()
 }
 
 /// What happened to an ACL, in the order it happened.
@@ -279,6 +280,7 @@ pub fn entry_of(v: &Value) -> Option<Entry> {
         p => as_i64(p)?,
     };
     let ports = get(v, "portRange");
+    let icmp = get(v, "icmpTypeCode");
     Some(Entry {
         rule_number: as_i64(get(v, "ruleNumber"))?,
         egress: as_bool(get(v, "egress")).unwrap_or(false),
@@ -288,6 +290,8 @@ pub fn entry_of(v: &Value) -> Option<Entry> {
         ipv6_cidr: as_str(get(v, "ipv6CidrBlock")),
         port_from: ports.and_then(|p| as_i64(get(p, "from"))),
         port_to: ports.and_then(|p| as_i64(get(p, "to"))),
+        icmp_type: icmp.and_then(|i| as_i64(get(i, "type"))),
+        icmp_code: icmp.and_then(|i| as_i64(get(i, "code"))),
         unknown: false,
     })
 }
@@ -312,6 +316,8 @@ mod tests {
             ipv6_cidr: None,
             port_from: ports.map(|p| p.0),
             port_to: ports.map(|p| p.1),
+            icmp_type: None,
+            icmp_code: None,
             unknown: false,
         }
     }
