@@ -307,6 +307,11 @@ pub static NACL_CHANGES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("risk_reasons"),
         utf8("rules_before"),
         utf8("rules_after"),
+        // What the change did to the ACL's policy: JSON regions and a line of words each.
+        utf8("opened"),
+        utf8("closed"),
+        utf8("opened_text"),
+        utf8("closed_text"),
     ]))
 });
 
@@ -384,6 +389,12 @@ pub struct NaclChangeRow<'a> {
     /// The ACL's entries as JSON.
     pub rules_before: Option<String>,
     pub rules_after: Option<String>,
+    /// JSON arrays of regions (`nacl::policy::Region`), NULL when the rules after are unknown.
+    pub opened: Option<String>,
+    pub closed: Option<String>,
+    /// The regions in words, NULL when there are none.
+    pub opened_text: Option<String>,
+    pub closed_text: Option<String>,
 }
 
 /// One row of `network_interfaces`.

@@ -119,16 +119,20 @@ fn topology_is_learned_with_its_source() {
     assert_eq!(moved.len(), 2, "{moved:?}");
     assert!(moved[0]["learned_from"].as_str().unwrap().starts_with("inferred"), "{moved:?}");
     assert_eq!(moved[1]["learned_from"], "cloudtrail ReplaceNetworkAclAssociation");
-    // ACL entries over time: the replaced rule is known from the replace on, and before it only
-    // as "existed, content unknown"; untouched rules come from the inventory snapshot.
+    // ACL entries over time: the replaced rule is known from the first replace on, and before it
+    // only as "existed, content unknown"; a replace with the same content (infrastructure-as-code
+    // re-applying it) keeps the entry; the remediation that narrows it starts a new one.
+    // Untouched rules come from the inventory snapshot.
     let replaced = sql(
         lake.path(),
-        "SELECT e.learned_from, e.rule_action, e.valid_from IS NULL AS open_start FROM nacl_entries e JOIN nacl_changes c ON c.network_acl_id = e.network_acl_id AND c.rule_number = e.rule_number AND c.egress = e.egress WHERE c.event_name = 'ReplaceNetworkAclEntry' ORDER BY e.valid_from NULLS FIRST",
+        "SELECT DISTINCT e.learned_from, e.rule_action, e.port_to, e.valid_from IS NULL AS open_start, e.valid_from FROM nacl_entries e JOIN nacl_changes c ON c.network_acl_id = e.network_acl_id AND c.rule_number = e.rule_number AND c.egress = e.egress WHERE c.event_name = 'ReplaceNetworkAclEntry' ORDER BY e.valid_from NULLS FIRST",
     );
-    assert_eq!(replaced.len(), 2, "{replaced:?}");
+    assert_eq!(replaced.len(), 3, "{replaced:?}");
     assert!(replaced[0]["learned_from"].as_str().unwrap().starts_with("unknown"));
     assert!(replaced[1]["learned_from"].as_str().unwrap().starts_with("cloudtrail ReplaceNetworkAclEntry"));
     assert_eq!(replaced[1]["rule_action"], "allow");
+    assert_eq!(replaced[1]["port_to"], 65535);
+    assert_eq!(replaced[2]["port_to"], 443);
     assert!(sql(lake.path(), "SELECT count(*) AS n FROM nacl_entries WHERE learned_from = 'inventory'")[0]["n"].as_u64().unwrap() > 5);
     // Every association row says where it came from.
     assert!(sql(lake.path(), "SELECT learned_from FROM acl_associations").iter().all(|r| r["learned_from"].is_string()));

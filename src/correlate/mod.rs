@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use ipnet::IpNet;
 use serde_json::Value;
 
+use crate::nacl::policy::{Diff, Region};
 use crate::nacl::{Entry, History, Step, as_bool, as_i64, as_str, entries_of, entry_of, get};
 
 use crate::error::Result;
@@ -102,7 +103,19 @@ pub const RISK_WEIGHTS: &[(&str, i64)] = &[
     ("deleted_entry_unknown", 10),
     ("more_permissive_acl", 30),
     ("failed_call", 5),
+    // An inbound TCP/UDP opening confined to the ephemeral ports (32768 and above): a stateless
+    // ACL's standard rule for return traffic.
+    ("ephemeral_return", 5),
+    // What a change that opens nothing is: named, no risk.
+    ("inactive_acl", 0),
+    ("shadowed", 0),
+    ("narrowing", 0),
+    ("no_effect", 0),
 ];
+
+/// The lowest port of the ephemeral ranges of the common operating systems (Linux 32768-60999,
+/// Windows and the IANA range 49152-65535).
+pub const EPHEMERAL_FROM: u32 = 32768;
 
 /// Everything the replay needs, read from the lake.
 #[derive(Debug, Default)]
@@ -227,42 +240,69 @@ pub fn trusted_networks(ev: &Evidence, trusted: Option<&[IpNet]>) -> Vec<IpNet> 
     }
 }
 
-fn is_world(e: &Entry) -> bool {
-    e.net().is_some_and(|n| n.prefix_len() == 0)
+/// Is the region an inbound return-traffic opening (TCP/UDP, ephemeral ports only)?
+fn is_ephemeral_return(r: &Region) -> bool {
+    !r.egress && r.lowest_port().is_some_and(|p| p >= EPHEMERAL_FROM)
 }
 
-/// Is the entry's network wholly inside the trusted networks?
-fn within_trusted(e: &Entry, trusted: &[IpNet]) -> bool {
-    e.net().is_some_and(|n| trusted.iter().any(|t| t.contains(&n)))
+/// The risk reasons of what a change opened: each judged on the packets it now lets through,
+/// not on the text of the rule.
+fn opened_reasons(opened: &[Region], trusted: &[IpNet], out: &mut Vec<&'static str>) {
+    let (ephemeral, rest): (Vec<&Region>, Vec<&Region>) = opened.iter().partition(|r| is_ephemeral_return(r));
+    for r in rest {
+        let outside = r.share_outside(trusted);
+        // Half of all addresses or more: the world, whatever the exceptions and the trust.
+        if r.share_outside(&[]) >= 0.5 {
+            out.push("world_open_cidr");
+        } else if outside > 0.0 {
+            out.push("untrusted_source");
+        }
+        match r.protocol_number {
+            None | Some(-1) => out.push("all_protocols"),
+            Some(6 | 17 | 1 | 58) => {}
+            Some(_) => out.push("unusual_protocol"),
+        }
+        // A span of 1024 ports or more left open where the change opened any (ports the rules
+        // already allowed count: the change joined them into one span).
+        if r.has_ports() && r.open_run >= 1024 {
+            out.push("wide_port_range");
+        }
+        if r.egress && outside > 0.0 {
+            out.push("egress_opening");
+        }
+    }
+    // All protocols include every port: the wider reason says it.
+    if out.contains(&"all_protocols") {
+        out.retain(|r| *r != "wide_port_range");
+    }
+    if !ephemeral.is_empty() {
+        out.push("ephemeral_return");
+    }
 }
 
-/// Reasons an allow entry is risky.
-fn allow_reasons(e: &Entry, trusted: &[IpNet], out: &mut Vec<&'static str>) {
-    if !e.is_allow() {
-        return;
-    }
-    if is_world(e) {
-        out.push("world_open_cidr");
-    }
-    match e.protocol {
-        -1 => out.push("all_protocols"),
-        6 | 17 | 1 | 58 => {}
-        _ => out.push("unusual_protocol"),
-    }
-    if matches!(e.protocol, 6 | 17) && e.port_span() >= 1024 {
-        out.push("wide_port_range");
-    }
-    if !is_world(e) && !within_trusted(e, trusted) {
-        out.push("untrusted_source");
-    }
-    if e.egress && !within_trusted(e, trusted) {
-        out.push("egress_opening");
-    }
+/// Reasons in the order of `RISK_WEIGHTS`, each once.
+fn ordered(reasons: &[&'static str]) -> Vec<&'static str> {
+    RISK_WEIGHTS.iter().map(|(n, _)| *n).filter(|n| reasons.contains(n)).collect()
 }
 
-/// Can the rules let in traffic from outside the trusted networks (world or untrusted allow)?
-fn opens_untrusted(rules: &[Entry], trusted: &[IpNet]) -> bool {
-    rules.iter().any(|e| !e.egress && e.is_allow() && !within_trusted(e, trusted))
+/// Does the evidence show for certain that the ACL governs no subnet at this moment? A subnet
+/// association covering the moment says it does; an ACL created earlier in the evidence (a new
+/// ACL governs nothing until a subnet is moved to it) or a snapshot taken before the moment that
+/// shows it non-default and without associations says it does not; otherwise it may.
+fn governs_nothing(acl: &str, t: i64, ord: usize, replay: &Replay, assoc: &[topology::Association]) -> bool {
+    let associated = assoc.iter().any(|a| {
+        a.network_acl_id.as_deref() == Some(acl) && a.valid_from.is_none_or(|f| f <= t) && a.valid_to.is_none_or(|to| to > t)
+    });
+    if associated {
+        return false;
+    }
+    let created = replay.hist.get(acl).is_some_and(|h| h.steps.iter().any(|(o, _, s)| *o < ord && matches!(s, Step::Created(_))));
+    created
+        || replay
+            .acl_meta
+            .get(acl)
+            .and_then(|m| m.iter().filter(|(ts, _, _)| *ts <= t).max_by_key(|(ts, _, _)| *ts))
+            .is_some_and(|(_, is_default, associations)| !is_default && *associations == 0)
 }
 
 /// One row of `nacl_changes`.
@@ -279,6 +319,8 @@ pub struct Change {
     pub reasons: Vec<&'static str>,
     pub rules_before: Option<Vec<Entry>>,
     pub rules_after: Option<Vec<Entry>>,
+    /// What the change opened and closed; `None` when the rules after it are not known.
+    pub diff: Option<Diff>,
 }
 
 impl Change {
@@ -297,6 +339,8 @@ pub struct Replay {
     pub assoc: HashMap<String, (Option<String>, String)>,
     /// Snapshot associations: (time, association id, subnet, acl).
     pub snapshot_assoc: Vec<(i64, String, Option<String>, String)>,
+    /// What each snapshot says of an ACL: (time, is the VPC's default, associations).
+    pub acl_meta: HashMap<String, Vec<(i64, bool, usize)>>,
 }
 
 /// Build every ACL's history: successful steps in time order, and snapshots.
@@ -307,6 +351,9 @@ pub fn replay(ev: &Evidence) -> Replay {
         if let Some(v) = vpc {
             r.acl_vpc.insert(id.clone(), v.clone());
         }
+        let associations = get(item, "Associations").and_then(Value::as_array).map_or(0, Vec::len);
+        let is_default = as_bool(get(item, "IsDefault")).unwrap_or(false);
+        r.acl_meta.entry(id.clone()).or_default().push((*t, is_default, associations));
         for a in get(item, "Associations").and_then(Value::as_array).into_iter().flatten() {
             if let Some(aid) = as_str(get(a, "NetworkAclAssociationId")) {
                 let subnet = as_str(get(a, "SubnetId"));
@@ -346,17 +393,26 @@ pub fn replay(ev: &Evidence) -> Replay {
     r
 }
 
-/// Replay every ACL and assess every change.
-pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
-    let Replay { hist, acl_vpc, assoc, .. } = replay(ev);
+/// Rules of which nothing is known: every packet undecided.
+fn unknown_rules() -> Vec<Entry> {
+    vec![Entry::unknown(false, 0), Entry::unknown(true, 0)]
+}
+
+/// Replay every ACL and assess every change by what it opened and closed. `assoc` is the
+/// `acl_associations` table: a change to an ACL that governs no subnet has no effect yet.
+pub fn changes(ev: &Evidence, trusted: &[IpNet], assoc: &[topology::Association]) -> Vec<Change> {
+    let replay = replay(ev);
+    let Replay { hist, acl_vpc, assoc: snapshot_assoc, .. } = &replay;
     let mut out = Vec::new();
     for (ord, e) in ev.events.iter().enumerate() {
         let req = &e.request;
+        let failed = e.error_code.is_some();
         let mut c = Change { event: e.clone(), ..Default::default() };
         c.network_acl_id = as_str(get(req, "networkAclId"))
             .or_else(|| get(&e.response, "networkAcl").and_then(|a| as_str(get(a, "networkAclId"))));
         let h = c.network_acl_id.as_ref().and_then(|a| hist.get(a));
         c.vpc_id = c.network_acl_id.as_ref().and_then(|a| acl_vpc.get(a).cloned()).or_else(|| as_str(get(req, "vpcId")));
+        let mut reasons: Vec<&'static str> = Vec::new();
         match e.name.as_str() {
             "CreateNetworkAclEntry" | "ReplaceNetworkAclEntry" | "DeleteNetworkAclEntry" => {
                 c.entry = entry_of(req);
@@ -365,24 +421,62 @@ pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
                     c.icmp_code = as_i64(get(icmp, "code"));
                 }
                 c.rules_before = h.and_then(|h| h.state_before(ord));
-                c.rules_after = if e.error_code.is_some() { c.rules_before.clone() } else { h.and_then(|h| h.state_before(ord + 1)) };
+                c.rules_after = if failed { c.rules_before.clone() } else { h.and_then(|h| h.state_before(ord + 1)) };
                 let egress = as_bool(get(req, "egress")).unwrap_or(false);
                 let number = as_i64(get(req, "ruleNumber"));
                 let previous = c
                     .rules_before
                     .as_ref()
                     .and_then(|r| r.iter().find(|x| x.egress == egress && Some(x.rule_number) == number).cloned());
-                if let Some(entry) = &c.entry {
-                    allow_reasons(entry, trusted, &mut c.reasons);
-                }
-                match (e.name.as_str(), &previous) {
-                    ("DeleteNetworkAclEntry", Some(p)) if p.is_deny() => c.reasons.push("deny_removed"),
-                    ("DeleteNetworkAclEntry", Some(p)) if p.unknown => c.reasons.push("deleted_entry_unknown"),
-                    ("DeleteNetworkAclEntry", None) if c.rules_before.is_none() => c.reasons.push("deleted_entry_unknown"),
-                    ("ReplaceNetworkAclEntry", Some(p)) if p.is_deny() && c.entry.as_ref().is_some_and(Entry::is_allow) => {
-                        c.reasons.push("deny_removed")
+                c.diff = diff_of(failed, c.rules_before.as_deref(), c.rules_after.as_deref());
+                let inactive = c
+                    .network_acl_id
+                    .as_deref()
+                    .is_some_and(|acl| governs_nothing(acl, e.time, ord, &replay, assoc));
+                match &c.diff {
+                    // A refused call changed nothing; its reasons say what it tried to open.
+                    _ if failed => {
+                        if let (Some(before), Some(entry)) = (&c.rules_before, &c.entry) {
+                            let mut tried: Vec<Entry> =
+                                before.iter().filter(|x| !(x.egress == entry.egress && x.rule_number == entry.rule_number)).cloned().collect();
+                            tried.push(entry.clone());
+                            let attempt = crate::nacl::policy::diff(before, &tried);
+                            if !inactive {
+                                opened_reasons(&attempt.opened, trusted, &mut reasons);
+                            }
+                        }
                     }
-                    _ => {}
+                    _ if inactive => reasons.push("inactive_acl"),
+                    Some(d) if !d.opened.is_empty() => {
+                        opened_reasons(&d.opened, trusted, &mut reasons);
+                        match (e.name.as_str(), &previous) {
+                            ("DeleteNetworkAclEntry", Some(p)) if p.is_deny() => reasons.push("deny_removed"),
+                            ("DeleteNetworkAclEntry", Some(p)) if p.unknown => reasons.push("deleted_entry_unknown"),
+                            ("ReplaceNetworkAclEntry", Some(p)) if p.is_deny() && c.entry.as_ref().is_some_and(Entry::is_allow) => {
+                                reasons.push("deny_removed")
+                            }
+                            _ => {}
+                        }
+                    }
+                    Some(d) => {
+                        let shadowed = e.name != "DeleteNetworkAclEntry"
+                            && c.entry.as_ref().is_some_and(|en| {
+                                en.is_allow()
+                                    && c.rules_after.as_ref().is_some_and(|r| !crate::nacl::policy::decides_any(r, en))
+                            });
+                        let unknown_deleted = e.name == "DeleteNetworkAclEntry" && previous.as_ref().is_none_or(|p| p.unknown);
+                        reasons.push(if unknown_deleted {
+                            // What the rule was, and so what its removal did, is not in the evidence.
+                            "deleted_entry_unknown"
+                        } else if shadowed {
+                            "shadowed"
+                        } else if !d.closed.is_empty() {
+                            "narrowing"
+                        } else {
+                            "no_effect"
+                        });
+                    }
+                    None => {}
                 }
                 if e.name == "DeleteNetworkAclEntry" {
                     c.entry = previous.filter(|p| !p.unknown).or(c.entry.take());
@@ -391,35 +485,69 @@ pub fn changes(ev: &Evidence, trusted: &[IpNet]) -> Vec<Change> {
             "ReplaceNetworkAclAssociation" => {
                 c.association_id = as_str(get(req, "associationId"));
                 let new_assoc = as_str(get(&e.response, "newAssociationId"));
-                let known = |id: &Option<String>| id.as_ref().and_then(|i| assoc.get(i));
+                let known = |id: &Option<String>| id.as_ref().and_then(|i| snapshot_assoc.get(i));
                 let (subnet, old_acl) = match (known(&c.association_id), known(&new_assoc)) {
                     (Some((s, acl)), _) => (s.clone(), Some(acl.clone())),
                     (None, Some((s, _))) => (s.clone(), None),
                     _ => (None, None),
                 };
                 c.subnet_id = subnet;
+                // The ACL the subnet leaves: from a snapshot, or the association that ends here
+                // (`acl_associations`, inferred from the subnet's own flows when nothing shows it).
+                let old_acl = old_acl.or_else(|| {
+                    let subnet = c.subnet_id.as_ref()?;
+                    assoc.iter().find(|a| a.subnet_id.as_ref() == Some(subnet) && a.valid_to == Some(e.time))?.network_acl_id.clone()
+                });
                 let old_acl = old_acl.filter(|a| Some(a) != c.network_acl_id.as_ref());
                 c.rules_before = old_acl.as_ref().and_then(|a| hist.get(a)).and_then(|h| h.state_before(ord));
                 c.rules_after = h.and_then(|h| h.state_before(ord + 1));
-                let opens_after = c.rules_after.as_ref().is_some_and(|r| opens_untrusted(r, trusted));
-                let opened_before = c.rules_before.as_ref().is_some_and(|r| opens_untrusted(r, trusted));
-                if opens_after && !opened_before {
-                    c.reasons.push("more_permissive_acl");
+                // The subnet's traffic is judged by the new ACL instead of the one it replaced.
+                c.diff = diff_of(failed, c.rules_before.as_deref(), c.rules_after.as_deref());
+                match &c.diff {
+                    _ if failed => {}
+                    Some(d) if !d.opened.is_empty() => {
+                        opened_reasons(&d.opened, trusted, &mut reasons);
+                        if d.opened.iter().any(|r| !r.egress && r.share_outside(trusted) > 0.0) {
+                            reasons.push("more_permissive_acl");
+                        }
+                    }
+                    Some(d) => reasons.push(if d.closed.is_empty() { "no_effect" } else { "narrowing" }),
+                    None => {}
                 }
             }
             "CreateNetworkAcl" | "DeleteNetworkAcl" => {
                 c.rules_before = h.and_then(|h| h.state_before(ord));
                 c.rules_after = h.and_then(|h| h.state_before(ord + 1));
+                // A new ACL governs no subnet, and AWS deletes only an ACL that governs none.
+                c.diff = Some(Diff::default());
+                if !failed {
+                    reasons.push("no_effect");
+                }
             }
             _ => {}
         }
-        if e.error_code.is_some() {
-            c.reasons.push("failed_call");
+        if failed {
+            reasons.push("failed_call");
         }
-        c.reasons.dedup();
+        c.reasons = ordered(&reasons);
         out.push(c);
     }
     out
+}
+
+/// The difference a change made, from the rules before it (unknown: every packet undecided) to
+/// the rules after it; nothing for a failed call.
+fn diff_of(failed: bool, before: Option<&[Entry]>, after: Option<&[Entry]>) -> Option<Diff> {
+    if failed {
+        return Some(Diff::default());
+    }
+    let after = after?;
+    Some(match before {
+        Some(b) => crate::nacl::policy::diff(b, after),
+        // Nothing known before: what the rules after allow may be new; what they deny says
+        // nothing of what was closed.
+        None => Diff { opened: crate::nacl::policy::diff(&unknown_rules(), after).opened, closed: Vec::new() },
+    })
 }
 
 impl Change {
@@ -459,6 +587,10 @@ impl Change {
             risk_reasons: self.reasons.join(","),
             rules_before: rules(&self.rules_before),
             rules_after: rules(&self.rules_after),
+            opened: self.diff.as_ref().and_then(|d| serde_json::to_string(&d.opened).ok()),
+            closed: self.diff.as_ref().and_then(|d| serde_json::to_string(&d.closed).ok()),
+            opened_text: self.diff.as_ref().and_then(|d| Diff::line(&d.opened, "opened")),
+            closed_text: self.diff.as_ref().and_then(|d| Diff::line(&d.closed, "closed")),
         }
     }
 }

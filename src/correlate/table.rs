@@ -42,8 +42,9 @@ impl Derived {
                 let replay = super::replay(&ev);
                 let ifaces = super::topology::interfaces(&ctx, &ev).await?;
                 let assoc = super::topology::associations(&ctx, &ev, &replay, &ifaces).await?;
+                let changes = super::changes(&ev, &trusted, &assoc);
                 Ok(BTreeMap::from([
-                    (NACL_CHANGES, super::batch(&super::changes(&ev, &trusted))?),
+                    (NACL_CHANGES, super::batch(&changes)?),
                     (NETWORK_INTERFACES, super::topology::interfaces_batch(&ifaces)?),
                     (ACL_ASSOCIATIONS, super::topology::associations_batch(&assoc)?),
                     (NACL_ENTRIES, super::topology::entries_batch(&super::topology::entries(&replay, &ev))?),

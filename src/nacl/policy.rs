@@ -217,14 +217,19 @@ impl Grid {
         (self.addrs[i], hi)
     }
 
-    /// Every cell's decision under `rules` (in evaluation order), row by address.
-    fn paint(&self, rules: &[&Entry]) -> Vec<Decision> {
+    /// Every cell's decision under `rules` (in evaluation order), row by address. With
+    /// `skip_unknown`, rules the evidence does not show are passed over, as if they matched
+    /// nothing: what the rules below them decide.
+    fn paint(&self, rules: &[&Entry], skip_unknown: bool) -> Vec<Decision> {
         let (na, np) = (self.addrs.len(), self.axis.len());
         let mut cells: Vec<Option<Decision>> = vec![None; na * np];
         let mut left = cells.len();
         for e in rules {
             if left == 0 {
                 break;
+            }
+            if skip_unknown && e.unknown {
+                continue;
             }
             let (Some((plo, phi)), Some((alo, ahi))) = (axis_of(e, self.class), addresses_of(e, self.family)) else {
                 continue;
@@ -251,6 +256,34 @@ impl Grid {
     }
 }
 
+impl Grid {
+    /// For each cell, the length (in axis values) of the run of consecutive allowed cells it
+    /// lies in, for its addresses; 0 where the cell is not allowed.
+    fn allowed_runs(&self, cells: &[Decision]) -> Vec<u64> {
+        let np = self.axis.len();
+        let mut out = vec![0u64; cells.len()];
+        for a in 0..self.addrs.len() {
+            let row = a * np;
+            let mut p = 0;
+            while p < np {
+                if !matches!(cells[row + p], Decision::Allow(_)) {
+                    p += 1;
+                    continue;
+                }
+                let start = p;
+                let mut len = 0u64;
+                while p < np && matches!(cells[row + p], Decision::Allow(_)) {
+                    let (lo, hi) = self.axis_span(p);
+                    len += (hi - lo) as u64 + 1;
+                    p += 1;
+                }
+                out[row + start..row + p].iter_mut().for_each(|r| *r = len);
+            }
+        }
+        out
+    }
+}
+
 /// What a region of packets went through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -258,14 +291,22 @@ enum Kind {
     Closed { certain: bool },
 }
 
-fn kind_of(before: Decision, after: Decision) -> Vec<Kind> {
+/// What happened to a cell: its decisions before and after, and (`skipped_*`) what the rules
+/// below the unknown ones decide. Both sides stopped at the same unknown rule: the change matters
+/// only if that rule does not match, so only a difference below it counts, as possible.
+fn kind_of(before: Decision, after: Decision, skipped_before: Decision, skipped_after: Decision) -> Vec<Kind> {
     use Decision::*;
     match (before, after) {
         (Deny(_), Allow(_)) => vec![Kind::Opened { certain: true }],
         (Allow(_), Deny(_)) => vec![Kind::Closed { certain: true }],
+        (Unknown(a), Unknown(b)) if a == b => match (skipped_before.allowed(), skipped_after.allowed()) {
+            (Some(false), Some(true)) => vec![Kind::Opened { certain: false }],
+            (Some(true), Some(false)) => vec![Kind::Closed { certain: false }],
+            _ => vec![],
+        },
         (Unknown(_), Allow(_)) | (Deny(_), Unknown(_)) => vec![Kind::Opened { certain: false }],
         (Allow(_), Unknown(_)) | (Unknown(_), Deny(_)) => vec![Kind::Closed { certain: false }],
-        (Unknown(a), Unknown(b)) if a != b => vec![Kind::Opened { certain: false }, Kind::Closed { certain: false }],
+        (Unknown(_), Unknown(_)) => vec![Kind::Opened { certain: false }, Kind::Closed { certain: false }],
         _ => vec![],
     }
 }
@@ -301,6 +342,10 @@ pub struct Region {
     pub axis: Vec<(u32, u32)>,
     #[serde(skip)]
     pub egress: bool,
+    /// The longest run of consecutive ports (TCP/UDP) open after the change that an opened port
+    /// of the region lies in: what the change leaves open around what it opened.
+    #[serde(skip)]
+    pub open_run: u64,
 }
 
 impl Region {
@@ -482,16 +527,18 @@ pub fn diff(before: &[Entry], after: &[Entry]) -> Diff {
         let (b, a) = (in_order(before, egress), in_order(after, egress));
         let sets: [&[&Entry]; 2] = [&b, &a];
         // (kind, class, family) → (address cell span, axis span) cells.
-        let mut found: std::collections::BTreeMap<(Kind, Class, Family), Vec<((u128, u128), (u32, u32))>> = Default::default();
+        let mut found: Cells = Default::default();
         let class_list = classes(&sets);
         for &class in &class_list {
             for family in [Family::V4, Family::V6] {
                 let g = Grid::new(class, family, &sets);
-                let (pb, pa) = (g.paint(&b), g.paint(&a));
+                let (pb, pa) = (g.paint(&b, false), g.paint(&a, false));
+                let (sb, sa) = (g.paint(&b, true), g.paint(&a, true));
                 let np = g.axis.len();
-                for (i, (x, y)) in pb.iter().zip(&pa).enumerate() {
-                    for k in kind_of(*x, *y) {
-                        found.entry((k, class, family)).or_default().push((g.addr_span(i / np), g.axis_span(i % np)));
+                let runs = g.allowed_runs(&sa);
+                for i in 0..pb.len() {
+                    for k in kind_of(pb[i], pa[i], sb[i], sa[i]) {
+                        found.entry((k, class, family)).or_default().push((g.addr_span(i / np), g.axis_span(i % np), runs[i]));
                     }
                 }
             }
@@ -506,7 +553,8 @@ pub fn diff(before: &[Entry], after: &[Entry]) -> Diff {
     d
 }
 
-type Cells = std::collections::BTreeMap<(Kind, Class, Family), Vec<((u128, u128), (u32, u32))>>;
+/// Cells by what happened to them: (address span, axis span, the run of open ports it is in).
+type Cells = std::collections::BTreeMap<(Kind, Class, Family), Vec<((u128, u128), (u32, u32), u64)>>;
 
 /// Merge cells into regions: per address span the set of axis ranges; spans with equal axis sets
 /// become one region; classes with identical regions that together make every protocol become
@@ -514,10 +562,11 @@ type Cells = std::collections::BTreeMap<(Kind, Class, Family), Vec<((u128, u128)
 fn regions_of(egress: bool, class_list: &[Class], found: Cells) -> Vec<(Kind, Vec<Region>)> {
     // (kind, family) → class → [(axis ranges, address ranges)]
     type Shapes = Vec<(Vec<(u32, u32)>, Vec<(u128, u128)>)>;
-    let mut by: std::collections::BTreeMap<(Kind, Family), std::collections::BTreeMap<Class, Shapes>> = Default::default();
+    let mut by: std::collections::BTreeMap<(Kind, Family), std::collections::BTreeMap<Class, (Shapes, u64)>> = Default::default();
     for ((kind, class, family), cells) in found {
         let mut per_addr: std::collections::BTreeMap<(u128, u128), Vec<(u32, u32)>> = Default::default();
-        for (addr, axis) in cells {
+        let run = cells.iter().map(|c| c.2).max().unwrap_or(0);
+        for (addr, axis, _) in cells {
             per_addr.entry(addr).or_default().push(axis);
         }
         let mut shapes: Shapes = Vec::new();
@@ -531,7 +580,7 @@ fn regions_of(egress: bool, class_list: &[Class], found: Cells) -> Vec<(Kind, Ve
         for s in &mut shapes {
             s.1 = merge(std::mem::take(&mut s.1));
         }
-        by.entry((kind, family)).or_default().insert(class, shapes);
+        by.entry((kind, family)).or_default().insert(class, (shapes, run));
     }
     let mut out: Vec<(Kind, Vec<Region>)> = Vec::new();
     for ((kind, family), per_class) in by {
@@ -540,10 +589,10 @@ fn regions_of(egress: bool, class_list: &[Class], found: Cells) -> Vec<(Kind, Ve
         };
         let full = |c: &Class, shapes: &Shapes| shapes.len() == 1 && shapes[0].0 == vec![(0, axis_max(*c))];
         // Every class opened on the whole of its axis, over the same addresses: all protocols.
-        let all_same = class_list.iter().all(|c| per_class.get(c).is_some_and(|s| full(c, s)))
-            && per_class.values().map(|s| &s[0].1).collect::<std::collections::BTreeSet<_>>().len() == 1;
+        let all_same = class_list.iter().all(|c| per_class.get(c).is_some_and(|(s, _)| full(c, s)))
+            && per_class.values().map(|(s, _)| &s[0].1).collect::<std::collections::BTreeSet<_>>().len() == 1;
         let mut regions = Vec::new();
-        let region = |protocol: String, number: Option<i64>, axis: Vec<(u32, u32)>, addrs: Vec<(u128, u128)>| {
+        let region = |protocol: String, number: Option<i64>, axis: Vec<(u32, u32)>, addrs: Vec<(u128, u128)>, run: u64| {
             let (addresses, except) = describe(family, &addrs);
             let ports = matches!(number, Some(6 | 17)).then(|| axis.iter().map(|&(a, b)| [a, b]).collect());
             let icmp = matches!(number, Some(1 | 58)).then(|| icmp_words(&axis));
@@ -560,11 +609,12 @@ fn regions_of(egress: bool, class_list: &[Class], found: Cells) -> Vec<(Kind, Ve
                 address_ranges: addrs,
                 axis,
                 egress,
+                open_run: run,
             }
         };
         if all_same {
-            let addrs = per_class.values().next().map(|s| s[0].1.clone()).unwrap_or_default();
-            regions.push(region("all".into(), Some(-1), vec![(0, 65535)], addrs));
+            let addrs = per_class.values().next().map(|(s, _)| s[0].1.clone()).unwrap_or_default();
+            regions.push(region("all".into(), Some(-1), vec![(0, 65535)], addrs, 65536));
         } else {
             let named: Vec<String> = class_list
                 .iter()
@@ -573,13 +623,13 @@ fn regions_of(egress: bool, class_list: &[Class], found: Cells) -> Vec<(Kind, Ve
                     Class::Other => None,
                 })
                 .collect();
-            for (class, shapes) in per_class {
+            for (class, (shapes, run)) in per_class {
                 for (axis, addrs) in shapes {
                     let (word, number) = match class {
                         Class::Proto(p) => (protocol_word(p), Some(p)),
                         Class::Other => (format!("all but {}", named.join(", ")), None),
                     };
-                    regions.push(region(word, number, axis, addrs));
+                    regions.push(region(word, number, axis, addrs, run));
                 }
             }
         }
@@ -598,7 +648,7 @@ pub fn decides_any(rules: &[Entry], entry: &Entry) -> bool {
     classes(&sets).into_iter().any(|class| {
         [Family::V4, Family::V6].into_iter().any(|family| {
             let g = Grid::new(class, family, &sets);
-            g.paint(&dir).iter().any(|d| d.rule() == entry.rule_number && !matches!(d, Decision::Unknown(_)))
+            g.paint(&dir, false).iter().any(|d| d.rule() == entry.rule_number && !matches!(d, Decision::Unknown(_)))
         })
     })
 }

@@ -308,7 +308,8 @@ fn initial_acls() -> BTreeMap<&'static str, Vec<Rule>> {
         "acl-0b1000000000000001",
         vec![
             rule(100, false, true, 6, "0.0.0.0/0", Some((443, 443))),
-            rule(110, false, true, 6, "0.0.0.0/0", Some((1024, 65535))),
+            // Return traffic on Linux's ephemeral ports only: RDP (3389) stays closed.
+            rule(110, false, true, 6, "0.0.0.0/0", Some((32768, 65535))),
             deny_all(false),
             rule(100, true, true, -1, "0.0.0.0/0", None),
             deny_all(true),

@@ -296,8 +296,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
             expect("benign_remediation", HARMLESS, &[], &[], "netadmin removes the allow-all rule 90 from the app ACL")),
         scenario(40.0, Attacker, "us-east-1",
             Call::ReplaceAssociation { association: "aclassoc-0a1000000000db", subnet: "subnet-0a10000000000db", acl: WEB_ACL },
-            expect("association_swap_to_permissive_acl", RISKY, &["more_permissive_acl"], &[],
-                "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world; only internal traffic follows")),
+            expect("association_swap_to_permissive_acl", RISKY, &["more_permissive_acl", "world_open_cidr", "all_protocols", "egress_opening"], &[],
+                "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world and everything out; only internal traffic follows")),
     ]
 }
 
@@ -306,12 +306,34 @@ pub(super) fn later_scenarios() -> Vec<Scenario> {
     use Who::*;
     let put = |acl, rule| Call::PutEntry { acl, rule, replace: false };
     vec![
+        // Rules written into the new ACL before any subnet uses it: no effect until a subnet is
+        // moved to it (judged then, by the difference from the ACL the subnet leaves).
         scenario(28.3, Attacker, "us-east-1", put(NEW_ACL, rule(110, false, true, -1, "::/0", None)),
-            expect("ipv6_world_open_unused_acl", RISKY, &["world_open_cidr", "all_protocols"], &[],
-                "dev-temp allows all IPv6 traffic from ::/0 into the new ACL, which no subnet uses")),
+            expect("ipv6_world_open_unused_acl", HARMLESS, &["inactive_acl"], &[],
+                "dev-temp allows all IPv6 traffic from ::/0 into the new ACL, which no subnet uses: no effect yet")),
         scenario(28.2, Netadmin, "us-east-1", put(NEW_ACL, rule(120, false, true, 6, "203.0.113.0/24", Some((22, 22)))),
-            expect("untrusted_source_unused_acl", RISKY, &["untrusted_source"], &[],
-                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH, on the new ACL that no subnet uses")),
+            expect("untrusted_source_unused_acl", HARMLESS, &["inactive_acl"], &[],
+                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH, on the new ACL that no subnet uses: no effect yet")),
+        scenario(28.4, Automation, "us-east-1", put(NEW_ACL, rule(100, true, true, -1, "0.0.0.0/0", None)),
+            expect("standard_egress_unused_acl", HARMLESS, &["inactive_acl"], &[],
+                "infrastructure-as-code writes the standard egress allow-all into the new ACL, which no subnet uses")),
+        scenario(28.5, Automation, "us-east-1", put(NEW_ACL, rule(130, false, true, 6, "0.0.0.0/0", Some((49152, 65535)))),
+            expect("return_traffic_unused_acl", HARMLESS, &["inactive_acl"], &[],
+                "infrastructure-as-code writes the inbound return-traffic rule (ephemeral ports 49152-65535) into the new ACL")),
+        // Housekeeping on ACLs in use: each opens nothing.
+        scenario(42.0, Automation, "us-east-1", Call::PutEntry { acl: WEB_ACL, rule: rule(100, false, true, 6, "0.0.0.0/0", Some((0, 65535))), replace: true },
+            expect("identical_rule_reapplied", HARMLESS, &["no_effect"], &[],
+                "infrastructure-as-code re-applies rule 100 of the web ACL exactly as it stands: a no-op")),
+        scenario(43.0, Netadmin, "us-east-1", Call::PutEntry { acl: WEB_ACL, rule: rule(100, false, true, 6, "0.0.0.0/0", Some((443, 443))), replace: true },
+            expect("remediation_narrows_rule", HARMLESS, &["narrowing"], &[],
+                "netadmin narrows rule 100 of the web ACL back from tcp 0-65535 to tcp 443")),
+        scenario(45.0, Automation, "us-east-1", put(WEB_ACL, rule(110, true, true, 17, "0.0.0.0/0", Some((123, 123)))),
+            expect("egress_rule_shadowed", HARMLESS, &["shadowed"], &[],
+                "an egress NTP allow below the web ACL's egress allow-all (rule 100): it decides no packet")),
+        // A vendor's block let in on SSH where it takes effect.
+        scenario(46.0, Netadmin, "us-east-1", put(APP_ACL, rule(105, false, true, 6, "203.0.113.0/24", Some((22, 22)))),
+            expect("untrusted_source_app_acl", RISKY, &["untrusted_source"], &[],
+                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH to the app subnet")),
     ]
 }
 
