@@ -150,6 +150,8 @@ SELECT ch.event_id, ch.event_time, ch.event_name, ch.network_acl_id, ch.actor_ar
             ELSE 'change_no_unusual_traffic' END AS verdict,
        CAST(least(100, ch.risk_score / 2 + CASE WHEN ch.succeeded THEN least(60, 30 * coalesce(p.unusual_peers, 0)) ELSE 0 END) AS BIGINT) AS score,
        ch.risk_score, ch.risk_reasons,
+       -- What the change did to the ACL's policy, in words (nacl_changes.opened / closed as JSON).
+       ch.opened_text AS opened, ch.closed_text AS closed,
        coalesce(s.interfaces, 0) AS interfaces_in_scope, s.interface_list,
        coalesce(p.matching_flows, 0) AS matching_flows, coalesce(p.bytes, 0) AS bytes,
        coalesce(p.new_peers, 0) AS new_peers, p.reject_to_accept_peers, p.unusual_peer_list AS unusual_peers,

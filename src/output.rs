@@ -264,3 +264,12 @@ mod tests {
         assert_eq!(escape_formula("10.0.0.1"), None);
     }
 }
+
+/// A batch as a JSON array of row objects (for results that go inside a larger JSON document).
+pub fn batch_json(batch: &RecordBatch) -> Result<serde_json::Value> {
+    let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+    w.write(batch)?;
+    w.finish()?;
+    let bytes = w.into_inner();
+    Ok(if bytes.is_empty() { serde_json::Value::Array(Vec::new()) } else { serde_json::from_slice(&bytes).map_err(|e| crate::error::Error::Invalid(e.to_string()))? })
+}

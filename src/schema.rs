@@ -22,10 +22,11 @@ pub const NACL_CHANGES: &str = "nacl_changes";
 pub const NETWORK_INTERFACES: &str = "network_interfaces";
 pub const ACL_ASSOCIATIONS: &str = "acl_associations";
 pub const NACL_ENTRIES: &str = "nacl_entries";
+pub const NACL_RULE_SETS: &str = "nacl_rule_sets";
 
 /// The tables a session derives from the stored ones when a query first reads one of them
 /// (`correlate::table`). Their schemas and rows are declared here beside the stored tables'.
-pub const DERIVED_TABLES: &[&str] = &[NACL_CHANGES, NETWORK_INTERFACES, ACL_ASSOCIATIONS, NACL_ENTRIES];
+pub const DERIVED_TABLES: &[&str] = &[NACL_CHANGES, NETWORK_INTERFACES, ACL_ASSOCIATIONS, NACL_ENTRIES, NACL_RULE_SETS];
 
 /// The Hive partition column every table is split by (a `YYYY-MM-DD` UTC date).
 pub const PARTITION_COLUMN: &str = "dt";
@@ -351,8 +352,32 @@ pub static NACL_ENTRIES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("ipv6_cidr_block"),
         int("port_from"),
         int("port_to"),
+        int("icmp_type"),
+        int("icmp_code"),
     ])
 });
+
+/// `nacl_rule_sets`: every ACL's whole rule set (JSON, as `acl_allows` / `acl_decision` read it)
+/// over the interval it held.
+pub static NACL_RULE_SETS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    learned_over(vec![
+        Field::new("network_acl_id", DataType::Utf8, false),
+        Field::new("rules", DataType::Utf8, false),
+        // Entries the evidence shows existed without showing what they were.
+        Field::new("unknown_rules", DataType::Int64, false),
+    ])
+});
+
+/// One row of `nacl_rule_sets`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NaclRuleSetRow<'a> {
+    pub network_acl_id: &'a str,
+    pub rules: String,
+    pub unknown_rules: i64,
+    pub learned_from: &'a str,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
 
 /// One row of `nacl_changes`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -438,6 +463,8 @@ pub struct NaclEntryRow<'a> {
     pub ipv6_cidr_block: Option<&'a str>,
     pub port_from: Option<i64>,
     pub port_to: Option<i64>,
+    pub icmp_type: Option<i64>,
+    pub icmp_code: Option<i64>,
     pub learned_from: &'a str,
     pub valid_from: Option<i64>,
     pub valid_to: Option<i64>,
@@ -572,6 +599,7 @@ pub fn schema_of(table: &str) -> Option<SchemaRef> {
         NETWORK_INTERFACES => NETWORK_INTERFACES_SCHEMA.clone(),
         ACL_ASSOCIATIONS => ACL_ASSOCIATIONS_SCHEMA.clone(),
         NACL_ENTRIES => NACL_ENTRIES_SCHEMA.clone(),
+        NACL_RULE_SETS => NACL_RULE_SETS_SCHEMA.clone(),
         _ => return None,
     })
 }

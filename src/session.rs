@@ -58,6 +58,7 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
         let table = DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Invalid(format!("no table {name}")))?;
         ctx.register_table(*name, Arc::new(table))?;
     }
+    ctx.register_udtf("nacl_rules_at", Arc::new(crate::correlate::table::RulesAtFunction { derived: derived.clone() }));
     // `nacl_verdicts` is planned when a query first names it: planning the correlation takes
     // about 10 ms, which every other query would pay for nothing.
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Invalid("no default catalog".into()))?;

@@ -2,6 +2,7 @@
 //! ACL's rules just before and just after it (replayed from CloudTrail and inventory snapshots)
 //! and a risk assessment that names its reasons. `acl_allows(...)` evaluates a rule set in SQL.
 
+pub mod acl;
 pub mod table;
 pub mod topology;
 

@@ -357,6 +357,76 @@ pub struct EntryRow {
     pub valid_to: Option<i64>,
 }
 
+/// The rule set of an ACL from each point on: (from, entries, the event that made it; empty
+/// for the state before the first step or a snapshot's). Before the first step, and after each
+/// step; an ACL no CloudTrail call changed follows its snapshots instead (AWS Config's
+/// configuration history records each change at its capture time).
+fn points(h: &crate::nacl::History, ev: &Evidence) -> Vec<(Option<i64>, Vec<crate::nacl::Entry>, String)> {
+    if h.steps.is_empty() {
+        let states = h.snapshot_states();
+        states.into_iter().enumerate().map(|(i, (t, es))| ((i > 0).then_some(t), es, String::new())).collect()
+    } else {
+        let mut points = vec![(None, h.state_before(0).unwrap_or_default(), String::new())];
+        for (ord, t, _) in &h.steps {
+            let why = format!("cloudtrail {} {}", ev.events[*ord].name, ev.events[*ord].event_id);
+            points.push((Some(*t), h.state_before(ord + 1).unwrap_or_default(), why));
+        }
+        points
+    }
+}
+
+/// One row of `nacl_rule_sets`: an ACL's whole rule set over the interval it held.
+#[derive(Debug, Clone)]
+pub struct RuleSetRow {
+    pub network_acl_id: String,
+    pub rules: Vec<crate::nacl::Entry>,
+    pub learned_from: String,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
+
+/// Every ACL's rule set, interval by interval: the table flows join to (with `acl_decision`) to
+/// learn which rule decided them.
+pub fn rule_sets(replay: &Replay, ev: &Evidence) -> Vec<RuleSetRow> {
+    let mut out: Vec<RuleSetRow> = Vec::new();
+    let mut acls: Vec<&String> = replay.hist.keys().collect();
+    acls.sort();
+    for acl in acls {
+        let mut rows: Vec<RuleSetRow> = Vec::new();
+        for (from, rules, why) in points(&replay.hist[acl], ev) {
+            if rows.last().is_some_and(|r| r.rules == rules) {
+                continue; // a step that changed nothing (a no-op, a refused call)
+            }
+            if let Some(last) = rows.last_mut() {
+                last.valid_to = from;
+            }
+            let learned_from = if why.is_empty() { "inventory".to_string() } else { why };
+            rows.push(RuleSetRow { network_acl_id: acl.clone(), rules, learned_from, valid_from: from, valid_to: None });
+        }
+        out.extend(rows);
+    }
+    out
+}
+
+impl RuleSetRow {
+    pub fn row(&self) -> crate::schema::NaclRuleSetRow<'_> {
+        crate::schema::NaclRuleSetRow {
+            network_acl_id: &self.network_acl_id,
+            rules: serde_json::to_string(&self.rules).unwrap_or_default(),
+            unknown_rules: self.rules.iter().filter(|e| e.unknown).count() as i64,
+            learned_from: &self.learned_from,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+        }
+    }
+}
+
+/// The rows of `nacl_rule_sets`.
+pub fn rule_sets_batch(rows: &[RuleSetRow]) -> Result<RecordBatch> {
+    let rows: Vec<_> = rows.iter().map(RuleSetRow::row).collect();
+    crate::schema::batch_of(crate::schema::NACL_RULE_SETS, &rows)
+}
+
 /// The entries of every ACL, interval by interval between the changes of that ACL.
 pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
     let mut out = Vec::new();
@@ -364,20 +434,7 @@ pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
     acls.sort();
     for acl in acls {
         let h = &replay.hist[acl];
-        // The rule set from each point on: before the first step, and after each step. An ACL no
-        // CloudTrail call changed follows its snapshots instead (AWS Config's configuration
-        // history records each change at its capture time).
-        let points: Vec<(Option<i64>, Vec<crate::nacl::Entry>, String)> = if h.steps.is_empty() {
-            let states = h.snapshot_states();
-            states.into_iter().enumerate().map(|(i, (t, es))| ((i > 0).then_some(t), es, String::new())).collect()
-        } else {
-            let mut points = vec![(None, h.state_before(0).unwrap_or_default(), String::new())];
-            for (ord, t, _) in &h.steps {
-                let why = format!("cloudtrail {} {}", ev.events[*ord].name, ev.events[*ord].event_id);
-                points.push((Some(*t), h.state_before(ord + 1).unwrap_or_default(), why));
-            }
-            points
-        };
+        let points = points(h, ev);
         let mut open: Vec<EntryRow> = Vec::new();
         for (from, state, why) in points {
             let from = &from;
@@ -434,6 +491,8 @@ impl EntryRow {
             ipv6_cidr_block: e.ipv6_cidr.as_deref(),
             port_from: e.port_from,
             port_to: e.port_to,
+            icmp_type: e.icmp_type,
+            icmp_code: e.icmp_code,
             learned_from: &self.learned_from,
             valid_from: self.valid_from,
             valid_to: self.valid_to,

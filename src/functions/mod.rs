@@ -1,5 +1,5 @@
 //! SQL functions for network forensics, registered as one pack: `cidr_contains`, `is_private_ip`,
-//! `protocol_name`, `port_in_range`, `acl_allows`, `rsa_sha256_verify`, plus the JSON functions of datafusion-functions-json
+//! `protocol_name`, `port_in_range`, `acl_allows`, `acl_decision`, `rsa_sha256_verify`, plus the JSON functions of datafusion-functions-json
 //! (`json_get_str`, `->`, `->>`, ...), and a faster `date_trunc` for UTC timestamps.
 
 mod acl_allows;
@@ -18,7 +18,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::ScalarUDF;
 
-pub use acl_allows::AclAllows;
+pub use acl_allows::{AclAllows, AclDecision};
 pub use cidr_contains::CidrContains;
 pub use date_trunc_utc::DateTruncUtc;
 pub use is_private_ip::IsPrivateIp;
@@ -37,6 +37,7 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
         ScalarUDF::new_from_impl(DateTruncUtc::new()),
         // Network ACL rule evaluation over `nacl_changes.rules_before` / `rules_after`.
         ScalarUDF::new_from_impl(AclAllows::new()),
+        ScalarUDF::new_from_impl(AclDecision::new()),
         // CloudTrail digest signatures (`evidence_integrity`).
         ScalarUDF::new_from_impl(RsaSha256Verify::new()),
     ] {

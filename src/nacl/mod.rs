@@ -107,6 +107,29 @@ impl Entry {
         true
     }
 
+    /// The entry in words: `allow tcp 22 from 0.0.0.0/0`, `deny all to ::/0`, `allow icmp type 8
+    /// from 10.0.0.0/8`; an entry known only to exist says so.
+    pub fn words(&self) -> String {
+        if self.unknown {
+            return "unknown (it existed; nothing recorded shows what it was)".into();
+        }
+        let mut s = format!("{} {}", self.action, policy::protocol_word(self.protocol));
+        match (self.protocol, self.port_from, self.port_to) {
+            (6 | 17, Some(f), Some(t)) if f == t => s.push_str(&format!(" {f}")),
+            (6 | 17, Some(f), Some(t)) => s.push_str(&format!(" {f}-{t}")),
+            (1 | 58, ..) => match (self.icmp_type, self.icmp_code) {
+                (Some(t), Some(c)) if t >= 0 && c >= 0 => s.push_str(&format!(" type {t} code {c}")),
+                (Some(t), _) if t >= 0 => s.push_str(&format!(" type {t}")),
+                _ => {}
+            },
+            _ => {}
+        }
+        let net = self.cidr.as_deref().or(self.ipv6_cidr.as_deref()).unwrap_or("?");
+        s.push_str(if self.egress { " to " } else { " from " });
+        s.push_str(net);
+        s
+    }
+
     /// Ports the entry opens: its span, 65536 when it has none (all protocols, or no range).
     pub fn port_span(&self) -> i64 {
         match (self.protocol, self.port_from, self.port_to) {

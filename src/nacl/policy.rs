@@ -464,7 +464,7 @@ fn describe(family: Family, ranges: &[(u128, u128)]) -> (Vec<String>, Vec<String
     (blocks.iter().map(IpNet::to_string).collect(), Vec::new())
 }
 
-fn protocol_word(p: i64) -> String {
+pub fn protocol_word(p: i64) -> String {
     match p {
         -1 => "all".into(),
         6 => "tcp".into(),
@@ -504,7 +504,7 @@ impl Diff {
         }
         let parts: Vec<String> = regions
             .iter()
-            .map(|r| if r.certain { format!("{} {verb}", r.words()) } else { format!("{} possibly {verb} (an earlier rule is unknown)", r.words()) })
+            .map(|r| if r.certain { format!("{} {verb}", r.words()) } else { format!("{} possibly {verb} (a rule the evidence does not show could decide)", r.words()) })
             .collect();
         Some(parts.join("; "))
     }

@@ -27,6 +27,9 @@ pub(super) struct VerdictRow {
     pub(super) verdict: String,
     pub(super) score: i64,
     pub(super) risk_reasons: String,
+    /// What the change opened and closed, in words (empty: nothing).
+    pub(super) opened: String,
+    pub(super) closed: String,
     pub(super) interface_list: String,
     pub(super) matching_flows: i64,
     pub(super) bytes: i64,
@@ -173,6 +176,33 @@ pub(super) fn what_changed(c: &VerdictRow) -> String {
     }
 }
 
+/// What a change did to the ACL's policy, in one line: what it opened (and closed), or what kind
+/// of housekeeping it was.
+pub(super) fn what_it_did(c: &VerdictRow) -> String {
+    let named = |r: &str| c.risk_reasons.split(',').any(|x| x == r);
+    let closed = if c.closed.is_empty() { String::new() } else { format!("; {}", c.closed) };
+    if c.verdict() == Some(Verdict::FailedChange) {
+        return "nothing: the call failed".into();
+    }
+    if named("inactive_acl") {
+        let opened = if c.opened.is_empty() { String::new() } else { format!(" (once it does: {})", c.opened) };
+        return format!("nothing yet: the ACL governs no subnet{opened}");
+    }
+    if named("shadowed") {
+        return "nothing: rules ranked above it decide every packet it names".into();
+    }
+    if named("no_effect") {
+        return "nothing: the ACL lets the same packets through as before".into();
+    }
+    if !c.opened.is_empty() {
+        return format!("{}{closed}", c.opened);
+    }
+    if !c.closed.is_empty() {
+        return c.closed.clone();
+    }
+    "nothing the evidence shows".into()
+}
+
 /// At most `max` bytes of `s` (cut at a character boundary), with an ellipsis when cut.
 pub(super) fn clip(mut s: String, max: usize) -> String {
     if s.len() > max {
@@ -307,6 +337,8 @@ pub(super) struct ChangeView {
     pub(super) words: String,
     /// What the change did to the rules, in words.
     pub(super) what: String,
+    /// What it did to the ACL's policy: opened, closed, or which housekeeping it was.
+    pub(super) did: String,
     pub(super) bytes_human: String,
     /// Let in unusual traffic (the most severe verdict).
     pub(super) unusual: bool,
@@ -317,6 +349,7 @@ impl ChangeView {
         ChangeView {
             words: row.verdict_words().to_string(),
             what: what_changed(row),
+            did: what_it_did(row),
             bytes_human: crate::time::human_bytes(row.bytes),
             unusual: row.verdict() == Some(Verdict::UnusualTrafficAfterChange),
             row: row.clone(),
@@ -400,6 +433,9 @@ pub(super) struct Findings {
     pub(super) notes: Vec<String>,
     /// Every change, in time order.
     pub(super) changes: Vec<ChangeView>,
+    /// The changes that are not flagged: housekeeping (they opened nothing, or governed nothing)
+    /// and refused calls, in time order.
+    pub(super) housekeeping: Vec<ChangeView>,
     /// The flagged ones, most severe first.
     pub(super) flagged: Vec<FlaggedView>,
     /// How many flagged changes let in unusual traffic.
@@ -454,6 +490,7 @@ impl Findings {
             baseline: crate::time::duration_text(g.opts.baseline_us),
             notes: g.notes.to_vec(),
             changes: g.changes.iter().map(ChangeView::of).collect(),
+            housekeeping: g.changes.iter().filter(|c| !c.verdict().is_some_and(Verdict::flagged)).map(ChangeView::of).collect(),
             unusual: flagged.iter().filter(|f| f.change.unusual).count(),
             flagged,
             hunts: crate::hunt::most_severe_first(g.results).into_iter().map(HuntView::of).collect(),
@@ -476,6 +513,7 @@ impl Findings {
             baseline: "7days".into(),
             notes: Vec::new(),
             changes: Vec::new(),
+            housekeeping: Vec::new(),
             flagged: Vec::new(),
             unusual: 0,
             hunts: Vec::new(),
@@ -504,5 +542,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(what_changed(&row), "rule 100 replaced with: allow inbound tcp ports 0-65535 from 0.0.0.0/0");
+    }
+
+    #[test]
+    fn what_a_change_did_is_said_in_one_line() {
+        let row = |j: &str| -> VerdictRow { serde_json::from_str(j).unwrap() };
+        let opened = row(r#"{"verdict":"risky_change_no_unusual_traffic","risk_reasons":"world_open_cidr","opened":"ingress tcp 3389 from 0.0.0.0/0 opened"}"#);
+        assert_eq!(what_it_did(&opened), "ingress tcp 3389 from 0.0.0.0/0 opened");
+        let inactive = row(r#"{"verdict":"change_no_unusual_traffic","risk_reasons":"inactive_acl","opened":"ingress all from ::/0 opened"}"#);
+        assert_eq!(what_it_did(&inactive), "nothing yet: the ACL governs no subnet (once it does: ingress all from ::/0 opened)");
+        let narrowing = row(r#"{"verdict":"change_no_unusual_traffic","risk_reasons":"narrowing","closed":"ingress tcp 0-442 from 0.0.0.0/0 closed"}"#);
+        assert_eq!(what_it_did(&narrowing), "ingress tcp 0-442 from 0.0.0.0/0 closed");
+        let failed = row(r#"{"verdict":"failed_change","risk_reasons":"world_open_cidr,failed_call"}"#);
+        assert_eq!(what_it_did(&failed), "nothing: the call failed");
     }
 }

@@ -181,7 +181,7 @@ fn terminal_summary(
         let c = &f.change;
         let _ = writeln!(
             s,
-            "  {}  {}  {}  {}  {}\n      {}{}",
+            "  {}  {}  {}  {}  {}\n      {}{}\n      effect: {}",
             plain(&c.event_time),
             plain(c.verdict_words()),
             plain(&c.network_acl_id),
@@ -189,6 +189,7 @@ fn terminal_summary(
             if c.bytes > 0 { format!("{} newly allowed, top peer {}", human_bytes(c.bytes), plain(c.top_peer())) } else { String::new() },
             plain(&what_changed(c)),
             if c.risk_reasons.is_empty() { String::new() } else { format!("  [{}]", plain(&c.risk_reasons)) },
+            plain(&findings::what_it_did(c)),
         );
     }
     let mut hit: Vec<&HuntResult> = results.iter().filter(|r| r.hits > 0).collect();
