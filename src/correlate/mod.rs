@@ -606,6 +606,53 @@ pub fn batch(changes: &[Change]) -> Result<RecordBatch> {
 mod tests {
     use super::*;
 
+    fn allow(n: i64, proto: i64, cidr: &str, ports: Option<(i64, i64)>) -> Entry {
+        Entry {
+            rule_number: n,
+            egress: false,
+            action: "allow".into(),
+            protocol: proto,
+            cidr: Some(cidr.into()),
+            ipv6_cidr: None,
+            port_from: ports.map(|p| p.0),
+            port_to: ports.map(|p| p.1),
+            icmp_type: None,
+            icmp_code: None,
+            unknown: false,
+        }
+    }
+
+    fn reasons_of(before: Vec<Entry>, after: Vec<Entry>) -> Vec<&'static str> {
+        let d = crate::nacl::policy::diff(&crate::nacl::with_default_rules(before), &crate::nacl::with_default_rules(after));
+        let mut out = Vec::new();
+        opened_reasons(&d.opened, &RFC1918.iter().map(|c| c.parse().unwrap()).collect::<Vec<IpNet>>(), &mut out);
+        ordered(&out)
+    }
+
+    #[test]
+    fn the_return_traffic_rule_is_named_and_a_lower_range_stays_risky() {
+        let https = allow(100, 6, "0.0.0.0/0", Some((443, 443)));
+        // Ephemeral ports only: the standard return-traffic rule, scored low.
+        let eph = reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 6, "0.0.0.0/0", Some((49152, 65535)))]);
+        assert_eq!(eph, vec!["ephemeral_return"]);
+        let linux = reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 17, "0.0.0.0/0", Some((32768, 60999)))]);
+        assert_eq!(linux, vec!["ephemeral_return"]);
+        // 1024-65535 reaches RDP, databases and 8080: it stays world-open and wide.
+        let wide = reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 6, "0.0.0.0/0", Some((1024, 65535)))]);
+        assert_eq!(wide, vec!["world_open_cidr", "wide_port_range"]);
+        // One outside block on SSH; a whole protocol from the world.
+        assert_eq!(reasons_of(vec![https.clone()], vec![https.clone(), allow(90, 6, "203.0.113.0/24", Some((22, 22)))]), vec!["untrusted_source"]);
+        assert_eq!(reasons_of(vec![https.clone()], vec![https.clone(), allow(90, 47, "0.0.0.0/0", None)]), vec!["world_open_cidr", "unusual_protocol"]);
+        // Widening tcp 443 to 0-65535 next to an open 1024-65535: 1023 ports opened, one run of 65536 open.
+        let widened = reasons_of(
+            vec![https.clone(), allow(130, 6, "0.0.0.0/0", Some((1024, 65535)))],
+            vec![allow(100, 6, "0.0.0.0/0", Some((0, 65535))), allow(130, 6, "0.0.0.0/0", Some((1024, 65535)))],
+        );
+        assert_eq!(widened, vec!["world_open_cidr", "wide_port_range"]);
+        // Trusted sources only: nothing risky.
+        assert!(reasons_of(vec![https.clone()], vec![https, allow(90, 6, "10.0.0.0/8", Some((5432, 5432)))]).is_empty());
+    }
+
     #[test]
     fn the_sql_writes_exactly_the_verdict_names() {
         // Every name the correlation can write is a Verdict, and every Verdict is written.

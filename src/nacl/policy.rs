@@ -736,6 +736,24 @@ mod tests {
     }
 
     #[test]
+    fn a_change_below_the_same_unknown_rule_matters_only_where_that_rule_does_not_match() {
+        // Rule 50 existed (a later delete shows it) but nothing shows what it was; rule 100 is
+        // widened below it. Whatever rule 50 is, the widening may open tcp 0-1023.
+        let below = rule(130, false, "allow", 6, "0.0.0.0/0", Some((1024, 65535)));
+        let before = defaults(vec![Entry::unknown(false, 50), rule(100, false, "allow", 6, "0.0.0.0/0", Some((443, 443))), below.clone()]);
+        let after = defaults(vec![Entry::unknown(false, 50), rule(100, false, "allow", 6, "0.0.0.0/0", Some((0, 65535))), below]);
+        let d = diff(&before, &after);
+        assert_eq!(
+            Diff::line(&d.opened, "opened").unwrap(),
+            "ingress tcp 0-442,444-1023 from 0.0.0.0/0 possibly opened (a rule the evidence does not show could decide)"
+        );
+        assert!(d.closed.is_empty());
+        assert_eq!(d.opened[0].open_run, 65536);
+        // Re-applying the same rule under it changes nothing at all.
+        assert_eq!(diff(&after, &after), Diff::default());
+    }
+
+    #[test]
     fn protocols_other_than_tcp_udp_icmp_cover_every_port_and_icmp_types_are_kept() {
         let mut icmp = rule(120, false, "allow", 1, "0.0.0.0/0", None);
         icmp.icmp_type = Some(8);
