@@ -607,19 +607,7 @@ mod tests {
     use super::*;
 
     fn allow(n: i64, proto: i64, cidr: &str, ports: Option<(i64, i64)>) -> Entry {
-        Entry {
-            rule_number: n,
-            egress: false,
-            action: "allow".into(),
-            protocol: proto,
-            cidr: Some(cidr.into()),
-            ipv6_cidr: None,
-            port_from: ports.map(|p| p.0),
-            port_to: ports.map(|p| p.1),
-            icmp_type: None,
-            icmp_code: None,
-            unknown: false,
-        }
+        Entry::rule(n, false, "allow", proto, cidr, ports)
     }
 
     fn reasons_of(before: Vec<Entry>, after: Vec<Entry>) -> Vec<&'static str> {

@@ -62,6 +62,25 @@ impl Entry {
         }
     }
 
+    /// An entry as a rule table writes it: number, direction, action, protocol (-1 for all), an
+    /// IPv4 or IPv6 range, and a port range for TCP/UDP.
+    pub fn rule(rule_number: i64, egress: bool, action: &str, protocol: i64, cidr: &str, ports: Option<(i64, i64)>) -> Entry {
+        let v6 = cidr.contains(':');
+        Entry {
+            rule_number,
+            egress,
+            action: action.into(),
+            protocol,
+            cidr: (!v6).then(|| cidr.into()),
+            ipv6_cidr: v6.then(|| cidr.into()),
+            port_from: ports.map(|p| p.0),
+            port_to: ports.map(|p| p.1),
+            icmp_type: None,
+            icmp_code: None,
+            unknown: false,
+        }
+    }
+
     pub fn default_deny(egress: bool) -> Entry {
         Entry {
             rule_number: DEFAULT_RULE,
@@ -330,19 +349,7 @@ mod tests {
     use super::*;
 
     fn allow(n: i64, egress: bool, proto: i64, cidr: &str, ports: Option<(i64, i64)>) -> Entry {
-        Entry {
-            rule_number: n,
-            egress,
-            action: "allow".into(),
-            protocol: proto,
-            cidr: Some(cidr.into()),
-            ipv6_cidr: None,
-            port_from: ports.map(|p| p.0),
-            port_to: ports.map(|p| p.1),
-            icmp_type: None,
-            icmp_code: None,
-            unknown: false,
-        }
+        Entry::rule(n, egress, "allow", proto, cidr, ports)
     }
 
     #[test]

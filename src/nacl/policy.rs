@@ -476,7 +476,7 @@ pub fn protocol_word(p: i64) -> String {
 }
 
 fn icmp_words(axis: &[(u32, u32)]) -> Vec<String> {
-    let one = |v: u32| if v % 256 == 0 { format!("{}", v / 256) } else { format!("{}:{}", v / 256, v % 256) };
+    let one = |v: u32| if v.is_multiple_of(256) { format!("{}", v / 256) } else { format!("{}:{}", v / 256, v % 256) };
     axis.iter()
         .map(|&(a, b)| match (a, b) {
             (0, 65535) => "0-255".to_string(),
@@ -658,20 +658,7 @@ mod tests {
     use super::*;
 
     fn rule(n: i64, egress: bool, action: &str, proto: i64, cidr: &str, ports: Option<(i64, i64)>) -> Entry {
-        let v6 = cidr.contains(':');
-        Entry {
-            rule_number: n,
-            egress,
-            action: action.into(),
-            protocol: proto,
-            cidr: (!v6).then(|| cidr.into()),
-            ipv6_cidr: v6.then(|| cidr.into()),
-            port_from: ports.map(|p| p.0),
-            port_to: ports.map(|p| p.1),
-            icmp_type: None,
-            icmp_code: None,
-            unknown: false,
-        }
+        Entry::rule(n, egress, action, proto, cidr, ports)
     }
 
     fn defaults(v: Vec<Entry>) -> Vec<Entry> {
