@@ -531,9 +531,18 @@ pub fn diff(before: &[Entry], after: &[Entry]) -> Diff {
         let class_list = classes(&sets);
         for &class in &class_list {
             for family in [Family::V4, Family::V6] {
+                // A family no rule names is denied on both sides: nothing to compare.
+                let named = |e: &&Entry| e.unknown || addresses_of(e, family).is_some();
+                if !b.iter().chain(&a).any(named) {
+                    continue;
+                }
                 let g = Grid::new(class, family, &sets);
                 let (pb, pa) = (g.paint(&b, false), g.paint(&a, false));
-                let (sb, sa) = (g.paint(&b, true), g.paint(&a, true));
+                // Passing over unknown rules changes nothing where there are none.
+                let skip = |rules: &[&Entry], painted: &Vec<Decision>| {
+                    if rules.iter().any(|e| e.unknown) { g.paint(rules, true) } else { painted.clone() }
+                };
+                let (sb, sa) = (skip(&b, &pb), skip(&a, &pa));
                 let np = g.axis.len();
                 let runs = g.allowed_runs(&sa);
                 for i in 0..pb.len() {
@@ -751,6 +760,25 @@ mod tests {
         let words = Diff::line(&d.opened, "opened").unwrap();
         assert!(words.contains("ingress icmp type 8 from 0.0.0.0/0 opened"), "{words}");
         assert!(words.contains("ingress protocol 47 from 203.0.113.0/24 opened"), "{words}");
+    }
+
+    #[test]
+    fn a_full_acl_of_forty_rules_a_direction_is_compared() {
+        // AWS allows up to 40 rules per direction: every rule a different port and block.
+        let mut before = Vec::new();
+        for i in 0..40 {
+            let net = format!("{}.{}.0.0/16", 20 + i, i * 3);
+            for egress in [false, true] {
+                before.push(rule(100 + i * 10, egress, if i % 5 == 0 { "deny" } else { "allow" }, if i % 3 == 0 { 17 } else { 6 }, &net, Some((1000 + i * 7, 1100 + i * 13))));
+            }
+        }
+        let before = defaults(before);
+        let mut after = before.clone();
+        after.retain(|e| !(e.rule_number == 100 && !e.egress));
+        after.push(rule(105, false, "allow", -1, "0.0.0.0/0", None));
+        let d = diff(&before, &after);
+        assert!(d.opened.iter().any(|r| r.protocol == "all but tcp, udp" || r.protocol_number == Some(-1) || r.has_ports()));
+        assert!(d.closed.is_empty());
     }
 
     #[test]
