@@ -166,6 +166,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AclCmd,
     },
+    /// Merge the small files that many ingest runs leave in each partition into files of a useful
+    /// size (rows unchanged; the search index follows). Waits for other processes reading the lake.
+    Compact {
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// An interactive SQL prompt over the lake (history, multi-line statements, \d to list tables).
     Shell,
     /// What the lake holds: rows, files and bytes per table, time ranges, accounts, regions.
@@ -493,6 +500,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Hunt { cmd } => hunt_cmd(&lake_dir, cmd),
         Cmd::Acl { cmd } => acl_cmd(&lake_dir, cmd),
+        Cmd::Compact { json } => {
+            use std::io::IsTerminal;
+            let pb = if cli.quiet || !std::io::stderr().is_terminal() {
+                indicatif::ProgressBar::hidden()
+            } else {
+                let pb = indicatif::ProgressBar::new_spinner();
+                pb.enable_steady_tick(std::time::Duration::from_millis(120));
+                pb
+            };
+            let summary = trailflow::ingest::compact::compact(&lake_dir, &|what| pb.set_message(what.to_string()))?;
+            pb.finish_and_clear();
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                out!("{}", summary.render());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Investigate { inputs, evidence, case, output, replace, span, queries } => {
             let inventory_time = evidence.inventory_time.as_deref().map(parse_inventory_time).transpose()?;
             let output = output

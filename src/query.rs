@@ -33,10 +33,13 @@ pub fn memory_limit() -> Result<usize> {
 /// Plans every query of a session while holding the lake's reader guard
 /// ([`Lake::snapshot`]): the files a query lists are those of one state of the lake, never half
 /// of an ingest run that is being published. Only planning holds it; the files a plan names stay
-/// in place while it runs.
+/// in place while it runs (only a compaction removes files, and it waits for the session's lease).
 #[derive(Debug)]
 struct SnapshotPlanner {
     lake: Lake,
+    /// Held as long as the session lives: a compaction waits for it before it removes a file a
+    /// plan of this session may read.
+    _lease: crate::lake::PublishGuard,
 }
 
 #[async_trait::async_trait]
@@ -124,7 +127,7 @@ pub async fn tables_session(lake: &Lake, scope: &Scope) -> Result<SessionContext
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
-        .with_query_planner(Arc::new(SnapshotPlanner { lake: lake.clone() }))
+        .with_query_planner(Arc::new(SnapshotPlanner { lake: lake.clone(), _lease: lake.reader_lease()? }))
         .build();
     crate::functions::register_all(&mut state)?;
     let ctx = SessionContext::new_with_state(state);

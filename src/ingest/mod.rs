@@ -2,6 +2,7 @@
 //! decode them in parallel, and the calling thread writes the lake; bounded channels between the
 //! stages keep memory bounded whatever the input size.
 
+pub mod compact;
 pub mod dedup;
 pub mod file;
 pub mod inventory_time;

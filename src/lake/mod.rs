@@ -19,6 +19,11 @@
 //! files move into place and the search index takes them, and a reader holds it shared while it
 //! lists files (see [`Lake::snapshot`]). A run cut off while it was being published is finished by
 //! the next process that can write the lake; one that cannot (a read-only copy) says so and stops.
+//!
+//! Files are only added, except by a compaction (`trailflow compact`), whose run lists the files it
+//! replaces (`REMOVE`); they go once its files are in place. A process that reads the lake holds
+//! `_trailflow/readers` shared while it may read ([`Lake::reader_lease`]), so a query planned
+//! before a compaction never finds its files gone: the compaction waits for it.
 
 pub mod read;
 
@@ -32,7 +37,12 @@ const META_DIR: &str = "_trailflow";
 const STAGING_DIR: &str = "staging";
 const LOCK_FILE: &str = "lock";
 const PUBLISH_FILE: &str = "publish";
+/// Held shared by every process that reads the lake, for as long as it may read; exclusively by
+/// a compaction while it removes the files it replaced.
+const READERS_FILE: &str = "readers";
 const COMMITTED: &str = "COMMITTED";
+/// Lake files (relative paths) a committed run replaces: removed once its own files are in place.
+const REMOVE: &str = "REMOVE";
 /// How long a reader waits for another process to finish a cut-off run before it gives up.
 const RECOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -107,6 +117,41 @@ impl Lake {
         let lock = WriteLock { _file: file };
         self.recover(&lock)?;
         Ok(lock)
+    }
+
+    /// A reader's lease: while it is held, no compaction removes a file. `None` inside when the
+    /// lake cannot hold the lock file (a read-only copy, which nothing compacts).
+    pub fn reader_lease(&self) -> Result<PublishGuard> {
+        let path = self.meta().join(READERS_FILE);
+        let file = match File::options().read(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match File::options().create(true).truncate(false).write(true).open(&path) {
+                    Ok(f) => f,
+                    Err(_) => return Ok(PublishGuard { _file: None }),
+                }
+            }
+            Err(_) => return Ok(PublishGuard { _file: None }),
+        };
+        file.lock_shared().map_err(|e| Error::io(&path, e))?;
+        Ok(PublishGuard { _file: Some(file) })
+    }
+
+    /// Every reader's lease at once, for a compaction: waits until no other process reads the
+    /// lake, calling `waiting` once if it has to.
+    pub fn readers_exclusive(&self, waiting: impl FnOnce()) -> Result<PublishGuard> {
+        let path = self.meta().join(READERS_FILE);
+        let file =
+            File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                waiting();
+                file.lock().map_err(|e| Error::io(&path, e))?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        Ok(PublishGuard { _file: Some(file) })
     }
 
     /// The writer lock, when no writer holds it (for readers that repair on the way).
@@ -274,14 +319,16 @@ impl Lake {
         let _ = fs::remove_dir_all(&staging.dir);
     }
 
-    /// Move every file of a committed staging folder to the same relative path in the lake.
+    /// Move every file of a committed staging folder to the same relative path in the lake, then
+    /// remove the files it replaces. Done again after a crash, it finds the moved files gone from
+    /// the staging folder and the removed ones gone from the lake, and does the rest.
     fn publish(&self, run_dir: &Path) -> Result<()> {
         let mut files = Vec::new();
         collect_files(run_dir, &mut files)?;
         for src in files {
             let rel = src.strip_prefix(run_dir).expect("below run dir");
             if rel.components().count() < 2 {
-                continue; // the marker itself
+                continue; // the marker, the removal list
             }
             let dst = self.root.join(rel);
             if let Some(parent) = dst.parent() {
@@ -291,6 +338,26 @@ impl Lake {
             crate::failpoint("during_publish");
             if let Some(parent) = dst.parent() {
                 sync_dir(parent);
+            }
+        }
+        let list = run_dir.join(REMOVE);
+        if let Ok(text) = fs::read_to_string(&list) {
+            for rel in text.lines().filter(|l| !l.is_empty()) {
+                // Only files of the lake's tables, never a path that leaves the lake.
+                let rel = Path::new(rel);
+                if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                    continue;
+                }
+                let path = self.root.join(rel);
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&path, e)),
+                }
+                crate::failpoint("during_remove");
+                if let Some(parent) = path.parent() {
+                    sync_dir(parent);
+                }
             }
         }
         Ok(())
@@ -316,6 +383,18 @@ pub struct Staging {
 }
 
 impl Staging {
+    /// The lake files (paths relative to the lake) this run replaces: removed when it is
+    /// published, after its own files are in place.
+    pub fn replaces(&self, files: &[String]) -> Result<()> {
+        let path = self.dir.join(REMOVE);
+        let mut f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        for rel in files {
+            writeln!(f, "{rel}").map_err(|e| Error::io(&path, e))?;
+        }
+        f.sync_all().map_err(|e| Error::io(&path, e))?;
+        Ok(())
+    }
+
     /// Where a new file of `table` in partition `dt` goes.
     pub fn file_path(&self, table: &str, dt: &str, name: &str) -> Result<PathBuf> {
         let dir = self.dir.join(table).join(format!("{}={dt}", crate::schema::PARTITION_COLUMN));

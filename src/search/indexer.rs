@@ -154,11 +154,21 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
     };
     let missing: Vec<&String> = runs.keys().filter(|r| !payload.runs.contains(*r)).collect();
     let extra: Vec<String> = payload.runs.iter().filter(|r| !runs.contains_key(*r)).cloned().collect();
-    if missing.is_empty() && extra.is_empty() && index.load_metas().is_ok_and(|m| m.payload.is_some()) {
+    // Files a compaction replaced: their run may live on in its other files.
+    let gone: Vec<usize> =
+        (0..payload.files.len()).filter(|&n| !payload.files[n].is_empty() && !lake.root.join(&payload.files[n]).is_file()).collect();
+    if missing.is_empty() && extra.is_empty() && gone.is_empty() && index.load_metas().is_ok_and(|m| m.payload.is_some()) {
         return Ok(());
     }
     let f = fields(&index.schema())?;
     let writer: IndexWriter = index.writer(WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?;
+    for n in gone {
+        let n = n as u64;
+        let at = |v: u64| Term::from_field_u64(f.at, v);
+        let files = RangeQuery::new(Bound::Included(at(n << 32)), Bound::Excluded(at((n + 1) << 32)));
+        writer.delete_query(Box::new(files)).map_err(|e| tantivy_err("delete", e))?;
+        payload.files[n as usize].clear();
+    }
     // A committed index holds exactly the events of its runs: a missing run has none in it, and
     // the events of a run the lake lacks are found by their files.
     for run in &extra {

@@ -92,6 +92,8 @@ fn open_consistent(lake: &Lake) -> Result<Option<(Payload, tantivy::Searcher)>> 
         let covered = opened.as_ref().is_some_and(|(_, p)| {
             runs.keys().all(|r| p.runs.contains(r))
                 && p.files.iter().filter(|f| !f.is_empty()).all(|f| run_of(Path::new(f)).is_some_and(|r| runs.contains_key(&r)))
+                // and at no file a compaction replaced.
+                && p.files.iter().filter(|f| !f.is_empty()).all(|f| lake.root.join(f).is_file())
         });
         if runs.is_empty() && !covered {
             return Ok(None);
@@ -266,6 +268,8 @@ pub fn search(lake: &Lake, req: &SearchRequest) -> Result<Vec<RecordBatch>> {
 pub fn search_each(lake: &Lake, req: &SearchRequest, emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
     let schema = result_schema();
     let q = compile(req)?;
+    // The events are read from the files the index names: no compaction removes them meanwhile.
+    let _lease = lake.reader_lease()?;
     let Some((payload, searcher)) = open_consistent(lake)? else {
         return Ok(());
     };

@@ -1,0 +1,171 @@
+//! `trailflow compact`: merge the small files that many runs leave in a partition into files of a
+//! useful size. Each ingest writes at least one file per table and day it touches, so a case
+//! loaded a few files at a time (or added to day after day with `investigate --case`) ends up
+//! with hundreds of small files per partition, and every query pays for each.
+//!
+//! A compaction is a run like an ingest: its files are staged, committed, then moved into place,
+//! and the files they replace are removed only after that (the run lists them), so a kill at any
+//! moment leaves the lake as it was or as it is after. It holds the writer lock, and waits until
+//! no other process reads the lake (every session holds a reader's lease). The search index then
+//! drops the replaced files and indexes the new ones. Rows are not changed: each output file holds
+//! the rows of the files it replaces, sorted by time, in the lake's current schema (files written
+//! by an older version gain the columns added since, as NULL).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+
+/// A file with fewer rows than this is small: worth merging with the others of its partition.
+pub const SMALL_FILE_ROWS: i64 = 256 * 1024;
+/// An output file is closed at this many rows, or at [`BATCH_BYTES`] of rows in memory.
+const OUT_ROWS: usize = 2 * 1024 * 1024;
+/// Memory of the rows gathered for one output file (they are sorted as one).
+const BATCH_BYTES: usize = 256 << 20;
+
+/// What a compaction did to one table.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TableCompaction {
+    pub table: &'static str,
+    pub files_before: usize,
+    pub files_after: usize,
+    pub partitions_merged: usize,
+    pub rows_rewritten: u64,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompactSummary {
+    pub tables: Vec<TableCompaction>,
+    pub seconds: f64,
+}
+
+impl CompactSummary {
+    /// The summary in a few lines.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for t in &self.tables {
+            if t.partitions_merged == 0 {
+                s.push_str(&format!("{:<20} {} files, nothing to merge\n", t.table, t.files_before));
+            } else {
+                s.push_str(&format!(
+                    "{:<20} {} files -> {} ({} partitions merged, {} rows rewritten)\n",
+                    t.table, t.files_before, t.files_after, t.partitions_merged, t.rows_rewritten
+                ));
+            }
+        }
+        s.push_str(&format!("took                 {:.2}s\n", self.seconds));
+        s
+    }
+}
+
+/// The rows a Parquet file holds, from its footer.
+fn rows_of(path: &Path) -> Result<i64> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    Ok(builder.metadata().file_metadata().num_rows())
+}
+
+/// Merge the small files of every partition that holds two or more of them. `phase` is told what
+/// is being done (for a progress line).
+pub fn compact(lake_dir: &Path, phase: &dyn Fn(&str)) -> Result<CompactSummary> {
+    let started = Instant::now();
+    let lake = Lake::open(lake_dir)?;
+    let lock = lake.lock_for_write()?;
+    // Bring the index up to date before files move, so that it lists every file it points at.
+    crate::search::catch_up(&lake)?;
+    let _readers = lake.readers_exclusive(|| phase("waiting for the processes reading the lake to finish"))?;
+    let run = super::run_id();
+    let staging = lake.begin(&run, &lock)?;
+    let mut summary = CompactSummary::default();
+    let mut replaced: Vec<String> = Vec::new();
+    let mut seq = 0usize;
+    let result = (|| -> Result<()> {
+        for &table in crate::schema::TABLES {
+            let files = lake.table_files(table)?;
+            let mut t = TableCompaction { table, files_before: files.len(), files_after: files.len(), ..Default::default() };
+            // Small files by partition folder.
+            let mut small: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+            for f in &files {
+                if rows_of(f)? < SMALL_FILE_ROWS
+                    && let Some(dir) = f.parent()
+                {
+                    small.entry(dir.to_path_buf()).or_default().push(f.clone());
+                }
+            }
+            for (dir, group) in small.into_iter().filter(|(_, g)| g.len() >= 2) {
+                let dt = partition_value(&dir)
+                    .ok_or_else(|| Error::Invalid(format!("{}: not a partition folder (dt=...)", dir.display())))?;
+                phase(&format!("compact {table} {dt}: {} files", group.len()));
+                let mut pending: Vec<RecordBatch> = Vec::new();
+                let mut rows = 0usize;
+                let mut bytes = 0usize;
+                let mut written = 0usize;
+                for f in &group {
+                    let file = std::fs::File::open(f).map_err(|e| Error::io(f, e))?;
+                    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
+                    for batch in reader {
+                        let batch = batch?;
+                        rows += batch.num_rows();
+                        bytes += batch.get_array_memory_size();
+                        pending.push(batch);
+                        if rows >= OUT_ROWS || bytes >= BATCH_BYTES {
+                            seq += 1;
+                            super::writer::write_parquet(&staging, table, &dt, &file_name(&run, seq), std::mem::take(&mut pending), None)?;
+                            t.rows_rewritten += rows as u64;
+                            written += 1;
+                            (rows, bytes) = (0, 0);
+                        }
+                    }
+                }
+                if !pending.is_empty() {
+                    seq += 1;
+                    super::writer::write_parquet(&staging, table, &dt, &file_name(&run, seq), pending, None)?;
+                    t.rows_rewritten += rows as u64;
+                    written += 1;
+                }
+                t.partitions_merged += 1;
+                t.files_after = t.files_after + written - group.len();
+                replaced.extend(group.iter().map(|f| relative(&lake, f)));
+            }
+            summary.tables.push(t);
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        lake.abort(staging);
+        return Err(e);
+    }
+    if replaced.is_empty() {
+        lake.abort(staging);
+    } else {
+        staging.replaces(&replaced)?;
+        phase("publish");
+        let publishing = lake.publish_exclusive()?;
+        lake.commit(staging, &lock, &publishing)?;
+        drop(publishing);
+        phase("search index");
+        crate::search::catch_up(&lake)?;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn file_name(run: &str, seq: usize) -> String {
+    format!("part-{run}-{seq:05}.parquet")
+}
+
+/// `2026-03-10` from `.../dt=2026-03-10`.
+fn partition_value(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_str()?;
+    name.strip_prefix(&format!("{}=", crate::schema::PARTITION_COLUMN)).map(str::to_string)
+}
+
+fn relative(lake: &Lake, path: &Path) -> String {
+    path.strip_prefix(&lake.root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
