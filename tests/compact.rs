@@ -113,3 +113,28 @@ fn a_compaction_waits_for_the_processes_reading_the_lake() {
     let status = compaction.wait().unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn runs_that_pile_small_files_into_a_partition_are_merged_as_they_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = root().join("sample-data/AWSLogs/111111111111/CloudTrail/us-east-1/2026/03/10");
+    let mut hours: Vec<std::path::PathBuf> = std::fs::read_dir(&day).unwrap().map(|e| e.unwrap().path()).collect();
+    hours.sort();
+    // One run per hour of CloudTrail files, as a collector that ships every hour would load it.
+    let mut merged = 0;
+    for chunk in hours.chunks(12).take(12) {
+        let inputs: Vec<&Path> = chunk.iter().map(|p| p.as_path()).collect();
+        let (out, summary) = common::ingest(dir.path(), &inputs);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        merged += summary["compacted_files"].as_u64().unwrap();
+    }
+    assert!(merged >= 7, "no run merged the small files: {merged}");
+    let ct_files = walk(&dir.path().join("cloudtrail")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count();
+    assert!(ct_files < 8, "{ct_files} CloudTrail files after 12 runs");
+    // The same events as one run over the same files.
+    let one = tempfile::tempdir().unwrap();
+    let inputs: Vec<&Path> = hours.iter().take(144).map(|p| p.as_path()).collect();
+    common::ingest(one.path(), &inputs);
+    let q = "SELECT event_id, raw, source_file FROM cloudtrail ORDER BY event_id";
+    assert_eq!(sql(dir.path(), q), sql(one.path(), q));
+}

@@ -19,10 +19,12 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::lake::Lake;
+use crate::lake::{Lake, WriteLock};
 
-/// A file with fewer rows than this is small: worth merging with the others of its partition.
-pub const SMALL_FILE_ROWS: i64 = 256 * 1024;
+/// A file smaller than this is small: worth merging with the others of its partition (a file of
+/// a quarter of a million flow records, or some 80,000 CloudTrail events, compressed). Sizes
+/// come from the file system, so looking costs no read.
+pub const SMALL_FILE_BYTES: u64 = 8 << 20;
 /// An output file is closed at this many rows, or at [`BATCH_BYTES`] of rows in memory.
 const OUT_ROWS: usize = 2 * 1024 * 1024;
 /// Memory of the rows gathered for one output file (they are sorted as one).
@@ -64,24 +66,55 @@ impl CompactSummary {
     }
 }
 
-/// The rows a Parquet file holds, from its footer.
-fn rows_of(path: &Path) -> Result<i64> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    Ok(builder.metadata().file_metadata().num_rows())
+fn is_small(path: &Path) -> Result<bool> {
+    Ok(std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len() < SMALL_FILE_BYTES)
 }
 
-/// Merge the small files of every partition that holds two or more of them. `phase` is told what
-/// is being done (for a progress line).
+/// Merge the small files of every partition that holds two or more of them, waiting for the
+/// processes that read the lake. `phase` is told what is being done (for a progress line).
 pub fn compact(lake_dir: &Path, phase: &dyn Fn(&str)) -> Result<CompactSummary> {
-    let started = Instant::now();
     let lake = Lake::open(lake_dir)?;
     let lock = lake.lock_for_write()?;
     // Bring the index up to date before files move, so that it lists every file it points at.
     crate::search::catch_up(&lake)?;
-    let _readers = lake.readers_exclusive(|| phase("waiting for the processes reading the lake to finish"))?;
+    let readers = lake.readers_exclusive(|| phase("waiting for the processes reading the lake to finish"))?;
+    merge(&lake, &lock, readers, 2, phase)
+}
+
+/// After an ingest: merge the partitions where runs have left [`AUTO_MIN_FILES`] small files or
+/// more, when no other process reads the lake at that moment (else the next run or `trailflow
+/// compact` does it). `None` when nothing was done.
+pub fn after_ingest(lake: &Lake, lock: &WriteLock, phase: &dyn Fn(&str)) -> Result<Option<CompactSummary>> {
+    let many = crate::schema::TABLES.iter().try_fold(false, |found, table| -> Result<bool> {
+        if found {
+            return Ok(true);
+        }
+        let mut per_dir: BTreeMap<PathBuf, usize> = BTreeMap::new();
+        for f in lake.table_files(table)? {
+            if let Some(dir) = f.parent()
+                && is_small(&f)?
+            {
+                *per_dir.entry(dir.to_path_buf()).or_default() += 1;
+            }
+        }
+        Ok(per_dir.values().any(|&n| n >= AUTO_MIN_FILES))
+    })?;
+    if !many {
+        return Ok(None);
+    }
+    let Some(readers) = lake.readers_if_none()? else { return Ok(None) };
+    merge(lake, lock, readers, AUTO_MIN_FILES, phase).map(Some)
+}
+
+/// A partition with this many small files is merged at the end of an ingest.
+pub const AUTO_MIN_FILES: usize = 8;
+
+/// Merge the partitions with `min_files` small files or more (the lake's writer lock and every
+/// reader's lease held).
+fn merge(lake: &Lake, lock: &WriteLock, _readers: crate::lake::PublishGuard, min_files: usize, phase: &dyn Fn(&str)) -> Result<CompactSummary> {
+    let started = Instant::now();
     let run = super::run_id();
-    let staging = lake.begin(&run, &lock)?;
+    let staging = lake.begin(&run, lock)?;
     let mut summary = CompactSummary::default();
     let mut replaced: Vec<String> = Vec::new();
     let mut seq = 0usize;
@@ -92,13 +125,13 @@ pub fn compact(lake_dir: &Path, phase: &dyn Fn(&str)) -> Result<CompactSummary> 
             // Small files by partition folder.
             let mut small: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
             for f in &files {
-                if rows_of(f)? < SMALL_FILE_ROWS
+                if is_small(f)?
                     && let Some(dir) = f.parent()
                 {
                     small.entry(dir.to_path_buf()).or_default().push(f.clone());
                 }
             }
-            for (dir, group) in small.into_iter().filter(|(_, g)| g.len() >= 2) {
+            for (dir, group) in small.into_iter().filter(|(_, g)| g.len() >= min_files) {
                 let dt = partition_value(&dir)
                     .ok_or_else(|| Error::Invalid(format!("{}: not a partition folder (dt=...)", dir.display())))?;
                 phase(&format!("compact {table} {dt}: {} files", group.len()));
@@ -131,7 +164,7 @@ pub fn compact(lake_dir: &Path, phase: &dyn Fn(&str)) -> Result<CompactSummary> 
                 }
                 t.partitions_merged += 1;
                 t.files_after = t.files_after + written - group.len();
-                replaced.extend(group.iter().map(|f| relative(&lake, f)));
+                replaced.extend(group.iter().map(|f| relative(lake, f)));
             }
             summary.tables.push(t);
         }
@@ -147,10 +180,10 @@ pub fn compact(lake_dir: &Path, phase: &dyn Fn(&str)) -> Result<CompactSummary> 
         staging.replaces(&replaced)?;
         phase("publish");
         let publishing = lake.publish_exclusive()?;
-        lake.commit(staging, &lock, &publishing)?;
+        lake.commit(staging, lock, &publishing)?;
         drop(publishing);
         phase("search index");
-        crate::search::catch_up(&lake)?;
+        crate::search::catch_up(lake)?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

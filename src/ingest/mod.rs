@@ -179,6 +179,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
         phase(&pb, "index: merging segments");
         m.wait()?;
     }
+    // Runs that each leave a few files in the same partitions: merge them once they pile up.
+    if let Some(c) = compact::after_ingest(&lake, &lock, &|what| phase(&pb, what))? {
+        summary.compacted_files = c.tables.iter().map(|t| t.files_before - t.files_after).sum();
+    }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

@@ -122,6 +122,8 @@ pub struct Summary {
     pub regions: BTreeSet<String>,
     pub inventory_time: Option<String>,
     pub inventory_time_basis: Option<String>,
+    /// Small files merged away at the end of the run (`ingest::compact::after_ingest`).
+    pub compacted_files: usize,
     pub seconds: f64,
     /// Every file this run read, loaded or not: (`source_file`, `file_id`).
     #[serde(skip)]
@@ -189,6 +191,9 @@ impl Summary {
                 "  ... and {} more: trailflow sql \"SELECT * FROM ingest_errors\"\n",
                 self.errors as usize - self.rejected.len()
             ));
+        }
+        if self.compacted_files > 0 {
+            s.push_str(&format!("compacted       {} small files merged into larger ones\n", self.compacted_files));
         }
         s.push_str(&format!("took            {:.2}s\n", self.seconds));
         s

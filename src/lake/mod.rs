@@ -154,6 +154,18 @@ impl Lake {
         Ok(PublishGuard { _file: Some(file) })
     }
 
+    /// Every reader's lease, if no other process reads the lake right now.
+    pub fn readers_if_none(&self) -> Result<Option<PublishGuard>> {
+        let path = self.meta().join(READERS_FILE);
+        let file =
+            File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(PublishGuard { _file: Some(file) })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
+
     /// The writer lock, when no writer holds it (for readers that repair on the way).
     fn idle_lock(&self) -> Idle {
         let path = self.meta().join(LOCK_FILE);
