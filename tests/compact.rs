@@ -131,10 +131,11 @@ fn runs_that_pile_small_files_into_a_partition_are_merged_as_they_go() {
     assert!(merged >= 7, "no run merged the small files: {merged}");
     let ct_files = walk(&dir.path().join("cloudtrail")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count();
     assert!(ct_files < 8, "{ct_files} CloudTrail files after 12 runs");
-    // The same events as one run over the same files.
+    // The same events as one run over the same files (which copy of an event that two files
+    // carry is kept may differ, so the file is left out).
     let one = tempfile::tempdir().unwrap();
     let inputs: Vec<&Path> = hours.iter().take(144).map(|p| p.as_path()).collect();
     common::ingest(one.path(), &inputs);
-    let q = "SELECT event_id, raw, source_file FROM cloudtrail ORDER BY event_id";
+    let q = "SELECT event_id, raw FROM cloudtrail ORDER BY event_id";
     assert_eq!(sql(dir.path(), q), sql(one.path(), q));
 }
