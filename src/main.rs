@@ -704,9 +704,14 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                             anyhow::bail!("several hunts in {format:?}: give -o DIR to get one file per hunt");
                         }
                         let mut failed = 0;
+                        let evidence = hunt::Evidence::default();
                         for h in &selected {
                             if selected.len() > 1 {
                                 outln!("== {} ({}): {}", h.name, h.severity.as_str(), h.title);
+                            }
+                            if let Ok(Some(why)) = evidence.missing(&ctx, h).await {
+                                errln!("trailflow: hunt {}: not run: {why} in the lake", h.name);
+                                continue;
                             }
                             let result = async {
                                 let df = hunt::dataframe(&ctx, h, &values, range).await?;

@@ -386,3 +386,32 @@ fn hunts_on_the_real_corpus() {
     // The 443-only opening of the Invictus item shape is not an administration port.
     assert!(!sg.iter().any(|r| r["from_port"] == 443), "{sg:#?}");
 }
+
+#[test]
+fn hunts_whose_evidence_is_absent_say_not_run_rather_than_zero() {
+    // CloudTrail alone: no flow logs, no inventory.
+    let ct_only = tempfile::tempdir().unwrap();
+    let out = bin().args(["ingest", "--quiet", "--lake"]).arg(ct_only.path()).arg(root().join("sample-data/AWSLogs/111111111111/CloudTrail")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin().args(["hunt", "run", "--all", "--lake"]).arg(ct_only.path()).arg("-o").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("not run: no flow logs"), "{text}");
+    let summary = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+    let line = |hunt: &str| summary.lines().find(|l| l.starts_with(&format!("{hunt},"))).unwrap().to_string();
+    // A flow hunt did not look; a CloudTrail hunt looked and found its hits.
+    assert!(line("beaconing").contains(",,not run: no flow logs,"), "{}", line("beaconing"));
+    assert!(!dir.path().join("beaconing.csv").exists());
+    assert!(line("trail_tampering").contains(",ok,"), "{}", line("trail_tampering"));
+    // The correlation's hunt needs both: not run either.
+    assert!(line("traffic_after_change").contains("not run: no flow logs"));
+    // One hunt at the terminal: a line on stderr, status 0, nothing on stdout.
+    let out = bin().args(["hunt", "run", "port_scan", "--lake"]).arg(ct_only.path()).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hunt port_scan: not run: no flow logs"));
+    assert!(out.stdout.is_empty());
+    // The full lake runs every hunt.
+    let out = bin().args(["hunt", "run", "--all", "--lake"]).arg(lake()).arg("-o").arg(dir.path().join("all")).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("not run"));
+}

@@ -474,6 +474,71 @@ pub async fn lint(ctx: &SessionContext, hunts: &[Hunt]) -> Vec<Problem> {
     problems
 }
 
+/// The kinds of evidence the tables of a hunt come from: (table, what it is called when absent,
+/// the stored tables any one of which supplies it).
+const SOURCES: &[(&str, &str, &[&str])] = &[
+    ("cloudtrail", "CloudTrail", &["cloudtrail"]),
+    ("event_copies", "CloudTrail", &["cloudtrail"]),
+    ("cloudtrail_digests", "CloudTrail digests", &["cloudtrail_digests"]),
+    ("flow_logs", "flow logs", &["flow_logs"]),
+    ("inventory", "inventory", &["inventory"]),
+    ("nacl_changes", "CloudTrail", &["cloudtrail"]),
+    ("network_interfaces", "CloudTrail, inventory or flow logs", &["cloudtrail", "inventory", "flow_logs"]),
+    ("acl_associations", "CloudTrail or inventory", &["cloudtrail", "inventory"]),
+    ("nacl_entries", "CloudTrail or inventory", &["cloudtrail", "inventory"]),
+    ("nacl_rule_sets", "CloudTrail or inventory", &["cloudtrail", "inventory"]),
+];
+
+/// Which stored tables hold no row in this session (its scope), asked once per session.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    empty: tokio::sync::Mutex<HashMap<String, bool>>,
+}
+
+impl Evidence {
+    async fn is_empty(&self, ctx: &SessionContext, table: &str) -> Result<bool> {
+        let mut known = self.empty.lock().await;
+        if let Some(e) = known.get(table) {
+            return Ok(*e);
+        }
+        let rows = crate::query::query(ctx, &format!("SELECT 1 FROM {table} LIMIT 1")).await?;
+        let empty = rows.iter().all(|b| b.num_rows() == 0);
+        known.insert(table.to_string(), empty);
+        Ok(empty)
+    }
+
+    /// Why the hunt cannot look at anything: `Some("no flow logs")` when a table it reads comes
+    /// from evidence the lake does not hold; `None` when it can run (0 hits then means it looked).
+    pub async fn missing(&self, ctx: &SessionContext, hunt: &Hunt) -> Result<Option<String>> {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        let df = crate::query::user_sql(ctx, &hunt.sql).await?;
+        let mut tables = Vec::new();
+        df.logical_plan().apply_with_subqueries(|node| {
+            if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+                tables.push(scan.table_name.table().to_string());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        tables.sort();
+        tables.dedup();
+        let mut absent: Vec<&str> = Vec::new();
+        for t in &tables {
+            let Some((_, words, from)) = SOURCES.iter().find(|(name, _, _)| name == t) else { continue };
+            let mut none = true;
+            for base in from.iter() {
+                if !self.is_empty(ctx, base).await? {
+                    none = false;
+                    break;
+                }
+            }
+            if none && !absent.contains(words) {
+                absent.push(words);
+            }
+        }
+        Ok((!absent.is_empty()).then(|| format!("no {}", absent.join(", no "))))
+    }
+}
+
 /// What one hunt gave.
 #[derive(Debug, Clone)]
 pub struct HuntResult {
@@ -486,8 +551,21 @@ pub struct HuntResult {
     /// The file written, relative to the output folder.
     pub file: Option<String>,
     pub error: Option<String>,
+    /// Why the hunt was not run: the evidence it reads is absent (`no flow logs`).
+    pub not_run: Option<String>,
     /// The result itself, kept for the report (at most [`KEEP_ROWS`] rows).
     pub rows: Vec<datafusion::arrow::record_batch::RecordBatch>,
+}
+
+impl HuntResult {
+    /// `ok`, `failed: ...` or `not run: no flow logs`.
+    pub fn status(&self) -> String {
+        match (&self.error, &self.not_run) {
+            (Some(e), _) => format!("failed: {e}"),
+            (None, Some(why)) => format!("not run: {why}"),
+            (None, None) => "ok".into(),
+        }
+    }
 }
 
 /// Rows of each hunt kept in memory for the report; the files hold them all.
@@ -513,9 +591,27 @@ pub async fn run_to_dir(
         crate::output::Format::Parquet => "parquet",
     };
     let mut results = Vec::new();
+    let evidence = Evidence::default();
     for h in hunts {
         let file = format!("{}.{ext}", h.name);
         let path = dir.join(&file);
+        if let Ok(Some(why)) = evidence.missing(ctx, h).await {
+            // Nothing to look at: no file, and the summary says why rather than "0".
+            let _ = std::fs::remove_file(&path);
+            results.push(HuntResult {
+                name: h.name.clone(),
+                title: h.title.clone(),
+                severity: h.severity,
+                attack: h.attack.clone(),
+                attack_v19: h.attack_v19.clone(),
+                hits: 0,
+                file: None,
+                error: None,
+                not_run: Some(why),
+                rows: Vec::new(),
+            });
+            continue;
+        }
         let mut kept = Vec::new();
         let outcome: Result<usize> = async {
             let df = dataframe(ctx, h, values, range).await?;
@@ -549,6 +645,7 @@ pub async fn run_to_dir(
             hits,
             file: error.is_none().then_some(file),
             error,
+            not_run: None,
             rows: kept,
         });
     }
@@ -573,7 +670,8 @@ fn write_summary_csv(path: &Path, results: &[HuntResult]) -> Result<()> {
     let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![
         ("hunt", text(&|r| Some(r.name.clone()))),
         ("severity", text(&|r| Some(r.severity.as_str().to_string()))),
-        ("hits", Arc::new(results.iter().map(|r| r.hits as u64).collect::<UInt64Array>()) as ArrayRef),
+        ("hits", Arc::new(results.iter().map(|r| r.not_run.is_none().then_some(r.hits as u64)).collect::<UInt64Array>()) as ArrayRef),
+        ("status", text(&|r| Some(r.status()))),
         ("title", text(&|r| Some(r.title.clone()))),
         ("attack", text(&|r| Some(r.attack.join(" ")))),
         ("attack_v19", text(&|r| Some(r.attack_v19.join(" ")))),
@@ -591,9 +689,10 @@ pub fn render_summary(results: &[HuntResult]) -> String {
     table.set_header(vec!["severity", "hunt", "hits", "title"]);
     let sorted = most_severe_first(results);
     for r in &sorted {
-        let hits = match &r.error {
-            Some(_) => "FAILED".to_string(),
-            None => r.hits.to_string(),
+        let hits = match (&r.error, &r.not_run) {
+            (Some(_), _) => "FAILED".to_string(),
+            (None, Some(why)) => format!("not run: {why}"),
+            (None, None) => r.hits.to_string(),
         };
         table.add_row(vec![r.severity.as_str().to_string(), r.name.clone(), hits, r.title.clone()]);
     }
@@ -607,6 +706,10 @@ pub fn render_summary(results: &[HuntResult]) -> String {
         })
         .collect();
     out.push_str(&format!("hits by severity: {}\n", per.join(", ")));
+    let not_run = results.iter().filter(|r| r.not_run.is_some()).count();
+    if not_run > 0 {
+        out.push_str(&format!("not run: {not_run} hunt{} whose evidence is not in the lake\n", if not_run == 1 { "" } else { "s" }));
+    }
     for r in results.iter().filter(|r| r.error.is_some()) {
         out.push_str(&format!("failed: {}: {}\n", r.name, r.error.as_deref().unwrap_or_default()));
     }

@@ -411,7 +411,11 @@ impl HuntView {
             title: r.title.clone(),
             severity: r.severity.as_str(),
             hits: r.hits,
-            hits_text: if r.error.is_some() { "failed".to_string() } else { r.hits.to_string() },
+            hits_text: match (&r.error, &r.not_run) {
+                (Some(_), _) => "failed".to_string(),
+                (None, Some(why)) => format!("not run: {why}"),
+                (None, None) => r.hits.to_string(),
+            },
             attack: r.attack.join(" "),
             attack_v19: r.attack_v19.join(" "),
             file: r.file.clone(),

@@ -198,6 +198,16 @@ fn terminal_summary(
     for r in hit {
         let _ = writeln!(s, "  {:<8} {:<32} {:>6}  {}", r.severity.as_str(), r.name, r.hits, r.title);
     }
+    // Hunts that had nothing to look at, by what was missing.
+    let mut missing: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for r in results {
+        if let Some(why) = &r.not_run {
+            missing.entry(why.as_str()).or_default().push(r.name.as_str());
+        }
+    }
+    for (why, names) in missing {
+        let _ = writeln!(s, "Not run ({why}): {}", names.join(", "));
+    }
     for n in notes {
         let _ = writeln!(s, "note: {}", plain(n));
     }
