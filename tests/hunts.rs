@@ -191,6 +191,72 @@ fn every_hunt_finds_its_planted_true_positive() {
             let sg = id(&planted("security_group_open_to_world_ssh"));
             Box::new(move |r| r.iter().any(|x| x["event_id"] == sg.as_str() && x["minutes_from_change"] == 30))
         }),
+        // The identity story of the second day (`identity_story` in the generator).
+        ("console_login_without_mfa", hunt_json("console_login_without_mfa", &[]), {
+            let p = planted("console_login_without_mfa");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "who", "root"))
+        }),
+        ("failed_console_logins", hunt_json("failed_console_logins", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "source_ip", "203.0.113.50") && r[0]["failures"] == 3 && has(r, "signed_in_as", "root"))
+        }),
+        ("root_activity", hunt_json("root_activity", &[]), {
+            let p = planted("root_activity");
+            Box::new(move |r| has(r, "event_id", p["event_id"].as_str().unwrap()) && r.iter().filter(|x| x["outcome"] != "succeeded").count() == 3)
+        }),
+        ("access_key_created", hunt_json("access_key_created", &[]), {
+            let p = planted("access_key_created");
+            Box::new(move |r| {
+                r.iter().any(|x| {
+                    x["event_id"] == p["event_id"] && x["first_used_from"] == "192.0.2.200" && x["used_from_elsewhere"] == true && x["minutes_to_first_use"] == 1
+                })
+            })
+        }),
+        ("login_profile_changed", hunt_json("login_profile_changed", &[]), {
+            let p = planted("login_profile_changed");
+            Box::new(move |r| has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["for_another_user"] == true)
+        }),
+        ("admin_policy_granted", hunt_json("admin_policy_granted", &[]), {
+            let p = planted("admin_policy_granted");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()))
+        }),
+        ("iam_user_created", hunt_json("iam_user_created", &[]), {
+            let p = planted("iam_user_created");
+            Box::new(move |r| r.len() == 1 && has(r, "new_user", "svc-backup") && has(r, "event_id", p["event_id"].as_str().unwrap()))
+        }),
+        ("role_trust_opened", hunt_json("role_trust_opened", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "who_may_assume", "account 999988887777") && has(r, "role", "ops-automation"))
+        }),
+        ("secrets_read", hunt_json("secrets_read", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "source_ip", "192.0.2.200") && r[0]["secrets"] == 4)
+        }),
+        ("serial_console_access", hunt_json("serial_console_access", &[]), {
+            let p = planted("serial_console_access");
+            Box::new(move |r| r.len() == 2 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "instance_id", "i-0a100000000000db1"))
+        }),
+        ("instance_user_data_read", hunt_json("instance_user_data_read", &[]), {
+            let p = planted("instance_user_data_read");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()))
+        }),
+        ("kms_key_deletion", hunt_json("kms_key_deletion", &[]), {
+            let p = planted("kms_key_deletion");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["pending_days"] == 7)
+        }),
+        ("s3_bucket_made_public", hunt_json("s3_bucket_made_public", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "bucket", "a1-backups") && has(r, "what", "policy allows everyone"))
+        }),
+        ("snapshot_or_image_shared", hunt_json("snapshot_or_image_shared", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "shared_with", "999988887777"))
+        }),
+        ("ssm_remote_commands", hunt_json("ssm_remote_commands", &[]), {
+            let p = planted("ssm_remote_commands");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "document", "AWS-RunShellScript"))
+        }),
+        ("flow_log_delivery_failures", hunt_json("flow_log_delivery_failures", &[]), {
+            Box::new(|r| r.len() == 2 && r.iter().all(|x| x["bucket"] == "a1-flowlogs-archive" && x["account_id"] == "111111111111") && r[0]["failures"] == 6)
+        }),
+        ("iam_enumeration_burst", hunt_json("iam_enumeration_burst", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/dev-temp") && r[0]["refused"] == 3)
+        }),
     ];
     let checked: Vec<&str> = checks.iter().map(|c| c.0).collect();
     for n in names() {
@@ -333,7 +399,7 @@ fn all_hunts_to_a_folder_with_a_summary() {
     let out = run(&["--all", "-o", out_dir.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary = std::fs::read_to_string(out_dir.path().join("summary.csv")).unwrap();
-    assert!(summary.starts_with("hunt,severity,hits,title,attack,attack_v19,file,error"));
+    assert!(summary.starts_with("hunt,severity,hits,status,title,attack,attack_v19,file,error"));
     for n in names() {
         assert!(out_dir.path().join(format!("{n}.csv")).is_file(), "{n}.csv");
         assert!(summary.contains(&format!("\n{n},")), "{n} not in the summary");
@@ -385,6 +451,30 @@ fn hunts_on_the_real_corpus() {
     assert!(sg.iter().any(|r| r["request_shape"] == "items" && r["admin_ports_opened"] == "22"), "{sg:#?}");
     // The 443-only opening of the Invictus item shape is not an administration port.
     assert!(!sg.iter().any(|r| r["from_port"] == 443), "{sg:#?}");
+    // The identity hunts find Stratus Red Team's detonations (their user agents name them).
+    let stratus = |rows: &[Value]| rows.iter().any(|r| r["user_agent"].as_str().unwrap_or("").starts_with("stratus-red-team"));
+    for name in ["access_key_created", "login_profile_changed", "admin_policy_granted", "role_trust_opened", "serial_console_access", "ssm_remote_commands"] {
+        assert!(stratus(&hunt(name)), "{name} misses Stratus Red Team's detonation");
+    }
+    // iam-create-admin-user: AttachUserPolicy AdministratorAccess to malicious-iam-user.
+    assert!(hunt("admin_policy_granted").iter().any(|r| r["grantee"] == "malicious-iam-user" && r["policy"] == "arn:aws:iam::aws:policy/AdministratorAccess"));
+    // iam-backdoor-role: the trust policy opened to account 193672423079.
+    assert!(hunt("role_trust_opened").iter().any(|r| r["who_may_assume"] == "account 193672423079"));
+    // console-login-without-mfa, and the AWS documentation's sign-in with MFA is not reported.
+    let mfa = hunt("console_login_without_mfa");
+    assert!(mfa.iter().all(|r| r["user_type"] == "Root" || r["user_type"] == "IAMUser"), "{mfa:#?}");
+    // secretsmanager-retrieve-secrets: one principal sweeping dozens of secrets.
+    assert!(hunt("secrets_read").iter().any(|r| r["secrets"].as_i64().unwrap_or(0) >= 20));
+    // ec2-download-user-data: DescribeInstanceAttribute userData refused instance after instance.
+    assert!(hunt("instance_user_data_read").iter().filter(|r| r["outcome"] == "failed: Client.UnauthorizedOperation").count() >= 3);
+    // ec2-share-ebs-snapshot, ec2-share-ami, rds-share-snapshot.
+    let shared = hunt("snapshot_or_image_shared");
+    for event in ["ModifySnapshotAttribute", "ModifyImageAttribute", "ModifyDBSnapshotAttribute"] {
+        assert!(shared.iter().any(|r| r["event_name"] == event), "{event}: {shared:#?}");
+    }
+    // Setting up a trail is no finding of the tampering hunt: CreateTrail and StartLogging are
+    // not in it.
+    assert!(trail.iter().all(|r| r["event_name"] != "CreateTrail" && r["event_name"] != "StartLogging"));
 }
 
 #[test]

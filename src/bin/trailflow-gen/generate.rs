@@ -1087,6 +1087,8 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     // The regions a multi-region trail also covers, where little happens: from a stream of their
     // own, so the events above keep their ids.
     planted.events.extend(scenarios::sparse_region_events(&mut Rng(opts.seed.wrapping_mul(131) ^ 0x5EA5), opts, &cast));
+    // The identity story, from a stream of its own as well.
+    planted.identity_story(&mut Rng(opts.seed.wrapping_mul(173) ^ 0x1D5), &cast);
     let Planted { mut events, mut changes, mut truth_changes, mut other } = planted;
     // An evidence gap: no CloudTrail at all from account A in us-east-1 for one hour.
     events.retain(|e| !(e.account == ACCT_A && e.region == "us-east-1" && (e.time - T0) / H == CT_GAP_HOUR));

@@ -598,3 +598,156 @@ pub(super) fn sparse_region_events(rng: &mut Rng, opts: &GenOptions, cast: &Cast
     }
     events
 }
+
+// ---------------------------------------------------------------- the identity story
+
+/// The key the attacker makes for the user they create, and where it is used from.
+const NEW_KEY: &str = "AKIA1111SVCBACKUP009";
+const NEW_KEY_IP: &str = "192.0.2.200";
+/// An account outside the evidence that the attacker lets into the account.
+const OUTSIDE_ACCOUNT: &str = "999988887777";
+/// The bucket a flow log is configured to deliver to, and cannot.
+const UNDELIVERED_BUCKET: &str = "a1-flowlogs-archive";
+
+/// Plant one call of the identity story; a named scenario is recorded as a hunt's true positive.
+#[allow(clippy::too_many_arguments)]
+fn plant(p: &mut Planted, rng: &mut Rng, hour: f64, actor: &Actor, source: &str, name: &str, req: Value, resp: Value, error: Option<(&str, String)>, scenario: &str) {
+    let read_only = name.starts_with("List") || name.starts_with("Get") || name.starts_with("Describe");
+    let mut ev = ct_event(rng, at(hour), "us-east-1", actor, source, name, req, resp, error, read_only);
+    if actor.key.is_empty()
+        && let Some(ident) = ev.value["userIdentity"].as_object_mut()
+    {
+        ident.remove("accessKeyId");
+    }
+    let id = ev.value["eventID"].as_str().unwrap_or_default().to_string();
+    if !scenario.is_empty() {
+        p.other.push(json!({"scenario": scenario, "event_id": id, "actor_arn": actor.arn, "source_ip": actor.ip, "time": iso(at(hour))}));
+    }
+    p.events.push(ev);
+}
+
+impl Planted {
+    /// How dev-temp takes hold of account A before the network changes of the second day: it
+    /// enumerates what its key may do, grants itself every right, makes a user with a key (used
+    /// from another address two minutes later) and a console password, opens a role to an outside
+    /// account, reads secrets and user data, runs a command on the database, pushes a serial
+    /// console key, shares a snapshot, opens a bucket, schedules a key's deletion; the root user
+    /// is guessed at from the attacker's address and signs in without MFA. All the while a flow
+    /// log that is configured cannot deliver to its bucket. Each step is a true positive of a hunt
+    /// (`other_planted`, scenario = the hunt's name).
+    pub(super) fn identity_story(&mut self, rng: &mut Rng, cast: &Cast) {
+        let a = &cast.attacker;
+        let new_user = iam_user(ACCT_A, "svc-backup", NEW_KEY, NEW_KEY_IP, "Boto3/1.34.10 md/Botocore#1.34.10 ua/2.0 os/linux#6.5 lang/python#3.12.1 Botocore/1.34.10");
+        let root = Actor {
+            arn: format!("arn:aws:iam::{ACCT_A}:root"),
+            kind: "Root",
+            name: None,
+            principal: ACCT_A.into(),
+            account: ACCT_A,
+            key: String::new(),
+            ip: a.ip.clone(),
+            ua: "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0".into(),
+            issuer: None,
+        };
+        let denied = || Some(("AccessDenied", "User is not authorized to perform this action".to_string()));
+        // 12:00-12:06 on the second day: what may this key do?
+        let enumeration: [(&str, &str, bool); 13] = [
+            ("sts.amazonaws.com", "GetCallerIdentity", false),
+            ("iam.amazonaws.com", "ListUsers", false),
+            ("iam.amazonaws.com", "ListRoles", false),
+            ("iam.amazonaws.com", "ListPolicies", false),
+            ("iam.amazonaws.com", "ListGroups", false),
+            ("iam.amazonaws.com", "GetAccountAuthorizationDetails", true),
+            ("iam.amazonaws.com", "ListAttachedUserPolicies", false),
+            ("iam.amazonaws.com", "ListUserPolicies", false),
+            ("iam.amazonaws.com", "GetUser", false),
+            ("iam.amazonaws.com", "ListAccessKeys", true),
+            ("s3.amazonaws.com", "ListBuckets", false),
+            ("ec2.amazonaws.com", "DescribeInstances", false),
+            ("secretsmanager.amazonaws.com", "ListSecrets", true),
+        ];
+        for (i, (source, name, refused)) in enumeration.iter().enumerate() {
+            let scenario = if i == 0 { "iam_enumeration_burst" } else { "" };
+            plant(self, rng, 36.0 + i as f64 * 0.008, a, source, name, json!({}), Value::Null, if *refused { denied() } else { None }, scenario);
+        }
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        plant(self, rng, 36.2, a, "iam.amazonaws.com", "PutUserPolicy", json!({"userName": "dev-temp", "policyName": "ops-admin", "policyDocument": policy}), Value::Null, None, "admin_policy_granted");
+        plant(self, rng, 36.25, a, "iam.amazonaws.com", "CreateUser", json!({"userName": "svc-backup"}),
+            json!({"user": {"userName": "svc-backup", "userId": "AIDA1111SVCBACKUP009", "arn": new_user.arn, "path": "/", "createDate": "Mar 11, 2026 12:15:00 PM"}}), None, "iam_user_created");
+        plant(self, rng, 36.26, a, "iam.amazonaws.com", "CreateAccessKey", json!({"userName": "svc-backup"}),
+            json!({"accessKey": {"userName": "svc-backup", "accessKeyId": NEW_KEY, "status": "Active", "createDate": "Mar 11, 2026 12:15:36 PM"}}), None, "access_key_created");
+        // Two minutes later, from another address.
+        plant(self, rng, 36.293, &new_user, "sts.amazonaws.com", "GetCallerIdentity", json!({}), Value::Null, None, "");
+        plant(self, rng, 36.3, a, "iam.amazonaws.com", "CreateLoginProfile", json!({"userName": "svc-backup", "passwordResetRequired": false}),
+            json!({"loginProfile": {"userName": "svc-backup", "createDate": "Mar 11, 2026 12:18:00 PM", "passwordResetRequired": false}}), None, "login_profile_changed");
+        let trust = format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OUTSIDE_ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#);
+        plant(self, rng, 36.35, a, "iam.amazonaws.com", "UpdateAssumeRolePolicy", json!({"roleName": "ops-automation", "policyDocument": trust}), Value::Null, None, "role_trust_opened");
+        for (i, secret) in ["prod/db/master-password", "prod/payments/api-key", "prod/ssh/deploy-key", "prod/ldap/bind"].iter().enumerate() {
+            let scenario = if i == 0 { "secrets_read" } else { "" };
+            plant(self, rng, 36.4 + i as f64 * 0.01, &new_user, "secretsmanager.amazonaws.com", "GetSecretValue", json!({"secretId": secret}), Value::Null, None, scenario);
+        }
+        plant(self, rng, 36.5, &new_user, "ec2.amazonaws.com", "DescribeInstanceAttribute", json!({"instanceId": "i-0a10000000000web1", "attribute": "userData"}),
+            Value::Null, None, "instance_user_data_read");
+        plant(self, rng, 36.55, &new_user, "ssm.amazonaws.com", "SendCommand",
+            json!({"documentName": "AWS-RunShellScript", "instanceIds": ["i-0a100000000000db1"], "parameters": "HIDDEN_DUE_TO_SECURITY_REASONS"}),
+            json!({"command": {"commandId": "5f0c2e6b-1d1e-4b6f-9b1a-0a1000000001", "documentName": "AWS-RunShellScript", "status": "Pending"}}), None, "ssm_remote_commands");
+        plant(self, rng, 37.0, a, "ec2.amazonaws.com", "EnableSerialConsoleAccess", json!({}), json!({"serialConsoleAccessEnabled": true}), None, "serial_console_access");
+        plant(self, rng, 37.02, a, "ec2-instance-connect.amazonaws.com", "SendSerialConsoleSSHPublicKey",
+            json!({"instanceId": "i-0a100000000000db1", "serialPort": 0, "sSHPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPLANTEDKEY"}), json!({"success": true}), None, "");
+        plant(self, rng, 37.1, a, "ec2.amazonaws.com", "ModifySnapshotAttribute",
+            json!({"snapshotId": "snap-0a1000000000db01", "createVolumePermission": {"add": {"items": [{"userId": OUTSIDE_ACCOUNT}]}}, "attributeType": "CREATE_VOLUME_PERMISSION"}),
+            json!({"_return": true}), None, "snapshot_or_image_shared");
+        let bucket_policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pub","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::a1-backups/*"}]}"#;
+        plant(self, rng, 37.15, a, "s3.amazonaws.com", "PutBucketPolicy",
+            json!({"bucketName": "a1-backups", "Host": "a1-backups.s3.amazonaws.com", "policy": "", "bucketPolicy": serde_json::from_str::<Value>(bucket_policy).unwrap_or(Value::Null)}),
+            Value::Null, None, "s3_bucket_made_public");
+        plant(self, rng, 37.2, a, "kms.amazonaws.com", "ScheduleKeyDeletion", json!({"keyId": "arn:aws:kms:us-east-1:111111111111:key/0a1b2c3d-0000-4000-8000-00000000db01", "pendingWindowInDays": 7}),
+            json!({"keyId": "arn:aws:kms:us-east-1:111111111111:key/0a1b2c3d-0000-4000-8000-00000000db01", "keyState": "PendingDeletion", "pendingWindowInDays": 7}), None, "kms_key_deletion");
+        // 13:18-13:21: the root password guessed from the attacker's address, then a sign-in without MFA.
+        let console = |ok: bool| json!({"ConsoleLogin": if ok { "Success" } else { "Failure" }});
+        let login_data = json!({"LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true", "MobileVersion": "No", "MFAUsed": "No"});
+        for i in 0..4 {
+            let ok = i == 3;
+            let scenario = match i {
+                0 => "failed_console_logins",
+                3 => "console_login_without_mfa",
+                _ => "",
+            };
+            plant(self, rng, 37.3 + i as f64 * 0.015, &root, "signin.amazonaws.com", "ConsoleLogin", Value::Null, console(ok), None, scenario);
+            let last = self.events.last_mut().expect("just planted");
+            last.value["eventType"] = json!("AwsConsoleSignIn");
+            last.value["readOnly"] = json!(false);
+            last.value["additionalEventData"] = login_data.clone();
+            last.value["responseElements"] = console(ok);
+            if !ok {
+                last.value["errorMessage"] = json!("Failed authentication");
+            }
+        }
+        plant(self, rng, 37.4, &root, "iam.amazonaws.com", "CreateAccessKey", json!({}),
+            json!({"accessKey": {"accessKeyId": "AKIA1111ROOTKEY00001", "status": "Active", "createDate": "Mar 11, 2026 1:24:00 PM"}}), None, "root_activity");
+        // A flow log that is configured but cannot deliver: its bucket policy refuses the service.
+        let delivery = Actor {
+            arn: String::new(),
+            kind: "AWSService",
+            name: None,
+            principal: String::new(),
+            account: ACCT_A,
+            key: String::new(),
+            ip: "delivery.logs.amazonaws.com".into(),
+            ua: "delivery.logs.amazonaws.com".into(),
+            issuer: None,
+        };
+        for n in 0..12 {
+            let hour = 1.0 + n as f64 * 4.0;
+            let key = format!("AWSLogs/{ACCT_A}/vpcflowlogs/us-east-1/2026/03/{:02}/{ACCT_A}_vpcflowlogs_us-east-1_fl-0a1000000000arch_{n:04}.log.gz", 10 + (hour as i64) / 24);
+            plant(self, rng, hour, &delivery, "s3.amazonaws.com", "PutObject", json!({"bucketName": UNDELIVERED_BUCKET, "key": key, "x-amz-acl": "bucket-owner-full-control", "Host": format!("{UNDELIVERED_BUCKET}.s3.amazonaws.com")}),
+                Value::Null, Some(("AccessDenied", "Access Denied".to_string())), if n == 0 { "flow_log_delivery_failures" } else { "" });
+            let last = self.events.last_mut().expect("just planted");
+            last.value["userIdentity"] = json!({"type": "AWSService", "invokedBy": "delivery.logs.amazonaws.com"});
+            last.value["eventCategory"] = json!("Data");
+            last.value["managementEvent"] = json!(false);
+            last.value["readOnly"] = json!(false);
+            last.value["resources"] = json!([{"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{UNDELIVERED_BUCKET}/{key}")}, {"accountId": ACCT_A, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{UNDELIVERED_BUCKET}")}]);
+        }
+    }
+}
