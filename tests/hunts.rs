@@ -134,7 +134,14 @@ fn every_hunt_finds_its_planted_true_positive() {
         }),
         ("trail_tampering", hunt_json("trail_tampering", &[]), {
             let ids = [id(&planted("trail_tampering_attempt")), id(&planted("event_selectors_emptied")), id(&planted("trail_deleted"))];
-            Box::new(move |r| ids.iter().all(|i| has(r, "event_id", i)) && has(r, "what", "event selectors changed: management events off"))
+            // A trail set up with data-event selectors, and one widened to every region, add
+            // coverage: not listed.
+            let setup = [id(&planted("trail_set_up")), id(&planted("trail_set_up_selectors")), id(&planted("trail_widened"))];
+            Box::new(move |r| {
+                ids.iter().all(|i| has(r, "event_id", i))
+                    && has(r, "what", "event selectors changed: management events off")
+                    && !setup.iter().any(|i| has(r, "event_id", i))
+            })
         }),
         ("evidence_gap_flow_logs", hunt_json("evidence_gap_flow_logs", &[]), {
             let gap = t["evidence_gaps"][0].clone();
@@ -253,6 +260,16 @@ fn every_hunt_finds_its_planted_true_positive() {
         }),
         ("flow_log_delivery_failures", hunt_json("flow_log_delivery_failures", &[]), {
             Box::new(|r| r.len() == 2 && r.iter().all(|x| x["bucket"] == "a1-flowlogs-archive" && x["account_id"] == "111111111111") && r[0]["failures"] == 6)
+        }),
+        ("role_assumed_from_outside", hunt_json("role_assumed_from_outside", &[]), {
+            let p = planted("role_assumed_from_outside");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "caller_account", "999988887777"))
+        }),
+        ("instance_credentials_elsewhere", hunt_json("instance_credentials_elsewhere", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "other_address", "192.0.2.200") && has(r, "instance_address", "54.210.33.7") && r[0]["calls"] == 2)
+        }),
+        ("new_source_ip_for_principal", hunt_json("new_source_ip_for_principal", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/netadmin") && has(r, "new_address", "203.0.113.50"))
         }),
         ("iam_enumeration_burst", hunt_json("iam_enumeration_burst", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/dev-temp") && r[0]["refused"] == 3)

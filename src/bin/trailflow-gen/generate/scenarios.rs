@@ -682,6 +682,27 @@ impl Planted {
             json!({"loginProfile": {"userName": "svc-backup", "createDate": "Mar 11, 2026 12:18:00 PM", "passwordResetRequired": false}}), None, "login_profile_changed");
         let trust = format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OUTSIDE_ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#);
         plant(self, rng, 36.35, a, "iam.amazonaws.com", "UpdateAssumeRolePolicy", json!({"roleName": "ops-automation", "policyDocument": trust}), Value::Null, None, "role_trust_opened");
+        // A minute later the outside account uses the trust.
+        let outsider = Actor {
+            arn: String::new(),
+            kind: "AWSAccount",
+            name: None,
+            principal: "AIDA9999OUTSIDE00001".into(),
+            account: OUTSIDE_ACCOUNT,
+            key: String::new(),
+            ip: "198.51.100.99".into(),
+            ua: "aws-cli/2.15.10 Python/3.11.6 Linux/6.5.0 exe/x86_64".into(),
+            issuer: None,
+        };
+        plant(self, rng, 36.37, &outsider, "sts.amazonaws.com", "AssumeRole",
+            json!({"roleArn": format!("arn:aws:iam::{ACCT_A}:role/ops-automation"), "roleSessionName": "maintenance", "durationSeconds": 3600}),
+            json!({"credentials": {"accessKeyId": "ASIA1111OUTSIDE00077", "expiration": "Mar 11, 2026 1:22:12 PM"}, "assumedRoleUser": {"assumedRoleId": "AROA1111OPSAUTOMATE7:maintenance", "arn": format!("arn:aws:sts::{ACCT_A}:assumed-role/ops-automation/maintenance")}}),
+            None, "role_assumed_from_outside");
+        if let Some(last) = self.events.last_mut() {
+            last.value["userIdentity"] = json!({"type": "AWSAccount", "principalId": "AIDA9999OUTSIDE00001", "accountId": OUTSIDE_ACCOUNT});
+            last.value["recipientAccountId"] = json!(ACCT_A);
+            last.account = ACCT_A;
+        }
         for (i, secret) in ["prod/db/master-password", "prod/payments/api-key", "prod/ssh/deploy-key", "prod/ldap/bind"].iter().enumerate() {
             let scenario = if i == 0 { "secrets_read" } else { "" };
             plant(self, rng, 36.4 + i as f64 * 0.01, &new_user, "secretsmanager.amazonaws.com", "GetSecretValue", json!({"secretId": secret}), Value::Null, None, scenario);
@@ -725,6 +746,29 @@ impl Planted {
         }
         plant(self, rng, 37.4, &root, "iam.amazonaws.com", "CreateAccessKey", json!({}),
             json!({"accessKey": {"accessKeyId": "AKIA1111ROOTKEY00001", "status": "Active", "createDate": "Mar 11, 2026 1:24:00 PM"}}), None, "root_activity");
+        // The database instance's role credentials, read from its metadata service, used from
+        // the new user's address; and netadmin's own key used from the attacker's.
+        let mut db_elsewhere = cast.db_role.clone();
+        db_elsewhere.ip = NEW_KEY_IP.into();
+        db_elsewhere.ua = "aws-cli/2.15.10 Python/3.11.6 Linux/6.5.0 exe/x86_64".into();
+        plant(self, rng, 38.0, &db_elsewhere, "sts.amazonaws.com", "GetCallerIdentity", json!({}), Value::Null, None, "instance_credentials_elsewhere");
+        plant(self, rng, 38.02, &db_elsewhere, "s3.amazonaws.com", "ListBuckets", json!({}), Value::Null, None, "");
+        let mut netadmin_elsewhere = cast.netadmin.clone();
+        netadmin_elsewhere.ip = a.ip.clone();
+        plant(self, rng, 38.2, &netadmin_elsewhere, "ec2.amazonaws.com", "DescribeNetworkAcls", json!({}), Value::Null, None, "new_source_ip_for_principal");
+        plant(self, rng, 38.21, &netadmin_elsewhere, "s3.amazonaws.com", "ListBuckets", json!({}), Value::Null, None, "");
+        // Housekeeping the trail hunt must leave alone: a data-events trail set up with its
+        // selectors, and a trail widened to every region.
+        let trail_arn = format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/s3-data-audit");
+        let n = &cast.netadmin;
+        plant(self, rng, 12.0, n, "cloudtrail.amazonaws.com", "CreateTrail", json!({"name": "s3-data-audit", "s3BucketName": "a1-cloudtrail-data", "isMultiRegionTrail": false}),
+            json!({"name": "s3-data-audit", "trailARN": trail_arn, "s3BucketName": "a1-cloudtrail-data"}), None, "trail_set_up");
+        plant(self, rng, 12.001, n, "cloudtrail.amazonaws.com", "PutEventSelectors",
+            json!({"trailName": "s3-data-audit", "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": false, "dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::a1-backups/"]}], "excludeManagementEventSources": []}]}),
+            json!({"trailARN": trail_arn}), None, "trail_set_up_selectors");
+        plant(self, rng, 12.002, n, "cloudtrail.amazonaws.com", "StartLogging", json!({"name": "s3-data-audit"}), Value::Null, None, "");
+        plant(self, rng, 12.1, n, "cloudtrail.amazonaws.com", "UpdateTrail", json!({"name": "management-events", "isMultiRegionTrail": true, "includeGlobalServiceEvents": true}),
+            json!({"name": "management-events", "isMultiRegionTrail": true}), None, "trail_widened");
         // A flow log that is configured but cannot deliver: its bucket policy refuses the service.
         let delivery = Actor {
             arn: String::new(),
