@@ -558,6 +558,22 @@ pub struct HuntResult {
 }
 
 impl HuntResult {
+    /// A hunt's result with nothing in it yet.
+    fn of(h: &Hunt) -> HuntResult {
+        HuntResult {
+            name: h.name.clone(),
+            title: h.title.clone(),
+            severity: h.severity,
+            attack: h.attack.clone(),
+            attack_v19: h.attack_v19.clone(),
+            hits: 0,
+            file: None,
+            error: None,
+            not_run: None,
+            rows: Vec::new(),
+        }
+    }
+
     /// `ok`, `failed: ...` or `not run: no flow logs`.
     pub fn status(&self) -> String {
         match (&self.error, &self.not_run) {
@@ -598,18 +614,7 @@ pub async fn run_to_dir(
         if let Ok(Some(why)) = evidence.missing(ctx, h).await {
             // Nothing to look at: no file, and the summary says why rather than "0".
             let _ = std::fs::remove_file(&path);
-            results.push(HuntResult {
-                name: h.name.clone(),
-                title: h.title.clone(),
-                severity: h.severity,
-                attack: h.attack.clone(),
-                attack_v19: h.attack_v19.clone(),
-                hits: 0,
-                file: None,
-                error: None,
-                not_run: Some(why),
-                rows: Vec::new(),
-            });
+            results.push(HuntResult { not_run: Some(why), ..HuntResult::of(h) });
             continue;
         }
         let mut kept = Vec::new();
@@ -636,18 +641,7 @@ pub async fn run_to_dir(
             Ok(n) => (n, None),
             Err(e) => (0, Some(crate::output::one_line(&e))),
         };
-        results.push(HuntResult {
-            name: h.name.clone(),
-            title: h.title.clone(),
-            severity: h.severity,
-            attack: h.attack.clone(),
-            attack_v19: h.attack_v19.clone(),
-            hits,
-            file: error.is_none().then_some(file),
-            error,
-            not_run: None,
-            rows: kept,
-        });
+        results.push(HuntResult { hits, file: error.is_none().then_some(file), error, rows: kept, ..HuntResult::of(h) });
     }
     write_summary_csv(&dir.join("summary.csv"), &results)?;
     Ok(results)

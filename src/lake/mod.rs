@@ -122,19 +122,8 @@ impl Lake {
     /// A reader's lease: while it is held, no compaction removes a file. `None` inside when the
     /// lake cannot hold the lock file (a read-only copy, which nothing compacts).
     pub fn reader_lease(&self) -> Result<PublishGuard> {
-        let path = self.meta().join(READERS_FILE);
-        let file = match File::options().read(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                match File::options().create(true).truncate(false).write(true).open(&path) {
-                    Ok(f) => f,
-                    Err(_) => return Ok(PublishGuard { _file: None }),
-                }
-            }
-            Err(_) => return Ok(PublishGuard { _file: None }),
-        };
-        file.lock_shared().map_err(|e| Error::io(&path, e))?;
-        Ok(PublishGuard { _file: Some(file) })
+        // Any trouble with the lock file leaves the reader unleased, never stopped.
+        Ok(shared_lock(&self.meta().join(READERS_FILE)).unwrap_or(PublishGuard { _file: None }))
     }
 
     /// Every reader's lease at once, for a compaction: waits until no other process reads the
@@ -226,20 +215,7 @@ impl Lake {
 
     /// Hold the publish lock shared (none when the lake has no such file and it cannot be made).
     fn publish_shared(&self) -> Result<PublishGuard> {
-        let path = self.meta().join(PUBLISH_FILE);
-        let file = match File::options().read(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                match File::options().create(true).truncate(false).write(true).open(&path) {
-                    Ok(f) => f,
-                    // A lake written before this lock existed, on a read-only medium.
-                    Err(_) => return Ok(PublishGuard { _file: None }),
-                }
-            }
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        file.lock_shared().map_err(|e| Error::io(&path, e))?;
-        Ok(PublishGuard { _file: Some(file) })
+        shared_lock(&self.meta().join(PUBLISH_FILE))
     }
 
     /// A consistent view of the lake for a reader: while the guard is held, no run is half in
@@ -386,6 +362,23 @@ impl Lake {
         files.sort();
         Ok(files)
     }
+}
+
+/// A lock file held shared; none when it does not exist and cannot be made (a lake written before
+/// the lock existed, on a read-only medium).
+fn shared_lock(path: &Path) -> Result<PublishGuard> {
+    let file = match File::options().read(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match File::options().create(true).truncate(false).write(true).open(path) {
+                Ok(f) => f,
+                Err(_) => return Ok(PublishGuard { _file: None }),
+            }
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    file.lock_shared().map_err(|e| Error::io(path, e))?;
+    Ok(PublishGuard { _file: Some(file) })
 }
 
 /// A run's private folder, laid out like the lake.
