@@ -52,7 +52,7 @@ fn investigate_writes_the_report_folder_with_the_right_verdicts() {
     let summary_all = std::fs::read_to_string(r.join("summary.md")).unwrap();
     let html_all = std::fs::read_to_string(r.join("report.html")).unwrap();
     // The flagged changes' sections (the hunt tables further down name other events too).
-    let summary = summary_all.split("## All Network ACL changes").next().unwrap();
+    let summary = summary_all.split("## Housekeeping and refused calls").next().unwrap();
     let html = html_all.split("<h2 id=\"changes\">").next().unwrap();
     for c in t["changes"].as_array().unwrap() {
         let id = c["event_id"].as_str().unwrap();
@@ -66,6 +66,17 @@ fn investigate_writes_the_report_folder_with_the_right_verdicts() {
             assert!(run.stdout.contains(peer.as_str().unwrap()), "{peer} not named in the printed summary");
         }
     }
+    // The story comes first: both sources in time order, the identity story of the second day
+    // among the network changes.
+    let story = summary_all.split("## What happened").nth(1).unwrap().split("## Flagged").next().unwrap();
+    assert!(summary_all.find("## What happened").unwrap() < summary_all.find("## Flagged").unwrap());
+    let times: Vec<&str> = story.lines().filter(|l| l.starts_with("| 20")).map(|l| &l[2..22]).collect();
+    assert!(times.len() > 20 && times.windows(2).all(|w| w[0] <= w[1]), "{story}");
+    let at = |needle: &str| story.find(needle).unwrap_or_else(|| panic!("{needle} not in the story:\n{story}"));
+    assert!(at("Administrator rights granted") < at("Console sign-ins without MFA"));
+    assert!(at("UNUSUAL TRAFFIC AFTER CHANGE on acl-0a1000000000000app") < at("Administrator rights granted"));
+    assert!(story.contains("| flow logs |") && story.contains("| CloudTrail |"));
+    assert!(html_all.find("id=\"story\"").unwrap() < html_all.find("id=\"flagged\"").unwrap());
     // Flagged changes come first in the printed summary, the unusual ones before the risky.
     let unusual = run.stdout.find("UNUSUAL TRAFFIC AFTER CHANGE").unwrap();
     let risky = run.stdout.find("risky change, no unusual traffic").unwrap();

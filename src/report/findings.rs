@@ -425,6 +425,90 @@ impl HuntView {
     }
 }
 
+/// One line of the story: something that happened, from either source, in time order.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct StoryLine {
+    pub(super) time: String,
+    /// `CloudTrail`, `flow logs`, or both for a Network ACL change and the traffic it let in.
+    pub(super) source: &'static str,
+    pub(super) severity: &'static str,
+    pub(super) who: String,
+    pub(super) what: String,
+    pub(super) from_where: String,
+    /// Where the details are: `#change-N` or `#hunt-NAME`.
+    pub(super) link: String,
+}
+
+/// Rows of one hunt that go into the story; the rest are in its CSV.
+pub(super) const STORY_ROWS_PER_HUNT: usize = 5;
+
+/// The first of these columns a row has, as text.
+fn first_of(row: &Map<String, Value>, keys: &[&str]) -> String {
+    keys.iter().map(|k| text(row, k)).find(|v| !v.is_empty()).unwrap_or_default()
+}
+
+/// The story of the case: the flagged Network ACL changes and the hits of the critical and high
+/// hunts (a few rows each, the rest behind a link), merged in time order: who did what, when, from
+/// where, across CloudTrail and the flow logs.
+pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult]) -> Vec<StoryLine> {
+    const TIME: &[&str] = &[
+        "event_time", "first_seen", "first_call", "first_read", "first_failure", "first_accept", "first_flow", "first_time", "gap_start", "start_time", "hour", "time",
+    ];
+    const WHO: &[&str] = &["actor_arn", "who", "caller", "session", "user_arn", "scanner", "peer", "interface_id"];
+    const WHERE: &[&str] = &["source_ip", "new_address", "other_address", "source_ips", "created_from", "peer", "scanner"];
+    const DETAIL: &[&str] = &["what", "policy", "new_user", "for_user", "bucket", "resource", "status", "apis_called", "event_name", "ports", "dstport"];
+    let mut out = Vec::new();
+    for (i, f) in flagged.iter().enumerate() {
+        let c = &f.change;
+        let traffic = if c.row.matching_flows > 0 { format!("; then {} newly allowed ({} flows)", c.bytes_human, c.row.matching_flows) } else { String::new() };
+        out.push(StoryLine {
+            time: c.row.event_time.clone(),
+            source: if c.row.matching_flows > 0 { "CloudTrail + flow logs" } else { "CloudTrail" },
+            severity: if c.unusual { "critical" } else { "high" },
+            who: c.row.actor_arn.clone(),
+            what: clip(format!("{} on {}: {}{traffic}", c.words, c.row.network_acl_id, c.did), 300),
+            from_where: c.row.source_ip.clone(),
+            link: format!("#change-{}", i + 1),
+        });
+    }
+    for r in results.iter().filter(|r| r.error.is_none() && r.not_run.is_none() && r.severity >= crate::hunt::Severity::High) {
+        // The correlation's own hunt is the flagged changes above.
+        if r.name == "traffic_after_change" {
+            continue;
+        }
+        let rows = rows(&r.rows).unwrap_or_default();
+        // Flow hunts name an interface or a peer; CloudTrail hunts an event or an actor.
+        let flows = rows.first().is_some_and(|row| row.contains_key("interface_id") || row.contains_key("peer"));
+        for row in rows.iter().take(STORY_ROWS_PER_HUNT) {
+            let detail = first_of(row, DETAIL);
+            let what = if detail.is_empty() { r.title.clone() } else { format!("{}: {detail}", r.title) };
+            out.push(StoryLine {
+                time: first_of(row, TIME),
+                source: if flows { "flow logs" } else { "CloudTrail" },
+                severity: r.severity.as_str(),
+                who: first_of(row, WHO),
+                what: clip(what, 300),
+                from_where: first_of(row, WHERE),
+                link: format!("#hunt-{}", r.name),
+            });
+        }
+        if r.hits > STORY_ROWS_PER_HUNT {
+            let last = out.last().map(|l| l.time.clone()).unwrap_or_default();
+            out.push(StoryLine {
+                time: last,
+                source: if flows { "flow logs" } else { "CloudTrail" },
+                severity: r.severity.as_str(),
+                who: String::new(),
+                what: format!("{}: {} more", r.title, r.hits - STORY_ROWS_PER_HUNT),
+                from_where: String::new(),
+                link: format!("#hunt-{}", r.name),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.time.cmp(&b.time));
+    out
+}
+
 /// Everything the summary and the report show: the one value both pages are rendered from.
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct Findings {
@@ -435,6 +519,8 @@ pub(super) struct Findings {
     pub(super) window: String,
     pub(super) baseline: String,
     pub(super) notes: Vec<String>,
+    /// What happened, from both sources, in time order.
+    pub(super) story: Vec<StoryLine>,
     /// Every change, in time order.
     pub(super) changes: Vec<ChangeView>,
     /// The changes that are not flagged: housekeeping (they opened nothing, or governed nothing)
@@ -447,6 +533,7 @@ pub(super) struct Findings {
     /// Every hunt, most severe first.
     pub(super) hunts: Vec<HuntView>,
     pub(super) shown_rows: usize,
+    pub(super) story_rows: usize,
     pub(super) ingest_summary: String,
     pub(super) ingest_lines: Vec<String>,
     pub(super) version: &'static str,
@@ -496,9 +583,11 @@ impl Findings {
             changes: g.changes.iter().map(ChangeView::of).collect(),
             housekeeping: g.changes.iter().filter(|c| !c.verdict().is_some_and(Verdict::flagged)).map(ChangeView::of).collect(),
             unusual: flagged.iter().filter(|f| f.change.unusual).count(),
+            story: story(&flagged, g.results),
             flagged,
             hunts: crate::hunt::most_severe_first(g.results).into_iter().map(HuntView::of).collect(),
             shown_rows: SHOWN_ROWS,
+            story_rows: STORY_ROWS_PER_HUNT,
             ingest_lines: g.ingest_summary.lines().map(str::to_string).collect(),
             ingest_summary: g.ingest_summary,
             version: env!("CARGO_PKG_VERSION"),
@@ -516,12 +605,14 @@ impl Findings {
             window: "6h".into(),
             baseline: "7days".into(),
             notes: Vec::new(),
+            story: Vec::new(),
             changes: Vec::new(),
             housekeeping: Vec::new(),
             flagged: Vec::new(),
             unusual: 0,
             hunts: Vec::new(),
             shown_rows: SHOWN_ROWS,
+            story_rows: STORY_ROWS_PER_HUNT,
             ingest_summary: String::new(),
             ingest_lines: Vec::new(),
             version: "test",
