@@ -400,7 +400,16 @@ pub(super) struct HuntView {
 impl HuntView {
     fn of(r: &HuntResult) -> HuntView {
         let shown = rows(&r.rows).unwrap_or_default();
-        let columns: Vec<String> = shown.first().map(|first| first.keys().cloned().collect()).unwrap_or_default();
+        // The hunt's own column order (rows as JSON objects lose it), times first.
+        let columns: Vec<String> = match r.rows.first() {
+            Some(b) => {
+                let schema = b.schema();
+                let is_time = |f: &datafusion::arrow::datatypes::Field| matches!(f.data_type(), datafusion::arrow::datatypes::DataType::Timestamp(..));
+                let (times, rest): (Vec<_>, Vec<_>) = schema.fields().iter().partition(|f| is_time(f));
+                times.into_iter().chain(rest).map(|f| f.name().clone()).collect()
+            }
+            None => Vec::new(),
+        };
         let rows = shown
             .iter()
             .take(SHOWN_ROWS)
