@@ -271,6 +271,30 @@ fn every_hunt_finds_its_planted_true_positive() {
         ("new_source_ip_for_principal", hunt_json("new_source_ip_for_principal", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/netadmin") && has(r, "new_address", "203.0.113.50"))
         }),
+        ("new_region_for_principal", hunt_json("new_region_for_principal", &[]), {
+            let p = planted("new_region_for_principal");
+            Box::new(move |r| r.len() == 1 && has(r, "new_region", "ap-southeast-2") && has(r, "actor_arn", p["actor_arn"].as_str().unwrap()))
+        }),
+        ("new_user_agent_for_principal", hunt_json("new_user_agent_for_principal", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "new_user_agent", "python-requests/2.31.0") && has(r, "known_tools", "aws-cli"))
+        }),
+        ("caller_identity_first", hunt_json("caller_identity_first", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "access_key_id", "AKIA1111SVCBACKUP009") && has(r, "source_ip", "192.0.2.200"))
+        }),
+        ("mfa_device_removed", hunt_json("mfa_device_removed", &[]), {
+            let p = planted("mfa_device_removed");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "for_user", "alice"))
+        }),
+        ("ssh_key_imported", hunt_json("ssh_key_imported", &[]), {
+            let p = planted("ssh_key_imported");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "key_name", "ops-maint"))
+        }),
+        ("user_added_to_group", hunt_json("user_added_to_group", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "group_name", "Admins") && r[0]["admin_like"] == true)
+        }),
+        ("s3_bulk_download", hunt_json("s3_bulk_download", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "bucket", "a1-backups") && r[0]["objects"] == 25 && has(r, "source_ip", "192.0.2.200"))
+        }),
         ("iam_enumeration_burst", hunt_json("iam_enumeration_burst", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/dev-temp") && r[0]["refused"] == 3)
         }),

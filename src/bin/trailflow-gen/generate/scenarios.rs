@@ -769,6 +769,33 @@ impl Planted {
         plant(self, rng, 12.002, n, "cloudtrail.amazonaws.com", "StartLogging", json!({"name": "s3-data-audit"}), Value::Null, None, "");
         plant(self, rng, 12.1, n, "cloudtrail.amazonaws.com", "UpdateTrail", json!({"name": "management-events", "isMultiRegionTrail": true, "includeGlobalServiceEvents": true}),
             json!({"name": "management-events", "isMultiRegionTrail": true}), None, "trail_widened");
+        // More of dev-temp's hold: the new user put in the administrators' group, the bucket
+        // copied out, a key pair for later instances, alice's MFA removed, an instance started in
+        // a region nobody uses, and a call with another tool.
+        plant(self, rng, 36.27, a, "iam.amazonaws.com", "AddUserToGroup", json!({"userName": "svc-backup", "groupName": "Admins"}), Value::Null, None, "user_added_to_group");
+        for i in 0..25 {
+            let key = format!("backups/2026-03-0{}/db-dump-{i:02}.sql.gz", 1 + i % 9);
+            plant(self, rng, 36.6 + i as f64 * 0.002, &new_user, "s3.amazonaws.com", "GetObject",
+                json!({"bucketName": "a1-backups", "key": key, "Host": "a1-backups.s3.amazonaws.com"}), Value::Null, None, if i == 0 { "s3_bulk_download" } else { "" });
+            let last = self.events.last_mut().expect("just planted");
+            last.value["eventCategory"] = json!("Data");
+            last.value["managementEvent"] = json!(false);
+            last.value["resources"] = json!([{"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::a1-backups/{key}")}, {"accountId": ACCT_A, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::a1-backups"}]);
+        }
+        plant(self, rng, 37.85, a, "ec2.amazonaws.com", "ImportKeyPair", json!({"keyName": "ops-maint", "publicKeyMaterial": "<sensitiveDataRemoved>"}),
+            json!({"keyName": "ops-maint", "keyFingerprint": "1f:51:ae:28:bf:89:e9:d8:1f:25:5d:37:2d:7d:b8:ca", "keyPairId": "key-0a1000000000maint"}), None, "ssh_key_imported");
+        plant(self, rng, 37.8, a, "iam.amazonaws.com", "DeactivateMFADevice", json!({"userName": "alice", "serialNumber": format!("arn:aws:iam::{ACCT_A}:mfa/alice")}),
+            Value::Null, None, "mfa_device_removed");
+        plant(self, rng, 37.9, a, "ec2.amazonaws.com", "RunInstances",
+            json!({"instancesSet": {"items": [{"imageId": "ami-0c1a7f89451184c8b", "minCount": 4, "maxCount": 4}]}, "instanceType": "g5.12xlarge", "keyName": "ops-maint"}),
+            json!({"instancesSet": {"items": [{"instanceId": "i-0aps0000000000001", "instanceType": "g5.12xlarge"}]}}), None, "new_region_for_principal");
+        if let Some(last) = self.events.last_mut() {
+            last.region = "ap-southeast-2";
+            last.value["awsRegion"] = json!("ap-southeast-2");
+        }
+        let mut other_tool = a.clone();
+        other_tool.ua = "python-requests/2.31.0".into();
+        plant(self, rng, 37.95, &other_tool, "s3.amazonaws.com", "ListBuckets", json!({}), Value::Null, None, "new_user_agent_for_principal");
         // A flow log that is configured but cannot deliver: its bucket policy refuses the service.
         let delivery = Actor {
             arn: String::new(),

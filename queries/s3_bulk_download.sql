@@ -1,0 +1,19 @@
+-- name: s3_bulk_download
+-- title: Bulk reads of S3 objects
+-- severity: high
+-- description: One principal reading min_objects objects or more from a bucket within an hour
+--   (S3 data events, where the trail records them): a copy of the bucket leaving. Services
+--   reading for themselves are left out.
+-- attack: T1530
+-- attack_v19: T1530
+-- param: min_objects int 20 Objects read within an hour that make a bulk read
+SELECT min(event_time) AS first_read, max(event_time) AS last_read, coalesce(recipient_account_id, account_id) AS account_id,
+       json_get_str(request_parameters, 'bucketName') AS bucket, user_arn AS actor_arn, source_ip,
+       count(*) AS reads, count(DISTINCT json_get_str(request_parameters, 'key')) AS objects,
+       sum(CASE WHEN error_code IS NULL THEN 0 ELSE 1 END) AS refused, min(user_agent) AS user_agent
+FROM cloudtrail
+WHERE event_source = 's3.amazonaws.com' AND event_name = 'GetObject'
+  AND coalesce(user_type, '') NOT IN ('AWSService')
+GROUP BY coalesce(recipient_account_id, account_id), json_get_str(request_parameters, 'bucketName'), user_arn, source_ip, date_trunc('hour', event_time)
+HAVING count(DISTINCT json_get_str(request_parameters, 'key')) >= $min_objects
+ORDER BY first_read
