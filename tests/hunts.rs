@@ -295,6 +295,39 @@ fn every_hunt_finds_its_planted_true_positive() {
         ("s3_bulk_download", hunt_json("s3_bulk_download", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "bucket", "a1-backups") && r[0]["objects"] == 25 && has(r, "source_ip", "192.0.2.200"))
         }),
+        ("lambda_backdoor", hunt_json("lambda_backdoor", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "function_name", "billing-export") && has(r, "what", "invoke allowed for *"))
+        }),
+        ("federation_token_issued", hunt_json("federation_token_issued", &[]), {
+            let p = planted("federation_token_issued");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["all_actions"] == true)
+        }),
+        ("rolesanywhere_trust_anchor", hunt_json("rolesanywhere_trust_anchor", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "name", "partner-ca"))
+        }),
+        ("model_access_enabled", hunt_json("model_access_enabled", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "actions", "InvokeModel, PutUseCaseForModelAccess") && r[0]["calls"] == 4)
+        }),
+        ("unusual_instances_launched", hunt_json("unusual_instances_launched", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "instance_type", "g5.12xlarge") && has(r, "aws_region", "ap-southeast-2") && r[0]["instances"] == 4)
+        }),
+        ("dns_and_log_groups_deleted", hunt_json("dns_and_log_groups_deleted", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "target", "/aws/vpc/flow-logs-a1"))
+        }),
+        ("policy_version_switched", hunt_json("policy_version_switched", &[]), {
+            let p = planted("policy_version_switched");
+            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["allows_everything"] == true)
+        }),
+        ("password_data_retrieved", hunt_json("password_data_retrieved", &[]), {
+            Box::new(|r| r.len() == 1 && r[0]["instances"] == 3 && r[0]["refused"] == 2)
+        }),
+        ("s3_mass_deletion", hunt_json("s3_mass_deletion", &[]), {
+            Box::new(|r| r.len() == 1 && has(r, "bucket", "a1-backups") && r[0]["objects"] == 22)
+        }),
+        ("account_access_removed", hunt_json("account_access_removed", &[]), {
+            let p = planted("account_access_removed");
+            Box::new(move |r| r.len() == 2 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r.iter().all(|x| x["for_user"] == "intern"))
+        }),
         ("iam_enumeration_burst", hunt_json("iam_enumeration_burst", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/dev-temp") && r[0]["refused"] == 3)
         }),
@@ -492,8 +525,9 @@ fn hunts_on_the_real_corpus() {
     assert!(sg.iter().any(|r| r["request_shape"] == "items" && r["admin_ports_opened"] == "22"), "{sg:#?}");
     // The 443-only opening of the Invictus item shape is not an administration port.
     assert!(!sg.iter().any(|r| r["from_port"] == 443), "{sg:#?}");
-    // The identity hunts find Stratus Red Team's detonations (their user agents name them).
-    let stratus = |rows: &[Value]| rows.iter().any(|r| r["user_agent"].as_str().unwrap_or("").starts_with("stratus-red-team"));
+    // The identity hunts find Stratus Red Team's detonations (their user agents, users, roles or
+    // resources name them).
+    let stratus = |rows: &[Value]| rows.iter().any(|r| r.to_string().contains("stratus-red-team"));
     for name in ["access_key_created", "login_profile_changed", "admin_policy_granted", "role_trust_opened", "serial_console_access", "ssm_remote_commands"] {
         assert!(stratus(&hunt(name)), "{name} misses Stratus Red Team's detonation");
     }
@@ -513,6 +547,11 @@ fn hunts_on_the_real_corpus() {
     for event in ["ModifySnapshotAttribute", "ModifyImageAttribute", "ModifyDBSnapshotAttribute"] {
         assert!(shared.iter().any(|r| r["event_name"] == event), "{event}: {shared:#?}");
     }
+    // And the persistence, impact and log-deletion detonations.
+    for name in ["federation_token_issued", "rolesanywhere_trust_anchor", "lambda_backdoor", "unusual_instances_launched", "dns_and_log_groups_deleted", "password_data_retrieved"] {
+        assert!(stratus(&hunt(name)), "{name} misses Stratus Red Team's detonation");
+    }
+    assert!(hunt("model_access_enabled").iter().any(|r| r["actions"].as_str().unwrap_or("").contains("PutFoundationModelEntitlement")));
     // Setting up a trail is no finding of the tampering hunt: CreateTrail and StartLogging are
     // not in it.
     assert!(trail.iter().all(|r| r["event_name"] != "CreateTrail" && r["event_name"] != "StartLogging"));

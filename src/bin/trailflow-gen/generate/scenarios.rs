@@ -796,6 +796,49 @@ impl Planted {
         let mut other_tool = a.clone();
         other_tool.ua = "python-requests/2.31.0".into();
         plant(self, rng, 37.95, &other_tool, "s3.amazonaws.com", "ListBuckets", json!({}), Value::Null, None, "new_user_agent_for_principal");
+        // Persistence and impact beyond IAM users: a managed policy's new default version, a
+        // federation token, a Roles Anywhere trust anchor, a Lambda function opened to anyone,
+        // Windows passwords fetched, model access bought, logs deleted, the backups deleted, and
+        // the intern locked out.
+        let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        plant(self, rng, 36.22, a, "iam.amazonaws.com", "CreatePolicyVersion",
+            json!({"policyArn": format!("arn:aws:iam::{ACCT_A}:policy/ops-readonly"), "policyDocument": everything, "setAsDefault": true}),
+            json!({"policyVersion": {"versionId": "v4", "isDefaultVersion": true}}), None, "policy_version_switched");
+        plant(self, rng, 36.45, &new_user, "sts.amazonaws.com", "GetFederationToken", json!({"name": "svc", "durationSeconds": 129600, "policy": everything}),
+            json!({"federatedUser": {"federatedUserId": format!("{ACCT_A}:svc"), "arn": format!("arn:aws:sts::{ACCT_A}:federated-user/svc")}}), None, "federation_token_issued");
+        for i in 0..3 {
+            let instance = ["i-0a100000000win001", "i-0a100000000win002", "i-0a100000000win003"][i];
+            plant(self, rng, 36.52 + i as f64 * 0.003, &new_user, "ec2.amazonaws.com", "GetPasswordData", json!({"instanceId": instance}),
+                Value::Null, if i == 0 { None } else { Some(("Client.UnauthorizedOperation", "You are not authorized to perform this operation.".to_string())) },
+                if i == 0 { "password_data_retrieved" } else { "" });
+        }
+        plant(self, rng, 37.05, a, "lambda.amazonaws.com", "AddPermission20150331v2",
+            json!({"functionName": "billing-export", "statementId": "public-invoke", "action": "lambda:InvokeFunction", "principal": "*"}),
+            json!({"statement": "{\"Sid\":\"public-invoke\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"lambda:InvokeFunction\"}"}), None, "lambda_backdoor");
+        plant(self, rng, 37.06, a, "rolesanywhere.amazonaws.com", "CreateTrustAnchor",
+            json!({"name": "partner-ca", "enabled": true, "source": {"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----"}}}),
+            json!({"trustAnchor": {"name": "partner-ca", "trustAnchorId": "0a1b2c3d-4e5f-4000-8000-0000000000ca"}}), None, "rolesanywhere_trust_anchor");
+        plant(self, rng, 37.25, a, "logs.amazonaws.com", "DeleteLogGroup", json!({"logGroupName": "/aws/vpc/flow-logs-a1"}), Value::Null, None, "dns_and_log_groups_deleted");
+        plant(self, rng, 37.5, &new_user, "bedrock.amazonaws.com", "PutUseCaseForModelAccess", json!({"formData": "HIDDEN_DUE_TO_SECURITY_REASONS"}), Value::Null, None, "model_access_enabled");
+        for i in 0..3 {
+            plant(self, rng, 37.51 + i as f64 * 0.002, &new_user, "bedrock.amazonaws.com", "InvokeModel",
+                json!({"modelId": "anthropic.claude-3-sonnet-20240229-v1:0"}), Value::Null, None, "");
+            if let Some(last) = self.events.last_mut() {
+                last.value["eventCategory"] = json!("Data");
+                last.value["managementEvent"] = json!(false);
+            }
+        }
+        for i in 0..22 {
+            let key = format!("backups/2026-03-0{}/db-dump-{i:02}.sql.gz", 1 + i % 9);
+            plant(self, rng, 37.7 + i as f64 * 0.002, &new_user, "s3.amazonaws.com", "DeleteObject",
+                json!({"bucketName": "a1-backups", "key": key, "Host": "a1-backups.s3.amazonaws.com"}), Value::Null, None, if i == 0 { "s3_mass_deletion" } else { "" });
+            let last = self.events.last_mut().expect("just planted");
+            last.value["eventCategory"] = json!("Data");
+            last.value["managementEvent"] = json!(false);
+        }
+        plant(self, rng, 37.96, a, "iam.amazonaws.com", "UpdateAccessKey", json!({"userName": "intern", "accessKeyId": "AKIA1111INTERN000007", "status": "Inactive"}),
+            Value::Null, None, "account_access_removed");
+        plant(self, rng, 37.97, a, "iam.amazonaws.com", "DeleteLoginProfile", json!({"userName": "intern"}), Value::Null, None, "");
         // A flow log that is configured but cannot deliver: its bucket policy refuses the service.
         let delivery = Actor {
             arn: String::new(),
