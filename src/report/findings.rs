@@ -217,11 +217,23 @@ pub(super) fn or_unknown(s: &str) -> &str {
     if s.is_empty() { "(unknown)" } else { s }
 }
 
+/// One hour of traffic on the interfaces a change governed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Traffic {
+    /// Start of the hour (µs).
+    pub(crate) hour: i64,
+    /// Accepted bytes of every other peer.
+    pub(crate) accepted_bytes: i64,
+    /// Accepted bytes, after the change, of the peers it let in.
+    pub(crate) let_in_bytes: i64,
+    pub(crate) rejected_flows: i64,
+}
+
 /// Everything the report shows about one flagged change.
 pub(super) struct Flagged {
     pub(super) change: VerdictRow,
     /// Per hour: (hour start µs, accepted bytes, rejected flows).
-    pub(super) traffic: Vec<(i64, i64, i64)>,
+    pub(super) traffic: Vec<Traffic>,
     pub(super) chart_svg: String,
     pub(super) timeline: Vec<TimelineEvent>,
     pub(super) timeline_file: String,
@@ -256,28 +268,52 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts:
         }
         by_actor.push((n, c.actor_arn.clone(), t - TIMELINE_AROUND_US, t + TIMELINE_AROUND_US + 1));
     }
-    let mut traffic: HashMap<i64, Vec<(i64, i64, i64)>> = HashMap::new();
+    let mut traffic: HashMap<i64, Vec<Traffic>> = HashMap::new();
     if !by_interface.is_empty() && ctx.table_exist("flow_logs")? {
         let sc = ctx.read_batch(scope(by_interface)?)?;
+        // The peers each change let in (unusual, rejected before, the top of the counted ones):
+        // their accepted bytes after the change are drawn apart from the rest.
+        let mut peers: Vec<(i64, String, i64)> = Vec::new();
+        for (i, c) in picked.iter().enumerate() {
+            let mut named: Vec<&str> = c.unusual_peers.split(", ").chain(c.reject_to_accept_peers.split(", ")).collect();
+            named.extend(c.top_peers.split(", ").filter_map(|p| p.split(' ').next()));
+            named.retain(|p| !p.is_empty());
+            named.sort();
+            named.dedup();
+            peers.extend(named.into_iter().map(|p| (i as i64 + 1, p.to_string(), at(c))));
+        }
+        let peer_table = |side: &str| -> Result<RecordBatch> {
+            Ok(RecordBatch::try_from_iter(vec![
+                (format!("{side}_n"), std::sync::Arc::new(peers.iter().map(|r| r.0).collect::<Int64Array>()) as ArrayRef),
+                (format!("{side}_peer"), std::sync::Arc::new(peers.iter().map(|r| Some(r.1.as_str())).collect::<StringViewArray>()) as ArrayRef),
+                (format!("{side}_since"), ts(peers.iter().map(|r| r.2).collect())),
+            ])?)
+        };
+        let let_in = col("src_peer").is_not_null().and(col("start_time").gt_eq(col("src_since")))
+            .or(col("dst_peer").is_not_null().and(col("start_time").gt_eq(col("dst_since"))));
         let df = ctx
             .table("flow_logs")
             .await?
             .join(sc, JoinType::Inner, &["interface_id"], &["key"], None)?
             .filter(col("start_time").gt_eq(col("from_t")).and(col("start_time").lt(col("to_t"))))?
+            .join(ctx.read_batch(peer_table("src")?)?, JoinType::Left, &["n", "srcaddr"], &["src_n", "src_peer"], None)?
+            .join(ctx.read_batch(peer_table("dst")?)?, JoinType::Left, &["n", "dstaddr"], &["dst_n", "dst_peer"], None)?
             .aggregate(
                 vec![col("n"), datafusion::functions::datetime::expr_fn::date_trunc(lit("hour"), col("start_time")).alias("hour")],
                 vec![
-                    sum(when(col("action").eq(lit("ACCEPT")), col("bytes")).otherwise(lit(0i64))?).alias("accepted_bytes"),
+                    sum(when(col("action").eq(lit("ACCEPT")).and(datafusion::logical_expr::not(let_in.clone())), col("bytes")).otherwise(lit(0i64))?).alias("accepted_bytes"),
+                    sum(when(col("action").eq(lit("ACCEPT")).and(let_in), col("bytes")).otherwise(lit(0i64))?).alias("let_in_bytes"),
                     sum(when(col("action").eq(lit("REJECT")), lit(1i64)).otherwise(lit(0i64))?).alias("rejected_flows"),
                 ],
             )?
             .sort(vec![col("n").sort(true, false), col("hour").sort(true, false)])?;
         for r in rows(&df.collect().await?)? {
-            traffic.entry(int(&r, "n")).or_default().push((
-                micros(&r, "hour").unwrap_or(0),
-                int(&r, "accepted_bytes"),
-                int(&r, "rejected_flows"),
-            ));
+            traffic.entry(int(&r, "n")).or_default().push(Traffic {
+                hour: micros(&r, "hour").unwrap_or(0),
+                accepted_bytes: int(&r, "accepted_bytes"),
+                let_in_bytes: int(&r, "let_in_bytes"),
+                rejected_flows: int(&r, "rejected_flows"),
+            });
         }
     }
     let sc = ctx.read_batch(scope(by_actor)?)?;
@@ -310,10 +346,15 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts:
         let t = at(c);
         let interfaces: Vec<String> = c.interfaces().map(str::to_string).collect();
         let traffic = traffic.remove(&n).unwrap_or_default();
-        let chart_svg =
-            super::chart::traffic_chart(&traffic, t, t - opts.baseline_us, t + opts.window_us, &interfaces);
-        let chart_file = format!("charts/change-{n:02}.svg");
-        write_file(&opts.output.join(&chart_file), &chart_svg)?;
+        // No flow on the governed interfaces around the change: no chart, the report says so.
+        let (chart_svg, chart_file) = if traffic.is_empty() {
+            (String::new(), String::new())
+        } else {
+            let svg = super::chart::traffic_chart(&traffic, t, t - opts.baseline_us, t + opts.window_us, &interfaces);
+            let file = format!("charts/change-{n:02}.svg");
+            write_file(&opts.output.join(&file), &svg)?;
+            (svg, file)
+        };
         // This change's events, without the change number.
         let mut mine = Vec::new();
         for b in &timelines {
