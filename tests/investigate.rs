@@ -193,6 +193,34 @@ fn the_html_report_renders_in_headless_chromium() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // A blank 1280x2000 page compresses to a few kilobytes; text, tables and charts do not.
     assert!(png.len() > 60_000, "screenshot of {} bytes looks blank", png.len());
+    // At a laptop's width (1366 px) the page and every table fit: nothing needs a horizontal
+    // scroll. The report has no script; a page of the test's own frames it and measures.
+    let probe = profile.path().join("probe.html");
+    std::fs::write(
+        &probe,
+        format!(
+            r#"<html><body><iframe id="f" src="{url}" style="width:1366px;height:800px;border:0"></iframe><pre id="out">pending</pre>
+<script>
+document.getElementById('f').onload = function () {{
+  var d = this.contentDocument, w = d.documentElement.clientWidth, bad = [];
+  if (d.documentElement.scrollWidth > w + 1) bad.push('page ' + d.documentElement.scrollWidth + ' > ' + w);
+  d.querySelectorAll('table').forEach(function (t, i) {{
+    if (t.scrollWidth > t.clientWidth + 1) bad.push('table ' + i + ' ' + t.scrollWidth + ' > ' + t.clientWidth);
+  }});
+  document.getElementById('out').textContent = 'RESULT:' + (bad.length ? bad.join('; ') : 'fits') + ':END';
+}};
+</script></body></html>"#
+        ),
+    )
+    .unwrap();
+    let out = headless(profile.path())
+        .args(["--allow-file-access-from-files", "--virtual-time-budget=5000", "--dump-dom"])
+        .arg(format!("file://{}", probe.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let result = dom.split("RESULT:").nth(1).and_then(|r| r.split(":END").next()).unwrap_or("no result");
+    assert_eq!(result, "fits", "at 1366 px: {result}");
 }
 
 /// A corrupt file among the evidence: the rest is investigated, the report says what was

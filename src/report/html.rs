@@ -26,7 +26,7 @@ dl{display:grid;grid-template-columns:11rem 1fr;gap:.2rem .8rem;margin:.6rem 0}d
 .sev-critical{color:#fff;background:#a40e26}.sev-high{color:#fff;background:#cf222e}.sev-medium{background:#fff8c5}.sev-low{background:#ddf4ff}.sev-info{background:#f6f8fa}\
 .badge{display:inline-block;padding:0 .4rem;border-radius:4px;font-size:.78rem;font-weight:600}details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}\
 code{font-size:.8rem}.muted{color:#57606a}svg{max-width:100%;height:auto}\
-td{overflow-wrap:anywhere}.nowrap,.badge{white-space:nowrap}table.story td:nth-child(4),table.story td:nth-child(5){min-width:12rem}";
+td,th{overflow-wrap:anywhere}.nowrap,.badge{white-space:nowrap}table.story td:nth-child(4),table.story td:nth-child(5){min-width:12rem}";
 
 #[cfg(test)]
 mod tests {
