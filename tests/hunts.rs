@@ -328,6 +328,15 @@ fn every_hunt_finds_its_planted_true_positive() {
             let p = planted("account_access_removed");
             Box::new(move |r| r.len() == 2 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r.iter().all(|x| x["for_user"] == "intern"))
         }),
+        ("security_services_disabled", hunt_json("security_services_disabled", &[]), {
+            let p = planted("security_services_disabled");
+            Box::new(move |r| {
+                r.len() == 3
+                    && has(r, "event_id", p["event_id"].as_str().unwrap())
+                    && has(r, "what", "detector disabled")
+                    && r.iter().any(|x| x["what"] == "account out of its organization" && x["outcome"] == "failed: AccessDeniedException")
+            })
+        }),
         ("iam_enumeration_burst", hunt_json("iam_enumeration_burst", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/dev-temp") && r[0]["refused"] == 3)
         }),
@@ -552,6 +561,8 @@ fn hunts_on_the_real_corpus() {
         assert!(stratus(&hunt(name)), "{name} misses Stratus Red Team's detonation");
     }
     assert!(hunt("model_access_enabled").iter().any(|r| r["actions"].as_str().unwrap_or("").contains("PutFoundationModelEntitlement")));
+    // organizations-leave: refused, and reported as the attempt it is.
+    assert!(hunt("security_services_disabled").iter().any(|r| r["event_name"] == "LeaveOrganization" && r["outcome"] == "failed: AccessDenied"));
     // Setting up a trail is no finding of the tampering hunt: CreateTrail and StartLogging are
     // not in it.
     assert!(trail.iter().all(|r| r["event_name"] != "CreateTrail" && r["event_name"] != "StartLogging"));

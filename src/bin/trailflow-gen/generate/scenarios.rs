@@ -839,6 +839,12 @@ impl Planted {
         plant(self, rng, 37.96, a, "iam.amazonaws.com", "UpdateAccessKey", json!({"userName": "intern", "accessKeyId": "AKIA1111INTERN000007", "status": "Inactive"}),
             Value::Null, None, "account_access_removed");
         plant(self, rng, 37.97, a, "iam.amazonaws.com", "DeleteLoginProfile", json!({"userName": "intern"}), Value::Null, None, "");
+        // The watchers switched off: Config's recorder stopped, GuardDuty disabled, and an attempt
+        // to take the account out of its organization, refused.
+        plant(self, rng, 37.42, a, "config.amazonaws.com", "StopConfigurationRecorder", json!({"configurationRecorderName": "default"}), Value::Null, None, "security_services_disabled");
+        plant(self, rng, 37.43, a, "guardduty.amazonaws.com", "UpdateDetector", json!({"detectorId": "0ab1c2d3e4f5a6b7c8d9e0f1a2b3c4d5", "enable": false}), Value::Null, None, "");
+        plant(self, rng, 37.44, a, "organizations.amazonaws.com", "LeaveOrganization", json!({}), Value::Null,
+            Some(("AccessDeniedException", "You don't have permissions to access this resource.".to_string())), "");
         // A flow log that is configured but cannot deliver: its bucket policy refuses the service.
         let delivery = Actor {
             arn: String::new(),
