@@ -328,6 +328,12 @@ fn every_hunt_finds_its_planted_true_positive() {
             let p = planted("account_access_removed");
             Box::new(move |r| r.len() == 2 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r.iter().all(|x| x["for_user"] == "intern"))
         }),
+        ("role_assumed_by_new_principal", hunt_json("role_assumed_by_new_principal", &[]), {
+            let p = planted("role_assumed_by_new_principal");
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "caller", "arn:aws:iam::111111111111:user/svc-backup")
+            })
+        }),
         ("security_services_disabled", hunt_json("security_services_disabled", &[]), {
             let p = planted("security_services_disabled");
             Box::new(move |r| {

@@ -839,6 +839,14 @@ impl Planted {
         plant(self, rng, 37.96, a, "iam.amazonaws.com", "UpdateAccessKey", json!({"userName": "intern", "accessKeyId": "AKIA1111INTERN000007", "status": "Inactive"}),
             Value::Null, None, "account_access_removed");
         plant(self, rng, 37.97, a, "iam.amazonaws.com", "DeleteLoginProfile", json!({"userName": "intern"}), Value::Null, None, "");
+        // The deployment role the automation assumes every two hours, and then the new user.
+        let deployer = format!("arn:aws:iam::{ACCT_A}:role/ci-deployer");
+        let assume = |session: &str| json!({"roleArn": deployer, "roleSessionName": session, "durationSeconds": 3600});
+        let assumed = |rid: &str| json!({"credentials": {"accessKeyId": format!("ASIA1111DEPLOY{rid}"), "expiration": "Mar 11, 2026 2:00:00 PM"}, "assumedRoleUser": {"arn": format!("arn:aws:sts::{ACCT_A}:assumed-role/ci-deployer/deploy")}});
+        for k in 0..17 {
+            plant(self, rng, 1.5 + k as f64 * 2.0, &cast.automation, "sts.amazonaws.com", "AssumeRole", assume("deploy"), assumed(&format!("{k:06}")), None, "");
+        }
+        plant(self, rng, 37.35, &new_user, "sts.amazonaws.com", "AssumeRole", assume("svc"), assumed("SVC001"), None, "role_assumed_by_new_principal");
         // The watchers switched off: Config's recorder stopped, GuardDuty disabled, and an attempt
         // to take the account out of its organization, refused.
         plant(self, rng, 37.42, a, "config.amazonaws.com", "StopConfigurationRecorder", json!({"configurationRecorderName": "default"}), Value::Null, None, "security_services_disabled");
