@@ -1,10 +1,11 @@
 -- name: root_activity
 -- title: Root user activity
 -- severity: medium
--- description: Every call the account's root user made itself (not AWS services acting for it),
---   with where from and whether it failed. Root is for the few tasks that need it: setting up
---   an account or a trail is expected; day-to-day work, access keys and sign-ins from unknown
---   addresses are not.
+-- description: The root user's sign-ins (failed ones too) and every change it made itself (not
+--   AWS services acting for it), with where from and whether it failed. Root is for the few tasks
+--   that need it: setting up the account's trail is expected and left out (CreateTrail,
+--   StartLogging, selectors), as are the reads a console session makes; access keys, policies and
+--   sign-ins from unknown addresses are not.
 -- attack: T1078.004
 -- attack_v19: T1078.004
 SELECT event_time, account_id, event_source, event_name, source_ip, user_agent,
@@ -16,4 +17,7 @@ FROM cloudtrail
 WHERE user_type = 'Root'
   AND invoked_by IS NULL
   AND coalesce(event_type, '') NOT IN ('AwsServiceEvent')
+  AND (event_name = 'ConsoleLogin' OR read_only IS DISTINCT FROM true)
+  AND NOT (event_source = 'cloudtrail.amazonaws.com'
+           AND event_name IN ('CreateTrail', 'StartLogging', 'PutEventSelectors', 'PutInsightSelectors', 'AddTags', 'CreateEventDataStore'))
 ORDER BY event_time

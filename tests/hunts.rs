@@ -208,7 +208,14 @@ fn every_hunt_finds_its_planted_true_positive() {
         }),
         ("root_activity", hunt_json("root_activity", &[]), {
             let p = planted("root_activity");
-            Box::new(move |r| has(r, "event_id", p["event_id"].as_str().unwrap()) && r.iter().filter(|x| x["outcome"] != "succeeded").count() == 3)
+            // The owner's trail set-up and console reads as root on the first morning are left out.
+            let setup = id(&planted("root_trail_set_up"));
+            Box::new(move |r| {
+                has(r, "event_id", p["event_id"].as_str().unwrap())
+                    && r.iter().filter(|x| x["outcome"] != "succeeded").count() == 3
+                    && !has(r, "event_id", &setup)
+                    && r.iter().all(|x| x["event_name"] != "DescribeRegions" && x["event_name"] != "StartLogging")
+            })
         }),
         ("access_key_created", hunt_json("access_key_created", &[]), {
             let p = planted("access_key_created");
@@ -333,6 +340,11 @@ fn every_hunt_finds_its_planted_true_positive() {
             Box::new(move |r| {
                 r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "caller", "arn:aws:iam::111111111111:user/svc-backup")
             })
+        }),
+        ("first_sensitive_api_for_principal", hunt_json("first_sensitive_api_for_principal", &[]), {
+            // dev-temp's first grant of rights to itself, a day after its first call.
+            let p = planted("admin_policy_granted");
+            Box::new(move |r| r.iter().any(|x| x["event_id"] == p["event_id"] && x["event_name"] == "PutUserPolicy"))
         }),
         ("security_services_disabled", hunt_json("security_services_disabled", &[]), {
             let p = planted("security_services_disabled");
@@ -569,6 +581,9 @@ fn hunts_on_the_real_corpus() {
     assert!(hunt("model_access_enabled").iter().any(|r| r["actions"].as_str().unwrap_or("").contains("PutFoundationModelEntitlement")));
     // organizations-leave: refused, and reported as the attempt it is.
     assert!(hunt("security_services_disabled").iter().any(|r| r["event_name"] == "LeaveOrganization" && r["outcome"] == "failed: AccessDenied"));
+    // Root's own trail set-up is not root activity worth a finding; its console sign-ins are.
+    let root = hunt("root_activity");
+    assert!(root.iter().all(|r| r["event_name"] != "CreateTrail" && r["event_name"] != "StartLogging"), "{root:#?}");
     // Setting up a trail is no finding of the tampering hunt: CreateTrail and StartLogging are
     // not in it.
     assert!(trail.iter().all(|r| r["event_name"] != "CreateTrail" && r["event_name"] != "StartLogging"));

@@ -847,6 +847,15 @@ impl Planted {
             plant(self, rng, 1.5 + k as f64 * 2.0, &cast.automation, "sts.amazonaws.com", "AssumeRole", assume("deploy"), assumed(&format!("{k:06}")), None, "");
         }
         plant(self, rng, 37.35, &new_user, "sts.amazonaws.com", "AssumeRole", assume("svc"), assumed("SVC001"), None, "role_assumed_by_new_principal");
+        // On the first morning the account owner, as root, sets up an audit trail and looks
+        // around: expected, and no finding of the root hunt.
+        let mut owner = root.clone();
+        owner.ip = "198.18.10.4".into();
+        let audit_arn = format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/org-audit");
+        plant(self, rng, 0.3, &owner, "cloudtrail.amazonaws.com", "CreateTrail", json!({"name": "org-audit", "s3BucketName": "a1-org-audit", "isMultiRegionTrail": true}),
+            json!({"name": "org-audit", "trailARN": audit_arn, "isMultiRegionTrail": true}), None, "root_trail_set_up");
+        plant(self, rng, 0.301, &owner, "cloudtrail.amazonaws.com", "StartLogging", json!({"name": audit_arn}), Value::Null, None, "");
+        plant(self, rng, 0.31, &owner, "ec2.amazonaws.com", "DescribeRegions", json!({}), Value::Null, None, "");
         // The watchers switched off: Config's recorder stopped, GuardDuty disabled, and an attempt
         // to take the account out of its organization, refused.
         plant(self, rng, 37.42, a, "config.amazonaws.com", "StopConfigurationRecorder", json!({"configurationRecorderName": "default"}), Value::Null, None, "security_services_disabled");
