@@ -5,8 +5,8 @@
 --   history in the evidence (assumed min_assumptions times or more by others, over at least
 --   baseline): a new hand on an established role, such as a freshly made user taking over a
 --   deployment role. Callers from outside the evidence's accounts are in role_assumed_from_outside.
--- attack: T1078.004, T1548
--- attack_v19: T1078.004, T1548
+-- attack: T1078.004
+-- attack_v19: T1078.004
 -- param: baseline duration 12h How long a role must have been assumed before a new caller counts
 -- param: min_assumptions int 5 Earlier assumptions of the role by other callers
 WITH assumed AS (
