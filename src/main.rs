@@ -173,6 +173,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script: `trailflow completions bash > /etc/bash_completion.d/trailflow`
+    /// (zsh: into a folder of your $fpath as _trailflow; fish: ~/.config/fish/completions/trailflow.fish).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// An interactive SQL prompt over the lake (history, multi-line statements, \d to list tables).
     Shell,
     /// What the lake holds: rows, files and bytes per table, time ranges, accounts, regions.
@@ -245,6 +251,13 @@ enum HuntCmd {
         /// Also print each hunt's description and parameters.
         #[arg(long, short)]
         verbose: bool,
+    },
+    /// Print a hunt: its header (severity, ATT&CK, parameters, description) and its SQL.
+    Show {
+        /// The hunt's name (see `hunt list`).
+        name: String,
+        #[command(flatten)]
+        queries: QueriesArg,
     },
     /// Plan every hunt without running it; exit 1 if any is broken.
     Lint {
@@ -500,6 +513,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Hunt { cmd } => hunt_cmd(&lake_dir, cmd),
         Cmd::Acl { cmd } => acl_cmd(&lake_dir, cmd),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "trailflow", &mut out);
+            std::io::Write::write_all(&mut Stdout, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Compact { json } => {
             use std::io::IsTerminal;
             let pb = if cli.quiet || !std::io::stderr().is_terminal() {
@@ -659,6 +679,12 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
             for p in &problems {
                 errln!("trailflow: warning: {p}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        HuntCmd::Show { name, queries } => {
+            let (hunts, _) = hunt::catalog(queries.dir.as_deref())?;
+            let h = hunt::select(&hunts, std::slice::from_ref(&name))?;
+            out!("{}", hunt::render_show(h[0]));
             Ok(ExitCode::SUCCESS)
         }
         HuntCmd::Lint { queries } => {

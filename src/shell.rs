@@ -108,6 +108,17 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                     }
                     true
                 }
+                c if c.starts_with('\\') || (c.starts_with('.') && c.len() > 1 && c[1..].chars().all(|ch| ch.is_ascii_alphabetic())) => {
+                    // An unknown command is an error, never the start of a statement that would
+                    // swallow the next line.
+                    let known = ["\\q", "\\?", "\\d", "\\format", ".quit", ".exit", ".help", ".tables", ".schema", ".format"];
+                    let near = known.iter().min_by_key(|k| strsim::levenshtein(k, c)).filter(|k| strsim::levenshtein(k, c) <= 2);
+                    match near {
+                        Some(k) => errln!("error: unknown command {c}; did you mean {k}? (\\? lists the commands)"),
+                        None => errln!("error: unknown command {c} (\\? lists the commands)"),
+                    }
+                    true
+                }
                 _ => false,
             };
             if handled {

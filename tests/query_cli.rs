@@ -170,3 +170,57 @@ fn memory_limit_from_the_environment() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("TRAILFLOW_MEMORY_LIMIT") && err.trim().lines().count() == 1, "{err}");
 }
+
+#[test]
+fn mistakes_at_the_terminal_are_named_with_the_nearest_right_word() {
+    // A mistyped hunt: one line, exit 1, the hunt meant.
+    for args in [&["hunt", "show", "trail_tamper"][..], &["hunt", "run", "root_activty"][..]] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("did you mean"), "{err}");
+    }
+    // An unknown shell command is an error; the statement after it still runs on its own.
+    let lake = lake_with_sample();
+    let mut child = bin()
+        .args(["shell", "--lake"])
+        .arg(lake.path())
+        .env("HOME", lake.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\\tables\nSELECT 41 + 1 AS answer;\n\\q\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown command \\tables; did you mean .tables?"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+}
+
+#[test]
+fn hunt_show_prints_the_header_and_the_sql() {
+    let out = bin().args(["hunt", "show", "failed_console_logins"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("failed_console_logins (high): Bursts of failed console sign-ins"), "{text}");
+    assert!(text.contains("ATT&CK: T1110 (renumbered: T1110)"));
+    assert!(text.contains("param: min_failures int (default 3)"));
+    assert!(text.contains("WITH failures AS ("), "{text}");
+    assert!(!text.contains("-- name:"), "the header is said once, not repeated as comments");
+}
+
+#[test]
+fn completion_scripts_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for verb in ["investigate", "correlate", "acl", "hunt", "compact"] {
+            assert!(text.contains(verb), "{shell} completion lacks {verb}");
+        }
+    }
+    let out = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

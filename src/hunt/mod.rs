@@ -351,7 +351,15 @@ pub fn select<'a>(hunts: &'a [Hunt], names: &[String]) -> Result<Vec<&'a Hunt>> 
         .iter()
         .map(|n| {
             hunts.iter().find(|h| &h.name == n).ok_or_else(|| {
-                Error::Invalid(format!("unknown hunt {n:?}: `trailflow hunt list` shows the {} hunts", hunts.len()))
+                let near = hunts
+                    .iter()
+                    .map(|h| (strsim::levenshtein(&h.name, n), &h.name))
+                    .filter(|(d, name)| *d <= 3 || name.contains(n.as_str()))
+                    .min();
+                match near {
+                    Some((_, name)) => Error::Invalid(format!("unknown hunt {n:?}; did you mean {name}? (`trailflow hunt list` shows the {} hunts)", hunts.len())),
+                    None => Error::Invalid(format!("unknown hunt {n:?}: `trailflow hunt list` shows the {} hunts", hunts.len())),
+                }
             })
         })
         .collect()
@@ -707,6 +715,20 @@ pub fn render_summary(results: &[HuntResult]) -> String {
     for r in results.iter().filter(|r| r.error.is_some()) {
         out.push_str(&format!("failed: {}: {}\n", r.name, r.error.as_deref().unwrap_or_default()));
     }
+    out
+}
+
+/// `hunt show` as text: the hunt's header as it reads in its file, then its SQL.
+pub fn render_show(h: &Hunt) -> String {
+    let mut out = format!("{} ({}): {}\n", h.name, h.severity.as_str(), h.title);
+    out.push_str(&format!("from: {}\n", h.origin));
+    out.push_str(&format!("ATT&CK: {} (renumbered: {})\n", h.attack.join(", "), h.attack_v19.join(", ")));
+    for p in &h.params {
+        out.push_str(&format!("param: {} {} (default {}): {}\n", p.name, p.ty.as_str(), if p.default.is_empty() { "empty" } else { &p.default }, p.description));
+    }
+    // The SQL without the header comments above it (said just above).
+    let sql: Vec<&str> = h.sql.lines().skip_while(|l| l.trim_start().starts_with("--") || l.trim().is_empty()).collect();
+    out.push_str(&format!("\n{}\n\n{}\n", h.description, sql.join("\n").trim_end()));
     out
 }
 
