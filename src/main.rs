@@ -198,12 +198,25 @@ struct OutputArgs {
     /// Write to a file instead of stdout (.csv, .json, .ndjson/.jsonl, .parquet, .txt pick the format).
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
+    /// Rows a table shows on the screen (default 40 on a terminal; 0: all). Files get every row.
+    #[arg(long, value_name = "N")]
+    maxrows: Option<usize>,
 }
 
 impl OutputArgs {
     fn format(&self) -> anyhow::Result<Format> {
         Ok(Format::choose(self.format, self.output.as_deref())?)
     }
+
+    /// How a result shown on the screen is fitted to it (`--format table` keeps a wide table).
+    fn screen(&self) -> trailflow::output::Screen {
+        screen_for(self.format, self.maxrows)
+    }
+}
+
+fn screen_for(format: Option<Format>, maxrows: Option<usize>) -> trailflow::output::Screen {
+    let s = trailflow::output::Screen::of_stdout(maxrows);
+    if format == Some(Format::Table) { s.keep_table() } else { s }
 }
 
 /// More hunts besides the built-in ones.
@@ -287,6 +300,9 @@ enum HuntCmd {
         /// Output format (default: table on screen, csv in a folder).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Rows a table shows on the screen (default 40 on a terminal; 0: all).
+        #[arg(long, value_name = "N")]
+        maxrows: Option<usize>,
         #[command(flatten)]
         queries: QueriesArg,
     },
@@ -378,9 +394,10 @@ async fn stream_query(
     sql: &str,
     format: Format,
     output: Option<&std::path::Path>,
+    screen: trailflow::output::Screen,
 ) -> anyhow::Result<()> {
     let df = trailflow::query::user_sql(ctx, sql).await?;
-    stream_dataframe(df, format, output).await
+    stream_dataframe(df, format, output, screen).await
 }
 
 /// Run a DataFrame and write its result batch by batch.
@@ -388,10 +405,14 @@ async fn stream_dataframe(
     df: datafusion::prelude::DataFrame,
     format: Format,
     output: Option<&std::path::Path>,
+    screen: trailflow::output::Screen,
 ) -> anyhow::Result<()> {
     let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await?;
     let mut sink = Sink::new(format, schema, open_output(output)?)?;
+    if output.is_none() {
+        sink = sink.on_screen(screen);
+    }
     while let Some(batch) = stream.next().await {
         sink.write(&batch?)?;
     }
@@ -482,7 +503,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
                 let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
-                stream_query(&ctx, &sql, format, out.output.as_deref()).await
+                stream_query(&ctx, &sql, format, out.output.as_deref(), out.screen()).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -491,6 +512,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lake = Lake::open(&lake_dir)?;
             let req = trailflow::search::SearchRequest { query, from, to, limit };
             let mut sink = Sink::new(format, trailflow::search::result_schema(), open_output(out.output.as_deref())?)?;
+            if out.output.is_none() {
+                sink = sink.on_screen(out.screen());
+            }
             trailflow::search::search_each(&lake, &req, &mut |batch| sink.write(&batch))?;
             sink.finish()?;
             Ok(ExitCode::SUCCESS)
@@ -507,7 +531,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 let ctx = trailflow::session::session(Some(&lake), &opts).await?;
                 let df = trailflow::session::correlation(&ctx, &opts).await?;
-                stream_dataframe(df, format, out.output.as_deref()).await
+                stream_dataframe(df, format, out.output.as_deref(), out.screen()).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -585,6 +609,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Write one batch in a format.
 fn write_batch(batch: &datafusion::arrow::array::RecordBatch, format: Format, output: Option<&std::path::Path>) -> anyhow::Result<()> {
     let mut sink = Sink::new(format, batch.schema(), open_output(output)?)?;
+    if output.is_none() {
+        sink = sink.on_screen(trailflow::output::Screen::of_stdout(Some(0)));
+    }
     sink.write(batch)?;
     sink.finish()?;
     Ok(())
@@ -662,7 +689,7 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
             AclCmd::History { acl: id, out } => {
                 let format = out.format()?;
                 acl::require_acl(&ctx, &id).await?;
-                stream_query(&ctx, &acl::history_sql(&id), format, out.output.as_deref()).await
+                stream_query(&ctx, &acl::history_sql(&id), format, out.output.as_deref(), out.screen()).await
             }
         }
     })?;
@@ -706,7 +733,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                 Ok(ExitCode::from(EXIT_FATAL))
             }
         }
-        HuntCmd::Run { names, all, params, from, to, output, format, queries } => {
+        HuntCmd::Run { names, all, params, from, to, output, format, maxrows, queries } => {
             let (hunts, problems) = hunt::catalog(queries.dir.as_deref())?;
             for p in &problems {
                 errln!("trailflow: warning: {p}");
@@ -725,8 +752,9 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                         anyhow::Ok(results.iter().filter(|r| r.error.is_some()).count())
                     }
                     None => {
+                        let asked = format;
                         let format = format.unwrap_or(Format::Table);
-                        if selected.len() > 1 && format != Format::Table {
+                        if selected.len() > 1 && !matches!(format, Format::Table | Format::Line) {
                             anyhow::bail!("several hunts in {format:?}: give -o DIR to get one file per hunt");
                         }
                         let mut failed = 0;
@@ -741,7 +769,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                             }
                             let result = async {
                                 let df = hunt::dataframe(&ctx, h, &values, range).await?;
-                                stream_dataframe(df, format, None).await
+                                stream_dataframe(df, format, None, screen_for(asked, maxrows)).await
                             }
                             .await;
                             if let Err(e) = result {

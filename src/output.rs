@@ -20,6 +20,10 @@ pub enum Format {
     #[value(alias = "jsonl")]
     Ndjson,
     Parquet,
+    /// One block per row, a line per column (`vertical` is the same): for results wider than the
+    /// screen. A table that would not fit a terminal is shown this way on its own.
+    #[value(alias = "vertical")]
+    Line,
 }
 
 /// The file extensions that name a format.
@@ -154,7 +158,7 @@ pub fn one_line(e: impl std::fmt::Display) -> String {
 /// Where result batches go, one batch at a time (only the screen table is gathered, to size its
 /// columns).
 pub enum Sink {
-    Table { batches: Vec<RecordBatch>, out: Box<dyn Write + Send> },
+    Table { batches: Vec<RecordBatch>, out: Box<dyn Write + Send>, screen: Screen, vertical: bool },
     Csv(datafusion::arrow::csv::Writer<Box<dyn Write + Send>>),
     Json(datafusion::arrow::json::ArrayWriter<Box<dyn Write + Send>>, bool),
     Ndjson(datafusion::arrow::json::LineDelimitedWriter<Box<dyn Write + Send>>),
@@ -168,7 +172,8 @@ impl Sink {
         out: Box<dyn Write + Send>,
     ) -> Result<Sink> {
         Ok(match format {
-            Format::Table => Sink::Table { batches: Vec::new(), out },
+            Format::Table => Sink::Table { batches: Vec::new(), out, screen: Screen::default(), vertical: false },
+            Format::Line => Sink::Table { batches: Vec::new(), out, screen: Screen::default(), vertical: true },
             Format::Csv => Sink::Csv(datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out)),
             Format::Json => Sink::Json(datafusion::arrow::json::ArrayWriter::new(out), false),
             Format::Ndjson => Sink::Ndjson(datafusion::arrow::json::LineDelimitedWriter::new(out)),
@@ -197,7 +202,15 @@ impl Sink {
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
-            Sink::Table { batches, .. } => batches.push(truncate_batch(batch)?),
+            Sink::Table { batches, screen, .. } => {
+                // Rows past the screen's limit are counted, not kept.
+                let kept: usize = batches.iter().map(|b| b.num_rows()).sum();
+                screen.rows += batch.num_rows();
+                let room = screen.max_rows.map_or(usize::MAX, |m| m.saturating_sub(kept));
+                if room > 0 {
+                    batches.push(truncate_batch(&batch.slice(0, batch.num_rows().min(room)))?);
+                }
+            }
             Sink::Csv(w) => w.write(&escape_batch(batch)?)?,
             Sink::Json(w, any) => {
                 *any = true;
@@ -211,12 +224,27 @@ impl Sink {
 
     pub fn finish(self) -> Result<()> {
         match self {
-            Sink::Table { batches, mut out } => {
-                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            Sink::Table { batches, mut out, screen, vertical } => {
+                let shown: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let rows = screen.rows;
+                let mut note = Vec::new();
                 if !batches.is_empty() {
-                    writeln!(out, "{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?)?;
+                    let table = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
+                    let wide = screen.width.is_some_and(|w| table.lines().next().is_some_and(|l| l.chars().count() > w));
+                    if vertical || wide {
+                        write!(out, "{}", vertical_text(&batches)?)?;
+                        if wide && !vertical {
+                            note.push("shown a row at a time: the table is wider than the screen; --format table keeps it".to_string());
+                        }
+                    } else {
+                        writeln!(out, "{table}")?;
+                    }
                 }
-                writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+                if shown < rows {
+                    note.push(format!("{shown} shown; --maxrows 0 shows all"));
+                }
+                let note = if note.is_empty() { String::new() } else { format!(" ({})", note.join("; ")) };
+                writeln!(out, "{rows} row{}{note}", if rows == 1 { "" } else { "s" })?;
                 out.flush()?;
             }
             Sink::Csv(w) => w.into_inner().flush()?,
@@ -238,6 +266,75 @@ impl Sink {
         }
         Ok(())
     }
+}
+
+/// How a table is fitted to the screen it goes to: the screen's width (a table wider than it is
+/// shown a row at a time) and how many rows it shows; none of either for a file or a pipe.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Screen {
+    pub width: Option<usize>,
+    pub max_rows: Option<usize>,
+    /// Rows seen (shown or not).
+    rows: usize,
+}
+
+/// Rows a table shows on a terminal unless `--maxrows` says otherwise (as the DuckDB shell).
+pub const SCREEN_ROWS: usize = 40;
+
+impl Screen {
+    /// The screen standard output is, if it is one: its width (or `COLUMNS` when set), and
+    /// `max_rows` (`Some(0)`: all; `None`: [`SCREEN_ROWS`] on a terminal, all elsewhere).
+    pub fn of_stdout(max_rows: Option<usize>) -> Screen {
+        use std::io::IsTerminal;
+        let terminal = std::io::stdout().is_terminal();
+        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|c| *c > 0);
+        let width = columns.or_else(|| terminal.then(|| console::Term::stdout().size_checked().map(|(_, c)| c as usize)).flatten());
+        let max_rows = match max_rows {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if terminal => Some(SCREEN_ROWS),
+            None => None,
+        };
+        Screen { width, max_rows, rows: 0 }
+    }
+}
+
+impl Screen {
+    /// The table kept a table however wide (asked for by name).
+    pub fn keep_table(self) -> Screen {
+        Screen { width: None, ..self }
+    }
+}
+
+impl Sink {
+    /// Fit a table (or the line format) to a screen; other formats are written whole.
+    pub fn on_screen(mut self, s: Screen) -> Sink {
+        if let Sink::Table { screen, .. } = &mut self {
+            *screen = s;
+        }
+        self
+    }
+}
+
+/// Rows one block each, a line per column: `-[ row 1 ]-` then `name | value`.
+fn vertical_text(batches: &[RecordBatch]) -> Result<String> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let mut out = String::new();
+    let mut n = 0;
+    for b in batches {
+        let names: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        let options = FormatOptions::default().with_null("");
+        let cols: Vec<ArrayFormatter> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<std::result::Result<_, _>>()?;
+        for r in 0..b.num_rows() {
+            n += 1;
+            out.push_str(&format!("-[ row {n} ]{}\n", "-".repeat(width.saturating_sub(4).max(8))));
+            for (name, col) in names.iter().zip(&cols) {
+                out.push_str(&format!("{name:<width$} | {}\n", col.value(r)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Write batches in a format.

@@ -219,7 +219,28 @@ pub fn read_only() -> SQLOptions {
 /// not a stack overflow).
 pub async fn user_sql(ctx: &SessionContext, sql: &str) -> Result<datafusion::prelude::DataFrame> {
     crate::limits::check_nesting(sql, "SQL", true)?;
-    Ok(ctx.sql_with_options(sql, read_only()).await?)
+    match ctx.sql_with_options(sql, read_only()).await {
+        Ok(df) => Ok(df),
+        Err(e) => Err(with_table_suggestion(ctx, e)),
+    }
+}
+
+/// A query naming a table the session lacks: the error names the nearest one that exists
+/// (DataFusion suggests columns itself).
+fn with_table_suggestion(ctx: &SessionContext, e: datafusion::error::DataFusionError) -> Error {
+    let text = e.to_string();
+    let missing = text.split("table '").nth(1).and_then(|r| r.split("' not found").next()).filter(|_| text.contains("' not found"));
+    let Some(missing) = missing else { return e.into() };
+    let name = missing.rsplit('.').next().unwrap_or(missing);
+    let tables: Vec<String> = ctx
+        .catalog("datafusion")
+        .and_then(|c| c.schema("public"))
+        .map(|s| s.table_names())
+        .unwrap_or_default();
+    match tables.iter().map(|t| (strsim::levenshtein(t, name), t)).filter(|(d, _)| *d <= 3).min() {
+        Some((_, near)) => Error::Invalid(format!("no table {name}; did you mean {near}? (`SELECT table_name FROM information_schema.tables`, or \\d in the shell, lists them)")),
+        None => e.into(),
+    }
 }
 
 /// Run one read-only query and collect its result.

@@ -19,7 +19,7 @@ const HELP: &str = "\
 Statements end with ';' and may span lines. Commands:
   \\d  or .tables          list tables
   \\d T or .schema T       columns of table T
-  \\format FORMAT          table, csv, json, ndjson (now: {format})
+  \\format FORMAT          table, line, csv, json, ndjson (now: {format})
   \\q  or .quit            leave (Ctrl-D too)
   \\?  or .help            this help";
 
@@ -37,7 +37,7 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, format: Format) {
         let df = trailflow::query::user_sql(ctx, sql).await?;
         let schema = df.schema().inner().clone();
         let mut stream = df.execute_stream().await?;
-        let mut sink = Sink::new(format, schema, Box::new(std::io::BufWriter::new(Stdout)))?;
+        let mut sink = Sink::new(format, schema, Box::new(std::io::BufWriter::new(Stdout)))?.on_screen(trailflow::output::Screen::of_stdout(None));
         while let Some(b) = stream.next().await {
             sink.write(&b?)?;
         }
@@ -103,7 +103,7 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                 }
                 "\\format" | ".format" => {
                     match arg.and_then(|a| <Format as clap::ValueEnum>::from_str(a, true).ok()) {
-                        Some(Format::Parquet) | None => errln!("error: formats here are table, csv, json, ndjson"),
+                        Some(Format::Parquet) | None => errln!("error: formats here are table, line, csv, json, ndjson"),
                         Some(f) => format = f,
                     }
                     true

@@ -224,3 +224,36 @@ fn completion_scripts_for_bash_zsh_and_fish() {
     let out = bin().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn wide_results_fit_the_screen() {
+    let lake = lake_with_sample();
+    // A result wider than an 80-column screen is shown a row at a time, and says so.
+    let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT * FROM nacl_changes ORDER BY event_time LIMIT 2").env("COLUMNS", "80").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("-[ row 1 ]"), "{text}");
+    assert!(text.lines().filter(|l| !l.starts_with("2 rows")).all(|l| !l.starts_with('+')), "no table lines");
+    assert!(text.contains("event_name") && text.contains("| CreateNetworkAclEntry"), "{text}");
+    assert!(text.trim_end().ends_with("2 rows (shown a row at a time: the table is wider than the screen; --format table keeps it)"), "{text}");
+    // A narrow one stays a table; --format table keeps a wide one a table.
+    let narrow = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT 1 AS a").env("COLUMNS", "80").output().unwrap();
+    assert!(String::from_utf8_lossy(&narrow.stdout).starts_with('+'));
+    let forced = bin().args(["sql", "--format", "table", "--lake"]).arg(lake.path()).arg("SELECT * FROM nacl_changes LIMIT 1").env("COLUMNS", "80").output().unwrap();
+    assert!(String::from_utf8_lossy(&forced.stdout).starts_with('+'));
+    // --maxrows: the rows shown, and how many there were; --format line (vertical) always.
+    let few = bin().args(["sql", "--maxrows", "3", "--lake"]).arg(lake.path()).arg("SELECT event_id FROM cloudtrail").output().unwrap();
+    let text = String::from_utf8_lossy(&few.stdout);
+    assert_eq!(text.lines().filter(|l| l.starts_with("| ") && !l.contains("event_id")).count(), 3, "{text}");
+    assert!(text.contains("(3 shown; --maxrows 0 shows all)"), "{text}");
+    let line = bin().args(["sql", "--format", "vertical", "--lake"]).arg(lake.path()).arg("SELECT 1 AS a, 'x' AS b").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&line.stdout), "-[ row 1 ]--------\na | 1\nb | x\n1 row\n");
+    // A file gets every row, whatever the screen.
+    let file = lake.path().join("all.txt");
+    let out = bin().args(["sql", "--maxrows", "3", "-o"]).arg(&file).arg("--lake").arg(lake.path()).arg("SELECT event_id FROM cloudtrail LIMIT 10").output().unwrap();
+    assert!(out.status.success());
+    assert!(std::fs::read_to_string(&file).unwrap().trim_end().ends_with("10 rows"));
+    // A mistyped table is named with the one meant.
+    let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT * FROM cloudtrial").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no table cloudtrial; did you mean cloudtrail?"));
+}

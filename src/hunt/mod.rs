@@ -608,7 +608,7 @@ pub async fn run_to_dir(
     use futures::StreamExt;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let ext = match format {
-        crate::output::Format::Table => "txt",
+        crate::output::Format::Table | crate::output::Format::Line => "txt",
         crate::output::Format::Csv => "csv",
         crate::output::Format::Json => "json",
         crate::output::Format::Ndjson => "ndjson",
