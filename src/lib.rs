@@ -24,6 +24,7 @@ pub mod search;
 pub mod session;
 pub mod stats;
 pub mod time;
+pub mod timeline;
 
 pub use error::{Error, Result};
 

@@ -173,6 +173,28 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Everything one actor, access key or address did, from CloudTrail and the flow logs, in time
+    /// order. `--format jsonl` writes Timesketch's import shape (message, datetime,
+    /// timestamp_desc, timestamp).
+    Timeline {
+        /// A principal's ARN (a role's ARN also matches its sessions).
+        #[arg(long, value_name = "ARN")]
+        actor: Option<String>,
+        /// An address: CloudTrail calls from it and flow records to or from it.
+        #[arg(long, value_name = "ADDRESS")]
+        ip: Option<String>,
+        /// An access key id (AKIA..., ASIA...).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// Only what happened at or after this time.
+        #[arg(long, value_parser = parse_time_arg)]
+        from: Option<i64>,
+        /// Only what happened before this time.
+        #[arg(long, value_parser = parse_time_arg)]
+        to: Option<i64>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
     /// Print a shell completion script: `trailflow completions bash > /etc/bash_completion.d/trailflow`
     /// (zsh: into a folder of your $fpath as _trailflow; fish: ~/.config/fish/completions/trailflow.fish).
     Completions {
@@ -515,8 +537,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if out.output.is_none() {
                 sink = sink.on_screen(out.screen());
             }
+            let ip = req.query.trim().parse::<std::net::IpAddr>().ok();
             trailflow::search::search_each(&lake, &req, &mut |batch| sink.write(&batch))?;
             sink.finish()?;
+            if let Some(ip) = ip {
+                errln!("note: search covers CloudTrail only; `trailflow timeline --ip {ip}` adds this address's flow records");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Correlate { span, trusted, out } => {
@@ -537,6 +563,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Hunt { cmd } => hunt_cmd(&lake_dir, cmd),
         Cmd::Acl { cmd } => acl_cmd(&lake_dir, cmd),
+        Cmd::Timeline { actor, ip, key, from, to, out } => {
+            let pivot = trailflow::timeline::Pivot::from_args(actor, ip, key)?;
+            let format = out.format()?;
+            let lake = Lake::open(&lake_dir)?;
+            runtime()?.block_on(async {
+                let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+                let mut df = trailflow::timeline::timeline(&ctx, &pivot, from, to).await?;
+                // On the screen, unless a format is asked for: time, source and what happened.
+                if out.output.is_none() && out.format.is_none() {
+                    df = df.select_columns(&["datetime", "source", "message"])?;
+                }
+                stream_dataframe(df, format, out.output.as_deref(), out.screen()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

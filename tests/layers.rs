@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     // Making sense of it.
     &["correlate"],
     &["session"],
-    &["hunt", "stats"],
+    &["hunt", "stats", "timeline"],
     &["report"],
 ];
 

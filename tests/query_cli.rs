@@ -257,3 +257,46 @@ fn wide_results_fit_the_screen() {
     let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT * FROM cloudtrial").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("no table cloudtrial; did you mean cloudtrail?"));
 }
+
+#[test]
+fn timelines_of_an_address_a_key_and_an_actor_across_both_sources() {
+    let lake = lake_with_sample();
+    let run = |args: &[&str]| bin().arg("timeline").args(args).arg("--lake").arg(lake.path()).output().unwrap();
+    // The deny-listed scanner: rejected flows before the deny rule was deleted, accepted after.
+    let out = run(&["--ip", "45.137.21.9", "--format", "csv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert!(lines.iter().all(|l| l.contains(",flow_logs,")), "the scanner made no CloudTrail call");
+    let first_accept = lines.iter().position(|l| l.contains("Flow start,ACCEPT")).unwrap();
+    assert!(lines[..first_accept].iter().all(|l| l.contains("Flow start,REJECT")));
+    assert!(lines[first_accept].starts_with("2026-03-11T0"), "{}", lines[first_accept]);
+    let times: Vec<&str> = lines.iter().map(|l| &l[..20]).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    // The attacker's address: its CloudTrail calls and (none) flows, merged in time order.
+    let out = run(&["--ip", "203.0.113.50", "--format", "csv"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("arn:aws:iam::111111111111:user/dev-temp CreateNetworkAclEntry from 203.0.113.50"));
+    // The new key, in Timesketch's shape: one JSON object a line with message, datetime,
+    // timestamp_desc and timestamp.
+    let out = run(&["--key", "AKIA1111SVCBACKUP009", "--format", "jsonl"]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.len() > 30);
+    for r in &rows {
+        assert!(r["message"].is_string() && r["datetime"].is_string() && r["timestamp_desc"] == "CloudTrail call" && r["timestamp"].is_i64(), "{r}");
+    }
+    assert_eq!(rows[0]["event_name"], "GetCallerIdentity");
+    // A role's ARN finds its sessions.
+    let out = run(&["--actor", "arn:aws:iam::111111111111:role/ops-automation", "--format", "csv"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("assumed-role/ops-automation/i-0a100000000bastion"));
+    // The screen view: time, source, message.
+    let out = run(&["--key", "AKIA1111SVCBACKUP009", "--maxrows", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("| datetime") && text.contains("| message") && !text.contains("event_id"), "{text}");
+    // One pivot, and a real address.
+    for bad in [&[][..], &["--ip", "x.y"][..], &["--ip", "1.2.3.4", "--key", "AKIA"][..]] {
+        assert_eq!(run(bad).status.code(), Some(1), "{bad:?}");
+    }
+    // search of an address says it covered CloudTrail only.
+    let out = bin().args(["search", "203.0.113.50", "--format", "csv", "--lake"]).arg(lake.path()).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("search covers CloudTrail only; `trailflow timeline --ip 203.0.113.50`"));
+}
