@@ -299,11 +299,16 @@ enum HuntCmd {
         #[command(flatten)]
         queries: QueriesArg,
     },
-    /// Run hunts by name (or --all) and print or write their results.
+    /// Run hunts by name (or --all), or Sigma rules (--sigma DIR), and print or write their results.
     Run {
         /// Hunt names (see `hunt list`).
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(required_unless_present_any = ["all", "sigma"], conflicts_with = "all")]
         names: Vec<String>,
+        /// Run the Sigma rules for AWS CloudTrail in this folder (a checkout of SigmaHQ's
+        /// rules/cloud/aws/cloudtrail, or your own); rules that cannot be compiled are listed with
+        /// the reason.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["all", "names"])]
+        sigma: Option<PathBuf>,
         /// Run every hunt.
         #[arg(long)]
         all: bool,
@@ -737,6 +742,54 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// `trailflow hunt run --sigma DIR`: compile the rules, run each, say what each matched.
+fn sigma_run(lake_dir: &std::path::Path, dir: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let (rules, skipped) = trailflow::hunt::sigma::load_dir(dir)?;
+    for (f, why) in &skipped {
+        errln!("trailflow: sigma: {}: not run: {why}", f.display());
+    }
+    let lake = Lake::open(lake_dir)?;
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(vec!["level", "rule", "title", "hits", "id"]);
+    let mut summary = String::from("rule,title,level,id,tags,hits,file,error\n");
+    let csv = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    runtime()?.block_on(async {
+        let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+        if let Some(o) = output {
+            std::fs::create_dir_all(o).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", o.display()))?;
+        }
+        for r in &rules {
+            let result = trailflow::query::query(&ctx, &r.sql()).await;
+            let (hits, error) = match &result {
+                Ok(b) => (b.iter().map(|b| b.num_rows()).sum::<usize>(), String::new()),
+                Err(e) => (0, one_line(e)),
+            };
+            let mut file = String::new();
+            if let (Some(o), Ok(batches)) = (output, &result) {
+                file = format!("{}.csv", r.stem());
+                trailflow::output::write(Format::Csv, batches, Box::new(std::io::BufWriter::new(std::fs::File::create(o.join(&file))?)))?;
+            }
+            if !error.is_empty() {
+                errln!("trailflow: sigma: {}: {error}", r.file.display());
+            }
+            table.add_row(vec![r.level.clone(), r.stem(), r.title.clone(), if error.is_empty() { hits.to_string() } else { "FAILED".into() }, r.id.clone()]);
+            summary.push_str(&format!("{},{},{},{},{},{hits},{},{}\n", csv(&r.stem()), csv(&r.title), csv(&r.level), csv(&r.id), csv(&r.tags.join(" ")), csv(&file), csv(&error)));
+        }
+        for (f, why) in &skipped {
+            let stem = f.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            summary.push_str(&format!("{},,,,,,,{}\n", csv(&stem), csv(&format!("not run: {why}"))));
+        }
+        anyhow::Ok(())
+    })?;
+    outln!("{table}");
+    outln!("{} Sigma rules run, {} not run (see the lines above)", rules.len(), skipped.len());
+    if let Some(o) = output {
+        std::fs::write(o.join("sigma_summary.csv"), summary).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", o.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `trailflow hunt ...`.
 fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode> {
     use trailflow::hunt;
@@ -774,7 +827,8 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                 Ok(ExitCode::from(EXIT_FATAL))
             }
         }
-        HuntCmd::Run { names, all, params, from, to, output, format, maxrows, queries } => {
+        HuntCmd::Run { sigma: Some(dir), output, .. } => sigma_run(lake_dir, &dir, output.as_deref()),
+        HuntCmd::Run { names, all, params, from, to, output, format, maxrows, queries, .. } => {
             let (hunts, problems) = hunt::catalog(queries.dir.as_deref())?;
             for p in &problems {
                 errln!("trailflow: warning: {p}");

@@ -617,3 +617,32 @@ fn hunts_whose_evidence_is_absent_say_not_run_rather_than_zero() {
     let out = bin().args(["hunt", "run", "--all", "--lake"]).arg(lake()).arg("-o").arg(dir.path().join("all")).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("not run"));
 }
+
+#[test]
+fn sigma_rules_compile_to_sql_and_say_what_they_could_not_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin().args(["hunt", "run", "--sigma"]).arg(root().join("tests/data/sigma")).arg("-o").arg(dir.path()).arg("--lake").arg(lake()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = std::fs::read_to_string(dir.path().join("sigma_summary.csv")).unwrap();
+    let hits = |rule: &str| -> i64 {
+        let line = summary.lines().find(|l| l.starts_with(&format!("\"{rule}\""))).unwrap();
+        line.split(',').nth(5).unwrap().parse().unwrap()
+    };
+    // Each rule matches what the same question asked in SQL matches.
+    let count = |q: &str| common::count(lake(), q);
+    assert_eq!(hits("root_console_login_without_mfa"), 1);
+    assert_eq!(hits("inline_admin_policy"), count("SELECT event_id FROM cloudtrail WHERE event_name = 'PutUserPolicy' AND user_arn NOT LIKE '%automation%'"));
+    assert_eq!(
+        hits("attacker_tooling"),
+        count("SELECT event_id FROM cloudtrail WHERE (lower(user_agent) LIKE '%linux%' AND lower(user_agent) LIKE '%kali%') OR cidr_contains('203.0.113.0/24', source_ip)")
+    );
+    assert!(hits("new_user_keyword") > 30);
+    // One CSV per rule, named after its file; the rules not run, each with its reason.
+    let csv = std::fs::read_to_string(dir.path().join("root_console_login_without_mfa.csv")).unwrap();
+    assert!(csv.contains("ConsoleLogin") && csv.contains("203.0.113.50"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("windows_process.yml: not run: not an AWS CloudTrail rule"), "{err}");
+    assert!(err.contains("encoded_value.yml: not run: selection: the modifier `base64offset` is not compiled"), "{err}");
+    assert!(err.contains("many_failures.yml: not run: correlation rules"), "{err}");
+    assert!(summary.contains("\"windows_process\",,,,,,,\"not run: not an AWS CloudTrail rule (logsource)\""));
+}

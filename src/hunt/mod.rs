@@ -16,6 +16,8 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 
+pub mod sigma;
+
 use crate::error::{Error, Result};
 
 /// The hunts built into the binary: `(file name, text)` of every `queries/*.sql` but the correlation.
