@@ -359,7 +359,7 @@ mod tests {
         .unwrap();
         assert!(rule.condition.contains("lower(event_source) = 'iam.amazonaws.com'"), "{}", rule.condition);
         assert!(rule.condition.contains("lower(event_name) LIKE 'create%' OR lower(event_name) LIKE 'attach%'"), "{}", rule.condition);
-        assert!(rule.condition.contains("NOT coalesce((((lower(user_arn) LIKE '%automation%')))"), "{}", rule.condition);
+        assert!(rule.condition.contains("NOT coalesce(((lower(user_arn) LIKE '%automation%')), false)"), "{}", rule.condition);
         let other = compile(Path::new("w.yml"), "title: w\nlogsource:\n  product: windows\ndetection:\n  s:\n    a: b\n  condition: s\n").unwrap();
         assert!(other.is_none());
         let bad = compile(Path::new("b.yml"), "title: b\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    a|base64: b\n  condition: s\n");
