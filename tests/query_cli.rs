@@ -94,25 +94,25 @@ fn sql_from_a_file() {
     assert!(n > 10_000);
 }
 
-#[test]
-fn shell_lists_tables_shows_schemas_and_runs_multiline_sql() {
-    let lake = lake_with_sample();
+/// `trailflow shell` on a lake, given these lines on its input.
+fn shell(lake: &Path, input: &[u8]) -> std::process::Output {
     let mut child = bin()
         .args(["shell", "--lake"])
-        .arg(lake.path())
-        .env("HOME", lake.path())
+        .arg(lake)
+        .env("HOME", lake)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"\\d\n.schema flow_logs\n\\format csv\nSELECT count(*) AS n\nFROM cloudtrail\nWHERE event_name = 'DeleteNetworkAclEntry';\nSELECT nope FROM nowhere;\nSELECT 41 + 1 AS answer;\n\\q\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn shell_lists_tables_shows_schemas_and_runs_multiline_sql() {
+    let lake = lake_with_sample();
+    let out = shell(lake.path(), b"\\d\n.schema flow_logs\n\\format csv\nSELECT count(*) AS n\nFROM cloudtrail\nWHERE event_name = 'DeleteNetworkAclEntry';\nSELECT nope FROM nowhere;\nSELECT 41 + 1 AS answer;\n\\q\n");
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -183,17 +183,7 @@ fn mistakes_at_the_terminal_are_named_with_the_nearest_right_word() {
     }
     // An unknown shell command is an error; the statement after it still runs on its own.
     let lake = lake_with_sample();
-    let mut child = bin()
-        .args(["shell", "--lake"])
-        .arg(lake.path())
-        .env("HOME", lake.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"\\tables\nSELECT 41 + 1 AS answer;\n\\q\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = shell(lake.path(), b"\\tables\nSELECT 41 + 1 AS answer;\n\\q\n");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown command \\tables; did you mean .tables?"), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
