@@ -160,6 +160,10 @@ enum Cmd {
         span: SpanArgs,
         #[command(flatten)]
         queries: QueriesArg,
+        /// Also run the AWS CloudTrail Sigma rules in DIR (a rule file or a folder, searched
+        /// recursively): results in sigma/ and in the report.
+        #[arg(long, value_name = "DIR")]
+        sigma: Option<PathBuf>,
     },
     /// One Network ACL: its rules at a moment, what a change did, whether a packet would pass, its history.
     Acl {
@@ -608,7 +612,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Investigate { inputs, evidence, case, output, replace, span, queries } => {
+        Cmd::Investigate { inputs, evidence, case, output, replace, span, queries, sigma } => {
             let inventory_time = evidence.inventory_time.as_deref().map(parse_inventory_time).transpose()?;
             let output = output
                 .or_else(|| case.as_ref().map(PathBuf::from))
@@ -625,6 +629,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 window_us: span.window,
                 baseline_us: span.baseline,
                 queries: queries.dir,
+                sigma,
                 progress: !cli.quiet,
             };
             let outcome = trailflow::report::investigate(&opts)?;
@@ -744,48 +749,36 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
 
 /// `trailflow hunt run --sigma DIR`: compile the rules, run each, say what each matched.
 fn sigma_run(lake_dir: &std::path::Path, dir: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    let (rules, skipped) = trailflow::hunt::sigma::load_dir(dir)?;
-    for (f, why) in &skipped {
+    let loaded = trailflow::hunt::sigma::load_dir(dir)?;
+    for (f, why) in &loaded.skipped {
         errln!("trailflow: sigma: {}: not run: {why}", f.display());
     }
     let lake = Lake::open(lake_dir)?;
+    let results = runtime()?.block_on(async {
+        let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+        trailflow::hunt::sigma::run(&ctx, &loaded, output).await
+    })?;
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(vec!["level", "rule", "title", "hits", "id"]);
-    let mut summary = String::from("rule,title,level,id,tags,hits,file,error\n");
-    let csv = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    runtime()?.block_on(async {
-        let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
-        if let Some(o) = output {
-            std::fs::create_dir_all(o).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", o.display()))?;
-        }
-        for r in &rules {
-            let result = trailflow::query::query(&ctx, &r.sql()).await;
-            let (hits, error) = match &result {
-                Ok(b) => (b.iter().map(|b| b.num_rows()).sum::<usize>(), String::new()),
-                Err(e) => (0, one_line(e)),
-            };
-            let mut file = String::new();
-            if let (Some(o), Ok(batches)) = (output, &result) {
-                file = format!("{}.csv", r.stem());
-                trailflow::output::write(Format::Csv, batches, Box::new(std::io::BufWriter::new(std::fs::File::create(o.join(&file))?)))?;
+    table.set_header(vec!["level", "rule", "hits", "title", "id"]);
+    let ids: std::collections::HashMap<String, (&str, &str)> =
+        loaded.rules.iter().map(|r| (r.stem(), (r.id.as_str(), r.level.as_str()))).collect();
+    for r in trailflow::hunt::most_severe_first(&results) {
+        let (id, level) = ids.get(&r.name).copied().unwrap_or_default();
+        let hits = match (&r.error, &r.not_run) {
+            (Some(e), _) => {
+                errln!("trailflow: sigma: {}: {e}", r.name);
+                "FAILED".to_string()
             }
-            if !error.is_empty() {
-                errln!("trailflow: sigma: {}: {error}", r.file.display());
-            }
-            table.add_row(vec![r.level.clone(), r.stem(), r.title.clone(), if error.is_empty() { hits.to_string() } else { "FAILED".into() }, r.id.clone()]);
-            summary.push_str(&format!("{},{},{},{},{},{hits},{},{}\n", csv(&r.stem()), csv(&r.title), csv(&r.level), csv(&r.id), csv(&r.tags.join(" ")), csv(&file), csv(&error)));
-        }
-        for (f, why) in &skipped {
-            let stem = f.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-            summary.push_str(&format!("{},,,,,,,{}\n", csv(&stem), csv(&format!("not run: {why}"))));
-        }
-        anyhow::Ok(())
-    })?;
+            (None, Some(why)) => format!("not run: {why}"),
+            (None, None) => r.hits.to_string(),
+        };
+        table.add_row(vec![level.to_string(), r.name.clone(), hits, r.title.clone(), id.to_string()]);
+    }
     outln!("{table}");
-    outln!("{} Sigma rules run, {} not run (see the lines above)", rules.len(), skipped.len());
+    outln!("{} Sigma rules run, {} not run{}", results.len(), loaded.skipped.len(), if loaded.skipped.is_empty() { "" } else { " (see the lines above)" });
     if let Some(o) = output {
-        std::fs::write(o.join("sigma_summary.csv"), summary).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", o.display()))?;
+        outln!("Results: {} (sigma_summary.csv and one CSV per rule)", o.display());
     }
     Ok(ExitCode::SUCCESS)
 }

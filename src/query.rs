@@ -229,6 +229,11 @@ pub async fn user_sql(ctx: &SessionContext, sql: &str) -> Result<datafusion::pre
 /// (DataFusion suggests columns itself).
 fn with_table_suggestion(ctx: &SessionContext, e: datafusion::error::DataFusionError) -> Error {
     let text = e.to_string();
+    // A mistyped column: DataFusion's own suggestion, without the list of every column after it.
+    if let (Some(at), Some(_)) = (text.find("No field named "), text.find("Did you mean")) {
+        let message = text[at..].split("Valid fields are").next().unwrap_or_default().trim();
+        return Error::Invalid(format!("{message} (`\\d TABLE` in the shell, or `trailflow sql \"DESCRIBE TABLE\"`, lists the columns)"));
+    }
     let missing = text.split("table '").nth(1).and_then(|r| r.split("' not found").next()).filter(|_| text.contains("' not found"));
     let Some(missing) = missing else { return e.into() };
     let name = missing.rsplit('.').next().unwrap_or(missing);

@@ -623,26 +623,58 @@ fn sigma_rules_compile_to_sql_and_say_what_they_could_not_do() {
     let dir = tempfile::tempdir().unwrap();
     let out = bin().args(["hunt", "run", "--sigma"]).arg(root().join("tests/data/sigma")).arg("-o").arg(dir.path()).arg("--lake").arg(lake()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let summary = std::fs::read_to_string(dir.path().join("sigma_summary.csv")).unwrap();
-    let hits = |rule: &str| -> i64 {
-        let line = summary.lines().find(|l| l.starts_with(&format!("\"{rule}\""))).unwrap();
-        line.split(',').nth(5).unwrap().parse().unwrap()
-    };
+    let mut reader = csv::Reader::from_path(dir.path().join("sigma_summary.csv")).unwrap();
+    let summary: Vec<std::collections::HashMap<String, String>> = reader.deserialize().map(Result::unwrap).collect();
+    let row = |rule: &str| summary.iter().find(|r| r["rule"] == rule).unwrap_or_else(|| panic!("{rule} not in the summary")).clone();
+    let hits = |rule: &str| -> i64 { row(rule)["hits"].parse().unwrap() };
     // Each rule matches what the same question asked in SQL matches.
     let count = |q: &str| common::count(lake(), q);
     assert_eq!(hits("root_console_login_without_mfa"), 1);
+    assert_eq!(row("root_console_login_without_mfa")["tags"], "attack.initial-access attack.t1078.004");
     assert_eq!(hits("inline_admin_policy"), count("SELECT event_id FROM cloudtrail WHERE event_name = 'PutUserPolicy' AND user_arn NOT LIKE '%automation%'"));
     assert_eq!(
         hits("attacker_tooling"),
         count("SELECT event_id FROM cloudtrail WHERE (lower(user_agent) LIKE '%linux%' AND lower(user_agent) LIKE '%kali%') OR cidr_contains('203.0.113.0/24', source_ip)")
     );
     assert!(hits("new_user_keyword") > 30);
-    // One CSV per rule, named after its file; the rules not run, each with its reason.
+    // One CSV per rule, named after its file.
     let csv = std::fs::read_to_string(dir.path().join("root_console_login_without_mfa.csv")).unwrap();
     assert!(csv.contains("ConsoleLogin") && csv.contains("203.0.113.50"));
+    // Correlations, each checked against the events themselves.
+    let rows = |file: &str| -> Vec<std::collections::HashMap<String, String>> {
+        csv::Reader::from_path(dir.path().join(file)).unwrap().deserialize().map(Result::unwrap).collect()
+    };
+    // event_count: the three failed root sign-ins within ten minutes, from one address.
+    let failures = rows("many_failures.csv");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["source_ip"], "203.0.113.50");
+    assert_eq!(failures[0]["events"], count("SELECT event_id FROM cloudtrail WHERE event_name = 'ConsoleLogin' AND error_message IS NOT NULL").to_string());
+    // value_count: dev-temp's burst of distinct IAM reads; nobody else reads six kinds in ten minutes.
+    let enumeration = rows("iam_enumeration.csv");
+    assert_eq!(enumeration.len(), 1, "{enumeration:?}");
+    assert_eq!(enumeration[0]["actor_arn"], "arn:aws:iam::111111111111:user/dev-temp");
+    let distinct = count(
+        "SELECT DISTINCT event_name FROM cloudtrail WHERE user_arn LIKE '%dev-temp' AND event_source = 'iam.amazonaws.com' \
+         AND (event_name LIKE 'List%' OR event_name LIKE 'Get%') AND event_time BETWEEN TIMESTAMP '2026-03-11T11:55:00Z' AND TIMESTAMP '2026-03-11T12:10:00Z'",
+    );
+    assert_eq!(enumeration[0]["distinct_values"], distinct.to_string());
+    // temporal_ordered: CreateUser then CreateAccessKey by dev-temp; temporal in either order.
+    let sequence = rows("user_then_key.csv");
+    assert_eq!(sequence.len(), 1, "{sequence:?}");
+    assert_eq!(sequence[0]["actor_arn"], "arn:aws:iam::111111111111:user/dev-temp");
+    assert_eq!(row("policy_then_version")["kind"], "temporal");
+    assert_eq!(hits("policy_then_version"), 1);
+    // `generate: true` reports the parts too; the default leaves them to the correlation.
+    assert_eq!(hits("policy_then_version_put_policy"), 1);
+    assert!(!summary.iter().any(|r| r["rule"].contains("create_user") || r["rule"].contains("failed_console_login")));
+    // The older `| count() by` form, over its timeframe.
+    assert_eq!(row("denied_burst_old_style")["kind"], "event_count");
+    assert!(rows("denied_burst_old_style.csv").iter().any(|r| r["actor_arn"].ends_with("user/dev-temp")));
+    // The rules not run, each with its reason, on stderr and in the summary.
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("windows_process.yml: not run: not an AWS CloudTrail rule"), "{err}");
-    assert!(err.contains("encoded_value.yml: not run: selection: the modifier `base64offset` is not compiled"), "{err}");
-    assert!(err.contains("many_failures.yml: not run: correlation rules"), "{err}");
-    assert!(summary.contains("\"windows_process\",,,,,,,\"not run: not an AWS CloudTrail rule (logsource)\""));
+    assert!(err.contains("encoded_value.yml: not run: selection: the modifier `utf16le`"), "{err}");
+    assert!(err.contains("dangling_correlation.yml: not run: it names no_such_rule, which is not among the rules given"), "{err}");
+    assert_eq!(row("windows_process")["status"], "not run: not an AWS CloudTrail rule (logsource)");
+    assert_eq!(row("windows_process")["hits"], "");
 }

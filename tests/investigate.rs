@@ -28,7 +28,19 @@ fn investigation() -> &'static Run {
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("report");
-        let out = investigate(&root().join("sample-data"), &dir.path().join("lake"), &report);
+        // With our test Sigma rules beside the hunts.
+        let out = bin()
+            .arg("investigate")
+            .arg(root().join("sample-data"))
+            .arg("--lake")
+            .arg(dir.path().join("lake"))
+            .arg("-o")
+            .arg(&report)
+            .arg("-q")
+            .arg("--sigma")
+            .arg(root().join("tests/data/sigma"))
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         Run { stdout: String::from_utf8(out.stdout).unwrap(), report, _dir: dir }
     })
@@ -38,6 +50,33 @@ fn investigation() -> &'static Run {
 fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     reader.deserialize().map(|r| r.unwrap_or_else(|e| panic!("{}: {e}", path.display()))).collect()
+}
+
+#[test]
+fn investigate_runs_sigma_rules_beside_the_hunts() {
+    let run = investigation();
+    let r = &run.report;
+    let summary = csv_rows(&r.join("sigma/sigma_summary.csv"));
+    let row = |rule: &str| summary.iter().find(|s| s["rule"] == rule).unwrap_or_else(|| panic!("{rule} not in sigma_summary.csv"));
+    // An event rule and each kind of correlation found what the sample plants.
+    assert_eq!(row("root_console_login_without_mfa")["hits"], "1");
+    assert_eq!(row("many_failures")["kind"], "event_count");
+    assert_eq!(row("user_then_key")["hits"], "1");
+    assert!(row("windows_process")["status"].starts_with("not run: not an AWS CloudTrail rule"));
+    let failures = csv_rows(&r.join("sigma/many_failures.csv"));
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["actor_arn"], "arn:aws:iam::111111111111:root");
+    assert_eq!(failures[0]["events"], "3");
+    // In the report: the section, the rules not run, the story's lines linking to the rules.
+    let html = std::fs::read_to_string(r.join("report.html")).unwrap();
+    assert!(html.contains("<h2 id=\"sigma\">Sigma rules</h2>"));
+    assert!(html.contains("<details id=\"sigma-user_then_key\">"));
+    assert!(html.contains("windows_process.yml"));
+    let story = html.split("<h2 id=\"flagged\">").next().unwrap();
+    assert!(story.contains("href=\"#sigma-many_failures\""), "the story names the high Sigma hits");
+    let md = std::fs::read_to_string(r.join("summary.md")).unwrap();
+    assert!(md.contains("## Sigma rules") && md.contains("| high | many\\_failures | 1 |"), "{md}");
+    assert!(run.stdout.contains("Sigma rules with hits:"), "{}", run.stdout);
 }
 
 #[test]

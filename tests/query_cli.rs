@@ -246,6 +246,11 @@ fn wide_results_fit_the_screen() {
     // A mistyped table is named with the one meant.
     let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT * FROM cloudtrial").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("no table cloudtrial; did you mean cloudtrail?"));
+    // And a mistyped column, in one short line rather than the list of every column.
+    let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT evnt_name FROM cloudtrail").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No field named evnt_name. Did you mean 'cloudtrail.event_name'?") && !err.contains("Valid fields"), "{err}");
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

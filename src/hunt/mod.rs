@@ -598,7 +598,7 @@ impl HuntResult {
 pub const KEEP_ROWS: usize = 200;
 
 /// Run hunts and write one file per hunt into `dir`, plus `summary.csv` (hunt, severity, hits,
-/// techniques, file). A hunt that fails is reported in the summary and the others still run.
+/// status, title, ATT&CK ids, file, error). A hunt that fails is recorded and the rest go on.
 pub async fn run_to_dir(
     ctx: &SessionContext,
     hunts: &[&Hunt],
@@ -607,8 +607,26 @@ pub async fn run_to_dir(
     dir: &Path,
     format: crate::output::Format,
 ) -> Result<Vec<HuntResult>> {
+    let results = run_each(ctx, hunts, values, range, Some(dir), format).await?;
+    write_summary_csv(&dir.join("summary.csv"), &results)?;
+    Ok(results)
+}
+
+/// Run hunts one after the other; with `dir`, write each one's rows to `NAME.EXT` there. A hunt
+/// whose evidence the lake lacks is not run (and says why); one that fails is recorded and the
+/// rest go on.
+pub async fn run_each(
+    ctx: &SessionContext,
+    hunts: &[&Hunt],
+    values: &HashMap<String, String>,
+    range: TimeRange,
+    dir: Option<&Path>,
+    format: crate::output::Format,
+) -> Result<Vec<HuntResult>> {
     use futures::StreamExt;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
     let ext = match format {
         crate::output::Format::Table | crate::output::Format::Line => "txt",
         crate::output::Format::Csv => "csv",
@@ -620,10 +638,12 @@ pub async fn run_to_dir(
     let evidence = Evidence::default();
     for h in hunts {
         let file = format!("{}.{ext}", h.name);
-        let path = dir.join(&file);
+        let path = dir.map(|d| d.join(&file));
         if let Ok(Some(why)) = evidence.missing(ctx, h).await {
             // Nothing to look at: no file, and the summary says why rather than "0".
-            let _ = std::fs::remove_file(&path);
+            if let Some(path) = &path {
+                let _ = std::fs::remove_file(path);
+            }
             results.push(HuntResult { not_run: Some(why), ..HuntResult::of(h) });
             continue;
         }
@@ -632,8 +652,13 @@ pub async fn run_to_dir(
             let df = dataframe(ctx, h, values, range).await?;
             let schema = df.schema().inner().clone();
             let mut stream = df.execute_stream().await?;
-            let out = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-            let mut sink = crate::output::Sink::new(format, schema, Box::new(std::io::BufWriter::new(out)))?;
+            let mut sink = match &path {
+                Some(path) => {
+                    let out = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+                    Some(crate::output::Sink::new(format, schema, Box::new(std::io::BufWriter::new(out)))?)
+                }
+                None => None,
+            };
             let mut hits = 0;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
@@ -641,9 +666,13 @@ pub async fn run_to_dir(
                     kept.push(batch.slice(0, batch.num_rows().min(KEEP_ROWS - hits)));
                 }
                 hits += batch.num_rows();
-                sink.write(&batch)?;
+                if let Some(sink) = sink.as_mut() {
+                    sink.write(&batch)?;
+                }
             }
-            sink.finish()?;
+            if let Some(sink) = sink {
+                sink.finish()?;
+            }
             Ok(hits)
         }
         .await;
@@ -651,9 +680,9 @@ pub async fn run_to_dir(
             Ok(n) => (n, None),
             Err(e) => (0, Some(crate::output::one_line(&e))),
         };
-        results.push(HuntResult { hits, file: error.is_none().then_some(file), error, rows: kept, ..HuntResult::of(h) });
+        let file = (error.is_none() && dir.is_some()).then_some(file);
+        results.push(HuntResult { hits, file, error, rows: kept, ..HuntResult::of(h) });
     }
-    write_summary_csv(&dir.join("summary.csv"), &results)?;
     Ok(results)
 }
 

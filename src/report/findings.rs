@@ -500,7 +500,7 @@ fn first_of(row: &Map<String, Value>, keys: &[&str]) -> String {
 /// The story of the case: the flagged Network ACL changes and the hits of the critical and high
 /// hunts (a few rows each, the rest behind a link), merged in time order: who did what, when, from
 /// where, across CloudTrail and the flow logs.
-pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult]) -> Vec<StoryLine> {
+pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult], sigma: &[HuntResult]) -> Vec<StoryLine> {
     const TIME: &[&str] = &[
         "event_time", "first_seen", "first_call", "first_read", "first_failure", "first_accept", "first_flow", "first_time", "gap_start", "start_time", "hour", "time",
     ];
@@ -521,7 +521,8 @@ pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult]) -> Vec<Stor
             link: format!("#change-{}", i + 1),
         });
     }
-    for r in results.iter().filter(|r| r.error.is_none() && r.not_run.is_none() && r.severity >= crate::hunt::Severity::High) {
+    let tagged = results.iter().map(|r| (r, "hunt")).chain(sigma.iter().map(|r| (r, "sigma")));
+    for (r, anchor) in tagged.filter(|(r, _)| r.error.is_none() && r.not_run.is_none() && r.severity >= crate::hunt::Severity::High) {
         // The correlation's own hunt is the flagged changes above.
         if r.name == "traffic_after_change" {
             continue;
@@ -532,14 +533,19 @@ pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult]) -> Vec<Stor
         for row in rows.iter().take(STORY_ROWS_PER_HUNT) {
             let detail = first_of(row, DETAIL);
             let what = if detail.is_empty() { r.title.clone() } else { format!("{}: {detail}", r.title) };
+            // A hunt with a time column of its own naming (`first_delete`) still has its place.
+            let mut time = first_of(row, TIME);
+            if time.is_empty() {
+                time = row.keys().filter(|k| k.starts_with("first_")).min().map(|k| text(row, k)).unwrap_or_default();
+            }
             out.push(StoryLine {
-                time: first_of(row, TIME),
+                time,
                 source: if flows { "flow logs" } else { "CloudTrail" },
                 severity: r.severity.as_str(),
                 who: first_of(row, WHO),
                 what: clip(what, 300),
                 from_where: first_of(row, WHERE),
-                link: format!("#hunt-{}", r.name),
+                link: format!("#{anchor}-{}", r.name),
             });
         }
         if r.hits > STORY_ROWS_PER_HUNT {
@@ -551,7 +557,7 @@ pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult]) -> Vec<Stor
                 who: String::new(),
                 what: format!("{}: {} more", r.title, r.hits - STORY_ROWS_PER_HUNT),
                 from_where: String::new(),
-                link: format!("#hunt-{}", r.name),
+                link: format!("#{anchor}-{}", r.name),
             });
         }
     }
@@ -582,6 +588,8 @@ pub(super) struct Findings {
     pub(super) unusual: usize,
     /// Every hunt, most severe first.
     pub(super) hunts: Vec<HuntView>,
+    /// The Sigma rules, when `--sigma` gave some.
+    pub(super) sigma: Option<SigmaView>,
     pub(super) shown_rows: usize,
     pub(super) story_rows: usize,
     pub(super) ingest_summary: String,
@@ -590,12 +598,28 @@ pub(super) struct Findings {
     pub(super) style: &'static str,
 }
 
+/// The Sigma rules run, most severe first, and those not run with the reason.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct SigmaView {
+    pub(super) rules: Vec<HuntView>,
+    pub(super) with_hits: usize,
+    pub(super) not_run: Vec<NotRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct NotRun {
+    pub(super) file: String,
+    pub(super) why: String,
+}
+
 /// What `investigate` found, before it is put into words.
 pub(super) struct Gathered<'a> {
     pub(super) ingest_summary: String,
     pub(super) changes: &'a [VerdictRow],
     pub(super) flagged: &'a [Flagged],
     pub(super) results: &'a [HuntResult],
+    /// The Sigma rules run and those not run, when `--sigma` gave some.
+    pub(super) sigma: Option<(&'a [HuntResult], &'a [(std::path::PathBuf, String)])>,
     pub(super) notes: &'a [String],
     pub(super) opts: &'a InvestigateOptions,
     pub(super) case: &'a CaseFile,
@@ -633,9 +657,14 @@ impl Findings {
             changes: g.changes.iter().map(ChangeView::of).collect(),
             housekeeping: g.changes.iter().filter(|c| !c.verdict().is_some_and(Verdict::flagged)).map(ChangeView::of).collect(),
             unusual: flagged.iter().filter(|f| f.change.unusual).count(),
-            story: story(&flagged, g.results),
+            story: story(&flagged, g.results, g.sigma.map(|(r, _)| r).unwrap_or_default()),
             flagged,
             hunts: crate::hunt::most_severe_first(g.results).into_iter().map(HuntView::of).collect(),
+            sigma: g.sigma.map(|(results, skipped)| SigmaView {
+                rules: crate::hunt::most_severe_first(results).into_iter().map(HuntView::of).collect(),
+                with_hits: results.iter().filter(|r| r.hits > 0).count(),
+                not_run: skipped.iter().map(|(f, why)| NotRun { file: f.display().to_string(), why: why.clone() }).collect(),
+            }),
             shown_rows: SHOWN_ROWS,
             story_rows: STORY_ROWS_PER_HUNT,
             ingest_lines: g.ingest_summary.lines().map(str::to_string).collect(),
@@ -661,6 +690,7 @@ impl Findings {
             flagged: Vec::new(),
             unusual: 0,
             hunts: Vec::new(),
+            sigma: None,
             shown_rows: SHOWN_ROWS,
             story_rows: STORY_ROWS_PER_HUNT,
             ingest_summary: String::new(),

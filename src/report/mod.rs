@@ -5,6 +5,7 @@
 //!   the change), the changing actors' timelines, and the hunt results;
 //! - `correlation.csv`: every NACL change with its verdict and evidence;
 //! - `hunts/`: one CSV per hunt and `summary.csv`;
+//! - `sigma/`: with `--sigma DIR`, one CSV per Sigma rule and `sigma_summary.csv`;
 //! - `timelines/`: the CloudTrail events of each flagged change's actor around it;
 //! - `charts/`: the charts as SVG files (the HTML embeds the same drawings).
 
@@ -49,6 +50,8 @@ pub struct InvestigateOptions {
     pub window_us: i64,
     pub baseline_us: i64,
     pub queries: Option<PathBuf>,
+    /// Sigma rules to run beside the hunts (`--sigma DIR`): a rule file or a folder of them.
+    pub sigma: Option<PathBuf>,
     pub progress: bool,
 }
 
@@ -68,6 +71,8 @@ pub(super) const SHOWN_ROWS: usize = 15;
 
 /// Run the whole job.
 pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
+    // The rules are read first: a folder that is not there stops the run before the long part.
+    let sigma = opts.sigma.as_deref().map(hunt::sigma::load_dir).transpose()?;
     let case = case::prepare_folder(opts)?;
     let lake_dir = PathBuf::from(&case.lake);
     let mut ingest_opts = crate::ingest::IngestOptions::new(&lake_dir, opts.inputs.clone());
@@ -79,7 +84,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
     let lake = crate::lake::Lake::open(&lake_dir)?;
     let runtime = crate::query::runtime()?;
-    let (changes, flagged, results) = runtime.block_on(async {
+    let (changes, flagged, results, sigma_results) = runtime.block_on(async {
         let scope = if case.own_lake { crate::query::Scope::default() } else { case::case_scope(&lake, &case.evidence).await? };
         let session_opts = crate::session::SessionOptions {
             window_us: opts.window_us,
@@ -122,7 +127,11 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             Format::Csv,
         )
         .await?;
-        Ok::<_, Error>((changes, flagged, results))
+        let sigma_results = match &sigma {
+            Some(loaded) => hunt::sigma::run(&ctx, loaded, Some(&opts.output.join("sigma"))).await?,
+            None => Vec::new(),
+        };
+        Ok::<_, Error>((changes, flagged, results, sigma_results))
     })?;
     let mut notes: Vec<String> = problems.iter().map(|p| format!("hunt file not loaded: {p}")).collect();
     if ingested.had_errors() {
@@ -131,11 +140,15 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     for r in results.iter().filter(|r| r.error.is_some()) {
         notes.push(format!("hunt {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
     }
+    for r in sigma_results.iter().filter(|r| r.error.is_some()) {
+        notes.push(format!("Sigma rule {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
+    }
     let findings = Findings::new(Gathered {
         ingest_summary: ingested.render(),
         changes: &changes,
         flagged: &flagged,
         results: &results,
+        sigma: sigma.as_ref().map(|loaded| (&sigma_results[..], &loaded.skipped[..])),
         notes: &notes,
         opts,
         case: &case,
@@ -143,7 +156,8 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     for page in ["summary.md", "report.html"] {
         write_file(&opts.output.join(page), &render::render(page, &findings)?)?;
     }
-    Ok(Outcome { summary_text: terminal_summary(&flagged, &results, &notes, opts, &case), complete: notes.is_empty() })
+    let sigma_summary = sigma.as_ref().map(|loaded| (&sigma_results[..], loaded.skipped.len()));
+    Ok(Outcome { summary_text: terminal_summary(&flagged, &results, sigma_summary, &notes, opts, &case), complete: notes.is_empty() })
 }
 
 pub(super) fn write_file(path: &Path, text: &str) -> Result<()> {
@@ -171,6 +185,7 @@ pub(super) fn plain(s: &str) -> String {
 fn terminal_summary(
     flagged: &[Flagged],
     results: &[HuntResult],
+    sigma: Option<(&[HuntResult], usize)>,
     notes: &[String],
     opts: &InvestigateOptions,
     case: &CaseFile,
@@ -207,6 +222,13 @@ fn terminal_summary(
     }
     for (why, names) in missing {
         let _ = writeln!(s, "Not run ({why}): {}", names.join(", "));
+    }
+    if let Some((rules, skipped)) = sigma {
+        let hit = crate::hunt::most_severe_first(rules).into_iter().filter(|r| r.hits > 0).collect::<Vec<_>>();
+        let _ = writeln!(s, "\nSigma rules with hits: {} of {} run ({skipped} not run: sigma/sigma_summary.csv says why)", hit.len(), rules.len());
+        for r in hit {
+            let _ = writeln!(s, "  {:<8} {:<32} {:>6}  {}", r.severity.as_str(), plain(&r.name), r.hits, plain(&r.title));
+        }
     }
     for n in notes {
         let _ = writeln!(s, "note: {}", plain(n));
