@@ -587,6 +587,15 @@ fn hunts_on_the_real_corpus() {
     // Setting up a trail is no finding of the tampering hunt: CreateTrail and StartLogging are
     // not in it.
     assert!(trail.iter().all(|r| r["event_name"] != "CreateTrail" && r["event_name"] != "StartLogging"));
+    // Our Sigma correlations on real evidence: Stratus's user-and-key techniques, in order, by
+    // the operator who ran them; and its IAM discovery as a burst of distinct reads.
+    let sigma = dir.path().join("sigma");
+    let out = bin().args(["hunt", "run", "--sigma"]).arg(common::root().join("tests/data/sigma")).arg("-o").arg(&sigma).arg("--lake").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sequences = std::fs::read_to_string(sigma.join("user_then_key.csv")).unwrap();
+    assert!(sequences.contains("arn:aws:iam::123837392027:user/bert-jan,2023-07-10T12:23:05Z"), "{sequences}");
+    let enumeration = std::fs::read_to_string(sigma.join("iam_enumeration.csv")).unwrap();
+    assert!(enumeration.lines().skip(1).all(|l| l.starts_with("arn:aws:iam::123837392027:user/bert-jan,")) && enumeration.lines().count() == 2, "{enumeration}");
 }
 
 #[test]
