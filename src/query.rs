@@ -181,6 +181,15 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -
     Ok(())
 }
 
+/// One Parquet file as a table with the given schema (text as views, as every table here).
+pub fn parquet_file_table(file: &std::path::Path, schema: &datafusion::arrow::datatypes::Schema) -> Result<Arc<ListingTable>> {
+    let file = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
+    let url = ListingTableUrl::parse(file.display().to_string())?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(view_types(schema));
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
 /// The table's schema as queries see it: text columns as `Utf8View`. The Parquet reader then fills
 /// string views straight from the pages (no copy of every value), and grouping, joining and
 /// comparing on text works on the views; the files themselves stay plain `Utf8`.

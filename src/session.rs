@@ -4,7 +4,8 @@
 //!
 //! It holds the lake's stored tables and functions ([`crate::query::tables_session`]), empty
 //! tables for those a lake does not have yet (every hunt plans on any lake), the derived tables
-//! (`nacl_changes`, `network_interfaces`, `acl_associations`, `nacl_entries`), and the correlation
+//! (`nacl_changes`, `network_interfaces`, `acl_associations`, `nacl_entries`, `nacl_rule_sets`:
+//! read from the lake where [`crate::correlate::stored`] wrote them, else computed), and the correlation
 //! as the view `nacl_verdicts`, its window and baseline bound as query parameters. Joins keep the
 //! order the SQL writes them in ([`crate::correlate::tune_session`]).
 
@@ -54,9 +55,18 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     crate::correlate::tune_session(&ctx);
     register_missing_tables(&ctx)?;
     let derived = Arc::new(Derived::new(lake.clone(), opts.trusted.clone(), opts.scope.clone()));
+    // The derived tables as stored in the lake when they match it and the session sees the lake
+    // as stored (no other trusted networks, not one case of a shared lake); else computed here.
+    let stored = match opts.trusted.is_none() && opts.scope.files.is_none() {
+        true => crate::correlate::stored::current(lake)?,
+        false => None,
+    };
     for name in crate::schema::DERIVED_TABLES {
-        let table = DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Invalid(format!("no table {name}")))?;
-        ctx.register_table(*name, Arc::new(table))?;
+        let table: Arc<dyn TableProvider> = match stored.iter().flatten().find(|(t, _)| t == name) {
+            Some((_, file)) => crate::query::parquet_file_table(file, &crate::schema::schema_of(name).expect("known table"))?,
+            None => Arc::new(DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Invalid(format!("no table {name}")))?),
+        };
+        ctx.register_table(*name, table)?;
     }
     ctx.register_udtf("nacl_rules_at", Arc::new(crate::correlate::table::RulesAtFunction { derived: derived.clone() }));
     // `nacl_verdicts` is planned when a query first names it: planning the correlation takes

@@ -3,6 +3,7 @@
 //! and a risk assessment that names its reasons. `acl_allows(...)` evaluates a rule set in SQL.
 
 pub mod acl;
+pub mod stored;
 pub mod table;
 pub mod topology;
 

@@ -1,0 +1,102 @@
+//! The derived tables (`nacl_changes`, `network_interfaces`, `acl_associations`, `nacl_entries`,
+//! `nacl_rule_sets`) stored in the lake as plain Parquet, so that any engine (DuckDB, Athena, a
+//! Ballista cluster) reads them like the evidence tables, and no query needs them computed in
+//! this process.
+//!
+//! They are written at the end of every ingest and compaction, under
+//! `derived/TABLE/TABLE-FINGERPRINT.parquet`. The fingerprint names the state of the evidence
+//! tables they were computed from (every data file's path and size: files are never rewritten,
+//! only added or replaced by new ones). A session uses them while the fingerprint matches the lake;
+//! when it does not (a lake written by an older trailflow, a copy of half a lake), or when the
+//! session asks for something else than the lake's own view (`correlate --trusted`, one case's
+//! evidence in a shared lake), the tables are computed in process as before.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+
+/// The folder of the stored derived tables, in the lake.
+pub const DERIVED_DIR: &str = "derived";
+
+/// The state of the lake's evidence tables: a hash of every data file's path and size, and of
+/// what this trailflow computes from them (its version, the derived tables' columns).
+pub fn fingerprint(lake: &Lake) -> Result<String> {
+    let mut h = std::hash::DefaultHasher::new();
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    for table in crate::schema::DERIVED_TABLES {
+        format!("{:?}", crate::schema::schema_of(table)).hash(&mut h);
+    }
+    for table in crate::schema::TABLES {
+        for f in lake.table_files(table)? {
+            let rel = f.strip_prefix(&lake.root).unwrap_or(&f);
+            rel.hash(&mut h);
+            let len = std::fs::metadata(&f).map_err(|e| Error::io(&f, e))?.len();
+            len.hash(&mut h);
+        }
+    }
+    Ok(format!("{:016x}", h.finish()))
+}
+
+/// Where a derived table computed from the lake state `fingerprint` is stored.
+pub fn file(lake: &Lake, table: &str, fingerprint: &str) -> PathBuf {
+    lake.root.join(DERIVED_DIR).join(table).join(format!("{table}-{fingerprint}.parquet"))
+}
+
+/// The stored derived tables, by name, when every one of them matches the lake as it is now.
+pub fn current(lake: &Lake) -> Result<Option<Vec<(&'static str, PathBuf)>>> {
+    if !lake.root.join(DERIVED_DIR).is_dir() {
+        return Ok(None);
+    }
+    let fp = fingerprint(lake)?;
+    let files: Vec<(&'static str, PathBuf)> = crate::schema::DERIVED_TABLES.iter().map(|t| (*t, file(lake, t, &fp))).collect();
+    Ok(files.iter().all(|(_, f)| f.is_file()).then_some(files))
+}
+
+/// Compute the derived tables from the lake and store them (with the write lock held: at the end
+/// of an ingest or a compaction). Files of earlier states are removed when no other process reads
+/// the lake; otherwise the next writer removes them. Returns the rows stored per table, or `None`
+/// when the stored tables were already current.
+pub fn write(lake: &Lake, _lock: &crate::lake::WriteLock) -> Result<Option<Vec<(&'static str, usize)>>> {
+    if current(lake)?.is_some() {
+        return Ok(None);
+    }
+    let fp = fingerprint(lake)?;
+    let runtime = crate::query::runtime()?;
+    let tables = runtime.block_on(async {
+        let derived = super::table::Derived::new(lake.clone(), None, crate::query::Scope::default());
+        derived.tables().await.cloned()
+    })?;
+    let mut written = Vec::new();
+    for (name, batch) in &tables {
+        let path = file(lake, name, &fp);
+        let dir = path.parent().expect("a file in a folder");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let tmp = path.with_extension("parquet.tmp");
+        let out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        crate::output::write(crate::output::Format::Parquet, std::slice::from_ref(batch), Box::new(std::io::BufWriter::new(out)))?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&tmp, e))?;
+        written.push((*name, batch.num_rows()));
+    }
+    remove_stale(lake, &fp)?;
+    Ok(Some(written))
+}
+
+/// Remove the stored tables of other lake states, unless a reader may be using them.
+fn remove_stale(lake: &Lake, fingerprint: &str) -> Result<()> {
+    let Some(_alone) = lake.readers_if_none()? else { return Ok(()) };
+    for table in crate::schema::DERIVED_TABLES {
+        let keep = file(lake, table, fingerprint);
+        let dir = lake.root.join(DERIVED_DIR).join(table);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p != keep {
+                std::fs::remove_file(&p).map_err(|err| Error::io(&p, err))?;
+            }
+        }
+    }
+    Ok(())
+}
