@@ -6,6 +6,8 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aws;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod correlate;
 pub mod decode;
 pub mod error;

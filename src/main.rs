@@ -55,8 +55,21 @@ struct Cli {
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Plan and run the queries (sql, hunts, the correlation, investigate's queries) on the
+    /// Ballista cluster whose scheduler is at df://HOST:PORT (built with the `cluster` feature;
+    /// docs/cluster.md). The lake must be at the same path on every machine of the cluster.
+    #[arg(long, global = true, env = "TRAILFLOW_CLUSTER", value_name = "df://HOST:PORT")]
+    cluster: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// The cluster the queries run on (`--cluster`), for every session of this process.
+static CLUSTER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The session every verb queries in: in this process, or on the cluster given.
+fn session_opts() -> trailflow::session::SessionOptions {
+    trailflow::session::SessionOptions { cluster: CLUSTER.get().cloned().flatten(), ..Default::default() }
 }
 
 #[derive(Subcommand)]
@@ -177,6 +190,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a Ballista scheduler or executor that knows trailflow's functions (docs/cluster.md).
+    #[cfg(feature = "cluster")]
+    Cluster {
+        #[command(subcommand)]
+        cmd: ClusterCmd,
+    },
     /// Everything one actor, access key or address did, from CloudTrail and the flow logs, in time
     /// order. `--format jsonl` writes Timesketch's import shape (message, datetime,
     /// timestamp_desc, timestamp).
@@ -279,6 +298,46 @@ struct SpanArgs {
     /// How long before each change the baseline reaches.
     #[arg(long, default_value = "24h", value_parser = trailflow::time::parse_duration)]
     baseline: i64,
+}
+
+#[cfg(feature = "cluster")]
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// The scheduler: plans the queries sent with --cluster and hands their tasks to executors.
+    Scheduler {
+        /// The address it listens on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        #[arg(long, default_value_t = trailflow::cluster::DEFAULT_SCHEDULER_PORT)]
+        port: u16,
+        /// The name executors reach it by.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+    },
+    /// An executor: runs tasks on the lake's files (at the same path as on the scheduler).
+    Executor {
+        /// The scheduler, HOST:PORT.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// The address it listens on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// The name the scheduler and the other executors reach it by (default: --bind).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Arrow Flight port (results and shuffles).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// gRPC port (tasks).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once (default: one per core).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Where shuffle files go (default: a temporary folder).
+        #[arg(long)]
+        work_dir: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -505,7 +564,37 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let lake_dir = cli.lake.clone().unwrap_or_else(|| PathBuf::from("trailflow-lake"));
+    let _ = CLUSTER.set(cli.cluster.clone());
     match cli.cmd {
+        #[cfg(feature = "cluster")]
+        Cmd::Cluster { cmd } => {
+            trailflow::cluster::init_log();
+            runtime()?.block_on(async {
+                match cmd {
+                    ClusterCmd::Scheduler { bind, port, external_host } => {
+                        errln!("trailflow: cluster scheduler on {bind}:{port} (df://{external_host}:{port})");
+                        trailflow::cluster::run_scheduler(&bind, port, &external_host).await
+                    }
+                    ClusterCmd::Executor { scheduler, bind, external_host, port, grpc_port, concurrency, work_dir } => {
+                        let (host, sport) = scheduler.rsplit_once(':').unwrap_or((scheduler.as_str(), "50050"));
+                        let scheduler_port: u16 = sport.parse().map_err(|_| trailflow::error::Error::Invalid(format!("--scheduler {scheduler}: give HOST:PORT")))?;
+                        let opts = trailflow::cluster::ExecutorOptions {
+                            scheduler_host: host.to_string(),
+                            scheduler_port,
+                            bind,
+                            external_host,
+                            port,
+                            grpc_port,
+                            concurrency,
+                            work_dir,
+                        };
+                        errln!("trailflow: cluster executor on {}:{} serving {scheduler}", opts.bind, opts.port);
+                        trailflow::cluster::run_executor(&opts).await
+                    }
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Ingest { inputs, evidence, threads, json, no_index } => {
             let mut opts = IngestOptions::new(&lake_dir, inputs);
             opts.inventory_time = evidence.inventory_time.as_deref().map(parse_inventory_time).transpose()?;
@@ -533,7 +622,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let format = out.format()?;
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
-                let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+                let ctx = trailflow::session::session(Some(&lake), &session_opts()).await?;
                 stream_query(&ctx, &sql, format, out.output.as_deref(), out.screen()).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -562,7 +651,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     trusted,
                     window_us: span.window,
                     baseline_us: span.baseline,
-                    ..Default::default()
+                    ..session_opts()
                 };
                 let ctx = trailflow::session::session(Some(&lake), &opts).await?;
                 let df = trailflow::session::correlation(&ctx, &opts).await?;
@@ -577,7 +666,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let format = out.format()?;
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
-                let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+                let ctx = trailflow::session::session(Some(&lake), &session_opts()).await?;
                 let mut df = trailflow::timeline::timeline(&ctx, &pivot, from, to).await?;
                 // On the screen, unless a format is asked for: time, source and what happened.
                 if out.output.is_none() && out.format.is_none() {
@@ -630,6 +719,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 baseline_us: span.baseline,
                 queries: queries.dir,
                 sigma,
+                cluster: cli.cluster.clone(),
                 progress: !cli.quiet,
             };
             let outcome = trailflow::report::investigate(&opts)?;
@@ -639,7 +729,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Shell => {
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
-                let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+                let ctx = trailflow::session::session(Some(&lake), &session_opts()).await?;
                 shell::shell(ctx).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -673,7 +763,7 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
     use trailflow::correlate::acl;
     let lake = Lake::open(lake_dir)?;
     runtime()?.block_on(async {
-        let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+        let ctx = trailflow::session::session(Some(&lake), &session_opts()).await?;
         match cmd {
             AclCmd::Show { acl: id, at, out } => {
                 let format = out.format()?;
@@ -755,7 +845,7 @@ fn sigma_run(lake_dir: &std::path::Path, dir: &std::path::Path, output: Option<&
     }
     let lake = Lake::open(lake_dir)?;
     let results = runtime()?.block_on(async {
-        let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+        let ctx = trailflow::session::session(Some(&lake), &session_opts()).await?;
         trailflow::hunt::sigma::run(&ctx, &loaded, output).await
     })?;
     let mut table = comfy_table::Table::new();
@@ -805,7 +895,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
             let (hunts, mut problems) = hunt::catalog(queries.dir.as_deref())?;
             let lake = Lake::open(lake_dir).ok();
             runtime()?.block_on(async {
-                let ctx = trailflow::session::session(lake.as_ref(), &Default::default()).await?;
+                let ctx = trailflow::session::session(lake.as_ref(), &session_opts()).await?;
                 problems.extend(hunt::lint(&ctx, &hunts).await);
                 anyhow::Ok(())
             })?;
@@ -831,7 +921,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
             let range = hunt::TimeRange { from, to };
             let lake = Lake::open(lake_dir)?;
             let failed = runtime()?.block_on(async {
-                let ctx = trailflow::session::session(Some(&lake), &Default::default()).await?;
+                let ctx = trailflow::session::session(Some(&lake), &session_opts()).await?;
                 match &output {
                     Some(dir) => {
                         let format = format.unwrap_or(Format::Csv);

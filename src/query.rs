@@ -93,6 +93,38 @@ impl Scope {
 /// functions and `search()`: every setting of the query engine is made here. The session the
 /// verbs query in adds the derived tables and the correlation to it ([`crate::session`]).
 pub async fn tables_session(lake: &Lake, scope: &Scope) -> Result<SessionContext> {
+    tables_session_on(lake, scope, None).await
+}
+
+/// A table function that cannot run on a cluster: asked for under `--cluster`, it says why.
+#[derive(Debug)]
+pub struct NotOnCluster {
+    pub name: &'static str,
+    pub why: &'static str,
+}
+
+impl datafusion::catalog::TableFunctionImpl for NotOnCluster {
+    fn call_with_args(&self, _args: datafusion::catalog::TableFunctionArgs) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        Err(datafusion::error::DataFusionError::Plan(format!("{}() cannot run on a cluster (--cluster): {}; run it without --cluster", self.name, self.why)))
+    }
+}
+
+/// A session whose queries a Ballista cluster plans and runs.
+#[cfg(feature = "cluster")]
+async fn on_cluster(url: &str, state: datafusion::execution::SessionState) -> Result<SessionContext> {
+    crate::cluster::connect(url, state).await
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn on_cluster(url: &str, _state: datafusion::execution::SessionState) -> Result<SessionContext> {
+    Err(Error::Invalid(format!(
+        "--cluster {url}: this trailflow was built without the cluster feature (cargo build --release --features cluster)"
+    )))
+}
+
+/// [`tables_session`], run in this process (`cluster: None`) or on the Ballista cluster whose
+/// scheduler is at `df://HOST:PORT`.
+pub async fn tables_session_on(lake: &Lake, scope: &Scope, cluster: Option<&str>) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut config = SessionConfig::new()
         // `information_schema` lets users (and `stats`) list tables and columns in SQL.
@@ -119,6 +151,21 @@ pub async fn tables_session(lake: &Lake, scope: &Scope) -> Result<SessionContext
     // Any DataFusion setting can be changed for a run from the environment, under its documented
     // variable name (`DATAFUSION_EXECUTION_BATCH_SIZE=32768`); these win over the settings above.
     apply_env_settings(config.options_mut())?;
+    if cluster.is_some() {
+        // Dynamic filters (a TopK's or a join's bound pushed into the scans below it) are shared
+        // state between operators of one process; Ballista ships the operators to executors
+        // separately, where DataFusion 55 finds the TopK's filter without its emitters (a failed
+        // assertion in the executor, then a lost executor and a query that never ends).
+        let o = &mut config.options_mut().optimizer;
+        o.enable_dynamic_filter_pushdown = false;
+        o.enable_topk_dynamic_filter_pushdown = false;
+        o.enable_join_dynamic_filter_pushdown = false;
+        o.enable_aggregate_dynamic_filter_pushdown = false;
+        // A window function over rows hash-partitioned by a Ballista shuffle saw the rows of one
+        // window partition split over several tasks (a `lead()` per flow log came out wrong three
+        // times over on the sample): each window runs over all its rows in one task instead.
+        o.repartition_windows = false;
+    }
     let runtime = RuntimeEnvBuilder::new()
         // Bounded memory: operators that can spill do, the others fail with a clear error.
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit()?)))
@@ -130,10 +177,16 @@ pub async fn tables_session(lake: &Lake, scope: &Scope) -> Result<SessionContext
         .with_query_planner(Arc::new(SnapshotPlanner { lake: lake.clone(), _lease: lake.reader_lease()? }))
         .build();
     crate::functions::register_all(&mut state)?;
-    let ctx = SessionContext::new_with_state(state);
+    let ctx = match cluster {
+        None => SessionContext::new_with_state(state),
+        Some(url) => on_cluster(url, state).await?,
+    };
     register_tables(&ctx, lake, scope).await?;
     // `search('QUERY')`: the full-text index as a table that joins back to `cloudtrail`.
-    ctx.register_udtf("search", Arc::new(crate::search::table::SearchFunction { lake: lake.clone() }));
+    match cluster {
+        None => ctx.register_udtf("search", Arc::new(crate::search::table::SearchFunction { lake: lake.clone() })),
+        Some(_) => ctx.register_udtf("search", Arc::new(NotOnCluster { name: "search", why: "it reads the full-text index of this machine" })),
+    }
     Ok(ctx)
 }
 
@@ -187,6 +240,36 @@ pub fn parquet_file_table(file: &std::path::Path, schema: &datafusion::arrow::da
     let url = ListingTableUrl::parse(file.display().to_string())?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(view_types(schema));
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// An empty table that a plan can name by its place, as a cluster needs: a Parquet file of no
+/// rows, kept in the lake's own folder (`_trailflow/empty/`; written once per table and schema).
+/// A lake that cannot be written gets a table over a folder with no files instead.
+pub fn empty_table(lake: &Lake, table: &str) -> Result<Arc<ListingTable>> {
+    use std::hash::{Hash, Hasher};
+    let schema = schema::schema_of(table).ok_or_else(|| Error::Invalid(format!("no table {table}")))?;
+    let mut h = std::hash::DefaultHasher::new();
+    format!("{schema:?}").hash(&mut h);
+    let file = lake.root.join("_trailflow").join("empty").join(format!("{table}-{:016x}.parquet", h.finish()));
+    let written = file.is_file() || {
+        let tmp = file.with_extension("tmp");
+        let write = || -> Result<()> {
+            std::fs::create_dir_all(file.parent().expect("a folder")).map_err(|e| Error::io(&file, e))?;
+            let out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            let empty = RecordBatch::new_empty(schema.clone());
+            crate::output::write(crate::output::Format::Parquet, &[empty], Box::new(std::io::BufWriter::new(out)))?;
+            std::fs::rename(&tmp, &file).map_err(|e| Error::io(&tmp, e))
+        };
+        write().is_ok()
+    };
+    if written {
+        return parquet_file_table(&file, &schema);
+    }
+    let dir = std::path::absolute(lake.table_dir(table)).map_err(|e| Error::io(&file, e))?;
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(view_types(&schema));
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 

@@ -33,6 +33,9 @@ pub struct SessionOptions {
     pub baseline_us: i64,
     /// The rows shown: the whole lake, or one case's evidence in a shared lake.
     pub scope: Scope,
+    /// Plan and run on the Ballista cluster whose scheduler is at `df://HOST:PORT`
+    /// (`--cluster`); `None`: in this process.
+    pub cluster: Option<String>,
 }
 
 impl Default for SessionOptions {
@@ -42,6 +45,7 @@ impl Default for SessionOptions {
             window_us: crate::correlate::DEFAULT_WINDOW_US,
             baseline_us: crate::correlate::DEFAULT_BASELINE_US,
             scope: Scope::default(),
+            cluster: None,
         }
     }
 }
@@ -51,9 +55,15 @@ impl Default for SessionOptions {
 pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<SessionContext> {
     let none = Lake::new(std::env::temp_dir().join("trailflow-no-lake-for-planning"));
     let lake = lake.unwrap_or(&none);
-    let ctx = crate::query::tables_session(lake, &opts.scope).await?;
+    let cluster = opts.cluster.as_deref();
+    if cluster.is_some() && (opts.trusted.is_some() || opts.scope.files.is_some()) {
+        return Err(Error::Invalid(
+            "--cluster reads the derived tables stored in the lake: other --trusted networks, or one case of a shared lake, need them computed here (drop --cluster)".into(),
+        ));
+    }
+    let ctx = crate::query::tables_session_on(lake, &opts.scope, cluster).await?;
     crate::correlate::tune_session(&ctx);
-    register_missing_tables(&ctx)?;
+    register_missing_tables(&ctx, lake, cluster.is_some())?;
     let derived = Arc::new(Derived::new(lake.clone(), opts.trusted.clone(), opts.scope.clone()));
     // The derived tables as stored in the lake when they match it and the session sees the lake
     // as stored (no other trusted networks, not one case of a shared lake); else computed here.
@@ -61,6 +71,13 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
         true => crate::correlate::stored::current(lake)?,
         false => None,
     };
+    if cluster.is_some() && stored.is_none() {
+        return Err(Error::Invalid(format!(
+            "--cluster: the derived tables of {} are not stored for its current state (a lake written by an older trailflow, or changed since): `trailflow compact --lake {}` stores them",
+            lake.root.display(),
+            lake.root.display()
+        )));
+    }
     for name in crate::schema::DERIVED_TABLES {
         let table: Arc<dyn TableProvider> = match stored.iter().flatten().find(|(t, _)| t == name) {
             Some((_, file)) => crate::query::parquet_file_table(file, &crate::schema::schema_of(name).expect("known table"))?,
@@ -68,7 +85,13 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
         };
         ctx.register_table(*name, table)?;
     }
-    ctx.register_udtf("nacl_rules_at", Arc::new(crate::correlate::table::RulesAtFunction { derived: derived.clone() }));
+    match cluster {
+        None => ctx.register_udtf("nacl_rules_at", Arc::new(crate::correlate::table::RulesAtFunction { derived: derived.clone() })),
+        Some(_) => ctx.register_udtf(
+            "nacl_rules_at",
+            Arc::new(crate::query::NotOnCluster { name: "nacl_rules_at", why: "it is computed in this process; nacl_entries with valid_from/valid_to holds the same rows" }),
+        ),
+    }
     // `nacl_verdicts` is planned when a query first names it: planning the correlation takes
     // about 10 ms, which every other query would pay for nothing.
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Invalid("no default catalog".into()))?;
@@ -155,14 +178,19 @@ pub async fn correlation(ctx: &SessionContext, opts: &SessionOptions) -> Result<
 }
 
 /// Register empty tables for those the lake does not have yet, so every query plans on any lake.
-fn register_missing_tables(ctx: &SessionContext) -> Result<()> {
+/// On a cluster, where a plan names its tables by where their files are, the empty table is a
+/// Parquet file of no rows in the lake ([`crate::query::empty_table`]).
+fn register_missing_tables(ctx: &SessionContext, lake: &Lake, on_cluster: bool) -> Result<()> {
     for table in crate::schema::TABLES {
         if ctx.table_exist(*table)? {
             continue;
         }
         let schema = crate::query::view_types(&crate::schema::schema_of(table).expect("known table"));
-        let empty = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
-        ctx.register_table(*table, Arc::new(empty))?;
+        let empty: Arc<dyn TableProvider> = match on_cluster {
+            false => Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?),
+            true => crate::query::empty_table(lake, table)?,
+        };
+        ctx.register_table(*table, empty)?;
     }
     Ok(())
 }

@@ -52,6 +52,9 @@ pub struct InvestigateOptions {
     pub queries: Option<PathBuf>,
     /// Sigma rules to run beside the hunts (`--sigma DIR`): a rule file or a folder of them.
     pub sigma: Option<PathBuf>,
+    /// Run the queries on this Ballista cluster (`--cluster df://HOST:PORT`); ingest and the
+    /// report stay in this process.
+    pub cluster: Option<String>,
     pub progress: bool,
 }
 
@@ -90,19 +93,23 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             window_us: opts.window_us,
             baseline_us: opts.baseline_us,
             scope,
+            cluster: opts.cluster.clone(),
             ..Default::default()
         };
         let ctx = crate::session::session(Some(&lake), &session_opts).await?;
         // The correlation runs once: its result replaces the view, so the hunts built on
-        // nacl_verdicts (traffic_after_change) read it instead of correlating again.
-        let verdicts = ctx.table("nacl_verdicts").await?;
-        let schema = verdicts.schema().inner().clone();
-        let computed = verdicts.collect().await?;
-        ctx.deregister_table("nacl_verdicts")?;
-        ctx.register_table(
-            "nacl_verdicts",
-            std::sync::Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![computed])?),
-        )?;
+        // nacl_verdicts (traffic_after_change) read it instead of correlating again. (Not on a
+        // cluster, whose plans cannot carry a table held in this process.)
+        if opts.cluster.is_none() {
+            let verdicts = ctx.table("nacl_verdicts").await?;
+            let schema = verdicts.schema().inner().clone();
+            let computed = verdicts.collect().await?;
+            ctx.deregister_table("nacl_verdicts")?;
+            ctx.register_table(
+                "nacl_verdicts",
+                std::sync::Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![computed])?),
+            )?;
+        }
         let verdict_batches = ctx
             .sql(
                 "SELECT v.*, c.account_id, c.aws_region, c.source_ip, c.user_agent, c.ipv6_cidr_block \
