@@ -180,6 +180,14 @@ pub fn parse_url(url: &str) -> Result<String> {
 /// functions, with Ballista's planner.
 pub async fn connect(url: &str, state: SessionState) -> Result<SessionContext> {
     let url = parse_url(url)?;
+    // Ballista connects only when the first query runs: say now, in words, when nothing listens.
+    let addr = url.trim_start_matches("df://");
+    let reachable = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect(addr)).await;
+    match reachable {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(Error::Invalid(format!("--cluster {url}: no scheduler answers there ({e}); start one with `trailflow cluster scheduler`"))),
+        Err(_) => return Err(Error::Invalid(format!("--cluster {url}: no answer within 10 s"))),
+    }
     let ctx = SessionContext::remote_with_state(&url, state).await.map_err(|e| ballista_error(format!("{url}: {e}")))?;
     // Ballista's session keeps only DataFusion's own functions: trailflow's go back in.
     let mut state = ctx.state();
