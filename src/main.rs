@@ -604,6 +604,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.index = !no_index;
             opts.limits = trailflow::limits::Limits::from_env()?;
             let summary = ingest(&opts)?;
+            // The derived tables, stored for the lake as it now is (docs/lake.md, "Derived tables").
+            trailflow::correlate::stored::store(&lake_dir)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
@@ -693,6 +695,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 pb
             };
             let summary = trailflow::ingest::compact::compact(&lake_dir, &|what| pb.set_message(what.to_string()))?;
+            pb.set_message("derive: Network ACL changes, interfaces, associations, rules");
+            trailflow::correlate::stored::store(&lake_dir)?;
             pb.finish_and_clear();
             if json {
                 outln!("{}", serde_json::to_string_pretty(&summary)?);

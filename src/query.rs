@@ -234,12 +234,12 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -
     Ok(())
 }
 
-/// One Parquet file as a table with the given schema (text as views, as every table here).
-pub fn parquet_file_table(file: &std::path::Path, schema: &datafusion::arrow::datatypes::Schema) -> Result<Arc<ListingTable>> {
+/// One Parquet file as a table with the given schema.
+pub fn parquet_file_table(file: &std::path::Path, schema: datafusion::arrow::datatypes::SchemaRef) -> Result<Arc<ListingTable>> {
     let file = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
     let url = ListingTableUrl::parse(file.display().to_string())?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(view_types(schema));
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
@@ -264,7 +264,8 @@ pub fn empty_table(lake: &Lake, table: &str) -> Result<Arc<ListingTable>> {
         write().is_ok()
     };
     if written {
-        return parquet_file_table(&file, &schema);
+        // Text as views, as the evidence tables have it.
+        return parquet_file_table(&file, view_types(&schema));
     }
     let dir = std::path::absolute(lake.table_dir(table)).map_err(|e| Error::io(&file, e))?;
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;

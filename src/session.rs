@@ -80,7 +80,8 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     }
     for name in crate::schema::DERIVED_TABLES {
         let table: Arc<dyn TableProvider> = match stored.iter().flatten().find(|(t, _)| t == name) {
-            Some((_, file)) => crate::query::parquet_file_table(file, &crate::schema::schema_of(name).expect("known table"))?,
+            // The same types as computed here (text as `Utf8`), so every reader of them agrees.
+            Some((_, file)) => crate::query::parquet_file_table(file, crate::schema::schema_of(name).expect("known table"))?,
             None => Arc::new(DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Invalid(format!("no table {name}")))?),
         };
         ctx.register_table(*name, table)?;

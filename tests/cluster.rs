@@ -122,6 +122,16 @@ fn correlation_and_every_hunt_give_the_same_rows_on_a_cluster() {
     }
     assert!(compared > 60, "{compared} hunt files compared");
 
+    // investigate: ingest and the report here, the correlation and the hunts on the cluster.
+    let report = dir.path().join("case");
+    let out = bin().arg("investigate").arg(root().join("sample-data")).arg("-o").arg(&report).arg("-q").args(["--cluster", &url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let correlation = std::fs::read_to_string(report.join("correlation.csv")).unwrap();
+    let verdicts = |text: &str| -> Vec<String> { sorted_lines(text).into_iter().map(|l| l.split(',').take(6).collect::<Vec<_>>().join(",")).collect() };
+    let here = run(&["correlate", "--format", "csv"], &lake, None);
+    assert_eq!(verdicts(&correlation), verdicts(&String::from_utf8_lossy(&here.stdout)));
+    assert!(std::fs::read_to_string(report.join("report.html")).unwrap().contains("Flagged Network ACL changes"));
+
     // What reads this machine's files says so.
     let out = run(&["sql", "SELECT * FROM search('ConsoleLogin')"], &lake, Some(&url));
     assert_eq!(out.status.code(), Some(1));

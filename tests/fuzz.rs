@@ -245,7 +245,6 @@ fn archive_walker() {
             let mut opts = trailflow::ingest::IngestOptions::new(lake.path(), vec![input]);
             opts.threads = Some(1);
             opts.index = false;
-            opts.derive = false;
             let summary = trailflow::ingest::ingest(&opts);
             prop_assert!(summary.is_ok(), "{:?}", summary.err());
             Ok(())

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["lake"],
     &["search"],
     &["functions"],
+    &["cluster"],
     &["ingest", "query"],
     // Making sense of it.
     &["correlate"],

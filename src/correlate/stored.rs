@@ -3,7 +3,8 @@
 //! Ballista cluster) reads them like the evidence tables, and no query needs them computed in
 //! this process.
 //!
-//! They are written at the end of every ingest and compaction, under
+//! They are written after every ingest and compaction ([`store`], called by `ingest`, `compact`
+//! and `investigate`), under
 //! `derived/TABLE/TABLE-FINGERPRINT.parquet`. The fingerprint names the state of the evidence
 //! tables they were computed from (every data file's path and size: files are never rewritten,
 //! only added or replaced by new ones). A session uses them while the fingerprint matches the lake;
@@ -54,11 +55,14 @@ pub fn current(lake: &Lake) -> Result<Option<Vec<(&'static str, PathBuf)>>> {
     Ok(files.iter().all(|(_, f)| f.is_file()).then_some(files))
 }
 
-/// Compute the derived tables from the lake and store them (with the write lock held: at the end
-/// of an ingest or a compaction). Files of earlier states are removed when no other process reads
-/// the lake; otherwise the next writer removes them. Returns the rows stored per table, or `None`
-/// when the stored tables were already current.
-pub fn write(lake: &Lake, _lock: &crate::lake::WriteLock) -> Result<Option<Vec<(&'static str, usize)>>> {
+/// Compute the derived tables from the lake and store them, holding the lake's write lock (after
+/// an ingest or a compaction). Files of earlier states are removed when no other process reads the
+/// lake; otherwise the next writer removes them. Returns the rows stored per table, or `None` when
+/// the stored tables were already current. Not from inside an async runtime (it runs its own).
+pub fn store(lake_dir: &std::path::Path) -> Result<Option<Vec<(&'static str, usize)>>> {
+    let lake = Lake::open(lake_dir)?;
+    let _lock = lake.lock_for_write()?;
+    let lake = &lake;
     if current(lake)?.is_some() {
         return Ok(None);
     }

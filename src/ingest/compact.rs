@@ -78,11 +78,7 @@ pub fn compact(lake_dir: &Path, phase: &dyn Fn(&str)) -> Result<CompactSummary> 
     // Bring the index up to date before files move, so that it lists every file it points at.
     crate::search::catch_up(&lake)?;
     let readers = lake.readers_exclusive(|| phase("waiting for the processes reading the lake to finish"))?;
-    let summary = merge(&lake, &lock, readers, 2, phase)?;
-    // The derived tables name the files they were computed from: store them for the new files.
-    phase("derive: Network ACL changes, interfaces, associations, rules");
-    crate::correlate::stored::write(&lake, &lock)?;
-    Ok(summary)
+    merge(&lake, &lock, readers, 2, phase)
 }
 
 /// After an ingest: merge the partitions where runs have left [`AUTO_MIN_FILES`] small files or

@@ -46,9 +46,6 @@ pub struct IngestOptions {
     pub memory_budget: Option<usize>,
     /// Build the search index in the same pass (otherwise the next search builds it from Parquet).
     pub index: bool,
-    /// Store the derived tables (`nacl_changes` and the topology) in the lake at the end
-    /// ([`crate::correlate::stored`]); otherwise each session computes them.
-    pub derive: bool,
     /// The bounds on nesting, record, document, line and member sizes.
     pub limits: crate::limits::Limits,
     /// The layout of flow records without a header line (CloudWatch Logs): the flow log's
@@ -66,7 +63,6 @@ impl IngestOptions {
             threads: None,
             memory_budget: None,
             index: true,
-            derive: true,
             limits: crate::limits::Limits::default(),
             flow_format: None,
         }
@@ -186,10 +182,6 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     // Runs that each leave a few files in the same partitions: merge them once they pile up.
     if let Some(c) = compact::after_ingest(&lake, &lock, &|what| phase(&pb, what))? {
         summary.compacted_files = c.tables.iter().map(|t| t.files_before - t.files_after).sum();
-    }
-    if opts.derive {
-        phase(&pb, "derive: Network ACL changes, interfaces, associations, rules");
-        crate::correlate::stored::write(&lake, &lock)?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

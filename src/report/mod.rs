@@ -84,6 +84,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     ingest_opts.limits = opts.limits;
     ingest_opts.flow_format = opts.flow_format.clone();
     let ingested = crate::ingest::ingest(&ingest_opts)?;
+    crate::correlate::stored::store(&lake_dir)?;
     let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
     let lake = crate::lake::Lake::open(&lake_dir)?;
     let runtime = crate::query::runtime()?;
@@ -123,7 +124,13 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         let changes: Vec<VerdictRow> = findings::typed(&verdict_batches)?;
         let mut picked: Vec<&VerdictRow> = changes.iter().filter(|c| c.verdict().is_some_and(Verdict::flagged)).collect();
         picked.sort_by_key(|c| (c.verdict() != Some(Verdict::UnusualTrafficAfterChange), -c.score, c.event_time.clone()));
-        let flagged = findings::flag_all(&ctx, &picked, opts).await?;
+        // The charts and timelines join the flows to small tables made here, which a cluster's
+        // plans cannot carry: on a cluster they are asked of a session in this process.
+        let here = match opts.cluster {
+            Some(_) => Some(crate::session::session(Some(&lake), &crate::session::SessionOptions { cluster: None, ..session_opts.clone() }).await?),
+            None => None,
+        };
+        let flagged = findings::flag_all(here.as_ref().unwrap_or(&ctx), &picked, opts).await?;
         let refs: Vec<&hunt::Hunt> = hunts.iter().collect();
         let results = hunt::run_to_dir(
             &ctx,
