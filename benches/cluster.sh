@@ -11,8 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-large}
+FEATURES=cluster
 . benches/common.sh
-cargo build --release --features cluster --bins -q
 RUNS=${RUNS:-2}
 TF=target/release/trailflow
 make_data

@@ -16,7 +16,8 @@ case "$SHAPE" in
 esac
 WORK=${WORK:-/tmp/trailflow-bench}
 DATA="$WORK/data-$WEB-$CT-$MINUTES"
-cargo build --release --bins -q
+# FEATURES: cargo features to build with (benches/cluster.sh sets `cluster`).
+cargo build --release --bins -q ${FEATURES:+--features "$FEATURES"}
 
 # Generate the evidence set of these settings once.
 make_data() {
