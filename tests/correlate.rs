@@ -223,6 +223,14 @@ fn derived_tables_are_stored_in_the_lake_and_follow_it() {
     assert_ne!(now[0], first);
     assert!(parquet_rows(&now[0]) > changes_first);
     assert_eq!(parquet_rows(&now[0]) as i64, count(NACL_EVENTS));
+    // A compaction merges the two runs' files: the stored tables follow the new files.
+    let out = bin().args(["compact", "-q", "--lake"]).arg(lake.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let compacted = stored_files(lake.path(), "nacl_changes");
+    assert_eq!(compacted.len(), 1, "{compacted:?}");
+    assert_ne!(compacted[0], now[0], "the compaction replaced files, so the lake's state changed");
+    let plan = sql(lake.path(), "EXPLAIN SELECT event_id FROM nacl_changes");
+    assert!(plan.iter().any(|r| r["plan"].as_str().unwrap_or("").contains("derived/nacl_changes/")), "{plan:?}");
     // Without a stored table that matches (here: one removed), the session computes the tables
     // itself, to the same answer.
     let stored = correlate(lake.path(), &[]);

@@ -50,8 +50,11 @@ pub fn current(lake: &Lake) -> Result<Option<Vec<(&'static str, PathBuf)>>> {
     if !lake.root.join(DERIVED_DIR).is_dir() {
         return Ok(None);
     }
-    let fp = fingerprint(lake)?;
-    let files: Vec<(&'static str, PathBuf)> = crate::schema::DERIVED_TABLES.iter().map(|t| (*t, file(lake, t, &fp))).collect();
+    current_for(lake, &fingerprint(lake)?)
+}
+
+fn current_for(lake: &Lake, fp: &str) -> Result<Option<Vec<(&'static str, PathBuf)>>> {
+    let files: Vec<(&'static str, PathBuf)> = crate::schema::DERIVED_TABLES.iter().map(|t| (*t, file(lake, t, fp))).collect();
     Ok(files.iter().all(|(_, f)| f.is_file()).then_some(files))
 }
 
@@ -63,10 +66,10 @@ pub fn store(lake_dir: &std::path::Path) -> Result<Option<Vec<(&'static str, usi
     let lake = Lake::open(lake_dir)?;
     let _lock = lake.lock_for_write()?;
     let lake = &lake;
-    if current(lake)?.is_some() {
+    let fp = fingerprint(lake)?;
+    if current_for(lake, &fp)?.is_some() {
         return Ok(None);
     }
-    let fp = fingerprint(lake)?;
     let runtime = crate::query::runtime()?;
     let tables = runtime.block_on(async {
         let derived = super::table::Derived::new(lake.clone(), None, crate::query::Scope::default());

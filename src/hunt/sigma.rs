@@ -81,7 +81,7 @@ impl SigmaRule {
             .tags
             .iter()
             .filter_map(|t| t.strip_prefix("attack."))
-            .filter(|t| t.len() >= 5 && t.starts_with(['t', 'T']) && t[1..5].chars().all(|c| c.is_ascii_digit()))
+            .filter(|t| t.len() >= 5 && t.starts_with(['t', 'T']) && t.as_bytes()[1..5].iter().all(u8::is_ascii_digit))
             .map(|t| t.to_uppercase())
             .collect();
         super::Hunt {
