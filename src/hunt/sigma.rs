@@ -1050,6 +1050,10 @@ mod tests {
         assert!(r.condition.contains("regexp_like(event_name, '(?i)^create')"), "{}", r.condition);
         let r = rule("  s:\n    requestParameters.cmd|windash|contains: ' -enc '\n  condition: s\n");
         assert!(r.condition.contains("'% /enc %'") && r.condition.contains("'% -enc %'"), "{}", r.condition);
+        // Tags become technique ids only when they are ones; anything else, whatever its letters, is left.
+        let mut tagged = rule("  s:\n    eventName: x\n  condition: s\n");
+        tagged.tags = vec!["attack.t1078.004".into(), "attack.t\u{e4}1234".into(), "attack.ta0001".into()];
+        assert_eq!(tagged.to_hunt().attack, vec!["T1078.004"]);
         let bad = compile(Path::new("r.yml"), "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|re: '('\n  condition: s\n");
         assert!(bad.unwrap_err().contains("is not a regular expression"));
         let bad = compile(Path::new("r.yml"), "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|contains|startswith: x\n  condition: s\n");
