@@ -436,6 +436,10 @@ impl CtBuilder {
         arrays.push(Arc::new(self.management_event.finish()));
         arrays.push(Arc::new(self.mfa.finish()));
         arrays.push(Arc::new(self.source_record.finish()));
+        // Without the builders' spare capacity: the writer's budget counts it.
+        for a in arrays.iter_mut() {
+            datafusion::arrow::array::Array::shrink_to_fit(a);
+        }
         self.rows = 0;
         Some(RecordBatch::try_new(CLOUDTRAIL_SCHEMA.clone(), arrays).expect("cloudtrail batch matches its schema"))
     }

@@ -56,6 +56,11 @@ fn int_in_range(field: &str, n: i32) -> bool {
 }
 
 /// A parsed value of one field, before it is appended (so a bad line appends nothing).
+/// An empty vector of values in the allocation of `v` (collected in place: no allocation).
+fn recycle<'a>(v: Vec<Val<'_>>) -> Vec<Val<'a>> {
+    v.into_iter().filter_map(|_| None).collect()
+}
+
 #[derive(Clone, Copy)]
 enum Val<'a> {
     Null,
@@ -109,9 +114,13 @@ impl Format {
     /// Parse a header line. It is a header when its first token is a known field name and no token
     /// looks like a value (a number, an address or `-`).
     pub fn from_header(line: &str) -> Option<(Self, Vec<String>)> {
-        let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
-        let first = tokens.first()?;
+        // A record's first field is a value, a header's a field name: most lines stop here.
+        let first = line.split_ascii_whitespace().next()?;
+        if !first.as_bytes()[0].is_ascii_lowercase() {
+            return None;
+        }
         schema::flow_field(first)?;
+        let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
         if tokens.iter().any(|t| !t.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_') || *t == "-") {
             return None;
         }
@@ -224,6 +233,8 @@ pub struct LineError(pub String);
 /// Builds `flow_logs` batches from lines of one file.
 pub struct FlowDecoder {
     source_file: Arc<str>,
+    /// The allocation of the values of a line, kept from line to line.
+    vals: Vec<Val<'static>>,
     cols: Vec<Option<Col>>,
     extra: StringBuilder,
     any_extra: bool,
@@ -248,6 +259,7 @@ impl FlowDecoder {
     pub fn new(source_file: Arc<str>) -> Self {
         FlowDecoder {
             source_file,
+            vals: Vec::new(),
             cols: FLOW_FIELDS.iter().map(|_| None).collect(),
             extra: StringBuilder::new(),
             any_extra: false,
@@ -315,7 +327,9 @@ impl FlowDecoder {
             return Err(LineError(format!("{n_tokens} fields where the header has {}", format.len())));
         }
         // Parse every value first, so that a bad line appends nothing.
-        let mut vals: Vec<Val<'_>> = Vec::with_capacity(format.len());
+        // The values' vector is the one of the line before, emptied (no allocation per line).
+        let mut vals: Vec<Val<'_>> = recycle(std::mem::take(&mut self.vals));
+        vals.reserve(format.len());
         let mut extras: Vec<(&str, &str)> = Vec::new();
         let mut time = None;
         for (pos, tok) in line.split_ascii_whitespace().enumerate() {
@@ -425,6 +439,7 @@ impl FlowDecoder {
         }
         self.rows += 1;
         self.text_bytes += line.len();
+        self.vals = recycle(vals);
         Ok(None)
     }
 
@@ -443,8 +458,20 @@ impl FlowDecoder {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.cols.len());
         for (idx, col) in self.cols.iter_mut().enumerate() {
             if let Some(c) = col {
-                fields.push(lake.field(idx).clone());
-                arrays.push(c.finish());
+                let mut array = c.finish();
+                match few_values(&array) {
+                    Some(dict) => {
+                        let f = lake.field(idx);
+                        fields.push(datafusion::arrow::datatypes::Field::new(f.name(), dict.data_type().clone(), f.is_nullable()));
+                        arrays.push(dict);
+                    }
+                    None => {
+                        // Without the builder's spare capacity: the writer's budget counts it.
+                        datafusion::arrow::array::Array::shrink_to_fit(&mut array);
+                        fields.push(lake.field(idx).clone());
+                        arrays.push(array);
+                    }
+                }
             }
         }
         let extra = self.extra.finish();
@@ -475,6 +502,42 @@ impl FlowDecoder {
         let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
         Some(RecordBatch::try_new(schema, arrays).expect("flow batch matches its schema"))
     }
+}
+
+/// Distinct values a text column may hold to be handed to the writer as a dictionary.
+const FEW: usize = 16;
+
+/// A text column as a dictionary, when it holds no more than [`FEW`] distinct values (an
+/// interface, its account, `ACCEPT`/`REJECT`, `OK`): four bytes a row in the writer's buffer
+/// rather than the text. `None` for other columns, as soon as their values show they are many.
+fn few_values(array: &ArrayRef) -> Option<ArrayRef> {
+    use datafusion::arrow::array::{Array, AsArray, DictionaryArray, Int32Array, StringArray};
+    let text = array.as_string_opt::<i32>()?;
+    let mut values: Vec<&str> = Vec::new();
+    let mut keys: Vec<i32> = Vec::with_capacity(text.len());
+    let mut last = usize::MAX;
+    for i in 0..text.len() {
+        if text.is_null(i) {
+            keys.push(0);
+            continue;
+        }
+        let v = text.value(i);
+        // Rows mostly repeat the value before.
+        if last == usize::MAX || values[last] != v {
+            last = match values.iter().position(|x| *x == v) {
+                Some(k) => k,
+                None if values.len() == FEW => return None,
+                None => {
+                    values.push(v);
+                    values.len() - 1
+                }
+            };
+        }
+        keys.push(last as i32);
+    }
+    let keys = Int32Array::new(keys.into(), text.nulls().cloned());
+    let dict = DictionaryArray::try_new(keys, Arc::new(StringArray::from(values))).ok()?;
+    Some(Arc::new(dict))
 }
 
 #[cfg(test)]

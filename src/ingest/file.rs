@@ -237,11 +237,17 @@ impl Ctx<'_> {
             // Accounts and regions seen, cheaply: a set lookup only when the value differs from
             // the row before.
             for name in ["account_id", "region"] {
-                let Some(col) = b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()) else { continue };
+                let Some(col) = b.column_by_name(name) else { continue };
+                let set = if name == "account_id" { &mut self.res.accounts } else { &mut self.res.regions };
+                // A column of few values comes as a dictionary of exactly the values it holds.
+                let col = match col.as_dictionary_opt::<datafusion::arrow::datatypes::Int32Type>() {
+                    Some(d) => d.values(),
+                    None => col,
+                };
+                let Some(col) = col.as_string_opt::<i32>() else { continue };
                 if col.null_count() == col.len() {
                     continue;
                 }
-                let set = if name == "account_id" { &mut self.res.accounts } else { &mut self.res.regions };
                 let mut last: Option<&str> = None;
                 for v in col.iter().flatten() {
                     if last != Some(v) {
@@ -541,7 +547,7 @@ fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::
             return Ok(if any { Some(!too_long) } else { None });
         }
         any = true;
-        let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
+        let (chunk, done) = match memchr::memchr(b'\n', avail) {
             Some(i) => (&avail[..i], Some(i + 1)),
             None => (avail, None),
         };
@@ -583,7 +589,11 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
             }
             Ok(Some(true)) => {
                 line_no += 1;
-                let line = String::from_utf8_lossy(&buf);
+                // Checked whole first (fast for ASCII); replaced characters only where it fails.
+                let line = match std::str::from_utf8(&buf) {
+                    Ok(s) => std::borrow::Cow::Borrowed(s),
+                    Err(_) => String::from_utf8_lossy(&buf),
+                };
                 let before = (ctx.res.error_count, ctx.res.errors.len());
                 match export_message(&line) {
                     // A CloudWatch Logs export to S3: each line the event's time and its message.

@@ -36,6 +36,130 @@ pub fn partition_of(micros: Option<i64>) -> String {
     }
 }
 
+/// A Parquet file to write: its table, partition, name and rows.
+type Job = (&'static str, String, String, Vec<RecordBatch>);
+
+/// The threads that write the files of an ingest while the rows of the next ones come in, one
+/// per core: writing (sorting, encoding, compressing) costs more than decoding, so the decoders
+/// would otherwise wait for it. They share the search index, which a CloudTrail file holds while
+/// it is written (each file's rows reach it in order). The rows of a file handed to them count
+/// against the memory budget until it is written.
+struct Background {
+    tx: Option<crossbeam_channel::Sender<(Job, usize)>>,
+    /// The bytes of each file written (or the first failure).
+    done: crossbeam_channel::Receiver<Result<usize>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    index: Arc<std::sync::Mutex<Option<crate::search::Indexer>>>,
+    /// Bytes of rows handed over and not yet written.
+    bytes: usize,
+    /// Files handed over and not yet acknowledged.
+    pending: usize,
+}
+
+impl Background {
+    fn start(staging: &Staging, index: Option<crate::search::Indexer>) -> Result<Background> {
+        // Not bounded by count: the bytes handed over are, by the memory budget.
+        let (tx, rx) = crossbeam_channel::unbounded::<(Job, usize)>();
+        let (done_tx, done) = crossbeam_channel::unbounded();
+        let index = Arc::new(std::sync::Mutex::new(index));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let mut handles = Vec::with_capacity(threads);
+        for n in 0..threads {
+            let (rx, done_tx, index) = (rx.clone(), done_tx.clone(), Arc::clone(&index));
+            let staging = Staging { dir: staging.dir.clone() };
+            let handle = std::thread::Builder::new()
+                .name(format!("trailflow-write-{n}"))
+                .spawn(move || {
+                    for ((table, dt, name, batches), bytes) in rx {
+                        let r = if table == CLOUDTRAIL {
+                            let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
+                            write_parquet(&staging, table, &dt, &name, batches, index.as_mut())
+                        } else {
+                            write_parquet(&staging, table, &dt, &name, batches, None)
+                        };
+                        let failed = r.is_err();
+                        if done_tx.send(r.map(|()| bytes)).is_err() || failed {
+                            break;
+                        }
+                    }
+                })
+                .map_err(Error::PlainIo)?;
+            handles.push(handle);
+        }
+        Ok(Background { tx: Some(tx), done, handles, index, bytes: 0, pending: 0 })
+    }
+
+    /// Take the acknowledgements that came (waiting for one when `wait`), releasing their bytes.
+    fn collect(&mut self, wait: bool) -> Result<()> {
+        let mut first = wait && self.pending > 0;
+        while self.pending > 0 {
+            let r = if first {
+                first = false;
+                self.done.recv().map_err(|_| ())
+            } else {
+                match self.done.try_recv() {
+                    Ok(r) => Ok(r),
+                    Err(crossbeam_channel::TryRecvError::Empty) => return Ok(()),
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => Err(()),
+                }
+            };
+            match r {
+                Ok(r) => {
+                    self.pending -= 1;
+                    self.bytes -= r?;
+                }
+                Err(()) => return Err(Error::Invalid("the Parquet writer thread stopped".into())),
+            }
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, job: Job, bytes: usize) -> Result<()> {
+        self.collect(false)?;
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send((job, bytes)).is_ok());
+        if !sent {
+            // The thread stopped after a failure: its acknowledgement says which.
+            self.collect(true)?;
+            return Err(Error::Invalid("the Parquet writer thread stopped".into()));
+        }
+        self.pending += 1;
+        self.bytes += bytes;
+        Ok(())
+    }
+
+    /// Wait for every file handed over; gives the search index back.
+    fn join(mut self) -> Result<Option<crate::search::Indexer>> {
+        self.tx = None;
+        let waited = self.collect_all();
+        let mut panicked = false;
+        for h in self.handles.drain(..) {
+            panicked |= h.join().is_err();
+        }
+        waited?;
+        if panicked {
+            return Err(Error::Invalid("a Parquet writer thread failed".into()));
+        }
+        Ok(self.index.lock().unwrap_or_else(|p| p.into_inner()).take())
+    }
+
+    fn collect_all(&mut self) -> Result<()> {
+        while self.pending > 0 {
+            self.collect(true)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // On failure: let the thread end (it writes what it holds into staging, which is removed).
+        self.tx = None;
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
 #[derive(Default)]
 struct PartBuf {
     batches: Vec<RecordBatch>,
@@ -59,8 +183,10 @@ pub struct TableWriter<'a> {
     copies_rows: usize,
     pub rows: BTreeMap<&'static str, u64>,
     pub files_written: usize,
-    /// The search index, fed each CloudTrail file as it is written.
+    /// The search index, fed each CloudTrail file as it is written (held by the background
+    /// writer while it runs).
     pub index: Option<crate::search::Indexer>,
+    background: Option<Background>,
 }
 
 impl<'a> TableWriter<'a> {
@@ -79,6 +205,7 @@ impl<'a> TableWriter<'a> {
             rows: BTreeMap::new(),
             files_written: 0,
             index: None,
+            background: None,
         }
     }
 
@@ -111,17 +238,41 @@ impl<'a> TableWriter<'a> {
             buf.bytes += bytes;
             buf.batches.push(part);
             self.buffered_bytes += bytes;
-            if buf.rows >= FILE_ROWS {
+            // A third of the budget at most: one file filling while two are written.
+            if buf.rows >= FILE_ROWS || buf.bytes >= self.memory_budget / 3 {
                 self.flush(&key)?;
             }
         }
-        while self.buffered_bytes > self.memory_budget {
-            let Some(largest) = self.buffers.iter().max_by_key(|(_, b)| b.bytes).map(|(k, _)| k.clone()) else {
-                break;
+        // Rows handed to the background writer count until they are written.
+        loop {
+            let writing = match self.background.as_mut() {
+                Some(bg) => {
+                    bg.collect(false)?;
+                    bg.bytes
+                }
+                None => 0,
             };
-            self.flush(&largest)?;
+            if self.buffered_bytes + writing <= self.memory_budget {
+                break;
+            }
+            let largest = self.buffers.iter().max_by_key(|(_, b)| b.bytes).map(|(k, b)| (k.clone(), b.bytes));
+            match largest {
+                // A file being written frees its rows soon: wait for it rather than cut small
+                // files out of the buffers.
+                Some((_, bytes)) if writing > 0 && bytes < self.memory_budget / 4 => self.wait_for_writer()?,
+                Some((key, _)) => self.flush(&key)?,
+                None if writing > 0 => self.wait_for_writer()?,
+                None => break,
+            }
         }
         Ok(())
+    }
+
+    fn wait_for_writer(&mut self) -> Result<()> {
+        match self.background.as_mut() {
+            Some(bg) => bg.collect(true),
+            None => Ok(()),
+        }
     }
 
     fn dedup_events(&mut self, batch: RecordBatch, keys: &[u128]) -> Result<RecordBatch> {
@@ -185,10 +336,17 @@ impl<'a> TableWriter<'a> {
             return Ok(());
         };
         self.buffered_bytes -= buf.bytes;
-        self.write_file(key.0, &key.1, buf.batches)
+        if self.background.is_none() {
+            self.background = Some(Background::start(self.staging, self.index.take())?);
+        }
+        let name = self.next_name();
+        self.files_written += 1;
+        let bg = self.background.as_mut().expect("started above");
+        bg.submit((key.0, key.1.clone(), name, buf.batches), buf.bytes)
     }
 
-    /// Write rows as one sorted Parquet file of `table` in partition `dt` (see [`write_parquet`]).
+    /// Write rows as one sorted Parquet file of `table` in partition `dt` (see [`write_parquet`]),
+    /// on this thread.
     pub fn write_file(&mut self, table: &'static str, dt: &str, batches: Vec<RecordBatch>) -> Result<()> {
         if batches.is_empty() {
             return Ok(());
@@ -205,50 +363,19 @@ impl<'a> TableWriter<'a> {
         format!("part-{}-{:05}.parquet", self.run_id, self.seq)
     }
 
-    /// Write every buffer out. The decoders are done by now, so the files are written side by
-    /// side, one per core: this thread writes the CloudTrail files (which feed the search index,
-    /// in order), then joins the others in taking the rest from a shared queue.
+    /// Write every buffer out (by the background writers: the decoders are done, so they have
+    /// every core) and wait for them; the search index comes back to [`TableWriter::index`].
     pub fn finish(&mut self) -> Result<()> {
         self.flush_copies()?;
         let mut keys: Vec<_> = self.buffers.keys().cloned().collect();
         keys.sort();
-        let mut indexed = Vec::new();
-        let mut rest = Vec::new();
         for key in keys {
-            let Some(buf) = self.buffers.remove(&key) else { continue };
-            self.buffered_bytes -= buf.bytes;
-            let job = (key.0, key.1, self.next_name(), buf.batches);
-            if key.0 == CLOUDTRAIL && self.index.is_some() { indexed.push(job) } else { rest.push(job) }
+            self.flush(&key)?;
         }
-        self.files_written += indexed.len() + rest.len();
-        let helpers =
-            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1)).clamp(1, rest.len().max(1));
-        let queue = std::sync::Mutex::new(rest);
-        let staging = self.staging;
-        let take = || queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let drain = || -> Result<()> {
-            while let Some((table, dt, name, batches)) = take() {
-                write_parquet(staging, table, &dt, &name, batches, None)?;
-            }
-            Ok(())
-        };
-        let index = &mut self.index;
-        std::thread::scope(|scope| -> Result<()> {
-            let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(drain)).collect();
-            let mut result = indexed
-                .into_iter()
-                .try_for_each(|(table, dt, name, batches)| {
-                    write_parquet(staging, table, &dt, &name, batches, index.as_mut())
-                })
-                .and_then(|()| drain());
-            for h in handles {
-                let r = h.join().unwrap_or_else(|_| Err(Error::Invalid("a Parquet writer thread failed".into())));
-                if result.is_ok() {
-                    result = r;
-                }
-            }
-            result
-        })
+        if let Some(bg) = self.background.take() {
+            self.index = bg.join()?;
+        }
+        Ok(())
     }
 }
 
@@ -370,16 +497,30 @@ pub fn writer_properties(
 /// distinct values is several times larger than it needs to be where values repeat (addresses,
 /// ARNs, interfaces).
 fn distinct_values(batches: &[RecordBatch], rows: &[(usize, usize)], column: &str) -> u64 {
-    let columns: Vec<_> =
-        batches.iter().map(|b| b.column_by_name(column).and_then(|c| c.as_string_opt::<i32>())).collect();
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::Int32Type;
+    // Each batch's column as its text, and for a dictionary the keys that index it.
+    let columns: Vec<Option<(&StringArray, Option<&datafusion::arrow::array::Int32Array>)>> = batches
+        .iter()
+        .map(|b| {
+            let c = b.column_by_name(column)?;
+            match c.as_dictionary_opt::<Int32Type>() {
+                Some(d) => Some((d.values().as_string_opt::<i32>()?, Some(d.keys()))),
+                None => Some((c.as_string_opt::<i32>()?, None)),
+            }
+        })
+        .collect();
     let mut seen = std::collections::HashSet::new();
     for &(b, r) in rows {
         match columns[b] {
-            Some(values) if values.is_valid(r) => {
+            Some((values, None)) if values.is_valid(r) => {
                 seen.insert(values.value(r));
             }
+            Some((values, Some(keys))) if keys.is_valid(r) => {
+                seen.insert(values.value(keys.value(r) as usize));
+            }
             Some(_) => {}
-            // Not plain text here: size for a row group of distinct values.
+            // Not text here: size for a row group of distinct values.
             None => return ROW_GROUP_ROWS as u64,
         }
     }
