@@ -23,6 +23,8 @@ use crate::schema::{self, CLOUDTRAIL, NULL_PARTITION};
 
 /// Rows per Parquet row group: small enough for statistics and bloom filters to prune well.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows gathered into the lake's schema at a time while a file is written.
+const GATHER_ROWS: usize = 16 * 1024;
 /// A partition's buffer is written out when it holds this many rows.
 const FILE_ROWS: usize = 2 * 1024 * 1024;
 
@@ -382,9 +384,9 @@ impl<'a> TableWriter<'a> {
 /// Write rows as one sorted Parquet file of `table` in partition `dt`.
 ///
 /// The rows are not gathered into one batch and then copied again in order: only the time
-/// column is, to find the order; each row group is then taken in order straight from the
-/// batches as they came, written, and indexed. The memory a file needs beyond its rows is one
-/// row group's.
+/// column is, to find the order; the rows are then taken in order straight from the batches as
+/// they came, [`GATHER_ROWS`] at a time, written, and indexed. The memory a file needs beyond its
+/// rows is one such slice and the encoded row group the Parquet writer holds.
 pub fn write_parquet(
     staging: &Staging,
     table: &str,
@@ -423,7 +425,9 @@ pub fn write_parquet(
     drop(first_group);
     let mut writer = ArrowWriter::try_new(file, lake_schema.clone(), Some(props))?;
     let mut first = 0;
-    for group in order.chunks(ROW_GROUP_ROWS) {
+    // Gathered a slice at a time (the writer closes each row group at `ROW_GROUP_ROWS`): a
+    // gathered row group of CloudTrail is hundreds of megabytes, two writers at once more.
+    for group in order.chunks(GATHER_ROWS) {
         let group: Vec<(usize, usize)> = group.iter().map(|&i| locate(i)).collect();
         let rows = schema::gather(&lake_schema, &batches, &group)?;
         if let (Some(index), Some(file_no)) = (index.as_mut(), index_file) {
