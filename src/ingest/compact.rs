@@ -89,15 +89,15 @@ pub fn after_ingest(lake: &Lake, lock: &WriteLock, phase: &dyn Fn(&str)) -> Resu
         if found {
             return Ok(true);
         }
-        let mut per_dir: BTreeMap<PathBuf, usize> = BTreeMap::new();
+        let mut per_dir: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
         for f in lake.table_files(table)? {
             if let Some(dir) = f.parent()
                 && is_small(&f)?
             {
-                *per_dir.entry(dir.to_path_buf()).or_default() += 1;
+                per_dir.entry(dir.to_path_buf()).or_default().push(f);
             }
         }
-        Ok(per_dir.values().any(|&n| n >= AUTO_MIN_FILES))
+        Ok(per_dir.values().any(|g| worth_merging(g, AUTO_MIN_FILES)))
     })?;
     if !many {
         return Ok(None);
@@ -108,6 +108,27 @@ pub fn after_ingest(lake: &Lake, lock: &WriteLock, phase: &dyn Fn(&str)) -> Resu
 
 /// A partition with this many small files is merged at the end of an ingest.
 pub const AUTO_MIN_FILES: usize = 8;
+
+/// Whether a partition's small files are to be merged, given the least number of them. At the
+/// end of an ingest ([`AUTO_MIN_FILES`]), only where they come from more than one run: the files
+/// of one large run are sized by its memory budget, and merging them again at once would write
+/// (and index) all its rows twice.
+fn worth_merging(small: &[PathBuf], min_files: usize) -> bool {
+    if small.len() < min_files {
+        return false;
+    }
+    if min_files < AUTO_MIN_FILES {
+        return true;
+    }
+    let runs: std::collections::BTreeSet<&str> = small.iter().filter_map(|f| run_of_file(f)).collect();
+    runs.len() != 1
+}
+
+/// The run that wrote a lake file (`part-RUN-SEQ.parquet`).
+fn run_of_file(f: &Path) -> Option<&str> {
+    let name = f.file_name()?.to_str()?.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    Some(name.rsplit_once('-')?.0)
+}
 
 /// Merge the partitions with `min_files` small files or more (the lake's writer lock and every
 /// reader's lease held).
@@ -131,7 +152,7 @@ fn merge(lake: &Lake, lock: &WriteLock, _readers: crate::lake::PublishGuard, min
                     small.entry(dir.to_path_buf()).or_default().push(f.clone());
                 }
             }
-            for (dir, group) in small.into_iter().filter(|(_, g)| g.len() >= min_files) {
+            for (dir, group) in small.into_iter().filter(|(_, g)| worth_merging(g, min_files)) {
                 let dt = partition_value(&dir)
                     .ok_or_else(|| Error::Invalid(format!("{}: not a partition folder (dt=...)", dir.display())))?;
                 phase(&format!("compact {table} {dt}: {} files", group.len()));
@@ -201,4 +222,29 @@ fn partition_value(dir: &Path) -> Option<String> {
 
 fn relative(lake: &Lake, path: &Path) -> String {
     path.strip_prefix(&lake.root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(names: &[&str]) -> Vec<PathBuf> {
+        names.iter().map(|n| PathBuf::from(format!("/lake/flow_logs/dt=2026-03-10/{n}"))).collect()
+    }
+
+    #[test]
+    fn one_large_run_is_not_merged_again_at_once_but_many_runs_are() {
+        let run = "20261203T045253821600Z-6077";
+        assert_eq!(run_of_file(Path::new(&file_name(run, 3))), Some(run));
+        assert_eq!(run_of_file(Path::new("other.parquet")), None);
+        let one: Vec<String> = (1..=9).map(|i| file_name(run, i)).collect();
+        let one = files(&one.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!worth_merging(&one, AUTO_MIN_FILES));
+        // `trailflow compact` merges them all the same.
+        assert!(worth_merging(&one, 2));
+        let many: Vec<String> = (1..=8).map(|i| file_name(&format!("20261203T0452{i:02}821600Z-6077"), 1)).collect();
+        let many = files(&many.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(worth_merging(&many, AUTO_MIN_FILES));
+        assert!(!worth_merging(&many[..7], AUTO_MIN_FILES));
+    }
 }
