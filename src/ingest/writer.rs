@@ -52,6 +52,8 @@ struct Background {
     done: crossbeam_channel::Receiver<Result<usize>>,
     handles: Vec<std::thread::JoinHandle<()>>,
     index: Arc<std::sync::Mutex<Option<crate::search::Indexer>>>,
+    /// Set when the run fails: the threads drop the files still queued rather than write them.
+    stop: Arc<std::sync::atomic::AtomicBool>,
     /// Bytes of rows handed over and not yet written.
     bytes: usize,
     /// Files handed over and not yet acknowledged.
@@ -66,13 +68,17 @@ impl Background {
         let index = Arc::new(std::sync::Mutex::new(index));
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
         let mut handles = Vec::with_capacity(threads);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         for n in 0..threads {
-            let (rx, done_tx, index) = (rx.clone(), done_tx.clone(), Arc::clone(&index));
+            let (rx, done_tx, index, stop) = (rx.clone(), done_tx.clone(), Arc::clone(&index), Arc::clone(&stop));
             let staging = Staging { dir: staging.dir.clone() };
             let handle = std::thread::Builder::new()
                 .name(format!("trailflow-write-{n}"))
                 .spawn(move || {
                     for ((table, dt, name, batches), bytes) in rx {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
                         let r = if table == CLOUDTRAIL {
                             let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
                             write_parquet(&staging, table, &dt, &name, batches, index.as_mut())
@@ -88,7 +94,7 @@ impl Background {
                 .map_err(Error::PlainIo)?;
             handles.push(handle);
         }
-        Ok(Background { tx: Some(tx), done, handles, index, bytes: 0, pending: 0 })
+        Ok(Background { tx: Some(tx), done, handles, index, stop, bytes: 0, pending: 0 })
     }
 
     /// Take the acknowledgements that came (waiting for one when `wait`), releasing their bytes.
@@ -154,7 +160,8 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
-        // On failure: let the thread end (it writes what it holds into staging, which is removed).
+        // Dropped without `join`: the run failed, and its staging folder is removed.
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.tx = None;
         for h in self.handles.drain(..) {
             let _ = h.join();
