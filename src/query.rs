@@ -165,6 +165,11 @@ pub async fn tables_session_on(lake: &Lake, scope: &Scope, cluster: Option<&str>
         // window partition split over several tasks (a `lead()` per flow log came out wrong three
         // times over on the sample): each window runs over all its rows in one task instead.
         o.repartition_windows = false;
+        // Field and JSON accesses pulled out into a projection of their own, merged with the
+        // projection of a table's view (`lake::elide`), come back from Ballista's plan encoding
+        // under names that no longer match ("No field named array_agg(DISTINCT
+        // __datafusion_extracted_1)"): they stay where the query has them.
+        o.enable_leaf_expression_pushdown = false;
     }
     let runtime = RuntimeEnvBuilder::new()
         // Bounded memory: operators that can spill do, the others fail with a clear error.
@@ -226,9 +231,23 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -
             .with_listing_options(options)
             .with_schema(view_types(&schema::schema_of(table).expect("known table")));
         let provider = Arc::new(ListingTable::try_new(config)?);
-        match scope.filter(table) {
-            None => ctx.register_table(*table, provider)?,
-            Some(keep) => ctx.register_table(*table, ctx.read_table(provider)?.filter(keep)?.into_view())?,
+        // Values stored once (`lake::elide`) put back, and the scope's rows kept.
+        let restored = crate::lake::elide::view_exprs(table, &datafusion::catalog::TableProvider::schema(provider.as_ref()));
+        match (restored, scope.filter(table)) {
+            (None, None) => ctx.register_table(*table, provider)?,
+            (restored, keep) => {
+                // A scan under the table's own name: what a plan reads is known by its tables.
+                let source = datafusion::datasource::provider_as_source(provider);
+                let mut plan = datafusion::logical_expr::LogicalPlanBuilder::scan(*table, source, None)?;
+                if let Some(exprs) = restored {
+                    plan = plan.project(exprs)?;
+                }
+                if let Some(keep) = keep {
+                    plan = plan.filter(keep)?;
+                }
+                let frame = datafusion::dataframe::DataFrame::new(ctx.state(), plan.build()?);
+                ctx.register_table(*table, frame.into_view())?
+            }
         };
     }
     Ok(())

@@ -1314,3 +1314,102 @@ fn a_json_object_that_is_not_evidence_is_rejected_saying_what_it_is() {
 /// A 1024-bit RSA key pair made with openssl for the digest signature test (PKCS #1 DER, base64).
 const TEST_RSA_PRIVATE_KEY: &str = "MIICXAIBAAKBgQDPBKLWJAGVSoLBMzE/Ug4Uz5Rm0KTw7WetzuW0v0wHtf6W2gxdmUXCzflxxOecQrJWXldw8eMjTH1lq81db7iQUB7dBJ6gX+sNdVJfx4KMf3m0XQgao6qbr5i0cygs6Gacyyc3ogqwBGvmtbyCwS0hCsmL3oJNg7ytaq7/Bj/DNQIDAQABAoGBAKM33YcGlnT1bUgUK5ToBhAkZbX2dMU7+I2R3Yv3c2N0+0hGnI9DZDwmF7C6dX2/HEp6UWjMXbAcA5YgsWckyZcbZozrkm9Uk8LIcFNGzHiiMPZmjATsxq1nA22YRxd/YRFFmRHHmx/NYtdqG0UYO0GPh2G9bzU3MwrCiSgrp6oBAkEA681l3VAsSSc2QJURjEWcnBotvC4sq1wuaJg/qtsGjAqlWhs0l0F/B963n1pz2wQgy/lBe5SR9DoRi7AaJhzPgQJBAODAEP9oH3FKsXysFd6IOOsFEzPd5AmPQ7dapLuYRl51Bdc+vQSWoSMkrSNcOIxk6S7/2MR/EUPf67GiJhEXjbUCQGSHOLpVh8vYL8TwyH5o3w+eCYmElf6oWhC1d887eVsS3tO/bXher+2HAfmp8mKZK/JJ3aT1/hOE/h3zgfJlrgECQHZD2y3q5pDBE0BddWySFhFlrEMgwfxdzO5Q3lpwuKa/wYEQXHproQNTK2BuCLun5iR7MN/FVZp33BivEITx9fkCQADByAwv6lvoDgrKiKXgCQRy5bTHFO4zbf1yKpp4sNvVDBNpk0FYdMAO4xb6f2GWjjyBxCnVq6Txit0Mqp4Br3c=";
 const TEST_RSA_PUBLIC_KEY: &str = "MIGJAoGBAM8EotYkAZVKgsEzMT9SDhTPlGbQpPDtZ63O5bS/TAe1/pbaDF2ZRcLN+XHE55xCslZeV3Dx4yNMfWWrzV1vuJBQHt0EnqBf6w11Ul/Hgox/ebRdCBqjqpuvmLRzKCzoZpzLJzeiCrAEa+a1vILBLSEKyYvegk2DvK1qrv8GP8M1AgMBAAE=";
+
+/// The text values of one column of every Parquet file under `dir`, read with the Parquet reader
+/// alone (as another engine sees the files).
+fn stored_strings(dir: &Path, column: &str) -> Vec<Option<String>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap()).unwrap().build().unwrap();
+                for b in reader {
+                    let b = b.unwrap();
+                    let c = b.column_by_name(column).unwrap().as_string::<i32>();
+                    out.extend((0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i).to_string())));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn values_held_twice_are_stored_once_and_read_back_whole() {
+    // Stratus's detonation logs (pretty-printed arrays of records whose eventID and requestID are
+    // UUIDs) and the AWS docs' flow
+    // logs (custom formats with pkt-srcaddr/pkt-dstaddr, a NAT gateway's among them).
+    let lake = tempfile::tempdir().unwrap();
+    let trail = real("cloudtrail/stratus-red-team-detonation-logs");
+    let flows = real("flowlogs/awsdocs-vpc-user-guide");
+    let (out, _) = ingest(lake.path(), &[&trail, &flows]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // In the files, the ids are left out of `raw` (a marker in their place)...
+    let stored = stored_strings(&lake.path().join("cloudtrail"), "raw");
+    let ids = stored_strings(&lake.path().join("cloudtrail"), "event_id");
+    assert_eq!(stored.len(), 310);
+    let elided = stored.iter().flatten().filter(|r| r.contains("\"\u{1}\"")).count();
+    assert_eq!(elided, 310, "every UUID eventID is stored once");
+    assert!(stored.iter().flatten().filter(|r| r.contains("\"\u{2}\"")).count() > 250);
+    for (raw, id) in stored.iter().zip(&ids) {
+        assert!(!raw.as_deref().unwrap().contains(id.as_deref().unwrap()));
+    }
+    // ... and every table gives each record back byte for byte, as the trail file has it.
+    let mut originals = std::collections::HashSet::new();
+    for e in std::fs::read_dir(&trail).unwrap() {
+        let records: Vec<Box<serde_json::value::RawValue>> =
+            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
+        originals.extend(records.iter().map(|r| r.get().to_string()));
+    }
+    let rows = sql(lake.path(), "SELECT event_id, request_id, raw FROM cloudtrail");
+    assert_eq!(rows.len(), 310);
+    for r in &rows {
+        let raw = r["raw"].as_str().unwrap();
+        assert!(originals.contains(raw), "not a record of the files: {raw}");
+        let v: Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(v["eventID"], r["event_id"]);
+        assert_eq!(v["requestID"], r["request_id"]);
+    }
+    // Search indexes the records whole and checks a hit of a one-of-a-kind token (an id) against
+    // its record, read from Parquet itself: the id is found.
+    let id = rows[0]["event_id"].as_str().unwrap();
+    let out = bin().args(["search", "--format", "json", "--lake"]).arg(lake.path()).arg(id).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hits: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["event_id"], rows[0]["event_id"]);
+
+    // Flows: a packet address equal to the flow's is stored as "" and read back as that address.
+    let stored = stored_strings(&lake.path().join("flow_logs"), "pkt_srcaddr");
+    assert!(stored.iter().any(|v| v.as_deref() == Some("")));
+    let mut plain: Vec<(String, String, String, String)> = Vec::new();
+    for e in std::fs::read_dir(&flows).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        let at = |n: &str| header.iter().position(|h| *h == n);
+        let (Some(s), Some(d), Some(ps), Some(pd)) = (at("srcaddr"), at("dstaddr"), at("pkt-srcaddr"), at("pkt-dstaddr")) else {
+            continue;
+        };
+        for l in lines {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            plain.push((f[s].into(), f[d].into(), f[ps].into(), f[pd].into()));
+        }
+    }
+    plain.sort();
+    assert!(plain.iter().any(|(s, _, ps, _)| s == ps) && plain.iter().any(|(s, _, ps, _)| s != ps && ps != "-"));
+    let rows = sql(lake.path(), "SELECT srcaddr, dstaddr, pkt_srcaddr, pkt_dstaddr FROM flow_logs WHERE pkt_srcaddr IS NOT NULL OR pkt_dstaddr IS NOT NULL");
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let mut got: Vec<(String, String, String, String)> =
+        rows.iter().map(|r| (text(&r["srcaddr"]), text(&r["dstaddr"]), text(&r["pkt_srcaddr"]), text(&r["pkt_dstaddr"]))).collect();
+    got.sort();
+    let known: Vec<_> = plain.into_iter().filter(|(_, _, ps, pd)| ps != "-" || pd != "-").collect();
+    assert_eq!(got, known);
+}

@@ -164,7 +164,9 @@ fn merge(lake: &Lake, lock: &WriteLock, _readers: crate::lake::PublishGuard, min
                     let file = std::fs::File::open(f).map_err(|e| Error::io(f, e))?;
                     let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
                     for batch in reader {
-                        let batch = batch?;
+                        // As it was: the writer stores it again (`lake::elide`), as it does rows
+                        // of any age.
+                        let batch = crate::lake::elide::restore(table, batch?)?;
                         rows += batch.num_rows();
                         bytes += batch.get_array_memory_size();
                         pending.push(batch);

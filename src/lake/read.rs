@@ -39,41 +39,37 @@ pub fn for_each_batch(
     columns: &[&str],
     mut f: impl FnMut(&datafusion::arrow::record_batch::RecordBatch),
 ) -> Result<()> {
-    for_each_batch_in(&lake.table_files(table)?, columns, |b| {
+    for_each_batch_in(table, &lake.table_files(table)?, columns, |b| {
         f(b);
         Ok(())
     })
 }
 
-/// Call `f` with batches of the named columns (in that order) of the given Parquet files; a file
-/// that lacks one of the columns is passed over.
+/// Call `f` with batches of the named columns (in that order) of the given Parquet files of
+/// `table`, their values as they were read ([`super::elide::restore`]); a file that lacks one of
+/// the columns is passed over.
 pub fn for_each_batch_in(
+    table: &str,
     files: &[std::path::PathBuf],
     columns: &[&str],
     mut f: impl FnMut(&datafusion::arrow::record_batch::RecordBatch) -> Result<()>,
 ) -> Result<()> {
+    let extra = super::elide::sources(table, columns);
     for path in files {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-        let idx: Vec<usize> =
-            columns.iter().filter_map(|c| builder.schema().fields().iter().position(|fl| fl.name() == c)).collect();
+        let position = |c: &&str| builder.schema().fields().iter().position(|fl| fl.name() == c);
+        let idx: Vec<usize> = columns.iter().filter_map(position).collect();
         if idx.len() != columns.len() {
             continue;
         }
+        // The columns that put back what the asked ones store in part, where the file has them.
+        let idx: Vec<usize> = idx.into_iter().chain(extra.iter().filter_map(position)).collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
         for batch in builder.with_projection(mask).with_batch_size(64 * 1024).build()? {
-            let batch = batch?;
-            let cols: Vec<_> = columns.iter().map(|c| batch.column_by_name(c).expect("projected").clone()).collect();
-            let ordered = datafusion::arrow::record_batch::RecordBatch::try_new(
-                std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(
-                    columns
-                        .iter()
-                        .map(|c| batch.schema().field_with_name(c).expect("projected").clone())
-                        .collect::<Vec<_>>(),
-                )),
-                cols,
-            )?;
-            f(&ordered)?;
+            let batch = super::elide::restore(table, batch?)?;
+            let order: Vec<usize> = columns.iter().map(|c| batch.schema().index_of(c)).collect::<std::result::Result<_, _>>()?;
+            f(&batch.project(&order)?)?;
         }
     }
     Ok(())

@@ -189,7 +189,7 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
             let file = payload.files.len() as u32;
             payload.files.push(relative(lake, path));
             let mut first = 0;
-            crate::lake::read::for_each_batch_in(std::slice::from_ref(path), &SOURCE_COLUMNS, |b| {
+            crate::lake::read::for_each_batch_in(crate::schema::CLOUDTRAIL, std::slice::from_ref(path), &SOURCE_COLUMNS, |b| {
                 add_rows(&writer, f, file, first, b, &mut t)?;
                 first += b.num_rows();
                 Ok(())

@@ -375,10 +375,13 @@ fn read_rows(path: &Path, rows: &[usize], columns: &[&str], each: &mut dyn FnMut
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional))
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     let file_schema = Arc::clone(builder.schema());
-    let idx: Vec<usize> = columns
+    let mut idx: Vec<usize> = columns
         .iter()
         .map(|c| file_schema.index_of(c).map_err(|_| Error::Invalid(format!("{}: no column {c}", path.display()))))
         .collect::<Result<_>>()?;
+    // The columns that put back what the asked ones store in part (`lake::elide`).
+    let asked = idx.len();
+    idx.extend(crate::lake::elide::sources(schema::CLOUDTRAIL, columns).iter().filter_map(|c| file_schema.index_of(c).ok()));
     // The row groups that hold hits, and the hits' rows within them.
     let mut groups = Vec::new();
     let mut ranges = Vec::new();
@@ -411,9 +414,10 @@ fn read_rows(path: &Path, rows: &[usize], columns: &[&str], each: &mut dyn FnMut
     // The projection keeps the file's column order; put the columns in the asked order.
     let mut sorted = idx.clone();
     sorted.sort_unstable();
-    let order: Vec<usize> = idx.iter().map(|i| sorted.iter().position(|s| s == i).expect("projected")).collect();
+    let order: Vec<usize> = idx[..asked].iter().map(|i| sorted.iter().position(|s| s == i).expect("projected")).collect();
     for b in reader {
-        each(b?.project(&order)?)?;
+        let b = crate::lake::elide::restore(schema::CLOUDTRAIL, b?)?;
+        each(b.project(&order)?)?;
     }
     Ok(())
 }
