@@ -46,6 +46,10 @@ QUERIES = [
     ("needle_ip",
      "SELECT count(*) AS n, sum(bytes) AS b FROM flow_logs WHERE srcaddr = '45.137.21.9'",
      "SELECT count(*) AS n, sum(bytes) AS b FROM {fl} WHERE srcaddr = '45.137.21.9'"),
+    # The whole record scanned: trailflow reads `raw` back with its ids (docs/lake.md).
+    ("needle_in_raw",
+     "SELECT event_name, count(*) AS n FROM cloudtrail WHERE raw LIKE '%45.137.21.9%' GROUP BY 1 ORDER BY 1",
+     "SELECT json_extract_string(raw, '$.eventName') AS event_name, count(*) AS n FROM {ct} WHERE raw LIKE '%45.137.21.9%' GROUP BY 1 ORDER BY 1"),
 ]
 
 fl = f"read_parquet('{duck_dir}/flow_logs.parquet')"

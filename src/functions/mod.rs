@@ -40,6 +40,8 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
         ScalarUDF::new_from_impl(AclDecision::new()),
         // CloudTrail digest signatures (`evidence_integrity`).
         ScalarUDF::new_from_impl(RsaSha256Verify::new()),
+        // What the `cloudtrail` table reads `raw` through (`lake::elide`).
+        ScalarUDF::new_from_impl(crate::lake::elide::RestoreRaw::new()),
     ] {
         state.register_udf(Arc::new(udf))?;
     }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Schema};
-use datafusion::prelude::{Expr, cast, coalesce, col, lit, when};
+use datafusion::prelude::{Expr, cast, col, lit, when};
 
 use crate::error::Result;
 use crate::schema::{CLOUDTRAIL, FLOW_LOGS};
@@ -107,11 +107,22 @@ fn find_quoted(text: &str, value: &str) -> Option<usize> {
 
 /// `raw` as the record was: each marker replaced by its id.
 pub fn restore_raw<'a>(raw: &'a str, event_id: &str, request_id: Option<&str>) -> Cow<'a, str> {
+    let mut out = String::new();
+    match restore_raw_into(raw, event_id, request_id, &mut out) {
+        true => Cow::Owned(out),
+        false => Cow::Borrowed(raw),
+    }
+}
+
+/// [`restore_raw`] into `out` (cleared first); `false`, leaving `out` empty, when `raw` holds no
+/// marker and is the record as it is.
+pub fn restore_raw_into(raw: &str, event_id: &str, request_id: Option<&str>, out: &mut String) -> bool {
+    out.clear();
     let bytes = raw.as_bytes();
     let Some(first) = memchr::memchr2(EVENT_ID_MARK as u8, REQUEST_ID_MARK as u8, bytes) else {
-        return Cow::Borrowed(raw);
+        return false;
     };
-    let mut out = String::with_capacity(raw.len() + event_id.len() + request_id.map_or(0, str::len));
+    out.reserve(raw.len() + event_id.len() + request_id.map_or(0, str::len));
     let mut done = 0;
     let mut next = Some(first);
     while let Some(at) = next {
@@ -121,7 +132,70 @@ pub fn restore_raw<'a>(raw: &'a str, event_id: &str, request_id: Option<&str>) -
         next = memchr::memchr2(EVENT_ID_MARK as u8, REQUEST_ID_MARK as u8, &bytes[done..]).map(|i| done + i);
     }
     out.push_str(&raw[done..]);
-    Cow::Owned(out)
+    true
+}
+
+/// `restore_raw(raw, event_id, request_id)`: the SQL function the `cloudtrail` table's `raw` is
+/// read through ([`view_exprs`]). The same as `replace(replace(raw, chr(1), event_id), chr(2),
+/// coalesce(request_id, ''))`, in one pass.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RestoreRaw {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl RestoreRaw {
+    pub fn new() -> Self {
+        RestoreRaw {
+            signature: datafusion::logical_expr::Signature::string(3, datafusion::logical_expr::Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for RestoreRaw {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for RestoreRaw {
+    fn name(&self) -> &str {
+        "restore_raw"
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8View)
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{StringViewArray, StringViewBuilder};
+        let n = args.number_rows;
+        let cols: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(n).and_then(|a| Ok(datafusion::arrow::compute::cast(&a, &DataType::Utf8View)?)))
+            .collect::<datafusion::error::Result<_>>()?;
+        let (raw, ids, reqs) = (cols[0].as_string_view(), cols[1].as_string_view(), cols[2].as_string_view());
+        let mut out = StringViewBuilder::with_capacity(n);
+        let mut scratch = String::new();
+        for i in 0..n {
+            if raw.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let id = if ids.is_valid(i) { ids.value(i) } else { "" };
+            let req = reqs.is_valid(i).then(|| reqs.value(i));
+            match restore_raw_into(raw.value(i), id, req, &mut scratch) {
+                true => out.append_value(&scratch),
+                false => out.append_value(raw.value(i)),
+            }
+        }
+        let out: StringViewArray = out.finish();
+        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(out)))
+    }
 }
 
 /// Rows of `table` as the lake stores them (see the module's notes); other tables unchanged.
@@ -253,16 +327,11 @@ pub fn view_exprs(table: &str, schema: &Schema) -> Option<Vec<Expr>> {
             let name = f.name().as_str();
             let restored = match (table, name) {
                 (CLOUDTRAIL, "raw") if has("event_id") && has("request_id") => {
-                    let raw = datafusion::functions::string::expr_fn::replace(
+                    datafusion::logical_expr::ScalarUDF::new_from_impl(RestoreRaw::new()).call(vec![
                         col("raw"),
-                        lit(EVENT_ID_MARK.to_string()),
-                        coalesce(vec![col("event_id"), lit("")]),
-                    );
-                    datafusion::functions::string::expr_fn::replace(
-                        raw,
-                        lit(REQUEST_ID_MARK.to_string()),
-                        coalesce(vec![col("request_id"), lit("")]),
-                    )
+                        col("event_id"),
+                        col("request_id"),
+                    ])
                 }
                 (FLOW_LOGS, _) => match SAME_AS.iter().find(|(pkt, addr)| *pkt == name && has(addr)) {
                     Some((pkt, addr)) => when(col(*pkt).eq(lit("")), col(*addr)).otherwise(col(*pkt)).ok()?,
