@@ -616,6 +616,17 @@ pub fn time_column(table: &str) -> &'static str {
     }
 }
 
+/// Text columns that hold whole JSON documents: written without min/max statistics, which for a
+/// document say nothing a filter can use and cost a comparison of long values per row.
+pub fn document_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        CLOUDTRAIL => &["raw", "request_parameters", "response_elements", "additional_event_data", "resources", "service_event_details"],
+        FLOW_LOGS => &["extra_fields"],
+        INVENTORY => &["item"],
+        _ => &[],
+    }
+}
+
 /// Text columns whose value differs from row to row (ids, the raw record): stored without a
 /// dictionary, lengths apart from the bytes (`DELTA_LENGTH_BYTE_ARRAY`).
 pub fn unique_columns(table: &str) -> &'static [&'static str] {

@@ -499,6 +499,9 @@ pub fn writer_properties(
         let path = ColumnPath::from(name);
         b = b.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, encoding);
     }
+    for col in schema::document_columns(table) {
+        b = b.set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::None);
+    }
     for col in schema::bloom_columns(table) {
         let path = ColumnPath::from(*col);
         b = b
