@@ -1413,3 +1413,41 @@ fn values_held_twice_are_stored_once_and_read_back_whole() {
     let known: Vec<_> = plain.into_iter().filter(|(_, _, ps, pd)| ps != "-" || pd != "-").collect();
     assert_eq!(got, known);
 }
+
+#[test]
+fn a_lake_written_before_values_were_stored_once_reads_the_same() {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let lake = tempfile::tempdir().unwrap();
+    let (out, _) = ingest(lake.path(), &[&real("cloudtrail/stratus-red-team-detonation-logs"), &real("flowlogs/awsdocs-vpc-user-guide")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ct_q = "SELECT event_id, raw FROM cloudtrail ORDER BY event_id, raw";
+    let fl_q = "SELECT source_file, source_line, pkt_srcaddr, pkt_dstaddr FROM flow_logs ORDER BY source_file, source_line";
+    let (ct, fl) = (sql(lake.path(), ct_q), sql(lake.path(), fl_q));
+    // Rewrite every file as an older trailflow wrote it: the values in full.
+    for table in ["cloudtrail", "flow_logs"] {
+        let mut stack = vec![lake.path().join(table)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap()).unwrap().build().unwrap();
+                let batches: Vec<_> = reader.map(|b| trailflow::lake::elide::restore(table, b.unwrap()).unwrap()).collect();
+                let tmp = p.with_extension("tmp");
+                let mut w = ArrowWriter::try_new(std::fs::File::create(&tmp).unwrap(), batches[0].schema(), None).unwrap();
+                for b in &batches {
+                    w.write(b).unwrap();
+                }
+                w.close().unwrap();
+                std::fs::rename(&tmp, &p).unwrap();
+            }
+        }
+    }
+    assert!(stored_strings(&lake.path().join("cloudtrail"), "raw").iter().flatten().all(|r| !r.contains('\u{1}') && !r.contains('\u{2}')));
+    assert!(stored_strings(&lake.path().join("flow_logs"), "pkt_srcaddr").iter().all(|v| v.as_deref() != Some("")));
+    assert_eq!(sql(lake.path(), ct_q), ct);
+    assert_eq!(sql(lake.path(), fl_q), fl);
+}
