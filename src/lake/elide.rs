@@ -72,32 +72,37 @@ pub fn elide_raw(raw: &str, event_id: &str, request_id: Option<&str>) -> Option<
     if memchr::memchr2(EVENT_ID_MARK as u8, REQUEST_ID_MARK as u8, raw.as_bytes()).is_some() {
         return None;
     }
-    let mut out: Option<String> = None;
-    for (id, mark) in [(Some(event_id), EVENT_ID_MARK), (request_id, REQUEST_ID_MARK)] {
-        let Some(id) = id.filter(|id| id.len() >= MIN_ID) else {
-            continue;
-        };
-        let text = out.as_deref().unwrap_or(raw);
-        let Some(at) = find_quoted(text, id) else {
-            continue;
-        };
-        let mut s = String::with_capacity(text.len());
-        s.push_str(&text[..at]);
-        s.push(mark);
-        s.push_str(&text[at + id.len()..]);
-        out = Some(s);
+    let long = |id: &&str| id.len() >= MIN_ID;
+    let event = Some(event_id).filter(long).and_then(|id| Some((find_quoted(raw, id, None)?, id.len(), EVENT_ID_MARK)));
+    // The request id's occurrence is another than the event id's (the two may be equal).
+    let skip = event.map(|(at, len, _)| at..at + len);
+    let request = request_id.filter(long).and_then(|id| Some((find_quoted(raw, id, skip)?, id.len(), REQUEST_ID_MARK)));
+    let mut cuts: Vec<(usize, usize, char)> = [event, request].into_iter().flatten().collect();
+    if cuts.is_empty() {
+        return None;
     }
-    out
+    cuts.sort_unstable();
+    let mut out = String::with_capacity(raw.len());
+    let mut done = 0;
+    for (at, len, mark) in cuts {
+        out.push_str(&raw[done..at]);
+        out.push(mark);
+        done = at + len;
+    }
+    out.push_str(&raw[done..]);
+    Some(out)
 }
 
-/// Where `"value"` first occurs in `text`: the position of the value (after its quote).
-fn find_quoted(text: &str, value: &str) -> Option<usize> {
+/// Where `"value"` first occurs in `text` outside `skip`: the position of the value (after its
+/// quote).
+fn find_quoted(text: &str, value: &str, skip: Option<std::ops::Range<usize>>) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut from = 0;
     while let Some(i) = memchr::memmem::find(&bytes[from..], value.as_bytes()) {
         let at = from + i;
         let end = at + value.len();
-        if at > 0 && bytes[at - 1] == b'"' && bytes.get(end) == Some(&b'"') {
+        let overlaps = skip.as_ref().is_some_and(|s| at < s.end && s.start < end);
+        if !overlaps && at > 0 && bytes[at - 1] == b'"' && bytes.get(end) == Some(&b'"') {
             return Some(at);
         }
         from = at + 1;
@@ -215,6 +220,9 @@ pub fn store(table: &str, batch: RecordBatch) -> Result<RecordBatch> {
 /// back from the columns they were taken from (which the batch must hold where [`sources`] says).
 pub fn restore(table: &str, batch: RecordBatch) -> Result<RecordBatch> {
     match table {
+        // A file written before the ids were left out (or whose ids are short) has no marker:
+        // its rows are handed on as they are, not copied.
+        CLOUDTRAIL if !has_marker(&batch) => Ok(batch),
         CLOUDTRAIL => map_raw(batch, |raw, id, req| match restore_raw(raw, id, req) {
             Cow::Borrowed(_) => None,
             owned => Some(owned),
@@ -225,6 +233,13 @@ pub fn restore(table: &str, batch: RecordBatch) -> Result<RecordBatch> {
         }),
         _ => Ok(batch),
     }
+}
+
+/// Does the batch's `raw` hold a marker anywhere in its bytes?
+fn has_marker(batch: &RecordBatch) -> bool {
+    text(batch, "raw").is_some_and(|raw| {
+        memchr::memchr2(EVENT_ID_MARK as u8, REQUEST_ID_MARK as u8, raw.as_string::<i32>().value_data()).is_some()
+    })
 }
 
 fn text(batch: &RecordBatch, name: &str) -> Option<ArrayRef> {
@@ -354,12 +369,24 @@ mod tests {
 
     #[test]
     fn ids_leave_raw_and_come_back_byte_for_byte() {
-        let raw = format!(r#"{{"eventID":"{ID}", "requestID": "{REQ}","x":"{ID}"}}"#);
-        let stored = elide_raw(&raw, ID, Some(REQ)).unwrap();
-        assert_eq!(stored, format!(r#"{{"eventID":"{EVENT_ID_MARK}", "requestID": "{REQUEST_ID_MARK}","x":"{ID}"}}"#));
-        assert_eq!(restore_raw(&stored, ID, Some(REQ)), raw);
-        // Stored once: storing again changes nothing.
-        assert_eq!(elide_raw(&stored, ID, Some(REQ)), None);
+        // (record, as stored): the first quoted occurrence of each id, whichever comes first.
+        let cases = [
+            (
+                format!(r#"{{"eventID":"{ID}", "requestID": "{REQ}","x":"{ID}"}}"#),
+                format!(r#"{{"eventID":"{EVENT_ID_MARK}", "requestID": "{REQUEST_ID_MARK}","x":"{ID}"}}"#),
+            ),
+            (
+                format!(r#"{{"requestID":"{REQ}","x":["{ID}"],"eventID":"{ID}"}}"#),
+                format!(r#"{{"requestID":"{REQUEST_ID_MARK}","x":["{EVENT_ID_MARK}"],"eventID":"{ID}"}}"#),
+            ),
+        ];
+        for (raw, expected) in cases {
+            let stored = elide_raw(&raw, ID, Some(REQ)).unwrap();
+            assert_eq!(stored, expected);
+            assert_eq!(restore_raw(&stored, ID, Some(REQ)), raw);
+            // Stored once: storing again changes nothing.
+            assert_eq!(elide_raw(&stored, ID, Some(REQ)), None);
+        }
     }
 
     #[test]
