@@ -29,11 +29,13 @@ rules AS (
   FROM nacl_changes
 ),
 ifaces AS (
-  SELECT DISTINCT interface_id, subnet_id, private_ip FROM network_interfaces
-  WHERE subnet_id IS NOT NULL AND private_ip IS NOT NULL
+  -- Every address an interface held (IPv4 private and secondary, IPv6): a flow is on the
+  -- interface when one of its ends is one of them.
+  SELECT DISTINCT interface_id, subnet_id, address FROM network_interfaces
+  WHERE subnet_id IS NOT NULL AND address IS NOT NULL
 ),
 scope AS (
-  SELECT DISTINCT ch.event_id, i.interface_id, i.private_ip
+  SELECT DISTINCT ch.event_id, i.interface_id, i.address
   FROM ch
   JOIN acl_associations a
     ON a.network_acl_id = ch.network_acl_id
@@ -47,17 +49,17 @@ scoped AS (
   -- Flows on the interfaces in scope, from the baseline to the end of the window, seen from the
   -- interface: the peer, the direction, and the side of the change.
   SELECT s.event_id,
-         CASE WHEN f.srcaddr = s.private_ip THEN f.dstaddr ELSE f.srcaddr END AS peer,
-         f.srcaddr = s.private_ip AS egress,
+         CASE WHEN f.srcaddr = s.address THEN f.dstaddr ELSE f.srcaddr END AS peer,
+         f.srcaddr = s.address AS egress,
          f.protocol, f.dstport, f.action, f.bytes, f.start_time,
          arrow_cast(f.start_time, 'Int64') >= ch.t AS after
   FROM scope s
   JOIN ch ON ch.event_id = s.event_id
   JOIN flow_logs f ON f.interface_id = s.interface_id
-  WHERE (f.srcaddr = s.private_ip OR f.dstaddr = s.private_ip)
+  WHERE (f.srcaddr = s.address OR f.dstaddr = s.address)
     -- An entry governs one direction: only flows in that direction (into the interface for an
     -- ingress entry, out of it for an egress one); other changes see both.
-    AND (ch.egress IS NULL OR ch.egress = (f.srcaddr = s.private_ip))
+    AND (ch.egress IS NULL OR ch.egress = (f.srcaddr = s.address))
     AND arrow_cast(f.start_time, 'Int64') >= ch.t - $baseline_us
     AND arrow_cast(f.start_time, 'Int64') < ch.t + $window_us
 ),
@@ -157,7 +159,10 @@ SELECT ch.event_id, ch.event_time, ch.event_name, ch.network_acl_id, ch.actor_ar
        coalesce(p.new_peers, 0) AS new_peers, p.reject_to_accept_peers, p.unusual_peer_list AS unusual_peers,
        p.distinct_ports, p.top_peers, p.first_flow, p.last_flow,
        ch.rule_number, ch.egress, ch.rule_action, ch.protocol, ch.cidr_block, ch.port_from, ch.port_to,
-       ch.subnet_id, ch.error_code
+       ch.subnet_id, ch.error_code,
+       -- What the scope and the rules stand on (inventory, config, cloudtrail, flow_records,
+       -- inferred, unknown), and why: a verdict on an inferred link is no certainty.
+       ch.topology_basis, ch.topology_reason
 FROM ch
 LEFT JOIN per_change p ON p.event_id = ch.event_id
 LEFT JOIN in_scope s ON s.event_id = ch.event_id

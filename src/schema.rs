@@ -207,6 +207,9 @@ pub static FLOW_LOGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
+/// `inventory.snapshot_time_basis` of the items AWS Config captured (each at its own time).
+pub const CONFIG_BASIS: &str = "AWS Config configurationItemCaptureTime";
+
 pub static INVENTORY_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("snapshot_time", ts_type(), false),
@@ -313,6 +316,10 @@ pub static NACL_CHANGES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("closed"),
         utf8("opened_text"),
         utf8("closed_text"),
+        // What the scope of the change (subnets, interfaces) and the rules it is judged against
+        // stand on: inventory, config, cloudtrail, flow_records, inferred or unknown; and why.
+        Field::new("topology_basis", DataType::Utf8, false),
+        utf8("topology_reason"),
     ]))
 });
 
@@ -330,13 +337,17 @@ fn learned_over(mut fields: Vec<Field>) -> SchemaRef {
 /// `network_interfaces`: which interface sat in which subnet, learned from where, over what interval.
 pub static NETWORK_INTERFACES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let mut fields = vec![Field::new("interface_id", DataType::Utf8, false)];
-    fields.extend(["subnet_id", "vpc_id", "private_ip", "instance_id", "account_id", "region"].map(utf8));
+    // One row per address the interface held over an interval: `address` and its `address_type`
+    // (`private_ipv4` the primary, `secondary_ipv4`, `public_ipv4`, `ipv6`); `private_ip` is the
+    // primary private IPv4 address on every row of the interface. `basis` names the kind of
+    // source (`inventory`, `config`, `cloudtrail`, `flow_records`, `inferred`).
+    fields.extend(["subnet_id", "vpc_id", "private_ip", "instance_id", "account_id", "region", "address", "address_type", "basis"].map(utf8));
     learned_over(fields)
 });
 
 /// `acl_associations`: which ACL governed which subnet over what interval.
 pub static ACL_ASSOCIATIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    learned_over(["subnet_id", "network_acl_id", "association_id", "vpc_id"].map(utf8).to_vec())
+    learned_over(["subnet_id", "network_acl_id", "association_id", "vpc_id", "basis"].map(utf8).to_vec())
 });
 
 /// `nacl_entries`: every entry of every ACL over the interval it held.
@@ -420,6 +431,8 @@ pub struct NaclChangeRow<'a> {
     /// The regions in words, NULL when there are none.
     pub opened_text: Option<String>,
     pub closed_text: Option<String>,
+    pub topology_basis: &'a str,
+    pub topology_reason: Option<String>,
 }
 
 /// One row of `network_interfaces`.
@@ -432,6 +445,9 @@ pub struct NetworkInterfaceRow {
     pub instance_id: Option<String>,
     pub account_id: Option<String>,
     pub region: Option<String>,
+    pub address: Option<String>,
+    pub address_type: Option<String>,
+    pub basis: String,
     pub learned_from: String,
     /// Microseconds, UTC; `None`: since the edge of the evidence.
     pub valid_from: Option<i64>,
@@ -446,6 +462,7 @@ pub struct AclAssociationRow {
     pub network_acl_id: Option<String>,
     pub association_id: Option<String>,
     pub vpc_id: Option<String>,
+    pub basis: String,
     pub learned_from: String,
     pub valid_from: Option<i64>,
     pub valid_to: Option<i64>,

@@ -146,7 +146,7 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
     let sql = format!(
         "SELECT event_name, CAST(event_time AS VARCHAR), coalesce(network_acl_id, ''), coalesce(actor_arn, ''), \
          coalesce(risk_reasons, ''), CAST(risk_score AS VARCHAR), coalesce(subnet_id, ''), \
-         rules_before, rules_after, opened_text, closed_text, opened \
+         rules_before, rules_after, opened_text, closed_text, opened, topology_basis, topology_reason \
          FROM nacl_changes WHERE event_id = {}",
         lit(event_id)
     );
@@ -169,6 +169,8 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
     header.push(("actor", v(3).unwrap_or_else(|| "unknown".into())));
     let reasons = v(4).unwrap_or_else(|| "none".into());
     header.push(("risk", format!("{} ({reasons})", v(5).unwrap_or_default())));
+    // What the subnet, its interfaces and the rules before stand on.
+    header.push(("topology", format!("{}: {}", v(12).unwrap_or_else(|| "unknown".into()), v(13).unwrap_or_default())));
     let parse = |i: usize| v(i).and_then(|t| serde_json::from_str::<Vec<Entry>>(&t).ok());
     let (before, after) = (parse(7), parse(8));
     let unknown_after = v(11).is_none();

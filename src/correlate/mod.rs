@@ -3,6 +3,7 @@
 //! and a risk assessment that names its reasons. `acl_allows(...)` evaluates a rule set in SQL.
 
 pub mod acl;
+pub mod network;
 pub mod stored;
 pub mod table;
 pub mod topology;
@@ -108,7 +109,9 @@ pub const RISK_WEIGHTS: &[(&str, i64)] = &[
     // An inbound TCP/UDP opening confined to the ephemeral ports (32768 and above): a stateless
     // ACL's standard rule for return traffic.
     ("ephemeral_return", 5),
-    // What a change that opens nothing is: named, no risk.
+    // What a change that opens nothing risky is: named, no risk. `trusted_only`: everything it
+    // opened reaches only the trusted networks (RFC 1918, the evidence's VPC ranges, --trusted).
+    ("trusted_only", 0),
     ("inactive_acl", 0),
     ("shadowed", 0),
     ("narrowing", 0),
@@ -122,15 +125,24 @@ pub const EPHEMERAL_FROM: u32 = 32768;
 /// Everything the replay needs, read from the lake.
 #[derive(Debug, Default)]
 pub struct Evidence {
-    /// NACL events in time order.
+    /// NACL events and the VPC events that create or extend a default ACL (`CreateVpc`,
+    /// `AssociateVpcCidrBlock`), in time order. Only the NACL events become changes.
     pub events: Vec<Event>,
-    /// `network_acls` snapshots: (time, acl id, vpc id, item).
-    pub acl_snapshots: Vec<(i64, String, Option<String>, Value)>,
+    /// `network_acls` snapshots: (time, acl id, vpc id, item, taken from AWS Config).
+    pub acl_snapshots: Vec<(i64, String, Option<String>, Value, bool)>,
+    /// `subnets` snapshots: (subnet id, vpc id, CIDRs, taken from AWS Config).
+    pub subnet_snapshots: Vec<(String, Option<String>, Vec<IpNet>, bool)>,
+    /// VPCs whose snapshots say which of their ACLs is the default: vpc id.
+    pub vpc_snapshots: Vec<String>,
     /// VPC ranges learned from inventory and CloudTrail.
     pub vpc_cidrs: Vec<IpNet>,
-    /// `RunInstances` and `CreateNetworkInterface` events (interfaces and their subnets).
+    /// Successful calls that tell the topology: subnets, interfaces and their addresses
+    /// ([`topology::TOPOLOGY_EVENTS`]), in time order.
     pub topology_events: Vec<Event>,
 }
+
+/// The VPC events that shape a default ACL.
+pub const VPC_EVENTS: &[&str] = &["CreateVpc", "AssociateVpcCidrBlock"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Event {
@@ -148,9 +160,44 @@ pub struct Event {
     pub error_code: Option<String>,
 }
 
+impl Event {
+    /// Is this one of the Network ACL events (a row of `nacl_changes`)?
+    pub fn is_nacl(&self) -> bool {
+        crate::aws::NACL_EVENTS.contains(&self.name.as_str())
+    }
+}
+
+/// Every CIDR block a `CreateVpc` or `AssociateVpcCidrBlock` call gave a VPC: IPv4 from the
+/// request or the response, IPv6 from the response (Amazon-provided blocks are only known there).
+pub fn vpc_blocks(e: &Event) -> Vec<IpNet> {
+    let mut out: Vec<IpNet> = as_str(get(&e.request, "cidrBlock")).and_then(|c| c.parse().ok()).into_iter().collect();
+    if let Some(c) = as_str(get(&e.request, "ipv6CidrBlock")).and_then(|c| c.parse().ok()) {
+        out.push(c);
+    }
+    let vpc = get(&e.response, "vpc").unwrap_or(&e.response);
+    for key in ["cidrBlock", "ipv6CidrBlock"] {
+        out.extend(as_str(get(vpc, key)).and_then(|c| c.parse().ok()));
+    }
+    for set in ["cidrBlockAssociationSet", "ipv6CidrBlockAssociationSet", "cidrBlockAssociation", "ipv6CidrBlockAssociation"] {
+        for a in topology::list(vpc, set) {
+            for key in ["cidrBlock", "ipv6CidrBlock"] {
+                out.extend(as_str(get(a, key)).and_then(|c| c.parse().ok()));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Read the evidence from a lake session (the plain tables only).
 pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence> {
-    let names = crate::aws::NACL_EVENTS.iter().chain(["CreateVpc", "AssociateVpcCidrBlock", "RunInstances", "CreateNetworkInterface"].iter()).map(|n| format!("'{n}'")).collect::<Vec<_>>();
+    let names = crate::aws::NACL_EVENTS
+        .iter()
+        .chain(VPC_EVENTS)
+        .chain(topology::TOPOLOGY_EVENTS)
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>();
     let sql = format!(
         "SELECT event_id, event_time, event_name, coalesce(recipient_account_id, account_id), aws_region, \
          request_parameters, response_elements, user_arn, access_key_id, source_ip, user_agent, error_code \
@@ -179,16 +226,19 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
                     user_agent: val(&cols[10], r),
                     error_code: val(&cols[11], r),
                 };
-                if e.name == "CreateVpc" || e.name == "AssociateVpcCidrBlock" {
-                    if e.error_code.is_none()
-                        && let Some(n) = as_str(get(&e.request, "cidrBlock")).and_then(|c| c.parse().ok())
-                    {
-                        ev.vpc_cidrs.push(n);
+                if VPC_EVENTS.contains(&e.name.as_str()) {
+                    if e.error_code.is_none() {
+                        ev.vpc_cidrs.extend(vpc_blocks(&e));
+                        ev.events.push(e);
                     }
                     continue;
                 }
-                if e.name == "RunInstances" || e.name == "CreateNetworkInterface" {
+                if topology::TOPOLOGY_EVENTS.contains(&e.name.as_str()) {
                     if e.error_code.is_none() {
+                        if e.name == "CreateSubnet" || e.name == "AssociateSubnetCidrBlock" {
+                            // A subnet's ranges lie in its VPC's: trusted like them.
+                            ev.vpc_cidrs.extend(network::subnets_of_event(&e));
+                        }
                         ev.topology_events.push(e);
                     }
                     continue;
@@ -198,27 +248,40 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
         }
     }
     if ctx.table_exist("inventory")? {
-        let sql = "SELECT snapshot_time, kind, resource_id, vpc_id, item FROM inventory WHERE kind IN ('network_acls', 'vpcs')";
-        for b in crate::query::query(ctx, sql).await? {
+        let sql = format!(
+            "SELECT snapshot_time, kind, resource_id, vpc_id, item, snapshot_time_basis = '{}' FROM inventory \
+             WHERE kind IN ('network_acls', 'vpcs', 'subnets')",
+            crate::schema::CONFIG_BASIS
+        );
+        for b in crate::query::query(ctx, &sql).await? {
             let times = b.column(0).as_primitive::<TimestampMicrosecondType>();
             let (kind, id, vpc, item) = (text(&b, 1)?, text(&b, 2)?, text(&b, 3)?, text(&b, 4)?);
+            let config = b.column(5).as_boolean().clone();
             for r in 0..b.num_rows() {
                 let item: Value = val(&item, r).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+                let from_config = config.is_valid(r) && config.value(r);
+                let vpc = val(&vpc, r).or_else(|| as_str(get(&item, "VpcId")));
                 match val(&kind, r).as_deref() {
-                    Some("network_acls") => ev.acl_snapshots.push((
-                        times.value(r),
-                        val(&id, r).unwrap_or_default(),
-                        val(&vpc, r).or_else(|| as_str(get(&item, "VpcId"))),
-                        item,
-                    )),
+                    Some("network_acls") => {
+                        ev.acl_snapshots.push((times.value(r), val(&id, r).unwrap_or_default(), vpc, item, from_config))
+                    }
+                    Some("subnets") => {
+                        let Some(subnet) = val(&id, r).or_else(|| as_str(get(&item, "SubnetId"))) else { continue };
+                        let mut cidrs: Vec<IpNet> = as_str(get(&item, "CidrBlock")).and_then(|c| c.parse().ok()).into_iter().collect();
+                        for a in topology::list(&item, "Ipv6CidrBlockAssociationSet") {
+                            cidrs.extend(as_str(get(a, "Ipv6CidrBlock")).and_then(|c| c.parse().ok()));
+                        }
+                        ev.subnet_snapshots.push((subnet, vpc, cidrs, from_config));
+                    }
                     Some("vpcs") => {
                         let mut cidrs: Vec<String> = as_str(get(&item, "CidrBlock")).into_iter().collect();
                         for set in ["CidrBlockAssociationSet", "Ipv6CidrBlockAssociationSet"] {
-                            for a in get(&item, set).and_then(Value::as_array).into_iter().flatten() {
+                            for a in topology::list(&item, set) {
                                 cidrs.extend(as_str(get(a, "CidrBlock")).or_else(|| as_str(get(a, "Ipv6CidrBlock"))));
                             }
                         }
                         ev.vpc_cidrs.extend(cidrs.iter().filter_map(|c| c.parse::<IpNet>().ok()));
+                        ev.vpc_snapshots.extend(vpc);
                     }
                     _ => {}
                 }
@@ -251,13 +314,22 @@ fn is_ephemeral_return(r: &Region) -> bool {
 /// not on the text of the rule.
 fn opened_reasons(opened: &[Region], trusted: &[IpNet], out: &mut Vec<&'static str>) {
     let (ephemeral, rest): (Vec<&Region>, Vec<&Region>) = opened.iter().partition(|r| is_ephemeral_return(r));
+    if !rest.is_empty() && rest.iter().all(|r| r.share_outside(&[]) < 0.5 && r.share_outside(trusted) == 0.0) {
+        out.push("trusted_only");
+    }
     for r in rest {
         let outside = r.share_outside(trusted);
         // Half of all addresses or more: the world, whatever the exceptions and the trust.
-        if r.share_outside(&[]) >= 0.5 {
+        let world = r.share_outside(&[]) >= 0.5;
+        if world {
             out.push("world_open_cidr");
         } else if outside > 0.0 {
             out.push("untrusted_source");
+        }
+        // Breadth (protocols, ports) is a risk where it reaches peers outside the trusted
+        // networks: all protocols between the VPC's own ranges is how internal networks are run.
+        if !(world || outside > 0.0) {
+            continue;
         }
         match r.protocol_number {
             None | Some(-1) => out.push("all_protocols"),
@@ -323,6 +395,9 @@ pub struct Change {
     pub rules_after: Option<Vec<Entry>>,
     /// What the change opened and closed; `None` when the rules after it are not known.
     pub diff: Option<Diff>,
+    /// What the scope of the change and the rules it is judged against stand on, and why.
+    pub topology_basis: network::Basis,
+    pub topology_reason: String,
 }
 
 impl Change {
@@ -343,12 +418,17 @@ pub struct Replay {
     pub snapshot_assoc: Vec<(i64, String, Option<String>, String)>,
     /// What each snapshot says of an ACL: (time, is the VPC's default, associations).
     pub acl_meta: HashMap<String, Vec<(i64, bool, usize)>>,
+    /// Which snapshots came from AWS Config: (time, association id).
+    pub config_assoc: std::collections::HashSet<(i64, String)>,
+    /// The estate as the evidence tells it: VPCs, subnets, default ACLs, resolved moves.
+    pub net: network::Network,
 }
 
-/// Build every ACL's history: successful steps in time order, and snapshots.
-pub fn replay(ev: &Evidence) -> Replay {
-    let mut r = Replay::default();
-    for (t, id, vpc, item) in &ev.acl_snapshots {
+/// Build every ACL's history: successful steps in time order, and snapshots; the default ACL of
+/// each VPC created in the evidence starts with AWS's documented rules at its `CreateVpc`.
+pub fn replay(ev: &Evidence, ifaces: &[topology::Interface]) -> Replay {
+    let mut r = Replay { net: network::learn(ev, ifaces), ..Default::default() };
+    for (t, id, vpc, item, config) in &ev.acl_snapshots {
         r.hist.entry(id.clone()).or_default().snapshots.push((*t, entries_of(item)));
         if let Some(v) = vpc {
             r.acl_vpc.insert(id.clone(), v.clone());
@@ -360,9 +440,20 @@ pub fn replay(ev: &Evidence) -> Replay {
             if let Some(aid) = as_str(get(a, "NetworkAclAssociationId")) {
                 let subnet = as_str(get(a, "SubnetId"));
                 r.snapshot_assoc.push((*t, aid.clone(), subnet.clone(), id.clone()));
+                if *config {
+                    r.config_assoc.insert((*t, aid.clone()));
+                }
                 r.assoc.insert(aid, (subnet, id.clone()));
             }
         }
+    }
+    for (acl, (vpc, _)) in &r.net.acl_vpc {
+        r.acl_vpc.entry(acl.clone()).or_insert_with(|| vpc.clone());
+    }
+    for (vpc, c) in &r.net.created_vpcs {
+        let key = r.net.default_of(vpc);
+        r.acl_vpc.insert(key.clone(), vpc.clone());
+        r.hist.entry(key).or_default().steps.push((c.ord, c.time, Step::Created(network::default_rules(c.ipv6))));
     }
     for (ord, e) in ev.events.iter().enumerate() {
         if e.error_code.is_some() {
@@ -392,6 +483,32 @@ pub fn replay(ev: &Evidence) -> Replay {
             r.hist.entry(acl).or_default().steps.push((ord, e.time, s));
         }
     }
+    // An IPv6 block associated later: AWS adds the IPv6 allow rule to each direction of the
+    // default ACL that still has its original rules.
+    for (ord, e) in ev.events.iter().enumerate() {
+        if e.name != "AssociateVpcCidrBlock" || !network::adds_ipv6(e) {
+            continue;
+        }
+        let Some(vpc) = network::vpc_of_call(e).filter(|v| r.net.created_vpcs.get(v).is_some_and(|c| !c.ipv6)) else { continue };
+        let key = r.net.default_of(&vpc);
+        let Some(h) = r.hist.get_mut(&key) else { continue };
+        for egress in [false, true] {
+            let touched = h.steps.iter().any(|(o, _, s)| {
+                *o < ord
+                    && match s {
+                        Step::Put { entry, .. } => entry.egress == egress,
+                        Step::Removed { egress: g, .. } => *g == egress,
+                        Step::Created(_) => false,
+                    }
+            });
+            if !touched {
+                h.steps.push((ord, e.time, Step::Put { entry: network::ipv6_default_rule(egress), replace: false }));
+            }
+        }
+    }
+    for h in r.hist.values_mut() {
+        h.steps.sort_by_key(|(o, _, _)| *o);
+    }
     r
 }
 
@@ -402,11 +519,19 @@ fn unknown_rules() -> Vec<Entry> {
 
 /// Replay every ACL and assess every change by what it opened and closed. `assoc` is the
 /// `acl_associations` table: a change to an ACL that governs no subnet has no effect yet.
-pub fn changes(ev: &Evidence, trusted: &[IpNet], assoc: &[topology::Association]) -> Vec<Change> {
-    let replay = replay(ev);
-    let Replay { hist, acl_vpc, assoc: snapshot_assoc, .. } = &replay;
+pub fn changes(
+    ev: &Evidence,
+    replay: &Replay,
+    trusted: &[IpNet],
+    assoc: &[topology::Association],
+    ifaces: &[topology::Interface],
+) -> Vec<Change> {
+    let Replay { hist, acl_vpc, assoc: snapshot_assoc, .. } = replay;
     let mut out = Vec::new();
     for (ord, e) in ev.events.iter().enumerate() {
+        if !e.is_nacl() {
+            continue;
+        }
         let req = &e.request;
         let failed = e.error_code.is_some();
         let mut c = Change { event: e.clone(), ..Default::default() };
@@ -434,7 +559,7 @@ pub fn changes(ev: &Evidence, trusted: &[IpNet], assoc: &[topology::Association]
                 let inactive = c
                     .network_acl_id
                     .as_deref()
-                    .is_some_and(|acl| governs_nothing(acl, e.time, ord, &replay, assoc));
+                    .is_some_and(|acl| governs_nothing(acl, e.time, ord, replay, assoc));
                 match &c.diff {
                     // A refused call changed nothing; its reasons say what it tried to open.
                     _ if failed => {
@@ -487,16 +612,18 @@ pub fn changes(ev: &Evidence, trusted: &[IpNet], assoc: &[topology::Association]
             "ReplaceNetworkAclAssociation" => {
                 c.association_id = as_str(get(req, "associationId"));
                 let new_assoc = as_str(get(&e.response, "newAssociationId"));
+                let mv = replay.net.move_at(ord);
                 let known = |id: &Option<String>| id.as_ref().and_then(|i| snapshot_assoc.get(i));
                 let (subnet, old_acl) = match (known(&c.association_id), known(&new_assoc)) {
                     (Some((s, acl)), _) => (s.clone(), Some(acl.clone())),
                     (None, Some((s, _))) => (s.clone(), None),
                     _ => (None, None),
                 };
-                c.subnet_id = subnet;
-                // The ACL the subnet leaves: from a snapshot, or the association that ends here
-                // (`acl_associations`, inferred from the subnet's own flows when nothing shows it).
-                let old_acl = old_acl.or_else(|| {
+                // The subnet and the ACL it left: from the association chain (snapshots, earlier
+                // moves, a VPC's default association), else from `acl_associations` (inferred
+                // from the subnet's own flows when nothing shows it).
+                c.subnet_id = subnet.or_else(|| mv.and_then(|m| m.subnet.clone()));
+                let old_acl = old_acl.or_else(|| mv.and_then(|m| m.from_acl.clone())).or_else(|| {
                     let subnet = c.subnet_id.as_ref()?;
                     assoc.iter().find(|a| a.subnet_id.as_ref() == Some(subnet) && a.valid_to == Some(e.time))?.network_acl_id.clone()
                 });
@@ -532,9 +659,127 @@ pub fn changes(ev: &Evidence, trusted: &[IpNet], assoc: &[topology::Association]
             reasons.push("failed_call");
         }
         c.reasons = ordered(&reasons);
+        (c.topology_basis, c.topology_reason) = topology_of(&c, ord, replay, assoc, ifaces);
         out.push(c);
     }
     out
+}
+
+/// What a change's scope (the subnets its ACL governed, the interfaces in them) and the rules it
+/// is judged against stand on: the weakest basis among them, with a line of reason.
+fn topology_of(
+    c: &Change,
+    ord: usize,
+    replay: &Replay,
+    assoc: &[topology::Association],
+    ifaces: &[topology::Interface],
+) -> (network::Basis, String) {
+    use network::Basis;
+    let e = &c.event;
+    let Some(acl) = c.network_acl_id.as_deref() else {
+        return (Basis::Unknown, "the call names no ACL".into());
+    };
+    // Interfaces with a known address in a subnet, and the weakest source among them.
+    let interfaces_in = |subnet: &str| -> (usize, Basis, Vec<String>) {
+        let rows: Vec<&topology::Interface> =
+            ifaces.iter().filter(|i| i.subnet_id.as_deref() == Some(subnet) && i.address.is_some()).collect();
+        let mut ids: Vec<&str> = rows.iter().map(|i| i.interface_id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        // Each interface stands on its strongest source; the subnet on its weakest interface.
+        let basis = ids
+            .iter()
+            .map(|id| rows.iter().filter(|i| i.interface_id == *id).filter_map(|i| Basis::parse(&i.basis)).min().unwrap_or(Basis::Unknown))
+            .max()
+            .unwrap_or(Basis::Unknown);
+        let mut kinds: Vec<String> = rows.iter().map(|i| i.basis.clone()).collect();
+        kinds.sort();
+        kinds.dedup();
+        (ids.len(), basis, kinds)
+    };
+    let rules_basis = |key: &str| -> Option<(Basis, String)> {
+        if let Some((vpc, (_, b, why))) = replay.net.default_acl.iter().find(|(_, d)| d.0 == key) {
+            return replay.net.created_vpcs.contains_key(vpc).then(|| (*b, why.clone()));
+        }
+        if network::is_stand_in(key) {
+            return Some((Basis::Cloudtrail, format!("the {key} has AWS's documented rules and no call changed it")));
+        }
+        None
+    };
+    if e.name == "ReplaceNetworkAclAssociation" {
+        let mv = replay.net.move_at(ord);
+        let Some(subnet) = c.subnet_id.as_deref() else {
+            let why = mv.map(|m| m.reason.clone()).unwrap_or_default();
+            return (Basis::Unknown, format!("the subnet moved is not known: {why}"));
+        };
+        let (mut basis, mut why) = match mv {
+            Some(m) if m.subnet.as_deref() == Some(subnet) => (m.basis, m.reason.clone()),
+            _ => {
+                // Placed by `acl_associations` (a snapshot or the subnet's flows).
+                let row = assoc.iter().find(|a| a.subnet_id.as_deref() == Some(subnet) && a.valid_to == Some(e.time));
+                match row {
+                    Some(a) => (Basis::parse(&a.basis).unwrap_or(Basis::Unknown), a.learned_from.clone()),
+                    None => (Basis::Inventory, format!("the inventory shows the association of {subnet}")),
+                }
+            }
+        };
+        if c.rules_before.is_none() {
+            basis = Basis::Unknown;
+            why.push_str("; the ACL it left is not known");
+        } else if let Some((b, w)) = mv.and_then(|m| m.from_acl.as_deref()).and_then(rules_basis) {
+            basis = basis.max(b);
+            why.push_str(&format!("; {w}"));
+        }
+        let (n, b, kinds) = interfaces_in(subnet);
+        if n == 0 {
+            return (Basis::Unknown, format!("{why}; no interface with a known address is in {subnet}"));
+        }
+        return (basis.max(b), format!("{why}; {n} interface(s) in {subnet} ({})", kinds.join(", ")));
+    }
+    let at = |a: &topology::Association| {
+        a.network_acl_id.as_deref() == Some(acl) && a.valid_from.is_none_or(|f| f <= e.time) && a.valid_to.is_none_or(|t| t > e.time)
+    };
+    let governing: Vec<&topology::Association> = assoc.iter().filter(|a| at(a) && a.subnet_id.is_some()).collect();
+    if c.reasons.contains(&"inactive_acl") || (governing.is_empty() && e.name == "CreateNetworkAcl") {
+        let created = replay.net.created_acls.contains(acl);
+        return if created {
+            (Basis::Cloudtrail, format!("{acl} was created in the evidence and no subnet had been moved to it: it governed none"))
+        } else {
+            let basis = replay.net.acl_vpc.get(acl).map_or(Basis::Inventory, |v| v.1);
+            (basis, format!("a snapshot shows {acl} not default and with no subnet"))
+        };
+    }
+    if governing.is_empty() {
+        return (Basis::Unknown, format!("no subnet is known to be on {acl} at that time"));
+    }
+    let mut basis = governing.iter().map(|a| Basis::parse(&a.basis).unwrap_or(Basis::Unknown)).max().unwrap_or(Basis::Unknown);
+    let mut subnets: Vec<&str> = governing.iter().filter_map(|a| a.subnet_id.as_deref()).collect();
+    subnets.sort();
+    subnets.dedup();
+    let mut sources: Vec<&str> = governing.iter().map(|a| a.basis.as_str()).collect();
+    sources.sort();
+    sources.dedup();
+    let mut why = format!("{acl} governed {} ({})", subnets.join(", "), sources.join(", "));
+    if let Some((b, w)) = rules_basis(acl) {
+        basis = basis.max(b);
+        why.push_str(&format!("; {w}"));
+    }
+    let mut total = 0;
+    let mut kinds: Vec<String> = Vec::new();
+    for s in &subnets {
+        let (n, b, k) = interfaces_in(s);
+        if n > 0 {
+            basis = basis.max(b);
+        }
+        total += n;
+        kinds.extend(k);
+    }
+    kinds.sort();
+    kinds.dedup();
+    if total == 0 {
+        return (Basis::Unknown, format!("{why}; no interface with a known address is in {}", if subnets.len() == 1 { "it" } else { "them" }));
+    }
+    (basis, format!("{why}; {total} interface(s) ({})", kinds.join(", ")))
 }
 
 /// The difference a change made, from the rules before it (unknown: every packet undecided) to
@@ -593,6 +838,8 @@ impl Change {
             closed: self.diff.as_ref().and_then(|d| serde_json::to_string(&d.closed).ok()),
             opened_text: self.diff.as_ref().and_then(|d| Diff::line(&d.opened, "opened")),
             closed_text: self.diff.as_ref().and_then(|d| Diff::line(&d.closed, "closed")),
+            topology_basis: self.topology_basis.as_str(),
+            topology_reason: (!self.topology_reason.is_empty()).then(|| self.topology_reason.clone()),
         }
     }
 }

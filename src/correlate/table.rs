@@ -39,10 +39,10 @@ impl Derived {
                 let ctx = crate::query::tables_session(&self.lake, &self.scope).await?;
                 let ev = super::load(&ctx).await?;
                 let trusted = super::trusted_networks(&ev, self.trusted.as_deref());
-                let replay = super::replay(&ev);
                 let ifaces = super::topology::interfaces(&ctx, &ev).await?;
+                let replay = super::replay(&ev, &ifaces);
                 let assoc = super::topology::associations(&ctx, &ev, &replay, &ifaces).await?;
-                let changes = super::changes(&ev, &trusted, &assoc);
+                let changes = super::changes(&ev, &replay, &trusted, &assoc, &ifaces);
                 Ok(BTreeMap::from([
                     (NACL_CHANGES, super::batch(&changes)?),
                     (NETWORK_INTERFACES, super::topology::interfaces_batch(&ifaces)?),

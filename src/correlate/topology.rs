@@ -16,11 +16,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
 use crate::nacl::allows;
+use super::network::Basis;
 use super::{Evidence, Replay, as_str, get};
 use crate::error::Result;
 
@@ -44,89 +45,333 @@ pub(super) fn val(a: &ArrayRef, r: usize) -> Option<String> {
     a.is_valid(r).then(|| a.value(r).to_string()).filter(|s| !s.is_empty())
 }
 
-/// Interfaces from inventory, CloudTrail and flow logs.
+/// The successful calls that tell which interfaces and subnets exist and which addresses they
+/// hold (read with the NACL events by `load`).
+pub const TOPOLOGY_EVENTS: &[&str] = &[
+    "RunInstances",
+    "CreateNetworkInterface",
+    "DeleteNetworkInterface",
+    "AssignPrivateIpAddresses",
+    "UnassignPrivateIpAddresses",
+    "AssignIpv6Addresses",
+    "UnassignIpv6Addresses",
+    "CreateSubnet",
+    "AssociateSubnetCidrBlock",
+];
+
+/// The items of a list as CloudTrail and the EC2 API write it: `{"items": [...]}`,
+/// `{"item": [...]}` or a plain array.
+pub fn list<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
+    match get(v, key) {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(o @ Value::Object(_)) => match get(o, "items").or_else(|| get(o, "item")) {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(x @ Value::Object(_)) => vec![x],
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// An address as the flow records write it (RFC 5952 for IPv6).
+fn canonical(a: &str) -> Option<String> {
+    a.trim().parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+}
+
+/// The addresses of an interface as `describe-network-interfaces`, an AWS Config item or a
+/// CloudTrail response writes it: (address, type).
+fn addresses_of(n: &Value) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    let primary = as_str(get(n, "privateIpAddress")).and_then(|a| canonical(&a));
+    out.extend(primary.clone().map(|a| (a, "private_ipv4")));
+    for set in ["privateIpAddresses", "privateIpAddressesSet"] {
+        for p in list(n, set) {
+            if let Some(a) = as_str(get(p, "privateIpAddress")).and_then(|a| canonical(&a)) {
+                let is_primary = crate::nacl::as_bool(get(p, "primary")) == Some(true) || Some(&a) == primary.as_ref();
+                out.push((a, if is_primary { "private_ipv4" } else { "secondary_ipv4" }));
+            }
+            if let Some(ip) = get(p, "association").and_then(|x| as_str(get(x, "publicIp"))).and_then(|a| canonical(&a)) {
+                out.push((ip, "public_ipv4"));
+            }
+        }
+    }
+    if let Some(ip) = get(n, "association").and_then(|x| as_str(get(x, "publicIp"))).and_then(|a| canonical(&a)) {
+        out.push((ip, "public_ipv4"));
+    }
+    for set in ["ipv6Addresses", "ipv6AddressesSet"] {
+        for p in list(n, set) {
+            let a = match p {
+                Value::String(s) => Some(s.clone()),
+                _ => as_str(get(p, "ipv6Address")),
+            };
+            out.extend(a.and_then(|a| canonical(&a)).map(|a| (a, "ipv6")));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(a, _)| seen.insert(a.clone()));
+    out
+}
+
+/// Interfaces and their addresses, from inventory and AWS Config, CloudTrail and flow logs.
 pub async fn interfaces(ctx: &SessionContext, ev: &Evidence) -> Result<Vec<Interface>> {
     let mut out: Vec<Interface> = Vec::new();
     if ctx.table_exist("inventory")? {
-        let sql = "SELECT snapshot_time, resource_id, item, account_id, region FROM inventory WHERE kind = 'network_interfaces'";
-        for b in crate::query::query(ctx, sql).await? {
-            let (id, item, acct, region) = (text(&b, 1)?, text(&b, 2)?, text(&b, 3)?, text(&b, 4)?);
+        let sql = format!(
+            "SELECT resource_id, item, account_id, region, snapshot_time_basis = '{}' FROM inventory WHERE kind = 'network_interfaces'",
+            crate::schema::CONFIG_BASIS
+        );
+        for b in crate::query::query(ctx, &sql).await? {
+            let (id, item, acct, region) = (text(&b, 0)?, text(&b, 1)?, text(&b, 2)?, text(&b, 3)?);
+            let config = b.column(4).as_boolean().clone();
             for r in 0..b.num_rows() {
                 let v: Value = val(&item, r).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
-                out.push(Interface {
-                    interface_id: val(&id, r).unwrap_or_default(),
+                let basis = Basis::snapshot(config.is_valid(r) && config.value(r));
+                let base = Interface {
+                    interface_id: val(&id, r).or_else(|| as_str(get(&v, "NetworkInterfaceId"))).unwrap_or_default(),
                     subnet_id: as_str(get(&v, "SubnetId")),
                     vpc_id: as_str(get(&v, "VpcId")),
                     private_ip: as_str(get(&v, "PrivateIpAddress")),
                     instance_id: get(&v, "Attachment").and_then(|a| as_str(get(a, "InstanceId"))),
                     account_id: val(&acct, r),
                     region: val(&region, r),
-                    learned_from: "inventory".into(),
-                    valid_from: None,
-                    valid_to: None,
-                });
+                    basis: basis.as_str().into(),
+                    learned_from: if basis == Basis::Config { "config".into() } else { "inventory".into() },
+                    ..Default::default()
+                };
+                push_addresses(&mut out, base, addresses_of(&v));
             }
         }
     }
     for e in &ev.topology_events {
-        let mut add = |n: &Value, instance: Option<String>| {
-            if let Some(id) = as_str(get(n, "networkInterfaceId")) {
-                out.push(Interface {
-                    interface_id: id,
-                    subnet_id: as_str(get(n, "subnetId")),
-                    vpc_id: as_str(get(n, "vpcId")),
-                    private_ip: as_str(get(n, "privateIpAddress")),
-                    instance_id: instance,
-                    account_id: e.account_id.clone(),
-                    region: e.region.clone(),
-                    learned_from: format!("cloudtrail {} {}", e.name, e.event_id),
-                    valid_from: Some(e.time),
-                    valid_to: None,
-                });
-            }
+        let base = |id: String| Interface {
+            interface_id: id,
+            account_id: e.account_id.clone(),
+            region: e.region.clone(),
+            basis: Basis::Cloudtrail.as_str().into(),
+            learned_from: format!("cloudtrail {} {}", e.name, e.event_id),
+            valid_from: Some(e.time),
+            ..Default::default()
         };
+        let of_nic = |n: &Value, instance: Option<String>| {
+            let id = as_str(get(n, "networkInterfaceId"))?;
+            Some(Interface {
+                subnet_id: as_str(get(n, "subnetId")),
+                vpc_id: as_str(get(n, "vpcId")),
+                private_ip: as_str(get(n, "privateIpAddress")),
+                instance_id: instance,
+                ..base(id)
+            })
+        };
+        let nic_of_call = || as_str(get(&e.request, "networkInterfaceId")).or_else(|| as_str(get(&e.response, "networkInterfaceId")));
         match e.name.as_str() {
             "RunInstances" => {
-                let items = get(&e.response, "instancesSet").and_then(|s| get(s, "items")).and_then(Value::as_array);
-                for inst in items.into_iter().flatten() {
+                for inst in list(&e.response, "instancesSet") {
                     let iid = as_str(get(inst, "instanceId"));
-                    let nics = get(inst, "networkInterfaceSet").and_then(|s| get(s, "items")).and_then(Value::as_array);
-                    for n in nics.into_iter().flatten() {
-                        add(n, iid.clone());
+                    for n in list(inst, "networkInterfaceSet") {
+                        if let Some(row) = of_nic(n, iid.clone()) {
+                            push_addresses(&mut out, row, addresses_of(n));
+                        }
                     }
                 }
             }
             "CreateNetworkInterface" => {
-                if let Some(n) = get(&e.response, "networkInterface") {
-                    add(n, None);
+                if let Some(n) = get(&e.response, "networkInterface")
+                    && let Some(row) = of_nic(n, None)
+                {
+                    push_addresses(&mut out, row, addresses_of(n));
+                }
+            }
+            "AssignPrivateIpAddresses" | "AssignIpv6Addresses" => {
+                let Some(id) = nic_of_call() else { continue };
+                // The response names what was assigned (counts in the request leave the choice
+                // to AWS); the request names it when the caller chose.
+                let mut ips = Vec::new();
+                crate::correlate::network::addresses_in(&e.response, &mut ips);
+                if ips.is_empty() {
+                    crate::correlate::network::addresses_in(&e.request, &mut ips);
+                }
+                let v6 = e.name == "AssignIpv6Addresses";
+                let found: Vec<(String, &'static str)> = ips
+                    .into_iter()
+                    .filter(|ip| ip.is_ipv6() == v6)
+                    .map(|ip| (ip.to_string(), if v6 { "ipv6" } else { "secondary_ipv4" }))
+                    .collect();
+                push_addresses(&mut out, base(id), found);
+            }
+            "UnassignPrivateIpAddresses" | "UnassignIpv6Addresses" | "DeleteNetworkInterface" => {
+                let Some(id) = nic_of_call() else { continue };
+                let mut ips = Vec::new();
+                if e.name != "DeleteNetworkInterface" {
+                    crate::correlate::network::addresses_in(&e.request, &mut ips);
+                    crate::correlate::network::addresses_in(&e.response, &mut ips);
+                }
+                let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+                for row in out.iter_mut().filter(|r| r.interface_id == id && r.valid_to.is_none()) {
+                    let ends = e.name == "DeleteNetworkInterface" || row.address.as_ref().is_some_and(|a| ips.contains(a));
+                    if ends && row.valid_from.is_none_or(|f| f <= e.time) {
+                        row.valid_to = Some(e.time);
+                        row.learned_from.push_str(&format!("; until {} {}", e.name, e.event_id));
+                    }
                 }
             }
             _ => {}
         }
     }
     if ctx.table_exist("flow_logs")? {
-        let sql = "SELECT interface_id, max(subnet_id), max(vpc_id), max(instance_id), max(account_id), max(region), \
-                   min(start_time), max(end_time) FROM flow_logs WHERE interface_id IS NOT NULL GROUP BY interface_id";
-        for b in crate::query::query(ctx, sql).await? {
-            let cols: Vec<ArrayRef> = (0..6).map(|i| text(&b, i)).collect::<Result<_>>()?;
-            let (from, to) = (b.column(6).as_primitive::<TimestampMicrosecondType>(), b.column(7).as_primitive::<TimestampMicrosecondType>());
-            for r in 0..b.num_rows() {
-                out.push(Interface {
-                    interface_id: val(&cols[0], r).unwrap_or_default(),
-                    subnet_id: val(&cols[1], r),
-                    vpc_id: val(&cols[2], r),
-                    private_ip: None,
-                    instance_id: val(&cols[3], r),
-                    account_id: val(&cols[4], r),
-                    region: val(&cols[5], r),
-                    learned_from: "flow_logs".into(),
-                    valid_from: from.is_valid(r).then(|| from.value(r)),
-                    valid_to: to.is_valid(r).then(|| to.value(r)),
-                });
-            }
+        flow_interfaces(ctx, ev, &mut out).await?;
+    }
+    // Every row of an interface names its subnet, VPC, instance and primary address when any
+    // source does.
+    let mut known: HashMap<String, Interface> = HashMap::new();
+    for r in &out {
+        let k = known.entry(r.interface_id.clone()).or_insert_with(|| r.clone());
+        k.subnet_id = k.subnet_id.clone().or(r.subnet_id.clone());
+        k.vpc_id = k.vpc_id.clone().or(r.vpc_id.clone());
+        k.instance_id = k.instance_id.clone().or(r.instance_id.clone());
+        k.private_ip = k.private_ip.clone().or(r.private_ip.clone());
+        k.account_id = k.account_id.clone().or(r.account_id.clone());
+        k.region = k.region.clone().or(r.region.clone());
+    }
+    for r in &mut out {
+        if let Some(k) = known.get(&r.interface_id) {
+            r.subnet_id = r.subnet_id.clone().or(k.subnet_id.clone());
+            r.vpc_id = r.vpc_id.clone().or(k.vpc_id.clone());
+            r.instance_id = r.instance_id.clone().or(k.instance_id.clone());
+            r.private_ip = r.private_ip.clone().or(k.private_ip.clone());
+            r.account_id = r.account_id.clone().or(k.account_id.clone());
+            r.region = r.region.clone().or(k.region.clone());
         }
     }
     Ok(out)
+}
+
+/// One row per address (one without an address when none is known).
+fn push_addresses(out: &mut Vec<Interface>, base: Interface, addresses: Vec<(String, &'static str)>) {
+    if base.interface_id.is_empty() {
+        return;
+    }
+    if addresses.is_empty() {
+        out.push(base);
+        return;
+    }
+    for (a, kind) in addresses {
+        out.push(Interface { address: Some(a), address_type: Some(kind.to_string()), ..base.clone() });
+    }
+}
+
+/// Share of an interface's records of one family an address must be in to be taken for the
+/// interface's own address, where the records do not say their direction.
+const OWN_SHARE: f64 = 0.5;
+
+/// Interfaces the flow records name, with their subnet and VPC when the records carry them, and
+/// the addresses of those no other source gives one: the side of each record the
+/// `flow-direction` field names (ingress: the destination), or, without it, the address that
+/// appears in most records of its family (at least half), inside the subnet's range when two do.
+async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Interface>) -> Result<()> {
+    let subnets = super::network::subnets_of(ev);
+    let sql = "SELECT interface_id, max(subnet_id), max(vpc_id), max(instance_id), max(account_id), max(region), \
+               min(start_time), max(end_time), count(DISTINCT subnet_id) FROM flow_logs WHERE interface_id IS NOT NULL GROUP BY interface_id";
+    let mut rows = Vec::new();
+    for b in crate::query::query(ctx, sql).await? {
+        let cols: Vec<ArrayRef> = (0..6).map(|i| text(&b, i)).collect::<Result<_>>()?;
+        let (from, to) = (b.column(6).as_primitive::<TimestampMicrosecondType>(), b.column(7).as_primitive::<TimestampMicrosecondType>());
+        for r in 0..b.num_rows() {
+            let id = val(&cols[0], r).unwrap_or_default();
+            let span = (from.is_valid(r).then(|| from.value(r)), to.is_valid(r).then(|| to.value(r)));
+            let fields: Vec<&str> = [("subnet-id", 1), ("vpc-id", 2)].iter().filter(|(_, i)| val(&cols[*i], r).is_some()).map(|(n, _)| *n).collect();
+            rows.push(Interface {
+                interface_id: id,
+                subnet_id: val(&cols[1], r),
+                vpc_id: val(&cols[2], r),
+                instance_id: val(&cols[3], r),
+                account_id: val(&cols[4], r),
+                region: val(&cols[5], r),
+                basis: Basis::FlowRecords.as_str().into(),
+                learned_from: if fields.is_empty() {
+                    "flow_logs".into()
+                } else {
+                    format!("flow_logs: the records' {} fields", fields.join(" and "))
+                },
+                valid_from: span.0,
+                valid_to: span.1,
+                ..Default::default()
+            });
+        }
+    }
+    // Addresses for the interfaces no other source gives one.
+    let with_address: std::collections::HashSet<&str> =
+        out.iter().filter(|i| i.address.is_some()).map(|i| i.interface_id.as_str()).collect();
+    let wanted: Vec<String> = rows.iter().map(|r| r.interface_id.clone()).filter(|i| !with_address.contains(i.as_str())).collect();
+    let mut found: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in wanted.chunks(2000) {
+        let list = chunk.iter().map(|e| format!("'{}'", e.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        // Per interface and address: records naming it on the interface's side when the record
+        // says its direction, on either side when it does not; and per interface and family, the
+        // records of each kind.
+        let sql = format!(
+            "WITH f AS (SELECT interface_id, srcaddr, dstaddr, flow_direction FROM flow_logs \
+               WHERE interface_id IN ({list}) AND srcaddr IS NOT NULL AND dstaddr IS NOT NULL), \
+             sides AS ( \
+               SELECT interface_id, srcaddr AS addr, flow_direction IS NOT NULL AS directed FROM f WHERE flow_direction IS NULL OR flow_direction = 'egress' \
+               UNION ALL \
+               SELECT interface_id, dstaddr AS addr, flow_direction IS NOT NULL AS directed FROM f WHERE flow_direction IS NULL OR flow_direction = 'ingress'), \
+             per_addr AS (SELECT interface_id, addr, directed, strpos(addr, ':') > 0 AS v6, count(*) AS n FROM sides GROUP BY 1, 2, 3), \
+             totals AS (SELECT interface_id, flow_direction IS NOT NULL AS directed, strpos(srcaddr, ':') > 0 AS v6, count(*) AS total FROM f GROUP BY 1, 2, 3) \
+             SELECT p.interface_id, p.addr, p.directed, p.n, t.total FROM per_addr p \
+             JOIN totals t ON t.interface_id = p.interface_id AND t.directed = p.directed AND t.v6 = p.v6 \
+             ORDER BY p.interface_id, p.directed DESC, p.n DESC, p.addr"
+        );
+        let mut candidates: HashMap<(String, bool, bool), Vec<(String, i64, i64)>> = HashMap::new();
+        for b in crate::query::query(ctx, &sql).await? {
+            let (ids, addrs) = (text(&b, 0)?, text(&b, 1)?);
+            let directed = b.column(2).as_boolean().clone();
+            let (n, total) = (crate::functions::ints(b.column(3))?, crate::functions::ints(b.column(4))?);
+            let (n, total) = (n.as_primitive::<Int64Type>(), total.as_primitive::<Int64Type>());
+            for r in 0..b.num_rows() {
+                let (Some(id), Some(addr)) = (val(&ids, r), val(&addrs, r)) else { continue };
+                let v6 = addr.contains(':');
+                candidates.entry((id, directed.value(r), v6)).or_default().push((addr, n.value(r), total.value(r)));
+            }
+        }
+        for ((id, directed, _), list) in candidates {
+            let subnet = rows.iter().find(|r| r.interface_id == id).and_then(|r| r.subnet_id.clone());
+            let inside = |a: &str| {
+                let ip: Option<std::net::IpAddr> = a.parse().ok();
+                subnet.as_ref().and_then(|s| subnets.get(s)).is_some_and(|x| ip.is_some_and(|ip| x.cidrs.iter().any(|n| n.contains(&ip))))
+            };
+            let own: Vec<&(String, i64, i64)> = if directed {
+                // Every directed record names the interface's side: each address there is its own.
+                list.iter().collect()
+            } else {
+                let strong: Vec<&(String, i64, i64)> = list.iter().filter(|(_, n, t)| *n as f64 >= OWN_SHARE * *t as f64).collect();
+                match strong.as_slice() {
+                    [one] => vec![*one],
+                    [_, _] => strong.iter().copied().filter(|(a, _, _)| inside(a)).collect::<Vec<_>>().into_iter().take(1).collect(),
+                    _ => Vec::new(),
+                }
+            };
+            for (addr, n, total) in own {
+                let how = if directed {
+                    format!("flow_logs: the interface's side of {n} records (flow-direction)")
+                } else {
+                    format!("flow_logs: in {n} of the interface's {total} records")
+                };
+                found.entry(id.clone()).or_default().push((addr.clone(), how));
+            }
+        }
+    }
+    for row in rows {
+        match found.remove(&row.interface_id) {
+            Some(addrs) => {
+                for (a, how) in addrs {
+                    let kind = if a.contains(':') { "ipv6" } else { "private_ipv4" };
+                    out.push(Interface { address: Some(a), address_type: Some(kind.into()), learned_from: how, ..row.clone() });
+                }
+            }
+            None => out.push(row),
+        }
+    }
+    Ok(())
 }
 
 /// What each subnet's ACL was, interval by interval.
@@ -136,104 +381,283 @@ pub async fn associations(
     replay: &Replay,
     ifaces: &[Interface],
 ) -> Result<Vec<Association>> {
-    // Moves of each subnet: (time, event ordinal, new ACL, old association, new association).
-    let mut moves: BTreeMap<String, Vec<(i64, usize, String, Option<String>, Option<String>)>> = BTreeMap::new();
+    let net = &replay.net;
+    let acl_id = |key: &str| (!super::network::is_stand_in(key)).then(|| key.to_string());
+    // Moves of each subnet, in time order; moves whose subnet the calls do not tell are matched
+    // to one of their candidates by the flows, when the flows can tell.
+    let mut moves: BTreeMap<String, Vec<super::network::Move>> = BTreeMap::new();
     let mut unplaced = Vec::new();
-    for (ord, e) in ev.events.iter().enumerate() {
-        if e.name != "ReplaceNetworkAclAssociation" || e.error_code.is_some() {
-            continue;
+    for m in &net.moves {
+        let mut m = m.clone();
+        if m.subnet.is_none() {
+            let candidates: Vec<String> = if m.candidates.is_empty() {
+                let vpc = replay.acl_vpc.get(&m.to_acl);
+                net.subnets.iter().filter(|(_, s)| vpc.is_some() && s.vpc.as_ref() == vpc).map(|(id, _)| id.clone()).collect()
+            } else {
+                m.candidates.clone()
+            };
+            if let Some((subnet, why)) = infer_subnet(ctx, ev, replay, ifaces, &m, &candidates).await? {
+                m.subnet = Some(subnet);
+                m.basis = Basis::Inferred;
+                m.reason = why;
+            }
         }
-        let (Some(acl), old) = (as_str(get(&e.request, "networkAclId")), as_str(get(&e.request, "associationId"))) else {
-            continue;
-        };
-        let new = as_str(get(&e.response, "newAssociationId"));
-        let subnet = [&old, &new]
-            .iter()
-            .find_map(|id| id.as_ref().and_then(|i| replay.assoc.get(i)).and_then(|(s, _)| s.clone()));
-        match subnet {
-            Some(s) => moves.entry(s).or_default().push((e.time, ord, acl, old, new)),
-            None => unplaced.push((e.time, acl, new)),
+        match m.subnet.clone() {
+            Some(s) => moves.entry(s).or_default().push(m),
+            None => unplaced.push(m),
         }
     }
     let mut out = Vec::new();
     // The ACL of each subnet as snapshots show it over time, oldest first, one entry per ACL
     // the subnet went to (AWS Config's history records a move at its capture time).
-    let mut snapshot_of: BTreeMap<String, Vec<(i64, String, String)>> = BTreeMap::new();
+    let mut snapshot_of: BTreeMap<String, Vec<(i64, String, String, Basis)>> = BTreeMap::new();
     for (t, aid, subnet, acl) in &replay.snapshot_assoc {
         if let Some(s) = subnet {
-            snapshot_of.entry(s.clone()).or_default().push((*t, acl.clone(), aid.clone()));
+            let basis = Basis::snapshot(replay.config_assoc.contains(&(*t, aid.clone())));
+            snapshot_of.entry(s.clone()).or_default().push((*t, acl.clone(), aid.clone(), basis));
         }
     }
     for seen in snapshot_of.values_mut() {
-        seen.sort();
+        seen.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         seen.dedup_by(|later, earlier| later.1 == earlier.1);
     }
     let mut subnets: Vec<String> = snapshot_of.keys().cloned().collect();
     subnets.extend(moves.keys().cloned());
+    subnets.extend(net.subnets.iter().filter(|(_, s)| s.created.is_some()).map(|(id, _)| id.clone()));
     subnets.sort();
     subnets.dedup();
     for s in subnets {
         let seen = snapshot_of.get(&s).cloned().unwrap_or_default();
-        let vpc = seen.last().and_then(|(_, acl, _)| replay.acl_vpc.get(acl).cloned());
+        let vpc = net
+            .vpc_of_subnet(&s)
+            .map(str::to_string)
+            .or_else(|| seen.last().and_then(|(_, acl, _, _)| replay.acl_vpc.get(acl).cloned()));
         let list = moves.get(&s).cloned().unwrap_or_default();
+        let created = net.subnets.get(&s).and_then(|x| x.created.clone());
+        // A subnet created in the evidence starts on its VPC's default ACL.
+        let first_default = created.as_ref().zip(vpc.as_ref()).map(|((t, id), v)| {
+            let key = net.default_of(v);
+            let (basis, named) = match net.default_acl.get(v) {
+                Some((_, b, why)) => ((*b).max(Basis::Cloudtrail), format!("; {why}")),
+                None => (Basis::Cloudtrail, " (its id is not in the evidence)".to_string()),
+            };
+            Association {
+                subnet_id: Some(s.clone()),
+                network_acl_id: acl_id(&key),
+                association_id: list.first().and_then(|m| m.old_assoc.clone()),
+                vpc_id: Some(v.clone()),
+                basis: basis.as_str().into(),
+                learned_from: format!("cloudtrail CreateSubnet {id}: a new subnet is on the default ACL of {v}{named}"),
+                valid_from: Some(*t),
+                valid_to: list.first().map(|m| m.time),
+            }
+        });
         if list.is_empty() {
-            for (i, (t, acl, aid)) in seen.iter().enumerate() {
+            if let Some(row) = first_default {
+                out.push(row);
+                continue;
+            }
+            for (i, (t, acl, aid, basis)) in seen.iter().enumerate() {
                 out.push(Association {
                     subnet_id: Some(s.clone()),
                     network_acl_id: Some(acl.clone()),
                     association_id: Some(aid.clone()),
                     vpc_id: vpc.clone(),
-                    learned_from: "inventory".into(),
+                    basis: basis.as_str().into(),
+                    learned_from: basis.as_str().into(),
                     valid_from: (i > 0).then_some(*t),
                     valid_to: seen.get(i + 1).map(|n| n.0),
                 });
             }
             continue;
         }
-        for (i, (t, _, acl, _, new)) in list.iter().enumerate() {
+        for (i, m) in list.iter().enumerate() {
             out.push(Association {
                 subnet_id: Some(s.clone()),
-                network_acl_id: Some(acl.clone()),
-                association_id: new.clone(),
-                vpc_id: vpc.clone().or_else(|| replay.acl_vpc.get(acl).cloned()),
-                learned_from: "cloudtrail ReplaceNetworkAclAssociation".into(),
-                valid_from: Some(*t),
-                valid_to: list.get(i + 1).map(|m| m.0),
+                network_acl_id: Some(m.to_acl.clone()),
+                association_id: m.new_assoc.clone(),
+                vpc_id: vpc.clone().or_else(|| replay.acl_vpc.get(&m.to_acl).cloned()),
+                basis: m.basis.max(Basis::Cloudtrail).as_str().into(),
+                learned_from: format!("cloudtrail ReplaceNetworkAclAssociation {}: {}", m.event_id, m.reason),
+                valid_from: Some(m.time),
+                valid_to: list.get(i + 1).map(|n| n.time),
             });
         }
-        // Before the first move: the ACL the subnet's own flows fit.
-        let (t0, ord0, moved_to, old_assoc, _) = list[0].clone();
-        let vpc = vpc.or_else(|| replay.acl_vpc.get(&moved_to).cloned());
-        let inferred = infer_acl(ctx, replay, ifaces, &s, vpc.as_deref(), &moved_to, t0, ord0).await?;
-        let (acl, how) = match inferred {
-            Inferred::Acl(acl, how) => (Some(acl), how),
+        // Before the first move: the subnet's first association, the ACL the chain names, or the
+        // ACL the subnet's own flows fit.
+        if let Some(row) = first_default {
+            out.push(row);
+            continue;
+        }
+        let first = &list[0];
+        let vpc = vpc.or_else(|| replay.acl_vpc.get(&first.to_acl).cloned());
+        if let Some(from) = first.from_acl.clone() {
+            out.push(Association {
+                subnet_id: Some(s.clone()),
+                network_acl_id: acl_id(&from),
+                association_id: first.old_assoc.clone(),
+                vpc_id: vpc,
+                basis: first.basis.max(Basis::Cloudtrail).as_str().into(),
+                learned_from: format!("the association ReplaceNetworkAclAssociation {} replaced: {}", first.event_id, first.reason),
+                valid_from: None,
+                valid_to: Some(first.time),
+            });
+            continue;
+        }
+        let inferred = infer_acl(ctx, replay, ifaces, &s, vpc.as_deref(), &first.to_acl, first.time, first.ord).await?;
+        let (acl, basis, how) = match inferred {
+            Inferred::Acl(acl, how) => (Some(acl), Basis::Inferred, how),
             Inferred::Unknown(why) => {
-                (None, format!("unknown: moved by ReplaceNetworkAclAssociation, earlier ACL not in the evidence ({why})"))
+                (None, Basis::Unknown, format!("unknown: moved by ReplaceNetworkAclAssociation, earlier ACL not in the evidence ({why})"))
             }
         };
         out.push(Association {
             subnet_id: Some(s.clone()),
             network_acl_id: acl,
-            association_id: old_assoc,
+            association_id: first.old_assoc.clone(),
             vpc_id: vpc,
+            basis: basis.as_str().into(),
             learned_from: how,
             valid_from: None,
-            valid_to: Some(t0),
+            valid_to: Some(first.time),
         });
     }
-    // A move whose association ids no snapshot shows: the ACL is known, the subnet is not.
-    for (t, acl, new) in unplaced {
+    // A move whose subnet nothing tells: the ACL is known, the subnet is not.
+    for m in unplaced {
         out.push(Association {
             subnet_id: None,
-            vpc_id: replay.acl_vpc.get(&acl).cloned(),
-            network_acl_id: Some(acl),
-            association_id: new,
-            learned_from: "cloudtrail ReplaceNetworkAclAssociation; subnet unknown (no snapshot shows the association)".into(),
-            valid_from: Some(t),
+            vpc_id: replay.acl_vpc.get(&m.to_acl).cloned(),
+            network_acl_id: Some(m.to_acl.clone()),
+            association_id: m.new_assoc.clone(),
+            basis: Basis::Unknown.as_str().into(),
+            learned_from: format!("cloudtrail ReplaceNetworkAclAssociation {}; subnet unknown: {}", m.event_id, m.reason),
+            valid_from: Some(m.time),
             valid_to: None,
         });
     }
     Ok(out)
+}
+
+/// One flow seen from an interface: (egress, protocol, peer, port, accepted, at or after `t`,
+/// start).
+type SeenFlow = (bool, i64, std::net::IpAddr, Option<i64>, bool, bool, i64);
+
+/// The flows of a subnet's interfaces (with known addresses) before `to` (and from `from`), seen
+/// from the interface, at most [`INFER_FLOWS`] of the latest.
+async fn subnet_flows(ctx: &SessionContext, ifaces: &[Interface], subnet: &str, from: Option<i64>, to: i64, t: i64) -> Result<Vec<SeenFlow>> {
+    let mut enis: HashMap<&str, Vec<&str>> = HashMap::new();
+    for i in ifaces.iter().filter(|i| i.subnet_id.as_deref() == Some(subnet)) {
+        if let Some(a) = i.address.as_deref() {
+            enis.entry(i.interface_id.as_str()).or_default().push(a);
+        }
+    }
+    if enis.is_empty() || !ctx.table_exist("flow_logs")? {
+        return Ok(Vec::new());
+    }
+    let list = enis.keys().map(|e| format!("'{}'", e.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+    let lower = from.map(|f| format!(" AND start_time >= to_timestamp_micros({f})")).unwrap_or_default();
+    let sql = format!(
+        "SELECT interface_id, srcaddr, dstaddr, dstport, protocol, action, arrow_cast(start_time, 'Int64') FROM flow_logs \
+         WHERE interface_id IN ({list}) AND action IN ('ACCEPT', 'REJECT') AND start_time < to_timestamp_micros({to}){lower} \
+         ORDER BY start_time DESC LIMIT {INFER_FLOWS}"
+    );
+    let mut flows = Vec::new();
+    for b in crate::query::query(ctx, &sql).await? {
+        let cols: Vec<ArrayRef> = (0..3).map(|i| text(&b, i)).collect::<Result<_>>()?;
+        let action = text(&b, 5)?;
+        let port = crate::functions::ints(b.column(3))?;
+        let proto = crate::functions::ints(b.column(4))?;
+        let start = crate::functions::ints(b.column(6))?;
+        let (port, proto, start) =
+            (port.as_primitive::<Int64Type>(), proto.as_primitive::<Int64Type>(), start.as_primitive::<Int64Type>());
+        for r in 0..b.num_rows() {
+            let (Some(eni), Some(src), Some(dst)) = (val(&cols[0], r), val(&cols[1], r), val(&cols[2], r)) else { continue };
+            let Some(own) = enis.get(eni.as_str()) else { continue };
+            let (egress, peer) = if own.contains(&dst.as_str()) {
+                (false, src)
+            } else if own.contains(&src.as_str()) {
+                (true, dst)
+            } else {
+                continue;
+            };
+            let Some(peer) = crate::functions::parse_ip(&peer) else { continue };
+            if proto.is_null(r) {
+                continue;
+            }
+            let accepted = val(&action, r).as_deref() == Some("ACCEPT");
+            flows.push((egress, proto.value(r), peer, (!port.is_null(r)).then(|| port.value(r)), accepted, start.value(r) >= t, start.value(r)));
+        }
+    }
+    Ok(flows)
+}
+
+/// Window of flows around a move looked at to tell which subnet it moved: a day each side (a
+/// subnet built by infrastructure as code has its first traffic some time after the move).
+const MOVE_WINDOW_US: i64 = 24 * 3_600_000_000;
+
+/// Which of the candidate subnets a move took, by their flows, each judged by the rules of its
+/// moment: after the move a subnet's accepted flows must all be allowed by the ACL it moved to,
+/// before it by the ACL it left (an accepted flow the governing ACL denies cannot be; a rejected
+/// one can, as security groups reject too). The one candidate with flows and no such
+/// contradiction, while every other candidate's flows contradict, is taken; so is the one whose
+/// flows changed as the new rules predict (REJECTed where the new rules deny and the old allow,
+/// or the reverse), when it alone does.
+async fn infer_subnet(
+    ctx: &SessionContext,
+    ev: &Evidence,
+    replay: &Replay,
+    ifaces: &[Interface],
+    m: &super::network::Move,
+    candidates: &[String],
+) -> Result<Option<(String, String)>> {
+    if candidates.len() < 2 {
+        return Ok(None);
+    }
+    let Some(new_h) = replay.hist.get(&m.to_acl) else { return Ok(None) };
+    let old_h = m.from_acl.as_ref().and_then(|k| replay.hist.get(k));
+    // The event ordinal just after a moment: the rules then are the state before it.
+    let ord_at = |t: i64| ev.events.partition_point(|e| e.time <= t).max(m.ord + 1);
+    let mut states: HashMap<(bool, usize), Option<Vec<crate::nacl::Entry>>> = HashMap::new();
+    // (candidate, flows, contradicting, telling)
+    let mut judged: Vec<(String, usize, usize, usize)> = Vec::new();
+    for s in candidates {
+        let flows = subnet_flows(ctx, ifaces, s, Some(m.time - MOVE_WINDOW_US), m.time + MOVE_WINDOW_US, m.time).await?;
+        let (mut contradicting, mut telling) = (0, 0);
+        for (egress, p, peer, port, accepted, after, start) in &flows {
+            let (new_ord, old_ord) = if *after { (ord_at(*start), ord_at(*start)) } else { (m.ord + 1, m.ord) };
+            let new_rules = states.entry((true, new_ord)).or_insert_with(|| new_h.state_before(new_ord)).clone();
+            let old_rules = states.entry((false, old_ord)).or_insert_with(|| old_h.and_then(|h| h.state_before(old_ord))).clone();
+            let by_new = new_rules.as_ref().and_then(|r| allows(r, *egress, *p, *peer, *port));
+            let by_old = old_rules.as_ref().and_then(|r| allows(r, *egress, *p, *peer, *port));
+            let (fits, other) = if *after { (by_new, by_old) } else { (by_old, by_new) };
+            if *accepted && fits == Some(false) {
+                contradicting += 1;
+            } else if fits == Some(*accepted) && other == Some(!*accepted) {
+                telling += 1;
+            }
+        }
+        judged.push((s.clone(), flows.len(), contradicting, telling));
+    }
+    let fitting: Vec<&(String, usize, usize, usize)> = judged.iter().filter(|j| j.1 > 0 && j.2 == 0).collect();
+    let others_contradict = |s: &str| judged.iter().filter(|j| j.0 != s).all(|j| j.2 > 0);
+    let tellers: Vec<&&(String, usize, usize, usize)> = fitting.iter().filter(|j| j.3 > 0).collect();
+    let pick = match (fitting.as_slice(), tellers.as_slice()) {
+        ([one], _) if others_contradict(&one.0) => Some((*one).clone()),
+        (_, [one]) => Some((**one).clone()),
+        _ => None,
+    };
+    Ok(pick.map(|(s, n, _, telling)| {
+        let others: Vec<String> = judged.iter().filter(|j| j.0 != s).map(|j| format!("{} {}", j.0, j.2)).collect();
+        (
+            s.clone(),
+            format!(
+                "inferred from flows: of {} candidate subnets only {s}'s {n} flows around the call fit {} ({telling} changed as the move predicts); accepted flows the ACL denies: {}",
+                candidates.len(),
+                m.to_acl,
+                others.join(", ")
+            ),
+        )
+    }))
 }
 
 enum Inferred {
@@ -253,39 +677,11 @@ async fn infer_acl(
     t: i64,
     ord: usize,
 ) -> Result<Inferred> {
-    let enis: HashMap<&str, &str> = ifaces
-        .iter()
-        .filter(|i| i.subnet_id.as_deref() == Some(subnet))
-        .filter_map(|i| Some((i.interface_id.as_str(), i.private_ip.as_deref()?)))
-        .collect();
-    if enis.is_empty() || !ctx.table_exist("flow_logs")? {
+    if !ifaces.iter().any(|i| i.subnet_id.as_deref() == Some(subnet) && i.address.is_some()) {
         return Ok(Inferred::Unknown("no interface with a known address in the subnet".into()));
     }
-    let list = enis.keys().map(|e| format!("'{}'", e.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
-    let sql = format!(
-        "SELECT interface_id, srcaddr, dstaddr, dstport, protocol, action FROM flow_logs \
-         WHERE interface_id IN ({list}) AND action IN ('ACCEPT', 'REJECT') AND start_time < to_timestamp_micros({t}) \
-         ORDER BY start_time DESC LIMIT {INFER_FLOWS}"
-    );
-    let mut flows = Vec::new();
-    for b in crate::query::query(ctx, &sql).await? {
-        let cols: Vec<ArrayRef> = (0..3).map(|i| text(&b, i)).collect::<Result<_>>()?;
-        let action = text(&b, 5)?;
-        let port = crate::functions::ints(b.column(3))?;
-        let proto = crate::functions::ints(b.column(4))?;
-        let (port, proto) = (port.as_primitive::<datafusion::arrow::datatypes::Int64Type>(), proto.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
-        for r in 0..b.num_rows() {
-            let (Some(eni), Some(src), Some(dst)) = (val(&cols[0], r), val(&cols[1], r), val(&cols[2], r)) else { continue };
-            let Some(ip) = enis.get(eni.as_str()) else { continue };
-            let (egress, peer) = if dst == *ip { (false, src) } else if src == *ip { (true, dst) } else { continue };
-            let Some(peer) = crate::functions::parse_ip(&peer) else { continue };
-            if proto.is_null(r) {
-                continue;
-            }
-            let accepted = val(&action, r).as_deref() == Some("ACCEPT");
-            flows.push((egress, proto.value(r), peer, (!port.is_null(r)).then(|| port.value(r)), accepted));
-        }
-    }
+    let flows: Vec<(bool, i64, std::net::IpAddr, Option<i64>, bool)> =
+        subnet_flows(ctx, ifaces, subnet, None, t, t).await?.into_iter().map(|(e, p, peer, port, ok, _, _)| (e, p, peer, port, ok)).collect();
     let accepted = flows.iter().filter(|f| f.4).count();
     if accepted == 0 {
         return Ok(Inferred::Unknown("no accepted flow before the move".into()));
@@ -389,7 +785,8 @@ pub struct RuleSetRow {
 /// learn which rule decided them.
 pub fn rule_sets(replay: &Replay, ev: &Evidence) -> Vec<RuleSetRow> {
     let mut out: Vec<RuleSetRow> = Vec::new();
-    let mut acls: Vec<&String> = replay.hist.keys().collect();
+    // A default ACL whose id the evidence never shows is replayed, not listed.
+    let mut acls: Vec<&String> = replay.hist.keys().filter(|k| !super::network::is_stand_in(k)).collect();
     acls.sort();
     for acl in acls {
         let mut rows: Vec<RuleSetRow> = Vec::new();
@@ -430,7 +827,8 @@ pub fn rule_sets_batch(rows: &[RuleSetRow]) -> Result<RecordBatch> {
 /// The entries of every ACL, interval by interval between the changes of that ACL.
 pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
     let mut out = Vec::new();
-    let mut acls: Vec<&String> = replay.hist.keys().collect();
+    // A default ACL whose id the evidence never shows is replayed, not listed.
+    let mut acls: Vec<&String> = replay.hist.keys().filter(|k| !super::network::is_stand_in(k)).collect();
     acls.sort();
     for acl in acls {
         let h = &replay.hist[acl];

@@ -253,6 +253,11 @@ pub struct FlowDecoder {
     pub inferred: Option<usize>,
     pub min_time: Option<i64>,
     pub max_time: Option<i64>,
+    /// The account and region the file's S3 key names (`AWSLogs/ACCOUNT/vpcflowlogs/REGION/...`,
+    /// `aws-account-id=`/`aws-region=`): given to records whose format lacks `account-id` or
+    /// `region`.
+    pub path_account: Option<Arc<str>>,
+    pub path_region: Option<Arc<str>>,
 }
 
 impl FlowDecoder {
@@ -273,6 +278,8 @@ impl FlowDecoder {
             inferred: None,
             min_time: None,
             max_time: None,
+            path_account: None,
+            path_region: None,
         }
     }
 
@@ -456,7 +463,22 @@ impl FlowDecoder {
         let lake = FLOW_LOGS_SCHEMA.clone();
         let mut fields = Vec::with_capacity(self.cols.len());
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.cols.len());
+        let (account, region) = (self.path_account.clone(), self.path_region.clone());
+        let from_path = |idx: usize| match FLOW_FIELDS[idx].aws {
+            "account-id" => account.clone(),
+            "region" => region.clone(),
+            _ => None,
+        };
         for (idx, col) in self.cols.iter_mut().enumerate() {
+            if col.is_none()
+                && let Some(value) = from_path(idx)
+            {
+                // The format lacks the field: every record of the file is of the account (region)
+                // its S3 key names.
+                fields.push(lake.field(idx).clone().with_data_type(constant(n, &value).data_type().clone()));
+                arrays.push(constant(n, &value));
+                continue;
+            }
             if let Some(c) = col {
                 let mut array = c.finish();
                 match few_values(&array) {
@@ -502,6 +524,16 @@ impl FlowDecoder {
         let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
         Some(RecordBatch::try_new(schema, arrays).expect("flow batch matches its schema"))
     }
+}
+
+/// `n` rows of one text value, as a dictionary of one.
+fn constant(n: usize, value: &str) -> ArrayRef {
+    let keys = datafusion::arrow::array::Int32Array::from(vec![0i32; n]);
+    let values: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![value]));
+    Arc::new(
+        datafusion::arrow::array::DictionaryArray::<datafusion::arrow::datatypes::Int32Type>::try_new(keys, values)
+            .expect("key 0 of one value"),
+    )
 }
 
 /// Distinct values a text column may hold to be handed to the writer as a dictionary.

@@ -166,7 +166,10 @@ impl Ctx<'_> {
         let source = self.source.clone();
         let preset = self.settings.flow_format.as_ref();
         self.flow.get_or_insert_with(|| {
+            let info = path_info(&source);
             let mut decoder = FlowDecoder::new(source);
+            decoder.path_account = info.account_id.map(Into::into);
+            decoder.path_region = info.region.map(Into::into);
             // Records without a header are read in the format the user gave, if any.
             if let Some(f) = preset {
                 decoder.set_format(f.clone());

@@ -655,7 +655,7 @@ fn cloudwatch_format_of<'a>(items: impl Iterator<Item = &'a str>) -> Option<crat
 }
 
 /// How an AWS Config item's time is known.
-const CONFIG_BASIS: &str = "AWS Config configurationItemCaptureTime";
+use crate::schema::CONFIG_BASIS;
 
 /// `ingested_files`: one row per file decoded in this run, and one per copy it named.
 fn write_files(

@@ -31,6 +31,9 @@ pub(super) struct VerdictRow {
     pub(super) opened: String,
     pub(super) closed: String,
     pub(super) interface_list: String,
+    /// What the scope of the change stands on (`inventory` ... `unknown`), and why.
+    pub(super) topology_basis: String,
+    pub(super) topology_reason: String,
     pub(super) matching_flows: i64,
     pub(super) bytes: i64,
     pub(super) reject_to_accept_peers: String,
