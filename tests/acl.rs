@@ -139,7 +139,7 @@ fn the_same_answers_in_sql() {
         lake(),
         &format!(
             "SELECT acl_decision(s.rules, false, f.protocol, f.srcaddr, f.dstport) AS rule, acl_allows(s.rules, false, f.protocol, f.srcaddr, f.dstport) AS allowed, count(*) AS n \
-             FROM flow_logs f JOIN network_interfaces i ON i.interface_id = f.interface_id AND i.private_ip = f.dstaddr \
+             FROM flow_logs f JOIN network_interfaces i ON i.interface_id = f.interface_id AND i.address = f.dstaddr \
              JOIN acl_associations a ON a.subnet_id = i.subnet_id AND a.network_acl_id = '{WEB}' \
              JOIN nacl_rule_sets s ON s.network_acl_id = a.network_acl_id AND f.start_time >= s.valid_from AND (s.valid_to IS NULL OR f.start_time < s.valid_to) \
              WHERE f.action = 'ACCEPT' AND f.start_time >= TIMESTAMP '2026-03-11T19:00:00Z' AND f.srcaddr NOT LIKE '10.%' \

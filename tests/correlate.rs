@@ -118,7 +118,7 @@ fn topology_is_learned_with_its_source() {
     );
     assert_eq!(moved.len(), 2, "{moved:?}");
     assert!(moved[0]["learned_from"].as_str().unwrap().starts_with("inferred"), "{moved:?}");
-    assert_eq!(moved[1]["learned_from"], "cloudtrail ReplaceNetworkAclAssociation");
+    assert!(moved[1]["learned_from"].as_str().unwrap().starts_with("cloudtrail ReplaceNetworkAclAssociation"), "{moved:?}");
     // ACL entries over time: the replaced rule is known from the first replace on, and before it
     // only as "existed, content unknown"; a replace with the same content (infrastructure-as-code
     // re-applying it) keeps the entry; the remediation that narrows it starts a new one.

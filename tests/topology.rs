@@ -104,8 +104,10 @@ fn flow(t: i64, subnet: &str, eni: &str, src: &str, dst: &str, sport: u16, dport
 /// The custom format, without `account-id` or `region`: those come from the S3 key.
 const FLOW_HEADER: &str = "version vpc-id subnet-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status flow-direction";
 
-/// The estate, written as AWS delivers it. Returns the event ids of the changes by name.
-fn write_estate(dir: &Path) {
+/// The estate, written as AWS delivers it. `parallel`: Terraform creates both subnets before it
+/// moves either (as it does when nothing orders them), so the calls alone cannot tell which
+/// subnet each move took.
+fn write_estate(dir: &Path, parallel: bool) {
     let h = 3600;
     let mut ct = Trail { records: Vec::new() };
     ct.call(
@@ -130,6 +132,9 @@ fn write_estate(dir: &Path) {
     };
     let (req, resp) = subnet(WEB, "10.20.1.0/24", Some("2600:1f14:abc:de01::/64"));
     ct.call("2", T0 + 60, "CreateSubnet", TERRAFORM, req, resp);
+    let (req, resp) = subnet(DB, "10.20.3.0/24", None);
+    let db_subnet_at = if parallel { T0 + 61 } else { T0 + 360 };
+    ct.call("11", db_subnet_at, "CreateSubnet", TERRAFORM, req, resp);
     // The web ACL: HTTPS from anywhere, SSH from the company's ranges, return traffic.
     ct.create_acl("3", T0 + 120, TERRAFORM, ACL_WEB);
     ct.entry("4", T0 + 130, TERRAFORM, ACL_WEB, 100, false, "6", "0.0.0.0/0", Some((443, 443)));
@@ -140,8 +145,6 @@ fn write_estate(dir: &Path) {
     ct.entry("9", T0 + 135, TERRAFORM, ACL_WEB, 101, true, "-1", "::/0", None);
     // The web subnet leaves the default ACL: the association id is in no call before.
     ct.associate("10", T0 + 300, TERRAFORM, "aclassoc-0c1default01", ACL_WEB, "aclassoc-0c1web000001");
-    let (req, resp) = subnet(DB, "10.20.3.0/24", None);
-    ct.call("11", T0 + 360, "CreateSubnet", TERRAFORM, req, resp);
     ct.create_acl("12", T0 + 400, TERRAFORM, ACL_DB);
     // The database subnet leaves the allow-all default ACL for one that allows nothing yet: a
     // narrowing; then the VPC's own range, all protocols: internal, trusted.
@@ -168,6 +171,8 @@ fn write_estate(dir: &Path) {
     ct.create_acl("22", d2 + 11 * h, INTRUDER, ACL_OPEN);
     ct.entry("23", d2 + 11 * h + 60, INTRUDER, ACL_OPEN, 100, false, "-1", "0.0.0.0/0", None);
     ct.entry("24", d2 + 11 * h + 61, INTRUDER, ACL_OPEN, 100, true, "-1", "0.0.0.0/0", None);
+    ct.entry("231", d2 + 11 * h + 62, INTRUDER, ACL_OPEN, 101, false, "-1", "::/0", None);
+    ct.entry("241", d2 + 11 * h + 63, INTRUDER, ACL_OPEN, 101, true, "-1", "::/0", None);
     ct.associate("25", d2 + 12 * h, INTRUDER, "aclassoc-0c1web000001", ACL_OPEN, "aclassoc-0c1open00001");
     ct.associate("26", d2 + 14 * h, INTRUDER, "aclassoc-0c1open00001", ACL_WEB, "aclassoc-0c1web000002");
 
@@ -250,8 +255,20 @@ fn event(id: &str) -> String {
 
 #[test]
 fn an_estate_built_in_the_evidence_with_no_inventory() {
+    check_estate(false);
+}
+
+#[test]
+fn subnets_built_together_are_told_apart_by_their_flows() {
+    check_estate(true);
+}
+
+fn check_estate(parallel: bool) {
+    // Which subnet each move took: certain from the calls when one subnet at a time is built,
+    // inferred from the flows when both wait on the default ACL together.
+    let placed = if parallel { "inferred" } else { "cloudtrail" };
     let data = tempfile::tempdir().unwrap();
-    write_estate(data.path());
+    write_estate(data.path(), parallel);
     let lake = tempfile::tempdir().unwrap();
     let out = bin().arg("ingest").arg("--lake").arg(lake.path()).arg("--quiet").arg(data.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -279,7 +296,8 @@ fn an_estate_built_in_the_evidence_with_no_inventory() {
     );
     let acls: Vec<&Value> = assoc.iter().map(|r| &r["network_acl_id"]).collect();
     assert_eq!(acls, vec![&Value::Null, &json!(ACL_WEB), &json!(ACL_OPEN), &json!(ACL_WEB)], "{assoc:?}");
-    assert!(assoc.iter().all(|r| r["basis"] == "cloudtrail"), "{assoc:?}");
+    assert_eq!(assoc[0]["basis"], "cloudtrail", "{assoc:?}");
+    assert!(assoc[1..].iter().all(|r| r["basis"] == placed), "{assoc:?}");
     assert!(assoc[0]["learned_from"].as_str().unwrap().contains("default ACL of vpc-0c1"), "{assoc:?}");
 
     let rows = json_rows(bin().args(["correlate", "--format", "json", "--lake"]).arg(lake.path()).output().unwrap());
@@ -291,8 +309,8 @@ fn an_estate_built_in_the_evidence_with_no_inventory() {
         let r = row(id);
         assert_eq!(r["verdict"], "unusual_traffic_after_change", "{id}: {r}");
         assert!(r["unusual_peers"].as_str().unwrap_or("").split(", ").any(|p| p == peer), "{id}: {r}");
-        assert_eq!(r["topology_basis"], "cloudtrail", "{id}: {r}");
-        assert!(r["topology_reason"].as_str().unwrap().contains(WEB_ENI.get(..4).unwrap()) || r["interfaces_in_scope"] == 1, "{r}");
+        assert_eq!(r["topology_basis"], placed, "{id}: {r}");
+        assert_eq!(r["interfaces_in_scope"], 1, "{r}");
     }
     // IPv6: the brute force counted on the interface's IPv6 address.
     assert_eq!(row("21")["matching_flows"], 30, "{}", row("21"));
@@ -309,7 +327,7 @@ fn an_estate_built_in_the_evidence_with_no_inventory() {
         assert!(reasons(id).split(',').any(|x| x == reason), "{id}: {r}");
     };
     // Entries of ACLs that govern nothing yet.
-    for id in ["4", "5", "6", "7", "8", "9", "23", "24"] {
+    for id in ["4", "5", "6", "7", "8", "9", "23", "24", "231", "241"] {
         quiet(id, "inactive_acl");
     }
     // Off the allow-all default ACL onto a stricter one: only closes.
@@ -319,7 +337,7 @@ fn an_estate_built_in_the_evidence_with_no_inventory() {
     // All protocols within the VPC's own range.
     quiet("14", "trusted_only");
     quiet("15", "trusted_only");
-    assert_eq!(row("14")["topology_basis"], "flow_records", "{}", row("14"));
+    assert_eq!(row("14")["topology_basis"], if parallel { "inferred" } else { "flow_records" }, "{}", row("14"));
     // Back from the open ACL: a remediation.
     quiet("26", "narrowing");
     assert_eq!(row("26")["subnet_id"], WEB);
@@ -328,4 +346,82 @@ fn an_estate_built_in_the_evidence_with_no_inventory() {
     assert_eq!(flagged.len(), 3, "{flagged:?}");
     // No row is silent about what it stands on.
     assert!(rows.iter().all(|r| r["topology_basis"].is_string() && r["topology_reason"].is_string()), "{rows:?}");
+}
+
+#[test]
+fn an_acl_no_call_places_is_placed_by_its_flows() {
+    // A VPC made before the evidence, no inventory: only the flow records (Hive-style keys,
+    // without account-id, region or flow-direction) tell the subnets and interfaces. An ACL no
+    // call places is opened to SSH from the world, and one subnet's refused SSH becomes accepted.
+    const ACCT2: &str = "444444444444";
+    const ACL: &str = "acl-0d10000000000001";
+    let (web, web_eni, web_ip) = ("subnet-0d10000000000001", "eni-0d10000000000001", "10.30.1.5");
+    let (app, app_eni, app_ip) = ("subnet-0d10000000000002", "eni-0d10000000000002", "10.30.2.9");
+    let data = tempfile::tempdir().unwrap();
+    let h = 3600;
+    let change = T0 + 30 * h;
+    let mut ct = Trail { records: Vec::new() };
+    ct.entry("40", change, INTRUDER, ACL, 120, false, "6", "0.0.0.0/0", Some((22, 22)));
+    for r in &mut ct.records {
+        r["recipientAccountId"] = json!(ACCT2);
+        r["userIdentity"]["accountId"] = json!(ACCT2);
+        r["userIdentity"]["arn"] = json!("arn:aws:iam::444444444444:user/ops-temp");
+    }
+    let folder = data.path().join(format!("AWSLogs/{ACCT2}/CloudTrail/{REGION}/2026/05/02"));
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(format!("{ACCT2}_CloudTrail_{REGION}_20260502T0600Z_0d1.json")), serde_json::to_vec(&json!({"Records": ct.records})).unwrap())
+        .unwrap();
+    let line = |t: i64, subnet: &str, eni: &str, src: &str, dst: &str, sport: u16, dport: u16, action: &str| {
+        format!("5 vpc-0d1 {subnet} {eni} {src} {dst} {sport} {dport} 6 10 840 {t} {} {action} OK", t + 55)
+    };
+    let mut by_hour: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
+    for hour in 1..48 {
+        let t = T0 + hour * h;
+        let lines = by_hour.entry(t).or_default();
+        for c in 0..5 {
+            let client = format!("198.18.{}.{}", hour, 20 + c);
+            lines.push(line(t + c * 60, web, web_eni, &client, web_ip, 40000, 443, "ACCEPT"));
+            lines.push(line(t + c * 60, web, web_eni, web_ip, &client, 443, 40000, "ACCEPT"));
+        }
+        lines.push(line(t + 600, app, app_eni, web_ip, app_ip, 41000, 8080, "ACCEPT"));
+        lines.push(line(t + 600, app, app_eni, app_ip, web_ip, 8080, 41000, "ACCEPT"));
+        lines.push(line(t + 700, app, app_eni, "203.0.113.77", app_ip, 42000, 22, "REJECT"));
+        let action = if t < change { "REJECT" } else { "ACCEPT" };
+        for k in 0..3 {
+            lines.push(line(t + 900 + k * 60, web, web_eni, "203.0.113.77", web_ip, 43000 + k as u16, 22, action));
+        }
+    }
+    for (t, lines) in by_hour {
+        let when = chrono::DateTime::from_timestamp(t, 0).unwrap();
+        let folder = data.path().join(format!(
+            "AWSLogs/aws-account-id={ACCT2}/aws-service=vpcflowlogs/aws-region={REGION}/year={}/month={}/day={}/hour={}",
+            when.format("%Y"),
+            when.format("%m"),
+            when.format("%d"),
+            when.format("%H")
+        ));
+        std::fs::create_dir_all(&folder).unwrap();
+        let header = "version vpc-id subnet-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+        std::fs::write(
+            folder.join(format!("{ACCT2}_vpcflowlogs_{REGION}_fl-0d1_{}_0d1.log", when.format("%Y%m%dT%H%MZ"))),
+            format!("{header}\n{}\n", lines.join("\n")),
+        )
+        .unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    let out = bin().arg("ingest").arg("--lake").arg(lake.path()).arg("--quiet").arg(data.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sql(lake.path(), "SELECT DISTINCT account_id, region FROM flow_logs"), vec![json!({"account_id": ACCT2, "region": REGION})]);
+    // Addresses from the records alone: the one in every record of the interface.
+    let addrs = sql(lake.path(), "SELECT interface_id, address FROM network_interfaces WHERE address IS NOT NULL ORDER BY 1");
+    assert_eq!(addrs, vec![json!({"interface_id": web_eni, "address": web_ip}), json!({"interface_id": app_eni, "address": app_ip})]);
+    // The web subnet is placed on the ACL by its flows, the app subnet (refused SSH all along) not.
+    let placed = sql(lake.path(), "SELECT subnet_id, network_acl_id, basis FROM acl_associations");
+    assert_eq!(placed, vec![json!({"subnet_id": web, "network_acl_id": ACL, "basis": "inferred"})]);
+    let rows = json_rows(bin().args(["correlate", "--format", "json", "--lake"]).arg(lake.path()).output().unwrap());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["verdict"], "unusual_traffic_after_change", "{}", rows[0]);
+    assert_eq!(rows[0]["unusual_peers"], "203.0.113.77");
+    assert_eq!(rows[0]["topology_basis"], "inferred");
+    assert!(rows[0]["topology_reason"].as_str().unwrap().contains("inferred from flows"), "{}", rows[0]);
 }

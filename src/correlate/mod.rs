@@ -170,18 +170,18 @@ impl Event {
 /// Every CIDR block a `CreateVpc` or `AssociateVpcCidrBlock` call gave a VPC: IPv4 from the
 /// request or the response, IPv6 from the response (Amazon-provided blocks are only known there).
 pub fn vpc_blocks(e: &Event) -> Vec<IpNet> {
-    let mut out: Vec<IpNet> = as_str(get(&e.request, "cidrBlock")).and_then(|c| c.parse().ok()).into_iter().collect();
-    if let Some(c) = as_str(get(&e.request, "ipv6CidrBlock")).and_then(|c| c.parse().ok()) {
+    let mut out: Vec<IpNet> = as_str(get(&e.request, "cidrBlock")).and_then(|c| c.parse::<IpNet>().ok()).into_iter().collect();
+    if let Some(c) = as_str(get(&e.request, "ipv6CidrBlock")).and_then(|c| c.parse::<IpNet>().ok()) {
         out.push(c);
     }
     let vpc = get(&e.response, "vpc").unwrap_or(&e.response);
     for key in ["cidrBlock", "ipv6CidrBlock"] {
-        out.extend(as_str(get(vpc, key)).and_then(|c| c.parse().ok()));
+        out.extend(as_str(get(vpc, key)).and_then(|c| c.parse::<IpNet>().ok()));
     }
     for set in ["cidrBlockAssociationSet", "ipv6CidrBlockAssociationSet", "cidrBlockAssociation", "ipv6CidrBlockAssociation"] {
         for a in topology::list(vpc, set) {
             for key in ["cidrBlock", "ipv6CidrBlock"] {
-                out.extend(as_str(get(a, key)).and_then(|c| c.parse().ok()));
+                out.extend(as_str(get(a, key)).and_then(|c| c.parse::<IpNet>().ok()));
             }
         }
     }
@@ -259,7 +259,7 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
             let config = b.column(5).as_boolean().clone();
             for r in 0..b.num_rows() {
                 let item: Value = val(&item, r).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
-                let from_config = config.is_valid(r) && config.value(r);
+                let from_config = datafusion::arrow::array::Array::is_valid(&config, r) && config.value(r);
                 let vpc = val(&vpc, r).or_else(|| as_str(get(&item, "VpcId")));
                 match val(&kind, r).as_deref() {
                     Some("network_acls") => {
@@ -267,9 +267,9 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
                     }
                     Some("subnets") => {
                         let Some(subnet) = val(&id, r).or_else(|| as_str(get(&item, "SubnetId"))) else { continue };
-                        let mut cidrs: Vec<IpNet> = as_str(get(&item, "CidrBlock")).and_then(|c| c.parse().ok()).into_iter().collect();
+                        let mut cidrs: Vec<IpNet> = as_str(get(&item, "CidrBlock")).and_then(|c| c.parse::<IpNet>().ok()).into_iter().collect();
                         for a in topology::list(&item, "Ipv6CidrBlockAssociationSet") {
-                            cidrs.extend(as_str(get(a, "Ipv6CidrBlock")).and_then(|c| c.parse().ok()));
+                            cidrs.extend(as_str(get(a, "Ipv6CidrBlock")).and_then(|c| c.parse::<IpNet>().ok()));
                         }
                         ev.subnet_snapshots.push((subnet, vpc, cidrs, from_config));
                     }
@@ -729,6 +729,12 @@ fn topology_of(
         } else if let Some((b, w)) = mv.and_then(|m| m.from_acl.as_deref()).and_then(rules_basis) {
             basis = basis.max(b);
             why.push_str(&format!("; {w}"));
+        } else if mv.is_some_and(|m| m.from_acl.is_none()) {
+            // The ACL it left comes from `acl_associations`: inferred from the subnet's flows.
+            if let Some(a) = assoc.iter().find(|a| a.subnet_id.as_deref() == Some(subnet) && a.valid_to == Some(e.time)) {
+                basis = basis.max(Basis::parse(&a.basis).unwrap_or(Basis::Unknown));
+                why.push_str(&format!("; the ACL it left: {}", a.learned_from));
+            }
         }
         let (n, b, kinds) = interfaces_in(subnet);
         if n == 0 {
@@ -756,7 +762,11 @@ fn topology_of(
     let mut subnets: Vec<&str> = governing.iter().filter_map(|a| a.subnet_id.as_deref()).collect();
     subnets.sort();
     subnets.dedup();
-    let mut sources: Vec<&str> = governing.iter().map(|a| a.basis.as_str()).collect();
+    // Certain sources by name; an inference with what it was drawn from.
+    let mut sources: Vec<&str> = governing
+        .iter()
+        .map(|a| if Basis::parse(&a.basis).is_some_and(Basis::certain) { a.basis.as_str() } else { a.learned_from.as_str() })
+        .collect();
     sources.sort();
     sources.dedup();
     let mut why = format!("{acl} governed {} ({})", subnets.join(", "), sources.join(", "));

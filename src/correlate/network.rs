@@ -273,12 +273,12 @@ pub fn subnets_of_event(e: &super::Event) -> Vec<IpNet> {
     let mut out = Vec::new();
     for v in [sub, &e.request] {
         for key in ["cidrBlock", "ipv6CidrBlock"] {
-            out.extend(as_str(get(v, key)).and_then(|c| c.parse().ok()));
+            out.extend(as_str(get(v, key)).and_then(|c| c.parse::<IpNet>().ok()));
         }
     }
     for set in ["ipv6CidrBlockAssociationSet", "ipv6CidrBlockAssociation"] {
         for a in list(sub, set) {
-            out.extend(as_str(get(a, "ipv6CidrBlock")).and_then(|c| c.parse().ok()));
+            out.extend(as_str(get(a, "ipv6CidrBlock")).and_then(|c| c.parse::<IpNet>().ok()));
         }
     }
     out
@@ -348,8 +348,11 @@ fn resolve_moves(ev: &Evidence, n: &mut Network) {
             m.from_acl = known_old.and_then(|k| k.1).or_else(|| moved.get(&subnet).cloned()).or_else(|| {
                 n.subnets.get(&subnet).filter(|s| s.created.is_some()).and_then(|s| s.vpc.clone()).map(|v| n.default_of(&v))
             });
-            m.basis = if m.from_acl.is_some() { basis.max(Basis::Cloudtrail) } else { Basis::Unknown };
+            m.basis = basis.max(Basis::Cloudtrail);
             m.reason = format!("{why}, the association this move made (subnet {subnet})");
+            if m.from_acl.is_none() {
+                m.reason.push_str("; the ACL it left is in no call or snapshot");
+            }
             m.subnet = Some(subnet);
         } else {
             // An id never seen before. In a VPC created in the evidence, the first association of
@@ -513,8 +516,10 @@ fn infer_lone_defaults(ev: &Evidence, ifaces: &[Interface], n: &mut Network) {
             continue;
         }
         let Some(set) = vpcs_in.get(&(e.account_id.clone(), e.region.clone())) else { continue };
-        let [v] = set.iter().collect::<Vec<_>>()[..] else { continue };
-        if !n.created_vpcs.contains_key(v) || n.default_acl.contains_key(v) {
+        let only: Vec<&String> = set.iter().collect();
+        let [v] = only.as_slice() else { continue };
+        let v: String = (*v).clone();
+        if !n.created_vpcs.contains_key(&v) || n.default_acl.contains_key(&v) {
             continue;
         }
         n.default_acl.insert(
@@ -571,5 +576,41 @@ pub fn addresses_in(v: &Value, out: &mut Vec<std::net::IpAddr>) {
         Value::Array(a) => a.iter().for_each(|x| addresses_in(x, out)),
         Value::Object(o) => o.values().for_each(|x| addresses_in(x, out)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_acl_of_a_new_vpc_allows_all_and_denies_the_rest() {
+        let v4 = default_rules(false);
+        let peer: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        let peer6: std::net::IpAddr = "2001:db8::9".parse().unwrap();
+        for egress in [false, true] {
+            assert_eq!(crate::nacl::allows(&v4, egress, 6, peer, Some(22)), Some(true));
+            // Without an IPv6 block, IPv6 falls to the final deny.
+            assert_eq!(crate::nacl::allows(&v4, egress, 6, peer6, Some(22)), Some(false));
+        }
+        let dual = default_rules(true);
+        assert_eq!(crate::nacl::allows(&dual, false, 17, peer6, Some(53)), Some(true));
+        assert_eq!(dual.len(), 6);
+    }
+
+    #[test]
+    fn the_weakest_basis_decides_and_only_firm_ones_are_certain() {
+        assert_eq!([Basis::Cloudtrail, Basis::FlowRecords, Basis::Inventory].into_iter().max(), Some(Basis::FlowRecords));
+        assert!(Basis::FlowRecords.certain());
+        assert!(!Basis::Inferred.certain());
+        assert!(Basis::ALL.iter().all(|b| Basis::parse(b.as_str()) == Some(*b)));
+        assert!(is_stand_in(&default_key("vpc-1")));
+    }
+
+    #[test]
+    fn assigned_addresses_are_found_whatever_the_list_shape() {
+        let mut out = Vec::new();
+        addresses_in(&serde_json::json!({"assignedIpv6Addresses": {"items": ["2600::5", {"ipv6Address": "2600::6"}]}, "networkInterfaceId": "eni-1"}), &mut out);
+        assert_eq!(out.len(), 2);
     }
 }

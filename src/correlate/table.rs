@@ -40,8 +40,11 @@ impl Derived {
                 let ev = super::load(&ctx).await?;
                 let trusted = super::trusted_networks(&ev, self.trusted.as_deref());
                 let ifaces = super::topology::interfaces(&ctx, &ev).await?;
-                let replay = super::replay(&ev, &ifaces);
-                let assoc = super::topology::associations(&ctx, &ev, &replay, &ifaces).await?;
+                let mut replay = super::replay(&ev, &ifaces);
+                super::topology::place_moves(&ctx, &ev, &mut replay, &ifaces).await?;
+                let mut assoc = super::topology::associations(&ctx, &ev, &replay, &ifaces).await?;
+                let governed = super::topology::infer_governed(&ctx, &ev, &replay, &ifaces, &assoc).await?;
+                assoc.extend(governed);
                 let changes = super::changes(&ev, &replay, &trusted, &assoc, &ifaces);
                 Ok(BTreeMap::from([
                     (NACL_CHANGES, super::batch(&changes)?),

@@ -344,9 +344,11 @@ async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Inte
                 list.iter().collect()
             } else {
                 let strong: Vec<&(String, i64, i64)> = list.iter().filter(|(_, n, t)| *n as f64 >= OWN_SHARE * *t as f64).collect();
+                // The most frequent wins; a tie goes to the one inside the subnet's range.
                 match strong.as_slice() {
                     [one] => vec![*one],
-                    [_, _] => strong.iter().copied().filter(|(a, _, _)| inside(a)).collect::<Vec<_>>().into_iter().take(1).collect(),
+                    [a, b, ..] if a.1 > b.1 => vec![*a],
+                    [a, b] => [*a, *b].into_iter().filter(|(x, _, _)| inside(x)).collect::<Vec<_>>().into_iter().take(1).collect(),
                     _ => Vec::new(),
                 }
             };
@@ -374,37 +376,54 @@ async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Inte
     Ok(())
 }
 
+/// Moves whose subnet the calls do not tell, matched to one of their candidates (the subnets of
+/// the ACL's VPC when the walk named none) by the flows, when the flows can tell; a later move of
+/// the association such a move made is of the same subnet.
+pub async fn place_moves(ctx: &SessionContext, ev: &Evidence, replay: &mut Replay, ifaces: &[Interface]) -> Result<()> {
+    for i in 0..replay.net.moves.len() {
+        let m = replay.net.moves[i].clone();
+        if m.subnet.is_some() {
+            continue;
+        }
+        let earlier = m.old_assoc.as_ref().and_then(|old| replay.net.moves[..i].iter().rev().find(|e| e.new_assoc.as_ref() == Some(old)));
+        if let Some(e) = earlier.filter(|e| e.subnet.is_some()).cloned() {
+            let mv = &mut replay.net.moves[i];
+            mv.subnet = e.subnet.clone();
+            mv.basis = e.basis.max(Basis::Cloudtrail);
+            mv.reason = format!("{} made the association it replaced ({})", e.event_id, e.reason);
+            continue;
+        }
+        let candidates: Vec<String> = if m.candidates.is_empty() {
+            let vpc = replay.acl_vpc.get(&m.to_acl);
+            replay.net.subnets.iter().filter(|(_, s)| vpc.is_some() && s.vpc.as_ref() == vpc).map(|(id, _)| id.clone()).collect()
+        } else {
+            m.candidates.clone()
+        };
+        if let Some((subnet, why)) = infer_subnet(ctx, ev, replay, ifaces, &m, &candidates).await? {
+            let mv = &mut replay.net.moves[i];
+            mv.subnet = Some(subnet);
+            mv.basis = Basis::Inferred;
+            mv.reason = why;
+        }
+    }
+    Ok(())
+}
+
 /// What each subnet's ACL was, interval by interval.
 pub async fn associations(
     ctx: &SessionContext,
-    ev: &Evidence,
+    _ev: &Evidence,
     replay: &Replay,
     ifaces: &[Interface],
 ) -> Result<Vec<Association>> {
     let net = &replay.net;
     let acl_id = |key: &str| (!super::network::is_stand_in(key)).then(|| key.to_string());
-    // Moves of each subnet, in time order; moves whose subnet the calls do not tell are matched
-    // to one of their candidates by the flows, when the flows can tell.
     let mut moves: BTreeMap<String, Vec<super::network::Move>> = BTreeMap::new();
     let mut unplaced = Vec::new();
     for m in &net.moves {
-        let mut m = m.clone();
-        if m.subnet.is_none() {
-            let candidates: Vec<String> = if m.candidates.is_empty() {
-                let vpc = replay.acl_vpc.get(&m.to_acl);
-                net.subnets.iter().filter(|(_, s)| vpc.is_some() && s.vpc.as_ref() == vpc).map(|(id, _)| id.clone()).collect()
-            } else {
-                m.candidates.clone()
-            };
-            if let Some((subnet, why)) = infer_subnet(ctx, ev, replay, ifaces, &m, &candidates).await? {
-                m.subnet = Some(subnet);
-                m.basis = Basis::Inferred;
-                m.reason = why;
-            }
-        }
         match m.subnet.clone() {
-            Some(s) => moves.entry(s).or_default().push(m),
-            None => unplaced.push(m),
+            Some(s) => moves.entry(s).or_default().push(m.clone()),
+            None => unplaced.push(m.clone()),
         }
     }
     let mut out = Vec::new();
@@ -538,6 +557,103 @@ pub async fn associations(
     Ok(out)
 }
 
+/// Subnets an ACL governed that no snapshot or call places, told by their flows: an ACL changed
+/// in the evidence while no subnet is known on it, and a subnet no association row names, whose
+/// flows before the change were REJECTed and after it ACCEPTed exactly where the change opened
+/// (allowed by the rules after it, denied by the rules before), with no accepted flow in the
+/// day around it that the ACL's rules of the moment deny. Such a subnet is taken as governed by
+/// the ACL over the whole evidence, as an inference, and the row names the flows.
+pub async fn infer_governed(
+    ctx: &SessionContext,
+    ev: &Evidence,
+    replay: &Replay,
+    ifaces: &[Interface],
+    assoc: &[Association],
+) -> Result<Vec<Association>> {
+    let placed: std::collections::HashSet<&str> = assoc.iter().filter_map(|a| a.subnet_id.as_deref()).collect();
+    // Subnets with interfaces of known address, no association known: (subnet, vpc, account, region).
+    let mut loose: BTreeMap<String, (Option<String>, Option<String>, Option<String>)> = BTreeMap::new();
+    for i in ifaces.iter().filter(|i| i.address.is_some()) {
+        if let Some(s) = i.subnet_id.as_ref().filter(|s| !placed.contains(s.as_str())) {
+            loose.entry(s.clone()).or_insert((i.vpc_id.clone(), i.account_id.clone(), i.region.clone()));
+        }
+    }
+    if loose.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<Association> = Vec::new();
+    for (ord, e) in ev.events.iter().enumerate() {
+        if !crate::aws::NACL_ENTRY_EVENTS.contains(&e.name.as_str()) || e.error_code.is_some() {
+            continue;
+        }
+        let Some(acl) = as_str(get(&e.request, "networkAclId")) else { continue };
+        let known = assoc.iter().chain(out.iter()).any(|a| {
+            a.network_acl_id.as_deref() == Some(acl.as_str()) && a.valid_from.is_none_or(|f| f <= e.time) && a.valid_to.is_none_or(|t| t > e.time)
+        });
+        if known || replay.net.created_acls.contains(&acl) {
+            continue;
+        }
+        let Some(h) = replay.hist.get(&acl) else { continue };
+        let (Some(before), Some(after)) = (h.state_before(ord), h.state_before(ord + 1)) else { continue };
+        let vpc = replay.acl_vpc.get(&acl);
+        let ord_at = |t: i64| ev.events.partition_point(|x| x.time <= t);
+        for (subnet, (svpc, account, region)) in &loose {
+            if out.iter().any(|a| a.subnet_id.as_ref() == Some(subnet)) {
+                continue;
+            }
+            let same_place = match vpc {
+                Some(v) => svpc.as_ref() == Some(v),
+                None => (account.is_none() || account == &e.account_id) && (region.is_none() || region == &e.region),
+            };
+            if !same_place {
+                continue;
+            }
+            let flows = subnet_flows(ctx, ifaces, subnet, Some(e.time - MOVE_WINDOW_US), e.time + MOVE_WINDOW_US, e.time).await?;
+            let (mut rejected_before, mut accepted_after, mut contradicting) = (0, 0, 0);
+            let mut states: HashMap<usize, Option<Vec<crate::nacl::Entry>>> = HashMap::new();
+            for (egress, p, peer, port, accepted, later, start) in &flows {
+                let opened = allows(&after, *egress, *p, *peer, *port) == Some(true) && allows(&before, *egress, *p, *peer, *port) == Some(false);
+                if opened && !*later && !*accepted {
+                    rejected_before += 1;
+                }
+                if opened && *later && *accepted {
+                    accepted_after += 1;
+                }
+                if !known_from_start(h) {
+                    continue; // rules no call touched could allow what the known ones deny
+                }
+                let o = ord_at(*start);
+                let rules = states.entry(o).or_insert_with(|| h.state_before(o)).clone();
+                if *accepted && rules.as_ref().and_then(|r| allows(r, *egress, *p, *peer, *port)) == Some(false) {
+                    contradicting += 1;
+                }
+            }
+            if rejected_before > 0 && accepted_after > 0 && contradicting == 0 {
+                out.push(Association {
+                    subnet_id: Some(subnet.clone()),
+                    network_acl_id: Some(acl.clone()),
+                    association_id: None,
+                    vpc_id: svpc.clone().or_else(|| vpc.cloned()),
+                    basis: Basis::Inferred.as_str().into(),
+                    learned_from: format!(
+                        "inferred from flows: around {} {} the subnet's flows where it opened went from REJECT ({rejected_before}) to ACCEPT ({accepted_after}), and none of its accepted flows is denied by {acl}",
+                        e.name, e.event_id
+                    ),
+                    valid_from: None,
+                    valid_to: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Are all of an ACL's rules known, not only those calls touched: from a snapshot, or from its
+/// creation in the evidence (a `CreateNetworkAcl`, or the `CreateVpc` of its VPC)?
+fn known_from_start(h: &crate::nacl::History) -> bool {
+    !h.snapshots.is_empty() || h.steps.iter().any(|(_, _, s)| matches!(s, crate::nacl::Step::Created(_)))
+}
+
 /// One flow seen from an interface: (egress, protocol, peer, port, accepted, at or after `t`,
 /// start).
 type SeenFlow = (bool, i64, std::net::IpAddr, Option<i64>, bool, bool, i64);
@@ -627,8 +743,8 @@ async fn infer_subnet(
             let (new_ord, old_ord) = if *after { (ord_at(*start), ord_at(*start)) } else { (m.ord + 1, m.ord) };
             let new_rules = states.entry((true, new_ord)).or_insert_with(|| new_h.state_before(new_ord)).clone();
             let old_rules = states.entry((false, old_ord)).or_insert_with(|| old_h.and_then(|h| h.state_before(old_ord))).clone();
-            let by_new = new_rules.as_ref().and_then(|r| allows(r, *egress, *p, *peer, *port));
-            let by_old = old_rules.as_ref().and_then(|r| allows(r, *egress, *p, *peer, *port));
+            let by_new = new_rules.as_ref().filter(|_| known_from_start(new_h)).and_then(|r| allows(r, *egress, *p, *peer, *port));
+            let by_old = old_rules.as_ref().filter(|_| old_h.is_some_and(known_from_start)).and_then(|r| allows(r, *egress, *p, *peer, *port));
             let (fits, other) = if *after { (by_new, by_old) } else { (by_old, by_new) };
             if *accepted && fits == Some(false) {
                 contradicting += 1;
@@ -902,4 +1018,43 @@ impl EntryRow {
 pub fn entries_batch(rows: &[EntryRow]) -> Result<RecordBatch> {
     let rows: Vec<_> = rows.iter().map(EntryRow::row).collect();
     crate::schema::batch_of(crate::schema::NACL_ENTRIES, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_in_every_shape_aws_writes_them() {
+        // CloudTrail's RunInstances / CreateNetworkInterface responses: `item` or `items` lists.
+        let ct: Value = serde_json::json!({
+            "networkInterfaceId": "eni-1", "privateIpAddress": "10.0.1.5",
+            "privateIpAddressesSet": {"item": [{"privateIpAddress": "10.0.1.5", "primary": true},
+                                               {"privateIpAddress": "10.0.1.6", "primary": false, "association": {"publicIp": "54.0.0.9"}}]},
+            "ipv6AddressesSet": {"items": [{"ipv6Address": "2600:1F14:0ABC:DE01:0:0:0:10"}]}
+        });
+        assert_eq!(
+            addresses_of(&ct),
+            vec![
+                ("10.0.1.5".to_string(), "private_ipv4"),
+                ("10.0.1.6".to_string(), "secondary_ipv4"),
+                ("54.0.0.9".to_string(), "public_ipv4"),
+                // Written as the flow records write it (RFC 5952).
+                ("2600:1f14:abc:de01::10".to_string(), "ipv6"),
+            ]
+        );
+        // describe-network-interfaces (PascalCase) and AWS Config (camelCase, plain lists).
+        let describe: Value = serde_json::json!({
+            "PrivateIpAddress": "10.0.2.7", "Association": {"PublicIp": "3.3.3.3"},
+            "PrivateIpAddresses": [{"PrivateIpAddress": "10.0.2.7", "Primary": true}],
+            "Ipv6Addresses": [{"Ipv6Address": "2600::7"}]
+        });
+        let got: Vec<&str> = addresses_of(&describe).iter().map(|(_, k)| *k).collect();
+        assert_eq!(got, vec!["private_ipv4", "public_ipv4", "ipv6"]);
+        let config: Value = serde_json::json!({"privateIpAddress": "10.0.3.1", "ipv6Addresses": [{"ipv6Address": "2600::1"}]});
+        assert_eq!(addresses_of(&config).len(), 2);
+        // Lists of plain strings, as some responses write assigned addresses.
+        assert_eq!(list(&serde_json::json!({"a": {"items": ["x", "y"]}}), "a").len(), 2);
+        assert!(list(&serde_json::json!({"a": 5}), "a").is_empty());
+    }
 }
