@@ -889,10 +889,20 @@ fn parquet_flow_logs_load_as_their_text_records_do() {
         assert!(out.status.success(), "{name}: {s}");
         let text_lake = tempfile::tempdir().unwrap();
         ingest(text_lake.path(), &[&file]);
-        let q = "SELECT * EXCLUDE (source_file, source_line, dt) FROM flow_logs ORDER BY start_time, srcaddr, dstaddr, log_status";
+        // The region: the text file's records do not say it and its path names none; the
+        // Parquet file's key (`aws-region=us-east-1`) gives it to the formats that lack it.
+        let q = "SELECT * EXCLUDE (source_file, source_line, dt, region) FROM flow_logs ORDER BY start_time, srcaddr, dstaddr, log_status";
         let (got, want) = (sql(lake.path(), q), sql(text_lake.path(), q));
         assert_eq!(got.len(), records.len(), "{name}");
         assert_eq!(got, want, "{name}");
+        // A record's own field wins over the key.
+        let regions = "SELECT DISTINCT region FROM flow_logs";
+        if header.contains("region") {
+            assert_eq!(sql(lake.path(), regions), sql(text_lake.path(), regions), "{name}");
+        } else {
+            assert_eq!(sql(lake.path(), regions), vec![serde_json::json!({"region": "us-east-1"})], "{name}");
+            assert_eq!(sql(text_lake.path(), regions), vec![serde_json::json!({})], "{name}");
+        }
     }
 }
 
@@ -1121,6 +1131,9 @@ fn aws_config_items_are_inventory_at_their_own_times_and_feed_the_topology() {
     // The topology and the ACL's rules, as the items show them.
     let ifaces = sql(lake.path(), "SELECT interface_id, subnet_id, private_ip, instance_id FROM network_interfaces");
     assert_eq!(ifaces, vec![serde_json::json!({"interface_id": "eni-0a1", "subnet_id": "subnet-0a1", "private_ip": "10.0.1.10", "instance_id": "i-0a1"})]);
+    // Every topology row says it stands on AWS Config, not on a describe-* snapshot.
+    let bases = sql(lake.path(), "SELECT DISTINCT basis FROM network_interfaces UNION SELECT DISTINCT basis FROM acl_associations");
+    assert_eq!(bases, vec![serde_json::json!({"basis": "config"})]);
     // The subnet's ACL over time, as the items captured it.
     let assoc = sql(lake.path(), "SELECT subnet_id, network_acl_id, valid_from, valid_to FROM acl_associations ORDER BY valid_from NULLS FIRST");
     assert_eq!(assoc, vec![

@@ -44,7 +44,10 @@ async fn no_such_acl(ctx: &SessionContext, acl: &str) -> Error {
     Error::Invalid(match (near, known.len()) {
         (Some(k), _) => format!("no ACL {acl} in the evidence; did you mean {k}?"),
         (None, 0) => format!("no ACL {acl} in the evidence: it shows no Network ACL at all"),
-        (None, n) => format!("no ACL {acl} in the evidence ({n} ACLs: {})", known.iter().take(8).cloned().collect::<Vec<_>>().join(", ")),
+        (None, n) => format!(
+            "no ACL {acl} in the evidence ({n} ACLs: {})",
+            known.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+        ),
     })
 }
 
@@ -52,12 +55,20 @@ async fn no_such_acl(ctx: &SessionContext, acl: &str) -> Error {
 fn rules_of(batches: &[RecordBatch]) -> Result<Vec<Rule>> {
     let mut out = Vec::new();
     for b in batches {
-        let col = |n: &str| b.column_by_name(n).cloned().ok_or_else(|| Error::Invalid(format!("nacl_entries has no {n}")));
+        let col =
+            |n: &str| b.column_by_name(n).cloned().ok_or_else(|| Error::Invalid(format!("nacl_entries has no {n}")));
         let text = |n: &str| -> Result<StringArray> { Ok(col(n)?.as_string::<i32>().clone()) };
         let int = |n: &str| -> Result<Int64Array> { Ok(col(n)?.as_primitive::<Int64Type>().clone()) };
-        let (number, protocol, from, to, itype, icode) =
-            (int("rule_number")?, int("protocol")?, int("port_from")?, int("port_to")?, int("icmp_type")?, int("icmp_code")?);
-        let (action, cidr, cidr6, learned) = (text("rule_action")?, text("cidr_block")?, text("ipv6_cidr_block")?, text("learned_from")?);
+        let (number, protocol, from, to, itype, icode) = (
+            int("rule_number")?,
+            int("protocol")?,
+            int("port_from")?,
+            int("port_to")?,
+            int("icmp_type")?,
+            int("icmp_code")?,
+        );
+        let (action, cidr, cidr6, learned) =
+            (text("rule_action")?, text("cidr_block")?, text("ipv6_cidr_block")?, text("learned_from")?);
         let egress = col("egress")?.as_boolean().clone();
         let since = col("valid_from")?.as_primitive::<TimestampMicrosecondType>().clone();
         let get = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
@@ -119,8 +130,10 @@ pub fn rules_batch(rules: &[Rule]) -> Result<RecordBatch> {
         Arc::new(StringArray::from_iter_values(rules.iter().map(|r| r.entry.words()))),
         Arc::new(StringArray::from_iter_values(rules.iter().map(|r| r.learned_from.clone()))),
         Arc::new(
-            datafusion::arrow::array::TimestampMicrosecondArray::from(rules.iter().map(|r| r.valid_from).collect::<Vec<_>>())
-                .with_timezone("UTC"),
+            datafusion::arrow::array::TimestampMicrosecondArray::from(
+                rules.iter().map(|r| r.valid_from).collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
         ),
     ];
     Ok(RecordBatch::try_new(schema, cols)?)
@@ -262,7 +275,11 @@ impl std::str::FromStr for Packet {
             "udp" => 17,
             "icmp" => 1,
             "icmpv6" => 58,
-            p => p.parse::<i64>().ok().filter(|n| (0..=255).contains(n)).ok_or_else(|| format!("{proto:?}: the protocol is tcp, udp, icmp, icmpv6 or a number 0-255"))?,
+            p => p
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=255).contains(n))
+                .ok_or_else(|| format!("{proto:?}: the protocol is tcp, udp, icmp, icmpv6 or a number 0-255"))?,
         };
         let (src, _) = endpoint(src).ok_or_else(|| format!("{src:?} is not an address (or address:port)"))?;
         let (dst, port) = endpoint(dst).ok_or_else(|| format!("{dst:?} is not an address (or address:port)"))?;
@@ -298,7 +315,9 @@ pub async fn check(ctx: &SessionContext, acl: &str, at: Option<i64>, packet: &Pa
                 .find(|r| r.entry.egress == packet.egress && r.entry.rule_number == n)
                 .map(|r| format!(" ({})", r.learned_from))
                 .unwrap_or_default();
-            out.push(format!("unknown: rule {n} comes first and could match, and nothing recorded shows what it was{learned}"));
+            out.push(format!(
+                "unknown: rule {n} comes first and could match, and nothing recorded shows what it was{learned}"
+            ));
             let known: Vec<Entry> = entries.iter().filter(|e| !e.unknown).cloned().collect();
             let below = decide(&known, packet.egress, packet.protocol, packet.peer, packet.port);
             let what = if below.allowed() == Some(true) { "allowed" } else { "denied" };
@@ -335,7 +354,12 @@ mod tests {
         assert_eq!(p, Packet { egress: true, protocol: 17, peer: "2001:db8::53".parse().unwrap(), port: Some(53) });
         let p: Packet = "in icmp 198.51.100.1 -> 10.0.1.7".parse().unwrap();
         assert_eq!((p.protocol, p.port), (1, None));
-        for bad in ["ingress tcp 203.0.113.5 10.0.1.7:22", "sideways tcp 1.2.3.4 -> 10.0.0.1:22", "ingress tcp 1.2.3.4 -> 10.0.0.1", "ingress xyz 1.2.3.4 -> 10.0.0.1:1"] {
+        for bad in [
+            "ingress tcp 203.0.113.5 10.0.1.7:22",
+            "sideways tcp 1.2.3.4 -> 10.0.0.1:22",
+            "ingress tcp 1.2.3.4 -> 10.0.0.1",
+            "ingress xyz 1.2.3.4 -> 10.0.0.1:1",
+        ] {
             assert!(bad.parse::<Packet>().is_err(), "{bad}");
         }
     }

@@ -170,7 +170,8 @@ impl Event {
 /// Every CIDR block a `CreateVpc` or `AssociateVpcCidrBlock` call gave a VPC: IPv4 from the
 /// request or the response, IPv6 from the response (Amazon-provided blocks are only known there).
 pub fn vpc_blocks(e: &Event) -> Vec<IpNet> {
-    let mut out: Vec<IpNet> = as_str(get(&e.request, "cidrBlock")).and_then(|c| c.parse::<IpNet>().ok()).into_iter().collect();
+    let mut out: Vec<IpNet> =
+        as_str(get(&e.request, "cidrBlock")).and_then(|c| c.parse::<IpNet>().ok()).into_iter().collect();
     if let Some(c) = as_str(get(&e.request, "ipv6CidrBlock")).and_then(|c| c.parse::<IpNet>().ok()) {
         out.push(c);
     }
@@ -178,7 +179,9 @@ pub fn vpc_blocks(e: &Event) -> Vec<IpNet> {
     for key in ["cidrBlock", "ipv6CidrBlock"] {
         out.extend(as_str(get(vpc, key)).and_then(|c| c.parse::<IpNet>().ok()));
     }
-    for set in ["cidrBlockAssociationSet", "ipv6CidrBlockAssociationSet", "cidrBlockAssociation", "ipv6CidrBlockAssociation"] {
+    for set in
+        ["cidrBlockAssociationSet", "ipv6CidrBlockAssociationSet", "cidrBlockAssociation", "ipv6CidrBlockAssociation"]
+    {
         for a in topology::list(vpc, set) {
             for key in ["cidrBlock", "ipv6CidrBlock"] {
                 out.extend(as_str(get(a, key)).and_then(|c| c.parse::<IpNet>().ok()));
@@ -208,10 +211,13 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
     let mut ev = Evidence::default();
     if ctx.table_exist("cloudtrail")? {
         for b in crate::query::query(ctx, &sql).await? {
-            let cols: Vec<ArrayRef> = (0..b.num_columns()).map(|i| if i == 1 { Ok(b.column(1).clone()) } else { text(&b, i) }).collect::<Result<_>>()?;
+            let cols: Vec<ArrayRef> = (0..b.num_columns())
+                .map(|i| if i == 1 { Ok(b.column(1).clone()) } else { text(&b, i) })
+                .collect::<Result<_>>()?;
             let times = cols[1].as_primitive::<TimestampMicrosecondType>();
             for r in 0..b.num_rows() {
-                let json = |i: usize| val(&cols[i], r).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+                let json =
+                    |i: usize| val(&cols[i], r).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
                 let e = Event {
                     event_id: val(&cols[0], r).unwrap_or_default(),
                     time: times.value(r),
@@ -267,7 +273,8 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
                     }
                     Some("subnets") => {
                         let Some(subnet) = val(&id, r).or_else(|| as_str(get(&item, "SubnetId"))) else { continue };
-                        let mut cidrs: Vec<IpNet> = as_str(get(&item, "CidrBlock")).and_then(|c| c.parse::<IpNet>().ok()).into_iter().collect();
+                        let mut cidrs: Vec<IpNet> =
+                            as_str(get(&item, "CidrBlock")).and_then(|c| c.parse::<IpNet>().ok()).into_iter().collect();
                         for a in topology::list(&item, "Ipv6CidrBlockAssociationSet") {
                             cidrs.extend(as_str(get(a, "Ipv6CidrBlock")).and_then(|c| c.parse::<IpNet>().ok()));
                         }
@@ -365,12 +372,15 @@ fn ordered(reasons: &[&'static str]) -> Vec<&'static str> {
 /// shows it non-default and without associations says it does not; otherwise it may.
 fn governs_nothing(acl: &str, t: i64, ord: usize, replay: &Replay, assoc: &[topology::Association]) -> bool {
     let associated = assoc.iter().any(|a| {
-        a.network_acl_id.as_deref() == Some(acl) && a.valid_from.is_none_or(|f| f <= t) && a.valid_to.is_none_or(|to| to > t)
+        a.network_acl_id.as_deref() == Some(acl)
+            && a.valid_from.is_none_or(|f| f <= t)
+            && a.valid_to.is_none_or(|to| to > t)
     });
     if associated {
         return false;
     }
-    let created = replay.hist.get(acl).is_some_and(|h| h.steps.iter().any(|(o, _, s)| *o < ord && matches!(s, Step::Created(_))));
+    let created =
+        replay.hist.get(acl).is_some_and(|h| h.steps.iter().any(|(o, _, s)| *o < ord && matches!(s, Step::Created(_))));
     created
         || replay
             .acl_meta
@@ -402,7 +412,8 @@ pub struct Change {
 
 impl Change {
     pub fn score(&self) -> i64 {
-        let s: i64 = self.reasons.iter().filter_map(|r| RISK_WEIGHTS.iter().find(|(n, _)| n == r).map(|(_, w)| *w)).sum();
+        let s: i64 =
+            self.reasons.iter().filter_map(|r| RISK_WEIGHTS.iter().find(|(n, _)| n == r).map(|(_, w)| *w)).sum();
         s.min(100)
     }
 }
@@ -463,18 +474,21 @@ pub fn replay(ev: &Evidence, ifaces: &[topology::Interface]) -> Replay {
             .or_else(|| get(&e.response, "networkAcl").and_then(|a| as_str(get(a, "networkAclId"))));
         let Some(acl) = acl else { continue };
         let step = match e.name.as_str() {
-            "CreateNetworkAclEntry" | "ReplaceNetworkAclEntry" => entry_of(&e.request)
-                .map(|entry| Step::Put { entry, replace: e.name == "ReplaceNetworkAclEntry" }),
-            "DeleteNetworkAclEntry" => as_i64(get(&e.request, "ruleNumber")).map(|n| Step::Removed {
-                egress: as_bool(get(&e.request, "egress")).unwrap_or(false),
-                rule_number: n,
-            }),
+            "CreateNetworkAclEntry" | "ReplaceNetworkAclEntry" => {
+                entry_of(&e.request).map(|entry| Step::Put { entry, replace: e.name == "ReplaceNetworkAclEntry" })
+            }
+            "DeleteNetworkAclEntry" => as_i64(get(&e.request, "ruleNumber"))
+                .map(|n| Step::Removed { egress: as_bool(get(&e.request, "egress")).unwrap_or(false), rule_number: n }),
             "CreateNetworkAcl" => {
                 if let Some(v) = as_str(get(&e.request, "vpcId")) {
                     r.acl_vpc.insert(acl.clone(), v);
                 }
                 let entries = get(&e.response, "networkAcl").map(entries_of).unwrap_or_default();
-                let entries = if entries.is_empty() { vec![Entry::default_deny(false), Entry::default_deny(true)] } else { entries };
+                let entries = if entries.is_empty() {
+                    vec![Entry::default_deny(false), Entry::default_deny(true)]
+                } else {
+                    entries
+                };
                 Some(Step::Created(entries))
             }
             _ => None,
@@ -489,7 +503,9 @@ pub fn replay(ev: &Evidence, ifaces: &[topology::Interface]) -> Replay {
         if e.name != "AssociateVpcCidrBlock" || !network::adds_ipv6(e) {
             continue;
         }
-        let Some(vpc) = network::vpc_of_call(e).filter(|v| r.net.created_vpcs.get(v).is_some_and(|c| !c.ipv6)) else { continue };
+        let Some(vpc) = network::vpc_of_call(e).filter(|v| r.net.created_vpcs.get(v).is_some_and(|c| !c.ipv6)) else {
+            continue;
+        };
         let key = r.net.default_of(&vpc);
         let Some(h) = r.hist.get_mut(&key) else { continue };
         for egress in [false, true] {
@@ -538,7 +554,8 @@ pub fn changes(
         c.network_acl_id = as_str(get(req, "networkAclId"))
             .or_else(|| get(&e.response, "networkAcl").and_then(|a| as_str(get(a, "networkAclId"))));
         let h = c.network_acl_id.as_ref().and_then(|a| hist.get(a));
-        c.vpc_id = c.network_acl_id.as_ref().and_then(|a| acl_vpc.get(a).cloned()).or_else(|| as_str(get(req, "vpcId")));
+        c.vpc_id =
+            c.network_acl_id.as_ref().and_then(|a| acl_vpc.get(a).cloned()).or_else(|| as_str(get(req, "vpcId")));
         let mut reasons: Vec<&'static str> = Vec::new();
         match e.name.as_str() {
             "CreateNetworkAclEntry" | "ReplaceNetworkAclEntry" | "DeleteNetworkAclEntry" => {
@@ -556,16 +573,17 @@ pub fn changes(
                     .as_ref()
                     .and_then(|r| r.iter().find(|x| x.egress == egress && Some(x.rule_number) == number).cloned());
                 c.diff = diff_of(failed, c.rules_before.as_deref(), c.rules_after.as_deref());
-                let inactive = c
-                    .network_acl_id
-                    .as_deref()
-                    .is_some_and(|acl| governs_nothing(acl, e.time, ord, replay, assoc));
+                let inactive =
+                    c.network_acl_id.as_deref().is_some_and(|acl| governs_nothing(acl, e.time, ord, replay, assoc));
                 match &c.diff {
                     // A refused call changed nothing; its reasons say what it tried to open.
                     _ if failed => {
                         if let (Some(before), Some(entry)) = (&c.rules_before, &c.entry) {
-                            let mut tried: Vec<Entry> =
-                                before.iter().filter(|x| !(x.egress == entry.egress && x.rule_number == entry.rule_number)).cloned().collect();
+                            let mut tried: Vec<Entry> = before
+                                .iter()
+                                .filter(|x| !(x.egress == entry.egress && x.rule_number == entry.rule_number))
+                                .cloned()
+                                .collect();
                             tried.push(entry.clone());
                             let attempt = crate::nacl::policy::diff(before, &tried);
                             if !inactive {
@@ -579,7 +597,9 @@ pub fn changes(
                         match (e.name.as_str(), &previous) {
                             ("DeleteNetworkAclEntry", Some(p)) if p.is_deny() => reasons.push("deny_removed"),
                             ("DeleteNetworkAclEntry", Some(p)) if p.unknown => reasons.push("deleted_entry_unknown"),
-                            ("ReplaceNetworkAclEntry", Some(p)) if p.is_deny() && c.entry.as_ref().is_some_and(Entry::is_allow) => {
+                            ("ReplaceNetworkAclEntry", Some(p))
+                                if p.is_deny() && c.entry.as_ref().is_some_and(Entry::is_allow) =>
+                            {
                                 reasons.push("deny_removed")
                             }
                             _ => {}
@@ -591,7 +611,8 @@ pub fn changes(
                                 en.is_allow()
                                     && c.rules_after.as_ref().is_some_and(|r| !crate::nacl::policy::decides_any(r, en))
                             });
-                        let unknown_deleted = e.name == "DeleteNetworkAclEntry" && previous.as_ref().is_none_or(|p| p.unknown);
+                        let unknown_deleted =
+                            e.name == "DeleteNetworkAclEntry" && previous.as_ref().is_none_or(|p| p.unknown);
                         reasons.push(if unknown_deleted {
                             // What the rule was, and so what its removal did, is not in the evidence.
                             "deleted_entry_unknown"
@@ -625,7 +646,11 @@ pub fn changes(
                 c.subnet_id = subnet.or_else(|| mv.and_then(|m| m.subnet.clone()));
                 let old_acl = old_acl.or_else(|| mv.and_then(|m| m.from_acl.clone())).or_else(|| {
                     let subnet = c.subnet_id.as_ref()?;
-                    assoc.iter().find(|a| a.subnet_id.as_ref() == Some(subnet) && a.valid_to == Some(e.time))?.network_acl_id.clone()
+                    assoc
+                        .iter()
+                        .find(|a| a.subnet_id.as_ref() == Some(subnet) && a.valid_to == Some(e.time))?
+                        .network_acl_id
+                        .clone()
                 });
                 let old_acl = old_acl.filter(|a| Some(a) != c.network_acl_id.as_ref());
                 c.rules_before = old_acl.as_ref().and_then(|a| hist.get(a)).and_then(|h| h.state_before(ord));
@@ -689,7 +714,13 @@ fn topology_of(
         // Each interface stands on its strongest source; the subnet on its weakest interface.
         let basis = ids
             .iter()
-            .map(|id| rows.iter().filter(|i| i.interface_id == *id).filter_map(|i| Basis::parse(&i.basis)).min().unwrap_or(Basis::Unknown))
+            .map(|id| {
+                rows.iter()
+                    .filter(|i| i.interface_id == *id)
+                    .filter_map(|i| Basis::parse(&i.basis))
+                    .min()
+                    .unwrap_or(Basis::Unknown)
+            })
             .max()
             .unwrap_or(Basis::Unknown);
         let mut kinds: Vec<String> = rows.iter().map(|i| i.basis.clone()).collect();
@@ -731,9 +762,10 @@ fn topology_of(
             why.push_str(&format!("; {w}"));
         } else if mv.is_some_and(|m| m.from_acl.is_none()) {
             // The ACL it left comes from `acl_associations`: inferred from the subnet's flows.
-            if let Some(a) = assoc.iter().find(|a| a.subnet_id.as_deref() == Some(subnet) && a.valid_to == Some(e.time)) {
+            if let Some(a) = assoc.iter().find(|a| a.subnet_id.as_deref() == Some(subnet) && a.valid_to == Some(e.time))
+            {
                 basis = basis.max(Basis::parse(&a.basis).unwrap_or(Basis::Unknown));
-                why.push_str(&format!("; the ACL it left: {}", a.learned_from));
+                why.push_str(&format!("; {}", a.learned_from));
             }
         }
         let (n, b, kinds) = interfaces_in(subnet);
@@ -743,13 +775,18 @@ fn topology_of(
         return (basis.max(b), format!("{why}; {n} interface(s) in {subnet} ({})", kinds.join(", ")));
     }
     let at = |a: &topology::Association| {
-        a.network_acl_id.as_deref() == Some(acl) && a.valid_from.is_none_or(|f| f <= e.time) && a.valid_to.is_none_or(|t| t > e.time)
+        a.network_acl_id.as_deref() == Some(acl)
+            && a.valid_from.is_none_or(|f| f <= e.time)
+            && a.valid_to.is_none_or(|t| t > e.time)
     };
     let governing: Vec<&topology::Association> = assoc.iter().filter(|a| at(a) && a.subnet_id.is_some()).collect();
     if c.reasons.contains(&"inactive_acl") || (governing.is_empty() && e.name == "CreateNetworkAcl") {
         let created = replay.net.created_acls.contains(acl);
         return if created {
-            (Basis::Cloudtrail, format!("{acl} was created in the evidence and no subnet had been moved to it: it governed none"))
+            (
+                Basis::Cloudtrail,
+                format!("{acl} was created in the evidence and no subnet had been moved to it: it governed none"),
+            )
         } else {
             let basis = replay.net.acl_vpc.get(acl).map_or(Basis::Inventory, |v| v.1);
             (basis, format!("a snapshot shows {acl} not default and with no subnet"))
@@ -758,14 +795,17 @@ fn topology_of(
     if governing.is_empty() {
         return (Basis::Unknown, format!("no subnet is known to be on {acl} at that time"));
     }
-    let mut basis = governing.iter().map(|a| Basis::parse(&a.basis).unwrap_or(Basis::Unknown)).max().unwrap_or(Basis::Unknown);
+    let mut basis =
+        governing.iter().map(|a| Basis::parse(&a.basis).unwrap_or(Basis::Unknown)).max().unwrap_or(Basis::Unknown);
     let mut subnets: Vec<&str> = governing.iter().filter_map(|a| a.subnet_id.as_deref()).collect();
     subnets.sort();
     subnets.dedup();
     // Certain sources by name; an inference with what it was drawn from.
     let mut sources: Vec<&str> = governing
         .iter()
-        .map(|a| if Basis::parse(&a.basis).is_some_and(Basis::certain) { a.basis.as_str() } else { a.learned_from.as_str() })
+        .map(|a| {
+            if Basis::parse(&a.basis).is_some_and(Basis::certain) { a.basis.as_str() } else { a.learned_from.as_str() }
+        })
         .collect();
     sources.sort();
     sources.dedup();
@@ -787,7 +827,13 @@ fn topology_of(
     kinds.sort();
     kinds.dedup();
     if total == 0 {
-        return (Basis::Unknown, format!("{why}; no interface with a known address is in {}", if subnets.len() == 1 { "it" } else { "them" }));
+        return (
+            Basis::Unknown,
+            format!(
+                "{why}; no interface with a known address is in {}",
+                if subnets.len() == 1 { "it" } else { "them" }
+            ),
+        );
     }
     (basis, format!("{why}; {total} interface(s) ({})", kinds.join(", ")))
 }
@@ -869,7 +915,10 @@ mod tests {
     }
 
     fn reasons_of(before: Vec<Entry>, after: Vec<Entry>) -> Vec<&'static str> {
-        let d = crate::nacl::policy::diff(&crate::nacl::with_default_rules(before), &crate::nacl::with_default_rules(after));
+        let d = crate::nacl::policy::diff(
+            &crate::nacl::with_default_rules(before),
+            &crate::nacl::with_default_rules(after),
+        );
         let mut out = Vec::new();
         opened_reasons(&d.opened, &RFC1918.iter().map(|c| c.parse().unwrap()).collect::<Vec<IpNet>>(), &mut out);
         ordered(&out)
@@ -879,24 +928,50 @@ mod tests {
     fn the_return_traffic_rule_is_named_and_a_lower_range_stays_risky() {
         let https = allow(100, 6, "0.0.0.0/0", Some((443, 443)));
         // Ephemeral ports only: the standard return-traffic rule, scored low.
-        let eph = reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 6, "0.0.0.0/0", Some((49152, 65535)))]);
+        let eph =
+            reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 6, "0.0.0.0/0", Some((49152, 65535)))]);
         assert_eq!(eph, vec!["ephemeral_return"]);
-        let linux = reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 17, "0.0.0.0/0", Some((32768, 60999)))]);
+        let linux =
+            reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 17, "0.0.0.0/0", Some((32768, 60999)))]);
         assert_eq!(linux, vec!["ephemeral_return"]);
         // 1024-65535 reaches RDP, databases and 8080: it stays world-open and wide.
-        let wide = reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 6, "0.0.0.0/0", Some((1024, 65535)))]);
+        let wide =
+            reasons_of(vec![https.clone()], vec![https.clone(), allow(120, 6, "0.0.0.0/0", Some((1024, 65535)))]);
         assert_eq!(wide, vec!["world_open_cidr", "wide_port_range"]);
         // One outside block on SSH; a whole protocol from the world.
-        assert_eq!(reasons_of(vec![https.clone()], vec![https.clone(), allow(90, 6, "203.0.113.0/24", Some((22, 22)))]), vec!["untrusted_source"]);
-        assert_eq!(reasons_of(vec![https.clone()], vec![https.clone(), allow(90, 47, "0.0.0.0/0", None)]), vec!["world_open_cidr", "unusual_protocol"]);
+        assert_eq!(
+            reasons_of(vec![https.clone()], vec![https.clone(), allow(90, 6, "203.0.113.0/24", Some((22, 22)))]),
+            vec!["untrusted_source"]
+        );
+        assert_eq!(
+            reasons_of(vec![https.clone()], vec![https.clone(), allow(90, 47, "0.0.0.0/0", None)]),
+            vec!["world_open_cidr", "unusual_protocol"]
+        );
         // Widening tcp 443 to 0-65535 next to an open 1024-65535: 1023 ports opened, one run of 65536 open.
         let widened = reasons_of(
             vec![https.clone(), allow(130, 6, "0.0.0.0/0", Some((1024, 65535)))],
             vec![allow(100, 6, "0.0.0.0/0", Some((0, 65535))), allow(130, 6, "0.0.0.0/0", Some((1024, 65535)))],
         );
         assert_eq!(widened, vec!["world_open_cidr", "wide_port_range"]);
-        // Trusted sources only: nothing risky.
-        assert!(reasons_of(vec![https.clone()], vec![https, allow(90, 6, "10.0.0.0/8", Some((5432, 5432)))]).is_empty());
+        // Trusted sources only: nothing risky, and named for it.
+        assert_eq!(
+            reasons_of(vec![https.clone()], vec![https.clone(), allow(90, 6, "10.0.0.0/8", Some((5432, 5432)))]),
+            vec!["trusted_only"]
+        );
+        // Breadth inside the trusted ranges is how internal networks run: all protocols, all ports.
+        assert_eq!(
+            reasons_of(vec![https.clone()], vec![https.clone(), allow(90, -1, "10.0.0.0/8", None)]),
+            vec!["trusted_only"]
+        );
+        assert_eq!(
+            reasons_of(vec![https.clone()], vec![https.clone(), allow(90, 6, "172.16.0.0/12", Some((0, 65535)))]),
+            vec!["trusted_only"]
+        );
+        // Reaching past them it is risky again: all protocols from one outside block.
+        assert_eq!(
+            reasons_of(vec![https.clone()], vec![https, allow(90, -1, "198.51.100.0/24", None)]),
+            vec!["all_protocols", "untrusted_source"]
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub enum Basis {
 }
 
 impl Basis {
-    pub const ALL: [Basis; 6] = [Basis::Inventory, Basis::Config, Basis::Cloudtrail, Basis::FlowRecords, Basis::Inferred, Basis::Unknown];
+    pub const ALL: [Basis; 6] =
+        [Basis::Inventory, Basis::Config, Basis::Cloudtrail, Basis::FlowRecords, Basis::Inferred, Basis::Unknown];
 
     /// The name in `topology_basis` and the topology tables' `basis` column.
     pub fn as_str(self) -> &'static str {
@@ -169,7 +170,10 @@ pub fn learn(ev: &Evidence, ifaces: &[Interface]) -> Network {
             n.acl_vpc.insert(id.clone(), (v.clone(), Basis::snapshot(*config)));
             if super::as_bool(get(item, "IsDefault")) == Some(true) {
                 let what = if *config { "an AWS Config item" } else { "the inventory" };
-                n.default_acl.insert(v.clone(), (id.clone(), Basis::snapshot(*config), format!("{what} shows {id} as the default ACL of {v}")));
+                n.default_acl.insert(
+                    v.clone(),
+                    (id.clone(), Basis::snapshot(*config), format!("{what} shows {id} as the default ACL of {v}")),
+                );
             }
         }
     }
@@ -199,7 +203,9 @@ pub fn learn(ev: &Evidence, ifaces: &[Interface]) -> Network {
                 let acl = get(&e.response, "networkAcl");
                 if let Some(id) = acl.and_then(|a| as_str(get(a, "networkAclId"))) {
                     n.created_acls.insert(id.clone());
-                    if let Some(v) = as_str(get(&e.request, "vpcId")).or_else(|| acl.and_then(|a| as_str(get(a, "vpcId")))) {
+                    if let Some(v) =
+                        as_str(get(&e.request, "vpcId")).or_else(|| acl.and_then(|a| as_str(get(a, "vpcId"))))
+                    {
                         n.acl_vpc.insert(id, (v, Basis::Cloudtrail));
                     }
                 }
@@ -226,7 +232,8 @@ pub fn learn(ev: &Evidence, ifaces: &[Interface]) -> Network {
     resolve_moves(ev, &mut n);
     infer_lone_defaults(ev, ifaces, &mut n);
     // Stand-ins give way to the ids learned later in the walk.
-    let ids: HashMap<String, String> = n.default_acl.iter().map(|(v, (id, _, _))| (default_key(v), id.clone())).collect();
+    let ids: HashMap<String, String> =
+        n.default_acl.iter().map(|(v, (id, _, _))| (default_key(v), id.clone())).collect();
     for m in &mut n.moves {
         if let Some(id) = m.from_acl.as_ref().and_then(|k| ids.get(k)) {
             m.from_acl = Some(id.clone());
@@ -300,15 +307,26 @@ fn note_default(n: &mut Network, acl: &str, vpc: &str) {
     );
 }
 
+/// What each association id is known to be: (subnet, ACL key, basis, reason).
+type AssocIds = HashMap<String, (Option<String>, Option<String>, Basis, String)>;
+
 /// Walk the `ReplaceNetworkAclAssociation` calls in time order.
 fn resolve_moves(ev: &Evidence, n: &mut Network) {
     // What each association id is known to be: (subnet, acl key, basis, reason).
-    let mut ids: HashMap<String, (Option<String>, Option<String>, Basis, String)> = HashMap::new();
+    let mut ids: AssocIds = HashMap::new();
     for (_, acl, _, item, config) in &ev.acl_snapshots {
         for a in list(item, "Associations") {
             if let Some(aid) = as_str(get(a, "NetworkAclAssociationId")) {
                 let what = if *config { "an AWS Config item" } else { "the inventory" };
-                ids.insert(aid.clone(), (as_str(get(a, "SubnetId")), Some(acl.clone()), Basis::snapshot(*config), format!("{what} shows {aid}")));
+                ids.insert(
+                    aid.clone(),
+                    (
+                        as_str(get(a, "SubnetId")),
+                        Some(acl.clone()),
+                        Basis::snapshot(*config),
+                        format!("{what} shows {aid}"),
+                    ),
+                );
             }
         }
     }
@@ -336,8 +354,11 @@ fn resolve_moves(ev: &Evidence, n: &mut Network) {
             m.subnet = subnet;
             m.from_acl = acl;
             m.basis = basis;
-            m.reason = format!("{why} ({} on {})", m.subnet.as_deref().unwrap_or("?"), m.from_acl.as_deref().unwrap_or("?"));
-        } else if let Some((None, acl, _, why)) = known_old.clone().filter(|_| known_new.as_ref().is_none_or(|k| k.0.is_none())) {
+            m.reason =
+                format!("{why} ({} on {})", m.subnet.as_deref().unwrap_or("?"), m.from_acl.as_deref().unwrap_or("?"));
+        } else if let Some((None, acl, _, why)) =
+            known_old.clone().filter(|_| known_new.as_ref().is_none_or(|k| k.0.is_none()))
+        {
             // The association an earlier move made, of a subnet that move did not name: the ACL
             // it leaves is known; the subnet is the earlier move's (matched after the walk).
             m.from_acl = acl;
@@ -346,7 +367,11 @@ fn resolve_moves(ev: &Evidence, n: &mut Network) {
         } else if let Some((Some(subnet), _, basis, why)) = known_new {
             // The subnet from the id the move made; the ACL it left from the subnet's story so far.
             m.from_acl = known_old.and_then(|k| k.1).or_else(|| moved.get(&subnet).cloned()).or_else(|| {
-                n.subnets.get(&subnet).filter(|s| s.created.is_some()).and_then(|s| s.vpc.clone()).map(|v| n.default_of(&v))
+                n.subnets
+                    .get(&subnet)
+                    .filter(|s| s.created.is_some())
+                    .and_then(|s| s.vpc.clone())
+                    .map(|v| n.default_of(&v))
             });
             m.basis = basis.max(Basis::Cloudtrail);
             m.reason = format!("{why}, the association this move made (subnet {subnet})");
@@ -411,19 +436,43 @@ fn resolve_moves(ev: &Evidence, n: &mut Network) {
             moved.insert(s.clone(), to.clone());
         }
         if let Some(id) = &new {
-            ids.insert(id.clone(), (m.subnet.clone(), Some(to.clone()), m.basis, format!("{} returned {id}", e.event_id)));
+            ids.insert(
+                id.clone(),
+                (m.subnet.clone(), Some(to.clone()), m.basis, format!("{} returned {id}", e.event_id)),
+            );
         }
         n.moves.push(m);
     }
     group_moves(n, &mut ids);
-    // A move of an association an earlier move made is of the earlier move's subnet.
-    for i in 0..n.moves.len() {
-        if n.moves[i].subnet.is_some() {
+    chain_subnets(&mut n.moves);
+}
+
+/// Carry the subnet along the chain of association ids both ways: a move that made the
+/// association a later move of a known subnet replaced is of that subnet (a snapshot taken after
+/// the moves shows only the last association), and a move of an association an earlier move made
+/// is of the earlier move's subnet.
+pub fn chain_subnets(moves: &mut [Move]) {
+    for i in (0..moves.len()).rev() {
+        let Some(subnet) = moves[i].subnet.clone() else { continue };
+        let Some(old) = moves[i].old_assoc.clone() else { continue };
+        let (basis, event) = (moves[i].basis, moves[i].event_id.clone());
+        if let Some(earlier) = moves[..i].iter_mut().rev().find(|m| m.new_assoc.as_ref() == Some(&old))
+            && earlier.subnet.is_none()
+        {
+            earlier.subnet = Some(subnet.clone());
+            earlier.basis = basis.max(Basis::Cloudtrail);
+            earlier.reason = format!("it made {old}, which {event} later moved for {subnet} ({})", earlier.reason);
+        }
+    }
+    for i in 0..moves.len() {
+        if moves[i].subnet.is_some() {
             continue;
         }
-        let Some(old) = n.moves[i].old_assoc.clone() else { continue };
-        let Some(earlier) = n.moves[..i].iter().rev().find(|m| m.new_assoc.as_ref() == Some(&old)).cloned() else { continue };
-        let m = &mut n.moves[i];
+        let Some(old) = moves[i].old_assoc.clone() else { continue };
+        let Some(earlier) = moves[..i].iter().rev().find(|m| m.new_assoc.as_ref() == Some(&old)).cloned() else {
+            continue;
+        };
+        let m = &mut moves[i];
         m.candidates = earlier.candidates.clone();
         if let Some(s) = earlier.subnet {
             m.basis = earlier.basis.max(Basis::Cloudtrail);
@@ -437,7 +486,11 @@ fn resolve_moves(ev: &Evidence, n: &mut Network) {
 fn first_associations(n: &Network, vpc: &str, t: i64, moved: &HashMap<String, String>) -> Vec<String> {
     n.subnets
         .iter()
-        .filter(|(id, s)| s.vpc.as_deref() == Some(vpc) && s.created.as_ref().is_some_and(|(c, _)| *c <= t) && !moved.contains_key(*id))
+        .filter(|(id, s)| {
+            s.vpc.as_deref() == Some(vpc)
+                && s.created.as_ref().is_some_and(|(c, _)| *c <= t)
+                && !moved.contains_key(*id)
+        })
         .map(|(id, _)| id.clone())
         .collect()
 }
@@ -445,7 +498,7 @@ fn first_associations(n: &Network, vpc: &str, t: i64, moved: &HashMap<String, St
 /// Moves that could each be of several subnets: when as many moves take all of those subnets to
 /// one ACL, each subnet is on that ACL after the last of them; which move took which is not in
 /// the evidence, and the rows say so.
-fn group_moves(n: &mut Network, ids: &mut HashMap<String, (Option<String>, Option<String>, Basis, String)>) {
+fn group_moves(n: &mut Network, ids: &mut AssocIds) {
     let mut groups: BTreeMap<(String, Vec<String>), Vec<usize>> = BTreeMap::new();
     for (i, m) in n.moves.iter().enumerate() {
         if m.subnet.is_none() && m.candidates.len() > 1 {
@@ -600,7 +653,10 @@ mod tests {
 
     #[test]
     fn the_weakest_basis_decides_and_only_firm_ones_are_certain() {
-        assert_eq!([Basis::Cloudtrail, Basis::FlowRecords, Basis::Inventory].into_iter().max(), Some(Basis::FlowRecords));
+        assert_eq!(
+            [Basis::Cloudtrail, Basis::FlowRecords, Basis::Inventory].into_iter().max(),
+            Some(Basis::FlowRecords)
+        );
         assert!(Basis::FlowRecords.certain());
         assert!(!Basis::Inferred.certain());
         assert!(Basis::ALL.iter().all(|b| Basis::parse(b.as_str()) == Some(*b)));
@@ -610,7 +666,10 @@ mod tests {
     #[test]
     fn assigned_addresses_are_found_whatever_the_list_shape() {
         let mut out = Vec::new();
-        addresses_in(&serde_json::json!({"assignedIpv6Addresses": {"items": ["2600::5", {"ipv6Address": "2600::6"}]}, "networkInterfaceId": "eni-1"}), &mut out);
+        addresses_in(
+            &serde_json::json!({"assignedIpv6Addresses": {"items": ["2600::5", {"ipv6Address": "2600::6"}]}, "networkInterfaceId": "eni-1"}),
+            &mut out,
+        );
         assert_eq!(out.len(), 2);
     }
 }

@@ -54,7 +54,8 @@ pub fn current(lake: &Lake) -> Result<Option<Vec<(&'static str, PathBuf)>>> {
 }
 
 fn current_for(lake: &Lake, fp: &str) -> Result<Option<Vec<(&'static str, PathBuf)>>> {
-    let files: Vec<(&'static str, PathBuf)> = crate::schema::DERIVED_TABLES.iter().map(|t| (*t, file(lake, t, fp))).collect();
+    let files: Vec<(&'static str, PathBuf)> =
+        crate::schema::DERIVED_TABLES.iter().map(|t| (*t, file(lake, t, fp))).collect();
     Ok(files.iter().all(|(_, f)| f.is_file()).then_some(files))
 }
 
@@ -82,7 +83,11 @@ pub fn store(lake_dir: &std::path::Path) -> Result<Option<Vec<(&'static str, usi
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tmp = path.with_extension("parquet.tmp");
         let out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        crate::output::write(crate::output::Format::Parquet, std::slice::from_ref(batch), Box::new(std::io::BufWriter::new(out)))?;
+        crate::output::write(
+            crate::output::Format::Parquet,
+            std::slice::from_ref(batch),
+            Box::new(std::io::BufWriter::new(out)),
+        )?;
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&tmp, e))?;
         written.push((*name, batch.num_rows()));

@@ -89,7 +89,8 @@ impl TableProvider for DerivedTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let tables = self.derived.tables().await.map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name)))?;
+        let tables =
+            self.derived.tables().await.map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name)))?;
         let batch = tables
             .get(self.name)
             .ok_or_else(|| DataFusionError::Internal(format!("derived table {} was not computed", self.name)))?;
@@ -105,12 +106,20 @@ pub struct RulesAtFunction {
 }
 
 impl datafusion::catalog::TableFunctionImpl for RulesAtFunction {
-    fn call_with_args(&self, args: datafusion::catalog::TableFunctionArgs) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+    fn call_with_args(
+        &self,
+        args: datafusion::catalog::TableFunctionArgs,
+    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
         use datafusion::common::ScalarValue;
-        let usage = || DataFusionError::Plan("nacl_rules_at() takes an ACL id and a time, e.g. nacl_rules_at('acl-0a1b2c3d', '2026-03-10T14:07:00Z')".into());
+        let usage = || {
+            DataFusionError::Plan("nacl_rules_at() takes an ACL id and a time, e.g. nacl_rules_at('acl-0a1b2c3d', '2026-03-10T14:07:00Z')".into())
+        };
         let [acl, at] = args.exprs() else { return Err(usage()) };
         let acl = match acl {
-            Expr::Literal(ScalarValue::Utf8(Some(a)) | ScalarValue::Utf8View(Some(a)) | ScalarValue::LargeUtf8(Some(a)), _) => a.clone(),
+            Expr::Literal(
+                ScalarValue::Utf8(Some(a)) | ScalarValue::Utf8View(Some(a)) | ScalarValue::LargeUtf8(Some(a)),
+                _,
+            ) => a.clone(),
             _ => return Err(usage()),
         };
         let at = literal_time(at).ok_or_else(usage)?;
@@ -122,12 +131,13 @@ impl datafusion::catalog::TableFunctionImpl for RulesAtFunction {
 fn literal_time(e: &Expr) -> Option<i64> {
     use datafusion::common::ScalarValue;
     match e {
-        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => {
-            crate::time::parse_time(s).or_else(|| {
-                let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-                Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
-            })
-        }
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => crate::time::parse_time(s).or_else(|| {
+            let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+            Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
+        }),
         Expr::Literal(v, _) => match v.cast_to(&crate::schema::ts_type()).ok()? {
             ScalarValue::TimestampMicrosecond(Some(t), _) => Some(t),
             _ => None,
@@ -149,16 +159,23 @@ struct RulesAt {
 pub fn rules_at(entries: &RecordBatch, acl: &str, at: i64) -> crate::error::Result<Option<RecordBatch>> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
-    let col = |n: &str| entries.column_by_name(n).ok_or_else(|| crate::error::Error::Invalid(format!("nacl_entries has no {n}")));
+    let col = |n: &str| {
+        entries.column_by_name(n).ok_or_else(|| crate::error::Error::Invalid(format!("nacl_entries has no {n}")))
+    };
     let ids = col("network_acl_id")?.as_string::<i32>().clone();
-    let (from, to) = (col("valid_from")?.as_primitive::<TimestampMicrosecondType>().clone(), col("valid_to")?.as_primitive::<TimestampMicrosecondType>().clone());
+    let (from, to) = (
+        col("valid_from")?.as_primitive::<TimestampMicrosecondType>().clone(),
+        col("valid_to")?.as_primitive::<TimestampMicrosecondType>().clone(),
+    );
     let egress = col("egress")?.as_boolean().clone();
     let number = col("rule_number")?.as_primitive::<Int64Type>().clone();
     if !(0..ids.len()).any(|i| ids.value(i) == acl) {
         return Ok(None);
     }
     let mut rows: Vec<u32> = (0..ids.len())
-        .filter(|&i| ids.value(i) == acl && (from.is_null(i) || from.value(i) <= at) && (to.is_null(i) || to.value(i) > at))
+        .filter(|&i| {
+            ids.value(i) == acl && (from.is_null(i) || from.value(i) <= at) && (to.is_null(i) || to.value(i) > at)
+        })
         .map(|i| i as u32)
         .collect();
     rows.sort_by_key(|&i| (egress.value(i as usize), number.value(i as usize)));
@@ -181,8 +198,11 @@ impl TableProvider for RulesAt {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let tables = self.derived.tables().await.map_err(|e| DataFusionError::Execution(format!("nacl_rules_at: {e}")))?;
-        let entries = tables.get(NACL_ENTRIES).ok_or_else(|| DataFusionError::Internal("nacl_entries was not computed".into()))?;
+        let tables =
+            self.derived.tables().await.map_err(|e| DataFusionError::Execution(format!("nacl_rules_at: {e}")))?;
+        let entries = tables
+            .get(NACL_ENTRIES)
+            .ok_or_else(|| DataFusionError::Internal("nacl_entries was not computed".into()))?;
         let batch = rules_at(entries, &self.acl, self.at)
             .map_err(|e| DataFusionError::Execution(format!("nacl_rules_at: {e}")))?
             .ok_or_else(|| DataFusionError::Execution(format!("nacl_rules_at: no ACL {} in the evidence", self.acl)))?;

@@ -20,10 +20,10 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-use crate::nacl::allows;
 use super::network::Basis;
 use super::{Evidence, Replay, as_str, get};
 use crate::error::Result;
+use crate::nacl::allows;
 
 /// Flows looked at to infer a subnet's earlier ACL.
 const INFER_FLOWS: usize = 20_000;
@@ -90,7 +90,8 @@ fn addresses_of(n: &Value) -> Vec<(String, &'static str)> {
                 let is_primary = crate::nacl::as_bool(get(p, "primary")) == Some(true) || Some(&a) == primary.as_ref();
                 out.push((a, if is_primary { "private_ipv4" } else { "secondary_ipv4" }));
             }
-            if let Some(ip) = get(p, "association").and_then(|x| as_str(get(x, "publicIp"))).and_then(|a| canonical(&a)) {
+            if let Some(ip) = get(p, "association").and_then(|x| as_str(get(x, "publicIp"))).and_then(|a| canonical(&a))
+            {
                 out.push((ip, "public_ipv4"));
             }
         }
@@ -162,7 +163,8 @@ pub async fn interfaces(ctx: &SessionContext, ev: &Evidence) -> Result<Vec<Inter
                 ..base(id)
             })
         };
-        let nic_of_call = || as_str(get(&e.request, "networkInterfaceId")).or_else(|| as_str(get(&e.response, "networkInterfaceId")));
+        let nic_of_call =
+            || as_str(get(&e.request, "networkInterfaceId")).or_else(|| as_str(get(&e.response, "networkInterfaceId")));
         match e.name.as_str() {
             "RunInstances" => {
                 for inst in list(&e.response, "instancesSet") {
@@ -207,7 +209,8 @@ pub async fn interfaces(ctx: &SessionContext, ev: &Evidence) -> Result<Vec<Inter
                 }
                 let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
                 for row in out.iter_mut().filter(|r| r.interface_id == id && r.valid_to.is_none()) {
-                    let ends = e.name == "DeleteNetworkInterface" || row.address.as_ref().is_some_and(|a| ips.contains(a));
+                    let ends =
+                        e.name == "DeleteNetworkInterface" || row.address.as_ref().is_some_and(|a| ips.contains(a));
                     if ends && row.valid_from.is_none_or(|f| f <= e.time) {
                         row.valid_to = Some(e.time);
                         row.learned_from.push_str(&format!("; until {} {}", e.name, e.event_id));
@@ -245,6 +248,45 @@ pub async fn interfaces(ctx: &SessionContext, ev: &Evidence) -> Result<Vec<Inter
     Ok(out)
 }
 
+/// IPv6 addresses as the flow records write them. The lake keeps each record's text; an interface
+/// address learned from CloudTrail or inventory is kept in RFC 5952 form, and a flow log that
+/// writes the same address otherwise (leading zeros, no `::`) would never meet it. Each such
+/// spelling seen on the interface gets a row of its own.
+async fn ipv6_as_written(ctx: &SessionContext, out: &mut Vec<Interface>) -> Result<()> {
+    let v6: Vec<&Interface> = out.iter().filter(|i| i.address_type.as_deref() == Some("ipv6")).collect();
+    if v6.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<&str> = v6.iter().map(|i| i.interface_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    let mut extra: Vec<Interface> = Vec::new();
+    for chunk in ids.chunks(2000) {
+        let list = chunk.iter().map(|e| format!("'{}'", e.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT DISTINCT interface_id, addr FROM ( \
+               SELECT interface_id, srcaddr AS addr FROM flow_logs WHERE interface_id IN ({list}) AND strpos(srcaddr, ':') > 0 \
+               UNION ALL SELECT interface_id, dstaddr AS addr FROM flow_logs WHERE interface_id IN ({list}) AND strpos(dstaddr, ':') > 0)"
+        );
+        for b in crate::query::query(ctx, &sql).await? {
+            let (id, addr) = (text(&b, 0)?, text(&b, 1)?);
+            for r in 0..b.num_rows() {
+                let (Some(id), Some(written)) = (val(&id, r), val(&addr, r)) else { continue };
+                let Some(canonical) = canonical(&written).filter(|c| *c != written) else { continue };
+                for i in v6.iter().filter(|i| i.interface_id == id && i.address.as_deref() == Some(canonical.as_str())) {
+                    extra.push(Interface {
+                        address: Some(written.clone()),
+                        learned_from: format!("{}; {canonical} as the flow records write it", i.learned_from),
+                        ..(*i).clone()
+                    });
+                }
+            }
+        }
+    }
+    out.extend(extra);
+    Ok(())
+}
+
 /// One row per address (one without an address when none is known).
 fn push_addresses(out: &mut Vec<Interface>, base: Interface, addresses: Vec<(String, &'static str)>) {
     if base.interface_id.is_empty() {
@@ -258,6 +300,9 @@ fn push_addresses(out: &mut Vec<Interface>, base: Interface, addresses: Vec<(Str
         out.push(Interface { address: Some(a), address_type: Some(kind.to_string()), ..base.clone() });
     }
 }
+
+/// Per (interface, records say their direction, IPv6): (address, records naming it, records).
+type AddressCounts = HashMap<(String, bool, bool), Vec<(String, i64, i64)>>;
 
 /// Share of an interface's records of one family an address must be in to be taken for the
 /// interface's own address, where the records do not say their direction.
@@ -274,11 +319,18 @@ async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Inte
     let mut rows = Vec::new();
     for b in crate::query::query(ctx, sql).await? {
         let cols: Vec<ArrayRef> = (0..6).map(|i| text(&b, i)).collect::<Result<_>>()?;
-        let (from, to) = (b.column(6).as_primitive::<TimestampMicrosecondType>(), b.column(7).as_primitive::<TimestampMicrosecondType>());
+        let (from, to) = (
+            b.column(6).as_primitive::<TimestampMicrosecondType>(),
+            b.column(7).as_primitive::<TimestampMicrosecondType>(),
+        );
         for r in 0..b.num_rows() {
             let id = val(&cols[0], r).unwrap_or_default();
             let span = (from.is_valid(r).then(|| from.value(r)), to.is_valid(r).then(|| to.value(r)));
-            let fields: Vec<&str> = [("subnet-id", 1), ("vpc-id", 2)].iter().filter(|(_, i)| val(&cols[*i], r).is_some()).map(|(n, _)| *n).collect();
+            let fields: Vec<&str> = [("subnet-id", 1), ("vpc-id", 2)]
+                .iter()
+                .filter(|(_, i)| val(&cols[*i], r).is_some())
+                .map(|(n, _)| *n)
+                .collect();
             rows.push(Interface {
                 interface_id: id,
                 subnet_id: val(&cols[1], r),
@@ -301,7 +353,8 @@ async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Inte
     // Addresses for the interfaces no other source gives one.
     let with_address: std::collections::HashSet<&str> =
         out.iter().filter(|i| i.address.is_some()).map(|i| i.interface_id.as_str()).collect();
-    let wanted: Vec<String> = rows.iter().map(|r| r.interface_id.clone()).filter(|i| !with_address.contains(i.as_str())).collect();
+    let wanted: Vec<String> =
+        rows.iter().map(|r| r.interface_id.clone()).filter(|i| !with_address.contains(i.as_str())).collect();
     let mut found: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for chunk in wanted.chunks(2000) {
         let list = chunk.iter().map(|e| format!("'{}'", e.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
@@ -321,7 +374,7 @@ async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Inte
              JOIN totals t ON t.interface_id = p.interface_id AND t.directed = p.directed AND t.v6 = p.v6 \
              ORDER BY p.interface_id, p.directed DESC, p.n DESC, p.addr"
         );
-        let mut candidates: HashMap<(String, bool, bool), Vec<(String, i64, i64)>> = HashMap::new();
+        let mut candidates: AddressCounts = HashMap::new();
         for b in crate::query::query(ctx, &sql).await? {
             let (ids, addrs) = (text(&b, 0)?, text(&b, 1)?);
             let directed = b.column(2).as_boolean().clone();
@@ -337,18 +390,28 @@ async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Inte
             let subnet = rows.iter().find(|r| r.interface_id == id).and_then(|r| r.subnet_id.clone());
             let inside = |a: &str| {
                 let ip: Option<std::net::IpAddr> = a.parse().ok();
-                subnet.as_ref().and_then(|s| subnets.get(s)).is_some_and(|x| ip.is_some_and(|ip| x.cidrs.iter().any(|n| n.contains(&ip))))
+                subnet
+                    .as_ref()
+                    .and_then(|s| subnets.get(s))
+                    .is_some_and(|x| ip.is_some_and(|ip| x.cidrs.iter().any(|n| n.contains(&ip))))
             };
             let own: Vec<&(String, i64, i64)> = if directed {
                 // Every directed record names the interface's side: each address there is its own.
                 list.iter().collect()
             } else {
-                let strong: Vec<&(String, i64, i64)> = list.iter().filter(|(_, n, t)| *n as f64 >= OWN_SHARE * *t as f64).collect();
+                let strong: Vec<&(String, i64, i64)> =
+                    list.iter().filter(|(_, n, t)| *n as f64 >= OWN_SHARE * *t as f64).collect();
                 // The most frequent wins; a tie goes to the one inside the subnet's range.
                 match strong.as_slice() {
                     [one] => vec![*one],
                     [a, b, ..] if a.1 > b.1 => vec![*a],
-                    [a, b] => [*a, *b].into_iter().filter(|(x, _, _)| inside(x)).collect::<Vec<_>>().into_iter().take(1).collect(),
+                    [a, b] => [*a, *b]
+                        .into_iter()
+                        .filter(|(x, _, _)| inside(x))
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .take(1)
+                        .collect(),
                     _ => Vec::new(),
                 }
             };
@@ -362,12 +425,18 @@ async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Inte
             }
         }
     }
+    ipv6_as_written(ctx, out).await?;
     for row in rows {
         match found.remove(&row.interface_id) {
             Some(addrs) => {
                 for (a, how) in addrs {
                     let kind = if a.contains(':') { "ipv6" } else { "private_ipv4" };
-                    out.push(Interface { address: Some(a), address_type: Some(kind.into()), learned_from: how, ..row.clone() });
+                    out.push(Interface {
+                        address: Some(a),
+                        address_type: Some(kind.into()),
+                        learned_from: how,
+                        ..row.clone()
+                    });
                 }
             }
             None => out.push(row),
@@ -381,16 +450,9 @@ async fn flow_interfaces(ctx: &SessionContext, ev: &Evidence, out: &mut Vec<Inte
 /// the association such a move made is of the same subnet.
 pub async fn place_moves(ctx: &SessionContext, ev: &Evidence, replay: &mut Replay, ifaces: &[Interface]) -> Result<()> {
     for i in 0..replay.net.moves.len() {
+        super::network::chain_subnets(&mut replay.net.moves);
         let m = replay.net.moves[i].clone();
         if m.subnet.is_some() {
-            continue;
-        }
-        let earlier = m.old_assoc.as_ref().and_then(|old| replay.net.moves[..i].iter().rev().find(|e| e.new_assoc.as_ref() == Some(old)));
-        if let Some(e) = earlier.filter(|e| e.subnet.is_some()).cloned() {
-            let mv = &mut replay.net.moves[i];
-            mv.subnet = e.subnet.clone();
-            mv.basis = e.basis.max(Basis::Cloudtrail);
-            mv.reason = format!("{} made the association it replaced ({})", e.event_id, e.reason);
             continue;
         }
         let candidates: Vec<String> = if m.candidates.is_empty() {
@@ -406,6 +468,7 @@ pub async fn place_moves(ctx: &SessionContext, ev: &Evidence, replay: &mut Repla
             mv.reason = why;
         }
     }
+    super::network::chain_subnets(&mut replay.net.moves);
     Ok(())
 }
 
@@ -517,7 +580,10 @@ pub async fn associations(
                 association_id: first.old_assoc.clone(),
                 vpc_id: vpc,
                 basis: first.basis.max(Basis::Cloudtrail).as_str().into(),
-                learned_from: format!("the association ReplaceNetworkAclAssociation {} replaced: {}", first.event_id, first.reason),
+                learned_from: format!(
+                    "the association ReplaceNetworkAclAssociation {} replaced: {}",
+                    first.event_id, first.reason
+                ),
                 valid_from: None,
                 valid_to: Some(first.time),
             });
@@ -526,9 +592,11 @@ pub async fn associations(
         let inferred = infer_acl(ctx, replay, ifaces, &s, vpc.as_deref(), &first.to_acl, first.time, first.ord).await?;
         let (acl, basis, how) = match inferred {
             Inferred::Acl(acl, how) => (Some(acl), Basis::Inferred, how),
-            Inferred::Unknown(why) => {
-                (None, Basis::Unknown, format!("unknown: moved by ReplaceNetworkAclAssociation, earlier ACL not in the evidence ({why})"))
-            }
+            Inferred::Unknown(why) => (
+                None,
+                Basis::Unknown,
+                format!("unknown: moved by ReplaceNetworkAclAssociation, earlier ACL not in the evidence ({why})"),
+            ),
         };
         out.push(Association {
             subnet_id: Some(s.clone()),
@@ -549,13 +617,19 @@ pub async fn associations(
             network_acl_id: Some(m.to_acl.clone()),
             association_id: m.new_assoc.clone(),
             basis: Basis::Unknown.as_str().into(),
-            learned_from: format!("cloudtrail ReplaceNetworkAclAssociation {}; subnet unknown: {}", m.event_id, m.reason),
+            learned_from: format!(
+                "cloudtrail ReplaceNetworkAclAssociation {}; subnet unknown: {}",
+                m.event_id, m.reason
+            ),
             valid_from: Some(m.time),
             valid_to: None,
         });
     }
     Ok(out)
 }
+
+/// Where a subnet is: (VPC, account, region).
+type Place = (Option<String>, Option<String>, Option<String>);
 
 /// Subnets an ACL governed that no snapshot or call places, told by their flows: an ACL changed
 /// in the evidence while no subnet is known on it, and a subnet no association row names, whose
@@ -572,7 +646,7 @@ pub async fn infer_governed(
 ) -> Result<Vec<Association>> {
     let placed: std::collections::HashSet<&str> = assoc.iter().filter_map(|a| a.subnet_id.as_deref()).collect();
     // Subnets with interfaces of known address, no association known: (subnet, vpc, account, region).
-    let mut loose: BTreeMap<String, (Option<String>, Option<String>, Option<String>)> = BTreeMap::new();
+    let mut loose: BTreeMap<String, Place> = BTreeMap::new();
     for i in ifaces.iter().filter(|i| i.address.is_some()) {
         if let Some(s) = i.subnet_id.as_ref().filter(|s| !placed.contains(s.as_str())) {
             loose.entry(s.clone()).or_insert((i.vpc_id.clone(), i.account_id.clone(), i.region.clone()));
@@ -588,7 +662,9 @@ pub async fn infer_governed(
         }
         let Some(acl) = as_str(get(&e.request, "networkAclId")) else { continue };
         let known = assoc.iter().chain(out.iter()).any(|a| {
-            a.network_acl_id.as_deref() == Some(acl.as_str()) && a.valid_from.is_none_or(|f| f <= e.time) && a.valid_to.is_none_or(|t| t > e.time)
+            a.network_acl_id.as_deref() == Some(acl.as_str())
+                && a.valid_from.is_none_or(|f| f <= e.time)
+                && a.valid_to.is_none_or(|t| t > e.time)
         });
         if known || replay.net.created_acls.contains(&acl) {
             continue;
@@ -608,11 +684,14 @@ pub async fn infer_governed(
             if !same_place {
                 continue;
             }
-            let flows = subnet_flows(ctx, ifaces, subnet, Some(e.time - MOVE_WINDOW_US), e.time + MOVE_WINDOW_US, e.time).await?;
+            let flows =
+                subnet_flows(ctx, ifaces, subnet, Some(e.time - MOVE_WINDOW_US), e.time + MOVE_WINDOW_US, e.time)
+                    .await?;
             let (mut rejected_before, mut accepted_after, mut contradicting) = (0, 0, 0);
             let mut states: HashMap<usize, Option<Vec<crate::nacl::Entry>>> = HashMap::new();
             for (egress, p, peer, port, accepted, later, start) in &flows {
-                let opened = allows(&after, *egress, *p, *peer, *port) == Some(true) && allows(&before, *egress, *p, *peer, *port) == Some(false);
+                let opened = allows(&after, *egress, *p, *peer, *port) == Some(true)
+                    && allows(&before, *egress, *p, *peer, *port) == Some(false);
                 if opened && !*later && !*accepted {
                     rejected_before += 1;
                 }
@@ -660,7 +739,14 @@ type SeenFlow = (bool, i64, std::net::IpAddr, Option<i64>, bool, bool, i64);
 
 /// The flows of a subnet's interfaces (with known addresses) before `to` (and from `from`), seen
 /// from the interface, at most [`INFER_FLOWS`] of the latest.
-async fn subnet_flows(ctx: &SessionContext, ifaces: &[Interface], subnet: &str, from: Option<i64>, to: i64, t: i64) -> Result<Vec<SeenFlow>> {
+async fn subnet_flows(
+    ctx: &SessionContext,
+    ifaces: &[Interface],
+    subnet: &str,
+    from: Option<i64>,
+    to: i64,
+    t: i64,
+) -> Result<Vec<SeenFlow>> {
     let mut enis: HashMap<&str, Vec<&str>> = HashMap::new();
     for i in ifaces.iter().filter(|i| i.subnet_id.as_deref() == Some(subnet)) {
         if let Some(a) = i.address.as_deref() {
@@ -687,7 +773,9 @@ async fn subnet_flows(ctx: &SessionContext, ifaces: &[Interface], subnet: &str, 
         let (port, proto, start) =
             (port.as_primitive::<Int64Type>(), proto.as_primitive::<Int64Type>(), start.as_primitive::<Int64Type>());
         for r in 0..b.num_rows() {
-            let (Some(eni), Some(src), Some(dst)) = (val(&cols[0], r), val(&cols[1], r), val(&cols[2], r)) else { continue };
+            let (Some(eni), Some(src), Some(dst)) = (val(&cols[0], r), val(&cols[1], r), val(&cols[2], r)) else {
+                continue;
+            };
             let Some(own) = enis.get(eni.as_str()) else { continue };
             let (egress, peer) = if own.contains(&dst.as_str()) {
                 (false, src)
@@ -701,7 +789,15 @@ async fn subnet_flows(ctx: &SessionContext, ifaces: &[Interface], subnet: &str, 
                 continue;
             }
             let accepted = val(&action, r).as_deref() == Some("ACCEPT");
-            flows.push((egress, proto.value(r), peer, (!port.is_null(r)).then(|| port.value(r)), accepted, start.value(r) >= t, start.value(r)));
+            flows.push((
+                egress,
+                proto.value(r),
+                peer,
+                (!port.is_null(r)).then(|| port.value(r)),
+                accepted,
+                start.value(r) >= t,
+                start.value(r),
+            ));
         }
     }
     Ok(flows)
@@ -737,14 +833,22 @@ async fn infer_subnet(
     // (candidate, flows, contradicting, telling)
     let mut judged: Vec<(String, usize, usize, usize)> = Vec::new();
     for s in candidates {
-        let flows = subnet_flows(ctx, ifaces, s, Some(m.time - MOVE_WINDOW_US), m.time + MOVE_WINDOW_US, m.time).await?;
+        let flows =
+            subnet_flows(ctx, ifaces, s, Some(m.time - MOVE_WINDOW_US), m.time + MOVE_WINDOW_US, m.time).await?;
         let (mut contradicting, mut telling) = (0, 0);
         for (egress, p, peer, port, accepted, after, start) in &flows {
             let (new_ord, old_ord) = if *after { (ord_at(*start), ord_at(*start)) } else { (m.ord + 1, m.ord) };
             let new_rules = states.entry((true, new_ord)).or_insert_with(|| new_h.state_before(new_ord)).clone();
-            let old_rules = states.entry((false, old_ord)).or_insert_with(|| old_h.and_then(|h| h.state_before(old_ord))).clone();
-            let by_new = new_rules.as_ref().filter(|_| known_from_start(new_h)).and_then(|r| allows(r, *egress, *p, *peer, *port));
-            let by_old = old_rules.as_ref().filter(|_| old_h.is_some_and(known_from_start)).and_then(|r| allows(r, *egress, *p, *peer, *port));
+            let old_rules =
+                states.entry((false, old_ord)).or_insert_with(|| old_h.and_then(|h| h.state_before(old_ord))).clone();
+            let by_new = new_rules
+                .as_ref()
+                .filter(|_| known_from_start(new_h))
+                .and_then(|r| allows(r, *egress, *p, *peer, *port));
+            let by_old = old_rules
+                .as_ref()
+                .filter(|_| old_h.is_some_and(known_from_start))
+                .and_then(|r| allows(r, *egress, *p, *peer, *port));
             let (fits, other) = if *after { (by_new, by_old) } else { (by_old, by_new) };
             if *accepted && fits == Some(false) {
                 contradicting += 1;
@@ -796,8 +900,11 @@ async fn infer_acl(
     if !ifaces.iter().any(|i| i.subnet_id.as_deref() == Some(subnet) && i.address.is_some()) {
         return Ok(Inferred::Unknown("no interface with a known address in the subnet".into()));
     }
-    let flows: Vec<(bool, i64, std::net::IpAddr, Option<i64>, bool)> =
-        subnet_flows(ctx, ifaces, subnet, None, t, t).await?.into_iter().map(|(e, p, peer, port, ok, _, _)| (e, p, peer, port, ok)).collect();
+    let flows: Vec<(bool, i64, std::net::IpAddr, Option<i64>, bool)> = subnet_flows(ctx, ifaces, subnet, None, t, t)
+        .await?
+        .into_iter()
+        .map(|(e, p, peer, port, ok, _, _)| (e, p, peer, port, ok))
+        .collect();
     let accepted = flows.iter().filter(|f| f.4).count();
     if accepted == 0 {
         return Ok(Inferred::Unknown("no accepted flow before the move".into()));
@@ -832,7 +939,10 @@ async fn infer_acl(
         [((fit, denied), acl), rest @ ..]
             if *fit == accepted && rest.first().is_none_or(|((f, d), _)| f < fit || d < denied) =>
         {
-            Ok(Inferred::Acl(acl.clone(), format!("inferred: the one ACL that fits the {accepted} accepted flows before the move")))
+            Ok(Inferred::Acl(
+                acl.clone(),
+                format!("inferred: the one ACL that fits the {accepted} accepted flows before the move"),
+            ))
         }
         [((fit, _), _), ..] if *fit == accepted && tied.len() > 1 && emptied.len() == 1 => Ok(Inferred::Acl(
             (*emptied[0]).clone(),
@@ -914,7 +1024,13 @@ pub fn rule_sets(replay: &Replay, ev: &Evidence) -> Vec<RuleSetRow> {
                 last.valid_to = from;
             }
             let learned_from = if why.is_empty() { "inventory".to_string() } else { why };
-            rows.push(RuleSetRow { network_acl_id: acl.clone(), rules, learned_from, valid_from: from, valid_to: None });
+            rows.push(RuleSetRow {
+                network_acl_id: acl.clone(),
+                rules,
+                learned_from,
+                valid_from: from,
+                valid_to: None,
+            });
         }
         out.extend(rows);
     }
@@ -968,11 +1084,21 @@ pub fn entries(replay: &Replay, ev: &Evidence) -> Vec<EntryRow> {
                     let learned = if e.unknown {
                         "unknown: a later change shows the rule existed, nothing recorded shows it".to_string()
                     } else if why.is_empty() || !h.steps.iter().any(|(_, _, s)| step_is(s, &e)) {
-                        if e.rule_number == crate::nacl::DEFAULT_RULE { "default rule".into() } else { "inventory".into() }
+                        if e.rule_number == crate::nacl::DEFAULT_RULE {
+                            "default rule".into()
+                        } else {
+                            "inventory".into()
+                        }
                     } else {
                         why.clone()
                     };
-                    still.push(EntryRow { network_acl_id: acl.clone(), entry: e, learned_from: learned, valid_from: *from, valid_to: None });
+                    still.push(EntryRow {
+                        network_acl_id: acl.clone(),
+                        entry: e,
+                        learned_from: learned,
+                        valid_from: *from,
+                        valid_to: None,
+                    });
                 }
             }
             open = still;
@@ -1051,7 +1177,8 @@ mod tests {
         });
         let got: Vec<&str> = addresses_of(&describe).iter().map(|(_, k)| *k).collect();
         assert_eq!(got, vec!["private_ipv4", "public_ipv4", "ipv6"]);
-        let config: Value = serde_json::json!({"privateIpAddress": "10.0.3.1", "ipv6Addresses": [{"ipv6Address": "2600::1"}]});
+        let config: Value =
+            serde_json::json!({"privateIpAddress": "10.0.3.1", "ipv6Addresses": [{"ipv6Address": "2600::1"}]});
         assert_eq!(addresses_of(&config).len(), 2);
         // Lists of plain strings, as some responses write assigned addresses.
         assert_eq!(list(&serde_json::json!({"a": {"items": ["x", "y"]}}), "a").len(), 2);

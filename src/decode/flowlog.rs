@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-};
+use datafusion::arrow::array::{ArrayRef, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::schema::{self, DEFAULT_FORMAT_FIELDS, FLOW_FIELDS, FLOW_LOGS_SCHEMA, FlowType};
@@ -364,7 +362,10 @@ impl FlowDecoder {
                     }
                 },
                 FlowType::Int64 | FlowType::Time => match tok.parse::<i64>() {
-                    Ok(n) if field.ty == FlowType::Time && !n.checked_mul(1_000_000).is_some_and(crate::time::time_in_range) => {
+                    Ok(n)
+                        if field.ty == FlowType::Time
+                            && !n.checked_mul(1_000_000).is_some_and(crate::time::time_in_range) =>
+                    {
                         return Err(LineError(format!(
                             "field {} is not a Unix time between 1970 and 2200: {tok:?}",
                             field.aws
@@ -484,7 +485,11 @@ impl FlowDecoder {
                 match few_values(&array) {
                     Some(dict) => {
                         let f = lake.field(idx);
-                        fields.push(datafusion::arrow::datatypes::Field::new(f.name(), dict.data_type().clone(), f.is_nullable()));
+                        fields.push(datafusion::arrow::datatypes::Field::new(
+                            f.name(),
+                            dict.data_type().clone(),
+                            f.is_nullable(),
+                        ));
                         arrays.push(dict);
                     }
                     None => {
@@ -503,8 +508,9 @@ impl FlowDecoder {
         }
         let keys = datafusion::arrow::array::Int32Array::from(vec![0i32; n]);
         let names: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![&*self.source_file]));
-        let sf = datafusion::arrow::array::DictionaryArray::<datafusion::arrow::datatypes::Int32Type>::try_new(keys, names)
-            .expect("key 0 of one value");
+        let sf =
+            datafusion::arrow::array::DictionaryArray::<datafusion::arrow::datatypes::Int32Type>::try_new(keys, names)
+                .expect("key 0 of one value");
         let sf_field = lake.field_with_name("source_file").expect("source_file");
         fields.push(datafusion::arrow::datatypes::Field::new(
             sf_field.name(),
