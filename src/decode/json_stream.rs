@@ -98,11 +98,51 @@ impl Cap {
     }
 }
 
+/// The stream, with bytes put back in front of it: the lines after the first of a value that
+/// broke, read again.
+struct Rewind<'r> {
+    inner: &'r mut dyn BufRead,
+    back: Vec<u8>,
+    pos: usize,
+}
+
+impl Rewind<'_> {
+    fn fill_buf(&mut self) -> Io<&[u8]> {
+        if self.pos < self.back.len() {
+            return Ok(&self.back[self.pos..]);
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.pos < self.back.len() {
+            // fill_buf handed out only the put-back bytes: `n` lies within them.
+            self.pos += n;
+            if self.pos >= self.back.len() {
+                self.back.clear();
+                self.pos = 0;
+            }
+        } else {
+            self.inner.consume(n);
+        }
+    }
+
+    /// Read `bytes` again before what is left.
+    fn put_back(&mut self, bytes: &[u8]) {
+        let mut back = bytes.to_vec();
+        back.extend_from_slice(&self.back[self.pos..]);
+        self.back = back;
+        self.pos = 0;
+    }
+}
+
 struct Scanner<'r> {
-    r: &'r mut dyn BufRead,
+    r: Rewind<'r>,
     line: u64,
     /// Only white space since the last line break.
     line_start: bool,
+    /// White space bytes since the last line break, while only white space has come.
+    indent: usize,
     cap: Cap,
     stack: Vec<u8>,
 }
@@ -111,7 +151,8 @@ struct Scanner<'r> {
 /// corrupt gzip): the error comes with the line reached.
 pub fn split(r: &mut dyn BufRead, bounds: Bounds, f: &mut dyn FnMut(Item<'_>)) -> Result<(), (u64, std::io::Error)> {
     let cap = Cap { buf: Vec::new(), on: false, limit: 0, over: false };
-    let mut s = Scanner { r, line: 1, line_start: true, cap, stack: Vec::new() };
+    let r = Rewind { inner: r, back: Vec::new(), pos: 0 };
+    let mut s = Scanner { r, line: 1, line_start: true, indent: 0, cap, stack: Vec::new() };
     s.top(bounds, f).map_err(|e| (s.line, e))
 }
 
@@ -120,11 +161,8 @@ type Io<T> = std::io::Result<T>;
 /// The keys of a top-level object whose array holds one record per element: a trail file's
 /// `Records`, event history's `Events` (`aws cloudtrail lookup-events`), CloudWatch Logs'
 /// `events` (`aws logs filter-log-events` / `get-log-events`).
-const RECORD_ARRAYS: [(&[u8], Container); 3] = [
-    (b"\"Records\"", Container::Records),
-    (b"\"Events\"", Container::Events),
-    (b"\"events\"", Container::LogEvents),
-];
+const RECORD_ARRAYS: [(&[u8], Container); 3] =
+    [(b"\"Records\"", Container::Records), (b"\"Events\"", Container::Events), (b"\"events\"", Container::LogEvents)];
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -169,6 +207,9 @@ impl Scanner<'_> {
                 if lines > 0 {
                     self.line += lines;
                     self.line_start = true;
+                    self.indent = n - 1 - memchr::memrchr(b'\n', &avail[..n]).unwrap_or(0);
+                } else if self.line_start {
+                    self.indent += n;
                 }
                 self.cap.keep(&avail[..n]);
                 self.r.consume(n);
@@ -200,6 +241,7 @@ impl Scanner<'_> {
                         b'\n' => {
                             self.line += 1;
                             self.line_start = true;
+                            self.indent = 0;
                             return Ok(End::Broken("a line break inside a string".into()));
                         }
                         _ => match self.peek()? {
@@ -208,6 +250,7 @@ impl Scanner<'_> {
                                 self.r.consume(1);
                                 self.line += 1;
                                 self.line_start = true;
+                                self.indent = 0;
                                 return Ok(End::Broken("a line break inside a string".into()));
                             }
                             Some(b) => self.bump(b),
@@ -271,7 +314,11 @@ impl Scanner<'_> {
                         other => return Ok(other),
                     }
                     self.line_start = false;
-                    if matches!(want, Want::Key | Want::KeyOrEnd) { Some(Want::Colon) } else { after_value(&self.stack) }
+                    if matches!(want, Want::Key | Want::KeyOrEnd) {
+                        Some(Want::Colon)
+                    } else {
+                        after_value(&self.stack)
+                    }
                 }
                 (Want::Colon, b':') => {
                     self.bump(b);
@@ -317,12 +364,39 @@ impl Scanner<'_> {
     /// After a break: skip to a line that opens an object or array (staying put when the break was
     /// found at the start of such a line). Returns false at the end of the stream.
     fn resync(&mut self) -> Io<bool> {
+        self.resync_within(usize::MAX)
+    }
+
+    /// A value that began at line `line`, indented `indent`, broke or was cut short: read again
+    /// from the line after its first, and resume at the first line there that opens an object or
+    /// array no deeper than the value itself (a record of its own, not a part of the broken one).
+    /// So a record cut short loses only its own lines, whether records are one a line or
+    /// pretty-printed. Without the whole value's text (over its bound), resume after the break.
+    /// Returns false at the end of the stream.
+    fn rewind(&mut self, line: u64, indent: Option<usize>) -> Io<bool> {
+        let Some(indent) = indent.filter(|_| !self.cap.over && self.cap.on) else {
+            return self.resync();
+        };
+        match memchr::memchr(b'\n', &self.cap.buf) {
+            Some(i) if i + 1 < self.cap.buf.len() => {
+                let rest = self.cap.buf[i + 1..].to_vec();
+                self.r.put_back(&rest);
+                self.line = line + 1;
+                self.line_start = true;
+                self.indent = 0;
+                self.resync_within(indent)
+            }
+            _ => self.resync(),
+        }
+    }
+
+    fn resync_within(&mut self, max_indent: usize) -> Io<bool> {
         self.cap.on = false;
         loop {
             if self.line_start {
                 match self.ws()? {
                     None => return Ok(false),
-                    Some(b'{' | b'[') if self.line_start => return Ok(true),
+                    Some(b'{' | b'[') if self.line_start && self.indent <= max_indent => return Ok(true),
                     Some(_) => self.line_start = false,
                 }
             }
@@ -337,6 +411,7 @@ impl Scanner<'_> {
                         self.r.consume(i + 1);
                         self.line += 1;
                         self.line_start = true;
+                        self.indent = 0;
                         break;
                     }
                     None => {
@@ -362,6 +437,7 @@ impl Scanner<'_> {
             };
             index += 1;
             let line = self.line;
+            let indent = self.line_start.then_some(self.indent);
             match b {
                 b'[' => {
                     self.r.consume(1);
@@ -371,7 +447,7 @@ impl Scanner<'_> {
                     }
                 }
                 b'{' => {
-                    if !self.object(bounds, line, index, f)? {
+                    if !self.object(bounds, (line, indent), index, f)? {
                         return Ok(());
                     }
                 }
@@ -403,7 +479,12 @@ impl Scanner<'_> {
             self.cap.on = false;
             let Some(b) = self.ws()? else {
                 if !resynced {
-                    f(Item::Bad { line: self.line, index: None, reason: "truncated JSON: the file ends inside an array".into(), excerpt: b"" });
+                    f(Item::Bad {
+                        line: self.line,
+                        index: None,
+                        reason: "truncated JSON: the file ends inside an array".into(),
+                        excerpt: b"",
+                    });
                 }
                 return Ok(false);
             };
@@ -418,7 +499,10 @@ impl Scanner<'_> {
                     f(Item::Bad {
                         line,
                         index: None,
-                        reason: format!("invalid JSON: {:?} where ',' or ']' should be; read again from the next line that opens a record", b as char),
+                        reason: format!(
+                            "invalid JSON: {:?} where ',' or ']' should be; read again from the next line that opens a record",
+                            b as char
+                        ),
                         excerpt: b"",
                     });
                     if !self.resync()? {
@@ -437,35 +521,46 @@ impl Scanner<'_> {
             first = false;
             index += 1;
             let line = self.line;
+            let indent = self.line_start.then_some(self.indent);
             self.start_capture(bounds.record);
             match self.value()? {
                 End::Done if self.cap.over => {
                     f(Item::Bad {
                         line,
                         index: Some(index),
-                        reason: format!("record larger than {} bytes: not loaded (TRAILFLOW_MAX_RECORD)", bounds.record),
+                        reason: format!(
+                            "record larger than {} bytes: not loaded (TRAILFLOW_MAX_RECORD)",
+                            bounds.record
+                        ),
                         excerpt: self.excerpt(),
                     });
                 }
                 End::Done => f(Item::Record { text: &self.cap.buf, line, index, from }),
                 End::Eof => {
+                    let excerpt = self.excerpt().to_vec();
                     f(Item::Bad {
                         line,
                         index: Some(index),
                         reason: "truncated JSON: the file ends inside this record".into(),
-                        excerpt: self.excerpt(),
+                        excerpt: &excerpt,
                     });
-                    return Ok(false);
+                    // Lines the cut record swallowed may hold records of their own.
+                    if !self.rewind(line, indent)? {
+                        return Ok(false);
+                    }
+                    first = true;
+                    resynced = true;
                 }
                 End::Broken(why) => {
                     let at = self.line;
+                    let excerpt = self.excerpt().to_vec();
                     f(Item::Bad {
                         line,
                         index: Some(index),
-                        reason: format!("invalid JSON: {why} (line {at}); read again from the next line that opens a record"),
-                        excerpt: self.excerpt(),
+                        reason: format!("invalid JSON: {why} (line {at}); read again from the line after its first"),
+                        excerpt: &excerpt,
                     });
-                    if !self.resync()? {
+                    if !self.rewind(line, indent)? {
                         return Ok(false);
                     }
                     // Resumed on a line that opens a value: the next element.
@@ -478,24 +573,47 @@ impl Scanner<'_> {
 
     /// A top-level object: its `Records` array streamed, or the whole object handed on. Returns
     /// false when the stream ended.
-    fn object(&mut self, bounds: Bounds, line: u64, index: u64, f: &mut dyn FnMut(Item<'_>)) -> Io<bool> {
+    fn object(
+        &mut self,
+        bounds: Bounds,
+        (line, indent): (u64, Option<usize>),
+        index: u64,
+        f: &mut dyn FnMut(Item<'_>),
+    ) -> Io<bool> {
         self.start_capture(bounds.document);
         self.bump(b'{');
         self.line_start = false;
         let mut streamed = false;
         let mut first = true;
-        let broken = |s: &mut Self, f: &mut dyn FnMut(Item<'_>), why: String| -> Io<bool> {
+        // A document that broke is read again from the line after its first (its records, once
+        // streamed, were handed on: what follows the break is read from it).
+        let broken = |s: &mut Self, f: &mut dyn FnMut(Item<'_>), why: String, streamed: bool| -> Io<bool> {
             let at = s.line;
             let excerpt = s.excerpt().to_vec();
-            f(Item::Bad { line, index: Some(index), reason: format!("invalid JSON: {why} (line {at})"), excerpt: &excerpt });
-            s.resync()
+            f(Item::Bad {
+                line,
+                index: Some(index),
+                reason: format!("invalid JSON: {why} (line {at})"),
+                excerpt: &excerpt,
+            });
+            if streamed { s.resync() } else { s.rewind(line, indent) }
+        };
+        let cut = |s: &mut Self, f: &mut dyn FnMut(Item<'_>), streamed: bool| -> Io<bool> {
+            if streamed {
+                return Ok(false);
+            }
+            let excerpt = s.excerpt().to_vec();
+            f(Item::Bad {
+                line,
+                index: Some(index),
+                reason: "truncated JSON: the file ends inside this object".into(),
+                excerpt: &excerpt,
+            });
+            s.rewind(line, indent)
         };
         loop {
             let Some(b) = self.ws()? else {
-                if !streamed {
-                    f(Item::Bad { line, index: Some(index), reason: "truncated JSON: the file ends inside this object".into(), excerpt: self.excerpt() });
-                }
-                return Ok(false);
+                return cut(self, f, streamed);
             };
             match b {
                 b'}' => {
@@ -507,7 +625,7 @@ impl Scanner<'_> {
                     continue;
                 }
                 b'"' => {}
-                other => return broken(self, f, format!("{:?} where a key should be", other as char)),
+                other => return broken(self, f, format!("{:?} where a key should be", other as char), streamed),
             }
             first = false;
             // A key.
@@ -516,18 +634,18 @@ impl Scanner<'_> {
             self.line_start = false;
             match self.string()? {
                 End::Done => {}
-                End::Eof => return broken(self, f, "the file ends inside a key".into()).map(|_| false),
-                End::Broken(why) => return broken(self, f, why),
+                End::Eof => return cut(self, f, streamed),
+                End::Broken(why) => return broken(self, f, why, streamed),
             }
             let key = self.cap.buf.get(key_start..);
             let records = RECORD_ARRAYS.iter().find(|(k, _)| !self.cap.over && key == Some(*k)).map(|(_, c)| *c);
             match self.ws()? {
                 Some(b':') => self.bump(b':'),
-                Some(other) => return broken(self, f, format!("{:?} where ':' should be", other as char)),
-                None => return broken(self, f, "the file ends after a key".into()).map(|_| false),
+                Some(other) => return broken(self, f, format!("{:?} where ':' should be", other as char), streamed),
+                None => return cut(self, f, streamed),
             }
             let Some(b) = self.ws()? else {
-                return broken(self, f, "the file ends after a key".into()).map(|_| false);
+                return cut(self, f, streamed);
             };
             if let Some(container) = records.filter(|_| b == b'[') {
                 // CloudTrail's body: its records one by one; the rest of the object is not kept.
@@ -542,13 +660,8 @@ impl Scanner<'_> {
             // Any other member: part of the document (not kept once the records were streamed).
             match self.value()? {
                 End::Done => {}
-                End::Eof => {
-                    if !streamed {
-                        f(Item::Bad { line, index: Some(index), reason: "truncated JSON: the file ends inside this object".into(), excerpt: self.excerpt() });
-                    }
-                    return Ok(false);
-                }
-                End::Broken(why) => return broken(self, f, why),
+                End::Eof => return cut(self, f, streamed),
+                End::Broken(why) => return broken(self, f, why, streamed),
             }
         }
         if streamed {
@@ -558,7 +671,10 @@ impl Scanner<'_> {
             f(Item::Bad {
                 line,
                 index: Some(index),
-                reason: format!("JSON document larger than {} bytes: not loaded (TRAILFLOW_MAX_DOCUMENT)", bounds.document),
+                reason: format!(
+                    "JSON document larger than {} bytes: not loaded (TRAILFLOW_MAX_DOCUMENT)",
+                    bounds.document
+                ),
                 excerpt: self.excerpt(),
             });
         } else {
@@ -609,7 +725,10 @@ mod tests {
     #[test]
     fn a_broken_line_loses_only_itself() {
         let got = run("{\"a\":1}\n{\"a\":2\n{\"a\":3}\n{\"a\":\"4\n{\"a\":5}\n", 1000);
-        assert!(matches!(&got[..], [Got::D(..), Got::B(2, Some(2), _), Got::D(..), Got::B(4, Some(4), _), Got::D(..)]), "{got:?}");
+        assert!(
+            matches!(&got[..], [Got::D(..), Got::B(2, Some(2), _), Got::D(..), Got::B(4, Some(4), _), Got::D(..)]),
+            "{got:?}"
+        );
         assert_eq!(got[4], Got::D("{\"a\":5}".into(), 5));
         // In a pretty-printed array, the next element's line.
         let got = run("{\"Records\": [\n  {\"a\": 1},\n  {\"a\": 2 x},\n  {\"a\": 3}\n]}\n", 1000);
@@ -617,10 +736,45 @@ mod tests {
     }
 
     #[test]
+    fn a_record_cut_short_loses_only_its_own_lines() {
+        // A collector that crashed mid-write: the cut line would take the next as its value.
+        let got = run(
+            "{\"eventID\": \"1\"}\n{\"eventID\": \"broken\", \"eventTime\": \n{\"eventID\": \"2\"}\n{\"eventID\": \"3\"}\n",
+            1000,
+        );
+        let docs: Vec<&Got> = got.iter().filter(|g| matches!(g, Got::D(..))).collect();
+        assert_eq!(
+            docs,
+            vec![
+                &Got::D("{\"eventID\": \"1\"}".into(), 1),
+                &Got::D("{\"eventID\": \"2\"}".into(), 3),
+                &Got::D("{\"eventID\": \"3\"}".into(), 4)
+            ],
+            "{got:?}"
+        );
+        assert!(matches!(&got[1], Got::B(2, Some(2), _)), "{got:?}");
+        // The same at the end of the file.
+        let got = run("{\"eventID\": \"broken\", \"eventTime\": \n{\"eventID\": \"2\"}", 1000);
+        assert!(matches!(&got[..], [Got::B(1, _, _), Got::D(_, 2)]), "{got:?}");
+        // Pretty-printed: the lines of the broken record are read again, but only a line opening a
+        // value no deeper than the record starts the next one (not the record's own nested items).
+        let text = "{\"Records\": [\n    {\n        \"eventID\": \"1\",\n        \"items\": [\n            {\"x\": 1}\n        ],\n        \"cut\": \n    {\n        \"eventID\": \"2\"\n    },\n    {\n        \"eventID\": \"3\"\n    }\n]}\n";
+        let got = run(text, 1000);
+        let records: Vec<u64> =
+            got.iter().filter_map(|g| if let Got::R(_, line, _) = g { Some(*line) } else { None }).collect();
+        assert_eq!(records, vec![8, 11], "{got:?}");
+        assert!(matches!(&got[0], Got::B(2, Some(1), _)), "{got:?}");
+        assert_eq!(got.len(), 3, "{got:?}");
+    }
+
+    #[test]
     fn records_over_the_bound_are_skipped_not_held() {
         let big = "x".repeat(5000);
         let got = run(&format!(r#"{{"Records":[{{"a":"{big}"}},{{"a":1}}]}}"#), 100);
-        assert!(matches!(&got[..], [Got::B(1, Some(1), r), Got::R(_, 1, 2)] if r.contains("larger than 100")), "{got:?}");
+        assert!(
+            matches!(&got[..], [Got::B(1, Some(1), r), Got::R(_, 1, 2)] if r.contains("larger than 100")),
+            "{got:?}"
+        );
     }
 
     #[test]

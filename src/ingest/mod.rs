@@ -230,6 +230,8 @@ struct Accumulated {
     loose_errors: Vec<ErrorRow>,
     copies: Vec<file::CopyOf>,
     ignored: u64,
+    /// trailflow's own folders the walk left out.
+    own_folders: Vec<String>,
 }
 
 /// What the lake held before the run: file contents and reported problems.
@@ -269,11 +271,11 @@ fn pipeline(
             let mut error = |e: ErrorRow| {
                 let _ = walker_msgs.send(Msg::Error(e));
             };
-            let mut w = Walker::new(&mut emit, &mut error, opts.limits, &inputs);
+            let mut w = Walker::new(&mut emit, &mut error, opts.limits, &inputs, &opts.lake);
             for input in &inputs {
                 w.walk(input);
             }
-            w.ignored
+            (w.ignored, std::mem::take(&mut w.own_folders))
         });
         // Stage 2: decoding, in parallel.
         for _ in 0..threads {
@@ -315,7 +317,7 @@ fn pipeline(
                 Msg::Error(e) => acc.loose_errors.push(e),
             }
         }
-        acc.ignored = walker.join().unwrap_or(0);
+        (acc.ignored, acc.own_folders) = walker.join().unwrap_or_default();
         Ok(())
     })?;
     if opts.flow_format.is_none() {
@@ -431,6 +433,7 @@ fn finish_run(
         })
         .collect();
     summary.files_ignored = acc.ignored;
+    summary.own_folders = acc.own_folders.clone();
     summary.errors = errors.len() as u64;
     summary.files_rejected = errors.len() as u64;
     let copies = name_copies(acc.copies, &results, known, summary);

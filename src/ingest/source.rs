@@ -159,6 +159,23 @@ pub struct Walker<'a> {
     pending: Arc<Pending>,
     /// The inputs' real paths: a link is followed only to a regular file inside one of them.
     roots: Vec<PathBuf>,
+    /// The real path of the lake this run writes: never read as evidence.
+    lake: Option<PathBuf>,
+    /// trailflow's own folders met in the inputs (lakes, report folders) and left out.
+    pub own_folders: Vec<String>,
+}
+
+/// What a folder of trailflow's own is, if it is one: a lake (its `_trailflow` folder) or a report
+/// folder of `investigate` (its `case.json` beside a lake). Neither is evidence: reading a lake's
+/// Parquet files as AWS flow logs would double the lake.
+pub fn own_folder(dir: &Path) -> Option<&'static str> {
+    if dir.join(crate::lake::META_DIR).is_dir() {
+        Some("a trailflow lake")
+    } else if dir.join("case.json").is_file() && dir.join("lake").join(crate::lake::META_DIR).is_dir() {
+        Some("a trailflow report folder")
+    } else {
+        None
+    }
 }
 
 impl<'a> Walker<'a> {
@@ -167,10 +184,26 @@ impl<'a> Walker<'a> {
         error: &'a mut dyn FnMut(ErrorRow),
         limits: Limits,
         inputs: &[PathBuf],
+        lake: &Path,
     ) -> Self {
         let roots = inputs.iter().filter_map(|p| std::fs::canonicalize(p).ok()).collect();
         let pending = Pending::new(limits.pending_bytes);
-        Walker { emit, error, ignored: 0, limits, pending, roots }
+        let lake = std::fs::canonicalize(lake).ok();
+        Walker { emit, error, ignored: 0, limits, pending, roots, lake, own_folders: Vec::new() }
+    }
+
+    /// Is this folder trailflow's own (the lake being written, another lake, a report folder)?
+    /// Left out, and named once in the summary.
+    fn skip_own(&mut self, dir: &Path) -> bool {
+        let real = std::fs::canonicalize(dir).ok();
+        let what = if real.is_some() && real == self.lake { Some("the lake this run writes") } else { own_folder(dir) };
+        match what {
+            Some(what) => {
+                self.own_folders.push(format!("{} ({what})", dir.display()));
+                true
+            }
+            None => false,
+        }
     }
 
     fn inside(&self, real: &Path) -> bool {
@@ -186,12 +219,18 @@ impl<'a> Walker<'a> {
     pub fn walk(&mut self, input: &Path) {
         match std::fs::metadata(input) {
             Err(e) => self.refuse(input, format!("cannot read: {e}")),
-            Ok(m) if m.is_dir() => self.walk_dir(input),
+            Ok(m) if m.is_dir() => {
+                if !self.skip_own(input) {
+                    self.walk_dir(input)
+                }
+            }
             Ok(m) if m.is_file() => {
                 let open = std::fs::canonicalize(input).unwrap_or_else(|_| input.to_path_buf());
                 self.walk_file(input, &open);
             }
-            Ok(m) => self.refuse(input, format!("not a regular file or folder ({}): not read", special_kind(&m.file_type()))),
+            Ok(m) => {
+                self.refuse(input, format!("not a regular file or folder ({}): not read", special_kind(&m.file_type())))
+            }
         }
     }
 
@@ -220,7 +259,11 @@ impl<'a> Walker<'a> {
             }
             match ft {
                 Err(e) => self.refuse(&p, format!("cannot read: {e}")),
-                Ok(ft) if ft.is_dir() => self.walk_dir(&p),
+                Ok(ft) if ft.is_dir() => {
+                    if !self.skip_own(&p) {
+                        self.walk_dir(&p)
+                    }
+                }
                 Ok(ft) if ft.is_file() => self.walk_file(&p, &p),
                 Ok(ft) if ft.is_symlink() => self.walk_link(&p),
                 Ok(ft) => self.refuse(&p, format!("not a regular file ({}): not read", special_kind(&ft))),
@@ -241,10 +284,8 @@ impl<'a> Walker<'a> {
         let inside = self.inside(&real);
         match std::fs::metadata(&real) {
             Ok(m) if m.is_file() && inside => self.walk_file(link, &real),
-            Ok(m) if m.is_file() => self.refuse(
-                link,
-                format!("symbolic link to a file outside the evidence ({}): not read", real.display()),
-            ),
+            Ok(m) if m.is_file() => self
+                .refuse(link, format!("symbolic link to a file outside the evidence ({}): not read", real.display())),
             Ok(m) if m.is_dir() && inside => {
                 let mut row = ErrorRow::file(
                     &link.to_string_lossy(),
@@ -265,7 +306,9 @@ impl<'a> Walker<'a> {
                 link,
                 format!("symbolic link to {} ({}): not read", special_kind(&m.file_type()), real.display()),
             ),
-            Err(e) => self.refuse(link, format!("symbolic link to {target:?}, which cannot be followed ({e}): not read")),
+            Err(e) => {
+                self.refuse(link, format!("symbolic link to {target:?}, which cannot be followed ({e}): not read"))
+            }
         }
     }
 
@@ -337,7 +380,9 @@ impl<'a> Walker<'a> {
     fn read_member(&mut self, outer: &Arc<str>, member: &str, reader: &mut dyn Read, size: u64) -> Option<Vec<u8>> {
         let limit = self.limits.member_bytes;
         let too_large = |n: u64| {
-            format!("member of {n} bytes or more is over the {limit}-byte limit for archive members (TRAILFLOW_MAX_MEMBER)")
+            format!(
+                "member of {n} bytes or more is over the {limit}-byte limit for archive members (TRAILFLOW_MAX_MEMBER)"
+            )
         };
         if size > limit {
             (self.error)(ErrorRow::file(outer, Some(member.to_string()), too_large(size)));
@@ -404,7 +449,9 @@ impl<'a> Walker<'a> {
                 Err(e) => (self.error)(ErrorRow::file(
                     outer,
                     prefix.map(str::to_string),
-                    format!("zip archive with repeated member names whose directory cannot be read: {e}; one copy of each name was read"),
+                    format!(
+                        "zip archive with repeated member names whose directory cannot be read: {e}; one copy of each name was read"
+                    ),
                 )),
             }
         }
@@ -474,7 +521,9 @@ impl<'a> Walker<'a> {
                         self.leaf(outer, member, &mut entry, size);
                     }
                 }
-                Ok(None) => (self.error)(ErrorRow::file(outer, Some(member), "zip member not found at its offset".into())),
+                Ok(None) => {
+                    (self.error)(ErrorRow::file(outer, Some(member), "zip member not found at its offset".into()))
+                }
                 Err(err) => (self.error)(ErrorRow::file(outer, Some(member), format!("corrupt zip member: {err}"))),
             }
         }
@@ -509,16 +558,24 @@ impl<'a> Walker<'a> {
             let name = entry.path().map(|p| p.to_string_lossy().to_string()).unwrap_or_else(|_| "?".into());
             let member = Self::member_name(prefix, &name);
             let ty = entry.header().entry_type();
-            if ty.is_dir() || ty.is_pax_global_extensions() || ty.is_pax_local_extensions() || ty.is_gnu_longname() || ty.is_gnu_longlink() {
+            if ty.is_dir()
+                || ty.is_pax_global_extensions()
+                || ty.is_pax_local_extensions()
+                || ty.is_gnu_longname()
+                || ty.is_gnu_longlink()
+            {
                 continue;
             }
             if ty.is_symlink() || ty.is_hard_link() {
-                let target = entry.link_name().ok().flatten().map(|t| t.to_string_lossy().to_string()).unwrap_or_default();
+                let target =
+                    entry.link_name().ok().flatten().map(|t| t.to_string_lossy().to_string()).unwrap_or_default();
                 let what = if ty.is_symlink() { "symbolic" } else { "hard" };
                 let mut row = ErrorRow::file(
                     outer,
                     Some(member),
-                    format!("{what} link member to {target:?}: not read (its target is read as a member of its own when the archive holds it)"),
+                    format!(
+                        "{what} link member to {target:?}: not read (its target is read as a member of its own when the archive holds it)"
+                    ),
                 );
                 row.severity = super::summary::Severity::Warning;
                 (self.error)(row);

@@ -107,6 +107,8 @@ pub struct Summary {
     pub files_already_in_lake: u64,
     /// Left out because a `.trailflowignore` names them.
     pub files_ignored: u64,
+    /// trailflow's own folders in the inputs (lakes, report folders), left out: not evidence.
+    pub own_folders: Vec<String>,
     pub files_by_kind: BTreeMap<String, u64>,
     pub files_rejected: u64,
     pub records: u64,
@@ -152,6 +154,9 @@ impl Summary {
         }
         if self.files_ignored > 0 {
             s.push_str(&format!("  ignored       {} (named in .trailflowignore)\n", self.files_ignored));
+        }
+        for f in &self.own_folders {
+            s.push_str(&format!("  not evidence  {f}: left out\n"));
         }
         if !self.files_by_kind.is_empty() {
             let kinds: Vec<String> = self.files_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -34,7 +34,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-const META_DIR: &str = "_trailflow";
+/// The folder of a lake that marks it as one (locks, staging, the publish log).
+pub const META_DIR: &str = "_trailflow";
 const STAGING_DIR: &str = "staging";
 const LOCK_FILE: &str = "lock";
 const PUBLISH_FILE: &str = "publish";
