@@ -23,19 +23,28 @@ const EXIT_REJECTED: u8 = 3;
 const EXIT_FATAL: u8 = 1;
 
 /// Write a line to standard error, whatever becomes of it (a closed stderr is no reason to stop).
+/// Every line is made safe for a terminal first: evidence values and paths in it cannot drive
+/// the terminal (`output::screen_lines`).
 macro_rules! errln {
     ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let _ = writeln!(std::io::stderr(), "{}", trailflow::output::screen_lines(&format!($($arg)*)));
     }};
 }
 
-/// Write to standard output (a closed pipe ends the process quietly with success).
+/// Write text meant for a screen to standard output, made safe for a terminal (a closed pipe
+/// ends the process quietly with success).
 macro_rules! out {
     ($($arg:tt)*) => {{
-        let _ = write!(Stdout, $($arg)*);
+        let _ = write!(Stdout, "{}", trailflow::output::screen_lines(&format!($($arg)*)));
     }};
 }
 macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(Stdout, "{}", trailflow::output::screen_lines(&format!($($arg)*)));
+    }};
+}
+/// Machine output (JSON) as it is: its own escaping is the reader's.
+macro_rules! rawln {
     ($($arg:tt)*) => {{
         let _ = writeln!(Stdout, $($arg)*);
     }};
@@ -607,7 +616,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The derived tables, stored for the lake as it now is (docs/lake.md, "Derived tables").
             trailflow::correlate::stored::store(&lake_dir)?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&summary)?);
+                rawln!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
                 out!("{}", summary.render());
             }
@@ -699,7 +708,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             trailflow::correlate::stored::store(&lake_dir)?;
             pb.finish_and_clear();
             if json {
-                outln!("{}", serde_json::to_string_pretty(&summary)?);
+                rawln!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
                 out!("{}", summary.render());
             }
@@ -742,7 +751,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lake = Lake::open(&lake_dir)?;
             let stats = runtime()?.block_on(trailflow::stats::stats(&lake))?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&stats)?);
+                rawln!("{}", serde_json::to_string_pretty(&stats)?);
             } else {
                 out!("{}", stats.render());
             }

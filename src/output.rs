@@ -92,6 +92,43 @@ pub fn excerpt(s: &str, n: usize) -> String {
     }
 }
 
+/// A text from the evidence (a value, a name, a path) made safe for a terminal: every character
+/// that would drive it instead of showing (C0 and C1 controls, DEL, line and paragraph breaks,
+/// the bidirectional overrides that reorder what is shown) is replaced by a visible stand-in:
+/// the Unicode control picture for C0 and DEL (`ESC` shows as `␛`, a line break as `␊`), `<U+XXXX>`
+/// for the others. Text without any is returned as it is, without a copy.
+pub fn screen_text(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\u{0}'..='\u{1f}' => out.push(char::from_u32(0x2400 + c as u32).unwrap_or('?')),
+            '\u{7f}' => out.push('\u{2421}'),
+            c if unsafe_char(c) => out.push_str(&format!("<U+{:04X}>", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Lines for a terminal: each line of `s` made safe with [`screen_text`], the line breaks between
+/// them kept (text trailflow lays out itself, with evidence values inside it).
+pub fn screen_lines(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&screen_text(line));
+    }
+    out
+}
+
 /// Longest cell shown on screen; longer ones are cut (only on screen).
 const SCREEN_CELL: usize = 80;
 
@@ -144,7 +181,7 @@ fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     map_text(batch, |s| {
         Some(
             s.iter()
-                .map(|v| v.map(|v| excerpt(&v.replace(['\n', '\r'], " "), SCREEN_CELL)))
+                .map(|v| v.map(|v| excerpt(&screen_text(v), SCREEN_CELL)))
                 .collect(),
         )
     })

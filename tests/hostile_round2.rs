@@ -116,3 +116,58 @@ fn a_record_cut_short_loses_only_itself() {
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert_eq!(errors[0]["line"], 4, "{errors:?}");
 }
+
+/// Does any output hold a byte that would drive a terminal (ESC, CSI, BEL, a C1 control)?
+fn drives_terminal(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    text.chars().any(|c| matches!(c, '\u{1b}' | '\u{7}' | '\u{8}' | '\u{80}'..='\u{9f}' | '\u{202e}'))
+}
+
+#[test]
+fn evidence_text_never_drives_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A retitle (OSC), a screen clear (CSI) and a C1 CSI, in a region, a user agent, an account id
+    // and an archive member's name.
+    let record = serde_json::json!({
+        "eventVersion": "1.08", "eventID": "esc-1", "eventTime": "2026-03-10T10:00:00Z",
+        "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
+        "awsRegion": "us-east-1\u{1b}]0;pwned\u{7}", "sourceIPAddress": "198.51.100.7",
+        "userAgent": "curl\u{1b}[2J\u{1b}[31mred\u{9b}1m", "recipientAccountId": "1111\u{1b}[8m",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111111111111:user/\u{202e}nimda", "accountId": "111111111111"}
+    });
+    let body = serde_json::to_vec(&serde_json::json!({"Records": [record]})).unwrap();
+    let zip_path = dir.path().join("collected.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        z.start_file("trail\u{1b}[2J.json", opts).unwrap();
+        std::io::Write::write_all(&mut z, &body).unwrap();
+        z.start_file("bad\u{1b}]0;x\u{7}.json", opts).unwrap();
+        std::io::Write::write_all(&mut z, b"{\"Records\": [{\"eventID\": 5}]}").unwrap();
+        z.finish().unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    let l = lake.path().to_str().unwrap();
+    let out = bin().args(["ingest", "--lake", l]).arg(&zip_path).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!drives_terminal(&out.stdout) && !drives_terminal(&out.stderr), "ingest: {}", String::from_utf8_lossy(&out.stdout));
+    let screens: Vec<Vec<&str>> = vec![
+        vec!["sql", "SELECT aws_region, user_agent, recipient_account_id, user_arn, source_file FROM cloudtrail"],
+        vec!["sql", "--format", "line", "SELECT * FROM cloudtrail"],
+        vec!["sql", "SELECT * FROM ingest_errors"],
+        vec!["search", "DescribeInstances"],
+        vec!["timeline", "--ip", "198.51.100.7"],
+        vec!["stats"],
+        vec!["hunt", "run", "iam_enumeration_burst"],
+    ];
+    for args in screens {
+        let out = bin().args(&args).args(["--lake", l]).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!drives_terminal(&out.stdout) && !drives_terminal(&out.stderr), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    // The values are shown, escapes made visible, and kept whole in the lake and machine formats.
+    let out = bin().args(["sql", "--lake", l, "SELECT user_agent FROM cloudtrail"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("curl␛[2J␛[31mred<U+009B>1m"), "{}", String::from_utf8_lossy(&out.stdout));
+    let json = sql(lake.path(), "SELECT user_agent FROM cloudtrail");
+    assert_eq!(json[0]["user_agent"], "curl\u{1b}[2J\u{1b}[31mred\u{9b}1m");
+}

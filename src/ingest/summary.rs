@@ -1,6 +1,7 @@
 //! What an ingest reports: rejected input (`ingest_errors` rows), what kind of evidence a file held,
 //! and the run's summary.
 
+use crate::output::screen_text;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -132,6 +133,11 @@ pub struct Summary {
     pub evidence: Vec<(String, String)>,
 }
 
+/// Evidence values, each made safe for a terminal, joined.
+fn screen_list(values: &BTreeSet<String>) -> String {
+    values.iter().map(|v| screen_text(v).into_owned()).collect::<Vec<_>>().join(", ")
+}
+
 impl Summary {
     /// Some input was rejected: the caller should exit with the "partial" status.
     pub fn had_errors(&self) -> bool {
@@ -141,7 +147,7 @@ impl Summary {
     /// A human-readable rendering.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        s.push_str(&format!("lake            {}\n", self.lake));
+        s.push_str(&format!("lake            {}\n", screen_text(&self.lake)));
         s.push_str(&format!(
             "files           {} seen, {} loaded, {} rejected, {} already in the lake\n",
             self.files_seen, self.files_loaded, self.files_rejected, self.files_already_in_lake
@@ -156,7 +162,7 @@ impl Summary {
             s.push_str(&format!("  ignored       {} (named in .trailflowignore)\n", self.files_ignored));
         }
         for f in &self.own_folders {
-            s.push_str(&format!("  not evidence  {f}: left out\n"));
+            s.push_str(&format!("  not evidence  {}: left out\n", screen_text(f)));
         }
         if !self.files_by_kind.is_empty() {
             let kinds: Vec<String> = self.files_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -176,10 +182,10 @@ impl Summary {
             s.push_str(&format!("time range      {a} .. {b}\n"));
         }
         if !self.accounts.is_empty() {
-            s.push_str(&format!("accounts        {}\n", self.accounts.iter().cloned().collect::<Vec<_>>().join(", ")));
+            s.push_str(&format!("accounts        {}\n", screen_list(&self.accounts)));
         }
         if !self.regions.is_empty() {
-            s.push_str(&format!("regions         {}\n", self.regions.iter().cloned().collect::<Vec<_>>().join(", ")));
+            s.push_str(&format!("regions         {}\n", screen_list(&self.regions)));
         }
         if let Some(t) = &self.inventory_time {
             s.push_str(&format!("inventory time  {t} ({})\n", self.inventory_time_basis.as_deref().unwrap_or("given")));
@@ -189,7 +195,7 @@ impl Summary {
             self.errors, self.warnings
         ));
         for r in &self.rejected {
-            s.push_str(&format!("  {r}\n"));
+            s.push_str(&format!("  {}\n", screen_text(r)));
         }
         if self.errors as usize > self.rejected.len() {
             s.push_str(&format!(

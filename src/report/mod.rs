@@ -192,7 +192,7 @@ pub(super) fn write_csv(path: &Path, batches: &[RecordBatch]) -> Result<()> {
 /// Text from the evidence made safe for a terminal: control characters (escape sequences that
 /// could move the cursor or retitle the window) become `?`.
 pub(super) fn plain(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    crate::output::screen_text(s).into_owned()
 }
 
 /// The few lines printed at the end of `investigate`.
