@@ -22,6 +22,20 @@ const EXIT_REJECTED: u8 = 3;
 /// Exit status for a fatal error (nothing was changed).
 const EXIT_FATAL: u8 = 1;
 
+/// A case's name: one folder name (it is the report folder unless -o says otherwise), never a
+/// path that leads elsewhere.
+fn case_name(s: &str) -> Result<String, String> {
+    let bad = s.trim().is_empty()
+        || s == "."
+        || s == ".."
+        || s.len() > 200
+        || s.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err("a case name is one folder name (no '/', '\\', '.' or '..', no control characters); give the folder with -o".into());
+    }
+    Ok(s.to_string())
+}
+
 /// Write a line to standard error, whatever becomes of it (a closed stderr is no reason to stop).
 /// Every line is made safe for a terminal first: evidence values and paths in it cannot drive
 /// the terminal (`output::screen_lines`).
@@ -170,7 +184,7 @@ enum Cmd {
         evidence: EvidenceArgs,
         /// The case's name: the report folder is NAME unless -o says otherwise, and evidence
         /// given in later runs under the same name is added to the same case.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = case_name)]
         case: Option<String>,
         /// The report folder (default: the case's name, else trailflow-report).
         #[arg(short = 'o', long = "output")]

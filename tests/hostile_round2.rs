@@ -150,7 +150,11 @@ fn evidence_text_never_drives_the_terminal() {
     let l = lake.path().to_str().unwrap();
     let out = bin().args(["ingest", "--lake", l]).arg(&zip_path).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert!(!drives_terminal(&out.stdout) && !drives_terminal(&out.stderr), "ingest: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !drives_terminal(&out.stdout) && !drives_terminal(&out.stderr),
+        "ingest: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let screens: Vec<Vec<&str>> = vec![
         vec!["sql", "SELECT aws_region, user_agent, recipient_account_id, user_arn, source_file FROM cloudtrail"],
         vec!["sql", "--format", "line", "SELECT * FROM cloudtrail"],
@@ -163,11 +167,188 @@ fn evidence_text_never_drives_the_terminal() {
     for args in screens {
         let out = bin().args(&args).args(["--lake", l]).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(!drives_terminal(&out.stdout) && !drives_terminal(&out.stderr), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !drives_terminal(&out.stdout) && !drives_terminal(&out.stderr),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     // The values are shown, escapes made visible, and kept whole in the lake and machine formats.
     let out = bin().args(["sql", "--lake", l, "SELECT user_agent FROM cloudtrail"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("curl␛[2J␛[31mred<U+009B>1m"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("curl␛[2J␛[31mred<U+009B>1m"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let json = sql(lake.path(), "SELECT user_agent FROM cloudtrail");
     assert_eq!(json[0]["user_agent"], "curl\u{1b}[2J\u{1b}[31mred\u{9b}1m");
+}
+
+#[test]
+fn search_time_ranges_far_from_the_evidence_are_plain_ranges() {
+    let lake = tempfile::tempdir().unwrap();
+    let case = case_folder();
+    let (out, summary) = ingest(lake.path(), &[case.path()]);
+    assert!(out.status.success(), "{summary}");
+    let n = |q: &str| {
+        let out = bin()
+            .args(["search", "--format", "json", "--limit", "100000", "--lake"])
+            .arg(lake.path())
+            .arg(q)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{q}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap().len() as i64
+    };
+    let all = count(lake.path(), "SELECT * FROM cloudtrail");
+    assert!(all > 0);
+    assert_eq!(n("event_time:[1970-01-01 TO 2300-01-01]"), all);
+    assert_eq!(n("event_time:[1900-01-01 TO 2999-12-31]"), all);
+    assert_eq!(n("event_time:[3000-01-01 TO 4000-01-01]"), 0);
+    assert_eq!(n("event_time:[1900-01-01 TO 1960-01-01]"), 0);
+}
+
+/// A small evidence folder for `investigate`.
+fn small_evidence(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let rec = r#"{"eventVersion":"1.08","eventID":"ev-1","eventTime":"2026-03-10T10:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7"}"#;
+    std::fs::write(dir.join("trail.json"), format!("{{\"Records\":[{rec}]}}")).unwrap();
+}
+
+#[test]
+fn report_folders_hold_only_what_trailflow_writes() {
+    let work = tempfile::tempdir().unwrap();
+    small_evidence(&work.path().join("evidence"));
+    let investigate =
+        |args: &[&str]| bin().current_dir(work.path()).args(["investigate", "--quiet"]).args(args).output().unwrap();
+    // A case name is a folder name, never a path that leads elsewhere.
+    for bad in ["../../x", "a/b", "..", ""] {
+        let out = investigate(&["--case", bad, "evidence"]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!work.path().parent().unwrap().join("x").exists());
+    }
+    // A user's own file in hunts/ survives a rerun and a --replace by another case.
+    let out = investigate(&["-o", "report", "evidence"]);
+    assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
+    let mine = work.path().join("report/hunts/my-notes.txt");
+    std::fs::write(&mine, "my own notes").unwrap();
+    let out = investigate(&["-o", "report", "evidence"]);
+    assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
+    small_evidence(&work.path().join("other"));
+    let out = investigate(&["-o", "report", "--replace", "other"]);
+    assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my own notes");
+    // What trailflow wrote is listed in case.json, and the new run's files are there.
+    let case: Value = serde_json::from_slice(&std::fs::read(work.path().join("report/case.json")).unwrap()).unwrap();
+    let written: Vec<&str> = case["written"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(written.contains(&"hunts/summary.csv") && written.contains(&"report.html"), "{written:?}");
+    assert!(!written.iter().any(|w| w.contains("my-notes")), "{written:?}");
+}
+
+#[test]
+fn cases_that_name_their_evidence_alike_stay_apart_in_a_shared_lake() {
+    // Two cases, each in its own folder, each calling its evidence `evidence`, one shared lake.
+    let shared = tempfile::tempdir().unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    small_evidence(&a.path().join("evidence"));
+    let rec = r#"{"eventVersion":"1.08","eventID":"ev-b","eventTime":"2026-03-11T10:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.99","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111111111111:user/b","accountId":"111111111111","userName":"b"},"responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"No"}}"#;
+    std::fs::create_dir_all(b.path().join("evidence")).unwrap();
+    std::fs::write(b.path().join("evidence/trail.json"), format!("{{\"Records\":[{rec}]}}")).unwrap();
+    // A, then B, then A again: each run of A sees the shared lake holding B's rows too.
+    for dir in [a.path(), b.path(), a.path()] {
+        let out = bin()
+            .current_dir(dir)
+            .args(["investigate", "--quiet", "-o", "report", "--lake"])
+            .arg(shared.path())
+            .arg("evidence")
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Case B's report shows its console sign-in without MFA; case A's knows nothing of it.
+    let hits = |dir: &Path| {
+        std::fs::read_to_string(dir.join("report/hunts/console_login_without_mfa.csv")).unwrap_or_default()
+    };
+    assert!(hits(b.path()).contains("203.0.113.99"), "{}", hits(b.path()));
+    assert!(!hits(a.path()).contains("203.0.113.99"), "case A shows case B's evidence: {}", hits(a.path()));
+    let case: Value = serde_json::from_slice(&std::fs::read(a.path().join("report/case.json")).unwrap()).unwrap();
+    let real = case["evidence_real"][0].as_str().unwrap();
+    assert!(Path::new(real).is_absolute() && real.ends_with("evidence"), "{case}");
+    let events = sql(shared.path(), "SELECT DISTINCT source_file FROM cloudtrail");
+    assert_eq!(events.len(), 2, "{events:?}");
+}
+
+#[test]
+fn a_hunt_named_like_a_summary_does_not_overwrite_it() {
+    let lake = tempfile::tempdir().unwrap();
+    let case = case_folder();
+    let (out, summary) = ingest(lake.path(), &[case.path()]);
+    assert!(out.status.success(), "{summary}");
+    let queries = tempfile::tempdir().unwrap();
+    std::fs::write(
+        queries.path().join("summary.sql"),
+        "-- name: summary\n-- title: A hunt called summary\n-- severity: low\n-- description: Named like the summary file.\n-- attack: T1078\n-- attack_v19: T1078\nSELECT event_id FROM cloudtrail LIMIT 3\n",
+    )
+    .unwrap();
+    let outdir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["hunt", "run", "summary", "--queries"])
+        .arg(queries.path())
+        .args(["-o"])
+        .arg(outdir.path())
+        .args(["--lake"])
+        .arg(lake.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = std::fs::read_to_string(outdir.path().join("summary.csv")).unwrap();
+    assert!(summary.starts_with("hunt,"), "{summary}");
+    let hunt = std::fs::read_to_string(outdir.path().join("summary-hunt.csv")).unwrap();
+    assert_eq!(hunt.lines().count(), 4, "{hunt}");
+}
+
+#[test]
+fn flow_parquet_with_double_counts_is_read_as_integers() {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use std::sync::Arc;
+    let s = |v: &[&str]| Arc::new(StringArray::from(v.to_vec())) as ArrayRef;
+    let f = |v: &[f64]| Arc::new(Float64Array::from(v.to_vec())) as ArrayRef;
+    let i = |v: &[i64]| Arc::new(Int64Array::from(v.to_vec())) as ArrayRef;
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![
+        ("version", i(&[2, 2])),
+        ("account_id", s(&["123456789010", "123456789010"])),
+        ("interface_id", s(&["eni-1", "eni-1"])),
+        ("srcaddr", s(&["203.0.113.9", "203.0.113.10"])),
+        ("dstaddr", s(&["10.0.1.5", "10.0.1.5"])),
+        ("srcport", f(&[40123.0, 40124.0])),
+        ("dstport", f(&[443.0, 443.0])),
+        ("protocol", f(&[6.0, 6.0])),
+        ("packets", f(&[3.0, 3.0])),
+        ("bytes", f(&[208.0, 208.5])),
+        ("start", i(&[1_700_000_000, 1_700_000_000])),
+        ("end", i(&[1_700_000_060, 1_700_000_060])),
+        ("action", s(&["ACCEPT", "ACCEPT"])),
+        ("log_status", s(&["OK", "OK"])),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("AWSLogs/123456789010/vpcflowlogs/us-east-1/2023/11/14/123456789010_vpcflowlogs_us-east-1_fl-1_20231114T2210Z_a.log.parquet");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w =
+        datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, summary) = ingest(lake.path(), &[dir.path()]);
+    assert_eq!(out.status.code(), Some(3), "{summary}");
+    let rows = sql(lake.path(), "SELECT srcport, dstport, protocol, packets, bytes FROM flow_logs");
+    assert_eq!(
+        rows,
+        vec![serde_json::json!({"srcport": 40123, "dstport": 443, "protocol": 6, "packets": 3, "bytes": 208})]
+    );
+    // The fraction is the record's error, named.
+    let errors = sql(lake.path(), "SELECT reason FROM ingest_errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0]["reason"].as_str().unwrap().contains("208.5"), "{errors:?}");
 }

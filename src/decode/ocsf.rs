@@ -38,6 +38,16 @@ fn text(v: &Value, path: &str) -> Option<Value> {
     })
 }
 
+/// A count or a port as an integer, whatever type the Parquet column had: `208.0` (a double
+/// column, as some Security Lake writers make) is 208. A fraction or a value out of range is left
+/// as it is, for the flow decoder to reject with the record.
+fn whole(v: &Value) -> Value {
+    match v.as_f64() {
+        Some(f) if v.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+        _ => v.clone(),
+    }
+}
+
 /// Below this, an epoch number is seconds, not milliseconds: OCSF's timestamps are milliseconds,
 /// but some mappers (OCSF's own Data Prepper example among them) write seconds. 10^11
 /// milliseconds is March 1973; 10^11 seconds is the year 5138.
@@ -136,7 +146,14 @@ fn cloudtrail(r: &Value) -> Value {
     put(&mut who, "invokedBy", text(r, "actor.invoked_by"));
     let mut attributes = Map::new();
     put(&mut attributes, "mfaAuthenticated", text(r, "actor.session.is_mfa").or_else(|| text(r, "actor.session.mfa")));
-    put(&mut attributes, "creationDate", at(r, "actor.session.created_time_dt").or_else(|| at(r, "actor.session.created_time")).and_then(iso_time).map(Value::from));
+    put(
+        &mut attributes,
+        "creationDate",
+        at(r, "actor.session.created_time_dt")
+            .or_else(|| at(r, "actor.session.created_time"))
+            .and_then(iso_time)
+            .map(Value::from),
+    );
     let mut session = Map::new();
     if !attributes.is_empty() {
         session.insert("attributes".into(), Value::Object(attributes));
@@ -174,7 +191,8 @@ fn flow(r: &Value) -> Map<String, Value> {
     let ingress = matches!(ingress.as_deref(), Some("ingress" | "inbound"));
     let local = if ingress { "dst_endpoint" } else { "src_endpoint" };
     let local_or_other = |k: &str| {
-        text(r, &format!("{local}.{k}")).or_else(|| text(r, &format!("{}.{k}", if ingress { "src_endpoint" } else { "dst_endpoint" })))
+        text(r, &format!("{local}.{k}"))
+            .or_else(|| text(r, &format!("{}.{k}", if ingress { "src_endpoint" } else { "dst_endpoint" })))
     };
     put(&mut f, "version", text(r, "metadata.product.version"));
     put(&mut f, "account-id", text(r, "cloud.account.uid").or_else(|| text(r, "cloud.account_uid")));
@@ -195,30 +213,64 @@ fn flow(r: &Value) -> Map<String, Value> {
             None => put(&mut f, addr, ip),
         }
     }
-    put(&mut f, "srcport", at(r, "src_endpoint.port").cloned());
-    put(&mut f, "dstport", at(r, "dst_endpoint.port").cloned());
-    put(&mut f, "protocol", at(r, "connection_info.protocol_num").cloned());
-    put(&mut f, "packets", at(r, "traffic.packets").cloned());
-    put(&mut f, "bytes", at(r, "traffic.bytes").cloned());
-    put(&mut f, "start", at(r, "start_time").or_else(|| at(r, "start_time_dt")).or_else(|| at(r, "time")).and_then(unix_seconds));
+    put(&mut f, "srcport", at(r, "src_endpoint.port").map(whole));
+    put(&mut f, "dstport", at(r, "dst_endpoint.port").map(whole));
+    put(&mut f, "protocol", at(r, "connection_info.protocol_num").map(whole));
+    put(&mut f, "packets", at(r, "traffic.packets").map(whole));
+    put(&mut f, "bytes", at(r, "traffic.bytes").map(whole));
+    put(
+        &mut f,
+        "start",
+        at(r, "start_time").or_else(|| at(r, "start_time_dt")).or_else(|| at(r, "time")).and_then(unix_seconds),
+    );
     put(&mut f, "end", at(r, "end_time").or_else(|| at(r, "end_time_dt")).and_then(unix_seconds));
-    let action = text(r, "action").or_else(|| text(r, "disposition")).and_then(|a| match a.as_str()?.to_ascii_lowercase().as_str() {
-        "allowed" | "accept" | "accepted" => Some(Value::from("ACCEPT")),
-        "denied" | "blocked" | "reject" | "rejected" => Some(Value::from("REJECT")),
-        _ => None,
+    let action = text(r, "action").or_else(|| text(r, "disposition")).and_then(|a| {
+        match a.as_str()?.to_ascii_lowercase().as_str() {
+            "allowed" | "accept" | "accepted" => Some(Value::from("ACCEPT")),
+            "denied" | "blocked" | "reject" | "rejected" => Some(Value::from("REJECT")),
+            _ => None,
+        }
     });
     put(&mut f, "action", action);
     put(&mut f, "log-status", text(r, "status_code"));
-    put(&mut f, "tcp-flags", at(r, "connection_info.tcp_flags").filter(|v| v.is_number()).cloned());
+    put(&mut f, "tcp-flags", at(r, "connection_info.tcp_flags").filter(|v| v.is_number()).map(whole));
     put(&mut f, "region", text(r, "cloud.region"));
     put(&mut f, "az-id", text(r, "cloud.zone"));
     put(&mut f, "pkt-src-aws-service", text(r, "src_endpoint.svc_name"));
     put(&mut f, "pkt-dst-aws-service", text(r, "dst_endpoint.svc_name"));
-    let direction = text(r, "connection_info.direction").and_then(|d| match d.as_str()?.to_ascii_lowercase().as_str() {
-        "inbound" | "ingress" => Some(Value::from("ingress")),
-        "outbound" | "egress" => Some(Value::from("egress")),
-        _ => None,
-    });
+    let direction =
+        text(r, "connection_info.direction").and_then(|d| match d.as_str()?.to_ascii_lowercase().as_str() {
+            "inbound" | "ingress" => Some(Value::from("ingress")),
+            "outbound" | "egress" => Some(Value::from("egress")),
+            _ => None,
+        });
     put(&mut f, "flow-direction", direction);
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_ports_written_as_doubles_are_read_as_integers() {
+        // Security Lake writers that type every number as a double: 208.0 is 208.
+        let row = json!({
+            "class_uid": 4001, "metadata": {"product": {"version": "5"}},
+            "src_endpoint": {"ip": "203.0.113.9", "port": 40123.0}, "dst_endpoint": {"ip": "10.0.1.5", "port": 443.0, "interface_uid": "eni-1"},
+            "connection_info": {"protocol_num": 6.0, "direction": "Inbound", "tcp_flags": 2.0},
+            "traffic": {"packets": 3.0, "bytes": 208.0}, "start_time": 1700000000000i64, "end_time": 1700000060000i64, "action": "Allowed"
+        });
+        let Mapped::Flow(f) = map(&row) else { panic!("not a flow") };
+        for (k, v) in
+            [("srcport", 40123), ("dstport", 443), ("protocol", 6), ("packets", 3), ("bytes", 208), ("tcp-flags", 2)]
+        {
+            assert_eq!(f[k], json!(v), "{k}");
+        }
+        // A fraction stays as written: the flow decoder rejects that record, not the file.
+        let mut odd = row.clone();
+        odd["traffic"]["bytes"] = json!(208.5);
+        let Mapped::Flow(f) = map(&odd) else { panic!("not a flow") };
+        assert_eq!(f["bytes"], json!(208.5));
+    }
 }

@@ -34,7 +34,10 @@ fn what_it_is(names: &[&str]) -> String {
     if has("event_id") && has("event_time") && has("raw") {
         "a Parquet file of a trailflow lake, not evidence: query the lake itself".to_string()
     } else {
-        format!("a Parquet file that is not a VPC flow log (columns {shown}{})", if names.len() > 8 { ", ..." } else { "" })
+        format!(
+            "a Parquet file that is not a VPC flow log (columns {shown}{})",
+            if names.len() > 8 { ", ..." } else { "" }
+        )
     }
 }
 
@@ -47,6 +50,19 @@ fn as_text(col: &ArrayRef) -> Result<ArrayRef, String> {
         }
         _ => col.clone(),
     };
+    if matches!(col.data_type(), DataType::Float32 | DataType::Float64) {
+        // Counts and ports in a double column: a whole number is the integer it stands for; a
+        // fraction stays as written, for the flow decoder to reject with its record.
+        let f = cast(&col, &DataType::Float64).map_err(|e| e.to_string())?;
+        let f = f.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        let text: datafusion::arrow::array::StringArray = f
+            .iter()
+            .map(|v| {
+                v.map(|v| if v.fract() == 0.0 && v.abs() < 9.0e15 { format!("{}", v as i64) } else { format!("{v}") })
+            })
+            .collect();
+        return Ok(std::sync::Arc::new(text));
+    }
     cast(&col, &DataType::Utf8).map_err(|e| format!("a column of type {} cannot be read: {e}", col.data_type()))
 }
 

@@ -612,6 +612,15 @@ pub async fn run_to_dir(
     Ok(results)
 }
 
+/// The summaries a results folder holds beside the hunts' files.
+pub const SUMMARY_FILES: [&str; 2] = ["summary", "sigma_summary"];
+
+/// The file a hunt's rows go to: `NAME.EXT`, or `NAME-hunt.EXT` for a hunt (or Sigma rule) whose
+/// name is a summary's, which would otherwise overwrite it.
+pub fn hunt_file(name: &str, ext: &str) -> String {
+    if SUMMARY_FILES.iter().any(|s| s.eq_ignore_ascii_case(name)) { format!("{name}-hunt.{ext}") } else { format!("{name}.{ext}") }
+}
+
 /// Run hunts one after the other; with `dir`, write each one's rows to `NAME.EXT` there. A hunt
 /// whose evidence the lake lacks is not run (and says why); one that fails is recorded and the
 /// rest go on.
@@ -637,7 +646,7 @@ pub async fn run_each(
     let mut results = Vec::new();
     let evidence = Evidence::default();
     for h in hunts {
-        let file = format!("{}.{ext}", h.name);
+        let file = hunt_file(&h.name, ext);
         let path = dir.map(|d| d.join(&file));
         if let Ok(Some(why)) = evidence.missing(ctx, h).await {
             // Nothing to look at: no file, and the summary says why rather than "0".

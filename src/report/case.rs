@@ -1,7 +1,7 @@
 //! Which case a report folder holds (`case.json`), making a folder ready for a case, and the rows
 //! of a case in a lake that several cases share.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -23,6 +23,15 @@ pub(super) struct CaseFile {
     pub(super) case: Option<String>,
     /// The evidence paths, as given, of every run of the case.
     pub(super) evidence: Vec<String>,
+    /// The same, as canonical absolute paths: what the case's rows are read under in a shared
+    /// lake (two cases that each call their evidence `evidence` are two cases). Empty in case
+    /// files written before it was recorded.
+    #[serde(default)]
+    pub(super) evidence_real: Vec<String>,
+    /// The files the last run wrote in the folder (relative paths): what a rerun or `--replace`
+    /// removes, and nothing else. `None` in case files written before it was recorded.
+    #[serde(default)]
+    pub(super) written: Option<Vec<String>>,
     /// The lake the case's rows are in.
     pub(super) lake: String,
     /// True when the lake is the case's own (in the folder) rather than shared.
@@ -41,14 +50,20 @@ impl CaseFile {
     /// same lake?
     fn same_case(&self, other: &CaseFile) -> bool {
         let real = |v: &[String]| -> Vec<PathBuf> {
-            let mut r: Vec<PathBuf> = v.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p))).collect();
+            let mut r: Vec<PathBuf> =
+                v.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p))).collect();
             r.sort();
             r.dedup();
             r
         };
         match (&self.case, &other.case) {
             (Some(a), Some(b)) => a == b,
-            (None, None) => real(&self.evidence) == real(&other.evidence) && self.lake == other.lake,
+            (None, None) => {
+                let mine = if self.evidence_real.is_empty() { real(&self.evidence) } else { real(&self.evidence_real) };
+                let theirs =
+                    if other.evidence_real.is_empty() { real(&other.evidence) } else { real(&other.evidence_real) };
+                mine == theirs && self.lake == other.lake
+            }
             _ => false,
         }
     }
@@ -67,12 +82,13 @@ pub(super) fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
     let mut case = CaseFile {
         case: opts.case.clone(),
         evidence: opts.inputs.iter().map(|p| p.display().to_string()).collect(),
+        evidence_real: opts.inputs.iter().map(|p| real_path(p).display().to_string()).collect(),
         lake: lake.display().to_string(),
         own_lake: opts.lake.is_none(),
+        written: None,
     };
-    let previous: Option<std::result::Result<CaseFile, String>> = std::fs::read_to_string(out.join(CASE_FILE))
-        .ok()
-        .map(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
+    let previous: Option<std::result::Result<CaseFile, String>> =
+        std::fs::read_to_string(out.join(CASE_FILE)).ok().map(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
     let same = matches!(&previous, Some(Ok(p)) if p.same_case(&case));
     let used = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
     let remove = |name: &str| -> Result<()> {
@@ -97,17 +113,14 @@ pub(super) fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
                 ),
             }));
         }
-        for name in GENERATED.iter().chain([&CASE_FILE]) {
-            remove(name)?;
-        }
+        remove_generated(out, previous.as_ref().and_then(|p| p.as_ref().ok()))?;
+        remove(CASE_FILE)?;
         // The replaced case's own lake goes with it; a shared lake is never touched.
         if matches!(&previous, Some(Ok(p)) if p.own_lake) || out.join(CASE_LAKE).join("_trailflow").is_dir() {
             remove(CASE_LAKE)?;
         }
     } else if same {
-        for name in GENERATED {
-            remove(name)?;
-        }
+        remove_generated(out, previous.as_ref().and_then(|p| p.as_ref().ok()))?;
         if let Some(Ok(p)) = &previous {
             // A named case gathers the evidence of all its runs.
             for e in &p.evidence {
@@ -115,11 +128,94 @@ pub(super) fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
                     case.evidence.insert(0, e.clone());
                 }
             }
+            for e in &p.evidence_real {
+                if !case.evidence_real.contains(e) {
+                    case.evidence_real.insert(0, e.clone());
+                }
+            }
         }
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     write_file(&out.join(CASE_FILE), &serde_json::to_string_pretty(&case)?)?;
     Ok(case)
+}
+
+/// A path as a canonical absolute one (as given when it cannot be resolved).
+pub(super) fn real_path(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+/// Remove what an earlier run wrote in the folder: the files its case file lists (a file of the
+/// user's own among them, in `hunts/` say, stays), then the folders left empty. A case file
+/// written before the list was kept: trailflow's files and folders by name, as then.
+fn remove_generated(out: &Path, previous: Option<&CaseFile>) -> Result<()> {
+    let gone = |r: std::io::Result<()>, p: &Path| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(p, e)),
+        _ => Ok(()),
+    };
+    match previous.and_then(|p| p.written.as_ref()) {
+        Some(files) => {
+            for f in files {
+                // Only plain relative names inside the folder: a case file is no licence to remove
+                // anything else.
+                let rel = Path::new(f);
+                if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                    continue;
+                }
+                let p = out.join(rel);
+                if p.symlink_metadata().is_ok_and(|m| m.is_file()) {
+                    gone(std::fs::remove_file(&p), &p)?;
+                }
+            }
+            for dir in GENERATED.iter().chain(["sigma"].iter()) {
+                let p = out.join(dir);
+                if p.is_dir() {
+                    // Left when the user's own files are in it.
+                    let _ = std::fs::remove_dir(&p);
+                }
+            }
+            Ok(())
+        }
+        None => {
+            for name in GENERATED {
+                let p = out.join(name);
+                let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                gone(r, &p)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Record in the case file the files this run wrote in the folder (those changed since `since`,
+/// outside the lake).
+pub(super) fn record_written(out: &Path, case: &mut CaseFile, since: std::time::SystemTime) -> Result<()> {
+    fn walk(dir: &Path, base: &Path, since: std::time::SystemTime, acc: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                walk(&p, base, since, acc);
+            } else if meta.is_file() && meta.modified().is_ok_and(|m| m >= since) {
+                if let Ok(rel) = p.strip_prefix(base) {
+                    acc.push(rel.to_string_lossy().to_string());
+                }
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for name in GENERATED.iter().chain(["sigma"].iter()) {
+        let p = out.join(name);
+        if p.is_dir() {
+            walk(&p, out, since, &mut written);
+        } else if p.is_file() {
+            written.push(name.to_string());
+        }
+    }
+    written.sort();
+    case.written = Some(written);
+    write_file(&out.join(CASE_FILE), &serde_json::to_string_pretty(&*case)?)
 }
 
 /// The rows of a case in a shared lake: the files under its evidence paths, the files they are
@@ -168,4 +264,3 @@ pub(super) async fn case_scope(lake: &crate::lake::Lake, evidence: &[String]) ->
         inputs: std::sync::Arc::new(evidence.to_vec()),
     })
 }
-

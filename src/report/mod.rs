@@ -76,9 +76,13 @@ pub(super) const SHOWN_ROWS: usize = 15;
 pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     // The rules are read first: a folder that is not there stops the run before the long part.
     let sigma = opts.sigma.as_deref().map(hunt::sigma::load_dir).transpose()?;
-    let case = case::prepare_folder(opts)?;
+    let started = std::time::SystemTime::now();
+    let mut case = case::prepare_folder(opts)?;
     let lake_dir = PathBuf::from(&case.lake);
-    let mut ingest_opts = crate::ingest::IngestOptions::new(&lake_dir, opts.inputs.clone());
+    // The evidence is read under its canonical absolute paths: in a lake several cases share, two
+    // cases that each call their evidence `evidence` stay two cases.
+    let inputs: Vec<PathBuf> = opts.inputs.iter().map(|p| case::real_path(p)).collect();
+    let mut ingest_opts = crate::ingest::IngestOptions::new(&lake_dir, inputs);
     ingest_opts.inventory_time = opts.inventory_time;
     ingest_opts.progress = opts.progress;
     ingest_opts.limits = opts.limits;
@@ -89,7 +93,14 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     let lake = crate::lake::Lake::open(&lake_dir)?;
     let runtime = crate::query::runtime()?;
     let (changes, flagged, results, sigma_results) = runtime.block_on(async {
-        let scope = if case.own_lake { crate::query::Scope::default() } else { case::case_scope(&lake, &case.evidence).await? };
+        let scope = if case.own_lake {
+            crate::query::Scope::default()
+        } else {
+            // Files read under their canonical paths (a case file of an earlier version knows only
+            // the paths as given).
+            let paths = if case.evidence_real.is_empty() { &case.evidence } else { &case.evidence_real };
+            case::case_scope(&lake, paths).await?
+        };
         let session_opts = crate::session::SessionOptions {
             window_us: opts.window_us,
             baseline_us: opts.baseline_us,
@@ -170,6 +181,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     for page in ["summary.md", "report.html"] {
         write_file(&opts.output.join(page), &render::render(page, &findings)?)?;
     }
+    case::record_written(&opts.output, &mut case, started)?;
     let sigma_summary = sigma.as_ref().map(|loaded| (&sigma_results[..], loaded.skipped.len()));
     Ok(Outcome { summary_text: terminal_summary(&flagged, &results, sigma_summary, &notes, opts, &case), complete: notes.is_empty() })
 }

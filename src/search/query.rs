@@ -190,8 +190,10 @@ impl Compiler<'_> {
                 if field.as_deref() != Some("event_time") {
                     return Err(bad(self.original, "ranges are for event_time only, e.g. event_time:[2026-03-10 TO 2026-03-11}"));
                 }
-                let from = self.time(&lower)?.map(|(t, incl)| if incl { t } else { t + 1 });
-                let to = self.time(&upper)?.map(|(t, incl)| if incl { t + 1 } else { t });
+                // The lake holds times from 1970 to 2200 only: a bound beyond them selects the same
+                // events (and the index's own time type cannot hold years far past them).
+                let from = self.time(&lower)?.map(|(t, incl)| crate::time::clamp_time(if incl { t } else { t.saturating_add(1) }));
+                let to = self.time(&upper)?.map(|(t, incl)| crate::time::clamp_time(if incl { t.saturating_add(1) } else { t }));
                 Ok(Q::Time(from, to))
             }
             UserInputLeaf::Set { field, elements } => {
