@@ -213,6 +213,20 @@ fn apply_env_settings(options: &mut ConfigOptions) -> Result<()> {
 /// Register every table of the lake that has files (as a view of the scope's rows when the scope
 /// is not the whole lake).
 pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -> Result<()> {
+    // A lake that is not whole would answer as if the missing rows never were: say so instead.
+    let problems = {
+        let _guard = lake.snapshot()?;
+        lake.not_whole()?
+    };
+    if !problems.is_empty() {
+        let shown: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
+        return Err(Error::Invalid(format!(
+            "the lake at {} is not whole, so its answers would be wrong: {}{}; restore the files from a copy of the lake, or remove them and ingest their evidence again",
+            lake.root.display(),
+            shown.join("; "),
+            if problems.len() > 3 { format!("; and {} more", problems.len() - 3) } else { String::new() }
+        )));
+    }
     for table in TABLES {
         let dir = lake.table_dir(table);
         if !dir.is_dir() {

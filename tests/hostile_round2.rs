@@ -352,3 +352,76 @@ fn flow_parquet_with_double_counts_is_read_as_integers() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0]["reason"].as_str().unwrap().contains("208.5"), "{errors:?}");
 }
+
+#[test]
+fn a_lake_that_is_not_whole_says_so_naming_the_file() {
+    let case = case_folder();
+    let damage = |how: &dyn Fn(&Path)| {
+        let lake = tempfile::tempdir().unwrap();
+        let (out, summary) = ingest(lake.path(), &[case.path()]);
+        assert!(out.status.success(), "{summary}");
+        let mut files: Vec<PathBuf> = Vec::new();
+        for e in walk(&lake.path().join("flow_logs")) {
+            if e.extension().is_some_and(|x| x == "parquet") {
+                files.push(e);
+            }
+        }
+        files.sort();
+        let victim = files[0].clone();
+        how(&victim);
+        let name = victim.file_name().unwrap().to_string_lossy().to_string();
+        for args in [
+            vec!["sql", "SELECT count(*) FROM flow_logs"],
+            vec!["correlate"],
+            vec!["hunt", "run", "port_scan"],
+            vec!["stats"],
+        ] {
+            let out = bin().args(&args).arg("--lake").arg(lake.path()).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success(),
+                "{args:?} answered on a damaged lake: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            assert!(err.contains(&name) && err.contains("not whole"), "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        }
+        lake
+    };
+    damage(&|f: &Path| std::fs::write(f, b"").unwrap());
+    damage(&|f: &Path| std::fs::remove_file(f).unwrap());
+    damage(&|f: &Path| {
+        let bytes = std::fs::read(f).unwrap();
+        std::fs::write(f, &bytes[..bytes.len() / 2]).unwrap();
+    });
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn index_files_are_as_readable_as_the_lake() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = case_folder();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, summary) = ingest(lake.path(), &[case.path()]);
+    assert!(out.status.success(), "{summary}");
+    let index = lake.path().join("index");
+    let dir_mode = std::fs::metadata(&index).unwrap().permissions().mode() & 0o044;
+    assert_eq!(dir_mode, 0o044, "the test expects a folder others can read");
+    for f in walk(&index) {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o044, 0o044, "{} is {:o}", f.display(), mode);
+    }
+}

@@ -209,15 +209,28 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     // The index is committed after the lake run: a kill in between is repaired by the next opener,
     // which indexes this run again from its Parquet files.
     crate::failpoint("before_index_commit");
-    let merging = index.map(|i| i.commit()).transpose()?;
+    // The run is in the lake from here on: what fails now is said, and the exit status says some
+    // work is left (3), but the run stands.
+    let merging = match index.map(|i| i.commit()).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            summary.after_publish(format!("the search index was not updated ({e}): the next search brings it up to date from the lake"));
+            None
+        }
+    };
     drop(publishing);
     if let Some(m) = merging {
         phase(&pb, "index: merging segments");
-        m.wait()?;
+        if let Err(e) = m.wait() {
+            summary.after_publish(format!("the search index's segments were not merged ({e}): searches still see every event"));
+        }
     }
+    crate::search::index::share_files(&lake);
     // Runs that each leave a few files in the same partitions: merge them once they pile up.
-    if let Some(c) = compact::after_ingest(&lake, &lock, &|what| phase(&pb, what))? {
-        summary.compacted_files = c.tables.iter().map(|t| t.files_before - t.files_after).sum();
+    match compact::after_ingest(&lake, &lock, &|what| phase(&pb, what)) {
+        Ok(Some(c)) => summary.compacted_files = c.tables.iter().map(|t| t.files_before - t.files_after).sum(),
+        Ok(None) => {}
+        Err(e) => summary.after_publish(format!("small files were not merged ({e}): the lake is whole; `trailflow compact` tries again")),
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

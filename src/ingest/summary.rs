@@ -110,6 +110,9 @@ pub struct Summary {
     pub files_ignored: u64,
     /// trailflow's own folders in the inputs (lakes, report folders), left out: not evidence.
     pub own_folders: Vec<String>,
+    /// What failed after the run was in the lake (the index, the merge of small files): the run
+    /// stands, and the exit status says work is left.
+    pub after_publish: Vec<String>,
     pub files_by_kind: BTreeMap<String, u64>,
     pub files_rejected: u64,
     pub records: u64,
@@ -141,7 +144,13 @@ fn screen_list(values: &BTreeSet<String>) -> String {
 impl Summary {
     /// Some input was rejected: the caller should exit with the "partial" status.
     pub fn had_errors(&self) -> bool {
-        self.errors > 0
+        self.errors > 0 || !self.after_publish.is_empty()
+    }
+
+    /// Something failed after the run was published: a warning, not a fatal error.
+    pub fn after_publish(&mut self, what: String) {
+        self.warnings += 1;
+        self.after_publish.push(what);
     }
 
     /// A human-readable rendering.
@@ -202,6 +211,9 @@ impl Summary {
                 "  ... and {} more: trailflow sql \"SELECT * FROM ingest_errors\"\n",
                 self.errors as usize - self.rejected.len()
             ));
+        }
+        for w in &self.after_publish {
+            s.push_str(&format!("after the run   {}\n", screen_text(w)));
         }
         if self.compacted_files > 0 {
             s.push_str(&format!("compacted       {} small files merged into larger ones\n", self.compacted_files));

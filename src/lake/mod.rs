@@ -43,6 +43,9 @@ const PUBLISH_FILE: &str = "publish";
 /// a compaction while it removes the files it replaced.
 const READERS_FILE: &str = "readers";
 const COMMITTED: &str = "COMMITTED";
+/// The data files the last publication left, one `PATH<TAB>SIZE` a line (paths relative to the
+/// lake): what tells a file that went missing or changed from one the lake never had.
+const FILES: &str = "files";
 /// Lake files (relative paths) a committed run replaces: removed once its own files are in place.
 const REMOVE: &str = "REMOVE";
 /// How long a reader waits for another process to finish a cut-off run before it gives up.
@@ -350,7 +353,70 @@ impl Lake {
                 }
             }
         }
+        self.write_manifest()
+    }
+
+    /// Record the data files as they are now (after a publication, under its exclusive lock).
+    fn write_manifest(&self) -> Result<()> {
+        let mut text = String::new();
+        for table in crate::schema::TABLES {
+            for f in self.table_files(table)? {
+                let size = fs::metadata(&f).map_err(|e| Error::io(&f, e))?.len();
+                let rel = f.strip_prefix(&self.root).unwrap_or(&f);
+                text.push_str(&format!("{}\t{size}\n", rel.display()));
+            }
+        }
+        let path = self.meta().join(FILES);
+        let tmp = path.with_extension("tmp");
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(text.as_bytes()).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&tmp, e))?;
+        sync_dir(&self.meta());
         Ok(())
+    }
+
+    /// What keeps the lake from being whole, one line each naming the file: a data file that is
+    /// empty, that ends without a Parquet footer, that the last publication recorded with another
+    /// size, or that it recorded and is gone. Empty when the lake is whole. (A lake written before
+    /// the record was kept is checked for empty and cut files only.)
+    pub fn not_whole(&self) -> Result<Vec<String>> {
+        let recorded: std::collections::BTreeMap<String, u64> = fs::read_to_string(self.meta().join(FILES))
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| l.rsplit_once('\t'))
+                    .filter_map(|(p, n)| Some((p.to_string(), n.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for table in crate::schema::TABLES {
+            for f in self.table_files(table)? {
+                let rel = f.strip_prefix(&self.root).unwrap_or(&f).display().to_string();
+                let size = fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+                let footer = || -> std::io::Result<bool> {
+                    use std::io::{Read, Seek, SeekFrom};
+                    let mut file = File::open(&f)?;
+                    file.seek(SeekFrom::End(-4))?;
+                    let mut magic = [0u8; 4];
+                    file.read_exact(&mut magic)?;
+                    Ok(&magic == b"PAR1")
+                };
+                if size == 0 {
+                    problems.push(format!("{rel} is empty (0 bytes)"));
+                } else if size < 12 || !footer().unwrap_or(false) {
+                    problems.push(format!("{rel} is not a whole Parquet file (it ends without a footer)"));
+                } else if let Some(was) = recorded.get(&rel).filter(|was| **was != size) {
+                    problems.push(format!("{rel} changed size since it was written ({size} bytes, was {was})"));
+                }
+                seen.insert(rel);
+            }
+        }
+        for rel in recorded.keys().filter(|r| !seen.contains(*r)) {
+            problems.push(format!("{rel} is missing"));
+        }
+        Ok(problems)
     }
 
     /// Every Parquet file of a table.

@@ -157,6 +157,28 @@ impl Merging {
     }
 }
 
+/// Make the index's files as readable as its folder: tantivy writes `meta.json` and
+/// `.managed.json` through temporary files created private (0600), so a reviewer who can read
+/// the lake could not search it. Nothing is made more open than the folder already is.
+pub fn share_files(lake: &Lake) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = index_dir(lake);
+        let Ok(meta) = std::fs::metadata(&dir) else { return };
+        let readable = meta.permissions().mode() & 0o044;
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            let mode = m.permissions().mode();
+            if m.is_file() && mode & readable != readable {
+                let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode | readable));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = lake;
+}
+
 /// Size of the index on disk, in bytes.
 pub fn index_bytes(lake: &Lake) -> u64 {
     fn walk(p: &Path) -> u64 {

@@ -197,7 +197,9 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
         }
         payload.runs.insert((*run).clone());
     }
-    commit(writer, &payload)
+    commit(writer, &payload)?;
+    super::index::share_files(lake);
+    Ok(())
 }
 
 /// A slice of a file for an indexing thread: file number, first row, rows.
