@@ -425,3 +425,52 @@ fn index_files_are_as_readable_as_the_lake() {
         assert_eq!(mode & 0o044, 0o044, "{} is {:o}", f.display(), mode);
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn folders_swapped_during_the_walk_lead_nowhere() {
+    use std::io::{BufRead, BufReader};
+    let rec = |id: &str| {
+        format!(
+            r#"{{"Records":[{{"eventVersion":"1.08","eventID":"{id}","eventTime":"2026-03-10T10:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7"}}]}}"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (evidence, outside) = (dir.path().join("evidence"), dir.path().join("outside"));
+    for (sub, id) in [("a", "a-1"), ("c", "c-1")] {
+        std::fs::create_dir_all(evidence.join(sub)).unwrap();
+        std::fs::write(evidence.join(sub).join("x.json"), rec(id)).unwrap();
+    }
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.json"), rec("secret-1")).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .env("TRAILFLOW_PAUSEPOINT", "after_listing:1500")
+        .args(["ingest", "--quiet", "--json", "--lake"])
+        .arg(lake.path())
+        .arg(&evidence)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("paused at") {
+        line.clear();
+    }
+    assert!(line.contains("paused at after_listing"), "{line}");
+    // While the walk holds the top folder's listing: `a` becomes a link out of the evidence, and
+    // `c` a new folder holding other content.
+    std::fs::rename(evidence.join("a"), evidence.join("a-moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, evidence.join("a")).unwrap();
+    std::fs::rename(evidence.join("c"), evidence.join("c-moved")).unwrap();
+    std::fs::create_dir_all(evidence.join("c")).unwrap();
+    std::fs::write(evidence.join("c/x.json"), rec("swapped-1")).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    let ids: Vec<Value> = sql(lake.path(), "SELECT event_id FROM cloudtrail");
+    assert!(ids.is_empty(), "read after the swap: {ids:?}");
+    let errors = sql(lake.path(), "SELECT file, reason FROM ingest_errors ORDER BY file");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().all(|e| e["reason"].as_str().unwrap().contains("folder not read")), "{errors:?}");
+}

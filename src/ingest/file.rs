@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use super::paths::path_info;
 use super::summary::{ErrorRow, Kind, Severity};
 use crate::output::excerpt;
-use super::source::{Unit, UnitData, open_regular};
+use super::source::{Opened, Unit, UnitData};
 use crate::decode::cloudtrail::{self, CtBuilder, Delivery, NaclEvent, Rec, raw_text};
 use crate::decode::json_stream::{self, Bounds, Container, Item};
 use crate::limits::Limits;
@@ -398,13 +398,13 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
     // comes last.
     let parquet = match (&data, &bytes_storage) {
         (UnitData::Bytes(b, _), _) | (UnitData::File(_), Some(b)) => b.starts_with(PARQUET_MAGIC),
-        (UnitData::File(path), None) => starts_with(path, PARQUET_MAGIC),
+        (UnitData::File(file), None) => starts_with(file, PARQUET_MAGIC),
     };
     if parquet {
         match (&data, bytes_storage.take()) {
             (UnitData::Bytes(b, _), _) => decode_parquet(&mut ctx, bytes::Bytes::from(b.clone())),
             (UnitData::File(_), Some(b)) => decode_parquet(&mut ctx, bytes::Bytes::from(b)),
-            (UnitData::File(path), None) => match open_regular(path) {
+            (UnitData::File(file), None) => match file.open() {
                 Ok(f) => decode_parquet(&mut ctx, f),
                 Err(e) => ctx.error(None, None, format!("cannot open: {e}"), None),
             },
@@ -416,7 +416,7 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
     let raw: Box<dyn Read + '_> = match (&data, &bytes_storage) {
         (UnitData::Bytes(b, _), _) => Box::new(&b[..]),
         (UnitData::File(_), Some(b)) => Box::new(&b[..]),
-        (UnitData::File(path), None) => match open_regular(path) {
+        (UnitData::File(file), None) => match file.open() {
             Ok(f) => Box::new(f),
             Err(e) => {
                 ctx.error(None, None, format!("cannot open: {e}"), None);
@@ -438,8 +438,8 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
 }
 
 /// A small regular file, whole.
-fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let mut f = open_regular(path)?;
+fn read_small(file: &Opened) -> std::io::Result<Vec<u8>> {
+    let mut f = file.open()?;
     let mut b = Vec::with_capacity(f.metadata().map(|m| m.len() as usize + 1).unwrap_or(0));
     f.read_to_end(&mut b)?;
     Ok(b)
@@ -457,9 +457,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// [`fingerprint`] of a file read in pieces.
-fn hash_file(path: &std::path::Path) -> std::io::Result<(String, String)> {
+fn hash_file(file: &Opened) -> std::io::Result<(String, String)> {
     use sha2::Digest;
-    let mut f = open_regular(path)?;
+    let mut f = file.open()?;
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut sha = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -358,7 +358,7 @@ fn read_again_with_flow_format(
     for slot in acc.results.iter_mut().filter(|r| plain(r)) {
         claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.file_id);
         let path = PathBuf::from(&slot.source_file);
-        let unit = Unit { outer: slot.source_file.as_str().into(), member: None, size: slot.size, data: source::UnitData::File(path) };
+        let unit = Unit { outer: slot.source_file.as_str().into(), member: None, size: slot.size, data: source::UnitData::File(source::Opened::path(path)) };
         let mut msgs = Vec::new();
         file::decode_unit(unit, claimed, &settings, &mut |m| msgs.push(m));
         for m in msgs {

@@ -22,8 +22,8 @@ use crate::limits::Limits;
 
 /// Where a unit's bytes are.
 pub enum UnitData {
-    /// A regular file on disk, read by the worker: the path to open (a followed link's target).
-    File(PathBuf),
+    /// A regular file on disk, read by the worker.
+    File(Opened),
     /// An archive member, already read (still compressed if it was `.gz`), with its share of the
     /// pending-bytes budget.
     Bytes(Vec<u8>, Option<Reservation>),
@@ -126,6 +126,107 @@ fn special_kind(ft: &std::fs::FileType) -> &'static str {
     if ft.is_symlink() { "a symbolic link" } else { "a special file" }
 }
 
+/// A regular file to read: opened by the walk through its folder's handle when it could be (so
+/// that no folder swapped after the listing changes which file is read), else by its path (a
+/// followed link's target, a file read again).
+#[derive(Debug)]
+pub struct Opened {
+    pub path: PathBuf,
+    pub file: Option<File>,
+}
+
+impl Opened {
+    pub fn path(path: PathBuf) -> Opened {
+        Opened { path, file: None }
+    }
+
+    /// The file, read from its start (each pass over it gets a handle of its own).
+    pub fn open(&self) -> std::io::Result<File> {
+        match &self.file {
+            Some(f) => {
+                let mut c = f.try_clone()?;
+                c.seek(SeekFrom::Start(0))?;
+                Ok(c)
+            }
+            None => open_regular(&self.path),
+        }
+    }
+}
+
+/// Folders and files opened through their folder's handle, never by a path that could have been
+/// swapped since it was listed: `openat` without following links, each opened entry checked
+/// against the listing's device and inode.
+#[cfg(target_os = "linux")]
+mod at {
+    use std::ffi::{CString, OsStr, OsString};
+    use std::fs::File;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{DirEntryExt, MetadataExt};
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+
+    /// One entry of a folder as listed: its name, what it was, its inode.
+    pub struct Listed {
+        pub name: OsString,
+        pub kind: std::io::Result<std::fs::FileType>,
+        pub ino: u64,
+    }
+
+    /// The entries of the folder a handle is open on (whatever path now leads there).
+    pub fn list(dir: &File) -> std::io::Result<Vec<Listed>> {
+        let rd = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?;
+        Ok(rd
+            .filter_map(|e| e.ok())
+            .map(|e| Listed { name: e.file_name(), kind: e.file_type(), ino: e.ino() })
+            .collect())
+    }
+
+    fn open_at(dir: &File, name: &OsStr, flags: i32) -> std::io::Result<File> {
+        let c = CString::new(name.as_bytes()).map_err(|_| std::io::Error::other("a name with a NUL byte"))?;
+        // SAFETY: `c` is a valid C string and `dir` an open descriptor for the call's duration; a
+        // descriptor returned is owned by the File made from it and by nothing else.
+        let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by openat and is owned by nothing else.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// Is the opened entry the one listed: same device as its folder, same inode?
+    fn same(parent: &File, opened: &File, ino: u64) -> std::io::Result<bool> {
+        let (p, o) = (parent.metadata()?, opened.metadata()?);
+        Ok(p.dev() == o.dev() && o.ino() == ino)
+    }
+
+    /// A subfolder, as listed.
+    pub fn open_dir(parent: &File, e: &Listed) -> std::io::Result<File> {
+        let f = open_at(parent, &e.name, libc::O_RDONLY | libc::O_DIRECTORY)?;
+        if !same(parent, &f, e.ino)? {
+            return Err(std::io::Error::other("the folder changed between its listing and its opening"));
+        }
+        Ok(f)
+    }
+
+    /// A regular file, as listed (never blocking on a FIFO swapped in).
+    pub fn open_file(parent: &File, e: &Listed) -> std::io::Result<File> {
+        let f = open_at(parent, &e.name, libc::O_RDONLY | libc::O_NONBLOCK)?;
+        let meta = f.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("no longer a regular file"));
+        }
+        if !same(parent, &f, e.ino)? {
+            return Err(std::io::Error::other("the file changed between its listing and its opening"));
+        }
+        Ok(f)
+    }
+
+    /// A folder named on the command line (a link there is the user's meaning).
+    pub fn open_root(path: &std::path::Path) -> std::io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::File::options().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(path)
+    }
+}
+
 /// Open a regular file for reading: never through a link in its last component, never blocking
 /// on a FIFO swapped in after the walk, and only when it is still a regular file once open.
 pub fn open_regular(path: &Path) -> std::io::Result<File> {
@@ -221,6 +322,12 @@ impl<'a> Walker<'a> {
             Err(e) => self.refuse(input, format!("cannot read: {e}")),
             Ok(m) if m.is_dir() => {
                 if !self.skip_own(input) {
+                    #[cfg(target_os = "linux")]
+                    match at::open_root(input) {
+                        Ok(h) => self.walk_dir_at(&h, input),
+                        Err(e) => self.refuse(input, format!("cannot read folder: {e}")),
+                    }
+                    #[cfg(not(target_os = "linux"))]
                     self.walk_dir(input)
                 }
             }
@@ -234,6 +341,7 @@ impl<'a> Walker<'a> {
         }
     }
 
+    #[cfg(not(target_os = "linux"))]
     fn walk_dir(&mut self, dir: &Path) {
         let mut entries: Vec<(PathBuf, std::io::Result<std::fs::FileType>)> = match std::fs::read_dir(dir) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| (e.path(), e.file_type()))).collect(),
@@ -243,11 +351,7 @@ impl<'a> Walker<'a> {
             }
         };
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let patterns: Vec<String> = std::fs::read_to_string(dir.join(IGNORE_FILE))
-            .map(|t| {
-                t.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
-            })
-            .unwrap_or_default();
+        let patterns = Self::patterns(dir);
         for (p, ft) in entries {
             let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             if name == IGNORE_FILE {
@@ -267,6 +371,64 @@ impl<'a> Walker<'a> {
                 Ok(ft) if ft.is_file() => self.walk_file(&p, &p),
                 Ok(ft) if ft.is_symlink() => self.walk_link(&p),
                 Ok(ft) => self.refuse(&p, format!("not a regular file ({}): not read", special_kind(&ft))),
+            }
+        }
+    }
+
+    /// The `.trailflowignore` patterns of a folder.
+    fn patterns(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join(IGNORE_FILE))
+            .map(|t| {
+                t.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A folder read through its handle: each subfolder and file opened through it, checked
+    /// against the listing, so a folder renamed and replaced by a link during the walk is refused,
+    /// never followed, and a file is read from the folder that was listed.
+    #[cfg(target_os = "linux")]
+    fn walk_dir_at(&mut self, dir: &File, shown: &Path) {
+        let mut entries = match at::list(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.refuse(shown, format!("cannot read folder: {e}"));
+                return;
+            }
+        };
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::failpoint("after_listing");
+        let patterns = Self::patterns(shown);
+        for e in entries {
+            let name = e.name.to_string_lossy().to_string();
+            let p = shown.join(&e.name);
+            if name == IGNORE_FILE {
+                continue;
+            }
+            if ignored_by(&patterns, &name) {
+                self.ignored += 1;
+                continue;
+            }
+            match &e.kind {
+                Err(err) => self.refuse(&p, format!("cannot read: {err}")),
+                Ok(ft) if ft.is_dir() => {
+                    if self.skip_own(&p) {
+                        continue;
+                    }
+                    match at::open_dir(dir, &e) {
+                        Ok(h) => self.walk_dir_at(&h, &p),
+                        Err(err) => self.refuse(
+                            &p,
+                            format!("folder not read: {err} (swapped for a link or moved during the walk?)"),
+                        ),
+                    }
+                }
+                Ok(ft) if ft.is_file() => match at::open_file(dir, &e) {
+                    Ok(f) => self.walk_opened(&p, Opened { path: p.clone(), file: Some(f) }),
+                    Err(err) => self.refuse(&p, format!("not read: {err}")),
+                },
+                Ok(ft) if ft.is_symlink() => self.walk_link(&p),
+                Ok(ft) => self.refuse(&p, format!("not a regular file ({}): not read", special_kind(ft))),
             }
         }
     }
@@ -314,13 +476,21 @@ impl<'a> Walker<'a> {
 
     /// A regular file: `shown` is its name in the lake, `open` the path to read.
     fn walk_file(&mut self, shown: &Path, open: &Path) {
+        self.walk_opened(shown, Opened::path(open.to_path_buf()))
+    }
+
+    /// A regular file, opened or to open: `shown` is its name in the lake.
+    fn walk_opened(&mut self, shown: &Path, opened: Opened) {
         let outer: Arc<str> = shown.to_string_lossy().into();
         let name = shown.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let size = std::fs::metadata(open).map(|m| m.len()).unwrap_or(0);
+        let size = match &opened.file {
+            Some(f) => f.metadata().map(|m| m.len()).unwrap_or(0),
+            None => std::fs::metadata(&opened.path).map(|m| m.len()).unwrap_or(0),
+        };
         match archive_kind(&name) {
-            None => (self.emit)(Unit { outer, member: None, data: UnitData::File(open.to_path_buf()), size }),
+            None => (self.emit)(Unit { outer, member: None, data: UnitData::File(opened), size }),
             Some(kind) => {
-                let file = match open_regular(open) {
+                let file = match opened.open() {
                     Ok(f) => f,
                     Err(e) => {
                         (self.error)(ErrorRow::file(&outer, None, format!("cannot open: {e}")));

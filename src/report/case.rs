@@ -197,10 +197,11 @@ pub(super) fn record_written(out: &Path, case: &mut CaseFile, since: std::time::
             let Ok(meta) = e.metadata() else { continue };
             if meta.is_dir() {
                 walk(&p, base, since, acc);
-            } else if meta.is_file() && meta.modified().is_ok_and(|m| m >= since) {
-                if let Ok(rel) = p.strip_prefix(base) {
-                    acc.push(rel.to_string_lossy().to_string());
-                }
+            } else if meta.is_file()
+                && meta.modified().is_ok_and(|m| m >= since)
+                && let Ok(rel) = p.strip_prefix(base)
+            {
+                acc.push(rel.to_string_lossy().to_string());
             }
         }
     }

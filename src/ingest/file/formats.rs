@@ -7,9 +7,9 @@ use super::records::decode_flow_fields;
 pub(super) const PARQUET_MAGIC: &[u8] = b"PAR1";
 
 /// Does the file begin with these bytes?
-pub(super) fn starts_with(path: &std::path::Path, magic: &[u8]) -> bool {
+pub(super) fn starts_with(file: &super::super::source::Opened, magic: &[u8]) -> bool {
     let mut head = vec![0u8; magic.len()];
-    open_regular(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == magic
+    file.open().and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == magic
 }
 
 /// A Parquet file: flow records, read through the flow decoder as the text records they stand
