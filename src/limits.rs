@@ -135,6 +135,11 @@ pub fn parse_size(text: &str) -> Option<usize> {
 /// in the one before.
 pub const MAX_CHAINED_OPERATORS: usize = 2000;
 
+/// Operators one statement may hold in all, whatever its brackets: a chain spread over nested
+/// parentheses (`((a OR b) OR c) OR ...`) costs the planner as much as one long chain (8,000
+/// terms planned for over a minute). The largest built-in query holds a few hundred.
+pub const MAX_TOTAL_OPERATORS: usize = 4000;
+
 /// Check how deeply a user's text nests, without parsing it (so that the check itself cannot run
 /// out of stack): brackets outside quotes and comments, and with `sql`, runs of binary operators
 /// at one bracket level, which a SQL parser turns into one level of nesting each. `what` names the
@@ -145,14 +150,32 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
     let mut chain: Vec<usize> = vec![0];
     let b = text.as_bytes();
     let mut i = 0;
+    let mut total = 0usize;
+    let mut count = |n: &mut usize| -> Result<()> {
+        *n += 1;
+        total += 1;
+        if *n > MAX_CHAINED_OPERATORS {
+            return Err(Error::Invalid(format!(
+                "{what} chains more than {MAX_CHAINED_OPERATORS} operators in one expression: use IN (...) or split it up"
+            )));
+        }
+        if total > MAX_TOTAL_OPERATORS {
+            return Err(Error::Invalid(format!(
+                "{what} holds more than {MAX_TOTAL_OPERATORS} operators in all: use IN (...) or split it up"
+            )));
+        }
+        Ok(())
+    };
     while i < b.len() {
         let c = b[i];
         match c {
             b'\'' | b'"' | b'`' => {
-                // To the closing quote; SQL doubles a quote to escape it, search queries use `\`.
+                // To the closing quote; SQL doubles a quote to escape it, search queries use `\`,
+                // and so do SQL's escape strings (`E'it\'s'`).
+                let escapes = !sql || (c == b'\'' && i > 0 && b[i - 1].eq_ignore_ascii_case(&b'e') && (i < 2 || !b[i - 2].is_ascii_alphanumeric() && b[i - 2] != b'_'));
                 i += 1;
                 while i < b.len() {
-                    if b[i] == b'\\' && !sql {
+                    if b[i] == b'\\' && escapes {
                         i += 2;
                         continue;
                     }
@@ -189,12 +212,7 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
             }
             b'+' | b'-' | b'*' | b'/' | b'%' | b'|' | b'&' | b'^' | b'<' | b'>' | b'=' if sql => {
                 if let Some(n) = chain.last_mut() {
-                    *n += 1;
-                    if *n > MAX_CHAINED_OPERATORS {
-                        return Err(Error::Invalid(format!(
-                            "{what} chains more than {MAX_CHAINED_OPERATORS} operators in one expression: use IN (...) or split it up"
-                        )));
-                    }
+                    count(n)?;
                 }
             }
             c if sql && c.is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_') => {
@@ -204,12 +222,7 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
                 if (word.eq_ignore_ascii_case("and") || word.eq_ignore_ascii_case("or"))
                     && let Some(n) = chain.last_mut()
                 {
-                    *n += 1;
-                    if *n > MAX_CHAINED_OPERATORS {
-                        return Err(Error::Invalid(format!(
-                            "{what} chains more than {MAX_CHAINED_OPERATORS} operators in one expression: use IN (...) or split it up"
-                        )));
-                    }
+                    count(n)?;
                 }
                 i = end;
                 continue;
@@ -224,6 +237,21 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_chains_are_bounded_however_they_hide() {
+        let chain = |n: usize| (0..n).map(|i| format!("x = {i}")).collect::<Vec<_>>().join(" OR ");
+        assert!(check_nesting(&format!("SELECT 1 WHERE {}", chain(100)), "q", true).is_ok());
+        // Spread over nested parentheses, each level short.
+        let mut nested = String::from("x = 0");
+        for i in 0..200 {
+            nested = format!("({nested} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i})");
+        }
+        assert!(check_nesting(&format!("SELECT 1 WHERE {nested}"), "q", true).unwrap_err().to_string().contains("in all"));
+        // Behind an escape string's escaped quote, the rest is not a string.
+        let hidden = format!("SELECT E'it\\'s' WHERE {}", chain(3000));
+        assert!(check_nesting(&hidden, "q", true).is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -474,3 +474,30 @@ fn folders_swapped_during_the_walk_lead_nowhere() {
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors.iter().all(|e| e["reason"].as_str().unwrap().contains("folder not read")), "{errors:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn sigma_rule_folders_are_read_within_bounds() {
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join("tests/data/sigma/attacker_tooling.yml"), rules.path().join("attacker_tooling.yml")).unwrap();
+    // A rule of 1.3 KB whose aliases, each ten of the one before, would expand to 10^9 nodes.
+    let mut laughs = String::from("title: laughs\nlogsource:\n  product: aws\n  service: cloudtrail\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        laughs.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+    }
+    laughs.push_str("detection:\n  sel:\n    eventName: *a9\n  condition: sel\n");
+    std::fs::write(rules.path().join("laughs.yml"), laughs).unwrap();
+    // Links back to the folder itself, twice.
+    std::os::unix::fs::symlink(".", rules.path().join("loop")).unwrap();
+    std::os::unix::fs::symlink("..", rules.path().join("up")).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, summary) = ingest(lake.path(), &[&root().join("tests/data/real/cloudtrail/stratus-red-team-detonation-logs")]);
+    assert!(out.status.success(), "{summary}");
+    let started = std::time::Instant::now();
+    let out = bin().args(["hunt", "run", "--sigma"]).arg(rules.path()).arg("--lake").arg(lake.path()).output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("laughs.yml") && text.contains("aliases expand"), "{text}");
+    assert!(text.contains("attacker_tooling") || text.contains("Calls from offensive tooling"), "{text}");
+}

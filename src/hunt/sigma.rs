@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::{Event, Yaml, YamlLoader};
 
 /// What a compiled rule reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,10 +130,10 @@ pub fn load_dir(dir: &Path) -> crate::error::Result<Loaded> {
                 continue;
             }
         };
-        let docs = match YamlLoader::load_from_str(&source) {
+        let docs = match bounded_yaml(&source) {
             Ok(d) => d,
             Err(e) => {
-                loaded.skipped.push((f, format!("not YAML: {e}")));
+                loaded.skipped.push((f, e));
                 continue;
             }
         };
@@ -222,16 +222,64 @@ pub fn load_dir(dir: &Path) -> crate::error::Result<Loaded> {
     Ok(loaded)
 }
 
+/// The rule files under a folder. A link to a folder is not followed (`rules -> .` would never
+/// end); a link to a file is read like the file.
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
+        let e = e?;
+        let p = e.path();
+        let ft = e.file_type()?;
+        if ft.is_dir() {
             collect(&p, out)?;
-        } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+        } else if (ft.is_file() || (ft.is_symlink() && p.is_file())) && p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
             out.push(p);
         }
     }
     Ok(())
+}
+
+/// Nodes a rule file may hold once its YAML aliases are expanded: a Sigma rule has tens; a file of
+/// nested aliases (each expanding the one before) would hold billions and take the memory.
+const MAX_YAML_NODES: usize = 200_000;
+
+/// A rule file's YAML documents, refused before loading when its aliases would expand past
+/// [`MAX_YAML_NODES`] (counted from the parser's events, which do not expand them).
+fn bounded_yaml(source: &str) -> Result<Vec<Yaml>, String> {
+    use yaml_rust2::parser::Parser;
+    let mut parser = Parser::new_from_str(source);
+    let mut total: usize = 0;
+    let mut size: HashMap<usize, usize> = HashMap::new();
+    // Open collections with an anchor: (anchor, total at their start).
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    loop {
+        let (event, _) = parser.next_token().map_err(|e| format!("not YAML: {e}"))?;
+        match event {
+            Event::StreamEnd => break,
+            Event::Alias(id) => total = total.saturating_add(size.get(&id).copied().unwrap_or(1)),
+            Event::Scalar(_, _, anchor, _) => {
+                total += 1;
+                if anchor > 0 {
+                    size.insert(anchor, 1);
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                total += 1;
+                open.push((anchor, total));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, start)) = open.pop()
+                    && anchor > 0
+                {
+                    size.insert(anchor, total - start + 1);
+                }
+            }
+            _ => {}
+        }
+        if total > MAX_YAML_NODES {
+            return Err(format!("its YAML aliases expand to more than {MAX_YAML_NODES} nodes: not loaded"));
+        }
+    }
+    YamlLoader::load_from_str(source).map_err(|e| format!("not YAML: {e}"))
 }
 
 fn text(y: &Yaml) -> Option<String> {
@@ -665,7 +713,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
 
 /// Compile one single-rule file's text: `Ok(None)` when it is not a CloudTrail rule.
 pub fn compile(file: &Path, source: &str) -> Result<Option<SigmaRule>, String> {
-    let docs = YamlLoader::load_from_str(source).map_err(|e| format!("not YAML: {e}"))?;
+    let docs = bounded_yaml(source)?;
     let doc = docs.first().ok_or("empty file")?;
     match parse_doc(file, doc)? {
         Some(Parsed::Rule(r)) => Ok(Some(r)),
