@@ -91,7 +91,8 @@ impl Limits {
             let Some(text) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) else {
                 return Ok(None);
             };
-            let n = if size { parse_size(&text).map(|n| n as u64) } else { text.trim().parse().ok().filter(|n| *n >= 1) };
+            let n =
+                if size { parse_size(&text).map(|n| n as u64) } else { text.trim().parse().ok().filter(|n| *n >= 1) };
             let want = if size { "a size such as 64K, 32M or 2G" } else { "a whole number of 1 or more" };
             n.map(Some).ok_or_else(|| Error::Invalid(format!("{var}={text:?}: give {want}")))
         };
@@ -172,7 +173,11 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
             b'\'' | b'"' | b'`' => {
                 // To the closing quote; SQL doubles a quote to escape it, search queries use `\`,
                 // and so do SQL's escape strings (`E'it\'s'`).
-                let escapes = !sql || (c == b'\'' && i > 0 && b[i - 1].eq_ignore_ascii_case(&b'e') && (i < 2 || !b[i - 2].is_ascii_alphanumeric() && b[i - 2] != b'_'));
+                let escapes = !sql
+                    || (c == b'\''
+                        && i > 0
+                        && b[i - 1].eq_ignore_ascii_case(&b'e')
+                        && (i < 2 || !b[i - 2].is_ascii_alphanumeric() && b[i - 2] != b'_'));
                 i += 1;
                 while i < b.len() {
                     if b[i] == b'\\' && escapes {
@@ -215,9 +220,13 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
                     count(n)?;
                 }
             }
-            c if sql && c.is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_') => {
+            c if sql
+                && c.is_ascii_alphabetic()
+                && (i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_') =>
+            {
                 // Word operators: AND, OR.
-                let end = b[i..].iter().position(|x| !x.is_ascii_alphanumeric() && *x != b'_').map_or(b.len(), |p| i + p);
+                let end =
+                    b[i..].iter().position(|x| !x.is_ascii_alphanumeric() && *x != b'_').map_or(b.len(), |p| i + p);
                 let word = &text[i..end];
                 if (word.eq_ignore_ascii_case("and") || word.eq_ignore_ascii_case("or"))
                     && let Some(n) = chain.last_mut()
@@ -245,9 +254,13 @@ mod tests {
         // Spread over nested parentheses, each level short.
         let mut nested = String::from("x = 0");
         for i in 0..200 {
-            nested = format!("({nested} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i})");
+            nested = format!(
+                "({nested} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i})"
+            );
         }
-        assert!(check_nesting(&format!("SELECT 1 WHERE {nested}"), "q", true).unwrap_err().to_string().contains("in all"));
+        assert!(
+            check_nesting(&format!("SELECT 1 WHERE {nested}"), "q", true).unwrap_err().to_string().contains("in all")
+        );
         // Behind an escape string's escaped quote, the rest is not a string.
         let hidden = format!("SELECT E'it\\'s' WHERE {}", chain(3000));
         assert!(check_nesting(&hidden, "q", true).is_err());

@@ -479,12 +479,16 @@ fn folders_swapped_during_the_walk_lead_nowhere() {
 #[test]
 fn sigma_rule_folders_are_read_within_bounds() {
     let rules = tempfile::tempdir().unwrap();
-    std::fs::copy(root().join("tests/data/sigma/attacker_tooling.yml"), rules.path().join("attacker_tooling.yml")).unwrap();
+    std::fs::copy(root().join("tests/data/sigma/attacker_tooling.yml"), rules.path().join("attacker_tooling.yml"))
+        .unwrap();
     // A rule of 1.3 KB whose aliases, each ten of the one before, would expand to 10^9 nodes.
-    let mut laughs = String::from("title: laughs\nlogsource:\n  product: aws\n  service: cloudtrail\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    let mut laughs = String::from(
+        "title: laughs\nlogsource:\n  product: aws\n  service: cloudtrail\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
     for i in 1..10 {
         let p = i - 1;
-        laughs.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        laughs
+            .push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
     }
     laughs.push_str("detection:\n  sel:\n    eventName: *a9\n  condition: sel\n");
     std::fs::write(rules.path().join("laughs.yml"), laughs).unwrap();
@@ -492,7 +496,8 @@ fn sigma_rule_folders_are_read_within_bounds() {
     std::os::unix::fs::symlink(".", rules.path().join("loop")).unwrap();
     std::os::unix::fs::symlink("..", rules.path().join("up")).unwrap();
     let lake = tempfile::tempdir().unwrap();
-    let (out, summary) = ingest(lake.path(), &[&root().join("tests/data/real/cloudtrail/stratus-red-team-detonation-logs")]);
+    let (out, summary) =
+        ingest(lake.path(), &[&root().join("tests/data/real/cloudtrail/stratus-red-team-detonation-logs")]);
     assert!(out.status.success(), "{summary}");
     let started = std::time::Instant::now();
     let out = bin().args(["hunt", "run", "--sigma"]).arg(rules.path()).arg("--lake").arg(lake.path()).output().unwrap();
@@ -500,4 +505,36 @@ fn sigma_rule_folders_are_read_within_bounds() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("laughs.yml") && text.contains("aliases expand"), "{text}");
     assert!(text.contains("attacker_tooling") || text.contains("Calls from offensive tooling"), "{text}");
+}
+
+#[test]
+fn large_zips_inside_zips_are_read_from_spilled_files() {
+    use std::io::Write;
+    let zip = |members: Vec<(&str, Vec<u8>, bool)>| -> Vec<u8> {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data, stored) in members {
+            let method = if stored { zip::CompressionMethod::Stored } else { zip::CompressionMethod::Deflated };
+            z.start_file(
+                name,
+                zip::write::SimpleFileOptions::default().compression_method(method).large_file(data.len() > (1 << 30)),
+            )
+            .unwrap();
+            z.write_all(&data).unwrap();
+        }
+        z.finish().unwrap().into_inner()
+    };
+    let rec = br#"{"Records":[{"eventVersion":"1.08","eventID":"nested-1","eventTime":"2026-03-10T10:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7"}]}"#;
+    // The innermost zip is 24 MiB (a stored pad): over the size held in memory, so it is spilled.
+    let l1 = zip(vec![("ev.json", rec.to_vec(), true), ("pad.bin", vec![0u8; 24 << 20], true)]);
+    assert!(l1.len() > 16 << 20);
+    let l2 = zip(vec![("l1.zip", l1, false)]);
+    let l3 = zip(vec![("l2.zip", l2, false)]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("l3.zip"), l3).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, summary) = ingest(lake.path(), &[dir.path()]);
+    assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{summary}");
+    let rows = sql(lake.path(), "SELECT event_id, source_file FROM cloudtrail");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0]["source_file"].as_str().unwrap().ends_with("l3.zip!l2.zip!l1.zip!ev.json"), "{rows:?}");
 }

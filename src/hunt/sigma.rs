@@ -231,7 +231,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let ft = e.file_type()?;
         if ft.is_dir() {
             collect(&p, out)?;
-        } else if (ft.is_file() || (ft.is_symlink() && p.is_file())) && p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+        } else if (ft.is_file() || (ft.is_symlink() && p.is_file()))
+            && p.extension().is_some_and(|x| x == "yml" || x == "yaml")
+        {
             out.push(p);
         }
     }
@@ -296,7 +298,9 @@ enum Parsed {
     Rule(SigmaRule),
     Correlation(Correlation),
     /// A rule of another log source, kept so a correlation that names it can say so.
-    Foreign { key: String },
+    Foreign {
+        key: String,
+    },
 }
 
 /// A correlation rule, before the rules it names are looked up.
@@ -331,7 +335,10 @@ fn header(doc: &Yaml) -> (String, String, String, Vec<String>) {
 fn timespan(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let unit = s.chars().last().ok_or("an empty timespan")?;
-    let n: u64 = s[..s.len() - unit.len_utf8()].trim().parse().map_err(|_| format!("timespan {s:?} is not a number and a unit (s, m, h, d, w)"))?;
+    let n: u64 = s[..s.len() - unit.len_utf8()]
+        .trim()
+        .parse()
+        .map_err(|_| format!("timespan {s:?} is not a number and a unit (s, m, h, d, w)"))?;
     let mult = match unit {
         's' => 1,
         'm' => 60,
@@ -379,7 +386,9 @@ fn parse_doc(file: &Path, doc: &Yaml) -> Result<Option<Parsed>, String> {
     let corr = &doc["correlation"];
     if !corr.is_badvalue() {
         let kind_text = text(&corr["type"]).unwrap_or_default();
-        let kind = CorrelationType::parse(&kind_text).ok_or_else(|| format!("correlation type {kind_text:?} is not event_count, value_count, temporal or temporal_ordered"))?;
+        let kind = CorrelationType::parse(&kind_text).ok_or_else(|| {
+            format!("correlation type {kind_text:?} is not event_count, value_count, temporal or temporal_ordered")
+        })?;
         if !corr["aliases"].is_badvalue() {
             return Err("correlation aliases are not compiled".into());
         }
@@ -393,7 +402,8 @@ fn parse_doc(file: &Path, doc: &Yaml) -> Result<Option<Parsed>, String> {
         if rules.is_empty() {
             return Err("the correlation names no rules".into());
         }
-        let span = text(&corr["timespan"]).or_else(|| text(&corr["timeframe"])).ok_or("the correlation has no timespan")?;
+        let span =
+            text(&corr["timespan"]).or_else(|| text(&corr["timeframe"])).ok_or("the correlation has no timespan")?;
         let (condition, field) = match kind {
             CorrelationType::EventCount | CorrelationType::ValueCount => count_condition(&corr["condition"])?,
             _ => (Vec::new(), None),
@@ -517,15 +527,23 @@ fn correlate(c: &Correlation, parsed: &[Parsed]) -> Result<SigmaRule, String> {
     for key in &c.rules {
         let found = parsed.iter().find_map(|p| match p {
             Parsed::Rule(r) if r.name.as_deref() == Some(key) || r.id == *key => Some(Ok(r)),
-            Parsed::Correlation(o) if o.id == *key => Some(Err(format!("it names {key}, another correlation (chained correlations are not compiled)"))),
-            Parsed::Foreign { key: k } if k == key => Some(Err(format!("it names {key}, which is not an AWS CloudTrail rule"))),
+            Parsed::Correlation(o) if o.id == *key => {
+                Some(Err(format!("it names {key}, another correlation (chained correlations are not compiled)")))
+            }
+            Parsed::Foreign { key: k } if k == key => {
+                Some(Err(format!("it names {key}, which is not an AWS CloudTrail rule")))
+            }
             _ => None,
         });
         match found {
             Some(Ok(r)) if r.kind == Kind::Events => parts.push(r),
             Some(Ok(_)) => return Err(format!("it names {key}, which aggregates itself")),
             Some(Err(why)) => return Err(why),
-            None => return Err(format!("it names {key}, which is not among the rules given (refer to a rule by its `name` or `id`)")),
+            None => {
+                return Err(format!(
+                    "it names {key}, which is not among the rules given (refer to a rule by its `name` or `id`)"
+                ));
+            }
         }
     }
     Ok(SigmaRule {
@@ -571,11 +589,23 @@ fn correlation_sql(c: &Correlation, parts: &[&SigmaRule]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    let g = |t: &str| groups.iter().map(|(_, a)| if t.is_empty() { a.clone() } else { format!("{t}.{a}") }).collect::<Vec<_>>();
-    let list = |v: Vec<String>, trailing: bool| if v.is_empty() { String::new() } else if trailing { format!("{}, ", v.join(", ")) } else { v.join(", ") };
-    let same_group = g("a").iter().zip(g("b")).map(|(a, b)| format!(" AND {a} IS NOT DISTINCT FROM {b}")).collect::<String>();
+    let g = |t: &str| {
+        groups.iter().map(|(_, a)| if t.is_empty() { a.clone() } else { format!("{t}.{a}") }).collect::<Vec<_>>()
+    };
+    let list = |v: Vec<String>, trailing: bool| {
+        if v.is_empty() {
+            String::new()
+        } else if trailing {
+            format!("{}, ", v.join(", "))
+        } else {
+            v.join(", ")
+        }
+    };
+    let same_group =
+        g("a").iter().zip(g("b")).map(|(a, b)| format!(" AND {a} IS NOT DISTINCT FROM {b}")).collect::<String>();
     let group_by = |t: &str| if groups.is_empty() { String::new() } else { format!(" GROUP BY {}", g(t).join(", ")) };
-    let holds = |col: &str| c.condition.iter().map(|(op, n)| format!("{col} {op} {n}")).collect::<Vec<_>>().join(" AND ");
+    let holds =
+        |col: &str| c.condition.iter().map(|(op, n)| format!("{col} {op} {n}")).collect::<Vec<_>>().join(" AND ");
     let order = format!(" ORDER BY first_seen{}", g("").iter().map(|a| format!(", {a}")).collect::<String>());
     let Some(span) = c.timespan else {
         // Over the whole evidence.
@@ -590,7 +620,9 @@ fn correlation_sql(c: &Correlation, parts: &[&SigmaRule]) -> String {
             holds(measure)
         );
     };
-    let within = |a: &str, b: &str| format!("{b}.event_time BETWEEN {a}.event_time - INTERVAL '{span} seconds' AND {a}.event_time");
+    let within = |a: &str, b: &str| {
+        format!("{b}.event_time BETWEEN {a}.event_time - INTERVAL '{span} seconds' AND {a}.event_time")
+    };
     match c.kind {
         CorrelationType::EventCount => {
             let window = format!(
@@ -628,7 +660,11 @@ fn correlation_sql(c: &Correlation, parts: &[&SigmaRule]) -> String {
             let n = parts.len();
             let mut from = "base r1".to_string();
             for i in 2..=n {
-                let same = g("r1").iter().zip(g(&format!("r{i}"))).map(|(a, b)| format!(" AND {a} IS NOT DISTINCT FROM {b}")).collect::<String>();
+                let same = g("r1")
+                    .iter()
+                    .zip(g(&format!("r{i}")))
+                    .map(|(a, b)| format!(" AND {a} IS NOT DISTINCT FROM {b}"))
+                    .collect::<String>();
                 from.push_str(&format!(
                     " JOIN base r{i} ON r{i}.sigma_rule = {i} AND r{i}.event_time >= r{p}.event_time AND r{i}.event_time <= r1.event_time + INTERVAL '{span} seconds'{same}",
                     p = i - 1
@@ -645,10 +681,16 @@ fn correlation_sql(c: &Correlation, parts: &[&SigmaRule]) -> String {
 
 /// Run the rules as hunts; with `dir`, write one CSV per rule there and `sigma_summary.csv`
 /// (every rule, run or not, with its id, level, tags, hits and status).
-pub async fn run(ctx: &datafusion::prelude::SessionContext, loaded: &Loaded, dir: Option<&Path>) -> crate::error::Result<Vec<super::HuntResult>> {
+pub async fn run(
+    ctx: &datafusion::prelude::SessionContext,
+    loaded: &Loaded,
+    dir: Option<&Path>,
+) -> crate::error::Result<Vec<super::HuntResult>> {
     let hunts: Vec<super::Hunt> = loaded.rules.iter().map(SigmaRule::to_hunt).collect();
     let refs: Vec<&super::Hunt> = hunts.iter().collect();
-    let results = super::run_each(ctx, &refs, &HashMap::new(), super::TimeRange::default(), dir, crate::output::Format::Csv).await?;
+    let results =
+        super::run_each(ctx, &refs, &HashMap::new(), super::TimeRange::default(), dir, crate::output::Format::Csv)
+            .await?;
     if let Some(dir) = dir {
         write_summary(&dir.join("sigma_summary.csv"), loaded, &results)?;
     }
@@ -680,7 +722,17 @@ fn write_summary(path: &Path, loaded: &Loaded, results: &[super::HuntResult]) ->
     }
     for (f, why) in &loaded.skipped {
         let stem = f.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-        rows.push([Some(stem), None, Some(format!("not run: {why}")), None, None, None, None, Some(f.display().to_string()), None]);
+        rows.push([
+            Some(stem),
+            None,
+            Some(format!("not run: {why}")),
+            None,
+            None,
+            None,
+            None,
+            Some(f.display().to_string()),
+            None,
+        ]);
         hits.push(None);
     }
     let column = |i: usize| -> ArrayRef { Arc::new(rows.iter().map(|r| r[i].clone()).collect::<StringArray>()) };
@@ -813,7 +865,8 @@ fn base64_offsets(value: &str) -> Vec<String> {
 
 /// The ways a command-line flag may be written on Windows (`windash`): `-`, `/` and the dashes.
 fn windash(value: &str) -> Vec<String> {
-    let mut out: Vec<String> = ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"].iter().map(|d| value.replace('-', d)).collect();
+    let mut out: Vec<String> =
+        ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"].iter().map(|d| value.replace('-', d)).collect();
     out.dedup();
     out
 }
@@ -834,14 +887,20 @@ fn field_condition(key: &str, value: &Yaml) -> Result<String, String> {
             "cased" => cased = true,
             "base64" | "base64offset" | "windash" => transforms.push(m),
             "i" | "m" | "s" if op == Some("re") => re_flags.push_str(m),
-            "contains" | "startswith" | "endswith" | "re" | "cidr" | "exists" | "gt" | "gte" | "lt" | "lte" | "fieldref" => {
+            "contains" | "startswith" | "endswith" | "re" | "cidr" | "exists" | "gt" | "gte" | "lt" | "lte"
+            | "fieldref" => {
                 if let Some(o) = op {
                     return Err(format!("the modifiers `{o}` and `{m}` together are not compiled"));
                 }
                 op = Some(m);
             }
-            "wide" | "utf16" | "utf16le" | "utf16be" => return Err(format!("the modifier `{m}` encodes binary text, which CloudTrail's JSON does not hold")),
-            "expand" => return Err("the modifier `expand` needs placeholder values from a Sigma pipeline, which trailflow does not have".into()),
+            "wide" | "utf16" | "utf16le" | "utf16be" => {
+                return Err(format!("the modifier `{m}` encodes binary text, which CloudTrail's JSON does not hold"));
+            }
+            "expand" => return Err(
+                "the modifier `expand` needs placeholder values from a Sigma pipeline, which trailflow does not have"
+                    .into(),
+            ),
             m => return Err(format!("the modifier `{m}` is not compiled")),
         }
     }
@@ -890,7 +949,8 @@ fn field_condition(key: &str, value: &Yaml) -> Result<String, String> {
             Some("startswith") => format!("{subject} LIKE {}", lit(&format!("{}%", like(&fold(v))))),
             Some("endswith") => format!("{subject} LIKE {}", lit(&format!("%{}", like(&fold(v))))),
             Some("re") => {
-                regex::Regex::new(v).map_err(|e| format!("{v:?} is not a regular expression: {}", crate::output::one_line(&e)))?;
+                regex::Regex::new(v)
+                    .map_err(|e| format!("{v:?} is not a regular expression: {}", crate::output::one_line(&e)))?;
                 let flags = if re_flags.is_empty() { String::new() } else { format!("(?{re_flags})") };
                 format!("regexp_like({col}, {})", lit(&format!("{flags}{v}")))
             }
@@ -923,7 +983,11 @@ fn field_condition(key: &str, value: &Yaml) -> Result<String, String> {
     let mut each = Vec::new();
     for forms in &values {
         let alternatives: Vec<String> = forms.iter().map(&one).collect::<Result<_, _>>()?;
-        each.push(if alternatives.len() == 1 { alternatives.into_iter().next().unwrap_or_default() } else { format!("({})", alternatives.join(" OR ")) });
+        each.push(if alternatives.len() == 1 {
+            alternatives.into_iter().next().unwrap_or_default()
+        } else {
+            format!("({})", alternatives.join(" OR "))
+        });
     }
     Ok(format!("({})", each.join(if all { " AND " } else { " OR " })))
 }
@@ -949,12 +1013,21 @@ fn selection(v: &Yaml) -> Result<String, String> {
             // Keywords: any of them anywhere in the event, through the full-text index.
             let parts: Vec<String> = items
                 .iter()
-                .map(|i| text(i).map(|k| format!("event_id IN (SELECT event_id FROM search({}))", lit(&format!("\"{}\"", k.replace('"', ""))))))
+                .map(|i| {
+                    text(i).map(|k| {
+                        format!(
+                            "event_id IN (SELECT event_id FROM search({}))",
+                            lit(&format!("\"{}\"", k.replace('"', "")))
+                        )
+                    })
+                })
                 .collect::<Option<_>>()
                 .ok_or("a keyword that is not text")?;
             Ok(format!("({})", parts.join(" OR ")))
         }
-        Yaml::String(k) => Ok(format!("(event_id IN (SELECT event_id FROM search({})))", lit(&format!("\"{}\"", k.replace('"', ""))))),
+        Yaml::String(k) => {
+            Ok(format!("(event_id IN (SELECT event_id FROM search({})))", lit(&format!("\"{}\"", k.replace('"', "")))))
+        }
         _ => Err("a selection that is neither a map nor a list".into()),
     }
 }
@@ -1026,7 +1099,15 @@ impl Condition<'_> {
             let chosen: Vec<&String> = self
                 .selections
                 .iter()
-                .filter(|(n, _)| if pattern == "them" { true } else if let Some(p) = pattern.strip_suffix('*') { n.starts_with(p) } else { *n == pattern })
+                .filter(|(n, _)| {
+                    if pattern == "them" {
+                        true
+                    } else if let Some(p) = pattern.strip_suffix('*') {
+                        n.starts_with(p)
+                    } else {
+                        *n == pattern
+                    }
+                })
                 .map(|(_, sql)| sql)
                 .collect();
             if chosen.is_empty() {
@@ -1056,14 +1137,32 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(rule.condition.contains("lower(event_source) = 'iam.amazonaws.com'"), "{}", rule.condition);
-        assert!(rule.condition.contains("lower(event_name) LIKE 'create%' OR lower(event_name) LIKE 'attach%'"), "{}", rule.condition);
-        assert!(rule.condition.contains("NOT coalesce(((lower(user_arn) LIKE '%automation%')), false)"), "{}", rule.condition);
-        let other = compile(Path::new("w.yml"), "title: w\nlogsource:\n  product: windows\ndetection:\n  s:\n    a: b\n  condition: s\n").unwrap();
+        assert!(
+            rule.condition.contains("lower(event_name) LIKE 'create%' OR lower(event_name) LIKE 'attach%'"),
+            "{}",
+            rule.condition
+        );
+        assert!(
+            rule.condition.contains("NOT coalesce(((lower(user_arn) LIKE '%automation%')), false)"),
+            "{}",
+            rule.condition
+        );
+        let other = compile(
+            Path::new("w.yml"),
+            "title: w\nlogsource:\n  product: windows\ndetection:\n  s:\n    a: b\n  condition: s\n",
+        )
+        .unwrap();
         assert!(other.is_none());
-        let bad = compile(Path::new("b.yml"), "title: b\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    a|wide|base64: b\n  condition: s\n");
+        let bad = compile(
+            Path::new("b.yml"),
+            "title: b\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    a|wide|base64: b\n  condition: s\n",
+        );
         assert!(bad.unwrap_err().contains("`wide`"));
         assert_eq!(like("a*b?c%"), "a%b_c\\%");
-        assert_eq!(field("requestParameters.ipPermissions.items"), "coalesce(json_get_str(request_parameters, 'ipPermissions', 'items'), json_as_text(request_parameters, 'ipPermissions', 'items'))");
+        assert_eq!(
+            field("requestParameters.ipPermissions.items"),
+            "coalesce(json_get_str(request_parameters, 'ipPermissions', 'items'), json_as_text(request_parameters, 'ipPermissions', 'items'))"
+        );
     }
 
     fn rule(detection: &str) -> SigmaRule {
@@ -1080,7 +1179,10 @@ mod tests {
         for before in ["", "a", "ab", "abc", "#!/bin/sh\n"] {
             for after in ["", "z", " | sh"] {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{before}curl http://x{after}"));
-                assert!(forms.iter().any(|f| encoded.contains(f.as_str())), "{before:?} {after:?}: {encoded} has none of {forms:?}");
+                assert!(
+                    forms.iter().any(|f| encoded.contains(f.as_str())),
+                    "{before:?} {after:?}: {encoded} has none of {forms:?}"
+                );
             }
         }
         let r = rule("  s:\n    requestParameters.userData|base64offset|contains: curl\n  condition: s\n");
@@ -1089,12 +1191,20 @@ mod tests {
 
     #[test]
     fn modifiers_compile_to_their_sql() {
-        let r = rule("  s:\n    userAgent|cased: Boto3*\n    requestParameters.maxResults|gte: 100\n    errorCode|exists: false\n  condition: s\n");
+        let r = rule(
+            "  s:\n    userAgent|cased: Boto3*\n    requestParameters.maxResults|gte: 100\n    errorCode|exists: false\n  condition: s\n",
+        );
         assert!(r.condition.contains("user_agent LIKE 'Boto3%'"), "{}", r.condition);
         assert!(r.condition.contains(">= 100"), "{}", r.condition);
         assert!(r.condition.contains("error_code IS NULL"), "{}", r.condition);
-        let r = rule("  s:\n    userIdentity.userName|fieldref: requestParameters.userName\n    eventName|re|i: '^create'\n  condition: s\n");
-        assert!(r.condition.contains("lower(user_name) = lower(coalesce(json_get_str(request_parameters, 'userName')"), "{}", r.condition);
+        let r = rule(
+            "  s:\n    userIdentity.userName|fieldref: requestParameters.userName\n    eventName|re|i: '^create'\n  condition: s\n",
+        );
+        assert!(
+            r.condition.contains("lower(user_name) = lower(coalesce(json_get_str(request_parameters, 'userName')"),
+            "{}",
+            r.condition
+        );
         assert!(r.condition.contains("regexp_like(event_name, '(?i)^create')"), "{}", r.condition);
         let r = rule("  s:\n    requestParameters.cmd|windash|contains: ' -enc '\n  condition: s\n");
         assert!(r.condition.contains("'% /enc %'") && r.condition.contains("'% -enc %'"), "{}", r.condition);
@@ -1102,9 +1212,15 @@ mod tests {
         let mut tagged = rule("  s:\n    eventName: x\n  condition: s\n");
         tagged.tags = vec!["attack.t1078.004".into(), "attack.t\u{e4}1234".into(), "attack.ta0001".into()];
         assert_eq!(tagged.to_hunt().attack, vec!["T1078.004"]);
-        let bad = compile(Path::new("r.yml"), "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|re: '('\n  condition: s\n");
+        let bad = compile(
+            Path::new("r.yml"),
+            "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|re: '('\n  condition: s\n",
+        );
         assert!(bad.unwrap_err().contains("is not a regular expression"));
-        let bad = compile(Path::new("r.yml"), "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|contains|startswith: x\n  condition: s\n");
+        let bad = compile(
+            Path::new("r.yml"),
+            "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|contains|startswith: x\n  condition: s\n",
+        );
         assert!(bad.unwrap_err().contains("together"));
     }
 
@@ -1120,10 +1236,15 @@ mod tests {
                 Err(e) => e,
             }
         };
-        assert!(one("  type: value_count\n  rules: [a]\n  timespan: 1h\n  condition:\n    gte: 3\n").contains("needs `field`"));
+        assert!(
+            one("  type: value_count\n  rules: [a]\n  timespan: 1h\n  condition:\n    gte: 3\n")
+                .contains("needs `field`")
+        );
         assert!(one("  type: sequence\n  rules: [a]\n  timespan: 1h\n").contains("not event_count"));
         assert!(one("  type: event_count\n  rules: [a]\n  condition:\n    gte: 3\n").contains("no timespan"));
-        assert!(one("  type: event_count\n  rules: [a]\n  timespan: 1h\n  condition:\n    more: 3\n").contains("`more`"));
+        assert!(
+            one("  type: event_count\n  rules: [a]\n  timespan: 1h\n  condition:\n    more: 3\n").contains("`more`")
+        );
         // The older aggregation: a count, its groups and comparison.
         let c = old_aggregation(" count(eventName) by userIdentity.arn, sourceIPAddress > 5", Some(600)).unwrap();
         assert_eq!(c.kind, CorrelationType::ValueCount);

@@ -126,6 +126,35 @@ fn special_kind(ft: &std::fs::FileType) -> &'static str {
     if ft.is_symlink() { "a symbolic link" } else { "a special file" }
 }
 
+/// A zip inside an archive larger than this is spilled to a temporary file rather than held.
+const SPILL_ABOVE: u64 = 16 << 20;
+
+/// An unnamed temporary file (gone with its handle): Linux's `O_TMPFILE` in the temporary folder,
+/// else a file of a fresh name removed as soon as it is open.
+fn temporary_file() -> std::io::Result<File> {
+    let dir = std::env::temp_dir();
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Ok(f) = File::options().read(true).write(true).mode(0o600).custom_flags(libc::O_TMPFILE).open(&dir) {
+            return Ok(f);
+        }
+    }
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    for n in 0..100 {
+        let p = dir.join(format!(".trailflow-member-{}-{stamp}-{n}", std::process::id()));
+        match File::options().read(true).write(true).create_new(true).open(&p) {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&p);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free temporary name"))
+}
+
 /// A regular file to read: opened by the walk through its folder's handle when it could be (so
 /// that no folder swapped after the listing changes which file is read), else by its path (a
 /// followed link's target, a file read again).
@@ -535,7 +564,14 @@ impl<'a> Walker<'a> {
             // Tar is read as a stream: nothing is held in memory.
             ArchiveKind::Tar => self.walk_tar(reader, outer, Some(member), depth + 1),
             ArchiveKind::TarGz => self.walk_tar(&mut MultiGzDecoder::new(reader), outer, Some(member), depth + 1),
-            // Zip needs to seek: the member is read into memory first.
+            // Zip needs to seek: a small member is read into memory first; a large one is spilled
+            // to an unnamed temporary file, so that a zip of zips holds no level in memory while it
+            // walks the next (each level a gigabyte would otherwise be held all at once).
+            ArchiveKind::Zip if size > SPILL_ABOVE => {
+                if let Some(file) = self.spill_member(outer, member, reader, size) {
+                    self.walk_zip(&mut BufReader::new(file), outer, Some(member), depth + 1);
+                }
+            }
             ArchiveKind::Zip => {
                 if let Some(data) = self.read_member(outer, member, reader, size) {
                     self.walk_zip(&mut Cursor::new(data), outer, Some(member), depth + 1);
@@ -543,6 +579,51 @@ impl<'a> Walker<'a> {
             }
         }
         true
+    }
+
+    /// Copy a member to an unnamed temporary file, within the member bound; `None` (reported)
+    /// when it is too large, unreadable, or there is nowhere to put it.
+    fn spill_member(&mut self, outer: &Arc<str>, member: &str, reader: &mut dyn Read, size: u64) -> Option<File> {
+        let limit = self.limits.member_bytes;
+        let too_large = |n: u64| {
+            format!(
+                "member of {n} bytes or more is over the {limit}-byte limit for archive members (TRAILFLOW_MAX_MEMBER)"
+            )
+        };
+        if size > limit {
+            (self.error)(ErrorRow::file(outer, Some(member.to_string()), too_large(size)));
+            return None;
+        }
+        let mut file = match temporary_file() {
+            Ok(f) => f,
+            Err(e) => {
+                let why =
+                    format!("nested archive not read: no temporary file to hold it ({e}; TMPDIR names the folder)");
+                (self.error)(ErrorRow::file(outer, Some(member.to_string()), why));
+                return None;
+            }
+        };
+        match std::io::copy(&mut reader.take(limit + 1), &mut file) {
+            Ok(n) if n > limit => {
+                (self.error)(ErrorRow::file(outer, Some(member.to_string()), too_large(n)));
+                None
+            }
+            Ok(_) => match file.seek(SeekFrom::Start(0)) {
+                Ok(_) => Some(file),
+                Err(e) => {
+                    (self.error)(ErrorRow::file(
+                        outer,
+                        Some(member.to_string()),
+                        format!("nested archive not read: {e}"),
+                    ));
+                    None
+                }
+            },
+            Err(e) => {
+                (self.error)(ErrorRow::file(outer, Some(member.to_string()), format!("corrupt archive member: {e}")));
+                None
+            }
+        }
     }
 
     /// Read a member into memory, within the member bound; `None` (reported) when it is too large
