@@ -538,3 +538,80 @@ fn large_zips_inside_zips_are_read_from_spilled_files() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0]["source_file"].as_str().unwrap().ends_with("l3.zip!l2.zip!l1.zip!ev.json"), "{rows:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_damaged_index_is_rebuilt_or_refused_never_a_hang() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = case_folder();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, summary) = ingest(lake.path(), &[case.path()]);
+    assert!(out.status.success(), "{summary}");
+    let search = |lake: &Path| {
+        let started = std::time::Instant::now();
+        let out = bin()
+            .args(["search", "--format", "json", "--limit", "100000", "event_source:ec2.amazonaws.com", "--lake"])
+            .arg(lake)
+            .output()
+            .unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "search took {:?}", started.elapsed());
+        out
+    };
+    let want = count(lake.path(), "SELECT * FROM cloudtrail WHERE event_source = 'ec2.amazonaws.com'");
+    // Flip bytes in the middle of the largest segment file (the posting lists live there).
+    let damage = |lake: &Path| {
+        let mut files: Vec<PathBuf> = walk(&lake.join("index"))
+            .into_iter()
+            .filter(|f| !f.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+        files.sort_by_key(|f| std::fs::metadata(f).unwrap().len());
+        let big = files.last().unwrap().clone();
+        let mut bytes = std::fs::read(&big).unwrap();
+        let mid = bytes.len() / 2;
+        for b in &mut bytes[mid..mid + 64] {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&big, bytes).unwrap();
+    };
+    // A copy to try read-only, damaged the same way (in a folder another user can reach).
+    let top = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ro = top.path().join("lake");
+    assert!(std::process::Command::new("cp").arg("-r").arg(lake.path()).arg(&ro).status().unwrap().success());
+    let names = |lake: &Path| {
+        let mut n: Vec<String> =
+            walk(&lake.join("index")).iter().map(|f| f.file_name().unwrap().to_string_lossy().to_string()).collect();
+        n.sort();
+        n
+    };
+    let before = names(lake.path());
+    damage(lake.path());
+    // A writable lake: rebuilt from the Parquet files (new segments), the same answer.
+    let out = search(lake.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap().len() as i64, want);
+    assert_ne!(names(lake.path()), before, "the damaged index was used as it was");
+    // A read-only lake, searched by another user: refused in one line, no hang.
+    damage(&ro);
+    assert!(std::process::Command::new("chmod").args(["-R", "a-w,a+rX"]).arg(&ro).status().unwrap().success());
+    let exe = env!("CARGO_BIN_EXE_trailflow");
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", exe]);
+        c
+    } else {
+        std::process::Command::new(exe)
+    };
+    let started = std::time::Instant::now();
+    let out = cmd
+        .env_remove("TRAILFLOW_LAKE")
+        .args(["search", "event_source:ec2.amazonaws.com", "--lake"])
+        .arg(&ro)
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let _ = std::process::Command::new("chmod").args(["-R", "u+w"]).arg(&ro).status();
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("damaged") && err.trim().lines().count() == 1, "{err}");
+}

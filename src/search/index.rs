@@ -81,7 +81,7 @@ pub(super) fn open_existing(lake: &Lake) -> Result<Option<(Index, Payload)>> {
     if !dir.join("meta.json").is_file() {
         return Ok(None);
     }
-    let current = Index::open_in_dir(&dir).ok().and_then(|index| payload_of(&index).map(|p| (index, p)));
+    let current = Index::open_in_dir(&dir).ok().filter(whole).and_then(|index| payload_of(&index).map(|p| (index, p)));
     if current.is_none() {
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     }
@@ -95,9 +95,16 @@ pub(super) fn open_read_only(lake: &Lake) -> Option<(Index, Payload)> {
         return None;
     }
     let mmap = tantivy::directory::MmapDirectory::open(&dir).ok()?;
-    let index = Index::open(super::readonly::ReadOnlyDirectory(mmap)).ok()?;
+    let index = Index::open(super::readonly::ReadOnlyDirectory(mmap)).ok().filter(whole)?;
     let payload = payload_of(&index)?;
     Some((index, payload))
+}
+
+/// Do the index's segment files match their checksums? A damaged posting list could make a search
+/// read garbage or never end; an index that fails is not used (a writer rebuilds it from the
+/// lake's Parquet files, a reader of a read-only lake says it cannot search).
+fn whole(index: &Index) -> bool {
+    index.validate_checksum().is_ok_and(|bad| bad.is_empty())
 }
 
 /// Open the index, creating an empty one when absent.

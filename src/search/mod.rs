@@ -127,7 +127,7 @@ fn open_consistent(lake: &Lake) -> Result<Option<(Payload, tantivy::Searcher)>> 
             }
             Err(Some(e)) => {
                 return Err(Error::Invalid(format!(
-                    "the search index of the lake at {} does not cover all of its CloudTrail events, and this process cannot bring it up to date ({e}): make the lake writable, or search a copy (cp -r); SQL over the lake is not affected",
+                    "the search index of the lake at {} is damaged or does not cover all of its CloudTrail events, and this process cannot rebuild it ({e}): make the lake writable, or search a copy (cp -r); SQL over the lake is not affected",
                     lake.root.display()
                 )));
             }
