@@ -581,19 +581,25 @@ impl<'a> Walker<'a> {
         true
     }
 
+    fn too_large(n: u64, limit: u64) -> String {
+        format!("member of {n} bytes or more is over the {limit}-byte limit for archive members (TRAILFLOW_MAX_MEMBER)")
+    }
+
+    /// The member bound, when the size a member's header declares is within it (else reported).
+    fn member_limit(&mut self, outer: &Arc<str>, member: &str, size: u64) -> Option<u64> {
+        let limit = self.limits.member_bytes;
+        if size > limit {
+            (self.error)(ErrorRow::file(outer, Some(member.to_string()), Self::too_large(size, limit)));
+            return None;
+        }
+        Some(limit)
+    }
+
     /// Copy a member to an unnamed temporary file, within the member bound; `None` (reported)
     /// when it is too large, unreadable, or there is nowhere to put it.
     fn spill_member(&mut self, outer: &Arc<str>, member: &str, reader: &mut dyn Read, size: u64) -> Option<File> {
-        let limit = self.limits.member_bytes;
-        let too_large = |n: u64| {
-            format!(
-                "member of {n} bytes or more is over the {limit}-byte limit for archive members (TRAILFLOW_MAX_MEMBER)"
-            )
-        };
-        if size > limit {
-            (self.error)(ErrorRow::file(outer, Some(member.to_string()), too_large(size)));
-            return None;
-        }
+        let limit = self.member_limit(outer, member, size)?;
+        let too_large = |n: u64| Self::too_large(n, limit);
         let mut file = match temporary_file() {
             Ok(f) => f,
             Err(e) => {
@@ -629,16 +635,8 @@ impl<'a> Walker<'a> {
     /// Read a member into memory, within the member bound; `None` (reported) when it is too large
     /// or unreadable.
     fn read_member(&mut self, outer: &Arc<str>, member: &str, reader: &mut dyn Read, size: u64) -> Option<Vec<u8>> {
-        let limit = self.limits.member_bytes;
-        let too_large = |n: u64| {
-            format!(
-                "member of {n} bytes or more is over the {limit}-byte limit for archive members (TRAILFLOW_MAX_MEMBER)"
-            )
-        };
-        if size > limit {
-            (self.error)(ErrorRow::file(outer, Some(member.to_string()), too_large(size)));
-            return None;
-        }
+        let limit = self.member_limit(outer, member, size)?;
+        let too_large = |n: u64| Self::too_large(n, limit);
         // The size a header declares may lie: the read itself is bounded.
         let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
         match reader.take(limit + 1).read_to_end(&mut data) {
