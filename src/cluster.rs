@@ -27,7 +27,10 @@ impl log::Log for StderrLog {
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0);
             eprintln!("{} {} {}: {}", crate::time::fmt_time(now), r.level(), r.target(), r.args());
         }
     }
@@ -36,7 +39,8 @@ impl log::Log for StderrLog {
 
 /// Send Ballista's log to stderr (once per process).
 pub fn init_log() {
-    let level = std::env::var("TRAILFLOW_CLUSTER_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(log::LevelFilter::Warn);
+    let level =
+        std::env::var("TRAILFLOW_CLUSTER_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(log::LevelFilter::Warn);
     if log::set_logger(Box::leak(Box::new(StderrLog(level)))).is_ok() {
         log::set_max_level(level);
     }
@@ -83,7 +87,8 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for MergeInOneTask {
             if input.output_partitioning().partition_count() <= 1 {
                 return Ok(Transformed::no(node));
             }
-            let sort = SortExec::new(merge.expr().clone(), Arc::new(CoalescePartitionsExec::new(input))).with_fetch(merge.fetch());
+            let sort = SortExec::new(merge.expr().clone(), Arc::new(CoalescePartitionsExec::new(input)))
+                .with_fetch(merge.fetch());
             Ok(Transformed::yes(Arc::new(sort) as Arc<dyn datafusion::physical_plan::ExecutionPlan>))
         })
         .map(|t| t.data)
@@ -112,7 +117,8 @@ fn ballista_error(e: impl std::fmt::Display) -> Error {
 /// `external_host:port`.
 pub async fn run_scheduler(bind: &str, port: u16, external_host: &str) -> Result<()> {
     use ballista_scheduler::config::SchedulerConfig;
-    let addr: std::net::SocketAddr = format!("{bind}:{port}").parse().map_err(|e| Error::Invalid(format!("--bind {bind}: {e}")))?;
+    let addr: std::net::SocketAddr =
+        format!("{bind}:{port}").parse().map_err(|e| Error::Invalid(format!("--bind {bind}: {e}")))?;
     let config = SchedulerConfig {
         bind_host: bind.to_string(),
         bind_port: port,
@@ -122,7 +128,8 @@ pub async fn run_scheduler(bind: &str, port: u16, external_host: &str) -> Result
     .with_override_session_builder(Arc::new(|config: SessionConfig| {
         state_with_functions(config).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
     }));
-    let cluster = ballista_scheduler::cluster::BallistaCluster::new_from_config(&config).await.map_err(ballista_error)?;
+    let cluster =
+        ballista_scheduler::cluster::BallistaCluster::new_from_config(&config).await.map_err(ballista_error)?;
     ballista_scheduler::scheduler_process::start_server(cluster, addr, Arc::new(config)).await.map_err(ballista_error)
 }
 
@@ -168,7 +175,9 @@ pub async fn run_executor(opts: &ExecutorOptions) -> Result<()> {
 
 /// `df://HOST:PORT` as given, checked.
 pub fn parse_url(url: &str) -> Result<String> {
-    let rest = url.strip_prefix("df://").ok_or_else(|| Error::Invalid(format!("--cluster {url}: give the scheduler as df://HOST:PORT")))?;
+    let rest = url
+        .strip_prefix("df://")
+        .ok_or_else(|| Error::Invalid(format!("--cluster {url}: give the scheduler as df://HOST:PORT")))?;
     let (host, port) = rest.rsplit_once(':').unwrap_or((rest, ""));
     if host.is_empty() || (!port.is_empty() && port.parse::<u16>().is_err()) {
         return Err(Error::Invalid(format!("--cluster {url}: give the scheduler as df://HOST:PORT")));
@@ -182,13 +191,19 @@ pub async fn connect(url: &str, state: SessionState) -> Result<SessionContext> {
     let url = parse_url(url)?;
     // Ballista connects only when the first query runs: say now, in words, when nothing listens.
     let addr = url.trim_start_matches("df://");
-    let reachable = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect(addr)).await;
+    let reachable =
+        tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect(addr)).await;
     match reachable {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(Error::Invalid(format!("--cluster {url}: no scheduler answers there ({e}); start one with `trailflow cluster scheduler`"))),
+        Ok(Err(e)) => {
+            return Err(Error::Invalid(format!(
+                "--cluster {url}: no scheduler answers there ({e}); start one with `trailflow cluster scheduler`"
+            )));
+        }
         Err(_) => return Err(Error::Invalid(format!("--cluster {url}: no answer within 10 s"))),
     }
-    let ctx = SessionContext::remote_with_state(&url, state).await.map_err(|e| ballista_error(format!("{url}: {e}")))?;
+    let ctx =
+        SessionContext::remote_with_state(&url, state).await.map_err(|e| ballista_error(format!("{url}: {e}")))?;
     // Ballista's session keeps only DataFusion's own functions: trailflow's go back in.
     let mut state = ctx.state();
     crate::functions::register_all(&mut state)?;

@@ -486,8 +486,11 @@ fn parse_time_arg(s: &str) -> Result<i64, String> {
 /// The inventory time given at ingest: it becomes a stored time, so it must be one the lake holds.
 fn parse_inventory_time(s: &str) -> anyhow::Result<i64> {
     let t = parse_time_arg(s).map_err(anyhow::Error::msg)?;
-    let exact = trailflow::time::parse_time(s)
-        .or_else(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros()));
+    let exact = trailflow::time::parse_time(s).or_else(|| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
+    });
     if exact.is_some_and(|e| e != t) || !trailflow::time::time_in_range(t) {
         anyhow::bail!("--inventory-time: {}", trailflow::time::time_out_of_range("the time", s));
     }
@@ -543,7 +546,6 @@ fn open_output(path: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Write +
     })
 }
 
-
 /// Stack for the command's thread: deep but bounded user expressions (see `limits`) are planned
 /// recursively by the SQL and search parsers.
 const STACK: usize = 256 << 20;
@@ -551,7 +553,10 @@ const STACK: usize = 256 << 20;
 fn main() -> ExitCode {
     // A bug must still end in one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
-        let what = info.payload().downcast_ref::<&str>().map(|s| s.to_string())
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
@@ -600,7 +605,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     ClusterCmd::Executor { scheduler, bind, external_host, port, grpc_port, concurrency, work_dir } => {
                         let (host, sport) = scheduler.rsplit_once(':').unwrap_or((scheduler.as_str(), "50050"));
-                        let scheduler_port: u16 = sport.parse().map_err(|_| trailflow::error::Error::Invalid(format!("--scheduler {scheduler}: give HOST:PORT")))?;
+                        let scheduler_port: u16 = sport.parse().map_err(|_| {
+                            trailflow::error::Error::Invalid(format!("--scheduler {scheduler}: give HOST:PORT"))
+                        })?;
                         let opts = trailflow::cluster::ExecutorOptions {
                             scheduler_host: host.to_string(),
                             scheduler_port,
@@ -664,7 +671,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             trailflow::search::search_each(&lake, &req, &mut |batch| sink.write(&batch))?;
             sink.finish()?;
             if let Some(ip) = ip {
-                errln!("note: search covers CloudTrail only; `trailflow timeline --ip {ip}` adds this address's flow records");
+                errln!(
+                    "note: search covers CloudTrail only; `trailflow timeline --ip {ip}` adds this address's flow records"
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -775,7 +784,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Write one batch in a format.
-fn write_batch(batch: &datafusion::arrow::array::RecordBatch, format: Format, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn write_batch(
+    batch: &datafusion::arrow::array::RecordBatch,
+    format: Format,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let mut sink = Sink::new(format, batch.schema(), open_output(output)?)?;
     if output.is_none() {
         sink = sink.on_screen(trailflow::output::Screen::of_stdout(Some(0)));
@@ -796,7 +809,8 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
                 let format = out.format()?;
                 let rules = acl::rules(&ctx, &id, at).await?;
                 if format == Format::Table && out.output.is_none() {
-                    let when = at.map(trailflow::time::fmt_time).unwrap_or_else(|| "the latest the evidence shows".into());
+                    let when =
+                        at.map(trailflow::time::fmt_time).unwrap_or_else(|| "the latest the evidence shows".into());
                     outln!("{id} at {when}");
                 }
                 write_batch(&acl::rules_batch(&rules)?, format, out.output.as_deref())
@@ -810,7 +824,11 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
                         for (k, v) in &d.header {
                             text.push_str(&format!("{k:<8}{v}\n"));
                         }
-                        text.push_str(&format!("{:<8}{}\n", "opened", d.opened.as_deref().unwrap_or("not known (the rules after it are not in the evidence)")));
+                        text.push_str(&format!(
+                            "{:<8}{}\n",
+                            "opened",
+                            d.opened.as_deref().unwrap_or("not known (the rules after it are not in the evidence)")
+                        ));
                         text.push_str(&format!("{:<8}{}\n", "closed", d.closed.as_deref().unwrap_or("not known")));
                         match &out.output {
                             Some(path) => {
@@ -865,7 +883,11 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
 }
 
 /// `trailflow hunt run --sigma DIR`: compile the rules, run each, say what each matched.
-fn sigma_run(lake_dir: &std::path::Path, dir: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+fn sigma_run(
+    lake_dir: &std::path::Path,
+    dir: &std::path::Path,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     let loaded = trailflow::hunt::sigma::load_dir(dir)?;
     for (f, why) in &loaded.skipped {
         errln!("trailflow: sigma: {}: not run: {why}", f.display());
@@ -893,7 +915,12 @@ fn sigma_run(lake_dir: &std::path::Path, dir: &std::path::Path, output: Option<&
         table.add_row(vec![level.to_string(), r.name.clone(), hits, r.title.clone(), id.to_string()]);
     }
     outln!("{table}");
-    outln!("{} Sigma rules run, {} not run{}", results.len(), loaded.skipped.len(), if loaded.skipped.is_empty() { "" } else { " (see the lines above)" });
+    outln!(
+        "{} Sigma rules run, {} not run{}",
+        results.len(),
+        loaded.skipped.len(),
+        if loaded.skipped.is_empty() { "" } else { " (see the lines above)" }
+    );
     if let Some(o) = output {
         outln!("Results: {} (sigma_summary.csv and one CSV per rule)", o.display());
     }
@@ -933,7 +960,11 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                 outln!("{} hunts plan cleanly", hunts.len());
                 Ok(ExitCode::SUCCESS)
             } else {
-                errln!("trailflow: {} problem{} in the hunts", problems.len(), if problems.len() == 1 { "" } else { "s" });
+                errln!(
+                    "trailflow: {} problem{} in the hunts",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
                 Ok(ExitCode::from(EXIT_FATAL))
             }
         }

@@ -171,20 +171,15 @@ fn map_text(batch: &RecordBatch, f: impl Fn(&StringArray) -> Option<StringArray>
 
 fn escape_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     map_text(batch, |s| {
-        s.iter().flatten().any(|v| escape_formula(v).is_some()).then(|| {
-            s.iter().map(|v| v.map(|v| escape_formula(v).unwrap_or_else(|| v.to_string()))).collect()
-        })
+        s.iter()
+            .flatten()
+            .any(|v| escape_formula(v).is_some())
+            .then(|| s.iter().map(|v| v.map(|v| escape_formula(v).unwrap_or_else(|| v.to_string()))).collect())
     })
 }
 
 fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
-    map_text(batch, |s| {
-        Some(
-            s.iter()
-                .map(|v| v.map(|v| excerpt(&screen_text(v), SCREEN_CELL)))
-                .collect(),
-        )
-    })
+    map_text(batch, |s| Some(s.iter().map(|v| v.map(|v| excerpt(&screen_text(v), SCREEN_CELL))).collect()))
 }
 
 /// An error as one line (DataFusion's can span several).
@@ -267,11 +262,15 @@ impl Sink {
                 let mut note = Vec::new();
                 if !batches.is_empty() {
                     let table = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
-                    let wide = screen.width.is_some_and(|w| table.lines().next().is_some_and(|l| l.chars().count() > w));
+                    let wide =
+                        screen.width.is_some_and(|w| table.lines().next().is_some_and(|l| l.chars().count() > w));
                     if vertical || wide {
                         write!(out, "{}", vertical_text(&batches)?)?;
                         if wide && !vertical {
-                            note.push("shown a row at a time: the table is wider than the screen; --format table keeps it".to_string());
+                            note.push(
+                                "shown a row at a time: the table is wider than the screen; --format table keeps it"
+                                    .to_string(),
+                            );
                         }
                     } else {
                         writeln!(out, "{table}")?;
@@ -325,7 +324,8 @@ impl Screen {
         use std::io::IsTerminal;
         let terminal = std::io::stdout().is_terminal();
         let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|c| *c > 0);
-        let width = columns.or_else(|| terminal.then(|| console::Term::stdout().size_checked().map(|(_, c)| c as usize)).flatten());
+        let width = columns
+            .or_else(|| terminal.then(|| console::Term::stdout().size_checked().map(|(_, c)| c as usize)).flatten());
         let max_rows = match max_rows {
             Some(0) => None,
             Some(n) => Some(n),
@@ -362,7 +362,11 @@ fn vertical_text(batches: &[RecordBatch]) -> Result<String> {
         let names: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
         let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
         let options = FormatOptions::default().with_null("");
-        let cols: Vec<ArrayFormatter> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<std::result::Result<_, _>>()?;
+        let cols: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<_, _>>()?;
         for r in 0..b.num_rows() {
             n += 1;
             out.push_str(&format!("-[ row {n} ]{}\n", "-".repeat(width.saturating_sub(4).max(8))));
@@ -405,5 +409,9 @@ pub fn batch_json(batch: &RecordBatch) -> Result<serde_json::Value> {
     w.write(batch)?;
     w.finish()?;
     let bytes = w.into_inner();
-    Ok(if bytes.is_empty() { serde_json::Value::Array(Vec::new()) } else { serde_json::from_slice(&bytes).map_err(|e| crate::error::Error::Invalid(e.to_string()))? })
+    Ok(if bytes.is_empty() {
+        serde_json::Value::Array(Vec::new())
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| crate::error::Error::Invalid(e.to_string()))?
+    })
 }

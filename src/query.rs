@@ -80,7 +80,9 @@ impl Scope {
         let list = |values: &[String]| values.iter().map(|v| lit(v.as_str())).collect::<Vec<_>>();
         let in_files = col("source_file").in_list(list(files), false);
         Some(match table {
-            schema::CLOUDTRAIL if !self.events.is_empty() => in_files.or(col("event_id").in_list(list(&self.events), false)),
+            schema::CLOUDTRAIL if !self.events.is_empty() => {
+                in_files.or(col("event_id").in_list(list(&self.events), false))
+            }
             schema::INGEST_ERRORS => self.inputs.iter().fold(in_files, |e, input| {
                 e.or(datafusion::functions::string::expr_fn::starts_with(col("file"), lit(input.as_str())))
             }),
@@ -104,8 +106,14 @@ pub struct NotOnCluster {
 }
 
 impl datafusion::catalog::TableFunctionImpl for NotOnCluster {
-    fn call_with_args(&self, _args: datafusion::catalog::TableFunctionArgs) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
-        Err(datafusion::error::DataFusionError::Plan(format!("{}() cannot run on a cluster (--cluster): {}; run it without --cluster", self.name, self.why)))
+    fn call_with_args(
+        &self,
+        _args: datafusion::catalog::TableFunctionArgs,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        Err(datafusion::error::DataFusionError::Plan(format!(
+            "{}() cannot run on a cluster (--cluster): {}; run it without --cluster",
+            self.name, self.why
+        )))
     }
 }
 
@@ -190,7 +198,10 @@ pub async fn tables_session_on(lake: &Lake, scope: &Scope, cluster: Option<&str>
     // `search('QUERY')`: the full-text index as a table that joins back to `cloudtrail`.
     match cluster {
         None => ctx.register_udtf("search", Arc::new(crate::search::table::SearchFunction { lake: lake.clone() })),
-        Some(_) => ctx.register_udtf("search", Arc::new(NotOnCluster { name: "search", why: "it reads the full-text index of this machine" })),
+        Some(_) => ctx.register_udtf(
+            "search",
+            Arc::new(NotOnCluster { name: "search", why: "it reads the full-text index of this machine" }),
+        ),
     }
     Ok(ctx)
 }
@@ -198,7 +209,8 @@ pub async fn tables_session_on(lake: &Lake, scope: &Scope, cluster: Option<&str>
 /// Copy the DataFusion settings that are set in the environment (`DATAFUSION_<KEY>` with dots as
 /// underscores) onto `options`; a value that does not parse is an error naming the variable.
 fn apply_env_settings(options: &mut ConfigOptions) -> Result<()> {
-    let from_env = ConfigOptions::from_env().map_err(|e| Error::Invalid(format!("DataFusion setting in environment: {e}")))?;
+    let from_env =
+        ConfigOptions::from_env().map_err(|e| Error::Invalid(format!("DataFusion setting in environment: {e}")))?;
     for entry in from_env.entries() {
         let var = entry.key.to_uppercase().replace('.', "_");
         if std::env::var_os(&var).is_some()
@@ -246,7 +258,8 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -
             .with_schema(view_types(&schema::schema_of(table).expect("known table")));
         let provider = Arc::new(ListingTable::try_new(config)?);
         // Values stored once (`lake::elide`) put back, and the scope's rows kept.
-        let restored = crate::lake::elide::view_exprs(table, &datafusion::catalog::TableProvider::schema(provider.as_ref()));
+        let restored =
+            crate::lake::elide::view_exprs(table, &datafusion::catalog::TableProvider::schema(provider.as_ref()));
         match (restored, scope.filter(table)) {
             (None, None) => ctx.register_table(*table, provider)?,
             (restored, keep) => {
@@ -268,7 +281,10 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -
 }
 
 /// One Parquet file as a table with the given schema.
-pub fn parquet_file_table(file: &std::path::Path, schema: datafusion::arrow::datatypes::SchemaRef) -> Result<Arc<ListingTable>> {
+pub fn parquet_file_table(
+    file: &std::path::Path,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> Result<Arc<ListingTable>> {
     let file = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
     let url = ListingTableUrl::parse(file.display().to_string())?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
@@ -358,18 +374,23 @@ fn with_table_suggestion(ctx: &SessionContext, e: datafusion::error::DataFusionE
     // A mistyped column: DataFusion's own suggestion, without the list of every column after it.
     if let (Some(at), Some(_)) = (text.find("No field named "), text.find("Did you mean")) {
         let message = text[at..].split("Valid fields are").next().unwrap_or_default().trim();
-        return Error::Invalid(format!("{message} (`\\d TABLE` in the shell, or `trailflow sql \"DESCRIBE TABLE\"`, lists the columns)"));
+        return Error::Invalid(format!(
+            "{message} (`\\d TABLE` in the shell, or `trailflow sql \"DESCRIBE TABLE\"`, lists the columns)"
+        ));
     }
-    let missing = text.split("table '").nth(1).and_then(|r| r.split("' not found").next()).filter(|_| text.contains("' not found"));
+    let missing = text
+        .split("table '")
+        .nth(1)
+        .and_then(|r| r.split("' not found").next())
+        .filter(|_| text.contains("' not found"));
     let Some(missing) = missing else { return e.into() };
     let name = missing.rsplit('.').next().unwrap_or(missing);
-    let tables: Vec<String> = ctx
-        .catalog("datafusion")
-        .and_then(|c| c.schema("public"))
-        .map(|s| s.table_names())
-        .unwrap_or_default();
+    let tables: Vec<String> =
+        ctx.catalog("datafusion").and_then(|c| c.schema("public")).map(|s| s.table_names()).unwrap_or_default();
     match tables.iter().map(|t| (strsim::levenshtein(t, name), t)).filter(|(d, _)| *d <= 3).min() {
-        Some((_, near)) => Error::Invalid(format!("no table {name}; did you mean {near}? (`SELECT table_name FROM information_schema.tables`, or \\d in the shell, lists them)")),
+        Some((_, near)) => Error::Invalid(format!(
+            "no table {name}; did you mean {near}? (`SELECT table_name FROM information_schema.tables`, or \\d in the shell, lists them)"
+        )),
         None => e.into(),
     }
 }

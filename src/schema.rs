@@ -341,7 +341,20 @@ pub static NETWORK_INTERFACES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     // (`private_ipv4` the primary, `secondary_ipv4`, `public_ipv4`, `ipv6`); `private_ip` is the
     // primary private IPv4 address on every row of the interface. `basis` names the kind of
     // source (`inventory`, `config`, `cloudtrail`, `flow_records`, `inferred`).
-    fields.extend(["subnet_id", "vpc_id", "private_ip", "instance_id", "account_id", "region", "address", "address_type", "basis"].map(utf8));
+    fields.extend(
+        [
+            "subnet_id",
+            "vpc_id",
+            "private_ip",
+            "instance_id",
+            "account_id",
+            "region",
+            "address",
+            "address_type",
+            "basis",
+        ]
+        .map(utf8),
+    );
     learned_over(fields)
 });
 
@@ -637,7 +650,14 @@ pub fn time_column(table: &str) -> &'static str {
 /// document say nothing a filter can use and cost a comparison of long values per row.
 pub fn document_columns(table: &str) -> &'static [&'static str] {
     match table {
-        CLOUDTRAIL => &["raw", "request_parameters", "response_elements", "additional_event_data", "resources", "service_event_details"],
+        CLOUDTRAIL => &[
+            "raw",
+            "request_parameters",
+            "response_elements",
+            "additional_event_data",
+            "resources",
+            "service_event_details",
+        ],
         FLOW_LOGS => &["extra_fields"],
         INVENTORY => &["item"],
         _ => &[],
@@ -758,19 +778,26 @@ mod tests {
             Field::new("file", DataType::Utf8, false),
         ]));
         // One batch has `a` and names its file once, as a dictionary; the other lacks `a`.
-        let dict = DictionaryArray::<Int32Type>::try_new(vec![0, 0].into(), Arc::new(StringArray::from(vec!["f1"])))
-            .unwrap();
+        let dict =
+            DictionaryArray::<Int32Type>::try_new(vec![0, 0].into(), Arc::new(StringArray::from(vec!["f1"]))).unwrap();
         let first = RecordBatch::try_new(
             Arc::new(Schema::new(vec![
                 Field::new("a", DataType::Utf8, true),
                 Field::new("n", DataType::Int64, true),
                 Field::new("file", dict.data_type().clone(), false),
             ])),
-            vec![Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef, Arc::new(Int64Array::from(vec![1, 2])), Arc::new(dict)],
+            vec![
+                Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef,
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(dict),
+            ],
         )
         .unwrap();
         let second = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true), Field::new("file", DataType::Utf8, false)])),
+            Arc::new(Schema::new(vec![
+                Field::new("n", DataType::Int64, true),
+                Field::new("file", DataType::Utf8, false),
+            ])),
             vec![Arc::new(Int64Array::from(vec![3])) as ArrayRef, Arc::new(StringArray::from(vec!["f2"]))],
         )
         .unwrap();

@@ -81,23 +81,39 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     for name in crate::schema::DERIVED_TABLES {
         let table: Arc<dyn TableProvider> = match stored.iter().flatten().find(|(t, _)| t == name) {
             // The same types as computed here (text as `Utf8`), so every reader of them agrees.
-            Some((_, file)) => crate::query::parquet_file_table(file, crate::schema::schema_of(name).expect("known table"))?,
-            None => Arc::new(DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Invalid(format!("no table {name}")))?),
+            Some((_, file)) => {
+                crate::query::parquet_file_table(file, crate::schema::schema_of(name).expect("known table"))?
+            }
+            None => Arc::new(
+                DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Invalid(format!("no table {name}")))?,
+            ),
         };
         ctx.register_table(*name, table)?;
     }
     match cluster {
-        None => ctx.register_udtf("nacl_rules_at", Arc::new(crate::correlate::table::RulesAtFunction { derived: derived.clone() })),
+        None => ctx.register_udtf(
+            "nacl_rules_at",
+            Arc::new(crate::correlate::table::RulesAtFunction { derived: derived.clone() }),
+        ),
         Some(_) => ctx.register_udtf(
             "nacl_rules_at",
-            Arc::new(crate::query::NotOnCluster { name: "nacl_rules_at", why: "it is computed in this process; nacl_entries with valid_from/valid_to holds the same rows" }),
+            Arc::new(crate::query::NotOnCluster {
+                name: "nacl_rules_at",
+                why: "it is computed in this process; nacl_entries with valid_from/valid_to holds the same rows",
+            }),
         ),
     }
     // `nacl_verdicts` is planned when a query first names it: planning the correlation takes
     // about 10 ms, which every other query would pay for nothing.
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Invalid("no default catalog".into()))?;
     let tables = catalog.schema("public").ok_or_else(|| Error::Invalid("no default schema".into()))?;
-    let lazy = Tables { inner: tables, state: ctx.state_weak_ref(), opts: opts.clone(), verdicts: OnceCell::new(), integrity: OnceCell::new() };
+    let lazy = Tables {
+        inner: tables,
+        state: ctx.state_weak_ref(),
+        opts: opts.clone(),
+        verdicts: OnceCell::new(),
+        integrity: OnceCell::new(),
+    };
     catalog.register_schema("public", Arc::new(lazy))?;
     Ok(ctx)
 }
@@ -154,7 +170,11 @@ impl SchemaProvider for Tables {
         Ok(Some(Arc::clone(view)))
     }
 
-    fn register_table(&self, name: String, table: Arc<dyn TableProvider>) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         self.inner.register_table(name, table)
     }
 

@@ -37,7 +37,8 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, format: Format) {
         let df = trailflow::query::user_sql(ctx, sql).await?;
         let schema = df.schema().inner().clone();
         let mut stream = df.execute_stream().await?;
-        let mut sink = Sink::new(format, schema, Box::new(std::io::BufWriter::new(Stdout)))?.on_screen(trailflow::output::Screen::of_stdout(None));
+        let mut sink = Sink::new(format, schema, Box::new(std::io::BufWriter::new(Stdout)))?
+            .on_screen(trailflow::output::Screen::of_stdout(None));
         while let Some(b) = stream.next().await {
             sink.write(&b?)?;
         }
@@ -103,16 +104,24 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                 }
                 "\\format" | ".format" => {
                     match arg.and_then(|a| <Format as clap::ValueEnum>::from_str(a, true).ok()) {
-                        Some(Format::Parquet) | None => errln!("error: formats here are table, line, csv, json, ndjson"),
+                        Some(Format::Parquet) | None => {
+                            errln!("error: formats here are table, line, csv, json, ndjson")
+                        }
                         Some(f) => format = f,
                     }
                     true
                 }
-                c if c.starts_with('\\') || (c.starts_with('.') && c.len() > 1 && c[1..].chars().all(|ch| ch.is_ascii_alphabetic())) => {
+                c if c.starts_with('\\')
+                    || (c.starts_with('.') && c.len() > 1 && c[1..].chars().all(|ch| ch.is_ascii_alphabetic())) =>
+                {
                     // An unknown command is an error, never the start of a statement that would
                     // swallow the next line.
-                    let known = ["\\q", "\\?", "\\d", "\\format", ".quit", ".exit", ".help", ".tables", ".schema", ".format"];
-                    let near = known.iter().min_by_key(|k| strsim::levenshtein(k, c)).filter(|k| strsim::levenshtein(k, c) <= 2);
+                    let known =
+                        ["\\q", "\\?", "\\d", "\\format", ".quit", ".exit", ".help", ".tables", ".schema", ".format"];
+                    let near = known
+                        .iter()
+                        .min_by_key(|k| strsim::levenshtein(k, c))
+                        .filter(|k| strsim::levenshtein(k, c) <= 2);
                     match near {
                         Some(k) => errln!("error: unknown command {c}; did you mean {k}? (\\? lists the commands)"),
                         None => errln!("error: unknown command {c} (\\? lists the commands)"),

@@ -6,10 +6,10 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::time::fmt_time;
 use crate::lake::Lake;
 use crate::query;
 use crate::schema::{self, TABLES};
+use crate::time::fmt_time;
 
 #[derive(Debug, Serialize)]
 pub struct TableStats {

@@ -47,7 +47,9 @@ impl Pivot {
         match (actor, ip, key) {
             (Some(a), None, None) => Ok(Pivot::Actor(a)),
             (None, Some(i), None) => {
-                i.trim().parse::<std::net::IpAddr>().map_err(|_| Error::Invalid(format!("--ip {i:?} is not an address")))?;
+                i.trim()
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| Error::Invalid(format!("--ip {i:?} is not an address")))?;
                 Ok(Pivot::Ip(i.trim().to_string()))
             }
             (None, None, Some(k)) => Ok(Pivot::Key(k)),
@@ -64,7 +66,9 @@ impl Pivot {
             Pivot::Key(_) => format!("{CLOUDTRAIL} WHERE access_key_id = $1"),
         };
         match self {
-            Pivot::Ip(_) if with_flows => format!("{ct}\nUNION ALL\n{FLOWS} WHERE srcaddr = $1 OR dstaddr = $1\nORDER BY datetime, source, event_id"),
+            Pivot::Ip(_) if with_flows => format!(
+                "{ct}\nUNION ALL\n{FLOWS} WHERE srcaddr = $1 OR dstaddr = $1\nORDER BY datetime, source, event_id"
+            ),
             _ => format!("{ct}\nORDER BY datetime, event_id"),
         }
     }
@@ -81,7 +85,8 @@ pub async fn timeline(ctx: &SessionContext, pivot: &Pivot, from: Option<i64>, to
     use datafusion::prelude::{col, lit};
     let with_flows = ctx.table_exist("flow_logs")?;
     let df = crate::query::user_sql(ctx, &pivot.sql(with_flows)).await?;
-    let mut df = df.with_param_values(ParamValues::List(vec![ScalarValue::Utf8(Some(pivot.value().to_string())).into()]))?;
+    let mut df =
+        df.with_param_values(ParamValues::List(vec![ScalarValue::Utf8(Some(pivot.value().to_string())).into()]))?;
     let at = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into())));
     if let Some(f) = from {
         df = df.filter(col("datetime").gt_eq(at(f)))?;

@@ -25,7 +25,8 @@ fn lake() -> &'static Path {
 }
 
 fn truth_id(scenario: &str) -> String {
-    let truth: Value = serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap();
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap();
     let c = truth["changes"].as_array().unwrap().iter().find(|c| c["scenario"] == scenario).unwrap();
     c["event_id"].as_str().unwrap().to_string()
 }
@@ -45,9 +46,14 @@ fn json(args: &[&str]) -> Value {
 fn show_gives_the_rules_as_they_stood_with_where_each_was_learned() {
     // After the widening at 20:00 on the 10th and before the deny was deleted the next morning.
     let rows = json(&["show", WEB, "--at", "2026-03-10T21:00:00Z", "--format", "json"]);
-    let rule = |n: i64, dir: &str| rows.as_array().unwrap().iter().find(|r| r["rule_number"] == n && r["direction"] == dir).cloned().unwrap();
+    let rule = |n: i64, dir: &str| {
+        rows.as_array().unwrap().iter().find(|r| r["rule_number"] == n && r["direction"] == dir).cloned().unwrap()
+    };
     assert_eq!(rule(100, "ingress")["rule"], "allow tcp 0-65535 from 0.0.0.0/0");
-    assert_eq!(rule(100, "ingress")["learned_from"], format!("cloudtrail ReplaceNetworkAclEntry {}", truth_id("port_range_widened_scanner_accepted")));
+    assert_eq!(
+        rule(100, "ingress")["learned_from"],
+        format!("cloudtrail ReplaceNetworkAclEntry {}", truth_id("port_range_widened_scanner_accepted"))
+    );
     assert!(rule(50, "ingress")["rule"].as_str().unwrap().starts_with("unknown"));
     assert_eq!(rule(110, "ingress")["learned_from"], "inventory");
     assert_eq!(rule(32767, "egress")["rule"], "deny all to 0.0.0.0/0");
@@ -56,7 +62,11 @@ fn show_gives_the_rules_as_they_stood_with_where_each_was_learned() {
     let now = now.as_array().unwrap();
     assert!(now.iter().any(|r| r["rule_number"] == 100 && r["rule"] == "allow tcp 443 from 0.0.0.0/0"));
     assert!(!now.iter().any(|r| r["rule_number"] == 50));
-    assert!(now.iter().any(|r| r["rule_number"] == 110 && r["direction"] == "egress" && r["rule"] == "allow udp 123 to 0.0.0.0/0"));
+    assert!(
+        now.iter().any(|r| r["rule_number"] == 110
+            && r["direction"] == "egress"
+            && r["rule"] == "allow udp 123 to 0.0.0.0/0")
+    );
     // A mistyped ACL is named with the nearest one the evidence shows; exit status 1.
     let (ok, _, err) = acl(&["show", "acl-0a1000000000000wbe"]);
     assert!(!ok);
@@ -89,7 +99,15 @@ fn diff_says_what_a_change_opened_and_closed_with_the_rules_side_by_side() {
 fn check_answers_allowed_denied_or_unknown_with_the_deciding_rule() {
     // Before the deny of 45.137.21.0/24 (rule 50) was deleted nothing recorded shows it: a packet
     // reaches it first, so the answer is unknown, with what the rules below would decide.
-    let (ok, out, err) = acl(&["check", "--acl", WEB, "--at", "2026-03-10T21:00:00Z", "--flow", "ingress tcp 45.137.21.9 -> 10.0.1.10:22"]);
+    let (ok, out, err) = acl(&[
+        "check",
+        "--acl",
+        WEB,
+        "--at",
+        "2026-03-10T21:00:00Z",
+        "--flow",
+        "ingress tcp 45.137.21.9 -> 10.0.1.10:22",
+    ]);
     assert!(ok, "{err}");
     assert!(out.contains("unknown: rule 50 comes first"), "{out}");
     assert!(out.contains("if it does not match: allowed by rule 100: allow tcp 0-65535 from 0.0.0.0/0"), "{out}");
@@ -104,7 +122,11 @@ fn check_answers_allowed_denied_or_unknown_with_the_deciding_rule() {
     let (_, out, _) = acl(&["check", "--acl", WEB, "--flow", "egress udp 10.0.1.10 -> 8.8.8.8:53"]);
     assert!(out.contains("allowed by rule 100: allow all to 0.0.0.0/0"), "{out}");
     // A flow that cannot be read is a usage error (exit 2), named.
-    let out = bin().args(["acl", "check", "--acl", WEB, "--flow", "ingress tcp 1.2.3.4 10.0.0.1:22", "--lake"]).arg(lake()).output().unwrap();
+    let out = bin()
+        .args(["acl", "check", "--acl", WEB, "--flow", "ingress tcp 1.2.3.4 10.0.0.1:22", "--lake"])
+        .arg(lake())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the flow"));
 }
@@ -114,7 +136,14 @@ fn history_lists_every_change_with_its_opened_and_closed_line() {
     let rows = json(&["history", WEB, "--format", "json"]);
     let rows = rows.as_array().unwrap();
     let events: Vec<&str> = rows.iter().map(|r| r["event_id"].as_str().unwrap()).collect();
-    for s in ["port_range_widened_scanner_accepted", "failed_change", "deny_rule_deleted", "identical_rule_reapplied", "remediation_narrows_rule", "egress_rule_shadowed"] {
+    for s in [
+        "port_range_widened_scanner_accepted",
+        "failed_change",
+        "deny_rule_deleted",
+        "identical_rule_reapplied",
+        "remediation_narrows_rule",
+        "egress_rule_shadowed",
+    ] {
         assert!(events.contains(&truth_id(s).as_str()), "{s} not in the history");
     }
     let by = |s: &str| rows.iter().find(|r| r["event_id"] == truth_id(s).as_str()).unwrap();
@@ -130,7 +159,12 @@ fn history_lists_every_change_with_its_opened_and_closed_line() {
 #[test]
 fn the_same_answers_in_sql() {
     // The rules at a moment, as a table function.
-    let at = sql(lake(), &format!("SELECT rule_number, rule_action, port_to FROM nacl_rules_at('{WEB}', '2026-03-10T21:00:00Z') WHERE NOT egress"));
+    let at = sql(
+        lake(),
+        &format!(
+            "SELECT rule_number, rule_action, port_to FROM nacl_rules_at('{WEB}', '2026-03-10T21:00:00Z') WHERE NOT egress"
+        ),
+    );
     assert!(at.iter().any(|r| r["rule_number"] == 100 && r["port_to"] == 65535));
     assert!(at.iter().any(|r| r["rule_number"] == 50 && r["rule_action"].is_null()));
     // Flows joined to the rule set in force and to the rule that decided them: after the
@@ -150,11 +184,21 @@ fn the_same_answers_in_sql() {
     assert!(decided.iter().all(|r| r["allowed"] == true), "{decided:?}");
     assert!(decided.iter().all(|r| [100, 110, 130].contains(&r["rule"].as_i64().unwrap())), "{decided:?}");
     // The rule sets over time, each with how many of its rules the evidence never showed.
-    let sets = sql(lake(), &format!("SELECT unknown_rules FROM nacl_rule_sets WHERE network_acl_id = '{WEB}' ORDER BY valid_from NULLS FIRST"));
+    let sets = sql(
+        lake(),
+        &format!(
+            "SELECT unknown_rules FROM nacl_rule_sets WHERE network_acl_id = '{WEB}' ORDER BY valid_from NULLS FIRST"
+        ),
+    );
     assert_eq!(sets.first().unwrap()["unknown_rules"], 2);
     assert_eq!(sets.last().unwrap()["unknown_rules"], 0);
     // A bad call is a one-line error.
-    let out = bin().args(["sql", "--lake"]).arg(lake()).arg("SELECT * FROM nacl_rules_at('acl-nope', '2026-03-10')").output().unwrap();
+    let out = bin()
+        .args(["sql", "--lake"])
+        .arg(lake())
+        .arg("SELECT * FROM nacl_rules_at('acl-nope', '2026-03-10')")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no ACL acl-nope in the evidence"));
 }
@@ -166,7 +210,11 @@ fn real_acls_are_asked_the_same_questions() {
     let dir = tempfile::tempdir().unwrap();
     let (out, _) = common::ingest(dir.path(), &[&real("")]);
     assert!(out.status.code().is_some_and(|c| c == 0 || c == 3));
-    let out = bin().args(["acl", "history", "acl-0af9cb843511d66d4", "--format", "json", "--lake"]).arg(dir.path()).output().unwrap();
+    let out = bin()
+        .args(["acl", "history", "acl-0af9cb843511d66d4", "--format", "json", "--lake"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let del = rows.iter().find(|r| r["event_name"] == "DeleteNetworkAclEntry").unwrap();

@@ -55,11 +55,20 @@ fn start_cluster(lake: &Path) -> (Processes, String) {
     let url = format!("df://localhost:{port}");
     let started = Instant::now();
     loop {
-        let out = bin().args(["sql", "--format", "csv", "--cluster", &url, "--lake"]).arg(lake).arg("SELECT count(*) AS n FROM cloudtrail").output().unwrap();
+        let out = bin()
+            .args(["sql", "--format", "csv", "--cluster", &url, "--lake"])
+            .arg(lake)
+            .arg("SELECT count(*) AS n FROM cloudtrail")
+            .output()
+            .unwrap();
         if out.status.success() {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "the cluster did not answer: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the cluster did not answer: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     (procs, url)
@@ -102,7 +111,10 @@ fn correlation_and_every_hunt_give_the_same_rows_on_a_cluster() {
     let there = run(&["correlate", "--format", "csv"], &lake, Some(&url));
     assert!(there.status.success(), "{}", String::from_utf8_lossy(&there.stderr));
     assert!(here.stdout.len() > 1000);
-    assert_eq!(sorted_lines(&String::from_utf8_lossy(&there.stdout)), sorted_lines(&String::from_utf8_lossy(&here.stdout)));
+    assert_eq!(
+        sorted_lines(&String::from_utf8_lossy(&there.stdout)),
+        sorted_lines(&String::from_utf8_lossy(&here.stdout))
+    );
 
     // Every hunt, file by file.
     let local = dir.path().join("local");
@@ -116,7 +128,8 @@ fn correlation_and_every_hunt_give_the_same_rows_on_a_cluster() {
         let path = e.unwrap().path();
         let name = path.file_name().unwrap().to_owned();
         let a = std::fs::read_to_string(&path).unwrap();
-        let b = std::fs::read_to_string(remote.join(&name)).unwrap_or_else(|e| panic!("{name:?} not written on the cluster: {e}"));
+        let b = std::fs::read_to_string(remote.join(&name))
+            .unwrap_or_else(|e| panic!("{name:?} not written on the cluster: {e}"));
         assert_eq!(sorted_lines(&b), sorted_lines(&a), "{name:?} differs on the cluster");
         compared += 1;
     }
@@ -124,10 +137,20 @@ fn correlation_and_every_hunt_give_the_same_rows_on_a_cluster() {
 
     // investigate: ingest and the report here, the correlation and the hunts on the cluster.
     let report = dir.path().join("case");
-    let out = bin().arg("investigate").arg(root().join("sample-data")).arg("-o").arg(&report).arg("-q").args(["--cluster", &url]).output().unwrap();
+    let out = bin()
+        .arg("investigate")
+        .arg(root().join("sample-data"))
+        .arg("-o")
+        .arg(&report)
+        .arg("-q")
+        .args(["--cluster", &url])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let correlation = std::fs::read_to_string(report.join("correlation.csv")).unwrap();
-    let verdicts = |text: &str| -> Vec<String> { sorted_lines(text).into_iter().map(|l| l.split(',').take(6).collect::<Vec<_>>().join(",")).collect() };
+    let verdicts = |text: &str| -> Vec<String> {
+        sorted_lines(text).into_iter().map(|l| l.split(',').take(6).collect::<Vec<_>>().join(",")).collect()
+    };
     let here = run(&["correlate", "--format", "csv"], &lake, None);
     assert_eq!(verdicts(&correlation), verdicts(&String::from_utf8_lossy(&here.stdout)));
     assert!(std::fs::read_to_string(report.join("report.html")).unwrap().contains("Flagged Network ACL changes"));
@@ -135,13 +158,24 @@ fn correlation_and_every_hunt_give_the_same_rows_on_a_cluster() {
     // What reads this machine's files says so.
     let out = run(&["sql", "SELECT * FROM search('ConsoleLogin')"], &lake, Some(&url));
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("search() cannot run on a cluster (--cluster)"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("search() cannot run on a cluster (--cluster)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn a_cluster_that_is_not_there_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().arg("ingest").arg("-q").arg("--lake").arg(dir.path()).arg(root().join("sample-data/AWSLogs/111111111111")).output().unwrap();
+    let out = bin()
+        .arg("ingest")
+        .arg("-q")
+        .arg("--lake")
+        .arg(dir.path())
+        .arg(root().join("sample-data/AWSLogs/111111111111"))
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let port = free_port();
     let out = run(&["sql", "SELECT 1"], dir.path(), Some(&format!("df://localhost:{port}")));

@@ -12,7 +12,12 @@ use common::{bin, root, sql};
 /// The sample loaded in several runs, as a case is loaded a few folders at a time.
 fn lake_of_many_runs(dir: &Path) {
     let ct = root().join("sample-data/AWSLogs/111111111111/CloudTrail/us-east-1/2026/03");
-    for part in [ct.join("10"), ct.join("11"), root().join("sample-data/AWSLogs/111111111111/vpcflowlogs"), root().join("sample-data")] {
+    for part in [
+        ct.join("10"),
+        ct.join("11"),
+        root().join("sample-data/AWSLogs/111111111111/vpcflowlogs"),
+        root().join("sample-data"),
+    ] {
         let (out, _) = common::ingest(dir, &[&part]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
@@ -38,13 +43,19 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// What a responder sees: every row of the stored tables, a search, the correlation.
 fn fingerprint(lake: &Path) -> Vec<String> {
     let q = |s: &str| serde_json::to_string(&sql(lake, s)).unwrap();
-    let search = bin().args(["search", "event_name:CreateNetworkAclEntry", "--format", "csv", "--lake"]).arg(lake).output().unwrap();
+    let search = bin()
+        .args(["search", "event_name:CreateNetworkAclEntry", "--format", "csv", "--lake"])
+        .arg(lake)
+        .output()
+        .unwrap();
     assert!(search.status.success());
     let correlate = bin().args(["correlate", "--format", "csv", "--lake"]).arg(lake).output().unwrap();
     assert!(correlate.status.success());
     vec![
         q("SELECT event_id, event_time, event_name, raw, source_file FROM cloudtrail ORDER BY event_id"),
-        q("SELECT source_file, source_line, srcaddr, dstaddr, dstport, action, bytes, start_time FROM flow_logs ORDER BY source_file, source_line"),
+        q(
+            "SELECT source_file, source_line, srcaddr, dstaddr, dstport, action, bytes, start_time FROM flow_logs ORDER BY source_file, source_line",
+        ),
         q("SELECT count(*) AS n, count(DISTINCT source_file) AS f FROM ingested_files"),
         q("SELECT count(*) AS n FROM inventory"),
         String::from_utf8(search.stdout).unwrap(),
@@ -100,7 +111,14 @@ fn a_compaction_waits_for_the_processes_reading_the_lake() {
     let dir = tempfile::tempdir().unwrap();
     lake_of_many_runs(dir.path());
     // An open shell holds a session, and with it a reader's lease.
-    let mut shell = bin().args(["shell", "--lake"]).arg(dir.path()).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut shell = bin()
+        .args(["shell", "--lake"])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut stdin = shell.stdin.take().unwrap();
     writeln!(stdin, "SELECT count(*) FROM cloudtrail;").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -129,7 +147,10 @@ fn runs_that_pile_small_files_into_a_partition_are_merged_as_they_go() {
         merged += summary["compacted_files"].as_u64().unwrap();
     }
     assert!(merged >= 7, "no run merged the small files: {merged}");
-    let ct_files = walk(&dir.path().join("cloudtrail")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count();
+    let ct_files = walk(&dir.path().join("cloudtrail"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
     assert!(ct_files < 8, "{ct_files} CloudTrail files after 12 runs");
     // The same events as one run over the same files (which copy of an event that two files
     // carry is kept may differ, so the file is left out).

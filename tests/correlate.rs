@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::Value;
 use common::{bin, root};
+use serde_json::Value;
 use trailflow::correlate::Verdict;
 
 fn ingest(lake: &Path, input: &Path) {
@@ -61,7 +61,8 @@ fn check_against_truth(lake: &Path, truth: &Value) {
 fn sample_data_verdicts_and_attackers() {
     let lake = tempfile::tempdir().unwrap();
     ingest(lake.path(), &root().join("sample-data"));
-    let truth: Value = serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap();
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(root().join("sample-data/ground-truth.json")).unwrap()).unwrap();
     check_against_truth(lake.path(), &truth);
     // Risk reasons where the evidence shows the rule (the deleted deny of the web ACL is not shown
     // by anything recorded before its deletion, so its content and reasons are unknown).
@@ -94,7 +95,8 @@ fn other_seeds_with_more_traffic() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let lake = tempfile::tempdir().unwrap();
         ingest(lake.path(), data.path());
-        let truth: Value = serde_json::from_slice(&std::fs::read(data.path().join("ground-truth.json")).unwrap()).unwrap();
+        let truth: Value =
+            serde_json::from_slice(&std::fs::read(data.path().join("ground-truth.json")).unwrap()).unwrap();
         check_against_truth(lake.path(), &truth);
     }
 }
@@ -118,7 +120,10 @@ fn topology_is_learned_with_its_source() {
     );
     assert_eq!(moved.len(), 2, "{moved:?}");
     assert!(moved[0]["learned_from"].as_str().unwrap().starts_with("inferred"), "{moved:?}");
-    assert!(moved[1]["learned_from"].as_str().unwrap().starts_with("cloudtrail ReplaceNetworkAclAssociation"), "{moved:?}");
+    assert!(
+        moved[1]["learned_from"].as_str().unwrap().starts_with("cloudtrail ReplaceNetworkAclAssociation"),
+        "{moved:?}"
+    );
     // ACL entries over time: the replaced rule is known from the first replace on, and before it
     // only as "existed, content unknown"; a replace with the same content (infrastructure-as-code
     // re-applying it) keeps the entry; the remediation that narrows it starts a new one.
@@ -133,9 +138,16 @@ fn topology_is_learned_with_its_source() {
     assert_eq!(replaced[1]["rule_action"], "allow");
     assert_eq!(replaced[1]["port_to"], 65535);
     assert_eq!(replaced[2]["port_to"], 443);
-    assert!(sql(lake.path(), "SELECT count(*) AS n FROM nacl_entries WHERE learned_from = 'inventory'")[0]["n"].as_u64().unwrap() > 5);
+    assert!(
+        sql(lake.path(), "SELECT count(*) AS n FROM nacl_entries WHERE learned_from = 'inventory'")[0]["n"]
+            .as_u64()
+            .unwrap()
+            > 5
+    );
     // Every association row says where it came from.
-    assert!(sql(lake.path(), "SELECT learned_from FROM acl_associations").iter().all(|r| r["learned_from"].is_string()));
+    assert!(
+        sql(lake.path(), "SELECT learned_from FROM acl_associations").iter().all(|r| r["learned_from"].is_string())
+    );
 }
 
 #[test]
@@ -153,7 +165,9 @@ fn real_nacl_events_risk() {
     assert_eq!(del["rule_number"], 100);
     assert_eq!(del["egress"], false);
     assert_eq!(del["risk_reasons"], "deleted_entry_unknown");
-    assert!(rows.iter().any(|r| r["event_name"] == "DeleteNetworkAcl" && r["network_acl_id"] == "acl-0af9cb843511d66d4"));
+    assert!(
+        rows.iter().any(|r| r["event_name"] == "DeleteNetworkAcl" && r["network_acl_id"] == "acl-0af9cb843511d66d4")
+    );
     // Panther's CreateNetworkAclEntry fixtures share eventID "1111" but differ in content: each is
     // kept, whatever order the files are read in. tcp 700-702 from the world is risky; the same
     // rule from one /32 is not world-open.
@@ -187,7 +201,8 @@ fn trusted_networks_and_bad_options() {
 /// The Parquet files under `derived/TABLE/` of a lake.
 fn stored_files(lake: &Path, table: &str) -> Vec<std::path::PathBuf> {
     let dir = lake.join("derived").join(table);
-    let mut files: Vec<_> = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     files.sort();
     files
 }
@@ -195,7 +210,8 @@ fn stored_files(lake: &Path, table: &str) -> Vec<std::path::PathBuf> {
 /// Rows of a Parquet file, read with the Parquet reader alone (as any engine would).
 fn parquet_rows(file: &Path) -> usize {
     let f = std::fs::File::open(file).unwrap();
-    let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
     reader.map(|b| b.unwrap().num_rows()).sum()
 }
 
@@ -215,7 +231,10 @@ fn derived_tables_are_stored_in_the_lake_and_follow_it() {
     let changes_first = parquet_rows(&first);
     assert_eq!(changes_first as i64, count(NACL_EVENTS));
     let plan = sql(lake.path(), "EXPLAIN SELECT event_id FROM nacl_changes");
-    assert!(plan.iter().any(|r| r["plan"].as_str().unwrap_or("").contains("derived/nacl_changes/nacl_changes-")), "{plan:?}");
+    assert!(
+        plan.iter().any(|r| r["plan"].as_str().unwrap_or("").contains("derived/nacl_changes/nacl_changes-")),
+        "{plan:?}"
+    );
     // More evidence: the stored tables are computed again, and those of the earlier state go.
     ingest(lake.path(), &root().join("sample-data"));
     let now = stored_files(lake.path(), "nacl_changes");

@@ -47,10 +47,7 @@ fn seeds(kind: &str) -> Vec<(String, Vec<u8>)> {
         ],
         _ => unreachable!(),
     };
-    names
-        .iter()
-        .map(|n| (Path::new(n).file_name().unwrap().to_string_lossy().to_string(), read(n)))
-        .collect()
+    names.iter().map(|n| (Path::new(n).file_name().unwrap().to_string_lossy().to_string(), read(n))).collect()
 }
 
 /// One edit of a file.
@@ -64,7 +61,8 @@ enum Edit {
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
-    let structural = prop::sample::select(vec![b'{', b'}', b'[', b']', b'"', b',', b':', b'\\', b'\n', b' ', b'N', b'-', 0xff]);
+    let structural =
+        prop::sample::select(vec![b'{', b'}', b'[', b']', b'"', b',', b':', b'\\', b'\n', b' ', b'N', b'-', 0xff]);
     prop_oneof![
         (0.0..1.0f64, any::<u8>()).prop_map(|(at, b)| Edit::Flip(at, b)),
         (0.0..1.0f64, prop::collection::vec(structural, 1..4)).prop_map(|(at, b)| Edit::Insert(at, b)),
@@ -128,7 +126,10 @@ fn check_decoder(name: &str, data: Vec<u8>) {
                 let t = t.as_primitive::<TimestampMicrosecondType>();
                 for i in 0..t.len() {
                     if t.is_valid(i) {
-                        assert!(trailflow::time::time_in_range(t.value(i)), "{table}: a time outside 1970-2200 was stored");
+                        assert!(
+                            trailflow::time::time_in_range(t.value(i)),
+                            "{table}: a time outside 1970-2200 was stored"
+                        );
                     }
                 }
             }
@@ -225,7 +226,11 @@ fn archive_walker() {
     }
     let zip = zip.finish().unwrap().into_inner();
     let runner_cases = (cases() / 4).max(8);
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: runner_cases, failure_persistence: None, ..ProptestConfig::default() });
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: runner_cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     runner
         .run(&(0..3usize, prop::collection::vec(edit(), 1..4)), |(which, edits)| {

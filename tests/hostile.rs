@@ -40,25 +40,53 @@ fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
         for part in [&0x04034b50u32.to_le_bytes()[..], &20u16.to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes()] {
             out.extend_from_slice(part);
         }
-        for part in [&0u32.to_le_bytes()[..], &crc.to_le_bytes(), &len.to_le_bytes(), &len.to_le_bytes(), &n.to_le_bytes(), &0u16.to_le_bytes()] {
+        for part in [
+            &0u32.to_le_bytes()[..],
+            &crc.to_le_bytes(),
+            &len.to_le_bytes(),
+            &len.to_le_bytes(),
+            &n.to_le_bytes(),
+            &0u16.to_le_bytes(),
+        ] {
             out.extend_from_slice(part);
         }
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(data);
-        for part in [&0x02014b50u32.to_le_bytes()[..], &20u16.to_le_bytes(), &20u16.to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes()] {
+        for part in [
+            &0x02014b50u32.to_le_bytes()[..],
+            &20u16.to_le_bytes(),
+            &20u16.to_le_bytes(),
+            &0u16.to_le_bytes(),
+            &0u16.to_le_bytes(),
+        ] {
             central.extend_from_slice(part);
         }
-        for part in [&0u32.to_le_bytes()[..], &crc.to_le_bytes(), &len.to_le_bytes(), &len.to_le_bytes(), &n.to_le_bytes()] {
+        for part in
+            [&0u32.to_le_bytes()[..], &crc.to_le_bytes(), &len.to_le_bytes(), &len.to_le_bytes(), &n.to_le_bytes()]
+        {
             central.extend_from_slice(part);
         }
-        for part in [&0u16.to_le_bytes()[..], &0u16.to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes(), &0u32.to_le_bytes(), &offset.to_le_bytes()] {
+        for part in [
+            &0u16.to_le_bytes()[..],
+            &0u16.to_le_bytes(),
+            &0u16.to_le_bytes(),
+            &0u16.to_le_bytes(),
+            &0u32.to_le_bytes(),
+            &offset.to_le_bytes(),
+        ] {
             central.extend_from_slice(part);
         }
         central.extend_from_slice(name.as_bytes());
     }
     let (cd_offset, cd_len, entries) = (out.len() as u32, central.len() as u32, members.len() as u16);
     out.extend_from_slice(&central);
-    for part in [&0x06054b50u32.to_le_bytes()[..], &0u16.to_le_bytes(), &0u16.to_le_bytes(), &entries.to_le_bytes(), &entries.to_le_bytes()] {
+    for part in [
+        &0x06054b50u32.to_le_bytes()[..],
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &entries.to_le_bytes(),
+        &entries.to_le_bytes(),
+    ] {
         out.extend_from_slice(part);
     }
     for part in [&cd_len.to_le_bytes()[..], &cd_offset.to_le_bytes(), &0u16.to_le_bytes()] {
@@ -85,7 +113,10 @@ fn run_within(mut cmd: Command, limit: Duration) -> std::process::Output {
 }
 
 fn errors_of(lake: &Path) -> Vec<Value> {
-    sql(lake, "SELECT severity, file, member, line, record, reason, excerpt, source_file FROM ingest_errors ORDER BY source_file, line, record")
+    sql(
+        lake,
+        "SELECT severity, file, member, line, record, reason, excerpt, source_file FROM ingest_errors ORDER BY source_file, line, record",
+    )
 }
 
 #[test]
@@ -122,8 +153,7 @@ fn inputs_are_the_regular_files_under_the_given_paths() {
     }
     let errors = errors_of(lake.path());
     let reason = |name: &str| -> (String, String) {
-        let rows: Vec<&Value> =
-            errors.iter().filter(|e| e["source_file"].as_str().unwrap().ends_with(name)).collect();
+        let rows: Vec<&Value> = errors.iter().filter(|e| e["source_file"].as_str().unwrap().ends_with(name)).collect();
         assert_eq!(rows.len(), 1, "{name}: exactly one row, got {errors:?}");
         (rows[0]["severity"].as_str().unwrap().to_string(), rows[0]["reason"].as_str().unwrap().to_string())
     };
@@ -143,7 +173,11 @@ fn inputs_are_the_regular_files_under_the_given_paths() {
         "SELECT source_file, status, duplicate_of FROM ingested_files WHERE source_file LIKE '%alias.json' OR source_file LIKE '%sub/real.json' ORDER BY status",
     );
     assert_eq!(pair.len(), 2, "{pair:?}");
-    assert_eq!((pair[0]["status"].as_str(), pair[1]["status"].as_str()), (Some("duplicate"), Some("loaded")), "{pair:?}");
+    assert_eq!(
+        (pair[0]["status"].as_str(), pair[1]["status"].as_str()),
+        (Some("duplicate"), Some("loaded")),
+        "{pair:?}"
+    );
     assert_eq!(pair[0]["duplicate_of"], pair[1]["source_file"]);
 
     // A device named on the command line is refused, not read.
@@ -201,7 +235,11 @@ fn every_archive_member_is_read_or_reported_once() {
     let b = records_file(&[record("z2", "2024-05-01T10:00:01Z", "")]);
     let c = records_file(&[record("z3", "2024-05-01T10:00:02Z", "")]);
     // Two members of one name, and a name ending in a backslash.
-    std::fs::write(d.join("odd.zip"), zip_of(&[("dup.json", a.as_bytes()), ("dup.json", b.as_bytes()), ("trailing.json\\", c.as_bytes())])).unwrap();
+    std::fs::write(
+        d.join("odd.zip"),
+        zip_of(&[("dup.json", a.as_bytes()), ("dup.json", b.as_bytes()), ("trailing.json\\", c.as_bytes())]),
+    )
+    .unwrap();
     // A tar with a link, a hard link, a FIFO and a device beside a regular member.
     let mut t = tar::Builder::new(Vec::new());
     let mut add = |name: &str, ty: tar::EntryType, data: &[u8], link: Option<&str>| {
@@ -240,14 +278,16 @@ fn every_archive_member_is_read_or_reported_once() {
         .map(|r| r["event_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, ["t1", "z1", "z2", "z3"]);
-    let names: Vec<String> = sql(lake.path(), "SELECT source_file FROM ingested_files WHERE source_file LIKE '%odd.zip%' ORDER BY 1")
-        .iter()
-        .map(|r| r["source_file"].as_str().unwrap().rsplit('!').next().unwrap().to_string())
-        .collect();
+    let names: Vec<String> =
+        sql(lake.path(), "SELECT source_file FROM ingested_files WHERE source_file LIKE '%odd.zip%' ORDER BY 1")
+            .iter()
+            .map(|r| r["source_file"].as_str().unwrap().rsplit('!').next().unwrap().to_string())
+            .collect();
     assert_eq!(names, ["dup.json", "dup.json#2", "trailing.json\\"]);
     let errors = errors_of(lake.path());
     let member = |m: &str| -> Value {
-        let rows: Vec<&Value> = errors.iter().filter(|e| e["member"].as_str().is_some_and(|x| x.ends_with(m))).collect();
+        let rows: Vec<&Value> =
+            errors.iter().filter(|e| e["member"].as_str().is_some_and(|x| x.ends_with(m))).collect();
         assert_eq!(rows.len(), 1, "{m}: {errors:?}");
         rows[0].clone()
     };
@@ -322,7 +362,9 @@ fn times_outside_1970_to_2200_are_rejected_and_ranges_clamped() {
     // Everything later works on the lake: hunts, and searches bounded far outside the range.
     let out = bin().args(["hunt", "run", "--all", "--lake"]).arg(lake.path()).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    for (args, n) in [(vec!["--to", "1600-01-01"], 0), (vec!["--from", "1600-01-01"], 1), (vec!["--from", "2500-01-01"], 0)] {
+    for (args, n) in
+        [(vec!["--to", "1600-01-01"], 0), (vec!["--from", "1600-01-01"], 1), (vec!["--from", "2500-01-01"], 0)]
+    {
         let out = bin()
             .args(["search", "198.51.100.7", "--format", "json", "--lake"])
             .arg(lake.path())
@@ -544,7 +586,12 @@ fn output_files_name_their_format() {
     let err = stderr(&out);
     assert!(err.contains(".csv") && err.contains(".parquet") && err.contains("--format"), "{err}");
     assert!(!xlsx.exists());
-    let out = bin().args(["sql", "--format", "jsonl", "--lake"]).arg(lake.path()).arg("SELECT 1 AS a UNION ALL SELECT 2").output().unwrap();
+    let out = bin()
+        .args(["sql", "--format", "jsonl", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT 1 AS a UNION ALL SELECT 2")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
@@ -564,7 +611,11 @@ fn bounds_are_settings_that_reject_one_thing_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let long = format!(r#""userAgent":"{}""#, "x".repeat(3000));
-    std::fs::write(d.join("two.json"), records_file(&[record("big", "2024-05-01T10:00:00Z", &long), record("small", "2024-05-01T10:00:01Z", "")])).unwrap();
+    std::fs::write(
+        d.join("two.json"),
+        records_file(&[record("big", "2024-05-01T10:00:00Z", &long), record("small", "2024-05-01T10:00:01Z", "")]),
+    )
+    .unwrap();
     let inner = zip_of(&[("in.json", records_file(&[record("zipped", "2024-05-01T10:00:02Z", "")]).as_bytes())]);
     std::fs::write(d.join("outer.zip"), zip_of(&[("inner.zip", &inner)])).unwrap();
     let lake = tempfile::tempdir().unwrap();
@@ -580,11 +631,16 @@ fn bounds_are_settings_that_reject_one_thing_at_a_time() {
     let ids = sql(lake.path(), "SELECT event_id FROM cloudtrail");
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(ids[0]["event_id"], "small");
-    let reasons: Vec<String> = errors_of(lake.path()).iter().map(|e| e["reason"].as_str().unwrap().to_string()).collect();
-    assert!(reasons.iter().any(|r| r.contains("larger than 2048 bytes") && r.contains("TRAILFLOW_MAX_RECORD")), "{reasons:?}");
+    let reasons: Vec<String> =
+        errors_of(lake.path()).iter().map(|e| e["reason"].as_str().unwrap().to_string()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("larger than 2048 bytes") && r.contains("TRAILFLOW_MAX_RECORD")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r.contains("TRAILFLOW_MAX_ARCHIVE_DEPTH")), "{reasons:?}");
     // A setting that does not read is a one-line error before anything is done.
-    let out = bin().env("TRAILFLOW_MAX_RECORD", "lots").args(["ingest", "--lake"]).arg(lake.path()).arg(d).output().unwrap();
+    let out =
+        bin().env("TRAILFLOW_MAX_RECORD", "lots").args(["ingest", "--lake"]).arg(lake.path()).arg(d).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("TRAILFLOW_MAX_RECORD") && err.trim().lines().count() == 1, "{err}");

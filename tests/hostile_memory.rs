@@ -49,8 +49,20 @@ fn hostile_files_are_rejected_in_bounded_memory() {
         &format!(r#""}},{}]}}"#, record("after", "")),
     );
     // White space, 1 GB of it, inside a record and between records.
-    gz_bomb(&d.join("space-in.json.gz"), &format!(r#"{{"Records":[{},{{"eventID":"ws","#, record("ws-before", "")), b' ', 1 << 30, r#""eventTime":"x"}]}"#);
-    gz_bomb(&d.join("space-between.json.gz"), r#"{"Records":["#, b' ', 1 << 30, &format!("{}]}}", record("ws-after", "")));
+    gz_bomb(
+        &d.join("space-in.json.gz"),
+        &format!(r#"{{"Records":[{},{{"eventID":"ws","#, record("ws-before", "")),
+        b' ',
+        1 << 30,
+        r#""eventTime":"x"}]}"#,
+    );
+    gz_bomb(
+        &d.join("space-between.json.gz"),
+        r#"{"Records":["#,
+        b' ',
+        1 << 30,
+        &format!("{}]}}", record("ws-after", "")),
+    );
     let lake = tempfile::tempdir().unwrap();
     let before = children_peak();
     let out = bin().args(["ingest", "--quiet", "--json", "--lake"]).arg(lake.path()).arg(d).output().unwrap();

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;
 
-use serde_json::Value;
 use common::{bin, root, truth};
+use serde_json::Value;
 use trailflow::correlate::Verdict;
 
 /// The sample data, ingested once for all tests of this file.
@@ -17,7 +17,14 @@ fn lake() -> &'static Path {
     static LAKE: OnceLock<tempfile::TempDir> = OnceLock::new();
     LAKE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let out = bin().arg("ingest").arg("--lake").arg(dir.path()).arg("-q").arg(root().join("sample-data")).output().unwrap();
+        let out = bin()
+            .arg("ingest")
+            .arg("--lake")
+            .arg(dir.path())
+            .arg("-q")
+            .arg(root().join("sample-data"))
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         dir
     })
@@ -91,7 +98,10 @@ fn every_hunt_finds_its_planted_true_positive() {
     let id = |c: &Value| c["event_id"].as_str().unwrap().to_string();
     let checks: Vec<(&str, Vec<Value>, Box<dyn Fn(&[Value]) -> bool>)> = vec![
         ("risky_nacl_ingress", hunt_json("risky_nacl_ingress", &[]), {
-            let ids = [id(&change("world_open_all_protocols_ssh_bruteforce_exfil")), id(&change("port_range_widened_scanner_accepted"))];
+            let ids = [
+                id(&change("world_open_all_protocols_ssh_bruteforce_exfil")),
+                id(&change("port_range_widened_scanner_accepted")),
+            ];
             Box::new(move |r| ids.iter().all(|i| has(r, "event_id", i)))
         }),
         ("risky_nacl_egress", hunt_json("risky_nacl_egress", &[]), {
@@ -125,18 +135,29 @@ fn every_hunt_finds_its_planted_true_positive() {
             Box::new(move |r| has(r, "event_id", &i))
         }),
         ("sg_world_admin_ports", hunt_json("sg_world_admin_ports", &[]), {
-            let (a, b) = (id(&planted("security_group_open_to_world_ssh")), id(&planted("security_group_open_to_world_rdp")));
-            Box::new(move |r| has(r, "event_id", &a) && has(r, "event_id", &b) && has(r, "request_shape", "flat") && has(r, "request_shape", "items"))
+            let (a, b) =
+                (id(&planted("security_group_open_to_world_ssh")), id(&planted("security_group_open_to_world_rdp")));
+            Box::new(move |r| {
+                has(r, "event_id", &a)
+                    && has(r, "event_id", &b)
+                    && has(r, "request_shape", "flat")
+                    && has(r, "request_shape", "items")
+            })
         }),
         ("flow_log_deletion", hunt_json("flow_log_deletion", &[]), {
             let (a, b) = (id(&planted("flow_log_deletion_attempt")), id(&planted("flow_log_deleted_vpc_kept")));
             Box::new(move |r| has(r, "event_id", &a) && has(r, "event_id", &b) && has(r, "outcome", "deleted"))
         }),
         ("trail_tampering", hunt_json("trail_tampering", &[]), {
-            let ids = [id(&planted("trail_tampering_attempt")), id(&planted("event_selectors_emptied")), id(&planted("trail_deleted"))];
+            let ids = [
+                id(&planted("trail_tampering_attempt")),
+                id(&planted("event_selectors_emptied")),
+                id(&planted("trail_deleted")),
+            ];
             // A trail set up with data-event selectors, and one widened to every region, add
             // coverage: not listed.
-            let setup = [id(&planted("trail_set_up")), id(&planted("trail_set_up_selectors")), id(&planted("trail_widened"))];
+            let setup =
+                [id(&planted("trail_set_up")), id(&planted("trail_set_up_selectors")), id(&planted("trail_widened"))];
             Box::new(move |r| {
                 ids.iter().all(|i| has(r, "event_id", i))
                     && has(r, "what", "event selectors changed: management events off")
@@ -153,7 +174,11 @@ fn every_hunt_finds_its_planted_true_positive() {
         }),
         ("evidence_gap_cloudtrail", hunt_json("evidence_gap_cloudtrail", &[]), {
             let gap = t["evidence_gaps"][1].clone();
-            Box::new(move |r| r.len() == 1 && has(r, "gap_start", gap["start"].as_str().unwrap()) && has(r, "account_id", "111111111111"))
+            Box::new(move |r| {
+                r.len() == 1
+                    && has(r, "gap_start", gap["start"].as_str().unwrap())
+                    && has(r, "account_id", "111111111111")
+            })
         }),
         ("evidence_gap_nodata", hunt_json("evidence_gap_nodata", &[]), {
             let eni = t["evidence_gaps"][2]["interface_id"].as_str().unwrap().to_string();
@@ -177,11 +202,17 @@ fn every_hunt_finds_its_planted_true_positive() {
             Box::new(move |r| has(r, "scanner", p["peer"].as_str().unwrap()) && has(r, "scanner", "192.0.2.77"))
         }),
         ("new_external_peers", hunt_json("new_external_peers", &[]), Box::new(|r| has(r, "peer", "185.199.110.9"))),
-        ("large_egress", hunt_json("large_egress", &[]), Box::new(|r| has(r, "peer", "185.199.110.9") && has(r, "peer", "198.51.100.23"))),
+        (
+            "large_egress",
+            hunt_json("large_egress", &[]),
+            Box::new(|r| has(r, "peer", "185.199.110.9") && has(r, "peer", "198.51.100.23")),
+        ),
         ("beaconing", hunt_json("beaconing", &[]), {
             let p = planted("beacon");
             Box::new(move |r| {
-                r.len() == 1 && has(r, "peer", p["peer"].as_str().unwrap()) && r[0]["interval_seconds"].as_f64() == Some(300.0)
+                r.len() == 1
+                    && has(r, "peer", p["peer"].as_str().unwrap())
+                    && r[0]["interval_seconds"].as_f64() == Some(300.0)
             })
         }),
         ("inbound_admin_ports_accepted", hunt_json("inbound_admin_ports_accepted", &[]), {
@@ -201,10 +232,17 @@ fn every_hunt_finds_its_planted_true_positive() {
         // The identity story of the second day (`identity_story` in the generator).
         ("console_login_without_mfa", hunt_json("console_login_without_mfa", &[]), {
             let p = planted("console_login_without_mfa");
-            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "who", "root"))
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "who", "root")
+            })
         }),
         ("failed_console_logins", hunt_json("failed_console_logins", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "source_ip", "203.0.113.50") && r[0]["failures"] == 3 && has(r, "signed_in_as", "root"))
+            Box::new(|r| {
+                r.len() == 1
+                    && has(r, "source_ip", "203.0.113.50")
+                    && r[0]["failures"] == 3
+                    && has(r, "signed_in_as", "root")
+            })
         }),
         ("root_activity", hunt_json("root_activity", &[]), {
             let p = planted("root_activity");
@@ -221,7 +259,10 @@ fn every_hunt_finds_its_planted_true_positive() {
             let p = planted("access_key_created");
             Box::new(move |r| {
                 r.iter().any(|x| {
-                    x["event_id"] == p["event_id"] && x["first_used_from"] == "192.0.2.200" && x["used_from_elsewhere"] == true && x["minutes_to_first_use"] == 1
+                    x["event_id"] == p["event_id"]
+                        && x["first_used_from"] == "192.0.2.200"
+                        && x["used_from_elsewhere"] == true
+                        && x["minutes_to_first_use"] == 1
                 })
             })
         }),
@@ -235,17 +276,25 @@ fn every_hunt_finds_its_planted_true_positive() {
         }),
         ("iam_user_created", hunt_json("iam_user_created", &[]), {
             let p = planted("iam_user_created");
-            Box::new(move |r| r.len() == 1 && has(r, "new_user", "svc-backup") && has(r, "event_id", p["event_id"].as_str().unwrap()))
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "new_user", "svc-backup") && has(r, "event_id", p["event_id"].as_str().unwrap())
+            })
         }),
         ("role_trust_opened", hunt_json("role_trust_opened", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "who_may_assume", "account 999988887777") && has(r, "role", "ops-automation"))
+            Box::new(|r| {
+                r.len() == 1 && has(r, "who_may_assume", "account 999988887777") && has(r, "role", "ops-automation")
+            })
         }),
         ("secrets_read", hunt_json("secrets_read", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "source_ip", "192.0.2.200") && r[0]["secrets"] == 4)
         }),
         ("serial_console_access", hunt_json("serial_console_access", &[]), {
             let p = planted("serial_console_access");
-            Box::new(move |r| r.len() == 2 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "instance_id", "i-0a100000000000db1"))
+            Box::new(move |r| {
+                r.len() == 2
+                    && has(r, "event_id", p["event_id"].as_str().unwrap())
+                    && has(r, "instance_id", "i-0a100000000000db1")
+            })
         }),
         ("instance_user_data_read", hunt_json("instance_user_data_read", &[]), {
             let p = planted("instance_user_data_read");
@@ -253,7 +302,9 @@ fn every_hunt_finds_its_planted_true_positive() {
         }),
         ("kms_key_deletion", hunt_json("kms_key_deletion", &[]), {
             let p = planted("kms_key_deletion");
-            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["pending_days"] == 7)
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["pending_days"] == 7
+            })
         }),
         ("s3_bucket_made_public", hunt_json("s3_bucket_made_public", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "bucket", "a1-backups") && has(r, "what", "policy allows everyone"))
@@ -263,67 +314,118 @@ fn every_hunt_finds_its_planted_true_positive() {
         }),
         ("ssm_remote_commands", hunt_json("ssm_remote_commands", &[]), {
             let p = planted("ssm_remote_commands");
-            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "document", "AWS-RunShellScript"))
+            Box::new(move |r| {
+                r.len() == 1
+                    && has(r, "event_id", p["event_id"].as_str().unwrap())
+                    && has(r, "document", "AWS-RunShellScript")
+            })
         }),
         ("flow_log_delivery_failures", hunt_json("flow_log_delivery_failures", &[]), {
-            Box::new(|r| r.len() == 2 && r.iter().all(|x| x["bucket"] == "a1-flowlogs-archive" && x["account_id"] == "111111111111") && r[0]["failures"] == 6)
+            Box::new(|r| {
+                r.len() == 2
+                    && r.iter().all(|x| x["bucket"] == "a1-flowlogs-archive" && x["account_id"] == "111111111111")
+                    && r[0]["failures"] == 6
+            })
         }),
         ("role_assumed_from_outside", hunt_json("role_assumed_from_outside", &[]), {
             let p = planted("role_assumed_from_outside");
-            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "caller_account", "999988887777"))
+            Box::new(move |r| {
+                r.len() == 1
+                    && has(r, "event_id", p["event_id"].as_str().unwrap())
+                    && has(r, "caller_account", "999988887777")
+            })
         }),
         ("instance_credentials_elsewhere", hunt_json("instance_credentials_elsewhere", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "other_address", "192.0.2.200") && has(r, "instance_address", "54.210.33.7") && r[0]["calls"] == 2)
+            Box::new(|r| {
+                r.len() == 1
+                    && has(r, "other_address", "192.0.2.200")
+                    && has(r, "instance_address", "54.210.33.7")
+                    && r[0]["calls"] == 2
+            })
         }),
         ("new_source_ip_for_principal", hunt_json("new_source_ip_for_principal", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/netadmin") && has(r, "new_address", "203.0.113.50"))
+            Box::new(|r| {
+                r.len() == 1
+                    && has(r, "actor_arn", "arn:aws:iam::111111111111:user/netadmin")
+                    && has(r, "new_address", "203.0.113.50")
+            })
         }),
         ("new_region_for_principal", hunt_json("new_region_for_principal", &[]), {
             let p = planted("new_region_for_principal");
-            Box::new(move |r| r.len() == 1 && has(r, "new_region", "ap-southeast-2") && has(r, "actor_arn", p["actor_arn"].as_str().unwrap()))
+            Box::new(move |r| {
+                r.len() == 1
+                    && has(r, "new_region", "ap-southeast-2")
+                    && has(r, "actor_arn", p["actor_arn"].as_str().unwrap())
+            })
         }),
         ("new_user_agent_for_principal", hunt_json("new_user_agent_for_principal", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "new_user_agent", "python-requests/2.31.0") && has(r, "known_tools", "aws-cli"))
+            Box::new(|r| {
+                r.len() == 1 && has(r, "new_user_agent", "python-requests/2.31.0") && has(r, "known_tools", "aws-cli")
+            })
         }),
         ("caller_identity_first", hunt_json("caller_identity_first", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "access_key_id", "AKIA1111SVCBACKUP009") && has(r, "source_ip", "192.0.2.200"))
+            Box::new(|r| {
+                r.len() == 1 && has(r, "access_key_id", "AKIA1111SVCBACKUP009") && has(r, "source_ip", "192.0.2.200")
+            })
         }),
         ("mfa_device_removed", hunt_json("mfa_device_removed", &[]), {
             let p = planted("mfa_device_removed");
-            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "for_user", "alice"))
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "for_user", "alice")
+            })
         }),
         ("ssh_key_imported", hunt_json("ssh_key_imported", &[]), {
             let p = planted("ssh_key_imported");
-            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "key_name", "ops-maint"))
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "key_name", "ops-maint")
+            })
         }),
         ("user_added_to_group", hunt_json("user_added_to_group", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "group_name", "Admins") && r[0]["admin_like"] == true)
         }),
         ("s3_bulk_download", hunt_json("s3_bulk_download", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "bucket", "a1-backups") && r[0]["objects"] == 25 && has(r, "source_ip", "192.0.2.200"))
+            Box::new(|r| {
+                r.len() == 1
+                    && has(r, "bucket", "a1-backups")
+                    && r[0]["objects"] == 25
+                    && has(r, "source_ip", "192.0.2.200")
+            })
         }),
         ("lambda_backdoor", hunt_json("lambda_backdoor", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "function_name", "billing-export") && has(r, "what", "invoke allowed for *"))
+            Box::new(|r| {
+                r.len() == 1 && has(r, "function_name", "billing-export") && has(r, "what", "invoke allowed for *")
+            })
         }),
         ("federation_token_issued", hunt_json("federation_token_issued", &[]), {
             let p = planted("federation_token_issued");
-            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["all_actions"] == true)
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["all_actions"] == true
+            })
         }),
         ("rolesanywhere_trust_anchor", hunt_json("rolesanywhere_trust_anchor", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "name", "partner-ca"))
         }),
         ("model_access_enabled", hunt_json("model_access_enabled", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "actions", "InvokeModel, PutUseCaseForModelAccess") && r[0]["calls"] == 4)
+            Box::new(|r| {
+                r.len() == 1 && has(r, "actions", "InvokeModel, PutUseCaseForModelAccess") && r[0]["calls"] == 4
+            })
         }),
         ("unusual_instances_launched", hunt_json("unusual_instances_launched", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "instance_type", "g5.12xlarge") && has(r, "aws_region", "ap-southeast-2") && r[0]["instances"] == 4)
+            Box::new(|r| {
+                r.len() == 1
+                    && has(r, "instance_type", "g5.12xlarge")
+                    && has(r, "aws_region", "ap-southeast-2")
+                    && r[0]["instances"] == 4
+            })
         }),
         ("dns_and_log_groups_deleted", hunt_json("dns_and_log_groups_deleted", &[]), {
             Box::new(|r| r.len() == 1 && has(r, "target", "/aws/vpc/flow-logs-a1"))
         }),
         ("policy_version_switched", hunt_json("policy_version_switched", &[]), {
             let p = planted("policy_version_switched");
-            Box::new(move |r| r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["allows_everything"] == true)
+            Box::new(move |r| {
+                r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r[0]["allows_everything"] == true
+            })
         }),
         ("password_data_retrieved", hunt_json("password_data_retrieved", &[]), {
             Box::new(|r| r.len() == 1 && r[0]["instances"] == 3 && r[0]["refused"] == 2)
@@ -333,12 +435,18 @@ fn every_hunt_finds_its_planted_true_positive() {
         }),
         ("account_access_removed", hunt_json("account_access_removed", &[]), {
             let p = planted("account_access_removed");
-            Box::new(move |r| r.len() == 2 && has(r, "event_id", p["event_id"].as_str().unwrap()) && r.iter().all(|x| x["for_user"] == "intern"))
+            Box::new(move |r| {
+                r.len() == 2
+                    && has(r, "event_id", p["event_id"].as_str().unwrap())
+                    && r.iter().all(|x| x["for_user"] == "intern")
+            })
         }),
         ("role_assumed_by_new_principal", hunt_json("role_assumed_by_new_principal", &[]), {
             let p = planted("role_assumed_by_new_principal");
             Box::new(move |r| {
-                r.len() == 1 && has(r, "event_id", p["event_id"].as_str().unwrap()) && has(r, "caller", "arn:aws:iam::111111111111:user/svc-backup")
+                r.len() == 1
+                    && has(r, "event_id", p["event_id"].as_str().unwrap())
+                    && has(r, "caller", "arn:aws:iam::111111111111:user/svc-backup")
             })
         }),
         ("first_sensitive_api_for_principal", hunt_json("first_sensitive_api_for_principal", &[]), {
@@ -352,11 +460,16 @@ fn every_hunt_finds_its_planted_true_positive() {
                 r.len() == 3
                     && has(r, "event_id", p["event_id"].as_str().unwrap())
                     && has(r, "what", "detector disabled")
-                    && r.iter().any(|x| x["what"] == "account out of its organization" && x["outcome"] == "failed: AccessDeniedException")
+                    && r.iter().any(|x| {
+                        x["what"] == "account out of its organization"
+                            && x["outcome"] == "failed: AccessDeniedException"
+                    })
             })
         }),
         ("iam_enumeration_burst", hunt_json("iam_enumeration_burst", &[]), {
-            Box::new(|r| r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/dev-temp") && r[0]["refused"] == 3)
+            Box::new(|r| {
+                r.len() == 1 && has(r, "actor_arn", "arn:aws:iam::111111111111:user/dev-temp") && r[0]["refused"] == 3
+            })
         }),
     ];
     let checked: Vec<&str> = checks.iter().map(|c| c.0).collect();
@@ -409,11 +522,20 @@ fn hunt_outputs_match_their_snapshots() {
 fn lint_fails_on_a_broken_hunt_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let header = |name: &str| {
-        format!("-- name: {name}\n-- title: t\n-- severity: low\n-- description: d\n-- attack: T1046\n-- attack_v19: T1046\n")
+        format!(
+            "-- name: {name}\n-- title: t\n-- severity: low\n-- description: d\n-- attack: T1046\n-- attack_v19: T1046\n"
+        )
     };
-    std::fs::write(dir.path().join("no_such_column.sql"), header("no_such_column") + "SELECT no_such_column FROM flow_logs\n").unwrap();
-    std::fs::write(dir.path().join("undeclared.sql"), header("undeclared") + "SELECT * FROM flow_logs WHERE bytes > $min_bytes\n")
-        .unwrap();
+    std::fs::write(
+        dir.path().join("no_such_column.sql"),
+        header("no_such_column") + "SELECT no_such_column FROM flow_logs\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("undeclared.sql"),
+        header("undeclared") + "SELECT * FROM flow_logs WHERE bytes > $min_bytes\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("bad_header.sql"), "-- name: bad_header\n-- severity: urgent\nSELECT 1\n").unwrap();
     std::fs::write(dir.path().join("fine.sql"), header("fine") + "SELECT count(*) AS n FROM flow_logs\n").unwrap();
     let out = bin().args(["hunt", "lint", "--lake"]).arg(lake()).arg("--queries").arg(dir.path()).output().unwrap();
@@ -517,7 +639,14 @@ fn all_hunts_to_a_folder_with_a_summary() {
 #[test]
 fn hunts_on_the_real_corpus() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().arg("ingest").arg("--lake").arg(dir.path()).arg("-q").arg(root().join("tests/data/real")).output().unwrap();
+    let out = bin()
+        .arg("ingest")
+        .arg("--lake")
+        .arg(dir.path())
+        .arg("-q")
+        .arg(root().join("tests/data/real"))
+        .output()
+        .unwrap();
     assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
     let report = dir.path().join("hunts");
     let out = bin().args(["hunt", "run", "--all", "--lake"]).arg(dir.path()).arg("-o").arg(&report).output().unwrap();
@@ -555,11 +684,23 @@ fn hunts_on_the_real_corpus() {
     // The identity hunts find Stratus Red Team's detonations (their user agents, users, roles or
     // resources name them).
     let stratus = |rows: &[Value]| rows.iter().any(|r| r.to_string().contains("stratus-red-team"));
-    for name in ["access_key_created", "login_profile_changed", "admin_policy_granted", "role_trust_opened", "serial_console_access", "ssm_remote_commands"] {
+    for name in [
+        "access_key_created",
+        "login_profile_changed",
+        "admin_policy_granted",
+        "role_trust_opened",
+        "serial_console_access",
+        "ssm_remote_commands",
+    ] {
         assert!(stratus(&hunt(name)), "{name} misses Stratus Red Team's detonation");
     }
     // iam-create-admin-user: AttachUserPolicy AdministratorAccess to malicious-iam-user.
-    assert!(hunt("admin_policy_granted").iter().any(|r| r["grantee"] == "malicious-iam-user" && r["policy"] == "arn:aws:iam::aws:policy/AdministratorAccess"));
+    assert!(
+        hunt("admin_policy_granted")
+            .iter()
+            .any(|r| r["grantee"] == "malicious-iam-user"
+                && r["policy"] == "arn:aws:iam::aws:policy/AdministratorAccess")
+    );
     // iam-backdoor-role: the trust policy opened to account 193672423079.
     assert!(hunt("role_trust_opened").iter().any(|r| r["who_may_assume"] == "account 193672423079"));
     // console-login-without-mfa, and the AWS documentation's sign-in with MFA is not reported.
@@ -568,19 +709,40 @@ fn hunts_on_the_real_corpus() {
     // secretsmanager-retrieve-secrets: one principal sweeping dozens of secrets.
     assert!(hunt("secrets_read").iter().any(|r| r["secrets"].as_i64().unwrap_or(0) >= 20));
     // ec2-download-user-data: DescribeInstanceAttribute userData refused instance after instance.
-    assert!(hunt("instance_user_data_read").iter().filter(|r| r["outcome"] == "failed: Client.UnauthorizedOperation").count() >= 3);
+    assert!(
+        hunt("instance_user_data_read")
+            .iter()
+            .filter(|r| r["outcome"] == "failed: Client.UnauthorizedOperation")
+            .count()
+            >= 3
+    );
     // ec2-share-ebs-snapshot, ec2-share-ami, rds-share-snapshot.
     let shared = hunt("snapshot_or_image_shared");
     for event in ["ModifySnapshotAttribute", "ModifyImageAttribute", "ModifyDBSnapshotAttribute"] {
         assert!(shared.iter().any(|r| r["event_name"] == event), "{event}: {shared:#?}");
     }
     // And the persistence, impact and log-deletion detonations.
-    for name in ["federation_token_issued", "rolesanywhere_trust_anchor", "lambda_backdoor", "unusual_instances_launched", "dns_and_log_groups_deleted", "password_data_retrieved"] {
+    for name in [
+        "federation_token_issued",
+        "rolesanywhere_trust_anchor",
+        "lambda_backdoor",
+        "unusual_instances_launched",
+        "dns_and_log_groups_deleted",
+        "password_data_retrieved",
+    ] {
         assert!(stratus(&hunt(name)), "{name} misses Stratus Red Team's detonation");
     }
-    assert!(hunt("model_access_enabled").iter().any(|r| r["actions"].as_str().unwrap_or("").contains("PutFoundationModelEntitlement")));
+    assert!(
+        hunt("model_access_enabled")
+            .iter()
+            .any(|r| r["actions"].as_str().unwrap_or("").contains("PutFoundationModelEntitlement"))
+    );
     // organizations-leave: refused, and reported as the attempt it is.
-    assert!(hunt("security_services_disabled").iter().any(|r| r["event_name"] == "LeaveOrganization" && r["outcome"] == "failed: AccessDenied"));
+    assert!(
+        hunt("security_services_disabled")
+            .iter()
+            .any(|r| r["event_name"] == "LeaveOrganization" && r["outcome"] == "failed: AccessDenied")
+    );
     // Root's own trail set-up is not root activity worth a finding; its console sign-ins are.
     let root = hunt("root_activity");
     assert!(root.iter().all(|r| r["event_name"] != "CreateTrail" && r["event_name"] != "StartLogging"), "{root:#?}");
@@ -590,22 +752,40 @@ fn hunts_on_the_real_corpus() {
     // Our Sigma correlations on real evidence: Stratus's user-and-key techniques, in order, by
     // the operator who ran them; and its IAM discovery as a burst of distinct reads.
     let sigma = dir.path().join("sigma");
-    let out = bin().args(["hunt", "run", "--sigma"]).arg(common::root().join("tests/data/sigma")).arg("-o").arg(&sigma).arg("--lake").arg(dir.path()).output().unwrap();
+    let out = bin()
+        .args(["hunt", "run", "--sigma"])
+        .arg(common::root().join("tests/data/sigma"))
+        .arg("-o")
+        .arg(&sigma)
+        .arg("--lake")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sequences = std::fs::read_to_string(sigma.join("user_then_key.csv")).unwrap();
     assert!(sequences.contains("arn:aws:iam::123837392027:user/bert-jan,2023-07-10T12:23:05Z"), "{sequences}");
     let enumeration = std::fs::read_to_string(sigma.join("iam_enumeration.csv")).unwrap();
-    assert!(enumeration.lines().skip(1).all(|l| l.starts_with("arn:aws:iam::123837392027:user/bert-jan,")) && enumeration.lines().count() == 2, "{enumeration}");
+    assert!(
+        enumeration.lines().skip(1).all(|l| l.starts_with("arn:aws:iam::123837392027:user/bert-jan,"))
+            && enumeration.lines().count() == 2,
+        "{enumeration}"
+    );
 }
 
 #[test]
 fn hunts_whose_evidence_is_absent_say_not_run_rather_than_zero() {
     // CloudTrail alone: no flow logs, no inventory.
     let ct_only = tempfile::tempdir().unwrap();
-    let out = bin().args(["ingest", "--quiet", "--lake"]).arg(ct_only.path()).arg(root().join("sample-data/AWSLogs/111111111111/CloudTrail")).output().unwrap();
+    let out = bin()
+        .args(["ingest", "--quiet", "--lake"])
+        .arg(ct_only.path())
+        .arg(root().join("sample-data/AWSLogs/111111111111/CloudTrail"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().args(["hunt", "run", "--all", "--lake"]).arg(ct_only.path()).arg("-o").arg(dir.path()).output().unwrap();
+    let out =
+        bin().args(["hunt", "run", "--all", "--lake"]).arg(ct_only.path()).arg("-o").arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("not run: no flow logs"), "{text}");
@@ -623,27 +803,50 @@ fn hunts_whose_evidence_is_absent_say_not_run_rather_than_zero() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("hunt port_scan: not run: no flow logs"));
     assert!(out.stdout.is_empty());
     // The full lake runs every hunt.
-    let out = bin().args(["hunt", "run", "--all", "--lake"]).arg(lake()).arg("-o").arg(dir.path().join("all")).output().unwrap();
+    let out = bin()
+        .args(["hunt", "run", "--all", "--lake"])
+        .arg(lake())
+        .arg("-o")
+        .arg(dir.path().join("all"))
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("not run"));
 }
 
 #[test]
 fn sigma_rules_compile_to_sql_and_say_what_they_could_not_do() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().args(["hunt", "run", "--sigma"]).arg(root().join("tests/data/sigma")).arg("-o").arg(dir.path()).arg("--lake").arg(lake()).output().unwrap();
+    let out = bin()
+        .args(["hunt", "run", "--sigma"])
+        .arg(root().join("tests/data/sigma"))
+        .arg("-o")
+        .arg(dir.path())
+        .arg("--lake")
+        .arg(lake())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut reader = csv::Reader::from_path(dir.path().join("sigma_summary.csv")).unwrap();
     let summary: Vec<std::collections::HashMap<String, String>> = reader.deserialize().map(Result::unwrap).collect();
-    let row = |rule: &str| summary.iter().find(|r| r["rule"] == rule).unwrap_or_else(|| panic!("{rule} not in the summary")).clone();
+    let row = |rule: &str| {
+        summary.iter().find(|r| r["rule"] == rule).unwrap_or_else(|| panic!("{rule} not in the summary")).clone()
+    };
     let hits = |rule: &str| -> i64 { row(rule)["hits"].parse().unwrap() };
     // Each rule matches what the same question asked in SQL matches.
     let count = |q: &str| common::count(lake(), q);
     assert_eq!(hits("root_console_login_without_mfa"), 1);
     assert_eq!(row("root_console_login_without_mfa")["tags"], "attack.initial-access attack.t1078.004");
-    assert_eq!(hits("inline_admin_policy"), count("SELECT event_id FROM cloudtrail WHERE event_name = 'PutUserPolicy' AND user_arn NOT LIKE '%automation%'"));
+    assert_eq!(
+        hits("inline_admin_policy"),
+        count(
+            "SELECT event_id FROM cloudtrail WHERE event_name = 'PutUserPolicy' AND user_arn NOT LIKE '%automation%'"
+        )
+    );
     assert_eq!(
         hits("attacker_tooling"),
-        count("SELECT event_id FROM cloudtrail WHERE (lower(user_agent) LIKE '%linux%' AND lower(user_agent) LIKE '%kali%') OR cidr_contains('203.0.113.0/24', source_ip)")
+        count(
+            "SELECT event_id FROM cloudtrail WHERE (lower(user_agent) LIKE '%linux%' AND lower(user_agent) LIKE '%kali%') OR cidr_contains('203.0.113.0/24', source_ip)"
+        )
     );
     assert!(hits("new_user_keyword") > 30);
     // One CSV per rule, named after its file.
@@ -657,7 +860,11 @@ fn sigma_rules_compile_to_sql_and_say_what_they_could_not_do() {
     let failures = rows("many_failures.csv");
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0]["source_ip"], "203.0.113.50");
-    assert_eq!(failures[0]["events"], count("SELECT event_id FROM cloudtrail WHERE event_name = 'ConsoleLogin' AND error_message IS NOT NULL").to_string());
+    assert_eq!(
+        failures[0]["events"],
+        count("SELECT event_id FROM cloudtrail WHERE event_name = 'ConsoleLogin' AND error_message IS NOT NULL")
+            .to_string()
+    );
     // value_count: dev-temp's burst of distinct IAM reads; nobody else reads six kinds in ten minutes.
     let enumeration = rows("iam_enumeration.csv");
     assert_eq!(enumeration.len(), 1, "{enumeration:?}");
@@ -683,7 +890,10 @@ fn sigma_rules_compile_to_sql_and_say_what_they_could_not_do() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("windows_process.yml: not run: not an AWS CloudTrail rule"), "{err}");
     assert!(err.contains("encoded_value.yml: not run: selection: the modifier `utf16le`"), "{err}");
-    assert!(err.contains("dangling_correlation.yml: not run: it names no_such_rule, which is not among the rules given"), "{err}");
+    assert!(
+        err.contains("dangling_correlation.yml: not run: it names no_such_rule, which is not among the rules given"),
+        "{err}"
+    );
     assert_eq!(row("windows_process")["status"], "not run: not an AWS CloudTrail rule (logsource)");
     assert_eq!(row("windows_process")["hits"], "");
 }

@@ -6,9 +6,8 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-
-use serde_json::Value;
 use common::{bin, count, gz, ingest, killed_ingest, real, root, sql, truth};
+use serde_json::Value;
 
 fn rows_of(summary: &Value, table: &str) -> u64 {
     summary["rows"][table].as_u64().unwrap_or(0)
@@ -354,7 +353,12 @@ fn a_killed_ingest_leaves_the_lake_whole_and_a_rerun_completes_it() {
         let _ = child.wait();
         // Killed before it made the lake (a loaded machine may not have started it in time): no
         // lake, which readers say plainly, is as good as an empty one.
-        let out = bin().args(["sql", "--format", "csv", "--lake"]).arg(lake.path()).arg("SELECT count(*) FROM cloudtrail").output().unwrap();
+        let out = bin()
+            .args(["sql", "--format", "csv", "--lake"])
+            .arg(lake.path())
+            .arg("SELECT count(*) FROM cloudtrail")
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let n: i64 = if out.status.success() {
             String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|l| l.trim().parse().ok()).unwrap()
@@ -470,7 +474,8 @@ fn events_already_in_the_lake_are_not_stored_again_from_other_files() {
     std::fs::write(second.path().join("pretty.json"), text.replace(",\"", ",\n  \"").replace("\":", "\" : ")).unwrap();
     let mut changed = v["Records"][0].clone();
     changed["eventName"] = Value::from("SomethingElse");
-    std::fs::write(second.path().join("changed.json"), serde_json::json!({ "Records": [changed] }).to_string()).unwrap();
+    std::fs::write(second.path().join("changed.json"), serde_json::json!({ "Records": [changed] }).to_string())
+        .unwrap();
     let (_, s) = ingest(lake.path(), &[second.path()]);
     assert_eq!(rows_of(&s, "cloudtrail"), 1, "{s}");
     assert_eq!(s["duplicate_events"], 4, "{s}");
@@ -496,7 +501,9 @@ fn history_event(record: &Value) -> Value {
 fn event_history_output_loads_every_event() {
     // A real trail file, and the same events as event history: two pages concatenated (pretty,
     // as the CLI prints them) and JSON Lines of events.
-    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json");
+    let trail = real(
+        "cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json",
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
     let records = v["Records"].as_array().unwrap();
     assert!(records.len() > 10);
@@ -534,15 +541,23 @@ fn event_history_output_loads_every_event() {
 fn the_aws_cli_documented_event_history_output_loads() {
     let lake = tempfile::tempdir().unwrap();
     ingest(lake.path(), &[&real("cloudtrail/aws-cli-examples/lookup-events.json")]);
-    let rows = sql(lake.path(), "SELECT event_id, event_name, event_time, delivery, user_arn, json_get_str(response_elements, 'ConsoleLogin') AS outcome FROM cloudtrail");
-    assert_eq!(rows, vec![serde_json::json!({"event_id": "654ccbc0-ba0d-486a-9076-dbf7274677a7", "event_name": "ConsoleLogin",
-        "event_time": "2016-01-26T21:42:12Z", "delivery": "event_history", "user_arn": "arn:aws:sts::123456789012:assumed-role/my-role/my-session-name", "outcome": "Success"})]);
+    let rows = sql(
+        lake.path(),
+        "SELECT event_id, event_name, event_time, delivery, user_arn, json_get_str(response_elements, 'ConsoleLogin') AS outcome FROM cloudtrail",
+    );
+    assert_eq!(
+        rows,
+        vec![serde_json::json!({"event_id": "654ccbc0-ba0d-486a-9076-dbf7274677a7", "event_name": "ConsoleLogin",
+        "event_time": "2016-01-26T21:42:12Z", "delivery": "event_history", "user_arn": "arn:aws:sts::123456789012:assumed-role/my-role/my-session-name", "outcome": "Success"})]
+    );
 }
 
 #[test]
 fn an_event_history_entry_without_a_record_is_rejected_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let good = history_event(&serde_json::json!({"eventVersion": "1.08", "eventID": "e-1", "eventTime": "2024-01-01T00:00:00Z", "eventSource": "ec2.amazonaws.com", "eventName": "DescribeVpcs"}));
+    let good = history_event(
+        &serde_json::json!({"eventVersion": "1.08", "eventID": "e-1", "eventTime": "2024-01-01T00:00:00Z", "eventSource": "ec2.amazonaws.com", "eventName": "DescribeVpcs"}),
+    );
     let bad = serde_json::json!({"EventId": "e-2", "CloudTrailEvent": "not json"});
     std::fs::write(dir.path().join("history.json"), serde_json::json!({"Events": [good, bad]}).to_string()).unwrap();
     let lake = tempfile::tempdir().unwrap();
@@ -557,7 +572,9 @@ fn an_event_history_entry_without_a_record_is_rejected_alone() {
 fn an_event_in_event_history_and_in_a_trail_file_is_stored_once() {
     // Event history's CloudTrailEvent is the record's own text: the same event as the trail
     // delivered it, so it is one event, whichever came first.
-    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json");
+    let trail = real(
+        "cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json",
+    );
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(rename = "Records")]
@@ -579,7 +596,11 @@ fn an_event_in_event_history_and_in_a_trail_file_is_stored_once() {
         match v {
             Value::Object(m) => format!(
                 "{{{}}}",
-                m.iter().rev().map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), reversed(v))).collect::<Vec<_>>().join(",")
+                m.iter()
+                    .rev()
+                    .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), reversed(v)))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             Value::Array(a) => format!("[{}]", a.iter().map(reversed).collect::<Vec<_>>().join(",")),
             other => other.to_string(),
@@ -600,7 +621,8 @@ fn an_event_in_event_history_and_in_a_trail_file_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(&trail, dir.path().join("trail.json")).unwrap();
     std::fs::write(dir.path().join("history.json"), serde_json::json!({ "Events": events }).to_string()).unwrap();
-    std::fs::write(dir.path().join("history-reordered.json"), serde_json::json!({ "Events": reordered }).to_string()).unwrap();
+    std::fs::write(dir.path().join("history-reordered.json"), serde_json::json!({ "Events": reordered }).to_string())
+        .unwrap();
     let lake = tempfile::tempdir().unwrap();
     let (_, s) = ingest(lake.path(), &[dir.path()]);
     assert_eq!(rows_of(&s, "cloudtrail"), body.records.len() as u64, "{s}");
@@ -612,7 +634,9 @@ fn an_event_in_event_history_and_in_a_trail_file_is_stored_once() {
 #[test]
 fn every_row_says_how_its_record_was_delivered() {
     // One real record in each wrapper AWS and the usual exporters put CloudTrail records in.
-    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json");
+    let trail = real(
+        "cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json",
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
     let record = v["Records"][0].clone();
     let with_id = |id: &str| {
@@ -638,7 +662,13 @@ fn every_row_says_how_its_record_was_delivered() {
         .iter()
         .map(|r| (r["event_id"].as_str().unwrap().to_string(), r["delivery"].as_str().unwrap().to_string()))
         .collect();
-    let want = [("c-1", "cloudwatch_logs"), ("e-1", "eventbridge"), ("h-1", "event_history"), ("t-1", "trail"), ("x-1", "export")];
+    let want = [
+        ("c-1", "cloudwatch_logs"),
+        ("e-1", "eventbridge"),
+        ("h-1", "event_history"),
+        ("t-1", "trail"),
+        ("x-1", "export"),
+    ];
     assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())).to_vec());
 }
 
@@ -663,7 +693,9 @@ fn records_without_an_event_id_are_stored_once_whatever_their_layout_or_key_orde
 fn cloudwatch_material() -> (Vec<String>, Value) {
     let text = std::fs::read_to_string(real("flowlogs/awsdocs-vpc-user-guide/default_v2_examples.log")).unwrap();
     let flows: Vec<String> = text.lines().skip(1).filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
-    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json");
+    let trail = real(
+        "cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json",
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
     (flows, v["Records"][0].clone())
 }
@@ -677,7 +709,8 @@ fn cloudwatch_logs_exports_of_both_sources_load() {
         "events": [{"logStreamName": "218007301253_CloudTrail_us-east-1", "timestamp": 1688989807000u64, "message": record.to_string(), "ingestionTime": 1688989810000u64, "eventId": "37683038480370524850532357357453924457924470425427312640"}],
         "searchedLogStreams": [{"logStreamName": "218007301253_CloudTrail_us-east-1", "searchedCompletely": true}]
     });
-    std::fs::write(dir.path().join("filter-log-events.json"), serde_json::to_string_pretty(&trail_events).unwrap()).unwrap();
+    std::fs::write(dir.path().join("filter-log-events.json"), serde_json::to_string_pretty(&trail_events).unwrap())
+        .unwrap();
     let flow_events: Vec<Value> = flows
         .iter()
         .enumerate()
@@ -691,7 +724,8 @@ fn cloudwatch_logs_exports_of_both_sources_load() {
         export.push_str(&format!("2014-12-14T04:07:50.000Z {f}\n"));
     }
     std::fs::create_dir_all(dir.path().join("exportedlogs/task-1/eni-1235b8ca123456789-all")).unwrap();
-    std::fs::write(dir.path().join("exportedlogs/task-1/eni-1235b8ca123456789-all/000000.gz"), gz(export.as_bytes())).unwrap();
+    std::fs::write(dir.path().join("exportedlogs/task-1/eni-1235b8ca123456789-all/000000.gz"), gz(export.as_bytes()))
+        .unwrap();
     let mut ct_export = record.clone();
     ct_export["eventID"] = Value::from("exported-1");
     std::fs::create_dir_all(dir.path().join("exportedlogs/task-2/trail")).unwrap();
@@ -707,7 +741,10 @@ fn cloudwatch_logs_exports_of_both_sources_load() {
     // Both copies of the flow records are there (flow records are not deduplicated), and both
     // CloudTrail records, marked as delivered through CloudWatch Logs.
     assert_eq!(count(lake.path(), "SELECT * FROM flow_logs"), 2 * flows.len() as i64);
-    assert_eq!(count(lake.path(), "SELECT * FROM flow_logs WHERE interface_id IS NULL OR account_id <> '123456789010'"), 0);
+    assert_eq!(
+        count(lake.path(), "SELECT * FROM flow_logs WHERE interface_id IS NULL OR account_id <> '123456789010'"),
+        0
+    );
     let ct = sql(lake.path(), "SELECT event_id, delivery FROM cloudtrail ORDER BY event_id");
     assert_eq!(ct.len(), 2, "{ct:?}");
     assert!(ct.iter().all(|r| r["delivery"] == "cloudwatch_logs"), "{ct:?}");
@@ -771,9 +808,11 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().unwrap();
     let records: Vec<&str> = lines.collect();
-    let events: Vec<Value> = records.iter().map(|m| serde_json::json!({"timestamp": 1616729349000u64, "message": m})).collect();
+    let events: Vec<Value> =
+        records.iter().map(|m| serde_json::json!({"timestamp": 1616729349000u64, "message": m})).collect();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("get-log-events.json"), serde_json::json!({ "events": events }).to_string()).unwrap();
+    std::fs::write(dir.path().join("get-log-events.json"), serde_json::json!({ "events": events }).to_string())
+        .unwrap();
     let log_format: String = header.split(' ').map(|f| format!("${{{f}}}")).collect::<Vec<_>>().join(" ");
 
     // Without the format: each record is rejected, saying why.
@@ -786,7 +825,12 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
 
     // With it: every record, with the values the text file with its header gives.
     let lake = tempfile::tempdir().unwrap();
-    let out = bin().args(["ingest", "--quiet", "--flow-format", &log_format, "--lake"]).arg(lake.path()).arg(dir.path()).output().unwrap();
+    let out = bin()
+        .args(["ingest", "--quiet", "--flow-format", &log_format, "--lake"])
+        .arg(lake.path())
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text_lake = tempfile::tempdir().unwrap();
     ingest(text_lake.path(), &[&file]);
@@ -808,7 +852,8 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
 
     // Or in the same run: the flow log's description handed over beside its export.
     let both = tempfile::tempdir().unwrap();
-    std::fs::copy(inventory.path().join("describe-flow-logs.json"), both.path().join("describe-flow-logs.json")).unwrap();
+    std::fs::copy(inventory.path().join("describe-flow-logs.json"), both.path().join("describe-flow-logs.json"))
+        .unwrap();
     std::fs::copy(dir.path().join("get-log-events.json"), both.path().join("get-log-events.json")).unwrap();
     let same_run = tempfile::tempdir().unwrap();
     let (out, s) = ingest(same_run.path(), &[both.path()]);
@@ -834,7 +879,12 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     assert_eq!(sql(first_lake.path(), q).len(), records.len());
 
     // A format naming a field AWS does not document is refused in one line.
-    let out = bin().args(["ingest", "--quiet", "--flow-format", "${version} ${no-such-field}", "--lake"]).arg(lake.path()).arg(dir.path()).output().unwrap();
+    let out = bin()
+        .args(["ingest", "--quiet", "--flow-format", "${version} ${no-such-field}", "--lake"])
+        .arg(lake.path())
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-field"), "{err}");
@@ -883,7 +933,11 @@ fn parquet_flow_logs_load_as_their_text_records_do() {
         let dir = tempfile::tempdir().unwrap();
         let hive = dir.path().join("AWSLogs/aws-account-id=123456789010/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=05/day=01/hour=10");
         std::fs::create_dir_all(&hive).unwrap();
-        std::fs::write(hive.join("123456789010_vpcflowlogs_us-east-1_fl-1234abcd_20240501T1000Z_abcdef01.log.parquet"), flow_parquet(header, &records)).unwrap();
+        std::fs::write(
+            hive.join("123456789010_vpcflowlogs_us-east-1_fl-1234abcd_20240501T1000Z_abcdef01.log.parquet"),
+            flow_parquet(header, &records),
+        )
+        .unwrap();
         let lake = tempfile::tempdir().unwrap();
         let (out, s) = ingest(lake.path(), &[dir.path()]);
         assert!(out.status.success(), "{name}: {s}");
@@ -930,7 +984,10 @@ fn a_parquet_file_that_is_not_a_flow_log_is_rejected_saying_what_it_is() {
         .collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons[0].contains("broken.parquet") && reasons[0].contains("unreadable Parquet"), "{reasons:?}");
-    assert!(reasons[1].contains("ocsf.parquet") && reasons[1].contains("OCSF class 2001 (Security Finding)"), "{reasons:?}");
+    assert!(
+        reasons[1].contains("ocsf.parquet") && reasons[1].contains("OCSF class 2001 (Security Finding)"),
+        "{reasons:?}"
+    );
 }
 
 /// Parquet written from JSON Lines, nested as the JSON nests (as Security Lake's OCSF tables are).
@@ -990,20 +1047,38 @@ fn ocsf_network_activity(line: &str, unit: i64) -> Value {
 fn ocsf_records_in_json_load_as_in_parquet() {
     // The same OCSF events as JSON Lines (as Security Lake subscribers and SIEM exports write
     // them): CloudTrail's, and flows with their times in milliseconds and in seconds.
-    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json");
+    let trail = real(
+        "cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json",
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
     let records = v["Records"].as_array().unwrap();
     let flows = std::fs::read_to_string(real("flowlogs/awsdocs-vpc-user-guide/default_v2_examples.log")).unwrap();
     let ok_lines: Vec<&str> = flows.lines().skip(1).filter(|l| l.ends_with(" OK")).collect();
     let jsonl = |vals: Vec<Value>| vals.iter().map(|v| format!("{v}\n")).collect::<String>();
     let parquet_dir = tempfile::tempdir().unwrap();
-    std::fs::write(parquet_dir.path().join("api.parquet"), parquet_of_json(&records.iter().map(ocsf_api_activity).collect::<Vec<_>>())).unwrap();
-    std::fs::write(parquet_dir.path().join("net.parquet"), parquet_of_json(&ok_lines.iter().map(|l| ocsf_network_activity(l, 1000)).collect::<Vec<_>>())).unwrap();
+    std::fs::write(
+        parquet_dir.path().join("api.parquet"),
+        parquet_of_json(&records.iter().map(ocsf_api_activity).collect::<Vec<_>>()),
+    )
+    .unwrap();
+    std::fs::write(
+        parquet_dir.path().join("net.parquet"),
+        parquet_of_json(&ok_lines.iter().map(|l| ocsf_network_activity(l, 1000)).collect::<Vec<_>>()),
+    )
+    .unwrap();
     let json_dir = tempfile::tempdir().unwrap();
     std::fs::write(json_dir.path().join("api.jsonl"), jsonl(records.iter().map(ocsf_api_activity).collect())).unwrap();
     let (ms, secs) = ok_lines.split_at(ok_lines.len() / 2);
-    std::fs::write(json_dir.path().join("net-ms.jsonl"), jsonl(ms.iter().map(|l| ocsf_network_activity(l, 1000)).collect())).unwrap();
-    std::fs::write(json_dir.path().join("net-s.json"), serde_json::to_string_pretty(&secs.iter().map(|l| ocsf_network_activity(l, 1)).collect::<Vec<_>>()).unwrap()).unwrap();
+    std::fs::write(
+        json_dir.path().join("net-ms.jsonl"),
+        jsonl(ms.iter().map(|l| ocsf_network_activity(l, 1000)).collect()),
+    )
+    .unwrap();
+    std::fs::write(
+        json_dir.path().join("net-s.json"),
+        serde_json::to_string_pretty(&secs.iter().map(|l| ocsf_network_activity(l, 1)).collect::<Vec<_>>()).unwrap(),
+    )
+    .unwrap();
     let (from_parquet, from_json) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     ingest(from_parquet.path(), &[parquet_dir.path()]);
     let (out, s) = ingest(from_json.path(), &[json_dir.path()]);
@@ -1017,12 +1092,17 @@ fn ocsf_records_in_json_load_as_in_parquet() {
         assert!(!got.is_empty(), "{q}");
         assert_eq!(got, sql(from_parquet.path(), q), "{q}");
     }
-    assert_eq!(count(from_json.path(), "SELECT * FROM flow_logs WHERE start_time < TIMESTAMP '2000-01-01T00:00:00Z'"), 0);
+    assert_eq!(
+        count(from_json.path(), "SELECT * FROM flow_logs WHERE start_time < TIMESTAMP '2000-01-01T00:00:00Z'"),
+        0
+    );
 }
 
 #[test]
 fn security_lake_ocsf_records_load_as_cloudtrail_and_flows() {
-    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json");
+    let trail = real(
+        "cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json",
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
     let records = v["Records"].as_array().unwrap();
     let ocsf: Vec<Value> = records.iter().map(ocsf_api_activity).collect();
@@ -1061,14 +1141,21 @@ fn security_lake_ocsf_records_load_as_cloudtrail_and_flows() {
     // Flows: the same values as the text records.
     let text_lake = tempfile::tempdir().unwrap();
     let only_ok = tempfile::tempdir().unwrap();
-    std::fs::write(only_ok.path().join("ok.log"), format!("{}\n{}\n", flows.lines().next().unwrap(), ok_lines.join("\n"))).unwrap();
+    std::fs::write(
+        only_ok.path().join("ok.log"),
+        format!("{}\n{}\n", flows.lines().next().unwrap(), ok_lines.join("\n")),
+    )
+    .unwrap();
     ingest(text_lake.path(), &[only_ok.path()]);
     let q = "SELECT account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start_time, end_time, action, log_status FROM flow_logs ORDER BY start_time, srcaddr";
     let got = sql(lake.path(), q);
     assert_eq!(got.len(), ok_lines.len());
     assert_eq!(got, sql(text_lake.path(), q));
     // Nothing lost: each flow row keeps the OCSF record it came from.
-    let kept = count(lake.path(), "SELECT * FROM flow_logs WHERE json_get_str(extra_fields, 'ocsf', 'class_name') = 'Network Activity' AND json_get_int(extra_fields, 'ocsf', 'class_uid') = 4001");
+    let kept = count(
+        lake.path(),
+        "SELECT * FROM flow_logs WHERE json_get_str(extra_fields, 'ocsf', 'class_name') = 'Network Activity' AND json_get_int(extra_fields, 'ocsf', 'class_uid') = 4001",
+    );
     assert_eq!(kept, ok_lines.len() as i64);
 }
 
@@ -1086,9 +1173,11 @@ fn config_item(resource_type: &str, id: &str, captured: &str, configuration: Val
 
 #[test]
 fn aws_config_items_are_inventory_at_their_own_times_and_feed_the_topology() {
-    let acl_with = |id: &str, subnets: &[&str], entries: Value| serde_json::json!({
+    let acl_with = |id: &str, subnets: &[&str], entries: Value| {
+        serde_json::json!({
         "associations": subnets.iter().map(|s| serde_json::json!({"networkAclAssociationId": format!("aclassoc-{id}-{s}"), "networkAclId": id, "subnetId": s})).collect::<Vec<_>>(),
-        "entries": entries, "isDefault": false, "networkAclId": id, "tags": [], "vpcId": "vpc-0a1", "ownerId": "123456789012"});
+        "entries": entries, "isDefault": false, "networkAclId": id, "tags": [], "vpcId": "vpc-0a1", "ownerId": "123456789012"})
+    };
     let acl = |entries: Value| acl_with("acl-0a1", &["subnet-0a1"], entries);
     let deny_all = |egress: bool| serde_json::json!({"cidrBlock": "0.0.0.0/0", "egress": egress, "protocol": "-1", "ruleAction": "deny", "ruleNumber": 32767});
     let https = serde_json::json!({"cidrBlock": "0.0.0.0/0", "egress": false, "protocol": "6", "ruleAction": "allow", "ruleNumber": 100, "portRange": {"from": 443, "to": 443}});
@@ -1113,43 +1202,90 @@ fn aws_config_items_are_inventory_at_their_own_times_and_feed_the_topology() {
     std::fs::create_dir_all(&hist_dir).unwrap();
     std::fs::create_dir_all(&snap_dir).unwrap();
     std::fs::write(hist_dir.join("123456789012_Config_us-east-1_ConfigHistory_AWS::EC2::NetworkAcl_20240501T100000Z_20240501T130000Z_1.json.gz"), gz(history.to_string().as_bytes())).unwrap();
-    std::fs::write(snap_dir.join("123456789012_Config_us-east-1_ConfigSnapshot_20240501T090000Z_2a8c2f2e.json.gz"), gz(snapshot.to_string().as_bytes())).unwrap();
+    std::fs::write(
+        snap_dir.join("123456789012_Config_us-east-1_ConfigSnapshot_20240501T090000Z_2a8c2f2e.json.gz"),
+        gz(snapshot.to_string().as_bytes()),
+    )
+    .unwrap();
     let lake = tempfile::tempdir().unwrap();
     let (out, s) = ingest(lake.path(), &[dir.path()]);
     assert!(out.status.success(), "{s}");
-    let inv = sql(lake.path(), "SELECT kind, resource_id, snapshot_time, snapshot_time_basis FROM inventory ORDER BY snapshot_time, kind");
-    let got: Vec<String> = inv.iter().map(|r| format!("{} {} {}", r["kind"].as_str().unwrap(), r["resource_id"].as_str().unwrap(), r["snapshot_time"].as_str().unwrap())).collect();
-    assert_eq!(got, [
-        "network_interfaces eni-0a1 2024-05-01T09:00:00Z",
-        "subnets subnet-0a1 2024-05-01T09:00:00Z",
-        "network_acls acl-0a1 2024-05-01T10:00:00Z",
-        "network_acls acl-0a1 2024-05-01T12:30:00Z",
-        "network_acls acl-0b2 2024-05-01T12:45:00Z",
-        "network_acls acl-0a1 2024-05-01T12:45:01Z",
-    ]);
+    let inv = sql(
+        lake.path(),
+        "SELECT kind, resource_id, snapshot_time, snapshot_time_basis FROM inventory ORDER BY snapshot_time, kind",
+    );
+    let got: Vec<String> = inv
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["kind"].as_str().unwrap(),
+                r["resource_id"].as_str().unwrap(),
+                r["snapshot_time"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "network_interfaces eni-0a1 2024-05-01T09:00:00Z",
+            "subnets subnet-0a1 2024-05-01T09:00:00Z",
+            "network_acls acl-0a1 2024-05-01T10:00:00Z",
+            "network_acls acl-0a1 2024-05-01T12:30:00Z",
+            "network_acls acl-0b2 2024-05-01T12:45:00Z",
+            "network_acls acl-0a1 2024-05-01T12:45:01Z",
+        ]
+    );
     assert!(inv.iter().all(|r| r["snapshot_time_basis"] == "AWS Config configurationItemCaptureTime"));
     // The topology and the ACL's rules, as the items show them.
     let ifaces = sql(lake.path(), "SELECT interface_id, subnet_id, private_ip, instance_id FROM network_interfaces");
-    assert_eq!(ifaces, vec![serde_json::json!({"interface_id": "eni-0a1", "subnet_id": "subnet-0a1", "private_ip": "10.0.1.10", "instance_id": "i-0a1"})]);
+    assert_eq!(
+        ifaces,
+        vec![
+            serde_json::json!({"interface_id": "eni-0a1", "subnet_id": "subnet-0a1", "private_ip": "10.0.1.10", "instance_id": "i-0a1"})
+        ]
+    );
     // Every topology row says it stands on AWS Config, not on a describe-* snapshot.
-    let bases = sql(lake.path(), "SELECT DISTINCT basis FROM network_interfaces UNION SELECT DISTINCT basis FROM acl_associations");
+    let bases = sql(
+        lake.path(),
+        "SELECT DISTINCT basis FROM network_interfaces UNION SELECT DISTINCT basis FROM acl_associations",
+    );
     assert_eq!(bases, vec![serde_json::json!({"basis": "config"})]);
     // The subnet's ACL over time, as the items captured it.
-    let assoc = sql(lake.path(), "SELECT subnet_id, network_acl_id, valid_from, valid_to FROM acl_associations ORDER BY valid_from NULLS FIRST");
-    assert_eq!(assoc, vec![
-        serde_json::json!({"subnet_id": "subnet-0a1", "network_acl_id": "acl-0a1", "valid_to": "2024-05-01T12:45:00Z"}),
-        serde_json::json!({"subnet_id": "subnet-0a1", "network_acl_id": "acl-0b2", "valid_from": "2024-05-01T12:45:00Z"}),
-    ]);
+    let assoc = sql(
+        lake.path(),
+        "SELECT subnet_id, network_acl_id, valid_from, valid_to FROM acl_associations ORDER BY valid_from NULLS FIRST",
+    );
+    assert_eq!(
+        assoc,
+        vec![
+            serde_json::json!({"subnet_id": "subnet-0a1", "network_acl_id": "acl-0a1", "valid_to": "2024-05-01T12:45:00Z"}),
+            serde_json::json!({"subnet_id": "subnet-0a1", "network_acl_id": "acl-0b2", "valid_from": "2024-05-01T12:45:00Z"}),
+        ]
+    );
     // The ACL's rules over time: rule 90 appears at the capture time of the item that shows it,
     // though no CloudTrail call is in the evidence.
-    let rules = sql(lake.path(), "SELECT rule_number, protocol, port_from, rule_action, valid_from, valid_to FROM nacl_entries \
-        WHERE network_acl_id = 'acl-0a1' AND NOT egress AND rule_number < 32767 ORDER BY rule_number");
-    assert_eq!(rules, vec![
-        serde_json::json!({"rule_number": 90, "protocol": -1, "rule_action": "allow", "valid_from": "2024-05-01T12:30:00Z"}),
-        serde_json::json!({"rule_number": 100, "protocol": 6, "port_from": 443, "rule_action": "allow"}),
-    ]);
-    let at = |t: &str| count(lake.path(), &format!("SELECT * FROM nacl_entries WHERE network_acl_id = 'acl-0a1' AND NOT egress \
-        AND (valid_from IS NULL OR valid_from <= TIMESTAMP '{t}') AND (valid_to IS NULL OR valid_to > TIMESTAMP '{t}')"));
+    let rules = sql(
+        lake.path(),
+        "SELECT rule_number, protocol, port_from, rule_action, valid_from, valid_to FROM nacl_entries \
+        WHERE network_acl_id = 'acl-0a1' AND NOT egress AND rule_number < 32767 ORDER BY rule_number",
+    );
+    assert_eq!(
+        rules,
+        vec![
+            serde_json::json!({"rule_number": 90, "protocol": -1, "rule_action": "allow", "valid_from": "2024-05-01T12:30:00Z"}),
+            serde_json::json!({"rule_number": 100, "protocol": 6, "port_from": 443, "rule_action": "allow"}),
+        ]
+    );
+    let at = |t: &str| {
+        count(
+            lake.path(),
+            &format!(
+                "SELECT * FROM nacl_entries WHERE network_acl_id = 'acl-0a1' AND NOT egress \
+        AND (valid_from IS NULL OR valid_from <= TIMESTAMP '{t}') AND (valid_to IS NULL OR valid_to > TIMESTAMP '{t}')"
+            ),
+        )
+    };
     assert_eq!((at("2024-05-01T11:00:00Z"), at("2024-05-01T13:00:00Z")), (2, 3));
 }
 
@@ -1157,30 +1293,51 @@ fn aws_config_items_are_inventory_at_their_own_times_and_feed_the_topology() {
 fn aws_config_api_output_is_read_like_its_delivered_files() {
     // get-resource-config-history and batch-get-resource-config print items as the API returns
     // them: `accountId`, `configuration` as JSON text, and (AWS CLI v1) epoch-second times.
-    let configuration = serde_json::json!({"networkInterfaceId": "eni-0c3", "subnetId": "subnet-0c3", "vpcId": "vpc-0c3",
-        "privateIpAddress": "10.3.0.5", "status": "in-use"}).to_string();
-    let item = |t: Value| serde_json::json!({"version": "1.3", "accountId": "210987654321", "configurationItemCaptureTime": t,
+    let configuration =
+        serde_json::json!({"networkInterfaceId": "eni-0c3", "subnetId": "subnet-0c3", "vpcId": "vpc-0c3",
+        "privateIpAddress": "10.3.0.5", "status": "in-use"})
+        .to_string();
+    let item = |t: Value| {
+        serde_json::json!({"version": "1.3", "accountId": "210987654321", "configurationItemCaptureTime": t,
         "configurationItemStatus": "OK", "configurationStateId": "1714557600123", "arn": "arn:aws:ec2:eu-west-1:210987654321:network-interface/eni-0c3",
         "resourceType": "AWS::EC2::NetworkInterface", "resourceId": "eni-0c3", "awsRegion": "eu-west-1", "availabilityZone": "eu-west-1a",
-        "configuration": configuration, "supplementaryConfiguration": {}, "relationships": []});
+        "configuration": configuration, "supplementaryConfiguration": {}, "relationships": []})
+    };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("history.json"), serde_json::json!({"configurationItems": [item(Value::from("2024-05-01T09:00:00.000000+00:00"))]}).to_string()).unwrap();
-    std::fs::write(dir.path().join("batch.json"), serde_json::json!({"baseConfigurationItems": [item(Value::from(1714560000.5))], "unprocessedResourceKeys": []}).to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("history.json"),
+        serde_json::json!({"configurationItems": [item(Value::from("2024-05-01T09:00:00.000000+00:00"))]}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("batch.json"),
+        serde_json::json!({"baseConfigurationItems": [item(Value::from(1714560000.5))], "unprocessedResourceKeys": []})
+            .to_string(),
+    )
+    .unwrap();
     let lake = tempfile::tempdir().unwrap();
     let (out, s) = ingest(lake.path(), &[dir.path()]);
     assert!(out.status.success(), "{s}");
     assert_eq!(count(lake.path(), "SELECT * FROM ingest_errors"), 0, "{s}");
-    let rows = sql(lake.path(), "SELECT resource_id, account_id, snapshot_time, json_get_str(item, 'subnetId') AS subnet FROM inventory ORDER BY snapshot_time");
-    assert_eq!(rows, vec![
-        serde_json::json!({"resource_id": "eni-0c3", "account_id": "210987654321", "snapshot_time": "2024-05-01T09:00:00Z", "subnet": "subnet-0c3"}),
-        serde_json::json!({"resource_id": "eni-0c3", "account_id": "210987654321", "snapshot_time": "2024-05-01T10:40:00.500Z", "subnet": "subnet-0c3"}),
-    ]);
+    let rows = sql(
+        lake.path(),
+        "SELECT resource_id, account_id, snapshot_time, json_get_str(item, 'subnetId') AS subnet FROM inventory ORDER BY snapshot_time",
+    );
+    assert_eq!(
+        rows,
+        vec![
+            serde_json::json!({"resource_id": "eni-0c3", "account_id": "210987654321", "snapshot_time": "2024-05-01T09:00:00Z", "subnet": "subnet-0c3"}),
+            serde_json::json!({"resource_id": "eni-0c3", "account_id": "210987654321", "snapshot_time": "2024-05-01T10:40:00.500Z", "subnet": "subnet-0c3"}),
+        ]
+    );
 }
 
 #[test]
 fn every_file_read_is_recorded_with_its_sha256() {
     use sha2::Digest;
-    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json");
+    let trail = real(
+        "cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json",
+    );
     let bytes = std::fs::read(&trail).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.json"), &bytes).unwrap();
@@ -1203,7 +1360,9 @@ fn every_file_read_is_recorded_with_its_sha256() {
 fn evidence_is_checked_against_its_cloudtrail_digests() {
     use sha2::Digest;
     let sha = |b: &[u8]| sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let trail = real("cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json");
+    let trail = real(
+        "cloudtrail/invictus-ir-aws_dataset/218007301253_CloudTrail_us-east-1_20230710T1150Z_1vnLavRRp0ek1mP4.json",
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&trail).unwrap()).unwrap();
     let log = |id: &str, time: &str| {
         let mut r = v["Records"][0].clone();
@@ -1221,7 +1380,8 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
     ];
     let entry = |n: &str, content: &str| serde_json::json!({"s3Bucket": "trail-bucket", "s3Object": format!("{prefix}/{n}"), "hashValue": sha(content.as_bytes()), "hashAlgorithm": "SHA-256", "newestEventTime": "2024-05-01T10:59:00Z", "oldestEventTime": "2024-05-01T10:00:00Z"});
     let digest_prefix = "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/01";
-    let digest_name = |t: &str| format!("123456789012_CloudTrail-Digest_us-east-1_management_us-east-1_20240501T{t}Z.json.gz");
+    let digest_name =
+        |t: &str| format!("123456789012_CloudTrail-Digest_us-east-1_management_us-east-1_20240501T{t}Z.json.gz");
     let digest = |start: &str, end: &str, t: &str, files: Vec<Value>, prev: Option<(String, String, String)>| {
         let mut d = serde_json::json!({"awsAccountId": "123456789012", "digestStartTime": start, "digestEndTime": end, "digestS3Bucket": "trail-bucket",
             "digestS3Object": format!("{digest_prefix}/{}", digest_name(t)), "digestPublicKeyFingerprint": "31e8b5433410dfb61a9dc45cc65b22ff",
@@ -1245,17 +1405,43 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
         rsa::RsaPrivateKey::from_pkcs1_der(&der).unwrap()
     };
     let sign = |end: &str, t: &str, content: &str, previous: &str| {
-        let message = format!("{end}\ntrail-bucket/{digest_prefix}/{}\n{}\n{previous}", digest_name(t), sha(content.as_bytes()));
+        let message =
+            format!("{end}\ntrail-bucket/{digest_prefix}/{}\n{}\n{previous}", digest_name(t), sha(content.as_bytes()));
         let hashed = sha2::Sha256::digest(message.as_bytes());
-        private.sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed).unwrap().iter().map(|b| format!("{b:02x}")).collect::<String>()
+        private
+            .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed)
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
-    let d1 = digest("2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", "110000", vec![entry(&logs[0].0, &logs[0].1), entry(&logs[1].0, &logs[1].1)],
-        Some((format!("{digest_prefix}/{}", digest_name("100000")), "ab".repeat(32), "00".into())));
-    let d2 = digest("2024-05-01T11:00:00Z", "2024-05-01T12:00:00Z", "120000", vec![entry(&logs[2].0, &logs[2].1), entry(&logs[3].0, &logs[3].1)],
-        Some((format!("{digest_prefix}/{}", digest_name("110000")), sha(d1.as_bytes()), sign("2024-05-01T11:00:00Z", "110000", &d1, "00"))));
+    let d1 = digest(
+        "2024-05-01T10:00:00Z",
+        "2024-05-01T11:00:00Z",
+        "110000",
+        vec![entry(&logs[0].0, &logs[0].1), entry(&logs[1].0, &logs[1].1)],
+        Some((format!("{digest_prefix}/{}", digest_name("100000")), "ab".repeat(32), "00".into())),
+    );
+    let d2 = digest(
+        "2024-05-01T11:00:00Z",
+        "2024-05-01T12:00:00Z",
+        "120000",
+        vec![entry(&logs[2].0, &logs[2].1), entry(&logs[3].0, &logs[3].1)],
+        Some((
+            format!("{digest_prefix}/{}", digest_name("110000")),
+            sha(d1.as_bytes()),
+            sign("2024-05-01T11:00:00Z", "110000", &d1, "00"),
+        )),
+    );
     // The third digest carries a signature of the second that does not verify.
     let wrong = sign("2024-05-01T12:00:00Z", "120000", "not the second digest", "00");
-    let d3 = digest("2024-05-01T12:00:00Z", "2024-05-01T13:00:00Z", "130000", vec![], Some((format!("{digest_prefix}/{}", digest_name("120000")), sha(b"not d2"), wrong)));
+    let d3 = digest(
+        "2024-05-01T12:00:00Z",
+        "2024-05-01T13:00:00Z",
+        "130000",
+        vec![],
+        Some((format!("{digest_prefix}/{}", digest_name("120000")), sha(b"not d2"), wrong)),
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join(prefix)).unwrap();
     std::fs::create_dir_all(dir.path().join(digest_prefix)).unwrap();
@@ -1264,7 +1450,11 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
     for (n, content) in [(&logs[0].0, &logs[0].1), (&logs[1].0, &altered), (&logs[2].0, &logs[2].1)] {
         std::fs::write(dir.path().join(prefix).join(n), gz(content.as_bytes())).unwrap();
     }
-    std::fs::write(dir.path().join(prefix).join(name("1030", "eeee")), gz(log("e-5", "2024-05-01T10:25:00Z").as_bytes())).unwrap();
+    std::fs::write(
+        dir.path().join(prefix).join(name("1030", "eeee")),
+        gz(log("e-5", "2024-05-01T10:25:00Z").as_bytes()),
+    )
+    .unwrap();
     for (t, d) in [("110000", &d1), ("120000", &d2), ("130000", &d3)] {
         std::fs::write(dir.path().join(digest_prefix).join(digest_name(t)), gz(d.as_bytes())).unwrap();
     }
@@ -1276,7 +1466,13 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
     // Without the keys, signatures are not verified, and the view says so.
     let unkeyed = tempfile::tempdir().unwrap();
     ingest(unkeyed.path(), &[dir.path()]);
-    let first = sql(unkeyed.path(), &format!("SELECT status FROM evidence_integrity WHERE status LIKE 'signature%' AND object LIKE '%{}'", digest_name("110000")));
+    let first = sql(
+        unkeyed.path(),
+        &format!(
+            "SELECT status FROM evidence_integrity WHERE status LIKE 'signature%' AND object LIKE '%{}'",
+            digest_name("110000")
+        ),
+    );
     assert_eq!(first, vec![serde_json::json!({"status": "signature_not_verified"})]);
     let lake = tempfile::tempdir().unwrap();
     let (out, s) = ingest(lake.path(), &[dir.path(), keys.path()]);
@@ -1284,25 +1480,34 @@ fn evidence_is_checked_against_its_cloudtrail_digests() {
     let rows = sql(lake.path(), "SELECT status, object FROM evidence_integrity ORDER BY status, object");
     let got: Vec<String> = rows
         .iter()
-        .map(|r| format!("{} {}", r["status"].as_str().unwrap(), r["object"].as_str().unwrap().rsplit('/').next().unwrap()))
+        .map(|r| {
+            format!("{} {}", r["status"].as_str().unwrap(), r["object"].as_str().unwrap().rsplit('/').next().unwrap())
+        })
         .collect();
-    assert_eq!(got, [
-        format!("altered {}", logs[1].0),
-        format!("chain_break {}", digest_name("120000")),
-        format!("chain_ok {}", digest_name("110000")),
-        format!("missing {}", logs[3].0),
-        format!("not_covered {}", name("1030", "eeee")),
-        format!("ok {}", logs[0].0),
-        format!("ok {}", logs[2].0),
-        format!("previous_digest_not_in_evidence {}", digest_name("100000")),
-        format!("signature_invalid {}", digest_name("120000")),
-        format!("signature_not_in_evidence {}", digest_name("130000")),
-        format!("signature_ok {}", digest_name("110000")),
-    ]);
+    assert_eq!(
+        got,
+        [
+            format!("altered {}", logs[1].0),
+            format!("chain_break {}", digest_name("120000")),
+            format!("chain_ok {}", digest_name("110000")),
+            format!("missing {}", logs[3].0),
+            format!("not_covered {}", name("1030", "eeee")),
+            format!("ok {}", logs[0].0),
+            format!("ok {}", logs[2].0),
+            format!("previous_digest_not_in_evidence {}", digest_name("100000")),
+            format!("signature_invalid {}", digest_name("120000")),
+            format!("signature_not_in_evidence {}", digest_name("130000")),
+            format!("signature_ok {}", digest_name("110000")),
+        ]
+    );
     let accounts = sql(lake.path(), "SELECT DISTINCT account_id, region FROM evidence_integrity");
     assert_eq!(accounts, vec![serde_json::json!({"account_id": "123456789012", "region": "us-east-1"})]);
     // The hunt lists the problems only.
-    let out = bin().args(["hunt", "run", "evidence_integrity_problems", "--format", "json", "--lake"]).arg(lake.path()).output().unwrap();
+    let out = bin()
+        .args(["hunt", "run", "evidence_integrity_problems", "--format", "json", "--lake"])
+        .arg(lake.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     for status in ["altered", "chain_break", "missing", "not_covered", "signature_invalid"] {
@@ -1319,7 +1524,10 @@ fn a_json_object_that_is_not_evidence_is_rejected_saying_what_it_is() {
     let lake = tempfile::tempdir().unwrap();
     let (out, _) = ingest(lake.path(), &[dir.path()]);
     assert_eq!(out.status.code(), Some(3));
-    let reasons: Vec<String> = sql(lake.path(), "SELECT reason FROM ingest_errors ORDER BY line").iter().map(|r| r["reason"].as_str().unwrap().to_string()).collect();
+    let reasons: Vec<String> = sql(lake.path(), "SELECT reason FROM ingest_errors ORDER BY line")
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect();
     assert!(reasons[0].contains("(a Security Hub finding)") && reasons[0].contains("keys AwsAccountId"), "{reasons:?}");
     assert!(reasons[1].starts_with("a JSON object with keys foo:"), "{reasons:?}");
 }
@@ -1341,7 +1549,10 @@ fn stored_strings(dir: &Path, column: &str) -> Vec<Option<String>> {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "parquet") {
-                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap()).unwrap().build().unwrap();
+                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
                 for b in reader {
                     let b = b.unwrap();
                     let c = b.column_by_name(column).unwrap().as_string::<i32>();
@@ -1408,7 +1619,9 @@ fn values_held_twice_are_stored_once_and_read_back_whole() {
         let mut lines = text.lines();
         let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
         let at = |n: &str| header.iter().position(|h| *h == n);
-        let (Some(s), Some(d), Some(ps), Some(pd)) = (at("srcaddr"), at("dstaddr"), at("pkt-srcaddr"), at("pkt-dstaddr")) else {
+        let (Some(s), Some(d), Some(ps), Some(pd)) =
+            (at("srcaddr"), at("dstaddr"), at("pkt-srcaddr"), at("pkt-dstaddr"))
+        else {
             continue;
         };
         for l in lines {
@@ -1418,10 +1631,15 @@ fn values_held_twice_are_stored_once_and_read_back_whole() {
     }
     plain.sort();
     assert!(plain.iter().any(|(s, _, ps, _)| s == ps) && plain.iter().any(|(s, _, ps, _)| s != ps && ps != "-"));
-    let rows = sql(lake.path(), "SELECT srcaddr, dstaddr, pkt_srcaddr, pkt_dstaddr FROM flow_logs WHERE pkt_srcaddr IS NOT NULL OR pkt_dstaddr IS NOT NULL");
+    let rows = sql(
+        lake.path(),
+        "SELECT srcaddr, dstaddr, pkt_srcaddr, pkt_dstaddr FROM flow_logs WHERE pkt_srcaddr IS NOT NULL OR pkt_dstaddr IS NOT NULL",
+    );
     let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
-    let mut got: Vec<(String, String, String, String)> =
-        rows.iter().map(|r| (text(&r["srcaddr"]), text(&r["dstaddr"]), text(&r["pkt_srcaddr"]), text(&r["pkt_dstaddr"]))).collect();
+    let mut got: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| (text(&r["srcaddr"]), text(&r["dstaddr"]), text(&r["pkt_srcaddr"]), text(&r["pkt_dstaddr"])))
+        .collect();
     got.sort();
     let known: Vec<_> = plain.into_iter().filter(|(_, _, ps, pd)| ps != "-" || pd != "-").collect();
     assert_eq!(got, known);
@@ -1432,10 +1650,14 @@ fn a_lake_written_before_values_were_stored_once_reads_the_same() {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let lake = tempfile::tempdir().unwrap();
-    let (out, _) = ingest(lake.path(), &[&real("cloudtrail/stratus-red-team-detonation-logs"), &real("flowlogs/awsdocs-vpc-user-guide")]);
+    let (out, _) = ingest(
+        lake.path(),
+        &[&real("cloudtrail/stratus-red-team-detonation-logs"), &real("flowlogs/awsdocs-vpc-user-guide")],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ct_q = "SELECT event_id, raw FROM cloudtrail ORDER BY event_id, raw";
-    let fl_q = "SELECT source_file, source_line, pkt_srcaddr, pkt_dstaddr FROM flow_logs ORDER BY source_file, source_line";
+    let fl_q =
+        "SELECT source_file, source_line, pkt_srcaddr, pkt_dstaddr FROM flow_logs ORDER BY source_file, source_line";
     let (ct, fl) = (sql(lake.path(), ct_q), sql(lake.path(), fl_q));
     // Rewrite every file as an older trailflow wrote it: the values in full.
     for table in ["cloudtrail", "flow_logs"] {
@@ -1447,10 +1669,15 @@ fn a_lake_written_before_values_were_stored_once_reads_the_same() {
                     stack.push(p);
                     continue;
                 }
-                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap()).unwrap().build().unwrap();
-                let batches: Vec<_> = reader.map(|b| trailflow::lake::elide::restore(table, b.unwrap()).unwrap()).collect();
+                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                let batches: Vec<_> =
+                    reader.map(|b| trailflow::lake::elide::restore(table, b.unwrap()).unwrap()).collect();
                 let tmp = p.with_extension("tmp");
-                let mut w = ArrowWriter::try_new(std::fs::File::create(&tmp).unwrap(), batches[0].schema(), None).unwrap();
+                let mut w =
+                    ArrowWriter::try_new(std::fs::File::create(&tmp).unwrap(), batches[0].schema(), None).unwrap();
                 for b in &batches {
                     w.write(b).unwrap();
                 }
@@ -1461,7 +1688,12 @@ fn a_lake_written_before_values_were_stored_once_reads_the_same() {
     }
     // A lake of that older trailflow kept no record of its files' sizes.
     std::fs::remove_file(lake.path().join("_trailflow/files")).unwrap();
-    assert!(stored_strings(&lake.path().join("cloudtrail"), "raw").iter().flatten().all(|r| !r.contains('\u{1}') && !r.contains('\u{2}')));
+    assert!(
+        stored_strings(&lake.path().join("cloudtrail"), "raw")
+            .iter()
+            .flatten()
+            .all(|r| !r.contains('\u{1}') && !r.contains('\u{2}'))
+    );
     assert!(stored_strings(&lake.path().join("flow_logs"), "pkt_srcaddr").iter().all(|v| v.as_deref() != Some("")));
     assert_eq!(sql(lake.path(), ct_q), ct);
     assert_eq!(sql(lake.path(), fl_q), fl);

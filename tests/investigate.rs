@@ -57,7 +57,9 @@ fn investigate_runs_sigma_rules_beside_the_hunts() {
     let run = investigation();
     let r = &run.report;
     let summary = csv_rows(&r.join("sigma/sigma_summary.csv"));
-    let row = |rule: &str| summary.iter().find(|s| s["rule"] == rule).unwrap_or_else(|| panic!("{rule} not in sigma_summary.csv"));
+    let row = |rule: &str| {
+        summary.iter().find(|s| s["rule"] == rule).unwrap_or_else(|| panic!("{rule} not in sigma_summary.csv"))
+    };
     // An event rule and each kind of correlation found what the sample plants.
     assert_eq!(row("root_console_login_without_mfa")["hits"], "1");
     assert_eq!(row("many_failures")["kind"], "event_count");
@@ -95,7 +97,8 @@ fn investigate_writes_the_report_folder_with_the_right_verdicts() {
     let html = html_all.split("<h2 id=\"changes\">").next().unwrap();
     for c in t["changes"].as_array().unwrap() {
         let id = c["event_id"].as_str().unwrap();
-        let row = rows.iter().find(|row| row["event_id"] == id).unwrap_or_else(|| panic!("{id} not in correlation.csv"));
+        let row =
+            rows.iter().find(|row| row["event_id"] == id).unwrap_or_else(|| panic!("{id} not in correlation.csv"));
         assert_eq!(row["verdict"], c["expected_verdict"].as_str().unwrap(), "{}", c["scenario"]);
         let flagged = c["expected_verdict"].as_str().and_then(Verdict::parse).is_some_and(Verdict::flagged);
         assert_eq!(summary.contains(id), flagged, "{}: flagged in summary.md?", c["scenario"]);
@@ -140,7 +143,15 @@ fn investigate_writes_the_report_folder_with_the_right_verdicts() {
     }
     // The timeline of the actor of the first flagged change holds the change itself.
     let first = std::fs::read_to_string(r.join("timelines/change-01.csv")).unwrap();
-    assert!(first.contains(&t["changes"].as_array().unwrap().iter().find(|c| c["scenario"] == "egress_opening_large_upload").unwrap()["event_id"].as_str().unwrap().to_string()));
+    assert!(
+        first.contains(
+            &t["changes"].as_array().unwrap().iter().find(|c| c["scenario"] == "egress_opening_large_upload").unwrap()
+                ["event_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        )
+    );
 }
 
 #[test]
@@ -185,7 +196,9 @@ fn chromium() -> PathBuf {
             }
         }
     }
-    panic!("no Chromium to check the HTML report: install it (`apt-get install chromium`, as .ci/run does) or set TRAILFLOW_CHROMIUM");
+    panic!(
+        "no Chromium to check the HTML report: install it (`apt-get install chromium`, as .ci/run does) or set TRAILFLOW_CHROMIUM"
+    );
 }
 
 fn headless(profile: &Path) -> Command {
@@ -275,7 +288,11 @@ fn investigate_with_a_corrupt_file_reports_it_and_goes_on() {
     let first = std::fs::read_dir(&sample).unwrap().map(|e| e.unwrap().path()).min().unwrap();
     std::fs::copy(&first, ct.join(first.file_name().unwrap())).unwrap();
     let bytes = std::fs::read(&first).unwrap();
-    std::fs::write(ct.join("111111111111_CloudTrail_us-east-1_20260310T2355Z_broken.json.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        ct.join("111111111111_CloudTrail_us-east-1_20260310T2355Z_broken.json.gz"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
     let report = dir.path().join("report");
     let out = investigate(&evidence, &dir.path().join("lake"), &report);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
@@ -306,7 +323,10 @@ fn cases_never_mix() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(a.join("lake/_trailflow").is_dir() && b.join("lake/_trailflow").is_dir());
     let b_changes = std::fs::read_to_string(b.join("correlation.csv")).unwrap();
-    assert!(b_changes.contains("acl-0af9cb843511d66d4") && !b_changes.contains("acl-0a1000000000000app"), "{b_changes}");
+    assert!(
+        b_changes.contains("acl-0af9cb843511d66d4") && !b_changes.contains("acl-0a1000000000000app"),
+        "{b_changes}"
+    );
     assert!(!std::fs::read_to_string(a.join("correlation.csv")).unwrap().contains("acl-0af9cb843511d66d4"));
 
     // Another case into a folder that holds one: refused, and the folder is left as it was.
@@ -341,7 +361,12 @@ fn cases_never_mix() {
         v
     };
     assert_eq!(listing(&a), listing(&b), "the old case's charts or timelines are left");
-    let out = bin().args(["sql", "--format", "csv", "--lake"]).arg(a.join("lake")).arg("SELECT count(*) AS n FROM flow_logs").output().unwrap();
+    let out = bin()
+        .args(["sql", "--format", "csv", "--lake"])
+        .arg(a.join("lake"))
+        .arg("SELECT count(*) AS n FROM flow_logs")
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1), Some("0"), "the old case's lake is gone");
 
     // A shared lake: each report shows its own evidence only.
@@ -352,7 +377,10 @@ fn cases_never_mix() {
     let out = investigate_to(&other_case(), &sb, &lake_arg);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sb_changes = std::fs::read_to_string(sb.join("correlation.csv")).unwrap();
-    assert!(sb_changes.contains("acl-0af9cb843511d66d4") && !sb_changes.contains("acl-0a1000000000000app"), "{sb_changes}");
+    assert!(
+        sb_changes.contains("acl-0af9cb843511d66d4") && !sb_changes.contains("acl-0a1000000000000app"),
+        "{sb_changes}"
+    );
     let hunts = std::fs::read_to_string(sb.join("hunts/summary.csv")).unwrap();
     let a_hunts = std::fs::read_to_string(sa.join("hunts/summary.csv")).unwrap();
     assert_ne!(hunts, a_hunts);

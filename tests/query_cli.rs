@@ -2,10 +2,10 @@
 
 mod common;
 
+use common::bin;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use common::{bin};
 
 fn lake_with_sample() -> tempfile::TempDir {
     let lake = tempfile::tempdir().unwrap();
@@ -219,28 +219,62 @@ fn completion_scripts_for_bash_zsh_and_fish() {
 fn wide_results_fit_the_screen() {
     let lake = lake_with_sample();
     // A result wider than an 80-column screen is shown a row at a time, and says so.
-    let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT * FROM nacl_changes ORDER BY event_time LIMIT 2").env("COLUMNS", "80").output().unwrap();
+    let out = bin()
+        .args(["sql", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT * FROM nacl_changes ORDER BY event_time LIMIT 2")
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("-[ row 1 ]"), "{text}");
     assert!(text.lines().filter(|l| !l.starts_with("2 rows")).all(|l| !l.starts_with('+')), "no table lines");
     assert!(text.contains("event_name") && text.contains("| CreateNetworkAclEntry"), "{text}");
-    assert!(text.trim_end().ends_with("2 rows (shown a row at a time: the table is wider than the screen; --format table keeps it)"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("2 rows (shown a row at a time: the table is wider than the screen; --format table keeps it)"),
+        "{text}"
+    );
     // A narrow one stays a table; --format table keeps a wide one a table.
-    let narrow = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT 1 AS a").env("COLUMNS", "80").output().unwrap();
+    let narrow =
+        bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT 1 AS a").env("COLUMNS", "80").output().unwrap();
     assert!(String::from_utf8_lossy(&narrow.stdout).starts_with('+'));
-    let forced = bin().args(["sql", "--format", "table", "--lake"]).arg(lake.path()).arg("SELECT * FROM nacl_changes LIMIT 1").env("COLUMNS", "80").output().unwrap();
+    let forced = bin()
+        .args(["sql", "--format", "table", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT * FROM nacl_changes LIMIT 1")
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&forced.stdout).starts_with('+'));
     // --maxrows: the rows shown, and how many there were; --format line (vertical) always.
-    let few = bin().args(["sql", "--maxrows", "3", "--lake"]).arg(lake.path()).arg("SELECT event_id FROM cloudtrail").output().unwrap();
+    let few = bin()
+        .args(["sql", "--maxrows", "3", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT event_id FROM cloudtrail")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&few.stdout);
     assert_eq!(text.lines().filter(|l| l.starts_with("| ") && !l.contains("event_id")).count(), 3, "{text}");
     assert!(text.contains("(3 shown; --maxrows 0 shows all)"), "{text}");
-    let line = bin().args(["sql", "--format", "vertical", "--lake"]).arg(lake.path()).arg("SELECT 1 AS a, 'x' AS b").output().unwrap();
+    let line = bin()
+        .args(["sql", "--format", "vertical", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT 1 AS a, 'x' AS b")
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&line.stdout), "-[ row 1 ]--------\na | 1\nb | x\n1 row\n");
     // A file gets every row, whatever the screen.
     let file = lake.path().join("all.txt");
-    let out = bin().args(["sql", "--maxrows", "3", "-o"]).arg(&file).arg("--lake").arg(lake.path()).arg("SELECT event_id FROM cloudtrail LIMIT 10").output().unwrap();
+    let out = bin()
+        .args(["sql", "--maxrows", "3", "-o"])
+        .arg(&file)
+        .arg("--lake")
+        .arg(lake.path())
+        .arg("SELECT event_id FROM cloudtrail LIMIT 10")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(std::fs::read_to_string(&file).unwrap().trim_end().ends_with("10 rows"));
     // A mistyped table is named with the one meant.
@@ -249,7 +283,11 @@ fn wide_results_fit_the_screen() {
     // And a mistyped column, in one short line rather than the list of every column.
     let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT evnt_name FROM cloudtrail").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("No field named evnt_name. Did you mean 'cloudtrail.event_name'?") && !err.contains("Valid fields"), "{err}");
+    assert!(
+        err.contains("No field named evnt_name. Did you mean 'cloudtrail.event_name'?")
+            && !err.contains("Valid fields"),
+        "{err}"
+    );
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -270,14 +308,24 @@ fn timelines_of_an_address_a_key_and_an_actor_across_both_sources() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
     // The attacker's address: its CloudTrail calls and (none) flows, merged in time order.
     let out = run(&["--ip", "203.0.113.50", "--format", "csv"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("arn:aws:iam::111111111111:user/dev-temp CreateNetworkAclEntry from 203.0.113.50"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("arn:aws:iam::111111111111:user/dev-temp CreateNetworkAclEntry from 203.0.113.50")
+    );
     // The new key, in Timesketch's shape: one JSON object a line with message, datetime,
     // timestamp_desc and timestamp.
     let out = run(&["--key", "AKIA1111SVCBACKUP009", "--format", "jsonl"]);
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(rows.len() > 30);
     for r in &rows {
-        assert!(r["message"].is_string() && r["datetime"].is_string() && r["timestamp_desc"] == "CloudTrail call" && r["timestamp"].is_i64(), "{r}");
+        assert!(
+            r["message"].is_string()
+                && r["datetime"].is_string()
+                && r["timestamp_desc"] == "CloudTrail call"
+                && r["timestamp"].is_i64(),
+            "{r}"
+        );
     }
     assert_eq!(rows[0]["event_name"], "GetCallerIdentity");
     // A role's ARN finds its sessions.
@@ -293,5 +341,8 @@ fn timelines_of_an_address_a_key_and_an_actor_across_both_sources() {
     }
     // search of an address says it covered CloudTrail only.
     let out = bin().args(["search", "203.0.113.50", "--format", "csv", "--lake"]).arg(lake.path()).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("search covers CloudTrail only; `trailflow timeline --ip 203.0.113.50`"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("search covers CloudTrail only; `trailflow timeline --ip 203.0.113.50`")
+    );
 }

@@ -516,10 +516,14 @@ fn a_snapshot_after_the_moves_places_the_whole_chain() {
     }
     let folder = data.path().join(format!("AWSLogs/{ACCT3}/CloudTrail/{REGION}/2026/05/02"));
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join(format!("{ACCT3}_CloudTrail_{REGION}_20260502T0200Z_0e1.json")), serde_json::to_vec(&json!({"Records": ct.records})).unwrap())
-        .unwrap();
+    std::fs::write(
+        folder.join(format!("{ACCT3}_CloudTrail_{REGION}_20260502T0200Z_0e1.json")),
+        serde_json::to_vec(&json!({"Records": ct.records})).unwrap(),
+    )
+    .unwrap();
     let rule = |n: i64, egress: bool, proto: &str, cidr: &str, ports: Option<(i64, i64)>, action: &str| {
-        let mut e = json!({"RuleNumber": n, "Egress": egress, "Protocol": proto, "CidrBlock": cidr, "RuleAction": action});
+        let mut e =
+            json!({"RuleNumber": n, "Egress": egress, "Protocol": proto, "CidrBlock": cidr, "RuleAction": action});
         if let Some((f, t)) = ports {
             e["PortRange"] = json!({"From": f, "To": t});
         }
@@ -548,7 +552,11 @@ fn a_snapshot_after_the_moves_places_the_whole_chain() {
         let t = T0 + hour * h;
         for c in 0..4 {
             let client = format!("198.18.{hour}.{}", 30 + c);
-            lines.push(format!("2 {ACCT3} {eni} {client} {ip} 40000 443 6 10 840 {} {} ACCEPT OK", t + c * 60, t + c * 60 + 50));
+            lines.push(format!(
+                "2 {ACCT3} {eni} {client} {ip} 40000 443 6 10 840 {} {} ACCEPT OK",
+                t + c * 60,
+                t + c * 60 + 50
+            ));
         }
         let action = if (out_at..back_at).contains(&(t + 1200)) { "ACCEPT" } else { "REJECT" };
         for k in 0..3 {
@@ -560,13 +568,18 @@ fn a_snapshot_after_the_moves_places_the_whole_chain() {
     let flows = data.path().join(format!("AWSLogs/{ACCT3}/vpcflowlogs/{REGION}/2026/05/01"));
     std::fs::create_dir_all(&flows).unwrap();
     let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
-    std::fs::write(flows.join(format!("{ACCT3}_vpcflowlogs_{REGION}_fl-0e1_20260501T0000Z_0e1.log")), format!("{header}\n{}\n", lines.join("\n"))).unwrap();
+    std::fs::write(
+        flows.join(format!("{ACCT3}_vpcflowlogs_{REGION}_fl-0e1_20260501T0000Z_0e1.log")),
+        format!("{header}\n{}\n", lines.join("\n")),
+    )
+    .unwrap();
 
     let lake = tempfile::tempdir().unwrap();
     let out = bin().arg("ingest").arg("--lake").arg(lake.path()).arg("--quiet").arg(data.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let rows = json_rows(bin().args(["correlate", "--format", "json", "--lake"]).arg(lake.path()).output().unwrap());
-    let row = |id: &str| rows.iter().find(|r| r["event_id"] == event(id)).unwrap_or_else(|| panic!("{id} not correlated"));
+    let row =
+        |id: &str| rows.iter().find(|r| r["event_id"] == event(id)).unwrap_or_else(|| panic!("{id} not correlated"));
     // The move out: its subnet from the chain back from the snapshot, the ACL it left from the
     // subnet's flows before it, so the verdict stands on an inference and says so.
     assert_eq!(row("60")["subnet_id"], subnet, "{}", row("60"));

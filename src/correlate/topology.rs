@@ -273,7 +273,8 @@ async fn ipv6_as_written(ctx: &SessionContext, out: &mut Vec<Interface>) -> Resu
             for r in 0..b.num_rows() {
                 let (Some(id), Some(written)) = (val(&id, r), val(&addr, r)) else { continue };
                 let Some(canonical) = canonical(&written).filter(|c| *c != written) else { continue };
-                for i in v6.iter().filter(|i| i.interface_id == id && i.address.as_deref() == Some(canonical.as_str())) {
+                for i in v6.iter().filter(|i| i.interface_id == id && i.address.as_deref() == Some(canonical.as_str()))
+                {
                     extra.push(Interface {
                         address: Some(written.clone()),
                         learned_from: format!("{}; {canonical} as the flow records write it", i.learned_from),
@@ -457,7 +458,13 @@ pub async fn place_moves(ctx: &SessionContext, ev: &Evidence, replay: &mut Repla
         }
         let candidates: Vec<String> = if m.candidates.is_empty() {
             let vpc = replay.acl_vpc.get(&m.to_acl);
-            replay.net.subnets.iter().filter(|(_, s)| vpc.is_some() && s.vpc.as_ref() == vpc).map(|(id, _)| id.clone()).collect()
+            replay
+                .net
+                .subnets
+                .iter()
+                .filter(|(_, s)| vpc.is_some() && s.vpc.as_ref() == vpc)
+                .map(|(id, _)| id.clone())
+                .collect()
         } else {
             m.candidates.clone()
         };

@@ -279,7 +279,6 @@ pub struct NaclEvent {
     pub request_parameters: String,
 }
 
-
 /// Builds `cloudtrail` batches.
 pub struct CtBuilder {
     source_file: Arc<str>,

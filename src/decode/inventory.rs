@@ -6,7 +6,8 @@ use serde_json::Value;
 /// hold one of [`INVENTORY_KEYS`] or [`CONFIG_KEYS`] at its top?
 pub fn is_inventory(object: &str) -> bool {
     serde_json::from_str::<std::collections::HashMap<String, &serde_json::value::RawValue>>(object).is_ok_and(|top| {
-        CONFIG_KEYS.iter().any(|k| top.contains_key(*k)) || INVENTORY_KEYS.iter().any(|(key, _, _)| top.contains_key(*key))
+        CONFIG_KEYS.iter().any(|k| top.contains_key(*k))
+            || INVENTORY_KEYS.iter().any(|(key, _, _)| top.contains_key(*key))
     })
 }
 
@@ -36,7 +37,6 @@ pub const INVENTORY_KEYS: &[(&str, &str, &str)] = &[
     // `aws cloudtrail list-public-keys`: the keys digest signatures are checked with.
     ("PublicKeyList", "cloudtrail_public_keys", "Fingerprint"),
 ];
-
 
 fn s(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
@@ -135,7 +135,9 @@ pub fn config_items(items: &Value) -> Result<ConfigItems, String> {
         // batch-get-resource-config) as text or, from AWS CLI v1, as epoch seconds.
         let captured = match ci.get("configurationItemCaptureTime") {
             Some(Value::String(t)) => crate::time::parse_time(t),
-            Some(Value::Number(n)) => n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| (f * 1e6).round() as i64),
+            Some(Value::Number(n)) => {
+                n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| (f * 1e6).round() as i64)
+            }
             _ => None,
         };
         let Some(captured) = captured else {

@@ -93,13 +93,17 @@ fn decisions(args: &ScalarFunctionArgs) -> datafusion::error::Result<Vec<Option<
     // Rule sets repeat row after row. As a dictionary (what queries/correlate.sql passes), each
     // distinct set is parsed once and rows point at it by key; as plain text, each distinct text
     // is parsed once per batch.
-    let (keys, rules) = match arrays[0].as_any().downcast_ref::<datafusion::arrow::array::DictionaryArray<datafusion::arrow::datatypes::Int32Type>>() {
+    let (keys, rules) = match arrays[0]
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::DictionaryArray<datafusion::arrow::datatypes::Int32Type>>()
+    {
         Some(d) => (Some(d.keys().clone()), d.values().clone()),
         None => (None, arrays[0].clone()),
     };
     let rules = Strs::of(&rules)?;
-    let sets: Option<Vec<Option<Vec<Entry>>>> =
-        keys.as_ref().map(|_| (0..rules.len()).map(|k| rules.get(k).and_then(|t| serde_json::from_str(t).ok())).collect());
+    let sets: Option<Vec<Option<Vec<Entry>>>> = keys
+        .as_ref()
+        .map(|_| (0..rules.len()).map(|k| rules.get(k).and_then(|t| serde_json::from_str(t).ok())).collect());
     let egress = datafusion::arrow::compute::cast(&arrays[1], &DataType::Boolean)?;
     let egress = egress.as_any().downcast_ref::<BooleanArray>().expect("boolean");
     let protocol = crate::functions::ints(&arrays[2])?;

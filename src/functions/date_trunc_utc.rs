@@ -12,10 +12,10 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
+use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
 };
-use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct DateTruncUtc {
@@ -127,7 +127,8 @@ mod tests {
         let ctx = SessionContext::new();
         let values = "('1969-12-31T23:59:59.999999Z'), ('2026-03-10T00:00:00Z'), ('2026-03-10T13:47:21.123456Z'), \
                       ('2024-02-29T23:00:01Z'), (NULL)";
-        for unit in ["microsecond", "millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year"]
+        for unit in
+            ["microsecond", "millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year"]
         {
             for tz in ["UTC", "+00:00", "Europe/Berlin", "+05:30"] {
                 let sql = format!(

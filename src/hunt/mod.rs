@@ -157,7 +157,11 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line > 0 { write!(f, "{}:{}: {}", self.origin, self.line, self.message) } else { write!(f, "{}: {}", self.origin, self.message) }
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.origin, self.line, self.message)
+        } else {
+            write!(f, "{}: {}", self.origin, self.message)
+        }
     }
 }
 
@@ -205,7 +209,10 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> std::result::Result<Hunt, 
                     "attack" | "attack_v19" => {
                         for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                             if !is_technique(id) {
-                                problems.push(problem(n, format!("{id:?} is not an ATT&CK technique id such as T1562.007")));
+                                problems.push(problem(
+                                    n,
+                                    format!("{id:?} is not an ATT&CK technique id such as T1562.007"),
+                                ));
                             }
                             if key == "attack" { attack.push(id.to_string()) } else { attack_v19.push(id.to_string()) }
                         }
@@ -359,8 +366,14 @@ pub fn select<'a>(hunts: &'a [Hunt], names: &[String]) -> Result<Vec<&'a Hunt>> 
                     .filter(|(d, name)| *d <= 3 || name.contains(n.as_str()))
                     .min();
                 match near {
-                    Some((_, name)) => Error::Invalid(format!("unknown hunt {n:?}; did you mean {name}? (`trailflow hunt list` shows the {} hunts)", hunts.len())),
-                    None => Error::Invalid(format!("unknown hunt {n:?}: `trailflow hunt list` shows the {} hunts", hunts.len())),
+                    Some((_, name)) => Error::Invalid(format!(
+                        "unknown hunt {n:?}; did you mean {name}? (`trailflow hunt list` shows the {} hunts)",
+                        hunts.len()
+                    )),
+                    None => Error::Invalid(format!(
+                        "unknown hunt {n:?}: `trailflow hunt list` shows the {} hunts",
+                        hunts.len()
+                    )),
                 }
             })
         })
@@ -398,14 +411,21 @@ pub struct TimeRange {
 }
 
 /// The hunt as a DataFrame, parameters bound and the time range applied to its time column.
-pub async fn dataframe(ctx: &SessionContext, hunt: &Hunt, values: &HashMap<String, String>, range: TimeRange) -> Result<DataFrame> {
+pub async fn dataframe(
+    ctx: &SessionContext,
+    hunt: &Hunt,
+    values: &HashMap<String, String>,
+    range: TimeRange,
+) -> Result<DataFrame> {
     let err = |e: &dyn std::fmt::Display| Error::Invalid(format!("hunt {}: {}", hunt.name, crate::output::one_line(e)));
     let df = crate::query::user_sql(ctx, &hunt.sql).await.map_err(|e| err(&e))?;
     let used = df.logical_plan().get_parameter_names().map_err(|e| err(&e))?;
     for id in &used {
         let name = id.trim_start_matches('$');
         if !hunt.params.iter().any(|p| p.name == name) {
-            return Err(err(&format!("the SQL uses {id}, which the header does not declare (`-- param: {name} TYPE DEFAULT ...`)")));
+            return Err(err(&format!(
+                "the SQL uses {id}, which the header does not declare (`-- param: {name} TYPE DEFAULT ...`)"
+            )));
         }
     }
     let mut map = HashMap::new();
@@ -466,7 +486,10 @@ pub async fn lint(ctx: &SessionContext, hunts: &[Hunt]) -> Vec<Problem> {
             Ok(used) => {
                 for p in &hunt.params {
                     if !hunt.sql.contains(&format!("${}", p.name)) && !used.contains(&format!("${}", p.name)) {
-                        problems.push(problem(format!("parameter {} is declared but the SQL never uses ${}", p.name, p.name)));
+                        problems.push(problem(format!(
+                            "parameter {} is declared but the SQL never uses ${}",
+                            p.name, p.name
+                        )));
                     }
                 }
             }
@@ -618,7 +641,11 @@ pub const SUMMARY_FILES: [&str; 2] = ["summary", "sigma_summary"];
 /// The file a hunt's rows go to: `NAME.EXT`, or `NAME-hunt.EXT` for a hunt (or Sigma rule) whose
 /// name is a summary's, which would otherwise overwrite it.
 pub fn hunt_file(name: &str, ext: &str) -> String {
-    if SUMMARY_FILES.iter().any(|s| s.eq_ignore_ascii_case(name)) { format!("{name}-hunt.{ext}") } else { format!("{name}.{ext}") }
+    if SUMMARY_FILES.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+        format!("{name}-hunt.{ext}")
+    } else {
+        format!("{name}.{ext}")
+    }
 }
 
 /// Run hunts one after the other; with `dir`, write each one's rows to `NAME.EXT` there. A hunt
@@ -712,7 +739,11 @@ fn write_summary_csv(path: &Path, results: &[HuntResult]) -> Result<()> {
     let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter(vec![
         ("hunt", text(&|r| Some(r.name.clone()))),
         ("severity", text(&|r| Some(r.severity.as_str().to_string()))),
-        ("hits", Arc::new(results.iter().map(|r| r.not_run.is_none().then_some(r.hits as u64)).collect::<UInt64Array>()) as ArrayRef),
+        (
+            "hits",
+            Arc::new(results.iter().map(|r| r.not_run.is_none().then_some(r.hits as u64)).collect::<UInt64Array>())
+                as ArrayRef,
+        ),
         ("status", text(&|r| Some(r.status()))),
         ("title", text(&|r| Some(r.title.clone()))),
         ("attack", text(&|r| Some(r.attack.join(" ")))),
@@ -750,7 +781,10 @@ pub fn render_summary(results: &[HuntResult]) -> String {
     out.push_str(&format!("hits by severity: {}\n", per.join(", ")));
     let not_run = results.iter().filter(|r| r.not_run.is_some()).count();
     if not_run > 0 {
-        out.push_str(&format!("not run: {not_run} hunt{} whose evidence is not in the lake\n", if not_run == 1 { "" } else { "s" }));
+        out.push_str(&format!(
+            "not run: {not_run} hunt{} whose evidence is not in the lake\n",
+            if not_run == 1 { "" } else { "s" }
+        ));
     }
     for r in results.iter().filter(|r| r.error.is_some()) {
         out.push_str(&format!("failed: {}: {}\n", r.name, r.error.as_deref().unwrap_or_default()));
@@ -764,10 +798,17 @@ pub fn render_show(h: &Hunt) -> String {
     out.push_str(&format!("from: {}\n", h.origin));
     out.push_str(&format!("ATT&CK: {} (renumbered: {})\n", h.attack.join(", "), h.attack_v19.join(", ")));
     for p in &h.params {
-        out.push_str(&format!("param: {} {} (default {}): {}\n", p.name, p.ty.as_str(), if p.default.is_empty() { "empty" } else { &p.default }, p.description));
+        out.push_str(&format!(
+            "param: {} {} (default {}): {}\n",
+            p.name,
+            p.ty.as_str(),
+            if p.default.is_empty() { "empty" } else { &p.default },
+            p.description
+        ));
     }
     // The SQL without the header comments above it (said just above).
-    let sql: Vec<&str> = h.sql.lines().skip_while(|l| l.trim_start().starts_with("--") || l.trim().is_empty()).collect();
+    let sql: Vec<&str> =
+        h.sql.lines().skip_while(|l| l.trim_start().starts_with("--") || l.trim().is_empty()).collect();
     out.push_str(&format!("\n{}\n\n{}\n", h.description, sql.join("\n").trim_end()));
     out
 }
@@ -792,7 +833,13 @@ pub fn render_list(hunts: &[Hunt], verbose: bool) -> String {
         for h in hunts {
             out.push_str(&format!("\n{} ({}, {})\n  {}\n", h.name, h.severity.as_str(), h.origin, h.description));
             for p in &h.params {
-                out.push_str(&format!("  --param {}=VALUE  ({}, default {:?}) {}\n", p.name, p.ty.as_str(), p.default, p.description));
+                out.push_str(&format!(
+                    "  --param {}=VALUE  ({}, default {:?}) {}\n",
+                    p.name,
+                    p.ty.as_str(),
+                    p.default,
+                    p.description
+                ));
             }
         }
     }
@@ -820,7 +867,10 @@ mod tests {
 
     #[test]
     fn header_problems_are_named() {
-        let bad = GOOD.replace("severity: high", "severity: urgent").replace("T1686.001", "T16").replace("int 1000", "int lots");
+        let bad = GOOD
+            .replace("severity: high", "severity: urgent")
+            .replace("T1686.001", "T16")
+            .replace("int 1000", "int lots");
         let p = parse(&bad, "x.sql", "demo").unwrap_err();
         let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
         assert!(text.iter().any(|t| t.contains("urgent")), "{text:?}");

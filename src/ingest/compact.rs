@@ -132,7 +132,13 @@ fn run_of_file(f: &Path) -> Option<&str> {
 
 /// Merge the partitions with `min_files` small files or more (the lake's writer lock and every
 /// reader's lease held).
-fn merge(lake: &Lake, lock: &WriteLock, _readers: crate::lake::PublishGuard, min_files: usize, phase: &dyn Fn(&str)) -> Result<CompactSummary> {
+fn merge(
+    lake: &Lake,
+    lock: &WriteLock,
+    _readers: crate::lake::PublishGuard,
+    min_files: usize,
+    phase: &dyn Fn(&str),
+) -> Result<CompactSummary> {
     let started = Instant::now();
     let run = super::run_id();
     let staging = lake.begin(&run, lock)?;
@@ -142,7 +148,8 @@ fn merge(lake: &Lake, lock: &WriteLock, _readers: crate::lake::PublishGuard, min
     let result = (|| -> Result<()> {
         for &table in crate::schema::TABLES {
             let files = lake.table_files(table)?;
-            let mut t = TableCompaction { table, files_before: files.len(), files_after: files.len(), ..Default::default() };
+            let mut t =
+                TableCompaction { table, files_before: files.len(), files_after: files.len(), ..Default::default() };
             // Small files by partition folder.
             let mut small: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
             for f in &files {
@@ -172,7 +179,14 @@ fn merge(lake: &Lake, lock: &WriteLock, _readers: crate::lake::PublishGuard, min
                         pending.push(batch);
                         if rows >= OUT_ROWS || bytes >= BATCH_BYTES {
                             seq += 1;
-                            super::writer::write_parquet(&staging, table, &dt, &file_name(&run, seq), std::mem::take(&mut pending), None)?;
+                            super::writer::write_parquet(
+                                &staging,
+                                table,
+                                &dt,
+                                &file_name(&run, seq),
+                                std::mem::take(&mut pending),
+                                None,
+                            )?;
                             t.rows_rewritten += rows as u64;
                             written += 1;
                             (rows, bytes) = (0, 0);

@@ -270,7 +270,11 @@ impl SeenEvents {
                 let ids = b.column(0).as_string::<i32>();
                 let raws = b.column(1).as_string::<i32>();
                 for i in 0..b.num_rows() {
-                    keys.insert(event_key(ids.value(i), if raws.is_valid(i) { raws.value(i) } else { "" }, &mut scratch));
+                    keys.insert(event_key(
+                        ids.value(i),
+                        if raws.is_valid(i) { raws.value(i) } else { "" },
+                        &mut scratch,
+                    ));
                 }
             })?;
             self.lake_keys = Some(keys);
@@ -286,10 +290,13 @@ mod tests {
     #[test]
     fn event_keys_ignore_layout_not_content() {
         let mut s = Vec::new();
-        let one_line = r#"{"eventID":"1","eventName":"CreateNetworkAclEntry","requestParameters":{"cidrBlock":"0.0.0.0/0"}}"#;
+        let one_line =
+            r#"{"eventID":"1","eventName":"CreateNetworkAclEntry","requestParameters":{"cidrBlock":"0.0.0.0/0"}}"#;
         let pretty = "{\n  \"eventID\": \"1\",\n  \"eventName\": \"CreateNetworkAclEntry\",\n  \"requestParameters\": {\"cidrBlock\": \"0.0.0.0/0\"}\n}";
-        let other = r#"{"eventID":"1","eventName":"CreateNetworkAclEntry","requestParameters":{"cidrBlock":"10.0.0.0/8"}}"#;
-        let in_string = r#"{"eventID":"1","eventName":"Create NetworkAclEntry","requestParameters":{"cidrBlock":"0.0.0.0/0"}}"#;
+        let other =
+            r#"{"eventID":"1","eventName":"CreateNetworkAclEntry","requestParameters":{"cidrBlock":"10.0.0.0/8"}}"#;
+        let in_string =
+            r#"{"eventID":"1","eventName":"Create NetworkAclEntry","requestParameters":{"cidrBlock":"0.0.0.0/0"}}"#;
         let escaped = r#"{"eventID":"1","userAgent":"a\" b"}"#;
         let escaped_squeezed = r#"{"eventID":"1","userAgent":"a\"b"}"#;
         assert_eq!(event_key("1", one_line, &mut s), event_key("1", pretty, &mut s));
@@ -298,7 +305,8 @@ mod tests {
         assert_ne!(event_key("1", escaped, &mut s), event_key("1", escaped_squeezed, &mut s));
         assert_ne!(event_key("1", one_line, &mut s), event_key("2", one_line, &mut s));
         // Event history's CloudTrailEvent string lists the keys in another order.
-        let reordered = r#"{"requestParameters":{"cidrBlock":"0.0.0.0/0"},"eventName":"CreateNetworkAclEntry","eventID":"1"}"#;
+        let reordered =
+            r#"{"requestParameters":{"cidrBlock":"0.0.0.0/0"},"eventName":"CreateNetworkAclEntry","eventID":"1"}"#;
         assert_eq!(event_key("1", one_line, &mut s), event_key("1", reordered, &mut s));
         // Arrays keep their order; a key moved to another level is another record.
         let a = r#"{"eventID":"1","resources":[{"ARN":"a"},{"ARN":"b"}]}"#;

@@ -12,14 +12,14 @@ use flate2::read::MultiGzDecoder;
 use serde_json::value::RawValue;
 
 use super::paths::path_info;
-use super::summary::{ErrorRow, Kind, Severity};
-use crate::output::excerpt;
 use super::source::{Opened, Unit, UnitData};
+use super::summary::{ErrorRow, Kind, Severity};
 use crate::decode::cloudtrail::{self, CtBuilder, Delivery, NaclEvent, Rec, raw_text};
-use crate::decode::json_stream::{self, Bounds, Container, Item};
-use crate::limits::Limits;
 use crate::decode::flowlog::{self, FlowDecoder};
 use crate::decode::inventory::{self, INVENTORY_KEYS, InvItem};
+use crate::decode::json_stream::{self, Bounds, Container, Item};
+use crate::limits::Limits;
+use crate::output::excerpt;
 use crate::schema::{CLOUDTRAIL, FLOW_LOGS};
 
 mod formats;
@@ -181,10 +181,8 @@ impl Ctx<'_> {
     fn push_record(&mut self, rec: &Rec<'_>, raw: &str, line: Option<u64>, record_no: u64, delivery: Delivery) {
         self.res.records += 1;
         if raw.len() > self.limits.record_bytes {
-            let reason = format!(
-                "record larger than {} bytes: not loaded (TRAILFLOW_MAX_RECORD)",
-                self.limits.record_bytes
-            );
+            let reason =
+                format!("record larger than {} bytes: not loaded (TRAILFLOW_MAX_RECORD)", self.limits.record_bytes);
             self.error(line, Some(record_no), reason, Some(raw));
             return;
         }
@@ -202,7 +200,11 @@ impl Ctx<'_> {
                 self.res.regions.insert(r.into_owned());
             }
         }
-        if self.ct.as_ref().is_some_and(|c| c.rows() >= cloudtrail::BATCH_ROWS || c.text_bytes() >= cloudtrail::BATCH_BYTES) {
+        if self
+            .ct
+            .as_ref()
+            .is_some_and(|c| c.rows() >= cloudtrail::BATCH_ROWS || c.text_bytes() >= cloudtrail::BATCH_BYTES)
+        {
             self.flush_ct();
         }
     }
@@ -229,7 +231,11 @@ impl Ctx<'_> {
                 self.error(Some(line_no), None, e.0, Some(line))
             }
         }
-        if self.flow.as_ref().is_some_and(|f| f.rows() >= flowlog::BATCH_ROWS || f.text_bytes() >= cloudtrail::BATCH_BYTES) {
+        if self
+            .flow
+            .as_ref()
+            .is_some_and(|f| f.rows() >= flowlog::BATCH_ROWS || f.text_bytes() >= cloudtrail::BATCH_BYTES)
+        {
             self.flush_flow();
         }
     }
@@ -486,7 +492,8 @@ fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>, size: u64, info: &s
     };
     let text_limit = (size.saturating_mul(ctx.limits.expansion)).max(ctx.limits.expansion_floor);
     // A trail's log file: its uncompressed content is hashed on the way, as its digest records it.
-    let content_hash = (gz && info.trail_log).then(|| std::rc::Rc::new(std::cell::RefCell::new(<sha2::Sha256 as sha2::Digest>::new())));
+    let content_hash = (gz && info.trail_log)
+        .then(|| std::rc::Rc::new(std::cell::RefCell::new(<sha2::Sha256 as sha2::Digest>::new())));
     if !gz && info.trail_log {
         ctx.res.content_sha256 = Some(ctx.res.sha256.clone());
     }
@@ -587,7 +594,8 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
             Ok(None) => break,
             Ok(Some(false)) => {
                 line_no += 1;
-                let reason = format!("line longer than {} bytes: not a flow record (TRAILFLOW_MAX_LINE)", ctx.limits.line_bytes);
+                let reason =
+                    format!("line longer than {} bytes: not a flow record (TRAILFLOW_MAX_LINE)", ctx.limits.line_bytes);
                 ctx.error(Some(line_no), None, reason, None);
             }
             Ok(Some(true)) => {
@@ -710,7 +718,13 @@ fn utf8<'t>(ctx: &mut Ctx<'_>, text: &'t [u8], line: u64) -> std::borrow::Cow<'t
         Err(_) => {
             if !ctx.warned_utf8 {
                 ctx.warned_utf8 = true;
-                ctx.problem(Severity::Warning, Some(line), None, "not valid UTF-8: invalid bytes replaced".into(), None);
+                ctx.problem(
+                    Severity::Warning,
+                    Some(line),
+                    None,
+                    "not valid UTF-8: invalid bytes replaced".into(),
+                    None,
+                );
             }
             String::from_utf8_lossy(text)
         }
@@ -773,7 +787,10 @@ mod tests {
         );
         let long = "x".repeat(40_000);
         for i in 0..300 {
-            text.push_str(&format!("2 1 eni-1 10.0.0.1 10.0.1.1 {} 443 6 1 40 1700000000 1700000060 ACCEPT OK {long}\n", 1000 + i));
+            text.push_str(&format!(
+                "2 1 eni-1 10.0.0.1 10.0.1.1 {} 443 6 1 40 1700000000 1700000060 ACCEPT OK {long}\n",
+                1000 + i
+            ));
         }
         let (res, b) = decode_bytes("long.log", text.into_bytes());
         assert_eq!(res.error_count, 0, "{:?}", res.errors);

@@ -118,27 +118,32 @@ pub fn nacl_events(lake: &crate::lake::Lake) -> crate::error::Result<(Vec<NaclEv
     use datafusion::arrow::datatypes::TimestampMicrosecondType;
     let mut out = Vec::new();
     let mut newest: Option<i64> = None;
-    crate::lake::read::for_each_batch(lake, crate::schema::CLOUDTRAIL, &["event_time", "event_name", "error_code", "request_parameters"], |b| {
-        let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
-        let name = b.column(1).as_string::<i32>();
-        let err = b.column(2).as_string::<i32>();
-        let rp = b.column(3).as_string::<i32>();
-        for i in 0..b.num_rows() {
-            let time = t.value(i);
-            newest = Some(newest.map_or(time, |n| n.max(time)));
-            if name.is_valid(i)
-                && crate::aws::NACL_ENTRY_EVENTS.contains(&name.value(i))
-                && err.is_null(i)
-                && rp.is_valid(i)
-            {
-                out.push(crate::decode::cloudtrail::NaclEvent {
-                    time,
-                    event_name: name.value(i).to_string(),
-                    request_parameters: rp.value(i).to_string(),
-                });
+    crate::lake::read::for_each_batch(
+        lake,
+        crate::schema::CLOUDTRAIL,
+        &["event_time", "event_name", "error_code", "request_parameters"],
+        |b| {
+            let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
+            let name = b.column(1).as_string::<i32>();
+            let err = b.column(2).as_string::<i32>();
+            let rp = b.column(3).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                let time = t.value(i);
+                newest = Some(newest.map_or(time, |n| n.max(time)));
+                if name.is_valid(i)
+                    && crate::aws::NACL_ENTRY_EVENTS.contains(&name.value(i))
+                    && err.is_null(i)
+                    && rp.is_valid(i)
+                {
+                    out.push(crate::decode::cloudtrail::NaclEvent {
+                        time,
+                        event_name: name.value(i).to_string(),
+                        request_parameters: rp.value(i).to_string(),
+                    });
+                }
             }
-        }
-    })?;
+        },
+    )?;
     Ok((out, newest))
 }
 

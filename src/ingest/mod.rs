@@ -7,8 +7,8 @@ pub mod dedup;
 pub mod file;
 pub mod inventory_time;
 pub mod paths;
-pub mod summary;
 pub mod source;
+pub mod summary;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashSet};
@@ -24,10 +24,12 @@ use crate::decode::inventory::InvItem;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 
-use crate::schema::{INGEST_ERRORS, INGESTED_FILES, INVENTORY, IngestErrorRow, IngestedFileRow, InventoryRow, batch_of};
+use crate::schema::{
+    INGEST_ERRORS, INGESTED_FILES, INVENTORY, IngestErrorRow, IngestedFileRow, InventoryRow, batch_of,
+};
 use file::{FileResult, Msg};
-use summary::{ErrorRow, Severity, Summary};
 use source::{Unit, Walker};
+use summary::{ErrorRow, Severity, Summary};
 use writer::{TableWriter, partition_of};
 
 /// How an ingest runs.
@@ -182,7 +184,15 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     }
     let mut summary = Summary { lake: opts.lake.display().to_string(), run_id: run_id.clone(), ..Default::default() };
     phase(&pb, "write: inventory, files read and problems");
-    let finish = finish_run(&lake, opts, &mut writer, acc, &Known { files: known, errors: known_errors, rejected: rejected_before }, &run_id, &mut summary);
+    let finish = finish_run(
+        &lake,
+        opts,
+        &mut writer,
+        acc,
+        &Known { files: known, errors: known_errors, rejected: rejected_before },
+        &run_id,
+        &mut summary,
+    );
     if let Err(e) = finish {
         drop(writer);
         lake.abort(staging);
@@ -214,7 +224,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let merging = match index.map(|i| i.commit()).transpose() {
         Ok(m) => m,
         Err(e) => {
-            summary.after_publish(format!("the search index was not updated ({e}): the next search brings it up to date from the lake"));
+            summary.after_publish(format!(
+                "the search index was not updated ({e}): the next search brings it up to date from the lake"
+            ));
             None
         }
     };
@@ -222,7 +234,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     if let Some(m) = merging {
         phase(&pb, "index: merging segments");
         if let Err(e) = m.wait() {
-            summary.after_publish(format!("the search index's segments were not merged ({e}): searches still see every event"));
+            summary.after_publish(format!(
+                "the search index's segments were not merged ({e}): searches still see every event"
+            ));
         }
     }
     crate::search::index::share_files(&lake);
@@ -230,7 +244,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
     match compact::after_ingest(&lake, &lock, &|what| phase(&pb, what)) {
         Ok(Some(c)) => summary.compacted_files = c.tables.iter().map(|t| t.files_before - t.files_after).sum(),
         Ok(None) => {}
-        Err(e) => summary.after_publish(format!("small files were not merged ({e}): the lake is whole; `trailflow compact` tries again")),
+        Err(e) => summary.after_publish(format!(
+            "small files were not merged ({e}): the lake is whole; `trailflow compact` tries again"
+        )),
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
@@ -255,7 +271,6 @@ struct Known {
     /// when still rejected.
     rejected: HashSet<(String, String)>,
 }
-
 
 fn pipeline(
     opts: &IngestOptions,
@@ -352,13 +367,19 @@ fn read_again_with_flow_format(
     if !acc.results.iter().any(|r| plain(r)) {
         return Ok(());
     }
-    let items = acc.results.iter().flat_map(|r| r.inventory.iter()).filter(|i| i.kind == "flow_logs").map(|i| i.item.as_str());
+    let items =
+        acc.results.iter().flat_map(|r| r.inventory.iter()).filter(|i| i.kind == "flow_logs").map(|i| i.item.as_str());
     let Some(format) = cloudwatch_format_of(items) else { return Ok(()) };
     let settings = file::Settings { limits: opts.limits, flow_format: Some(format) };
     for slot in acc.results.iter_mut().filter(|r| plain(r)) {
         claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.file_id);
         let path = PathBuf::from(&slot.source_file);
-        let unit = Unit { outer: slot.source_file.as_str().into(), member: None, size: slot.size, data: source::UnitData::File(source::Opened::path(path)) };
+        let unit = Unit {
+            outer: slot.source_file.as_str().into(),
+            member: None,
+            size: slot.size,
+            data: source::UnitData::File(source::Opened::path(path)),
+        };
         let mut msgs = Vec::new();
         file::decode_unit(unit, claimed, &settings, &mut |m| msgs.push(m));
         for m in msgs {
@@ -381,9 +402,11 @@ fn progress_bar(opts: &IngestOptions) -> ProgressBar {
     let total: u64 = opts.inputs.iter().map(|p| input_bytes(p)).sum();
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{spinner} decode [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, {msg}, eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} decode [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, {msg}, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     // The spinner turns while the writer holds the decoders back to write a Parquet file.
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -412,7 +435,10 @@ fn phase(pb: &ProgressBar, what: &str) {
     if pb.is_hidden() {
         return;
     }
-    pb.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     pb.set_message(what.to_string());
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
 }
@@ -466,7 +492,9 @@ fn finish_run(
     if !inventory.is_empty() {
         write_inventory(lake, opts, writer, &inventory, nacl_events, last, summary)?;
     }
-    let again = |r: &FileResult| r.status() == "rejected" && known.rejected.contains(&(r.file_id.clone(), r.source_file.clone()));
+    let again = |r: &FileResult| {
+        r.status() == "rejected" && known.rejected.contains(&(r.file_id.clone(), r.source_file.clone()))
+    };
     let new_results: Vec<&FileResult> = results.iter().map(|r| &**r).filter(|r| !again(r)).collect();
     write_files(writer, &new_results, &copies, run_id, now)?;
     write_digests(writer, &results, summary)?;
@@ -555,7 +583,8 @@ fn write_inventory(
     summary: &mut Summary,
 ) -> Result<()> {
     // AWS Config items carry their own capture time; describe-* output is placed as a whole.
-    let undated: Vec<InvItem> = inventory.iter().filter(|(_, i)| i.captured.is_none()).map(|(_, i)| i.clone()).collect();
+    let undated: Vec<InvItem> =
+        inventory.iter().filter(|(_, i)| i.captured.is_none()).map(|(_, i)| i.clone()).collect();
     let (time, basis) = match opts.inventory_time {
         Some(t) => (t, "given with --inventory-time".to_string()),
         None if undated.is_empty() => (0, String::new()),
@@ -602,7 +631,8 @@ fn write_digests(writer: &mut TableWriter<'_>, results: &[Box<FileResult>], summ
         // The region the digest covers, from its own S3 key (the same for all its entries), else
         // from where the file was.
         let key = r.digests.first().and_then(|d| d.digest_s3_object.as_deref());
-        let region = key.map(paths::path_info).and_then(|i| i.region).or_else(|| paths::path_info(&r.source_file).region);
+        let region =
+            key.map(paths::path_info).and_then(|i| i.region).or_else(|| paths::path_info(&r.source_file).region);
         for d in &r.digests {
             let region = region.clone();
             by_day.entry(partition_of(d.digest_end_time)).or_default().push(crate::schema::DigestRow {
@@ -628,7 +658,11 @@ fn write_digests(writer: &mut TableWriter<'_>, results: &[Box<FileResult>], summ
     let mut n = 0;
     for (dt, rows) in &by_day {
         n += rows.len() as u64;
-        writer.write_file(crate::schema::CLOUDTRAIL_DIGESTS, dt, vec![batch_of(crate::schema::CLOUDTRAIL_DIGESTS, rows)?])?;
+        writer.write_file(
+            crate::schema::CLOUDTRAIL_DIGESTS,
+            dt,
+            vec![batch_of(crate::schema::CLOUDTRAIL_DIGESTS, rows)?],
+        )?;
     }
     if n > 0 {
         summary.rows.insert(crate::schema::CLOUDTRAIL_DIGESTS.to_string(), n);

@@ -578,7 +578,8 @@ fn time_order(batches: &[RecordBatch], time_col: &str) -> Result<Vec<u32>> {
 
 /// Split a batch by the UTC day of its time column.
 fn split_by_day(batch: &RecordBatch, time_col: &str) -> Result<Vec<(String, RecordBatch)>> {
-    let Some(times) = batch.column_by_name(time_col).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()) else {
+    let Some(times) = batch.column_by_name(time_col).and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+    else {
         // No time column in these rows (a flow log format without `start`): the NULL partition.
         return Ok(vec![(partition_of(None), batch.clone())]);
     };

@@ -287,7 +287,10 @@ fn map_raw(
 }
 
 /// Replace each `pkt_*addr` column by `f(value, the address it is stored against)` (a null stays null).
-fn map_same_as(batch: RecordBatch, f: impl for<'a> Fn(&'a str, Option<&'a str>) -> Option<&'a str>) -> Result<RecordBatch> {
+fn map_same_as(
+    batch: RecordBatch,
+    f: impl for<'a> Fn(&'a str, Option<&'a str>) -> Option<&'a str>,
+) -> Result<RecordBatch> {
     let mut batch = batch;
     for (pkt, addr) in SAME_AS {
         let Some(at) = batch.schema().index_of(pkt).ok() else {
@@ -417,8 +420,15 @@ mod tests {
             Field::new("srcaddr", DataType::Utf8, true),
             Field::new("pkt_srcaddr", DataType::Utf8, true),
         ]));
-        let src: ArrayRef = Arc::new(StringArray::from(vec![Some("10.0.0.1"), Some("10.0.0.2"), None, Some("10.0.0.4"), Some("10.0.0.5")]));
-        let pkt: ArrayRef = Arc::new(StringArray::from(vec![Some("10.0.0.1"), Some("192.0.2.7"), Some("10.0.0.3"), None, Some("")]));
+        let src: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("10.0.0.1"),
+            Some("10.0.0.2"),
+            None,
+            Some("10.0.0.4"),
+            Some("10.0.0.5"),
+        ]));
+        let pkt: ArrayRef =
+            Arc::new(StringArray::from(vec![Some("10.0.0.1"), Some("192.0.2.7"), Some("10.0.0.3"), None, Some("")]));
         let batch = RecordBatch::try_new(schema, vec![src, pkt]).unwrap();
         let stored = store(FLOW_LOGS, batch.clone()).unwrap();
         let col = stored.column(1).as_string::<i32>();

@@ -68,7 +68,8 @@ pub fn for_each_batch_in(
         let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
         for batch in builder.with_projection(mask).with_batch_size(64 * 1024).build()? {
             let batch = super::elide::restore(table, batch?)?;
-            let order: Vec<usize> = columns.iter().map(|c| batch.schema().index_of(c)).collect::<std::result::Result<_, _>>()?;
+            let order: Vec<usize> =
+                columns.iter().map(|c| batch.schema().index_of(c)).collect::<std::result::Result<_, _>>()?;
             f(&batch.project(&order)?)?;
         }
     }

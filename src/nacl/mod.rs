@@ -64,7 +64,14 @@ impl Entry {
 
     /// An entry as a rule table writes it: number, direction, action, protocol (-1 for all), an
     /// IPv4 or IPv6 range, and a port range for TCP/UDP.
-    pub fn rule(rule_number: i64, egress: bool, action: &str, protocol: i64, cidr: &str, ports: Option<(i64, i64)>) -> Entry {
+    pub fn rule(
+        rule_number: i64,
+        egress: bool,
+        action: &str,
+        protocol: i64,
+        cidr: &str,
+        ports: Option<(i64, i64)>,
+    ) -> Entry {
         let v6 = cidr.contains(':');
         Entry {
             rule_number,
@@ -248,7 +255,9 @@ impl History {
                             // AWS replaces and deletes only rules that exist: the rule was there,
                             // its content unknown. A create means it was not there.
                             None => match step {
-                                Step::Put { replace: true, .. } | Step::Removed { .. } => Some(Entry::unknown(egress, n)),
+                                Step::Put { replace: true, .. } | Step::Removed { .. } => {
+                                    Some(Entry::unknown(egress, n))
+                                }
                                 _ => None,
                             },
                         },

@@ -131,7 +131,9 @@ fn axis_of(e: &Entry, class: Class) -> Option<(u32, u32)> {
             },
             1 | 58 => match (e.icmp_type, e.icmp_code) {
                 (Some(t), _) if !(0..=255).contains(&t) => all,
-                (Some(t), Some(c)) if (0..=255).contains(&c) => Some((t as u32 * 256 + c as u32, t as u32 * 256 + c as u32)),
+                (Some(t), Some(c)) if (0..=255).contains(&c) => {
+                    Some((t as u32 * 256 + c as u32, t as u32 * 256 + c as u32))
+                }
                 (Some(t), _) => Some((t as u32 * 256, t as u32 * 256 + 255)),
                 (None, _) => all,
             },
@@ -423,7 +425,9 @@ fn merge<T: Copy + Ord + num_like::Step>(mut v: Vec<(T, T)>) -> Vec<(T, T)> {
 /// The fewest CIDR blocks that cover exactly `[lo, hi]`.
 fn cidrs(family: Family, lo: u128, hi: u128) -> Vec<IpNet> {
     match family {
-        Family::V4 => ipnet::Ipv4Subnets::new(Ipv4Addr::from(lo as u32), Ipv4Addr::from(hi as u32), 0).map(IpNet::V4).collect(),
+        Family::V4 => {
+            ipnet::Ipv4Subnets::new(Ipv4Addr::from(lo as u32), Ipv4Addr::from(hi as u32), 0).map(IpNet::V4).collect()
+        }
         Family::V6 => ipnet::Ipv6Subnets::new(Ipv6Addr::from(lo), Ipv6Addr::from(hi), 0).map(IpNet::V6).collect(),
     }
 }
@@ -504,7 +508,13 @@ impl Diff {
         }
         let parts: Vec<String> = regions
             .iter()
-            .map(|r| if r.certain { format!("{} {verb}", r.words()) } else { format!("{} possibly {verb} (a rule the evidence does not show could decide)", r.words()) })
+            .map(|r| {
+                if r.certain {
+                    format!("{} {verb}", r.words())
+                } else {
+                    format!("{} possibly {verb} (a rule the evidence does not show could decide)", r.words())
+                }
+            })
             .collect();
         Some(parts.join("; "))
     }
@@ -512,8 +522,12 @@ impl Diff {
 
 /// The classes a direction's rules distinguish.
 fn classes(sets: &[&[&Entry]]) -> Vec<Class> {
-    let mut out: Vec<Class> =
-        sets.iter().flat_map(|s| s.iter()).filter(|e| !e.unknown && e.protocol != -1).map(|e| Class::Proto(e.protocol)).collect();
+    let mut out: Vec<Class> = sets
+        .iter()
+        .flat_map(|s| s.iter())
+        .filter(|e| !e.unknown && e.protocol != -1)
+        .map(|e| Class::Proto(e.protocol))
+        .collect();
     out.push(Class::Other);
     out.sort();
     out.dedup();
@@ -547,7 +561,11 @@ pub fn diff(before: &[Entry], after: &[Entry]) -> Diff {
                 let runs = g.allowed_runs(&sa);
                 for i in 0..pb.len() {
                     for k in kind_of(pb[i], pa[i], sb[i], sa[i]) {
-                        found.entry((k, class, family)).or_default().push((g.addr_span(i / np), g.axis_span(i % np), runs[i]));
+                        found.entry((k, class, family)).or_default().push((
+                            g.addr_span(i / np),
+                            g.axis_span(i % np),
+                            runs[i],
+                        ));
                     }
                 }
             }
@@ -571,7 +589,8 @@ type Cells = std::collections::BTreeMap<(Kind, Class, Family), Vec<((u128, u128)
 fn regions_of(egress: bool, class_list: &[Class], found: Cells) -> Vec<(Kind, Vec<Region>)> {
     // (kind, family) → class → [(axis ranges, address ranges)]
     type Shapes = Vec<(Vec<(u32, u32)>, Vec<(u128, u128)>)>;
-    let mut by: std::collections::BTreeMap<(Kind, Family), std::collections::BTreeMap<Class, (Shapes, u64)>> = Default::default();
+    let mut by: std::collections::BTreeMap<(Kind, Family), std::collections::BTreeMap<Class, (Shapes, u64)>> =
+        Default::default();
     for ((kind, class, family), cells) in found {
         let mut per_addr: std::collections::BTreeMap<(u128, u128), Vec<(u32, u32)>> = Default::default();
         let run = cells.iter().map(|c| c.2).max().unwrap_or(0);
@@ -601,26 +620,27 @@ fn regions_of(egress: bool, class_list: &[Class], found: Cells) -> Vec<(Kind, Ve
         let all_same = class_list.iter().all(|c| per_class.get(c).is_some_and(|(s, _)| full(c, s)))
             && per_class.values().map(|(s, _)| &s[0].1).collect::<std::collections::BTreeSet<_>>().len() == 1;
         let mut regions = Vec::new();
-        let region = |protocol: String, number: Option<i64>, axis: Vec<(u32, u32)>, addrs: Vec<(u128, u128)>, run: u64| {
-            let (addresses, except) = describe(family, &addrs);
-            let ports = matches!(number, Some(6 | 17)).then(|| axis.iter().map(|&(a, b)| [a, b]).collect());
-            let icmp = matches!(number, Some(1 | 58)).then(|| icmp_words(&axis));
-            Region {
-                direction: if egress { "egress" } else { "ingress" },
-                protocol,
-                protocol_number: number,
-                ports,
-                icmp,
-                addresses,
-                except,
-                certain,
-                family: Some(family),
-                address_ranges: addrs,
-                axis,
-                egress,
-                open_run: run,
-            }
-        };
+        let region =
+            |protocol: String, number: Option<i64>, axis: Vec<(u32, u32)>, addrs: Vec<(u128, u128)>, run: u64| {
+                let (addresses, except) = describe(family, &addrs);
+                let ports = matches!(number, Some(6 | 17)).then(|| axis.iter().map(|&(a, b)| [a, b]).collect());
+                let icmp = matches!(number, Some(1 | 58)).then(|| icmp_words(&axis));
+                Region {
+                    direction: if egress { "egress" } else { "ingress" },
+                    protocol,
+                    protocol_number: number,
+                    ports,
+                    icmp,
+                    addresses,
+                    except,
+                    certain,
+                    family: Some(family),
+                    address_ranges: addrs,
+                    axis,
+                    egress,
+                    open_run: run,
+                }
+            };
         if all_same {
             let addrs = per_class.values().next().map(|(s, _)| s[0].1.clone()).unwrap_or_default();
             regions.push(region("all".into(), Some(-1), vec![(0, 65535)], addrs, 65536));
@@ -700,7 +720,10 @@ mod tests {
     #[test]
     fn a_lower_deny_is_carved_out_of_what_a_wide_allow_opens() {
         let before = defaults(vec![rule(50, false, "deny", -1, "10.0.0.0/8", None)]);
-        let after = defaults(vec![rule(50, false, "deny", -1, "10.0.0.0/8", None), rule(100, false, "allow", -1, "0.0.0.0/0", None)]);
+        let after = defaults(vec![
+            rule(50, false, "deny", -1, "10.0.0.0/8", None),
+            rule(100, false, "allow", -1, "0.0.0.0/0", None),
+        ]);
         let d = diff(&before, &after);
         assert!(d.closed.is_empty());
         assert_eq!(Diff::line(&d.opened, "opened").unwrap(), "ingress all from 0.0.0.0/0 except 10.0.0.0/8 opened");
@@ -736,8 +759,16 @@ mod tests {
         // Rule 50 existed (a later delete shows it) but nothing shows what it was; rule 100 is
         // widened below it. Whatever rule 50 is, the widening may open tcp 0-1023.
         let below = rule(130, false, "allow", 6, "0.0.0.0/0", Some((1024, 65535)));
-        let before = defaults(vec![Entry::unknown(false, 50), rule(100, false, "allow", 6, "0.0.0.0/0", Some((443, 443))), below.clone()]);
-        let after = defaults(vec![Entry::unknown(false, 50), rule(100, false, "allow", 6, "0.0.0.0/0", Some((0, 65535))), below]);
+        let before = defaults(vec![
+            Entry::unknown(false, 50),
+            rule(100, false, "allow", 6, "0.0.0.0/0", Some((443, 443))),
+            below.clone(),
+        ]);
+        let after = defaults(vec![
+            Entry::unknown(false, 50),
+            rule(100, false, "allow", 6, "0.0.0.0/0", Some((0, 65535))),
+            below,
+        ]);
         let d = diff(&before, &after);
         assert_eq!(
             Diff::line(&d.opened, "opened").unwrap(),
@@ -769,7 +800,14 @@ mod tests {
         for i in 0..40 {
             let net = format!("{}.{}.0.0/16", 20 + i, i * 3);
             for egress in [false, true] {
-                before.push(rule(100 + i * 10, egress, if i % 5 == 0 { "deny" } else { "allow" }, if i % 3 == 0 { 17 } else { 6 }, &net, Some((1000 + i * 7, 1100 + i * 13))));
+                before.push(rule(
+                    100 + i * 10,
+                    egress,
+                    if i % 5 == 0 { "deny" } else { "allow" },
+                    if i % 3 == 0 { 17 } else { 6 },
+                    &net,
+                    Some((1000 + i * 7, 1100 + i * 13)),
+                ));
             }
         }
         let before = defaults(before);
@@ -777,7 +815,9 @@ mod tests {
         after.retain(|e| !(e.rule_number == 100 && !e.egress));
         after.push(rule(105, false, "allow", -1, "0.0.0.0/0", None));
         let d = diff(&before, &after);
-        assert!(d.opened.iter().any(|r| r.protocol == "all but tcp, udp" || r.protocol_number == Some(-1) || r.has_ports()));
+        assert!(
+            d.opened.iter().any(|r| r.protocol == "all but tcp, udp" || r.protocol_number == Some(-1) || r.has_ports())
+        );
         assert!(d.closed.is_empty());
     }
 

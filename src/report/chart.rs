@@ -44,7 +44,11 @@ pub(crate) fn traffic_chart(traffic: &[Traffic], change: i64, from: i64, to: i64
                 .x_label_formatter(&clock)
                 .y_label_formatter(&|y| format!("{y:.1}"))
                 .draw()?;
-            chart.configure_secondary_axes().y_desc("rejected flows").y_label_formatter(&|y| format!("{y:.0}")).draw()?;
+            chart
+                .configure_secondary_axes()
+                .y_desc("rejected flows")
+                .y_label_formatter(&|y| format!("{y:.0}"))
+                .draw()?;
             let bar = RGBColor(9, 105, 218);
             let let_in = RGBColor(207, 34, 46);
             chart.draw_series(traffic.iter().filter(|t| t.accepted_bytes > 0).map(|t| {
@@ -54,7 +58,10 @@ pub(crate) fn traffic_chart(traffic: &[Traffic], change: i64, from: i64, to: i64
             chart.draw_series(traffic.iter().filter(|t| t.let_in_bytes > 0).map(|t| {
                 let x = hours(t.hour);
                 let base = t.accepted_bytes as f64 / scale;
-                Rectangle::new([(x + 0.08, base), (x + 0.92, base + t.let_in_bytes as f64 / scale)], let_in.mix(0.85).filled())
+                Rectangle::new(
+                    [(x + 0.08, base), (x + 0.92, base + t.let_in_bytes as f64 / scale)],
+                    let_in.mix(0.85).filled(),
+                )
             }))?;
             if traffic.iter().any(|t| t.let_in_bytes > 0) {
                 let top = (max_bytes / scale) * 1.05;
@@ -64,7 +71,8 @@ pub(crate) fn traffic_chart(traffic: &[Traffic], change: i64, from: i64, to: i64
                     ("sans-serif", 12).into_font().color(&let_in),
                 )))?;
             }
-            let mut line: Vec<(f64, f64)> = traffic.iter().map(|t| (hours(t.hour) + 0.5, t.rejected_flows as f64)).collect();
+            let mut line: Vec<(f64, f64)> =
+                traffic.iter().map(|t| (hours(t.hour) + 0.5, t.rejected_flows as f64)).collect();
             line.sort_by(|a, b| a.0.total_cmp(&b.0));
             let reject = RGBColor(154, 103, 0);
             chart.draw_secondary_series(LineSeries::new(line.iter().copied(), reject.stroke_width(2)))?;
@@ -73,7 +81,11 @@ pub(crate) fn traffic_chart(traffic: &[Traffic], change: i64, from: i64, to: i64
                 vec![(0.0, 0.0), (0.0, (max_bytes / scale) * 1.1)],
                 RED.stroke_width(3),
             )))?;
-            chart.draw_series(std::iter::once(Text::new("change", (0.3, (max_bytes / scale) * 1.05), ("sans-serif", 13).into_font().color(&RED))))?;
+            chart.draw_series(std::iter::once(Text::new(
+                "change",
+                (0.3, (max_bytes / scale) * 1.05),
+                ("sans-serif", 13).into_font().color(&RED),
+            )))?;
             root.present()?;
             Ok(())
         })();
@@ -92,7 +104,12 @@ mod tests {
     #[test]
     fn chart_marks_the_change_and_draws_the_bars() {
         let h = 3_600_000_000;
-        let at = |hour, accepted_bytes, let_in_bytes, rejected_flows| Traffic { hour, accepted_bytes, let_in_bytes, rejected_flows };
+        let at = |hour, accepted_bytes, let_in_bytes, rejected_flows| Traffic {
+            hour,
+            accepted_bytes,
+            let_in_bytes,
+            rejected_flows,
+        };
         // 2026-03-10T10:00:00Z.
         let change = 1_773_136_800_000_000;
         let svg = traffic_chart(
@@ -108,7 +125,10 @@ mod tests {
         assert!(svg.contains("accepted GB"));
         assert!(svg.contains("the peers the change let in"));
         // Clock times on the axis, not hours from the change.
-        assert!(svg.contains("10 10:00") || svg.contains("10 12:00") || svg.contains("10 08:00"), "no clock time on the axis");
+        assert!(
+            svg.contains("10 10:00") || svg.contains("10 12:00") || svg.contains("10 08:00"),
+            "no clock time on the axis"
+        );
         assert!(svg.matches("<rect").count() >= 5, "background, three bars and the let-in part");
     }
 }

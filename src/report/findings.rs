@@ -10,9 +10,9 @@ use serde_json::{Map, Value};
 
 use super::case::CaseFile;
 use super::{InvestigateOptions, SHOWN_ROWS, TIMELINE_AROUND_US, write_csv, write_file};
-use crate::hunt::HuntResult;
 use crate::correlate::Verdict;
 use crate::error::Result;
+use crate::hunt::HuntResult;
 
 /// One NACL change as the report reads it: a row of `nacl_verdicts` with where the call came from
 /// (`correlation.csv` holds the same columns). Absent values read as empty text or `None`.
@@ -99,7 +99,10 @@ pub(super) struct TimelineEvent {
 
 /// Record batches as typed rows (by column name; columns the type lacks are ignored).
 pub(super) fn typed<T: serde::de::DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T>> {
-    Ok(rows(batches)?.into_iter().map(|r| serde_json::from_value(Value::Object(r))).collect::<std::result::Result<_, _>>()?)
+    Ok(rows(batches)?
+        .into_iter()
+        .map(|r| serde_json::from_value(Value::Object(r)))
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// Record batches as JSON objects, one per row.
@@ -246,7 +249,11 @@ pub(super) struct Flagged {
 /// Gather the traffic chart and the actor's timeline of every flagged change: one pass over
 /// `flow_logs` and one over `cloudtrail` for all of them. Values from the evidence go into the
 /// plan as a small table joined in, never into SQL text.
-pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts: &InvestigateOptions) -> Result<Vec<Flagged>> {
+pub(super) async fn flag_all(
+    ctx: &SessionContext,
+    picked: &[&VerdictRow],
+    opts: &InvestigateOptions,
+) -> Result<Vec<Flagged>> {
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringViewArray, TimestampMicrosecondArray};
     use datafusion::common::JoinType;
     use datafusion::functions_aggregate::expr_fn::sum;
@@ -257,7 +264,10 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts:
     let scope = |rows: Vec<(i64, String, i64, i64)>| -> Result<RecordBatch> {
         Ok(RecordBatch::try_from_iter(vec![
             ("n", std::sync::Arc::new(rows.iter().map(|r| r.0).collect::<Int64Array>()) as ArrayRef),
-            ("key", std::sync::Arc::new(rows.iter().map(|r| Some(r.1.as_str())).collect::<StringViewArray>()) as ArrayRef),
+            (
+                "key",
+                std::sync::Arc::new(rows.iter().map(|r| Some(r.1.as_str())).collect::<StringViewArray>()) as ArrayRef,
+            ),
             ("from_t", ts(rows.iter().map(|r| r.2).collect())),
             ("to_t", ts(rows.iter().map(|r| r.3).collect())),
         ])?)
@@ -278,7 +288,8 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts:
         // their accepted bytes after the change are drawn apart from the rest.
         let mut peers: Vec<(i64, String, i64)> = Vec::new();
         for (i, c) in picked.iter().enumerate() {
-            let mut named: Vec<&str> = c.unusual_peers.split(", ").chain(c.reject_to_accept_peers.split(", ")).collect();
+            let mut named: Vec<&str> =
+                c.unusual_peers.split(", ").chain(c.reject_to_accept_peers.split(", ")).collect();
             named.extend(c.top_peers.split(", ").filter_map(|p| p.split(' ').next()));
             named.retain(|p| !p.is_empty());
             named.sort();
@@ -287,12 +298,21 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts:
         }
         let peer_table = |side: &str| -> Result<RecordBatch> {
             Ok(RecordBatch::try_from_iter(vec![
-                (format!("{side}_n"), std::sync::Arc::new(peers.iter().map(|r| r.0).collect::<Int64Array>()) as ArrayRef),
-                (format!("{side}_peer"), std::sync::Arc::new(peers.iter().map(|r| Some(r.1.as_str())).collect::<StringViewArray>()) as ArrayRef),
+                (
+                    format!("{side}_n"),
+                    std::sync::Arc::new(peers.iter().map(|r| r.0).collect::<Int64Array>()) as ArrayRef,
+                ),
+                (
+                    format!("{side}_peer"),
+                    std::sync::Arc::new(peers.iter().map(|r| Some(r.1.as_str())).collect::<StringViewArray>())
+                        as ArrayRef,
+                ),
                 (format!("{side}_since"), ts(peers.iter().map(|r| r.2).collect())),
             ])?)
         };
-        let let_in = col("src_peer").is_not_null().and(col("start_time").gt_eq(col("src_since")))
+        let let_in = col("src_peer")
+            .is_not_null()
+            .and(col("start_time").gt_eq(col("src_since")))
             .or(col("dst_peer").is_not_null().and(col("start_time").gt_eq(col("dst_since"))));
         let df = ctx
             .table("flow_logs")
@@ -302,10 +322,19 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts:
             .join(ctx.read_batch(peer_table("src")?)?, JoinType::Left, &["n", "srcaddr"], &["src_n", "src_peer"], None)?
             .join(ctx.read_batch(peer_table("dst")?)?, JoinType::Left, &["n", "dstaddr"], &["dst_n", "dst_peer"], None)?
             .aggregate(
-                vec![col("n"), datafusion::functions::datetime::expr_fn::date_trunc(lit("hour"), col("start_time")).alias("hour")],
                 vec![
-                    sum(when(col("action").eq(lit("ACCEPT")).and(datafusion::logical_expr::not(let_in.clone())), col("bytes")).otherwise(lit(0i64))?).alias("accepted_bytes"),
-                    sum(when(col("action").eq(lit("ACCEPT")).and(let_in), col("bytes")).otherwise(lit(0i64))?).alias("let_in_bytes"),
+                    col("n"),
+                    datafusion::functions::datetime::expr_fn::date_trunc(lit("hour"), col("start_time")).alias("hour"),
+                ],
+                vec![
+                    sum(when(
+                        col("action").eq(lit("ACCEPT")).and(datafusion::logical_expr::not(let_in.clone())),
+                        col("bytes"),
+                    )
+                    .otherwise(lit(0i64))?)
+                    .alias("accepted_bytes"),
+                    sum(when(col("action").eq(lit("ACCEPT")).and(let_in), col("bytes")).otherwise(lit(0i64))?)
+                        .alias("let_in_bytes"),
                     sum(when(col("action").eq(lit("REJECT")), lit(1i64)).otherwise(lit(0i64))?).alias("rejected_flows"),
                 ],
             )?
@@ -341,7 +370,11 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts:
         .collect()
         .await?;
     let n_column = |b: &RecordBatch| -> Result<Int64Array> {
-        Ok(b.column(0).as_any().downcast_ref::<Int64Array>().cloned().unwrap_or_else(|| Int64Array::from(vec![0; b.num_rows()])))
+        Ok(b.column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .cloned()
+            .unwrap_or_else(|| Int64Array::from(vec![0; b.num_rows()])))
     };
     let mut out = Vec::new();
     for (i, c) in picked.iter().enumerate() {
@@ -367,7 +400,14 @@ pub(super) async fn flag_all(ctx: &SessionContext, picked: &[&VerdictRow], opts:
         }
         let timeline_file = format!("timelines/change-{n:02}.csv");
         write_csv(&opts.output.join(&timeline_file), &mine)?;
-        out.push(Flagged { change: (*c).clone(), traffic, chart_svg, timeline: typed(&mine)?, timeline_file, chart_file });
+        out.push(Flagged {
+            change: (*c).clone(),
+            traffic,
+            chart_svg,
+            timeline: typed(&mine)?,
+            timeline_file,
+            chart_file,
+        });
     }
     Ok(out)
 }
@@ -448,7 +488,9 @@ impl HuntView {
         let columns: Vec<String> = match r.rows.first() {
             Some(b) => {
                 let schema = b.schema();
-                let is_time = |f: &datafusion::arrow::datatypes::Field| matches!(f.data_type(), datafusion::arrow::datatypes::DataType::Timestamp(..));
+                let is_time = |f: &datafusion::arrow::datatypes::Field| {
+                    matches!(f.data_type(), datafusion::arrow::datatypes::DataType::Timestamp(..))
+                };
                 let (times, rest): (Vec<_>, Vec<_>) = schema.fields().iter().partition(|f| is_time(f));
                 times.into_iter().chain(rest).map(|f| f.name().clone()).collect()
             }
@@ -505,15 +547,43 @@ fn first_of(row: &Map<String, Value>, keys: &[&str]) -> String {
 /// where, across CloudTrail and the flow logs.
 pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult], sigma: &[HuntResult]) -> Vec<StoryLine> {
     const TIME: &[&str] = &[
-        "event_time", "first_seen", "first_call", "first_read", "first_failure", "first_accept", "first_flow", "first_time", "gap_start", "start_time", "hour", "time",
+        "event_time",
+        "first_seen",
+        "first_call",
+        "first_read",
+        "first_failure",
+        "first_accept",
+        "first_flow",
+        "first_time",
+        "gap_start",
+        "start_time",
+        "hour",
+        "time",
     ];
     const WHO: &[&str] = &["actor_arn", "who", "caller", "session", "user_arn", "scanner", "peer", "interface_id"];
-    const WHERE: &[&str] = &["source_ip", "new_address", "other_address", "source_ips", "created_from", "peer", "scanner"];
-    const DETAIL: &[&str] = &["what", "policy", "new_user", "for_user", "bucket", "resource", "status", "apis_called", "event_name", "ports", "dstport"];
+    const WHERE: &[&str] =
+        &["source_ip", "new_address", "other_address", "source_ips", "created_from", "peer", "scanner"];
+    const DETAIL: &[&str] = &[
+        "what",
+        "policy",
+        "new_user",
+        "for_user",
+        "bucket",
+        "resource",
+        "status",
+        "apis_called",
+        "event_name",
+        "ports",
+        "dstport",
+    ];
     let mut out = Vec::new();
     for (i, f) in flagged.iter().enumerate() {
         let c = &f.change;
-        let traffic = if c.row.matching_flows > 0 { format!("; then {} newly allowed ({} flows)", c.bytes_human, c.row.matching_flows) } else { String::new() };
+        let traffic = if c.row.matching_flows > 0 {
+            format!("; then {} newly allowed ({} flows)", c.bytes_human, c.row.matching_flows)
+        } else {
+            String::new()
+        };
         out.push(StoryLine {
             time: c.row.event_time.clone(),
             source: if c.row.matching_flows > 0 { "CloudTrail + flow logs" } else { "CloudTrail" },
@@ -525,7 +595,9 @@ pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult], sigma: &[Hu
         });
     }
     let tagged = results.iter().map(|r| (r, "hunt")).chain(sigma.iter().map(|r| (r, "sigma")));
-    for (r, anchor) in tagged.filter(|(r, _)| r.error.is_none() && r.not_run.is_none() && r.severity >= crate::hunt::Severity::High) {
+    for (r, anchor) in
+        tagged.filter(|(r, _)| r.error.is_none() && r.not_run.is_none() && r.severity >= crate::hunt::Severity::High)
+    {
         // The correlation's own hunt is the flagged changes above.
         if r.name == "traffic_after_change" {
             continue;
@@ -658,7 +730,12 @@ impl Findings {
             baseline: crate::time::duration_text(g.opts.baseline_us),
             notes: g.notes.to_vec(),
             changes: g.changes.iter().map(ChangeView::of).collect(),
-            housekeeping: g.changes.iter().filter(|c| !c.verdict().is_some_and(Verdict::flagged)).map(ChangeView::of).collect(),
+            housekeeping: g
+                .changes
+                .iter()
+                .filter(|c| !c.verdict().is_some_and(Verdict::flagged))
+                .map(ChangeView::of)
+                .collect(),
             unusual: flagged.iter().filter(|f| f.change.unusual).count(),
             story: story(&flagged, g.results, g.sigma.map(|(r, _)| r).unwrap_or_default()),
             flagged,
@@ -666,7 +743,10 @@ impl Findings {
             sigma: g.sigma.map(|(results, skipped)| SigmaView {
                 rules: crate::hunt::most_severe_first(results).into_iter().map(HuntView::of).collect(),
                 with_hits: results.iter().filter(|r| r.hits > 0).count(),
-                not_run: skipped.iter().map(|(f, why)| NotRun { file: f.display().to_string(), why: why.clone() }).collect(),
+                not_run: skipped
+                    .iter()
+                    .map(|(f, why)| NotRun { file: f.display().to_string(), why: why.clone() })
+                    .collect(),
             }),
             shown_rows: SHOWN_ROWS,
             story_rows: STORY_ROWS_PER_HUNT,
@@ -725,11 +805,20 @@ mod tests {
     #[test]
     fn what_a_change_did_is_said_in_one_line() {
         let row = |j: &str| -> VerdictRow { serde_json::from_str(j).unwrap() };
-        let opened = row(r#"{"verdict":"risky_change_no_unusual_traffic","risk_reasons":"world_open_cidr","opened":"ingress tcp 3389 from 0.0.0.0/0 opened"}"#);
+        let opened = row(
+            r#"{"verdict":"risky_change_no_unusual_traffic","risk_reasons":"world_open_cidr","opened":"ingress tcp 3389 from 0.0.0.0/0 opened"}"#,
+        );
         assert_eq!(what_it_did(&opened), "ingress tcp 3389 from 0.0.0.0/0 opened");
-        let inactive = row(r#"{"verdict":"change_no_unusual_traffic","risk_reasons":"inactive_acl","opened":"ingress all from ::/0 opened"}"#);
-        assert_eq!(what_it_did(&inactive), "nothing yet: the ACL governs no subnet (once it does: ingress all from ::/0 opened)");
-        let narrowing = row(r#"{"verdict":"change_no_unusual_traffic","risk_reasons":"narrowing","closed":"ingress tcp 0-442 from 0.0.0.0/0 closed"}"#);
+        let inactive = row(
+            r#"{"verdict":"change_no_unusual_traffic","risk_reasons":"inactive_acl","opened":"ingress all from ::/0 opened"}"#,
+        );
+        assert_eq!(
+            what_it_did(&inactive),
+            "nothing yet: the ACL governs no subnet (once it does: ingress all from ::/0 opened)"
+        );
+        let narrowing = row(
+            r#"{"verdict":"change_no_unusual_traffic","risk_reasons":"narrowing","closed":"ingress tcp 0-442 from 0.0.0.0/0 closed"}"#,
+        );
         assert_eq!(what_it_did(&narrowing), "ingress tcp 0-442 from 0.0.0.0/0 closed");
         let failed = row(r#"{"verdict":"failed_change","risk_reasons":"world_open_cidr,failed_call"}"#);
         assert_eq!(what_it_did(&failed), "nothing: the call failed");

@@ -9,7 +9,6 @@
 //! - `timelines/`: the CloudTrail events of each flagged change's actor around it;
 //! - `charts/`: the charts as SVG files (the HTML embeds the same drawings).
 
-
 mod case;
 mod chart;
 mod findings;
@@ -27,9 +26,9 @@ use crate::correlate::Verdict;
 use crate::error::{Error, Result};
 use crate::hunt::{self, HuntResult};
 use crate::output::Format;
+use crate::time::human_bytes;
 use case::CaseFile;
 use findings::{Findings, Flagged, Gathered, VerdictRow, what_changed};
-use crate::time::human_bytes;
 
 /// What `investigate` is asked to do.
 #[derive(Debug, Clone)]
@@ -133,12 +132,20 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             .await?;
         write_csv(&opts.output.join("correlation.csv"), &verdict_batches)?;
         let changes: Vec<VerdictRow> = findings::typed(&verdict_batches)?;
-        let mut picked: Vec<&VerdictRow> = changes.iter().filter(|c| c.verdict().is_some_and(Verdict::flagged)).collect();
-        picked.sort_by_key(|c| (c.verdict() != Some(Verdict::UnusualTrafficAfterChange), -c.score, c.event_time.clone()));
+        let mut picked: Vec<&VerdictRow> =
+            changes.iter().filter(|c| c.verdict().is_some_and(Verdict::flagged)).collect();
+        picked
+            .sort_by_key(|c| (c.verdict() != Some(Verdict::UnusualTrafficAfterChange), -c.score, c.event_time.clone()));
         // The charts and timelines join the flows to small tables made here, which a cluster's
         // plans cannot carry: on a cluster they are asked of a session in this process.
         let here = match opts.cluster {
-            Some(_) => Some(crate::session::session(Some(&lake), &crate::session::SessionOptions { cluster: None, ..session_opts.clone() }).await?),
+            Some(_) => Some(
+                crate::session::session(
+                    Some(&lake),
+                    &crate::session::SessionOptions { cluster: None, ..session_opts.clone() },
+                )
+                .await?,
+            ),
             None => None,
         };
         let flagged = findings::flag_all(here.as_ref().unwrap_or(&ctx), &picked, opts).await?;
@@ -160,7 +167,10 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     })?;
     let mut notes: Vec<String> = problems.iter().map(|p| format!("hunt file not loaded: {p}")).collect();
     if ingested.had_errors() {
-        notes.push("some input was rejected: see the ingest_errors table (`trailflow sql \"SELECT * FROM ingest_errors\"`)".into());
+        notes.push(
+            "some input was rejected: see the ingest_errors table (`trailflow sql \"SELECT * FROM ingest_errors\"`)"
+                .into(),
+        );
     }
     for r in results.iter().filter(|r| r.error.is_some()) {
         notes.push(format!("hunt {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
@@ -183,7 +193,10 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     }
     case::record_written(&opts.output, &mut case, started)?;
     let sigma_summary = sigma.as_ref().map(|loaded| (&sigma_results[..], loaded.skipped.len()));
-    Ok(Outcome { summary_text: terminal_summary(&flagged, &results, sigma_summary, &notes, opts, &case), complete: notes.is_empty() })
+    Ok(Outcome {
+        summary_text: terminal_summary(&flagged, &results, sigma_summary, &notes, opts, &case),
+        complete: notes.is_empty(),
+    })
 }
 
 pub(super) fn write_file(path: &Path, text: &str) -> Result<()> {
@@ -227,7 +240,11 @@ fn terminal_summary(
             plain(c.verdict_words()),
             plain(&c.network_acl_id),
             plain(&c.actor_arn),
-            if c.bytes > 0 { format!("{} newly allowed, top peer {}", human_bytes(c.bytes), plain(c.top_peer())) } else { String::new() },
+            if c.bytes > 0 {
+                format!("{} newly allowed, top peer {}", human_bytes(c.bytes), plain(c.top_peer()))
+            } else {
+                String::new()
+            },
             plain(&what_changed(c)),
             if c.risk_reasons.is_empty() { String::new() } else { format!("  [{}]", plain(&c.risk_reasons)) },
             plain(&findings::what_it_did(c)),
@@ -251,9 +268,15 @@ fn terminal_summary(
     }
     if let Some((rules, skipped)) = sigma {
         let hit = crate::hunt::most_severe_first(rules).into_iter().filter(|r| r.hits > 0).collect::<Vec<_>>();
-        let _ = writeln!(s, "\nSigma rules with hits: {} of {} run ({skipped} not run: sigma/sigma_summary.csv says why)", hit.len(), rules.len());
+        let _ = writeln!(
+            s,
+            "\nSigma rules with hits: {} of {} run ({skipped} not run: sigma/sigma_summary.csv says why)",
+            hit.len(),
+            rules.len()
+        );
         for r in hit {
-            let _ = writeln!(s, "  {:<8} {:<32} {:>6}  {}", r.severity.as_str(), plain(&r.name), r.hits, plain(&r.title));
+            let _ =
+                writeln!(s, "  {:<8} {:<32} {:>6}  {}", r.severity.as_str(), plain(&r.name), r.hits, plain(&r.title));
         }
     }
     for n in notes {
@@ -263,4 +286,3 @@ fn terminal_summary(
     let _ = writeln!(s, "Lake:   {} (trailflow sql --lake {} \"...\")", case.lake, case.lake);
     s
 }
-

@@ -71,7 +71,10 @@ mod tests {
         let mut f = Findings::example();
         f.notes = vec!["<script>alert('x')</script> *bold* [link](http://x)".into()];
         let html = render("report.html", &f).unwrap();
-        assert!(html.contains("<li>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; *bold* [link](http://x)</li>"), "{html}");
+        assert!(
+            html.contains("<li>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; *bold* [link](http://x)</li>"),
+            "{html}"
+        );
         assert!(!html.contains("<script>"));
         let md = render("summary.md", &f).unwrap();
         assert!(md.contains(r"- \<script\>alert\(\'x\'\)\</script\> \*bold\* \[link\]\(http://x\)"), "{md}");

@@ -13,7 +13,10 @@ use tantivy::indexer::UserOperation;
 use tantivy::query::RangeQuery;
 use tantivy::{DateTime, IndexWriter, TantivyDocument, Term};
 
-use super::index::{Fields, Merging, Payload, WRITER_MEMORY, commit, commit_only, fields, lake_runs, open_existing, open_or_create, relative, run_of, tantivy_err};
+use super::index::{
+    Fields, Merging, Payload, WRITER_MEMORY, commit, commit_only, fields, lake_runs, open_existing, open_or_create,
+    relative, run_of, tantivy_err,
+};
 use super::tokenize;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -66,7 +69,14 @@ pub(super) const CACHED_VALUES: usize = 1 << 18;
 
 /// Add rows of `cloudtrail` (with at least [`SOURCE_COLUMNS`]) that are rows `first..` of file
 /// number `file`.
-pub(super) fn add_rows(writer: &IndexWriter, f: Fields, file: u32, first: usize, batch: &RecordBatch, t: &mut Tokens) -> Result<()> {
+pub(super) fn add_rows(
+    writer: &IndexWriter,
+    f: Fields,
+    file: u32,
+    first: usize,
+    batch: &RecordBatch,
+    t: &mut Tokens,
+) -> Result<()> {
     let col = |name: &str| {
         batch.column_by_name(name).ok_or_else(|| Error::Invalid(format!("search index: rows without {name}")))
     };
@@ -155,9 +165,14 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
     let missing: Vec<&String> = runs.keys().filter(|r| !payload.runs.contains(*r)).collect();
     let extra: Vec<String> = payload.runs.iter().filter(|r| !runs.contains_key(*r)).cloned().collect();
     // Files a compaction replaced: their run may live on in its other files.
-    let gone: Vec<usize> =
-        (0..payload.files.len()).filter(|&n| !payload.files[n].is_empty() && !lake.root.join(&payload.files[n]).is_file()).collect();
-    if missing.is_empty() && extra.is_empty() && gone.is_empty() && index.load_metas().is_ok_and(|m| m.payload.is_some()) {
+    let gone: Vec<usize> = (0..payload.files.len())
+        .filter(|&n| !payload.files[n].is_empty() && !lake.root.join(&payload.files[n]).is_file())
+        .collect();
+    if missing.is_empty()
+        && extra.is_empty()
+        && gone.is_empty()
+        && index.load_metas().is_ok_and(|m| m.payload.is_some())
+    {
         return Ok(());
     }
     let f = fields(&index.schema())?;
@@ -189,11 +204,16 @@ pub fn catch_up(lake: &Lake) -> Result<()> {
             let file = payload.files.len() as u32;
             payload.files.push(relative(lake, path));
             let mut first = 0;
-            crate::lake::read::for_each_batch_in(crate::schema::CLOUDTRAIL, std::slice::from_ref(path), &SOURCE_COLUMNS, |b| {
-                add_rows(&writer, f, file, first, b, &mut t)?;
-                first += b.num_rows();
-                Ok(())
-            })?;
+            crate::lake::read::for_each_batch_in(
+                crate::schema::CLOUDTRAIL,
+                std::slice::from_ref(path),
+                &SOURCE_COLUMNS,
+                |b| {
+                    add_rows(&writer, f, file, first, b, &mut t)?;
+                    first += b.num_rows();
+                    Ok(())
+                },
+            )?;
         }
         payload.runs.insert((*run).clone());
     }
@@ -290,8 +310,7 @@ impl Indexer {
         if payload.files.len() == files_before {
             payload.runs.remove(&run);
         }
-        let writer =
-            Arc::try_unwrap(writer).map_err(|_| Error::Invalid("search index writer still in use".into()))?;
+        let writer = Arc::try_unwrap(writer).map_err(|_| Error::Invalid("search index writer still in use".into()))?;
         Ok(PendingIndex { writer, payload })
     }
 }
@@ -309,4 +328,3 @@ impl PendingIndex {
         commit_only(self.writer, &self.payload)
     }
 }
-

@@ -17,7 +17,6 @@
 //! CloudTrail files and indexes any missing run again from its Parquet files (and drops a run the
 //! lake no longer has), so a kill at any moment leaves index and Parquet telling the same story.
 
-
 pub mod index;
 pub mod indexer;
 pub mod query;
@@ -41,10 +40,10 @@ use tantivy::{DateTime, DocId, Score, SegmentReader, Term};
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::schema;
+pub use index::{INDEX_DIR, Merging, index_bytes};
 use index::{Payload, fields, index_dir, lake_runs, open_read_only, run_of, tantivy_err};
 pub use indexer::{Indexer, PendingIndex, catch_up};
-pub use index::{INDEX_DIR, Merging, index_bytes};
-use crate::schema;
 
 /// Columns of `cloudtrail` that can be searched field by field (`user_arn:...`).
 pub const KEYWORDS: &[&str] = &[
@@ -243,7 +242,9 @@ fn compile(req: &SearchRequest) -> Result<query::Q> {
     crate::limits::check_nesting(&req.query, "search query", false)?;
     let text = tokenize::prepare_query(&req.query, is_field);
     if text.trim().is_empty() {
-        return Err(Error::Invalid("empty search query: give a needle, e.g. 45.137.21.9 or event_name:StopLogging".into()));
+        return Err(Error::Invalid(
+            "empty search query: give a needle, e.g. 45.137.21.9 or event_name:StopLogging".into(),
+        ));
     }
     let q = query::compile(&text, &req.query, KEYWORDS, JSON_FIELDS)?;
     if req.from.is_none() && req.to.is_none() {
@@ -370,10 +371,18 @@ pub fn search_each(lake: &Lake, req: &SearchRequest, emit: &mut dyn FnMut(Record
 
 /// Read rows (numbers in the file, sorted) of a lake file: only the named columns (in that order),
 /// and only the pages that hold those rows; `each` gets them batch by batch.
-fn read_rows(path: &Path, rows: &[usize], columns: &[&str], each: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+fn read_rows(
+    path: &Path,
+    rows: &[usize],
+    columns: &[&str],
+    each: &mut dyn FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional))
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
+        file,
+        ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
+    )
+    .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     let file_schema = Arc::clone(builder.schema());
     let mut idx: Vec<usize> = columns
         .iter()
@@ -381,7 +390,9 @@ fn read_rows(path: &Path, rows: &[usize], columns: &[&str], each: &mut dyn FnMut
         .collect::<Result<_>>()?;
     // The columns that put back what the asked ones store in part (`lake::elide`).
     let asked = idx.len();
-    idx.extend(crate::lake::elide::sources(schema::CLOUDTRAIL, columns).iter().filter_map(|c| file_schema.index_of(c).ok()));
+    idx.extend(
+        crate::lake::elide::sources(schema::CLOUDTRAIL, columns).iter().filter_map(|c| file_schema.index_of(c).ok()),
+    );
     // The row groups that hold hits, and the hits' rows within them.
     let mut groups = Vec::new();
     let mut ranges = Vec::new();
@@ -414,7 +425,8 @@ fn read_rows(path: &Path, rows: &[usize], columns: &[&str], each: &mut dyn FnMut
     // The projection keeps the file's column order; put the columns in the asked order.
     let mut sorted = idx.clone();
     sorted.sort_unstable();
-    let order: Vec<usize> = idx[..asked].iter().map(|i| sorted.iter().position(|s| s == i).expect("projected")).collect();
+    let order: Vec<usize> =
+        idx[..asked].iter().map(|i| sorted.iter().position(|s| s == i).expect("projected")).collect();
     for b in reader {
         let b = crate::lake::elide::restore(schema::CLOUDTRAIL, b?)?;
         each(b.project(&order)?)?;

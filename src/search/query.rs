@@ -51,7 +51,11 @@ pub enum Q {
     Exists(Target),
     /// Every `must`, no `not`, and one of `should` when there is no `must`. Without `must` and
     /// `should`, every event but the `not` ones.
-    Bool { must: Vec<Q>, should: Vec<Q>, not: Vec<Q> },
+    Bool {
+        must: Vec<Q>,
+        should: Vec<Q>,
+        not: Vec<Q>,
+    },
 }
 
 /// The fields of the index a query reads, and how to find the values that hold a term.
@@ -149,10 +153,16 @@ impl Compiler<'_> {
 
     fn literal(&self, lit: UserInputLiteral) -> Result<Q> {
         if lit.field_name.as_deref() == Some("event_time") {
-            return Err(bad(self.original, "give event_time a range, e.g. event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z}"));
+            return Err(bad(
+                self.original,
+                "give event_time a range, e.g. event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z}",
+            ));
         }
         if lit.prefix {
-            return Err(bad(self.original, format!("{:?}*: prefix searches are not supported; search whole needles", lit.phrase)));
+            return Err(bad(
+                self.original,
+                format!("{:?}*: prefix searches are not supported; search whole needles", lit.phrase),
+            ));
         }
         if lit.slop > 0 {
             return Err(bad(self.original, "phrase slop (~N) is not supported"));
@@ -173,7 +183,9 @@ impl Compiler<'_> {
                         .ok()
                         .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
                 })
-                .ok_or_else(|| bad(self.original, format!("cannot read {s:?} as a time: use e.g. 2026-03-10T00:00:00Z")))
+                .ok_or_else(|| {
+                    bad(self.original, format!("cannot read {s:?} as a time: use e.g. 2026-03-10T00:00:00Z"))
+                })
         };
         Ok(match b {
             UserInputBound::Inclusive(s) if s != "*" => Some((parse(s)?, true)),
@@ -188,12 +200,19 @@ impl Compiler<'_> {
             UserInputLeaf::All => Ok(Q::All),
             UserInputLeaf::Range { field, lower, upper } => {
                 if field.as_deref() != Some("event_time") {
-                    return Err(bad(self.original, "ranges are for event_time only, e.g. event_time:[2026-03-10 TO 2026-03-11}"));
+                    return Err(bad(
+                        self.original,
+                        "ranges are for event_time only, e.g. event_time:[2026-03-10 TO 2026-03-11}",
+                    ));
                 }
                 // The lake holds times from 1970 to 2200 only: a bound beyond them selects the same
                 // events (and the index's own time type cannot hold years far past them).
-                let from = self.time(&lower)?.map(|(t, incl)| crate::time::clamp_time(if incl { t } else { t.saturating_add(1) }));
-                let to = self.time(&upper)?.map(|(t, incl)| crate::time::clamp_time(if incl { t.saturating_add(1) } else { t }));
+                let from = self
+                    .time(&lower)?
+                    .map(|(t, incl)| crate::time::clamp_time(if incl { t } else { t.saturating_add(1) }));
+                let to = self
+                    .time(&upper)?
+                    .map(|(t, incl)| crate::time::clamp_time(if incl { t.saturating_add(1) } else { t }));
                 Ok(Q::Time(from, to))
             }
             UserInputLeaf::Set { field, elements } => {
@@ -465,8 +484,16 @@ mod tests {
         assert!(check("nothere OR cli", &row, 0));
         assert!(!check("nothere cli", &row, 0));
         assert!(check("-nothere", &row, 0));
-        assert!(check("cli AND event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z}", &row, 1_773_100_800_000_000));
-        assert!(!check("cli AND event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z}", &row, 1_773_187_200_000_000));
+        assert!(check(
+            "cli AND event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z}",
+            &row,
+            1_773_100_800_000_000
+        ));
+        assert!(!check(
+            "cli AND event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z}",
+            &row,
+            1_773_187_200_000_000
+        ));
         // A phrase does not run from one JSON value into the next.
         assert!(!check("\"0.0.0.0/0 100\"", &row, 0));
     }

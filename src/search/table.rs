@@ -30,10 +30,16 @@ pub struct SearchFunction {
 impl TableFunctionImpl for SearchFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> datafusion::error::Result<Arc<dyn TableProvider>> {
         let query = match args.exprs() {
-            [Expr::Literal(ScalarValue::Utf8(Some(q)) | ScalarValue::Utf8View(Some(q)) | ScalarValue::LargeUtf8(Some(q)), _)] => q.clone(),
+            [
+                Expr::Literal(
+                    ScalarValue::Utf8(Some(q)) | ScalarValue::Utf8View(Some(q)) | ScalarValue::LargeUtf8(Some(q)),
+                    _,
+                ),
+            ] => q.clone(),
             _ => {
                 return Err(DataFusionError::Plan(
-                    "search() takes one text literal, e.g. search('45.137.21.9') or search('event_name:StopLogging')".into(),
+                    "search() takes one text literal, e.g. search('45.137.21.9') or search('event_name:StopLogging')"
+                        .into(),
                 ));
             }
         };
@@ -79,9 +85,7 @@ fn time_bound(e: &Expr) -> Option<(Option<i64>, Option<i64>)> {
                 _ => None,
             }
         }
-        Expr::Between(b) if !b.negated && is_time(&b.expr) => {
-            Some((Some(micros(&b.low)?), Some(micros(&b.high)? + 1)))
-        }
+        Expr::Between(b) if !b.negated && is_time(&b.expr) => Some((Some(micros(&b.low)?), Some(micros(&b.high)? + 1))),
         _ => None,
     }
 }

@@ -157,7 +157,9 @@ fn is_second(t: &str) -> bool {
 fn is_uuid(run: &str) -> bool {
     let b = run.as_bytes();
     b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// Index tokens of plain text: `(position, token)`, positions counting runs from `first`.
@@ -334,7 +336,11 @@ fn prepare_chunk(chunk: &str, is_field: &impl Fn(&str) -> bool) -> String {
     }
     let core = match core.split_once(':') {
         Some((field, value)) if is_field(field) => {
-            if needs_quotes(value) { format!("{field}:{}", quote(value)) } else { core.to_string() }
+            if needs_quotes(value) {
+                format!("{field}:{}", quote(value))
+            } else {
+                core.to_string()
+            }
         }
         _ if needs_quotes(core) => quote(core),
         _ => core.to_string(),
@@ -360,7 +366,13 @@ mod tests {
         assert!(!term_of("1b08167d-d835-4378-02c2-2c9403f4e686").1);
         assert!(!term_of("2026-03-10t15:33:06z").1);
         assert!(!term_of("iqojb3jpz2lux2vjekgaaaaaaaaaaaaaaaaaaaaaaaaaaaa1234").1);
-        for exact in ["45.137.21.9", "akiaexample000000001", "arn:aws:iam::111111111111:user/alice", "cli", "i-0123456789abcdef0"] {
+        for exact in [
+            "45.137.21.9",
+            "akiaexample000000001",
+            "arn:aws:iam::111111111111:user/alice",
+            "cli",
+            "i-0123456789abcdef0",
+        ] {
             assert!(term_of(exact).1, "{exact}");
         }
         // Not a UUID: the words are indexed as usual.
@@ -409,13 +421,22 @@ mod tests {
         let f = |s: &str| matches!(s, "user_arn" | "event_name" | "event_time" | "request_parameters.cidrBlock");
         assert_eq!(prepare_query("arn:aws:iam::1:user/a", f), "\"arn:aws:iam::1:user/a\"");
         assert_eq!(prepare_query("user_arn:arn:aws:iam::1:user/a", f), "user_arn:\"arn:aws:iam::1:user/a\"");
-        assert_eq!(prepare_query("event_name:CreateNetworkAclEntry AND 45.137.21.9", f), "event_name:CreateNetworkAclEntry AND 45.137.21.9");
-        assert_eq!(prepare_query("request_parameters.cidrBlock:0.0.0.0/0", f), "request_parameters.cidrBlock:\"0.0.0.0/0\"");
+        assert_eq!(
+            prepare_query("event_name:CreateNetworkAclEntry AND 45.137.21.9", f),
+            "event_name:CreateNetworkAclEntry AND 45.137.21.9"
+        );
+        assert_eq!(
+            prepare_query("request_parameters.cidrBlock:0.0.0.0/0", f),
+            "request_parameters.cidrBlock:\"0.0.0.0/0\""
+        );
         assert_eq!(prepare_query("-(aws-cli/2.0)", f), "-(\"aws-cli/2.0\")");
         assert_eq!(prepare_query("\"not authorized\" x", f), "\"not authorized\" x");
         assert_eq!(prepare_query("a AND NOT b", f), "a -b");
         assert_eq!(prepare_query("NOT b", f), "-b");
         assert_eq!(prepare_query("a OR NOT b", f), "a OR NOT b");
-        assert_eq!(prepare_query("event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z]", f), "event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z]");
+        assert_eq!(
+            prepare_query("event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z]", f),
+            "event_time:[2026-03-10T00:00:00Z TO 2026-03-11T00:00:00Z]"
+        );
     }
 }

@@ -18,7 +18,7 @@ use trailflow::error::{Error, Result};
 
 mod scenarios;
 
-use scenarios::{FLOW_LOG_DELETED_HOUR, Cast, Planted, at, background_events};
+use scenarios::{Cast, FLOW_LOG_DELETED_HOUR, Planted, at, background_events};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -36,7 +36,6 @@ pub struct GenOptions {
     /// few large files of an hourly export.
     pub file_minutes: i64,
 }
-
 
 /// Start of the generated period: 2026-03-10T00:00:00Z, in seconds.
 pub const T0: i64 = 1_773_100_800;
@@ -951,7 +950,10 @@ fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent], file_minutes:
         let body = json!({"Records": evs.iter().map(|e| &e.value).collect::<Vec<_>>()});
         write_gz(&path, body.to_string().as_bytes())?;
         if account == ACCT_A && region == "us-east-1" && t < T0 + H {
-            digested.push((format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}"), sha256_hex(body.to_string().as_bytes())));
+            digested.push((
+                format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}"),
+                sha256_hex(body.to_string().as_bytes()),
+            ));
         }
         // (A file with more events than the copies, so the second trail's file is not identical.)
         if first_file.is_none() && account == ACCT_A && evs.len() > 5 {
@@ -968,12 +970,16 @@ fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent], file_minutes:
     }
     // A digest file: it names the hour's log files, and one that was removed from the bucket.
     let (y, m, d, _) = ymd(T0);
-    let removed = format!("AWSLogs/{ACCT_A}/CloudTrail/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail_us-east-1_{y}{m}{d}T0035Z_R3m0v3dFr0mBuck3t.json.gz");
+    let removed = format!(
+        "AWSLogs/{ACCT_A}/CloudTrail/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail_us-east-1_{y}{m}{d}T0035Z_R3m0v3dFr0mBuck3t.json.gz"
+    );
     digested.push((removed.clone(), sha256_hex(b"{\"Records\":[]}")));
     let log_files: Vec<Value> = digested
         .iter()
-        .map(|(key, hash)| json!({"s3Bucket": "example-trail-bucket", "s3Object": key, "hashValue": hash, "hashAlgorithm": "SHA-256",
-            "newestEventTime": iso(T0 + H - 1), "oldestEventTime": iso(T0)}))
+        .map(|(key, hash)| {
+            json!({"s3Bucket": "example-trail-bucket", "s3Object": key, "hashValue": hash, "hashAlgorithm": "SHA-256",
+            "newestEventTime": iso(T0 + H - 1), "oldestEventTime": iso(T0)})
+        })
         .collect();
     let digest = json!({"awsAccountId": ACCT_A, "digestStartTime": iso(T0), "digestEndTime": iso(T0 + H), "digestS3Bucket": "example-trail-bucket",
         "digestS3Object": format!("AWSLogs/{ACCT_A}/CloudTrail-Digest/us-east-1/{y}/{m}/{d}/{ACCT_A}_CloudTrail-Digest_us-east-1_management-events_us-east-1_{y}{m}{d}T010000Z.json.gz"),

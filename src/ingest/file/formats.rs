@@ -1,8 +1,8 @@
 //! Evidence that is not a stream of JSON or text lines: Parquet (flow logs, Security Lake's
 //! OCSF, whose records may also come as JSON) and CloudTrail digest files, and the hashing of a trail log's uncompressed content.
 
-use super::*;
 use super::records::decode_flow_fields;
+use super::*;
 
 pub(super) const PARQUET_MAGIC: &[u8] = b"PAR1";
 
@@ -42,7 +42,12 @@ pub(super) fn decode_ocsf(ctx: &mut Ctx<'_>, n: u64, text: &str) {
             Ok(rec) if rec.is_event() => ctx.push_record(&rec, text, Some(n), n, Delivery::SecurityLake),
             _ => {
                 ctx.res.records += 1;
-                ctx.error(Some(n), Some(n), "OCSF API activity without the fields of a CloudTrail record".into(), Some(text));
+                ctx.error(
+                    Some(n),
+                    Some(n),
+                    "OCSF API activity without the fields of a CloudTrail record".into(),
+                    Some(text),
+                );
             }
         },
         Mapped::Flow(fields) => {
@@ -76,11 +81,19 @@ pub(super) fn read_digest(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>) {
         return;
     }
     if bytes.len() as u64 > limit {
-        ctx.error(None, None, format!("digest file larger than {limit} bytes: not read (TRAILFLOW_MAX_DOCUMENT)"), None);
+        ctx.error(
+            None,
+            None,
+            format!("digest file larger than {limit} bytes: not read (TRAILFLOW_MAX_DOCUMENT)"),
+            None,
+        );
         return;
     }
     ctx.res.digest_sha256 = Some(hex(&sha2::Sha256::digest(&bytes)));
-    match serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string()).and_then(|v| crate::decode::digest::entries(&v)) {
+    match serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|v| crate::decode::digest::entries(&v))
+    {
         Ok(entries) => {
             ctx.res.records += entries.len() as u64;
             ctx.res.digests = entries;

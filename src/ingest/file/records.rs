@@ -117,19 +117,17 @@ pub(super) fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, recor
         // EventBridge wraps a CloudTrail record in `detail`.
         Ok(Rec { detail: Some(d), .. }) => decode_record(ctx, d.get(), line, record_no, Delivery::EventBridge),
         Ok(_) if is_ocsf(s) => super::formats::decode_ocsf(ctx, line.unwrap_or(record_no), s),
-        Ok(_) => {
-            match flow_object(s) {
-                Some(map) => decode_flow_fields(ctx, &map, line.unwrap_or(record_no), s),
-                None => {
-                    ctx.res.records += 1;
-                    let reason = format!(
-                        "{}: not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource) nor a flow record",
-                        what_object(s)
-                    );
-                    ctx.error(line, Some(record_no), reason, Some(s));
-                }
+        Ok(_) => match flow_object(s) {
+            Some(map) => decode_flow_fields(ctx, &map, line.unwrap_or(record_no), s),
+            None => {
+                ctx.res.records += 1;
+                let reason = format!(
+                    "{}: not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource) nor a flow record",
+                    what_object(s)
+                );
+                ctx.error(line, Some(record_no), reason, Some(s));
             }
-        }
+        },
         Err(e) => {
             ctx.res.records += 1;
             ctx.error(line, Some(record_no), format!("unreadable record: {e}"), Some(s));
@@ -146,7 +144,12 @@ fn decode_history_event(ctx: &mut Ctx<'_>, event: &RawValue, line: Option<u64>, 
         }
         _ => {
             ctx.res.records += 1;
-            ctx.error(line, Some(record_no), "event history entry whose CloudTrailEvent is not a JSON object".into(), Some(event.get()));
+            ctx.error(
+                line,
+                Some(record_no),
+                "event history entry whose CloudTrailEvent is not a JSON object".into(),
+                Some(event.get()),
+            );
         }
     }
 }
@@ -214,7 +217,12 @@ fn flow_object(s: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
 }
 
 /// Flow record fields by name (`original` is the record they came from, for error excerpts).
-pub(super) fn decode_flow_fields(ctx: &mut Ctx<'_>, map: &serde_json::Map<String, serde_json::Value>, line: u64, original: &str) {
+pub(super) fn decode_flow_fields(
+    ctx: &mut Ctx<'_>,
+    map: &serde_json::Map<String, serde_json::Value>,
+    line: u64,
+    original: &str,
+) {
     let s = original;
     // Known fields first: a header starts with one.
     let mut fields: Vec<(&String, &serde_json::Value)> = map.iter().collect();
@@ -275,5 +283,9 @@ fn what_object(s: &str) -> String {
     if map.len() > 6 {
         keys.push("...");
     }
-    if keys.is_empty() { format!("an empty JSON object{hint}") } else { format!("a JSON object with keys {}{hint}", keys.join(", ")) }
+    if keys.is_empty() {
+        format!("an empty JSON object{hint}")
+    } else {
+        format!("a JSON object with keys {}{hint}", keys.join(", "))
+    }
 }

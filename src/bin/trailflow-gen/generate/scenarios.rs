@@ -5,7 +5,10 @@
 
 use serde_json::{Value, json};
 
-use super::{ACCT_A, ACCT_B, Actor, Change, CtEvent, GenOptions, H, Rng, Rule, T0, ct_event, entry_params, iam_user, iso, role_session, rule};
+use super::{
+    ACCT_A, ACCT_B, Actor, Change, CtEvent, GenOptions, H, Rng, Rule, T0, ct_event, entry_params, iam_user, iso,
+    role_session, rule,
+};
 
 /// Hours after [`T0`] as a time in seconds.
 pub(super) fn at(h: f64) -> i64 {
@@ -121,15 +124,39 @@ impl Cast {
 /// The EC2 call a scenario makes.
 enum Call {
     /// `CreateNetworkAclEntry`, or `ReplaceNetworkAclEntry` when `replace`.
-    PutEntry { acl: &'static str, rule: Rule, replace: bool },
+    PutEntry {
+        acl: &'static str,
+        rule: Rule,
+        replace: bool,
+    },
     /// `CreateNetworkAclEntry` refused with `Client.UnauthorizedOperation`: it changes nothing.
-    RefusedEntry { acl: &'static str, rule: Rule },
-    DeleteEntry { acl: &'static str, egress: bool, number: i64 },
-    CreateAcl { acl: &'static str, vpc: &'static str },
+    RefusedEntry {
+        acl: &'static str,
+        rule: Rule,
+    },
+    DeleteEntry {
+        acl: &'static str,
+        egress: bool,
+        number: i64,
+    },
+    CreateAcl {
+        acl: &'static str,
+        vpc: &'static str,
+    },
     /// `ReplaceNetworkAclAssociation`: `subnet` (associated as `association`) moves to `acl`.
-    ReplaceAssociation { association: &'static str, subnet: &'static str, acl: &'static str },
+    ReplaceAssociation {
+        association: &'static str,
+        subnet: &'static str,
+        acl: &'static str,
+    },
     /// `RunInstances` of one instance with one interface.
-    RunInstance { instance: &'static str, interface: &'static str, subnet: &'static str, vpc: &'static str, ip: &'static str },
+    RunInstance {
+        instance: &'static str,
+        interface: &'static str,
+        subnet: &'static str,
+        vpc: &'static str,
+        ip: &'static str,
+    },
 }
 
 /// A call as CloudTrail records it, and what it does to the network.
@@ -171,7 +198,13 @@ impl Call {
                     "You are not authorized to perform this operation. User: {} is not authorized to perform: ec2:CreateNetworkAclEntry on resource: arn:aws:ec2:{region}:{account}:network-acl/{acl} because no identity-based policy allows the ec2:CreateNetworkAclEntry action.",
                     actor.arn
                 );
-                ("CreateNetworkAclEntry", entry_params(acl, rule), Value::Null, Some(("Client.UnauthorizedOperation", message)), None)
+                (
+                    "CreateNetworkAclEntry",
+                    entry_params(acl, rule),
+                    Value::Null,
+                    Some(("Client.UnauthorizedOperation", message)),
+                    None,
+                )
             }
             Call::DeleteEntry { acl, egress, number } => (
                 "DeleteNetworkAclEntry",
@@ -187,7 +220,13 @@ impl Call {
                         {"ruleNumber": 32767, "protocol": "-1", "ruleAction": "deny", "egress": false, "cidrBlock": "0.0.0.0/0"}]},
                     "associationSet": {}, "tagSet": {}}});
                 let token = rng.uuid();
-                ("CreateNetworkAcl", json!({"vpcId": vpc, "clientToken": token}), response, None, Some(Change::NewAcl { acl }))
+                (
+                    "CreateNetworkAcl",
+                    json!({"vpcId": vpc, "clientToken": token}),
+                    response,
+                    None,
+                    Some(Change::NewAcl { acl }),
+                )
             }
             Call::ReplaceAssociation { association, subnet, acl } => {
                 let new_assoc = format!("aclassoc-0a1{}", rng.hex(14));
@@ -259,45 +298,160 @@ pub(super) fn scenarios() -> Vec<Scenario> {
     use Who::*;
     let put = |acl, rule| Call::PutEntry { acl, rule, replace: false };
     vec![
-        scenario(8.0, Netadmin, "us-east-1", put(DB_ACL, rule(105, false, true, 6, "10.0.0.0/16", Some((5432, 5432)))),
-            expect("benign_internal_range", HARMLESS, &[], &[], "netadmin allows PostgreSQL from the VPC range to the database subnet")),
-        scenario(10.0, Attacker, "us-east-1", put(APP_ACL, rule(90, false, true, -1, "0.0.0.0/0", None)),
-            expect("world_open_all_protocols_ssh_bruteforce_exfil", UNUSUAL, &["world_open_cidr", "all_protocols"], &["198.51.100.23"],
-                "dev-temp opens the app subnet to 0.0.0.0/0 on all protocols; 198.51.100.23, REJECTed on SSH before, brute-forces SSH and pulls data out")),
+        scenario(
+            8.0,
+            Netadmin,
+            "us-east-1",
+            put(DB_ACL, rule(105, false, true, 6, "10.0.0.0/16", Some((5432, 5432)))),
+            expect(
+                "benign_internal_range",
+                HARMLESS,
+                &[],
+                &[],
+                "netadmin allows PostgreSQL from the VPC range to the database subnet",
+            ),
+        ),
+        scenario(
+            10.0,
+            Attacker,
+            "us-east-1",
+            put(APP_ACL, rule(90, false, true, -1, "0.0.0.0/0", None)),
+            expect(
+                "world_open_all_protocols_ssh_bruteforce_exfil",
+                UNUSUAL,
+                &["world_open_cidr", "all_protocols"],
+                &["198.51.100.23"],
+                "dev-temp opens the app subnet to 0.0.0.0/0 on all protocols; 198.51.100.23, REJECTed on SSH before, brute-forces SSH and pulls data out",
+            ),
+        ),
         // The web tier grows: an instance (and its interface) created inside the period.
         Scenario {
             hour: 12.0,
             who: Automation,
             region: "us-east-1",
-            call: Call::RunInstance { instance: "i-0a10000000000web3", interface: "eni-0a1f0000000000web3", subnet: "subnet-0a1000000000web", vpc: VPC_A1, ip: "10.0.1.12" },
+            call: Call::RunInstance {
+                instance: "i-0a10000000000web3",
+                interface: "eni-0a1f0000000000web3",
+                subnet: "subnet-0a1000000000web",
+                vpc: VPC_A1,
+                ip: "10.0.1.12",
+            },
             expected: None,
         },
         // A decoy: a risky change in account B's VPC while odd traffic happens in account A's other VPC.
-        scenario(16.0, Contractor, "eu-west-1", put("acl-0b1000000000000001", rule(80, false, true, 6, "0.0.0.0/0", Some((3389, 3389)))),
-            expect("risky_change_odd_traffic_elsewhere", RISKY, &["world_open_cidr"], &[],
-                "contractor opens RDP to the world in account B; the RDP traffic from 203.0.113.99 at the same time is in account A's vpc-0a2, which the change does not govern")),
-        scenario(20.0, Automation, "us-east-1", Call::PutEntry { acl: WEB_ACL, rule: rule(100, false, true, 6, "0.0.0.0/0", Some((0, 65535))), replace: true },
-            expect("port_range_widened_scanner_accepted", UNUSUAL, &["world_open_cidr", "wide_port_range"], &["192.0.2.77"],
-                "rule 100 of the web ACL goes from tcp/443 to tcp/0-65535 from 0.0.0.0/0; scanner 192.0.2.77, REJECTed on low ports before, is ACCEPTed after")),
-        scenario(22.0, Intern, "us-east-1", Call::RefusedEntry { acl: WEB_ACL, rule: rule(10, false, true, -1, "0.0.0.0/0", None) },
-            expect("failed_change", "failed_change", &["world_open_cidr", "all_protocols", "failed_call"], &[],
-                "the intern tries to open the web ACL to everything and is denied")),
-        scenario(26.0, DbRole, "us-east-1", put(DB_ACL, rule(50, true, true, 6, "0.0.0.0/0", Some((0, 65535)))),
-            expect("egress_opening_large_upload", UNUSUAL, &["world_open_cidr", "wide_port_range", "egress_opening"], &["185.199.110.9"],
-                "the database instance's own role opens egress to the world; the database then uploads gigabytes to 185.199.110.9, a peer never seen before")),
-        scenario(28.0, Netadmin, "us-east-1", Call::CreateAcl { acl: NEW_ACL, vpc: VPC_A1 },
-            expect("benign_new_acl", HARMLESS, &[], &[], "netadmin creates a new ACL")),
-        scenario(28.1, Netadmin, "us-east-1", put(NEW_ACL, rule(100, false, true, 6, "10.0.0.0/8", Some((443, 443)))),
-            expect("benign_new_acl_rule", HARMLESS, &[], &[], "a rule of the new ACL, for an internal range; no subnet uses the ACL")),
-        scenario(30.0, Attacker, "us-east-1", Call::DeleteEntry { acl: WEB_ACL, egress: false, number: 50 },
-            expect("deny_rule_deleted", UNUSUAL, &["deny_removed"], &["45.137.21.9"],
-                "dev-temp deletes the deny of 45.137.21.0/24; 45.137.21.9, REJECTed before, gets in")),
-        scenario(34.0, Netadmin, "us-east-1", Call::DeleteEntry { acl: APP_ACL, egress: false, number: 90 },
-            expect("benign_remediation", HARMLESS, &[], &[], "netadmin removes the allow-all rule 90 from the app ACL")),
-        scenario(40.0, Attacker, "us-east-1",
-            Call::ReplaceAssociation { association: "aclassoc-0a1000000000db", subnet: "subnet-0a10000000000db", acl: WEB_ACL },
-            expect("association_swap_to_permissive_acl", RISKY, &["more_permissive_acl", "world_open_cidr", "all_protocols", "egress_opening"], &[],
-                "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world and everything out; only internal traffic follows")),
+        scenario(
+            16.0,
+            Contractor,
+            "eu-west-1",
+            put("acl-0b1000000000000001", rule(80, false, true, 6, "0.0.0.0/0", Some((3389, 3389)))),
+            expect(
+                "risky_change_odd_traffic_elsewhere",
+                RISKY,
+                &["world_open_cidr"],
+                &[],
+                "contractor opens RDP to the world in account B; the RDP traffic from 203.0.113.99 at the same time is in account A's vpc-0a2, which the change does not govern",
+            ),
+        ),
+        scenario(
+            20.0,
+            Automation,
+            "us-east-1",
+            Call::PutEntry {
+                acl: WEB_ACL,
+                rule: rule(100, false, true, 6, "0.0.0.0/0", Some((0, 65535))),
+                replace: true,
+            },
+            expect(
+                "port_range_widened_scanner_accepted",
+                UNUSUAL,
+                &["world_open_cidr", "wide_port_range"],
+                &["192.0.2.77"],
+                "rule 100 of the web ACL goes from tcp/443 to tcp/0-65535 from 0.0.0.0/0; scanner 192.0.2.77, REJECTed on low ports before, is ACCEPTed after",
+            ),
+        ),
+        scenario(
+            22.0,
+            Intern,
+            "us-east-1",
+            Call::RefusedEntry { acl: WEB_ACL, rule: rule(10, false, true, -1, "0.0.0.0/0", None) },
+            expect(
+                "failed_change",
+                "failed_change",
+                &["world_open_cidr", "all_protocols", "failed_call"],
+                &[],
+                "the intern tries to open the web ACL to everything and is denied",
+            ),
+        ),
+        scenario(
+            26.0,
+            DbRole,
+            "us-east-1",
+            put(DB_ACL, rule(50, true, true, 6, "0.0.0.0/0", Some((0, 65535)))),
+            expect(
+                "egress_opening_large_upload",
+                UNUSUAL,
+                &["world_open_cidr", "wide_port_range", "egress_opening"],
+                &["185.199.110.9"],
+                "the database instance's own role opens egress to the world; the database then uploads gigabytes to 185.199.110.9, a peer never seen before",
+            ),
+        ),
+        scenario(
+            28.0,
+            Netadmin,
+            "us-east-1",
+            Call::CreateAcl { acl: NEW_ACL, vpc: VPC_A1 },
+            expect("benign_new_acl", HARMLESS, &[], &[], "netadmin creates a new ACL"),
+        ),
+        scenario(
+            28.1,
+            Netadmin,
+            "us-east-1",
+            put(NEW_ACL, rule(100, false, true, 6, "10.0.0.0/8", Some((443, 443)))),
+            expect(
+                "benign_new_acl_rule",
+                HARMLESS,
+                &[],
+                &[],
+                "a rule of the new ACL, for an internal range; no subnet uses the ACL",
+            ),
+        ),
+        scenario(
+            30.0,
+            Attacker,
+            "us-east-1",
+            Call::DeleteEntry { acl: WEB_ACL, egress: false, number: 50 },
+            expect(
+                "deny_rule_deleted",
+                UNUSUAL,
+                &["deny_removed"],
+                &["45.137.21.9"],
+                "dev-temp deletes the deny of 45.137.21.0/24; 45.137.21.9, REJECTed before, gets in",
+            ),
+        ),
+        scenario(
+            34.0,
+            Netadmin,
+            "us-east-1",
+            Call::DeleteEntry { acl: APP_ACL, egress: false, number: 90 },
+            expect("benign_remediation", HARMLESS, &[], &[], "netadmin removes the allow-all rule 90 from the app ACL"),
+        ),
+        scenario(
+            40.0,
+            Attacker,
+            "us-east-1",
+            Call::ReplaceAssociation {
+                association: "aclassoc-0a1000000000db",
+                subnet: "subnet-0a10000000000db",
+                acl: WEB_ACL,
+            },
+            expect(
+                "association_swap_to_permissive_acl",
+                RISKY,
+                &["more_permissive_acl", "world_open_cidr", "all_protocols", "egress_opening"],
+                &[],
+                "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world and everything out; only internal traffic follows",
+            ),
+        ),
     ]
 }
 
@@ -308,32 +462,120 @@ pub(super) fn later_scenarios() -> Vec<Scenario> {
     vec![
         // Rules written into the new ACL before any subnet uses it: no effect until a subnet is
         // moved to it (judged then, by the difference from the ACL the subnet leaves).
-        scenario(28.3, Attacker, "us-east-1", put(NEW_ACL, rule(110, false, true, -1, "::/0", None)),
-            expect("ipv6_world_open_unused_acl", HARMLESS, &["inactive_acl"], &[],
-                "dev-temp allows all IPv6 traffic from ::/0 into the new ACL, which no subnet uses: no effect yet")),
-        scenario(28.2, Netadmin, "us-east-1", put(NEW_ACL, rule(120, false, true, 6, "203.0.113.0/24", Some((22, 22)))),
-            expect("untrusted_source_unused_acl", HARMLESS, &["inactive_acl"], &[],
-                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH, on the new ACL that no subnet uses: no effect yet")),
-        scenario(28.4, Automation, "us-east-1", put(NEW_ACL, rule(100, true, true, -1, "0.0.0.0/0", None)),
-            expect("standard_egress_unused_acl", HARMLESS, &["inactive_acl"], &[],
-                "infrastructure-as-code writes the standard egress allow-all into the new ACL, which no subnet uses")),
-        scenario(28.5, Automation, "us-east-1", put(NEW_ACL, rule(130, false, true, 6, "0.0.0.0/0", Some((49152, 65535)))),
-            expect("return_traffic_unused_acl", HARMLESS, &["inactive_acl"], &[],
-                "infrastructure-as-code writes the inbound return-traffic rule (ephemeral ports 49152-65535) into the new ACL")),
+        scenario(
+            28.3,
+            Attacker,
+            "us-east-1",
+            put(NEW_ACL, rule(110, false, true, -1, "::/0", None)),
+            expect(
+                "ipv6_world_open_unused_acl",
+                HARMLESS,
+                &["inactive_acl"],
+                &[],
+                "dev-temp allows all IPv6 traffic from ::/0 into the new ACL, which no subnet uses: no effect yet",
+            ),
+        ),
+        scenario(
+            28.2,
+            Netadmin,
+            "us-east-1",
+            put(NEW_ACL, rule(120, false, true, 6, "203.0.113.0/24", Some((22, 22)))),
+            expect(
+                "untrusted_source_unused_acl",
+                HARMLESS,
+                &["inactive_acl"],
+                &[],
+                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH, on the new ACL that no subnet uses: no effect yet",
+            ),
+        ),
+        scenario(
+            28.4,
+            Automation,
+            "us-east-1",
+            put(NEW_ACL, rule(100, true, true, -1, "0.0.0.0/0", None)),
+            expect(
+                "standard_egress_unused_acl",
+                HARMLESS,
+                &["inactive_acl"],
+                &[],
+                "infrastructure-as-code writes the standard egress allow-all into the new ACL, which no subnet uses",
+            ),
+        ),
+        scenario(
+            28.5,
+            Automation,
+            "us-east-1",
+            put(NEW_ACL, rule(130, false, true, 6, "0.0.0.0/0", Some((49152, 65535)))),
+            expect(
+                "return_traffic_unused_acl",
+                HARMLESS,
+                &["inactive_acl"],
+                &[],
+                "infrastructure-as-code writes the inbound return-traffic rule (ephemeral ports 49152-65535) into the new ACL",
+            ),
+        ),
         // Housekeeping on ACLs in use: each opens nothing.
-        scenario(42.0, Automation, "us-east-1", Call::PutEntry { acl: WEB_ACL, rule: rule(100, false, true, 6, "0.0.0.0/0", Some((0, 65535))), replace: true },
-            expect("identical_rule_reapplied", HARMLESS, &["no_effect"], &[],
-                "infrastructure-as-code re-applies rule 100 of the web ACL exactly as it stands: a no-op")),
-        scenario(43.0, Netadmin, "us-east-1", Call::PutEntry { acl: WEB_ACL, rule: rule(100, false, true, 6, "0.0.0.0/0", Some((443, 443))), replace: true },
-            expect("remediation_narrows_rule", HARMLESS, &["narrowing"], &[],
-                "netadmin narrows rule 100 of the web ACL back from tcp 0-65535 to tcp 443")),
-        scenario(45.0, Automation, "us-east-1", put(WEB_ACL, rule(110, true, true, 17, "0.0.0.0/0", Some((123, 123)))),
-            expect("egress_rule_shadowed", HARMLESS, &["shadowed"], &[],
-                "an egress NTP allow below the web ACL's egress allow-all (rule 100): it decides no packet")),
+        scenario(
+            42.0,
+            Automation,
+            "us-east-1",
+            Call::PutEntry {
+                acl: WEB_ACL,
+                rule: rule(100, false, true, 6, "0.0.0.0/0", Some((0, 65535))),
+                replace: true,
+            },
+            expect(
+                "identical_rule_reapplied",
+                HARMLESS,
+                &["no_effect"],
+                &[],
+                "infrastructure-as-code re-applies rule 100 of the web ACL exactly as it stands: a no-op",
+            ),
+        ),
+        scenario(
+            43.0,
+            Netadmin,
+            "us-east-1",
+            Call::PutEntry {
+                acl: WEB_ACL,
+                rule: rule(100, false, true, 6, "0.0.0.0/0", Some((443, 443))),
+                replace: true,
+            },
+            expect(
+                "remediation_narrows_rule",
+                HARMLESS,
+                &["narrowing"],
+                &[],
+                "netadmin narrows rule 100 of the web ACL back from tcp 0-65535 to tcp 443",
+            ),
+        ),
+        scenario(
+            45.0,
+            Automation,
+            "us-east-1",
+            put(WEB_ACL, rule(110, true, true, 17, "0.0.0.0/0", Some((123, 123)))),
+            expect(
+                "egress_rule_shadowed",
+                HARMLESS,
+                &["shadowed"],
+                &[],
+                "an egress NTP allow below the web ACL's egress allow-all (rule 100): it decides no packet",
+            ),
+        ),
         // A vendor's block let in on SSH where it takes effect.
-        scenario(46.0, Netadmin, "us-east-1", put(APP_ACL, rule(105, false, true, 6, "203.0.113.0/24", Some((22, 22)))),
-            expect("untrusted_source_app_acl", RISKY, &["untrusted_source"], &[],
-                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH to the app subnet")),
+        scenario(
+            46.0,
+            Netadmin,
+            "us-east-1",
+            put(APP_ACL, rule(105, false, true, 6, "203.0.113.0/24", Some((22, 22)))),
+            expect(
+                "untrusted_source_app_acl",
+                RISKY,
+                &["untrusted_source"],
+                &[],
+                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH to the app subnet",
+            ),
+        ),
     ]
 }
 
@@ -357,7 +599,8 @@ impl Planted {
             let t = at(s.hour);
             let actor = cast.get(s.who);
             let r = s.call.record(rng, actor, s.region);
-            let ev = ct_event(rng, t, s.region, actor, "ec2.amazonaws.com", r.name, r.request, r.response, r.error, false);
+            let ev =
+                ct_event(rng, t, s.region, actor, "ec2.amazonaws.com", r.name, r.request, r.response, r.error, false);
             let id = ev.value["eventID"].as_str().unwrap_or_default().to_string();
             self.events.push(ev);
             if let Some(change) = r.change {
@@ -390,7 +633,18 @@ impl Planted {
                 Response::Fixed(v) => v,
                 Response::WithId(build) => build(rng.uuid()),
             };
-            let ev = ct_event(rng, at(a.hour), a.region, cast.get(a.who), a.source, a.name, a.request, response, a.error, false);
+            let ev = ct_event(
+                rng,
+                at(a.hour),
+                a.region,
+                cast.get(a.who),
+                a.source,
+                a.name,
+                a.request,
+                response,
+                a.error,
+                false,
+            );
             let mut truth = a.truth;
             truth["event_id"] = ev.value["eventID"].clone();
             self.other.push(truth);
@@ -443,9 +697,9 @@ pub(super) fn activity(cast: &Cast) -> Vec<Activity> {
             source: "ec2.amazonaws.com",
             name: "AuthorizeSecurityGroupIngress",
             request: json!({"groupId": "sg-0a10000000000app1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
-            response: Response::WithId(|rid| {
-                json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_A, "groupId": "sg-0a10000000000app1", "securityGroupRuleId": "sgr-0a10000000000001", "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}})
-            }),
+            response: Response::WithId(
+                |rid| json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_A, "groupId": "sg-0a10000000000app1", "securityGroupRuleId": "sgr-0a10000000000001", "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}}),
+            ),
             error: None,
             truth: json!({"scenario": "security_group_open_to_world_ssh", "shape": "items"}),
         },
@@ -468,7 +722,10 @@ pub(super) fn activity(cast: &Cast) -> Vec<Activity> {
             name: "DeleteFlowLogs",
             request: flow_log_deletion("fl-0a10000000000000a"),
             response: Response::WithId(flow_log_deleted),
-            error: Some(("Client.UnauthorizedOperation", "You are not authorized to perform this operation.".to_string())),
+            error: Some((
+                "Client.UnauthorizedOperation",
+                "You are not authorized to perform this operation.".to_string(),
+            )),
             truth: json!({"scenario": "flow_log_deletion_attempt"}),
         },
         Activity {
@@ -479,7 +736,10 @@ pub(super) fn activity(cast: &Cast) -> Vec<Activity> {
             name: "StopLogging",
             request: json!({"name": format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/management-events")}),
             response: Response::Nothing,
-            error: Some(("AccessDenied", format!("User: {} is not authorized to perform: cloudtrail:StopLogging", cast.attacker.arn))),
+            error: Some((
+                "AccessDenied",
+                format!("User: {} is not authorized to perform: cloudtrail:StopLogging", cast.attacker.arn),
+            )),
             truth: json!({"scenario": "trail_tampering_attempt"}),
         },
     ]
@@ -500,9 +760,9 @@ pub(super) fn later_activity(cast: &Cast) -> Vec<Activity> {
             source: "ec2.amazonaws.com",
             name: "AuthorizeSecurityGroupEgress",
             request: json!({"groupId": "sg-0b100000000000001", "ipPermissions": {"items": [{"ipProtocol": "-1", "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
-            response: Response::WithId(|rid| {
-                json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_B, "groupId": "sg-0b100000000000001", "securityGroupRuleId": "sgr-0b10000000000003", "isEgress": true, "ipProtocol": "-1", "fromPort": -1, "toPort": -1, "cidrIpv4": "0.0.0.0/0"}]}})
-            }),
+            response: Response::WithId(
+                |rid| json!({"requestId": rid, "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_B, "groupId": "sg-0b100000000000001", "securityGroupRuleId": "sgr-0b10000000000003", "isEgress": true, "ipProtocol": "-1", "fromPort": -1, "toPort": -1, "cidrIpv4": "0.0.0.0/0"}]}}),
+            ),
             error: None,
             truth: json!({"scenario": "firewall_change_burst", "actor_arn": cast.contractor.arn, "time": iso(at(16.3))}),
         },
@@ -591,7 +851,10 @@ pub(super) fn sparse_region_events(rng: &mut Rng, opts: &GenOptions, cast: &Cast
         let mut t = T0 + rng.range(0, 1200);
         while t < T0 + opts.hours * H {
             let actor = rng.pick(actors).clone();
-            let (src, name) = *rng.pick(&[("ec2.amazonaws.com", "DescribeInstanceStatus"), ("cloudwatch.amazonaws.com", "GetMetricData")]);
+            let (src, name) = *rng.pick(&[
+                ("ec2.amazonaws.com", "DescribeInstanceStatus"),
+                ("cloudwatch.amazonaws.com", "GetMetricData"),
+            ]);
             events.push(ct_event(rng, t, region, &actor, src, name, Value::Null, Value::Null, None, true));
             t += 600 + rng.range(0, 1200);
         }
@@ -611,7 +874,18 @@ const UNDELIVERED_BUCKET: &str = "a1-flowlogs-archive";
 
 /// Plant one call of the identity story; a named scenario is recorded as a hunt's true positive.
 #[allow(clippy::too_many_arguments)]
-fn plant(p: &mut Planted, rng: &mut Rng, hour: f64, actor: &Actor, source: &str, name: &str, req: Value, resp: Value, error: Option<(&str, String)>, scenario: &str) {
+fn plant(
+    p: &mut Planted,
+    rng: &mut Rng,
+    hour: f64,
+    actor: &Actor,
+    source: &str,
+    name: &str,
+    req: Value,
+    resp: Value,
+    error: Option<(&str, String)>,
+    scenario: &str,
+) {
     let read_only = name.starts_with("List") || name.starts_with("Get") || name.starts_with("Describe");
     let mut ev = ct_event(rng, at(hour), "us-east-1", actor, source, name, req, resp, error, read_only);
     if actor.key.is_empty()
@@ -637,7 +911,13 @@ impl Planted {
     /// (`other_planted`, scenario = the hunt's name).
     pub(super) fn identity_story(&mut self, rng: &mut Rng, cast: &Cast) {
         let a = &cast.attacker;
-        let new_user = iam_user(ACCT_A, "svc-backup", NEW_KEY, NEW_KEY_IP, "Boto3/1.34.10 md/Botocore#1.34.10 ua/2.0 os/linux#6.5 lang/python#3.12.1 Botocore/1.34.10");
+        let new_user = iam_user(
+            ACCT_A,
+            "svc-backup",
+            NEW_KEY,
+            NEW_KEY_IP,
+            "Boto3/1.34.10 md/Botocore#1.34.10 ua/2.0 os/linux#6.5 lang/python#3.12.1 Botocore/1.34.10",
+        );
         let root = Actor {
             arn: format!("arn:aws:iam::{ACCT_A}:root"),
             kind: "Root",
@@ -668,20 +948,85 @@ impl Planted {
         ];
         for (i, (source, name, refused)) in enumeration.iter().enumerate() {
             let scenario = if i == 0 { "iam_enumeration_burst" } else { "" };
-            plant(self, rng, 36.0 + i as f64 * 0.008, a, source, name, json!({}), Value::Null, if *refused { denied() } else { None }, scenario);
+            plant(
+                self,
+                rng,
+                36.0 + i as f64 * 0.008,
+                a,
+                source,
+                name,
+                json!({}),
+                Value::Null,
+                if *refused { denied() } else { None },
+                scenario,
+            );
         }
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-        plant(self, rng, 36.2, a, "iam.amazonaws.com", "PutUserPolicy", json!({"userName": "dev-temp", "policyName": "ops-admin", "policyDocument": policy}), Value::Null, None, "admin_policy_granted");
-        plant(self, rng, 36.25, a, "iam.amazonaws.com", "CreateUser", json!({"userName": "svc-backup"}),
-            json!({"user": {"userName": "svc-backup", "userId": "AIDA1111SVCBACKUP009", "arn": new_user.arn, "path": "/", "createDate": "Mar 11, 2026 12:15:00 PM"}}), None, "iam_user_created");
-        plant(self, rng, 36.26, a, "iam.amazonaws.com", "CreateAccessKey", json!({"userName": "svc-backup"}),
-            json!({"accessKey": {"userName": "svc-backup", "accessKeyId": NEW_KEY, "status": "Active", "createDate": "Mar 11, 2026 12:15:36 PM"}}), None, "access_key_created");
+        plant(
+            self,
+            rng,
+            36.2,
+            a,
+            "iam.amazonaws.com",
+            "PutUserPolicy",
+            json!({"userName": "dev-temp", "policyName": "ops-admin", "policyDocument": policy}),
+            Value::Null,
+            None,
+            "admin_policy_granted",
+        );
+        plant(
+            self,
+            rng,
+            36.25,
+            a,
+            "iam.amazonaws.com",
+            "CreateUser",
+            json!({"userName": "svc-backup"}),
+            json!({"user": {"userName": "svc-backup", "userId": "AIDA1111SVCBACKUP009", "arn": new_user.arn, "path": "/", "createDate": "Mar 11, 2026 12:15:00 PM"}}),
+            None,
+            "iam_user_created",
+        );
+        plant(
+            self,
+            rng,
+            36.26,
+            a,
+            "iam.amazonaws.com",
+            "CreateAccessKey",
+            json!({"userName": "svc-backup"}),
+            json!({"accessKey": {"userName": "svc-backup", "accessKeyId": NEW_KEY, "status": "Active", "createDate": "Mar 11, 2026 12:15:36 PM"}}),
+            None,
+            "access_key_created",
+        );
         // Two minutes later, from another address.
         plant(self, rng, 36.293, &new_user, "sts.amazonaws.com", "GetCallerIdentity", json!({}), Value::Null, None, "");
-        plant(self, rng, 36.3, a, "iam.amazonaws.com", "CreateLoginProfile", json!({"userName": "svc-backup", "passwordResetRequired": false}),
-            json!({"loginProfile": {"userName": "svc-backup", "createDate": "Mar 11, 2026 12:18:00 PM", "passwordResetRequired": false}}), None, "login_profile_changed");
-        let trust = format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OUTSIDE_ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#);
-        plant(self, rng, 36.35, a, "iam.amazonaws.com", "UpdateAssumeRolePolicy", json!({"roleName": "ops-automation", "policyDocument": trust}), Value::Null, None, "role_trust_opened");
+        plant(
+            self,
+            rng,
+            36.3,
+            a,
+            "iam.amazonaws.com",
+            "CreateLoginProfile",
+            json!({"userName": "svc-backup", "passwordResetRequired": false}),
+            json!({"loginProfile": {"userName": "svc-backup", "createDate": "Mar 11, 2026 12:18:00 PM", "passwordResetRequired": false}}),
+            None,
+            "login_profile_changed",
+        );
+        let trust = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OUTSIDE_ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+        );
+        plant(
+            self,
+            rng,
+            36.35,
+            a,
+            "iam.amazonaws.com",
+            "UpdateAssumeRolePolicy",
+            json!({"roleName": "ops-automation", "policyDocument": trust}),
+            Value::Null,
+            None,
+            "role_trust_opened",
+        );
         // A minute later the outside account uses the trust.
         let outsider = Actor {
             arn: String::new(),
@@ -694,36 +1039,127 @@ impl Planted {
             ua: "aws-cli/2.15.10 Python/3.11.6 Linux/6.5.0 exe/x86_64".into(),
             issuer: None,
         };
-        plant(self, rng, 36.37, &outsider, "sts.amazonaws.com", "AssumeRole",
+        plant(
+            self,
+            rng,
+            36.37,
+            &outsider,
+            "sts.amazonaws.com",
+            "AssumeRole",
             json!({"roleArn": format!("arn:aws:iam::{ACCT_A}:role/ops-automation"), "roleSessionName": "maintenance", "durationSeconds": 3600}),
             json!({"credentials": {"accessKeyId": "ASIA1111OUTSIDE00077", "expiration": "Mar 11, 2026 1:22:12 PM"}, "assumedRoleUser": {"assumedRoleId": "AROA1111OPSAUTOMATE7:maintenance", "arn": format!("arn:aws:sts::{ACCT_A}:assumed-role/ops-automation/maintenance")}}),
-            None, "role_assumed_from_outside");
+            None,
+            "role_assumed_from_outside",
+        );
         if let Some(last) = self.events.last_mut() {
-            last.value["userIdentity"] = json!({"type": "AWSAccount", "principalId": "AIDA9999OUTSIDE00001", "accountId": OUTSIDE_ACCOUNT});
+            last.value["userIdentity"] =
+                json!({"type": "AWSAccount", "principalId": "AIDA9999OUTSIDE00001", "accountId": OUTSIDE_ACCOUNT});
             last.value["recipientAccountId"] = json!(ACCT_A);
             last.account = ACCT_A;
         }
-        for (i, secret) in ["prod/db/master-password", "prod/payments/api-key", "prod/ssh/deploy-key", "prod/ldap/bind"].iter().enumerate() {
+        for (i, secret) in ["prod/db/master-password", "prod/payments/api-key", "prod/ssh/deploy-key", "prod/ldap/bind"]
+            .iter()
+            .enumerate()
+        {
             let scenario = if i == 0 { "secrets_read" } else { "" };
-            plant(self, rng, 36.4 + i as f64 * 0.01, &new_user, "secretsmanager.amazonaws.com", "GetSecretValue", json!({"secretId": secret}), Value::Null, None, scenario);
+            plant(
+                self,
+                rng,
+                36.4 + i as f64 * 0.01,
+                &new_user,
+                "secretsmanager.amazonaws.com",
+                "GetSecretValue",
+                json!({"secretId": secret}),
+                Value::Null,
+                None,
+                scenario,
+            );
         }
-        plant(self, rng, 36.5, &new_user, "ec2.amazonaws.com", "DescribeInstanceAttribute", json!({"instanceId": "i-0a10000000000web1", "attribute": "userData"}),
-            Value::Null, None, "instance_user_data_read");
-        plant(self, rng, 36.55, &new_user, "ssm.amazonaws.com", "SendCommand",
+        plant(
+            self,
+            rng,
+            36.5,
+            &new_user,
+            "ec2.amazonaws.com",
+            "DescribeInstanceAttribute",
+            json!({"instanceId": "i-0a10000000000web1", "attribute": "userData"}),
+            Value::Null,
+            None,
+            "instance_user_data_read",
+        );
+        plant(
+            self,
+            rng,
+            36.55,
+            &new_user,
+            "ssm.amazonaws.com",
+            "SendCommand",
             json!({"documentName": "AWS-RunShellScript", "instanceIds": ["i-0a100000000000db1"], "parameters": "HIDDEN_DUE_TO_SECURITY_REASONS"}),
-            json!({"command": {"commandId": "5f0c2e6b-1d1e-4b6f-9b1a-0a1000000001", "documentName": "AWS-RunShellScript", "status": "Pending"}}), None, "ssm_remote_commands");
-        plant(self, rng, 37.0, a, "ec2.amazonaws.com", "EnableSerialConsoleAccess", json!({}), json!({"serialConsoleAccessEnabled": true}), None, "serial_console_access");
-        plant(self, rng, 37.02, a, "ec2-instance-connect.amazonaws.com", "SendSerialConsoleSSHPublicKey",
-            json!({"instanceId": "i-0a100000000000db1", "serialPort": 0, "sSHPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPLANTEDKEY"}), json!({"success": true}), None, "");
-        plant(self, rng, 37.1, a, "ec2.amazonaws.com", "ModifySnapshotAttribute",
+            json!({"command": {"commandId": "5f0c2e6b-1d1e-4b6f-9b1a-0a1000000001", "documentName": "AWS-RunShellScript", "status": "Pending"}}),
+            None,
+            "ssm_remote_commands",
+        );
+        plant(
+            self,
+            rng,
+            37.0,
+            a,
+            "ec2.amazonaws.com",
+            "EnableSerialConsoleAccess",
+            json!({}),
+            json!({"serialConsoleAccessEnabled": true}),
+            None,
+            "serial_console_access",
+        );
+        plant(
+            self,
+            rng,
+            37.02,
+            a,
+            "ec2-instance-connect.amazonaws.com",
+            "SendSerialConsoleSSHPublicKey",
+            json!({"instanceId": "i-0a100000000000db1", "serialPort": 0, "sSHPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPLANTEDKEY"}),
+            json!({"success": true}),
+            None,
+            "",
+        );
+        plant(
+            self,
+            rng,
+            37.1,
+            a,
+            "ec2.amazonaws.com",
+            "ModifySnapshotAttribute",
             json!({"snapshotId": "snap-0a1000000000db01", "createVolumePermission": {"add": {"items": [{"userId": OUTSIDE_ACCOUNT}]}}, "attributeType": "CREATE_VOLUME_PERMISSION"}),
-            json!({"_return": true}), None, "snapshot_or_image_shared");
+            json!({"_return": true}),
+            None,
+            "snapshot_or_image_shared",
+        );
         let bucket_policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pub","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::a1-backups/*"}]}"#;
-        plant(self, rng, 37.15, a, "s3.amazonaws.com", "PutBucketPolicy",
+        plant(
+            self,
+            rng,
+            37.15,
+            a,
+            "s3.amazonaws.com",
+            "PutBucketPolicy",
             json!({"bucketName": "a1-backups", "Host": "a1-backups.s3.amazonaws.com", "policy": "", "bucketPolicy": serde_json::from_str::<Value>(bucket_policy).unwrap_or(Value::Null)}),
-            Value::Null, None, "s3_bucket_made_public");
-        plant(self, rng, 37.2, a, "kms.amazonaws.com", "ScheduleKeyDeletion", json!({"keyId": "arn:aws:kms:us-east-1:111111111111:key/0a1b2c3d-0000-4000-8000-00000000db01", "pendingWindowInDays": 7}),
-            json!({"keyId": "arn:aws:kms:us-east-1:111111111111:key/0a1b2c3d-0000-4000-8000-00000000db01", "keyState": "PendingDeletion", "pendingWindowInDays": 7}), None, "kms_key_deletion");
+            Value::Null,
+            None,
+            "s3_bucket_made_public",
+        );
+        plant(
+            self,
+            rng,
+            37.2,
+            a,
+            "kms.amazonaws.com",
+            "ScheduleKeyDeletion",
+            json!({"keyId": "arn:aws:kms:us-east-1:111111111111:key/0a1b2c3d-0000-4000-8000-00000000db01", "pendingWindowInDays": 7}),
+            json!({"keyId": "arn:aws:kms:us-east-1:111111111111:key/0a1b2c3d-0000-4000-8000-00000000db01", "keyState": "PendingDeletion", "pendingWindowInDays": 7}),
+            None,
+            "kms_key_deletion",
+        );
         // 13:18-13:21: the root password guessed from the attacker's address, then a sign-in without MFA.
         let console = |ok: bool| json!({"ConsoleLogin": if ok { "Success" } else { "Failure" }});
         let login_data = json!({"LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true", "MobileVersion": "No", "MFAUsed": "No"});
@@ -734,7 +1170,18 @@ impl Planted {
                 3 => "console_login_without_mfa",
                 _ => "",
             };
-            plant(self, rng, 37.3 + i as f64 * 0.015, &root, "signin.amazonaws.com", "ConsoleLogin", Value::Null, console(ok), None, scenario);
+            plant(
+                self,
+                rng,
+                37.3 + i as f64 * 0.015,
+                &root,
+                "signin.amazonaws.com",
+                "ConsoleLogin",
+                Value::Null,
+                console(ok),
+                None,
+                scenario,
+            );
             let last = self.events.last_mut().expect("just planted");
             last.value["eventType"] = json!("AwsConsoleSignIn");
             last.value["readOnly"] = json!(false);
@@ -744,85 +1191,314 @@ impl Planted {
                 last.value["errorMessage"] = json!("Failed authentication");
             }
         }
-        plant(self, rng, 37.4, &root, "iam.amazonaws.com", "CreateAccessKey", json!({}),
-            json!({"accessKey": {"accessKeyId": "AKIA1111ROOTKEY00001", "status": "Active", "createDate": "Mar 11, 2026 1:24:00 PM"}}), None, "root_activity");
+        plant(
+            self,
+            rng,
+            37.4,
+            &root,
+            "iam.amazonaws.com",
+            "CreateAccessKey",
+            json!({}),
+            json!({"accessKey": {"accessKeyId": "AKIA1111ROOTKEY00001", "status": "Active", "createDate": "Mar 11, 2026 1:24:00 PM"}}),
+            None,
+            "root_activity",
+        );
         // The database instance's role credentials, read from its metadata service, used from
         // the new user's address; and netadmin's own key used from the attacker's.
         let mut db_elsewhere = cast.db_role.clone();
         db_elsewhere.ip = NEW_KEY_IP.into();
         db_elsewhere.ua = "aws-cli/2.15.10 Python/3.11.6 Linux/6.5.0 exe/x86_64".into();
-        plant(self, rng, 38.0, &db_elsewhere, "sts.amazonaws.com", "GetCallerIdentity", json!({}), Value::Null, None, "instance_credentials_elsewhere");
+        plant(
+            self,
+            rng,
+            38.0,
+            &db_elsewhere,
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            json!({}),
+            Value::Null,
+            None,
+            "instance_credentials_elsewhere",
+        );
         plant(self, rng, 38.02, &db_elsewhere, "s3.amazonaws.com", "ListBuckets", json!({}), Value::Null, None, "");
         let mut netadmin_elsewhere = cast.netadmin.clone();
         netadmin_elsewhere.ip = a.ip.clone();
-        plant(self, rng, 38.2, &netadmin_elsewhere, "ec2.amazonaws.com", "DescribeNetworkAcls", json!({}), Value::Null, None, "new_source_ip_for_principal");
-        plant(self, rng, 38.21, &netadmin_elsewhere, "s3.amazonaws.com", "ListBuckets", json!({}), Value::Null, None, "");
+        plant(
+            self,
+            rng,
+            38.2,
+            &netadmin_elsewhere,
+            "ec2.amazonaws.com",
+            "DescribeNetworkAcls",
+            json!({}),
+            Value::Null,
+            None,
+            "new_source_ip_for_principal",
+        );
+        plant(
+            self,
+            rng,
+            38.21,
+            &netadmin_elsewhere,
+            "s3.amazonaws.com",
+            "ListBuckets",
+            json!({}),
+            Value::Null,
+            None,
+            "",
+        );
         // Housekeeping the trail hunt must leave alone: a data-events trail set up with its
         // selectors, and a trail widened to every region.
         let trail_arn = format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/s3-data-audit");
         let n = &cast.netadmin;
-        plant(self, rng, 12.0, n, "cloudtrail.amazonaws.com", "CreateTrail", json!({"name": "s3-data-audit", "s3BucketName": "a1-cloudtrail-data", "isMultiRegionTrail": false}),
-            json!({"name": "s3-data-audit", "trailARN": trail_arn, "s3BucketName": "a1-cloudtrail-data"}), None, "trail_set_up");
-        plant(self, rng, 12.001, n, "cloudtrail.amazonaws.com", "PutEventSelectors",
+        plant(
+            self,
+            rng,
+            12.0,
+            n,
+            "cloudtrail.amazonaws.com",
+            "CreateTrail",
+            json!({"name": "s3-data-audit", "s3BucketName": "a1-cloudtrail-data", "isMultiRegionTrail": false}),
+            json!({"name": "s3-data-audit", "trailARN": trail_arn, "s3BucketName": "a1-cloudtrail-data"}),
+            None,
+            "trail_set_up",
+        );
+        plant(
+            self,
+            rng,
+            12.001,
+            n,
+            "cloudtrail.amazonaws.com",
+            "PutEventSelectors",
             json!({"trailName": "s3-data-audit", "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": false, "dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::a1-backups/"]}], "excludeManagementEventSources": []}]}),
-            json!({"trailARN": trail_arn}), None, "trail_set_up_selectors");
-        plant(self, rng, 12.002, n, "cloudtrail.amazonaws.com", "StartLogging", json!({"name": "s3-data-audit"}), Value::Null, None, "");
-        plant(self, rng, 12.1, n, "cloudtrail.amazonaws.com", "UpdateTrail", json!({"name": "management-events", "isMultiRegionTrail": true, "includeGlobalServiceEvents": true}),
-            json!({"name": "management-events", "isMultiRegionTrail": true}), None, "trail_widened");
+            json!({"trailARN": trail_arn}),
+            None,
+            "trail_set_up_selectors",
+        );
+        plant(
+            self,
+            rng,
+            12.002,
+            n,
+            "cloudtrail.amazonaws.com",
+            "StartLogging",
+            json!({"name": "s3-data-audit"}),
+            Value::Null,
+            None,
+            "",
+        );
+        plant(
+            self,
+            rng,
+            12.1,
+            n,
+            "cloudtrail.amazonaws.com",
+            "UpdateTrail",
+            json!({"name": "management-events", "isMultiRegionTrail": true, "includeGlobalServiceEvents": true}),
+            json!({"name": "management-events", "isMultiRegionTrail": true}),
+            None,
+            "trail_widened",
+        );
         // More of dev-temp's hold: the new user put in the administrators' group, the bucket
         // copied out, a key pair for later instances, alice's MFA removed, an instance started in
         // a region nobody uses, and a call with another tool.
-        plant(self, rng, 36.27, a, "iam.amazonaws.com", "AddUserToGroup", json!({"userName": "svc-backup", "groupName": "Admins"}), Value::Null, None, "user_added_to_group");
+        plant(
+            self,
+            rng,
+            36.27,
+            a,
+            "iam.amazonaws.com",
+            "AddUserToGroup",
+            json!({"userName": "svc-backup", "groupName": "Admins"}),
+            Value::Null,
+            None,
+            "user_added_to_group",
+        );
         for i in 0..25 {
             let key = format!("backups/2026-03-0{}/db-dump-{i:02}.sql.gz", 1 + i % 9);
-            plant(self, rng, 36.6 + i as f64 * 0.002, &new_user, "s3.amazonaws.com", "GetObject",
-                json!({"bucketName": "a1-backups", "key": key, "Host": "a1-backups.s3.amazonaws.com"}), Value::Null, None, if i == 0 { "s3_bulk_download" } else { "" });
+            plant(
+                self,
+                rng,
+                36.6 + i as f64 * 0.002,
+                &new_user,
+                "s3.amazonaws.com",
+                "GetObject",
+                json!({"bucketName": "a1-backups", "key": key, "Host": "a1-backups.s3.amazonaws.com"}),
+                Value::Null,
+                None,
+                if i == 0 { "s3_bulk_download" } else { "" },
+            );
             let last = self.events.last_mut().expect("just planted");
             last.value["eventCategory"] = json!("Data");
             last.value["managementEvent"] = json!(false);
             last.value["resources"] = json!([{"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::a1-backups/{key}")}, {"accountId": ACCT_A, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::a1-backups"}]);
         }
-        plant(self, rng, 37.85, a, "ec2.amazonaws.com", "ImportKeyPair", json!({"keyName": "ops-maint", "publicKeyMaterial": "<sensitiveDataRemoved>"}),
-            json!({"keyName": "ops-maint", "keyFingerprint": "1f:51:ae:28:bf:89:e9:d8:1f:25:5d:37:2d:7d:b8:ca", "keyPairId": "key-0a1000000000maint"}), None, "ssh_key_imported");
-        plant(self, rng, 37.8, a, "iam.amazonaws.com", "DeactivateMFADevice", json!({"userName": "alice", "serialNumber": format!("arn:aws:iam::{ACCT_A}:mfa/alice")}),
-            Value::Null, None, "mfa_device_removed");
-        plant(self, rng, 37.9, a, "ec2.amazonaws.com", "RunInstances",
+        plant(
+            self,
+            rng,
+            37.85,
+            a,
+            "ec2.amazonaws.com",
+            "ImportKeyPair",
+            json!({"keyName": "ops-maint", "publicKeyMaterial": "<sensitiveDataRemoved>"}),
+            json!({"keyName": "ops-maint", "keyFingerprint": "1f:51:ae:28:bf:89:e9:d8:1f:25:5d:37:2d:7d:b8:ca", "keyPairId": "key-0a1000000000maint"}),
+            None,
+            "ssh_key_imported",
+        );
+        plant(
+            self,
+            rng,
+            37.8,
+            a,
+            "iam.amazonaws.com",
+            "DeactivateMFADevice",
+            json!({"userName": "alice", "serialNumber": format!("arn:aws:iam::{ACCT_A}:mfa/alice")}),
+            Value::Null,
+            None,
+            "mfa_device_removed",
+        );
+        plant(
+            self,
+            rng,
+            37.9,
+            a,
+            "ec2.amazonaws.com",
+            "RunInstances",
             json!({"instancesSet": {"items": [{"imageId": "ami-0c1a7f89451184c8b", "minCount": 4, "maxCount": 4}]}, "instanceType": "g5.12xlarge", "keyName": "ops-maint"}),
-            json!({"instancesSet": {"items": [{"instanceId": "i-0aps0000000000001", "instanceType": "g5.12xlarge"}]}}), None, "new_region_for_principal");
+            json!({"instancesSet": {"items": [{"instanceId": "i-0aps0000000000001", "instanceType": "g5.12xlarge"}]}}),
+            None,
+            "new_region_for_principal",
+        );
         if let Some(last) = self.events.last_mut() {
             last.region = "ap-southeast-2";
             last.value["awsRegion"] = json!("ap-southeast-2");
         }
         let mut other_tool = a.clone();
         other_tool.ua = "python-requests/2.31.0".into();
-        plant(self, rng, 37.95, &other_tool, "s3.amazonaws.com", "ListBuckets", json!({}), Value::Null, None, "new_user_agent_for_principal");
+        plant(
+            self,
+            rng,
+            37.95,
+            &other_tool,
+            "s3.amazonaws.com",
+            "ListBuckets",
+            json!({}),
+            Value::Null,
+            None,
+            "new_user_agent_for_principal",
+        );
         // Persistence and impact beyond IAM users: a managed policy's new default version, a
         // federation token, a Roles Anywhere trust anchor, a Lambda function opened to anyone,
         // Windows passwords fetched, model access bought, logs deleted, the backups deleted, and
         // the intern locked out.
         let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-        plant(self, rng, 36.22, a, "iam.amazonaws.com", "CreatePolicyVersion",
+        plant(
+            self,
+            rng,
+            36.22,
+            a,
+            "iam.amazonaws.com",
+            "CreatePolicyVersion",
             json!({"policyArn": format!("arn:aws:iam::{ACCT_A}:policy/ops-readonly"), "policyDocument": everything, "setAsDefault": true}),
-            json!({"policyVersion": {"versionId": "v4", "isDefaultVersion": true}}), None, "policy_version_switched");
-        plant(self, rng, 36.45, &new_user, "sts.amazonaws.com", "GetFederationToken", json!({"name": "svc", "durationSeconds": 129600, "policy": everything}),
-            json!({"federatedUser": {"federatedUserId": format!("{ACCT_A}:svc"), "arn": format!("arn:aws:sts::{ACCT_A}:federated-user/svc")}}), None, "federation_token_issued");
+            json!({"policyVersion": {"versionId": "v4", "isDefaultVersion": true}}),
+            None,
+            "policy_version_switched",
+        );
+        plant(
+            self,
+            rng,
+            36.45,
+            &new_user,
+            "sts.amazonaws.com",
+            "GetFederationToken",
+            json!({"name": "svc", "durationSeconds": 129600, "policy": everything}),
+            json!({"federatedUser": {"federatedUserId": format!("{ACCT_A}:svc"), "arn": format!("arn:aws:sts::{ACCT_A}:federated-user/svc")}}),
+            None,
+            "federation_token_issued",
+        );
         for i in 0..3 {
             let instance = ["i-0a100000000win001", "i-0a100000000win002", "i-0a100000000win003"][i];
-            plant(self, rng, 36.52 + i as f64 * 0.003, &new_user, "ec2.amazonaws.com", "GetPasswordData", json!({"instanceId": instance}),
-                Value::Null, if i == 0 { None } else { Some(("Client.UnauthorizedOperation", "You are not authorized to perform this operation.".to_string())) },
-                if i == 0 { "password_data_retrieved" } else { "" });
+            plant(
+                self,
+                rng,
+                36.52 + i as f64 * 0.003,
+                &new_user,
+                "ec2.amazonaws.com",
+                "GetPasswordData",
+                json!({"instanceId": instance}),
+                Value::Null,
+                if i == 0 {
+                    None
+                } else {
+                    Some((
+                        "Client.UnauthorizedOperation",
+                        "You are not authorized to perform this operation.".to_string(),
+                    ))
+                },
+                if i == 0 { "password_data_retrieved" } else { "" },
+            );
         }
-        plant(self, rng, 37.05, a, "lambda.amazonaws.com", "AddPermission20150331v2",
+        plant(
+            self,
+            rng,
+            37.05,
+            a,
+            "lambda.amazonaws.com",
+            "AddPermission20150331v2",
             json!({"functionName": "billing-export", "statementId": "public-invoke", "action": "lambda:InvokeFunction", "principal": "*"}),
-            json!({"statement": "{\"Sid\":\"public-invoke\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"lambda:InvokeFunction\"}"}), None, "lambda_backdoor");
-        plant(self, rng, 37.06, a, "rolesanywhere.amazonaws.com", "CreateTrustAnchor",
+            json!({"statement": "{\"Sid\":\"public-invoke\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"lambda:InvokeFunction\"}"}),
+            None,
+            "lambda_backdoor",
+        );
+        plant(
+            self,
+            rng,
+            37.06,
+            a,
+            "rolesanywhere.amazonaws.com",
+            "CreateTrustAnchor",
             json!({"name": "partner-ca", "enabled": true, "source": {"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----"}}}),
-            json!({"trustAnchor": {"name": "partner-ca", "trustAnchorId": "0a1b2c3d-4e5f-4000-8000-0000000000ca"}}), None, "rolesanywhere_trust_anchor");
-        plant(self, rng, 37.25, a, "logs.amazonaws.com", "DeleteLogGroup", json!({"logGroupName": "/aws/vpc/flow-logs-a1"}), Value::Null, None, "dns_and_log_groups_deleted");
-        plant(self, rng, 37.5, &new_user, "bedrock.amazonaws.com", "PutUseCaseForModelAccess", json!({"formData": "HIDDEN_DUE_TO_SECURITY_REASONS"}), Value::Null, None, "model_access_enabled");
+            json!({"trustAnchor": {"name": "partner-ca", "trustAnchorId": "0a1b2c3d-4e5f-4000-8000-0000000000ca"}}),
+            None,
+            "rolesanywhere_trust_anchor",
+        );
+        plant(
+            self,
+            rng,
+            37.25,
+            a,
+            "logs.amazonaws.com",
+            "DeleteLogGroup",
+            json!({"logGroupName": "/aws/vpc/flow-logs-a1"}),
+            Value::Null,
+            None,
+            "dns_and_log_groups_deleted",
+        );
+        plant(
+            self,
+            rng,
+            37.5,
+            &new_user,
+            "bedrock.amazonaws.com",
+            "PutUseCaseForModelAccess",
+            json!({"formData": "HIDDEN_DUE_TO_SECURITY_REASONS"}),
+            Value::Null,
+            None,
+            "model_access_enabled",
+        );
         for i in 0..3 {
-            plant(self, rng, 37.51 + i as f64 * 0.002, &new_user, "bedrock.amazonaws.com", "InvokeModel",
-                json!({"modelId": "anthropic.claude-3-sonnet-20240229-v1:0"}), Value::Null, None, "");
+            plant(
+                self,
+                rng,
+                37.51 + i as f64 * 0.002,
+                &new_user,
+                "bedrock.amazonaws.com",
+                "InvokeModel",
+                json!({"modelId": "anthropic.claude-3-sonnet-20240229-v1:0"}),
+                Value::Null,
+                None,
+                "",
+            );
             if let Some(last) = self.events.last_mut() {
                 last.value["eventCategory"] = json!("Data");
                 last.value["managementEvent"] = json!(false);
@@ -830,38 +1506,144 @@ impl Planted {
         }
         for i in 0..22 {
             let key = format!("backups/2026-03-0{}/db-dump-{i:02}.sql.gz", 1 + i % 9);
-            plant(self, rng, 37.7 + i as f64 * 0.002, &new_user, "s3.amazonaws.com", "DeleteObject",
-                json!({"bucketName": "a1-backups", "key": key, "Host": "a1-backups.s3.amazonaws.com"}), Value::Null, None, if i == 0 { "s3_mass_deletion" } else { "" });
+            plant(
+                self,
+                rng,
+                37.7 + i as f64 * 0.002,
+                &new_user,
+                "s3.amazonaws.com",
+                "DeleteObject",
+                json!({"bucketName": "a1-backups", "key": key, "Host": "a1-backups.s3.amazonaws.com"}),
+                Value::Null,
+                None,
+                if i == 0 { "s3_mass_deletion" } else { "" },
+            );
             let last = self.events.last_mut().expect("just planted");
             last.value["eventCategory"] = json!("Data");
             last.value["managementEvent"] = json!(false);
         }
-        plant(self, rng, 37.96, a, "iam.amazonaws.com", "UpdateAccessKey", json!({"userName": "intern", "accessKeyId": "AKIA1111INTERN000007", "status": "Inactive"}),
-            Value::Null, None, "account_access_removed");
-        plant(self, rng, 37.97, a, "iam.amazonaws.com", "DeleteLoginProfile", json!({"userName": "intern"}), Value::Null, None, "");
+        plant(
+            self,
+            rng,
+            37.96,
+            a,
+            "iam.amazonaws.com",
+            "UpdateAccessKey",
+            json!({"userName": "intern", "accessKeyId": "AKIA1111INTERN000007", "status": "Inactive"}),
+            Value::Null,
+            None,
+            "account_access_removed",
+        );
+        plant(
+            self,
+            rng,
+            37.97,
+            a,
+            "iam.amazonaws.com",
+            "DeleteLoginProfile",
+            json!({"userName": "intern"}),
+            Value::Null,
+            None,
+            "",
+        );
         // The deployment role the automation assumes every two hours, and then the new user.
         let deployer = format!("arn:aws:iam::{ACCT_A}:role/ci-deployer");
         let assume = |session: &str| json!({"roleArn": deployer, "roleSessionName": session, "durationSeconds": 3600});
         let assumed = |rid: &str| json!({"credentials": {"accessKeyId": format!("ASIA1111DEPLOY{rid}"), "expiration": "Mar 11, 2026 2:00:00 PM"}, "assumedRoleUser": {"arn": format!("arn:aws:sts::{ACCT_A}:assumed-role/ci-deployer/deploy")}});
         for k in 0..17 {
-            plant(self, rng, 1.5 + k as f64 * 2.0, &cast.automation, "sts.amazonaws.com", "AssumeRole", assume("deploy"), assumed(&format!("{k:06}")), None, "");
+            plant(
+                self,
+                rng,
+                1.5 + k as f64 * 2.0,
+                &cast.automation,
+                "sts.amazonaws.com",
+                "AssumeRole",
+                assume("deploy"),
+                assumed(&format!("{k:06}")),
+                None,
+                "",
+            );
         }
-        plant(self, rng, 37.35, &new_user, "sts.amazonaws.com", "AssumeRole", assume("svc"), assumed("SVC001"), None, "role_assumed_by_new_principal");
+        plant(
+            self,
+            rng,
+            37.35,
+            &new_user,
+            "sts.amazonaws.com",
+            "AssumeRole",
+            assume("svc"),
+            assumed("SVC001"),
+            None,
+            "role_assumed_by_new_principal",
+        );
         // On the first morning the account owner, as root, sets up an audit trail and looks
         // around: expected, and no finding of the root hunt.
         let mut owner = root.clone();
         owner.ip = "198.18.10.4".into();
         let audit_arn = format!("arn:aws:cloudtrail:us-east-1:{ACCT_A}:trail/org-audit");
-        plant(self, rng, 0.3, &owner, "cloudtrail.amazonaws.com", "CreateTrail", json!({"name": "org-audit", "s3BucketName": "a1-org-audit", "isMultiRegionTrail": true}),
-            json!({"name": "org-audit", "trailARN": audit_arn, "isMultiRegionTrail": true}), None, "root_trail_set_up");
-        plant(self, rng, 0.301, &owner, "cloudtrail.amazonaws.com", "StartLogging", json!({"name": audit_arn}), Value::Null, None, "");
+        plant(
+            self,
+            rng,
+            0.3,
+            &owner,
+            "cloudtrail.amazonaws.com",
+            "CreateTrail",
+            json!({"name": "org-audit", "s3BucketName": "a1-org-audit", "isMultiRegionTrail": true}),
+            json!({"name": "org-audit", "trailARN": audit_arn, "isMultiRegionTrail": true}),
+            None,
+            "root_trail_set_up",
+        );
+        plant(
+            self,
+            rng,
+            0.301,
+            &owner,
+            "cloudtrail.amazonaws.com",
+            "StartLogging",
+            json!({"name": audit_arn}),
+            Value::Null,
+            None,
+            "",
+        );
         plant(self, rng, 0.31, &owner, "ec2.amazonaws.com", "DescribeRegions", json!({}), Value::Null, None, "");
         // The watchers switched off: Config's recorder stopped, GuardDuty disabled, and an attempt
         // to take the account out of its organization, refused.
-        plant(self, rng, 37.42, a, "config.amazonaws.com", "StopConfigurationRecorder", json!({"configurationRecorderName": "default"}), Value::Null, None, "security_services_disabled");
-        plant(self, rng, 37.43, a, "guardduty.amazonaws.com", "UpdateDetector", json!({"detectorId": "0ab1c2d3e4f5a6b7c8d9e0f1a2b3c4d5", "enable": false}), Value::Null, None, "");
-        plant(self, rng, 37.44, a, "organizations.amazonaws.com", "LeaveOrganization", json!({}), Value::Null,
-            Some(("AccessDeniedException", "You don't have permissions to access this resource.".to_string())), "");
+        plant(
+            self,
+            rng,
+            37.42,
+            a,
+            "config.amazonaws.com",
+            "StopConfigurationRecorder",
+            json!({"configurationRecorderName": "default"}),
+            Value::Null,
+            None,
+            "security_services_disabled",
+        );
+        plant(
+            self,
+            rng,
+            37.43,
+            a,
+            "guardduty.amazonaws.com",
+            "UpdateDetector",
+            json!({"detectorId": "0ab1c2d3e4f5a6b7c8d9e0f1a2b3c4d5", "enable": false}),
+            Value::Null,
+            None,
+            "",
+        );
+        plant(
+            self,
+            rng,
+            37.44,
+            a,
+            "organizations.amazonaws.com",
+            "LeaveOrganization",
+            json!({}),
+            Value::Null,
+            Some(("AccessDeniedException", "You don't have permissions to access this resource.".to_string())),
+            "",
+        );
         // A flow log that is configured but cannot deliver: its bucket policy refuses the service.
         let delivery = Actor {
             arn: String::new(),
@@ -876,9 +1658,22 @@ impl Planted {
         };
         for n in 0..12 {
             let hour = 1.0 + n as f64 * 4.0;
-            let key = format!("AWSLogs/{ACCT_A}/vpcflowlogs/us-east-1/2026/03/{:02}/{ACCT_A}_vpcflowlogs_us-east-1_fl-0a1000000000arch_{n:04}.log.gz", 10 + (hour as i64) / 24);
-            plant(self, rng, hour, &delivery, "s3.amazonaws.com", "PutObject", json!({"bucketName": UNDELIVERED_BUCKET, "key": key, "x-amz-acl": "bucket-owner-full-control", "Host": format!("{UNDELIVERED_BUCKET}.s3.amazonaws.com")}),
-                Value::Null, Some(("AccessDenied", "Access Denied".to_string())), if n == 0 { "flow_log_delivery_failures" } else { "" });
+            let key = format!(
+                "AWSLogs/{ACCT_A}/vpcflowlogs/us-east-1/2026/03/{:02}/{ACCT_A}_vpcflowlogs_us-east-1_fl-0a1000000000arch_{n:04}.log.gz",
+                10 + (hour as i64) / 24
+            );
+            plant(
+                self,
+                rng,
+                hour,
+                &delivery,
+                "s3.amazonaws.com",
+                "PutObject",
+                json!({"bucketName": UNDELIVERED_BUCKET, "key": key, "x-amz-acl": "bucket-owner-full-control", "Host": format!("{UNDELIVERED_BUCKET}.s3.amazonaws.com")}),
+                Value::Null,
+                Some(("AccessDenied", "Access Denied".to_string())),
+                if n == 0 { "flow_log_delivery_failures" } else { "" },
+            );
             let last = self.events.last_mut().expect("just planted");
             last.value["userIdentity"] = json!({"type": "AWSService", "invokedBy": "delivery.logs.amazonaws.com"});
             last.value["eventCategory"] = json!("Data");
