@@ -9,6 +9,7 @@
 //! ([`crate::correlate::stored`]). What reads this machine's files outside the lake's tables (the
 //! full-text index behind `search()`) cannot run there and says so.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use ballista::prelude::SessionContextExt;
@@ -31,7 +32,10 @@ impl log::Log for StderrLog {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_micros() as i64)
                 .unwrap_or(0);
-            eprintln!("{} {} {}: {}", crate::time::fmt_time(now), r.level(), r.target(), r.args());
+            // A log line may quote a query or evidence: screened like every text for a terminal;
+            // a closed stderr is ignored.
+            let line = format!("{} {} {}: {}", crate::time::fmt_time(now), r.level(), r.target(), r.args());
+            let _ = writeln!(std::io::stderr(), "{}", crate::output::screen_text(&line));
         }
     }
     fn flush(&self) {}

@@ -30,9 +30,12 @@ pub struct Limits {
     pub pending_bytes: u64,
     /// One CloudTrail record (or another element of a JSON array), at most (`TRAILFLOW_MAX_RECORD`).
     pub record_bytes: usize,
-    /// A JSON document that is read whole (an inventory snapshot, a log envelope), at most
-    /// (`TRAILFLOW_MAX_DOCUMENT`). `{"Records":[...]}` files are streamed record by record and
-    /// have no such bound.
+    /// A JSON document that is read whole (a log envelope, an object of no known shape), at most
+    /// (`TRAILFLOW_MAX_DOCUMENT`). `{"Records":[...]}` files and inventory (`describe-*` output,
+    /// AWS Config files) are streamed record by record and have no such bound. By default the
+    /// decoders' share of the memory (three eighths of what [`FIXED_MEMORY`] leaves) divided
+    /// among the decoder threads, each of which holds one document at most: 256 MiB at most,
+    /// 16 MiB at least.
     pub document_bytes: usize,
     /// One line of a text flow log, at most (`TRAILFLOW_MAX_LINE`).
     pub line_bytes: usize,
@@ -63,6 +66,13 @@ impl Limits {
     fn default_pending(&self) -> u64 {
         self.buffer_memory() / 4
     }
+
+    /// A document read whole, when `TRAILFLOW_MAX_DOCUMENT` is not set: see [`Limits::document_bytes`].
+    fn default_document(&self) -> usize {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u64;
+        let share = self.buffer_memory() / 8 * 3 / threads;
+        usize::try_from(share.clamp(16 << 20, 256 << 20)).unwrap_or(256 << 20)
+    }
 }
 
 impl Default for Limits {
@@ -78,7 +88,7 @@ impl Default for Limits {
             expansion: 1100,
             expansion_floor: 16 << 30,
         };
-        Limits { pending_bytes: limits.default_pending(), ..limits }
+        Limits { pending_bytes: limits.default_pending(), document_bytes: limits.default_document(), ..limits }
     }
 }
 
@@ -106,7 +116,8 @@ impl Limits {
             pending_bytes: read("TRAILFLOW_MAX_PENDING", true)?
                 .unwrap_or_else(|| Limits { ingest_memory, ..d }.default_pending()),
             record_bytes: read("TRAILFLOW_MAX_RECORD", true)?.map_or(d.record_bytes, to_usize),
-            document_bytes: read("TRAILFLOW_MAX_DOCUMENT", true)?.map_or(d.document_bytes, to_usize),
+            document_bytes: read("TRAILFLOW_MAX_DOCUMENT", true)?
+                .map_or_else(|| Limits { ingest_memory, ..d }.default_document(), to_usize),
             line_bytes: read("TRAILFLOW_MAX_LINE", true)?.map_or(d.line_bytes, to_usize),
             expansion: read("TRAILFLOW_MAX_EXPANSION", false)?.unwrap_or(d.expansion),
             expansion_floor: d.expansion_floor,
@@ -140,6 +151,60 @@ pub const MAX_CHAINED_OPERATORS: usize = 2000;
 /// parentheses (`((a OR b) OR c) OR ...`) costs the planner as much as one long chain (8,000
 /// terms planned for over a minute). The largest built-in query holds a few hundred.
 pub const MAX_TOTAL_OPERATORS: usize = 4000;
+
+/// How deep expressions may nest in a parsed statement, and how many it may hold in all: the
+/// text's bounds ([`check_nesting`]) allow a chain of [`MAX_CHAINED_OPERATORS`] in
+/// [`MAX_EXPRESSION_DEPTH`] brackets, and nothing past them whatever way the text was written
+/// (escapes, quoting, comments the text scan does not know).
+pub const MAX_TREE_DEPTH: usize = MAX_CHAINED_OPERATORS + MAX_EXPRESSION_DEPTH;
+pub const MAX_TREE_EXPRESSIONS: usize = 4 * MAX_TOTAL_OPERATORS + 10_000;
+
+/// Check a parsed statement as [`check_nesting`] checks its text: the expressions' depth and
+/// number, counted on the tree the planner would be given.
+pub fn check_tree(statement: &datafusion::sql::parser::Statement) -> Result<()> {
+    use datafusion::sql::parser::Statement;
+    use datafusion::sql::sqlparser::ast::{Expr, Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Depth {
+        depth: usize,
+        count: usize,
+    }
+    impl Visitor for Depth {
+        type Break = String;
+        fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<String> {
+            self.depth += 1;
+            self.count += 1;
+            if self.depth > MAX_TREE_DEPTH {
+                return ControlFlow::Break(format!("SQL nests expressions more than {MAX_TREE_DEPTH} deep"));
+            }
+            if self.count > MAX_TREE_EXPRESSIONS {
+                return ControlFlow::Break(format!(
+                    "SQL holds more than {MAX_TREE_EXPRESSIONS} expressions: use IN (...) or split it up"
+                ));
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<String> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Depth { depth: 0, count: 0 };
+    let mut statement = statement;
+    loop {
+        match statement {
+            Statement::Explain(e) => statement = &e.statement,
+            Statement::Statement(s) => {
+                return match s.visit(&mut v) {
+                    ControlFlow::Break(why) => Err(Error::Invalid(why)),
+                    ControlFlow::Continue(()) => Ok(()),
+                };
+            }
+            // Not a query (refused as such by the read-only options).
+            _ => return Ok(()),
+        }
+    }
+}
 
 /// Check how deeply a user's text nests, without parsing it (so that the check itself cannot run
 /// out of stack): brackets outside quotes and comments, and with `sql`, runs of binary operators
@@ -246,6 +311,27 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_statements_are_bounded_too() {
+        use datafusion::sql::parser::DFParserBuilder;
+        let parse = |sql: &str| {
+            DFParserBuilder::new(sql).with_recursion_limit(usize::MAX / 2).build().unwrap().parse_statements().unwrap()
+        };
+        let chain = |n: usize| (0..n).map(|i| format!("x = {i}")).collect::<Vec<_>>().join(" OR ");
+        let fine = parse(&format!("SELECT 1 FROM t WHERE {}", chain(1000)));
+        assert!(check_tree(&fine[0]).is_ok());
+        // Deeper than the text's bounds allow: refused on the tree, whatever the text looked like.
+        let deep = parse(&format!("SELECT 1 FROM t WHERE {}", chain(MAX_TREE_DEPTH + 10)));
+        let e = check_tree(&deep[0]).unwrap_err().to_string();
+        assert!(e.contains("deep"), "{e}");
+        let explained = parse(&format!("EXPLAIN SELECT 1 FROM t WHERE {}", chain(MAX_TREE_DEPTH + 10)));
+        assert!(check_tree(&explained[0]).is_err());
+        // Many expressions side by side, none deep.
+        let wide = (0..=MAX_TREE_EXPRESSIONS).map(|i| format!("{i}")).collect::<Vec<_>>().join(", ");
+        let wide = parse(&format!("SELECT {wide}"));
+        assert!(check_tree(&wide[0]).unwrap_err().to_string().contains("expressions"));
+    }
 
     #[test]
     fn operator_chains_are_bounded_however_they_hide() {

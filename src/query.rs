@@ -361,6 +361,12 @@ pub fn read_only() -> SQLOptions {
 /// not a stack overflow).
 pub async fn user_sql(ctx: &SessionContext, sql: &str) -> Result<datafusion::prelude::DataFrame> {
     crate::limits::check_nesting(sql, "SQL", true)?;
+    // And on the tree the planner is given (an error in parsing is the planner's to report).
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    if let Ok(statement) = state.sql_to_statement(sql, &dialect) {
+        crate::limits::check_tree(&statement)?;
+    }
     match ctx.sql_with_options(sql, read_only()).await {
         Ok(df) => Ok(df),
         Err(e) => Err(with_table_suggestion(ctx, e)),

@@ -44,17 +44,26 @@ fn s(v: &Value, key: &str) -> Option<String> {
 
 /// Items of one `describe-*` document. `key` is its top-level key, `value` the array under it.
 pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<InvItem>, String> {
-    let Some(&(_, kind, id_field)) = INVENTORY_KEYS.iter().find(|(k, _, _)| *k == key) else {
-        return Err(format!("unknown inventory key {key}"));
-    };
     let Some(arr) = value.as_array() else {
         return Err(format!("{key} is not an array"));
     };
     let mut out = Vec::new();
-    let mut push = |item: &Value, owner: Option<String>| {
+    for element in arr {
+        out.extend(element_items(key, element, path_region)?);
+    }
+    Ok(out)
+}
+
+/// The items of one element of a `describe-*` array under `key` (a reservation holds several
+/// instances; any other element is one resource). Large documents are read element by element.
+pub fn element_items(key: &str, element: &Value, path_region: Option<&str>) -> Result<Vec<InvItem>, String> {
+    let Some(&(_, kind, id_field)) = INVENTORY_KEYS.iter().find(|(k, _, _)| *k == key) else {
+        return Err(format!("unknown inventory key {key}"));
+    };
+    let one = |item: &Value, owner: Option<String>| {
         let az = s(item, "AvailabilityZone").or_else(|| item.get("Placement").and_then(|p| s(p, "AvailabilityZone")));
         let region = az.as_deref().and_then(crate::aws::region_of_az).or(path_region.map(str::to_string));
-        out.push(InvItem {
+        InvItem {
             kind,
             resource_id: s(item, id_field),
             account_id: s(item, "OwnerId").or(owner),
@@ -65,21 +74,20 @@ pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<
             }),
             item: item.to_string(),
             captured: None,
-        });
+        }
     };
     if key == "Reservations" {
-        for r in arr {
-            let owner = s(r, "OwnerId");
-            for inst in r.get("Instances").and_then(Value::as_array).into_iter().flatten() {
-                push(inst, owner.clone());
-            }
-        }
+        let owner = s(element, "OwnerId");
+        Ok(element
+            .get("Instances")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|inst| one(inst, owner.clone()))
+            .collect())
     } else {
-        for item in arr {
-            push(item, None);
-        }
+        Ok(vec![one(element, None)])
     }
-    Ok(out)
 }
 
 /// The keys AWS Config's items come under: snapshot and history files delivered to S3
@@ -117,42 +125,52 @@ pub fn config_items(items: &Value) -> Result<ConfigItems, String> {
     };
     let mut out = ConfigItems::default();
     for (i, ci) in arr.iter().enumerate() {
-        let Some(&(_, kind)) = s(ci, "resourceType").and_then(|t| CONFIG_TYPES.iter().find(|(c, _)| *c == t)) else {
-            out.skipped += 1;
-            continue;
-        };
-        let configuration = match ci.get("configuration") {
-            Some(Value::String(text)) => serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
-            Some(v) => v.clone(),
-            None => Value::Null,
-        };
-        if !configuration.is_object() {
-            // A deleted resource has no configuration.
-            out.skipped += 1;
-            continue;
+        match config_item(ci) {
+            Ok(Some(item)) => out.items.push(item),
+            Ok(None) => out.skipped += 1,
+            Err(why) => out.rejected.push((i + 1, why)),
         }
-        // Delivered files write the time as text; the API's CLI output (get-resource-config-history,
-        // batch-get-resource-config) as text or, from AWS CLI v1, as epoch seconds.
-        let captured = match ci.get("configurationItemCaptureTime") {
-            Some(Value::String(t)) => crate::time::parse_time(t),
-            Some(Value::Number(n)) => {
-                n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| (f * 1e6).round() as i64)
-            }
-            _ => None,
-        };
-        let Some(captured) = captured else {
-            out.rejected.push((i + 1, "configuration item without a configurationItemCaptureTime".into()));
-            continue;
-        };
-        out.items.push(InvItem {
-            kind,
-            resource_id: s(ci, "resourceId"),
-            account_id: s(ci, "awsAccountId").or_else(|| s(ci, "accountId")),
-            region: s(ci, "awsRegion"),
-            vpc_id: s(&configuration, "vpcId").or_else(|| s(&configuration, "VpcId")),
-            item: configuration.to_string(),
-            captured: Some(captured),
-        });
     }
     Ok(out)
+}
+
+/// One configuration item: `None` when its resource type is not stored or it records a deletion
+/// (no configuration), an error when it cannot be placed in time.
+pub fn config_item(ci: &Value) -> Result<Option<InvItem>, String> {
+    let Some(&(_, kind)) = s(ci, "resourceType").and_then(|t| CONFIG_TYPES.iter().find(|(c, _)| *c == t)) else {
+        return Ok(None);
+    };
+    let configuration = match ci.get("configuration") {
+        Some(Value::String(text)) => serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    if !configuration.is_object() {
+        // A deleted resource has no configuration.
+        return Ok(None);
+    }
+    // Delivered files write the time as text; the API's CLI output (get-resource-config-history,
+    // batch-get-resource-config) as text or, from AWS CLI v1, as epoch seconds.
+    let captured = match ci.get("configurationItemCaptureTime") {
+        Some(Value::String(t)) => crate::time::parse_time(t),
+        Some(Value::Number(n)) => n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| (f * 1e6).round() as i64),
+        _ => None,
+    };
+    let Some(captured) = captured else {
+        return Err("configuration item without a configurationItemCaptureTime".into());
+    };
+    Ok(Some(InvItem {
+        kind,
+        resource_id: s(ci, "resourceId"),
+        account_id: s(ci, "awsAccountId").or_else(|| s(ci, "accountId")),
+        region: s(ci, "awsRegion"),
+        vpc_id: s(&configuration, "vpcId").or_else(|| s(&configuration, "VpcId")),
+        item: configuration.to_string(),
+        captured: Some(captured),
+    }))
+}
+
+/// The kinds inventory is stored as, for reading items back by name.
+pub fn kind_named(name: &str) -> Option<&'static str> {
+    INVENTORY_KEYS.iter().map(|(_, k, _)| *k).chain(CONFIG_TYPES.iter().map(|(_, k)| *k)).find(|k| *k == name)
 }

@@ -3,8 +3,9 @@
 //! A file may hold one document or many (JSON Lines, concatenated documents). The elements of a
 //! top-level array, and of the `Records` or `Events` array of a top-level object (CloudTrail's
 //! `{"Records":[...]}`, event history's `{"Events":[...]}` from `aws cloudtrail lookup-events`),
-//! are handed on one by one as [`Item::Record`]; any other top-level object
-//! is handed on whole as [`Item::Document`]. Only the structure is followed here (strings,
+//! and of the resource arrays of inventory (`describe-*` output's `NetworkAcls`, `Subnets`, ...;
+//! AWS Config's `configurationItems`) are handed on one by one as [`Item::Record`]; any other
+//! top-level object is handed on whole as [`Item::Document`]. Only the structure is followed here (strings,
 //! brackets, commas, colons); the text of each item is checked by the caller's parser, so a record
 //! that is well-formed but invalid (a `NaN`, a bad literal) is rejected alone.
 //!
@@ -18,6 +19,7 @@
 
 use std::io::BufRead;
 
+use crate::decode::inventory::{CONFIG_KEYS, INVENTORY_KEYS};
 use crate::limits::MAX_JSON_DEPTH;
 
 /// The array a record was an element of.
@@ -32,6 +34,12 @@ pub enum Container {
     /// The `events` array of a top-level object: CloudWatch Logs (`filter-log-events`,
     /// `get-log-events`), each element a log event whose `message` is the record.
     LogEvents,
+    /// The array of a `describe-*` output under this key (`NetworkAcls`, `Subnets`, ...): each
+    /// element one resource (a reservation of `Reservations`, its instances).
+    Inventory(&'static str),
+    /// The `configurationItems` (or `baseConfigurationItems`) of an AWS Config snapshot, history
+    /// file or API output: each element one configuration item.
+    Config,
 }
 
 /// What the splitter hands on.
@@ -39,7 +47,7 @@ pub enum Item<'a> {
     /// An element of a top-level array or of a top-level `Records` or `Events` array: its text,
     /// the line it starts on, its position in the array (1-based), and which array it was in.
     Record { text: &'a [u8], line: u64, index: u64, from: Container },
-    /// A whole top-level object that holds no `Records` array, and its position among the file's
+    /// A whole top-level object that holds no array of records or resources, and its position among the file's
     /// top-level values (1-based).
     Document { text: &'a [u8], line: u64, index: u64 },
     /// A value that could not be taken: where it starts, its position when it is an array element
@@ -163,6 +171,20 @@ type Io<T> = std::io::Result<T>;
 /// `events` (`aws logs filter-log-events` / `get-log-events`).
 const RECORD_ARRAYS: [(&[u8], Container); 3] =
     [(b"\"Records\"", Container::Records), (b"\"Events\"", Container::Events), (b"\"events\"", Container::LogEvents)];
+
+/// The array a top-level key (with its quotes, as written) holds records or resources in, if any:
+/// inventory is read element by element too, so that a large snapshot is never held whole.
+fn array_of_key(key: &[u8]) -> Option<Container> {
+    let bare = key.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    RECORD_ARRAYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, c)| *c)
+        .or_else(|| {
+            INVENTORY_KEYS.iter().find(|(k, _, _)| k.as_bytes() == bare).map(|(k, _, _)| Container::Inventory(k))
+        })
+        .or_else(|| CONFIG_KEYS.iter().any(|k| k.as_bytes() == bare).then_some(Container::Config))
+}
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -629,16 +651,25 @@ impl Scanner<'_> {
             }
             first = false;
             // A key.
+            // The key is read into a capture of its own when the document's is past its bound
+            // (its text no longer kept), so that a record array after a large member is still
+            // found (and streamed) rather than lost with the document.
+            let outgrown = self.cap.over || !self.cap.on;
+            let doc = outgrown
+                .then(|| std::mem::replace(&mut self.cap, Cap { buf: Vec::new(), on: true, limit: 64, over: false }));
             let key_start = self.cap.buf.len();
             self.bump(b'"');
             self.line_start = false;
-            match self.string()? {
+            let end = self.string()?;
+            let records = self.cap.buf.get(key_start..).filter(|_| !self.cap.over).and_then(array_of_key);
+            if let Some(doc) = doc {
+                self.cap = doc;
+            }
+            match end {
                 End::Done => {}
                 End::Eof => return cut(self, f, streamed),
                 End::Broken(why) => return broken(self, f, why, streamed),
             }
-            let key = self.cap.buf.get(key_start..);
-            let records = RECORD_ARRAYS.iter().find(|(k, _)| !self.cap.over && key == Some(*k)).map(|(_, c)| *c);
             match self.ws()? {
                 Some(b':') => self.bump(b':'),
                 Some(other) => return broken(self, f, format!("{:?} where ':' should be", other as char), streamed),
@@ -648,7 +679,8 @@ impl Scanner<'_> {
                 return cut(self, f, streamed);
             };
             if let Some(container) = records.filter(|_| b == b'[') {
-                // CloudTrail's body: its records one by one; the rest of the object is not kept.
+                // CloudTrail's body (or an inventory's resources): one by one; the rest of the
+                // object is not kept.
                 self.r.consume(1);
                 streamed = true;
                 if !self.array(bounds, container, f)? {
@@ -720,6 +752,33 @@ mod tests {
         // Members around the records are not records.
         let got = run(r#"{"x":{"y":1},"Records":[{"a":1}],"z":2}"#, 1000);
         assert_eq!(got, vec![Got::R(r#"{"a":1}"#.into(), 1, 1)]);
+    }
+
+    #[test]
+    fn inventory_is_streamed_resource_by_resource() {
+        let mut got = Vec::new();
+        let text = "{\"NextToken\": null,\n \"NetworkAcls\": [\n  {\"NetworkAclId\": \"acl-1\"},\n  {\"NetworkAclId\": \"acl-2\"}\n]}\n{\"fileVersion\": \"1.0\", \"configurationItems\": [{\"resourceId\": \"subnet-1\"}]}";
+        let mut r = std::io::BufReader::with_capacity(5, text.as_bytes());
+        // A document bound far smaller than the file: resources are records, bound by `record`.
+        split(&mut r, Bounds { record: 100, document: 20 }, &mut |i| {
+            if let Item::Record { text, line, from, .. } = i {
+                got.push((String::from_utf8_lossy(text).to_string(), line, from));
+            } else {
+                panic!("not a record");
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("{\"NetworkAclId\": \"acl-1\"}".into(), 3, Container::Inventory("NetworkAcls")),
+                ("{\"NetworkAclId\": \"acl-2\"}".into(), 4, Container::Inventory("NetworkAcls")),
+                ("{\"resourceId\": \"subnet-1\"}".into(), 6, Container::Config),
+            ]
+        );
+        // A key that only looks like one (another case, or not an array) is no inventory array.
+        assert_eq!(array_of_key(b"\"networkacls\""), None);
+        assert_eq!(array_of_key(b"\"Subnets\""), Some(Container::Inventory("Subnets")));
     }
 
     #[test]

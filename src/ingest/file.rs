@@ -26,7 +26,7 @@ mod formats;
 mod records;
 
 use formats::{Hashing, PARQUET_MAGIC, decode_parquet, read_digest, starts_with};
-use records::{decode_log_message, decode_record, decode_top};
+use records::{decode_inventory_element, decode_log_message, decode_record, decode_top};
 
 /// Files up to this size are read into memory once (hash and decode from the same bytes); larger
 /// ones are hashed in one streaming pass and decoded in a second.
@@ -42,6 +42,9 @@ pub enum Msg {
     /// CloudTrail rows with each row's deduplication key ([`super::dedup::event_key`]), computed
     /// by the decoder threads rather than by the one writing.
     Events(RecordBatch, Vec<u128>),
+    /// Inventory items of the file named (sent in pieces as a large snapshot is read, so that
+    /// none is held whole by a decoder).
+    Inventory(Arc<str>, Vec<InvItem>),
     Done(Box<FileResult>),
     /// A file whose identical content is already in the lake or earlier in this run: it is named
     /// (in `ingested_files`, as a copy) but not decoded again.
@@ -89,7 +92,12 @@ pub struct FileResult {
     pub last_time: Option<i64>,
     pub accounts: BTreeSet<String>,
     pub regions: BTreeSet<String>,
+    /// Inventory items not yet sent on ([`Msg::Inventory`]).
     pub inventory: Vec<InvItem>,
+    /// The bytes of `inventory`'s item text.
+    pub inventory_bytes: usize,
+    /// Inventory items the file held, sent or not.
+    pub inventory_items: u64,
     pub nacl_events: Vec<NaclEvent>,
     pub digest: bool,
     /// Flow records were rejected because no header line, no `--flow-format` and no
@@ -101,7 +109,7 @@ impl FileResult {
     pub fn status(&self) -> &'static str {
         if self.digest {
             "not_events"
-        } else if self.rows == 0 && self.inventory.is_empty() && self.error_count > 0 {
+        } else if self.rows == 0 && self.inventory_items == 0 && self.error_count > 0 {
             "rejected"
         } else if self.error_count > 0 {
             "partial"
@@ -271,9 +279,19 @@ impl Ctx<'_> {
         }
     }
 
+    /// Send the inventory items held on, to be kept by the run (on disk) until its end.
+    fn flush_inventory(&mut self) {
+        if !self.res.inventory.is_empty() {
+            let items = std::mem::take(&mut self.res.inventory);
+            self.res.inventory_bytes = 0;
+            (self.send)(Msg::Inventory(self.source.clone(), items));
+        }
+    }
+
     fn finish(mut self) -> FileResult {
         self.flush_ct();
         self.flush_flow();
+        self.flush_inventory();
         let mut res = std::mem::take(&mut self.res);
         let mut kinds = Vec::new();
         if let Some(ct) = self.ct.take() {
@@ -291,8 +309,8 @@ impl Ctx<'_> {
             res.records += f.records;
             kinds.push((f.records, Kind::FlowLogs));
         }
-        if !res.inventory.is_empty() {
-            kinds.push((res.inventory.len() as u64, Kind::Inventory));
+        if res.inventory_items > 0 {
+            kinds.push((res.inventory_items, Kind::Inventory));
         }
         if res.digest {
             res.kind = Some(Kind::CloudtrailDigest);
@@ -691,6 +709,8 @@ fn decode_json(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
                 Container::Events => Delivery::EventHistory,
                 Container::TopArray => Delivery::Export,
                 Container::LogEvents => Delivery::CloudWatchLogs,
+                Container::Inventory(key) => return decode_inventory_element(ctx, Some(key), &text, line, index),
+                Container::Config => return decode_inventory_element(ctx, None, &text, line, index),
             };
             decode_record(ctx, &text, Some(line), index, delivery);
         }
@@ -738,14 +758,17 @@ pub fn decode_bytes(name: &str, bytes: Vec<u8>) -> (FileResult, Vec<(&'static st
     let claimed = Claims::default();
     let mut batches = Vec::new();
     let mut result = FileResult::default();
+    let mut inventory = Vec::new();
     let mut send = |m: Msg| match m {
         Msg::Batch(t, b) => batches.push((t, b)),
         Msg::Events(b, _) => batches.push((CLOUDTRAIL, b)),
+        Msg::Inventory(_, items) => inventory.extend(items),
         Msg::Done(r) => result = *r,
         Msg::Copy(_) => {}
         Msg::Error(e) => result.errors.push(e),
     };
     decode_unit(unit, &claimed, &Settings::default(), &mut send);
+    result.inventory = inventory;
     (result, batches)
 }
 

@@ -11,26 +11,35 @@ use crate::nacl::{Entry, as_bool, as_i64, as_str, entries_of, entry_of, get};
 use crate::time::fmt_time;
 
 /// The entries of each ACL the snapshot shows, by (egress, rule number).
-type SnapshotRules = HashMap<String, HashMap<(bool, i64), Entry>>;
+pub type SnapshotRules = HashMap<String, HashMap<(bool, i64), Entry>>;
 
 /// (ACL, egress, rule number) of an entry event.
 type RuleKey = (String, bool, i64);
 
+#[cfg(test)]
 fn snapshot_rules(items: &[InvItem]) -> SnapshotRules {
     let mut out = SnapshotRules::new();
-    for it in items.iter().filter(|i| i.kind == "network_acls") {
-        let Ok(v) = serde_json::from_str::<Value>(&it.item) else {
-            continue;
-        };
-        let Some(acl) = as_str(get(&v, "NetworkAclId")) else {
-            continue;
-        };
-        let rules = out.entry(acl).or_default();
-        for e in entries_of(&v) {
-            rules.insert((e.egress, e.rule_number), e);
-        }
+    for it in items {
+        add_rules(&mut out, it);
     }
     out
+}
+
+/// Add the rules an item shows, if it is an ACL.
+pub fn add_rules(out: &mut SnapshotRules, it: &InvItem) {
+    if it.kind != "network_acls" {
+        return;
+    }
+    let Ok(v) = serde_json::from_str::<Value>(&it.item) else {
+        return;
+    };
+    let Some(acl) = as_str(get(&v, "NetworkAclId")) else {
+        return;
+    };
+    let rules = out.entry(acl).or_default();
+    for e in entries_of(&v) {
+        rules.insert((e.egress, e.rule_number), e);
+    }
 }
 
 /// The entry an entry event writes (`None` for a deletion), and its key.
@@ -62,8 +71,9 @@ fn reflected(rules: &SnapshotRules, key: &RuleKey, rule: &Option<Entry>) -> Opti
     })
 }
 
-/// Infer a snapshot's time. Returns microseconds and the basis, in words.
-pub fn infer(items: &[InvItem], events: &[NaclEvent], newest_event: Option<i64>) -> (i64, String) {
+/// Infer a snapshot's time from the rules it shows ([`add_rules`]). Returns microseconds and the
+/// basis, in words.
+pub fn infer(rules: &SnapshotRules, events: &[NaclEvent], newest_event: Option<i64>) -> (i64, String) {
     let fallback = || match newest_event {
         Some(t) => (t + 1_000_000, "assumed taken after the newest CloudTrail event".to_string()),
         None => (
@@ -71,14 +81,13 @@ pub fn infer(items: &[InvItem], events: &[NaclEvent], newest_event: Option<i64>)
             "no CloudTrail to place it: assumed taken at ingest time".to_string(),
         ),
     };
-    let rules = snapshot_rules(items);
     if rules.is_empty() {
         return fallback();
     }
     let mut judged: Vec<(i64, &str, bool)> = Vec::new();
     for ev in events {
         if let Some((key, rule)) = event_rule(ev)
-            && let Some(r) = reflected(&rules, &key, &rule)
+            && let Some(r) = reflected(rules, &key, &rule)
         {
             judged.push((ev.time, ev.event_name.as_str(), r));
         }
@@ -179,7 +188,7 @@ mod tests {
             ),
             ev(200, "DeleteNetworkAclEntry", r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false}"#),
         ];
-        let (t, basis) = infer(&items, &events, Some(300_000_000));
+        let (t, basis) = infer(&snapshot_rules(&items), &events, Some(300_000_000));
         assert_eq!(t, 101_000_000);
         assert!(basis.contains("not the DeleteNetworkAclEntry"), "{basis}");
     }
@@ -188,7 +197,7 @@ mod tests {
     fn all_reflected_falls_back_to_newest_event() {
         let items = [acl("")];
         let events = [ev(200, "DeleteNetworkAclEntry", r#"{"networkAclId":"acl-1","ruleNumber":100,"egress":false}"#)];
-        let (t, _) = infer(&items, &events, Some(500_000_000));
+        let (t, _) = infer(&snapshot_rules(&items), &events, Some(500_000_000));
         assert_eq!(t, 501_000_000);
     }
 }

@@ -8,6 +8,7 @@ pub mod file;
 pub mod inventory_time;
 pub mod paths;
 pub mod source;
+pub mod spill;
 pub mod summary;
 pub mod writer;
 
@@ -162,6 +163,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
         writer.index = Some(crate::search::Indexer::start(&lake, &run_id)?);
     }
     let mut acc = Accumulated::default();
+    acc.inventory.dir = Some(staging.dir.clone());
     // Flow records without a header line are read in the format given, else in the one format of
     // the CloudWatch Logs flow logs that inventory already in the lake describes.
     let with_format;
@@ -261,6 +263,8 @@ struct Accumulated {
     ignored: u64,
     /// trailflow's own folders the walk left out.
     own_folders: Vec<String>,
+    /// The run's inventory items, on disk until the run's end.
+    inventory: spill::InventorySpill,
 }
 
 /// What the lake held before the run: file contents and reported problems.
@@ -335,6 +339,7 @@ fn pipeline(
             match msg {
                 Msg::Batch(table, batch) => writer.add(table, batch)?,
                 Msg::Events(batch, keys) => writer.add_events(batch, keys)?,
+                Msg::Inventory(source, items) => acc.inventory.add(&source, items)?,
                 Msg::Done(res) => {
                     records += res.records;
                     let rate = records as f64 / started.elapsed().as_secs_f64().max(1e-3);
@@ -367,9 +372,14 @@ fn read_again_with_flow_format(
     if !acc.results.iter().any(|r| plain(r)) {
         return Ok(());
     }
-    let items =
-        acc.results.iter().flat_map(|r| r.inventory.iter()).filter(|i| i.kind == "flow_logs").map(|i| i.item.as_str());
-    let Some(format) = cloudwatch_format_of(items) else { return Ok(()) };
+    let mut flow_logs = Vec::new();
+    acc.inventory.for_each(|_, i| {
+        if i.kind == "flow_logs" {
+            flow_logs.push(i.item);
+        }
+        Ok(())
+    })?;
+    let Some(format) = cloudwatch_format_of(flow_logs.iter().map(String::as_str)) else { return Ok(()) };
     let settings = file::Settings { limits: opts.limits, flow_format: Some(format) };
     for slot in acc.results.iter_mut().filter(|r| plain(r)) {
         claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.file_id);
@@ -386,6 +396,7 @@ fn read_again_with_flow_format(
             match m {
                 Msg::Batch(table, batch) => writer.add(table, batch)?,
                 Msg::Events(batch, keys) => writer.add_events(batch, keys)?,
+                Msg::Inventory(source, items) => acc.inventory.add(&source, items)?,
                 Msg::Done(res) => *slot = res,
                 Msg::Copy(c) => acc.copies.push(c),
                 Msg::Error(e) => acc.loose_errors.push(e),
@@ -452,7 +463,7 @@ fn finish_run(
     lake: &Lake,
     opts: &IngestOptions,
     writer: &mut TableWriter<'_>,
-    acc: Accumulated,
+    mut acc: Accumulated,
     known: &Known,
     run_id: &str,
     summary: &mut Summary,
@@ -476,21 +487,19 @@ fn finish_run(
     summary.errors = errors.len() as u64;
     summary.files_rejected = errors.len() as u64;
     let copies = name_copies(acc.copies, &results, known, summary);
-    let mut inventory: Vec<(String, InvItem)> = Vec::new();
     let mut nacl_events: Vec<NaclEvent> = Vec::new();
     for r in results.iter_mut() {
         let dups = writer.duplicates_by_file.get(&r.source_file).copied().unwrap_or(0);
         count_file(summary, r, dups);
         errors.append(&mut r.errors);
-        inventory.extend(r.inventory.drain(..).map(|i| (r.source_file.clone(), i)));
         nacl_events.append(&mut r.nacl_events);
     }
     summary.files_seen = results.len() as u64 + copies.len() as u64 + summary.files_already_in_lake;
     let last = results.iter().filter_map(|r| r.last_time).max();
     summary.first_time = opt_ts(results.iter().filter_map(|r| r.first_time).min());
     summary.last_time = opt_ts(last);
-    if !inventory.is_empty() {
-        write_inventory(lake, opts, writer, &inventory, nacl_events, last, summary)?;
+    if !acc.inventory.is_empty() {
+        write_inventory(lake, opts, writer, &mut acc.inventory, nacl_events, last, summary)?;
     }
     let again = |r: &FileResult| {
         r.status() == "rejected" && known.rejected.contains(&(r.file_id.clone(), r.source_file.clone()))
@@ -564,63 +573,97 @@ fn count_file(summary: &mut Summary, r: &FileResult, duplicates: u64) {
     *summary.files_by_kind.entry(kind.to_string()).or_default() += 1;
     summary.accounts.extend(r.accounts.iter().cloned());
     summary.regions.extend(r.regions.iter().cloned());
-    if r.rows > 0 || !r.inventory.is_empty() {
+    if r.rows > 0 || r.inventory_items > 0 {
         let info = paths::path_info(&r.source_file);
         summary.accounts.extend(info.account_id);
         summary.regions.extend(info.region);
     }
 }
 
+/// Inventory rows held before they are written out: a large snapshot is written in pieces.
+const INVENTORY_FILE_ROWS: usize = 50_000;
+
+/// Bytes of inventory item text held before the rows are written out.
+const INVENTORY_FILE_BYTES: usize = 16 << 20;
+
 /// The run's inventory, at the time it was taken: given, or inferred from the NACL changes of the
-/// lake and of this run that the snapshot already reflects.
+/// lake and of this run that the snapshot already reflects. Read from where the run kept it, twice
+/// (the rules the snapshot shows, then the rows), and written in pieces.
 fn write_inventory(
     lake: &Lake,
     opts: &IngestOptions,
     writer: &mut TableWriter<'_>,
-    inventory: &[(String, InvItem)],
+    inventory: &mut spill::InventorySpill,
     mut nacl_events: Vec<NaclEvent>,
     newest_in_run: Option<i64>,
     summary: &mut Summary,
 ) -> Result<()> {
     // AWS Config items carry their own capture time; describe-* output is placed as a whole.
-    let undated: Vec<InvItem> =
-        inventory.iter().filter(|(_, i)| i.captured.is_none()).map(|(_, i)| i.clone()).collect();
+    let mut undated = 0u64;
+    let mut rules = inventory_time::SnapshotRules::new();
+    inventory.for_each(|_, i| {
+        if i.captured.is_none() {
+            undated += 1;
+            inventory_time::add_rules(&mut rules, &i);
+        }
+        Ok(())
+    })?;
     let (time, basis) = match opts.inventory_time {
         Some(t) => (t, "given with --inventory-time".to_string()),
-        None if undated.is_empty() => (0, String::new()),
+        None if undated == 0 => (0, String::new()),
         None => {
             let (mut lake_events, lake_newest) = inventory_time::nacl_events(lake)?;
             lake_events.append(&mut nacl_events);
             let newest = lake_newest.into_iter().chain(newest_in_run).max();
-            inventory_time::infer(&undated, &lake_events, newest)
+            inventory_time::infer(&rules, &lake_events, newest)
         }
     };
-    if !undated.is_empty() {
+    drop(rules);
+    if undated > 0 {
         summary.inventory_time = Some(crate::time::fmt_time(time));
         summary.inventory_time_basis = Some(basis.clone());
     }
-    let mut by_day: BTreeMap<String, Vec<InventoryRow<'_>>> = BTreeMap::new();
-    for (file, i) in inventory {
-        let (t, b) = match i.captured {
-            Some(c) => (c, CONFIG_BASIS),
-            None => (time, basis.as_str()),
-        };
-        by_day.entry(partition_of(Some(t))).or_default().push(InventoryRow {
-            snapshot_time: t,
-            snapshot_time_basis: b,
-            kind: i.kind,
-            resource_id: i.resource_id.as_deref(),
-            account_id: i.account_id.as_deref(),
-            region: i.region.as_deref(),
-            vpc_id: i.vpc_id.as_deref(),
-            item: &i.item,
-            source_file: file,
-        });
-    }
-    for (dt, rows) in &by_day {
-        writer.write_file(INVENTORY, dt, vec![batch_of(INVENTORY, rows)?])?;
-    }
-    summary.rows.insert(INVENTORY.to_string(), inventory.len() as u64);
+    // Items by day, written out whenever what is held is a piece's worth.
+    let mut by_day: BTreeMap<String, Vec<(String, InvItem)>> = BTreeMap::new();
+    let (mut held_rows, mut held_bytes) = (0usize, 0usize);
+    let write = |writer: &mut TableWriter<'_>, by_day: &mut BTreeMap<String, Vec<(String, InvItem)>>| -> Result<()> {
+        for (dt, items) in std::mem::take(by_day) {
+            let rows: Vec<InventoryRow<'_>> = items
+                .iter()
+                .map(|(file, i)| {
+                    let (t, b) = match i.captured {
+                        Some(c) => (c, CONFIG_BASIS),
+                        None => (time, basis.as_str()),
+                    };
+                    InventoryRow {
+                        snapshot_time: t,
+                        snapshot_time_basis: b,
+                        kind: i.kind,
+                        resource_id: i.resource_id.as_deref(),
+                        account_id: i.account_id.as_deref(),
+                        region: i.region.as_deref(),
+                        vpc_id: i.vpc_id.as_deref(),
+                        item: &i.item,
+                        source_file: file,
+                    }
+                })
+                .collect();
+            writer.write_file(INVENTORY, &dt, vec![batch_of(INVENTORY, &rows)?])?;
+        }
+        Ok(())
+    };
+    inventory.for_each(|file, i| {
+        held_rows += 1;
+        held_bytes += i.item.len();
+        by_day.entry(partition_of(Some(i.captured.unwrap_or(time)))).or_default().push((file.to_string(), i));
+        if held_rows >= INVENTORY_FILE_ROWS || held_bytes >= INVENTORY_FILE_BYTES {
+            write(writer, &mut by_day)?;
+            (held_rows, held_bytes) = (0, 0);
+        }
+        Ok(())
+    })?;
+    write(writer, &mut by_day)?;
+    summary.rows.insert(INVENTORY.to_string(), inventory.len());
     Ok(())
 }
 

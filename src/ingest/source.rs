@@ -129,20 +129,19 @@ fn special_kind(ft: &std::fs::FileType) -> &'static str {
 /// A zip inside an archive larger than this is spilled to a temporary file rather than held.
 const SPILL_ABOVE: u64 = 16 << 20;
 
-/// An unnamed temporary file (gone with its handle): Linux's `O_TMPFILE` in the temporary folder,
-/// else a file of a fresh name removed as soon as it is open.
-fn temporary_file() -> std::io::Result<File> {
-    let dir = std::env::temp_dir();
+/// An unnamed temporary file in `dir` (gone with its handle): Linux's `O_TMPFILE`, else a file of
+/// a fresh name removed as soon as it is open.
+pub(crate) fn temporary_file(dir: &Path) -> std::io::Result<File> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        if let Ok(f) = File::options().read(true).write(true).mode(0o600).custom_flags(libc::O_TMPFILE).open(&dir) {
+        if let Ok(f) = File::options().read(true).write(true).mode(0o600).custom_flags(libc::O_TMPFILE).open(dir) {
             return Ok(f);
         }
     }
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     for n in 0..100 {
-        let p = dir.join(format!(".trailflow-member-{}-{stamp}-{n}", std::process::id()));
+        let p = dir.join(format!(".trailflow-temporary-{}-{stamp}-{n}", std::process::id()));
         match File::options().read(true).write(true).create_new(true).open(&p) {
             Ok(f) => {
                 let _ = std::fs::remove_file(&p);
@@ -600,7 +599,7 @@ impl<'a> Walker<'a> {
     fn spill_member(&mut self, outer: &Arc<str>, member: &str, reader: &mut dyn Read, size: u64) -> Option<File> {
         let limit = self.member_limit(outer, member, size)?;
         let too_large = |n: u64| Self::too_large(n, limit);
-        let mut file = match temporary_file() {
+        let mut file = match temporary_file(&std::env::temp_dir()) {
             Ok(f) => f,
             Err(e) => {
                 let why =

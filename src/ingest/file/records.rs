@@ -91,7 +91,48 @@ fn decode_inventory(ctx: &mut Ctx<'_>, s: &str, line: u64) {
     }
 }
 
-/// Keep a file's inventory items, noting their accounts and regions.
+/// One element of an inventory's resource array, read on its own: of the `describe-*` array
+/// under `key`, or with `None` an AWS Config configuration item.
+pub(super) fn decode_inventory_element(ctx: &mut Ctx<'_>, key: Option<&str>, text: &str, line: u64, index: u64) {
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.res.records += 1;
+            let what = if key.is_some() { "resource" } else { "configuration item" };
+            ctx.error(Some(line), Some(index), format!("unreadable {what}: {e}"), Some(text));
+            return;
+        }
+    };
+    let items = match key {
+        Some(key) => inventory::element_items(key, &value, path_info(&ctx.source).region.as_deref()),
+        None => {
+            // Every configuration item counts, stored or not (as a whole file's do).
+            ctx.res.records += 1;
+            inventory::config_item(&value).map(|item| item.into_iter().collect())
+        }
+    };
+    match items {
+        Ok(items) => {
+            if key.is_some() {
+                // A reservation counts as the instances it holds.
+                ctx.res.records += items.len() as u64;
+            }
+            note_inventory(ctx, items)
+        }
+        Err(reason) => {
+            if key.is_some() {
+                ctx.res.records += 1;
+            }
+            ctx.error(Some(line), Some(index), reason, None)
+        }
+    }
+}
+
+/// Bytes of inventory text a decoder holds before sending it on.
+const INVENTORY_CHUNK: usize = 2 << 20;
+
+/// Keep a file's inventory items, noting their accounts and regions; sent on in pieces of about
+/// [`INVENTORY_CHUNK`] bytes.
 fn note_inventory(ctx: &mut Ctx<'_>, items: Vec<InvItem>) {
     for it in &items {
         if let Some(a) = &it.account_id {
@@ -100,8 +141,13 @@ fn note_inventory(ctx: &mut Ctx<'_>, items: Vec<InvItem>) {
         if let Some(r) = &it.region {
             ctx.res.regions.insert(r.clone());
         }
+        ctx.res.inventory_bytes += it.item.len();
     }
+    ctx.res.inventory_items += items.len() as u64;
     ctx.res.inventory.extend(items);
+    if ctx.res.inventory_bytes >= INVENTORY_CHUNK {
+        ctx.flush_inventory();
+    }
 }
 
 /// Decode one record, delivered as `delivery` says unless it turns out to be wrapped (event
@@ -211,6 +257,12 @@ fn flow_keys(map: &serde_json::Map<String, serde_json::Value>) -> usize {
 /// re-exports): at least four known flow fields, an address or interface among them; a CloudTrail
 /// record has none. Parsed once, then read by [`decode_flow_fields`].
 fn flow_object(s: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    // The keys first, read in place: an object that is no flow record is not built as a tree.
+    let keys = serde_json::from_str::<std::collections::HashMap<std::borrow::Cow<'_, str>, &RawValue>>(s).ok()?;
+    let addressed = ["srcaddr", "dstaddr", "interface-id", "interface_id"].iter().any(|k| keys.contains_key(*k));
+    if !addressed {
+        return None;
+    }
     let map = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s).ok()?;
     let addressed = ["srcaddr", "dstaddr", "interface-id", "interface_id"].iter().any(|k| map.contains_key(*k));
     (addressed && flow_keys(&map) >= 4).then_some(map)
@@ -266,7 +318,8 @@ fn is_ocsf(s: &str) -> bool {
 /// What a JSON object that is not evidence holds, for the reason it is rejected with: its first
 /// keys, and what they suggest when they are a shape responders often mistake for evidence.
 fn what_object(s: &str) -> String {
-    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s) else {
+    // Read in place (its keys in order, values not built): the object may be large.
+    let Ok(map) = serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(s) else {
         return "a JSON value".into();
     };
     let has = |k: &str| map.contains_key(k);
