@@ -24,6 +24,7 @@ pub mod report;
 pub mod schema;
 pub mod search;
 pub mod session;
+pub mod sql_dialect;
 pub mod stats;
 pub mod time;
 pub mod timeline;

@@ -924,6 +924,13 @@ fn sigma_run(
     if let Some(o) = output {
         outln!("Results: {} (sigma_summary.csv and one CSV per rule)", o.display());
     }
+    // A rule that failed to run (its SQL did not plan or run) leaves a question unanswered: the
+    // others still ran, and the exit status says one did not, as for hunts.
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        errln!("trailflow: sigma: {failed} rule{} failed to run (named above)", if failed == 1 { "" } else { "s" });
+        return Ok(ExitCode::from(EXIT_FATAL));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -358,19 +358,76 @@ pub fn read_only() -> SQLOptions {
 }
 
 /// A user's SQL, planned read-only: its nesting is checked first (a deeper query gets an error,
-/// not a stack overflow).
+/// not a stack overflow), then it is parsed in trailflow's dialect (PostgreSQL's precedence,
+/// [`crate::sql_dialect`]) and checked again on the parsed tree.
 pub async fn user_sql(ctx: &SessionContext, sql: &str) -> Result<datafusion::prelude::DataFrame> {
     crate::limits::check_nesting(sql, "SQL", true)?;
-    // And on the tree the planner is given (an error in parsing is the planner's to report).
+    plan_sql(ctx, sql, Some(read_only())).await
+}
+
+/// Parse one statement in trailflow's dialect and plan it; with `options`, only what they allow.
+/// Every query of the program (the user's, the hunts', the built-in views') is planned here, so
+/// each reads the same way.
+pub async fn plan_sql(
+    ctx: &SessionContext,
+    sql: &str,
+    options: Option<SQLOptions>,
+) -> Result<datafusion::prelude::DataFrame> {
+    use datafusion::sql::parser::{DFParserBuilder, Statement};
     let state = ctx.state();
-    let dialect = state.config().options().sql_parser.dialect;
-    if let Ok(statement) = state.sql_to_statement(sql, &dialect) {
-        crate::limits::check_tree(&statement)?;
+    let limit = state.config().options().sql_parser.recursion_limit.get();
+    let dialect = crate::sql_dialect::TrailflowDialect::default();
+    let mut statements = DFParserBuilder::new(sql)
+        .with_dialect(&dialect)
+        .with_recursion_limit(limit)
+        .build()
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| Error::Invalid(format!("SQL syntax: {}", syntax_message(&e.to_string()))))?;
+    let statement = match (statements.pop_front(), statements.is_empty()) {
+        (Some(s), true) => s,
+        (None, _) => return Err(Error::Invalid("SQL: no statement given".into())),
+        (Some(_), false) => {
+            return Err(Error::Invalid("SQL: one statement at a time (no ';' between statements)".into()));
+        }
+    };
+    crate::limits::check_tree(&statement)?;
+    if options.is_some() {
+        let query = match &statement {
+            Statement::Statement(s) => {
+                use datafusion::sql::sqlparser::ast::Statement as S;
+                matches!(
+                    **s,
+                    S::Query(_)
+                        | S::Explain { .. }
+                        | S::ExplainTable { .. }
+                        | S::ShowTables { .. }
+                        | S::ShowColumns { .. }
+                        | S::ShowFunctions { .. }
+                        | S::ShowVariable { .. }
+                )
+            }
+            Statement::Explain(_) => true,
+            _ => false,
+        };
+        if !query {
+            let verb = sql.split_whitespace().next().unwrap_or_default().to_uppercase();
+            return Err(Error::Invalid(format!(
+                "the lake is read-only: {verb} is not run (trailflow answers SELECT, WITH, EXPLAIN, DESCRIBE and SHOW)"
+            )));
+        }
     }
-    match ctx.sql_with_options(sql, read_only()).await {
-        Ok(df) => Ok(df),
-        Err(e) => Err(with_table_suggestion(ctx, e)),
+    let plan = state.statement_to_plan(statement).await.map_err(|e| with_table_suggestion(ctx, e))?;
+    if let Some(options) = options {
+        options.verify_plan(&plan)?;
     }
+    Ok(ctx.execute_logical_plan(plan).await?)
+}
+
+/// A parser error in one line: without the parser's own prefix, the position as people write it.
+fn syntax_message(text: &str) -> String {
+    let text = text.trim_start_matches("sql parser error: ").trim_start_matches("SQL error: ");
+    let text = text.trim_start_matches("ParserError(\"").trim_end_matches("\")");
+    text.replace(" at Line: ", " at line ").replace(", Column: ", ", column ")
 }
 
 /// A query naming a table the session lacks: the error names the nearest one that exists

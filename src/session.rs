@@ -162,7 +162,9 @@ impl SchemaProvider for Tables {
                 let df = if name == VERDICTS {
                     correlation(&ctx, &self.opts).await.map_err(|e| DataFusionError::External(Box::new(e)))?
                 } else {
-                    ctx.sql(INTEGRITY_SQL).await?
+                    crate::query::plan_sql(&ctx, INTEGRITY_SQL, None)
+                        .await
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?
                 };
                 Ok::<_, DataFusionError>(df.into_view())
             })
@@ -190,7 +192,7 @@ impl SchemaProvider for Tables {
 /// The correlation (`queries/correlate.sql`) with the window and baseline bound as parameters:
 /// what `trailflow correlate` prints and what the view `nacl_verdicts` holds.
 pub async fn correlation(ctx: &SessionContext, opts: &SessionOptions) -> Result<DataFrame> {
-    let df = ctx.sql(crate::correlate::CORRELATE_SQL).await?;
+    let df = crate::query::plan_sql(ctx, crate::correlate::CORRELATE_SQL, None).await?;
     let params = [("window_us", opts.window_us), ("baseline_us", opts.baseline_us)]
         .into_iter()
         .map(|(k, v)| (k.to_string(), ScalarValue::Int64(Some(v)).into()))

@@ -897,3 +897,138 @@ fn sigma_rules_compile_to_sql_and_say_what_they_could_not_do() {
     assert_eq!(row("windows_process")["status"], "not run: not an AWS CloudTrail rule (logsource)");
     assert_eq!(row("windows_process")["hits"], "");
 }
+
+/// A CloudTrail record for the Sigma probes.
+fn probe_record(id: &str, name: &str, source: &str, identity: Value, extra: Value) -> Value {
+    let mut r = serde_json::json!({
+        "eventVersion": "1.08", "eventID": id, "eventTime": "2026-05-01T10:00:00Z",
+        "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.9", "userAgent": "aws-cli/2.15.0", "userIdentity": identity,
+        "eventType": "AwsApiCall", "recipientAccountId": "111122223333"
+    });
+    if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+        r.extend(extra.clone());
+    }
+    r
+}
+
+#[test]
+fn sigma_corners_and_the_public_sigmahq_rules() {
+    let user = |name: &str| {
+        serde_json::json!({"type": "IAMUser", "userName": name, "arn": format!("arn:aws:iam::111122223333:user/{name}"),
+            "accountId": "111122223333", "accessKeyId": "AKIAIOSFODNN7EXAMPLE"})
+    };
+    let role = serde_json::json!({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/alice/s1",
+        "accountId": "111122223333", "accessKeyId": "ASIAEXAMPLEEXAMPLE01",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "alice",
+            "arn": "arn:aws:iam::111122223333:role/alice"}}});
+    let records = vec![
+        // A security group opened to the world in its second permission.
+        probe_record(
+            "p-sg-open",
+            "AuthorizeSecurityGroupIngress",
+            "ec2.amazonaws.com",
+            user("bob"),
+            serde_json::json!({
+            "requestParameters": {"groupId": "sg-1", "ipPermissions": {"items": [
+                {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}},
+                {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}}),
+        ),
+        probe_record(
+            "p-sg-closed",
+            "AuthorizeSecurityGroupIngress",
+            "ec2.amazonaws.com",
+            user("bob"),
+            serde_json::json!({
+            "requestParameters": {"groupId": "sg-2", "ipPermissions": {"items": [
+                {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}}]}}}),
+        ),
+        // A task definition whose container asks the metadata service for credentials (SigmaHQ's
+        // aws_ecs_task_definition_cred_endpoint_query): the command is a list.
+        probe_record(
+            "p-ecs",
+            "RegisterTaskDefinition",
+            "ecs.amazonaws.com",
+            user("bob"),
+            serde_json::json!({
+            "requestParameters": {"family": "x", "containerDefinitions": [{"name": "c", "image": "alpine",
+                "command": ["sh", "-c", "curl 169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]}]}}),
+        ),
+        // alice the IAM user, and a role named alice: only the first is userIdentity.userName alice.
+        probe_record("p-alice-user", "ListBuckets", "s3.amazonaws.com", user("alice"), serde_json::json!({})),
+        probe_record("p-alice-role", "ListBuckets", "s3.amazonaws.com", role, serde_json::json!({})),
+        // A Windows path in the user agent: a lone backslash is itself.
+        probe_record(
+            "p-winpath",
+            "GetCallerIdentity",
+            "sts.amazonaws.com",
+            user("carol"),
+            serde_json::json!({"userAgent": "C:\\Tools\\aws.exe"}),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("probe.json"), serde_json::json!({"Records": records}).to_string()).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, _) = common::ingest(lake.path(), &[dir.path()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rules = tempfile::tempdir().unwrap();
+    let rule = |name: &str, detection: &str| {
+        let text = format!(
+            "title: {name}\nid: 0b9d1a52-6f0e-4d5e-9a55-{:0>12}\nlevel: low\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{detection}",
+            name.len()
+        );
+        std::fs::write(rules.path().join(format!("{name}.yml")), text).unwrap();
+    };
+    rule(
+        "sg_world",
+        "  s:\n    requestParameters.ipPermissions.items.ipRanges.items.cidrIp: 0.0.0.0/0\n  condition: s\n",
+    );
+    rule("sg_port", "  s:\n    requestParameters.ipPermissions.items.fromPort|lte: 22\n  condition: s\n");
+    rule("iam_alice", "  s:\n    userIdentity.userName: alice\n  condition: s\n");
+    rule("win_agent", "  s:\n    userAgent|endswith: '\\aws.exe'\n  condition: s\n");
+    // A backslash before a wildcard escapes it (a literal `*`); two are a backslash and a wildcard.
+    rule("win_agent_star", "  s:\n    userAgent: 'C:\\Tools\\*.exe'\n  condition: s\n");
+    rule("win_agent_wild", "  s:\n    userAgent: 'C:\\Tools\\\\*.exe'\n  condition: s\n");
+    rule("key_keyword", "  keywords:\n    - 'AKIAIOSF*EXAMPLE'\n  condition: keywords\n");
+    rule("key_fragment", "  keywords:\n    - 'cloudfront'\n  condition: keywords\n");
+    let run = |dir: &Path| {
+        let output = tempfile::tempdir().unwrap();
+        let out = bin()
+            .args(["hunt", "run", "--sigma"])
+            .arg(dir)
+            .arg("-o")
+            .arg(output.path())
+            .arg("--lake")
+            .arg(lake.path())
+            .output()
+            .unwrap();
+        let summary: Vec<std::collections::HashMap<String, String>> =
+            csv::Reader::from_path(output.path().join("sigma_summary.csv"))
+                .unwrap()
+                .deserialize()
+                .map(Result::unwrap)
+                .collect();
+        (out, summary)
+    };
+    let (out, summary) = run(rules.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hits = |rule: &str| summary.iter().find(|r| r["rule"] == rule).map(|r| r["hits"].clone()).unwrap();
+    // By hand, from the records above.
+    assert_eq!(hits("sg_world"), "1");
+    assert_eq!(hits("sg_port"), "1");
+    assert_eq!(hits("iam_alice"), "1");
+    assert_eq!(hits("win_agent"), "1");
+    assert_eq!(hits("win_agent_wild"), "1");
+    assert_eq!(hits("win_agent_star"), "0");
+    assert_eq!(hits("key_keyword"), "5");
+    assert_eq!(hits("key_fragment"), "0");
+    // SigmaHQ's AWS rules: every one compiles and runs, and the task-definition rule, which reads
+    // a path through a list, fires on the one record that asks for credentials.
+    let (out, summary) = run(&root().join("tests/data/sigmahq"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary.len(), 57);
+    assert!(summary.iter().all(|r| r["status"] == "ok"), "{summary:?}");
+    let hits = |rule: &str| summary.iter().find(|r| r["rule"] == rule).map(|r| r["hits"].clone()).unwrap();
+    assert_eq!(hits("aws_ecs_task_definition_cred_endpoint_query"), "1");
+    assert!(summary.iter().filter(|r| r["hits"] != "0").count() >= 1);
+}

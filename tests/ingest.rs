@@ -413,9 +413,10 @@ fn user_errors_get_one_line_and_a_nonzero_exit() {
     ingest(lake.path(), &[&real("cloudtrail/trailscraper")]);
     for (q, want) in [
         ("SELECT * FROM no_such_table", "not found"),
-        ("SELEC 1", "expected"),
-        ("DROP TABLE cloudtrail", "not supported"),
-        ("INSERT INTO cloudtrail SELECT * FROM cloudtrail", "not supported"),
+        ("SELEC 1", "sql syntax: expected: an sql statement, found: selec at line 1, column 1"),
+        ("SELECT 1 +", "sql syntax: expected: an expression, found: eof"),
+        ("DROP TABLE cloudtrail", "the lake is read-only: drop is not run"),
+        ("INSERT INTO cloudtrail SELECT * FROM cloudtrail", "the lake is read-only: insert is not run"),
     ] {
         let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg(q).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{q}");

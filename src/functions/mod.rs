@@ -9,6 +9,7 @@ mod is_private_ip;
 mod port_in_range;
 mod protocol_name;
 mod rsa_verify;
+mod sigma_match;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use is_private_ip::IsPrivateIp;
 pub use port_in_range::PortInRange;
 pub use protocol_name::{PROTOCOLS, ProtocolName};
 pub use rsa_verify::RsaSha256Verify;
+pub use sigma_match::{SigmaMatch, like_match};
 
 /// Register every trailflow function and the JSON functions (with their `->`/`->>` operators).
 pub fn register_all(state: &mut SessionState) -> Result<()> {
@@ -40,6 +42,8 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
         ScalarUDF::new_from_impl(AclDecision::new()),
         // CloudTrail digest signatures (`evidence_integrity`).
         ScalarUDF::new_from_impl(RsaSha256Verify::new()),
+        // Sigma field conditions on JSON paths, through lists (`hunt::sigma`).
+        ScalarUDF::new_from_impl(SigmaMatch::new()),
         // What the `cloudtrail` table reads `raw` through (`lake::elide`).
         ScalarUDF::new_from_impl(crate::lake::elide::RestoreRaw::new()),
     ] {

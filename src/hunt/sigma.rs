@@ -796,7 +796,6 @@ fn field(name: &str) -> String {
         ("requestID", "request_id"),
         ("userIdentity.type", "user_type"),
         ("userIdentity.arn", "user_arn"),
-        ("userIdentity.userName", "user_name"),
         ("userIdentity.principalId", "principal_id"),
         ("userIdentity.accountId", "account_id"),
         ("userIdentity.accessKeyId", "access_key_id"),
@@ -807,6 +806,8 @@ fn field(name: &str) -> String {
     if let Some((_, col)) = direct.iter().find(|(f, _)| *f == name) {
         return (*col).to_string();
     }
+    // `userIdentity.userName` is the IAM user's name only (the lake's `user_name` falls back to
+    // the role session issuer's): read from the record, through `json_path` below.
     let parts: Vec<&str> = name.split('.').collect();
     let (column, path) = match parts[0] {
         "requestParameters" => ("request_parameters", &parts[1..]),
@@ -823,7 +824,9 @@ fn field(name: &str) -> String {
     format!("coalesce(json_get_str({column}, {k}), json_as_text({column}, {k}))", k = keys.join(", "))
 }
 
-/// A Sigma value with wildcards as a LIKE pattern.
+/// A Sigma value with wildcards as a LIKE pattern. As the specification says, a backslash
+/// escapes only a wildcard or another backslash; any other backslash is itself (a Windows path's
+/// `C:\Windows`), and is a literal backslash in the pattern.
 fn like(value: &str) -> String {
     let mut out = String::new();
     let mut chars = value.chars().peekable();
@@ -835,7 +838,7 @@ fn like(value: &str) -> String {
             }
             '*' => out.push('%'),
             '?' => out.push('_'),
-            '%' | '_' => {
+            '%' | '_' | '\\' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -843,6 +846,52 @@ fn like(value: &str) -> String {
         }
     }
     out
+}
+
+/// Does a Sigma value hold a wildcard (a `*` or `?` no backslash escapes)?
+fn has_wildcard(value: &str) -> bool {
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A Sigma value without wildcards as the text it stands for: `\*`, `\?` and `\\` unescaped,
+/// any other backslash kept.
+fn unescape(value: &str) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some('*' | '?' | '\\')) => out.push(chars.next().unwrap_or('\\')),
+            (c, _) => out.push(c),
+        }
+    }
+    out
+}
+
+/// The JSON column and dotted path a Sigma field reads from, when it is not one of the lake's
+/// own columns (nor a whole JSON column): matched by `sigma_match`, which follows lists.
+fn json_path(name: &str) -> Option<(&'static str, String)> {
+    if !field(name).contains('(') {
+        return None;
+    }
+    let (first, rest) = name.split_once('.').unwrap_or((name, ""));
+    let column = match first {
+        "requestParameters" => "request_parameters",
+        "responseElements" => "response_elements",
+        "additionalEventData" => "additional_event_data",
+        "resources" => "resources",
+        _ => return Some(("raw", name.to_string())),
+    };
+    (!rest.is_empty()).then(|| (column, rest.to_string()))
 }
 
 /// The three ways a value appears in base64 depending on where it starts in the encoded text,
@@ -935,32 +984,41 @@ fn field_condition(key: &str, value: &Yaml) -> Result<String, String> {
     let col = field(name);
     let subject = if cased { col.clone() } else { format!("lower({col})") };
     let fold = |v: &str| if cased { v.to_string() } else { v.to_lowercase() };
+    let path = json_path(name);
+    // A value in a JSON column, through lists: `sigma_match` compares every value the path reaches.
+    let matches = |op: &str, value: &str| -> Option<String> {
+        let (column, p) = path.as_ref()?;
+        let op = if cased && matches!(op, "eq" | "like") { format!("{op}_cased") } else { op.to_string() };
+        Some(format!("sigma_match({column}, {}, {}, {})", lit(p), lit(&op), lit(value)))
+    };
     let one = |v: &Option<String>| -> Result<String, String> {
-        let Some(v) = v else { return Ok(format!("{col} IS NULL")) };
+        let Some(v) = v else {
+            return Ok(matches("null", "").unwrap_or_else(|| format!("{col} IS NULL")));
+        };
+        let pattern = |p: String| matches("like", &p).unwrap_or_else(|| format!("{subject} LIKE {}", lit(&p)));
         Ok(match op {
+            None if has_wildcard(v) => pattern(like(&fold(v))),
             None => {
-                if v.contains('*') || v.contains('?') {
-                    format!("{subject} LIKE {}", lit(&like(&fold(v))))
-                } else {
-                    format!("{subject} = {}", lit(&fold(v)))
-                }
+                let v = unescape(v);
+                matches("eq", &v).unwrap_or_else(|| format!("{subject} = {}", lit(&fold(&v))))
             }
-            Some("contains") => format!("{subject} LIKE {}", lit(&format!("%{}%", like(&fold(v))))),
-            Some("startswith") => format!("{subject} LIKE {}", lit(&format!("{}%", like(&fold(v))))),
-            Some("endswith") => format!("{subject} LIKE {}", lit(&format!("%{}", like(&fold(v))))),
+            Some("contains") => pattern(format!("%{}%", like(&fold(v)))),
+            Some("startswith") => pattern(format!("{}%", like(&fold(v)))),
+            Some("endswith") => pattern(format!("%{}", like(&fold(v)))),
             Some("re") => {
                 regex::Regex::new(v)
                     .map_err(|e| format!("{v:?} is not a regular expression: {}", crate::output::one_line(&e)))?;
                 let flags = if re_flags.is_empty() { String::new() } else { format!("(?{re_flags})") };
-                format!("regexp_like({col}, {})", lit(&format!("{flags}{v}")))
+                let re = format!("{flags}{v}");
+                matches("re", &re).unwrap_or_else(|| format!("regexp_like({col}, {})", lit(&re)))
             }
             Some("cidr") => {
                 v.parse::<ipnet::IpNet>().map_err(|_| format!("{v:?} is not a CIDR"))?;
-                format!("coalesce(cidr_contains({}, {col}), false)", lit(v))
+                matches("cidr", v).unwrap_or_else(|| format!("coalesce(cidr_contains({}, {col}), false)", lit(v)))
             }
             Some("exists") => match v.to_ascii_lowercase().as_str() {
-                "true" => format!("{col} IS NOT NULL"),
-                "false" => format!("{col} IS NULL"),
+                "true" => matches("exists", "").unwrap_or_else(|| format!("{col} IS NOT NULL")),
+                "false" => matches("null", "").unwrap_or_else(|| format!("{col} IS NULL")),
                 _ => return Err(format!("exists: {v:?} is not true or false")),
             },
             Some(cmp @ ("gt" | "gte" | "lt" | "lte")) => {
@@ -971,7 +1029,7 @@ fn field_condition(key: &str, value: &Yaml) -> Result<String, String> {
                     "lt" => "<",
                     _ => "<=",
                 };
-                format!("TRY_CAST({col} AS DOUBLE) {sym} {n}")
+                matches(cmp, &n.to_string()).unwrap_or_else(|| format!("TRY_CAST({col} AS DOUBLE) {sym} {n}"))
             }
             Some("fieldref") => {
                 let other = field(v);
@@ -1010,26 +1068,23 @@ fn selection(v: &Yaml) -> Result<String, String> {
             Ok(format!("({})", parts.join(" OR ")))
         }
         Yaml::Array(items) => {
-            // Keywords: any of them anywhere in the event, through the full-text index.
+            // Keywords: any of them anywhere in the event.
             let parts: Vec<String> = items
                 .iter()
-                .map(|i| {
-                    text(i).map(|k| {
-                        format!(
-                            "event_id IN (SELECT event_id FROM search({}))",
-                            lit(&format!("\"{}\"", k.replace('"', "")))
-                        )
-                    })
-                })
+                .map(|i| text(i).map(|k| keyword(&k)))
                 .collect::<Option<_>>()
                 .ok_or("a keyword that is not text")?;
             Ok(format!("({})", parts.join(" OR ")))
         }
-        Yaml::String(k) => {
-            Ok(format!("(event_id IN (SELECT event_id FROM search({})))", lit(&format!("\"{}\"", k.replace('"', "")))))
-        }
+        Yaml::String(k) => Ok(format!("({})", keyword(k))),
         _ => Err("a selection that is neither a map nor a list".into()),
     }
+}
+
+/// A keyword: as the specification says, found anywhere in the event's text, case-insensitively,
+/// as a part of a value or a whole one, with `*` and `?` as wildcards.
+fn keyword(k: &str) -> String {
+    format!("lower(raw) LIKE {}", lit(&format!("%{}%", like(&k.to_lowercase()))))
 }
 
 fn tokenize(s: &str) -> Vec<String> {
@@ -1186,7 +1241,33 @@ mod tests {
             }
         }
         let r = rule("  s:\n    requestParameters.userData|base64offset|contains: curl\n  condition: s\n");
-        assert!(r.condition.contains(" LIKE '%Y3Vyb%'") && !r.condition.contains("lower("), "{}", r.condition);
+        assert!(r.condition.contains("'like_cased', '%Y3Vyb%'") && !r.condition.contains("lower("), "{}", r.condition);
+    }
+
+    #[test]
+    fn the_corners_of_the_specification() {
+        // A path through lists: matched by sigma_match, which follows them.
+        let r =
+            rule("  s:\n    requestParameters.ipPermissions.items.ipRanges.items.cidrIp: 0.0.0.0/0\n  condition: s\n");
+        assert_eq!(
+            r.condition,
+            "((sigma_match(request_parameters, 'ipPermissions.items.ipRanges.items.cidrIp', 'eq', '0.0.0.0/0')))"
+        );
+        // A lone backslash is itself; an escaped wildcard is literal; an escaped backslash is one.
+        assert_eq!(like(r"C:\Windows\\*"), r"C:\\Windows\\%");
+        assert_eq!(like(r"C:\Windows\*"), r"C:\\Windows*");
+        assert_eq!(like(r"a\*b"), "a*b");
+        assert_eq!(like(r"a\\b*"), r"a\\b%");
+        assert!(!has_wildcard(r"a\*b") && has_wildcard(r"a\\*") && has_wildcard("a?"));
+        assert_eq!(unescape(r"C:\Windows\\x\*"), r"C:\Windows\x*");
+        let r = rule("  s:\n    userAgent: 'C:\\Tools\\x.exe'\n  condition: s\n");
+        assert!(r.condition.contains(r"lower(user_agent) = 'c:\tools\x.exe'"), "{}", r.condition);
+        // userIdentity.userName is the IAM user's own, not the session issuer's.
+        let r = rule("  s:\n    userIdentity.userName: alice\n  condition: s\n");
+        assert_eq!(r.condition, "((sigma_match(raw, 'userIdentity.userName', 'eq', 'alice')))");
+        // Keywords: anywhere in the event, wildcards kept.
+        let r = rule("  keywords:\n    - 'AKIA*EXAMPLE'\n  condition: keywords\n");
+        assert_eq!(r.condition, "(lower(raw) LIKE '%akia%example%')");
     }
 
     #[test]
@@ -1195,13 +1276,15 @@ mod tests {
             "  s:\n    userAgent|cased: Boto3*\n    requestParameters.maxResults|gte: 100\n    errorCode|exists: false\n  condition: s\n",
         );
         assert!(r.condition.contains("user_agent LIKE 'Boto3%'"), "{}", r.condition);
-        assert!(r.condition.contains(">= 100"), "{}", r.condition);
+        assert!(r.condition.contains("sigma_match(request_parameters, 'maxResults', 'gte', '100')"), "{}", r.condition);
         assert!(r.condition.contains("error_code IS NULL"), "{}", r.condition);
         let r = rule(
             "  s:\n    userIdentity.userName|fieldref: requestParameters.userName\n    eventName|re|i: '^create'\n  condition: s\n",
         );
         assert!(
-            r.condition.contains("lower(user_name) = lower(coalesce(json_get_str(request_parameters, 'userName')"),
+            r.condition.contains(
+                "lower(coalesce(json_get_str(raw, 'userIdentity', 'userName'), json_as_text(raw, 'userIdentity', 'userName'))) = lower(coalesce(json_get_str(request_parameters, 'userName')"
+            ),
             "{}",
             r.condition
         );
