@@ -169,6 +169,30 @@ fn field_path_and_boolean_queries_match_sql() {
             "event_name:StopLogging OR event_name:DeleteFlowLogs",
             "SELECT event_id FROM cloudtrail WHERE event_name IN ('StopLogging', 'DeleteFlowLogs')",
         ),
+        // CloudTrail's own field names, as analysts type them.
+        ("eventName:CreateAccessKey", "SELECT event_id FROM cloudtrail WHERE event_name = 'CreateAccessKey'"),
+        ("sourceIPAddress:203.0.113.50", "SELECT event_id FROM cloudtrail WHERE source_ip = '203.0.113.50'"),
+        (
+            "userIdentity.arn:arn:aws:iam::111111111111:root",
+            "SELECT event_id FROM cloudtrail WHERE user_arn = 'arn:aws:iam::111111111111:root'",
+        ),
+        (
+            "requestParameters.cidrBlock:0.0.0.0/0",
+            "SELECT event_id FROM cloudtrail WHERE json_get_str(request_parameters, 'cidrBlock') = '0.0.0.0/0'",
+        ),
+        // The IAM user's own name, not the role session issuer's the lake's user_name falls back to.
+        (
+            "userIdentity.userName:dev-temp",
+            "SELECT event_id FROM cloudtrail WHERE json_get_str(raw, 'userIdentity', 'userName') = 'dev-temp'",
+        ),
+        // Wildcards on identifiers: a prefix, and a pattern within.
+        ("AKIA*", "SELECT event_id FROM cloudtrail WHERE regexp_like(raw, '(?i)(^|[^a-z0-9])akia')"),
+        ("sourceIPAddress:203.0.113.*", "SELECT event_id FROM cloudtrail WHERE source_ip LIKE '203.0.113.%'"),
+        ("event_name:*AccessKey*", "SELECT event_id FROM cloudtrail WHERE event_name LIKE '%AccessKey%'"),
+        (
+            "requestParameters.userName:dev*",
+            "SELECT event_id FROM cloudtrail WHERE json_get_str(request_parameters, 'userName') LIKE 'dev%'",
+        ),
     ];
     for (q, s) in cases {
         let want: Vec<String> =
@@ -255,7 +279,14 @@ fn search_in_sql_joins_back_and_prunes() {
 #[test]
 fn bad_queries_get_one_line() {
     let lake = sample_lake();
-    for q in ["(45.137.21.9 OR 198.51.100.23", "\"unclosed", "event_time:[yesterday TO today]", ""] {
+    for q in [
+        "(45.137.21.9 OR 198.51.100.23",
+        "\"unclosed",
+        "event_time:[yesterday TO today]",
+        "",
+        "eventNme:CreateAccessKey",
+        "request_paramters.cidrBlock:0.0.0.0/0",
+    ] {
         let out = bin().args(["search", "--lake"]).arg(lake).arg(q).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{q:?}");
         let err = String::from_utf8_lossy(&out.stderr);

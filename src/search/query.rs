@@ -49,6 +49,9 @@ pub enum Q {
     /// `[from, to)` in microseconds.
     Time(Option<i64>, Option<i64>),
     Exists(Target),
+    /// A token of the target matches a wildcard pattern (`*` any run, `?` one character),
+    /// lowercased: `AKIA*`, `*example*`.
+    Glob(Target, String),
     /// Every `must`, no `not`, and one of `should` when there is no `must`. Without `must` and
     /// `should`, every event but the `not` ones.
     Bool {
@@ -134,6 +137,10 @@ impl Compiler<'_> {
         if let Some(c) = self.columns.iter().find(|c| **c == f) {
             return Ok(Target::Column(c));
         }
+        // Any path of the record itself (`userIdentity.userName`, through `tokenize::field_alias`).
+        if let Some(path) = f.strip_prefix("raw.") {
+            return Ok(Target::Json("raw", path.split('.').map(str::to_string).collect()));
+        }
         for j in self.json {
             if f == *j {
                 return Ok(Target::Column(j));
@@ -145,7 +152,7 @@ impl Compiler<'_> {
         Err(bad(
             self.original,
             format!(
-                "no field {f:?}; fields are {}, event_time (ranges) and request_parameters./response_elements. paths",
+                "no field {f:?}; fields are {}, event_time (ranges), request_parameters./response_elements. paths, and CloudTrail's own names (eventName, userIdentity.arn, requestParameters.x, ...)",
                 self.columns.join(" ")
             ),
         ))
@@ -231,7 +238,10 @@ impl Compiler<'_> {
                 Ok(Q::Bool { must: Vec::new(), should, not: Vec::new() })
             }
             UserInputLeaf::Exists { field } => Ok(Q::Exists(self.target(Some(&field))?)),
-            UserInputLeaf::Regex { .. } => Err(bad(self.original, "regular expressions are not supported")),
+            UserInputLeaf::Regex { field, pattern } => match pattern.strip_prefix(tokenize::GLOB_MARK) {
+                Some(glob) => Ok(Q::Glob(self.target(field.as_deref())?, glob.to_lowercase())),
+                None => Err(bad(self.original, "regular expressions are not supported; use * and ? wildcards")),
+            },
         }
     }
 }
@@ -273,7 +283,8 @@ impl Q {
                 }
                 (Box::new(RangeQuery::new(bound(from, true), bound(to, false))), true)
             }
-            Q::Exists(_) => (Box::new(AllQuery), false),
+            // The index holds tokens by their hash: a pattern is checked on every event in range.
+            Q::Exists(_) | Q::Glob(..) => (Box::new(AllQuery), false),
             Q::Bool { must, should, not } => {
                 let mut exact = true;
                 let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -317,7 +328,7 @@ impl Q {
         };
         match self {
             Q::All | Q::Time(..) => {}
-            Q::Terms(t, _) | Q::Exists(t) => add(t.column()),
+            Q::Terms(t, _) | Q::Exists(t) | Q::Glob(t, _) => add(t.column()),
             Q::Bool { must, should, not } => {
                 for q in must.iter().chain(should).chain(not) {
                     q.columns(out);
@@ -333,6 +344,7 @@ impl Q {
             Q::Time(from, to) => from.is_none_or(|f| time >= f) && to.is_none_or(|t| time < t),
             Q::Terms(target, runs) => row.has(target, runs),
             Q::Exists(target) => row.exists(target),
+            Q::Glob(target, pattern) => row.glob(target, pattern),
             Q::Bool { must, should, not } => {
                 must.iter().all(|q| q.matches(time, row))
                     && (!must.is_empty() || should.is_empty() || should.iter().any(|q| q.matches(time, row)))
@@ -401,6 +413,20 @@ impl<'a> RowTokens<'a> {
 
     fn has(&mut self, target: &Target, runs: &[String]) -> bool {
         self.tokens(target).iter().any(|list| holds_phrase(list, runs))
+    }
+
+    fn glob(&mut self, target: &Target, pattern: &str) -> bool {
+        // As a LIKE pattern: `%` and `_` of the text are themselves.
+        let like: String = pattern
+            .chars()
+            .map(|c| match c {
+                '*' => "%".to_string(),
+                '?' => "_".to_string(),
+                '%' | '_' | '\\' => format!("\\{c}"),
+                c => c.to_string(),
+            })
+            .collect();
+        self.tokens(target).iter().any(|list| list.iter().any(|(_, t)| crate::functions::like_match(t, &like)))
     }
 
     fn exists(&mut self, target: &Target) -> bool {

@@ -335,17 +335,84 @@ fn prepare_chunk(chunk: &str, is_field: &impl Fn(&str) -> bool) -> String {
         return chunk.to_string();
     }
     let core = match core.split_once(':') {
-        Some((field, value)) if is_field(field) => {
-            if needs_quotes(value) {
-                format!("{field}:{}", quote(value))
+        Some((field, value)) => {
+            let named = field_alias(field);
+            let field = named.as_deref().unwrap_or(field);
+            if is_field(field) || looks_like_field(field) {
+                // A field the lake knows, or one it does not (left for the compiler to name).
+                format!("{field}:{}", value_of(value))
+            } else if needs_quotes(core) {
+                quote(core)
             } else {
                 core.to_string()
             }
         }
-        _ if needs_quotes(core) => quote(core),
-        _ => core.to_string(),
+        None => value_of(core),
     };
     format!("{head}{core}{tail}")
+}
+
+/// A needle as the grammar should read it: a wildcard pattern (`AKIA*`, `*example*`) as a marked
+/// regular-expression leaf the compiler reads as a pattern ([`GLOB_MARK`]), text with other
+/// characters quoted.
+fn value_of(v: &str) -> String {
+    let bracketed = v.starts_with('"') || v.starts_with('[') || v.starts_with('{');
+    if !bracketed && v != "*" && v.contains(['*', '?']) {
+        return format!("/{GLOB_MARK}{}/", v.replace('/', "\\/"));
+    }
+    if needs_quotes(v) { quote(v) } else { v.to_string() }
+}
+
+/// Marks a regular-expression leaf of the grammar as a wildcard pattern written by
+/// [`prepare_query`] (a user's own `/.../` is refused).
+pub const GLOB_MARK: char = '\u{1}';
+
+/// CloudTrail's own field names, as analysts type them from the console, Athena or Splunk, for
+/// the lake's columns: `eventName` is `event_name`, `userIdentity.arn` is `user_arn`,
+/// `requestParameters.x` is `request_parameters.x`; any other path of the record (such as
+/// `userIdentity.userName`, the IAM user's own name) is read from the record itself (`raw.`).
+pub fn field_alias(name: &str) -> Option<String> {
+    const NAMES: &[(&str, &str)] = &[
+        ("eventName", "event_name"),
+        ("eventSource", "event_source"),
+        ("awsRegion", "aws_region"),
+        ("sourceIPAddress", "source_ip"),
+        ("userAgent", "user_agent"),
+        ("errorCode", "error_code"),
+        ("errorMessage", "error_message"),
+        ("eventType", "event_type"),
+        ("eventID", "event_id"),
+        ("requestID", "request_id"),
+        ("recipientAccountId", "recipient_account_id"),
+        ("userIdentity.arn", "user_arn"),
+        ("userIdentity.type", "user_type"),
+        ("userIdentity.accessKeyId", "access_key_id"),
+        ("userIdentity.principalId", "principal_id"),
+        ("userIdentity.accountId", "account_id"),
+        ("userIdentity.sessionContext.sessionIssuer.arn", "session_issuer_arn"),
+    ];
+    if let Some((_, col)) = NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        return Some((*col).to_string());
+    }
+    let (first, rest) = name.split_once('.')?;
+    let column = match first {
+        "requestParameters" => "request_parameters",
+        "responseElements" => "response_elements",
+        "userIdentity" | "additionalEventData" | "tlsDetails" | "serviceEventDetails" | "resources" => {
+            return Some(format!("raw.{name}"));
+        }
+        _ => return None,
+    };
+    Some(format!("{column}.{rest}"))
+}
+
+/// Does `name` look like a field someone meant to name (camelCase, snake_case or a dotted path),
+/// rather than the start of a value with a colon (`arn:aws:...`, `https://...`, `10:00`)?
+fn looks_like_field(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().any(|c| c.is_ascii_uppercase() || c == '_' || c == '.')
 }
 
 #[cfg(test)]
