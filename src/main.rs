@@ -269,6 +269,10 @@ struct OutputArgs {
     /// Rows a table shows on the screen (default 40 on a terminal; 0: all). Files get every row.
     #[arg(long, value_name = "N")]
     maxrows: Option<usize>,
+    /// Longest value a table shows on the screen, cut with … (default 80 on a terminal; 0: whole).
+    /// Files, pipes and --format line get every value whole.
+    #[arg(long, value_name = "N")]
+    maxwidth: Option<usize>,
 }
 
 impl OutputArgs {
@@ -278,12 +282,12 @@ impl OutputArgs {
 
     /// How a result shown on the screen is fitted to it (`--format table` keeps a wide table).
     fn screen(&self) -> trailflow::output::Screen {
-        screen_for(self.format, self.maxrows)
+        screen_for(self.format, self.maxrows, self.maxwidth)
     }
 }
 
-fn screen_for(format: Option<Format>, maxrows: Option<usize>) -> trailflow::output::Screen {
-    let s = trailflow::output::Screen::of_stdout(maxrows);
+fn screen_for(format: Option<Format>, maxrows: Option<usize>, maxwidth: Option<usize>) -> trailflow::output::Screen {
+    let s = trailflow::output::Screen::of_stdout_cut(maxrows, maxwidth);
     if format == Some(Format::Table) { s.keep_table() } else { s }
 }
 
@@ -416,6 +420,9 @@ enum HuntCmd {
         /// Rows a table shows on the screen (default 40 on a terminal; 0: all).
         #[arg(long, value_name = "N")]
         maxrows: Option<usize>,
+        /// Longest value a table shows on the screen, cut with … (default 80 on a terminal; 0: whole).
+        #[arg(long, value_name = "N")]
+        maxwidth: Option<usize>,
         #[command(flatten)]
         queries: QueriesArg,
     },
@@ -976,7 +983,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
             }
         }
         HuntCmd::Run { sigma: Some(dir), output, .. } => sigma_run(lake_dir, &dir, output.as_deref()),
-        HuntCmd::Run { names, all, params, from, to, output, format, maxrows, queries, .. } => {
+        HuntCmd::Run { names, all, params, from, to, output, format, maxrows, maxwidth, queries, .. } => {
             let (hunts, problems) = hunt::catalog(queries.dir.as_deref())?;
             for p in &problems {
                 errln!("trailflow: warning: {p}");
@@ -1012,7 +1019,7 @@ fn hunt_cmd(lake_dir: &std::path::Path, cmd: HuntCmd) -> anyhow::Result<ExitCode
                             }
                             let result = async {
                                 let df = hunt::dataframe(&ctx, h, &values, range).await?;
-                                stream_dataframe(df, format, None, screen_for(asked, maxrows)).await
+                                stream_dataframe(df, format, None, screen_for(asked, maxrows, maxwidth)).await
                             }
                             .await;
                             if let Err(e) = result {

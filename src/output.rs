@@ -129,8 +129,9 @@ pub fn screen_lines(s: &str) -> String {
     out
 }
 
-/// Longest cell shown on screen; longer ones are cut (only on screen).
-const SCREEN_CELL: usize = 80;
+/// Longest cell a table shows on a terminal unless `--maxwidth` says otherwise; a longer one is
+/// cut and ends in `…`. Files, pipes and the line format get every value whole.
+pub const SCREEN_CELL: usize = 80;
 
 /// A cell that a spreadsheet would run as a formula gets a leading `'`.
 pub fn escape_formula(s: &str) -> Option<String> {
@@ -178,8 +179,21 @@ fn escape_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     })
 }
 
-fn truncate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
-    map_text(batch, |s| Some(s.iter().map(|v| v.map(|v| excerpt(&screen_text(v), SCREEN_CELL))).collect()))
+/// Text for a table: controls made visible, and with `cut`, cells longer than that many characters
+/// cut (ending in `…`).
+fn screen_batch(batch: &RecordBatch, cut: Option<usize>) -> Result<RecordBatch> {
+    map_text(batch, |s| {
+        Some(
+            s.iter()
+                .map(|v| {
+                    v.map(|v| match cut {
+                        Some(n) => excerpt(&screen_text(v), n),
+                        None => screen_text(v).into_owned(),
+                    })
+                })
+                .collect(),
+        )
+    })
 }
 
 /// An error as one line (DataFusion's can span several).
@@ -234,13 +248,15 @@ impl Sink {
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
-            Sink::Table { batches, screen, .. } => {
+            Sink::Table { batches, screen, vertical, .. } => {
                 // Rows past the screen's limit are counted, not kept.
                 let kept: usize = batches.iter().map(|b| b.num_rows()).sum();
                 screen.rows += batch.num_rows();
                 let room = screen.max_rows.map_or(usize::MAX, |m| m.saturating_sub(kept));
                 if room > 0 {
-                    batches.push(truncate_batch(&batch.slice(0, batch.num_rows().min(room)))?);
+                    // The line format shows every value whole, a row at a time.
+                    let cut = if *vertical { None } else { screen.max_cell };
+                    batches.push(screen_batch(&batch.slice(0, batch.num_rows().min(room)), cut)?);
                 }
             }
             Sink::Csv(w) => w.write(&escape_batch(batch)?)?,
@@ -279,6 +295,13 @@ impl Sink {
                 if shown < rows {
                     note.push(format!("{shown} shown; --maxrows 0 shows all"));
                 }
+                if let Some(n) = screen.max_cell.filter(|_| !vertical)
+                    && batches.iter().any(|b| cut_any(b, n))
+                {
+                    note.push(format!(
+                        "values longer than {n} characters cut at …; --maxwidth 0 or --format line shows them whole"
+                    ));
+                }
                 let note = if note.is_empty() { String::new() } else { format!(" ({})", note.join("; ")) };
                 writeln!(out, "{rows} row{}{note}", if rows == 1 { "" } else { "s" })?;
                 out.flush()?;
@@ -305,11 +328,14 @@ impl Sink {
 }
 
 /// How a table is fitted to the screen it goes to: the screen's width (a table wider than it is
-/// shown a row at a time) and how many rows it shows; none of either for a file or a pipe.
+/// shown a row at a time), how many rows it shows and how long a cell may be; none of these for a
+/// file or a pipe.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Screen {
     pub width: Option<usize>,
     pub max_rows: Option<usize>,
+    /// Longest cell shown ([`SCREEN_CELL`] on a terminal; `--maxwidth`).
+    pub max_cell: Option<usize>,
     /// Rows seen (shown or not).
     rows: usize,
 }
@@ -321,6 +347,12 @@ impl Screen {
     /// The screen standard output is, if it is one: its width (or `COLUMNS` when set), and
     /// `max_rows` (`Some(0)`: all; `None`: [`SCREEN_ROWS`] on a terminal, all elsewhere).
     pub fn of_stdout(max_rows: Option<usize>) -> Screen {
+        Screen::of_stdout_cut(max_rows, None)
+    }
+
+    /// [`Screen::of_stdout`] with `max_width` the longest cell shown (`Some(0)`: whole; `None`:
+    /// [`SCREEN_CELL`] on a terminal, whole elsewhere).
+    pub fn of_stdout_cut(max_rows: Option<usize>, max_width: Option<usize>) -> Screen {
         use std::io::IsTerminal;
         let terminal = std::io::stdout().is_terminal();
         let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|c| *c > 0);
@@ -332,7 +364,13 @@ impl Screen {
             None if terminal => Some(SCREEN_ROWS),
             None => None,
         };
-        Screen { width, max_rows, rows: 0 }
+        let max_cell = match max_width {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if terminal => Some(SCREEN_CELL),
+            None => None,
+        };
+        Screen { width, max_rows, max_cell, rows: 0 }
     }
 }
 
@@ -351,6 +389,14 @@ impl Sink {
         }
         self
     }
+}
+
+/// Was a cell of this (screen) batch cut?
+fn cut_any(batch: &RecordBatch, n: usize) -> bool {
+    batch.columns().iter().any(|c| {
+        c.as_string_opt::<i32>()
+            .is_some_and(|s| s.iter().flatten().any(|v| v.ends_with('…') && v.chars().count() == n + 1))
+    })
 }
 
 /// Rows one block each, a line per column: `-[ row 1 ]-` then `name | value`.

@@ -20,6 +20,7 @@ Statements end with ';' and may span lines. Commands:
   \\d  or .tables          list tables
   \\d T or .schema T       columns of table T
   \\format FORMAT          table, line, csv, json, ndjson (now: {format})
+  \\maxwidth N             longest value a table shows, cut with … (0: whole; default 80)
   \\q  or .quit            leave (Ctrl-D too)
   \\?  or .help            this help";
 
@@ -32,13 +33,13 @@ fn quote(s: &str) -> String {
 }
 
 /// Run one statement and print its result; errors are printed, never fatal.
-pub async fn run_sql(ctx: &SessionContext, sql: &str, format: Format) {
+pub async fn run_sql(ctx: &SessionContext, sql: &str, format: Format, maxwidth: Option<usize>) {
     let result: anyhow::Result<()> = async {
         let df = trailflow::query::user_sql(ctx, sql).await?;
         let schema = df.schema().inner().clone();
         let mut stream = df.execute_stream().await?;
         let mut sink = Sink::new(format, schema, Box::new(std::io::BufWriter::new(Stdout)))?
-            .on_screen(trailflow::output::Screen::of_stdout(None));
+            .on_screen(trailflow::output::Screen::of_stdout_cut(None, maxwidth));
         while let Some(b) = stream.next().await {
             sink.write(&b?)?;
         }
@@ -58,6 +59,8 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
         let _ = rl.load_history(h);
     }
     let mut format = Format::Table;
+    // Longest value a table shows (`\maxwidth N`; 0: whole; unset: 80 on a terminal).
+    let mut maxwidth: Option<usize> = None;
     let mut buf = String::new();
     let _ = writeln!(Stdout, "trailflow shell: SQL over the lake. \\? for help, \\q to leave.");
     loop {
@@ -88,6 +91,7 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                         &ctx,
                         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
                         format,
+                        maxwidth,
                     )
                     .await;
                     true
@@ -98,8 +102,16 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                         &ctx,
                         &format!("SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = {} ORDER BY ordinal_position", quote(t)),
                         format,
+                        maxwidth,
                     )
                     .await;
+                    true
+                }
+                "\\maxwidth" | ".maxwidth" => {
+                    match arg.map(str::parse::<usize>) {
+                        Some(Ok(n)) => maxwidth = Some(n),
+                        _ => errln!("error: \\maxwidth N: the longest value shown, 0 for whole values"),
+                    }
                     true
                 }
                 "\\format" | ".format" => {
@@ -116,8 +128,20 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                 {
                     // An unknown command is an error, never the start of a statement that would
                     // swallow the next line.
-                    let known =
-                        ["\\q", "\\?", "\\d", "\\format", ".quit", ".exit", ".help", ".tables", ".schema", ".format"];
+                    let known = [
+                        "\\q",
+                        "\\?",
+                        "\\d",
+                        "\\format",
+                        "\\maxwidth",
+                        ".quit",
+                        ".exit",
+                        ".help",
+                        ".tables",
+                        ".schema",
+                        ".format",
+                        ".maxwidth",
+                    ];
                     let near = known
                         .iter()
                         .min_by_key(|k| strsim::levenshtein(k, c))
@@ -140,7 +164,7 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
         if trimmed.ends_with(';') {
             let sql = std::mem::take(&mut buf);
             let _ = rl.add_history_entry(sql.trim());
-            run_sql(&ctx, sql.trim().trim_end_matches(';'), format).await;
+            run_sql(&ctx, sql.trim().trim_end_matches(';'), format, maxwidth).await;
             let _ = Stdout.flush();
         }
     }

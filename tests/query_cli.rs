@@ -71,14 +71,28 @@ fn exports_hold_exactly_the_query_rows() {
 }
 
 #[test]
-fn table_cells_are_cut_for_the_screen_only() {
+fn values_are_whole_off_the_screen_and_cut_only_as_asked() {
     let lake = lake_with_sample();
     let q = "SELECT raw FROM cloudtrail ORDER BY event_id LIMIT 1";
+    let whole = sql(lake.path(), &["--format", "csv", q]).stdout;
+    let raw = csv::Reader::from_reader(&whole[..]).records().next().unwrap().unwrap()[0].to_string();
+    assert!(raw.chars().count() > 500);
+    // A pipe is not a screen: the table holds the whole value.
     let table = String::from_utf8_lossy(&sql(lake.path(), &[q]).stdout).to_string();
-    assert!(table.contains('…'), "{table}");
-    assert!(table.lines().all(|l| l.chars().count() < 120), "{table}");
-    let csv = String::from_utf8_lossy(&sql(lake.path(), &["--format", "csv", q]).stdout).to_string();
-    assert!(csv.len() > 500);
+    assert!(table.contains(&raw) && !table.contains('…'), "{table}");
+    // So does a text file.
+    let dir = tempfile::tempdir().unwrap();
+    let txt = dir.path().join("out.txt");
+    assert!(sql(lake.path(), &["-o", txt.to_str().unwrap(), q]).status.success());
+    assert!(std::fs::read_to_string(&txt).unwrap().contains(&raw));
+    // Cut where asked, with a marker and a note saying how to see it whole.
+    let cut = String::from_utf8_lossy(&sql(lake.path(), &["--maxwidth", "60", q]).stdout).to_string();
+    assert!(cut.contains('…') && cut.lines().all(|l| l.chars().count() < 100), "{cut}");
+    assert!(cut.contains("--maxwidth 0"), "{cut}");
+    // The line format never cuts.
+    let line =
+        String::from_utf8_lossy(&sql(lake.path(), &["--format", "line", "--maxwidth", "60", q]).stdout).to_string();
+    assert!(line.contains(&raw), "{line}");
 }
 
 #[test]
