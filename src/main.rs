@@ -708,6 +708,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lake = Lake::open(&lake_dir)?;
             runtime()?.block_on(async {
                 let ctx = trailflow::session::session(Some(&lake), &session_opts()).await?;
+                // A name rather than an ARN: say which principals it stood for.
+                if let trailflow::timeline::Pivot::Actor(a) = &pivot
+                    && !a.starts_with("arn:")
+                {
+                    let arns = trailflow::timeline::actor_arns(&ctx, a).await?;
+                    if arns.is_empty() {
+                        errln!(
+                            "trailflow: --actor {a:?} matched no principal (a user name, role name, access key id or ARN; `trailflow stats` lists the principals)"
+                        );
+                    } else {
+                        let list: Vec<String> = arns.iter().map(|(arn, n)| format!("{arn} ({n} events)")).collect();
+                        errln!("trailflow: --actor {a:?} matched {}", list.join(", "));
+                    }
+                }
                 let mut df = trailflow::timeline::timeline(&ctx, &pivot, from, to).await?;
                 // On the screen, unless a format is asked for: time, source and what happened.
                 if out.output.is_none() && out.format.is_none() {
@@ -809,6 +823,9 @@ fn write_batch(
 fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> {
     use trailflow::correlate::acl;
     let lake = Lake::open(lake_dir)?;
+    // `acl check`'s answer, for the exit status, as grep's: 0 allowed, 1 denied; 3 when nothing
+    // recorded says what a rule that comes first was (2 is a usage error, as everywhere).
+    let allowed = std::cell::Cell::new(None::<Option<bool>>);
     runtime()?.block_on(async {
         let ctx = trailflow::session::session(Some(&lake), &session_opts()).await?;
         match cmd {
@@ -874,9 +891,11 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
             AclCmd::Check { acl: id, at, flow } => {
                 let when = at.map(trailflow::time::fmt_time).unwrap_or_else(|| "the latest rules".into());
                 outln!("{id} at {when}");
-                for line in acl::check(&ctx, &id, at, &flow).await? {
+                let (lines, decision) = acl::check(&ctx, &id, at, &flow).await?;
+                for line in lines {
                     outln!("{line}");
                 }
+                allowed.set(Some(decision));
                 Ok(())
             }
             AclCmd::History { acl: id, out } => {
@@ -886,7 +905,11 @@ fn acl_cmd(lake_dir: &std::path::Path, cmd: AclCmd) -> anyhow::Result<ExitCode> 
             }
         }
     })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(match allowed.get() {
+        None | Some(Some(true)) => ExitCode::SUCCESS,
+        Some(Some(false)) => ExitCode::from(1),
+        Some(None) => ExitCode::from(EXIT_REJECTED),
+    })
 }
 
 /// `trailflow hunt run --sigma DIR`: compile the rules, run each, say what each matched.

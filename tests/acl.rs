@@ -99,23 +99,23 @@ fn diff_says_what_a_change_opened_and_closed_with_the_rules_side_by_side() {
 fn check_answers_allowed_denied_or_unknown_with_the_deciding_rule() {
     // Before the deny of 45.137.21.0/24 (rule 50) was deleted nothing recorded shows it: a packet
     // reaches it first, so the answer is unknown, with what the rules below would decide.
-    let (ok, out, err) = acl(&[
-        "check",
-        "--acl",
-        WEB,
-        "--at",
-        "2026-03-10T21:00:00Z",
-        "--flow",
-        "ingress tcp 45.137.21.9 -> 10.0.1.10:22",
-    ]);
-    assert!(ok, "{err}");
+    let code = |args: &[&str]| bin().arg("acl").args(args).arg("--lake").arg(lake()).output().unwrap().status.code();
+    let unknown =
+        ["check", "--acl", WEB, "--at", "2026-03-10T21:00:00Z", "--flow", "ingress tcp 45.137.21.9 -> 10.0.1.10:22"];
+    let (ok, out, err) = acl(&unknown);
+    // The exit status answers as grep's does: 0 allowed, 1 denied, and 3 when it cannot tell.
+    assert!(!ok && code(&unknown) == Some(3), "{err}");
     assert!(out.contains("unknown: rule 50 comes first"), "{out}");
     assert!(out.contains("if it does not match: allowed by rule 100: allow tcp 0-65535 from 0.0.0.0/0"), "{out}");
     // After the remediation, SSH from outside is denied by the final deny, HTTPS allowed by 100.
-    let (_, out, _) = acl(&["check", "--acl", WEB, "--flow", "ingress tcp 203.0.113.5 -> 10.0.1.10:22"]);
+    let denied = ["check", "--acl", WEB, "--flow", "ingress tcp 203.0.113.5 -> 10.0.1.10:22"];
+    let (_, out, _) = acl(&denied);
     assert!(out.contains("denied by rule * (32767): the final deny"), "{out}");
-    let (_, out, _) = acl(&["check", "--acl", WEB, "--flow", "ingress tcp 203.0.113.5 -> 10.0.1.10:443"]);
+    assert_eq!(code(&denied), Some(1));
+    let allowed = ["check", "--acl", WEB, "--flow", "ingress tcp 203.0.113.5 -> 10.0.1.10:443"];
+    let (_, out, _) = acl(&allowed);
     assert!(out.contains("allowed by rule 100: allow tcp 443 from 0.0.0.0/0"), "{out}");
+    assert_eq!(code(&allowed), Some(0));
     // SSH from the VPC range is allowed by rule 120; outbound anything by egress rule 100.
     let (_, out, _) = acl(&["check", "--acl", WEB, "--flow", "ingress tcp 10.0.7.7 -> 10.0.1.10:22"]);
     assert!(out.contains("allowed by rule 120"), "{out}");

@@ -345,6 +345,27 @@ fn timelines_of_an_address_a_key_and_an_actor_across_both_sources() {
     // A role's ARN finds its sessions.
     let out = run(&["--actor", "arn:aws:iam::111111111111:role/ops-automation", "--format", "csv"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("assumed-role/ops-automation/i-0a100000000bastion"));
+    // A name finds its principals, and says which.
+    let out = run(&["--actor", "dev-temp", "--format", "csv"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("matched arn:aws:iam::111111111111:user/dev-temp (45 events)"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 46);
+    let out = run(&["--actor", "ops-automation", "--format", "csv"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("assumed-role/ops-automation/i-0a100000000bastion"));
+    let out = run(&["--actor", "nobody-at-all"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("matched no principal"));
+    // The root's failed sign-ins: no errorCode, `{"ConsoleLogin": "Failure"}`. Failure in the
+    // outcome and the message, in the CSV and in Timesketch's lines; the success after them not.
+    let out = run(&["--actor", "arn:aws:iam::111111111111:root", "--format", "jsonl"]);
+    let rows: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let logins: Vec<&serde_json::Value> = rows.iter().filter(|r| r["event_name"] == "ConsoleLogin").collect();
+    assert_eq!(logins.len(), 4, "{logins:?}");
+    assert!(
+        logins[..3].iter().all(|r| r["outcome"] == "Failure"
+            && r["message"].as_str().unwrap().contains("(Failure: Failed authentication)"))
+    );
+    assert_eq!(logins[3]["outcome"], "Success");
     // The screen view: time, source, message.
     let out = run(&["--key", "AKIA1111SVCBACKUP009", "--maxrows", "2"]);
     let text = String::from_utf8_lossy(&out.stdout);

@@ -292,7 +292,14 @@ impl std::str::FromStr for Packet {
 
 /// `acl check`: the decision in words, one line each: the verdict and the rule that gave it;
 /// for an unknown, what the known rules below would decide.
-pub async fn check(ctx: &SessionContext, acl: &str, at: Option<i64>, packet: &Packet) -> Result<Vec<String>> {
+/// `acl check`: what the ACL decides for the packet, in lines, and whether it is allowed (`None`
+/// when a rule nothing recorded describes comes first and could match).
+pub async fn check(
+    ctx: &SessionContext,
+    acl: &str,
+    at: Option<i64>,
+    packet: &Packet,
+) -> Result<(Vec<String>, Option<bool>)> {
     let rules = rules(ctx, acl, at).await?;
     let entries: Vec<Entry> = rules.iter().map(|r| r.entry.clone()).collect();
     let entries = crate::nacl::with_default_rules(entries);
@@ -306,7 +313,8 @@ pub async fn check(ctx: &SessionContext, acl: &str, at: Option<i64>, packet: &Pa
         }
     };
     let mut out = Vec::new();
-    match decide(&entries, packet.egress, packet.protocol, packet.peer, packet.port) {
+    let decision = decide(&entries, packet.egress, packet.protocol, packet.peer, packet.port);
+    match decision {
         Decision::Allow(n) => out.push(format!("allowed by {}", rule_line(n))),
         Decision::Deny(n) => out.push(format!("denied by {}", rule_line(n))),
         Decision::Unknown(n) => {
@@ -324,7 +332,7 @@ pub async fn check(ctx: &SessionContext, acl: &str, at: Option<i64>, packet: &Pa
             out.push(format!("if it does not match: {what} by {}", rule_line(below.rule())));
         }
     }
-    Ok(out)
+    Ok((out, decision.allowed()))
 }
 
 /// `acl history`: every change of the ACL in time order with what it opened and closed.
