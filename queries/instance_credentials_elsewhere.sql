@@ -15,9 +15,10 @@ WITH calls AS (
     AND source_ip IS NOT NULL AND source_ip <> 'AWS Internal' AND source_ip NOT LIKE '%.amazonaws.com'
 ),
 home AS (
-  -- The address each instance session calls from most.
+  -- The address each instance session calls from most (ties: the earliest, then the lowest, so
+  -- that the answer never depends on the order rows come in).
   SELECT user_arn, source_ip AS home_ip FROM (
-    SELECT user_arn, source_ip, row_number() OVER (PARTITION BY user_arn ORDER BY count(*) DESC, min(event_time)) AS n
+    SELECT user_arn, source_ip, row_number() OVER (PARTITION BY user_arn ORDER BY count(*) DESC, min(event_time), source_ip) AS n
     FROM calls GROUP BY user_arn, source_ip
   ) WHERE n = 1
 )

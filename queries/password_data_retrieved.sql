@@ -8,7 +8,7 @@
 SELECT min(event_time) AS first_call, max(event_time) AS last_call, account_id, aws_region,
        user_arn AS actor_arn, source_ip, count(*) AS calls,
        count(DISTINCT json_get_str(request_parameters, 'instanceId')) AS instances,
-       sum(CASE WHEN error_code IS NULL THEN 0 ELSE 1 END) AS refused, min(user_agent) AS user_agent
+       sum(CASE WHEN coalesce(is_refusal(error_code), false) THEN 1 ELSE 0 END) AS refused, min(user_agent) AS user_agent
 FROM cloudtrail
 WHERE event_source = 'ec2.amazonaws.com' AND event_name = 'GetPasswordData'
 GROUP BY account_id, aws_region, user_arn, source_ip, date_trunc('hour', event_time)

@@ -10,7 +10,7 @@
 SELECT min(event_time) AS first_read, max(event_time) AS last_read, coalesce(recipient_account_id, account_id) AS account_id,
        json_get_str(request_parameters, 'bucketName') AS bucket, user_arn AS actor_arn, source_ip,
        count(*) AS reads, count(DISTINCT json_get_str(request_parameters, 'key')) AS objects,
-       sum(CASE WHEN error_code IS NULL THEN 0 ELSE 1 END) AS refused, min(user_agent) AS user_agent
+       sum(CASE WHEN coalesce(is_refusal(error_code), false) THEN 1 ELSE 0 END) AS refused, min(user_agent) AS user_agent
 FROM cloudtrail
 WHERE event_source = 's3.amazonaws.com' AND event_name = 'GetObject'
   AND coalesce(user_type, '') NOT IN ('AWSService')

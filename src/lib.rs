@@ -18,6 +18,7 @@ pub mod lake;
 pub mod limits;
 pub mod nacl;
 pub mod output;
+pub mod pattern;
 pub mod query;
 pub mod report;
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Foundation: the error type, then what needs nothing but it.
     &["error", "failpoint"],
-    &["schema", "time", "aws", "nacl", "limits", "output"],
+    &["schema", "time", "aws", "nacl", "limits", "output", "pattern", "sql_dialect"],
     // Reading evidence, keeping it, finding it again.
     &["decode"],
     &["lake"],

@@ -1,4 +1,5 @@
 //! SQL functions for network forensics, registered as one pack: `cidr_contains`, `is_private_ip`,
+//! `is_refusal`, `sigma_match`,
 //! `protocol_name`, `port_in_range`, `acl_allows`, `acl_decision`, `rsa_sha256_verify`, plus the JSON functions of datafusion-functions-json
 //! (`json_get_str`, `->`, `->>`, ...), and a faster `date_trunc` for UTC timestamps.
 
@@ -6,6 +7,7 @@ mod acl_allows;
 mod cidr_contains;
 mod date_trunc_utc;
 mod is_private_ip;
+mod is_refusal;
 mod port_in_range;
 mod protocol_name;
 mod rsa_verify;
@@ -23,16 +25,19 @@ pub use acl_allows::{AclAllows, AclDecision};
 pub use cidr_contains::CidrContains;
 pub use date_trunc_utc::DateTruncUtc;
 pub use is_private_ip::IsPrivateIp;
+pub use is_refusal::{IsRefusal, is_refusal};
 pub use port_in_range::PortInRange;
 pub use protocol_name::{PROTOCOLS, ProtocolName};
 pub use rsa_verify::RsaSha256Verify;
-pub use sigma_match::{SigmaMatch, like_match};
+pub use sigma_match::SigmaMatch;
 
 /// Register every trailflow function and the JSON functions (with their `->`/`->>` operators).
 pub fn register_all(state: &mut SessionState) -> Result<()> {
     for udf in [
         ScalarUDF::new_from_impl(CidrContains::new()),
         ScalarUDF::new_from_impl(IsPrivateIp::new()),
+        // CloudTrail error codes that refuse the caller's rights, not answers (`NoSuch*`).
+        ScalarUDF::new_from_impl(IsRefusal::new()),
         ScalarUDF::new_from_impl(ProtocolName::new()),
         ScalarUDF::new_from_impl(PortInRange::new()),
         // Replaces the built-in `date_trunc` with the same results, faster on the lake's UTC times.

@@ -426,7 +426,7 @@ impl<'a> RowTokens<'a> {
                 c => c.to_string(),
             })
             .collect();
-        self.tokens(target).iter().any(|list| list.iter().any(|(_, t)| crate::functions::like_match(t, &like)))
+        self.tokens(target).iter().any(|list| list.iter().any(|(_, t)| crate::pattern::like_match(t, &like)))
     }
 
     fn exists(&mut self, target: &Target) -> bool {
