@@ -6,6 +6,7 @@
 --   reading for themselves are left out.
 -- attack: T1530
 -- attack_v19: T1530
+-- sees: s3_data_events
 -- param: min_objects int 20 Objects read within an hour that make a bulk read
 SELECT min(event_time) AS first_read, max(event_time) AS last_read, coalesce(recipient_account_id, account_id) AS account_id,
        json_get_str(request_parameters, 'bucketName') AS bucket, user_arn AS actor_arn, source_ip,

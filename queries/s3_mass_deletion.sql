@@ -6,6 +6,7 @@
 --   lifecycle to the same end: ransom and destruction. Services deleting by lifecycle are left out.
 -- attack: T1485
 -- attack_v19: T1485
+-- sees: s3_data_events
 -- param: min_objects int 20 Objects deleted within an hour that make a mass deletion
 SELECT min(event_time) AS first_delete, max(event_time) AS last_delete, coalesce(recipient_account_id, account_id) AS account_id,
        json_get_str(request_parameters, 'bucketName') AS bucket, user_arn AS actor_arn, source_ip,

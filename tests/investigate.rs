@@ -427,3 +427,81 @@ fn text_from_the_evidence_is_inert_in_the_report() {
     let html = std::fs::read_to_string(report.join("report.html")).unwrap();
     assert!(!html.contains("<script>alert") && !html.contains("<img src=x"), "report.html passes markup through");
 }
+
+#[test]
+fn key_facts_and_coverage_say_what_the_evidence_holds_and_cannot_show() {
+    let run = investigation();
+    let r = &run.report;
+    // The tables, whole, beside the pages; each checked against the lake.
+    let lake = r.parent().unwrap().join("lake");
+    let count = |q: &str| common::count(&lake, q) as usize;
+    let principals = csv_rows(&r.join("facts/principals.csv"));
+    assert_eq!(
+        principals.len(),
+        count("SELECT DISTINCT coalesce(user_arn, principal_id, invoked_by, '(unknown)'), user_type FROM cloudtrail")
+    );
+    let root_row = principals.iter().find(|p| p["principal"] == "arn:aws:iam::111111111111:root").unwrap();
+    assert_eq!(root_row["kind"], "root");
+    let keys = csv_rows(&r.join("facts/access_keys.csv"));
+    let new_key = keys.iter().find(|k| k["access_key"] == "AKIA1111SVCBACKUP009").unwrap();
+    assert_eq!(new_key["owner"], "arn:aws:iam::111111111111:user/svc-backup");
+    assert_eq!(new_key["kind"], "long-term");
+    let addresses = csv_rows(&r.join("facts/addresses.csv"));
+    let attacker = addresses.iter().find(|a| a["address"] == "203.0.113.50").unwrap();
+    assert!(attacker["used_by"].contains("user/dev-temp"), "{attacker:?}");
+    let coverage = csv_rows(&r.join("facts/coverage.csv"));
+    let records = |kind: &str| -> usize {
+        coverage.iter().filter(|c| c["kind"] == kind).map(|c| c["records"].parse::<usize>().unwrap()).sum()
+    };
+    let ct_kinds = [
+        "management_events",
+        "s3_data_events",
+        "lambda_data_events",
+        "other_data_events",
+        "insights_events",
+        "network_activity_events",
+    ];
+    assert_eq!(ct_kinds.iter().map(|k| records(k)).sum::<usize>(), count("SELECT * FROM cloudtrail"));
+    assert_eq!(records("flow_logs"), count("SELECT * FROM flow_logs"));
+    // What the sample's evidence cannot show: its digests cover its first hour only, and its
+    // S3 data events stop three hours before the rest; the S3 hunts say they were partly blind.
+    let md = std::fs::read_to_string(r.join("summary.md")).unwrap();
+    assert!(md.contains("CloudTrail digest files cover 2026-03-10T00:00:00Z to 2026-03-10T01:00:00Z only"), "{md}");
+    assert!(md.contains("The last S3 data event is at 2026-03-11T21:00:00Z"), "{md}");
+    let mass_deletion = md.lines().find(|l| l.contains("s3\\_mass\\_deletion")).unwrap();
+    assert!(mass_deletion.contains("partly blind"), "{mass_deletion}");
+    let html = std::fs::read_to_string(r.join("report.html")).unwrap();
+    assert!(html.contains("id=\"caveats\"") && html.contains("id=\"coverage\"") && html.contains("id=\"principals\""));
+    // Every link of the page resolves: to an element of the page, or to a file of the folder.
+    let mut broken = Vec::new();
+    for href in html.split("href=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]) {
+        match href.strip_prefix('#') {
+            Some(anchor) => {
+                if !html.contains(&format!("id=\"{anchor}\"")) {
+                    broken.push(href.to_string());
+                }
+            }
+            None if href.starts_with("http") => {}
+            None => {
+                if !r.join(href).exists() {
+                    broken.push(href.to_string());
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links that lead nowhere: {broken:?}");
+}
+
+#[test]
+fn a_case_without_network_acl_changes_writes_correlation_csv_with_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report");
+    let out = investigate_to(&root().join("tests/data/real/cloudtrail/trailscraper"), &report, &[]);
+    assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(report.join("correlation.csv")).unwrap();
+    assert!(text.starts_with("event_id,") || text.lines().next().is_some_and(|l| l.contains("verdict")), "{text:?}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    // No flow logs: said, once, as what cannot be seen.
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(md.contains("No VPC flow logs in the evidence"), "{md}");
+}

@@ -142,6 +142,9 @@ pub struct Hunt {
     pub params: Vec<Param>,
     /// The output column that `--from` / `--to` filter on (default: the first timestamp column).
     pub time_column: Option<String>,
+    /// Kinds of evidence the hunt depends on beyond its tables (`-- sees: s3_data_events`): where
+    /// the evidence lacks one for part of the case, the report says the hunt was partly blind.
+    pub sees: Vec<String>,
     pub sql: String,
     /// Where it came from: `built-in queries/NAME.sql` or the file's path.
     pub origin: String,
@@ -177,6 +180,18 @@ fn is_technique(s: &str) -> bool {
     b.first() == Some(&b'T') && digits(1..5) && (b.len() == 5 || (b.len() == 9 && b[5] == b'.' && digits(6..9)))
 }
 
+/// The kinds of evidence a hunt's `sees:` may name (the coverage the report measures).
+pub const COVERAGE_KINDS: &[&str] = &[
+    "management_events",
+    "s3_data_events",
+    "lambda_data_events",
+    "other_data_events",
+    "insights_events",
+    "network_activity_events",
+    "flow_logs",
+    "digests",
+];
+
 /// Read a hunt file: its header and its SQL. `stem` is the file name without `.sql`, which must be
 /// the hunt's name.
 pub fn parse(text: &str, origin: &str, stem: &str) -> std::result::Result<Hunt, Vec<Problem>> {
@@ -185,6 +200,7 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> std::result::Result<Hunt, 
     let mut attack = Vec::new();
     let mut attack_v19 = Vec::new();
     let mut params: Vec<Param> = Vec::new();
+    let mut sees: Vec<String> = Vec::new();
     let mut last: Option<&str> = None;
     let problem = |line: usize, message: String| Problem { origin: origin.to_string(), line, message };
     for (i, line) in text.lines().enumerate() {
@@ -200,6 +216,18 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> std::result::Result<Hunt, 
             Some((key, value)) => {
                 let (key, value) = (key.trim(), value.trim());
                 last = Some(match key {
+                    "sees" => {
+                        for kind in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                            if !crate::hunt::COVERAGE_KINDS.contains(&kind) {
+                                problems.push(problem(
+                                    n,
+                                    format!("sees: {kind:?} is none of {}", crate::hunt::COVERAGE_KINDS.join(", ")),
+                                ));
+                            }
+                            sees.push(kind.to_string());
+                        }
+                        "sees"
+                    }
                     "name" | "title" | "severity" | "description" | "time" => {
                         if fields.insert(key, (n, value.to_string())).is_some() {
                             problems.push(problem(n, format!("`{key}` is given twice")));
@@ -241,7 +269,7 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> std::result::Result<Hunt, 
                         "param"
                     }
                     other => {
-                        problems.push(problem(n, format!("unknown header field `{other}` (known: name, title, severity, description, attack, attack_v19, time, param)")));
+                        problems.push(problem(n, format!("unknown header field `{other}` (known: name, title, severity, description, attack, attack_v19, time, sees, param)")));
                         other
                     }
                 });
@@ -313,6 +341,7 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> std::result::Result<Hunt, 
         attack_v19,
         params,
         time_column,
+        sees,
         sql,
         origin: origin.to_string(),
     })

@@ -93,6 +93,7 @@ impl SigmaRule {
             attack_v19: Vec::new(),
             params: Vec::new(),
             time_column: Some(if self.kind == Kind::Events { "event_time" } else { "first_seen" }.into()),
+            sees: Vec::new(),
             sql: self.sql.clone(),
             origin: self.file.display().to_string(),
         }

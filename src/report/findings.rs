@@ -479,6 +479,8 @@ pub(super) struct HuntView {
     /// The first rows, each value cut short, under their column names.
     pub(super) columns: Vec<String>,
     pub(super) rows: Vec<Vec<String>>,
+    /// What the hunt could not see for want of evidence it depends on (its header's `sees:`).
+    pub(super) blind: Vec<String>,
 }
 
 impl HuntView {
@@ -516,6 +518,7 @@ impl HuntView {
             file: r.file.clone(),
             columns,
             rows,
+            blind: Vec::new(),
         }
     }
 }
@@ -671,6 +674,7 @@ pub(super) struct Findings {
     pub(super) ingest_lines: Vec<String>,
     pub(super) version: &'static str,
     pub(super) style: &'static str,
+    pub(super) facts: super::facts::Facts,
 }
 
 /// The Sigma rules run, most severe first, and those not run with the reason.
@@ -698,6 +702,10 @@ pub(super) struct Gathered<'a> {
     pub(super) notes: &'a [String],
     pub(super) opts: &'a InvestigateOptions,
     pub(super) case: &'a CaseFile,
+    /// The case's key facts and coverage.
+    pub(super) facts: super::facts::Facts,
+    /// The hunts run (their headers: what each depends on).
+    pub(super) hunts: &'a [crate::hunt::Hunt],
 }
 
 impl Findings {
@@ -739,7 +747,16 @@ impl Findings {
             unusual: flagged.iter().filter(|f| f.change.unusual).count(),
             story: story(&flagged, g.results, g.sigma.map(|(r, _)| r).unwrap_or_default()),
             flagged,
-            hunts: crate::hunt::most_severe_first(g.results).into_iter().map(HuntView::of).collect(),
+            hunts: crate::hunt::most_severe_first(g.results)
+                .into_iter()
+                .map(|r| {
+                    let mut view = HuntView::of(r);
+                    // A hunt that depends on evidence the case lacks for part of its span says so.
+                    let sees = g.hunts.iter().find(|h| h.name == r.name).map(|h| h.sees.clone()).unwrap_or_default();
+                    view.blind = sees.iter().flat_map(|k| g.facts.blind.get(k).cloned().unwrap_or_default()).collect();
+                    view
+                })
+                .collect(),
             sigma: g.sigma.map(|(results, skipped)| SigmaView {
                 rules: crate::hunt::most_severe_first(results).into_iter().map(HuntView::of).collect(),
                 with_hits: results.iter().filter(|r| r.hits > 0).count(),
@@ -754,6 +771,7 @@ impl Findings {
             ingest_summary: g.ingest_summary,
             version: env!("CARGO_PKG_VERSION"),
             style: super::html::STYLE,
+            facts: g.facts,
         }
     }
 
@@ -780,6 +798,7 @@ impl Findings {
             ingest_lines: Vec::new(),
             version: "test",
             style: "",
+            facts: Default::default(),
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod case;
 mod chart;
+mod facts;
 mod findings;
 mod html;
 mod markdown;
@@ -91,7 +92,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
     let lake = crate::lake::Lake::open(&lake_dir)?;
     let runtime = crate::query::runtime()?;
-    let (changes, flagged, results, sigma_results) = runtime.block_on(async {
+    let (changes, flagged, results, sigma_results, facts) = runtime.block_on(async {
         let scope = if case.own_lake {
             crate::query::Scope::default()
         } else {
@@ -121,16 +122,17 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
                 std::sync::Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![computed])?),
             )?;
         }
-        let verdict_batches = ctx
+        let verdicts = ctx
             .sql(
                 "SELECT v.*, c.account_id, c.aws_region, c.source_ip, c.user_agent, c.ipv6_cidr_block \
                  FROM nacl_verdicts v JOIN nacl_changes c ON c.event_id = v.event_id \
                  ORDER BY v.event_time, v.event_id",
             )
-            .await?
-            .collect()
             .await?;
-        write_csv(&opts.output.join("correlation.csv"), &verdict_batches)?;
+        let verdict_schema = verdicts.schema().inner().clone();
+        let verdict_batches = verdicts.collect().await?;
+        // With its header even when the case holds no Network ACL change.
+        write_csv_with(&opts.output.join("correlation.csv"), &verdict_schema, &verdict_batches)?;
         let changes: Vec<VerdictRow> = findings::typed(&verdict_batches)?;
         let mut picked: Vec<&VerdictRow> =
             changes.iter().filter(|c| c.verdict().is_some_and(Verdict::flagged)).collect();
@@ -163,7 +165,8 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             Some(loaded) => hunt::sigma::run(&ctx, loaded, Some(&opts.output.join("sigma"))).await?,
             None => Vec::new(),
         };
-        Ok::<_, Error>((changes, flagged, results, sigma_results))
+        let facts = facts::gather(&ctx, &opts.output.join("facts")).await?;
+        Ok::<_, Error>((changes, flagged, results, sigma_results, facts))
     })?;
     let mut notes: Vec<String> = problems.iter().map(|p| format!("hunt file not loaded: {p}")).collect();
     if ingested.had_errors() {
@@ -187,6 +190,8 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         notes: &notes,
         opts,
         case: &case,
+        facts,
+        hunts: &hunts,
     });
     for page in ["summary.md", "report.html"] {
         write_file(&opts.output.join(page), &render::render(page, &findings)?)?;
@@ -204,6 +209,19 @@ pub(super) fn write_file(path: &Path, text: &str) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+/// [`write_csv`], with the header of `schema` when no row came (a file a reader can still open).
+pub(super) fn write_csv_with(
+    path: &Path,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<()> {
+    if batches.iter().any(|b| b.num_rows() > 0) {
+        return write_csv(path, batches);
+    }
+    let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    write_file(path, &format!("{}\n", header.join(",")))
 }
 
 pub(super) fn write_csv(path: &Path, batches: &[RecordBatch]) -> Result<()> {
