@@ -501,7 +501,48 @@ fn a_case_without_network_acl_changes_writes_correlation_csv_with_its_header() {
     let text = std::fs::read_to_string(report.join("correlation.csv")).unwrap();
     assert!(text.starts_with("event_id,") || text.lines().next().is_some_and(|l| l.contains("verdict")), "{text:?}");
     assert_eq!(text.lines().count(), 1, "{text}");
-    // No flow logs: said, once, as what cannot be seen.
+    // No flow logs: said, once, as what cannot be seen; the ACL sections collapse to one line.
     let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
     assert!(md.contains("No VPC flow logs in the evidence"), "{md}");
+    assert!(md.contains("No Network ACL change in the evidence.") && !md.contains("Housekeeping"), "{md}");
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.contains("No Network ACL change in the evidence") && !html.contains("<h2 id=\"changes\">"));
+}
+
+#[test]
+fn the_story_tells_episodes_with_their_keys_and_actors() {
+    let run = investigation();
+    let md = std::fs::read_to_string(run.report.join("summary.md")).unwrap();
+    let story: Vec<&str> = md
+        .split("## What happened")
+        .nth(1)
+        .unwrap()
+        .split("## Flagged")
+        .next()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("| 20"))
+        .collect();
+    let row = |needle: &str| -> &str {
+        story
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no story row with {needle:?}:\n{}", story.join("\n")))
+    };
+    // The new key, with its id, by the intruder from the intruder's address.
+    let key = row("key AKIA1111SVCBACKUP009");
+    assert!(key.contains("user/dev-temp") && key.contains("203.0.113.50"), "{key}");
+    // Three security services switched off in two minutes by one actor: one row.
+    let off = row("security services disabled");
+    assert!(off.contains("3 hits to 2026-03-11T13:26:24Z"), "{off}");
+    assert_eq!(story.iter().filter(|l| l.contains("security services disabled")).count(), 1);
+    // One flow log bucket failing its deliveries day after day: one row.
+    assert_eq!(story.iter().filter(|l| l.contains("Flow logs configured but not delivered")).count(), 1);
+    // The rows beyond a hunt's first episodes say how many, by whom and from where.
+    let more = row("more episodes");
+    let cells: Vec<&str> = more.split(" | ").collect();
+    assert!(cells.len() >= 6 && !cells[3].trim().is_empty() && !cells[5].trim().is_empty(), "{more}");
+    // In time order.
+    let times: Vec<&str> = story.iter().map(|l| &l[2..22]).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }

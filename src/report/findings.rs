@@ -537,8 +537,32 @@ pub(super) struct StoryLine {
     pub(super) link: String,
 }
 
-/// Rows of one hunt that go into the story; the rest are in its CSV.
+/// Episodes of one hunt that go into the story; the rest are one line, and in its CSV.
 pub(super) const STORY_ROWS_PER_HUNT: usize = 5;
+
+/// Hits of one hunt by one actor this close to the one before are one episode.
+const EPISODE_GAP_US: i64 = 6 * 3_600_000_000;
+
+/// Consecutive hits of one hunt by one actor: one line of the story.
+struct Episode {
+    first: String,
+    last: String,
+    last_us: Option<i64>,
+    count: usize,
+    who: String,
+    from: Vec<String>,
+    details: Vec<String>,
+    keys: Vec<String>,
+}
+
+/// Values as one text: the first `n`, then how many more.
+fn listed(values: &[String], n: usize) -> String {
+    let mut s = values.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
+    if values.len() > n {
+        s.push_str(&format!(" and {} more", values.len() - n));
+    }
+    s
+}
 
 /// The first of these columns a row has, as text.
 fn first_of(row: &Map<String, Value>, keys: &[&str]) -> String {
@@ -566,6 +590,7 @@ pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult], sigma: &[Hu
     const WHO: &[&str] = &["actor_arn", "who", "caller", "session", "user_arn", "scanner", "peer", "interface_id"];
     const WHERE: &[&str] =
         &["source_ip", "new_address", "other_address", "source_ips", "created_from", "peer", "scanner"];
+    const KEY: &[&str] = &["access_key_id", "access_key", "new_key", "key_id"];
     const DETAIL: &[&str] = &[
         "what",
         "policy",
@@ -608,33 +633,107 @@ pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult], sigma: &[Hu
         let rows = rows(&r.rows).unwrap_or_default();
         // Flow hunts name an interface or a peer; CloudTrail hunts an event or an actor.
         let flows = rows.first().is_some_and(|row| row.contains_key("interface_id") || row.contains_key("peer"));
-        for row in rows.iter().take(STORY_ROWS_PER_HUNT) {
-            let detail = first_of(row, DETAIL);
-            let what = if detail.is_empty() { r.title.clone() } else { format!("{}: {detail}", r.title) };
-            // A hunt with a time column of its own naming (`first_delete`) still has its place.
-            let mut time = first_of(row, TIME);
-            if time.is_empty() {
-                time = row.keys().filter(|k| k.starts_with("first_")).min().map(|k| text(row, k)).unwrap_or_default();
+        let source = if flows { "flow logs" } else { "CloudTrail" };
+        // Each hit as (time, who, where, detail, key), in time order.
+        let mut hits: Vec<(String, String, String, String, String)> = rows
+            .iter()
+            .map(|row| {
+                // A hunt with a time column of its own naming (`first_delete`) still has its place.
+                let mut time = first_of(row, TIME);
+                if time.is_empty() {
+                    time =
+                        row.keys().filter(|k| k.starts_with("first_")).min().map(|k| text(row, k)).unwrap_or_default();
+                }
+                (time, first_of(row, WHO), first_of(row, WHERE), first_of(row, DETAIL), first_of(row, KEY))
+            })
+            .collect();
+        hits.sort_by(|a, b| a.0.cmp(&b.0));
+        // Episodes: consecutive hits of the hunt by one actor, within EPISODE_GAP of each other.
+        let mut episodes: Vec<Episode> = Vec::new();
+        for (time, who, from, detail, key) in hits {
+            let t = crate::time::parse_time(&time);
+            match episodes.last_mut() {
+                // One actor's hits close together; hits naming no actor, by what they are about
+                // (one delivery failing day after day is one episode).
+                Some(e)
+                    if e.who == who
+                        && if who.is_empty() {
+                            e.details.first().is_some_and(|d| *d == detail)
+                        } else {
+                            t.zip(e.last_us).is_some_and(|(t, l)| t - l <= EPISODE_GAP_US)
+                        } =>
+                {
+                    e.count += 1;
+                    e.last = time;
+                    e.last_us = t;
+                    for (list, v) in [(&mut e.from, from), (&mut e.details, detail), (&mut e.keys, key)] {
+                        if !v.is_empty() && !list.contains(&v) {
+                            list.push(v);
+                        }
+                    }
+                }
+                _ => episodes.push(Episode {
+                    first: time.clone(),
+                    last: time,
+                    last_us: t,
+                    count: 1,
+                    who,
+                    from: vec![from].into_iter().filter(|v| !v.is_empty()).collect(),
+                    details: vec![detail].into_iter().filter(|v| !v.is_empty()).collect(),
+                    keys: vec![key].into_iter().filter(|v| !v.is_empty()).collect(),
+                }),
+            }
+        }
+        let total = episodes.len();
+        for e in episodes.iter().take(STORY_ROWS_PER_HUNT) {
+            let mut what = r.title.clone();
+            if !e.details.is_empty() {
+                what.push_str(&format!(": {}", listed(&e.details, 3)));
+            }
+            if !e.keys.is_empty() {
+                what.push_str(&format!(" (key {})", listed(&e.keys, 3)));
+            }
+            if e.count > 1 {
+                what.push_str(&format!("; {} hits to {}", e.count, e.last));
             }
             out.push(StoryLine {
-                time,
-                source: if flows { "flow logs" } else { "CloudTrail" },
+                time: e.first.clone(),
+                source,
                 severity: r.severity.as_str(),
-                who: first_of(row, WHO),
+                who: e.who.clone(),
                 what: clip(what, 300),
-                from_where: first_of(row, WHERE),
+                from_where: listed(&e.from, 3),
                 link: format!("#{anchor}-{}", r.name),
             });
         }
-        if r.hits > STORY_ROWS_PER_HUNT {
-            let last = out.last().map(|l| l.time.clone()).unwrap_or_default();
+        if total > STORY_ROWS_PER_HUNT {
+            let rest = &episodes[STORY_ROWS_PER_HUNT..];
+            let mut who: Vec<String> = Vec::new();
+            let mut from: Vec<String> = Vec::new();
+            for e in rest {
+                if !e.who.is_empty() && !who.contains(&e.who) {
+                    who.push(e.who.clone());
+                }
+                for f in &e.from {
+                    if !from.contains(f) {
+                        from.push(f.clone());
+                    }
+                }
+            }
+            let hits: usize = rest.iter().map(|e| e.count).sum();
             out.push(StoryLine {
-                time: last,
-                source: if flows { "flow logs" } else { "CloudTrail" },
+                time: rest[0].first.clone(),
+                source,
                 severity: r.severity.as_str(),
-                who: String::new(),
-                what: format!("{}: {} more", r.title, r.hits - STORY_ROWS_PER_HUNT),
-                from_where: String::new(),
+                who: listed(&who, 2),
+                what: format!(
+                    "{}: {} more episode{} ({hits} hits) to {}",
+                    r.title,
+                    rest.len(),
+                    if rest.len() == 1 { "" } else { "s" },
+                    rest.last().map(|e| e.last.as_str()).unwrap_or_default()
+                ),
+                from_where: listed(&from, 2),
                 link: format!("#{anchor}-{}", r.name),
             });
         }
