@@ -490,6 +490,12 @@ fn key_facts_and_coverage_say_what_the_evidence_holds_and_cannot_show() {
         }
     }
     assert!(broken.is_empty(), "links that lead nowhere: {broken:?}");
+    // Every table of the page is bounded (the files have the rest), and so is the page.
+    for table in html.split("<table").skip(1) {
+        let rows = table.split("</table>").next().unwrap().matches("<tr").count();
+        assert!(rows <= 61, "a table of {rows} rows");
+    }
+    assert!(html.len() < 1 << 20, "{} bytes", html.len());
 }
 
 #[test]

@@ -18,6 +18,9 @@ use crate::error::Result;
 /// Rows of each fact table the pages show; the CSV files have every row.
 pub const SHOWN: usize = 15;
 
+/// Coverage rows the pages show (sources x accounts x regions); `facts/coverage.csv` has all.
+pub const COVERAGE_SHOWN: usize = 60;
+
 /// A gap at either end of a source's span smaller than this is no gap (delivery lag, quiet hours).
 const EDGE_US: i64 = 3_600_000_000;
 
@@ -65,6 +68,8 @@ pub struct Facts {
     pub first: String,
     pub last: String,
     pub coverage: Vec<CoverageRow>,
+    /// Coverage rows in all (the pages show the first [`COVERAGE_SHOWN`]).
+    pub coverage_total: usize,
     /// What the evidence cannot show, one sentence each.
     pub caveats: Vec<String>,
     /// The caveats by kind (for the hunts that depend on one).
@@ -185,6 +190,7 @@ pub async fn gather(ctx: &SessionContext, dir: &Path) -> Result<Facts> {
         first: time(first),
         last: time(last),
         coverage,
+        coverage_total: 0,
         caveats,
         blind,
         principals: table(ctx, PRINCIPALS_SQL, dir, "principals.csv").await?,
@@ -192,6 +198,7 @@ pub async fn gather(ctx: &SessionContext, dir: &Path) -> Result<Facts> {
         keys: table(ctx, KEYS_SQL, dir, "access_keys.csv").await?,
         shown: SHOWN,
     };
+    let mut facts = facts;
     let text = facts
         .coverage
         .iter()
@@ -201,6 +208,8 @@ pub async fn gather(ctx: &SessionContext, dir: &Path) -> Result<Facts> {
         &dir.join("coverage.csv"),
         &format!("kind,account_id,region,first,last,records\n{}\n", text.join("\n")),
     )?;
+    facts.coverage_total = facts.coverage.len();
+    facts.coverage.truncate(COVERAGE_SHOWN);
     Ok(facts)
 }
 

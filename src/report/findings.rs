@@ -448,7 +448,10 @@ pub(super) struct FlaggedView {
     pub(super) chart_svg: String,
     pub(super) chart_file: String,
     pub(super) timeline_file: String,
+    /// The actor's events nearest the change (at most [`TIMELINE_SHOWN`]).
     pub(super) timeline: Vec<TimelineView>,
+    /// The actor's events around the change in all (the CSV has them).
+    pub(super) timeline_total: usize,
     /// Some flow was recorded on the governed interfaces around the change.
     pub(super) traffic_seen: bool,
 }
@@ -536,6 +539,12 @@ pub(super) struct StoryLine {
     /// Where the details are: `#change-N` or `#hunt-NAME`.
     pub(super) link: String,
 }
+
+/// Events of an actor's timeline a card shows; its CSV has the rest.
+pub(super) const TIMELINE_SHOWN: usize = 40;
+
+/// Unflagged changes the pages list; `correlation.csv` has the rest.
+pub(super) const HOUSEKEEPING_SHOWN: usize = 50;
 
 /// Episodes of one hunt that go into the story; the rest are one line, and in its CSV.
 pub(super) const STORY_ROWS_PER_HUNT: usize = 5;
@@ -759,6 +768,8 @@ pub(super) struct Findings {
     /// The changes that are not flagged: housekeeping (they opened nothing, or governed nothing)
     /// and refused calls, in time order.
     pub(super) housekeeping: Vec<ChangeView>,
+    /// How many changes are not flagged (the pages show the first [`HOUSEKEEPING_SHOWN`]).
+    pub(super) housekeeping_total: usize,
     /// The flagged ones, most severe first.
     pub(super) flagged: Vec<FlaggedView>,
     /// How many flagged changes let in unusual traffic.
@@ -817,15 +828,23 @@ impl Findings {
                 chart_svg: f.chart_svg.clone(),
                 chart_file: f.chart_file.clone(),
                 timeline_file: f.timeline_file.clone(),
-                timeline: f
-                    .timeline
-                    .iter()
-                    .map(|e| TimelineView {
-                        request: clip(e.request_parameters.clone(), 160),
-                        is_change: e.event_id == f.change.event_id,
-                        event: e.clone(),
-                    })
-                    .collect(),
+                timeline_total: f.timeline.len(),
+                timeline: {
+                    // The events nearest the change, as many before as after; the CSV has all.
+                    let at = f.timeline.iter().position(|e| e.event_id == f.change.event_id).unwrap_or(0);
+                    let from = at.saturating_sub(TIMELINE_SHOWN / 2);
+                    let from = from.min(f.timeline.len().saturating_sub(TIMELINE_SHOWN));
+                    f.timeline
+                        .iter()
+                        .skip(from)
+                        .take(TIMELINE_SHOWN)
+                        .map(|e| TimelineView {
+                            request: clip(e.request_parameters.clone(), 160),
+                            is_change: e.event_id == f.change.event_id,
+                            event: e.clone(),
+                        })
+                        .collect()
+                },
                 traffic_seen: !f.traffic.is_empty(),
             })
             .collect();
@@ -841,8 +860,10 @@ impl Findings {
                 .changes
                 .iter()
                 .filter(|c| !c.verdict().is_some_and(Verdict::flagged))
+                .take(HOUSEKEEPING_SHOWN)
                 .map(ChangeView::of)
                 .collect(),
+            housekeeping_total: g.changes.iter().filter(|c| !c.verdict().is_some_and(Verdict::flagged)).count(),
             unusual: flagged.iter().filter(|f| f.change.unusual).count(),
             story: story(&flagged, g.results, g.sigma.map(|(r, _)| r).unwrap_or_default()),
             flagged,
@@ -887,6 +908,7 @@ impl Findings {
             story: Vec::new(),
             changes: Vec::new(),
             housekeeping: Vec::new(),
+            housekeeping_total: 0,
             flagged: Vec::new(),
             unusual: 0,
             hunts: Vec::new(),
