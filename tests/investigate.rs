@@ -490,10 +490,15 @@ fn key_facts_and_coverage_say_what_the_evidence_holds_and_cannot_show() {
         }
     }
     assert!(broken.is_empty(), "links that lead nowhere: {broken:?}");
-    // Every table of the page is bounded (the files have the rest), and so is the page.
+    // Every table of the evidence is bounded (the files have the rest), and so is the page; the
+    // story and the list of hunts grow with the catalogue of hunts, not with the evidence.
     for table in html.split("<table").skip(1) {
-        let rows = table.split("</table>").next().unwrap().matches("<tr").count();
-        assert!(rows <= 61, "a table of {rows} rows");
+        let table = table.split("</table>").next().unwrap();
+        if table.starts_with(" class=\"story\"") || table.starts_with("><tr><th>severity</th>") {
+            continue;
+        }
+        let rows = table.matches("<tr").count();
+        assert!(rows <= 61, "a table of {rows} rows: {}", &table[..table.len().min(300)]);
     }
     assert!(html.len() < 1 << 20, "{} bytes", html.len());
 }
