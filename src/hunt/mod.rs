@@ -659,7 +659,31 @@ pub async fn run_to_dir(
     dir: &Path,
     format: crate::output::Format,
 ) -> Result<Vec<HuntResult>> {
-    let results = run_each(ctx, hunts, values, range, Some(dir), format).await?;
+    let results = run_each(ctx, hunts, values, range, Some(dir), format, None).await?;
+    write_summary_csv(&dir.join("summary.csv"), &results)?;
+    Ok(results)
+}
+
+/// Told of each hunt as it starts: its position (1-based), how many there are, its name.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize, &str) + Sync);
+
+/// [`run_to_dir`], telling `progress` of each hunt as it starts.
+pub async fn run_to_dir_telling(
+    ctx: &SessionContext,
+    hunts: &[&Hunt],
+    dir: &Path,
+    progress: Progress<'_>,
+) -> Result<Vec<HuntResult>> {
+    let results = run_each(
+        ctx,
+        hunts,
+        &HashMap::new(),
+        TimeRange::default(),
+        Some(dir),
+        crate::output::Format::Csv,
+        Some(progress),
+    )
+    .await?;
     write_summary_csv(&dir.join("summary.csv"), &results)?;
     Ok(results)
 }
@@ -687,6 +711,7 @@ pub async fn run_each(
     range: TimeRange,
     dir: Option<&Path>,
     format: crate::output::Format,
+    progress: Option<Progress<'_>>,
 ) -> Result<Vec<HuntResult>> {
     use futures::StreamExt;
     if let Some(dir) = dir {
@@ -701,7 +726,10 @@ pub async fn run_each(
     };
     let mut results = Vec::new();
     let evidence = Evidence::default();
-    for h in hunts {
+    for (i, h) in hunts.iter().enumerate() {
+        if let Some(tell) = progress {
+            tell(i + 1, hunts.len(), &h.name);
+        }
         let file = hunt_file(&h.name, ext);
         let path = dir.map(|d| d.join(&file));
         if let Ok(Some(why)) = evidence.missing(ctx, h).await {

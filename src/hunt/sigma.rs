@@ -689,9 +689,16 @@ pub async fn run(
 ) -> crate::error::Result<Vec<super::HuntResult>> {
     let hunts: Vec<super::Hunt> = loaded.rules.iter().map(SigmaRule::to_hunt).collect();
     let refs: Vec<&super::Hunt> = hunts.iter().collect();
-    let results =
-        super::run_each(ctx, &refs, &HashMap::new(), super::TimeRange::default(), dir, crate::output::Format::Csv)
-            .await?;
+    let results = super::run_each(
+        ctx,
+        &refs,
+        &HashMap::new(),
+        super::TimeRange::default(),
+        dir,
+        crate::output::Format::Csv,
+        None,
+    )
+    .await?;
     if let Some(dir) = dir {
         write_summary(&dir.join("sigma_summary.csv"), loaded, &results)?;
     }

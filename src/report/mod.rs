@@ -17,7 +17,6 @@ mod html;
 mod markdown;
 mod render;
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -88,6 +87,9 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     ingest_opts.limits = opts.limits;
     ingest_opts.flow_format = opts.flow_format.clone();
     let ingested = crate::ingest::ingest(&ingest_opts)?;
+    // After the ingest's own bar: what is being done, phase by phase, until the report is written.
+    let progress = Phases::new(opts.progress);
+    progress.say("derived tables: Network ACL changes, entries, associations, interfaces");
     crate::correlate::stored::store(&lake_dir)?;
     let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
     let lake = crate::lake::Lake::open(&lake_dir)?;
@@ -109,6 +111,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             ..Default::default()
         };
         let ctx = crate::session::session(Some(&lake), &session_opts).await?;
+        progress.say("correlation: which Network ACL change let in which traffic");
         // The correlation runs once: its result replaces the view, so the hunts built on
         // nacl_verdicts (traffic_after_change) read it instead of correlating again. (Not on a
         // cluster, whose plans cannot carry a table held in this process.)
@@ -150,21 +153,19 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             ),
             None => None,
         };
+        progress.say(&format!("charts and actor timelines of {} flagged changes", picked.len()));
         let flagged = findings::flag_all(here.as_ref().unwrap_or(&ctx), &picked, opts).await?;
         let refs: Vec<&hunt::Hunt> = hunts.iter().collect();
-        let results = hunt::run_to_dir(
-            &ctx,
-            &refs,
-            &HashMap::new(),
-            hunt::TimeRange::default(),
-            &opts.output.join("hunts"),
-            Format::Csv,
-        )
-        .await?;
+        let tell = |i: usize, n: usize, name: &str| progress.say(&format!("hunt {i} of {n}: {name}"));
+        let results = hunt::run_to_dir_telling(&ctx, &refs, &opts.output.join("hunts"), &tell).await?;
         let sigma_results = match &sigma {
-            Some(loaded) => hunt::sigma::run(&ctx, loaded, Some(&opts.output.join("sigma"))).await?,
+            Some(loaded) => {
+                progress.say(&format!("{} Sigma rules", loaded.rules.len()));
+                hunt::sigma::run(&ctx, loaded, Some(&opts.output.join("sigma"))).await?
+            }
             None => Vec::new(),
         };
+        progress.say("key facts and coverage");
         let facts = facts::gather(&ctx, &opts.output.join("facts")).await?;
         Ok::<_, Error>((changes, flagged, results, sigma_results, facts))
     })?;
@@ -193,15 +194,51 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         facts,
         hunts: &hunts,
     });
+    progress.say("report: summary.md and report.html");
     for page in ["summary.md", "report.html"] {
         write_file(&opts.output.join(page), &render::render(page, &findings)?)?;
     }
+    progress.done();
     case::record_written(&opts.output, &mut case, started)?;
     let sigma_summary = sigma.as_ref().map(|loaded| (&sigma_results[..], loaded.skipped.len()));
     Ok(Outcome {
         summary_text: terminal_summary(&flagged, &results, sigma_summary, &notes, opts, &case),
         complete: notes.is_empty(),
     })
+}
+
+/// A spinner on standard error naming the phase `investigate` is in (on a terminal, and unless
+/// `-q`): after the ingest, minutes can pass in the correlation and the hunts of a large case.
+struct Phases(indicatif::ProgressBar);
+
+impl Phases {
+    fn new(show: bool) -> Phases {
+        use std::io::IsTerminal;
+        if !show || !std::io::stderr().is_terminal() {
+            return Phases(indicatif::ProgressBar::hidden());
+        }
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        Phases(pb)
+    }
+
+    fn say(&self, what: &str) {
+        self.0.set_message(crate::output::screen_text(what).into_owned());
+    }
+
+    fn done(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }
 
 pub(super) fn write_file(path: &Path, text: &str) -> Result<()> {
