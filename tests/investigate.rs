@@ -557,3 +557,30 @@ fn the_story_tells_episodes_with_their_keys_and_actors() {
     let times: Vec<&str> = story.iter().map(|l| &l[2..22]).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }
+
+#[test]
+fn the_sample_output_in_the_docs_is_what_investigate_prints() {
+    // docs/investigation.md shows what `investigate sample-data` prints, shortened with `...`:
+    // every other line of it must be printed, in that order.
+    let doc = std::fs::read_to_string(root().join("docs/investigation.md")).unwrap();
+    let block = doc
+        .split("What it prints, shortened:\n\n```\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the sample output block of docs/investigation.md");
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        bin().current_dir(dir.path()).arg("investigate").arg(root().join("sample-data")).arg("-q").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = printed.lines().collect();
+    let mut at = 0;
+    for want in block.lines().filter(|l| !l.trim().is_empty() && l.trim() != "...") {
+        match lines[at..].iter().position(|l| *l == want) {
+            Some(i) => at += i + 1,
+            None => panic!(
+                "docs/investigation.md shows a line investigate no longer prints (regenerate the block):\n{want}\n\nprinted:\n{printed}"
+            ),
+        }
+    }
+}
