@@ -988,3 +988,42 @@ fn sigma_corners_and_the_public_sigmahq_rules() {
     let hits = |rule: &str| summary.iter().find(|r| r["rule"] == rule).map(|r| r["hits"].clone()).unwrap();
     assert_eq!(hits("aws_ecs_task_definition_cred_endpoint_query"), "1");
 }
+
+#[test]
+fn reading_the_evidence_is_not_a_bulk_download() {
+    // An owner downloading the trail's own log files for the case, and someone copying a data
+    // bucket: only the second is a bulk read.
+    let read = |id: usize, bucket: &str, key: &str, who: &str| {
+        serde_json::json!({
+            "eventVersion": "1.09", "eventID": format!("read-{id}"), "eventTime": format!("2026-05-01T10:{:02}:00Z", id % 60),
+            "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.9", "userAgent": "aws-cli/2.15.0", "eventCategory": "Data", "managementEvent": false,
+            "userIdentity": {"type": "IAMUser", "userName": who, "arn": format!("arn:aws:iam::111122223333:user/{who}"), "accountId": "111122223333"},
+            "requestParameters": {"bucketName": bucket, "key": key}, "recipientAccountId": "111122223333"
+        })
+    };
+    let mut records = Vec::new();
+    for i in 0..30 {
+        records.push(read(
+            i,
+            "org-trail-logs",
+            &format!("AWSLogs/o-abc123def4/111122223333/CloudTrail/us-east-1/2026/05/01/111122223333_CloudTrail_us-east-1_20260501T10{i:02}Z_x.json.gz"),
+            "owner",
+        ));
+        records.push(read(100 + i, "customer-data", &format!("exports/customers-{i}.csv"), "mallory"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("reads.json"), serde_json::json!({"Records": records}).to_string()).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let (out, _) = common::ingest(lake.path(), &[dir.path()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["hunt", "run", "s3_bulk_download", "--format", "json", "--lake"])
+        .arg(lake.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["bucket"], "customer-data");
+}
