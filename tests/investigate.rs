@@ -466,6 +466,7 @@ fn key_facts_and_coverage_say_what_the_evidence_holds_and_cannot_show() {
     // What the sample's evidence cannot show: its digests cover its first hour only, and its
     // S3 data events stop three hours before the rest; the S3 hunts say they were partly blind.
     let md = std::fs::read_to_string(r.join("summary.md")).unwrap();
+    assert!(md.contains(" loaded, 0 rejected"), "{md}");
     assert!(md.contains("CloudTrail digest files cover 2026-03-10T00:00:00Z to 2026-03-10T01:00:00Z only"), "{md}");
     assert!(md.contains("The last S3 data event is at 2026-03-11T21:00:00Z"), "{md}");
     let mass_deletion = md.lines().find(|l| l.contains("s3\\_mass\\_deletion")).unwrap();

@@ -79,6 +79,8 @@ pub struct Facts {
     pub addresses: FactTable,
     pub keys: FactTable,
     pub shown: usize,
+    /// What this run loaded and rejected, in one line.
+    pub loaded: String,
 }
 
 const COVERAGE_SQL: &str = "
@@ -197,6 +199,7 @@ pub async fn gather(ctx: &SessionContext, dir: &Path) -> Result<Facts> {
         addresses: table(ctx, ADDRESSES_SQL, dir, "addresses.csv").await?,
         keys: table(ctx, KEYS_SQL, dir, "access_keys.csv").await?,
         shown: SHOWN,
+        loaded: String::new(),
     };
     let mut facts = facts;
     let text = facts

@@ -182,6 +182,16 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     for r in sigma_results.iter().filter(|r| r.error.is_some()) {
         notes.push(format!("Sigma rule {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
     }
+    let mut facts = facts;
+    facts.loaded = format!(
+        "{} files read in this run: {} loaded, {} rejected ({} records, {} problems; see the ingest section and the ingest_errors table); {} already in the lake.",
+        ingested.files_seen,
+        ingested.files_loaded,
+        ingested.files_rejected,
+        ingested.records,
+        ingested.errors,
+        ingested.files_already_in_lake
+    );
     let findings = Findings::new(Gathered {
         ingest_summary: ingested.render(),
         changes: &changes,
