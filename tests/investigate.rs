@@ -233,6 +233,11 @@ fn the_html_report_renders_in_headless_chromium() {
     assert!(dom.contains("<h1>trailflow investigation</h1>"), "{}", &dom[..dom.len().min(500)]);
     assert_eq!(dom.matches("<svg").count(), source.matches("<svg").count(), "every chart is in the rendered DOM");
     assert!(dom.contains("UNUSUAL TRAFFIC AFTER CHANGE"));
+    // The key facts, what the evidence cannot show, and the coverage are rendered, first.
+    for id in ["facts", "caveats", "principals", "addresses", "keys", "coverage"] {
+        assert!(dom.contains(&format!("id=\"{id}\"")), "section {id} not in the rendered page");
+    }
+    assert!(dom.find("id=\"facts\"") < dom.find("id=\"story\""));
     let shot = profile.path().join("report.png");
     let out = headless(profile.path())
         .arg("--window-size=1280,2000")
