@@ -472,6 +472,11 @@ fn key_facts_and_coverage_say_what_the_evidence_holds_and_cannot_show() {
     // S3 data events stop three hours before the rest; the S3 hunts say they were partly blind.
     let md = std::fs::read_to_string(r.join("summary.md")).unwrap();
     assert!(md.contains(" loaded, 0 rejected"), "{md}");
+    // The planted gaps of the ground truth, as what cannot be seen.
+    for gap in truth()["evidence_gaps"].as_array().unwrap().iter().filter(|g| g["start"].is_string()) {
+        let (start, end) = (gap["start"].as_str().unwrap(), gap["end"].as_str().unwrap());
+        assert!(md.contains(&format!("from {start} to {end}")), "gap {gap} not said: {md}");
+    }
     assert!(md.contains("CloudTrail digest files cover 2026-03-10T00:00:00Z to 2026-03-10T01:00:00Z only"), "{md}");
     assert!(md.contains("The last S3 data event is at 2026-03-11T21:00:00Z"), "{md}");
     let mass_deletion = md.lines().find(|l| l.contains("s3\\_mass\\_deletion")).unwrap();

@@ -216,6 +216,54 @@ pub async fn gather(ctx: &SessionContext, dir: &Path) -> Result<Facts> {
     Ok(facts)
 }
 
+/// Gaps inside the span, from the gap hunts' rows: each a caveat (a few listed one by one, more
+/// summed up), charged to the kinds they blind.
+pub fn add_gaps(facts: &mut Facts, results: &[crate::hunt::HuntResult]) {
+    const LISTED: usize = 5;
+    let gaps = [
+        ("evidence_gap_cloudtrail", "CloudTrail", "management_events", "API calls"),
+        ("evidence_gap_flow_logs", "VPC flow logs", "flow_logs", "network traffic"),
+    ];
+    for (hunt, source, kind, sees) in gaps {
+        let Some(r) = results.iter().find(|r| r.name == hunt && r.error.is_none() && r.not_run.is_none()) else {
+            continue;
+        };
+        let found = rows(&r.rows).unwrap_or_default();
+        if found.is_empty() {
+            continue;
+        }
+        let mut said = Vec::new();
+        if r.hits <= LISTED {
+            for g in &found {
+                let place = [text(g, "account_id"), first_nonempty(g, &["aws_region", "region"]), text(g, "flow_log")]
+                    .into_iter()
+                    .filter(|v| !v.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                said.push(format!(
+                    "No {source} from {} to {} ({place}): {sees} then cannot be seen.",
+                    text(g, "gap_start"),
+                    text(g, "gap_end")
+                ));
+            }
+        } else {
+            let hours: i64 = found.iter().map(|g| int(g, "missing_hours")).sum();
+            said.push(format!(
+                "{} gaps in the {source} ({hours} hours or more in all; hunts/{hunt}.csv lists them): {sees} in them cannot be seen.",
+                r.hits
+            ));
+        }
+        for s in said {
+            facts.blind.entry(kind.to_string()).or_default().push(s.clone());
+            facts.caveats.push(s);
+        }
+    }
+}
+
+fn first_nonempty(r: &Map<String, Value>, keys: &[&str]) -> String {
+    keys.iter().map(|k| text(r, k)).find(|v| !v.is_empty()).unwrap_or_default()
+}
+
 fn int_opt(r: &Map<String, Value>, key: &str) -> Option<i64> {
     r.get(key).and_then(Value::as_i64).or_else(|| micros(r, key))
 }

@@ -183,6 +183,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         notes.push(format!("Sigma rule {} failed: {}", r.name, r.error.as_deref().unwrap_or_default()));
     }
     let mut facts = facts;
+    facts::add_gaps(&mut facts, &results);
     facts.loaded = format!(
         "{} files read in this run: {} loaded, {} rejected ({} records, {} problems; see the ingest section and the ingest_errors table); {} already in the lake.",
         ingested.files_seen,
