@@ -255,6 +255,34 @@ fn every_hunt_finds_its_planted_true_positive() {
                     && r.iter().all(|x| x["event_name"] != "DescribeRegions" && x["event_name"] != "StartLogging")
             })
         }),
+        ("escalation_that_worked", hunt_json("escalation_that_worked", &[]), {
+            // Refused in the enumeration, allowed two minutes after the self-granted policy.
+            let p = planted("escalation_that_worked");
+            Box::new(move |r| {
+                r.len() == 1
+                    && r[0]["actor_arn"] == p["actor_arn"]
+                    && r[0]["event_name"] == "GetAccountAuthorizationDetails"
+                    && r[0]["refused_with"] == "AccessDenied"
+                    && r[0]["changes"].as_str().is_some_and(|c| c.contains("PutUserPolicy"))
+                    && r[0]["allowed_at"] == p["time"]
+            })
+        }),
+        ("recovery_probing", hunt_json("recovery_probing", &[]), {
+            // The backups' versioning, object lock and lifecycle read before their deletion.
+            let p = planted("recovery_probing");
+            Box::new(move |r| {
+                r.len() == 1
+                    && r[0]["actor_arn"] == p["actor_arn"]
+                    && r[0]["bucket"] == "a1-backups"
+                    && r[0]["calls"] == "GetBucketLifecycle, GetBucketVersioning, GetObjectLockConfiguration"
+            })
+        }),
+        ("logging_change_then_delivery_failures", hunt_json("logging_change_then_delivery_failures", &[]), {
+            let p = planted("logging_change_then_delivery_failures");
+            Box::new(move |r| {
+                r.len() == 1 && r[0]["event_id"] == p["event_id"] && r[0]["bucket"] == "a1-flowlogs-archive"
+            })
+        }),
         ("access_key_created", hunt_json("access_key_created", &[]), {
             let p = planted("access_key_created");
             Box::new(move |r| {
@@ -1026,4 +1054,19 @@ fn reading_the_evidence_is_not_a_bulk_download() {
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0]["bucket"], "customer-data");
+}
+
+#[test]
+fn the_catalogue_in_the_docs_lists_every_hunt_as_its_file_says() {
+    // docs/hunts.md ends with the catalogue `benches/hunt_catalogue.py` writes from the headers.
+    let doc = std::fs::read_to_string(root().join("docs/hunts.md")).unwrap();
+    let catalogue = doc.split("## The hunts").nth(1).expect("a catalogue");
+    let (hunts, problems) = trailflow::hunt::catalog(None).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    for h in &hunts {
+        let heading = format!("### `{}` ({})", h.name, h.severity.as_str());
+        assert!(catalogue.contains(&heading), "{heading} missing: run python3 benches/hunt_catalogue.py");
+        assert!(catalogue.contains(&format!("**{}.**", h.title)), "{}: title differs", h.name);
+    }
+    assert_eq!(catalogue.matches("\n### `").count(), hunts.len(), "the catalogue lists hunts that are gone");
 }

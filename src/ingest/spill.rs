@@ -156,7 +156,12 @@ mod tests {
         // Read twice, and added to after reading: still whole and in order.
         spill.add("d.json", vec![item("vpc-1", "vpcs")]).unwrap();
         let mut ids = Vec::new();
-        spill.for_each(|_, it| Ok(ids.push(it.resource_id.unwrap()))).unwrap();
+        spill
+            .for_each(|_, it| {
+                ids.push(it.resource_id.unwrap());
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(ids, ["acl-1", "subnet-1", "eni-1", "vpc-1"]);
     }
 }

@@ -451,6 +451,10 @@ struct CtEvent {
     account: &'static str,
     region: &'static str,
     value: Value,
+    /// Written to a file of its own for its 5-minute slot (CloudTrail delivers several files per
+    /// slot when events keep coming), so that events planted later leave the others' files as
+    /// they were.
+    own_file: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -510,7 +514,7 @@ fn ct_event(
         v["errorMessage"] = json!(msg);
         v["responseElements"] = Value::Null;
     }
-    CtEvent { time, account: actor.account, region, value: v }
+    CtEvent { time, account: actor.account, region, value: v, own_file: false }
 }
 
 fn entry_params(acl: &str, r: &Rule) -> Value {
@@ -925,10 +929,30 @@ fn write_flow_logs(rng: &mut Rng, out: &Path, enis: &[Eni], flows: &[Flow], file
 /// minutes), records in no particular order, an overlapping trail's copies, and a digest file
 /// for account A's first hour in us-east-1 that also names a log file removed from the bucket.
 /// Returns the copies written and the removed file's S3 key.
-fn write_cloudtrail(rng: &mut Rng, out: &Path, events: &[CtEvent], file_minutes: i64) -> Result<(usize, String)> {
+fn write_cloudtrail(
+    rng: &mut Rng,
+    own: &mut Rng,
+    out: &Path,
+    events: &[CtEvent],
+    file_minutes: i64,
+) -> Result<(usize, String)> {
     let every = file_minutes * 60;
+    // Events planted with a file of their own: written apart, from a random stream of their own.
+    let mut own_files: BTreeMap<(&str, &str, i64), Vec<&CtEvent>> = BTreeMap::new();
+    for ev in events.iter().filter(|e| e.own_file) {
+        own_files.entry((ev.account, ev.region, (ev.time - T0).div_euclid(every))).or_default().push(ev);
+    }
+    for ((account, region, slot), evs) in &own_files {
+        let t = T0 + slot * every;
+        let (y, m, d, _) = ymd(t);
+        let stamp = chrono::DateTime::from_timestamp(t + every, 0).expect("time").format("%Y%m%dT%H%MZ").to_string();
+        let prefix = if *account == ACCT_B { format!("AWSLogs/{ORG}/{account}") } else { format!("AWSLogs/{account}") };
+        let name = format!("{account}_CloudTrail_{region}_{stamp}_{}.json.gz", own.hex(16));
+        let body = json!({"Records": evs.iter().map(|e| &e.value).collect::<Vec<_>>()});
+        write_gz(&out.join(format!("{prefix}/CloudTrail/{region}/{y}/{m}/{d}/{name}")), body.to_string().as_bytes())?;
+    }
     let mut ct_files: BTreeMap<(&str, &str, i64), Vec<&CtEvent>> = BTreeMap::new();
-    for ev in events {
+    for ev in events.iter().filter(|e| !e.own_file) {
         ct_files.entry((ev.account, ev.region, (ev.time - T0).div_euclid(every))).or_default().push(ev);
     }
     let mut dup_count = 0usize;
@@ -1095,6 +1119,10 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     planted.events.extend(scenarios::sparse_region_events(&mut Rng(opts.seed.wrapping_mul(131) ^ 0x5EA5), opts, &cast));
     // The identity story, from a stream of its own as well.
     planted.identity_story(&mut Rng(opts.seed.wrapping_mul(173) ^ 0x1D5), &cast);
+    // What the intruder did around it that a case file must show (an escalation that worked, the
+    // probe of the backups' recovery settings, a logging change breaking delivery): from a stream
+    // of its own, in files of their own.
+    planted.recovery_story(&mut Rng(opts.seed.wrapping_mul(211) ^ 0x5ECE), &cast);
     let Planted { mut events, mut changes, mut truth_changes, mut other } = planted;
     // An evidence gap: no CloudTrail at all from account A in us-east-1 for one hour.
     events.retain(|e| !(e.account == ACCT_A && e.region == "us-east-1" && (e.time - T0) / H == CT_GAP_HOUR));
@@ -1103,7 +1131,8 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     let flows = traffic(opts, &enis, &net, &mut other);
     let out = &opts.out;
     let flow_records = write_flow_logs(&mut rng, out, &enis, &flows, opts.file_minutes)?;
-    let (dup_count, removed) = write_cloudtrail(&mut rng, out, &events, opts.file_minutes)?;
+    let mut own = Rng(opts.seed.wrapping_mul(223) ^ 0xF11E);
+    let (dup_count, removed) = write_cloudtrail(&mut rng, &mut own, out, &events, opts.file_minutes)?;
     other.push(json!({"scenario": "log_file_removed_from_bucket", "object": removed}));
     let inventory_items = write_inventory(out, &net, &enis, end)?;
     let (inv_time, gap_hour, ct_gap_hour) = (end, FLOW_GAP_HOUR, CT_GAP_HOUR);

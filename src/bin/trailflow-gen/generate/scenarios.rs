@@ -909,6 +909,86 @@ impl Planted {
     /// is guessed at from the attacker's address and signs in without MFA. All the while a flow
     /// log that is configured cannot deliver to its bucket. Each step is a true positive of a hunt
     /// (`other_planted`, scenario = the hunt's name).
+    /// The intruder's escalation that worked (the enumeration's refused
+    /// GetAccountAuthorizationDetails, allowed two minutes after the self-granted policy), the
+    /// probe of the backups bucket's recovery settings before its objects are deleted (versioning,
+    /// object lock, lifecycle: can the victim recover?), and a bucket policy change on the flow log
+    /// bucket five minutes before the second day's delivery failures. Each event in a file of its
+    /// own, so that the rest of the set is as it was.
+    pub(super) fn recovery_story(&mut self, rng: &mut Rng, cast: &Cast) {
+        let before = self.events.len();
+        let a = &cast.attacker;
+        plant(
+            self,
+            rng,
+            36.23,
+            a,
+            "iam.amazonaws.com",
+            "GetAccountAuthorizationDetails",
+            json!({"filter": ["User", "Role", "Group", "LocalManagedPolicy"]}),
+            Value::Null,
+            None,
+            "escalation_that_worked",
+        );
+        let bucket = json!({"bucketName": "a1-backups", "Host": "a1-backups.s3.amazonaws.com"});
+        plant(
+            self,
+            rng,
+            37.55,
+            a,
+            "s3.amazonaws.com",
+            "GetBucketVersioning",
+            bucket.clone(),
+            Value::Null,
+            None,
+            "recovery_probing",
+        );
+        plant(
+            self,
+            rng,
+            37.553,
+            a,
+            "s3.amazonaws.com",
+            "GetObjectLockConfiguration",
+            bucket.clone(),
+            Value::Null,
+            Some((
+                "ObjectLockConfigurationNotFoundError",
+                "Object Lock configuration does not exist for this bucket".into(),
+            )),
+            "",
+        );
+        plant(
+            self,
+            rng,
+            37.556,
+            a,
+            "s3.amazonaws.com",
+            "GetBucketLifecycle",
+            bucket,
+            Value::Null,
+            Some(("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist".into())),
+            "",
+        );
+        // The flow log bucket's policy replaced by one without the log delivery service's grant.
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"OwnerOnly","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"s3:*","Resource":["arn:aws:s3:::a1-flowlogs-archive","arn:aws:s3:::a1-flowlogs-archive/*"]}]}"#;
+        plant(
+            self,
+            rng,
+            24.92,
+            &cast.netadmin,
+            "s3.amazonaws.com",
+            "PutBucketPolicy",
+            json!({"bucketName": "a1-flowlogs-archive", "bucketPolicy": policy, "Host": "a1-flowlogs-archive.s3.amazonaws.com"}),
+            Value::Null,
+            None,
+            "logging_change_then_delivery_failures",
+        );
+        for ev in &mut self.events[before..] {
+            ev.own_file = true;
+        }
+    }
+
     pub(super) fn identity_story(&mut self, rng: &mut Rng, cast: &Cast) {
         let a = &cast.attacker;
         let new_user = iam_user(
