@@ -859,3 +859,30 @@ mod tests {
         assert!(FLOW_FIELDS[..DEFAULT_FORMAT_FIELDS].iter().all(|f| f.version == 2));
     }
 }
+
+/// CloudTrail's own field names (as records, the console, Athena and Sigma spell them) and the
+/// `cloudtrail` column that holds each, where the column holds exactly that field.
+/// (`userIdentity.userName` is not among them: `user_name` falls back to the role session
+/// issuer's name.)
+pub const CLOUDTRAIL_FIELD_COLUMNS: &[(&str, &str)] = &[
+    ("eventSource", "event_source"),
+    ("eventName", "event_name"),
+    ("awsRegion", "aws_region"),
+    ("sourceIPAddress", "source_ip"),
+    ("userAgent", "user_agent"),
+    ("errorCode", "error_code"),
+    ("errorMessage", "error_message"),
+    ("eventType", "event_type"),
+    ("eventCategory", "event_category"),
+    ("recipientAccountId", "recipient_account_id"),
+    ("eventID", "event_id"),
+    ("requestID", "request_id"),
+    ("userIdentity.type", "user_type"),
+    ("userIdentity.arn", "user_arn"),
+    ("userIdentity.principalId", "principal_id"),
+    ("userIdentity.accountId", "account_id"),
+    ("userIdentity.accessKeyId", "access_key_id"),
+    ("userIdentity.invokedBy", "invoked_by"),
+    ("userIdentity.sessionContext.sessionIssuer.arn", "session_issuer_arn"),
+    ("userIdentity.sessionContext.sessionIssuer.userName", "session_issuer_user_name"),
+];

@@ -789,29 +789,7 @@ fn lit(s: &str) -> String {
 
 /// The SQL for a Sigma field of a CloudTrail event.
 fn field(name: &str) -> String {
-    let direct = [
-        ("eventSource", "event_source"),
-        ("eventName", "event_name"),
-        ("awsRegion", "aws_region"),
-        ("sourceIPAddress", "source_ip"),
-        ("userAgent", "user_agent"),
-        ("errorCode", "error_code"),
-        ("errorMessage", "error_message"),
-        ("eventType", "event_type"),
-        ("eventCategory", "event_category"),
-        ("recipientAccountId", "recipient_account_id"),
-        ("eventID", "event_id"),
-        ("requestID", "request_id"),
-        ("userIdentity.type", "user_type"),
-        ("userIdentity.arn", "user_arn"),
-        ("userIdentity.principalId", "principal_id"),
-        ("userIdentity.accountId", "account_id"),
-        ("userIdentity.accessKeyId", "access_key_id"),
-        ("userIdentity.invokedBy", "invoked_by"),
-        ("userIdentity.sessionContext.sessionIssuer.arn", "session_issuer_arn"),
-        ("userIdentity.sessionContext.sessionIssuer.userName", "session_issuer_user_name"),
-    ];
-    if let Some((_, col)) = direct.iter().find(|(f, _)| *f == name) {
+    if let Some((_, col)) = crate::schema::CLOUDTRAIL_FIELD_COLUMNS.iter().find(|(f, _)| *f == name) {
         return (*col).to_string();
     }
     // `userIdentity.userName` is the IAM user's name only (the lake's `user_name` falls back to

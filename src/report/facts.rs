@@ -24,18 +24,8 @@ pub const COVERAGE_SHOWN: usize = 60;
 /// A gap at either end of a source's span smaller than this is no gap (delivery lag, quiet hours).
 const EDGE_US: i64 = 3_600_000_000;
 
-/// The kinds of evidence the coverage tells apart, with what they let one see. A hunt's header
-/// names the ones it depends on (`-- sees: s3_data_events`).
-pub const KINDS: &[(&str, &str, &str)] = &[
-    ("management_events", "CloudTrail management events", "API calls that read or change the account's configuration"),
-    ("s3_data_events", "CloudTrail S3 data events", "object reads, writes and deletions"),
-    ("lambda_data_events", "CloudTrail Lambda data events", "function invocations"),
-    ("other_data_events", "CloudTrail data events of other services", "their data-plane calls"),
-    ("insights_events", "CloudTrail Insights events", "unusual API call rates"),
-    ("network_activity_events", "CloudTrail network activity events", "calls through VPC endpoints"),
-    ("flow_logs", "VPC flow logs", "network traffic to and from the interfaces"),
-    ("digests", "CloudTrail digest files", "proof that the log files are whole and unchanged"),
-];
+/// The kinds of evidence the coverage tells apart, with what they let one see.
+const KINDS: &[(&str, &str, &str)] = crate::hunt::COVERAGE_KINDS;
 
 /// Kinds every case is judged for being absent (the others are only described when present).
 const EXPECTED: &[&str] = &["management_events", "s3_data_events", "flow_logs", "digests"];
@@ -326,47 +316,34 @@ fn caveats(
             // Data events are written only when objects are touched: an edge without them is
             // either quiet or unrecorded, and the evidence cannot say which.
             "s3_data_events" => {
+                let edge = |which: &str, at: i64, side: &str, other: i64| {
+                    format!(
+                        "The {which} S3 data event is at {} (the evidence {side} {}): {sees} {} it are not in the evidence (none happened, or they were not recorded).",
+                        fmt(at),
+                        fmt(other),
+                        if which == "first" { "before" } else { "after" }
+                    )
+                };
                 if late {
-                    say(
-                        kind,
-                        format!(
-                            "The first S3 data event is at {} (the evidence starts at {}): {sees} before it are not in the evidence (none happened, or they were not recorded).",
-                            fmt(k_first),
-                            fmt(first)
-                        ),
-                    );
+                    say(kind, edge("first", k_first, "starts at", first));
                 }
                 if early {
-                    say(
-                        kind,
-                        format!(
-                            "The last S3 data event is at {} (the evidence goes on to {}): {sees} after it are not in the evidence (none happened, or they were not recorded).",
-                            fmt(k_last),
-                            fmt(last)
-                        ),
-                    );
+                    say(kind, edge("last", k_last, "goes on to", last));
                 }
             }
             _ => {
+                let edge = |when: &str, at: i64, side: &str, other: i64| {
+                    format!(
+                        "No {source} {when} {} (the evidence {side} {}): {sees} in that time cannot be seen.",
+                        fmt(at),
+                        fmt(other)
+                    )
+                };
                 if late {
-                    say(
-                        kind,
-                        format!(
-                            "No {source} before {} (the evidence starts at {}): {sees} in that time cannot be seen.",
-                            fmt(k_first),
-                            fmt(first)
-                        ),
-                    );
+                    say(kind, edge("before", k_first, "starts at", first));
                 }
                 if early {
-                    say(
-                        kind,
-                        format!(
-                            "No {source} after {} (the evidence goes on to {}): {sees} in that time cannot be seen.",
-                            fmt(k_last),
-                            fmt(last)
-                        ),
-                    );
+                    say(kind, edge("after", k_last, "goes on to", last));
                 }
             }
         }

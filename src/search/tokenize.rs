@@ -372,33 +372,23 @@ pub const GLOB_MARK: char = '\u{1}';
 /// `requestParameters.x` is `request_parameters.x`; any other path of the record (such as
 /// `userIdentity.userName`, the IAM user's own name) is read from the record itself (`raw.`).
 pub fn field_alias(name: &str) -> Option<String> {
-    const NAMES: &[(&str, &str)] = &[
-        ("eventName", "event_name"),
-        ("eventSource", "event_source"),
-        ("awsRegion", "aws_region"),
-        ("sourceIPAddress", "source_ip"),
-        ("userAgent", "user_agent"),
-        ("errorCode", "error_code"),
-        ("errorMessage", "error_message"),
-        ("eventType", "event_type"),
-        ("eventID", "event_id"),
-        ("requestID", "request_id"),
-        ("recipientAccountId", "recipient_account_id"),
-        ("userIdentity.arn", "user_arn"),
-        ("userIdentity.type", "user_type"),
-        ("userIdentity.accessKeyId", "access_key_id"),
-        ("userIdentity.principalId", "principal_id"),
-        ("userIdentity.accountId", "account_id"),
-        ("userIdentity.sessionContext.sessionIssuer.arn", "session_issuer_arn"),
-    ];
-    if let Some((_, col)) = NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+    // A column the search knows; a field whose column it does not search is read from the record.
+    if let Some((_, col)) = crate::schema::CLOUDTRAIL_FIELD_COLUMNS
+        .iter()
+        .find(|(n, col)| n.eq_ignore_ascii_case(name) && super::KEYWORDS.contains(col))
+    {
         return Some((*col).to_string());
     }
     let (first, rest) = name.split_once('.')?;
     let column = match first {
         "requestParameters" => "request_parameters",
         "responseElements" => "response_elements",
-        "userIdentity" | "additionalEventData" | "tlsDetails" | "serviceEventDetails" | "resources" => {
+        "userIdentity"
+        | "additionalEventData"
+        | "tlsDetails"
+        | "serviceEventDetails"
+        | "resources"
+        | "eventCategory" => {
             return Some(format!("raw.{name}"));
         }
         _ => return None,
