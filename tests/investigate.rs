@@ -595,3 +595,32 @@ fn the_sample_output_in_the_docs_is_what_investigate_prints() {
         }
     }
 }
+
+#[test]
+fn reading_the_log_files_is_named_as_collecting_the_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let records: Vec<serde_json::Value> = (0..30)
+        .map(|i| {
+            serde_json::json!({
+                "eventVersion": "1.09", "eventID": format!("collect-{i}"), "eventTime": format!("2026-05-01T10:{i:02}:00Z"),
+                "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-east-1",
+                "sourceIPAddress": "198.51.100.9", "userAgent": "aws-cli/2.15.0", "eventCategory": "Data", "managementEvent": false,
+                "userIdentity": {"type": "IAMUser", "userName": "responder", "arn": "arn:aws:iam::111122223333:user/responder", "accountId": "111122223333"},
+                "requestParameters": {"bucketName": "org-trail-logs", "key": format!("AWSLogs/111122223333/CloudTrail/us-east-1/2026/05/01/f{i}.json.gz")},
+                "recipientAccountId": "111122223333"
+            })
+        })
+        .collect();
+    std::fs::write(evidence.join("reads.json"), serde_json::json!({"Records": records}).to_string()).unwrap();
+    let report = dir.path().join("report");
+    let out = investigate_to(&evidence, &report, &[]);
+    assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(
+        md.contains("arn:aws:iam::111122223333:user/responder read 30 log files of the bucket org-trail-logs")
+            && md.contains("the evidence being collected"),
+        "{md}"
+    );
+}

@@ -71,6 +71,8 @@ pub struct Facts {
     pub shown: usize,
     /// What this run loaded and rejected, in one line.
     pub loaded: String,
+    /// Who read the log files themselves, one sentence each: the evidence being collected.
+    pub collection: Vec<String>,
 }
 
 const COVERAGE_SQL: &str = "
@@ -117,6 +119,17 @@ SELECT source_ip AS address, count(*) AS calls,
 FROM cloudtrail
 WHERE source_ip IS NOT NULL AND source_ip <> 'AWS Internal' AND source_ip NOT LIKE '%.amazonaws.com'
 GROUP BY 1 ORDER BY calls DESC, address";
+
+/// Reads of AWS's own log files (keys under AWSLogs/ACCOUNT/CloudTrail, vpcflowlogs, ...): the
+/// evidence being collected, said as such rather than counted as data leaving.
+const COLLECTION_SQL: &str = "
+SELECT coalesce(user_arn, principal_id, '(unknown)') AS principal, json_get_str(request_parameters, 'bucketName') AS bucket,
+       count(*) AS reads, CAST(min(event_time) AS VARCHAR) AS first_read, CAST(max(event_time) AS VARCHAR) AS last_read
+FROM cloudtrail
+WHERE event_source = 's3.amazonaws.com' AND event_name = 'GetObject'
+  AND regexp_like(json_get_str(request_parameters, 'key'),
+        '(^|/)AWSLogs/(o-[a-z0-9]+/)?[0-9]{12}/(CloudTrail|CloudTrail-Digest|CloudTrail-Insight|vpcflowlogs|Config|elasticloadbalancing)/')
+GROUP BY 1, 2 ORDER BY reads DESC";
 
 const KEYS_SQL: &str = "
 SELECT access_key_id AS access_key, CASE WHEN access_key_id LIKE 'AKIA%' THEN 'long-term' WHEN access_key_id LIKE 'ASIA%' THEN 'temporary' ELSE 'other' END AS kind,
@@ -190,6 +203,20 @@ pub async fn gather(ctx: &SessionContext, dir: &Path) -> Result<Facts> {
         keys: table(ctx, KEYS_SQL, dir, "access_keys.csv").await?,
         shown: SHOWN,
         loaded: String::new(),
+        collection: query(ctx, COLLECTION_SQL)
+            .await?
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} read {} log files of the bucket {} from {} to {}: the evidence being collected (left out of s3_bulk_download).",
+                    text(r, "principal"),
+                    int(r, "reads"),
+                    text(r, "bucket"),
+                    text(r, "first_read"),
+                    text(r, "last_read")
+                )
+            })
+            .collect(),
     };
     let mut facts = facts;
     let text = facts
