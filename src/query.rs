@@ -296,11 +296,9 @@ pub fn parquet_file_table(
 /// rows, kept in the lake's own folder (`_trailflow/empty/`; written once per table and schema).
 /// A lake that cannot be written gets a table over a folder with no files instead.
 pub fn empty_table(lake: &Lake, table: &str) -> Result<Arc<ListingTable>> {
-    use std::hash::{Hash, Hasher};
     let schema = schema::schema_of(table).ok_or_else(|| Error::Invalid(format!("no table {table}")))?;
-    let mut h = std::hash::DefaultHasher::new();
-    format!("{schema:?}").hash(&mut h);
-    let file = lake.root.join("_trailflow").join("empty").join(format!("{table}-{:016x}.parquet", h.finish()));
+    let hash = schema::sha256_hex(&schema::schema_text(&schema));
+    let file = lake.root.join("_trailflow").join("empty").join(format!("{table}-{}.parquet", &hash[..16]));
     let written = file.is_file() || {
         let tmp = file.with_extension("tmp");
         let write = || -> Result<()> {

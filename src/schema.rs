@@ -886,3 +886,21 @@ pub const CLOUDTRAIL_FIELD_COLUMNS: &[(&str, &str)] = &[
     ("userIdentity.sessionContext.sessionIssuer.arn", "session_issuer_arn"),
     ("userIdentity.sessionContext.sessionIssuer.userName", "session_issuer_user_name"),
 ];
+
+/// A table's columns as stable text, one `name type nullable` a line: what fingerprints are taken
+/// of (a type's `Debug` form may change with the toolchain; this text changes only with the
+/// schema).
+pub fn schema_text(schema: &datafusion::arrow::datatypes::Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {} {}\n", f.name(), f.data_type(), if f.is_nullable() { "null" } else { "not null" }))
+        .collect()
+}
+
+/// SHA-256 of `text`, in hex: the stable fingerprint of derived files (the same for the same text
+/// on every build and machine).
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}

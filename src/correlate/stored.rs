@@ -12,7 +12,6 @@
 //! session asks for something else than the lake's own view (`correlate --trusted`, one case's
 //! evidence in a shared lake), the tables are computed in process as before.
 
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
@@ -24,20 +23,34 @@ pub const DERIVED_DIR: &str = "derived";
 /// The state of the lake's evidence tables: a hash of every data file's path and size, and of
 /// what this trailflow computes from them (its version, the derived tables' columns).
 pub fn fingerprint(lake: &Lake) -> Result<String> {
-    let mut h = std::hash::DefaultHasher::new();
-    env!("CARGO_PKG_VERSION").hash(&mut h);
-    for table in crate::schema::DERIVED_TABLES {
-        format!("{:?}", crate::schema::schema_of(table)).hash(&mut h);
-    }
+    let mut files = Vec::new();
     for table in crate::schema::TABLES {
         for f in lake.table_files(table)? {
-            let rel = f.strip_prefix(&lake.root).unwrap_or(&f);
-            rel.hash(&mut h);
+            let rel = f.strip_prefix(&lake.root).unwrap_or(&f).to_string_lossy().replace('\\', "/");
             let len = std::fs::metadata(&f).map_err(|e| Error::io(&f, e))?.len();
-            len.hash(&mut h);
+            files.push((rel, len));
         }
     }
-    Ok(format!("{:016x}", h.finish()))
+    Ok(fingerprint_of(&files))
+}
+
+/// The fingerprint of a lake holding `files` (path relative to the lake, size): SHA-256 of a text
+/// that names the program's version, the derived tables' schemas and every file with its size,
+/// cut to 16 hex digits. Documented in `docs/correlate.md`, the same on every build.
+pub fn fingerprint_of(files: &[(String, u64)]) -> String {
+    let mut text = format!("trailflow derived tables\nversion {}\n", env!("CARGO_PKG_VERSION"));
+    for table in crate::schema::DERIVED_TABLES {
+        text.push_str(&format!("table {table}\n"));
+        if let Some(schema) = crate::schema::schema_of(table) {
+            text.push_str(&crate::schema::schema_text(&schema));
+        }
+    }
+    let mut files = files.to_vec();
+    files.sort();
+    for (rel, len) in files {
+        text.push_str(&format!("file {rel} {len}\n"));
+    }
+    crate::schema::sha256_hex(&text)[..16].to_string()
 }
 
 /// Where a derived table computed from the lake state `fingerprint` is stored.
@@ -111,4 +124,41 @@ fn remove_stale(lake: &Lake, fingerprint: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::fingerprint_of;
+
+    #[test]
+    fn the_fingerprint_is_a_stable_digest_of_the_files() {
+        let files = vec![
+            ("cloudtrail/dt=2026-03-10/part-a.parquet".to_string(), 1000),
+            ("flow_logs/dt=2026-03-10/part-b.parquet".to_string(), 2000),
+        ];
+        let fp = fingerprint_of(&files);
+        // SHA-256 of a documented text: the same on every build, every machine and every run
+        // (pinned here; it changes only with the version, the derived schemas or the files).
+        assert_eq!(fp, fingerprint_of(&files.iter().rev().cloned().collect::<Vec<_>>()));
+        assert_eq!(fp.len(), 16);
+        assert!(fp.chars().all(|c| c.is_ascii_hexdigit()));
+        let mut grown = files.clone();
+        grown[1].1 += 1;
+        assert_ne!(fp, fingerprint_of(&grown));
+        let text = format!(
+            "trailflow derived tables\nversion {}\n{}file cloudtrail/dt=2026-03-10/part-a.parquet 1000\nfile flow_logs/dt=2026-03-10/part-b.parquet 2000\n",
+            env!("CARGO_PKG_VERSION"),
+            crate::schema::DERIVED_TABLES
+                .iter()
+                .map(|t| format!(
+                    "table {t}\n{}",
+                    crate::schema::schema_of(t).map(|s| crate::schema::schema_text(&s)).unwrap_or_default()
+                ))
+                .collect::<String>()
+        );
+        // Any other program computing SHA-256 of that text gets the same fingerprint.
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(fp, hex[..16]);
+    }
 }
