@@ -3,19 +3,25 @@
 # SIZE picks a set: medium (about 2 million flow records and 150,000 CloudTrail events) or large
 # (about 20 million and 1 million); WEB and CT set the generator's rates directly. SHAPE picks how
 # the evidence is cut into files: aws (AWS's delivery: CloudTrail per account and region every 5
-# minutes, flow logs per flow log every 5 or 10) or hourly (few, large files).
+# minutes, flow logs per flow log every 5 or 10), real (the same at an estate's real file count)
+# or hourly (few, large files).
 SIZE=${SIZE:-medium}
 case "$SIZE" in
   large) WEB=${WEB:-37000}; CT=${CT:-10600} ;;
   *) WEB=${WEB:-3700}; CT=${CT:-1600} ;;
 esac
 SHAPE=${SHAPE:-aws}
+# real: AWS's real file count (ten busy account-regions, six flow logs, three days, every file
+# every 5 minutes: about 8,600 CloudTrail files and 3,000 flow files at either size).
+HOURS=48
+REAL=
 case "$SHAPE" in
   hourly) MINUTES=60 ;;
+  real) MINUTES=5; HOURS=72; REAL=--real-count ;;
   *) MINUTES=5 ;;
 esac
 WORK=${WORK:-/tmp/trailflow-bench}
-DATA="$WORK/data-$WEB-$CT-$MINUTES"
+DATA="$WORK/data-$WEB-$CT-$MINUTES${REAL:+-real}"
 # FEATURES: cargo features to build with (benches/cluster.sh sets `cluster`).
 cargo build --release --bins -q ${FEATURES:+--features "$FEATURES"}
 
@@ -23,6 +29,7 @@ cargo build --release --bins -q ${FEATURES:+--features "$FEATURES"}
 make_data() {
   if [ ! -f "$DATA/ground-truth.json" ]; then
     rm -rf "$DATA"
-    target/release/trailflow-gen --out "$DATA" --web-clients "$WEB" --ct-noise "$CT" --file-minutes "$MINUTES" >/dev/null
+    target/release/trailflow-gen --out "$DATA" --web-clients "$WEB" --ct-noise "$CT" --file-minutes "$MINUTES" \
+      --hours "$HOURS" $REAL >/dev/null
   fi
 }

@@ -7,6 +7,7 @@
 #   benches/ingest.sh                    # medium: 2 million flow records, 150,000 CloudTrail events
 #   SIZE=large benches/ingest.sh         # large: 20 million and 1 million
 #   SHAPES=aws RUNS=1 benches/ingest.sh  # one shape, one run
+#   SHAPES=real benches/ingest.sh        # AWS's real file count: about 11,600 files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb

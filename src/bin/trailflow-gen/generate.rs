@@ -35,6 +35,10 @@ pub struct GenOptions {
     /// region; the default-format flow log every 5 minutes, the others every 10); 60 writes the
     /// few large files of an hourly export.
     pub file_minutes: i64,
+    /// AWS's real file count at scale: ten account-regions with activity in nearly every
+    /// 5-minute slot, and each VPC's flow log split in two (six flow logs), all delivered every
+    /// `file_minutes`. Off for sample-data.
+    pub real_count: bool,
 }
 
 /// Start of the generated period: 2026-03-10T00:00:00Z, in seconds.
@@ -887,21 +891,35 @@ fn planted_traffic(fg: &mut FlowGen, opts: &GenOptions, ifaces: &Ifaces, other: 
 
 /// Flow logs: one file per flow log per delivery interval (5 minutes for the default-format log,
 /// 10 for the custom ones, as AWS delivers to S3), in the layouts AWS delivers. Returns the records.
-fn write_flow_logs(rng: &mut Rng, out: &Path, enis: &[Eni], flows: &[Flow], file_minutes: i64) -> Result<usize> {
-    let mut files: BTreeMap<(usize, i64), Vec<&Flow>> = BTreeMap::new();
+fn write_flow_logs(
+    rng: &mut Rng,
+    out: &Path,
+    enis: &[Eni],
+    flows: &[Flow],
+    file_minutes: i64,
+    real_count: bool,
+) -> Result<usize> {
+    // (VPC's flow log, half): with `real_count` each VPC has two flow logs (its interfaces split
+    // in two, as flow logs per subnet would), all delivered every `file_minutes`.
+    let mut files: BTreeMap<((usize, usize), i64), Vec<&Flow>> = BTreeMap::new();
     let group = |e: &Eni| match e.vpc {
         "vpc-0a1000000000000001" => 0,
         "vpc-0a2000000000000002" => 1,
         _ => 2,
     };
-    let interval = |g: usize| if g == 0 { file_minutes * 60 } else { (2 * file_minutes).min(60) * 60 };
+    let interval = |g: usize| {
+        if g == 0 || real_count { file_minutes * 60 } else { (2 * file_minutes).min(60) * 60 }
+    };
     for f in flows {
         let g = group(&enis[f.eni]);
+        let half = if real_count { f.eni % 2 } else { 0 };
         let every = interval(g);
-        files.entry((g, T0 + (f.start - T0).div_euclid(every) * every)).or_default().push(f);
+        files.entry(((g, half), T0 + (f.start - T0).div_euclid(every) * every)).or_default().push(f);
     }
     let mut flow_records = 0usize;
-    for ((g, t), mut fs) in files {
+    for (((g, half), t), mut fs) in files {
+        // The second flow log of a VPC is named after the first, with `2` for its last digit.
+        let fl = |id: &str| if half == 0 { id.to_string() } else { format!("{}2", &id[..id.len() - 1]) };
         fs.sort_by_key(|f| (f.start, f.eni));
         let (y, m, d, hh) = ymd(t);
         let stamp = chrono::DateTime::from_timestamp(t, 0).expect("time").format("%Y%m%dT%H%MZ").to_string();
@@ -916,9 +934,9 @@ fn write_flow_logs(rng: &mut Rng, out: &Path, enis: &[Eni], flows: &[Flow], file
         flow_records += fs.len();
         let h8 = rng.hex(8);
         let path = match g {
-            0 => out.join(format!("AWSLogs/{ACCT_A}/vpcflowlogs/us-east-1/{y}/{m}/{d}/{ACCT_A}_vpcflowlogs_us-east-1_fl-0a10000000000000a_{stamp}_{h8}.log.gz")),
-            1 => out.join(format!("AWSLogs/aws-account-id={ACCT_A}/aws-service=vpcflowlogs/aws-region=us-east-1/year={y}/month={m}/day={d}/hour={hh}/{ACCT_A}_vpcflowlogs_us-east-1_fl-0a20000000000000b_{stamp}_{h8}.log.gz")),
-            _ => out.join(format!("AWSLogs/aws-account-id={ACCT_B}/aws-service=vpcflowlogs/aws-region=eu-west-1/year={y}/month={m}/day={d}/hour={hh}/{ACCT_B}_vpcflowlogs_eu-west-1_fl-0b10000000000000c_{stamp}_{h8}.log.gz")),
+            0 => out.join(format!("AWSLogs/{ACCT_A}/vpcflowlogs/us-east-1/{y}/{m}/{d}/{ACCT_A}_vpcflowlogs_us-east-1_{}_{stamp}_{h8}.log.gz", fl("fl-0a10000000000000a"))),
+            1 => out.join(format!("AWSLogs/aws-account-id={ACCT_A}/aws-service=vpcflowlogs/aws-region=us-east-1/year={y}/month={m}/day={d}/hour={hh}/{ACCT_A}_vpcflowlogs_us-east-1_{}_{stamp}_{h8}.log.gz", fl("fl-0a20000000000000b"))),
+            _ => out.join(format!("AWSLogs/aws-account-id={ACCT_B}/aws-service=vpcflowlogs/aws-region=eu-west-1/year={y}/month={m}/day={d}/hour={hh}/{ACCT_B}_vpcflowlogs_eu-west-1_{}_{stamp}_{h8}.log.gz", fl("fl-0b10000000000000c"))),
         };
         write_gz(&path, text.as_bytes())?;
     }
@@ -1117,6 +1135,14 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     // The regions a multi-region trail also covers, where little happens: from a stream of their
     // own, so the events above keep their ids.
     planted.events.extend(scenarios::sparse_region_events(&mut Rng(opts.seed.wrapping_mul(131) ^ 0x5EA5), opts, &cast));
+    if opts.real_count {
+        // Ten account-regions, each busy enough to deliver a file nearly every five minutes.
+        planted.events.extend(scenarios::busy_region_events(
+            &mut Rng(opts.seed.wrapping_mul(241) ^ 0xB05E),
+            opts,
+            &cast,
+        ));
+    }
     // The identity story, from a stream of its own as well.
     planted.identity_story(&mut Rng(opts.seed.wrapping_mul(173) ^ 0x1D5), &cast);
     // What the intruder did around it that a case file must show (an escalation that worked, the
@@ -1130,7 +1156,7 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     let net = Network { changes };
     let flows = traffic(opts, &enis, &net, &mut other);
     let out = &opts.out;
-    let flow_records = write_flow_logs(&mut rng, out, &enis, &flows, opts.file_minutes)?;
+    let flow_records = write_flow_logs(&mut rng, out, &enis, &flows, opts.file_minutes, opts.real_count)?;
     let mut own = Rng(opts.seed.wrapping_mul(223) ^ 0xF11E);
     let (dup_count, removed) = write_cloudtrail(&mut rng, &mut own, out, &events, opts.file_minutes)?;
     other.push(json!({"scenario": "log_file_removed_from_bucket", "object": removed}));

@@ -33,6 +33,10 @@ struct Args {
     /// Minutes each delivered file covers (AWS delivers every 5; 60 writes few, large files).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=60))]
     file_minutes: i64,
+    /// AWS's real file count at scale: ten busy account-regions and six flow logs, every file
+    /// delivered every --file-minutes (for benches/; not sample-data).
+    #[arg(long)]
+    real_count: bool,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         web_clients_per_hour: a.web_clients,
         ct_noise_per_hour: a.ct_noise,
         file_minutes: a.file_minutes,
+        real_count: a.real_count,
     };
     match generate(&opts) {
         Ok(truth) => {

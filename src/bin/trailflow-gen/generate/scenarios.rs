@@ -862,6 +862,40 @@ pub(super) fn sparse_region_events(rng: &mut Rng, opts: &GenOptions, cast: &Cast
     events
 }
 
+/// Background calls for `--real-count`: every account-region but the two busy ones gets a call
+/// every 40 s to 2 min, so that each of the ten (account A in us-east-1, us-west-2,
+/// ap-southeast-2, us-east-2, eu-west-2, ap-northeast-1; account B in eu-west-1, eu-central-1,
+/// us-east-1, ap-northeast-1) delivers a file nearly every 5-minute slot, as a busy estate does.
+pub(super) fn busy_region_events(rng: &mut Rng, opts: &GenOptions, cast: &Cast) -> Vec<CtEvent> {
+    let mut events = Vec::new();
+    for (actors, region) in [
+        (&cast.background, "us-west-2"),
+        (&cast.background, "ap-southeast-2"),
+        (&cast.background, "us-east-2"),
+        (&cast.background, "eu-west-2"),
+        (&cast.background, "ap-northeast-1"),
+        (&cast.background_b, "eu-central-1"),
+        (&cast.background_b, "us-east-1"),
+        (&cast.background_b, "ap-northeast-1"),
+    ] {
+        let mut t = T0 + rng.range(0, 60);
+        while t < T0 + opts.hours * H {
+            let actor = rng.pick(actors).clone();
+            let (src, name) = *rng.pick(&[
+                ("ec2.amazonaws.com", "DescribeInstances"),
+                ("ec2.amazonaws.com", "DescribeInstanceStatus"),
+                ("cloudwatch.amazonaws.com", "GetMetricData"),
+                ("s3.amazonaws.com", "ListBuckets"),
+                ("sts.amazonaws.com", "GetCallerIdentity"),
+                ("logs.amazonaws.com", "DescribeLogGroups"),
+            ]);
+            events.push(ct_event(rng, t, region, &actor, src, name, Value::Null, Value::Null, None, true));
+            t += 40 + rng.range(0, 80);
+        }
+    }
+    events
+}
+
 // ---------------------------------------------------------------- the identity story
 
 /// The key the attacker makes for the user they create, and where it is used from.
