@@ -437,18 +437,6 @@ pub fn write(format: Format, batches: &[RecordBatch], out: Box<dyn Write + Send>
     sink.finish()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formulas_are_escaped() {
-        assert_eq!(escape_formula("=cmd|' /C calc'!A0").as_deref(), Some("'=cmd|' /C calc'!A0"));
-        assert_eq!(escape_formula("-1"), Some("'-1".to_string()));
-        assert_eq!(escape_formula("10.0.0.1"), None);
-    }
-}
-
 /// A batch as a JSON array of row objects (for results that go inside a larger JSON document).
 pub fn batch_json(batch: &RecordBatch) -> Result<serde_json::Value> {
     let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
@@ -460,4 +448,16 @@ pub fn batch_json(batch: &RecordBatch) -> Result<serde_json::Value> {
     } else {
         serde_json::from_slice(&bytes).map_err(|e| crate::error::Error::Invalid(e.to_string()))?
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_escaped() {
+        assert_eq!(escape_formula("=cmd|' /C calc'!A0").as_deref(), Some("'=cmd|' /C calc'!A0"));
+        assert_eq!(escape_formula("-1"), Some("'-1".to_string()));
+        assert_eq!(escape_formula("10.0.0.1"), None);
+    }
 }

@@ -763,6 +763,51 @@ pub fn bloom_columns(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// CloudTrail's own field names (as records, the console, Athena and Sigma spell them) and the
+/// `cloudtrail` column that holds each, where the column holds exactly that field.
+/// (`userIdentity.userName` is not among them: `user_name` falls back to the role session
+/// issuer's name.)
+pub const CLOUDTRAIL_FIELD_COLUMNS: &[(&str, &str)] = &[
+    ("eventSource", "event_source"),
+    ("eventName", "event_name"),
+    ("awsRegion", "aws_region"),
+    ("sourceIPAddress", "source_ip"),
+    ("userAgent", "user_agent"),
+    ("errorCode", "error_code"),
+    ("errorMessage", "error_message"),
+    ("eventType", "event_type"),
+    ("eventCategory", "event_category"),
+    ("recipientAccountId", "recipient_account_id"),
+    ("eventID", "event_id"),
+    ("requestID", "request_id"),
+    ("userIdentity.type", "user_type"),
+    ("userIdentity.arn", "user_arn"),
+    ("userIdentity.principalId", "principal_id"),
+    ("userIdentity.accountId", "account_id"),
+    ("userIdentity.accessKeyId", "access_key_id"),
+    ("userIdentity.invokedBy", "invoked_by"),
+    ("userIdentity.sessionContext.sessionIssuer.arn", "session_issuer_arn"),
+    ("userIdentity.sessionContext.sessionIssuer.userName", "session_issuer_user_name"),
+];
+
+/// A table's columns as stable text, one `name type nullable` a line: what fingerprints are taken
+/// of (a type's `Debug` form may change with the toolchain; this text changes only with the
+/// schema).
+pub fn schema_text(schema: &datafusion::arrow::datatypes::Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {} {}\n", f.name(), f.data_type(), if f.is_nullable() { "null" } else { "not null" }))
+        .collect()
+}
+
+/// SHA-256 of `text`, in hex: the stable fingerprint of derived files (the same for the same text
+/// on every build and machine).
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -858,49 +903,4 @@ mod tests {
         assert_eq!(FLOW_FIELDS[DEFAULT_FORMAT_FIELDS - 1].aws, "log-status");
         assert!(FLOW_FIELDS[..DEFAULT_FORMAT_FIELDS].iter().all(|f| f.version == 2));
     }
-}
-
-/// CloudTrail's own field names (as records, the console, Athena and Sigma spell them) and the
-/// `cloudtrail` column that holds each, where the column holds exactly that field.
-/// (`userIdentity.userName` is not among them: `user_name` falls back to the role session
-/// issuer's name.)
-pub const CLOUDTRAIL_FIELD_COLUMNS: &[(&str, &str)] = &[
-    ("eventSource", "event_source"),
-    ("eventName", "event_name"),
-    ("awsRegion", "aws_region"),
-    ("sourceIPAddress", "source_ip"),
-    ("userAgent", "user_agent"),
-    ("errorCode", "error_code"),
-    ("errorMessage", "error_message"),
-    ("eventType", "event_type"),
-    ("eventCategory", "event_category"),
-    ("recipientAccountId", "recipient_account_id"),
-    ("eventID", "event_id"),
-    ("requestID", "request_id"),
-    ("userIdentity.type", "user_type"),
-    ("userIdentity.arn", "user_arn"),
-    ("userIdentity.principalId", "principal_id"),
-    ("userIdentity.accountId", "account_id"),
-    ("userIdentity.accessKeyId", "access_key_id"),
-    ("userIdentity.invokedBy", "invoked_by"),
-    ("userIdentity.sessionContext.sessionIssuer.arn", "session_issuer_arn"),
-    ("userIdentity.sessionContext.sessionIssuer.userName", "session_issuer_user_name"),
-];
-
-/// A table's columns as stable text, one `name type nullable` a line: what fingerprints are taken
-/// of (a type's `Debug` form may change with the toolchain; this text changes only with the
-/// schema).
-pub fn schema_text(schema: &datafusion::arrow::datatypes::Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| format!("{} {} {}\n", f.name(), f.data_type(), if f.is_nullable() { "null" } else { "not null" }))
-        .collect()
-}
-
-/// SHA-256 of `text`, in hex: the stable fingerprint of derived files (the same for the same text
-/// on every build and machine).
-pub fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -96,7 +96,8 @@ fn builtin_hunts_lint_clean_with_and_without_a_lake() {
 fn every_hunt_finds_its_planted_true_positive() {
     let t = truth();
     let id = |c: &Value| c["event_id"].as_str().unwrap().to_string();
-    let checks: Vec<(&str, Vec<Value>, Box<dyn Fn(&[Value]) -> bool>)> = vec![
+    type Check = Box<dyn Fn(&[Value]) -> bool>;
+    let checks: Vec<(&str, Vec<Value>, Check)> = vec![
         ("risky_nacl_ingress", hunt_json("risky_nacl_ingress", &[]), {
             let ids = [
                 id(&change("world_open_all_protocols_ssh_bruteforce_exfil")),

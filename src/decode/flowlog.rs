@@ -55,6 +55,7 @@ fn int_in_range(field: &str, n: i32) -> bool {
 
 /// A parsed value of one field, before it is appended (so a bad line appends nothing).
 /// An empty vector of values in the allocation of `v` (collected in place: no allocation).
+#[allow(clippy::unnecessary_filter_map, reason = "the filter_map is what changes the lifetime in place")]
 fn recycle<'a>(v: Vec<Val<'_>>) -> Vec<Val<'a>> {
     v.into_iter().filter_map(|_| None).collect()
 }
@@ -146,6 +147,10 @@ impl Format {
 
     pub fn len(&self) -> usize {
         self.positions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
     }
 
     /// A format from a list of AWS field names (all known).

@@ -351,8 +351,11 @@ fn timespan(s: &str) -> Result<u64, String> {
     Ok(n * mult)
 }
 
+/// The comparisons of a correlation's condition (`gte`, 10), and the field counted, if any.
+type CountCondition = (Vec<(&'static str, f64)>, Option<String>);
+
 /// A correlation's condition: `gte: 10` and the like, all of which must hold.
-fn count_condition(y: &Yaml) -> Result<(Vec<(&'static str, f64)>, Option<String>), String> {
+fn count_condition(y: &Yaml) -> Result<CountCondition, String> {
     let Yaml::Hash(map) = y else { return Err("the condition is not a map of gt/gte/lt/lte/eq".into()) };
     let (mut ops, mut field) = (Vec::new(), None);
     for (k, v) in map {

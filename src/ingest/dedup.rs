@@ -174,6 +174,9 @@ pub struct KnownFile {
     pub names: HashSet<String>,
 }
 
+/// The files the lake holds, by their id.
+pub type KnownFiles = std::collections::HashMap<String, KnownFile>;
+
 /// Every file content the lake holds, by `file_id`.
 ///
 /// A file of which nothing could be loaded (status `rejected`) is not counted as held: a later
@@ -181,7 +184,7 @@ pub struct KnownFile {
 /// with `--flow-format` or found in `describe-flow-logs` output, a newer trailflow). The problems
 /// it had are not recorded twice ([`known_errors`]), nor the file itself when it is rejected
 /// again under the same name: those (`file_id`, `source_file`) are returned beside.
-pub fn known_files(lake: &Lake) -> Result<(std::collections::HashMap<String, KnownFile>, HashSet<(String, String)>)> {
+pub fn known_files(lake: &Lake) -> Result<(KnownFiles, HashSet<(String, String)>)> {
     let mut out: std::collections::HashMap<String, KnownFile> = Default::default();
     let mut held: HashSet<String> = HashSet::new();
     let mut rejected: HashSet<(String, String)> = HashSet::new();

@@ -198,15 +198,15 @@ impl Ctx<'_> {
             self.error(line, Some(record_no), reason, Some(raw));
             return;
         }
-        if let Some(a) = rec.recipientAccountId.and_then(raw_text) {
-            if !self.res.accounts.contains(a.as_ref()) {
-                self.res.accounts.insert(a.into_owned());
-            }
+        if let Some(a) = rec.recipientAccountId.and_then(raw_text)
+            && !self.res.accounts.contains(a.as_ref())
+        {
+            self.res.accounts.insert(a.into_owned());
         }
-        if let Some(r) = rec.awsRegion.and_then(raw_text) {
-            if !self.res.regions.contains(r.as_ref()) {
-                self.res.regions.insert(r.into_owned());
-            }
+        if let Some(r) = rec.awsRegion.and_then(raw_text)
+            && !self.res.regions.contains(r.as_ref())
+        {
+            self.res.regions.insert(r.into_owned());
         }
         if self
             .ct

@@ -256,6 +256,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Summary> {
 
 /// What the writer gathers besides table rows.
 #[derive(Default)]
+#[allow(clippy::vec_box, reason = "the results come boxed from the decoders' channel; kept as they came")]
 struct Accumulated {
     results: Vec<Box<FileResult>>,
     loose_errors: Vec<ErrorRow>,
@@ -325,7 +326,7 @@ fn pipeline(
                     let mut send = |m: Msg| {
                         writer_gone |= tx.send(m).is_err();
                     };
-                    file::decode_unit(unit, claimed, &settings, &mut send);
+                    file::decode_unit(unit, claimed, settings, &mut send);
                     pb.inc(size);
                 }
             });

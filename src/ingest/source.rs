@@ -672,7 +672,7 @@ impl<'a> Walker<'a> {
     }
 
     fn walk_zip(&mut self, reader: &mut dyn ReadSeek, outer: &Arc<str>, prefix: Option<&str>, depth: usize) {
-        fn open<'r>(reader: &'r mut dyn ReadSeek) -> Result<zip::ZipArchive<&'r mut dyn ReadSeek>, String> {
+        fn open(reader: &mut dyn ReadSeek) -> Result<zip::ZipArchive<&mut dyn ReadSeek>, String> {
             zip::ZipArchive::new(reader).map_err(|e| format!("not a readable zip archive: {e}"))
         }
         let (duplicated, cd_start, base) = match open(&mut *reader) {

@@ -294,8 +294,10 @@ impl<'a> TableWriter<'a> {
         let files = batch.column_by_name("source_file").expect("source_file").as_string::<i32>();
         let mut keep = Vec::with_capacity(ids.len());
         let mut dropped = 0;
-        for i in 0..ids.len() {
-            let new = self.seen.insert(ids.value(i), keys[i])?;
+        // One key per row, made by the decoder beside the batch.
+        debug_assert_eq!(keys.len(), ids.len());
+        for (i, &key) in keys.iter().enumerate() {
+            let new = self.seen.insert(ids.value(i), key)?;
             if !new {
                 dropped += 1;
                 *self.duplicates_by_file.entry(files.value(i).to_string()).or_default() += 1;

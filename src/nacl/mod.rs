@@ -125,10 +125,10 @@ impl Entry {
         if !self.net().is_some_and(|n| n.contains(&peer)) {
             return false;
         }
-        if matches!(self.protocol, 6 | 17) {
-            if let (Some(from), Some(to), Some(p)) = (self.port_from, self.port_to, port) {
-                return from <= p && p <= to;
-            }
+        if matches!(self.protocol, 6 | 17)
+            && let (Some(from), Some(to), Some(p)) = (self.port_from, self.port_to, port)
+        {
+            return from <= p && p <= to;
         }
         true
     }

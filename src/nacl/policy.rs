@@ -812,7 +812,7 @@ mod tests {
         }
         let before = defaults(before);
         let mut after = before.clone();
-        after.retain(|e| !(e.rule_number == 100 && !e.egress));
+        after.retain(|e| e.rule_number != 100 || e.egress);
         after.push(rule(105, false, "allow", -1, "0.0.0.0/0", None));
         let d = diff(&before, &after);
         assert!(

@@ -810,6 +810,9 @@ pub(super) struct NotRun {
     pub(super) why: String,
 }
 
+/// A rule file not run, and why.
+pub(super) type Skipped = (std::path::PathBuf, String);
+
 /// What `investigate` found, before it is put into words.
 pub(super) struct Gathered<'a> {
     pub(super) ingest_summary: String,
@@ -817,7 +820,7 @@ pub(super) struct Gathered<'a> {
     pub(super) flagged: &'a [Flagged],
     pub(super) results: &'a [HuntResult],
     /// The Sigma rules run and those not run, when `--sigma` gave some.
-    pub(super) sigma: Option<(&'a [HuntResult], &'a [(std::path::PathBuf, String)])>,
+    pub(super) sigma: Option<(&'a [HuntResult], &'a [Skipped])>,
     pub(super) notes: &'a [String],
     pub(super) opts: &'a InvestigateOptions,
     pub(super) case: &'a CaseFile,

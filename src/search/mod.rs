@@ -315,7 +315,9 @@ pub fn search_each(lake: &Lake, req: &SearchRequest, emit: &mut dyn FnMut(Record
         e.2.push((at & 0xffff_ffff) as usize);
     }
     drop(hits);
-    let mut files: Vec<(u32, (i64, i64, Vec<usize>))> = by_file.into_iter().collect();
+    // (file, (first time, last time, rows)).
+    type FileHits = (u32, (i64, i64, Vec<usize>));
+    let mut files: Vec<FileHits> = by_file.into_iter().collect();
     files.sort_by_key(|(n, (first, last, _))| (*first, *last, *n));
     let streamed = files.windows(2).all(|w| w[0].1.1 <= w[1].1.0);
     let mut left = req.limit.unwrap_or(usize::MAX);

@@ -354,9 +354,12 @@ impl Q {
     }
 }
 
+/// A row's text of a column, by the column's name.
+type ColumnText<'a> = Box<dyn Fn(&str) -> Option<&'a str> + 'a>;
+
 /// One event's text, tokenized on demand for the exact check.
 pub struct RowTokens<'a> {
-    column: Box<dyn Fn(&str) -> Option<&'a str> + 'a>,
+    column: ColumnText<'a>,
     /// Tokens with positions, per column (or JSON path), computed once.
     cache: HashMap<String, Vec<Vec<(usize, String)>>>,
 }

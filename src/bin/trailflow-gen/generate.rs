@@ -351,6 +351,11 @@ enum Change {
     NewAcl { acl: &'static str },
 }
 
+/// Each ACL's rules.
+type AclRules = BTreeMap<&'static str, Vec<Rule>>;
+/// Each subnet's ACL and association id.
+type SubnetAcls = BTreeMap<&'static str, (&'static str, String)>;
+
 /// The state of ACLs and associations over time.
 struct Network {
     /// (time, change), sorted.
@@ -358,7 +363,7 @@ struct Network {
 }
 
 impl Network {
-    fn state_at(&self, t: i64) -> (BTreeMap<&'static str, Vec<Rule>>, BTreeMap<&'static str, (&'static str, String)>) {
+    fn state_at(&self, t: i64) -> (AclRules, SubnetAcls) {
         let mut acls = initial_acls();
         let mut assoc = initial_associations();
         for (ct, c) in &self.changes {
@@ -1235,7 +1240,7 @@ happens), the default-format flow log one file per {} minutes and the custom-for
                 .unwrap_or_default()
         ));
     }
-    s.push_str("\n");
+    s.push('\n');
     for c in truth["changes"].as_array().into_iter().flatten() {
         s.push_str(&format!(
             "- **{}**: {}.\n",
