@@ -3,7 +3,7 @@
 //! file and the import, when a module reaches up (or sideways, to a module of its own layer). A
 //! new module must be given its layer here; `docs/architecture.md` draws the same picture.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The layers, lowest first: a module may use the modules of lower layers only.
@@ -108,4 +108,78 @@ fn no_module_imports_from_a_layer_above_it() {
             assert!(modules.contains(*m) || *m == "failpoint", "tests/layers.rs names `{m}`, which is no module");
         }
     }
+}
+
+/// The sibling modules a file names as `super::NAME` (or `super::{NAME, ...}`), comments left out.
+fn sibling_uses(text: &str, siblings: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let ident = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    for line in text.lines() {
+        let code = match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        let mut rest = code;
+        while let Some(i) = rest.find("super::") {
+            let after = &rest[i + "super::".len()..];
+            let names: Vec<String> = match after.strip_prefix('{') {
+                Some(group) => group.split('}').next().unwrap_or("").split(',').map(|p| ident(p.trim())).collect(),
+                None => vec![ident(after)],
+            };
+            // `super::super::...` names the grandparent, not a sibling.
+            out.extend(names.into_iter().filter(|n| n != "super" && siblings.contains(n)));
+            rest = after;
+        }
+    }
+    out
+}
+
+#[test]
+fn no_circle_between_files_of_one_folder() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut folders: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for f in files {
+        if let Some(dir) = f.parent()
+            && dir != src
+        {
+            folders.entry(dir.to_path_buf()).or_default().push(f);
+        }
+    }
+    let mut circles = Vec::new();
+    for (dir, files) in &folders {
+        let stem = |f: &Path| f.file_stem().unwrap().to_string_lossy().to_string();
+        let mut siblings: BTreeSet<String> = files.iter().map(|f| stem(f)).filter(|s| s != "mod").collect();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                siblings.insert(p.file_name().unwrap().to_string_lossy().to_string());
+            }
+        }
+        let edges: BTreeMap<String, BTreeSet<String>> = files
+            .iter()
+            .filter(|f| stem(f) != "mod")
+            .map(|f| {
+                let mut used = sibling_uses(&std::fs::read_to_string(f).unwrap(), &siblings);
+                used.remove(&stem(f));
+                (stem(f), used)
+            })
+            .collect();
+        // A circle: a file that reaches itself through its siblings.
+        for start in edges.keys() {
+            let mut seen = BTreeSet::new();
+            let mut stack: Vec<String> = edges[start].iter().cloned().collect();
+            while let Some(n) = stack.pop() {
+                if &n == start {
+                    circles.push(format!("{}: {start} reaches itself through its siblings", dir.display()));
+                    break;
+                }
+                if seen.insert(n.clone()) {
+                    stack.extend(edges.get(&n).into_iter().flatten().cloned());
+                }
+            }
+        }
+    }
+    assert!(circles.is_empty(), "circles between files of one folder:\n{}", circles.join("\n"));
 }

@@ -23,8 +23,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use ipnet::IpNet;
 use serde_json::Value;
 
-use super::topology::{Interface, list};
 use super::{Evidence, as_str, get};
+use crate::schema::NetworkInterfaceRow as Interface;
+
+/// The items of a list as CloudTrail and the EC2 API write it: `{"items": [...]}`,
+/// `{"item": [...]}` or a plain array.
+pub fn list<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
+    match get(v, key) {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(o @ Value::Object(_)) => match get(o, "items").or_else(|| get(o, "item")) {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(x @ Value::Object(_)) => vec![x],
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
 
 /// Where a fact of the topology comes from, strongest first. A conclusion drawn from several
 /// facts has the weakest basis among them.

@@ -21,6 +21,7 @@ use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
 use super::network::Basis;
+pub use super::network::list;
 use super::{Evidence, Replay, as_str, get};
 use crate::error::Result;
 use crate::nacl::allows;
@@ -58,20 +59,6 @@ pub const TOPOLOGY_EVENTS: &[&str] = &[
     "CreateSubnet",
     "AssociateSubnetCidrBlock",
 ];
-
-/// The items of a list as CloudTrail and the EC2 API write it: `{"items": [...]}`,
-/// `{"item": [...]}` or a plain array.
-pub fn list<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
-    match get(v, key) {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(o @ Value::Object(_)) => match get(o, "items").or_else(|| get(o, "item")) {
-            Some(Value::Array(a)) => a.iter().collect(),
-            Some(x @ Value::Object(_)) => vec![x],
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
-}
 
 /// An address as the flow records write it (RFC 5952 for IPv6).
 fn canonical(a: &str) -> Option<String> {

@@ -3,7 +3,17 @@
 
 use plotters::prelude::*;
 
-use super::findings::Traffic;
+/// One hour of traffic on the interfaces a change governed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Traffic {
+    /// Start of the hour (µs).
+    pub(crate) hour: i64,
+    /// Accepted bytes of every other peer.
+    pub(crate) accepted_bytes: i64,
+    /// Accepted bytes, after the change, of the peers it let in.
+    pub(crate) let_in_bytes: i64,
+    pub(crate) rejected_flows: i64,
+}
 
 /// Accepted bytes (bars, left axis: the peers the change let in stacked in red on the rest in
 /// blue) and rejected flows (line, right axis) per hour on the interfaces a change governed, from

@@ -12,7 +12,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::findings::{int, micros, rows, text};
+use super::rows::{int, micros, rows, text};
 use crate::error::Result;
 
 /// Rows of each fact table the pages show; the CSV files have every row.

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::case::CaseFile;
+use super::chart::Traffic;
+pub(super) use super::rows::{int, micros, rows, text, typed};
 use super::{InvestigateOptions, SHOWN_ROWS, TIMELINE_AROUND_US, write_csv, write_file};
 use crate::correlate::Verdict;
 use crate::error::Result;
@@ -97,53 +99,6 @@ pub(super) struct TimelineEvent {
     pub(super) event_id: String,
 }
 
-/// Record batches as typed rows (by column name; columns the type lacks are ignored).
-pub(super) fn typed<T: serde::de::DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T>> {
-    Ok(rows(batches)?
-        .into_iter()
-        .map(|r| serde_json::from_value(Value::Object(r)))
-        .collect::<std::result::Result<_, _>>()?)
-}
-
-/// Record batches as JSON objects, one per row.
-pub(super) fn rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>> {
-    let mut buf = Vec::new();
-    {
-        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
-        for b in batches {
-            w.write(b)?;
-        }
-        w.finish()?;
-    }
-    if buf.is_empty() {
-        return Ok(Vec::new());
-    }
-    let v: Vec<Map<String, Value>> = serde_json::from_slice(&buf)?;
-    Ok(v)
-}
-
-/// A value of a JSON row as text (absent or null: empty).
-pub(super) fn text(row: &Map<String, Value>, key: &str) -> String {
-    match row.get(key) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
-    }
-}
-
-pub(super) fn int(row: &Map<String, Value>, key: &str) -> i64 {
-    match row.get(key) {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(Value::String(s)) => s.parse().unwrap_or(0),
-        _ => 0,
-    }
-}
-
-/// A time column's text as microseconds.
-pub(super) fn micros(row: &Map<String, Value>, key: &str) -> Option<i64> {
-    crate::time::parse_time(&text(row, key))
-}
-
 /// What a change did to the rules, in words.
 pub(super) fn what_changed(c: &VerdictRow) -> String {
     let event = c.event_name.as_str();
@@ -221,18 +176,6 @@ pub(super) fn clip(mut s: String, max: usize) -> String {
 
 pub(super) fn or_unknown(s: &str) -> &str {
     if s.is_empty() { "(unknown)" } else { s }
-}
-
-/// One hour of traffic on the interfaces a change governed.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Traffic {
-    /// Start of the hour (µs).
-    pub(crate) hour: i64,
-    /// Accepted bytes of every other peer.
-    pub(crate) accepted_bytes: i64,
-    /// Accepted bytes, after the change, of the peers it let in.
-    pub(crate) let_in_bytes: i64,
-    pub(crate) rejected_flows: i64,
 }
 
 /// Everything the report shows about one flagged change.

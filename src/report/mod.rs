@@ -16,6 +16,7 @@ mod findings;
 mod html;
 mod markdown;
 mod render;
+mod rows;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Evidence that is not a stream of JSON or text lines: Parquet (flow logs, Security Lake's
 //! OCSF, whose records may also come as JSON) and CloudTrail digest files, and the hashing of a trail log's uncompressed content.
 
-use super::records::decode_flow_fields;
+use super::decode_flow_fields;
 use super::*;
 
 pub(super) const PARQUET_MAGIC: &[u8] = b"PAR1";

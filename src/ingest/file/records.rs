@@ -268,46 +268,6 @@ fn flow_object(s: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     (addressed && flow_keys(&map) >= 4).then_some(map)
 }
 
-/// Flow record fields by name (`original` is the record they came from, for error excerpts).
-pub(super) fn decode_flow_fields(
-    ctx: &mut Ctx<'_>,
-    map: &serde_json::Map<String, serde_json::Value>,
-    line: u64,
-    original: &str,
-) {
-    let s = original;
-    // Known fields first: a header starts with one.
-    let mut fields: Vec<(&String, &serde_json::Value)> = map.iter().collect();
-    fields.sort_by_key(|(k, _)| crate::schema::flow_field(k).is_none());
-    let mut names = Vec::with_capacity(fields.len());
-    let mut values = Vec::with_capacity(fields.len());
-    for (k, v) in fields {
-        let plain_name = !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_');
-        if crate::schema::flow_field(k).is_none() && !plain_name {
-            continue;
-        }
-        let text = match v {
-            serde_json::Value::Null => "-".to_string(),
-            serde_json::Value::String(t) if t.is_empty() => "-".to_string(),
-            serde_json::Value::String(t) => t.clone(),
-            other => other.to_string(),
-        };
-        if text.chars().any(char::is_whitespace) {
-            ctx.res.records += 1;
-            ctx.error(Some(line), None, format!("flow record field {k} holds white space: {text:?}"), Some(s));
-            return;
-        }
-        names.push(k.as_str());
-        values.push(text);
-    }
-    let header = names.join(" ");
-    if header != ctx.json_flow_header {
-        ctx.flow_line(line, &header);
-        ctx.json_flow_header = header;
-    }
-    ctx.flow_line(line, &values.join(" "));
-}
-
 /// Is this JSON object an OCSF event (as Security Lake's subscribers and SIEM exports write them
 /// in JSON): a `class_uid` beside its `metadata`?
 fn is_ocsf(s: &str) -> bool {
