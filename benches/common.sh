@@ -6,13 +6,17 @@
 # minutes, flow logs per flow log every 5 or 10), real (the same at an estate's real file count)
 # or hourly (few, large files).
 SIZE=${SIZE:-medium}
-case "$SIZE" in
-  large) WEB=${WEB:-37000}; CT=${CT:-10600} ;;
+SHAPE=${SHAPE:-aws}
+case "$SIZE-$SHAPE" in
+  # The real file count spreads the same scale over three days: about 2.1 million records
+  # (150,000 CloudTrail events, 18 a file) or 21 million (1 million events, 120 a file).
+  large-real) WEB=${WEB:-28000}; CT=${CT:-7000} ;;
+  *-real) WEB=${WEB:-2700}; CT=${CT:-860} ;;
+  large-*) WEB=${WEB:-37000}; CT=${CT:-10600} ;;
   *) WEB=${WEB:-3700}; CT=${CT:-1600} ;;
 esac
-SHAPE=${SHAPE:-aws}
 # real: AWS's real file count (ten busy account-regions, six flow logs, three days, every file
-# every 5 minutes: about 8,600 CloudTrail files and 3,000 flow files at either size).
+# every 5 minutes: about 8,600 CloudTrail files and 4,800 flow files at either size).
 HOURS=48
 REAL=
 case "$SHAPE" in

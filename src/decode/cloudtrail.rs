@@ -290,13 +290,40 @@ pub struct CtBuilder {
     mfa: BooleanBuilder,
     source_record: Int64Builder,
     rows: usize,
+    /// Of the file being read (see [`CtBuilder::begin_file`]): its rows, whether any record was
+    /// offered, its time range and its NACL entry changes.
+    pub file_rows: u64,
+    pub file_touched: bool,
     pub min_time: Option<i64>,
     pub max_time: Option<i64>,
     pub nacl_events: Vec<NaclEvent>,
 }
 
-fn col(name: &str) -> usize {
-    CLOUDTRAIL_STRING_COLUMNS.iter().position(|c| *c == name).expect("known cloudtrail column")
+/// The place of a text column among [`CLOUDTRAIL_STRING_COLUMNS`], found when compiling (an
+/// unknown name does not compile): `col!("raw")`.
+const fn col_of(name: &str) -> usize {
+    let mut i = 0;
+    while i < CLOUDTRAIL_STRING_COLUMNS.len() {
+        let c = CLOUDTRAIL_STRING_COLUMNS[i].as_bytes();
+        let n = name.as_bytes();
+        if c.len() == n.len() {
+            let mut j = 0;
+            while j < n.len() && c[j] == n[j] {
+                j += 1;
+            }
+            if j == n.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a cloudtrail text column")
+}
+
+macro_rules! col {
+    ($name:literal) => {
+        const { col_of($name) }
+    };
 }
 
 impl CtBuilder {
@@ -311,10 +338,23 @@ impl CtBuilder {
             mfa: BooleanBuilder::new(),
             source_record: Int64Builder::new(),
             rows: 0,
+            file_rows: 0,
+            file_touched: false,
             min_time: None,
             max_time: None,
             nacl_events: Vec::new(),
         }
+    }
+
+    /// Go on with the records of another file: the rows gathered so far stay (a decoder gathers
+    /// the events of many small files into one batch); what is told of a file starts anew.
+    pub fn begin_file(&mut self, source_file: Arc<str>) {
+        self.source_file = source_file;
+        self.file_rows = 0;
+        self.file_touched = false;
+        self.min_time = None;
+        self.max_time = None;
+        self.nacl_events.clear();
     }
 
     pub fn rows(&self) -> usize {
@@ -323,13 +363,13 @@ impl CtBuilder {
 
     /// Bytes of record text gathered so far: the bulk of a batch's memory.
     pub fn text_bytes(&self) -> usize {
-        static RAW: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| col("raw"));
-        self.strings.get(*RAW).map_or(0, |b| b.values_slice().len())
+        self.strings.get(col!("raw")).map_or(0, |b| b.values_slice().len())
     }
 
     /// Add one record. `raw` is its original text. Fails (adding nothing) when the record has no
     /// usable time.
     pub fn push(&mut self, rec: &Rec<'_>, raw: &str, record_no: u64, delivery: Delivery) -> Result<(), String> {
+        self.file_touched = true;
         let time_text = rec.eventTime.or(rec.at_timestamp).and_then(raw_text);
         let Some(time_text) = time_text else {
             return Err("record has no eventTime".into());
@@ -363,35 +403,35 @@ impl CtBuilder {
         let issuer_name = issuer.and_then(|i| t(i.userName));
         let user_name = t(ident.userName).or_else(|| issuer_name.clone());
         let values: [(usize, Option<Cow<'_, str>>); 29] = [
-            (col("event_version"), t(rec.eventVersion)),
-            (col("event_source"), t(rec.eventSource)),
-            (col("event_name"), t(rec.eventName)),
-            (col("aws_region"), t(rec.awsRegion)),
-            (col("source_ip"), t(rec.sourceIPAddress)),
-            (col("user_agent"), t(rec.userAgent)),
-            (col("error_code"), t(rec.errorCode)),
-            (col("error_message"), t(rec.errorMessage)),
-            (col("event_type"), t(rec.eventType)),
-            (col("event_category"), t(rec.eventCategory)),
-            (col("recipient_account_id"), t(rec.recipientAccountId)),
-            (col("request_id"), t(rec.requestID)),
-            (col("shared_event_id"), t(rec.sharedEventID)),
-            (col("vpc_endpoint_id"), t(rec.vpcEndpointId)),
-            (col("user_type"), t(ident.ty)),
-            (col("user_arn"), t(ident.arn)),
-            (col("user_name"), user_name),
-            (col("principal_id"), t(ident.principalId)),
-            (col("account_id"), t(ident.accountId)),
-            (col("access_key_id"), t(ident.accessKeyId)),
-            (col("session_issuer_arn"), issuer_arn),
-            (col("session_issuer_user_name"), issuer_name),
-            (col("invoked_by"), t(ident.invokedBy)),
-            (col("tls_version"), t(tls.tlsVersion)),
-            (col("request_parameters"), raw_json(rec.requestParameters).map(Cow::Borrowed)),
-            (col("response_elements"), raw_json(rec.responseElements).map(Cow::Borrowed)),
-            (col("additional_event_data"), raw_json(rec.additionalEventData).map(Cow::Borrowed)),
-            (col("resources"), raw_json(rec.resources).map(Cow::Borrowed)),
-            (col("service_event_details"), raw_json(rec.serviceEventDetails).map(Cow::Borrowed)),
+            (col!("event_version"), t(rec.eventVersion)),
+            (col!("event_source"), t(rec.eventSource)),
+            (col!("event_name"), t(rec.eventName)),
+            (col!("aws_region"), t(rec.awsRegion)),
+            (col!("source_ip"), t(rec.sourceIPAddress)),
+            (col!("user_agent"), t(rec.userAgent)),
+            (col!("error_code"), t(rec.errorCode)),
+            (col!("error_message"), t(rec.errorMessage)),
+            (col!("event_type"), t(rec.eventType)),
+            (col!("event_category"), t(rec.eventCategory)),
+            (col!("recipient_account_id"), t(rec.recipientAccountId)),
+            (col!("request_id"), t(rec.requestID)),
+            (col!("shared_event_id"), t(rec.sharedEventID)),
+            (col!("vpc_endpoint_id"), t(rec.vpcEndpointId)),
+            (col!("user_type"), t(ident.ty)),
+            (col!("user_arn"), t(ident.arn)),
+            (col!("user_name"), user_name),
+            (col!("principal_id"), t(ident.principalId)),
+            (col!("account_id"), t(ident.accountId)),
+            (col!("access_key_id"), t(ident.accessKeyId)),
+            (col!("session_issuer_arn"), issuer_arn),
+            (col!("session_issuer_user_name"), issuer_name),
+            (col!("invoked_by"), t(ident.invokedBy)),
+            (col!("tls_version"), t(tls.tlsVersion)),
+            (col!("request_parameters"), raw_json(rec.requestParameters).map(Cow::Borrowed)),
+            (col!("response_elements"), raw_json(rec.responseElements).map(Cow::Borrowed)),
+            (col!("additional_event_data"), raw_json(rec.additionalEventData).map(Cow::Borrowed)),
+            (col!("resources"), raw_json(rec.resources).map(Cow::Borrowed)),
+            (col!("service_event_details"), raw_json(rec.serviceEventDetails).map(Cow::Borrowed)),
         ];
         for (i, v) in &values {
             match v {
@@ -399,15 +439,16 @@ impl CtBuilder {
                 None => self.strings[*i].append_null(),
             }
         }
-        self.strings[col("raw")].append_value(raw);
-        self.strings[col("source_file")].append_value(&*self.source_file);
-        self.strings[col("delivery")].append_value(delivery.as_str());
+        self.strings[col!("raw")].append_value(raw);
+        self.strings[col!("source_file")].append_value(&*self.source_file);
+        self.strings[col!("delivery")].append_value(delivery.as_str());
         self.read_only.append_option(raw_bool(rec.readOnly));
         self.management_event.append_option(raw_bool(rec.managementEvent));
         let attributes: Attributes<'_> = part(session.attributes);
         self.mfa.append_option(raw_bool(attributes.mfaAuthenticated));
         self.source_record.append_value(record_no as i64);
         self.rows += 1;
+        self.file_rows += 1;
         self.min_time = Some(self.min_time.map_or(time, |m| m.min(time)));
         self.max_time = Some(self.max_time.map_or(time, |m| m.max(time)));
         let name = t(rec.eventName);
@@ -429,8 +470,16 @@ impl CtBuilder {
         if self.rows == 0 {
             return None;
         }
+        // The next batch is sized like this one: its builders do not grow by copying (a decoder
+        // gathers batch after batch of about the same size from many small files).
+        let (rows, id_bytes) = (self.rows, self.event_id.values_slice().len());
+        let text_bytes: Vec<usize> = self.strings.iter().map(|b| b.values_slice().len()).collect();
         let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.event_id.finish()), Arc::new(self.event_time.finish())];
         arrays.extend(self.strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        self.event_id = StringBuilder::with_capacity(rows, id_bytes);
+        for (b, bytes) in self.strings.iter_mut().zip(text_bytes) {
+            *b = StringBuilder::with_capacity(rows, bytes + bytes / 8);
+        }
         arrays.push(Arc::new(self.read_only.finish()));
         arrays.push(Arc::new(self.management_event.finish()));
         arrays.push(Arc::new(self.mfa.finish()));

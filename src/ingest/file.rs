@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::record_batch::RecordBatch;
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 use serde_json::value::RawValue;
 
 use super::paths::path_info;
@@ -170,6 +170,13 @@ impl Ctx<'_> {
         self.ct.get_or_insert_with(|| CtBuilder::new(source))
     }
 
+    /// Whether this file loaded rows so far (of any kind).
+    fn loaded_rows(&self) -> bool {
+        self.res.rows > 0
+            || self.flow.as_ref().is_some_and(|f| f.rows() > 0)
+            || self.ct.as_ref().is_some_and(|c| c.file_rows > 0)
+    }
+
     fn flow(&mut self) -> &mut FlowDecoder {
         let source = self.source.clone();
         let preset = self.settings.flow_format.as_ref();
@@ -217,12 +224,10 @@ impl Ctx<'_> {
         }
     }
 
+    /// Send the CloudTrail rows gathered (of this file and of earlier ones of this decoder); the
+    /// file's own rows are counted at its end ([`CtBuilder::file_rows`]).
     fn flush_ct(&mut self) {
-        if let Some(b) = self.ct.as_mut().and_then(|c| c.take_batch()) {
-            self.res.rows += b.num_rows() as u64;
-            let keys = super::dedup::event_keys(&b);
-            (self.send)(Msg::Events(b, keys));
-        }
+        send_events(self.ct.as_mut(), self.send);
     }
 
     fn flow_line(&mut self, line_no: u64, line: &str) {
@@ -288,16 +293,18 @@ impl Ctx<'_> {
         }
     }
 
-    fn finish(mut self) -> FileResult {
-        self.flush_ct();
+    /// The file's result, and the CloudTrail rows gathered and not yet sent, for the decoder to
+    /// carry on to its next file.
+    fn finish(mut self) -> (FileResult, Option<CtBuilder>) {
         self.flush_flow();
         self.flush_inventory();
         let mut res = std::mem::take(&mut self.res);
         let mut kinds = Vec::new();
-        if let Some(ct) = self.ct.take() {
+        if let Some(ct) = self.ct.as_mut().filter(|c| c.file_touched) {
+            res.rows += ct.file_rows;
             res.first_time = ct.min_time;
             res.last_time = ct.max_time;
-            res.nacl_events = ct.nacl_events;
+            res.nacl_events = std::mem::take(&mut ct.nacl_events);
             kinds.push((ct_rows(&res), Kind::Cloudtrail));
         }
         if let Some(f) = self.flow.take() {
@@ -317,7 +324,32 @@ impl Ctx<'_> {
         } else if res.kind.is_none() {
             res.kind = kinds.into_iter().max_by_key(|(n, _)| *n).map(|(_, k)| k);
         }
-        res
+        (res, self.ct.take())
+    }
+}
+
+/// Send the CloudTrail rows a builder holds, with their deduplication keys.
+fn send_events(ct: Option<&mut CtBuilder>, send: &mut dyn FnMut(Msg)) {
+    if let Some(b) = ct.and_then(|c| c.take_batch()) {
+        let keys = super::dedup::event_keys(&b);
+        send(Msg::Events(b, keys));
+    }
+}
+
+/// What a decoder thread carries from one unit to the next: the CloudTrail rows of small files,
+/// gathered into batches of [`cloudtrail::BATCH_ROWS`] or [`cloudtrail::BATCH_BYTES`] rather
+/// than sent a file's few rows at a time (AWS delivers most events in files of a handful). A
+/// file's `Done` may so reach the writer before its rows; the run is published only once every
+/// decoder has sent what it carries ([`Carry::flush`]).
+#[derive(Default)]
+pub struct Carry {
+    ct: Option<CtBuilder>,
+}
+
+impl Carry {
+    /// Send what is gathered: at the end of a decoder's units.
+    pub fn flush(&mut self, send: &mut dyn FnMut(Msg)) {
+        send_events(self.ct.as_mut(), send);
     }
 }
 
@@ -369,7 +401,7 @@ pub struct Settings {
 }
 
 /// Decode one unit, sending batches and then a `Done` (or `Skipped`) message.
-pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut dyn FnMut(Msg)) {
+pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, carry: &mut Carry, send: &mut dyn FnMut(Msg)) {
     let source: Arc<str> = unit.logical().into();
     let Unit { outer, member, data, size } = unit;
     let mut bytes_storage = None;
@@ -410,7 +442,10 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
         outer: outer.clone(),
         member,
         send: &mut *send,
-        ct: None,
+        ct: carry.ct.take().map(|mut b| {
+            b.begin_file(source.clone());
+            b
+        }),
         flow: None,
         source: source.clone(),
         limits: settings.limits,
@@ -433,18 +468,19 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
                 Err(e) => ctx.error(None, None, format!("cannot open: {e}"), None),
             },
         }
-        let res = ctx.finish();
+        let res = finish_unit(ctx, carry);
         send(Msg::Done(Box::new(res)));
         return;
     }
-    let raw: Box<dyn Read + '_> = match (&data, &bytes_storage) {
+    // Bytes held in memory are read in place; a file read as it goes through a buffer.
+    let raw: Box<dyn BufRead + '_> = match (&data, &bytes_storage) {
         (UnitData::Bytes(b, _), _) => Box::new(&b[..]),
         (UnitData::File(_), Some(b)) => Box::new(&b[..]),
         (UnitData::File(file), None) => match file.open() {
-            Ok(f) => Box::new(f),
+            Ok(f) => Box::new(BufReader::with_capacity(256 << 10, f)),
             Err(e) => {
                 ctx.error(None, None, format!("cannot open: {e}"), None);
-                let res = ctx.finish();
+                let res = finish_unit(ctx, carry);
                 send(Msg::Done(Box::new(res)));
                 return;
             }
@@ -457,8 +493,15 @@ pub fn decode_unit(unit: Unit, claimed: &Claims, settings: &Settings, send: &mut
     } else {
         decode_stream(&mut ctx, raw, size, &info);
     }
-    let res = ctx.finish();
+    let res = finish_unit(ctx, carry);
     send(Msg::Done(Box::new(res)));
+}
+
+/// A unit's result; the CloudTrail rows it leaves gathered go back to the decoder's carry.
+fn finish_unit(ctx: Ctx<'_>, carry: &mut Carry) -> FileResult {
+    let (res, ct) = ctx.finish();
+    carry.ct = ct;
+    res
 }
 
 /// Flow records given as JSON objects (CloudWatch Logs, OCSF converted, exports) come here from
@@ -536,8 +579,8 @@ fn hash_file(file: &Opened) -> std::io::Result<(String, String)> {
 }
 
 /// Decompress if gzip (by its magic bytes, whatever the name says), then decode JSON or text.
-fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>, size: u64, info: &super::paths::PathInfo) {
-    let mut reader = BufReader::with_capacity(256 << 10, raw);
+fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn BufRead + '_>, size: u64, info: &super::paths::PathInfo) {
+    let mut reader = raw;
     let gz = match reader.fill_buf() {
         Ok(b) => b.len() >= 2 && b[0] == 0x1f && b[1] == 0x8b,
         Err(e) => {
@@ -558,7 +601,10 @@ fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>, size: u64, info: &s
             Some(sha) => Box::new(Hashing { inner: MultiGzDecoder::new(reader), sha: sha.clone() }),
             None => Box::new(MultiGzDecoder::new(reader)),
         };
-        Box::new(BufReader::with_capacity(256 << 10, Limited { inner, left: limit, limit }))
+        // Sized by the file: AWS delivers most CloudTrail files at a few kilobytes, and a buffer
+        // is zeroed before its first use.
+        let capacity = size.saturating_mul(8).next_power_of_two().clamp(16 << 10, 256 << 10) as usize;
+        Box::new(BufReader::with_capacity(capacity, Limited { inner, left: limit, limit }))
     } else {
         Box::new(reader)
     };
@@ -680,10 +726,7 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
                             ctx.error(None, None, format!("not a VPC flow log (first {held_count} lines unreadable; {first}); the rest of the file was not read"), text.as_deref());
                             return;
                         }
-                    } else if ctx.flow.as_ref().is_some_and(|f| f.rows() > 0)
-                        || ctx.ct.as_ref().is_some_and(|c| c.rows() > 0)
-                        || ctx.res.rows > 0
-                    {
+                    } else if ctx.loaded_rows() {
                         loaded_any = true;
                         ctx.res.error_count += held_count;
                         ctx.res.errors.append(&mut held);
@@ -804,7 +847,9 @@ pub fn decode_bytes(name: &str, bytes: Vec<u8>) -> (FileResult, Vec<(&'static st
         Msg::Copy(_) => {}
         Msg::Error(e) => result.errors.push(e),
     };
-    decode_unit(unit, &claimed, &Settings::default(), &mut send);
+    let mut carry = Carry::default();
+    decode_unit(unit, &claimed, &Settings::default(), &mut carry, &mut send);
+    carry.flush(&mut send);
     result.inventory = inventory;
     (result, batches)
 }

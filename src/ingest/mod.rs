@@ -317,6 +317,7 @@ fn pipeline(
             let pb = pb.clone();
             scope.spawn(move || {
                 let mut writer_gone = false;
+                let mut carry = file::Carry::default();
                 for unit in rx {
                     // The writer stopped (it failed): decoding more would be lost.
                     if writer_gone {
@@ -326,9 +327,12 @@ fn pipeline(
                     let mut send = |m: Msg| {
                         writer_gone |= tx.send(m).is_err();
                     };
-                    file::decode_unit(unit, claimed, settings, &mut send);
+                    file::decode_unit(unit, claimed, settings, &mut carry, &mut send);
                     pb.inc(size);
                 }
+                carry.flush(&mut |m| {
+                    let _ = tx.send(m);
+                });
             });
         }
         drop(unit_rx);
@@ -392,7 +396,9 @@ fn read_again_with_flow_format(
             data: source::UnitData::File(source::Opened::path(path)),
         };
         let mut msgs = Vec::new();
-        file::decode_unit(unit, claimed, &settings, &mut |m| msgs.push(m));
+        let mut carry = file::Carry::default();
+        file::decode_unit(unit, claimed, &settings, &mut carry, &mut |m| msgs.push(m));
+        carry.flush(&mut |m| msgs.push(m));
         for m in msgs {
             match m {
                 Msg::Batch(table, batch) => writer.add(table, batch)?,

@@ -242,7 +242,7 @@ impl Indexer {
         payload.runs.insert(run.to_string());
         let f = fields(&index.schema())?;
         let writer: Arc<IndexWriter> =
-            Arc::new(index.writer_with_num_threads(1, WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?);
+            Arc::new(index.writer_with_num_threads(2, WRITER_MEMORY).map_err(|e| tantivy_err("open writer", e))?);
         // Up to about one large file waits: the chunks share the file's buffers.
         let (tx, rx) = crossbeam_channel::bounded::<Chunk>(256);
         let mut handles = Vec::new();

@@ -772,6 +772,9 @@ fn traffic(opts: &GenOptions, enis: &[Eni], net: &Network, other: &mut Vec<Value
     let mut fg = FlowGen { rng: Rng(opts.seed.wrapping_mul(31) ^ 0xF10F), enis, net, flows: Vec::new() };
     let ifaces = Ifaces::of(enis);
     routine_traffic(&mut fg, opts, &ifaces);
+    if opts.real_count {
+        agent_traffic(&mut fg, opts, &ifaces);
+    }
     planted_traffic(&mut fg, opts, &ifaces, other);
     let end = T0 + opts.hours * H;
     let fl_deleted_at = at(FLOW_LOG_DELETED_HOUR);
@@ -833,6 +836,24 @@ fn routine_traffic(fg: &mut FlowGen, opts: &GenOptions, ifaces: &Ifaces) {
         for _ in 0..2 {
             let t = base + fg.rng.range(0, H);
             fg.conn(rdp, t, "198.18.10.21", 3389, 6, 50_000, false);
+        }
+    }
+}
+
+/// For `--real-count`: what an estate's instances do all the time, whatever their users do: the
+/// SSM and CloudWatch agents call their regional endpoints (Amazon-owned public addresses) over
+/// HTTPS every one to two minutes, so that every flow log delivers a file every interval. The
+/// bastion is left out: its quiet hours are a planted NODATA run.
+fn agent_traffic(fg: &mut FlowGen, opts: &GenOptions, ifaces: &Ifaces) {
+    let Ifaces { web1, web2, web3, app1, db1, rdp, b1, b2, .. } = *ifaces;
+    for e in [web1, web2, web3, app1, db1, rdp, b1, b2] {
+        let endpoints = if fg.enis[e].account == ACCT_B { ["52.95.150.10", "52.95.148.7"] } else { ["52.94.225.3", "52.94.228.40"] };
+        let mut t = T0.max(fg.enis[e].since) + fg.rng.range(0, 60);
+        while t < T0 + opts.hours * H {
+            let peer = *fg.rng.pick(&endpoints);
+            let bytes = fg.rng.range(1_500, 9_000);
+            fg.conn(e, t, peer, 443, 6, bytes, true);
+            t += fg.rng.range(60, 120);
         }
     }
 }
@@ -904,8 +925,9 @@ fn write_flow_logs(
     file_minutes: i64,
     real_count: bool,
 ) -> Result<usize> {
-    // (VPC's flow log, half): with `real_count` each VPC has two flow logs (its interfaces split
-    // in two, as flow logs per subnet would), all delivered every `file_minutes`.
+    // (VPC's flow log, part): with `real_count` there are six flow logs, all delivered every
+    // `file_minutes`: VPC A's interfaces split among four (as flow logs per subnet or per
+    // interface would be), one for each other VPC.
     let mut files: BTreeMap<((usize, usize), i64), Vec<&Flow>> = BTreeMap::new();
     let group = |e: &Eni| match e.vpc {
         "vpc-0a1000000000000001" => 0,
@@ -917,14 +939,14 @@ fn write_flow_logs(
     };
     for f in flows {
         let g = group(&enis[f.eni]);
-        let half = if real_count { f.eni % 2 } else { 0 };
+        let half = if real_count && g == 0 { [0, 1, 0, 2, 3, 2][f.eni % 6] } else { 0 };
         let every = interval(g);
         files.entry(((g, half), T0 + (f.start - T0).div_euclid(every) * every)).or_default().push(f);
     }
     let mut flow_records = 0usize;
     for (((g, half), t), mut fs) in files {
-        // The second flow log of a VPC is named after the first, with `2` for its last digit.
-        let fl = |id: &str| if half == 0 { id.to_string() } else { format!("{}2", &id[..id.len() - 1]) };
+        // A VPC's further flow logs are named after its first, with 2, 3, ... for its last digit.
+        let fl = |id: &str| if half == 0 { id.to_string() } else { format!("{}{}", &id[..id.len() - 1], half + 1) };
         fs.sort_by_key(|f| (f.start, f.eni));
         let (y, m, d, hh) = ymd(t);
         let stamp = chrono::DateTime::from_timestamp(t, 0).expect("time").format("%Y%m%dT%H%MZ").to_string();

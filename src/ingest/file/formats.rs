@@ -65,11 +65,11 @@ pub(super) fn decode_ocsf(ctx: &mut Ctx<'_>, n: u64, text: &str) {
 
 /// A CloudTrail digest file: its entries, and the SHA-256 of its uncompressed content (which the
 /// next digest records).
-pub(super) fn read_digest(ctx: &mut Ctx<'_>, raw: Box<dyn Read + '_>) {
+pub(super) fn read_digest(ctx: &mut Ctx<'_>, raw: Box<dyn BufRead + '_>) {
     use sha2::Digest;
     let limit = ctx.limits.document_bytes as u64;
     let mut bytes = Vec::new();
-    let mut reader = BufReader::new(raw);
+    let mut reader = raw;
     let gz = reader.fill_buf().is_ok_and(|b| b.starts_with(&[0x1f, 0x8b]));
     let read = if gz {
         MultiGzDecoder::new(reader).take(limit + 1).read_to_end(&mut bytes)
