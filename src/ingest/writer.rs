@@ -184,6 +184,39 @@ struct PartBuf {
     batches: Vec<RecordBatch>,
     rows: usize,
     bytes: usize,
+    /// How many of the last `batches` are small ones not yet gathered into one, and their rows.
+    small: usize,
+    small_rows: usize,
+}
+
+/// A batch of fewer rows than this (a flow log file of a few hundred records, AWS's usual) is
+/// gathered with the small ones after it into one batch of the lake's schema once they hold
+/// [`GATHER_SMALL_ROWS`] rows: a file written from thousands of small batches looks each column
+/// up in each batch for every slice it writes (13 % of the writers' time on 4,836 flow files).
+const SMALL_BATCH_ROWS: usize = 8 * 1024;
+const GATHER_SMALL_ROWS: usize = 32 * 1024;
+
+impl PartBuf {
+    /// Gather the trailing small batches into one; returns the change in bytes held.
+    fn gather_small(&mut self, table: &str) -> Result<isize> {
+        let Some(lake_schema) = schema::schema_of(table) else { return Ok(0) };
+        if self.small < 2 {
+            self.small = 0;
+            self.small_rows = 0;
+            return Ok(0);
+        }
+        let tail = self.batches.split_off(self.batches.len() - self.small);
+        let rows: Vec<(usize, usize)> =
+            tail.iter().enumerate().flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r))).collect();
+        let before: usize = tail.iter().map(|b| b.get_array_memory_size()).sum();
+        let one = schema::gather(&lake_schema, &tail, &rows)?;
+        let after = one.get_array_memory_size();
+        self.batches.push(one);
+        self.bytes = (self.bytes + after).saturating_sub(before);
+        self.small = 0;
+        self.small_rows = 0;
+        Ok(after as isize - before as isize)
+    }
 }
 
 /// Writes a run's tables into its staging folder.
@@ -255,8 +288,22 @@ impl<'a> TableWriter<'a> {
             let bytes = part.get_array_memory_size();
             buf.rows += part.num_rows();
             buf.bytes += bytes;
+            let part_rows = part.num_rows();
+            let small = part_rows < SMALL_BATCH_ROWS;
             buf.batches.push(part);
             self.buffered_bytes += bytes;
+            if small {
+                buf.small += 1;
+                buf.small_rows += part_rows;
+                if buf.small_rows >= GATHER_SMALL_ROWS {
+                    let change = buf.gather_small(table)?;
+                    self.buffered_bytes = self.buffered_bytes.saturating_add_signed(change);
+                }
+            } else {
+                // A large batch ends the run of small ones before it (they stay as they are).
+                buf.small = 0;
+                buf.small_rows = 0;
+            }
             // A third of the budget at most: one file filling while two are written.
             let file_rows = if table == CLOUDTRAIL { CT_FILE_ROWS } else { FILE_ROWS };
             if buf.rows >= file_rows || buf.bytes >= self.memory_budget / 3 {
