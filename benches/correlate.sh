@@ -7,15 +7,25 @@
 #
 #   benches/correlate.sh               # WEB=37000: about 20 million flow records
 #   WEB=3700 benches/correlate.sh      # about 2 million
+#   SIZE=large SHAPE=real benches/correlate.sh   # the real file count's large set (20.5 million
+#                                                # flows in 4,836 files, 1 million events)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WEB=${WEB:-37000}
-CT=${CT:-160}
-. benches/common.sh
+if [ "${SHAPE:-}" = real ]; then
+  . benches/common.sh
+  make_data
+  data="$DATA"
+  lake="$WORK/corr-lake-real-$WEB"
+  duck="$WORK/corr-duck-real-$WEB"
+else
+  WEB=${WEB:-37000}
+  CT=${CT:-160}
+  . benches/common.sh
+  data="$WORK/corr-data-$WEB"
+  lake="$WORK/corr-lake-$WEB"
+  duck="$WORK/corr-duck-$WEB"
+fi
 python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb
-data="$WORK/corr-data-$WEB"
-lake="$WORK/corr-lake-$WEB"
-duck="$WORK/corr-duck-$WEB"
 if [ ! -f "$data/ground-truth.json" ]; then
   rm -rf "$data"
   target/release/trailflow-gen --out "$data" --web-clients "$WEB" --ct-noise "$CT" >/dev/null

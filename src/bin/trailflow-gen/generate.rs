@@ -847,7 +847,11 @@ fn routine_traffic(fg: &mut FlowGen, opts: &GenOptions, ifaces: &Ifaces) {
 fn agent_traffic(fg: &mut FlowGen, opts: &GenOptions, ifaces: &Ifaces) {
     let Ifaces { web1, web2, web3, app1, db1, rdp, b1, b2, .. } = *ifaces;
     for e in [web1, web2, web3, app1, db1, rdp, b1, b2] {
-        let endpoints = if fg.enis[e].account == ACCT_B { ["52.95.150.10", "52.95.148.7"] } else { ["52.94.225.3", "52.94.228.40"] };
+        let endpoints = if fg.enis[e].account == ACCT_B {
+            ["52.95.150.10", "52.95.148.7"]
+        } else {
+            ["52.94.225.3", "52.94.228.40"]
+        };
         let mut t = T0.max(fg.enis[e].since) + fg.rng.range(0, 60);
         while t < T0 + opts.hours * H {
             let peer = *fg.rng.pick(&endpoints);
