@@ -1699,3 +1699,86 @@ fn a_lake_written_before_values_were_stored_once_reads_the_same() {
     assert_eq!(sql(lake.path(), ct_q), ct);
     assert_eq!(sql(lake.path(), fl_q), fl);
 }
+
+/// AWS's delivery: many small files. The CloudTrail rows of many files travel together and the
+/// flow rows of many files are gathered into one batch before they are written (two flow
+/// formats, one without `vpc-id`); every row arrives once, each file is counted with its own rows,
+/// and the values are those of the files (a sum checked against the text).
+#[test]
+fn many_small_files_are_gathered_without_losing_or_mixing_a_row() {
+    let ev = tempfile::tempdir().unwrap();
+    let d = ev.path();
+    let (mut bytes_sum, mut plain_rows) = (0i64, 0i64);
+    for f in 0..30 {
+        let custom = f % 3 == 0;
+        let mut text = String::from(if custom {
+            "version vpc-id account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+        } else {
+            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+        });
+        for i in 0..1500i64 {
+            let b = 100 + f * 7 + i;
+            bytes_sum += b;
+            let start = 1_773_100_800 + f * 300 + i % 300;
+            let vpc = if custom { "vpc-0abc " } else { "" };
+            text.push_str(&format!(
+                "2 {vpc}123456789012 eni-0{f:03} 10.0.0.{} 198.51.100.{} 443 {} 6 3 {b} {start} {} ACCEPT OK\n",
+                i % 250,
+                f,
+                30000 + i,
+                start + 30
+            ));
+        }
+        if !custom {
+            plain_rows += 1500;
+        }
+        let dir = d.join("AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/03/10");
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("123456789012_vpcflowlogs_us-east-1_fl-0abc_20260310T{:04}Z_{f:08x}.log.gz", f * 5);
+        std::fs::write(dir.join(name), gz(text.as_bytes())).unwrap();
+    }
+    for f in 0..40 {
+        let recs: Vec<String> = (0..5)
+            .map(|i| {
+                format!(
+                    r#"{{"eventVersion":"1.08","eventID":"e-{f}-{i}","eventTime":"2026-03-10T{:02}:{:02}:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"us-east-1","recipientAccountId":"123456789012","userIdentity":{{"type":"IAMUser","userName":"u{f}"}}}}"#,
+                    f % 24,
+                    i
+                )
+            })
+            .collect();
+        let dir = d.join("AWSLogs/123456789012/CloudTrail/us-east-1/2026/03/10");
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = format!(r#"{{"Records":[{}]}}"#, recs.join(","));
+        std::fs::write(
+            dir.join(format!("123456789012_CloudTrail_us-east-1_20260310T{f:04}Z_x{f}.json.gz")),
+            gz(body.as_bytes()),
+        )
+        .unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    let (out, summary) = ingest(lake.path(), &[d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rows_of(&summary, "flow_logs"), 45_000);
+    assert_eq!(rows_of(&summary, "cloudtrail"), 200);
+    let s = sql(lake.path(), "SELECT sum(bytes) AS b, count(*) FILTER (WHERE vpc_id IS NULL) AS plain FROM flow_logs");
+    assert_eq!(s[0]["b"].as_i64(), Some(bytes_sum), "{s:?}");
+    assert_eq!(s[0]["plain"].as_i64(), Some(plain_rows), "{s:?}");
+    // Each flow file's rows carry its own name and interface.
+    assert_eq!(
+        count(
+            lake.path(),
+            "SELECT source_file FROM flow_logs GROUP BY source_file, interface_id HAVING count(*) = 1500"
+        ),
+        30
+    );
+    // Each CloudTrail file is counted with its own five events, and its events name it.
+    assert_eq!(count(lake.path(), "SELECT * FROM ingested_files WHERE kind = 'cloudtrail' AND rows_loaded = 5"), 40);
+    assert_eq!(
+        count(
+            lake.path(),
+            "SELECT source_file FROM cloudtrail GROUP BY source_file HAVING count(*) = 5 AND min(user_name) = max(user_name)"
+        ),
+        40
+    );
+}

@@ -863,6 +863,58 @@ mod tests {
         b.iter().filter(|(t, _)| *t == table).map(|(_, b)| b.num_rows()).sum()
     }
 
+    /// Two small CloudTrail files through one decoder: their rows go out together, once, and
+    /// each file's result tells its own rows, times and NACL changes.
+    #[test]
+    fn a_decoders_carry_gathers_small_files_and_keeps_each_files_account() {
+        let rec = |id: &str, time: &str, name: &str| {
+            format!(
+                r#"{{"eventID":"{id}","eventTime":"{time}","eventName":"{name}","eventSource":"ec2.amazonaws.com","awsRegion":"us-east-1","recipientAccountId":"111122223333","requestParameters":{{"networkAclId":"acl-1","ruleNumber":100,"egress":false,"ruleAction":"allow","protocol":"-1","cidrBlock":"0.0.0.0/0"}}}}"#
+            )
+        };
+        let a = format!(
+            r#"{{"Records":[{},{}]}}"#,
+            rec("a1", "2026-03-10T00:01:00Z", "CreateNetworkAclEntry"),
+            rec("a2", "2026-03-10T00:03:00Z", "DescribeInstances")
+        );
+        let b = format!(r#"{{"Records":[{}]}}"#, rec("b1", "2026-03-11T05:00:00Z", "DescribeInstances"));
+        let claimed = Claims::default();
+        let (mut done, mut events) = (Vec::new(), Vec::new());
+        let mut carry = Carry::default();
+        for (name, text) in [("a.json", a), ("b.json", b)] {
+            let bytes = text.into_bytes();
+            let unit =
+                Unit { outer: name.into(), member: None, size: bytes.len() as u64, data: UnitData::Bytes(bytes, None) };
+            decode_unit(unit, &claimed, &Settings::default(), &mut carry, &mut |m| match m {
+                Msg::Done(r) => done.push(*r),
+                Msg::Events(b, keys) => events.push((b, keys)),
+                _ => {}
+            });
+        }
+        // Nothing sent yet: the rows wait for more files.
+        assert!(events.is_empty());
+        carry.flush(&mut |m| {
+            if let Msg::Events(b, keys) = m {
+                events.push((b, keys))
+            }
+        });
+        assert_eq!(events.len(), 1);
+        let (batch, keys) = &events[0];
+        assert_eq!((batch.num_rows(), keys.len()), (3, 3));
+        let files = batch.column_by_name("source_file").unwrap().as_string::<i32>();
+        let ids = batch.column_by_name("event_id").unwrap().as_string::<i32>();
+        let by_id: Vec<(&str, &str)> = (0..3).map(|i| (ids.value(i), files.value(i))).collect();
+        assert_eq!(by_id, [("a1", "a.json"), ("a2", "a.json"), ("b1", "b.json")]);
+        assert_eq!((done[0].rows, done[1].rows), (2, 1));
+        assert_eq!(done[0].status(), "loaded");
+        assert_eq!(done[0].kind, Some(Kind::Cloudtrail));
+        assert_eq!(done[1].kind, Some(Kind::Cloudtrail));
+        let t = |s: &str| crate::time::parse_time(s);
+        assert_eq!((done[0].first_time, done[0].last_time), (t("2026-03-10T00:01:00Z"), t("2026-03-10T00:03:00Z")));
+        assert_eq!((done[1].first_time, done[1].last_time), (t("2026-03-11T05:00:00Z"), t("2026-03-11T05:00:00Z")));
+        assert_eq!((done[0].nacl_events.len(), done[1].nacl_events.len()), (1, 0));
+    }
+
     #[test]
     fn body_shapes() {
         let rec = r#"{"eventVersion":"1.08","eventID":"e1","eventTime":"2024-01-01T00:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"X"}"#;
