@@ -516,6 +516,7 @@ fn readers_beside_a_writer_see_a_whole_lake_and_leave_it_alone() {
 /// Run a reader as a user who cannot write the lake (root is made `nobody` for it).
 fn as_reader(args: &[&str], lake: &Path) -> std::process::Output {
     let exe = env!("CARGO_BIN_EXE_trailflow");
+    // SAFETY: geteuid takes nothing and cannot fail.
     let mut cmd = if unsafe { libc::geteuid() } == 0 {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", exe]);

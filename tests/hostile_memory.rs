@@ -12,7 +12,9 @@ use common::{bin, count, sql};
 
 /// The peak resident memory of the children this process has waited for, in bytes.
 fn children_peak() -> u64 {
+    // SAFETY: rusage is plain integers, for which all zeros is a value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage for the call's duration.
     assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
     usage.ru_maxrss as u64 * 1024
 }

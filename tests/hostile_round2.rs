@@ -595,6 +595,7 @@ fn a_damaged_index_is_rebuilt_or_refused_never_a_hang() {
     damage(&ro);
     assert!(std::process::Command::new("chmod").args(["-R", "a-w,a+rX"]).arg(&ro).status().unwrap().success());
     let exe = env!("CARGO_BIN_EXE_trailflow");
+    // SAFETY: geteuid takes nothing and cannot fail.
     let mut cmd = if unsafe { libc::geteuid() } == 0 {
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", exe]);

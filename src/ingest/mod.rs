@@ -118,7 +118,9 @@ impl SmallPages {
         {
             // SAFETY: PR_GET/SET_THP_DISABLE take no pointers; a kernel without them returns -1.
             let was = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
-            if was == 0 && unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } == 0 {
+            // SAFETY: as above.
+            let set = |v: libc::c_int| unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, v, 0, 0, 0) };
+            if was == 0 && set(1) == 0 {
                 return SmallPages { was: Some(was) };
             }
         }
