@@ -55,8 +55,8 @@ type Job = (&'static str, String, String, Vec<RecordBatch>);
 /// The threads that write the files of an ingest while the rows of the next ones come in, one
 /// per core: writing (sorting, encoding, compressing) costs more than decoding, so the decoders
 /// would otherwise wait for it. They share the search index, held only while a CloudTrail file is
-/// named to it and while a slice of its rows is handed over (each file's rows reach it in order). The rows of a file handed to them count
-/// against the memory budget until it is written.
+/// named to it and while a slice of its rows is handed over (each file's rows reach it in order).
+/// The rows of a file handed to them count against the memory budget until it is written.
 struct Background {
     tx: Option<crossbeam_channel::Sender<(Job, usize)>>,
     /// The bytes of each file written (or the first failure).
@@ -448,12 +448,6 @@ impl<'a> TableWriter<'a> {
     }
 }
 
-/// Write rows as one sorted Parquet file of `table` in partition `dt`.
-///
-/// The rows are not gathered into one batch and then copied again in order: only the time
-/// column is, to find the order; the rows are then taken in order straight from the batches as
-/// they came, [`GATHER_ROWS`] at a time, written, and indexed. The memory a file needs beyond its
-/// rows is one such slice and the encoded row group the Parquet writer holds.
 /// Where the rows of a CloudTrail file being written go to be indexed: the run's indexer, held by
 /// the caller or shared by the writing threads (locked only while the file is named and while a
 /// slice of its rows is handed over, so that two files are written at once).
@@ -471,6 +465,12 @@ impl IndexSink<'_> {
     }
 }
 
+/// Write rows as one sorted Parquet file of `table` in partition `dt`.
+///
+/// The rows are not gathered into one batch and then copied again in order: only the time
+/// column is, to find the order; the rows are then taken in order straight from the batches as
+/// they came, [`GATHER_ROWS`] at a time, written, and indexed. The memory a file needs beyond its
+/// rows is one such slice and the encoded row group the Parquet writer holds.
 pub fn write_parquet(
     staging: &Staging,
     table: &str,
