@@ -209,7 +209,7 @@ impl PartBuf {
         let rows: Vec<(usize, usize)> =
             tail.iter().enumerate().flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r))).collect();
         let before: usize = tail.iter().map(|b| b.get_array_memory_size()).sum();
-        let one = gather_keeping_dictionaries(&lake_schema, &tail, &rows)?;
+        let one = schema::gather(&lake_schema, &tail, &rows)?;
         let after = one.get_array_memory_size();
         self.batches.push(one);
         self.bytes = (self.bytes + after).saturating_sub(before);
@@ -217,54 +217,6 @@ impl PartBuf {
         self.small_rows = 0;
         Ok(after as isize - before as isize)
     }
-}
-
-/// All rows of `batches`, in order, as one batch of the lake's columns; a column every batch holds
-/// as a dictionary of text (a flow log file's name, its account and region: a value per file)
-/// stays one, its dictionaries put end to end and its keys shifted, rather than expanded into a
-/// value per row (a file's name is a hundred bytes, on every one of millions of rows).
-fn gather_keeping_dictionaries(
-    lake_schema: &datafusion::arrow::datatypes::SchemaRef,
-    batches: &[RecordBatch],
-    rows: &[(usize, usize)],
-) -> Result<RecordBatch> {
-    use datafusion::arrow::array::{DictionaryArray, Int32Builder};
-    use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
-    let is_dict = |f: &Field| {
-        batches.iter().all(|b| {
-            b.column_by_name(f.name()).is_some_and(|c| {
-                matches!(c.data_type(), DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == *f.data_type())
-            })
-        })
-    };
-    let dicts: Vec<bool> = lake_schema.fields().iter().map(|f| is_dict(f)).collect();
-    let rest: Vec<_> = lake_schema.fields().iter().zip(&dicts).filter(|(_, d)| !**d).map(|(f, _)| f.clone()).collect();
-    let rest = schema::gather(&Arc::new(Schema::new(rest)), batches, rows)?;
-    let (mut fields, mut columns, mut next) = (Vec::new(), Vec::<ArrayRef>::new(), 0);
-    for (f, dict) in lake_schema.fields().iter().zip(dicts) {
-        if !dict {
-            fields.push(f.as_ref().clone());
-            columns.push(rest.column(next).clone());
-            next += 1;
-            continue;
-        }
-        let parts: Vec<&DictionaryArray<Int32Type>> =
-            batches.iter().filter_map(|b| b.column_by_name(f.name())?.as_dictionary_opt::<Int32Type>()).collect();
-        let values: Vec<&dyn Array> = parts.iter().map(|d| d.values().as_ref()).collect();
-        let values = datafusion::arrow::compute::concat(&values)?;
-        let mut keys = Int32Builder::with_capacity(rows.len());
-        let mut offset = 0i32;
-        for d in &parts {
-            for k in d.keys() {
-                keys.append_option(k.map(|k| k + offset));
-            }
-            offset += d.values().len() as i32;
-        }
-        let column = DictionaryArray::<Int32Type>::try_new(keys.finish(), values)?;
-        fields.push(Field::new(f.name(), column.data_type().clone(), f.is_nullable()));
-        columns.push(Arc::new(column));
-    }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// Writes a run's tables into its staging folder.
