@@ -52,5 +52,5 @@ for SHAPE in ${SHAPES:-aws hourly}; do
   size() { du -sb "$@" 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
   parquet=$(( $(size "$WORK/lake") - $(size "$WORK/lake/index") ))
   index=$(size "$WORK/lake/index")
-  echo "disk: parquet $(awk -v p="$parquet" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f of the gzip input)", p/1048576, p/g}'), index $(awk -v p="$index" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f)", p/1048576, p/g}'), duckdb parquet $(awk -v p="$(size "$WORK/duck")" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f)", p/1048576, p/g}')"
+  echo "disk: parquet $(awk -v p="$parquet" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f of the gzip input)", p/1048576, p/g}'), index $(awk -v p="$index" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f)", p/1048576, p/g}'), duckdb parquet $(awk -v p="$(size "$WORK/duck")" -v g="$gz" 'BEGIN{printf "%.0f MiB (%.2f)", p/1048576, p/g}'); lake $(awk -v p="$((parquet + index))" -v g="$gz" 'BEGIN{printf "%.3f", p/g}') of the gzip input"
 done

@@ -608,7 +608,7 @@ pub fn batch_of<T: serde::Serialize>(
     table: &str,
     rows: &[T],
 ) -> crate::error::Result<datafusion::arrow::record_batch::RecordBatch> {
-    let schema = schema_of(table).ok_or_else(|| crate::error::Error::Invalid(format!("no table {table}")))?;
+    let schema = schema_of(table).ok_or_else(|| crate::error::Error::Internal(format!("no table {table}")))?;
     let mut decoder =
         datafusion::arrow::json::ReaderBuilder::new(schema.clone()).with_strict_mode(true).build_decoder()?;
     decoder.serialize(rows)?;
@@ -670,18 +670,29 @@ pub fn unique_columns(table: &str) -> &'static [&'static str] {
     match table {
         CLOUDTRAIL => &["event_id", "request_id", "raw"],
         EVENT_COPIES => &["event_id"],
+        INGESTED_FILES => &["file_id", "sha256", "content_sha256"],
         _ => &[],
     }
 }
 
 /// Integer columns that count up in a file's time order (the time column itself is one too):
-/// stored as deltas (`DELTA_BINARY_PACKED`). `bytes` is a flow's byte count, whose values span
-/// too many orders of magnitude for plain storage to compress as well.
+/// stored as deltas (`DELTA_BINARY_PACKED`).
 pub fn delta_columns(table: &str) -> &'static [&'static str] {
     match table {
         CLOUDTRAIL | EVENT_COPIES => &["source_record"],
-        FLOW_LOGS => &["source_line", "bytes"],
+        FLOW_LOGS => &["source_line"],
         INGEST_ERRORS => &["line", "record"],
+        _ => &[],
+    }
+}
+
+/// Integer columns whose values span orders of magnitude (a flow's byte and packet counts):
+/// stored with their bytes split into streams (`BYTE_STREAM_SPLIT`), the high bytes of which are
+/// mostly zero and compress to almost nothing. On the benchmark sets, 6 to 9 % smaller than
+/// deltas (`bytes`) or plain (`packets`).
+pub fn split_columns(table: &str) -> &'static [&'static str] {
+    match table {
+        FLOW_LOGS => &["bytes", "packets"],
         _ => &[],
     }
 }

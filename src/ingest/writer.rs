@@ -126,7 +126,7 @@ impl Background {
                     self.pending -= 1;
                     self.bytes -= r?;
                 }
-                Err(()) => return Err(Error::Invalid("the Parquet writer thread stopped".into())),
+                Err(()) => return Err(Error::Internal("the Parquet writer thread stopped".into())),
             }
         }
         Ok(())
@@ -138,7 +138,7 @@ impl Background {
         if !sent {
             // The thread stopped after a failure: its acknowledgement says which.
             self.collect(true)?;
-            return Err(Error::Invalid("the Parquet writer thread stopped".into()));
+            return Err(Error::Internal("the Parquet writer thread stopped".into()));
         }
         self.pending += 1;
         self.bytes += bytes;
@@ -155,7 +155,7 @@ impl Background {
         }
         waited?;
         if panicked {
-            return Err(Error::Invalid("a Parquet writer thread failed".into()));
+            return Err(Error::Internal("a Parquet writer thread failed".into()));
         }
         Ok(self.index.lock().unwrap_or_else(|p| p.into_inner()).take())
     }
@@ -392,7 +392,7 @@ impl<'a> TableWriter<'a> {
                     name => b
                         .column_by_name(name)
                         .cloned()
-                        .ok_or_else(|| Error::Invalid(format!("event_copies: no {name}"))),
+                        .ok_or_else(|| Error::Internal(format!("event_copies: no {name}"))),
                 })
                 .collect::<Result<Vec<_>>>()?;
             self.add(schema::EVENT_COPIES, RecordBatch::try_new(schema.clone(), cols)?)?;
@@ -557,6 +557,7 @@ pub fn writer_properties(
         }]))
         .set_created_by(format!("trailflow {}", env!("CARGO_PKG_VERSION")));
     let deltas = schema::delta_columns(table);
+    let split = schema::split_columns(table);
     let unique = schema::unique_columns(table);
     for (i, f) in columns.fields().iter().enumerate() {
         use datafusion::arrow::datatypes::DataType::*;
@@ -565,6 +566,7 @@ pub fn writer_properties(
             Int32 | Int64 | UInt32 | UInt64 | Timestamp(..) if i == time_idx || deltas.contains(&name) => {
                 Encoding::DELTA_BINARY_PACKED
             }
+            Int32 | Int64 | UInt32 | UInt64 if split.contains(&name) => Encoding::BYTE_STREAM_SPLIT,
             Int32 | Int64 | UInt32 | UInt64 | Timestamp(..) => Encoding::PLAIN,
             Utf8 if unique.contains(&name) => Encoding::DELTA_LENGTH_BYTE_ARRAY,
             _ => continue,
@@ -572,7 +574,9 @@ pub fn writer_properties(
         let path = ColumnPath::from(name);
         b = b.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, encoding);
     }
-    for col in schema::document_columns(table) {
+    // Columns stored as something else than their values (`lake::elide`): statistics of the stored
+    // values would mislead a reader that prunes by them.
+    for col in schema::document_columns(table).iter().chain(crate::lake::elide::coded_columns(table)) {
         b = b.set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::None);
     }
     for col in schema::bloom_columns(table) {
@@ -630,7 +634,7 @@ fn distinct_values(batches: &[RecordBatch], rows: &[(usize, usize)], column: &st
 fn time_order(batches: &[RecordBatch], time_col: &str) -> Result<Vec<u32>> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let Ok(total32) = u32::try_from(total) else {
-        return Err(Error::Invalid(format!("{total} rows for one Parquet file")));
+        return Err(Error::Limit(format!("{total} rows for one Parquet file")));
     };
     let mut keys: Vec<(i64, u32)> = Vec::with_capacity(total);
     for b in batches {
