@@ -114,7 +114,7 @@ fn function_registry() -> Result<Arc<ballista_core::registry::BallistaFunctionRe
 }
 
 fn ballista_error(e: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("cluster: {e}"))
+    Error::Cluster(format!("cluster: {e}"))
 }
 
 /// Run a scheduler on `bind:port` until the process is stopped; executors reach it at
@@ -122,7 +122,7 @@ fn ballista_error(e: impl std::fmt::Display) -> Error {
 pub async fn run_scheduler(bind: &str, port: u16, external_host: &str) -> Result<()> {
     use ballista_scheduler::config::SchedulerConfig;
     let addr: std::net::SocketAddr =
-        format!("{bind}:{port}").parse().map_err(|e| Error::Invalid(format!("--bind {bind}: {e}")))?;
+        format!("{bind}:{port}").parse().map_err(|e| Error::Usage(format!("--bind {bind}: {e}")))?;
     let config = SchedulerConfig {
         bind_host: bind.to_string(),
         bind_port: port,
@@ -181,10 +181,10 @@ pub async fn run_executor(opts: &ExecutorOptions) -> Result<()> {
 pub fn parse_url(url: &str) -> Result<String> {
     let rest = url
         .strip_prefix("df://")
-        .ok_or_else(|| Error::Invalid(format!("--cluster {url}: give the scheduler as df://HOST:PORT")))?;
+        .ok_or_else(|| Error::Usage(format!("--cluster {url}: give the scheduler as df://HOST:PORT")))?;
     let (host, port) = rest.rsplit_once(':').unwrap_or((rest, ""));
     if host.is_empty() || (!port.is_empty() && port.parse::<u16>().is_err()) {
-        return Err(Error::Invalid(format!("--cluster {url}: give the scheduler as df://HOST:PORT")));
+        return Err(Error::Usage(format!("--cluster {url}: give the scheduler as df://HOST:PORT")));
     }
     Ok(if port.is_empty() { format!("df://{host}:{DEFAULT_SCHEDULER_PORT}") } else { url.to_string() })
 }
@@ -200,11 +200,11 @@ pub async fn connect(url: &str, state: SessionState) -> Result<SessionContext> {
     match reachable {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Cluster(format!(
                 "--cluster {url}: no scheduler answers there ({e}); start one with `trailflow cluster scheduler`"
             )));
         }
-        Err(_) => return Err(Error::Invalid(format!("--cluster {url}: no answer within 10 s"))),
+        Err(_) => return Err(Error::Cluster(format!("--cluster {url}: no answer within 10 s"))),
     }
     let ctx =
         SessionContext::remote_with_state(&url, state).await.map_err(|e| ballista_error(format!("{url}: {e}")))?;

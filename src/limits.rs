@@ -104,7 +104,7 @@ impl Limits {
             let n =
                 if size { parse_size(&text).map(|n| n as u64) } else { text.trim().parse().ok().filter(|n| *n >= 1) };
             let want = if size { "a size such as 64K, 32M or 2G" } else { "a whole number of 1 or more" };
-            n.map(Some).ok_or_else(|| Error::Invalid(format!("{var}={text:?}: give {want}")))
+            n.map(Some).ok_or_else(|| Error::Usage(format!("{var}={text:?}: give {want}")))
         };
         let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let d = Limits::default();
@@ -196,7 +196,7 @@ pub fn check_tree(statement: &datafusion::sql::parser::Statement) -> Result<()> 
             Statement::Explain(e) => statement = &e.statement,
             Statement::Statement(s) => {
                 return match s.visit(&mut v) {
-                    ControlFlow::Break(why) => Err(Error::Invalid(why)),
+                    ControlFlow::Break(why) => Err(Error::Limit(why)),
                     ControlFlow::Continue(()) => Ok(()),
                 };
             }
@@ -221,12 +221,12 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
         *n += 1;
         total += 1;
         if *n > MAX_CHAINED_OPERATORS {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Limit(format!(
                 "{what} chains more than {MAX_CHAINED_OPERATORS} operators in one expression: use IN (...) or split it up"
             )));
         }
         if total > MAX_TOTAL_OPERATORS {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Limit(format!(
                 "{what} holds more than {MAX_TOTAL_OPERATORS} operators in all: use IN (...) or split it up"
             )));
         }
@@ -269,7 +269,7 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
                 depth += 1;
                 chain.push(0);
                 if depth > MAX_EXPRESSION_DEPTH {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::Limit(format!(
                         "{what} nests brackets deeper than {MAX_EXPRESSION_DEPTH} levels: simplify it"
                     )));
                 }

@@ -55,7 +55,7 @@ impl Format {
         };
         Format::from_path(path).ok_or_else(|| {
             let known: Vec<String> = EXTENSIONS.iter().map(|(e, _)| format!(".{e}")).collect();
-            crate::error::Error::Invalid(format!(
+            crate::error::Error::Usage(format!(
                 "cannot tell the output format of {}: name the file {} or give --format table|csv|json|ndjson|parquet",
                 path.display(),
                 known.join(", ")
@@ -196,10 +196,7 @@ fn screen_batch(batch: &RecordBatch, cut: Option<usize>) -> Result<RecordBatch> 
     })
 }
 
-/// An error as one line (DataFusion's can span several).
-pub fn one_line(e: impl std::fmt::Display) -> String {
-    e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
-}
+pub use crate::error::one_line;
 
 /// Where result batches go, one batch at a time (only the screen table is gathered, to size its
 /// columns).
@@ -446,7 +443,7 @@ pub fn batch_json(batch: &RecordBatch) -> Result<serde_json::Value> {
     Ok(if bytes.is_empty() {
         serde_json::Value::Array(Vec::new())
     } else {
-        serde_json::from_slice(&bytes).map_err(|e| crate::error::Error::Invalid(e.to_string()))?
+        serde_json::from_slice(&bytes).map_err(|e| crate::error::Error::Internal(e.to_string()))?
     })
 }
 

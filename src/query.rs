@@ -27,7 +27,7 @@ pub fn memory_limit() -> Result<usize> {
         return Ok(DEFAULT_MEMORY_LIMIT);
     };
     crate::limits::parse_size(&text)
-        .ok_or_else(|| Error::Invalid(format!("TRAILFLOW_MEMORY_LIMIT={text:?}: give a size such as 1500M or 2G")))
+        .ok_or_else(|| Error::Usage(format!("TRAILFLOW_MEMORY_LIMIT={text:?}: give a size such as 1500M or 2G")))
 }
 
 /// Plans every query of a session while holding the lake's reader guard
@@ -95,7 +95,30 @@ impl Scope {
 /// functions and `search()`: every setting of the query engine is made here. The session the
 /// verbs query in adds the derived tables and the correlation to it ([`crate::session`]).
 pub async fn tables_session(lake: &Lake, scope: &Scope) -> Result<SessionContext> {
-    tables_session_on(lake, scope, None).await
+    tables_session_on(lake, scope, &Engine::Local).await
+}
+
+/// Where a session's queries are planned and run. Chosen once, from the command line's
+/// `--cluster` (or `TRAILFLOW_CLUSTER`), and handed to every session the command opens; the
+/// library decides nothing about it from the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// In this process (DataFusion).
+    #[default]
+    Local,
+    /// On the Ballista cluster whose scheduler is at `df://HOST:PORT`.
+    Cluster(String),
+}
+
+impl Engine {
+    /// The engine a `--cluster` flag names: the cluster when given, else this process.
+    pub fn from_flag(cluster: Option<String>) -> Engine {
+        cluster.map_or(Engine::Local, Engine::Cluster)
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Engine::Cluster(_))
+    }
 }
 
 /// A table function that cannot run on a cluster: asked for under `--cluster`, it says why.
@@ -125,14 +148,13 @@ async fn on_cluster(url: &str, state: datafusion::execution::SessionState) -> Re
 
 #[cfg(not(feature = "cluster"))]
 async fn on_cluster(url: &str, _state: datafusion::execution::SessionState) -> Result<SessionContext> {
-    Err(Error::Invalid(format!(
+    Err(Error::Usage(format!(
         "--cluster {url}: this trailflow was built without the cluster feature (cargo build --release --features cluster)"
     )))
 }
 
-/// [`tables_session`], run in this process (`cluster: None`) or on the Ballista cluster whose
-/// scheduler is at `df://HOST:PORT`.
-pub async fn tables_session_on(lake: &Lake, scope: &Scope, cluster: Option<&str>) -> Result<SessionContext> {
+/// [`tables_session`], run by `engine`: in this process or on a Ballista cluster.
+pub async fn tables_session_on(lake: &Lake, scope: &Scope, engine: &Engine) -> Result<SessionContext> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut config = SessionConfig::new()
         // `information_schema` lets users (and `stats`) list tables and columns in SQL.
@@ -159,7 +181,7 @@ pub async fn tables_session_on(lake: &Lake, scope: &Scope, cluster: Option<&str>
     // Any DataFusion setting can be changed for a run from the environment, under its documented
     // variable name (`DATAFUSION_EXECUTION_BATCH_SIZE=32768`); these win over the settings above.
     apply_env_settings(config.options_mut())?;
-    if cluster.is_some() {
+    if engine.is_cluster() {
         // Dynamic filters (a TopK's or a join's bound pushed into the scans below it) are shared
         // state between operators of one process; Ballista ships the operators to executors
         // separately, where DataFusion 55 finds the TopK's filter without its emitters (a failed
@@ -190,15 +212,17 @@ pub async fn tables_session_on(lake: &Lake, scope: &Scope, cluster: Option<&str>
         .with_query_planner(Arc::new(SnapshotPlanner { lake: lake.clone(), _lease: lake.reader_lease()? }))
         .build();
     crate::functions::register_all(&mut state)?;
-    let ctx = match cluster {
-        None => SessionContext::new_with_state(state),
-        Some(url) => on_cluster(url, state).await?,
+    let ctx = match engine {
+        Engine::Local => SessionContext::new_with_state(state),
+        Engine::Cluster(url) => on_cluster(url, state).await?,
     };
     register_tables(&ctx, lake, scope).await?;
     // `search('QUERY')`: the full-text index as a table that joins back to `cloudtrail`.
-    match cluster {
-        None => ctx.register_udtf("search", Arc::new(crate::search::table::SearchFunction { lake: lake.clone() })),
-        Some(_) => ctx.register_udtf(
+    match engine {
+        Engine::Local => {
+            ctx.register_udtf("search", Arc::new(crate::search::table::SearchFunction { lake: lake.clone() }))
+        }
+        Engine::Cluster(_) => ctx.register_udtf(
             "search",
             Arc::new(NotOnCluster { name: "search", why: "it reads the full-text index of this machine" }),
         ),
@@ -210,13 +234,13 @@ pub async fn tables_session_on(lake: &Lake, scope: &Scope, cluster: Option<&str>
 /// underscores) onto `options`; a value that does not parse is an error naming the variable.
 fn apply_env_settings(options: &mut ConfigOptions) -> Result<()> {
     let from_env =
-        ConfigOptions::from_env().map_err(|e| Error::Invalid(format!("DataFusion setting in environment: {e}")))?;
+        ConfigOptions::from_env().map_err(|e| Error::Usage(format!("DataFusion setting in environment: {e}")))?;
     for entry in from_env.entries() {
         let var = entry.key.to_uppercase().replace('.', "_");
         if std::env::var_os(&var).is_some()
             && let Some(value) = entry.value
         {
-            options.set(&entry.key, &value).map_err(|e| Error::Invalid(format!("{var}: {e}")))?;
+            options.set(&entry.key, &value).map_err(|e| Error::Usage(format!("{var}: {e}")))?;
         }
     }
     Ok(())
@@ -232,7 +256,7 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -
     };
     if !problems.is_empty() {
         let shown: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
-        return Err(Error::Invalid(format!(
+        return Err(Error::Lake(format!(
             "the lake at {} is not whole, so its answers would be wrong: {}{}; restore the files from a copy of the lake, or remove them and ingest their evidence again",
             lake.root.display(),
             shown.join("; "),
@@ -296,7 +320,7 @@ pub fn parquet_file_table(
 /// rows, kept in the lake's own folder (`_trailflow/empty/`; written once per table and schema).
 /// A lake that cannot be written gets a table over a folder with no files instead.
 pub fn empty_table(lake: &Lake, table: &str) -> Result<Arc<ListingTable>> {
-    let schema = schema::schema_of(table).ok_or_else(|| Error::Invalid(format!("no table {table}")))?;
+    let schema = schema::schema_of(table).ok_or_else(|| Error::Internal(format!("no table {table}")))?;
     let hash = schema::sha256_hex(&schema::schema_text(&schema));
     let file = lake.root.join("_trailflow").join("empty").join(format!("{table}-{}.parquet", &hash[..16]));
     let written = file.is_file() || {
@@ -347,7 +371,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .thread_stack_size(WORKER_STACK)
         .build()
-        .map_err(|e| Error::Invalid(format!("cannot start the query runtime: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot start the query runtime: {e}")))
 }
 
 /// SQL options for users' queries: read-only.
@@ -380,12 +404,12 @@ pub async fn plan_sql(
         .with_recursion_limit(limit)
         .build()
         .and_then(|mut p| p.parse_statements())
-        .map_err(|e| Error::Invalid(format!("SQL syntax: {}", syntax_message(&e.to_string()))))?;
+        .map_err(|e| Error::BadQuery(format!("SQL syntax: {}", syntax_message(&e.to_string()))))?;
     let statement = match (statements.pop_front(), statements.is_empty()) {
         (Some(s), true) => s,
-        (None, _) => return Err(Error::Invalid("SQL: no statement given".into())),
+        (None, _) => return Err(Error::BadQuery("SQL: no statement given".into())),
         (Some(_), false) => {
-            return Err(Error::Invalid("SQL: one statement at a time (no ';' between statements)".into()));
+            return Err(Error::BadQuery("SQL: one statement at a time (no ';' between statements)".into()));
         }
     };
     crate::limits::check_tree(&statement)?;
@@ -409,7 +433,7 @@ pub async fn plan_sql(
         };
         if !query {
             let verb = sql.split_whitespace().next().unwrap_or_default().to_uppercase();
-            return Err(Error::Invalid(format!(
+            return Err(Error::BadQuery(format!(
                 "the lake is read-only: {verb} is not run (trailflow answers SELECT, WITH, EXPLAIN, DESCRIBE and SHOW)"
             )));
         }
@@ -435,7 +459,7 @@ fn with_table_suggestion(ctx: &SessionContext, e: datafusion::error::DataFusionE
     // A mistyped column: DataFusion's own suggestion, without the list of every column after it.
     if let (Some(at), Some(_)) = (text.find("No field named "), text.find("Did you mean")) {
         let message = text[at..].split("Valid fields are").next().unwrap_or_default().trim();
-        return Error::Invalid(format!(
+        return Error::BadQuery(format!(
             "{message} (`\\d TABLE` in the shell, or `trailflow sql \"DESCRIBE TABLE\"`, lists the columns)"
         ));
     }
@@ -449,7 +473,7 @@ fn with_table_suggestion(ctx: &SessionContext, e: datafusion::error::DataFusionE
     let tables: Vec<String> =
         ctx.catalog("datafusion").and_then(|c| c.schema("public")).map(|s| s.table_names()).unwrap_or_default();
     match tables.iter().map(|t| (strsim::levenshtein(t, name), t)).filter(|(d, _)| *d <= 3).min() {
-        Some((_, near)) => Error::Invalid(format!(
+        Some((_, near)) => Error::BadQuery(format!(
             "no table {name}; did you mean {near}? (`SELECT table_name FROM information_schema.tables`, or \\d in the shell, lists them)"
         )),
         None => e.into(),

@@ -19,6 +19,7 @@ use tokio::sync::OnceCell;
 use crate::correlate::table::{Derived, DerivedTable};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+pub use crate::query::Engine;
 use crate::query::Scope;
 
 /// What a verb asks of its session.
@@ -33,9 +34,8 @@ pub struct SessionOptions {
     pub baseline_us: i64,
     /// The rows shown: the whole lake, or one case's evidence in a shared lake.
     pub scope: Scope,
-    /// Plan and run on the Ballista cluster whose scheduler is at `df://HOST:PORT`
-    /// (`--cluster`); `None`: in this process.
-    pub cluster: Option<String>,
+    /// In this process or on a Ballista cluster (`--cluster`).
+    pub engine: Engine,
 }
 
 impl Default for SessionOptions {
@@ -45,7 +45,7 @@ impl Default for SessionOptions {
             window_us: crate::correlate::DEFAULT_WINDOW_US,
             baseline_us: crate::correlate::DEFAULT_BASELINE_US,
             scope: Scope::default(),
-            cluster: None,
+            engine: Engine::Local,
         }
     }
 }
@@ -55,15 +55,15 @@ impl Default for SessionOptions {
 pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<SessionContext> {
     let none = Lake::new(std::env::temp_dir().join("trailflow-no-lake-for-planning"));
     let lake = lake.unwrap_or(&none);
-    let cluster = opts.cluster.as_deref();
-    if cluster.is_some() && (opts.trusted.is_some() || opts.scope.files.is_some()) {
-        return Err(Error::Invalid(
+    let cluster = opts.engine.is_cluster();
+    if cluster && (opts.trusted.is_some() || opts.scope.files.is_some()) {
+        return Err(Error::Usage(
             "--cluster reads the derived tables stored in the lake: other --trusted networks, or one case of a shared lake, need them computed here (drop --cluster)".into(),
         ));
     }
-    let ctx = crate::query::tables_session_on(lake, &opts.scope, cluster).await?;
+    let ctx = crate::query::tables_session_on(lake, &opts.scope, &opts.engine).await?;
     crate::correlate::tune_session(&ctx);
-    register_missing_tables(&ctx, lake, cluster.is_some())?;
+    register_missing_tables(&ctx, lake, cluster)?;
     let derived = Arc::new(Derived::new(lake.clone(), opts.trusted.clone(), opts.scope.clone()));
     // The derived tables as stored in the lake when they match it and the session sees the lake
     // as stored (no other trusted networks, not one case of a shared lake); else computed here.
@@ -71,8 +71,8 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
         true => crate::correlate::stored::current(lake)?,
         false => None,
     };
-    if cluster.is_some() && stored.is_none() {
-        return Err(Error::Invalid(format!(
+    if cluster && stored.is_none() {
+        return Err(Error::Lake(format!(
             "--cluster: the derived tables of {} are not stored for its current state (a lake written by an older trailflow, or changed since): `trailflow compact --lake {}` stores them",
             lake.root.display(),
             lake.root.display()
@@ -85,17 +85,17 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
                 crate::query::parquet_file_table(file, crate::schema::schema_of(name).expect("known table"))?
             }
             None => Arc::new(
-                DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Invalid(format!("no table {name}")))?,
+                DerivedTable::new(derived.clone(), name).ok_or_else(|| Error::Lake(format!("no table {name}")))?,
             ),
         };
         ctx.register_table(*name, table)?;
     }
-    match cluster {
-        None => ctx.register_udtf(
+    match opts.engine {
+        Engine::Local => ctx.register_udtf(
             "nacl_rules_at",
             Arc::new(crate::correlate::table::RulesAtFunction { derived: derived.clone() }),
         ),
-        Some(_) => ctx.register_udtf(
+        Engine::Cluster(_) => ctx.register_udtf(
             "nacl_rules_at",
             Arc::new(crate::query::NotOnCluster {
                 name: "nacl_rules_at",
@@ -105,8 +105,8 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     }
     // `nacl_verdicts` is planned when a query first names it: planning the correlation takes
     // about 10 ms, which every other query would pay for nothing.
-    let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Invalid("no default catalog".into()))?;
-    let tables = catalog.schema("public").ok_or_else(|| Error::Invalid("no default schema".into()))?;
+    let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::Internal("no default catalog".into()))?;
+    let tables = catalog.schema("public").ok_or_else(|| Error::Internal("no default schema".into()))?;
     let lazy = Tables {
         inner: tables,
         state: ctx.state_weak_ref(),

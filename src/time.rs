@@ -51,8 +51,8 @@ pub fn fmt_time(micros: i64) -> String {
 }
 
 /// A duration such as `24h`, `90m`, `2d`, `3600s` or `1h30m` (read by humantime), in microseconds.
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("cannot read {s:?} as a duration: use e.g. 24h, 90m, 2d, 3600s");
+pub fn parse_duration(s: &str) -> crate::error::Result<i64> {
+    let bad = || crate::error::Error::Usage(format!("cannot read {s:?} as a duration: use e.g. 24h, 90m, 2d, 3600s"));
     let d = humantime::parse_duration(s.trim()).map_err(|_| bad())?;
     i64::try_from(d.as_micros()).ok().filter(|us| *us > 0).ok_or_else(bad)
 }
@@ -109,10 +109,10 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("24h"), Ok(86_400_000_000));
-        assert_eq!(parse_duration("1h30m"), Ok(5_400_000_000));
-        assert_eq!(parse_duration("2d"), Ok(172_800_000_000));
-        assert_eq!(parse_duration("3600s"), Ok(3_600_000_000));
+        assert_eq!(parse_duration("24h").unwrap(), 86_400_000_000);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000_000);
+        assert_eq!(parse_duration("2d").unwrap(), 172_800_000_000);
+        assert_eq!(parse_duration("3600s").unwrap(), 3_600_000_000);
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
         assert_eq!(duration_text(86_400_000_000), "1d");

@@ -81,11 +81,11 @@ impl Pivot {
             (None, Some(i), None) => {
                 i.trim()
                     .parse::<std::net::IpAddr>()
-                    .map_err(|_| Error::Invalid(format!("--ip {i:?} is not an address")))?;
+                    .map_err(|_| Error::Usage(format!("--ip {i:?} is not an address")))?;
                 Ok(Pivot::Ip(i.trim().to_string()))
             }
             (None, None, Some(k)) => Ok(Pivot::Key(k)),
-            _ => Err(Error::Invalid("give one of --actor ARN, --ip ADDRESS, --key ACCESS-KEY-ID".into())),
+            _ => Err(Error::Usage("give one of --actor ARN, --ip ADDRESS, --key ACCESS-KEY-ID".into())),
         }
     }
 

@@ -67,7 +67,11 @@ fn show_gives_the_rules_as_they_stood_with_where_each_was_learned() {
             && r["direction"] == "egress"
             && r["rule"] == "allow udp 123 to 0.0.0.0/0")
     );
-    // A mistyped ACL is named with the nearest one the evidence shows; exit status 1.
+    // A mistyped ACL is named with the nearest one the evidence shows; a usage error, exit status 2
+    // (not 1, which `acl check` gives a denied packet).
+    let typo = ["check", "--acl", "acl-0a1000000000000wbe", "--flow", "ingress tcp 1.2.3.4 -> 10.0.0.1:22"];
+    let out = bin().arg("acl").args(typo).arg("--lake").arg(lake()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let (ok, _, err) = acl(&["show", "acl-0a1000000000000wbe"]);
     assert!(!ok);
     assert!(err.contains("did you mean acl-0a1000000000000web?"), "{err}");

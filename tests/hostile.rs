@@ -583,7 +583,8 @@ fn output_files_name_their_format() {
     let out_dir = tempfile::tempdir().unwrap();
     let xlsx = out_dir.path().join("out.xlsx");
     let out = bin().args(["sql", "--lake"]).arg(lake.path()).arg("SELECT 1").arg("-o").arg(&xlsx).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // A usage error, as the command line's own: exit status 2.
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains(".csv") && err.contains(".parquet") && err.contains("--format"), "{err}");
     assert!(!xlsx.exists());
@@ -642,7 +643,7 @@ fn bounds_are_settings_that_reject_one_thing_at_a_time() {
     // A setting that does not read is a one-line error before anything is done.
     let out =
         bin().env("TRAILFLOW_MAX_RECORD", "lots").args(["ingest", "--lake"]).arg(lake.path()).arg(d).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("TRAILFLOW_MAX_RECORD") && err.trim().lines().count() == 1, "{err}");
 }

@@ -610,7 +610,7 @@ fn parameters_are_values_not_sql() {
         .args(["--param", "n=1 OR 1=1"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("parameter n") && err.contains("not an integer"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -1537,10 +1537,9 @@ fn a_json_object_that_is_not_evidence_is_rejected_saying_what_it_is() {
 const TEST_RSA_PRIVATE_KEY: &str = "MIICXAIBAAKBgQDPBKLWJAGVSoLBMzE/Ug4Uz5Rm0KTw7WetzuW0v0wHtf6W2gxdmUXCzflxxOecQrJWXldw8eMjTH1lq81db7iQUB7dBJ6gX+sNdVJfx4KMf3m0XQgao6qbr5i0cygs6Gacyyc3ogqwBGvmtbyCwS0hCsmL3oJNg7ytaq7/Bj/DNQIDAQABAoGBAKM33YcGlnT1bUgUK5ToBhAkZbX2dMU7+I2R3Yv3c2N0+0hGnI9DZDwmF7C6dX2/HEp6UWjMXbAcA5YgsWckyZcbZozrkm9Uk8LIcFNGzHiiMPZmjATsxq1nA22YRxd/YRFFmRHHmx/NYtdqG0UYO0GPh2G9bzU3MwrCiSgrp6oBAkEA681l3VAsSSc2QJURjEWcnBotvC4sq1wuaJg/qtsGjAqlWhs0l0F/B963n1pz2wQgy/lBe5SR9DoRi7AaJhzPgQJBAODAEP9oH3FKsXysFd6IOOsFEzPd5AmPQ7dapLuYRl51Bdc+vQSWoSMkrSNcOIxk6S7/2MR/EUPf67GiJhEXjbUCQGSHOLpVh8vYL8TwyH5o3w+eCYmElf6oWhC1d887eVsS3tO/bXher+2HAfmp8mKZK/JJ3aT1/hOE/h3zgfJlrgECQHZD2y3q5pDBE0BddWySFhFlrEMgwfxdzO5Q3lpwuKa/wYEQXHproQNTK2BuCLun5iR7MN/FVZp33BivEITx9fkCQADByAwv6lvoDgrKiKXgCQRy5bTHFO4zbf1yKpp4sNvVDBNpk0FYdMAO4xb6f2GWjjyBxCnVq6Txit0Mqp4Br3c=";
 const TEST_RSA_PUBLIC_KEY: &str = "MIGJAoGBAM8EotYkAZVKgsEzMT9SDhTPlGbQpPDtZ63O5bS/TAe1/pbaDF2ZRcLN+XHE55xCslZeV3Dx4yNMfWWrzV1vuJBQHt0EnqBf6w11Ul/Hgox/ebRdCBqjqpuvmLRzKCzoZpzLJzeiCrAEa+a1vILBLSEKyYvegk2DvK1qrv8GP8M1AgMBAAE=";
 
-/// The text values of one column of every Parquet file under `dir`, read with the Parquet reader
+/// One column of every Parquet file under `dir`, a batch at a time, read with the Parquet reader
 /// alone (as another engine sees the files).
-fn stored_strings(dir: &Path, column: &str) -> Vec<Option<String>> {
-    use datafusion::arrow::array::{Array, AsArray};
+fn stored_column(dir: &Path, column: &str) -> Vec<datafusion::arrow::array::ArrayRef> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -1554,13 +1553,33 @@ fn stored_strings(dir: &Path, column: &str) -> Vec<Option<String>> {
                     .unwrap()
                     .build()
                     .unwrap();
-                for b in reader {
-                    let b = b.unwrap();
-                    let c = b.column_by_name(column).unwrap().as_string::<i32>();
-                    out.extend((0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i).to_string())));
-                }
+                out.extend(reader.map(|b| b.unwrap().column_by_name(column).unwrap().clone()));
             }
         }
+    }
+    out
+}
+
+/// The text values of one column as stored ([`stored_column`]).
+fn stored_strings(dir: &Path, column: &str) -> Vec<Option<String>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let mut out = Vec::new();
+    for c in stored_column(dir, column) {
+        let c = c.as_string::<i32>();
+        out.extend((0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i).to_string())));
+    }
+    out
+}
+
+/// The integer values (times as microseconds) of one column as stored ([`stored_column`]).
+fn stored_ints(dir: &Path, column: &str) -> Vec<Option<i64>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    let mut out = Vec::new();
+    for c in stored_column(dir, column) {
+        let c = datafusion::arrow::compute::cast(&c, &DataType::Int64).unwrap();
+        let c = c.as_primitive::<Int64Type>();
+        out.extend((0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i))));
     }
     out
 }
@@ -1644,6 +1663,38 @@ fn values_held_twice_are_stored_once_and_read_back_whole() {
     got.sort();
     let known: Vec<_> = plain.into_iter().filter(|(_, _, ps, pd)| ps != "-" || pd != "-").collect();
     assert_eq!(got, known);
+
+    // An end time is stored as the seconds after the start (a negative number, not a time), and
+    // every table reads it back as the record's `end`.
+    let mut ends: Vec<(i64, i64)> = Vec::new();
+    for e in std::fs::read_dir(&flows).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        let at = |n: &str| header.iter().position(|h| *h == n);
+        let (Some(s), Some(d)) = (at("start"), at("end")) else { continue };
+        for l in lines {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if let (Ok(s), Ok(d)) = (f[s].parse(), f[d].parse()) {
+                ends.push((s, d));
+            }
+        }
+    }
+    ends.sort();
+    assert!(ends.len() > 10 && ends.iter().any(|(s, e)| e > s));
+    let stored = stored_ints(&lake.path().join("flow_logs"), "end_time");
+    assert!(stored.iter().flatten().all(|v| *v < 0), "{stored:?}");
+    let rows = sql(
+        lake.path(),
+        "SELECT arrow_cast(start_time, 'Int64') / 1000000 AS s, arrow_cast(end_time, 'Int64') / 1000000 AS e \
+         FROM flow_logs WHERE end_time IS NOT NULL",
+    );
+    let mut got: Vec<(i64, i64)> = rows.iter().map(|r| (r["s"].as_i64().unwrap(), r["e"].as_i64().unwrap())).collect();
+    got.sort();
+    assert_eq!(got, ends);
+    // The time functions see times: a filter and a difference on the column.
+    let late = sql(lake.path(), "SELECT count(*) AS n FROM flow_logs WHERE end_time > start_time");
+    assert_eq!(late[0]["n"], ends.iter().filter(|(s, e)| e > s).count());
 }
 
 #[test]
@@ -1657,8 +1708,8 @@ fn a_lake_written_before_values_were_stored_once_reads_the_same() {
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ct_q = "SELECT event_id, raw FROM cloudtrail ORDER BY event_id, raw";
-    let fl_q =
-        "SELECT source_file, source_line, pkt_srcaddr, pkt_dstaddr FROM flow_logs ORDER BY source_file, source_line";
+    let fl_q = "SELECT source_file, source_line, pkt_srcaddr, pkt_dstaddr, end_time FROM flow_logs \
+                ORDER BY source_file, source_line";
     let (ct, fl) = (sql(lake.path(), ct_q), sql(lake.path(), fl_q));
     // Rewrite every file as an older trailflow wrote it: the values in full.
     for table in ["cloudtrail", "flow_logs"] {
@@ -1696,6 +1747,7 @@ fn a_lake_written_before_values_were_stored_once_reads_the_same() {
             .all(|r| !r.contains('\u{1}') && !r.contains('\u{2}'))
     );
     assert!(stored_strings(&lake.path().join("flow_logs"), "pkt_srcaddr").iter().all(|v| v.as_deref() != Some("")));
+    assert!(stored_ints(&lake.path().join("flow_logs"), "end_time").iter().flatten().all(|v| *v > 0));
     assert_eq!(sql(lake.path(), ct_q), ct);
     assert_eq!(sql(lake.path(), fl_q), fl);
 }

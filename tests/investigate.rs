@@ -337,7 +337,8 @@ fn cases_never_mix() {
     // Another case into a folder that holds one: refused, and the folder is left as it was.
     let before = std::fs::read_to_string(a.join("summary.md")).unwrap();
     let out = investigate_to(&other_case(), &a, &[]);
-    assert_eq!(out.status.code(), Some(1));
+    // A usage error (give -o another folder, or --replace): exit status 2.
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another case") && err.contains("--replace") && err.lines().count() == 1, "{err}");
     assert_eq!(std::fs::read_to_string(a.join("summary.md")).unwrap(), before);
@@ -346,7 +347,7 @@ fn cases_never_mix() {
     std::fs::create_dir_all(&busy).unwrap();
     std::fs::write(busy.join("my-notes.txt"), "mine").unwrap();
     let out = investigate_to(&other_case(), &busy, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 
     // --replace: the old case is gone, its charts and timelines and lake with it.
     assert!(a.join("charts").read_dir().unwrap().next().is_some());

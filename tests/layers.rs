@@ -35,7 +35,7 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     let rel = file.strip_prefix(src).ok()?;
     let first = rel.components().next()?.as_os_str().to_string_lossy().to_string();
     match first.as_str() {
-        "lib.rs" | "main.rs" | "shell.rs" | "bin" => None,
+        "lib.rs" | "bin" => None,
         f => Some(f.trim_end_matches(".rs").to_string()),
     }
 }

@@ -149,7 +149,7 @@ fn datafusion_settings_from_the_environment() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // A value that does not parse is one line naming the variable, and exit status 1.
+    // A value that does not parse is one line naming the variable, and exit status 2 (a usage error).
     let out = bin()
         .env("DATAFUSION_EXECUTION_BATCH_SIZE", "lots")
         .args(["sql", "--lake"])
@@ -157,7 +157,7 @@ fn datafusion_settings_from_the_environment() {
         .arg("SELECT 1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("DATAFUSION_EXECUTION_BATCH_SIZE") || err.contains("batch_size"), "{err}");
@@ -180,17 +180,17 @@ fn memory_limit_from_the_environment() {
     assert!(free.status.success() && small.status.success(), "{}", String::from_utf8_lossy(&small.stderr));
     assert_eq!(free.stdout, small.stdout);
     let bad = run(Some("lots"));
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("TRAILFLOW_MEMORY_LIMIT") && err.trim().lines().count() == 1, "{err}");
 }
 
 #[test]
 fn mistakes_at_the_terminal_are_named_with_the_nearest_right_word() {
-    // A mistyped hunt: one line, exit 1, the hunt meant.
+    // A mistyped hunt: one line, exit 2 (a usage error), the hunt meant.
     for args in [&["hunt", "show", "trail_tamper"][..], &["hunt", "run", "root_activty"][..]] {
         let out = bin().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains("did you mean"), "{err}");
@@ -373,7 +373,7 @@ fn timelines_of_an_address_a_key_and_an_actor_across_both_sources() {
     assert!(text.contains("| datetime") && text.contains("| message") && !text.contains("event_id"), "{text}");
     // One pivot, and a real address.
     for bad in [&[][..], &["--ip", "x.y"][..], &["--ip", "1.2.3.4", "--key", "AKIA"][..]] {
-        assert_eq!(run(bad).status.code(), Some(1), "{bad:?}");
+        assert_eq!(run(bad).status.code(), Some(2), "{bad:?}");
     }
     // search of an address says it covered CloudTrail only.
     let out = bin().args(["search", "203.0.113.50", "--format", "csv", "--lake"]).arg(lake.path()).output().unwrap();

@@ -41,7 +41,7 @@ async fn known_acls(ctx: &SessionContext) -> Result<Vec<String>> {
 async fn no_such_acl(ctx: &SessionContext, acl: &str) -> Error {
     let known = known_acls(ctx).await.unwrap_or_default();
     let near = known.iter().min_by_key(|k| strsim::levenshtein(k, acl)).filter(|k| strsim::levenshtein(k, acl) <= 4);
-    Error::Invalid(match (near, known.len()) {
+    Error::Usage(match (near, known.len()) {
         (Some(k), _) => format!("no ACL {acl} in the evidence; did you mean {k}?"),
         (None, 0) => format!("no ACL {acl} in the evidence: it shows no Network ACL at all"),
         (None, n) => format!(
@@ -55,8 +55,7 @@ async fn no_such_acl(ctx: &SessionContext, acl: &str) -> Error {
 fn rules_of(batches: &[RecordBatch]) -> Result<Vec<Rule>> {
     let mut out = Vec::new();
     for b in batches {
-        let col =
-            |n: &str| b.column_by_name(n).cloned().ok_or_else(|| Error::Invalid(format!("nacl_entries has no {n}")));
+        let col = |n: &str| b.column_by_name(n).cloned().ok_or_else(|| Error::Lake(format!("nacl_entries has no {n}")));
         let text = |n: &str| -> Result<StringArray> { Ok(col(n)?.as_string::<i32>().clone()) };
         let int = |n: &str| -> Result<Int64Array> { Ok(col(n)?.as_primitive::<Int64Type>().clone()) };
         let (number, protocol, from, to, itype, icode) = (
@@ -165,7 +164,7 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
     );
     let batches = crate::query::query(ctx, &sql).await?;
     let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Usage(format!(
             "no Network ACL change with event id {event_id} (`trailflow acl history ACL-ID` lists an ACL's changes)"
         )));
     };
@@ -256,10 +255,12 @@ fn endpoint(s: &str) -> Option<(IpAddr, Option<i64>)> {
 }
 
 impl std::str::FromStr for Packet {
-    type Err = String;
+    type Err = Error;
 
-    fn from_str(s: &str) -> std::result::Result<Packet, String> {
-        let usage = || format!("cannot read the flow {s:?}: write it as \"ingress tcp 203.0.113.5 -> 10.0.1.7:22\"");
+    fn from_str(s: &str) -> Result<Packet> {
+        let usage = || {
+            Error::Usage(format!("cannot read the flow {s:?}: write it as \"ingress tcp 203.0.113.5 -> 10.0.1.7:22\""))
+        };
         let words: Vec<&str> = s.split_whitespace().collect();
         let [dir, proto, src, arrow, dst] = words.as_slice() else { return Err(usage()) };
         if *arrow != "->" {
@@ -268,23 +269,23 @@ impl std::str::FromStr for Packet {
         let egress = match dir.to_ascii_lowercase().as_str() {
             "ingress" | "in" | "inbound" => false,
             "egress" | "out" | "outbound" => true,
-            _ => return Err(format!("{dir:?}: the direction is ingress or egress")),
+            _ => return Err(Error::Usage(format!("{dir:?}: the direction is ingress or egress"))),
         };
         let protocol = match proto.to_ascii_lowercase().as_str() {
             "tcp" => 6,
             "udp" => 17,
             "icmp" => 1,
             "icmpv6" => 58,
-            p => p
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (0..=255).contains(n))
-                .ok_or_else(|| format!("{proto:?}: the protocol is tcp, udp, icmp, icmpv6 or a number 0-255"))?,
+            p => p.parse::<i64>().ok().filter(|n| (0..=255).contains(n)).ok_or_else(|| {
+                Error::Usage(format!("{proto:?}: the protocol is tcp, udp, icmp, icmpv6 or a number 0-255"))
+            })?,
         };
-        let (src, _) = endpoint(src).ok_or_else(|| format!("{src:?} is not an address (or address:port)"))?;
-        let (dst, port) = endpoint(dst).ok_or_else(|| format!("{dst:?} is not an address (or address:port)"))?;
+        let (src, _) =
+            endpoint(src).ok_or_else(|| Error::Usage(format!("{src:?} is not an address (or address:port)")))?;
+        let (dst, port) =
+            endpoint(dst).ok_or_else(|| Error::Usage(format!("{dst:?} is not an address (or address:port)")))?;
         if matches!(protocol, 6 | 17) && port.is_none() {
-            return Err(format!("{s:?}: a TCP or UDP flow needs the destination port (10.0.1.7:22)"));
+            return Err(Error::Usage(format!("{s:?}: a TCP or UDP flow needs the destination port (10.0.1.7:22)")));
         }
         Ok(Packet { egress, protocol, peer: if egress { dst } else { src }, port })
     }

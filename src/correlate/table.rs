@@ -160,7 +160,7 @@ pub fn rules_at(entries: &RecordBatch, acl: &str, at: i64) -> crate::error::Resu
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
     let col = |n: &str| {
-        entries.column_by_name(n).ok_or_else(|| crate::error::Error::Invalid(format!("nacl_entries has no {n}")))
+        entries.column_by_name(n).ok_or_else(|| crate::error::Error::Lake(format!("nacl_entries has no {n}")))
     };
     let ids = col("network_acl_id")?.as_string::<i32>().clone();
     let (from, to) = (

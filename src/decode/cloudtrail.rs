@@ -368,17 +368,23 @@ impl CtBuilder {
 
     /// Add one record. `raw` is its original text. Fails (adding nothing) when the record has no
     /// usable time.
-    pub fn push(&mut self, rec: &Rec<'_>, raw: &str, record_no: u64, delivery: Delivery) -> Result<(), String> {
+    pub fn push(
+        &mut self,
+        rec: &Rec<'_>,
+        raw: &str,
+        record_no: u64,
+        delivery: Delivery,
+    ) -> Result<(), super::Rejected> {
         self.file_touched = true;
         let time_text = rec.eventTime.or(rec.at_timestamp).and_then(raw_text);
         let Some(time_text) = time_text else {
             return Err("record has no eventTime".into());
         };
         let Some(time) = crate::time::parse_time(&time_text) else {
-            return Err(format!("eventTime is not a time: {time_text:?}"));
+            return Err(format!("eventTime is not a time: {time_text:?}").into());
         };
         if !crate::time::time_in_range(time) {
-            return Err(crate::time::time_out_of_range("eventTime", &time_text));
+            return Err(crate::time::time_out_of_range("eventTime", &time_text).into());
         }
         let ident: Identity<'_> = part(rec.userIdentity);
         let tls: Tls<'_> = part(rec.tlsDetails);

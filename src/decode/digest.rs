@@ -38,7 +38,7 @@ fn t(v: &Value, key: &str) -> Option<i64> {
 }
 
 /// The entries of one digest file's JSON, or why it is not one.
-pub fn entries(doc: &Value) -> Result<Vec<DigestEntry>, String> {
+pub fn entries(doc: &Value) -> Result<Vec<DigestEntry>, super::Rejected> {
     if doc.get("digestStartTime").is_none() || doc.get("logFiles").is_none() {
         return Err("not a CloudTrail digest (no digestStartTime or logFiles)".into());
     }

@@ -92,21 +92,22 @@ impl Format {
     /// A flow log's `LogFormat` as AWS gives it (`${version} ${vpc-id} ...`, from
     /// `describe-flow-logs` or the console), or the same names without `${}`: the layout of
     /// records that carry no header line (CloudWatch Logs). Every field must be one AWS documents.
-    pub fn from_log_format(spec: &str) -> Result<Format, String> {
+    pub fn from_log_format(spec: &str) -> crate::error::Result<Format> {
+        use crate::error::Error::Usage;
         let mut names = Vec::new();
         for token in spec.split_ascii_whitespace() {
             let name = token.strip_prefix("${").and_then(|t| t.strip_suffix('}')).unwrap_or(token);
             if schema::flow_field(name).is_none() {
-                return Err(format!("unknown flow log field {token:?} in the flow log format"));
+                return Err(Usage(format!("unknown flow log field {token:?} in the flow log format")));
             }
             names.push(name);
         }
         if names.is_empty() {
-            return Err("the flow log format is empty".into());
+            return Err(Usage("the flow log format is empty".into()));
         }
         match Format::from_header(&names.join(" ")) {
             Some((format, unknown)) if unknown.is_empty() => Ok(format),
-            _ => Err(format!("the flow log format {spec:?} names a field twice")),
+            _ => Err(Usage(format!("the flow log format {spec:?} names a field twice"))),
         }
     }
 
@@ -230,8 +231,7 @@ const TGW_DEFAULT: &[&str] = &[
 ];
 
 /// Why one line was not loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError(pub String);
+pub use super::Rejected as LineError;
 
 /// Builds `flow_logs` batches from lines of one file.
 pub struct FlowDecoder {

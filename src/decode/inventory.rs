@@ -43,9 +43,9 @@ fn s(v: &Value, key: &str) -> Option<String> {
 }
 
 /// Items of one `describe-*` document. `key` is its top-level key, `value` the array under it.
-pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<InvItem>, String> {
+pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<InvItem>, super::Rejected> {
     let Some(arr) = value.as_array() else {
-        return Err(format!("{key} is not an array"));
+        return Err(format!("{key} is not an array").into());
     };
     let mut out = Vec::new();
     for element in arr {
@@ -56,9 +56,9 @@ pub fn items(key: &str, value: &Value, path_region: Option<&str>) -> Result<Vec<
 
 /// The items of one element of a `describe-*` array under `key` (a reservation holds several
 /// instances; any other element is one resource). Large documents are read element by element.
-pub fn element_items(key: &str, element: &Value, path_region: Option<&str>) -> Result<Vec<InvItem>, String> {
+pub fn element_items(key: &str, element: &Value, path_region: Option<&str>) -> Result<Vec<InvItem>, super::Rejected> {
     let Some(&(_, kind, id_field)) = INVENTORY_KEYS.iter().find(|(k, _, _)| *k == key) else {
-        return Err(format!("unknown inventory key {key}"));
+        return Err(format!("unknown inventory key {key}").into());
     };
     let one = |item: &Value, owner: Option<String>| {
         let az = s(item, "AvailabilityZone").or_else(|| item.get("Placement").and_then(|p| s(p, "AvailabilityZone")));
@@ -119,7 +119,7 @@ pub struct ConfigItems {
 
 /// The configuration items of an AWS Config snapshot or history file, each at its own capture
 /// time (`configurationItemCaptureTime`).
-pub fn config_items(items: &Value) -> Result<ConfigItems, String> {
+pub fn config_items(items: &Value) -> Result<ConfigItems, super::Rejected> {
     let Some(arr) = items.as_array() else {
         return Err("configurationItems is not an array".into());
     };
@@ -128,7 +128,7 @@ pub fn config_items(items: &Value) -> Result<ConfigItems, String> {
         match config_item(ci) {
             Ok(Some(item)) => out.items.push(item),
             Ok(None) => out.skipped += 1,
-            Err(why) => out.rejected.push((i + 1, why)),
+            Err(why) => out.rejected.push((i + 1, why.0)),
         }
     }
     Ok(out)
@@ -136,7 +136,7 @@ pub fn config_items(items: &Value) -> Result<ConfigItems, String> {
 
 /// One configuration item: `None` when its resource type is not stored or it records a deletion
 /// (no configuration), an error when it cannot be placed in time.
-pub fn config_item(ci: &Value) -> Result<Option<InvItem>, String> {
+pub fn config_item(ci: &Value) -> Result<Option<InvItem>, super::Rejected> {
     let Some(&(_, kind)) = s(ci, "resourceType").and_then(|t| CONFIG_TYPES.iter().find(|(c, _)| *c == t)) else {
         return Ok(None);
     };

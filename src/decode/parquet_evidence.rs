@@ -42,7 +42,7 @@ fn what_it_is(names: &[&str]) -> String {
 }
 
 /// A column as text, one value a row: time columns as Unix seconds, as the text records have them.
-fn as_text(col: &ArrayRef) -> Result<ArrayRef, String> {
+fn as_text(col: &ArrayRef) -> Result<ArrayRef, super::Rejected> {
     let col = match col.data_type() {
         DataType::Timestamp(_, _) => {
             let secs = cast(col, &DataType::Timestamp(TimeUnit::Second, None)).map_err(|e| e.to_string())?;
@@ -63,7 +63,7 @@ fn as_text(col: &ArrayRef) -> Result<ArrayRef, String> {
             .collect();
         return Ok(std::sync::Arc::new(text));
     }
-    cast(&col, &DataType::Utf8).map_err(|e| format!("a column of type {} cannot be read: {e}", col.data_type()))
+    cast(&col, &DataType::Utf8).map_err(|e| format!("a column of type {} cannot be read: {e}", col.data_type()).into())
 }
 
 /// What a Parquet file hands on, row by row.
@@ -76,7 +76,7 @@ pub enum Row<'a> {
 
 /// Read a Parquet file of evidence, handing on each row. Fails with a reason naming what the file
 /// is when it is not evidence, or where it is corrupt.
-pub fn read<R: ChunkReader + 'static>(input: R, line: &mut dyn FnMut(Row<'_>)) -> Result<(), String> {
+pub fn read<R: ChunkReader + 'static>(input: R, line: &mut dyn FnMut(Row<'_>)) -> Result<(), super::Rejected> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(|e| format!("unreadable Parquet: {e}"))?;
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -84,7 +84,7 @@ pub fn read<R: ChunkReader + 'static>(input: R, line: &mut dyn FnMut(Row<'_>)) -
         return read_ocsf(builder, line);
     }
     if !is_flow_table(&names) {
-        return Err(what_it_is(&names));
+        return Err(what_it_is(&names).into());
     }
     // The columns read: known fields first (a header starts with one), then the others whose
     // names can stand in a header (kept in extra_fields); nested columns are left out.
@@ -129,7 +129,7 @@ pub fn read<R: ChunkReader + 'static>(input: R, line: &mut dyn FnMut(Row<'_>)) -
 fn read_ocsf<R: ChunkReader + 'static>(
     builder: ParquetRecordBatchReaderBuilder<R>,
     line: &mut dyn FnMut(Row<'_>),
-) -> Result<(), String> {
+) -> Result<(), super::Rejected> {
     let reader = builder.with_batch_size(BATCH).build().map_err(|e| format!("unreadable Parquet: {e}"))?;
     let mut row = 0u64;
     let mut buf = Vec::new();

@@ -96,16 +96,17 @@ impl ParamType {
     }
 
     /// The literal for a value given as text, or why it is not one.
-    pub fn value(self, text: &str) -> std::result::Result<ScalarValue, String> {
+    pub fn value(self, text: &str) -> Result<ScalarValue> {
         let t = text.trim();
+        let bad = |what: &str| Error::Usage(format!("{t:?} is not {what}"));
         Ok(match self {
-            ParamType::Int => ScalarValue::Int64(Some(t.parse().map_err(|_| format!("{t:?} is not an integer"))?)),
-            ParamType::Float => ScalarValue::Float64(Some(t.parse().map_err(|_| format!("{t:?} is not a number"))?)),
+            ParamType::Int => ScalarValue::Int64(Some(t.parse().map_err(|_| bad("an integer"))?)),
+            ParamType::Float => ScalarValue::Float64(Some(t.parse().map_err(|_| bad("a number"))?)),
             ParamType::Text => ScalarValue::Utf8(Some(text.to_string())),
             ParamType::Bool => ScalarValue::Boolean(Some(match t.to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" => true,
                 "false" | "no" | "0" => false,
-                _ => return Err(format!("{t:?} is not true or false")),
+                _ => return Err(bad("true or false")),
             })),
             ParamType::Duration => {
                 let us = crate::time::parse_duration(t)?;
@@ -371,7 +372,7 @@ pub fn catalog(extra: Option<&Path>) -> Result<(Vec<Hunt>, Vec<Problem>)> {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(Error::Invalid(format!("{}: no .sql hunt files in this folder", dir.display())));
+            return Err(Error::Usage(format!("{}: no .sql hunt files in this folder", dir.display())));
         }
         for path in files {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -394,11 +395,11 @@ pub fn select<'a>(hunts: &'a [Hunt], names: &[String]) -> Result<Vec<&'a Hunt>> 
                     .filter(|(d, name)| *d <= 3 || name.contains(n.as_str()))
                     .min();
                 match near {
-                    Some((_, name)) => Error::Invalid(format!(
+                    Some((_, name)) => Error::Usage(format!(
                         "unknown hunt {n:?}; did you mean {name}? (`trailflow hunt list` shows the {} hunts)",
                         hunts.len()
                     )),
-                    None => Error::Invalid(format!(
+                    None => Error::Usage(format!(
                         "unknown hunt {n:?}: `trailflow hunt list` shows the {} hunts",
                         hunts.len()
                     )),
@@ -418,13 +419,13 @@ pub fn check_params(hunts: &[&Hunt], given: &[(String, String)]) -> Result<HashM
             let mut known: Vec<&str> = hunts.iter().flat_map(|h| h.params.iter().map(|p| p.name.as_str())).collect();
             known.sort();
             known.dedup();
-            return Err(Error::Invalid(format!(
+            return Err(Error::Usage(format!(
                 "unknown parameter {k:?} for the selected hunts (they take: {})",
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
             )));
         }
         for p in declared {
-            p.ty.value(v).map_err(|e| Error::Invalid(format!("parameter {k}: {e} (a {})", p.ty.as_str())))?;
+            p.ty.value(v).map_err(|e| Error::Usage(format!("parameter {k}: {e} (a {})", p.ty.as_str())))?;
         }
         out.insert(k.clone(), v.clone());
     }
@@ -445,7 +446,8 @@ pub async fn dataframe(
     values: &HashMap<String, String>,
     range: TimeRange,
 ) -> Result<DataFrame> {
-    let err = |e: &dyn std::fmt::Display| Error::Invalid(format!("hunt {}: {}", hunt.name, crate::output::one_line(e)));
+    let err =
+        |e: &dyn std::fmt::Display| Error::BadQuery(format!("hunt {}: {}", hunt.name, crate::output::one_line(e)));
     let df = crate::query::user_sql(ctx, &hunt.sql).await.map_err(|e| err(&e))?;
     let used = df.logical_plan().get_parameter_names().map_err(|e| err(&e))?;
     for id in &used {

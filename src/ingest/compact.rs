@@ -161,7 +161,7 @@ fn merge(
             }
             for (dir, group) in small.into_iter().filter(|(_, g)| worth_merging(g, min_files)) {
                 let dt = partition_value(&dir)
-                    .ok_or_else(|| Error::Invalid(format!("{}: not a partition folder (dt=...)", dir.display())))?;
+                    .ok_or_else(|| Error::Lake(format!("{}: not a partition folder (dt=...)", dir.display())))?;
                 phase(&format!("compact {table} {dt}: {} files", group.len()));
                 let mut pending: Vec<RecordBatch> = Vec::new();
                 let mut rows = 0usize;

@@ -161,8 +161,8 @@ impl Ctx<'_> {
         }
     }
 
-    fn error(&mut self, line: Option<u64>, record: Option<u64>, reason: String, text: Option<&str>) {
-        self.problem(Severity::Error, line, record, reason, text);
+    fn error(&mut self, line: Option<u64>, record: Option<u64>, reason: impl Into<String>, text: Option<&str>) {
+        self.problem(Severity::Error, line, record, reason.into(), text);
     }
 
     fn ct(&mut self) -> &mut CtBuilder {
@@ -632,7 +632,7 @@ fn decode_stream(ctx: &mut Ctx<'_>, raw: Box<dyn BufRead + '_>, size: u64, info:
         reader.consume(n);
     };
     match first {
-        None => ctx.error(None, None, "empty file".into(), None),
+        None => ctx.error(None, None, "empty file", None),
         Some(b'{') | Some(b'[') => decode_json(ctx, reader.as_mut(), gz),
         Some(_) => decode_text(ctx, reader.as_mut(), gz),
     }
@@ -680,7 +680,7 @@ fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::
 
 fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
     if ctx.source.ends_with(".json") || ctx.source.ends_with(".json.gz") {
-        ctx.error(Some(1), None, "not JSON: a .json file must hold CloudTrail or inventory JSON".into(), None);
+        ctx.error(Some(1), None, "not JSON: a .json file must hold CloudTrail or inventory JSON", None);
         return;
     }
     let mut buf = Vec::with_capacity(1024);

@@ -8,6 +8,7 @@
 //! Archives nest at most `Limits::archive_depth` deep; members are read into memory up to
 //! `Limits::member_bytes`, and no more than `Limits::pending_bytes` of them wait for a decoder.
 
+use crate::decode::Rejected;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
@@ -672,13 +673,13 @@ impl<'a> Walker<'a> {
     }
 
     fn walk_zip(&mut self, reader: &mut dyn ReadSeek, outer: &Arc<str>, prefix: Option<&str>, depth: usize) {
-        fn open(reader: &mut dyn ReadSeek) -> Result<zip::ZipArchive<&mut dyn ReadSeek>, String> {
-            zip::ZipArchive::new(reader).map_err(|e| format!("not a readable zip archive: {e}"))
+        fn open(reader: &mut dyn ReadSeek) -> Result<zip::ZipArchive<&mut dyn ReadSeek>, Rejected> {
+            zip::ZipArchive::new(reader).map_err(|e| Rejected(format!("not a readable zip archive: {e}")))
         }
         let (duplicated, cd_start, base) = match open(&mut *reader) {
             Ok(z) => (z.has_duplicate_names(), z.central_directory_start(), z.offset()),
             Err(reason) => {
-                (self.error)(ErrorRow::file(outer, prefix.map(str::to_string), reason));
+                (self.error)(ErrorRow::file(outer, prefix.map(str::to_string), reason.into()));
                 return;
             }
         };
@@ -706,7 +707,7 @@ impl<'a> Walker<'a> {
         let mut zip = match open(&mut *reader) {
             Ok(z) => z,
             Err(reason) => {
-                (self.error)(ErrorRow::file(outer, prefix.map(str::to_string), reason));
+                (self.error)(ErrorRow::file(outer, prefix.map(str::to_string), reason.into()));
                 return;
             }
         };

@@ -44,7 +44,7 @@ impl InventorySpill {
     }
 
     fn io(&self, e: std::io::Error) -> Error {
-        Error::Invalid(format!("cannot keep the run's inventory in a temporary file in {}: {e}", self.where_()))
+        Error::Internal(format!("cannot keep the run's inventory in a temporary file in {}: {e}", self.where_()))
     }
 
     /// Keep `items`, from the file `source`.
@@ -104,10 +104,10 @@ impl InventorySpill {
                 return Ok(());
             }
             let line: Line<'_> = serde_json::from_str(text.trim_end()).map_err(|e| {
-                Error::Invalid(format!("the run's inventory, kept in {}, reads back wrong: {e}", self.where_()))
+                Error::Internal(format!("the run's inventory, kept in {}, reads back wrong: {e}", self.where_()))
             })?;
             let Some(kind) = kind_named(&line.kind) else {
-                return Err(Error::Invalid(format!("the run's inventory reads back an unknown kind {:?}", line.kind)));
+                return Err(Error::Internal(format!("the run's inventory reads back an unknown kind {:?}", line.kind)));
             };
             let item = InvItem {
                 kind,

@@ -76,7 +76,7 @@ impl CaseFile {
 pub(super) fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
     let out = &opts.output;
     if out.exists() && !out.is_dir() {
-        return Err(Error::Invalid(format!("{} is a file, not a report folder: give -o a folder", out.display())));
+        return Err(Error::Usage(format!("{} is a file, not a report folder: give -o a folder", out.display())));
     }
     let lake = opts.lake.clone().unwrap_or_else(|| out.join(CASE_LAKE));
     let mut case = CaseFile {
@@ -87,8 +87,8 @@ pub(super) fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
         own_lake: opts.lake.is_none(),
         written: None,
     };
-    let previous: Option<std::result::Result<CaseFile, String>> =
-        std::fs::read_to_string(out.join(CASE_FILE)).ok().map(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
+    let previous: Option<Result<CaseFile>> =
+        std::fs::read_to_string(out.join(CASE_FILE)).ok().map(|t| Ok(serde_json::from_str(&t)?));
     let same = matches!(&previous, Some(Ok(p)) if p.same_case(&case));
     let used = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
     let remove = |name: &str| -> Result<()> {
@@ -101,7 +101,7 @@ pub(super) fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
     };
     if used && !same {
         if !opts.replace {
-            return Err(Error::Invalid(match &previous {
+            return Err(Error::Usage(match &previous {
                 Some(Ok(p)) => format!(
                     "{} holds the report of another case ({}): give -o another folder, --case NAME to name this one, or --replace to replace that case (its own lake included)",
                     out.display(),

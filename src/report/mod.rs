@@ -52,9 +52,9 @@ pub struct InvestigateOptions {
     pub queries: Option<PathBuf>,
     /// Sigma rules to run beside the hunts (`--sigma DIR`): a rule file or a folder of them.
     pub sigma: Option<PathBuf>,
-    /// Run the queries on this Ballista cluster (`--cluster df://HOST:PORT`); ingest and the
+    /// Where the queries run (`--cluster df://HOST:PORT`: a Ballista cluster); ingest and the
     /// report stay in this process.
-    pub cluster: Option<String>,
+    pub engine: crate::query::Engine,
     pub progress: bool,
 }
 
@@ -108,7 +108,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             window_us: opts.window_us,
             baseline_us: opts.baseline_us,
             scope,
-            cluster: opts.cluster.clone(),
+            engine: opts.engine.clone(),
             ..Default::default()
         };
         let ctx = crate::session::session(Some(&lake), &session_opts).await?;
@@ -116,7 +116,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         // The correlation runs once: its result replaces the view, so the hunts built on
         // nacl_verdicts (traffic_after_change) read it instead of correlating again. (Not on a
         // cluster, whose plans cannot carry a table held in this process.)
-        if opts.cluster.is_none() {
+        if !opts.engine.is_cluster() {
             let verdicts = ctx.table("nacl_verdicts").await?;
             let schema = verdicts.schema().inner().clone();
             let computed = verdicts.collect().await?;
@@ -144,15 +144,15 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             .sort_by_key(|c| (c.verdict() != Some(Verdict::UnusualTrafficAfterChange), -c.score, c.event_time.clone()));
         // The charts and timelines join the flows to small tables made here, which a cluster's
         // plans cannot carry: on a cluster they are asked of a session in this process.
-        let here = match opts.cluster {
-            Some(_) => Some(
+        let here = match opts.engine {
+            crate::query::Engine::Cluster(_) => Some(
                 crate::session::session(
                     Some(&lake),
-                    &crate::session::SessionOptions { cluster: None, ..session_opts.clone() },
+                    &crate::session::SessionOptions { engine: crate::query::Engine::Local, ..session_opts.clone() },
                 )
                 .await?,
             ),
-            None => None,
+            crate::query::Engine::Local => None,
         };
         progress.say(&format!("charts and actor timelines of {} flagged changes", picked.len()));
         let flagged = findings::flag_all(here.as_ref().unwrap_or(&ctx), &picked, opts).await?;

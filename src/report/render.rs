@@ -53,7 +53,7 @@ fn environment() -> Result<Environment<'static>> {
 }
 
 fn template_error(e: TemplateError) -> Error {
-    Error::Invalid(format!("report template: {e:#}"))
+    Error::Internal(format!("report template: {e:#}"))
 }
 
 /// Render one page (`report.html` or `summary.md`) of the findings.

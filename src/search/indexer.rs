@@ -78,7 +78,7 @@ pub(super) fn add_rows(
     t: &mut Tokens,
 ) -> Result<()> {
     let col = |name: &str| {
-        batch.column_by_name(name).ok_or_else(|| Error::Invalid(format!("search index: rows without {name}")))
+        batch.column_by_name(name).ok_or_else(|| Error::Internal(format!("search index: rows without {name}")))
     };
     let ids = col("event_id")?.as_string::<i32>();
     let times = col("event_time")?.as_primitive::<TimestampMicrosecondType>();
@@ -283,7 +283,7 @@ impl Indexer {
             let sent = self.tx.as_ref().is_some_and(|tx| tx.send((file, first + done, rows.slice(done, len))).is_ok());
             if !sent {
                 // A thread stopped: its error says why.
-                return Err(self.join().err().unwrap_or_else(|| Error::Invalid("search index stopped".into())));
+                return Err(self.join().err().unwrap_or_else(|| Error::Internal("search index stopped".into())));
             }
             done += len;
         }
@@ -294,7 +294,7 @@ impl Indexer {
         self.tx = None;
         let mut result = Ok(());
         for h in self.handles.drain(..) {
-            let r = h.join().map_err(|_| Error::Invalid("search index thread failed".into())).and_then(|r| r);
+            let r = h.join().map_err(|_| Error::Internal("search index thread failed".into())).and_then(|r| r);
             if result.is_ok() {
                 result = r;
             }
@@ -310,7 +310,7 @@ impl Indexer {
         if payload.files.len() == files_before {
             payload.runs.remove(&run);
         }
-        let writer = Arc::try_unwrap(writer).map_err(|_| Error::Invalid("search index writer still in use".into()))?;
+        let writer = Arc::try_unwrap(writer).map_err(|_| Error::Internal("search index writer still in use".into()))?;
         Ok(PendingIndex { writer, payload })
     }
 }

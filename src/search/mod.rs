@@ -125,13 +125,13 @@ fn open_consistent(lake: &Lake) -> Result<Option<(Payload, tantivy::Searcher)>> 
                 drop(lock);
             }
             Err(Some(e)) => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Lake(format!(
                     "the search index of the lake at {} is damaged or does not cover all of its CloudTrail events, and this process cannot rebuild it ({e}): make the lake writable, or search a copy (cp -r); SQL over the lake is not affected",
                     lake.root.display()
                 )));
             }
             Err(None) if started.elapsed() > INDEX_WAIT => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Lake(format!(
                     "the search index of the lake at {} is being brought up to date by the process writing the lake: try again when it is done",
                     lake.root.display()
                 )));
@@ -242,7 +242,7 @@ fn compile(req: &SearchRequest) -> Result<query::Q> {
     crate::limits::check_nesting(&req.query, "search query", false)?;
     let text = tokenize::prepare_query(&req.query, is_field);
     if text.trim().is_empty() {
-        return Err(Error::Invalid(
+        return Err(Error::BadQuery(
             "empty search query: give a needle, e.g. 45.137.21.9 or event_name:StopLogging".into(),
         ));
     }
@@ -329,7 +329,7 @@ pub fn search_each(lake: &Lake, req: &SearchRequest, emit: &mut dyn FnMut(Record
         rows.sort_unstable();
         rows.dedup();
         let name = payload.files.get(file as usize).filter(|n| !n.is_empty()).ok_or_else(|| {
-            Error::Invalid(format!(
+            Error::Lake(format!(
                 "search index points at file #{file}, which it does not list: delete {} to rebuild it",
                 index_dir(lake).display()
             ))
@@ -384,11 +384,11 @@ fn read_rows(
         file,
         ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
     )
-    .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    .map_err(|e| Error::Lake(format!("{}: {e}", path.display())))?;
     let file_schema = Arc::clone(builder.schema());
     let mut idx: Vec<usize> = columns
         .iter()
-        .map(|c| file_schema.index_of(c).map_err(|_| Error::Invalid(format!("{}: no column {c}", path.display()))))
+        .map(|c| file_schema.index_of(c).map_err(|_| Error::Lake(format!("{}: no column {c}", path.display()))))
         .collect::<Result<_>>()?;
     // The columns that put back what the asked ones store in part (`lake::elide`).
     let asked = idx.len();

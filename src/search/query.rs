@@ -86,7 +86,7 @@ fn term_query(f: &IndexFields<'_>, term: u64) -> Box<dyn Query> {
 }
 
 fn bad(query: &str, why: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("bad search query {query:?}: {why}"))
+    Error::BadQuery(format!("bad search query {query:?}: {why}"))
 }
 
 /// Read a query (already prepared by [`tokenize::prepare_query`]); `original` is what the user

@@ -42,12 +42,7 @@ pub(super) fn decode_ocsf(ctx: &mut Ctx<'_>, n: u64, text: &str) {
             Ok(rec) if rec.is_event() => ctx.push_record(&rec, text, Some(n), n, Delivery::SecurityLake),
             _ => {
                 ctx.res.records += 1;
-                ctx.error(
-                    Some(n),
-                    Some(n),
-                    "OCSF API activity without the fields of a CloudTrail record".into(),
-                    Some(text),
-                );
+                ctx.error(Some(n), Some(n), "OCSF API activity without the fields of a CloudTrail record", Some(text));
             }
         },
         Mapped::Flow(fields) => {
@@ -91,7 +86,7 @@ pub(super) fn read_digest(ctx: &mut Ctx<'_>, raw: Box<dyn BufRead + '_>) {
     }
     ctx.res.digest_sha256 = Some(hex(&sha2::Sha256::digest(&bytes)));
     match serde_json::from_slice::<serde_json::Value>(&bytes)
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::decode::Rejected(e.to_string()))
         .and_then(|v| crate::decode::digest::entries(&v))
     {
         Ok(entries) => {

@@ -16,7 +16,7 @@ pub(super) fn decode_top(ctx: &mut Ctx<'_>, s: &str, line: u64, top_no: u64) {
         return;
     }
     if !s.starts_with('{') {
-        ctx.error(Some(line), Some(top_no), "a JSON value that is not an object or array".into(), Some(s));
+        ctx.error(Some(line), Some(top_no), "a JSON value that is not an object or array", Some(s));
         return;
     }
     let rec: Rec<'_> = match serde_json::from_str(s) {
@@ -193,7 +193,7 @@ fn decode_history_event(ctx: &mut Ctx<'_>, event: &RawValue, line: Option<u64>, 
             ctx.error(
                 line,
                 Some(record_no),
-                "event history entry whose CloudTrailEvent is not a JSON object".into(),
+                "event history entry whose CloudTrailEvent is not a JSON object",
                 Some(event.get()),
             );
         }
@@ -215,7 +215,7 @@ fn decode_cloudwatch(ctx: &mut Ctx<'_>, rec: &Rec<'_>, events: &[&RawValue]) {
         let n = i as u64 + 1;
         let msg = serde_json::from_str::<LogEvent<'_>>(ev.get()).ok().and_then(|e| e.message).and_then(raw_text);
         let Some(msg) = msg else {
-            ctx.error(None, Some(n), "log event without a message".into(), Some(ev.get()));
+            ctx.error(None, Some(n), "log event without a message", Some(ev.get()));
             continue;
         };
         decode_log_message(ctx, &msg, n, n);
@@ -237,7 +237,7 @@ pub(super) fn decode_log_message(ctx: &mut Ctx<'_>, msg: &str, line: u64, n: u64
             None => {
                 ctx.res.records += 1;
                 let reason = "log event message is JSON but neither a CloudTrail record nor a flow record";
-                ctx.error(Some(line), Some(n), reason.into(), Some(trimmed));
+                ctx.error(Some(line), Some(n), reason, Some(trimmed));
             }
         },
         Err(e) => {

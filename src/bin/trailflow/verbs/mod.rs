@@ -1,0 +1,41 @@
+//! One file per verb: its arguments (`Args`, flattened into `cli::Cmd`) and `run`, which calls the
+//! library and prints. A verb gets what every verb shares as an [`App`].
+
+use std::path::PathBuf;
+
+use trailflow::session::{Engine, SessionOptions};
+
+pub mod acl;
+#[cfg(feature = "cluster")]
+pub mod cluster;
+pub mod compact;
+pub mod completions;
+pub mod correlate;
+pub mod hunt;
+pub mod ingest;
+pub mod investigate;
+pub mod search;
+pub mod shell;
+pub mod sql;
+pub mod stats;
+pub mod timeline;
+
+/// What the global options say, for every verb.
+pub struct App {
+    /// The lake folder (`--lake`, default ./trailflow-lake).
+    pub lake_dir: PathBuf,
+    /// The lake as given (`investigate` keeps one per case unless a lake is named).
+    pub lake: Option<PathBuf>,
+    /// No progress bars (`--quiet`).
+    pub quiet: bool,
+    /// Where the queries run: this process, or the cluster of `--cluster`. Chosen here, once.
+    pub engine: Engine,
+}
+
+impl App {
+    /// The session options every verb starts from: the default correlation span, the whole lake,
+    /// on this run's engine.
+    pub fn session_opts(&self) -> SessionOptions {
+        SessionOptions { engine: self.engine.clone(), ..Default::default() }
+    }
+}

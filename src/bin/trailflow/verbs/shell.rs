@@ -1,0 +1,17 @@
+//! `trailflow shell`: The interactive SQL prompt.
+
+use std::process::ExitCode;
+
+use trailflow::lake::Lake;
+
+use super::App;
+use crate::runtime;
+
+pub fn run(app: &App) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open(&app.lake_dir)?;
+    runtime()?.block_on(async {
+        let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
+        crate::shell::shell(ctx).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,17 @@
+//! `trailflow stats`: What the lake holds.
+
+use std::process::ExitCode;
+
+use trailflow::lake::Lake;
+
+use super::App;
+use crate::cli::SummaryArgs;
+use crate::runtime;
+
+/// Its only option: `--json`.
+pub fn run(app: &App, print: SummaryArgs) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open(&app.lake_dir)?;
+    let stats = runtime()?.block_on(trailflow::stats::stats(&lake))?;
+    print.print(&stats, |s| s.render())?;
+    Ok(ExitCode::SUCCESS)
+}
