@@ -34,7 +34,8 @@ pub enum Error {
     #[error("the lake at {0} is being written by another trailflow process; wait for it to finish")]
     LakeLocked(PathBuf),
     #[error(
-        "no lake at {0}: run `trailflow ingest INPUT... --lake {0}` first, or point --lake / TRAILFLOW_LAKE at an existing lake"
+        "no lake at {0}: run `trailflow ingest INPUT... --lake {0}` first, or point --lake / TRAILFLOW_LAKE at an \
+            existing lake"
     )]
     NoLake(PathBuf),
     #[error("input not found: {0}")]

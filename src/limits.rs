@@ -222,7 +222,8 @@ pub fn check_nesting(text: &str, what: &str, sql: bool) -> Result<()> {
         total += 1;
         if *n > MAX_CHAINED_OPERATORS {
             return Err(Error::Limit(format!(
-                "{what} chains more than {MAX_CHAINED_OPERATORS} operators in one expression: use IN (...) or split it up"
+                "{what} chains more than {MAX_CHAINED_OPERATORS} operators in one expression: use IN (...) or split \
+                    it up"
             )));
         }
         if total > MAX_TOTAL_OPERATORS {
@@ -341,7 +342,8 @@ mod tests {
         let mut nested = String::from("x = 0");
         for i in 0..200 {
             nested = format!(
-                "({nested} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i})"
+                "({nested} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR x = {i} OR \
+                    x = {i} OR x = {i})"
             );
         }
         assert!(

@@ -149,7 +149,8 @@ async fn on_cluster(url: &str, state: datafusion::execution::SessionState) -> Re
 #[cfg(not(feature = "cluster"))]
 async fn on_cluster(url: &str, _state: datafusion::execution::SessionState) -> Result<SessionContext> {
     Err(Error::Usage(format!(
-        "--cluster {url}: this trailflow was built without the cluster feature (cargo build --release --features cluster)"
+        "--cluster {url}: this trailflow was built without the cluster feature (cargo build --release --features \
+            cluster)"
     )))
 }
 
@@ -257,7 +258,8 @@ pub async fn register_tables(ctx: &SessionContext, lake: &Lake, scope: &Scope) -
     if !problems.is_empty() {
         let shown: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
         return Err(Error::Lake(format!(
-            "the lake at {} is not whole, so its answers would be wrong: {}{}; restore the files from a copy of the lake, or remove them and ingest their evidence again",
+            "the lake at {} is not whole, so its answers would be wrong: {}{}; restore the files from a copy of the \
+                lake, or remove them and ingest their evidence again",
             lake.root.display(),
             shown.join("; "),
             if problems.len() > 3 { format!("; and {} more", problems.len() - 3) } else { String::new() }
@@ -474,7 +476,8 @@ fn with_table_suggestion(ctx: &SessionContext, e: datafusion::error::DataFusionE
         ctx.catalog("datafusion").and_then(|c| c.schema("public")).map(|s| s.table_names()).unwrap_or_default();
     match tables.iter().map(|t| (strsim::levenshtein(t, name), t)).filter(|(d, _)| *d <= 3).min() {
         Some((_, near)) => Error::BadQuery(format!(
-            "no table {name}; did you mean {near}? (`SELECT table_name FROM information_schema.tables`, or \\d in the shell, lists them)"
+            "no table {name}; did you mean {near}? (`SELECT table_name FROM information_schema.tables`, or \\d in the \
+                shell, lists them)"
         )),
         None => e.into(),
     }

@@ -58,7 +58,9 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     let cluster = opts.engine.is_cluster();
     if cluster && (opts.trusted.is_some() || opts.scope.files.is_some()) {
         return Err(Error::Usage(
-            "--cluster reads the derived tables stored in the lake: other --trusted networks, or one case of a shared lake, need them computed here (drop --cluster)".into(),
+            "--cluster reads the derived tables stored in the lake: other --trusted networks, or one case of a shared \
+                lake, need them computed here (drop --cluster)"
+                .into(),
         ));
     }
     let ctx = crate::query::tables_session_on(lake, &opts.scope, &opts.engine).await?;
@@ -73,7 +75,8 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
     };
     if cluster && stored.is_none() {
         return Err(Error::Lake(format!(
-            "--cluster: the derived tables of {} are not stored for its current state (a lake written by an older trailflow, or changed since): `trailflow compact --lake {}` stores them",
+            "--cluster: the derived tables of {} are not stored for its current state (a lake written by an older \
+                trailflow, or changed since): `trailflow compact --lake {}` stores them",
             lake.root.display(),
             lake.root.display()
         )));

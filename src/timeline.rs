@@ -50,13 +50,15 @@ SELECT start_time AS datetime, arrow_cast(start_time, 'Int64') AS timestamp, 'Fl
 FROM flow_logs";
 
 /// The events of an actor given as `$1`: an ARN, or a user name, role name or access key id.
-const ACTOR: &str = "(user_arn = $1 OR session_issuer_arn = $1 OR (NOT starts_with($1, 'arn:') AND (user_name = $1 OR session_issuer_user_name = $1 OR access_key_id = $1)))";
+const ACTOR: &str = "(user_arn = $1 OR session_issuer_arn = $1 OR (NOT starts_with($1, 'arn:') AND (user_name = $1 OR \
+    session_issuer_user_name = $1 OR access_key_id = $1)))";
 
 /// The principals (ARNs) an `--actor` value matched, with their events, most first.
 pub async fn actor_arns(ctx: &SessionContext, actor: &str) -> Result<Vec<(String, i64)>> {
     use datafusion::arrow::array::{Array, AsArray};
     let sql = format!(
-        "SELECT coalesce(user_arn, principal_id, '(unknown principal)') AS arn, count(*) AS n FROM cloudtrail WHERE {ACTOR} GROUP BY 1 ORDER BY 2 DESC, 1"
+        "SELECT coalesce(user_arn, principal_id, '(unknown principal)') AS arn, count(*) AS n FROM cloudtrail WHERE \
+            {ACTOR} GROUP BY 1 ORDER BY 2 DESC, 1"
     );
     let df = crate::query::user_sql(ctx, &sql).await?;
     let df = df.with_param_values(ParamValues::List(vec![ScalarValue::Utf8(Some(actor.to_string())).into()]))?;

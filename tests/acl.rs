@@ -166,7 +166,8 @@ fn the_same_answers_in_sql() {
     let at = sql(
         lake(),
         &format!(
-            "SELECT rule_number, rule_action, port_to FROM nacl_rules_at('{WEB}', '2026-03-10T21:00:00Z') WHERE NOT egress"
+            "SELECT rule_number, rule_action, port_to FROM nacl_rules_at('{WEB}', '2026-03-10T21:00:00Z') WHERE NOT \
+                egress"
         ),
     );
     assert!(at.iter().any(|r| r["rule_number"] == 100 && r["port_to"] == 65535));

@@ -53,9 +53,8 @@ fn fingerprint(lake: &Path) -> Vec<String> {
     assert!(correlate.status.success());
     vec![
         q("SELECT event_id, event_time, event_name, raw, source_file FROM cloudtrail ORDER BY event_id"),
-        q(
-            "SELECT source_file, source_line, srcaddr, dstaddr, dstport, action, bytes, start_time FROM flow_logs ORDER BY source_file, source_line",
-        ),
+        q("SELECT source_file, source_line, srcaddr, dstaddr, dstport, action, bytes, start_time FROM flow_logs \
+                ORDER BY source_file, source_line"),
         q("SELECT count(*) AS n, count(DISTINCT source_file) AS f FROM ingested_files"),
         q("SELECT count(*) AS n FROM inventory"),
         String::from_utf8(search.stdout).unwrap(),

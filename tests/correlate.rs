@@ -108,7 +108,8 @@ fn topology_is_learned_with_its_source() {
     // The interface created by RunInstances in the period is known from CloudTrail from its time.
     let ct = sql(
         lake.path(),
-        "SELECT interface_id, subnet_id, private_ip, CAST(valid_from AS VARCHAR) AS t FROM network_interfaces WHERE learned_from LIKE 'cloudtrail RunInstances%'",
+        "SELECT interface_id, subnet_id, private_ip, CAST(valid_from AS VARCHAR) AS t FROM network_interfaces WHERE \
+            learned_from LIKE 'cloudtrail RunInstances%'",
     );
     assert!(!ct.is_empty());
     assert!(ct.iter().all(|r| r["subnet_id"].is_string() && r["private_ip"].is_string() && r["t"].is_string()));
@@ -116,7 +117,9 @@ fn topology_is_learned_with_its_source() {
     // before the move inferred from its own flows (never guessed silently).
     let moved = sql(
         lake.path(),
-        "SELECT network_acl_id, learned_from, valid_from IS NULL AS open_start, valid_to IS NULL AS open_end FROM acl_associations WHERE subnet_id IN (SELECT subnet_id FROM nacl_changes WHERE event_name = 'ReplaceNetworkAclAssociation') ORDER BY valid_from NULLS FIRST",
+        "SELECT network_acl_id, learned_from, valid_from IS NULL AS open_start, valid_to IS NULL AS open_end FROM \
+            acl_associations WHERE subnet_id IN (SELECT subnet_id FROM nacl_changes WHERE event_name = \
+            'ReplaceNetworkAclAssociation') ORDER BY valid_from NULLS FIRST",
     );
     assert_eq!(moved.len(), 2, "{moved:?}");
     assert!(moved[0]["learned_from"].as_str().unwrap().starts_with("inferred"), "{moved:?}");
@@ -130,7 +133,10 @@ fn topology_is_learned_with_its_source() {
     // Untouched rules come from the inventory snapshot.
     let replaced = sql(
         lake.path(),
-        "SELECT DISTINCT e.learned_from, e.rule_action, e.port_to, e.valid_from IS NULL AS open_start, e.valid_from FROM nacl_entries e JOIN nacl_changes c ON c.network_acl_id = e.network_acl_id AND c.rule_number = e.rule_number AND c.egress = e.egress WHERE c.event_name = 'ReplaceNetworkAclEntry' ORDER BY e.valid_from NULLS FIRST",
+        "SELECT DISTINCT e.learned_from, e.rule_action, e.port_to, e.valid_from IS NULL AS open_start, e.valid_from \
+            FROM nacl_entries e JOIN nacl_changes c ON c.network_acl_id = e.network_acl_id AND c.rule_number = \
+            e.rule_number AND c.egress = e.egress WHERE c.event_name = 'ReplaceNetworkAclEntry' ORDER BY e.valid_from \
+            NULLS FIRST",
     );
     assert_eq!(replaced.len(), 3, "{replaced:?}");
     assert!(replaced[0]["learned_from"].as_str().unwrap().starts_with("unknown"));
@@ -156,7 +162,8 @@ fn real_nacl_events_risk() {
     ingest(lake.path(), &root().join("tests/data/real"));
     let rows = sql(
         lake.path(),
-        "SELECT event_name, network_acl_id, rule_number, egress, protocol, cidr_block, port_from, port_to, succeeded, risk_reasons FROM nacl_changes ORDER BY event_time",
+        "SELECT event_name, network_acl_id, rule_number, egress, protocol, cidr_block, port_from, port_to, succeeded, \
+            risk_reasons FROM nacl_changes ORDER BY event_time",
     );
     // Elastic's real capture: DeleteNetworkAclEntry rule 100 (ingress) of acl-0af9cb843511d66d4,
     // then DeleteNetworkAcl of the same ACL; nothing recorded shows the deleted rule.

@@ -115,7 +115,8 @@ fn run_within(mut cmd: Command, limit: Duration) -> std::process::Output {
 fn errors_of(lake: &Path) -> Vec<Value> {
     sql(
         lake,
-        "SELECT severity, file, member, line, record, reason, excerpt, source_file FROM ingest_errors ORDER BY source_file, line, record",
+        "SELECT severity, file, member, line, record, reason, excerpt, source_file FROM ingest_errors ORDER BY \
+            source_file, line, record",
     )
 }
 
@@ -170,7 +171,8 @@ fn inputs_are_the_regular_files_under_the_given_paths() {
     // The followed link and the file it leads to: one loaded, the other named as its copy.
     let pair = sql(
         lake.path(),
-        "SELECT source_file, status, duplicate_of FROM ingested_files WHERE source_file LIKE '%alias.json' OR source_file LIKE '%sub/real.json' ORDER BY status",
+        "SELECT source_file, status, duplicate_of FROM ingested_files WHERE source_file LIKE '%alias.json' OR \
+            source_file LIKE '%sub/real.json' ORDER BY status",
     );
     assert_eq!(pair.len(), 2, "{pair:?}");
     assert_eq!(

@@ -99,7 +99,8 @@ fn a_record_cut_short_loses_only_itself() {
         text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
     };
     let pretty = format!(
-        "{{\n  \"Records\": [\n{},\n    {{\n      \"eventID\": \"pretty-cut\",\n      \"resources\": [\n        {{\"ARN\": \"x\"}}\n      ],\n      \"eventTime\": \n{}\n  ]\n}}\n",
+        "{{\n  \"Records\": [\n{},\n    {{\n      \"eventID\": \"pretty-cut\",\n      \"resources\": [\n        \
+            {{\"ARN\": \"x\"}}\n      ],\n      \"eventTime\": \n{}\n  ]\n}}\n",
         indented(6),
         indented(7)
     );
@@ -287,7 +288,8 @@ fn a_hunt_named_like_a_summary_does_not_overwrite_it() {
     let queries = tempfile::tempdir().unwrap();
     std::fs::write(
         queries.path().join("summary.sql"),
-        "-- name: summary\n-- title: A hunt called summary\n-- severity: low\n-- description: Named like the summary file.\n-- attack: T1078\n-- attack_v19: T1078\nSELECT event_id FROM cloudtrail LIMIT 3\n",
+        "-- name: summary\n-- title: A hunt called summary\n-- severity: low\n-- description: Named like the summary \
+            file.\n-- attack: T1078\n-- attack_v19: T1078\nSELECT event_id FROM cloudtrail LIMIT 3\n",
     )
     .unwrap();
     let outdir = tempfile::tempdir().unwrap();

@@ -552,7 +552,8 @@ fn lint_fails_on_a_broken_hunt_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let header = |name: &str| {
         format!(
-            "-- name: {name}\n-- title: t\n-- severity: low\n-- description: d\n-- attack: T1046\n-- attack_v19: T1046\n"
+            "-- name: {name}\n-- title: t\n-- severity: low\n-- description: d\n-- attack: T1046\n-- attack_v19: \
+                T1046\n"
         )
     };
     std::fs::write(
@@ -893,7 +894,8 @@ fn sigma_rules_compile_to_sql_and_say_what_they_could_not_do() {
     assert_eq!(
         hits("attacker_tooling"),
         count(
-            "SELECT event_id FROM cloudtrail WHERE (lower(user_agent) LIKE '%linux%' AND lower(user_agent) LIKE '%kali%') OR cidr_contains('203.0.113.0/24', source_ip)"
+            "SELECT event_id FROM cloudtrail WHERE (lower(user_agent) LIKE '%linux%' AND lower(user_agent) LIKE \
+                '%kali%') OR cidr_contains('203.0.113.0/24', source_ip)"
         )
     );
     assert!(hits("new_user_keyword") > 30);

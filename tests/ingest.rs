@@ -120,7 +120,8 @@ fn real_shapes_are_flattened_faithfully() {
     ingest(lake.path(), &[&real("cloudtrail/elastic-integrations"), &real("flowlogs")]);
     let r = sql(
         lake.path(),
-        "SELECT event_time, source_ip, user_arn, access_key_id, request_parameters, raw FROM cloudtrail WHERE event_name = 'DeleteNetworkAclEntry'",
+        "SELECT event_time, source_ip, user_arn, access_key_id, request_parameters, raw FROM cloudtrail WHERE \
+            event_name = 'DeleteNetworkAclEntry'",
     );
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["source_ip"], "216.160.83.56");
@@ -151,7 +152,8 @@ fn real_shapes_are_flattened_faithfully() {
     );
     let v5 = sql(
         lake.path(),
-        "SELECT traffic_path, flow_direction, pkt_dst_aws_service, region, az_id FROM flow_logs WHERE source_file LIKE '%custom_v5_traffic_path_flow_direction.log' ORDER BY start_time LIMIT 1",
+        "SELECT traffic_path, flow_direction, pkt_dst_aws_service, region, az_id FROM flow_logs WHERE source_file \
+            LIKE '%custom_v5_traffic_path_flow_direction.log' ORDER BY start_time LIMIT 1",
     );
     assert_eq!(v5[0]["region"], "ap-southeast-2");
     assert!(v5[0]["traffic_path"].is_number() || v5[0]["traffic_path"].is_null());
@@ -544,7 +546,8 @@ fn the_aws_cli_documented_event_history_output_loads() {
     ingest(lake.path(), &[&real("cloudtrail/aws-cli-examples/lookup-events.json")]);
     let rows = sql(
         lake.path(),
-        "SELECT event_id, event_name, event_time, delivery, user_arn, json_get_str(response_elements, 'ConsoleLogin') AS outcome FROM cloudtrail",
+        "SELECT event_id, event_name, event_time, delivery, user_arn, json_get_str(response_elements, 'ConsoleLogin') \
+            AS outcome FROM cloudtrail",
     );
     assert_eq!(
         rows,
@@ -754,7 +757,8 @@ fn cloudwatch_logs_exports_of_both_sources_load() {
 #[test]
 fn flow_records_as_json_objects_are_read_by_field_name() {
     let (flows, _) = cloudwatch_material();
-    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end \
+        action log-status";
     let names: Vec<&str> = header.split(' ').collect();
     let dir = tempfile::tempdir().unwrap();
     // AWS's names (hyphens, numbers as numbers) in one file, the lake's names in another, each
@@ -787,7 +791,8 @@ fn flow_records_as_json_objects_are_read_by_field_name() {
     // The same values as the text records give.
     let text_lake = tempfile::tempdir().unwrap();
     ingest(text_lake.path(), &[&real("flowlogs/awsdocs-vpc-user-guide/default_v2_examples.log")]);
-    let q = "SELECT srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start_time, end_time, action, log_status FROM flow_logs ORDER BY 1, 2, 3, 4";
+    let q = "SELECT srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start_time, end_time, action, \
+        log_status FROM flow_logs ORDER BY 1, 2, 3, 4";
     let sorted = |rows: Vec<Value>| {
         let mut t: Vec<String> = rows.iter().map(Value::to_string).collect();
         t.sort();
@@ -835,7 +840,8 @@ fn flow_logs_in_cloudwatch_are_read_in_the_format_given() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text_lake = tempfile::tempdir().unwrap();
     ingest(text_lake.path(), &[&file]);
-    let q = "SELECT srcaddr, dstaddr, traffic_path, flow_direction, pkt_src_aws_service, az_id FROM flow_logs ORDER BY srcaddr";
+    let q = "SELECT srcaddr, dstaddr, traffic_path, flow_direction, pkt_src_aws_service, az_id FROM flow_logs ORDER \
+        BY srcaddr";
     assert_eq!(sql(lake.path(), q), sql(text_lake.path(), q));
     assert_eq!(sql(lake.path(), q).len(), records.len());
 
@@ -946,7 +952,8 @@ fn parquet_flow_logs_load_as_their_text_records_do() {
         ingest(text_lake.path(), &[&file]);
         // The region: the text file's records do not say it and its path names none; the
         // Parquet file's key (`aws-region=us-east-1`) gives it to the formats that lack it.
-        let q = "SELECT * EXCLUDE (source_file, source_line, dt, region) FROM flow_logs ORDER BY start_time, srcaddr, dstaddr, log_status";
+        let q = "SELECT * EXCLUDE (source_file, source_line, dt, region) FROM flow_logs ORDER BY start_time, srcaddr, \
+            dstaddr, log_status";
         let (got, want) = (sql(lake.path(), q), sql(text_lake.path(), q));
         assert_eq!(got.len(), records.len(), "{name}");
         assert_eq!(got, want, "{name}");
@@ -1087,7 +1094,8 @@ fn ocsf_records_in_json_load_as_in_parquet() {
     assert_eq!(count(from_json.path(), "SELECT * FROM ingest_errors"), 0, "{s}");
     for q in [
         "SELECT event_id, event_time, event_name, user_arn, source_ip, delivery FROM cloudtrail ORDER BY event_id",
-        "SELECT interface_id, srcaddr, dstaddr, dstport, protocol, bytes, start_time, end_time, action FROM flow_logs ORDER BY start_time, srcaddr, dstaddr",
+        "SELECT interface_id, srcaddr, dstaddr, dstport, protocol, bytes, start_time, end_time, action FROM flow_logs \
+            ORDER BY start_time, srcaddr, dstaddr",
     ] {
         let got = sql(from_json.path(), q);
         assert!(!got.is_empty(), "{q}");
@@ -1122,7 +1130,9 @@ fn security_lake_ocsf_records_load_as_cloudtrail_and_flows() {
     // CloudTrail: the same rows as from the trail file, the OCSF record kept as raw.
     let trail_lake = tempfile::tempdir().unwrap();
     ingest(trail_lake.path(), &[&trail]);
-    let q = "SELECT event_id, event_time, event_name, event_source, aws_region, source_ip, user_agent, error_code, user_type, user_arn, principal_id, account_id, access_key_id, recipient_account_id, request_id, event_type, read_only, management_event, request_parameters FROM cloudtrail ORDER BY event_id";
+    let q = "SELECT event_id, event_time, event_name, event_source, aws_region, source_ip, user_agent, error_code, \
+        user_type, user_arn, principal_id, account_id, access_key_id, recipient_account_id, request_id, event_type, \
+        read_only, management_event, request_parameters FROM cloudtrail ORDER BY event_id";
     let got = sql(lake.path(), q);
     let want = sql(trail_lake.path(), q);
     assert_eq!(got.len(), records.len());
@@ -1148,14 +1158,16 @@ fn security_lake_ocsf_records_load_as_cloudtrail_and_flows() {
     )
     .unwrap();
     ingest(text_lake.path(), &[only_ok.path()]);
-    let q = "SELECT account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start_time, end_time, action, log_status FROM flow_logs ORDER BY start_time, srcaddr";
+    let q = "SELECT account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, \
+        start_time, end_time, action, log_status FROM flow_logs ORDER BY start_time, srcaddr";
     let got = sql(lake.path(), q);
     assert_eq!(got.len(), ok_lines.len());
     assert_eq!(got, sql(text_lake.path(), q));
     // Nothing lost: each flow row keeps the OCSF record it came from.
     let kept = count(
         lake.path(),
-        "SELECT * FROM flow_logs WHERE json_get_str(extra_fields, 'ocsf', 'class_name') = 'Network Activity' AND json_get_int(extra_fields, 'ocsf', 'class_uid') = 4001",
+        "SELECT * FROM flow_logs WHERE json_get_str(extra_fields, 'ocsf', 'class_name') = 'Network Activity' AND \
+            json_get_int(extra_fields, 'ocsf', 'class_uid') = 4001",
     );
     assert_eq!(kept, ok_lines.len() as i64);
 }
@@ -1322,7 +1334,8 @@ fn aws_config_api_output_is_read_like_its_delivered_files() {
     assert_eq!(count(lake.path(), "SELECT * FROM ingest_errors"), 0, "{s}");
     let rows = sql(
         lake.path(),
-        "SELECT resource_id, account_id, snapshot_time, json_get_str(item, 'subnetId') AS subnet FROM inventory ORDER BY snapshot_time",
+        "SELECT resource_id, account_id, snapshot_time, json_get_str(item, 'subnetId') AS subnet FROM inventory ORDER \
+            BY snapshot_time",
     );
     assert_eq!(
         rows,
@@ -1653,7 +1666,8 @@ fn values_held_twice_are_stored_once_and_read_back_whole() {
     assert!(plain.iter().any(|(s, _, ps, _)| s == ps) && plain.iter().any(|(s, _, ps, _)| s != ps && ps != "-"));
     let rows = sql(
         lake.path(),
-        "SELECT srcaddr, dstaddr, pkt_srcaddr, pkt_dstaddr FROM flow_logs WHERE pkt_srcaddr IS NOT NULL OR pkt_dstaddr IS NOT NULL",
+        "SELECT srcaddr, dstaddr, pkt_srcaddr, pkt_dstaddr FROM flow_logs WHERE pkt_srcaddr IS NOT NULL OR \
+            pkt_dstaddr IS NOT NULL",
     );
     let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
     let mut got: Vec<(String, String, String, String)> = rows
@@ -1764,9 +1778,11 @@ fn many_small_files_are_gathered_without_losing_or_mixing_a_row() {
     for f in 0..30 {
         let custom = f % 3 == 0;
         let mut text = String::from(if custom {
-            "version vpc-id account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+            "version vpc-id account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end \
+                action log-status\n"
         } else {
-            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action \
+                log-status\n"
         });
         for i in 0..1500i64 {
             let b = 100 + f * 7 + i;
@@ -1829,7 +1845,8 @@ fn many_small_files_are_gathered_without_losing_or_mixing_a_row() {
     assert_eq!(
         count(
             lake.path(),
-            "SELECT source_file FROM cloudtrail GROUP BY source_file HAVING count(*) = 5 AND min(user_name) = max(user_name)"
+            "SELECT source_file FROM cloudtrail GROUP BY source_file HAVING count(*) = 5 AND min(user_name) = \
+                max(user_name)"
         ),
         40
     );

@@ -197,7 +197,8 @@ fn chromium() -> PathBuf {
         }
     }
     panic!(
-        "no Chromium to check the HTML report: install it (`apt-get install chromium`, as .ci/run does) or set TRAILFLOW_CHROMIUM"
+        "no Chromium to check the HTML report: install it (`apt-get install chromium`, as .ci/run does) or set \
+            TRAILFLOW_CHROMIUM"
     );
 }
 
@@ -591,7 +592,8 @@ fn the_sample_output_in_the_docs_is_what_investigate_prints() {
         match lines[at..].iter().position(|l| *l == want) {
             Some(i) => at += i + 1,
             None => panic!(
-                "docs/investigation.md shows a line investigate no longer prints (regenerate the block):\n{want}\n\nprinted:\n{printed}"
+                "docs/investigation.md shows a line investigate no longer prints (regenerate the \
+                    block):\n{want}\n\nprinted:\n{printed}"
             ),
         }
     }

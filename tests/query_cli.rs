@@ -19,7 +19,8 @@ fn sql(lake: &Path, args: &[&str]) -> std::process::Output {
     bin().args(["sql", "--lake"]).arg(lake).args(args).output().unwrap()
 }
 
-const Q: &str = "SELECT event_id, event_time, event_name, source_ip, read_only FROM cloudtrail WHERE event_source = 'ec2.amazonaws.com' ORDER BY event_id";
+const Q: &str = "SELECT event_id, event_time, event_name, source_ip, read_only FROM cloudtrail WHERE event_source = \
+    'ec2.amazonaws.com' ORDER BY event_id";
 
 #[test]
 fn exports_hold_exactly_the_query_rows() {
@@ -126,7 +127,11 @@ fn shell(lake: &Path, input: &[u8]) -> std::process::Output {
 #[test]
 fn shell_lists_tables_shows_schemas_and_runs_multiline_sql() {
     let lake = lake_with_sample();
-    let out = shell(lake.path(), b"\\d\n.schema flow_logs\n\\format csv\nSELECT count(*) AS n\nFROM cloudtrail\nWHERE event_name = 'DeleteNetworkAclEntry';\nSELECT nope FROM nowhere;\nSELECT 41 + 1 AS answer;\n\\q\n");
+    let out = shell(
+        lake.path(),
+        b"\\d\n.schema flow_logs\n\\format csv\nSELECT count(*) AS n\nFROM cloudtrail\nWHERE \
+        event_name = 'DeleteNetworkAclEntry';\nSELECT nope FROM nowhere;\nSELECT 41 + 1 AS answer;\n\\q\n",
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -167,7 +172,8 @@ fn datafusion_settings_from_the_environment() {
 fn memory_limit_from_the_environment() {
     let lake = lake_with_sample();
     // A small pool still answers: the aggregation spills instead of failing.
-    let q = "SELECT srcaddr, dstaddr, count(*) AS n FROM flow_logs GROUP BY srcaddr, dstaddr ORDER BY n DESC, srcaddr, dstaddr LIMIT 3";
+    let q = "SELECT srcaddr, dstaddr, count(*) AS n FROM flow_logs GROUP BY srcaddr, dstaddr ORDER BY n DESC, \
+        srcaddr, dstaddr LIMIT 3";
     let run = |limit: Option<&str>| {
         let mut c = bin();
         if let Some(l) = limit {

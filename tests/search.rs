@@ -92,7 +92,8 @@ fn needles_match_a_plain_scan_on_sample_data() {
     // The busiest access key, a rare source address, the planted attackers, an actor's ARN.
     let busiest = sql(
         lake,
-        "SELECT access_key_id AS v FROM cloudtrail WHERE access_key_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+        "SELECT access_key_id AS v FROM cloudtrail WHERE access_key_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, \
+            1 LIMIT 1",
     )[0]["v"]
         .as_str()
         .unwrap()
@@ -104,8 +105,11 @@ fn needles_match_a_plain_scan_on_sample_data() {
         .as_str()
         .unwrap()
         .to_string();
-    let arn = sql(lake, "SELECT user_arn AS v FROM cloudtrail WHERE user_arn LIKE 'arn:aws:iam::%:user/%' GROUP BY 1 ORDER BY 1 LIMIT 1")
-        [0]["v"]
+    let arn = sql(
+        lake,
+        "SELECT user_arn AS v FROM cloudtrail WHERE user_arn LIKE 'arn:aws:iam::%:user/%' GROUP BY 1 \
+        ORDER BY 1 LIMIT 1",
+    )[0]["v"]
         .as_str()
         .unwrap()
         .to_string();
@@ -163,7 +167,8 @@ fn field_path_and_boolean_queries_match_sql() {
         ),
         (
             "event_name:CreateNetworkAclEntry AND NOT request_parameters.egress:true",
-            "SELECT event_id FROM cloudtrail WHERE event_name = 'CreateNetworkAclEntry' AND NOT coalesce(json_get_bool(request_parameters, 'egress'), false)",
+            "SELECT event_id FROM cloudtrail WHERE event_name = 'CreateNetworkAclEntry' AND NOT \
+                coalesce(json_get_bool(request_parameters, 'egress'), false)",
         ),
         (
             "event_name:StopLogging OR event_name:DeleteFlowLogs",
@@ -217,7 +222,8 @@ fn time_ranges_in_options_and_query() {
     let want = count(
         lake,
         &format!(
-            "SELECT * FROM cloudtrail WHERE event_source = 'ec2.amazonaws.com' AND event_time >= '{from}' AND event_time < '{to}'"
+            "SELECT * FROM cloudtrail WHERE event_source = 'ec2.amazonaws.com' AND event_time >= '{from}' AND \
+                event_time < '{to}'"
         ),
     );
     assert!(want > 0);
@@ -233,7 +239,8 @@ fn search_in_sql_joins_back_and_prunes() {
     assert!(!ids.is_empty());
     let joined = sql(
         lake,
-        "SELECT c.event_id, c.event_name FROM search('event_name:DeleteNetworkAclEntry') s JOIN cloudtrail c ON c.event_id = s.event_id ORDER BY c.event_time",
+        "SELECT c.event_id, c.event_name FROM search('event_name:DeleteNetworkAclEntry') s JOIN cloudtrail c ON \
+            c.event_id = s.event_id ORDER BY c.event_time",
     );
     let got: Vec<String> = sorted(joined.iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect());
     assert_eq!(got, ids);
@@ -245,7 +252,8 @@ fn search_in_sql_joins_back_and_prunes() {
     );
     let after = count(
         lake,
-        "SELECT * FROM (SELECT * FROM search('event_source:ec2.amazonaws.com')) s WHERE s.event_time >= '2026-03-11T00:00:00Z'",
+        "SELECT * FROM (SELECT * FROM search('event_source:ec2.amazonaws.com')) s WHERE s.event_time >= \
+            '2026-03-11T00:00:00Z'",
     );
     assert_eq!(filtered, after);
     assert_eq!(
@@ -259,7 +267,8 @@ fn search_in_sql_joins_back_and_prunes() {
     // join prunes the others (by the hits' time bounds and by the bloom filter on event_id).
     let plan = sql(
         lake,
-        "EXPLAIN ANALYZE SELECT c.event_name FROM search('event_name:DeleteNetworkAclEntry') s JOIN cloudtrail c ON c.event_id = s.event_id AND c.event_time = s.event_time",
+        "EXPLAIN ANALYZE SELECT c.event_name FROM search('event_name:DeleteNetworkAclEntry') s JOIN cloudtrail c ON \
+            c.event_id = s.event_id AND c.event_time = s.event_time",
     );
     let text = plan.iter().map(|r| r["plan"].as_str().unwrap_or("")).collect::<Vec<_>>().join("\n");
     let pruned = text.contains("DynamicFilter");
@@ -359,7 +368,8 @@ fn real_corpus_needles_match_a_plain_scan() {
         for r in sql(
             lake,
             &format!(
-                "SELECT {col} AS v FROM cloudtrail WHERE {col} IS NOT NULL AND {col} <> '' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3"
+                "SELECT {col} AS v FROM cloudtrail WHERE {col} IS NOT NULL AND {col} <> '' GROUP BY 1 ORDER BY \
+                    count(*) DESC, 1 LIMIT 3"
             ),
         ) {
             needles.push(r["v"].as_str().unwrap().to_string());

@@ -55,7 +55,8 @@ fn every_modifier_compiles_to_its_sql() {
         ("keywords", "  keywords:\n    - AssumeRoot\n    - 'Get*Token'\n"),
         (
             "and, or, not, 1 of, all of",
-            "  a:\n    eventSource: iam.amazonaws.com\n  b1:\n    eventName: CreateUser\n  b2:\n    eventName: CreateAccessKey\n  f:\n    userIdentity.type: AWSService\n  condition: a and 1 of b* and not f\n",
+            "  a:\n    eventSource: iam.amazonaws.com\n  b1:\n    eventName: CreateUser\n  b2:\n    eventName: \
+                CreateAccessKey\n  f:\n    userIdentity.type: AWSService\n  condition: a and 1 of b* and not f\n",
         ),
         (
             "all of them",
@@ -84,7 +85,8 @@ fn every_correlation_type_compiles_to_its_sql() {
     let dir = tempfile::tempdir().unwrap();
     let base = |name: &str, event: &str| {
         format!(
-            "title: {name}\nid: {name}-id\nname: {name}\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName: {event}\n  condition: s\n"
+            "title: {name}\nid: {name}-id\nname: {name}\nlogsource:\n  product: aws\n  service: \
+                cloudtrail\ndetection:\n  s:\n    eventName: {event}\n  condition: s\n"
         )
     };
     let correlation = |name: &str, body: &str| {
@@ -97,28 +99,32 @@ fn every_correlation_type_compiles_to_its_sql() {
             "event_count.yml",
             correlation(
                 "many_logins",
-                "  type: event_count\n  rules: [failed_login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition:\n    gte: 5\n",
+                "  type: event_count\n  rules: [failed_login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  \
+                    condition:\n    gte: 5\n",
             ),
         ),
         (
             "value_count.yml",
             correlation(
                 "many_users",
-                "  type: value_count\n  rules: [failed_login]\n  group-by: [sourceIPAddress]\n  timespan: 1h\n  condition:\n    field: userIdentity.userName\n    gt: 3\n",
+                "  type: value_count\n  rules: [failed_login]\n  group-by: [sourceIPAddress]\n  timespan: 1h\n  \
+                    condition:\n    field: userIdentity.userName\n    gt: 3\n",
             ),
         ),
         (
             "temporal.yml",
             correlation(
                 "login_and_key",
-                "  type: temporal\n  rules: [failed_login, key_created]\n  group-by: [sourceIPAddress]\n  timespan: 30m\n",
+                "  type: temporal\n  rules: [failed_login, key_created]\n  group-by: [sourceIPAddress]\n  timespan: \
+                    30m\n",
             ),
         ),
         (
             "temporal_ordered.yml",
             correlation(
                 "login_then_key",
-                "  type: temporal_ordered\n  rules: [failed_login, key_created]\n  group-by: [sourceIPAddress]\n  timespan: 30m\n",
+                "  type: temporal_ordered\n  rules: [failed_login, key_created]\n  group-by: [sourceIPAddress]\n  \
+                    timespan: 30m\n",
             ),
         ),
     ];

@@ -141,7 +141,8 @@ fn flow(
 }
 
 /// The custom format, without `account-id` or `region`: those come from the S3 key.
-const FLOW_HEADER: &str = "version vpc-id subnet-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status flow-direction";
+const FLOW_HEADER: &str = "version vpc-id subnet-id interface-id srcaddr dstaddr srcport dstport protocol packets \
+    bytes start end action log-status flow-direction";
 
 /// The estate, written as AWS delivers it. `parallel`: Terraform creates both subnets before it
 /// moves either (as it does when nothing orders them), so the calls alone cannot tell which
@@ -327,7 +328,8 @@ fn check_estate(parallel: bool) {
     // database's from the side of its records the flow-direction field names.
     let addrs = sql(
         lake.path(),
-        "SELECT interface_id, address, address_type, basis, subnet_id FROM network_interfaces WHERE address IS NOT NULL ORDER BY 1, 2",
+        "SELECT interface_id, address, address_type, basis, subnet_id FROM network_interfaces WHERE address IS NOT \
+            NULL ORDER BY 1, 2",
     );
     let has = |eni: &str, a: &str, kind: &str, basis: &str| {
         addrs
@@ -347,7 +349,8 @@ fn check_estate(parallel: bool) {
     let assoc = sql(
         lake.path(),
         &format!(
-            "SELECT subnet_id, network_acl_id, basis, learned_from FROM acl_associations WHERE subnet_id = '{WEB}' ORDER BY valid_from NULLS FIRST"
+            "SELECT subnet_id, network_acl_id, basis, learned_from FROM acl_associations WHERE subnet_id = '{WEB}' \
+                ORDER BY valid_from NULLS FIRST"
         ),
     );
     let acls: Vec<&Value> = assoc.iter().map(|r| &r["network_acl_id"]).collect();
@@ -464,7 +467,8 @@ fn an_acl_no_call_places_is_placed_by_its_flows() {
             when.format("%H")
         ));
         std::fs::create_dir_all(&folder).unwrap();
-        let header = "version vpc-id subnet-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+        let header = "version vpc-id subnet-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes \
+            start end action log-status";
         std::fs::write(
             folder.join(format!("{ACCT2}_vpcflowlogs_{REGION}_fl-0d1_{}_0d1.log", when.format("%Y%m%dT%H%MZ"))),
             format!("{header}\n{}\n", lines.join("\n")),
@@ -567,7 +571,8 @@ fn a_snapshot_after_the_moves_places_the_whole_chain() {
     }
     let flows = data.path().join(format!("AWSLogs/{ACCT3}/vpcflowlogs/{REGION}/2026/05/01"));
     std::fs::create_dir_all(&flows).unwrap();
-    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end \
+        action log-status";
     std::fs::write(
         flows.join(format!("{ACCT3}_vpcflowlogs_{REGION}_fl-0e1_20260501T0000Z_0e1.log")),
         format!("{header}\n{}\n", lines.join("\n")),

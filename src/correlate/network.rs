@@ -406,14 +406,16 @@ fn resolve_moves(ev: &Evidence, n: &mut Network) {
                             m.subnet = Some(one.clone());
                             m.basis = Basis::Cloudtrail;
                             m.reason = format!(
-                                "{} is the only subnet of {v} (created in the evidence) still on its first association, the default ACL",
+                                "{} is the only subnet of {v} (created in the evidence) still on its first \
+                                    association, the default ACL",
                                 one
                             );
                         }
                         [] => {
                             m.basis = Basis::Unknown;
                             m.reason = format!(
-                                "association {} is in no snapshot nor earlier call, and no subnet of {v} created in the evidence is left on the default ACL",
+                                "association {} is in no snapshot nor earlier call, and no subnet of {v} created in \
+                                    the evidence is left on the default ACL",
                                 old.as_deref().unwrap_or("?")
                             );
                         }
@@ -421,7 +423,8 @@ fn resolve_moves(ev: &Evidence, n: &mut Network) {
                             m.candidates = many.to_vec();
                             m.basis = Basis::Unknown;
                             m.reason = format!(
-                                "one of the {} subnets of {v} still on the default ACL ({}); the call does not say which",
+                                "one of the {} subnets of {v} still on the default ACL ({}); the call does not say \
+                                    which",
                                 many.len(),
                                 many.join(", ")
                             );
@@ -544,7 +547,8 @@ fn group_moves(n: &mut Network, ids: &mut AssocIds) {
             mv.subnet = Some(subnet.clone());
             mv.basis = Basis::Inferred;
             mv.reason = format!(
-                "{} calls moved {} subnets of one VPC ({}) off the default ACL to {acl}: each is on {acl} after the last; which call moved which is not in the evidence",
+                "{} calls moved {} subnets of one VPC ({}) off the default ACL to {acl}: each is on {acl} after the \
+                    last; which call moved which is not in the evidence",
                 candidates.len(),
                 candidates.len(),
                 candidates.join(", ")
@@ -595,7 +599,8 @@ fn infer_lone_defaults(ev: &Evidence, ifaces: &[Interface], n: &mut Network) {
                 acl.clone(),
                 Basis::Inferred,
                 format!(
-                    "{v}, created in the evidence, is the only VPC known in {} {}, and {acl} was not created by any call: taken for its default ACL",
+                    "{v}, created in the evidence, is the only VPC known in {} {}, and {acl} was not created by any \
+                        call: taken for its default ACL",
                     e.account_id.as_deref().unwrap_or("?"),
                     e.region.as_deref().unwrap_or("?")
                 ),

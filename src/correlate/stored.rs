@@ -146,7 +146,8 @@ mod fingerprint_tests {
         grown[1].1 += 1;
         assert_ne!(fp, fingerprint_of(&grown));
         let text = format!(
-            "trailflow derived tables\nversion {}\n{}file cloudtrail/dt=2026-03-10/part-a.parquet 1000\nfile flow_logs/dt=2026-03-10/part-b.parquet 2000\n",
+            "trailflow derived tables\nversion {}\n{}file cloudtrail/dt=2026-03-10/part-a.parquet 1000\nfile \
+                flow_logs/dt=2026-03-10/part-b.parquet 2000\n",
             env!("CARGO_PKG_VERSION"),
             crate::schema::DERIVED_TABLES
                 .iter()

@@ -112,7 +112,11 @@ impl datafusion::catalog::TableFunctionImpl for RulesAtFunction {
     ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
         use datafusion::common::ScalarValue;
         let usage = || {
-            DataFusionError::Plan("nacl_rules_at() takes an ACL id and a time, e.g. nacl_rules_at('acl-0a1b2c3d', '2026-03-10T14:07:00Z')".into())
+            DataFusionError::Plan(
+                "nacl_rules_at() takes an ACL id and a time, e.g. nacl_rules_at('acl-0a1b2c3d', \
+                '2026-03-10T14:07:00Z')"
+                    .into(),
+            )
         };
         let [acl, at] = args.exprs() else { return Err(usage()) };
         let acl = match acl {

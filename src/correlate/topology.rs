@@ -105,7 +105,8 @@ pub async fn interfaces(ctx: &SessionContext, ev: &Evidence) -> Result<Vec<Inter
     let mut out: Vec<Interface> = Vec::new();
     if ctx.table_exist("inventory")? {
         let sql = format!(
-            "SELECT resource_id, item, account_id, region, snapshot_time_basis = '{}' FROM inventory WHERE kind = 'network_interfaces'",
+            "SELECT resource_id, item, account_id, region, snapshot_time_basis = '{}' FROM inventory WHERE kind = \
+                'network_interfaces'",
             crate::schema::CONFIG_BASIS
         );
         for b in crate::query::query(ctx, &sql).await? {
@@ -709,7 +710,9 @@ pub async fn infer_governed(
                     vpc_id: svpc.clone().or_else(|| vpc.cloned()),
                     basis: Basis::Inferred.as_str().into(),
                     learned_from: format!(
-                        "inferred from flows: around {} {} the subnet's flows where it opened went from REJECT ({rejected_before}) to ACCEPT ({accepted_after}), and none of its accepted flows is denied by {acl}",
+                        "inferred from flows: around {} {} the subnet's flows where it opened went from REJECT \
+                            ({rejected_before}) to ACCEPT ({accepted_after}), and none of its accepted flows is \
+                            denied by {acl}",
                         e.name, e.event_id
                     ),
                     valid_from: None,
@@ -865,7 +868,8 @@ async fn infer_subnet(
         (
             s.clone(),
             format!(
-                "inferred from flows: of {} candidate subnets only {s}'s {n} flows around the call fit {} ({telling} changed as the move predicts); accepted flows the ACL denies: {}",
+                "inferred from flows: of {} candidate subnets only {s}'s {n} flows around the call fit {} ({telling} \
+                    changed as the move predicts); accepted flows the ACL denies: {}",
                 candidates.len(),
                 m.to_acl,
                 others.join(", ")
@@ -941,7 +945,8 @@ async fn infer_acl(
         [((fit, _), _), ..] if *fit == accepted && tied.len() > 1 && emptied.len() == 1 => Ok(Inferred::Acl(
             (*emptied[0]).clone(),
             format!(
-                "inferred: fits the {accepted} accepted flows before the move, as do {}; the only one the move left governing no subnet",
+                "inferred: fits the {accepted} accepted flows before the move, as do {}; the only one the move left \
+                    governing no subnet",
                 tied.iter().filter(|a| **a != *emptied[0]).map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
             ),
         )),

@@ -326,7 +326,9 @@ impl FlowDecoder {
                 }
                 None => {
                     return Err(LineError(format!(
-                        "no header line and {n_tokens} fields: the field order is unknown (without a header, a file must be the default format of 14 fields or a documented all-fields layout; give the flow log's LogFormat with --flow-format, or ingest its describe-flow-logs output first)"
+                        "no header line and {n_tokens} fields: the field order is unknown (without a header, a file \
+                            must be the default format of 14 fields or a documented all-fields layout; give the flow \
+                            log's LogFormat with --flow-format, or ingest its describe-flow-logs output first)"
                     )));
                 }
             }
@@ -608,7 +610,8 @@ mod tests {
     #[test]
     fn headerless_default_format() {
         let (b, e) = decode(
-            "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n",
+            "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 \
+                ACCEPT OK\n",
         );
         assert!(e.is_empty());
         let b = b.unwrap();
@@ -644,7 +647,9 @@ mod tests {
     fn headerless_documented_layouts() {
         // The v5 all-fields record from Elastic's test data (29 fields, AWS order).
         let (b, e) = decode(
-            "5 64111117617 eni-069xxxxxb7a490 89.160.20.156 10.200.0.0 50041 33004 17 52 1 164000066 1640000297 REJECT OK vpc-09676f97xxxxxb8a7 subnet-02d645xxxxxxxdbc0 i-0axxxxxx1ad77 1 IPv4 89.160.20.156 10.200.0.80 us-east-1 use1-az5 - - AMAZON CLOUDFRONT ingress 1\n",
+            "5 64111117617 eni-069xxxxxb7a490 89.160.20.156 10.200.0.0 50041 33004 17 52 1 164000066 1640000297 \
+                REJECT OK vpc-09676f97xxxxxb8a7 subnet-02d645xxxxxxxdbc0 i-0axxxxxx1ad77 1 IPv4 89.160.20.156 \
+                10.200.0.80 us-east-1 use1-az5 - - AMAZON CLOUDFRONT ingress 1\n",
         );
         assert!(e.is_empty(), "{e:?}");
         let b = b.unwrap();

@@ -522,7 +522,8 @@ impl Scanner<'_> {
                         line,
                         index: None,
                         reason: format!(
-                            "invalid JSON: {:?} where ',' or ']' should be; read again from the next line that opens a record",
+                            "invalid JSON: {:?} where ',' or ']' should be; read again from the next line that opens \
+                                a record",
                             b as char
                         ),
                         excerpt: b"",
@@ -757,7 +758,9 @@ mod tests {
     #[test]
     fn inventory_is_streamed_resource_by_resource() {
         let mut got = Vec::new();
-        let text = "{\"NextToken\": null,\n \"NetworkAcls\": [\n  {\"NetworkAclId\": \"acl-1\"},\n  {\"NetworkAclId\": \"acl-2\"}\n]}\n{\"fileVersion\": \"1.0\", \"configurationItems\": [{\"resourceId\": \"subnet-1\"}]}";
+        let text = "{\"NextToken\": null,\n \"NetworkAcls\": [\n  {\"NetworkAclId\": \"acl-1\"},\n  \
+            {\"NetworkAclId\": \"acl-2\"}\n]}\n{\"fileVersion\": \"1.0\", \"configurationItems\": [{\"resourceId\": \
+            \"subnet-1\"}]}";
         let mut r = std::io::BufReader::with_capacity(5, text.as_bytes());
         // A document bound far smaller than the file: resources are records, bound by `record`.
         split(&mut r, Bounds { record: 100, document: 20 }, &mut |i| {
@@ -798,7 +801,8 @@ mod tests {
     fn a_record_cut_short_loses_only_its_own_lines() {
         // A collector that crashed mid-write: the cut line would take the next as its value.
         let got = run(
-            "{\"eventID\": \"1\"}\n{\"eventID\": \"broken\", \"eventTime\": \n{\"eventID\": \"2\"}\n{\"eventID\": \"3\"}\n",
+            "{\"eventID\": \"1\"}\n{\"eventID\": \"broken\", \"eventTime\": \n{\"eventID\": \"2\"}\n{\"eventID\": \
+                \"3\"}\n",
             1000,
         );
         let docs: Vec<&Got> = got.iter().filter(|g| matches!(g, Got::D(..))).collect();
@@ -817,7 +821,9 @@ mod tests {
         assert!(matches!(&got[..], [Got::B(1, _, _), Got::D(_, 2)]), "{got:?}");
         // Pretty-printed: the lines of the broken record are read again, but only a line opening a
         // value no deeper than the record starts the next one (not the record's own nested items).
-        let text = "{\"Records\": [\n    {\n        \"eventID\": \"1\",\n        \"items\": [\n            {\"x\": 1}\n        ],\n        \"cut\": \n    {\n        \"eventID\": \"2\"\n    },\n    {\n        \"eventID\": \"3\"\n    }\n]}\n";
+        let text = "{\"Records\": [\n    {\n        \"eventID\": \"1\",\n        \"items\": [\n            {\"x\": \
+            1}\n        ],\n        \"cut\": \n    {\n        \"eventID\": \"2\"\n    },\n    {\n        \"eventID\": \
+            \"3\"\n    }\n]}\n";
         let got = run(text, 1000);
         let records: Vec<u64> =
             got.iter().filter_map(|g| if let Got::R(_, line, _) = g { Some(*line) } else { None }).collect();

@@ -263,13 +263,21 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> std::result::Result<Hunt, 
                             }
                             _ => problems.push(problem(
                                 n,
-                                "a parameter is `-- param: NAME TYPE DEFAULT description`, TYPE one of int, float, text, bool, duration".into(),
+                                "a parameter is `-- param: NAME TYPE DEFAULT description`, TYPE one of int, float, \
+                                    text, bool, duration"
+                                    .into(),
                             )),
                         }
                         "param"
                     }
                     other => {
-                        problems.push(problem(n, format!("unknown header field `{other}` (known: name, title, severity, description, attack, attack_v19, time, sees, param)")));
+                        problems.push(problem(
+                            n,
+                            format!(
+                                "unknown header field `{other}` (known: name, title, \
+                            severity, description, attack, attack_v19, time, sees, param)"
+                            ),
+                        ));
                         other
                     }
                 });
@@ -908,7 +916,9 @@ pub fn render_list(hunts: &[Hunt], verbose: bool) -> String {
 mod tests {
     use super::*;
 
-    const GOOD: &str = "-- name: demo\n-- title: A demo\n-- severity: high\n-- description: first line\n--   second line\n-- attack: T1562.007\n-- attack_v19: T1686.001\n-- param: min_bytes int 1000 bytes that count\n--   and more words\nSELECT 1 WHERE 2 > $min_bytes\n";
+    const GOOD: &str = "-- name: demo\n-- title: A demo\n-- severity: high\n-- description: first line\n--   second \
+        line\n-- attack: T1562.007\n-- attack_v19: T1686.001\n-- param: min_bytes int 1000 bytes that count\n--   and \
+        more words\nSELECT 1 WHERE 2 > $min_bytes\n";
 
     #[test]
     fn header_is_read() {

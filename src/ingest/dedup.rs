@@ -295,7 +295,8 @@ mod tests {
         let mut s = Vec::new();
         let one_line =
             r#"{"eventID":"1","eventName":"CreateNetworkAclEntry","requestParameters":{"cidrBlock":"0.0.0.0/0"}}"#;
-        let pretty = "{\n  \"eventID\": \"1\",\n  \"eventName\": \"CreateNetworkAclEntry\",\n  \"requestParameters\": {\"cidrBlock\": \"0.0.0.0/0\"}\n}";
+        let pretty = "{\n  \"eventID\": \"1\",\n  \"eventName\": \"CreateNetworkAclEntry\",\n  \"requestParameters\": \
+            {\"cidrBlock\": \"0.0.0.0/0\"}\n}";
         let other =
             r#"{"eventID":"1","eventName":"CreateNetworkAclEntry","requestParameters":{"cidrBlock":"10.0.0.0/8"}}"#;
         let in_string =

@@ -723,7 +723,15 @@ fn decode_text(ctx: &mut Ctx<'_>, reader: &mut dyn BufRead, gz: bool) {
                                 .map(|e| format!("line {}: {}", e.line.unwrap_or(0), e.reason))
                                 .unwrap_or_default();
                             let text = held.first().and_then(|e| e.excerpt.clone());
-                            ctx.error(None, None, format!("not a VPC flow log (first {held_count} lines unreadable; {first}); the rest of the file was not read"), text.as_deref());
+                            ctx.error(
+                                None,
+                                None,
+                                format!(
+                                    "not a VPC flow log (first {held_count} lines unreadable; \
+                                {first}); the rest of the file was not read"
+                                ),
+                                text.as_deref(),
+                            );
                             return;
                         }
                     } else if ctx.loaded_rows() {
@@ -940,7 +948,8 @@ mod tests {
         // 300 lines of 40 KB (an unknown field kept in extra_fields): 12 MB in far fewer rows than
         // a batch holds, sent as several batches of about BATCH_BYTES each.
         let mut text = String::from(
-            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status future-field\n",
+            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action \
+                log-status future-field\n",
         );
         let long = "x".repeat(40_000);
         for i in 0..300 {
@@ -961,7 +970,8 @@ mod tests {
     fn gzip_is_found_by_content_and_truncation_keeps_earlier_lines() {
         use std::io::Write;
         let mut text = String::from(
-            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action \
+                log-status\n",
         );
         for i in 0..5000 {
             text.push_str(&format!(

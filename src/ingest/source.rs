@@ -482,7 +482,8 @@ impl<'a> Walker<'a> {
                     &link.to_string_lossy(),
                     None,
                     format!(
-                        "symbolic link to a folder inside the evidence ({}): not followed; its files are read where they are",
+                        "symbolic link to a folder inside the evidence ({}): not followed; its files are read where \
+                            they are",
                         real.display()
                     ),
                 );
@@ -699,7 +700,8 @@ impl<'a> Walker<'a> {
                     outer,
                     prefix.map(str::to_string),
                     format!(
-                        "zip archive with repeated member names whose directory cannot be read: {e}; one copy of each name was read"
+                        "zip archive with repeated member names whose directory cannot be read: {e}; one copy of each \
+                            name was read"
                     ),
                 )),
             }
@@ -823,7 +825,8 @@ impl<'a> Walker<'a> {
                     outer,
                     Some(member),
                     format!(
-                        "{what} link member to {target:?}: not read (its target is read as a member of its own when the archive holds it)"
+                        "{what} link member to {target:?}: not read (its target is read as a member of its own when \
+                            the archive holds it)"
                     ),
                 );
                 row.severity = super::summary::Severity::Warning;

@@ -250,13 +250,16 @@ impl Lake {
             match idle {
                 Some(Some(e)) => {
                     return Err(Error::Lake(format!(
-                        "the lake at {} holds an ingest run that was cut off while it was being published, and this process cannot finish it ({e}): make the lake writable, or copy it (cp -r) and use the copy; the next trailflow command on it completes the run",
+                        "the lake at {} holds an ingest run that was cut off while it was being published, and this \
+                            process cannot finish it ({e}): make the lake writable, or copy it (cp -r) and use the \
+                            copy; the next trailflow command on it completes the run",
                         self.root.display()
                     )));
                 }
                 _ if started.elapsed() > RECOVERY_WAIT => {
                     return Err(Error::Lake(format!(
-                        "the lake at {} holds an ingest run cut off while it was being published, and the process writing the lake has not finished it: try again when it is done",
+                        "the lake at {} holds an ingest run cut off while it was being published, and the process \
+                            writing the lake has not finished it: try again when it is done",
                         self.root.display()
                     )));
                 }

@@ -103,12 +103,14 @@ pub(super) fn prepare_folder(opts: &InvestigateOptions) -> Result<CaseFile> {
         if !opts.replace {
             return Err(Error::Usage(match &previous {
                 Some(Ok(p)) => format!(
-                    "{} holds the report of another case ({}): give -o another folder, --case NAME to name this one, or --replace to replace that case (its own lake included)",
+                    "{} holds the report of another case ({}): give -o another folder, --case NAME to name this one, \
+                        or --replace to replace that case (its own lake included)",
                     out.display(),
                     p.describe()
                 ),
                 Some(Err(_)) | None => format!(
-                    "{} is not empty and holds no trailflow report: give -o a new or empty folder, or --replace to write over trailflow's files in it",
+                    "{} is not empty and holds no trailflow report: give -o a new or empty folder, or --replace to \
+                        write over trailflow's files in it",
                     out.display()
                 ),
             }));

@@ -208,7 +208,8 @@ pub async fn gather(ctx: &SessionContext, dir: &Path) -> Result<Facts> {
             .iter()
             .map(|r| {
                 format!(
-                    "{} read {} log files of the bucket {} from {} to {}: the evidence being collected (left out of s3_bulk_download).",
+                    "{} read {} log files of the bucket {} from {} to {}: the evidence being collected (left out of \
+                        s3_bulk_download).",
                     text(r, "principal"),
                     int(r, "reads"),
                     text(r, "bucket"),
@@ -266,7 +267,8 @@ pub fn add_gaps(facts: &mut Facts, results: &[crate::hunt::HuntResult]) {
         } else {
             let hours: i64 = found.iter().map(|g| int(g, "missing_hours")).sum();
             said.push(format!(
-                "{} gaps in the {source} ({hours} hours or more in all; hunts/{hunt}.csv lists them): {sees} in them cannot be seen.",
+                "{} gaps in the {source} ({hours} hours or more in all; hunts/{hunt}.csv lists them): {sees} in them \
+                    cannot be seen.",
                 r.hits
             ));
         }
@@ -333,7 +335,8 @@ fn caveats(
             "digests" if late || early => say(
                 kind,
                 format!(
-                    "CloudTrail digest files cover {} to {} only (the evidence spans {} to {}): the log files of the rest cannot be proven whole and unchanged.",
+                    "CloudTrail digest files cover {} to {} only (the evidence spans {} to {}): the log files of the \
+                        rest cannot be proven whole and unchanged.",
                     fmt(k_first),
                     fmt(k_last),
                     fmt(first),
@@ -345,7 +348,8 @@ fn caveats(
             "s3_data_events" => {
                 let edge = |which: &str, at: i64, side: &str, other: i64| {
                     format!(
-                        "The {which} S3 data event is at {} (the evidence {side} {}): {sees} {} it are not in the evidence (none happened, or they were not recorded).",
+                        "The {which} S3 data event is at {} (the evidence {side} {}): {sees} {} it are not in the \
+                            evidence (none happened, or they were not recorded).",
                         fmt(at),
                         fmt(other),
                         if which == "first" { "before" } else { "after" }

@@ -186,7 +186,8 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     let mut facts = facts;
     facts::add_gaps(&mut facts, &results);
     facts.loaded = format!(
-        "{} files read in this run: {} loaded, {} rejected ({} records, {} problems; see the ingest section and the ingest_errors table); {} already in the lake.",
+        "{} files read in this run: {} loaded, {} rejected ({} records, {} problems; see the ingest section and the \
+            ingest_errors table); {} already in the lake.",
         ingested.files_seen,
         ingested.files_loaded,
         ingested.files_rejected,

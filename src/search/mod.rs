@@ -126,13 +126,16 @@ fn open_consistent(lake: &Lake) -> Result<Option<(Payload, tantivy::Searcher)>> 
             }
             Err(Some(e)) => {
                 return Err(Error::Lake(format!(
-                    "the search index of the lake at {} is damaged or does not cover all of its CloudTrail events, and this process cannot rebuild it ({e}): make the lake writable, or search a copy (cp -r); SQL over the lake is not affected",
+                    "the search index of the lake at {} is damaged or does not cover all of its CloudTrail events, \
+                        and this process cannot rebuild it ({e}): make the lake writable, or search a copy (cp -r); \
+                        SQL over the lake is not affected",
                     lake.root.display()
                 )));
             }
             Err(None) if started.elapsed() > INDEX_WAIT => {
                 return Err(Error::Lake(format!(
-                    "the search index of the lake at {} is being brought up to date by the process writing the lake: try again when it is done",
+                    "the search index of the lake at {} is being brought up to date by the process writing the lake: \
+                        try again when it is done",
                     lake.root.display()
                 )));
             }

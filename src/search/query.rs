@@ -152,7 +152,8 @@ impl Compiler<'_> {
         Err(bad(
             self.original,
             format!(
-                "no field {f:?}; fields are {}, event_time (ranges), request_parameters./response_elements. paths, and CloudTrail's own names (eventName, userIdentity.arn, requestParameters.x, ...)",
+                "no field {f:?}; fields are {}, event_time (ranges), request_parameters./response_elements. paths, \
+                    and CloudTrail's own names (eventName, userIdentity.arn, requestParameters.x, ...)",
                 self.columns.join(" ")
             ),
         ))

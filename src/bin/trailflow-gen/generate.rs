@@ -677,8 +677,11 @@ fn ymd(t: i64) -> (String, String, String, String) {
     (d.format("%Y").to_string(), d.format("%m").to_string(), d.format("%d").to_string(), d.format("%H").to_string())
 }
 
-const DEFAULT_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
-const CUSTOM_HEADER: &str = "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status flow-direction";
+const DEFAULT_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes \
+    start end action log-status";
+const CUSTOM_HEADER: &str = "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr \
+    srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status \
+    flow-direction";
 
 fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
@@ -830,15 +833,39 @@ happens), the default-format flow log one file per {} minutes and the custom-for
         opts.file_minutes, opts.file_minutes, (2 * opts.file_minutes).min(60)
     ));
     s.push_str("## Layout\n\n");
-    s.push_str("- `AWSLogs/111111111111/CloudTrail/us-east-1/...`: CloudTrail as S3 delivers it (`{\"Records\":[...]}`, gzip, records not in time order, a second file repeating five events as an overlapping trail would).\n");
+    s.push_str(
+        "- `AWSLogs/111111111111/CloudTrail/us-east-1/...`: CloudTrail as S3 delivers it \
+        (`{\"Records\":[...]}`, gzip, records not in time order, a second file repeating five events as an \
+        overlapping trail would).\n",
+    );
     s.push_str("- `AWSLogs/o-a1b2c3d4e5/222222222222/CloudTrail/eu-west-1/...`: an organization trail.\n");
-    s.push_str("- `AWSLogs/111111111111/CloudTrail-Digest/...`: a digest file (not events): it names the first hour's log files of account A in us-east-1 with their SHA-256, and one that is not in the set (removed from the bucket).\n");
-    s.push_str("- `AWSLogs/111111111111/vpcflowlogs/us-east-1/...`: VPC flow logs of vpc-0a1, default format (version 2) with its header line.\n");
-    s.push_str("- `AWSLogs/aws-account-id=.../aws-service=vpcflowlogs/...`: flow logs of vpc-0a2 (account 111111111111) and vpc-0b1 (account 222222222222) in the Hive-style layout, custom format with `vpc-id`, `subnet-id`, `tcp-flags`, `flow-direction`.\n");
-    s.push_str("- `inventory/<account>/<region>/describe-*.json`: `aws ec2 describe-network-acls`, `-network-interfaces`, `-subnets`, `-vpcs` as collected at the end of the period.\n");
-    s.push_str("- `ground-truth.json`: what was planted (below), with event ids and expected verdicts. `.trailflowignore` keeps it and this file out of an ingest.\n\n");
+    s.push_str(
+        "- `AWSLogs/111111111111/CloudTrail-Digest/...`: a digest file (not events): it names the first hour's \
+        log files of account A in us-east-1 with their SHA-256, and one that is not in the set (removed from the \
+        bucket).\n",
+    );
+    s.push_str(
+        "- `AWSLogs/111111111111/vpcflowlogs/us-east-1/...`: VPC flow logs of vpc-0a1, default format (version \
+        2) with its header line.\n",
+    );
+    s.push_str(
+        "- `AWSLogs/aws-account-id=.../aws-service=vpcflowlogs/...`: flow logs of vpc-0a2 (account \
+        111111111111) and vpc-0b1 (account 222222222222) in the Hive-style layout, custom format with `vpc-id`, \
+        `subnet-id`, `tcp-flags`, `flow-direction`.\n",
+    );
+    s.push_str(
+        "- `inventory/<account>/<region>/describe-*.json`: `aws ec2 describe-network-acls`, \
+        `-network-interfaces`, `-subnets`, `-vpcs` as collected at the end of the period.\n",
+    );
+    s.push_str(
+        "- `ground-truth.json`: what was planted (below), with event ids and expected verdicts. \
+        `.trailflowignore` keeps it and this file out of an ingest.\n\n",
+    );
     s.push_str(&format!("Counts: {}\n\n", truth["counts"]));
-    s.push_str("## Planted NACL changes\n\n| scenario | time | event | ACL | expected verdict | attacker peers |\n|---|---|---|---|---|---|\n");
+    s.push_str(
+        "## Planted NACL changes\n\n| scenario | time | event | ACL | expected verdict | attacker peers \
+        |\n|---|---|---|---|---|---|\n",
+    );
     for c in truth["changes"].as_array().into_iter().flatten() {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",

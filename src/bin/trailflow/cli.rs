@@ -244,7 +244,9 @@ pub fn case_name(s: &str) -> Result<String, String> {
         || s.len() > 200
         || s.chars().any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
-        return Err("a case name is one folder name (no '/', '\\', '.' or '..', no control characters); give the folder with -o".into());
+        return Err("a case name is one folder name (no '/', '\\', '.' or '..', no control characters); give the \
+            folder with -o"
+            .into());
     }
     Ok(s.to_string())
 }

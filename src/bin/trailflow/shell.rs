@@ -100,7 +100,11 @@ pub async fn shell(ctx: SessionContext) -> anyhow::Result<()> {
                     let t = arg.unwrap_or_default();
                     run_sql(
                         &ctx,
-                        &format!("SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = {} ORDER BY ordinal_position", quote(t)),
+                        &format!(
+                            "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE \
+                            table_name = {} ORDER BY ordinal_position",
+                            quote(t)
+                        ),
                         format,
                         maxwidth,
                     )

@@ -177,7 +177,8 @@ pub(super) fn correlation_sql(c: &Correlation, parts: &[&SigmaRule]) -> String {
             _ => ("count(*)", "events"),
         };
         return format!(
-            "WITH base AS ({base}) SELECT {}min(event_time) AS first_seen, max(event_time) AS last_seen, {measure} AS {name} FROM base{} HAVING count(*) > 0 AND {}{order}",
+            "WITH base AS ({base}) SELECT {}min(event_time) AS first_seen, max(event_time) AS last_seen, {measure} AS \
+                {name} FROM base{} HAVING count(*) > 0 AND {}{order}",
             list(g(""), true),
             group_by(""),
             holds(measure)
@@ -229,12 +230,14 @@ pub(super) fn correlation_sql(c: &Correlation, parts: &[&SigmaRule]) -> String {
                     .map(|(a, b)| format!(" AND {a} IS NOT DISTINCT FROM {b}"))
                     .collect::<String>();
                 from.push_str(&format!(
-                    " JOIN base r{i} ON r{i}.sigma_rule = {i} AND r{i}.event_time >= r{p}.event_time AND r{i}.event_time <= r1.event_time + INTERVAL '{span} seconds'{same}",
+                    " JOIN base r{i} ON r{i}.sigma_rule = {i} AND r{i}.event_time >= r{p}.event_time AND \
+                        r{i}.event_time <= r1.event_time + INTERVAL '{span} seconds'{same}",
                     p = i - 1
                 ));
             }
             format!(
-                "WITH base AS ({base}) SELECT {}min(r1.event_time) AS first_seen, max(r{n}.event_time) AS last_seen, count(*) AS sequences FROM {from} WHERE r1.sigma_rule = 1{} HAVING count(*) > 0{order}",
+                "WITH base AS ({base}) SELECT {}min(r1.event_time) AS first_seen, max(r{n}.event_time) AS last_seen, \
+                    count(*) AS sequences FROM {from} WHERE r1.sigma_rule = 1{} HAVING count(*) > 0{order}",
                 list(g("r1").iter().zip(g("")).map(|(q, a)| format!("{q} AS {a}")).collect(), true),
                 group_by("r1")
             )

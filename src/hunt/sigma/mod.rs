@@ -400,7 +400,9 @@ mod tests {
     fn a_rule_compiles_to_a_where_clause() {
         let rule = compile(
             Path::new("r.yml"),
-            "title: t\nid: 1\nlevel: high\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    eventSource: iam.amazonaws.com\n    eventName|startswith: ['Create', 'Attach']\n  filter:\n    userIdentity.arn|contains: automation\n  condition: selection and not filter\n",
+            "title: t\nid: 1\nlevel: high\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  \
+                selection:\n    eventSource: iam.amazonaws.com\n    eventName|startswith: ['Create', 'Attach']\n  \
+                filter:\n    userIdentity.arn|contains: automation\n  condition: selection and not filter\n",
         )
         .unwrap()
         .unwrap();
@@ -423,13 +425,15 @@ mod tests {
         assert!(other.is_none());
         let bad = compile(
             Path::new("b.yml"),
-            "title: b\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    a|wide|base64: b\n  condition: s\n",
+            "title: b\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    a|wide|base64: b\n  \
+                condition: s\n",
         );
         assert!(bad.unwrap_err().0.contains("`wide`"));
         assert_eq!(like("a*b?c%"), "a%b_c\\%");
         assert_eq!(
             field("requestParameters.ipPermissions.items"),
-            "coalesce(json_get_str(request_parameters, 'ipPermissions', 'items'), json_as_text(request_parameters, 'ipPermissions', 'items'))"
+            "coalesce(json_get_str(request_parameters, 'ipPermissions', 'items'), json_as_text(request_parameters, \
+                'ipPermissions', 'items'))"
         );
     }
 
@@ -486,17 +490,20 @@ mod tests {
     #[test]
     fn modifiers_compile_to_their_sql() {
         let r = rule(
-            "  s:\n    userAgent|cased: Boto3*\n    requestParameters.maxResults|gte: 100\n    errorCode|exists: false\n  condition: s\n",
+            "  s:\n    userAgent|cased: Boto3*\n    requestParameters.maxResults|gte: 100\n    errorCode|exists: \
+                false\n  condition: s\n",
         );
         assert!(r.condition.contains("user_agent LIKE 'Boto3%'"), "{}", r.condition);
         assert!(r.condition.contains("sigma_match(request_parameters, 'maxResults', 'gte', '100')"), "{}", r.condition);
         assert!(r.condition.contains("error_code IS NULL"), "{}", r.condition);
         let r = rule(
-            "  s:\n    userIdentity.userName|fieldref: requestParameters.userName\n    eventName|re|i: '^create'\n  condition: s\n",
+            "  s:\n    userIdentity.userName|fieldref: requestParameters.userName\n    eventName|re|i: '^create'\n  \
+                condition: s\n",
         );
         assert!(
             r.condition.contains(
-                "lower(coalesce(json_get_str(raw, 'userIdentity', 'userName'), json_as_text(raw, 'userIdentity', 'userName'))) = lower(coalesce(json_get_str(request_parameters, 'userName')"
+                "lower(coalesce(json_get_str(raw, 'userIdentity', 'userName'), json_as_text(raw, 'userIdentity', \
+                    'userName'))) = lower(coalesce(json_get_str(request_parameters, 'userName')"
             ),
             "{}",
             r.condition
@@ -510,12 +517,14 @@ mod tests {
         assert_eq!(tagged.to_hunt().attack, vec!["T1078.004"]);
         let bad = compile(
             Path::new("r.yml"),
-            "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|re: '('\n  condition: s\n",
+            "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|re: '('\n  condition: \
+                s\n",
         );
         assert!(bad.unwrap_err().0.contains("is not a regular expression"));
         let bad = compile(
             Path::new("r.yml"),
-            "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|contains|startswith: x\n  condition: s\n",
+            "logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName|contains|startswith: \
+                x\n  condition: s\n",
         );
         assert!(bad.unwrap_err().0.contains("together"));
     }

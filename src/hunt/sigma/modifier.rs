@@ -90,7 +90,8 @@ impl Modifier {
             }
             "expand" => {
                 return Err(
-                    "the modifier `expand` needs placeholder values from a Sigma pipeline, which trailflow does not have"
+                    "the modifier `expand` needs placeholder values from a Sigma pipeline, which trailflow does not \
+                        have"
                         .into(),
                 );
             }

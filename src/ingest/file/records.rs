@@ -168,7 +168,8 @@ pub(super) fn decode_record(ctx: &mut Ctx<'_>, s: &str, line: Option<u64>, recor
             None => {
                 ctx.res.records += 1;
                 let reason = format!(
-                    "{}: not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource) nor a flow record",
+                    "{}: not a CloudTrail record (no eventVersion, eventID, eventTime or eventSource) nor a flow \
+                        record",
                     what_object(s)
                 );
                 ctx.error(line, Some(record_no), reason, Some(s));

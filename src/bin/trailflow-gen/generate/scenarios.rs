@@ -195,7 +195,9 @@ impl Call {
             ),
             Call::RefusedEntry { acl, rule } => {
                 let message = format!(
-                    "You are not authorized to perform this operation. User: {} is not authorized to perform: ec2:CreateNetworkAclEntry on resource: arn:aws:ec2:{region}:{account}:network-acl/{acl} because no identity-based policy allows the ec2:CreateNetworkAclEntry action.",
+                    "You are not authorized to perform this operation. User: {} is not authorized to perform: \
+                        ec2:CreateNetworkAclEntry on resource: arn:aws:ec2:{region}:{account}:network-acl/{acl} \
+                        because no identity-based policy allows the ec2:CreateNetworkAclEntry action.",
                     actor.arn
                 );
                 (
@@ -321,7 +323,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
                 UNUSUAL,
                 &["world_open_cidr", "all_protocols"],
                 &["198.51.100.23"],
-                "dev-temp opens the app subnet to 0.0.0.0/0 on all protocols; 198.51.100.23, REJECTed on SSH before, brute-forces SSH and pulls data out",
+                "dev-temp opens the app subnet to 0.0.0.0/0 on all protocols; 198.51.100.23, REJECTed on SSH before, \
+                    brute-forces SSH and pulls data out",
             ),
         ),
         // The web tier grows: an instance (and its interface) created inside the period.
@@ -349,7 +352,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
                 RISKY,
                 &["world_open_cidr"],
                 &[],
-                "contractor opens RDP to the world in account B; the RDP traffic from 203.0.113.99 at the same time is in account A's vpc-0a2, which the change does not govern",
+                "contractor opens RDP to the world in account B; the RDP traffic from 203.0.113.99 at the same time \
+                    is in account A's vpc-0a2, which the change does not govern",
             ),
         ),
         scenario(
@@ -366,7 +370,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
                 UNUSUAL,
                 &["world_open_cidr", "wide_port_range"],
                 &["192.0.2.77"],
-                "rule 100 of the web ACL goes from tcp/443 to tcp/0-65535 from 0.0.0.0/0; scanner 192.0.2.77, REJECTed on low ports before, is ACCEPTed after",
+                "rule 100 of the web ACL goes from tcp/443 to tcp/0-65535 from 0.0.0.0/0; scanner 192.0.2.77, \
+                    REJECTed on low ports before, is ACCEPTed after",
             ),
         ),
         scenario(
@@ -392,7 +397,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
                 UNUSUAL,
                 &["world_open_cidr", "wide_port_range", "egress_opening"],
                 &["185.199.110.9"],
-                "the database instance's own role opens egress to the world; the database then uploads gigabytes to 185.199.110.9, a peer never seen before",
+                "the database instance's own role opens egress to the world; the database then uploads gigabytes to \
+                    185.199.110.9, a peer never seen before",
             ),
         ),
         scenario(
@@ -449,7 +455,8 @@ pub(super) fn scenarios() -> Vec<Scenario> {
                 RISKY,
                 &["more_permissive_acl", "world_open_cidr", "all_protocols", "egress_opening"],
                 &[],
-                "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world and everything out; only internal traffic follows",
+                "the database subnet is moved onto the web ACL, which allows tcp/0-65535 from the world and \
+                    everything out; only internal traffic follows",
             ),
         ),
     ]
@@ -485,7 +492,8 @@ pub(super) fn later_scenarios() -> Vec<Scenario> {
                 HARMLESS,
                 &["inactive_acl"],
                 &[],
-                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH, on the new ACL that no subnet uses: no effect yet",
+                "netadmin lets a vendor's block 203.0.113.0/24 in on SSH, on the new ACL that no subnet uses: no \
+                    effect yet",
             ),
         ),
         scenario(
@@ -511,7 +519,8 @@ pub(super) fn later_scenarios() -> Vec<Scenario> {
                 HARMLESS,
                 &["inactive_acl"],
                 &[],
-                "infrastructure-as-code writes the inbound return-traffic rule (ephemeral ports 49152-65535) into the new ACL",
+                "infrastructure-as-code writes the inbound return-traffic rule (ephemeral ports 49152-65535) into the \
+                    new ACL",
             ),
         ),
         // Housekeeping on ACLs in use: each opens nothing.

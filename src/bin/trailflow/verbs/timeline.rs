@@ -36,27 +36,28 @@ pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
     let format = out.format()?;
     let lake = Lake::open(&app.lake_dir)?;
     runtime()?.block_on(async {
-            let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
-            // A name rather than an ARN: say which principals it stood for.
-            if let trailflow::timeline::Pivot::Actor(a) = &pivot
-                && !a.starts_with("arn:")
-            {
-                let arns = trailflow::timeline::actor_arns(&ctx, a).await?;
-                if arns.is_empty() {
-                    errln!(
-                        "trailflow: --actor {a:?} matched no principal (a user name, role name, access key id or ARN; `trailflow stats` lists the principals)"
-                    );
-                } else {
-                    let list: Vec<String> = arns.iter().map(|(arn, n)| format!("{arn} ({n} events)")).collect();
-                    errln!("trailflow: --actor {a:?} matched {}", list.join(", "));
-                }
+        let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
+        // A name rather than an ARN: say which principals it stood for.
+        if let trailflow::timeline::Pivot::Actor(a) = &pivot
+            && !a.starts_with("arn:")
+        {
+            let arns = trailflow::timeline::actor_arns(&ctx, a).await?;
+            if arns.is_empty() {
+                errln!(
+                    "trailflow: --actor {a:?} matched no principal (a user name, role name, access key id or ARN; \
+                            `trailflow stats` lists the principals)"
+                );
+            } else {
+                let list: Vec<String> = arns.iter().map(|(arn, n)| format!("{arn} ({n} events)")).collect();
+                errln!("trailflow: --actor {a:?} matched {}", list.join(", "));
             }
-            let mut df = trailflow::timeline::timeline(&ctx, &pivot, from, to).await?;
-            // On the screen, unless a format is asked for: time, source and what happened.
-            if out.output.is_none() && out.format.is_none() {
-                df = df.select_columns(&["datetime", "source", "message"])?;
-            }
-            stream_dataframe(df, format, out.output.as_deref(), out.screen()).await
-        })?;
+        }
+        let mut df = trailflow::timeline::timeline(&ctx, &pivot, from, to).await?;
+        // On the screen, unless a format is asked for: time, source and what happened.
+        if out.output.is_none() && out.format.is_none() {
+            df = df.select_columns(&["datetime", "source", "message"])?;
+        }
+        stream_dataframe(df, format, out.output.as_deref(), out.screen()).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
