@@ -1,4 +1,4 @@
-//! `trailflow acl`: One Network ACL: rules at a moment, a change's diff, a packet check, its history.
+//! `trailflow acl`: one Network ACL: rules at a moment, a change's diff, a packet check, its history.
 
 use std::io::Write;
 use std::process::ExitCode;

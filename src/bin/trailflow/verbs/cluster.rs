@@ -1,4 +1,4 @@
-//! `trailflow cluster`: A Ballista scheduler or executor that knows trailflow's functions.
+//! `trailflow cluster`: a Ballista scheduler or executor that knows trailflow's functions.
 
 #![cfg(feature = "cluster")]
 

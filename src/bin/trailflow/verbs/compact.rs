@@ -1,4 +1,4 @@
-//! `trailflow compact`: Merge small files into files of a useful size.
+//! `trailflow compact`: merge small files into files of a useful size.
 
 use std::process::ExitCode;
 

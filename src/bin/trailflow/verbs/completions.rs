@@ -1,4 +1,4 @@
-//! `trailflow completions`: Shell completion scripts.
+//! `trailflow completions`: shell completion scripts.
 
 use std::process::ExitCode;
 

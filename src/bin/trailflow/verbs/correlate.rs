@@ -1,4 +1,4 @@
-//! `trailflow correlate`: Every Network ACL change with its verdict and the traffic it let in.
+//! `trailflow correlate`: every Network ACL change with its verdict and the traffic it let in.
 
 use std::process::ExitCode;
 

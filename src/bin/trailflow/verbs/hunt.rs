@@ -1,4 +1,4 @@
-//! `trailflow hunt`: Saved hunts and Sigma rules: list, show, lint, run.
+//! `trailflow hunt`: saved hunts and Sigma rules: list, show, lint, run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! `trailflow ingest`: Load evidence into the lake, then store the derived tables for it.
+//! `trailflow ingest`: load evidence into the lake, then store the derived tables for it.
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `trailflow investigate`: The whole job: ingest, correlate, hunt, and the report folder.
+//! `trailflow investigate`: the whole job: ingest, correlate, hunt, and the report folder.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! `trailflow search`: Full-text search over CloudTrail.
+//! `trailflow search`: full-text search over CloudTrail.
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `trailflow shell`: The interactive SQL prompt.
+//! `trailflow shell`: the interactive SQL prompt.
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `trailflow sql`: A read-only SQL query over the lake.
+//! `trailflow sql`: a read-only SQL query over the lake.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

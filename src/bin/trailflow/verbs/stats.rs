@@ -1,4 +1,4 @@
-//! `trailflow stats`: What the lake holds.
+//! `trailflow stats`: what the lake holds.
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `trailflow timeline`: Everything one actor, key or address did, in time order.
+//! `trailflow timeline`: everything one actor, key or address did, in time order.
 
 use std::process::ExitCode;
 
