@@ -162,7 +162,10 @@ SELECT ch.event_id, ch.event_time, ch.event_name, ch.network_acl_id, ch.actor_ar
        ch.subnet_id, ch.error_code,
        -- What the scope and the rules stand on (inventory, config, cloudtrail, flow_records,
        -- inferred, unknown), and why: a verdict on an inferred link is no certainty.
-       ch.topology_basis, ch.topology_reason
+       ch.topology_basis, ch.topology_reason,
+       -- Which layer the change is in; the security group's and the moved interface's ids are
+       -- filled by the rows of queries/correlate_sg.sql that `trailflow correlate` lists beside.
+       'network_acl' AS firewall, CAST(NULL AS VARCHAR) AS group_id, CAST(NULL AS VARCHAR) AS interface_id
 FROM ch
 LEFT JOIN per_change p ON p.event_id = ch.event_id
 LEFT JOIN in_scope s ON s.event_id = ch.event_id

@@ -23,10 +23,24 @@ pub const NETWORK_INTERFACES: &str = "network_interfaces";
 pub const ACL_ASSOCIATIONS: &str = "acl_associations";
 pub const NACL_ENTRIES: &str = "nacl_entries";
 pub const NACL_RULE_SETS: &str = "nacl_rule_sets";
+pub const SG_CHANGES: &str = "sg_changes";
+pub const SG_RULES: &str = "sg_rules";
+pub const INTERFACE_GROUPS: &str = "interface_groups";
+pub const SG_CHANGE_SCOPE: &str = "sg_change_scope";
 
 /// The tables a session derives from the stored ones when a query first reads one of them
 /// (`correlate::table`). Their schemas and rows are declared here beside the stored tables'.
-pub const DERIVED_TABLES: &[&str] = &[NACL_CHANGES, NETWORK_INTERFACES, ACL_ASSOCIATIONS, NACL_ENTRIES, NACL_RULE_SETS];
+pub const DERIVED_TABLES: &[&str] = &[
+    NACL_CHANGES,
+    NETWORK_INTERFACES,
+    ACL_ASSOCIATIONS,
+    NACL_ENTRIES,
+    NACL_RULE_SETS,
+    SG_CHANGES,
+    SG_RULES,
+    INTERFACE_GROUPS,
+    SG_CHANGE_SCOPE,
+];
 
 /// The Hive partition column every table is split by (a `YYYY-MM-DD` UTC date).
 pub const PARTITION_COLUMN: &str = "dt";
@@ -392,6 +406,184 @@ pub static NACL_RULE_SETS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ])
 });
 
+/// `sg_changes`: one row per security-group call (rules changed, a group created or deleted, an
+/// interface or instance moved to other groups), with the rules around it and its risk.
+pub static SG_CHANGES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let int = |n: &str| Field::new(n, DataType::Int64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("event_time", ts_type(), false),
+        Field::new("event_name", DataType::Utf8, false),
+        utf8("account_id"),
+        utf8("aws_region"),
+        // The group whose rules changed; for a move, the interface (and instance) moved and the
+        // groups it held before and after (comma-separated).
+        utf8("group_id"),
+        utf8("vpc_id"),
+        utf8("interface_id"),
+        utf8("instance_id"),
+        utf8("groups_before"),
+        utf8("groups_after"),
+        // The first rule the call names, as columns; every rule it names in `rules_requested`.
+        Field::new("egress", DataType::Boolean, true),
+        int("protocol"),
+        int("port_from"),
+        int("port_to"),
+        utf8("cidr_block"),
+        utf8("ipv6_cidr_block"),
+        utf8("referenced_group_id"),
+        utf8("prefix_list_id"),
+        utf8("rule_ids"),
+        utf8("rules_requested"),
+        utf8("actor_arn"),
+        utf8("access_key_id"),
+        utf8("source_ip"),
+        utf8("user_agent"),
+        utf8("error_code"),
+        Field::new("succeeded", DataType::Boolean, false),
+        Field::new("risk_score", DataType::Int64, false),
+        utf8("risk_reasons"),
+        utf8("rules_before"),
+        utf8("rules_after"),
+        utf8("opened"),
+        utf8("closed"),
+        utf8("opened_text"),
+        utf8("closed_text"),
+        Field::new("interfaces_in_scope", DataType::Int64, false),
+        Field::new("topology_basis", DataType::Utf8, false),
+        utf8("topology_reason"),
+    ]))
+});
+
+/// One row of `sg_changes`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SgChangeRow<'a> {
+    pub event_id: &'a str,
+    pub event_time: i64,
+    pub event_name: &'a str,
+    pub account_id: Option<&'a str>,
+    pub aws_region: Option<&'a str>,
+    pub group_id: Option<&'a str>,
+    pub vpc_id: Option<&'a str>,
+    pub interface_id: Option<&'a str>,
+    pub instance_id: Option<&'a str>,
+    pub groups_before: Option<String>,
+    pub groups_after: Option<String>,
+    pub egress: Option<bool>,
+    pub protocol: Option<i64>,
+    pub port_from: Option<i64>,
+    pub port_to: Option<i64>,
+    pub cidr_block: Option<&'a str>,
+    pub ipv6_cidr_block: Option<&'a str>,
+    pub referenced_group_id: Option<&'a str>,
+    pub prefix_list_id: Option<&'a str>,
+    pub rule_ids: Option<String>,
+    pub rules_requested: Option<String>,
+    pub actor_arn: Option<&'a str>,
+    pub access_key_id: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub succeeded: bool,
+    pub risk_score: i64,
+    pub risk_reasons: String,
+    pub rules_before: Option<String>,
+    pub rules_after: Option<String>,
+    pub opened: Option<String>,
+    pub closed: Option<String>,
+    pub opened_text: Option<String>,
+    pub closed_text: Option<String>,
+    pub interfaces_in_scope: i64,
+    pub topology_basis: &'a str,
+    pub topology_reason: Option<&'a str>,
+}
+
+/// `sg_rules`: every rule of every security group over the interval it held.
+pub static SG_RULES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let int = |n: &str| Field::new(n, DataType::Int64, true);
+    learned_over(vec![
+        Field::new("group_id", DataType::Utf8, false),
+        utf8("vpc_id"),
+        utf8("rule_id"),
+        Field::new("egress", DataType::Boolean, false),
+        Field::new("protocol", DataType::Int64, false),
+        int("port_from"),
+        int("port_to"),
+        utf8("cidr_block"),
+        utf8("ipv6_cidr_block"),
+        utf8("referenced_group_id"),
+        utf8("prefix_list_id"),
+        // False while rules the evidence does not show may also exist in the group.
+        Field::new("complete", DataType::Boolean, false),
+    ])
+});
+
+/// One row of `sg_rules`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SgRuleRow<'a> {
+    pub group_id: &'a str,
+    pub vpc_id: Option<&'a str>,
+    pub rule_id: Option<&'a str>,
+    pub egress: bool,
+    pub protocol: i64,
+    pub port_from: Option<i64>,
+    pub port_to: Option<i64>,
+    pub cidr_block: Option<&'a str>,
+    pub ipv6_cidr_block: Option<&'a str>,
+    pub referenced_group_id: Option<&'a str>,
+    pub prefix_list_id: Option<&'a str>,
+    pub complete: bool,
+    pub learned_from: &'a str,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
+
+/// `interface_groups`: which security groups an interface held over what interval.
+pub static INTERFACE_GROUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    learned_over(vec![
+        Field::new("interface_id", DataType::Utf8, false),
+        Field::new("group_id", DataType::Utf8, false),
+        Field::new("basis", DataType::Utf8, false),
+    ])
+});
+
+/// One row of `interface_groups`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InterfaceGroupRow {
+    pub interface_id: String,
+    pub group_id: String,
+    pub basis: &'static str,
+    pub learned_from: String,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+}
+
+/// `sg_change_scope`: the interfaces each security-group change reached, each address they held
+/// at the time, and the rules of all the interface's groups (JSON entries, as `acl_allows` reads
+/// them) just before and just after the change.
+pub static SG_CHANGE_SCOPE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("interface_id", DataType::Utf8, false),
+        utf8("address"),
+        // `member`, `moved` or `inferred` (nothing shows the group's members).
+        Field::new("scope", DataType::Utf8, false),
+        Field::new("rules_before", DataType::Utf8, false),
+        Field::new("rules_after", DataType::Utf8, false),
+    ]))
+});
+
+/// One row of `sg_change_scope`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SgChangeScopeRow<'a> {
+    pub event_id: &'a str,
+    pub interface_id: &'a str,
+    pub address: Option<String>,
+    pub scope: &'a str,
+    pub rules_before: String,
+    pub rules_after: String,
+}
+
 /// One row of `nacl_rule_sets`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NaclRuleSetRow<'a> {
@@ -630,6 +822,10 @@ pub fn schema_of(table: &str) -> Option<SchemaRef> {
         ACL_ASSOCIATIONS => ACL_ASSOCIATIONS_SCHEMA.clone(),
         NACL_ENTRIES => NACL_ENTRIES_SCHEMA.clone(),
         NACL_RULE_SETS => NACL_RULE_SETS_SCHEMA.clone(),
+        SG_CHANGES => SG_CHANGES_SCHEMA.clone(),
+        SG_RULES => SG_RULES_SCHEMA.clone(),
+        INTERFACE_GROUPS => INTERFACE_GROUPS_SCHEMA.clone(),
+        SG_CHANGE_SCOPE => SG_CHANGE_SCOPE_SCHEMA.clone(),
         _ => return None,
     })
 }

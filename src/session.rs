@@ -195,12 +195,34 @@ impl SchemaProvider for Tables {
 /// The correlation (`queries/correlate.sql`) with the window and baseline bound as parameters:
 /// what `trailflow correlate` prints and what the view `nacl_verdicts` holds.
 pub async fn correlation(ctx: &SessionContext, opts: &SessionOptions) -> Result<DataFrame> {
-    let df = crate::query::plan_sql(ctx, crate::correlate::CORRELATE_SQL, None).await?;
+    with_span(ctx, crate::correlate::CORRELATE_SQL, opts).await
+}
+
+/// A correlation's SQL planned with the window and baseline bound.
+async fn with_span(ctx: &SessionContext, sql: &str, opts: &SessionOptions) -> Result<DataFrame> {
+    let df = crate::query::plan_sql(ctx, sql, None).await?;
     let params = [("window_us", opts.window_us), ("baseline_us", opts.baseline_us)]
         .into_iter()
         .map(|(k, v)| (k.to_string(), ScalarValue::Int64(Some(v)).into()))
         .collect();
     Ok(df.with_param_values(datafusion::common::ParamValues::Map(params))?)
+}
+
+/// The correlation of security-group changes (`queries/correlate_sg.sql`), in the columns of
+/// [`correlation`]: what the view `sg_verdicts` holds.
+pub async fn sg_correlation(ctx: &SessionContext, opts: &SessionOptions) -> Result<DataFrame> {
+    with_span(ctx, crate::correlate::CORRELATE_SG_SQL, opts).await
+}
+
+/// Both layers' changes, one table in time order: what `trailflow correlate` prints.
+pub async fn firewall_correlation(ctx: &SessionContext, opts: &SessionOptions) -> Result<DataFrame> {
+    let acl = correlation(ctx, opts).await?;
+    let sg = sg_correlation(ctx, opts).await?;
+    let both = acl.union(sg)?;
+    Ok(both.sort(vec![
+        datafusion::prelude::col("event_time").sort(true, true),
+        datafusion::prelude::col("event_id").sort(true, true),
+    ])?)
 }
 
 /// Register empty tables for those the lake does not have yet, so every query plans on any lake.

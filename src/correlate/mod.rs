@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod network;
+pub mod sg;
 pub mod stored;
 pub mod table;
 pub mod topology;
@@ -22,6 +23,9 @@ use crate::error::Result;
 
 /// The correlation, as SQL an analyst can read and adapt (`queries/correlate.sql`).
 pub const CORRELATE_SQL: &str = include_str!("../../queries/correlate.sql");
+
+/// The same for security-group changes (`queries/correlate_sg.sql`), in the same columns.
+pub const CORRELATE_SG_SQL: &str = include_str!("../../queries/correlate_sg.sql");
 
 /// A change's verdict: the names `queries/correlate.sql` writes (a test holds the two together),
 /// read by the report and the tests through this one enum.
@@ -109,10 +113,17 @@ pub const RISK_WEIGHTS: &[(&str, i64)] = &[
     // An inbound TCP/UDP opening confined to the ephemeral ports (32768 and above): a stateless
     // ACL's standard rule for return traffic.
     ("ephemeral_return", 5),
+    // A security group's: an administration port (22, 3389) or all protocols opened to peers
+    // outside the trusted networks; an interface moved into groups that let in more from them.
+    ("admin_port", 10),
+    ("more_permissive_group", 30),
     // What a change that opens nothing risky is: named, no risk. `trusted_only`: everything it
     // opened reaches only the trusted networks (RFC 1918, the evidence's VPC ranges, --trusted).
     ("trusted_only", 0),
     ("inactive_acl", 0),
+    // A security group no interface is in; an opening the subnet's ACL still denies whole.
+    ("unused_group", 0),
+    ("blocked_by_acl", 0),
     ("shadowed", 0),
     ("narrowing", 0),
     ("no_effect", 0),
@@ -139,6 +150,8 @@ pub struct Evidence {
     /// Successful calls that tell the topology: subnets, interfaces and their addresses
     /// ([`topology::TOPOLOGY_EVENTS`]), in time order.
     pub topology_events: Vec<Event>,
+    /// What the security-group model is built from.
+    pub sg: sg::SgEvidence,
 }
 
 /// The VPC events that shape a default ACL.
@@ -199,6 +212,7 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
         .iter()
         .chain(VPC_EVENTS)
         .chain(topology::TOPOLOGY_EVENTS)
+        .chain(sg::SG_EVENTS)
         .map(|n| format!("'{n}'"))
         .collect::<Vec<_>>();
     let sql = format!(
@@ -237,6 +251,10 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
                         ev.vpc_cidrs.extend(vpc_blocks(&e));
                         ev.events.push(e);
                     }
+                    continue;
+                }
+                if sg::SG_EVENTS.contains(&e.name.as_str()) {
+                    ev.sg.events.push(e);
                     continue;
                 }
                 if topology::TOPOLOGY_EVENTS.contains(&e.name.as_str()) {
@@ -295,9 +313,69 @@ pub async fn load(ctx: &datafusion::prelude::SessionContext) -> Result<Evidence>
             }
         }
     }
+    if ctx.table_exist("inventory")? {
+        load_sg_inventory(ctx, &mut ev.sg).await?;
+    }
     ev.vpc_cidrs.sort();
     ev.vpc_cidrs.dedup();
     Ok(ev)
+}
+
+/// Security groups, their rules and the groups of each interface, from `describe-*` output and
+/// AWS Config items in `inventory`.
+async fn load_sg_inventory(ctx: &datafusion::prelude::SessionContext, out: &mut sg::SgEvidence) -> Result<()> {
+    use topology::{text, val};
+    let sql = format!(
+        "SELECT snapshot_time, kind, resource_id, vpc_id, item, snapshot_time_basis = '{}' FROM inventory \
+         WHERE kind IN ('security_groups', 'security_group_rules', 'network_interfaces', 'instances')",
+        crate::schema::CONFIG_BASIS
+    );
+    for b in crate::query::query(ctx, &sql).await? {
+        let times = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        let (kind, id, vpc, item) = (text(&b, 1)?, text(&b, 2)?, text(&b, 3)?, text(&b, 4)?);
+        let config = b.column(5).as_boolean().clone();
+        for r in 0..b.num_rows() {
+            let Some(item) = val(&item, r).and_then(|s| serde_json::from_str::<Value>(&s).ok()) else { continue };
+            let from_config = datafusion::arrow::array::Array::is_valid(&config, r) && config.value(r);
+            let t = times.value(r);
+            match val(&kind, r).as_deref() {
+                Some("security_groups") => {
+                    let Some(group) = val(&id, r).or_else(|| as_str(get(&item, "GroupId"))) else { continue };
+                    let (rules, _) = sg::rules_of_group(&item);
+                    let vpc = val(&vpc, r).or_else(|| as_str(get(&item, "VpcId")));
+                    out.group_snapshots.push((t, group, vpc, rules, as_str(get(&item, "GroupName")), from_config));
+                }
+                Some("security_group_rules") => {
+                    let (Some(group), Some(rule)) = (as_str(get(&item, "GroupId")), sg::rule_of_item(&item, None))
+                    else {
+                        continue;
+                    };
+                    out.rule_snapshots.push((t, group, rule));
+                }
+                Some("network_interfaces") => {
+                    let Some(iface) = val(&id, r).or_else(|| as_str(get(&item, "NetworkInterfaceId"))) else {
+                        continue;
+                    };
+                    let groups = sg::group_set(&item);
+                    if !groups.is_empty() {
+                        out.member_snapshots.push((t, iface, groups, from_config));
+                    }
+                }
+                Some("instances") => {
+                    for n in topology::list(&item, "NetworkInterfaces") {
+                        let (Some(iface), groups) = (as_str(get(n, "NetworkInterfaceId")), sg::group_set(n)) else {
+                            continue;
+                        };
+                        if !groups.is_empty() {
+                            out.member_snapshots.push((t, iface, groups, from_config));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The networks a change is judged against: `trusted` when given, else RFC 1918 and the VPC ranges.
@@ -387,6 +465,31 @@ fn governs_nothing(acl: &str, t: i64, ord: usize, replay: &Replay, assoc: &[topo
             .get(acl)
             .and_then(|m| m.iter().filter(|(ts, _, _)| *ts <= t).max_by_key(|(ts, _, _)| *ts))
             .is_some_and(|(_, is_default, associations)| !is_default && *associations == 0)
+}
+
+/// The rules of the ACL that governed an interface's subnet at a moment, when the evidence shows
+/// the interface's subnet, the subnet's ACL and that ACL's rules.
+pub fn acl_of_interface(
+    ev: &Evidence,
+    replay: &Replay,
+    assoc: &[topology::Association],
+    ifaces: &[topology::Interface],
+    iface: &str,
+    t: i64,
+) -> Option<Vec<Entry>> {
+    let during = |from: Option<i64>, to: Option<i64>| from.is_none_or(|f| f <= t) && to.is_none_or(|x| x > t);
+    let subnet = ifaces
+        .iter()
+        .find(|i| i.interface_id == iface && i.subnet_id.is_some() && during(i.valid_from, i.valid_to))?
+        .subnet_id
+        .clone()?;
+    let acl = assoc
+        .iter()
+        .find(|a| a.subnet_id.as_deref() == Some(subnet.as_str()) && during(a.valid_from, a.valid_to))?
+        .network_acl_id
+        .clone()?;
+    let ord = ev.events.partition_point(|e| e.time <= t);
+    replay.hist.get(&acl)?.state_before(ord)
 }
 
 /// One row of `nacl_changes`.
@@ -977,14 +1080,16 @@ mod tests {
     #[test]
     fn the_sql_writes_exactly_the_verdict_names() {
         // Every name the correlation can write is a Verdict, and every Verdict is written.
-        let written: std::collections::BTreeSet<&str> = CORRELATE_SQL
-            .split('\'')
-            .skip(1)
-            .step_by(2)
-            .filter(|s| s.ends_with("_change") || s.ends_with("_traffic"))
-            .collect();
-        let names: std::collections::BTreeSet<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
-        assert_eq!(written, names);
+        for sql in [CORRELATE_SQL, CORRELATE_SG_SQL] {
+            let written: std::collections::BTreeSet<&str> = sql
+                .split('\'')
+                .skip(1)
+                .step_by(2)
+                .filter(|s| s.ends_with("_change") || s.ends_with("_traffic"))
+                .collect();
+            let names: std::collections::BTreeSet<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
+            assert_eq!(written, names);
+        }
         assert!(Verdict::ALL.iter().all(|v| Verdict::parse(v.as_str()) == Some(*v)));
     }
 }

@@ -15,7 +15,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use tokio::sync::OnceCell;
 
 use crate::lake::Lake;
-use crate::schema::{ACL_ASSOCIATIONS, NACL_CHANGES, NACL_ENTRIES, NACL_RULE_SETS, NETWORK_INTERFACES};
+use crate::schema::{
+    ACL_ASSOCIATIONS, INTERFACE_GROUPS, NACL_CHANGES, NACL_ENTRIES, NACL_RULE_SETS, NETWORK_INTERFACES,
+    SG_CHANGE_SCOPE, SG_CHANGES, SG_RULES,
+};
 
 /// The derived tables of a session, computed together from the lake when a query first reads one
 /// of them, by name.
@@ -46,7 +49,17 @@ impl Derived {
                 let governed = super::topology::infer_governed(&ctx, &ev, &replay, &ifaces, &assoc).await?;
                 assoc.extend(governed);
                 let changes = super::changes(&ev, &replay, &trusted, &assoc, &ifaces);
+                let groups = super::sg::replay(&ev.sg, &ev.topology_events, &ifaces);
+                let acl_at = |iface: &str, t: i64| super::acl_of_interface(&ev, &replay, &assoc, &ifaces, iface, t);
+                let sg_changes = super::sg::changes(&groups, &ifaces, &ev.topology_events, &trusted, &acl_at);
                 Ok(BTreeMap::from([
+                    (SG_CHANGES, super::sg::changes_batch(&sg_changes)?),
+                    (SG_CHANGE_SCOPE, super::sg::scope_batch(&sg_changes)?),
+                    (SG_RULES, super::sg::rules_batch(&super::sg::rule_rows(&groups))?),
+                    (
+                        INTERFACE_GROUPS,
+                        crate::schema::batch_of(INTERFACE_GROUPS, &super::sg::membership_rows(&groups))?,
+                    ),
                     (NACL_CHANGES, super::batch(&changes)?),
                     (NETWORK_INTERFACES, super::topology::interfaces_batch(&ifaces)?),
                     (ACL_ASSOCIATIONS, super::topology::associations_batch(&assoc)?),

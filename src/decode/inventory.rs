@@ -33,6 +33,8 @@ pub const INVENTORY_KEYS: &[(&str, &str, &str)] = &[
     ("Reservations", "instances", "InstanceId"),
     ("Vpcs", "vpcs", "VpcId"),
     ("SecurityGroups", "security_groups", "GroupId"),
+    // `describe-security-group-rules`: each rule with its id and group.
+    ("SecurityGroupRules", "security_group_rules", "SecurityGroupRuleId"),
     ("FlowLogs", "flow_logs", "FlowLogId"),
     // `aws cloudtrail list-public-keys`: the keys digest signatures are checked with.
     ("PublicKeyList", "cloudtrail_public_keys", "Fingerprint"),

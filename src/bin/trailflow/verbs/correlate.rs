@@ -1,4 +1,4 @@
-//! `trailflow correlate`: every Network ACL change with its verdict and the traffic it let in.
+//! `trailflow correlate`: every Network ACL and security-group change with its verdict and the traffic it let in.
 
 use std::process::ExitCode;
 
@@ -32,7 +32,7 @@ pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
             ..app.session_opts()
         };
         let ctx = trailflow::session::session(Some(&lake), &opts).await?;
-        let df = trailflow::session::correlation(&ctx, &opts).await?;
+        let df = trailflow::session::firewall_correlation(&ctx, &opts).await?;
         stream_dataframe(df, format, out.output.as_deref(), out.screen()).await
     })?;
     Ok(ExitCode::SUCCESS)

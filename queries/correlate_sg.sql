@@ -1,0 +1,172 @@
+-- correlate_sg: which security-group change let in which traffic.
+--
+-- One row per security-group call (sg_changes) with its verdict and the evidence, in the columns
+-- of queries/correlate.sql (so that `trailflow correlate` lists both layers' changes as one
+-- table). Parameters as there: $window_us after the change, $baseline_us before it.
+--
+-- The semantics (issue 34, AWS's security-group model):
+-- * Scope: the interfaces in the group at the moment of the change, or the interface a move names
+--   (sg_change_scope, which also holds the rules of ALL the interface's groups before and after:
+--   another group that already allowed a packet means the change did not). When nothing shows the
+--   group's members, the interfaces of its VPC whose groups are unknown are looked at
+--   (scope = 'inferred'), and only peers REJECTed on that interface before count there.
+-- * Only what the change newly allows: an ACCEPTed flow (both layers let it through) that the
+--   groups' rules allow after the change (acl_allows over rules_after) and did not before.
+-- * Groups are stateful: a reply to a connection allowed the other way is no new traffic. A flow
+--   is a reply when its TCP flags hold SYN-ACK (bit 16; AWS records SYN-ACK as 18 and no bare
+--   ACK), or, without a SYN or SYN-ACK to tell, when the flow the other way with the ports
+--   swapped is on the same interface and this flow comes from the lower (service) port.
+-- * Unusual: as for ACL changes, a peer outside the private ranges whose newly allowed traffic
+--   was REJECTed on the interface in the baseline, or, never seen there, scans (10+ ports),
+--   hammers an admin port (10+ flows to 22 or 3389) or moves volume (100 MB+).
+-- * A failed call is no evidence against anyone: its verdict is failed_change.
+WITH ch AS (
+  SELECT *, arrow_cast(event_time, 'Int64') AS t FROM sg_changes
+),
+rules AS (
+  SELECT DISTINCT event_id, interface_id, scope,
+         arrow_cast(rules_after, 'Dictionary(Int32, Utf8)') AS rules_after,
+         arrow_cast(rules_before, 'Dictionary(Int32, Utf8)') AS rules_before
+  FROM sg_change_scope
+),
+scope AS (
+  SELECT DISTINCT s.event_id, s.interface_id, s.address
+  FROM sg_change_scope s JOIN ch ON ch.event_id = s.event_id
+  WHERE ch.succeeded AND s.address IS NOT NULL
+),
+scoped AS (
+  -- Flows on the interfaces in scope, from the baseline to the end of the window, seen from the
+  -- interface, in both directions (the other direction tells replies apart).
+  SELECT s.event_id, s.interface_id,
+         CASE WHEN f.srcaddr = s.address THEN f.dstaddr ELSE f.srcaddr END AS peer,
+         f.srcaddr = s.address AS egress,
+         f.protocol, f.srcport, f.dstport, f.tcp_flags, f.action, f.bytes, f.start_time,
+         arrow_cast(f.start_time, 'Int64') >= ch.t AS after
+  FROM scope s
+  JOIN ch ON ch.event_id = s.event_id
+  JOIN flow_logs f ON f.interface_id = s.interface_id
+  WHERE (f.srcaddr = s.address OR f.dstaddr = s.address)
+    AND arrow_cast(f.start_time, 'Int64') >= ch.t - $baseline_us
+    AND arrow_cast(f.start_time, 'Int64') < ch.t + $window_us
+),
+tuples AS (
+  SELECT DISTINCT event_id, interface_id, peer, egress, protocol, srcport, dstport FROM scoped
+  WHERE action = 'ACCEPT'
+),
+replies AS (
+  -- Flows whose reverse (ports swapped) was accepted on the interface, from the lower port: the
+  -- server's side of a connection.
+  SELECT DISTINCT a.event_id, a.interface_id, a.peer, a.egress, a.protocol, a.srcport, a.dstport
+  FROM tuples a
+  JOIN tuples b
+    ON a.event_id = b.event_id AND a.interface_id = b.interface_id AND a.peer = b.peer
+   AND a.protocol = b.protocol AND a.egress <> b.egress
+   AND a.srcport = b.dstport AND a.dstport = b.srcport
+  WHERE a.srcport < a.dstport
+),
+after_flows AS (
+  -- Accepted flows after the change that open a connection (not replies), folded per interface,
+  -- peer, direction, protocol and port: the rules are judged once per group.
+  SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport,
+         count(*) AS n, sum(f.bytes) AS bytes, min(f.start_time) AS first_t, max(f.start_time) AS last_t
+  FROM scoped f
+  JOIN ch ON ch.event_id = f.event_id
+  LEFT JOIN replies r
+    ON r.event_id = f.event_id AND r.interface_id = f.interface_id AND r.peer = f.peer AND r.egress = f.egress
+   AND r.protocol = f.protocol AND r.srcport = f.srcport AND r.dstport = f.dstport
+  WHERE f.after AND f.action = 'ACCEPT'
+    -- A rule change governs its direction; a move, both.
+    AND (ch.egress IS NULL OR ch.egress = f.egress)
+    AND NOT (f.protocol = 6 AND f.tcp_flags IS NOT NULL AND (f.tcp_flags & 16) <> 0)
+    AND (r.peer IS NULL
+         OR (f.protocol = 6 AND f.tcp_flags IS NOT NULL AND (f.tcp_flags & 2) <> 0 AND (f.tcp_flags & 16) = 0))
+  GROUP BY f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport
+),
+judged AS (
+  SELECT fl.*, r.scope,
+         acl_allows(r.rules_after, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_after,
+         acl_allows(r.rules_before, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_before
+  FROM rules r JOIN after_flows fl ON fl.event_id = r.event_id AND fl.interface_id = r.interface_id
+),
+baseline_rejects AS (
+  SELECT DISTINCT event_id, interface_id, peer FROM scoped WHERE NOT after AND action = 'REJECT'
+),
+newly_allowed AS (
+  SELECT j.*, r.peer IS NOT NULL AS rejected_before,
+         j.allowed_after AND j.allowed_before = false AS newly
+  FROM baseline_rejects r
+  RIGHT JOIN judged j ON r.event_id = j.event_id AND r.interface_id = j.interface_id AND r.peer = j.peer
+  WHERE ((j.allowed_after AND j.allowed_before = false)
+         OR (j.allowed_after IS NOT false AND j.allowed_before IS NULL AND r.peer IS NOT NULL))
+    -- On an interface only inferred to be in the group, only what was refused before counts.
+    AND (j.scope <> 'inferred' OR r.peer IS NOT NULL)
+),
+counted AS (
+  SELECT event_id, peer,
+         bool_or(newly) AS newly,
+         bool_or(rejected_before) AS rejected_before,
+         sum(n) AS flows_after,
+         sum(bytes) AS bytes_after,
+         sum(CASE WHEN dstport IN (22, 3389) THEN n ELSE 0 END) AS admin_flows,
+         min(first_t) AS first_flow,
+         max(last_t) AS last_flow,
+         count(DISTINCT dstport) AS ports_after
+  FROM newly_allowed
+  GROUP BY event_id, peer
+),
+baseline_seen AS (
+  SELECT DISTINCT event_id, peer FROM scoped WHERE NOT after
+),
+evidence AS (
+  SELECT k.*,
+         b.peer IS NOT NULL AS seen_before,
+         NOT coalesce(is_private_ip(k.peer), false)
+           AND (k.rejected_before
+                OR (k.newly AND b.peer IS NULL AND (k.bytes_after >= 100000000 OR k.ports_after >= 10 OR k.admin_flows >= 10)))
+           AS unusual
+  FROM counted k
+  LEFT JOIN baseline_seen b ON b.event_id = k.event_id AND b.peer = k.peer
+),
+per_change AS (
+  SELECT event_id,
+         sum(flows_after) AS matching_flows,
+         sum(bytes_after) AS bytes,
+         sum(CASE WHEN NOT seen_before THEN 1 ELSE 0 END) AS new_peers,
+         array_to_string(array_sort(array_agg(peer) FILTER (WHERE rejected_before)), ', ') AS reject_to_accept_peers,
+         sum(CASE WHEN unusual THEN 1 ELSE 0 END) AS unusual_peers,
+         array_to_string(array_sort(array_agg(peer) FILTER (WHERE unusual)), ', ') AS unusual_peer_list,
+         max(ports_after) AS distinct_ports,
+         min(first_flow) AS first_flow,
+         max(last_flow) AS last_flow,
+         array_to_string(array_slice(array_agg(peer || ' ' || bytes_after ORDER BY bytes_after DESC, peer), 1, 5), ', ') AS top_peers
+  FROM evidence
+  GROUP BY event_id
+),
+in_scope AS (
+  SELECT event_id, count(DISTINCT interface_id) AS interfaces,
+         array_to_string(array_sort(array_agg(DISTINCT interface_id)), ', ') AS interface_list
+  FROM sg_change_scope GROUP BY event_id
+)
+SELECT ch.event_id, ch.event_time, ch.event_name, CAST(NULL AS VARCHAR) AS network_acl_id, ch.actor_arn,
+       CASE WHEN NOT ch.succeeded THEN 'failed_change'
+            WHEN coalesce(p.unusual_peers, 0) > 0 THEN 'unusual_traffic_after_change'
+            WHEN ch.risk_score > 0 THEN 'risky_change_no_unusual_traffic'
+            ELSE 'change_no_unusual_traffic' END AS verdict,
+       CAST(least(100, ch.risk_score / 2 + CASE WHEN ch.succeeded THEN least(60, 30 * coalesce(p.unusual_peers, 0)) ELSE 0 END) AS BIGINT) AS score,
+       ch.risk_score, ch.risk_reasons,
+       ch.opened_text AS opened, ch.closed_text AS closed,
+       coalesce(s.interfaces, 0) AS interfaces_in_scope, s.interface_list,
+       coalesce(p.matching_flows, 0) AS matching_flows, coalesce(p.bytes, 0) AS bytes,
+       coalesce(p.new_peers, 0) AS new_peers, p.reject_to_accept_peers, p.unusual_peer_list AS unusual_peers,
+       p.distinct_ports, p.top_peers, p.first_flow, p.last_flow,
+       CAST(NULL AS BIGINT) AS rule_number, ch.egress,
+       CASE WHEN ch.protocol IS NOT NULL THEN 'allow' END AS rule_action,
+       ch.protocol, coalesce(ch.cidr_block, ch.ipv6_cidr_block, ch.referenced_group_id, ch.prefix_list_id) AS cidr_block,
+       ch.port_from, ch.port_to,
+       CAST(NULL AS VARCHAR) AS subnet_id, ch.error_code,
+       ch.topology_basis, ch.topology_reason,
+       'security_group' AS firewall, ch.group_id, ch.interface_id
+FROM ch
+LEFT JOIN per_change p ON p.event_id = ch.event_id
+LEFT JOIN in_scope s ON s.event_id = ch.event_id
+ORDER BY ch.event_time, ch.event_id
