@@ -115,6 +115,7 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
         state: ctx.state_weak_ref(),
         opts: opts.clone(),
         verdicts: OnceCell::new(),
+        sg_verdicts: OnceCell::new(),
         integrity: OnceCell::new(),
     };
     catalog.register_schema("public", Arc::new(lazy))?;
@@ -123,12 +124,14 @@ pub async fn session(lake: Option<&Lake>, opts: &SessionOptions) -> Result<Sessi
 
 /// The name of the correlation's view.
 pub const VERDICTS: &str = "nacl_verdicts";
+/// The name of the security-group correlation's view (`queries/correlate_sg.sql`).
+pub const SG_VERDICTS: &str = "sg_verdicts";
 /// The view of the evidence checked against its CloudTrail digests (`queries/evidence_integrity.sql`).
 pub const INTEGRITY: &str = "evidence_integrity";
 const INTEGRITY_SQL: &str = include_str!("../queries/views/evidence_integrity.sql");
 
 /// The views planned on first use.
-const LAZY_VIEWS: [&str; 2] = [VERDICTS, INTEGRITY];
+const LAZY_VIEWS: [&str; 3] = [VERDICTS, SG_VERDICTS, INTEGRITY];
 
 /// The session's tables, with [`VERDICTS`] planned on first use.
 #[derive(Debug)]
@@ -137,6 +140,7 @@ struct Tables {
     state: std::sync::Weak<parking_lot::RwLock<datafusion::execution::SessionState>>,
     opts: SessionOptions,
     verdicts: OnceCell<Arc<dyn TableProvider>>,
+    sg_verdicts: OnceCell<Arc<dyn TableProvider>>,
     integrity: OnceCell<Arc<dyn TableProvider>>,
 }
 
@@ -157,18 +161,21 @@ impl SchemaProvider for Tables {
         if !LAZY_VIEWS.contains(&name) || self.inner.table_exist(name) {
             return self.inner.table(name).await;
         }
-        let cell = if name == VERDICTS { &self.verdicts } else { &self.integrity };
+        let cell = match name {
+            VERDICTS => &self.verdicts,
+            SG_VERDICTS => &self.sg_verdicts,
+            _ => &self.integrity,
+        };
         let view = cell
             .get_or_try_init(|| async {
                 let state = self.state.upgrade().ok_or_else(|| DataFusionError::Plan("the session is gone".into()))?;
                 let ctx = SessionContext::new_with_state(state.read().clone());
-                let df = if name == VERDICTS {
-                    correlation(&ctx, &self.opts).await.map_err(|e| DataFusionError::External(Box::new(e)))?
-                } else {
-                    crate::query::plan_sql(&ctx, INTEGRITY_SQL, None)
-                        .await
-                        .map_err(|e| DataFusionError::External(Box::new(e)))?
-                };
+                let df = match name {
+                    VERDICTS => correlation(&ctx, &self.opts).await,
+                    SG_VERDICTS => sg_correlation(&ctx, &self.opts).await,
+                    _ => crate::query::plan_sql(&ctx, INTEGRITY_SQL, None).await,
+                }
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
                 Ok::<_, DataFusionError>(df.into_view())
             })
             .await?;

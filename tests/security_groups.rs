@@ -455,3 +455,68 @@ fn the_tables_hold_rules_membership_and_scope_over_time() {
     assert_eq!(judged[0]["outsider_before"], false);
     assert_eq!(judged[0]["outsider_after"], true);
 }
+
+#[test]
+fn the_real_invictus_security_group_calls_replay_exactly() {
+    // Stratus Red Team's "open port 22" technique as the Invictus dataset recorded it: a group
+    // created, its default egress revoked (IPv4 refused for IPv6: the VPC has no IPv6 rule),
+    // HTTPS and then SSH opened to the world, SSH revoked, the group deleted. No interface was
+    // ever put in it.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = bin()
+        .args(["ingest", "-q", "--lake"])
+        .arg(&lake)
+        .arg(common::real("cloudtrail/invictus-ir-aws_dataset"))
+        .output()
+        .unwrap();
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = sql(
+        &lake,
+        "SELECT event_name, succeeded, risk_reasons, opened_text, closed_text FROM sg_changes \
+         WHERE group_id = 'sg-04cfb7a4712d75b00' ORDER BY event_time, event_id",
+    );
+    let got: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            (s("event_name"), s("risk_reasons"), s("opened_text"), s("closed_text"))
+        })
+        .collect();
+    let row = |n: &str, why: &str, opened: &str, closed: &str| (n.into(), why.into(), opened.into(), closed.into());
+    assert_eq!(
+        got,
+        vec![
+            row("CreateSecurityGroup", "no_effect", "", ""),
+            row("RevokeSecurityGroupEgress", "unused_group", "", "egress all to 0.0.0.0/0 closed"),
+            row("RevokeSecurityGroupEgress", "failed_call", "", ""),
+            row("AuthorizeSecurityGroupIngress", "unused_group", "ingress tcp 443 from 0.0.0.0/0 opened", ""),
+            row(
+                "AuthorizeSecurityGroupEgress",
+                "unused_group",
+                "egress all to 0.0.0.0/0 opened; egress all to ::/0 opened",
+                ""
+            ),
+            row("AuthorizeSecurityGroupIngress", "unused_group", "ingress tcp 22 from 0.0.0.0/0 opened", ""),
+            row("RevokeSecurityGroupIngress", "unused_group", "", "ingress tcp 22 from 0.0.0.0/0 closed"),
+            row(
+                "DeleteSecurityGroup",
+                "unused_group",
+                "",
+                "ingress tcp 443 from 0.0.0.0/0 closed; egress all to 0.0.0.0/0 closed; egress all to ::/0 closed"
+            ),
+        ],
+        "{rows:#?}"
+    );
+    // Every rule of the group ends with the group; SSH held for the 109 s between its calls.
+    let open = sql(&lake, "SELECT count(*) AS n FROM sg_rules WHERE group_id = 'sg-04cfb7a4712d75b00' AND valid_to IS NULL");
+    assert_eq!(open[0]["n"], 0);
+    let ssh = sql(
+        &lake,
+        "SELECT rule_id, arrow_cast(valid_to, 'Int64') - arrow_cast(valid_from, 'Int64') AS held FROM sg_rules \
+         WHERE group_id = 'sg-04cfb7a4712d75b00' AND port_from = 22",
+    );
+    assert_eq!(ssh.len(), 1, "{ssh:?}");
+    assert_eq!(ssh[0]["rule_id"], "sgr-0a11552a7d225f5c7");
+    assert_eq!(ssh[0]["held"], 109_000_000);
+}

@@ -1012,7 +1012,7 @@ pub fn changes(
             if members.is_empty() && !empty && e.name != "CreateSecurityGroup" {
                 // Nothing shows the group's members: interfaces of its VPC whose groups are not
                 // known may be among them, judged by this group's rules alone.
-                for i in unplaced(model, ifaces, c.vpc_id.as_deref(), t) {
+                for i in unplaced(model, ifaces, c.vpc_id.as_deref(), e, t) {
                     scope.push(Scoped {
                         addresses: addresses_at(ifaces, &i, t),
                         interface_id: i,
@@ -1084,11 +1084,26 @@ pub fn changes(
     out
 }
 
-/// Interfaces of a VPC (any, when it is not known) whose groups nothing shows at `time`.
-fn unplaced(model: &Groups, ifaces: &[super::topology::Interface], vpc: Option<&str>, time: i64) -> Vec<String> {
+/// Interfaces of a VPC (when it is not known, of the call's account and region) whose groups
+/// nothing shows at `time`.
+fn unplaced(
+    model: &Groups,
+    ifaces: &[super::topology::Interface],
+    vpc: Option<&str>,
+    call: &Event,
+    time: i64,
+) -> Vec<String> {
     let mut out: BTreeSet<String> = BTreeSet::new();
     for i in ifaces {
-        if vpc.is_some() && i.vpc_id.as_deref() != vpc {
+        let same = match vpc {
+            Some(v) => i.vpc_id.as_deref() == Some(v),
+            None => {
+                i.account_id.is_some()
+                    && i.account_id == call.account_id
+                    && (i.region.is_none() || call.region.is_none() || i.region == call.region)
+            }
+        };
+        if !same {
             continue;
         }
         if model.members.get(&i.interface_id).and_then(|m| m.at(time, true)).is_none() {
