@@ -509,7 +509,8 @@ fn the_real_invictus_security_group_calls_replay_exactly() {
         "{rows:#?}"
     );
     // Every rule of the group ends with the group; SSH held for the 109 s between its calls.
-    let open = sql(&lake, "SELECT count(*) AS n FROM sg_rules WHERE group_id = 'sg-04cfb7a4712d75b00' AND valid_to IS NULL");
+    let open =
+        sql(&lake, "SELECT count(*) AS n FROM sg_rules WHERE group_id = 'sg-04cfb7a4712d75b00' AND valid_to IS NULL");
     assert_eq!(open[0]["n"], 0);
     let ssh = sql(
         &lake,
@@ -519,4 +520,51 @@ fn the_real_invictus_security_group_calls_replay_exactly() {
     assert_eq!(ssh.len(), 1, "{ssh:?}");
     assert_eq!(ssh[0]["rule_id"], "sgr-0a11552a7d225f5c7");
     assert_eq!(ssh[0]["held"], 109_000_000);
+}
+
+#[test]
+fn a_path_check_gives_the_acl_rule_and_the_group_rule_in_one_answer() {
+    let (_dir, lake) = lake();
+    let check = |flow: &str, at: i64| {
+        let out = bin()
+            .args(["acl", "check", "--lake"])
+            .arg(&lake)
+            .args(["--flow", flow, "--at", &iso(at)])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // SSH before the opening: the ACL allows it, no group rule does.
+    let (code, text, err) = check("ingress tcp 203.0.113.50 -> 10.30.1.10:22", D2 + H);
+    assert_eq!(code, Some(1), "{text}{err}");
+    assert!(text.contains(ACL_MAIN) && text.contains("allowed by rule 100"), "{text}");
+    assert!(text.contains(&format!("denied: no rule of {SG_WEB} allows it")), "{text}");
+    assert!(text.contains("path: denied"), "{text}");
+    // After it: both layers, and the rule that does it with its id and the call it came from.
+    let (code, text, _) = check("ingress tcp 203.0.113.50 -> 10.30.1.10:22", D2 + 3 * H);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("allowed by {SG_WEB} sgr-0d100000000000101: allow tcp 22 from 0.0.0.0/0")),
+        "{text}"
+    );
+    assert!(text.contains(&event_id("101")), "{text}");
+    assert!(text.contains("path: allowed"), "{text}");
+    // RDP after the Windows group's opening: the group allows it, the subnet's ACL does not.
+    let (code, text, _) = check("ingress tcp 198.51.100.7 -> 10.30.2.30:3389", D2 + 4 * H);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains(ACL_WIN) && text.contains("denied by rule 90"), "{text}");
+    assert!(text.contains(&format!("allowed by {SG_WIN}")), "{text}");
+    // The database group's reference to the web group: the web tier's address is a member's.
+    let (code, text, _) = check("ingress tcp 10.30.1.10 -> 10.30.3.20:5432", D2 + H);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("allowed by {SG_DB}: allow tcp 5432 from {SG_WEB}")), "{text}");
+    let (code, text, _) = check("ingress tcp 203.0.113.77 -> 10.30.3.20:5432", D2 + H);
+    assert_eq!(code, Some(1), "{text}");
+    let (code, text, _) = check("ingress tcp 203.0.113.77 -> 10.30.3.20:5432", D2 + 7 * H);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("allowed by {SG_OPEN}")), "{text}");
 }

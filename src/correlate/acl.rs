@@ -243,6 +243,8 @@ pub struct Packet {
     pub peer: IpAddr,
     /// The destination port (NACL port ranges match it in both directions).
     pub port: Option<i64>,
+    /// The near side: the interface's address (the destination of an inbound packet).
+    pub local: IpAddr,
 }
 
 /// An address with an optional port: `10.0.1.7:22`, `[2001:db8::7]:22`, `2001:db8::7`.
@@ -287,7 +289,8 @@ impl std::str::FromStr for Packet {
         if matches!(protocol, 6 | 17) && port.is_none() {
             return Err(Error::Usage(format!("{s:?}: a TCP or UDP flow needs the destination port (10.0.1.7:22)")));
         }
-        Ok(Packet { egress, protocol, peer: if egress { dst } else { src }, port })
+        let (peer, local) = if egress { (dst, src) } else { (src, dst) };
+        Ok(Packet { egress, protocol, peer, port, local })
     }
 }
 
@@ -358,9 +361,16 @@ mod tests {
     #[test]
     fn flows_are_read_as_a_responder_writes_them() {
         let p: Packet = "ingress tcp 203.0.113.5 -> 10.0.1.7:22".parse().unwrap();
-        assert_eq!(p, Packet { egress: false, protocol: 6, peer: "203.0.113.5".parse().unwrap(), port: Some(22) });
+        let local = "10.0.1.7".parse().unwrap();
+        assert_eq!(
+            p,
+            Packet { egress: false, protocol: 6, peer: "203.0.113.5".parse().unwrap(), port: Some(22), local }
+        );
         let p: Packet = "egress udp 10.0.1.7:40000 -> [2001:db8::53]:53".parse().unwrap();
-        assert_eq!(p, Packet { egress: true, protocol: 17, peer: "2001:db8::53".parse().unwrap(), port: Some(53) });
+        assert_eq!(
+            p,
+            Packet { egress: true, protocol: 17, peer: "2001:db8::53".parse().unwrap(), port: Some(53), local }
+        );
         let p: Packet = "in icmp 198.51.100.1 -> 10.0.1.7".parse().unwrap();
         assert_eq!((p.protocol, p.port), (1, None));
         for bad in [

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod network;
+pub mod path;
 pub mod sg;
 pub mod stored;
 pub mod table;

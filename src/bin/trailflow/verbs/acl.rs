@@ -37,11 +37,14 @@ pub enum AclCmd {
         #[command(flatten)]
         out: OutputArgs,
     },
-    /// Would a packet have passed the ACL: allowed or denied, by which rule, or unknown and why.
+    /// Would a packet have passed: the ACL's deciding rule and the security-group rule that allows it (or that none does).
     Check {
-        /// The ACL id (acl-...).
+        /// The ACL id (acl-...); default: the ACL of the subnet of the interface the packet reaches.
         #[arg(long)]
-        acl: String,
+        acl: Option<String>,
+        /// The interface (eni-...); default: the one that held the packet's near address at the moment.
+        #[arg(long)]
+        interface: Option<String>,
         /// The moment (default: the latest rules the evidence shows).
         #[arg(long, value_parser = parse_time_arg)]
         at: Option<i64>,
@@ -126,13 +129,67 @@ pub fn run(app: &App, Args { cmd }: Args) -> anyhow::Result<ExitCode> {
                     _ => write_batch(&d.rules, format, out.output.as_deref()),
                 }
             }
-            AclCmd::Check { acl: id, at, flow } => {
+            AclCmd::Check { acl: id, interface, at, flow } => {
+                use trailflow::correlate::path;
                 let when = at.map(trailflow::time::fmt_time).unwrap_or_else(|| "the latest rules".into());
+                let interface = match interface {
+                    Some(i) => Some(i),
+                    None => path::interface_of(&ctx, flow.local, at).await?,
+                };
+                let id = match (id, &interface) {
+                    (Some(id), _) => id,
+                    (None, Some(i)) => path::acl_of(&ctx, i, at).await?.ok_or_else(|| {
+                        trailflow::error::Error::Usage(format!(
+                            "the evidence does not show which ACL governed {i}'s subnet then: name it with --acl"
+                        ))
+                    })?,
+                    (None, None) => {
+                        return Err(trailflow::error::Error::Usage(format!(
+                            "no interface held {} then in the evidence: name the ACL with --acl (or the interface with --interface)",
+                            flow.local
+                        ))
+                        .into());
+                    }
+                };
                 outln!("{id} at {when}");
                 let (lines, decision) = acl::check(&ctx, &id, at, &flow).await?;
                 for line in lines {
                     outln!("{line}");
                 }
+                // The second layer: the interface's security groups, when the evidence shows them.
+                let groups = match &interface {
+                    Some(i) => path::groups_check(&ctx, i, at, &flow).await?,
+                    None => None,
+                };
+                let decision = match (&interface, groups) {
+                    (Some(_), Some((lines, sg))) => {
+                        for line in lines {
+                            outln!("{line}");
+                        }
+                        let both = match (decision, sg) {
+                            (Some(false), _) | (_, Some(false)) => Some(false),
+                            (Some(true), Some(true)) => Some(true),
+                            _ => None,
+                        };
+                        outln!(
+                            "path: {}",
+                            match both {
+                                Some(true) => "allowed: both layers let it through",
+                                Some(false) => "denied",
+                                None => "unknown",
+                            }
+                        );
+                        both
+                    }
+                    (Some(i), None) => {
+                        outln!("security groups: the evidence does not show {i}'s groups then; the ACL's answer stands alone");
+                        decision
+                    }
+                    (None, _) => {
+                        outln!("security groups: no interface held {} then in the evidence; not checked", flow.local);
+                        decision
+                    }
+                };
                 allowed.set(Some(decision));
                 Ok(())
             }
