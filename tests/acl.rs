@@ -83,8 +83,11 @@ fn diff_says_what_a_change_opened_and_closed_with_the_rules_side_by_side() {
     let remediation = truth_id("remediation_narrows_rule");
     let (ok, out, err) = acl(&["diff", &remediation]);
     assert!(ok, "{err}");
-    assert!(out.contains("opened  nothing"), "{out}");
-    assert!(out.contains("closed  ingress tcp 0-79,81-442,444-1023 from 0.0.0.0/0 except 10.0.0.0/16 closed"), "{out}");
+    assert!(out.contains("opened   nothing"), "{out}");
+    assert!(
+        out.contains("closed   ingress tcp 0-79,81-442,444-1023 from 0.0.0.0/0 except 10.0.0.0/16 closed"),
+        "{out}"
+    );
     assert!(out.contains("narrowing"), "{out}");
     let d = json(&["diff", &remediation, "--format", "json"]);
     let changed: Vec<&Value> = d["rules"].as_array().unwrap().iter().filter(|r| r["change"] != "").collect();

@@ -568,3 +568,39 @@ fn a_path_check_gives_the_acl_rule_and_the_group_rule_in_one_answer() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains(&format!("allowed by {SG_OPEN}")), "{text}");
 }
+
+#[test]
+fn acl_show_diff_and_history_answer_for_a_security_group() {
+    let (_dir, lake) = lake();
+    let run = |args: &[&str]| {
+        let out = bin().args(args).arg("--lake").arg(&lake).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // The move: from and to, and the open group's rule added to what the interface allows.
+    let diff = run(&["acl", "diff", &event_id("106")]);
+    assert!(diff.contains(&format!("moved    {ENI_DB}")), "{diff}");
+    assert!(diff.contains(&format!("from     {SG_DB}")), "{diff}");
+    assert!(diff.contains(&format!("to       {SG_DB}, {SG_OPEN}")), "{diff}");
+    assert!(diff.contains("opened   ingress tcp 5432 from 0.0.0.0/0 except 10.30.1.10/32 opened"), "{diff}");
+    assert!(diff.lines().any(|l| l.contains("allow tcp 5432 from 0.0.0.0/0") && l.contains("added")), "{diff}");
+    // The web group's rules the evening of day two, and its history with the move out of scope.
+    let show = run(&["acl", "show", SG_WEB, "--at", &iso(D2 + 9 * H), "--format", "csv"]);
+    let ports: Vec<&str> = show.lines().skip(1).map(|l| l.split(',').nth(2).unwrap_or("")).collect();
+    assert_eq!(ports, vec!["22", "443", "1024", ""], "{show}");
+    let history = run(&["acl", "history", SG_WEB, "--format", "csv"]);
+    let names: Vec<&str> = history.lines().skip(1).map(|l| l.split(',').nth(1).unwrap_or("")).collect();
+    assert_eq!(
+        names,
+        vec![
+            "AuthorizeSecurityGroupIngress",
+            "AuthorizeSecurityGroupIngress",
+            "AuthorizeSecurityGroupIngress",
+            "RevokeSecurityGroupIngress"
+        ],
+        "{history}"
+    );
+    let out = bin().args(["acl", "show", "sg-0d1000000000nope", "--lake"]).arg(&lake).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no security group sg-0d1000000000nope"));
+}

@@ -164,8 +164,12 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
     );
     let batches = crate::query::query(ctx, &sql).await?;
     let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        if let Some(d) = sg_diff(ctx, event_id).await? {
+            return Ok(d);
+        }
         return Err(Error::Usage(format!(
-            "no Network ACL change with event id {event_id} (`trailflow acl history ACL-ID` lists an ACL's changes)"
+            "no Network ACL or security-group change with event id {event_id} \
+             (`trailflow acl history ACL-ID|SG-ID` lists one's changes)"
         )));
     };
     let cols: Vec<StringArray> = (0..b.num_columns())
@@ -189,6 +193,120 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
     let opened = v(9).or_else(|| (!unknown_after).then(|| "nothing".into()));
     let closed = v(10).or_else(|| (!unknown_after).then(|| "nothing".into()));
     Ok(ChangeDiff { header, opened, closed, rules: side_by_side(before.as_deref(), after.as_deref())? })
+}
+
+/// `acl diff` of a security-group change: the group (or the interface moved), what it opened
+/// and closed, and the rules before and after, one row per rule.
+async fn sg_diff(ctx: &SessionContext, event_id: &str) -> Result<Option<ChangeDiff>> {
+    let sql = format!(
+        "SELECT event_name, CAST(event_time AS VARCHAR), coalesce(group_id, ''), coalesce(actor_arn, ''), \
+         coalesce(risk_reasons, ''), CAST(risk_score AS VARCHAR), coalesce(interface_id, ''), \
+         rules_before, rules_after, opened_text, closed_text, opened, topology_basis, topology_reason, \
+         groups_before, groups_after FROM sg_changes WHERE event_id = {}",
+        lit(event_id)
+    );
+    let batches = crate::query::query(ctx, &sql).await?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
+    let cols: Vec<StringArray> = (0..b.num_columns())
+        .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8).map(|a| a.as_string::<i32>().clone()))
+        .collect::<std::result::Result<_, _>>()?;
+    let v = |i: usize| cols[i].is_valid(0).then(|| cols[i].value(0).to_string()).filter(|s| !s.is_empty());
+    let mut header = vec![("event", format!("{} {}", v(0).unwrap_or_default(), event_id))];
+    header.push(("time", v(1).unwrap_or_default()));
+    if let Some(g) = v(2) {
+        header.push(("group", g));
+    }
+    if let Some(i) = v(6) {
+        header.push(("moved", i));
+        header.push(("from", v(14).unwrap_or_else(|| "not known".into())));
+        header.push(("to", v(15).unwrap_or_default()));
+    }
+    header.push(("actor", v(3).unwrap_or_else(|| "unknown".into())));
+    let reasons = v(4).unwrap_or_else(|| "none".into());
+    header.push(("risk", format!("{} ({reasons})", v(5).unwrap_or_default())));
+    header.push(("topology", format!("{}: {}", v(12).unwrap_or_else(|| "unknown".into()), v(13).unwrap_or_default())));
+    let parse = |i: usize| v(i).and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok());
+    let words = |rules: &Option<Vec<serde_json::Value>>| -> Option<Vec<(bool, String)>> {
+        rules
+            .as_ref()
+            .map(|r| r.iter().filter_map(|x| super::sg::rule_of_json(x)).map(|x| (x.egress, x.words())).collect())
+    };
+    let (before, after) = (words(&parse(7)), words(&parse(8)));
+    let unknown_after = v(11).is_none();
+    let opened = v(9).or_else(|| (!unknown_after).then(|| "nothing".into()));
+    let closed = v(10).or_else(|| (!unknown_after).then(|| "nothing".into()));
+    let mut keys: Vec<(bool, String)> = before.iter().chain(after.iter()).flatten().cloned().collect();
+    keys.sort();
+    keys.dedup();
+    let none = |set: &Option<Vec<(bool, String)>>| if set.is_none() { "(not known)" } else { "" };
+    let has = |set: &Option<Vec<(bool, String)>>, k: &(bool, String)| set.as_ref().is_some_and(|s| s.contains(k));
+    let (mut dir, mut num, mut b_col, mut a_col, mut change) = (vec![], vec![], vec![], vec![], vec![]);
+    for (i, k) in keys.iter().enumerate() {
+        let (x, y) = (has(&before, k), has(&after, k));
+        dir.push(direction(k.0));
+        num.push(i as i64 + 1);
+        b_col.push(if x { k.1.clone() } else { none(&before).into() });
+        a_col.push(if y { k.1.clone() } else { none(&after).into() });
+        change.push(match (x, y) {
+            (false, true) if before.is_some() => "added",
+            (true, false) if after.is_some() => "removed",
+            _ => "",
+        });
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("direction", DataType::Utf8, false),
+        Field::new("rule_number", DataType::Int64, false),
+        Field::new("before", DataType::Utf8, false),
+        Field::new("after", DataType::Utf8, false),
+        Field::new("change", DataType::Utf8, false),
+    ]));
+    let rules = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(dir)),
+            Arc::new(Int64Array::from(num)),
+            Arc::new(StringArray::from(b_col)),
+            Arc::new(StringArray::from(a_col)),
+            Arc::new(StringArray::from(change)),
+        ],
+    )?;
+    Ok(Some(ChangeDiff { header, opened, closed, rules }))
+}
+
+/// `acl history SG-ID`: every change of a security group, and every move of an interface into
+/// or out of it, in time order.
+pub fn sg_history_sql(group: &str) -> String {
+    let g = lit(group);
+    let like = lit(&format!("%{group}%"));
+    format!(
+        "SELECT event_time, event_name, coalesce(interface_id, '') AS interface, \
+         CASE WHEN egress THEN 'egress' WHEN NOT egress THEN 'ingress' END AS direction, \
+         actor_arn, succeeded, risk_score, risk_reasons, opened_text AS opened, closed_text AS closed, event_id \
+         FROM sg_changes WHERE group_id = {g} OR groups_before LIKE {like} OR groups_after LIKE {like} \
+         ORDER BY event_time, event_id"
+    )
+}
+
+/// `acl show SG-ID`: the group's rules as they stood.
+pub fn sg_rules_sql(group: &str, at: Option<i64>) -> String {
+    let when = match at {
+        Some(t) => {
+            let t = lit(&crate::time::fmt_time(t));
+            format!(
+                "(valid_from IS NULL OR valid_from <= CAST({t} AS TIMESTAMP)) \
+                 AND (valid_to IS NULL OR valid_to > CAST({t} AS TIMESTAMP))"
+            )
+        }
+        None => "valid_to IS NULL".into(),
+    };
+    format!(
+        "SELECT CASE WHEN egress THEN 'egress' ELSE 'ingress' END AS direction, \
+         CASE protocol WHEN -1 THEN 'all' ELSE protocol_name(protocol) END AS protocol, port_from, port_to, \
+         coalesce(cidr_block, ipv6_cidr_block, referenced_group_id, prefix_list_id) AS peer, rule_id, \
+         complete, learned_from, valid_from AS since \
+         FROM sg_rules WHERE group_id = {} AND {when} ORDER BY egress, protocol, port_from, peer",
+        lit(group)
+    )
 }
 
 /// Rules before and after, one row per rule number and direction.

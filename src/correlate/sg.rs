@@ -219,6 +219,26 @@ pub fn rule_of_item(v: &Value, egress: Option<bool>) -> Option<Rule> {
     })
 }
 
+/// A rule as `sg_changes.rules_before` / `rules_after` hold it (this module's own JSON).
+pub fn rule_of_json(v: &Value) -> Option<Rule> {
+    let peer = get(v, "peer")?;
+    let peer = if let Some(c) = as_str(get(peer, "cidr")) {
+        Peer::Cidr(c)
+    } else if let Some(g) = as_str(get(peer, "group")) {
+        Peer::Group(g)
+    } else {
+        Peer::PrefixList(as_str(get(peer, "prefix_list"))?)
+    };
+    Some(Rule {
+        egress: as_bool(get(v, "egress"))?,
+        protocol: as_i64(get(v, "protocol"))?,
+        port_from: as_i64(get(v, "port_from")),
+        port_to: as_i64(get(v, "port_to")),
+        peer,
+        rule_id: as_str(get(v, "rule_id")),
+    })
+}
+
 /// The rules of a `describe-security-groups` item or an AWS Config item's configuration.
 pub fn rules_of_group(item: &Value) -> (Vec<Rule>, usize) {
     let (mut rules, mut unresolved) = rules_of_permissions(&list(item, "ipPermissions"), false);

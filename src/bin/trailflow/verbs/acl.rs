@@ -1,4 +1,4 @@
-//! `trailflow acl`: one Network ACL: rules at a moment, a change's diff, a packet check, its history.
+//! `trailflow acl`: one Network ACL or security group: rules at a moment, a change's diff, a path check, its history.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -22,7 +22,7 @@ pub struct Args {
 pub enum AclCmd {
     /// The ACL's rules as they stood (now, or --at a time), each with where it was learned.
     Show {
-        /// The ACL id (acl-...).
+        /// The ACL id (acl-...), or a security group id (sg-...).
         acl: String,
         /// The moment (2026-03-10T14:07:00Z); default: the latest the evidence shows.
         #[arg(long, value_parser = parse_time_arg)]
@@ -54,7 +54,7 @@ pub enum AclCmd {
     },
     /// Every change of the ACL in time order, with what each opened and closed.
     History {
-        /// The ACL id (acl-...).
+        /// The ACL id (acl-...), or a security group id (sg-...).
         acl: String,
         #[command(flatten)]
         out: OutputArgs,
@@ -70,6 +70,16 @@ pub fn run(app: &App, Args { cmd }: Args) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
         match cmd {
+            AclCmd::Show { acl: id, at, out } if id.starts_with("sg-") => {
+                let format = out.format()?;
+                require_group(&ctx, &id).await?;
+                stream_query(&ctx, &acl::sg_rules_sql(&id, at), format, out.output.as_deref(), out.screen()).await
+            }
+            AclCmd::History { acl: id, out } if id.starts_with("sg-") => {
+                let format = out.format()?;
+                require_group(&ctx, &id).await?;
+                stream_query(&ctx, &acl::sg_history_sql(&id), format, out.output.as_deref(), out.screen()).await
+            }
             AclCmd::Show { acl: id, at, out } => {
                 let format = out.format()?;
                 let rules = acl::rules(&ctx, &id, at).await?;
@@ -87,14 +97,14 @@ pub fn run(app: &App, Args { cmd }: Args) -> anyhow::Result<ExitCode> {
                     Format::Table => {
                         let mut text = String::new();
                         for (k, v) in &d.header {
-                            text.push_str(&format!("{k:<8}{v}\n"));
+                            text.push_str(&format!("{k:<9}{v}\n"));
                         }
                         text.push_str(&format!(
-                            "{:<8}{}\n",
+                            "{:<9}{}\n",
                             "opened",
                             d.opened.as_deref().unwrap_or("not known (the rules after it are not in the evidence)")
                         ));
-                        text.push_str(&format!("{:<8}{}\n", "closed", d.closed.as_deref().unwrap_or("not known")));
+                        text.push_str(&format!("{:<9}{}\n", "closed", d.closed.as_deref().unwrap_or("not known")));
                         match &out.output {
                             Some(path) => {
                                 let mut w = open_output(Some(path))?;
@@ -205,4 +215,26 @@ pub fn run(app: &App, Args { cmd }: Args) -> anyhow::Result<ExitCode> {
         Some(Some(false)) => ExitCode::from(1),
         Some(None) => ExitCode::from(EXIT_REJECTED),
     })
+}
+
+/// Is the security group one the evidence shows?
+async fn require_group(ctx: &datafusion::prelude::SessionContext, group: &str) -> anyhow::Result<()> {
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT group_id FROM sg_rules WHERE group_id = '{g}' \
+         UNION ALL SELECT group_id FROM sg_changes WHERE group_id = '{g}' \
+         UNION ALL SELECT group_id FROM interface_groups WHERE group_id = '{g}')",
+        g = group.replace('\'', "''")
+    );
+    let n = trailflow::query::query(ctx, &sql)
+        .await?
+        .first()
+        .map(|b| {
+            datafusion::arrow::array::AsArray::as_primitive::<datafusion::arrow::datatypes::Int64Type>(b.column(0))
+                .value(0)
+        })
+        .unwrap_or(0);
+    if n == 0 {
+        return Err(trailflow::error::Error::Usage(format!("no security group {group} in the evidence")).into());
+    }
+    Ok(())
 }
