@@ -1,7 +1,7 @@
 //! Build steps: list the saved hunts of `queries/` for the binary, and link the programs as
 //! position-dependent executables on Linux x86-64.
 //!
-//! The hunts: every `queries/*.sql` file except `correlate.sql` (the correlation, run by
+//! The hunts: every `queries/*.sql` file except `correlate.sql` and `correlate_sg.sql` (the correlation, run by
 //! `trailflow correlate`) is built into the binary, so `trailflow hunt` works from any folder.
 //!
 //! A position-independent build of trailflow carries about 230,000 relocations that the dynamic
@@ -26,7 +26,10 @@ fn write_hunt_list() {
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
         .expect("queries/ exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "sql") && p.file_name().is_some_and(|n| n != "correlate.sql"))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "sql")
+                && p.file_name().is_some_and(|n| n != "correlate.sql" && n != "correlate_sg.sql")
+        })
         .collect();
     files.sort();
     let mut out = String::from("&[\n");

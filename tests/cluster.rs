@@ -153,7 +153,7 @@ fn correlation_and_every_hunt_give_the_same_rows_on_a_cluster() {
     };
     let here = run(&["correlate", "--format", "csv"], &lake, None);
     assert_eq!(verdicts(&correlation), verdicts(&String::from_utf8_lossy(&here.stdout)));
-    assert!(std::fs::read_to_string(report.join("report.html")).unwrap().contains("Flagged Network ACL changes"));
+    assert!(std::fs::read_to_string(report.join("report.html")).unwrap().contains("Flagged firewall changes"));
 
     // What reads this machine's files says so.
     let out = run(&["sql", "SELECT * FROM search('ConsoleLogin')"], &lake, Some(&url));

@@ -604,3 +604,46 @@ fn acl_show_diff_and_history_answer_for_a_security_group() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no security group sg-0d1000000000nope"));
 }
+
+#[test]
+fn the_report_tells_the_security_group_incidents_and_leaves_the_decoys_out() {
+    let (dir, lake) = lake();
+    let report = dir.path().join("report");
+    let out = bin()
+        .args(["investigate", "-q", "--lake"])
+        .arg(&lake)
+        .arg("-o")
+        .arg(&report)
+        .arg(dir.path().join("evidence"))
+        .arg(dir.path().join("inventory-before"))
+        .arg(dir.path().join("inventory-after"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {} {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    let flagged =
+        summary.split("## Flagged firewall changes").nth(1).unwrap_or("").split("## Housekeeping").next().unwrap();
+    for incident in [format!("security group {SG_WEB}"), format!("interface {ENI_DB}")] {
+        assert!(flagged.contains(&incident), "{incident} not flagged:\n{flagged}");
+    }
+    for decoy in [SG_WIN, SG_UNUSED] {
+        assert!(
+            !flagged.contains(&format!("### "))
+                || !flagged.split("### ").skip(1).any(|s| s.lines().next().unwrap_or("").contains(decoy)),
+            "{decoy} flagged:\n{flagged}"
+        );
+    }
+    let csv = std::fs::read_to_string(report.join("correlation.csv")).unwrap();
+    let unusual: Vec<&str> = csv.lines().filter(|l| l.contains("unusual_traffic_after_change")).collect();
+    assert_eq!(unusual.len(), 2, "{csv}");
+    assert!(
+        unusual.iter().any(|l| l.contains(&event_id("101"))) && unusual.iter().any(|l| l.contains(&event_id("106"))),
+        "{unusual:?}"
+    );
+}

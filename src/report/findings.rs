@@ -57,9 +57,26 @@ pub(super) struct VerdictRow {
     pub(super) aws_region: String,
     pub(super) source_ip: String,
     pub(super) user_agent: String,
+    /// `network_acl` or `security_group`; the group changed, or the interface moved.
+    pub(super) firewall: String,
+    pub(super) group_id: String,
+    pub(super) interface_id: String,
 }
 
 impl VerdictRow {
+    /// What the change was made to: the ACL, the interface moved, or the security group.
+    pub(super) fn target(&self) -> String {
+        if !self.network_acl_id.is_empty() {
+            self.network_acl_id.clone()
+        } else if !self.interface_id.is_empty() {
+            format!("interface {}", self.interface_id)
+        } else if !self.group_id.is_empty() {
+            format!("security group {}", self.group_id)
+        } else {
+            String::new()
+        }
+    }
+
     /// The verdict, when it is one the correlation writes.
     pub(super) fn verdict(&self) -> Option<Verdict> {
         Verdict::parse(&self.verdict)
@@ -133,6 +150,17 @@ pub(super) fn what_changed(c: &VerdictRow) -> String {
         "ReplaceNetworkAclAssociation" => format!("subnet {} moved to {}", or_unknown(&c.subnet_id), c.network_acl_id),
         "CreateNetworkAcl" => "new ACL created".to_string(),
         "DeleteNetworkAcl" => "ACL deleted".to_string(),
+        n if n.starts_with("AuthorizeSecurityGroup") => format!("rule added: allow {dir} {proto}{ports} {peer}"),
+        n if n.starts_with("RevokeSecurityGroup") && !proto.is_empty() => {
+            format!("rule removed: allow {dir} {proto}{ports} {peer}")
+        }
+        n if n.starts_with("RevokeSecurityGroup") => "rules removed by id".to_string(),
+        "ModifySecurityGroupRules" => format!("rule changed to: allow {dir} {proto}{ports} {peer}"),
+        "CreateSecurityGroup" => "new security group created".to_string(),
+        "DeleteSecurityGroup" => "security group deleted".to_string(),
+        "ModifyNetworkInterfaceAttribute" | "ModifyInstanceAttribute" => {
+            format!("interface {} put in other security groups", or_unknown(&c.interface_id))
+        }
         other => other.to_string(),
     }
 }
@@ -144,6 +172,13 @@ pub(super) fn what_it_did(c: &VerdictRow) -> String {
     let closed = if c.closed.is_empty() { String::new() } else { format!("; {}", c.closed) };
     if c.verdict() == Some(Verdict::FailedChange) {
         return "nothing: the call failed".into();
+    }
+    if named("unused_group") {
+        let opened = if c.opened.is_empty() { String::new() } else { format!(" (once one is: {})", c.opened) };
+        return format!("nothing yet: no interface is in the group{opened}");
+    }
+    if named("blocked_by_acl") {
+        return format!("nothing through the subnet's ACL, which still denies what the group opened ({})", c.opened);
     }
     if named("inactive_acl") {
         let opened = if c.opened.is_empty() { String::new() } else { format!(" (once it does: {})", c.opened) };
@@ -371,6 +406,8 @@ pub(super) struct ChangeView {
     pub(super) row: VerdictRow,
     /// The verdict in words.
     pub(super) words: String,
+    /// What the change was made to: an ACL, a security group, an interface.
+    pub(super) target: String,
     /// What the change did to the rules, in words.
     pub(super) what: String,
     /// What it did to the ACL's policy: opened, closed, or which housekeeping it was.
@@ -384,6 +421,7 @@ impl ChangeView {
     fn of(row: &VerdictRow) -> ChangeView {
         ChangeView {
             words: row.verdict_words().to_string(),
+            target: row.target(),
             what: what_changed(row),
             did: what_it_did(row),
             bytes_human: crate::time::human_bytes(row.bytes),
@@ -578,7 +616,7 @@ pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult], sigma: &[Hu
             source: if c.row.matching_flows > 0 { "CloudTrail + flow logs" } else { "CloudTrail" },
             severity: if c.unusual { "critical" } else { "high" },
             who: c.row.actor_arn.clone(),
-            what: clip(format!("{} on {}: {}{traffic}", c.words, c.row.network_acl_id, c.did), 300),
+            what: clip(format!("{} on {}: {}{traffic}", c.words, c.target, c.did), 300),
             from_where: c.row.source_ip.clone(),
             link: format!("#change-{}", i + 1),
         });

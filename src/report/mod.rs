@@ -90,7 +90,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     let ingested = crate::ingest::ingest(&ingest_opts)?;
     // After the ingest's own bar: what is being done, phase by phase, until the report is written.
     let progress = Phases::new(opts.progress);
-    progress.say("derived tables: Network ACL changes, entries, associations, interfaces");
+    progress.say("derived tables: Network ACL and security-group changes, rules, associations, interfaces");
     crate::correlate::stored::store(&lake_dir)?;
     let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
     let lake = crate::lake::Lake::open(&lake_dir)?;
@@ -112,7 +112,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             ..Default::default()
         };
         let ctx = crate::session::session(Some(&lake), &session_opts).await?;
-        progress.say("correlation: which Network ACL change let in which traffic");
+        progress.say("correlation: which firewall change (Network ACL, security group) let in which traffic");
         // The correlation runs once: its result replaces the view, so the hunts built on
         // nacl_verdicts (traffic_after_change) read it instead of correlating again. (Not on a
         // cluster, whose plans cannot carry a table held in this process.)
@@ -130,7 +130,10 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             .sql(
                 "SELECT v.*, c.account_id, c.aws_region, c.source_ip, c.user_agent, c.ipv6_cidr_block \
                  FROM nacl_verdicts v JOIN nacl_changes c ON c.event_id = v.event_id \
-                 ORDER BY v.event_time, v.event_id",
+                 UNION ALL \
+                 SELECT v.*, c.account_id, c.aws_region, c.source_ip, c.user_agent, c.ipv6_cidr_block \
+                 FROM sg_verdicts v JOIN sg_changes c ON c.event_id = v.event_id \
+                 ORDER BY event_time, event_id",
             )
             .await?;
         let verdict_schema = verdicts.schema().inner().clone();
@@ -298,7 +301,7 @@ fn terminal_summary(
     case: &CaseFile,
 ) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "\nFlagged Network ACL changes: {}", flagged.len());
+    let _ = writeln!(s, "\nFlagged firewall changes (Network ACLs, security groups): {}", flagged.len());
     for f in flagged {
         let c = &f.change;
         let _ = writeln!(
@@ -306,7 +309,7 @@ fn terminal_summary(
             "  {}  {}  {}  {}  {}\n      {}{}\n      effect: {}",
             plain(&c.event_time),
             plain(c.verdict_words()),
-            plain(&c.network_acl_id),
+            plain(&c.target()),
             plain(&c.actor_arn),
             if c.bytes > 0 {
                 format!("{} newly allowed, top peer {}", human_bytes(c.bytes), plain(c.top_peer()))
