@@ -41,7 +41,7 @@ def shown(default):
 def catalogue():
     out = ["## The hunts", ""]
     for path in sorted((ROOT / "queries").glob("*.sql")):
-        if path.stem == "correlate":
+        if path.stem in ("correlate", "correlate_sg"):
             continue
         f, params = header(path)
         out.append(f"### `{f['name']}` ({f['severity']})")

@@ -17,7 +17,8 @@
 --   ACK), or, without a SYN or SYN-ACK to tell, when the flow the other way with the ports
 --   swapped is on the same interface and this flow comes from the lower (service) port.
 -- * Unusual: as for ACL changes, a peer outside the private ranges whose newly allowed traffic
---   was REJECTed on the interface in the baseline, or, never seen there, scans (10+ ports),
+--   was still REJECTed on the interface when the change came (a REJECT in the baseline and no
+--   ACCEPT in that direction after it), or, never seen there, scans (10+ ports),
 --   hammers an admin port (10+ flows to 22 or 3389) or moves volume (100 MB+).
 -- * A failed call is no evidence against anyone: its verdict is failed_change.
 WITH ch AS (
@@ -89,13 +90,21 @@ judged AS (
   FROM rules r JOIN after_flows fl ON fl.event_id = r.event_id AND fl.interface_id = r.interface_id
 ),
 baseline_rejects AS (
-  SELECT DISTINCT event_id, interface_id, peer FROM scoped WHERE NOT after AND action = 'REJECT'
+  -- Peers still refused on the interface, in that direction, when the change came: a REJECT in
+  -- the baseline and no ACCEPT after it. A peer that another change (an ACL's, another group's)
+  -- had already let in before this one is no flip of this one's.
+  SELECT event_id, interface_id, peer, egress FROM scoped WHERE NOT after
+  GROUP BY event_id, interface_id, peer, egress
+  HAVING max(CASE WHEN action = 'REJECT' THEN start_time END) IS NOT NULL
+     AND (max(CASE WHEN action = 'ACCEPT' THEN start_time END) IS NULL
+          OR max(CASE WHEN action = 'ACCEPT' THEN start_time END) < max(CASE WHEN action = 'REJECT' THEN start_time END))
 ),
 newly_allowed AS (
   SELECT j.*, r.peer IS NOT NULL AS rejected_before,
          j.allowed_after AND j.allowed_before = false AS newly
   FROM baseline_rejects r
-  RIGHT JOIN judged j ON r.event_id = j.event_id AND r.interface_id = j.interface_id AND r.peer = j.peer
+  RIGHT JOIN judged j
+    ON r.event_id = j.event_id AND r.interface_id = j.interface_id AND r.peer = j.peer AND r.egress = j.egress
   WHERE ((j.allowed_after AND j.allowed_before = false)
          OR (j.allowed_after IS NOT false AND j.allowed_before IS NULL AND r.peer IS NOT NULL))
     -- On an interface only inferred to be in the group, only what was refused before counts.

@@ -4,7 +4,9 @@
 -- description: AuthorizeSecurityGroupIngress calls that allow 0.0.0.0/0 or ::/0 on SSH, RDP,
 --   database or other administration ports, or on all protocols. Both request shapes AWS
 --   records are read: the item shape (ipPermissions.items[] with ipRanges / ipv6Ranges) and the
---   older flat shape (cidrIp, fromPort, toPort at the top).
+--   older flat shape (cidrIp, fromPort, toPort at the top). Each call is then placed with the
+--   security-group model (sg_changes): `reached` says whether the opening reached an interface
+--   through the subnet's ACL, was still denied by it, or landed on a group no interface was in.
 -- attack: T1562.007, T1133
 -- attack_v19: T1686.001, T1133
 -- param: admin_ports text 22,23,445,1433,1521,2375,3306,3389,5432,5900,5985,5986,6379,9200,27017 Ports that count as administration ports
@@ -50,8 +52,18 @@ open_rules AS (
   GROUP BY r.event_time, r.event_id, r.user_arn, r.source_ip, r.user_agent, r.account_id, r.aws_region,
            r.error_code, r.group_id, r.request_shape, r.ip_protocol, r.from_port, r.to_port, r.cidr
 )
-SELECT event_time, account_id, aws_region, group_id, cidr, ip_protocol, from_port, to_port,
-       admin_ports_opened, request_shape, error_code, user_arn AS actor_arn, source_ip, user_agent, event_id
-FROM open_rules
-WHERE admin_ports_opened IS NOT NULL AND admin_ports_opened <> ''
-ORDER BY event_time
+SELECT o.event_time, o.account_id, o.aws_region, o.group_id, o.cidr, o.ip_protocol, o.from_port, o.to_port,
+       o.admin_ports_opened, o.request_shape, o.error_code,
+       CASE WHEN o.error_code IS NOT NULL THEN 'no: the call failed'
+            WHEN strpos(c.risk_reasons, 'unused_group') > 0 THEN 'not yet: no interface in the group'
+            WHEN strpos(c.risk_reasons, 'blocked_by_acl') > 0 THEN 'no: the subnet ACL still denies it'
+            WHEN c.interfaces_in_scope > 0 AND c.topology_basis <> 'unknown' THEN 'yes'
+            WHEN c.interfaces_in_scope > 0
+              THEN 'possibly: the group''s members are not in the evidence; interfaces of its VPC with unknown groups'
+            ELSE 'not known: the group''s members are not in the evidence' END AS reached,
+       c.interfaces_in_scope,
+       o.user_arn AS actor_arn, o.source_ip, o.user_agent, o.event_id
+FROM open_rules o
+LEFT JOIN sg_changes c ON c.event_id = o.event_id
+WHERE o.admin_ports_opened IS NOT NULL AND o.admin_ports_opened <> ''
+ORDER BY o.event_time

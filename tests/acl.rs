@@ -99,7 +99,7 @@ fn diff_says_what_a_change_opened_and_closed_with_the_rules_side_by_side() {
     assert_eq!(rdp["opened"], "ingress tcp 3389 from 0.0.0.0/0 opened");
     assert_eq!(rdp["closed"], "nothing");
     let (ok, _, err) = acl(&["diff", "no-such-event"]);
-    assert!(!ok && err.contains("no Network ACL change with event id no-such-event"), "{err}");
+    assert!(!ok && err.contains("no Network ACL or security-group change with event id no-such-event"), "{err}");
 }
 
 #[test]

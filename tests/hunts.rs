@@ -145,6 +145,21 @@ fn every_hunt_finds_its_planted_true_positive() {
                     && has(r, "request_shape", "items")
             })
         }),
+        ("sg_opened_then_interface_moved", hunt_json("sg_opened_then_interface_moved", &[]), {
+            let m = id(&planted("security_group_opened_then_interface_moved"));
+            Box::new(move |r| {
+                has(r, "move_event_id", &m)
+                    && has(r, "group_id", "sg-0b10000000000maint")
+                    && has(r, "interface_id", "eni-0b1f000000000000b2")
+            })
+        }),
+        ("sg_rule_opened_briefly", hunt_json("sg_rule_opened_briefly", &[]), {
+            let c = id(&planted("security_group_rule_opened_briefly"));
+            Box::new(move |r| {
+                has(r, "closing_event_id", &c)
+                    && r.iter().any(|x| x["rule_id"] == "sgr-0b10000000winrm01" && x["held_seconds"] == 540)
+            })
+        }),
         ("flow_log_deletion", hunt_json("flow_log_deletion", &[]), {
             let (a, b) = (id(&planted("flow_log_deletion_attempt")), id(&planted("flow_log_deleted_vpc_kept")));
             Box::new(move |r| has(r, "event_id", &a) && has(r, "event_id", &b) && has(r, "outcome", "deleted"))

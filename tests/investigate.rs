@@ -528,9 +528,15 @@ fn a_case_without_network_acl_changes_writes_correlation_csv_with_its_header() {
     // No flow logs: said, once, as what cannot be seen; the ACL sections collapse to one line.
     let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
     assert!(md.contains("No VPC flow logs in the evidence"), "{md}");
-    assert!(md.contains("No Network ACL change in the evidence.") && !md.contains("Housekeeping"), "{md}");
+    assert!(
+        md.contains("No Network ACL or security-group change in the evidence.") && !md.contains("Housekeeping"),
+        "{md}"
+    );
     let html = std::fs::read_to_string(report.join("report.html")).unwrap();
-    assert!(html.contains("No Network ACL change in the evidence") && !html.contains("<h2 id=\"changes\">"));
+    assert!(
+        html.contains("No Network ACL or security-group change in the evidence")
+            && !html.contains("<h2 id=\"changes\">")
+    );
 }
 
 #[test]

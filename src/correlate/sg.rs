@@ -20,7 +20,7 @@
 //! final deny), so that the ACL policy model (`nacl::policy`) diffs them and `acl_allows` judges
 //! flows against them in SQL. A peer group is resolved to its members' addresses at the moment.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -775,38 +775,36 @@ pub fn entries(
 
 /// The packets both an ACL (stateless, ordered) and the groups (as [`entries`]) let through, as
 /// one ordered list: within each allow rule of the ACL, what the groups allow of it; what the
-/// groups do not allow, and what the ACL denies, denied.
+/// groups do not allow, and what the ACL denies, denied. Each ACL rule keeps a block of numbers
+/// of its own, so that two lists made from one ACL compare rule by rule.
 pub fn both(acl: &[Entry], groups: &[Entry]) -> Vec<Entry> {
+    const BLOCK: i64 = 100_000;
     let mut out = Vec::new();
-    let mut n = 1;
     for egress in [false, true] {
         let sg: Vec<&Entry> = crate::nacl::policy::in_order(groups, egress)
             .into_iter()
             .filter(|e| e.rule_number != crate::nacl::DEFAULT_RULE)
             .collect();
-        for a in crate::nacl::policy::in_order(acl, egress) {
+        for (i, a) in crate::nacl::policy::in_order(acl, egress).into_iter().enumerate() {
+            let base = (i as i64 + 1) * BLOCK;
             if a.unknown {
-                out.push(Entry::unknown(egress, n));
-                n += 1;
+                out.push(Entry::unknown(egress, base));
                 continue;
             }
             if a.is_allow() {
-                for s in &sg {
+                for (j, s) in sg.iter().enumerate() {
                     if s.unknown {
-                        out.push(Entry::unknown(egress, n));
-                        n += 1;
+                        out.push(Entry::unknown(egress, base + 1 + j as i64));
                     } else if let Some(mut x) = intersect(a, s) {
-                        x.rule_number = n;
+                        x.rule_number = base + 1 + j as i64;
                         out.push(x);
-                        n += 1;
                     }
                 }
             }
             let mut d = a.clone();
             d.action = "deny".into();
-            d.rule_number = n;
+            d.rule_number = base + BLOCK - 1;
             out.push(d);
-            n += 1;
         }
     }
     out
@@ -980,7 +978,18 @@ pub fn changes(
                     after: after.clone(),
                 });
             }
-            c.diff = Some(if failed { Diff::default() } else { crate::nacl::policy::diff(&before, &after) });
+            c.diff = Some(if failed {
+                Diff::default()
+            } else if before_states.is_none() {
+                // Nothing known of the groups before: what the groups after are known to allow
+                // may be new, and nothing is known to have closed.
+                let known: Vec<Entry> = after.iter().filter(|e| !e.unknown).cloned().collect();
+                let mut opened = crate::nacl::policy::diff(&crate::nacl::with_default_rules(Vec::new()), &known).opened;
+                opened.iter_mut().for_each(|r| r.certain = false);
+                Diff { opened, closed: Vec::new() }
+            } else {
+                crate::nacl::policy::diff(&before, &after)
+            });
             basis = if from.is_some() { Basis::Cloudtrail } else { Basis::Unknown };
             why = match &from {
                 Some(g) => format!("groups before the move: {}", g.iter().cloned().collect::<Vec<_>>().join(", ")),
@@ -1064,7 +1073,7 @@ pub fn changes(
                 // Nothing reached: what it opened is said, not scored.
             } else if !d.opened.is_empty() {
                 // What both layers now let through: the opening where the subnet's ACL allows it.
-                let reached = reached_through_acl(&scope, acl_at, t);
+                let reached = reached_through_acl(&scope, &d.opened, acl_at, t);
                 match reached {
                     Some(opened) if opened.is_empty() => reasons.push("blocked_by_acl"),
                     Some(opened) => super::opened_reasons(&opened, trusted, &mut reasons),
@@ -1133,26 +1142,66 @@ fn unplaced(
     out.into_iter().collect()
 }
 
-/// What a change newly lets through both layers on the interfaces it reaches: per distinct
-/// (ACL, groups) pair, the diff of the combined policies. `None` when the ACL of no scoped
-/// interface is known (the groups' opening is then judged alone).
-fn reached_through_acl(scope: &[Scoped], acl_at: &AclAt<'_>, t: i64) -> Option<Vec<Region>> {
-    let mut seen: HashMap<String, ()> = HashMap::new();
-    let mut out: Vec<Region> = Vec::new();
-    let mut any = false;
+/// What a change's opening lets through both layers on the interfaces it reaches: each opened
+/// region of the groups, intersected with what the ACL of each scoped interface's subnet allows.
+/// `None` when the ACL of a scoped interface (or of every one) is not known: the opening is then
+/// judged alone.
+fn reached_through_acl(scope: &[Scoped], opened: &[Region], acl_at: &AclAt<'_>, t: i64) -> Option<Vec<Region>> {
+    let opening: Vec<Entry> = opened.iter().flat_map(region_entries).collect();
+    let mut acls: Vec<Vec<Entry>> = Vec::new();
     for s in scope {
-        let Some(acl) = acl_at(&s.interface_id, t) else {
-            return None; // one interface's ACL unknown: the opening may reach it whole
-        };
-        any = true;
-        let key = format!("{:?}{:?}{:?}", acl, s.before, s.after);
-        if seen.insert(key, ()).is_some() {
-            continue;
+        let acl = acl_at(&s.interface_id, t)?;
+        if !acls.contains(&acl) {
+            acls.push(acl);
         }
-        let d = crate::nacl::policy::diff(&both(&acl, &s.before), &both(&acl, &s.after));
-        out.extend(d.opened);
     }
-    any.then_some(out)
+    if acls.is_empty() {
+        return None;
+    }
+    let nothing = crate::nacl::with_default_rules(Vec::new());
+    let mut out: Vec<Region> = Vec::new();
+    for acl in acls {
+        let mut opening = opening.clone();
+        opening.extend(nothing.iter().cloned());
+        out.extend(crate::nacl::policy::diff(&both(&acl, &nothing), &both(&acl, &opening)).opened);
+    }
+    Some(out)
+}
+
+/// A region of packets as allow entries (its address ranges as CIDRs, its port or ICMP ranges);
+/// "all but" a few protocols is taken as all protocols, which can only make more of it reach.
+fn region_entries(r: &Region) -> Vec<Entry> {
+    let protocol = r.protocol_number.unwrap_or(-1);
+    let mut nets: Vec<IpNet> = Vec::new();
+    for &(lo, hi) in &r.address_ranges {
+        match r.family {
+            Some(crate::nacl::policy::Family::V4) => {
+                nets.extend(ipnet::Ipv4Subnets::new((lo as u32).into(), (hi as u32).into(), 0).map(IpNet::V4))
+            }
+            Some(crate::nacl::policy::Family::V6) => {
+                nets.extend(ipnet::Ipv6Subnets::new(lo.into(), hi.into(), 0).map(IpNet::V6))
+            }
+            None => {}
+        }
+    }
+    let mut out = Vec::new();
+    for net in nets {
+        for &(lo, hi) in &r.axis {
+            let mut e = Entry::rule(1, r.egress, "allow", protocol, &net.to_string(), None);
+            match protocol {
+                6 | 17 => (e.port_from, e.port_to) = (Some(lo as i64), Some(hi as i64)),
+                // The ICMP axis is type * 256 + code: a whole type, or one type and code.
+                1 | 58 if lo % 256 == 0 && hi == lo + 255 => e.icmp_type = Some((lo / 256) as i64),
+                1 | 58 if lo == hi => (e.icmp_type, e.icmp_code) = (Some((lo / 256) as i64), Some((lo % 256) as i64)),
+                _ => {}
+            }
+            out.push(e);
+            if !matches!(protocol, 6 | 17 | 1 | 58) {
+                break; // no ports: one entry covers the region
+            }
+        }
+    }
+    out
 }
 
 fn joined(v: &Option<Vec<String>>) -> Option<String> {

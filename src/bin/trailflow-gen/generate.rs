@@ -770,6 +770,8 @@ pub fn generate(opts: &GenOptions) -> Result<Value> {
     // probe of the backups' recovery settings, a logging change breaking delivery): from a stream
     // of its own, in files of their own.
     planted.recovery_story(&mut Rng(opts.seed.wrapping_mul(211) ^ 0x5ECE), &cast);
+    // The contractor's security-group work: a stream and files of its own as well.
+    planted.security_group_story(&mut Rng(opts.seed.wrapping_mul(251) ^ 0x5EC6), &cast);
     let Planted { mut events, mut changes, mut truth_changes, mut other } = planted;
     // An evidence gap: no CloudTrail at all from account A in us-east-1 for one hour.
     events.retain(|e| !(e.account == ACCT_A && e.region == "us-east-1" && (e.time - T0) / H == CT_GAP_HOUR));

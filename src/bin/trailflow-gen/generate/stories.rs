@@ -145,6 +145,72 @@ impl Planted {
         }
     }
 
+    /// The contractor's security-group work in account B on the second evening: a new group
+    /// opened to SSH from the world and an interface moved into it, then WinRM opened on the
+    /// Windows group and closed again by its rule id nine minutes later. Planted in files of
+    /// their own from a stream of their own, so every other file stays as it was.
+    pub(super) fn security_group_story(&mut self, rng: &mut Rng, cast: &Cast) {
+        let before = self.events.len();
+        let c = &cast.contractor;
+        let group = "sg-0b10000000000maint";
+        let calls: Vec<(f64, &str, Value, Value, &str)> = vec![
+            (
+                40.0,
+                "CreateSecurityGroup",
+                json!({"groupName": "maint-temp", "groupDescription": "temporary maintenance access", "vpcId": "vpc-0b1000000000000003"}),
+                json!({"requestId": rng.uuid(), "_return": true, "groupId": group}),
+                "",
+            ),
+            (
+                40.02,
+                "AuthorizeSecurityGroupIngress",
+                json!({"groupId": group, "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {},
+                    "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0", "description": "maintenance"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
+                json!({"requestId": rng.uuid(), "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_B,
+                    "groupId": group, "securityGroupRuleId": "sgr-0b1000000000maint1", "description": "maintenance", "isEgress": false,
+                    "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"}]}}),
+                "",
+            ),
+            (
+                40.1,
+                "ModifyNetworkInterfaceAttribute",
+                json!({"networkInterfaceId": "eni-0b1f000000000000b2",
+                    "groupSet": {"items": [{"groupId": "sg-0b100000000000001"}, {"groupId": group}]}}),
+                json!({"requestId": rng.uuid(), "_return": true}),
+                "security_group_opened_then_interface_moved",
+            ),
+            (
+                41.0,
+                "AuthorizeSecurityGroupIngress",
+                json!({"groupId": "sg-0b100000000000001", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 5985, "toPort": 5986,
+                    "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
+                json!({"requestId": rng.uuid(), "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCT_B,
+                    "groupId": "sg-0b100000000000001", "securityGroupRuleId": "sgr-0b10000000winrm01", "isEgress": false,
+                    "ipProtocol": "tcp", "fromPort": 5985, "toPort": 5986, "cidrIpv4": "0.0.0.0/0"}]}}),
+                "",
+            ),
+            (
+                41.15,
+                "RevokeSecurityGroupIngress",
+                json!({"groupId": "sg-0b100000000000001", "securityGroupRuleIds": {"items": [{"securityGroupRuleId": "sgr-0b10000000winrm01"}]}}),
+                json!({"requestId": rng.uuid(), "_return": true}),
+                "security_group_rule_opened_briefly",
+            ),
+        ];
+        for (hour, name, req, resp, scenario) in calls {
+            let ev = ct_event(rng, at(hour), "eu-west-1", c, "ec2.amazonaws.com", name, req, resp, None, false);
+            let id = ev.value["eventID"].as_str().unwrap_or_default().to_string();
+            if !scenario.is_empty() {
+                self.other
+                    .push(json!({"scenario": scenario, "event_id": id, "actor_arn": c.arn, "time": iso(at(hour))}));
+            }
+            self.events.push(ev);
+        }
+        for ev in &mut self.events[before..] {
+            ev.own_file = true;
+        }
+    }
+
     pub(super) fn identity_story(&mut self, rng: &mut Rng, cast: &Cast) {
         let a = &cast.attacker;
         let new_user = iam_user(
