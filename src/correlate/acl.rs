@@ -227,9 +227,7 @@ async fn sg_diff(ctx: &SessionContext, event_id: &str) -> Result<Option<ChangeDi
     header.push(("topology", format!("{}: {}", v(12).unwrap_or_else(|| "unknown".into()), v(13).unwrap_or_default())));
     let parse = |i: usize| v(i).and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok());
     let words = |rules: &Option<Vec<serde_json::Value>>| -> Option<Vec<(bool, String)>> {
-        rules
-            .as_ref()
-            .map(|r| r.iter().filter_map(|x| super::sg::rule_of_json(x)).map(|x| (x.egress, x.words())).collect())
+        rules.as_ref().map(|r| r.iter().filter_map(super::sg::rule_of_json).map(|x| (x.egress, x.words())).collect())
     };
     let (before, after) = (words(&parse(7)), words(&parse(8)));
     let unknown_after = v(11).is_none();

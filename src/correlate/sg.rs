@@ -410,7 +410,7 @@ impl GroupHistory {
     pub fn state_before(&self, upto: usize, time: i64) -> GroupState {
         let done = |o: usize| o < upto;
         // The nearest base before the point: a create, or a snapshot not older than it.
-        let create = self.steps.iter().filter(|(o, _, s)| done(*o) && matches!(s, Op::Create(_))).next_back();
+        let create = self.steps.iter().rfind(|(o, _, s)| done(*o) && matches!(s, Op::Create(_)));
         let snap = self.snapshots.iter().filter(|(t, _, _)| *t <= time).max_by_key(|(t, _, _)| *t);
         let (mut rules, mut complete, from_time, from_ord) = match (create, snap) {
             (Some((o, t, _)), Some((st, r, _))) if *st > *t => (r.clone(), true, *st, Some(*o)),
@@ -470,7 +470,7 @@ impl Membership {
     /// The groups at `time` (just before a call at that time when `before`), and on what basis;
     /// `None` when nothing shows them.
     pub fn at(&self, time: i64, before: bool) -> Option<(&BTreeSet<String>, Basis)> {
-        let known = self.observations.iter().filter(|(t, ..)| if before { *t < time } else { *t <= time }).next_back();
+        let known = self.observations.iter().rfind(|(t, ..)| if before { *t < time } else { *t <= time });
         if let Some((_, g, b, _)) = known {
             return Some((g, *b));
         }
@@ -511,13 +511,16 @@ pub fn group_set(v: &Value) -> BTreeSet<String> {
     out
 }
 
+/// A group as a snapshot shows it: (time, group id, vpc, rules, name, from AWS Config).
+pub type GroupSnapshot = (i64, String, Option<String>, Vec<Rule>, Option<String>, bool);
+
 /// The evidence the model is built from (read by `correlate::load`).
 #[derive(Debug, Default)]
 pub struct SgEvidence {
     /// The SG calls, failed ones included, in time order.
     pub events: Vec<Event>,
-    /// Group snapshots: (time, group id, vpc, rules, name, from AWS Config).
-    pub group_snapshots: Vec<(i64, String, Option<String>, Vec<Rule>, Option<String>, bool)>,
+    /// Group snapshots.
+    pub group_snapshots: Vec<GroupSnapshot>,
     /// `describe-security-group-rules` rows: (time, group id, rule).
     pub rule_snapshots: Vec<(i64, String, Rule)>,
     /// Interface snapshots: (time, interface id, groups, from AWS Config).
@@ -641,7 +644,7 @@ pub fn replay(sg: &SgEvidence, topology_events: &[Event], ifaces: &[super::topol
         }
     }
     for m in out.members.values_mut() {
-        m.observations.sort_by(|a, b| a.0.cmp(&b.0));
+        m.observations.sort_by_key(|a| a.0);
     }
     out
 }
@@ -744,7 +747,7 @@ pub fn entries(
                     if members.is_empty() && !model.known_empty(g, time) {
                         unknown[r.egress as usize] = true;
                     }
-                    members.iter().flat_map(|(i, _)| addresses_at(ifaces, i, time)).map(|a| IpNet::from(a)).collect()
+                    members.iter().flat_map(|(i, _)| addresses_at(ifaces, i, time)).map(IpNet::from).collect()
                 }
             };
             for net in nets {
@@ -1016,10 +1019,9 @@ pub fn changes(
             // The group's own rules, diffed: what the call opened and closed in the group.
             let one = |s: &GroupState| as_entries(model, ifaces, &[(g.clone(), s.clone())], t);
             let (ge_before, ge_after) = (one(&before), one(&after));
-            c.diff = Some(if failed {
+            // A refused call changed nothing; a new group has no member: nothing reached.
+            c.diff = Some(if failed || e.name == "CreateSecurityGroup" {
                 Diff::default()
-            } else if e.name == "CreateSecurityGroup" {
-                Diff::default() // a new group has no member: nothing reached
             } else {
                 crate::nacl::policy::diff(&ge_before, &ge_after)
             });
@@ -1331,7 +1333,7 @@ pub fn rule_rows(model: &Groups) -> Vec<RuleRow> {
             let done = h.steps.iter().filter(|(_, st, _)| st <= t).map(|(o, _, _)| o + 1).max().unwrap_or(0);
             points.push((*t, done, "inventory".into()));
         }
-        points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        points.sort_by_key(|a| (a.0, a.1));
         let first_ord = h.steps.first().map_or(0, |(o, _, _)| *o);
         let first_time = points.first().map_or(i64::MIN, |p| p.0);
         let mut states: Vec<(Option<i64>, GroupState, String)> =
