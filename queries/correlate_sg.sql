@@ -1,17 +1,17 @@
 -- correlate_sg: which security-group change let in which traffic.
 --
 -- One row per security-group call (sg_changes) with its verdict and the evidence, in the columns
--- of queries/correlate.sql (so that `trailflow correlate` lists both layers' changes as one
+-- of queries/correlate.sql (so that `trailflow correlate` lists the changes of both layers as one
 -- table). Parameters as there: $window_us after the change, $baseline_us before it.
 --
--- The semantics (issue 34, AWS's security-group model):
+-- The semantics (issue 34, the security-group model AWS documents):
 -- * Scope: the interfaces in the group at the moment of the change, or the interface a move names
---   (sg_change_scope, which also holds the rules of ALL the interface's groups before and after:
+--   (sg_change_scope, which also holds the rules of ALL the groups of the interface before and after:
 --   another group that already allowed a packet means the change did not). When nothing shows the
---   group's members, the interfaces of its VPC whose groups are unknown are looked at
+--   members of the group, the interfaces of its VPC whose groups are unknown are looked at
 --   (scope = 'inferred'), and only peers REJECTed on that interface before count there.
 -- * Only what the change newly allows: an ACCEPTed flow (both layers let it through) that the
---   groups' rules allow after the change (acl_allows over rules_after) and did not before.
+--   rules of the groups allow after the change (acl_allows over rules_after) and did not before.
 -- * Groups are stateful: a reply to a connection allowed the other way is no new traffic. A flow
 --   is a reply when its TCP flags hold SYN-ACK (bit 16; AWS records SYN-ACK as 18 and no bare
 --   ACK), or, without a SYN or SYN-ACK to tell, when the flow the other way with the ports
@@ -56,7 +56,7 @@ tuples AS (
 ),
 replies AS (
   -- Flows whose reverse (ports swapped) was accepted on the interface, from the lower port: the
-  -- server's side of a connection.
+  -- server side of a connection.
   SELECT DISTINCT a.event_id, a.interface_id, a.peer, a.egress, a.protocol, a.srcport, a.dstport
   FROM tuples a
   JOIN tuples b
@@ -91,8 +91,8 @@ judged AS (
 ),
 baseline_rejects AS (
   -- Peers still refused on the interface, in that direction, when the change came: a REJECT in
-  -- the baseline and no ACCEPT after it. A peer that another change (an ACL's, another group's)
-  -- had already let in before this one is no flip of this one's.
+  -- the baseline and no ACCEPT after it. A peer that another change (of an ACL, of another group)
+  -- had already let in before this one is no flip caused by this one.
   SELECT event_id, interface_id, peer, egress FROM scoped WHERE NOT after
   GROUP BY event_id, interface_id, peer, egress
   HAVING max(CASE WHEN action = 'REJECT' THEN start_time END) IS NOT NULL

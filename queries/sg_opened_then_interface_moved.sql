@@ -23,7 +23,9 @@ created AS (
   SELECT group_id, event_time FROM sg_changes WHERE succeeded AND event_name = 'CreateSecurityGroup'
 ),
 moves AS (
-  SELECT event_time, event_id, interface_id, instance_id, groups_before, groups_after, actor_arn, risk_reasons
+  -- One row per group an interface holds after a move.
+  SELECT event_time, event_id, interface_id, instance_id, groups_before, groups_after, actor_arn, risk_reasons,
+         unnest(string_to_array(groups_after, ', ')) AS group_id
   FROM sg_changes
   WHERE succeeded AND event_name IN ('ModifyNetworkInterfaceAttribute', 'ModifyInstanceAttribute')
     AND groups_after IS NOT NULL
@@ -33,13 +35,12 @@ SELECT o.event_time AS opened_at, m.event_time AS moved_at, o.group_id, o.opened
        o.actor_arn AS opened_by, m.actor_arn AS moved_by, m.risk_reasons AS move_risk_reasons,
        o.event_id AS opening_event_id, m.event_id AS move_event_id
 FROM openings o
-JOIN moves m
-  ON m.event_time >= o.event_time AND m.event_time <= o.event_time + $within
- -- The group is among the interface's groups after the move and was not before it: known from
- -- its groups before, or, where those are not in the evidence, because the group was created in
- -- the evidence (a new group holds no interface until one is put in it).
- AND array_has(string_to_array(m.groups_after, ', '), o.group_id)
-LEFT JOIN created c ON c.group_id = o.group_id AND c.event_time <= o.event_time
-WHERE (m.groups_before IS NOT NULL AND NOT array_has(string_to_array(m.groups_before, ', '), o.group_id))
-   OR (m.groups_before IS NULL AND c.group_id IS NOT NULL)
+JOIN moves m ON m.group_id = o.group_id
+LEFT JOIN created c ON c.group_id = o.group_id
+WHERE m.event_time >= o.event_time AND m.event_time <= o.event_time + $within
+  -- The group was not among the interface's groups before the move: known from its groups
+  -- before, or, where those are not in the evidence, because the group was created in the
+  -- evidence before the opening (a new group holds no interface until one is put in it).
+  AND ((m.groups_before IS NOT NULL AND strpos(', ' || m.groups_before || ', ', ', ' || o.group_id || ', ') = 0)
+       OR (m.groups_before IS NULL AND c.event_time IS NOT NULL AND c.event_time <= o.event_time))
 ORDER BY m.event_time, o.event_time

@@ -122,7 +122,7 @@ fn correlation_and_every_hunt_give_the_same_rows_on_a_cluster() {
     let out = run(&["hunt", "run", "--all", "-o", local.to_str().unwrap()], &lake, None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(&["hunt", "run", "--all", "-o", remote.to_str().unwrap()], &lake, Some(&url));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let mut compared = 0;
     for e in std::fs::read_dir(&local).unwrap() {
         let path = e.unwrap().path();

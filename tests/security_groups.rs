@@ -237,6 +237,8 @@ fn write_evidence(dir: &Path) {
             json!({"requestId": "r", "_return": true}),
             None,
         ),
+        // HTTPS from a partner's range on the web group, which already allows HTTPS from anywhere.
+        authorize("110", D2 + 11 * H, SG_WEB, "tcp", (443, 443), "198.51.100.0/24"),
     ];
     let mut by_file: std::collections::BTreeMap<i64, Vec<Value>> = std::collections::BTreeMap::new();
     for r in trail {
@@ -354,7 +356,7 @@ fn each_security_group_change_gets_the_verdict_both_layers_give_it() {
     let v = verdicts(&lake);
     let verdict = |id: &str| v[id]["verdict"].as_str().unwrap().to_string();
     let reasons = |id: &str| v[id]["risk_reasons"].as_str().unwrap_or("").to_string();
-    assert_eq!(v.len(), 9, "{v:#?}");
+    assert_eq!(v.len(), 10, "{v:#?}");
 
     // SSH to the world, and the refused intruder let in.
     assert_eq!(verdict("101"), "unusual_traffic_after_change", "{:#?}", v["101"]);
@@ -391,6 +393,10 @@ fn each_security_group_change_gets_the_verdict_both_layers_give_it() {
     assert_eq!(verdict("108"), "failed_change");
     assert_eq!(verdict("109"), "change_no_unusual_traffic");
     assert_eq!(reasons("109"), "narrowing");
+    // A rule an existing wider one already covers opens nothing.
+    assert_eq!(verdict("110"), "change_no_unusual_traffic");
+    assert_eq!(reasons("110"), "shadowed");
+    assert!(v["110"]["opened"].is_null(), "{:#?}", v["110"]);
 }
 
 #[test]
@@ -597,7 +603,8 @@ fn acl_show_diff_and_history_answer_for_a_security_group() {
             "AuthorizeSecurityGroupIngress",
             "AuthorizeSecurityGroupIngress",
             "AuthorizeSecurityGroupIngress",
-            "RevokeSecurityGroupIngress"
+            "RevokeSecurityGroupIngress",
+            "AuthorizeSecurityGroupIngress"
         ],
         "{history}"
     );
@@ -646,4 +653,98 @@ fn the_report_tells_the_security_group_incidents_and_leaves_the_decoys_out() {
         unusual.iter().any(|l| l.contains(&event_id("101"))) && unusual.iter().any(|l| l.contains(&event_id("106"))),
         "{unusual:?}"
     );
+}
+
+/// An AWS Config snapshot (the delivered file's shape): a group whose rules name a managed prefix
+/// list, the prefix list with its entries, an interface in the group attached to an instance,
+/// and a second group; then CloudTrail moves the instance to the second group.
+#[test]
+fn aws_config_items_and_a_prefix_list_give_the_rules_and_an_instance_move_is_placed() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    let config = evidence.join(format!("AWSLogs/{ACCT}/Config/{REGION}/2026/6/1/ConfigSnapshot"));
+    std::fs::create_dir_all(&config).unwrap();
+    let item = |t: &str, id: &str, configuration: Value| {
+        json!({"configurationItemCaptureTime": iso(T0), "configurationItemStatus": "OK", "resourceType": t,
+            "resourceId": id, "awsAccountId": ACCT, "awsRegion": REGION, "configuration": configuration})
+    };
+    let all_out = json!([{"ipProtocol": "-1", "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}], "ipRanges": ["0.0.0.0/0"],
+        "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []}]);
+    let snapshot = json!({"fileVersion": "1.0", "configSnapshotId": "0d1-config", "configurationItems": [
+        item("AWS::EC2::SecurityGroup", "sg-0d1000000000cfg1", json!({"groupId": "sg-0d1000000000cfg1", "groupName": "partners",
+            "vpcId": VPC, "ownerId": ACCT,
+            "ipPermissions": [
+                {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}],
+                 "ipRanges": ["0.0.0.0/0"], "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []},
+                {"ipProtocol": "tcp", "fromPort": 8080, "toPort": 8080, "ipv4Ranges": [], "ipRanges": [], "ipv6Ranges": [],
+                 "prefixListIds": [{"prefixListId": "pl-0d10000000partner"}], "userIdGroupPairs": []}],
+            "ipPermissionsEgress": all_out})),
+        item("AWS::EC2::SecurityGroup", "sg-0d1000000000cfg2", json!({"groupId": "sg-0d1000000000cfg2", "groupName": "admin",
+            "vpcId": VPC, "ownerId": ACCT,
+            "ipPermissions": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}],
+                "ipRanges": ["0.0.0.0/0"], "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []}],
+            "ipPermissionsEgress": all_out})),
+        item("AWS::EC2::PrefixList", "pl-0d10000000partner", json!({"prefixListId": "pl-0d10000000partner",
+            "prefixListName": "partners", "addressFamily": "IPv4", "maxEntries": 5,
+            "entries": [{"cidr": "198.51.100.0/24", "description": "partner A"}]})),
+        item("AWS::EC2::NetworkInterface", "eni-0d1000000000cfg1", json!({"networkInterfaceId": "eni-0d1000000000cfg1",
+            "subnetId": SUB_WEB, "vpcId": VPC, "privateIpAddress": "10.30.1.44",
+            "privateIpAddresses": [{"privateIpAddress": "10.30.1.44", "primary": true}],
+            "attachment": {"instanceId": "i-0d1000000000cfg1", "deviceIndex": 0, "status": "attached"},
+            "groups": [{"groupId": "sg-0d1000000000cfg1", "groupName": "partners"}]}))
+    ]});
+    std::fs::write(
+        config.join(format!("{ACCT}_Config_{REGION}_ConfigSnapshot_20260601T000000Z_0d1.json")),
+        serde_json::to_vec(&snapshot).unwrap(),
+    )
+    .unwrap();
+    let trail = json!({"Records": [call(
+        "201",
+        D2,
+        "ModifyInstanceAttribute",
+        json!({"instanceId": "i-0d1000000000cfg1", "groupSet": {"items": [{"groupId": "sg-0d1000000000cfg2"}]}}),
+        json!({"requestId": "r", "_return": true}),
+        None,
+    )]});
+    let folder = evidence.join(format!("AWSLogs/{ACCT}/CloudTrail/{REGION}/2026/06/02"));
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(format!("{ACCT}_CloudTrail_{REGION}_20260602T0000Z_0d1cfg.json")), trail.to_string())
+        .unwrap();
+    let lake = dir.path().join("lake");
+    let out = bin().args(["ingest", "-q", "--lake"]).arg(&lake).arg(&evidence).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The instance's interface left the partners group for the admin group.
+    let rows = sql(
+        &lake,
+        "SELECT interface_id, groups_before, groups_after, opened_text, closed_text, topology_basis FROM sg_changes",
+    );
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let r = &rows[0];
+    assert_eq!(r["interface_id"], "eni-0d1000000000cfg1");
+    assert_eq!(r["groups_before"], "sg-0d1000000000cfg1");
+    assert_eq!(r["groups_after"], "sg-0d1000000000cfg2");
+    assert_eq!(r["opened_text"], "ingress tcp 22 from 0.0.0.0/0 opened", "{r:#?}");
+    // What the prefix list allowed is closed, told by its entries.
+    let closed = r["closed_text"].as_str().unwrap();
+    assert_eq!(
+        closed,
+        "ingress tcp 443 from 0.0.0.0/0 except 198.51.100.0/24 closed; ingress tcp 443,8080 from 198.51.100.0/24 closed"
+    );
+    assert!(!closed.contains("possibly"), "the prefix list's entries are known: {closed}");
+    let groups = sql(
+        &lake,
+        "SELECT group_id, basis, CAST(valid_to AS VARCHAR) AS t FROM interface_groups \
+         WHERE interface_id = 'eni-0d1000000000cfg1' ORDER BY valid_from NULLS FIRST",
+    );
+    assert_eq!(groups[0]["group_id"], "sg-0d1000000000cfg1");
+    assert_eq!(groups[0]["basis"], "config");
+    assert!(groups[0]["t"].as_str().unwrap().starts_with("2026-06-02T00:00:00"), "{groups:?}");
+    assert_eq!(groups[1]["group_id"], "sg-0d1000000000cfg2");
+    assert_eq!(groups[1]["basis"], "cloudtrail");
+    // The rule naming the prefix list is kept as such.
+    let pl = sql(&lake, "SELECT port_from, complete FROM sg_rules WHERE prefix_list_id = 'pl-0d10000000partner'");
+    assert_eq!(pl.len(), 1, "{pl:?}");
+    assert_eq!(pl[0]["port_from"], 8080);
+    assert_eq!(pl[0]["complete"], true);
 }

@@ -328,7 +328,7 @@ async fn load_sg_inventory(ctx: &datafusion::prelude::SessionContext, out: &mut 
     use topology::{text, val};
     let sql = format!(
         "SELECT snapshot_time, kind, resource_id, vpc_id, item, snapshot_time_basis = '{}' FROM inventory \
-         WHERE kind IN ('security_groups', 'security_group_rules', 'network_interfaces', 'instances')",
+         WHERE kind IN ('security_groups', 'security_group_rules', 'network_interfaces', 'instances', 'prefix_lists')",
         crate::schema::CONFIG_BASIS
     );
     for b in crate::query::query(ctx, &sql).await? {
@@ -361,6 +361,14 @@ async fn load_sg_inventory(ctx: &datafusion::prelude::SessionContext, out: &mut 
                     if !groups.is_empty() {
                         out.member_snapshots.push((t, iface, groups, from_config));
                     }
+                }
+                Some("prefix_lists") => {
+                    let Some(id) = val(&id, r).or_else(|| as_str(get(&item, "PrefixListId"))) else { continue };
+                    let nets = topology::list(&item, "Entries")
+                        .into_iter()
+                        .filter_map(|e| as_str(get(e, "Cidr")).and_then(|c| c.parse::<IpNet>().ok()))
+                        .collect();
+                    out.prefix_lists.push((t, id, nets));
                 }
                 Some("instances") => {
                     for n in topology::list(&item, "NetworkInterfaces") {

@@ -164,13 +164,16 @@ pub async fn groups_check(
                     false
                 }
             }
-            Peer::PrefixList(p) => {
-                possible.push(format!(
-                    "{group}{id}: {} (the prefix list {p}'s entries are not in the evidence)",
-                    rule.words()
-                ));
-                false
-            }
+            Peer::PrefixList(p) => match prefix_list(ctx, p, at).await? {
+                Some(nets) => nets.iter().any(|n| n.contains(&packet.peer)),
+                None => {
+                    possible.push(format!(
+                        "{group}{id}: {} (the prefix list {p}'s entries are not in the evidence)",
+                        rule.words()
+                    ));
+                    false
+                }
+            },
         };
         if matched {
             lines.push(format!("allowed by {group}{id}: {} (learned from {learned})", rule.words()));
@@ -217,4 +220,32 @@ async fn members(ctx: &SessionContext, group: &str, at: Option<i64>) -> Result<V
         held("n", at)
     );
     Ok(rows(ctx, &sql).await?.into_iter().filter_map(|r| r[0].as_deref().and_then(|a| a.parse().ok())).collect())
+}
+
+/// A managed prefix list's entries as AWS Config recorded them (the newest item not after the
+/// moment, else the first), when the evidence holds one.
+async fn prefix_list(ctx: &SessionContext, id: &str, at: Option<i64>) -> Result<Option<Vec<ipnet::IpNet>>> {
+    let order = match at {
+        Some(t) => {
+            let t = lit(&crate::time::fmt_time(t));
+            format!(
+                "ORDER BY snapshot_time <= CAST({t} AS TIMESTAMP) DESC, \
+                 CASE WHEN snapshot_time <= CAST({t} AS TIMESTAMP) THEN -arrow_cast(snapshot_time, 'Int64') \
+                 ELSE arrow_cast(snapshot_time, 'Int64') END"
+            )
+        }
+        None => "ORDER BY snapshot_time DESC".into(),
+    };
+    let sql =
+        format!("SELECT item FROM inventory WHERE kind = 'prefix_lists' AND resource_id = {} {order} LIMIT 1", lit(id));
+    let Some(item) = rows(ctx, &sql).await?.into_iter().find_map(|r| r.into_iter().next().flatten()) else {
+        return Ok(None);
+    };
+    let item: serde_json::Value = serde_json::from_str(&item)?;
+    Ok(Some(
+        super::network::list(&item, "Entries")
+            .into_iter()
+            .filter_map(|e| crate::nacl::as_str(crate::nacl::get(e, "Cidr")).and_then(|c| c.parse().ok()))
+            .collect(),
+    ))
 }

@@ -491,6 +491,8 @@ pub struct Groups {
     pub events: Vec<Event>,
     /// Every interface the topology knows (`network_interfaces`).
     pub interfaces: BTreeSet<String>,
+    /// Managed prefix lists the evidence shows: (time, id, CIDRs).
+    pub prefix_lists: Vec<(i64, String, Vec<IpNet>)>,
 }
 
 /// Groups named in a `groupSet` (`{"items": [{"groupId": ...}]}`) or `Groups` list.
@@ -525,6 +527,8 @@ pub struct SgEvidence {
     pub rule_snapshots: Vec<(i64, String, Rule)>,
     /// Interface snapshots: (time, interface id, groups, from AWS Config).
     pub member_snapshots: Vec<(i64, String, BTreeSet<String>, bool)>,
+    /// Managed prefix lists and their entries, as AWS Config items show them: (time, id, CIDRs).
+    pub prefix_lists: Vec<(i64, String, Vec<IpNet>)>,
 }
 
 /// Replay every group and every interface's membership.
@@ -532,6 +536,7 @@ pub fn replay(sg: &SgEvidence, topology_events: &[Event], ifaces: &[super::topol
     let mut out = Groups {
         events: sg.events.clone(),
         interfaces: ifaces.iter().map(|i| i.interface_id.clone()).collect(),
+        prefix_lists: sg.prefix_lists.clone(),
         ..Default::default()
     };
     for (t, id, vpc, rules, name, _) in &sg.group_snapshots {
@@ -679,6 +684,13 @@ pub fn moved_interfaces(e: &Event, ifaces: &[super::topology::Interface], topolo
 }
 
 impl Groups {
+    /// A prefix list's entries at `time`: the newest snapshot not after it, else the first after.
+    pub fn prefix_list_at(&self, id: &str, time: i64) -> Option<&[IpNet]> {
+        let of = self.prefix_lists.iter().filter(|(_, p, _)| p == id);
+        let before = of.clone().filter(|(t, _, _)| *t <= time).max_by_key(|(t, _, _)| *t);
+        before.or_else(|| of.min_by_key(|(t, _, _)| *t)).map(|(_, _, n)| n.as_slice())
+    }
+
     /// The interfaces in `group` at `time` (before a call at that time when `before`).
     pub fn members_of(&self, group: &str, time: i64, before: bool) -> Vec<(&String, Basis)> {
         self.members
@@ -738,10 +750,13 @@ pub fn entries(
         for r in &state.rules {
             let nets: Vec<IpNet> = match &r.peer {
                 Peer::Cidr(c) => c.parse().ok().into_iter().collect(),
-                Peer::PrefixList(_) => {
-                    unknown[r.egress as usize] = true;
-                    continue;
-                }
+                Peer::PrefixList(p) => match model.prefix_list_at(p, time) {
+                    Some(nets) => nets.to_vec(),
+                    None => {
+                        unknown[r.egress as usize] = true;
+                        continue;
+                    }
+                },
                 Peer::Group(g) => {
                     let members = model.members_of(g, time, false);
                     if members.is_empty() && !model.known_empty(g, time) {

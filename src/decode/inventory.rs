@@ -107,6 +107,8 @@ pub const CONFIG_TYPES: &[(&str, &str)] = &[
     ("AWS::EC2::Instance", "instances"),
     ("AWS::EC2::VPC", "vpcs"),
     ("AWS::EC2::SecurityGroup", "security_groups"),
+    // Managed prefix lists with their entries: the peers of security-group rules that name one.
+    ("AWS::EC2::PrefixList", "prefix_lists"),
 ];
 
 /// What a Config file held.
