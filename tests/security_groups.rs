@@ -308,6 +308,23 @@ fn write_evidence(dir: &Path) {
         let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
         std::fs::write(folder.join(name), format!("{header}\n{}\n", lines.join("\n"))).unwrap();
     }
+    // A second flow log on the web interface, version 3 with TCP flags, that records only the
+    // inbound half of another download after 107: 18 (SYN-ACK) marks the server's side, so these
+    // are replies even with no outbound record to pair them with.
+    let t = D2 + 8 * H + 1200;
+    let folder = dir.join(format!("AWSLogs/{ACCT}/vpcflowlogs/{REGION}/2026/06/02"));
+    let lines: Vec<String> = (0..20u32)
+        .map(|i| {
+            let t = t + i as i64 * 30;
+            format!("3 {ACCT} {ENI_WEB} 192.0.2.90 {WEB} 443 {} 6 900 9000000 {t} {} ACCEPT OK 19", 57000 + i, t + 20)
+        })
+        .collect();
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status tcp-flags";
+    std::fs::write(
+        folder.join(format!("{ACCT}_vpcflowlogs_{REGION}_fl-0d100000000000bb_20260602T0820Z_0d1flags.log")),
+        format!("{header}\n{}\n", lines.join("\n")),
+    )
+    .unwrap();
 }
 
 fn json_rows(out: std::process::Output) -> Vec<Value> {
@@ -388,6 +405,7 @@ fn each_security_group_change_gets_the_verdict_both_layers_give_it() {
     // of replies from a new peer are not traffic it let in.
     assert_eq!(verdict("107"), "risky_change_no_unusual_traffic", "{:#?}", v["107"]);
     assert_eq!(v["107"]["matching_flows"], 0, "{:#?}", v["107"]);
+    assert_eq!(v["107"]["new_peers"], 0, "neither 192.0.2.80 nor 192.0.2.90 (SYN-ACK) opened anything");
     assert!(reasons("107").contains("wide_port_range"), "{}", reasons("107"));
 
     assert_eq!(verdict("108"), "failed_change");
