@@ -50,54 +50,72 @@ scoped AS (
     AND arrow_cast(f.start_time, 'Int64') >= ch.t - $baseline_us
     AND arrow_cast(f.start_time, 'Int64') < ch.t + $window_us
 ),
-tuples AS (
-  SELECT DISTINCT event_id, interface_id, peer, egress, protocol, srcport, dstport FROM scoped
-  WHERE action = 'ACCEPT'
-),
-replies AS (
-  -- Flows whose reverse (ports swapped) was accepted on the interface, from the lower port: the
-  -- server side of a connection.
-  SELECT DISTINCT a.event_id, a.interface_id, a.peer, a.egress, a.protocol, a.srcport, a.dstport
-  FROM tuples a
-  JOIN tuples b
-    ON a.event_id = b.event_id AND a.interface_id = b.interface_id AND a.peer = b.peer
-   AND a.protocol = b.protocol AND a.egress <> b.egress
-   AND a.srcport = b.dstport AND a.dstport = b.srcport
-  WHERE a.srcport < a.dstport
-),
-after_flows AS (
-  -- Accepted flows after the change that open a connection (not replies), folded per interface,
-  -- peer, direction, protocol and port: the rules are judged once per group.
-  SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport,
-         count(*) AS n, sum(f.bytes) AS bytes, min(f.start_time) AS first_t, max(f.start_time) AS last_t
+after_groups AS (
+  -- Accepted flows after the change in the direction it governs, per interface, peer, protocol
+  -- and port: the rules are judged once per group.
+  SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport
   FROM scoped f
   JOIN ch ON ch.event_id = f.event_id
-  LEFT JOIN replies r
-    ON r.event_id = f.event_id AND r.interface_id = f.interface_id AND r.peer = f.peer AND r.egress = f.egress
-   AND r.protocol = f.protocol AND r.srcport = f.srcport AND r.dstport = f.dstport
   WHERE f.after AND f.action = 'ACCEPT'
     -- A rule change governs its direction; a move, both.
     AND (ch.egress IS NULL OR ch.egress = f.egress)
-    AND NOT (f.protocol = 6 AND f.tcp_flags IS NOT NULL AND (f.tcp_flags & 16) <> 0)
-    AND (r.peer IS NULL
-         OR (f.protocol = 6 AND f.tcp_flags IS NOT NULL AND (f.tcp_flags & 2) <> 0 AND (f.tcp_flags & 16) = 0))
   GROUP BY f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport
 ),
+candidates AS (
+  -- The groups the change may have let through: allowed after it (or not known to be denied)
+  -- and not known to be allowed before it.
+  SELECT g.*, r.scope,
+         acl_allows(r.rules_after, g.egress, g.protocol, g.peer, g.dstport) AS allowed_after,
+         acl_allows(r.rules_before, g.egress, g.protocol, g.peer, g.dstport) AS allowed_before
+  FROM rules r JOIN after_groups g ON g.event_id = r.event_id AND g.interface_id = r.interface_id
+),
+kept AS (
+  SELECT * FROM candidates WHERE allowed_after IS NOT false AND allowed_before IS NOT true
+),
+peers AS (
+  SELECT DISTINCT event_id, interface_id, peer FROM kept
+),
+reverse AS (
+  -- Accepted flows of those peers on the interface, as tuples, to tell replies by.
+  SELECT DISTINCT s.event_id, s.interface_id, s.peer, s.egress, s.protocol, s.srcport, s.dstport
+  FROM scoped s JOIN peers p ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
+  WHERE s.action = 'ACCEPT'
+),
+openers AS (
+  -- The flows of the kept groups that open a connection. A reply: TCP flags with SYN-ACK (bit
+  -- 16); or, without a SYN to say otherwise, the flow the other way with the ports swapped was
+  -- accepted on the interface and this one comes from the lower (service) port.
+  SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport, f.bytes, f.start_time,
+         k.scope, k.allowed_after, k.allowed_before
+  FROM scoped f
+  JOIN kept k
+    ON k.event_id = f.event_id AND k.interface_id = f.interface_id AND k.peer = f.peer AND k.egress = f.egress
+   AND k.protocol = f.protocol AND k.dstport IS NOT DISTINCT FROM f.dstport
+  LEFT JOIN reverse r
+    ON r.event_id = f.event_id AND r.interface_id = f.interface_id AND r.peer = f.peer AND r.egress <> f.egress
+   AND r.protocol = f.protocol AND r.srcport = f.dstport AND r.dstport = f.srcport
+  WHERE f.after AND f.action = 'ACCEPT'
+    AND NOT (f.protocol = 6 AND f.tcp_flags IS NOT NULL AND (f.tcp_flags & 16) <> 0)
+    AND (r.peer IS NULL OR f.srcport >= f.dstport
+         OR (f.protocol = 6 AND f.tcp_flags IS NOT NULL AND (f.tcp_flags & 2) <> 0))
+),
 judged AS (
-  SELECT fl.*, r.scope,
-         acl_allows(r.rules_after, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_after,
-         acl_allows(r.rules_before, fl.egress, fl.protocol, fl.peer, fl.dstport) AS allowed_before
-  FROM rules r JOIN after_flows fl ON fl.event_id = r.event_id AND fl.interface_id = r.interface_id
+  SELECT event_id, interface_id, peer, egress, protocol, dstport, scope, allowed_after, allowed_before,
+         count(*) AS n, sum(bytes) AS bytes, min(start_time) AS first_t, max(start_time) AS last_t
+  FROM openers
+  GROUP BY event_id, interface_id, peer, egress, protocol, dstport, scope, allowed_after, allowed_before
 ),
 baseline_rejects AS (
   -- Peers still refused on the interface, in that direction, when the change came: a REJECT in
   -- the baseline and no ACCEPT after it. A peer that another change (of an ACL, of another group)
   -- had already let in before this one is no flip caused by this one.
-  SELECT event_id, interface_id, peer, egress FROM scoped WHERE NOT after
-  GROUP BY event_id, interface_id, peer, egress
-  HAVING max(CASE WHEN action = 'REJECT' THEN start_time END) IS NOT NULL
-     AND (max(CASE WHEN action = 'ACCEPT' THEN start_time END) IS NULL
-          OR max(CASE WHEN action = 'ACCEPT' THEN start_time END) < max(CASE WHEN action = 'REJECT' THEN start_time END))
+  SELECT s.event_id, s.interface_id, s.peer, s.egress
+  FROM scoped s JOIN peers p ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
+  WHERE NOT s.after
+  GROUP BY s.event_id, s.interface_id, s.peer, s.egress
+  HAVING max(CASE WHEN s.action = 'REJECT' THEN s.start_time END) IS NOT NULL
+     AND (max(CASE WHEN s.action = 'ACCEPT' THEN s.start_time END) IS NULL
+          OR max(CASE WHEN s.action = 'ACCEPT' THEN s.start_time END) < max(CASE WHEN s.action = 'REJECT' THEN s.start_time END))
 ),
 newly_allowed AS (
   SELECT j.*, r.peer IS NOT NULL AS rejected_before,
@@ -124,7 +142,9 @@ counted AS (
   GROUP BY event_id, peer
 ),
 baseline_seen AS (
-  SELECT DISTINCT event_id, peer FROM scoped WHERE NOT after
+  SELECT DISTINCT s.event_id, s.peer
+  FROM scoped s JOIN peers p ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
+  WHERE NOT s.after
 ),
 evidence AS (
   SELECT k.*,
