@@ -21,6 +21,8 @@
 --   ACCEPT in that direction after it), or, never seen there, scans (10+ ports),
 --   hammers an admin port (10+ flows to 22 or 3389) or moves volume (100 MB+).
 -- * A failed call is no evidence against anyone: its verdict is failed_change.
+-- Each join names its small side first (the session keeps the order the SQL gives: see
+-- correlate::tune_session): the flows are always the side that streams.
 WITH ch AS (
   SELECT *, arrow_cast(event_time, 'Int64') AS t FROM sg_changes
 ),
@@ -31,9 +33,10 @@ rules AS (
   FROM sg_change_scope
 ),
 scope AS (
-  SELECT DISTINCT s.event_id, s.interface_id, s.address
+  -- Only changes that opened something can have let anything in.
+  SELECT DISTINCT s.event_id, s.interface_id, s.address, s.opened_protocol, s.opened_port_from, s.opened_port_to
   FROM sg_change_scope s JOIN ch ON ch.event_id = s.event_id
-  WHERE ch.succeeded AND s.address IS NOT NULL
+  WHERE ch.succeeded AND s.address IS NOT NULL AND s.opens
 ),
 scoped AS (
   -- Flows on the interfaces in scope, from the baseline to the end of the window, seen from the
@@ -42,7 +45,10 @@ scoped AS (
          CASE WHEN f.srcaddr = s.address THEN f.dstaddr ELSE f.srcaddr END AS peer,
          f.srcaddr = s.address AS egress,
          f.protocol, f.srcport, f.dstport, f.tcp_flags, f.action, f.bytes, f.start_time,
-         arrow_cast(f.start_time, 'Int64') >= ch.t AS after
+         arrow_cast(f.start_time, 'Int64') >= ch.t AS after,
+         -- Within the bounds of what the change opened (a newly allowed packet must be).
+         (s.opened_protocol IS NULL OR f.protocol = s.opened_protocol)
+           AND (s.opened_port_from IS NULL OR f.dstport BETWEEN s.opened_port_from AND s.opened_port_to) AS in_opened
   FROM scope s
   JOIN ch ON ch.event_id = s.event_id
   JOIN flow_logs f ON f.interface_id = s.interface_id
@@ -54,9 +60,9 @@ after_groups AS (
   -- Accepted flows after the change in the direction it governs, per interface, peer, protocol
   -- and port: the rules are judged once per group.
   SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport
-  FROM scoped f
-  JOIN ch ON ch.event_id = f.event_id
-  WHERE f.after AND f.action = 'ACCEPT'
+  FROM ch
+  JOIN scoped f ON f.event_id = ch.event_id
+  WHERE f.after AND f.action = 'ACCEPT' AND f.in_opened
     -- A rule change governs its direction; a move, both.
     AND (ch.egress IS NULL OR ch.egress = f.egress)
   GROUP BY f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport
@@ -70,7 +76,11 @@ candidates AS (
   FROM rules r JOIN after_groups g ON g.event_id = r.event_id AND g.interface_id = r.interface_id
 ),
 kept AS (
-  SELECT * FROM candidates WHERE allowed_after IS NOT false AND allowed_before IS NOT true
+  -- Allowed after and not known to be allowed before. Groups only allow: a packet no rule the
+  -- change added matches is decided after as before, so "not known after" counts only where
+  -- the rules before were known to deny it (a move into groups not all shown).
+  SELECT * FROM candidates
+  WHERE (allowed_after AND allowed_before IS NOT true) OR (allowed_after IS NULL AND allowed_before = false)
 ),
 peers AS (
   SELECT DISTINCT event_id, interface_id, peer FROM kept
@@ -78,7 +88,7 @@ peers AS (
 reverse AS (
   -- Accepted flows of those peers on the interface, as tuples, to tell replies by.
   SELECT DISTINCT s.event_id, s.interface_id, s.peer, s.egress, s.protocol, s.srcport, s.dstport
-  FROM scoped s JOIN peers p ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
+  FROM peers p JOIN scoped s ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
   WHERE s.action = 'ACCEPT'
 ),
 openers AS (
@@ -87,8 +97,8 @@ openers AS (
   -- accepted on the interface and this one comes from the lower (service) port.
   SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport, f.bytes, f.start_time,
          k.scope, k.allowed_after, k.allowed_before
-  FROM scoped f
-  JOIN kept k
+  FROM kept k
+  JOIN scoped f
     ON k.event_id = f.event_id AND k.interface_id = f.interface_id AND k.peer = f.peer AND k.egress = f.egress
    AND k.protocol = f.protocol AND k.dstport IS NOT DISTINCT FROM f.dstport
   LEFT JOIN reverse r
@@ -110,7 +120,7 @@ baseline_rejects AS (
   -- the baseline and no ACCEPT after it. A peer that another change (of an ACL, of another group)
   -- had already let in before this one is no flip caused by this one.
   SELECT s.event_id, s.interface_id, s.peer, s.egress
-  FROM scoped s JOIN peers p ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
+  FROM peers p JOIN scoped s ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
   WHERE NOT s.after
   GROUP BY s.event_id, s.interface_id, s.peer, s.egress
   HAVING max(CASE WHEN s.action = 'REJECT' THEN s.start_time END) IS NOT NULL
@@ -124,7 +134,7 @@ newly_allowed AS (
   RIGHT JOIN judged j
     ON r.event_id = j.event_id AND r.interface_id = j.interface_id AND r.peer = j.peer AND r.egress = j.egress
   WHERE ((j.allowed_after AND j.allowed_before = false)
-         OR (j.allowed_after IS NOT false AND j.allowed_before IS NULL AND r.peer IS NOT NULL))
+         OR (j.allowed_after IS NOT false AND j.allowed_before IS NOT true AND r.peer IS NOT NULL))
     -- On an interface only inferred to be in the group, only what was refused before counts.
     AND (j.scope <> 'inferred' OR r.peer IS NOT NULL)
 ),
@@ -143,7 +153,7 @@ counted AS (
 ),
 baseline_seen AS (
   SELECT DISTINCT s.event_id, s.peer
-  FROM scoped s JOIN peers p ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
+  FROM peers p JOIN scoped s ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
   WHERE NOT s.after
 ),
 evidence AS (

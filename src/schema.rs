@@ -570,6 +570,13 @@ pub static SG_CHANGE_SCOPE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("scope", DataType::Utf8, false),
         Field::new("rules_before", DataType::Utf8, false),
         Field::new("rules_after", DataType::Utf8, false),
+        // What the change opened, as bounds every newly allowed packet lies within: whether it
+        // opened anything, its one protocol (NULL: several, or all) and the span of its ports
+        // (NULL: not only TCP/UDP ports).
+        Field::new("opens", DataType::Boolean, false),
+        Field::new("opened_protocol", DataType::Int64, true),
+        Field::new("opened_port_from", DataType::Int64, true),
+        Field::new("opened_port_to", DataType::Int64, true),
     ]))
 });
 
@@ -582,6 +589,10 @@ pub struct SgChangeScopeRow<'a> {
     pub scope: &'a str,
     pub rules_before: String,
     pub rules_after: String,
+    pub opens: bool,
+    pub opened_protocol: Option<i64>,
+    pub opened_port_from: Option<i64>,
+    pub opened_port_to: Option<i64>,
 }
 
 /// One row of `nacl_rule_sets`.

@@ -1299,6 +1299,18 @@ pub fn changes_batch(changes: &[SgChange]) -> crate::error::Result<datafusion::a
 pub fn scope_batch(changes: &[SgChange]) -> crate::error::Result<datafusion::arrow::array::RecordBatch> {
     let mut rows = Vec::new();
     for c in changes {
+        let opened: &[Region] = c.diff.as_ref().map_or(&[], |d| d.opened.as_slice());
+        let protocols: BTreeSet<Option<i64>> = opened.iter().map(|r| r.protocol_number).collect();
+        let protocol = match protocols.iter().collect::<Vec<_>>().as_slice() {
+            [Some(p)] if *p >= 0 => Some(*p),
+            _ => None,
+        };
+        let ports = opened.iter().all(Region::has_ports).then(|| {
+            let lo = opened.iter().flat_map(|r| r.axis.iter().map(|a| a.0)).min();
+            let hi = opened.iter().flat_map(|r| r.axis.iter().map(|a| a.1)).max();
+            (lo.map(i64::from), hi.map(i64::from))
+        });
+        let (port_from, port_to) = ports.unwrap_or((None, None));
         for s in &c.scope {
             let (before, after) = (serde_json::to_string(&s.before)?, serde_json::to_string(&s.after)?);
             let addresses: Vec<Option<String>> = if s.addresses.is_empty() {
@@ -1314,6 +1326,10 @@ pub fn scope_batch(changes: &[SgChange]) -> crate::error::Result<datafusion::arr
                     scope: s.how,
                     rules_before: before.clone(),
                     rules_after: after.clone(),
+                    opens: !opened.is_empty(),
+                    opened_protocol: protocol,
+                    opened_port_from: port_from,
+                    opened_port_to: port_to,
                 });
             }
         }
