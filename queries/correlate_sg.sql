@@ -2,7 +2,10 @@
 --
 -- One row per security-group call (sg_changes) with its verdict and the evidence, in the columns
 -- of queries/correlate.sql (so that `trailflow correlate` lists the changes of both layers as one
--- table). Parameters as there: $window_us after the change, $baseline_us before it.
+-- table). Parameters as there: $window_us after the change, $baseline_us before it; and
+-- $span_from / $span_to, the timestamps that bound every change's baseline and window (the
+-- session computes them; to run this by hand, bind the first change's time less the baseline
+-- and the last one's plus the window).
 --
 -- The semantics (issue 34, the security-group model AWS documents):
 -- * Scope: the interfaces in the group at the moment of the change, or the interface a move names
@@ -53,6 +56,9 @@ scoped AS (
   JOIN ch ON ch.event_id = s.event_id
   JOIN flow_logs f ON f.interface_id = s.interface_id
   WHERE (f.srcaddr = s.address OR f.dstaddr = s.address)
+    -- The span of all the changes' baselines and windows, bound by the session as timestamps:
+    -- the scan skips what lies outside it.
+    AND f.start_time >= $span_from AND f.start_time < $span_to
     AND arrow_cast(f.start_time, 'Int64') >= ch.t - $baseline_us
     AND arrow_cast(f.start_time, 'Int64') < ch.t + $window_us
 ),

@@ -207,18 +207,49 @@ pub async fn correlation(ctx: &SessionContext, opts: &SessionOptions) -> Result<
 
 /// A correlation's SQL planned with the window and baseline bound.
 async fn with_span(ctx: &SessionContext, sql: &str, opts: &SessionOptions) -> Result<DataFrame> {
+    with_params(ctx, sql, opts, Vec::new()).await
+}
+
+/// A correlation's SQL with the window and baseline and `more` parameters bound.
+async fn with_params(
+    ctx: &SessionContext,
+    sql: &str,
+    opts: &SessionOptions,
+    more: Vec<(&str, ScalarValue)>,
+) -> Result<DataFrame> {
     let df = crate::query::plan_sql(ctx, sql, None).await?;
     let params = [("window_us", opts.window_us), ("baseline_us", opts.baseline_us)]
         .into_iter()
         .map(|(k, v)| (k.to_string(), ScalarValue::Int64(Some(v)).into()))
+        .chain(more.into_iter().map(|(k, v)| (k.to_string(), v.into())))
         .collect();
     Ok(df.with_param_values(datafusion::common::ParamValues::Map(params))?)
 }
 
 /// The correlation of security-group changes (`queries/correlate_sg.sql`), in the columns of
-/// [`correlation`]: what the view `sg_verdicts` holds.
+/// [`correlation`]: what the view `sg_verdicts` holds. The span of flows it can look at (from the
+/// baseline of the first change that opened something to the window's end after the last) is
+/// bound as two timestamps, so that the scans skip the files and row groups outside it.
 pub async fn sg_correlation(ctx: &SessionContext, opts: &SessionOptions) -> Result<DataFrame> {
-    with_span(ctx, crate::correlate::CORRELATE_SG_SQL, opts).await
+    let span = "SELECT arrow_cast(min(c.event_time), 'Int64'), arrow_cast(max(c.event_time), 'Int64') \
+                FROM sg_changes c WHERE c.succeeded AND c.event_id IN (SELECT event_id FROM sg_change_scope WHERE opens)";
+    let mut bounds = (0i64, 0i64);
+    for b in crate::query::query(ctx, span).await? {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::datatypes::Int64Type;
+        let (lo, hi) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_primitive::<Int64Type>());
+        if b.num_rows() > 0 && lo.is_valid(0) && hi.is_valid(0) {
+            bounds = (lo.value(0).saturating_sub(opts.baseline_us), hi.value(0).saturating_add(opts.window_us));
+        }
+    }
+    let ts = |v: i64| ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()));
+    with_params(
+        ctx,
+        crate::correlate::CORRELATE_SG_SQL,
+        opts,
+        vec![("span_from", ts(bounds.0)), ("span_to", ts(bounds.1))],
+    )
+    .await
 }
 
 /// Both layers' changes, one table in time order: what `trailflow correlate` prints.
