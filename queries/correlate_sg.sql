@@ -62,24 +62,27 @@ scoped AS (
     AND arrow_cast(f.start_time, 'Int64') >= ch.t - $baseline_us
     AND arrow_cast(f.start_time, 'Int64') < ch.t + $window_us
 ),
-after_groups AS (
-  -- Accepted flows after the change in the direction it governs, per interface, peer, protocol
-  -- and port: the rules are judged once per group.
-  SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport
+after_tuples AS (
+  -- Accepted flows after the change in the direction it governs and within what it opened,
+  -- folded per interface, peer, protocol and ports (the TCP flags of the records OR-ed, as AWS
+  -- does within one record).
+  SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.srcport, f.dstport,
+         bit_or(f.tcp_flags) AS tcp_flags, count(*) AS n, sum(f.bytes) AS bytes,
+         min(f.start_time) AS first_t, max(f.start_time) AS last_t
   FROM ch
   JOIN scoped f ON f.event_id = ch.event_id
   WHERE f.after AND f.action = 'ACCEPT' AND f.in_opened
     -- A rule change governs its direction; a move, both.
     AND (ch.egress IS NULL OR ch.egress = f.egress)
-  GROUP BY f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport
+  GROUP BY f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.srcport, f.dstport
 ),
 candidates AS (
-  -- The groups the change may have let through: allowed after it (or not known to be denied)
-  -- and not known to be allowed before it.
+  -- What the change may have let through: allowed after it (or not known to be denied) and not
+  -- known to be allowed before it.
   SELECT g.*, r.scope,
          acl_allows(r.rules_after, g.egress, g.protocol, g.peer, g.dstport) AS allowed_after,
          acl_allows(r.rules_before, g.egress, g.protocol, g.peer, g.dstport) AS allowed_before
-  FROM rules r JOIN after_groups g ON g.event_id = r.event_id AND g.interface_id = r.interface_id
+  FROM rules r JOIN after_tuples g ON g.event_id = r.event_id AND g.interface_id = r.interface_id
 ),
 kept AS (
   -- Allowed after and not known to be allowed before. Groups only allow: a packet no rule the
@@ -98,26 +101,21 @@ reverse AS (
   WHERE s.action = 'ACCEPT'
 ),
 openers AS (
-  -- The flows of the kept groups that open a connection. A reply: TCP flags with SYN-ACK (bit
-  -- 16); or, without a SYN to say otherwise, the flow the other way with the ports swapped was
-  -- accepted on the interface and this one comes from the lower (service) port.
-  SELECT f.event_id, f.interface_id, f.peer, f.egress, f.protocol, f.dstport, f.bytes, f.start_time,
-         k.scope, k.allowed_after, k.allowed_before
+  -- The kept flows that open a connection. A reply: TCP flags with SYN-ACK (bit 16); or,
+  -- without a SYN to say otherwise, the flow the other way with the ports swapped was accepted
+  -- on the interface and this one comes from the lower (service) port.
+  SELECT k.*
   FROM kept k
-  JOIN scoped f
-    ON k.event_id = f.event_id AND k.interface_id = f.interface_id AND k.peer = f.peer AND k.egress = f.egress
-   AND k.protocol = f.protocol AND k.dstport IS NOT DISTINCT FROM f.dstport
   LEFT JOIN reverse r
-    ON r.event_id = f.event_id AND r.interface_id = f.interface_id AND r.peer = f.peer AND r.egress <> f.egress
-   AND r.protocol = f.protocol AND r.srcport = f.dstport AND r.dstport = f.srcport
-  WHERE f.after AND f.action = 'ACCEPT'
-    AND NOT (f.protocol = 6 AND f.tcp_flags IS NOT NULL AND (f.tcp_flags & 16) <> 0)
-    AND (r.peer IS NULL OR f.srcport >= f.dstport
-         OR (f.protocol = 6 AND f.tcp_flags IS NOT NULL AND (f.tcp_flags & 2) <> 0))
+    ON r.event_id = k.event_id AND r.interface_id = k.interface_id AND r.peer = k.peer AND r.egress <> k.egress
+   AND r.protocol = k.protocol AND r.srcport = k.dstport AND r.dstport = k.srcport
+  WHERE NOT (k.protocol = 6 AND k.tcp_flags IS NOT NULL AND (k.tcp_flags & 16) <> 0)
+    AND (r.peer IS NULL OR k.srcport >= k.dstport
+         OR (k.protocol = 6 AND k.tcp_flags IS NOT NULL AND (k.tcp_flags & 2) <> 0))
 ),
 judged AS (
   SELECT event_id, interface_id, peer, egress, protocol, dstport, scope, allowed_after, allowed_before,
-         count(*) AS n, sum(bytes) AS bytes, min(start_time) AS first_t, max(start_time) AS last_t
+         sum(n) AS n, sum(bytes) AS bytes, min(first_t) AS first_t, max(last_t) AS last_t
   FROM openers
   GROUP BY event_id, interface_id, peer, egress, protocol, dstport, scope, allowed_after, allowed_before
 ),
