@@ -119,33 +119,43 @@ judged AS (
   FROM openers
   GROUP BY event_id, interface_id, peer, egress, protocol, dstport, scope, allowed_after, allowed_before
 ),
-baseline_rejects AS (
-  -- Peers still refused on the interface, in that direction, when the change came: a REJECT in
-  -- the baseline and no ACCEPT after it. A peer that another change (of an ACL, of another group)
-  -- had already let in before this one is no flip caused by this one.
-  SELECT s.event_id, s.interface_id, s.peer, s.egress
+baseline AS (
+  -- Those peers on the interface in the baseline: when each direction was last refused and last
+  -- accepted.
+  SELECT s.event_id, s.interface_id, s.peer,
+         max(CASE WHEN s.action = 'REJECT' AND NOT s.egress THEN s.start_time END) AS refused_in,
+         max(CASE WHEN s.action = 'ACCEPT' AND NOT s.egress THEN s.start_time END) AS accepted_in,
+         max(CASE WHEN s.action = 'REJECT' AND s.egress THEN s.start_time END) AS refused_out,
+         max(CASE WHEN s.action = 'ACCEPT' AND s.egress THEN s.start_time END) AS accepted_out
   FROM peers p JOIN scoped s ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
   WHERE NOT s.after
-  GROUP BY s.event_id, s.interface_id, s.peer, s.egress
-  HAVING max(CASE WHEN s.action = 'REJECT' THEN s.start_time END) IS NOT NULL
-     AND (max(CASE WHEN s.action = 'ACCEPT' THEN s.start_time END) IS NULL
-          OR max(CASE WHEN s.action = 'ACCEPT' THEN s.start_time END) < max(CASE WHEN s.action = 'REJECT' THEN s.start_time END))
+  GROUP BY s.event_id, s.interface_id, s.peer
+),
+flagged AS (
+  -- A peer still refused on the interface, in that direction, when the change came: a REJECT in
+  -- the baseline and no ACCEPT after it. A peer that another change (of an ACL, of another group)
+  -- had already let in before this one is no flip caused by this one.
+  SELECT j.*, b.peer IS NOT NULL AS seen_before,
+         coalesce(CASE WHEN j.egress
+                       THEN b.refused_out IS NOT NULL AND (b.accepted_out IS NULL OR b.accepted_out < b.refused_out)
+                       ELSE b.refused_in IS NOT NULL AND (b.accepted_in IS NULL OR b.accepted_in < b.refused_in) END,
+                  false) AS rejected_before,
+         j.allowed_after AND j.allowed_before = false AS newly
+  FROM baseline b
+  RIGHT JOIN judged j ON b.event_id = j.event_id AND b.interface_id = j.interface_id AND b.peer = j.peer
 ),
 newly_allowed AS (
-  SELECT j.*, r.peer IS NOT NULL AS rejected_before,
-         j.allowed_after AND j.allowed_before = false AS newly
-  FROM baseline_rejects r
-  RIGHT JOIN judged j
-    ON r.event_id = j.event_id AND r.interface_id = j.interface_id AND r.peer = j.peer AND r.egress = j.egress
-  WHERE ((j.allowed_after AND j.allowed_before = false)
-         OR (j.allowed_after IS NOT false AND j.allowed_before IS NOT true AND r.peer IS NOT NULL))
+  SELECT * FROM flagged
+  WHERE ((allowed_after AND allowed_before = false)
+         OR (allowed_after IS NOT false AND allowed_before IS NOT true AND rejected_before))
     -- On an interface only inferred to be in the group, only what was refused before counts.
-    AND (j.scope <> 'inferred' OR r.peer IS NOT NULL)
+    AND (scope <> 'inferred' OR rejected_before)
 ),
 counted AS (
   SELECT event_id, peer,
          bool_or(newly) AS newly,
          bool_or(rejected_before) AS rejected_before,
+         bool_or(seen_before) AS seen_before,
          sum(n) AS flows_after,
          sum(bytes) AS bytes_after,
          sum(CASE WHEN dstport IN (22, 3389) THEN n ELSE 0 END) AS admin_flows,
@@ -155,20 +165,13 @@ counted AS (
   FROM newly_allowed
   GROUP BY event_id, peer
 ),
-baseline_seen AS (
-  SELECT DISTINCT s.event_id, s.peer
-  FROM peers p JOIN scoped s ON p.event_id = s.event_id AND p.interface_id = s.interface_id AND p.peer = s.peer
-  WHERE NOT s.after
-),
 evidence AS (
   SELECT k.*,
-         b.peer IS NOT NULL AS seen_before,
          NOT coalesce(is_private_ip(k.peer), false)
            AND (k.rejected_before
-                OR (k.newly AND b.peer IS NULL AND (k.bytes_after >= 100000000 OR k.ports_after >= 10 OR k.admin_flows >= 10)))
+                OR (k.newly AND NOT k.seen_before AND (k.bytes_after >= 100000000 OR k.ports_after >= 10 OR k.admin_flows >= 10)))
            AS unusual
   FROM counted k
-  LEFT JOIN baseline_seen b ON b.event_id = k.event_id AND b.peer = k.peer
 ),
 per_change AS (
   SELECT event_id,

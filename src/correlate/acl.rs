@@ -251,23 +251,7 @@ async fn sg_diff(ctx: &SessionContext, event_id: &str) -> Result<Option<ChangeDi
             _ => "",
         });
     }
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("direction", DataType::Utf8, false),
-        Field::new("rule_number", DataType::Int64, false),
-        Field::new("before", DataType::Utf8, false),
-        Field::new("after", DataType::Utf8, false),
-        Field::new("change", DataType::Utf8, false),
-    ]));
-    let rules = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from(dir)),
-            Arc::new(Int64Array::from(num)),
-            Arc::new(StringArray::from(b_col)),
-            Arc::new(StringArray::from(a_col)),
-            Arc::new(StringArray::from(change)),
-        ],
-    )?;
+    let rules = side_by_side_batch(dir, num, b_col, a_col, change)?;
     Ok(Some(ChangeDiff { header, opened, closed, rules }))
 }
 
@@ -331,6 +315,17 @@ fn side_by_side(before: Option<&[Entry]>, after: Option<&[Entry]>) -> Result<Rec
             _ => "",
         });
     }
+    side_by_side_batch(dir, num, b, a, change)
+}
+
+/// The columns of `acl diff`'s rules side by side: direction, rule number, before, after, change.
+fn side_by_side_batch(
+    dir: Vec<&str>,
+    num: Vec<i64>,
+    before: Vec<String>,
+    after: Vec<String>,
+    change: Vec<&str>,
+) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("direction", DataType::Utf8, false),
         Field::new("rule_number", DataType::Int64, false),
@@ -343,8 +338,8 @@ fn side_by_side(before: Option<&[Entry]>, after: Option<&[Entry]>) -> Result<Rec
         vec![
             Arc::new(StringArray::from(dir)),
             Arc::new(Int64Array::from(num)),
-            Arc::new(StringArray::from(b)),
-            Arc::new(StringArray::from(a)),
+            Arc::new(StringArray::from(before)),
+            Arc::new(StringArray::from(after)),
             Arc::new(StringArray::from(change)),
         ],
     )?)

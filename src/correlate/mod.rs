@@ -524,10 +524,14 @@ pub struct Change {
 
 impl Change {
     pub fn score(&self) -> i64 {
-        let s: i64 =
-            self.reasons.iter().filter_map(|r| RISK_WEIGHTS.iter().find(|(n, _)| n == r).map(|(_, w)| *w)).sum();
-        s.min(100)
+        score_of(&self.reasons)
     }
+}
+
+/// The risk score of a change's reasons: their weights summed, capped at 100.
+pub fn score_of(reasons: &[&str]) -> i64 {
+    let s: i64 = reasons.iter().filter_map(|r| RISK_WEIGHTS.iter().find(|(n, _)| n == r).map(|(_, w)| *w)).sum();
+    s.min(100)
 }
 
 /// Every ACL's history, the VPC of each ACL, and the associations snapshots show.

@@ -908,9 +908,7 @@ pub struct Scoped {
 
 impl SgChange {
     pub fn score(&self) -> i64 {
-        let s: i64 =
-            self.reasons.iter().filter_map(|r| super::RISK_WEIGHTS.iter().find(|(n, _)| n == r).map(|(_, w)| *w)).sum();
-        s.min(100)
+        super::score_of(&self.reasons)
     }
 }
 
