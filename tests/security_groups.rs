@@ -147,6 +147,18 @@ fn write_inventory(dir: &Path, at_end: bool) {
         web.push(
             json!({"IpProtocol": "tcp", "FromPort": 1024, "ToPort": 65535, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}),
         );
+        web.push(tcp_from(443, "198.51.100.0/24"));
+        // `describe-security-group-rules` of the web group at the end: the same rules, with ids.
+        let rule = |id: &str, egress: bool, proto: &str, ports: (i64, i64), cidr: &str| {
+            json!({"SecurityGroupRuleId": id, "GroupId": SG_WEB, "GroupOwnerId": ACCT, "IsEgress": egress,
+                "IpProtocol": proto, "FromPort": ports.0, "ToPort": ports.1, "CidrIpv4": cidr, "Tags": []})
+        };
+        let rules = json!({"SecurityGroupRules": [
+            rule("sgr-0d1000000000web443", false, "tcp", (443, 443), "0.0.0.0/0"),
+            rule("sgr-0d100000000000107", false, "tcp", (1024, 65535), "0.0.0.0/0"),
+            rule("sgr-0d100000000000110", false, "tcp", (443, 443), "198.51.100.0/24"),
+            rule("sgr-0d1000000000webout", true, "-1", (-1, -1), "0.0.0.0/0")]});
+        std::fs::write(dir.join("security-group-rules.json"), serde_json::to_vec_pretty(&rules).unwrap()).unwrap();
     }
     let db_from_web = json!({"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [],
         "UserIdGroupPairs": [{"GroupId": SG_WEB, "UserId": ACCT}]});
@@ -432,6 +444,17 @@ fn the_tables_hold_rules_membership_and_scope_over_time() {
     assert!(ssh[0]["learned_from"].as_str().unwrap().contains("AuthorizeSecurityGroupIngress"), "{ssh:?}");
     assert!(ssh[0]["f"].as_str().unwrap().starts_with("2026-06-02T02:00:00"), "{ssh:?}");
     assert!(ssh[0]["t"].as_str().unwrap().starts_with("2026-06-02T10:00:00"), "{ssh:?}");
+    // `describe-security-group-rules` names the rules the calls never showed an id for.
+    let ids = sql(
+        &lake,
+        &format!(
+            "SELECT rule_id, CAST(valid_from AS VARCHAR) AS f FROM sg_rules WHERE group_id = '{SG_WEB}' \
+             AND port_from = 443 AND cidr_block = '0.0.0.0/0'"
+        ),
+    );
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(ids[0]["rule_id"], "sgr-0d1000000000web443");
+    assert!(ids[0]["f"].is_null(), "held from the edge of the evidence: {ids:?}");
     // The database interface: its group until the move, both after it.
     let db = sql(
         &lake,
