@@ -162,8 +162,7 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
          FROM nacl_changes WHERE event_id = {}",
         lit(event_id)
     );
-    let batches = crate::query::query(ctx, &sql).await?;
-    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+    let Some(row) = first_row(ctx, &sql).await? else {
         if let Some(d) = sg_diff(ctx, event_id).await? {
             return Ok(d);
         }
@@ -172,10 +171,7 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
              (`trailflow acl history ACL-ID|SG-ID` lists one's changes)"
         )));
     };
-    let cols: Vec<StringArray> = (0..b.num_columns())
-        .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8).map(|a| a.as_string::<i32>().clone()))
-        .collect::<std::result::Result<_, _>>()?;
-    let v = |i: usize| cols[i].is_valid(0).then(|| cols[i].value(0).to_string()).filter(|s| !s.is_empty());
+    let v = |i: usize| row.get(i).cloned().flatten().filter(|s| !s.is_empty());
     let mut header = vec![("event", format!("{} {}", v(0).unwrap_or_default(), event_id))];
     header.push(("time", v(1).unwrap_or_default()));
     header.push(("acl", v(2).unwrap_or_else(|| "unknown".into())));
@@ -195,6 +191,11 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
     Ok(ChangeDiff { header, opened, closed, rules: side_by_side(before.as_deref(), after.as_deref())? })
 }
 
+/// The first row of a query, every value as text.
+async fn first_row(ctx: &SessionContext, sql: &str) -> Result<Option<Vec<Option<String>>>> {
+    Ok(super::path::rows(ctx, sql).await?.into_iter().next())
+}
+
 /// `acl diff` of a security-group change: the group (or the interface moved), what it opened
 /// and closed, and the rules before and after, one row per rule.
 async fn sg_diff(ctx: &SessionContext, event_id: &str) -> Result<Option<ChangeDiff>> {
@@ -205,12 +206,8 @@ async fn sg_diff(ctx: &SessionContext, event_id: &str) -> Result<Option<ChangeDi
          groups_before, groups_after FROM sg_changes WHERE event_id = {}",
         lit(event_id)
     );
-    let batches = crate::query::query(ctx, &sql).await?;
-    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
-    let cols: Vec<StringArray> = (0..b.num_columns())
-        .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8).map(|a| a.as_string::<i32>().clone()))
-        .collect::<std::result::Result<_, _>>()?;
-    let v = |i: usize| cols[i].is_valid(0).then(|| cols[i].value(0).to_string()).filter(|s| !s.is_empty());
+    let Some(row) = first_row(ctx, &sql).await? else { return Ok(None) };
+    let v = |i: usize| row.get(i).cloned().flatten().filter(|s| !s.is_empty());
     let mut header = vec![("event", format!("{} {}", v(0).unwrap_or_default(), event_id))];
     header.push(("time", v(1).unwrap_or_default()));
     if let Some(g) = v(2) {

@@ -19,7 +19,7 @@ fn lit(s: &str) -> String {
 }
 
 /// The rows of a query, every value as text.
-async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+pub(crate) async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
     let mut out = Vec::new();
     for b in crate::query::query(ctx, sql).await? {
         let cols = (0..b.num_columns())

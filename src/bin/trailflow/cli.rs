@@ -50,11 +50,11 @@ pub enum Cmd {
     /// -term, "phrases", and time ranges (--from/--to, or event_time:[T1 TO T2]). Terms are joined
     /// by AND; case is ignored. In SQL: SELECT * FROM search('QUERY').
     Search(verbs::search::Args),
-    /// Every Network ACL change with its verdict and the evidence: the traffic it newly let in.
+    /// Every Network ACL and security-group change with its verdict and the evidence: the traffic it newly let in.
     ///
     /// Verdicts: unusual_traffic_after_change, risky_change_no_unusual_traffic,
     /// change_no_unusual_traffic, failed_change (`correlate::Verdict`). The logic is
-    /// queries/correlate.sql.
+    /// queries/correlate.sql and queries/correlate_sg.sql.
     Correlate(verbs::correlate::Args),
     /// Saved hunts: list them, check them, run them.
     Hunt(verbs::hunt::Args),
@@ -66,7 +66,7 @@ pub enum Cmd {
     /// shared one, in which case the report covers only the evidence given. Exit status 0 when all
     /// went through, 3 when some input was rejected or a hunt failed (the rest is in the report).
     Investigate(verbs::investigate::Args),
-    /// One Network ACL: its rules at a moment, what a change did, whether a packet would pass, its history.
+    /// One Network ACL or security group: its rules at a moment, a change's diff, a path check, its history.
     Acl(verbs::acl::Args),
     /// Merge the small files that many ingest runs leave in each partition into files of a useful
     /// size (rows unchanged; the search index follows). Waits for other processes reading the lake.
