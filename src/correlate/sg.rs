@@ -20,7 +20,7 @@
 //! final deny), so that the ACL policy model (`nacl::policy`) diffs them and `acl_allows` judges
 //! flows against them in SQL. A peer group is resolved to its members' addresses at the moment.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -493,6 +493,8 @@ pub struct Groups {
     pub interfaces: BTreeSet<String>,
     /// Managed prefix lists the evidence shows: (time, id, CIDRs).
     pub prefix_lists: Vec<(i64, String, Vec<IpNet>)>,
+    /// Every interface's addresses over time (`network_interfaces`), by interface.
+    addresses: HashMap<String, AddressSpans>,
 }
 
 /// Groups named in a `groupSet` (`{"items": [{"groupId": ...}]}`) or `Groups` list.
@@ -537,6 +539,7 @@ pub fn replay(sg: &SgEvidence, topology_events: &[Event], ifaces: &[super::topol
         events: sg.events.clone(),
         interfaces: ifaces.iter().map(|i| i.interface_id.clone()).collect(),
         prefix_lists: sg.prefix_lists.clone(),
+        addresses: address_index(ifaces),
         ..Default::default()
     };
     for (t, id, vpc, rules, name, _) in &sg.group_snapshots {
@@ -717,29 +720,41 @@ impl Groups {
     }
 }
 
-/// The addresses of an interface at a moment, from `network_interfaces`.
-pub fn addresses_at(ifaces: &[super::topology::Interface], iface: &str, time: i64) -> Vec<std::net::IpAddr> {
-    let mut out: Vec<std::net::IpAddr> = ifaces
-        .iter()
-        .filter(|i| {
-            i.interface_id == iface && i.valid_from.is_none_or(|f| f <= time) && i.valid_to.is_none_or(|t| t > time)
-        })
-        .filter_map(|i| i.address.as_deref().and_then(|a| a.parse().ok()))
-        .collect();
-    out.sort();
-    out.dedup();
+/// An interface's addresses over time: (valid from, valid to, address).
+type AddressSpans = Vec<(Option<i64>, Option<i64>, std::net::IpAddr)>;
+
+/// Every interface's addresses from `network_interfaces`, by interface, read once.
+fn address_index(ifaces: &[super::topology::Interface]) -> HashMap<String, AddressSpans> {
+    let mut out: HashMap<String, AddressSpans> = HashMap::new();
+    for i in ifaces {
+        if let Some(a) = i.address.as_deref().and_then(|a| a.parse().ok()) {
+            out.entry(i.interface_id.clone()).or_default().push((i.valid_from, i.valid_to, a));
+        }
+    }
     out
+}
+
+impl Groups {
+    /// The addresses of an interface at a moment.
+    pub fn addresses_at(&self, iface: &str, time: i64) -> Vec<std::net::IpAddr> {
+        let mut out: Vec<std::net::IpAddr> = self
+            .addresses
+            .get(iface)
+            .into_iter()
+            .flatten()
+            .filter(|(from, to, _)| from.is_none_or(|f| f <= time) && to.is_none_or(|t| t > time))
+            .map(|(_, _, a)| *a)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 /// A rule set of groups as ACL entries, with every peer resolved at `time`: allow entries, an
 /// unknown entry per direction where something is not known (a prefix list, a group whose members
 /// or whose own rules are not all shown), and the final deny.
-pub fn entries(
-    groups: &[(&str, &GroupState)],
-    model: &Groups,
-    ifaces: &[super::topology::Interface],
-    time: i64,
-) -> Vec<Entry> {
+pub fn entries(groups: &[(&str, &GroupState)], model: &Groups, time: i64) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
     let mut unknown = [false, false];
     let mut n = 1;
@@ -762,7 +777,7 @@ pub fn entries(
                     if members.is_empty() && !model.known_empty(g, time) {
                         unknown[r.egress as usize] = true;
                     }
-                    members.iter().flat_map(|(i, _)| addresses_at(ifaces, i, time)).map(IpNet::from).collect()
+                    members.iter().flat_map(|(i, _)| model.addresses_at(i, time)).map(IpNet::from).collect()
                 }
             };
             for net in nets {
@@ -927,14 +942,9 @@ fn states(model: &Groups, groups: &BTreeSet<String>, ord: usize, time: i64, afte
         .collect()
 }
 
-fn as_entries(
-    model: &Groups,
-    ifaces: &[super::topology::Interface],
-    st: &[(String, GroupState)],
-    t: i64,
-) -> Vec<Entry> {
+fn as_entries(model: &Groups, st: &[(String, GroupState)], t: i64) -> Vec<Entry> {
     let refs: Vec<(&str, &GroupState)> = st.iter().map(|(g, s)| (g.as_str(), s)).collect();
-    entries(&refs, model, ifaces, t)
+    entries(&refs, model, t)
 }
 
 /// The ACL rules governing an interface's subnet at a moment, when the evidence shows them.
@@ -979,16 +989,16 @@ pub fn changes(
             c.rules_after = Some(after_states.iter().flat_map(|(_, s)| s.rules.clone()).collect());
             let before_states = from.as_ref().map(|g| states(model, g, ord, t, false));
             c.rules_before = before_states.as_ref().map(|s| s.iter().flat_map(|(_, s)| s.rules.clone()).collect());
-            let after = as_entries(model, ifaces, &after_states, t);
+            let after = as_entries(model, &after_states, t);
             let before = match &before_states {
-                Some(s) => as_entries(model, ifaces, s, t),
+                Some(s) => as_entries(model, s, t),
                 None => vec![Entry::unknown(false, 0), Entry::unknown(true, 0)],
             };
             c.vpc_id = to.iter().find_map(|g| model.groups.get(g).and_then(|h| h.vpc.clone()));
             for i in &moved {
                 scope.push(Scoped {
                     interface_id: i.clone(),
-                    addresses: addresses_at(ifaces, i, t),
+                    addresses: model.addresses_at(i, t),
                     how: "moved",
                     before: before.clone(),
                     after: after.clone(),
@@ -1030,7 +1040,7 @@ pub fn changes(
             c.rules_before = before.exists.then(|| before.rules.clone());
             c.rules_after = after.exists.then(|| after.rules.clone());
             // The group's own rules, diffed: what the call opened and closed in the group.
-            let one = |s: &GroupState| as_entries(model, ifaces, &[(g.clone(), s.clone())], t);
+            let one = |s: &GroupState| as_entries(model, &[(g.clone(), s.clone())], t);
             let (ge_before, ge_after) = (one(&before), one(&after));
             // A refused call changed nothing; a new group has no member: nothing reached.
             c.diff = Some(if failed || e.name == "CreateSecurityGroup" {
@@ -1046,10 +1056,10 @@ pub fn changes(
                 let (sb, sa) = (states(model, &held, ord, t, false), states(model, &held, ord, t, !failed));
                 scope.push(Scoped {
                     interface_id: (*i).clone(),
-                    addresses: addresses_at(ifaces, i, t),
+                    addresses: model.addresses_at(i, t),
                     how: "member",
-                    before: as_entries(model, ifaces, &sb, t),
-                    after: as_entries(model, ifaces, &sa, t),
+                    before: as_entries(model, &sb, t),
+                    after: as_entries(model, &sa, t),
                 });
             }
             let empty = model.known_empty(&g, t);
@@ -1058,7 +1068,7 @@ pub fn changes(
                 // known may be among them, judged by this group's rules alone.
                 for i in unplaced(model, ifaces, c.vpc_id.as_deref(), e, t) {
                     scope.push(Scoped {
-                        addresses: addresses_at(ifaces, &i, t),
+                        addresses: model.addresses_at(&i, t),
                         interface_id: i,
                         how: "inferred",
                         before: ge_before.clone(),
@@ -1592,7 +1602,7 @@ mod tests {
         let m = model_of(vec![add], vec![]);
         let after = m.groups["sg-1"].state_before(1, 10);
         assert!(!after.complete);
-        let es = entries(&[("sg-1", &after)], &m, &[], 10);
+        let es = entries(&[("sg-1", &after)], &m, 10);
         let ip = "198.51.100.7".parse().unwrap();
         assert_eq!(crate::nacl::allows(&es, false, 6, ip, Some(22)), Some(true));
         assert_eq!(crate::nacl::allows(&es, false, 6, ip, Some(3389)), None, "another rule may allow it");
@@ -1621,8 +1631,8 @@ mod tests {
         let h = &m.groups["sg-1"];
         let (b, a) = (h.state_before(1, 10), h.state_before(2, 10));
         assert!(b.complete && a.complete);
-        let eb = entries(&[("sg-1", &b)], &m, &[], 10);
-        let ea = entries(&[("sg-1", &a)], &m, &[], 10);
+        let eb = entries(&[("sg-1", &b)], &m, 10);
+        let ea = entries(&[("sg-1", &a)], &m, 10);
         assert_eq!(crate::nacl::policy::diff(&eb, &ea).opened.len(), 1, "the group opened 22");
         let d = crate::nacl::policy::diff(&both(&acl, &eb), &both(&acl, &ea));
         assert!(d.opened.is_empty(), "{:?}", d.opened);
