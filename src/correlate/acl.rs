@@ -191,9 +191,30 @@ pub async fn diff(ctx: &SessionContext, event_id: &str) -> Result<ChangeDiff> {
     Ok(ChangeDiff { header, opened, closed, rules: side_by_side(before.as_deref(), after.as_deref())? })
 }
 
+/// The rows of a query, every value as text.
+pub(crate) async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+    let mut out = Vec::new();
+    for b in crate::query::query(ctx, sql).await? {
+        let cols = (0..b.num_columns())
+            .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for r in 0..b.num_rows() {
+            out.push(
+                cols.iter()
+                    .map(|c| {
+                        let c = c.as_string::<i32>();
+                        c.is_valid(r).then(|| c.value(r).to_string())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// The first row of a query, every value as text.
 async fn first_row(ctx: &SessionContext, sql: &str) -> Result<Option<Vec<Option<String>>>> {
-    Ok(super::path::rows(ctx, sql).await?.into_iter().next())
+    Ok(rows(ctx, sql).await?.into_iter().next())
 }
 
 /// `acl diff` of a security-group change: the group (or the interface moved), what it opened

@@ -6,37 +6,14 @@
 
 use std::net::IpAddr;
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 
-use super::acl::Packet;
+use super::acl::{Packet, rows};
 use super::sg::{Peer, Rule};
 use crate::error::Result;
 
 fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
-}
-
-/// The rows of a query, every value as text.
-pub(crate) async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-    let mut out = Vec::new();
-    for b in crate::query::query(ctx, sql).await? {
-        let cols = (0..b.num_columns())
-            .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for r in 0..b.num_rows() {
-            out.push(
-                cols.iter()
-                    .map(|c| {
-                        let c = c.as_string::<i32>();
-                        c.is_valid(r).then(|| c.value(r).to_string())
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(out)
 }
 
 /// "Held at the moment" for a table of facts over time (`alias.valid_from` / `valid_to`); the
