@@ -3,41 +3,22 @@
 
 use super::*;
 
-/// A selection: a map (every field), a list of maps (any of them), or a list of keywords.
-pub(super) fn selection(v: &Yaml) -> Result<String, NotCompiled> {
-    match v {
-        Yaml::Hash(map) => {
-            let parts: Vec<String> = map
-                .iter()
-                .map(|(k, v)| field_condition(&text(k).ok_or("a field name that is not text")?, v))
-                .collect::<Result<_, _>>()?;
-            if parts.is_empty() {
-                return Err("an empty selection".into());
-            }
-            Ok(format!("({})", parts.join(" AND ")))
-        }
-        Yaml::Array(items) if items.iter().all(|i| matches!(i, Yaml::Hash(_))) => {
-            let parts: Vec<String> = items.iter().map(selection).collect::<Result<_, _>>()?;
-            Ok(format!("({})", parts.join(" OR ")))
-        }
-        Yaml::Array(items) => {
-            // Keywords: any of them anywhere in the event.
-            let parts: Vec<String> = items
-                .iter()
-                .map(|i| text(i).map(|k| keyword(&k)))
-                .collect::<Option<_>>()
-                .ok_or("a keyword that is not text")?;
-            Ok(format!("({})", parts.join(" OR ")))
-        }
-        Yaml::String(k) => Ok(format!("({})", keyword(k))),
-        _ => Err("a selection that is neither a map nor a list".into()),
-    }
+/// A selection as SQL: a map (every field), a list of maps (any of them), or keywords (any).
+pub(super) fn selection(s: &Selection) -> Result<Expr, NotCompiled> {
+    let all_of = |fields: &[FieldMatch]| -> Result<Expr, NotCompiled> {
+        Ok(Expr::And(fields.iter().map(field_condition).collect::<Result<_, _>>()?))
+    };
+    Ok(match s {
+        Selection::AllOf(fields) => all_of(fields)?,
+        Selection::AnyOf(maps) => Expr::Or(maps.iter().map(|m| all_of(m)).collect::<Result<_, _>>()?),
+        Selection::Keywords(words) => Expr::Or(words.iter().map(|k| keyword(k)).collect()),
+    })
 }
 
 /// A keyword: as the specification says, found anywhere in the event's text, case-insensitively,
 /// as a part of a value or a whole one, with `*` and `?` as wildcards.
-pub(super) fn keyword(k: &str) -> String {
-    format!("lower(raw) LIKE {}", lit(&format!("%{}%", like(&k.to_lowercase()))))
+pub(super) fn keyword(k: &str) -> Expr {
+    Expr::Like(Box::new(Expr::Field(Field::Column("raw")).lower()), format!("%{}%", like(&k.to_lowercase())))
 }
 
 pub(super) fn tokenize(s: &str) -> Vec<String> {
@@ -48,7 +29,7 @@ pub(super) fn tokenize(s: &str) -> Vec<String> {
 pub(super) struct Condition<'a> {
     pub(super) tokens: Vec<String>,
     pub(super) at: usize,
-    pub(super) selections: &'a [(String, String)],
+    pub(super) selections: &'a [(String, Expr)],
 }
 
 impl Condition<'_> {
@@ -60,37 +41,37 @@ impl Condition<'_> {
         self.at += 1;
         t
     }
-    pub(super) fn parse_all(mut self) -> Result<String, NotCompiled> {
+    pub(super) fn parse_all(mut self) -> Result<Expr, NotCompiled> {
         let e = self.or()?;
         match self.peek() {
             None => Ok(e),
             Some(t) => Err(not_compiled!("condition: unexpected `{t}`")),
         }
     }
-    pub(super) fn or(&mut self) -> Result<String, NotCompiled> {
+    pub(super) fn or(&mut self) -> Result<Expr, NotCompiled> {
         let mut e = self.and()?;
         while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("or")) {
             self.next();
-            e = format!("({e} OR {})", self.and()?);
+            e = Expr::Or(vec![e, self.and()?]);
         }
         Ok(e)
     }
-    pub(super) fn and(&mut self) -> Result<String, NotCompiled> {
+    pub(super) fn and(&mut self) -> Result<Expr, NotCompiled> {
         let mut e = self.not()?;
         while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("and")) {
             self.next();
-            e = format!("({e} AND {})", self.not()?);
+            e = Expr::And(vec![e, self.not()?]);
         }
         Ok(e)
     }
-    pub(super) fn not(&mut self) -> Result<String, NotCompiled> {
+    pub(super) fn not(&mut self) -> Result<Expr, NotCompiled> {
         if self.peek().is_some_and(|t| t.eq_ignore_ascii_case("not")) {
             self.next();
-            return Ok(format!("(NOT coalesce({}, false))", self.not()?));
+            return Ok(Expr::Not(Box::new(self.not()?)));
         }
         self.atom()
     }
-    pub(super) fn atom(&mut self) -> Result<String, NotCompiled> {
+    pub(super) fn atom(&mut self) -> Result<Expr, NotCompiled> {
         let t = self.next().ok_or("condition: ends too early")?;
         if t == "(" {
             let e = self.or()?;
@@ -104,7 +85,7 @@ impl Condition<'_> {
                 return Err(not_compiled!("condition: `{t}` without `of`"));
             }
             let pattern = self.next().ok_or("condition: `of` what?")?;
-            let chosen: Vec<&String> = self
+            let chosen: Vec<Expr> = self
                 .selections
                 .iter()
                 .filter(|(n, _)| {
@@ -116,13 +97,13 @@ impl Condition<'_> {
                         *n == pattern
                     }
                 })
-                .map(|(_, sql)| sql)
+                .map(|(_, sql)| sql.clone())
                 .collect();
             if chosen.is_empty() {
                 return Err(not_compiled!("condition: no selection matches `{pattern}`"));
             }
-            let join = if t == "1" || t.eq_ignore_ascii_case("any") { " OR " } else { " AND " };
-            return Ok(format!("({})", chosen.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(join)));
+            let any = t == "1" || t.eq_ignore_ascii_case("any");
+            return Ok(if any { Expr::Or(chosen) } else { Expr::And(chosen) });
         }
         self.selections
             .iter()

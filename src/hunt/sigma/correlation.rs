@@ -22,25 +22,24 @@ pub(super) fn timespan(s: &str) -> Result<u64, NotCompiled> {
     Ok(n * mult)
 }
 
-/// A correlation's condition: `gte: 10` and the like, all of which must hold.
-pub(super) fn count_condition(y: &Yaml) -> Result<CountCondition, NotCompiled> {
-    let Yaml::Hash(map) = y else { return Err("the condition is not a map of gt/gte/lt/lte/eq".into()) };
+/// A correlation's condition: `gte: 10` and the like, all of which must hold, and the field
+/// `value_count` counts.
+pub(super) fn count_condition(doc: &CountConditionDoc) -> Result<CountCondition, NotCompiled> {
     let (mut ops, mut field) = (Vec::new(), None);
-    for (k, v) in map {
-        let k = text(k).unwrap_or_default();
+    for (k, v) in &doc.0 {
         if k == "field" {
-            field = Some(text(v).ok_or("condition: `field` is not text")?);
+            field = Some(v.0.clone());
             continue;
         }
         let op = match k.as_str() {
-            "gt" => ">",
-            "gte" => ">=",
-            "lt" => "<",
-            "lte" => "<=",
-            "eq" => "=",
+            "gt" => Cmp::Gt,
+            "gte" => Cmp::Gte,
+            "lt" => Cmp::Lt,
+            "lte" => Cmp::Lte,
+            "eq" => Cmp::Eq,
             other => return Err(not_compiled!("condition: `{other}` is not one of gt, gte, lt, lte, eq, field")),
         };
-        let n: f64 = text(v).and_then(|t| t.parse().ok()).ok_or_else(|| format!("condition: `{k}` is not a number"))?;
+        let n: f64 = v.0.parse().map_err(|_| format!("condition: `{k}` is not a number"))?;
         ops.push((op, n));
     }
     if ops.is_empty() {
@@ -62,7 +61,7 @@ pub(super) fn old_aggregation(agg: &str, span: Option<u64>) -> Result<Correlatio
         }
         None => (Vec::new(), rest),
     };
-    let (op, n) = [(">=", ">="), ("<=", "<="), (">", ">"), ("<", "<"), ("=", "=")]
+    let (op, n) = [(">=", Cmp::Gte), ("<=", Cmp::Lte), (">", Cmp::Gt), ("<", Cmp::Lt), ("=", Cmp::Eq)]
         .iter()
         .find_map(|(p, op)| cmp.strip_prefix(p).map(|n| (*op, n.trim())))
         .ok_or("aggregation: no comparison")?;
@@ -93,7 +92,7 @@ pub(super) fn correlate(c: &Correlation, parsed: &[Parsed]) -> Result<SigmaRule,
             Parsed::Correlation(o) if o.id == *key => {
                 Some(Err(not_compiled!("it names {key}, another correlation (chained correlations are not compiled)")))
             }
-            Parsed::Foreign { key: k } if k == key => {
+            Parsed::Foreign { key: k } if k.as_deref() == Some(key.as_str()) => {
                 Some(Err(not_compiled!("it names {key}, which is not an AWS CloudTrail rule")))
             }
             _ => None,
@@ -118,6 +117,7 @@ pub(super) fn correlate(c: &Correlation, parsed: &[Parsed]) -> Result<SigmaRule,
         tags: c.tags.clone(),
         kind: Kind::Correlation(c.kind),
         condition: String::new(),
+        filter: None,
         stem: String::new(),
         sql: correlation_sql(c, &parts),
     })
@@ -125,9 +125,9 @@ pub(super) fn correlate(c: &Correlation, parsed: &[Parsed]) -> Result<SigmaRule,
 
 /// The column a group-by field is reported under.
 pub(super) fn alias(field_name: &str) -> String {
-    match field(field_name).as_str() {
-        "user_arn" => "actor_arn".into(),
-        c if c.chars().all(|c| c.is_ascii_lowercase() || c == '_') => c.to_string(),
+    match field(field_name) {
+        Field::Column("user_arn") => "actor_arn".into(),
+        Field::Column(c) => c.to_string(),
         _ => field_name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect(),
     }
 }
@@ -136,111 +136,158 @@ pub(super) fn alias(field_name: &str) -> String {
 /// each of them, and one row per group whose windows met the condition, with the first and last
 /// time they did.
 pub(super) fn correlation_sql(c: &Correlation, parts: &[&SigmaRule]) -> String {
-    let groups: Vec<(String, String)> = c.group_by.iter().map(|g| (field(g), format!("\"{}\"", alias(g)))).collect();
-    let value = c.field.as_deref().map(field);
-    let base = parts
+    let groups: Vec<(Field, String)> = c.group_by.iter().map(|g| (field(g), alias(g))).collect();
+    let base: Vec<Select> = parts
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let mut cols = vec!["event_time".to_string(), "event_id".to_string()];
-            cols.extend(groups.iter().map(|(e, a)| format!("{e} AS {a}")));
-            cols.push(format!("{} AS sigma_rule", i + 1));
-            if let Some(v) = &value {
-                cols.push(format!("{v} AS sigma_value"));
+            let mut s = Select::from(sql::From::table("cloudtrail"))
+                .column(Expr::col("event_time"))
+                .column(Expr::col("event_id"));
+            for (f, a) in &groups {
+                s = s.quoted(Expr::Field(f.clone()), a);
             }
-            format!("SELECT {} FROM cloudtrail WHERE {}", cols.join(", "), r.condition)
+            s = s.named(Expr::Number((i + 1) as f64), "sigma_rule");
+            if let Some(v) = &c.field {
+                s = s.named(Expr::Field(field(v)), "sigma_value");
+            }
+            s.filter = r.filter.clone();
+            s
         })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let g = |t: &str| {
-        groups.iter().map(|(_, a)| if t.is_empty() { a.clone() } else { format!("{t}.{a}") }).collect::<Vec<_>>()
+        .collect();
+    // The groups' columns, of a named input or not.
+    let g = |t: Option<&str>| -> Vec<Expr> {
+        groups.iter().map(|(_, a)| Expr::Col { table: t.map(str::to_string), name: a.clone(), quoted: true }).collect()
     };
-    let list = |v: Vec<String>, trailing: bool| {
-        if v.is_empty() {
-            String::new()
-        } else if trailing {
-            format!("{}, ", v.join(", "))
-        } else {
-            v.join(", ")
-        }
+    let same_group = |a: &str, b: &str| -> Vec<Expr> {
+        g(Some(a)).into_iter().zip(g(Some(b))).map(|(x, y)| Expr::NotDistinct(Box::new(x), Box::new(y))).collect()
     };
-    let same_group =
-        g("a").iter().zip(g("b")).map(|(a, b)| format!(" AND {a} IS NOT DISTINCT FROM {b}")).collect::<String>();
-    let group_by = |t: &str| if groups.is_empty() { String::new() } else { format!(" GROUP BY {}", g(t).join(", ")) };
     let holds =
-        |col: &str| c.condition.iter().map(|(op, n)| format!("{col} {op} {n}")).collect::<Vec<_>>().join(" AND ");
-    let order = format!(" ORDER BY first_seen{}", g("").iter().map(|a| format!(", {a}")).collect::<String>());
+        |col: Expr| -> Vec<Expr> { c.condition.iter().map(|(op, n)| col.clone().cmp(*op, Expr::Number(*n))).collect() };
+    let some = || Expr::count_star().cmp(Cmp::Gt, Expr::Number(0.0));
+    let min = |e: Expr| Expr::call("min", vec![e]);
+    let max = |e: Expr| Expr::call("max", vec![e]);
+    // The final result: one row per group, first seen first.
+    let report = |from: sql::From, first: Expr, last: Expr, measure: Expr, name: &'static str| {
+        let mut s = Select::from(from);
+        for e in g(None) {
+            s = s.column(e);
+        }
+        s = s.named(min(first), "first_seen").named(max(last), "last_seen").named(measure, name);
+        s.group_by = g(None);
+        s.order_by = std::iter::once(Expr::col("first_seen")).chain(g(None)).collect();
+        s
+    };
+    let query = |with: Vec<(&'static str, Vec<Select>)>, body: Select| Query { with, body }.to_string();
     let Some(span) = c.timespan else {
         // Over the whole evidence.
         let (measure, name) = match c.kind {
-            CorrelationType::ValueCount => ("count(DISTINCT sigma_value)", "distinct_values"),
-            _ => ("count(*)", "events"),
+            CorrelationType::ValueCount => {
+                (Expr::Call { name: "count", distinct: true, args: vec![Expr::col("sigma_value")] }, "distinct_values")
+            }
+            _ => (Expr::count_star(), "events"),
         };
-        return format!(
-            "WITH base AS ({base}) SELECT {}min(event_time) AS first_seen, max(event_time) AS last_seen, {measure} AS \
-                {name} FROM base{} HAVING count(*) > 0 AND {}{order}",
-            list(g(""), true),
-            group_by(""),
-            holds(measure)
-        );
-    };
-    let within = |a: &str, b: &str| {
-        format!("{b}.event_time BETWEEN {a}.event_time - INTERVAL '{span} seconds' AND {a}.event_time")
+        let mut body =
+            report(sql::From::table("base"), Expr::col("event_time"), Expr::col("event_time"), measure.clone(), name);
+        body.having = Some(Expr::All(std::iter::once(some()).chain(holds(measure)).collect()));
+        return query(vec![("base", base)], body);
     };
     match c.kind {
         CorrelationType::EventCount => {
-            let window = format!(
-                "OVER ({}ORDER BY event_time RANGE BETWEEN INTERVAL '{span} seconds' PRECEDING AND CURRENT ROW)",
-                if groups.is_empty() { String::new() } else { format!("PARTITION BY {} ", g("").join(", ")) }
+            let window = |call: Expr| Expr::Window {
+                call: Box::new(call),
+                partition: g(None),
+                order: Box::new(Expr::col("event_time")),
+                seconds: span,
+            };
+            let mut w = Select::from(sql::From::table("base"));
+            for e in g(None) {
+                w = w.column(e);
+            }
+            w = w
+                .named(Expr::col("event_time"), "window_end")
+                .named(window(Expr::count_star()), "events")
+                .named(window(min(Expr::col("event_time"))), "window_start");
+            let mut body = report(
+                sql::From::table("w"),
+                Expr::col("window_start"),
+                Expr::col("window_end"),
+                max(Expr::col("events")),
+                "events",
             );
-            format!(
-                "WITH base AS ({base}), w AS (SELECT {}event_time AS window_end, count(*) {window} AS events, min(event_time) {window} AS window_start FROM base) \
-                 SELECT {}min(window_start) AS first_seen, max(window_end) AS last_seen, max(events) AS events FROM w WHERE {}{} HAVING count(*) > 0{order}",
-                list(g(""), true),
-                list(g(""), true),
-                holds("events"),
-                group_by("")
-            )
+            body.filter = Some(Expr::All(holds(Expr::col("events"))));
+            body.having = Some(some());
+            query(vec![("base", base), ("w", vec![w])], body)
         }
         CorrelationType::ValueCount | CorrelationType::Temporal => {
             let (counted, name, cond) = if c.kind == CorrelationType::ValueCount {
-                ("b.sigma_value", "distinct_values", holds("n"))
+                (Expr::of("b", "sigma_value"), "distinct_values", holds(Expr::col("n")))
             } else {
-                ("b.sigma_rule", "rules", format!("n = {}", parts.len()))
+                (
+                    Expr::of("b", "sigma_rule"),
+                    "rules",
+                    vec![Expr::col("n").cmp(Cmp::Eq, Expr::Number(parts.len() as f64))],
+                )
             };
-            format!(
-                "WITH base AS ({base}), w AS (SELECT {}a.event_time AS window_end, count(DISTINCT {counted}) AS n, min(b.event_time) AS window_start \
-                 FROM base a JOIN base b ON {}{same_group} GROUP BY {}a.event_time, a.event_id, a.sigma_rule) \
-                 SELECT {}min(window_start) AS first_seen, max(window_end) AS last_seen, max(n) AS {name} FROM w WHERE {cond}{} HAVING count(*) > 0{order}",
-                list(g("a"), true),
-                within("a", "b"),
-                list(g("a"), true),
-                list(g(""), true),
-                group_by("")
-            )
+            // Every event's window: the events of its group in the span before it.
+            let a_time = || Expr::of("a", "event_time");
+            let within = Expr::Between(
+                Box::new(Expr::of("b", "event_time")),
+                Box::new(Expr::Minus(Box::new(a_time()), Box::new(Expr::Seconds(span)))),
+                Box::new(a_time()),
+            );
+            let on = Expr::All(std::iter::once(within).chain(same_group("a", "b")).collect());
+            let mut w = Select::from(sql::From::named("base", "a").join("base", "b", on));
+            for e in g(Some("a")) {
+                w = w.column(e);
+            }
+            w = w
+                .named(a_time(), "window_end")
+                .named(Expr::Call { name: "count", distinct: true, args: vec![counted] }, "n")
+                .named(min(Expr::of("b", "event_time")), "window_start");
+            w.group_by = g(Some("a"))
+                .into_iter()
+                .chain([a_time(), Expr::of("a", "event_id"), Expr::of("a", "sigma_rule")])
+                .collect();
+            let mut body = report(
+                sql::From::table("w"),
+                Expr::col("window_start"),
+                Expr::col("window_end"),
+                max(Expr::col("n")),
+                name,
+            );
+            body.filter = Some(Expr::All(cond));
+            body.having = Some(some());
+            query(vec![("base", base), ("w", vec![w])], body)
         }
         CorrelationType::TemporalOrdered => {
             // Each rule's event at or after the one before, all within the span of the first.
             let n = parts.len();
-            let mut from = "base r1".to_string();
+            let time = |i: usize| Expr::of(&format!("r{i}"), "event_time");
+            let mut from = sql::From::named("base", "r1");
             for i in 2..=n {
-                let same = g("r1")
-                    .iter()
-                    .zip(g(&format!("r{i}")))
-                    .map(|(a, b)| format!(" AND {a} IS NOT DISTINCT FROM {b}"))
-                    .collect::<String>();
-                from.push_str(&format!(
-                    " JOIN base r{i} ON r{i}.sigma_rule = {i} AND r{i}.event_time >= r{p}.event_time AND \
-                        r{i}.event_time <= r1.event_time + INTERVAL '{span} seconds'{same}",
-                    p = i - 1
-                ));
+                let ri = format!("r{i}");
+                let mut on = vec![
+                    Expr::of(&ri, "sigma_rule").cmp(Cmp::Eq, Expr::Number(i as f64)),
+                    time(i).cmp(Cmp::Gte, time(i - 1)),
+                    time(i).cmp(Cmp::Lte, Expr::Plus(Box::new(time(1)), Box::new(Expr::Seconds(span)))),
+                ];
+                on.extend(same_group("r1", &ri));
+                from = from.join("base", &ri, Expr::All(on));
             }
-            format!(
-                "WITH base AS ({base}) SELECT {}min(r1.event_time) AS first_seen, max(r{n}.event_time) AS last_seen, \
-                    count(*) AS sequences FROM {from} WHERE r1.sigma_rule = 1{} HAVING count(*) > 0{order}",
-                list(g("r1").iter().zip(g("")).map(|(q, a)| format!("{q} AS {a}")).collect(), true),
-                group_by("r1")
-            )
+            let mut body = Select::from(from);
+            for (e, (_, a)) in g(Some("r1")).into_iter().zip(&groups) {
+                body = body.quoted(e, a);
+            }
+            body = body
+                .named(min(time(1)), "first_seen")
+                .named(max(time(n)), "last_seen")
+                .named(Expr::count_star(), "sequences");
+            body.filter = Some(Expr::of("r1", "sigma_rule").cmp(Cmp::Eq, Expr::Number(1.0)));
+            body.group_by = g(Some("r1"));
+            body.having = Some(some());
+            body.order_by = std::iter::once(Expr::col("first_seen")).chain(g(None)).collect();
+            query(vec![("base", base)], body)
         }
     }
 }

@@ -9,28 +9,38 @@
 //! aggregation are compiled to windows over the events their rules match. A rule that cannot be
 //! compiled is listed with the reason, never run half-understood.
 //!
-//! A small compiler in a folder: `rule` reads a file's YAML documents, `condition` the selections
-//! and the condition joining them, `modifier` each field condition with its [`Modifier`]s,
-//! `values` field names and values into SQL, `correlation` the correlation rules; this file loads
-//! a folder of rules and runs them as hunts. Adding a modifier: a variant of [`Modifier`] (its
-//! name in `Modifier::from_str`), its SQL in `modifier::field_condition`, a case in
-//! `tests/sigma_sql.rs` (golden SQL), and a probe rule in `tests/data/sigma_probes/`.
+//! A small compiler in a folder. `rule` loads a file's YAML documents (bounded before they are
+//! expanded) and compiles each; `doc` types them with serde (the rule, its detection with each
+//! field's key read into its field and [`Modifier`]s, its correlation); `condition` compiles the
+//! selections and the condition joining them, `modifier` each field condition, `values` maps the
+//! CloudTrail taxonomy onto the lake (a table of columns and one of JSON roots) and encodes values,
+//! `correlation` builds the correlation queries; all of them build the typed SQL of `sql`
+//! ([`sql::Expr`], [`sql::Query`]), which alone writes text. This file loads a folder of rules and
+//! runs them as hunts. Adding a modifier: a variant of [`Modifier`] (its name in
+//! `Modifier::parse`), its SQL in `modifier::field_condition` (a new [`sql::Expr`] variant if no
+//! existing one says it), a case in `tests/sigma_sql.rs` (golden SQL), and a probe rule in
+//! `tests/data/sigma_probes/`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use yaml_rust2::{Event, Yaml, YamlLoader};
 
 mod condition;
 mod correlation;
+mod doc;
 mod modifier;
 mod rule;
+mod sql;
 mod values;
 
 use condition::*;
 use correlation::*;
+use doc::*;
 use modifier::*;
 use rule::*;
+use sql::{Cmp, Expr, Field, Query, Select};
 use values::*;
 
 /// Why a rule is not compiled (said beside its file in `sigma_summary.csv` and on the screen): a
@@ -102,6 +112,8 @@ pub struct SigmaRule {
     pub kind: Kind,
     /// The WHERE condition over `cloudtrail` (for a correlation: empty).
     pub condition: String,
+    /// The condition as the compiler built it (for a correlation: none).
+    filter: Option<Expr>,
     /// The name results are written under: the rule file's name without its extension, or with
     /// the rule's name after it when one file holds several rules.
     pub stem: String,
@@ -190,15 +202,15 @@ pub fn load_dir(dir: &Path) -> crate::error::Result<Loaded> {
         for (i, doc) in docs.iter().enumerate() {
             let place = |why: String| if several { format!("rule {}: {why}", i + 1) } else { why };
             match parse_doc(&f, doc) {
-                Ok(Some(p)) => {
-                    any_cloudtrail = true;
-                    parsed.push(p);
-                }
-                Ok(None) => {
+                Ok(Parsed::Foreign { key }) => {
                     not_cloudtrail += 1;
-                    if let Some(key) = text(&doc["name"]).or_else(|| text(&doc["id"])) {
+                    if key.is_some() {
                         parsed.push(Parsed::Foreign { key });
                     }
+                }
+                Ok(p) => {
+                    any_cloudtrail = true;
+                    parsed.push(p);
                 }
                 Err(why) => loaded.skipped.push((f.clone(), place(why.0))),
             }
@@ -288,7 +300,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// The comparisons of a correlation's condition (`gte`, 10), and the field counted, if any.
-type CountCondition = (Vec<(&'static str, f64)>, Option<String>);
+type CountCondition = (Vec<(Cmp, f64)>, Option<String>);
 
 /// Run the rules as hunts; with `dir`, write one CSV per rule there and `sigma_summary.csv`
 /// (every rule, run or not, with its id, level, tags, hits and status).
@@ -386,9 +398,9 @@ pub fn compile(file: &Path, source: &str) -> Result<Option<SigmaRule>, NotCompil
     let docs = bounded_yaml(source)?;
     let doc = docs.first().ok_or("empty file")?;
     match parse_doc(file, doc)? {
-        Some(Parsed::Rule(r)) => Ok(Some(r)),
-        Some(Parsed::Correlation(_)) => Err("a correlation rule: compile it with its rules (load_dir)".into()),
-        Some(Parsed::Foreign { .. }) | None => Ok(None),
+        Parsed::Rule(r) => Ok(Some(r)),
+        Parsed::Correlation(_) => Err("a correlation rule: compile it with its rules (load_dir)".into()),
+        Parsed::Foreign { .. } => Ok(None),
     }
 }
 
@@ -431,7 +443,7 @@ mod tests {
         assert!(bad.unwrap_err().0.contains("`wide`"));
         assert_eq!(like("a*b?c%"), "a%b_c\\%");
         assert_eq!(
-            field("requestParameters.ipPermissions.items"),
+            field("requestParameters.ipPermissions.items").to_string(),
             "coalesce(json_get_str(request_parameters, 'ipPermissions', 'items'), json_as_text(request_parameters, \
                 'ipPermissions', 'items'))"
         );
@@ -554,7 +566,7 @@ mod tests {
         let c = old_aggregation(" count(eventName) by userIdentity.arn, sourceIPAddress > 5", Some(600)).unwrap();
         assert_eq!(c.kind, CorrelationType::ValueCount);
         assert_eq!(c.group_by, vec!["userIdentity.arn", "sourceIPAddress"]);
-        assert_eq!(c.condition, vec![(">", 5.0)]);
+        assert_eq!(c.condition, vec![(Cmp::Gt, 5.0)]);
         assert!(old_aggregation("near x", None).is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! One field condition (`field|modifier|modifier: value(s)`) compiled: the modifiers read into a
-//! [`Modifier`] each, the values put in the forms their encodings give, then compared.
+//! One field condition (`field|modifier|modifier: value(s)`) compiled: its [`Modifier`]s (read
+//! with the rule) applied, the values put in the forms their encodings give, then compared.
 
 use super::*;
 
@@ -100,17 +100,15 @@ impl Modifier {
     }
 }
 
-/// One field condition: `field|mod|mod: value(s)`.
-pub(super) fn field_condition(key: &str, value: &Yaml) -> Result<String, NotCompiled> {
-    let mut parts = key.split('|');
-    let name = parts.next().unwrap_or("");
+/// One field condition (`field|mod|mod: value(s)`) as SQL.
+pub(super) fn field_condition(m: &FieldMatch) -> Result<Expr, NotCompiled> {
     let mut all = false;
     let mut cased = false;
     let mut encodings: Vec<Encoding> = Vec::new();
     let mut op: Option<Op> = None;
     let mut re_flags = String::new();
-    for m in parts {
-        match Modifier::parse(m, op)? {
+    for modifier in &m.modifiers {
+        match *modifier {
             Modifier::All => all = true,
             Modifier::Cased => cased = true,
             Modifier::Encoding(e) => encodings.push(e),
@@ -127,14 +125,9 @@ pub(super) fn field_condition(key: &str, value: &Yaml) -> Result<String, NotComp
             }
         }
     }
-    let raw: Vec<Option<String>> = match value {
-        Yaml::Array(v) => v.iter().map(|x| if x.is_null() { None } else { text(x) }).collect(),
-        Yaml::Null => vec![None],
-        v => vec![Some(text(v).ok_or("a value that is neither text nor a number")?)],
-    };
     // Encodings first, each value becoming the forms it may take; `all` then still means every
     // one of the values given (any of the forms of each).
-    let mut values: Vec<Vec<Option<String>>> = raw.into_iter().map(|v| vec![v]).collect();
+    let mut values: Vec<Vec<Option<String>>> = m.values.iter().map(|v| vec![v.clone()]).collect();
     for e in &encodings {
         use base64::Engine as _;
         for forms in values.iter_mut() {
@@ -155,26 +148,26 @@ pub(super) fn field_condition(key: &str, value: &Yaml) -> Result<String, NotComp
         // Encoded text is compared as it is: base64 is case-sensitive.
         cased = true;
     }
-    let col = field(name);
-    let subject = if cased { col.clone() } else { format!("lower({col})") };
+    let col = || Expr::Field(field(&m.field));
+    let subject = || if cased { col() } else { col().lower() };
     let fold = |v: &str| if cased { v.to_string() } else { v.to_lowercase() };
-    let path = json_path(name);
+    let path = json_path(&m.field);
     // A value in a JSON column, through lists: `sigma_match` compares every value the path reaches.
-    let matches = |op: &str, value: &str| -> Option<String> {
+    let matches = |op: &str, value: &str| -> Option<Expr> {
         let (column, p) = path.as_ref()?;
         let op = if cased && matches!(op, "eq" | "like") { format!("{op}_cased") } else { op.to_string() };
-        Some(format!("sigma_match({column}, {}, {}, {})", lit(p), lit(&op), lit(value)))
+        Some(Expr::SigmaMatch { column, path: p.clone(), op, value: value.to_string() })
     };
-    let one = |v: &Option<String>| -> Result<String, NotCompiled> {
+    let one = |v: &Option<String>| -> Result<Expr, NotCompiled> {
         let Some(v) = v else {
-            return Ok(matches("null", "").unwrap_or_else(|| format!("{col} IS NULL")));
+            return Ok(matches("null", "").unwrap_or_else(|| Expr::IsNull(Box::new(col()))));
         };
-        let pattern = |p: String| matches("like", &p).unwrap_or_else(|| format!("{subject} LIKE {}", lit(&p)));
+        let pattern = |p: String| matches("like", &p).unwrap_or_else(|| Expr::Like(Box::new(subject()), p));
         Ok(match op {
             None if has_wildcard(v) => pattern(like(&fold(v))),
             None => {
                 let v = unescape(v);
-                matches("eq", &v).unwrap_or_else(|| format!("{subject} = {}", lit(&fold(&v))))
+                matches("eq", &v).unwrap_or_else(|| subject().eq(Expr::Text(fold(&v))))
             }
             Some(Op::Contains) => pattern(format!("%{}%", like(&fold(v)))),
             Some(Op::StartsWith) => pattern(format!("{}%", like(&fold(v)))),
@@ -184,43 +177,38 @@ pub(super) fn field_condition(key: &str, value: &Yaml) -> Result<String, NotComp
                     .map_err(|e| format!("{v:?} is not a regular expression: {}", crate::output::one_line(&e)))?;
                 let flags = if re_flags.is_empty() { String::new() } else { format!("(?{re_flags})") };
                 let re = format!("{flags}{v}");
-                matches("re", &re).unwrap_or_else(|| format!("regexp_like({col}, {})", lit(&re)))
+                matches("re", &re).unwrap_or_else(|| Expr::Regex(Box::new(col()), re))
             }
             Some(Op::Cidr) => {
                 v.parse::<ipnet::IpNet>().map_err(|_| format!("{v:?} is not a CIDR"))?;
-                matches("cidr", v).unwrap_or_else(|| format!("coalesce(cidr_contains({}, {col}), false)", lit(v)))
+                matches("cidr", v).unwrap_or_else(|| Expr::InCidr(v.clone(), Box::new(col())))
             }
             Some(Op::Exists) => match v.to_ascii_lowercase().as_str() {
-                "true" => matches("exists", "").unwrap_or_else(|| format!("{col} IS NOT NULL")),
-                "false" => matches("null", "").unwrap_or_else(|| format!("{col} IS NULL")),
+                "true" => matches("exists", "").unwrap_or_else(|| Expr::IsNotNull(Box::new(col()))),
+                "false" => matches("null", "").unwrap_or_else(|| Expr::IsNull(Box::new(col()))),
                 _ => return Err(not_compiled!("exists: {v:?} is not true or false")),
             },
             Some(cmp @ (Op::Gt | Op::Gte | Op::Lt | Op::Lte)) => {
                 let n: f64 = v.parse().map_err(|_| not_compiled!("{}: {v:?} is not a number", cmp.name()))?;
                 let sym = match cmp {
-                    Op::Gt => ">",
-                    Op::Gte => ">=",
-                    Op::Lt => "<",
-                    _ => "<=",
+                    Op::Gt => Cmp::Gt,
+                    Op::Gte => Cmp::Gte,
+                    Op::Lt => Cmp::Lt,
+                    _ => Cmp::Lte,
                 };
-                matches(cmp.name(), &n.to_string()).unwrap_or_else(|| format!("TRY_CAST({col} AS DOUBLE) {sym} {n}"))
+                matches(cmp.name(), &n.to_string()).unwrap_or_else(|| Expr::NumberCmp(Box::new(col()), sym, n))
             }
             Some(Op::FieldRef) => {
-                let other = field(v);
-                if cased { format!("{col} = {other}") } else { format!("lower({col}) = lower({other})") }
+                let other = Expr::Field(field(v));
+                if cased { col().eq(other) } else { col().lower().eq(other.lower()) }
             }
         })
     };
-    let mut each = Vec::new();
-    for forms in &values {
-        let alternatives: Vec<String> = forms.iter().map(&one).collect::<Result<_, _>>()?;
-        each.push(if alternatives.len() == 1 {
-            alternatives.into_iter().next().unwrap_or_default()
-        } else {
-            format!("({})", alternatives.join(" OR "))
-        });
-    }
-    Ok(format!("({})", each.join(if all { " AND " } else { " OR " })))
+    let each: Vec<Expr> = values
+        .iter()
+        .map(|forms| forms.iter().map(&one).collect::<Result<Vec<_>, _>>().map(Expr::any))
+        .collect::<Result<_, _>>()?;
+    Ok(if all { Expr::And(each) } else { Expr::Or(each) })
 }
 
 #[cfg(test)]

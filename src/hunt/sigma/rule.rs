@@ -47,22 +47,14 @@ pub(super) fn bounded_yaml(source: &str) -> Result<Vec<Yaml>, NotCompiled> {
     YamlLoader::load_from_str(source).map_err(|e| not_compiled!("not YAML: {e}"))
 }
 
-pub(super) fn text(y: &Yaml) -> Option<String> {
-    match y {
-        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        Yaml::Boolean(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 /// One YAML document of a rule file, read.
 pub(super) enum Parsed {
     Rule(SigmaRule),
     Correlation(Correlation),
-    /// A rule of another log source, kept so a correlation that names it can say so.
+    /// A rule of another log source (or not a rule), kept under its name or id so that a
+    /// correlation that names it can say so.
     Foreign {
-        key: String,
+        key: Option<String>,
     },
 }
 
@@ -78,57 +70,54 @@ pub(super) struct Correlation {
     pub(super) group_by: Vec<String>,
     /// Seconds; `None`: the whole evidence (the older `| count()` form without a `timeframe`).
     pub(super) timespan: Option<u64>,
-    /// `(operator, number)` pairs, all of which must hold.
-    pub(super) condition: Vec<(&'static str, f64)>,
+    /// Comparisons of the count, all of which must hold.
+    pub(super) condition: Vec<(Cmp, f64)>,
     /// The field whose distinct values `value_count` counts.
     pub(super) field: Option<String>,
     pub(super) generate: bool,
 }
 
-pub(super) fn header(doc: &Yaml) -> (String, String, String, Vec<String>) {
-    (
-        text(&doc["id"]).unwrap_or_default(),
-        text(&doc["title"]).unwrap_or_default(),
-        text(&doc["level"]).unwrap_or_else(|| "medium".into()),
-        doc["tags"].as_vec().map(|v| v.iter().filter_map(text).collect()).unwrap_or_default(),
-    )
-}
-
-/// One document: `Ok(None)` when it is a rule of another log source.
-pub(super) fn parse_doc(file: &Path, doc: &Yaml) -> Result<Option<Parsed>, NotCompiled> {
-    if let Some(action) = text(&doc["action"]) {
+/// One document, typed then compiled.
+pub(super) fn parse_doc(file: &Path, doc: &Yaml) -> Result<Parsed, NotCompiled> {
+    if !matches!(doc, Yaml::Hash(_)) {
+        return Ok(Parsed::Foreign { key: None });
+    }
+    // Only a CloudTrail rule or a correlation is read whole: a rule of another log source may use
+    // modifiers and shapes trailflow does not compile, and is only named.
+    let scalar = |key: &str| Scalar::deserialize(Node(&doc[key])).ok().map(|s| s.0);
+    if let Some(action) = scalar("action") {
         return Err(not_compiled!("rule collections (`action: {action}`) are not compiled"));
     }
-    let (id, title, level, tags) = header(doc);
-    let corr = &doc["correlation"];
-    if !corr.is_badvalue() {
-        let kind_text = text(&corr["type"]).unwrap_or_default();
+    let logsource = LogSource::deserialize(Node(&doc["logsource"])).unwrap_or_default();
+    if doc["correlation"].is_badvalue() && !logsource.is_cloudtrail() {
+        return Ok(Parsed::Foreign { key: scalar("name").or_else(|| scalar("id")) });
+    }
+    let rule = RuleDoc::read(doc)?;
+    let (id, title, level) = rule.header();
+    let tags = rule.tags();
+    if let Some(corr) = &rule.correlation {
+        let kind_text = corr.kind.as_ref().map(|k| k.0.clone()).unwrap_or_default();
         let kind = CorrelationType::parse(&kind_text).ok_or_else(|| {
             format!("correlation type {kind_text:?} is not event_count, value_count, temporal or temporal_ordered")
         })?;
-        if !corr["aliases"].is_badvalue() {
+        if corr.aliases.is_some() {
             return Err("correlation aliases are not compiled".into());
         }
-        let list = |y: &Yaml| -> Vec<String> {
-            match y {
-                Yaml::Array(v) => v.iter().filter_map(text).collect(),
-                y => text(y).into_iter().collect(),
-            }
-        };
-        let rules = list(&corr["rules"]);
+        let rules = corr.rules();
         if rules.is_empty() {
             return Err("the correlation names no rules".into());
         }
-        let span =
-            text(&corr["timespan"]).or_else(|| text(&corr["timeframe"])).ok_or("the correlation has no timespan")?;
+        let span = corr.timespan.as_ref().or(corr.timeframe.as_ref()).ok_or("the correlation has no timespan")?;
         let (condition, field) = match kind {
-            CorrelationType::EventCount | CorrelationType::ValueCount => count_condition(&corr["condition"])?,
+            CorrelationType::EventCount | CorrelationType::ValueCount => {
+                count_condition(corr.condition.as_ref().ok_or("the condition is not a map of gt/gte/lt/lte/eq")?)?
+            }
             _ => (Vec::new(), None),
         };
         if kind == CorrelationType::ValueCount && field.is_none() {
             return Err("value_count needs `field` in its condition".into());
         }
-        return Ok(Some(Parsed::Correlation(Correlation {
+        return Ok(Parsed::Correlation(Correlation {
             file: file.to_path_buf(),
             id,
             title,
@@ -136,40 +125,31 @@ pub(super) fn parse_doc(file: &Path, doc: &Yaml) -> Result<Option<Parsed>, NotCo
             tags,
             kind,
             rules,
-            group_by: list(&corr["group-by"]),
-            timespan: Some(timespan(&span)?),
+            group_by: corr.group_by(),
+            timespan: Some(timespan(&span.0)?),
             condition,
             field,
-            generate: matches!(corr["generate"], Yaml::Boolean(true)) || matches!(doc["generate"], Yaml::Boolean(true)),
-        })));
+            generate: corr.generate == Some(true) || rule.generate == Some(true),
+        }));
     }
-    let logsource = &doc["logsource"];
-    let product = text(&logsource["product"]).unwrap_or_default().to_lowercase();
-    let service = text(&logsource["service"]).unwrap_or_default().to_lowercase();
-    if product != "aws" || service != "cloudtrail" {
-        return Ok(None);
-    }
-    let detection = &doc["detection"];
-    let Yaml::Hash(map) = detection else { return Err("no detection".into()) };
-    let condition_text = match &detection["condition"] {
-        Yaml::Array(v) if v.len() == 1 => text(&v[0]),
-        y => text(y),
-    }
-    .ok_or("no condition (or several conditions)")?;
-    let mut selections: Vec<(String, String)> = Vec::new();
-    for (k, v) in map {
-        let Some(name) = text(k) else { continue };
-        if name == "condition" || name == "timeframe" {
-            continue;
-        }
-        selections.push((name.clone(), selection(v).map_err(|e| format!("{name}: {e}"))?));
-    }
+    let name = rule.name.as_ref().map(|n| n.0.clone());
+    let detection = match &doc["detection"] {
+        Yaml::BadValue | Yaml::Null => return Err("no detection".into()),
+        d => Detection::deserialize(Node(d)).map_err(|e| not_compiled!("{e}"))?,
+    };
+    let [condition_text] = detection.conditions.as_slice() else {
+        return Err("no condition (or several conditions)".into());
+    };
+    let selections: Vec<(String, Expr)> = detection
+        .selections
+        .iter()
+        .map(|(name, s)| Ok((name.clone(), selection(s).map_err(|e| format!("{name}: {e}"))?)))
+        .collect::<Result<_, NotCompiled>>()?;
     let (expr, aggregation) = match condition_text.split_once('|') {
         Some((e, agg)) => (e, Some(agg)),
         None => (condition_text.as_str(), None),
     };
     let condition = Condition { tokens: tokenize(expr), at: 0, selections: &selections }.parse_all()?;
-    let name = text(&doc["name"]);
     let mut rule = SigmaRule {
         file: file.to_path_buf(),
         id,
@@ -178,27 +158,39 @@ pub(super) fn parse_doc(file: &Path, doc: &Yaml) -> Result<Option<Parsed>, NotCo
         level,
         tags,
         kind: Kind::Events,
-        condition,
+        condition: condition.to_string(),
+        filter: Some(condition),
         stem: String::new(),
         sql: String::new(),
     };
     match aggregation {
         None => {
-            rule.sql = format!(
-                "SELECT event_time, event_source, event_name, user_arn AS actor_arn, source_ip, aws_region, error_code, user_agent, event_id \
-                 FROM cloudtrail WHERE {} ORDER BY event_time, event_id",
-                rule.condition
-            );
-            Ok(Some(Parsed::Rule(rule)))
+            rule.sql = events_query(rule.filter.clone()).to_string();
+            Ok(Parsed::Rule(rule))
         }
         // The older aggregation: `selection | count(field) by group > N`, over `timeframe`.
         Some(agg) => {
-            let c = old_aggregation(agg, text(&detection["timeframe"]).map(|t| timespan(&t)).transpose()?)?;
+            let c = old_aggregation(agg, detection.timeframe.as_deref().map(timespan).transpose()?)?;
             let sql = correlation_sql(&c, &[&rule]);
             rule.kind = Kind::Correlation(c.kind);
             rule.sql = sql;
             rule.condition = String::new();
-            Ok(Some(Parsed::Rule(rule)))
+            Ok(Parsed::Rule(rule))
         }
     }
+}
+
+/// The events a rule matches, oldest first.
+fn events_query(filter: Option<Expr>) -> Select {
+    let mut select = Select::from(sql::From::table("cloudtrail"));
+    for c in ["event_time", "event_source", "event_name"] {
+        select = select.column(Expr::col(c));
+    }
+    select = select.named(Expr::col("user_arn"), "actor_arn");
+    for c in ["source_ip", "aws_region", "error_code", "user_agent", "event_id"] {
+        select = select.column(Expr::col(c));
+    }
+    select.filter = filter;
+    select.order_by = vec![Expr::col("event_time"), Expr::col("event_id")];
+    select
 }

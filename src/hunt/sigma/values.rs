@@ -1,33 +1,32 @@
-//! Field names and values into SQL: the CloudTrail taxonomy's fields as lake columns or JSON
-//! paths (through lists), text literals, wildcards as LIKE patterns, and the encodings a value
+//! Field names and values for SQL: the CloudTrail taxonomy's fields as lake columns or JSON
+//! paths (through lists), wildcards as LIKE patterns, and the encodings a value
 //! may be searched in (`base64`, `base64offset`, `windash`).
 
-/// A SQL text literal.
-pub(super) fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use super::sql::Field;
 
-/// The SQL for a Sigma field of a CloudTrail event.
-pub(super) fn field(name: &str) -> String {
+/// Where the Sigma taxonomy's objects are kept in the lake: the record's JSON columns. A field
+/// under none of them (and not one of [`crate::schema::CLOUDTRAIL_FIELD_COLUMNS`]) is read from
+/// the whole record.
+pub(super) const JSON_COLUMNS: &[(&str, &str)] = &[
+    ("requestParameters", "request_parameters"),
+    ("responseElements", "response_elements"),
+    ("additionalEventData", "additional_event_data"),
+    ("resources", "resources"),
+];
+
+/// Where a Sigma field of a CloudTrail event is read from.
+pub(super) fn field(name: &str) -> Field {
     if let Some((_, col)) = crate::schema::CLOUDTRAIL_FIELD_COLUMNS.iter().find(|(f, _)| *f == name) {
-        return (*col).to_string();
+        return Field::Column(col);
     }
     // `userIdentity.userName` is the IAM user's name only (the lake's `user_name` falls back to
-    // the role session issuer's): read from the record, through `json_path` below.
-    let parts: Vec<&str> = name.split('.').collect();
-    let (column, path) = match parts[0] {
-        "requestParameters" => ("request_parameters", &parts[1..]),
-        "responseElements" => ("response_elements", &parts[1..]),
-        "additionalEventData" => ("additional_event_data", &parts[1..]),
-        "resources" => ("resources", &parts[1..]),
-        _ => ("raw", &parts[..]),
-    };
-    if path.is_empty() {
-        return format!("CAST({column} AS VARCHAR)");
+    // the role session issuer's): read from the record.
+    let parts: Vec<String> = name.split('.').map(str::to_string).collect();
+    match JSON_COLUMNS.iter().find(|(root, _)| *root == parts[0]) {
+        Some((_, column)) if parts.len() == 1 => Field::Whole(column),
+        Some((_, column)) => Field::Json { column, path: parts[1..].to_vec() },
+        None => Field::Json { column: "raw", path: parts },
     }
-    // Text values as they are; numbers and booleans as their JSON text.
-    let keys: Vec<String> = path.iter().map(|p| lit(p)).collect();
-    format!("coalesce(json_get_str({column}, {k}), json_as_text({column}, {k}))", k = keys.join(", "))
 }
 
 /// A Sigma value with wildcards as a LIKE pattern. As the specification says, a backslash
@@ -86,18 +85,10 @@ pub(super) fn unescape(value: &str) -> String {
 /// The JSON column and dotted path a Sigma field reads from, when it is not one of the lake's
 /// own columns (nor a whole JSON column): matched by `sigma_match`, which follows lists.
 pub(super) fn json_path(name: &str) -> Option<(&'static str, String)> {
-    if !field(name).contains('(') {
-        return None;
+    match field(name) {
+        Field::Json { column, path } => Some((column, path.join("."))),
+        _ => None,
     }
-    let (first, rest) = name.split_once('.').unwrap_or((name, ""));
-    let column = match first {
-        "requestParameters" => "request_parameters",
-        "responseElements" => "response_elements",
-        "additionalEventData" => "additional_event_data",
-        "resources" => "resources",
-        _ => return Some(("raw", name.to_string())),
-    };
-    (!rest.is_empty()).then(|| (column, rest.to_string()))
 }
 
 /// The three ways a value appears in base64 depending on where it starts in the encoded text,
