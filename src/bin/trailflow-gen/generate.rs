@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use trailflow::error::{Error, Result};
 
+mod late_stories;
 mod scenarios;
 mod stories;
 mod traffic;
