@@ -55,13 +55,13 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
 /// A session state with DataFusion's functions and trailflow's, on `config`, whose plans Ballista
 /// can split into stages without changing their answers ([`MergeInOneTask`]).
-fn state_with_functions(config: SessionConfig) -> Result<SessionState> {
+fn state_with_functions(config: SessionConfig, context: &Arc<crate::enrich::LazyContext>) -> Result<SessionState> {
     let mut state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(MergeInOneTask))
         .build();
-    crate::functions::register_all(&mut state)?;
+    crate::functions::register_all(&mut state, context)?;
     Ok(state)
 }
 
@@ -108,8 +108,10 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for MergeInOneTask {
 }
 
 /// The functions an executor runs plans with: DataFusion's and trailflow's.
-fn function_registry() -> Result<Arc<ballista_core::registry::BallistaFunctionRegistry>> {
-    let state = state_with_functions(SessionConfig::new())?;
+fn function_registry(
+    context: &Arc<crate::enrich::LazyContext>,
+) -> Result<Arc<ballista_core::registry::BallistaFunctionRegistry>> {
+    let state = state_with_functions(SessionConfig::new(), context)?;
     Ok(Arc::new(ballista_core::registry::BallistaFunctionRegistry::from(&state)))
 }
 
@@ -123,14 +125,16 @@ pub async fn run_scheduler(bind: &str, port: u16, external_host: &str) -> Result
     use ballista_scheduler::config::SchedulerConfig;
     let addr: std::net::SocketAddr =
         format!("{bind}:{port}").parse().map_err(|e| Error::Usage(format!("--bind {bind}: {e}")))?;
+    // The scheduler only plans: the address functions' answers do not matter there.
+    let context = crate::enrich::LazyContext::new(Default::default());
     let config = SchedulerConfig {
         bind_host: bind.to_string(),
         bind_port: port,
         external_host: external_host.to_string(),
         ..Default::default()
     }
-    .with_override_session_builder(Arc::new(|config: SessionConfig| {
-        state_with_functions(config).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+    .with_override_session_builder(Arc::new(move |config: SessionConfig| {
+        state_with_functions(config, &context).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
     }));
     let cluster =
         ballista_scheduler::cluster::BallistaCluster::new_from_config(&config).await.map_err(ballista_error)?;
@@ -153,6 +157,9 @@ pub struct ExecutorOptions {
     pub concurrency: Option<usize>,
     /// Where shuffle files go (default: a temporary folder).
     pub work_dir: Option<String>,
+    /// The address-context files the executor's `aws_service`, `geo_country`... read (its own
+    /// `--aws-ranges` / `--geoip`; default: the shipped AWS ranges, no GeoIP).
+    pub context: crate::enrich::ContextFiles,
 }
 
 /// Run an executor until the process is stopped.
@@ -168,7 +175,7 @@ pub async fn run_executor(opts: &ExecutorOptions) -> Result<()> {
         work_dir: opts.work_dir.clone(),
         // Heartbeats often enough that a test cluster is ready within seconds.
         executor_heartbeat_interval_seconds: 5,
-        override_function_registry: Some(function_registry()?),
+        override_function_registry: Some(function_registry(&crate::enrich::LazyContext::new(opts.context.clone()))?),
         ..Default::default()
     };
     if let Some(n) = opts.concurrency {
@@ -191,7 +198,11 @@ pub fn parse_url(url: &str) -> Result<String> {
 
 /// A session whose queries the cluster at `url` plans and runs: `state`'s settings, catalog and
 /// functions, with Ballista's planner.
-pub async fn connect(url: &str, state: SessionState) -> Result<SessionContext> {
+pub async fn connect(
+    url: &str,
+    state: SessionState,
+    context: &Arc<crate::enrich::LazyContext>,
+) -> Result<SessionContext> {
     let url = parse_url(url)?;
     // Ballista connects only when the first query runs: say now, in words, when nothing listens.
     let addr = url.trim_start_matches("df://");
@@ -210,7 +221,7 @@ pub async fn connect(url: &str, state: SessionState) -> Result<SessionContext> {
         SessionContext::remote_with_state(&url, state).await.map_err(|e| ballista_error(format!("{url}: {e}")))?;
     // Ballista's session keeps only DataFusion's own functions: trailflow's go back in.
     let mut state = ctx.state();
-    crate::functions::register_all(&mut state)?;
+    crate::functions::register_all(&mut state, context)?;
     // Ballista 55's adaptive planner re-plans stages as their inputs finish; on some of the hunts
     // (a window over a shuffle joined to an aggregate) it builds a TopK over no partitions, which
     // fails an assertion in the executor and leaves the query waiting for ever. The static

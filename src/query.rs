@@ -142,12 +142,20 @@ impl datafusion::catalog::TableFunctionImpl for NotOnCluster {
 
 /// A session whose queries a Ballista cluster plans and runs.
 #[cfg(feature = "cluster")]
-async fn on_cluster(url: &str, state: datafusion::execution::SessionState) -> Result<SessionContext> {
-    crate::cluster::connect(url, state).await
+async fn on_cluster(
+    url: &str,
+    state: datafusion::execution::SessionState,
+    context: &Arc<crate::enrich::LazyContext>,
+) -> Result<SessionContext> {
+    crate::cluster::connect(url, state, context).await
 }
 
 #[cfg(not(feature = "cluster"))]
-async fn on_cluster(url: &str, _state: datafusion::execution::SessionState) -> Result<SessionContext> {
+async fn on_cluster(
+    url: &str,
+    _state: datafusion::execution::SessionState,
+    _context: &Arc<crate::enrich::LazyContext>,
+) -> Result<SessionContext> {
     Err(Error::Usage(format!(
         "--cluster {url}: this trailflow was built without the cluster feature (cargo build --release --features \
             cluster)"
@@ -212,10 +220,12 @@ pub async fn tables_session_on(lake: &Lake, scope: &Scope, engine: &Engine) -> R
         .with_default_features()
         .with_query_planner(Arc::new(SnapshotPlanner { lake: lake.clone(), _lease: lake.reader_lease()? }))
         .build();
-    crate::functions::register_all(&mut state)?;
+    // The address functions read the context files the lake recorded (`lake::context`).
+    let context = crate::enrich::LazyContext::new(lake.context_files()?);
+    crate::functions::register_all(&mut state, &context)?;
     let ctx = match engine {
         Engine::Local => SessionContext::new_with_state(state),
-        Engine::Cluster(url) => on_cluster(url, state).await?,
+        Engine::Cluster(url) => on_cluster(url, state, &context).await?,
     };
     register_tables(&ctx, lake, scope).await?;
     // `search('QUERY')`: the full-text index as a table that joins back to `cloudtrail`.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Foundation: the error type, then what needs nothing but it.
     &["error", "failpoint"],
-    &["schema", "time", "aws", "nacl", "limits", "output", "pattern", "sql_dialect"],
+    &["schema", "time", "aws", "nacl", "limits", "output", "pattern", "sql_dialect", "enrich"],
     // Reading evidence, keeping it, finding it again.
     &["decode"],
     &["lake"],
@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     // Making sense of it.
     &["correlate"],
     &["session"],
-    &["hunt", "stats", "timeline"],
+    &["hunt", "stats", "timeline", "ioc"],
     &["report"],
 ];
 

@@ -1,9 +1,12 @@
 //! SQL functions for network forensics, registered as one pack: `cidr_contains`, `is_private_ip`,
 //! `is_refusal`, `sigma_match`,
-//! `protocol_name`, `port_in_range`, `acl_allows`, `acl_decision`, `rsa_sha256_verify`, plus the JSON functions of datafusion-functions-json
+//! `protocol_name`, `port_in_range`, `acl_allows`, `acl_decision`, `rsa_sha256_verify`, the address
+//! functions (`aws_service`, `aws_region`, `aws_prefix`, `geo_country`, `geo_city`, `geo_asn`,
+//! `geo_org`, `ip_context`), plus the JSON functions of datafusion-functions-json
 //! (`json_get_str`, `->`, `->>`, ...), and a faster `date_trunc` for UTC timestamps.
 
 mod acl_allows;
+mod address;
 mod cidr_contains;
 mod date_trunc_utc;
 mod is_private_ip;
@@ -22,6 +25,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::ScalarUDF;
 
 pub use acl_allows::{AclAllows, AclDecision};
+pub use address::{AddressFunction, Fact, session_context};
 pub use cidr_contains::CidrContains;
 pub use date_trunc_utc::DateTruncUtc;
 pub use is_private_ip::IsPrivateIp;
@@ -31,8 +35,12 @@ pub use protocol_name::{PROTOCOLS, ProtocolName};
 pub use rsa_verify::RsaSha256Verify;
 pub use sigma_match::SigmaMatch;
 
-/// Register every trailflow function and the JSON functions (with their `->`/`->>` operators).
-pub fn register_all(state: &mut SessionState) -> Result<()> {
+/// Register every trailflow function and the JSON functions (with their `->`/`->>` operators);
+/// the address functions read `context` (`enrich`).
+pub fn register_all(state: &mut SessionState, context: &Arc<crate::enrich::LazyContext>) -> Result<()> {
+    for fact in Fact::ALL {
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(AddressFunction::new(fact, Arc::clone(context)))))?;
+    }
     for udf in [
         ScalarUDF::new_from_impl(CidrContains::new()),
         ScalarUDF::new_from_impl(IsPrivateIp::new()),

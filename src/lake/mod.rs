@@ -25,6 +25,7 @@
 //! `_trailflow/readers` shared while it may read ([`Lake::reader_lease`]), so a query planned
 //! before a compaction never finds its files gone: the compaction waits for it.
 
+pub mod context;
 pub mod elide;
 pub mod read;
 

@@ -56,6 +56,8 @@ pub struct InvestigateOptions {
     /// report stay in this process.
     pub engine: crate::query::Engine,
     pub progress: bool,
+    /// Address-context files given (`--aws-ranges`, `--geoip`), recorded in the case's lake.
+    pub context: crate::enrich::ContextFiles,
 }
 
 /// What it did.
@@ -76,6 +78,7 @@ pub(super) const SHOWN_ROWS: usize = 15;
 pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     // The rules are read first: a folder that is not there stops the run before the long part.
     let sigma = opts.sigma.as_deref().map(hunt::sigma::load_dir).transpose()?;
+    opts.context.check()?;
     let started = std::time::SystemTime::now();
     let mut case = case::prepare_folder(opts)?;
     let lake_dir = PathBuf::from(&case.lake);
@@ -94,6 +97,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     crate::correlate::stored::store(&lake_dir)?;
     let (hunts, problems) = hunt::catalog(opts.queries.as_deref())?;
     let lake = crate::lake::Lake::open(&lake_dir)?;
+    lake.record_context(&opts.context)?;
     let runtime = crate::query::runtime()?;
     let (changes, flagged, results, sigma_results, facts) = runtime.block_on(async {
         let scope = if case.own_lake {

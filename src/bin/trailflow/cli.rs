@@ -27,6 +27,14 @@ pub struct Cli {
     /// docs/cluster.md). The lake must be at the same path on every machine of the cluster.
     #[arg(long, global = true, env = "TRAILFLOW_CLUSTER", value_name = "df://HOST:PORT")]
     pub cluster: Option<String>,
+    /// AWS's ip-ranges.json (or a .gz of it) to name AWS services and regions by, in place of the
+    /// copy shipped with trailflow. The lake keeps a copy and uses it from then on.
+    #[arg(long, global = true, env = "TRAILFLOW_AWS_RANGES", value_name = "FILE")]
+    pub aws_ranges: Option<PathBuf>,
+    /// A MaxMind GeoLite2/GeoIP2 or DB-IP .mmdb database (City or Country, ASN) for countries and
+    /// networks; repeat for several. The lake records it and uses it from then on.
+    #[arg(long, global = true, env = "TRAILFLOW_GEOIP", value_name = "FILE", value_delimiter = ',')]
+    pub geoip: Vec<PathBuf>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -66,6 +74,12 @@ pub enum Cmd {
     /// shared one, in which case the report covers only the evidence given. Exit status 0 when all
     /// went through, 3 when some input was rejected or a hunt failed (the rest is in the report).
     Investigate(verbs::investigate::Args),
+    /// Sweep indicators (plain lists, CSV, STIX 2.1 bundles, MISP events) over both sources: one
+    /// row per indicator with its hits, first and last seen, the actors and interfaces involved.
+    ///
+    /// Exit status 0 when every indicator was read, 3 when some line was not (said on stderr and
+    /// in ioc_problems.csv; the rest is swept).
+    Ioc(verbs::ioc::Args),
     /// One Network ACL or security group: its rules at a moment, a change's diff, a path check, its history.
     Acl(verbs::acl::Args),
     /// Merge the small files that many ingest runs leave in each partition into files of a useful

@@ -110,11 +110,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         lake: cli.lake,
         quiet: cli.quiet,
         engine: trailflow::session::Engine::from_flag(cli.cluster),
+        context: trailflow::enrich::ContextFiles { aws_ranges: cli.aws_ranges, geoip: cli.geoip },
     };
     match cli.cmd {
         #[cfg(feature = "cluster")]
         Cmd::Cluster(args) => verbs::cluster::run(&app, args),
         Cmd::Ingest(args) => verbs::ingest::run(&app, args),
+        Cmd::Ioc(args) => verbs::ioc::run(&app, args),
         Cmd::Sql(args) => verbs::sql::run(&app, args),
         Cmd::Search(args) => verbs::search::run(&app, args),
         Cmd::Correlate(args) => verbs::correlate::run(&app, args),

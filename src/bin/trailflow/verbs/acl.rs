@@ -4,7 +4,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use trailflow::lake::Lake;
 use trailflow::output::{Format, Sink};
 
 use super::App;
@@ -63,7 +62,7 @@ pub enum AclCmd {
 
 pub fn run(app: &App, Args { cmd }: Args) -> anyhow::Result<ExitCode> {
     use trailflow::correlate::acl;
-    let lake = Lake::open(&app.lake_dir)?;
+    let lake = app.open_lake()?;
     // `acl check`'s answer, for the exit status, as grep's: 0 allowed, 1 denied; 3 when nothing
     // recorded says what a rule that comes first was (2 is a usage error, as everywhere).
     let allowed = std::cell::Cell::new(None::<Option<bool>>);

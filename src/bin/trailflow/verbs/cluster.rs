@@ -14,7 +14,7 @@ pub struct Args {
     pub cmd: ClusterCmd,
 }
 
-pub fn run(_app: &App, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
     let Args { cmd } = args;
     trailflow::cluster::init_log();
     runtime()?.block_on(async {
@@ -37,6 +37,7 @@ pub fn run(_app: &App, args: Args) -> anyhow::Result<ExitCode> {
                     grpc_port,
                     concurrency,
                     work_dir,
+                    context: app.context.clone(),
                 };
                 errln!("trailflow: cluster executor on {}:{} serving {scheduler}", opts.bind, opts.port);
                 trailflow::cluster::run_executor(&opts).await

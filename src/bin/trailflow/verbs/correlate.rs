@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use trailflow::lake::Lake;
-
 use super::App;
 use crate::cli::{OutputArgs, SpanArgs, parse_cidr};
 use crate::runtime;
@@ -23,7 +21,7 @@ pub struct Args {
 pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
     let Args { span, trusted, out } = args;
     let format = out.format()?;
-    let lake = Lake::open(&app.lake_dir)?;
+    let lake = app.open_lake()?;
     runtime()?.block_on(async {
         let opts = trailflow::session::SessionOptions {
             trusted,

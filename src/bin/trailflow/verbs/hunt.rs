@@ -129,7 +129,7 @@ pub fn run(app: &App, Args { cmd }: Args) -> anyhow::Result<ExitCode> {
             let selected: Vec<&hunt::Hunt> = if all { hunts.iter().collect() } else { hunt::select(&hunts, &names)? };
             let values = hunt::check_params(&selected, &params)?;
             let range = hunt::TimeRange { from, to };
-            let lake = Lake::open(&app.lake_dir)?;
+            let lake = app.open_lake()?;
             let failed = runtime()?.block_on(async {
                 let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
                 match &output {
@@ -181,7 +181,7 @@ fn sigma_run(app: &App, dir: &std::path::Path, output: Option<&std::path::Path>)
     for (f, why) in &loaded.skipped {
         errln!("trailflow: sigma: {}: not run: {why}", f.display());
     }
-    let lake = Lake::open(&app.lake_dir)?;
+    let lake = app.open_lake()?;
     let results = runtime()?.block_on(async {
         let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
         trailflow::hunt::sigma::run(&ctx, &loaded, output).await

@@ -31,9 +31,12 @@ pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
     opts.threads = threads;
     opts.index = !no_index;
     opts.limits = trailflow::limits::Limits::from_env()?;
+    // Address-context files given are checked before anything is read, recorded after.
+    app.context.check()?;
     let summary = ingest(&opts)?;
     // The derived tables, stored for the lake as it now is (docs/lake.md, "Derived tables").
     trailflow::correlate::stored::store(&app.lake_dir)?;
+    trailflow::lake::Lake::new(&app.lake_dir).record_context(&app.context)?;
     print.print(&summary, |s| s.render())?;
     Ok(if summary.had_errors() { ExitCode::from(EXIT_REJECTED) } else { ExitCode::SUCCESS })
 }

@@ -51,6 +51,7 @@ pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
         sigma,
         engine: app.engine.clone(),
         progress: !app.quiet,
+        context: app.context.clone(),
     };
     let outcome = trailflow::report::investigate(&opts)?;
     out!("{}", outcome.summary_text);

@@ -14,6 +14,7 @@ pub mod correlate;
 pub mod hunt;
 pub mod ingest;
 pub mod investigate;
+pub mod ioc;
 pub mod search;
 pub mod shell;
 pub mod sql;
@@ -30,9 +31,19 @@ pub struct App {
     pub quiet: bool,
     /// Where the queries run: this process, or the cluster of `--cluster`. Chosen here, once.
     pub engine: Engine,
+    /// Address-context files given (`--aws-ranges`, `--geoip`): recorded in the lake a verb opens.
+    pub context: trailflow::enrich::ContextFiles,
 }
 
 impl App {
+    /// Open the lake of `--lake` for a verb that reads it, recording the address-context files
+    /// given, if any, so that this and every later command says the same of an address.
+    pub fn open_lake(&self) -> trailflow::error::Result<trailflow::lake::Lake> {
+        let lake = trailflow::lake::Lake::open(&self.lake_dir)?;
+        lake.record_context(&self.context)?;
+        Ok(lake)
+    }
+
     /// The session options every verb starts from: the default correlation span, the whole lake,
     /// on this run's engine.
     pub fn session_opts(&self) -> SessionOptions {

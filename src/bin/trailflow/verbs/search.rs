@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use trailflow::lake::Lake;
 use trailflow::output::Sink;
 
 use super::App;
@@ -29,7 +28,7 @@ pub struct Args {
 pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
     let Args { query, from, to, limit, out } = args;
     let format = out.format()?;
-    let lake = Lake::open(&app.lake_dir)?;
+    let lake = app.open_lake()?;
     let req = trailflow::search::SearchRequest { query, from, to, limit };
     let mut sink = Sink::new(format, trailflow::search::result_schema(), open_output(out.output.as_deref())?)?;
     if out.output.is_none() {

@@ -2,13 +2,11 @@
 
 use std::process::ExitCode;
 
-use trailflow::lake::Lake;
-
 use super::App;
 use crate::runtime;
 
 pub fn run(app: &App) -> anyhow::Result<ExitCode> {
-    let lake = Lake::open(&app.lake_dir)?;
+    let lake = app.open_lake()?;
     runtime()?.block_on(async {
         let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
         crate::shell::shell(ctx).await

@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use trailflow::lake::Lake;
-
 use super::App;
 use crate::cli::OutputArgs;
 use crate::runtime;
@@ -32,7 +30,7 @@ pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => unreachable!("clap requires one"),
     };
     let format = out.format()?;
-    let lake = Lake::open(&app.lake_dir)?;
+    let lake = app.open_lake()?;
     runtime()?.block_on(async {
         let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
         stream_query(&ctx, &sql, format, out.output.as_deref(), out.screen()).await

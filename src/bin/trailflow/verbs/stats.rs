@@ -2,15 +2,13 @@
 
 use std::process::ExitCode;
 
-use trailflow::lake::Lake;
-
 use super::App;
 use crate::cli::SummaryArgs;
 use crate::runtime;
 
 /// Its only option: `--json`.
 pub fn run(app: &App, print: SummaryArgs) -> anyhow::Result<ExitCode> {
-    let lake = Lake::open(&app.lake_dir)?;
+    let lake = app.open_lake()?;
     let stats = runtime()?.block_on(trailflow::stats::stats(&lake))?;
     print.print(&stats, |s| s.render())?;
     Ok(ExitCode::SUCCESS)

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use trailflow::lake::Lake;
-
 use super::App;
 use crate::cli::{OutputArgs, parse_time_arg};
 use crate::runtime;
@@ -34,7 +32,7 @@ pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
     let Args { actor, ip, key, from, to, out } = args;
     let pivot = trailflow::timeline::Pivot::from_args(actor, ip, key)?;
     let format = out.format()?;
-    let lake = Lake::open(&app.lake_dir)?;
+    let lake = app.open_lake()?;
     runtime()?.block_on(async {
         let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
         // A name rather than an ARN: say which principals it stood for.

@@ -1,0 +1,428 @@
+//! Indicator files read: plain lists (one indicator a line, `#` comments), CSV with a type column,
+//! STIX 2.1 bundles (indicator patterns) and MISP JSON events. Each indicator is a set of
+//! alternatives, each a set of conditions that must all hold in one record (a STIX pattern's OR
+//! and AND); a plain, CSV or MISP indicator is one condition. A line, object or attribute that
+//! cannot be read is a [`Problem`] naming where it is and why; the rest is read.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde_json::Value;
+
+/// Which end of a connection an address or port must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Any,
+    Source,
+    Destination,
+}
+
+/// One condition on a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Cond {
+    /// An address or a network (a single address is a /32 or /128).
+    Addr(IpNet, Side),
+    Port(u16, Side),
+    /// An access key id (`AKIA...`, `ASIA...`).
+    AccessKey(String),
+    Arn(String),
+    /// A 12-digit AWS account id.
+    Account(String),
+    /// Part of a user agent, case ignored.
+    UserAgent(String),
+    EventName(String),
+    /// A user name, key or principal id (STIX `user-account`).
+    User(String),
+}
+
+impl Cond {
+    /// The kind's name in output (`ip`, `cidr`, `access_key`...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cond::Addr(n, _) if n.prefix_len() == n.max_prefix_len() => "ip",
+            Cond::Addr(..) => "cidr",
+            Cond::Port(..) => "port",
+            Cond::AccessKey(_) => "access_key",
+            Cond::Arn(_) => "arn",
+            Cond::Account(_) => "account",
+            Cond::UserAgent(_) => "user_agent",
+            Cond::EventName(_) => "event_name",
+            Cond::User(_) => "user",
+        }
+    }
+
+    /// The value as written in output.
+    pub fn value(&self) -> String {
+        let side = |s: &Side| match s {
+            Side::Any => "",
+            Side::Source => "src ",
+            Side::Destination => "dst ",
+        };
+        match self {
+            Cond::Addr(n, s) if n.prefix_len() == n.max_prefix_len() => format!("{}{}", side(s), n.addr()),
+            Cond::Addr(n, s) => format!("{}{n}", side(s)),
+            Cond::Port(p, s) => format!("{}port {p}", side(s)),
+            Cond::AccessKey(v) | Cond::Arn(v) | Cond::Account(v) | Cond::UserAgent(v) | Cond::EventName(v) => v.clone(),
+            Cond::User(v) => v.clone(),
+        }
+    }
+}
+
+/// An indicator: any of its alternatives, each all of its conditions, in one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indicator {
+    pub alternatives: Vec<Vec<Cond>>,
+    /// Where it was read: `file:line`, or `file` and the STIX id / MISP attribute.
+    pub origin: String,
+    /// Its name or comment, if the file gives one.
+    pub name: Option<String>,
+}
+
+impl Indicator {
+    fn one(cond: Cond, origin: String, name: Option<String>) -> Indicator {
+        Indicator { alternatives: vec![vec![cond]], origin, name }
+    }
+
+    /// The indicator in words: `1.2.3.4`, `[dst 1.2.3.4 AND dst port 22]`.
+    pub fn text(&self) -> String {
+        let alt = |a: &Vec<Cond>| a.iter().map(Cond::value).collect::<Vec<_>>().join(" AND ");
+        if self.alternatives.len() == 1 && self.alternatives[0].len() == 1 {
+            return alt(&self.alternatives[0]);
+        }
+        self.alternatives.iter().map(|a| format!("[{}]", alt(a))).collect::<Vec<_>>().join(" OR ")
+    }
+
+    /// The kinds of its conditions (`ip`, `ip+port`).
+    pub fn kind(&self) -> String {
+        let mut kinds: Vec<&str> = self.alternatives.iter().flatten().map(Cond::kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds.join("+")
+    }
+}
+
+/// Something in an indicator file that was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `file:line`, or the file and the object.
+    pub at: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.why)
+    }
+}
+
+/// What a file gave.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub indicators: Vec<Indicator>,
+    pub problems: Vec<Problem>,
+}
+
+fn is_access_key(s: &str) -> bool {
+    s.len() == 20
+        && (s.starts_with("AKIA") || s.starts_with("ASIA"))
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn addr_or_net(s: &str) -> Option<IpNet> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(IpNet::from(ip));
+    }
+    s.parse::<IpNet>().ok().map(|n| n.trunc())
+}
+
+/// A value whose kind is to be told from its form (plain lists, MISP `text`).
+fn guess(value: &str) -> Result<Cond, String> {
+    let v = value.trim();
+    if let Some(n) = addr_or_net(v) {
+        return Ok(Cond::Addr(n, Side::Any));
+    }
+    if is_access_key(v) {
+        return Ok(Cond::AccessKey(v.into()));
+    }
+    if v.starts_with("arn:") && v.split(':').count() >= 6 {
+        return Ok(Cond::Arn(v.into()));
+    }
+    if is_account(v) {
+        return Ok(Cond::Account(v.into()));
+    }
+    let looks_numeric = v.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'/' || b == b':');
+    if looks_numeric {
+        return Err(format!("{v:?} is neither an address nor a CIDR"));
+    }
+    if v.len() > 2 && v.starts_with(|c: char| c.is_ascii_uppercase()) && v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Ok(Cond::EventName(v.into()));
+    }
+    if v.contains('/') || v.contains(' ') {
+        return Ok(Cond::UserAgent(v.into()));
+    }
+    Err(format!(
+        "{v:?} is not an address, CIDR, access key id, ARN, account id, event name or user agent (an agent has a / \
+         or a space)"
+    ))
+}
+
+/// A value of a named type (CSV `type` column, MISP attribute types).
+fn typed(kind: &str, value: &str) -> Result<Vec<Cond>, String> {
+    let v = value.trim();
+    let net = |side: Side| {
+        addr_or_net(v).map(|n| vec![Cond::Addr(n, side)]).ok_or_else(|| format!("{v:?} is not an address or a CIDR"))
+    };
+    let addr_port = |side: Side| -> Result<Vec<Cond>, String> {
+        let (a, p) = v.rsplit_once('|').ok_or_else(|| format!("{v:?} is not ADDRESS|PORT"))?;
+        let n = addr_or_net(a.trim()).ok_or_else(|| format!("{a:?} is not an address"))?;
+        let port: u16 = p.trim().parse().map_err(|_| format!("{p:?} is not a port"))?;
+        Ok(vec![Cond::Addr(n, side), Cond::Port(port, side)])
+    };
+    match kind.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+        "ip" | "ipv4" | "ipv6" | "ip-address" | "ipv4-addr" | "ipv6-addr" | "cidr" | "ip-range" | "network" => {
+            net(Side::Any)
+        }
+        "ip-src" | "src-ip" | "source-ip" => net(Side::Source),
+        "ip-dst" | "dst-ip" | "destination-ip" => net(Side::Destination),
+        "ip-src|port" => addr_port(Side::Source),
+        "ip-dst|port" => addr_port(Side::Destination),
+        "access-key" | "access-key-id" | "aws-access-key-id" | "key" => {
+            if is_access_key(v) {
+                Ok(vec![Cond::AccessKey(v.into())])
+            } else {
+                Err(format!("{v:?} is not an access key id (AKIA... or ASIA..., 20 characters)"))
+            }
+        }
+        "arn" | "aws-arn" => {
+            if v.starts_with("arn:") {
+                Ok(vec![Cond::Arn(v.into())])
+            } else {
+                Err(format!("{v:?} is not an ARN"))
+            }
+        }
+        "account" | "account-id" | "aws-account-id" => {
+            if is_account(v) {
+                Ok(vec![Cond::Account(v.into())])
+            } else {
+                Err(format!("{v:?} is not a 12-digit account id"))
+            }
+        }
+        "user-agent" | "useragent" | "ua" => {
+            if v.is_empty() {
+                Err("an empty user agent".into())
+            } else {
+                Ok(vec![Cond::UserAgent(v.into())])
+            }
+        }
+        "event-name" | "eventname" | "event" | "api" | "api-call" => Ok(vec![Cond::EventName(v.into())]),
+        "user" | "user-name" | "username" | "user-id" => Ok(vec![Cond::User(v.into())]),
+        "text" | "other" | "comment" => guess(v).map(|c| vec![c]),
+        other => Err(format!(
+            "type {other:?} is not swept (ip, ip-src, ip-dst, ip-src|port, ip-dst|port, cidr, access_key, arn, \
+             account, user_agent, event_name, user)"
+        )),
+    }
+}
+
+/// Read one indicator file, its format told by its content: a JSON bundle or event, a CSV with a
+/// header naming a type and a value column, else a plain list.
+pub fn read_file(path: &Path) -> Result<Parsed, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let name = path.display().to_string();
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let value: Value =
+            serde_json::from_str(trimmed).map_err(|e| format!("{name}: not JSON: {}", crate::output::one_line(&e)))?;
+        return json(&name, &value);
+    }
+    if let Some(first) = trimmed.lines().next()
+        && let Some(parsed) = csv_file(&name, trimmed, first)
+    {
+        return Ok(parsed);
+    }
+    Ok(plain(&name, &text))
+}
+
+/// A plain list: one indicator a line; `#` starts a comment (a whole line, or after a space).
+pub fn plain(name: &str, text: &str) -> Parsed {
+    let mut out = Parsed::default();
+    for (i, line) in text.lines().enumerate() {
+        let at = format!("{name}:{}", i + 1);
+        let (value, comment) = match line.find(" #").or_else(|| line.trim_start().starts_with('#').then_some(0)) {
+            Some(0) => continue,
+            Some(p) => (&line[..p], Some(line[p + 2..].trim().to_string())),
+            None => (line, None),
+        };
+        let value = value.trim().trim_start_matches('\u{feff}');
+        if value.is_empty() {
+            continue;
+        }
+        match guess(value) {
+            Ok(c) => out.indicators.push(Indicator::one(c, at, comment.filter(|c| !c.is_empty()))),
+            Err(why) => out.problems.push(Problem { at, why }),
+        }
+    }
+    out
+}
+
+/// A CSV file with a header naming its type column (`type`, `kind`, `indicator_type`) and value
+/// column (`value`, `indicator`); `None` when the first line names no such columns.
+fn csv_file(name: &str, text: &str, first: &str) -> Option<Parsed> {
+    let header: Vec<String> = first.split(',').map(|h| h.trim().trim_matches('"').to_ascii_lowercase()).collect();
+    let col = |names: &[&str]| header.iter().position(|h| names.contains(&h.as_str()));
+    let kind_col = col(&["type", "kind", "indicator_type", "ioc_type"])?;
+    let value_col = col(&["value", "indicator", "ioc", "observable"])?;
+    let note_col = col(&["comment", "description", "name", "note", "context"]);
+    let mut out = Parsed::default();
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    for (i, record) in reader.records().enumerate() {
+        // The header is line 1.
+        let at =
+            format!("{name}:{}", record.as_ref().ok().and_then(|r| r.position()).map_or(i + 2, |p| p.line() as usize));
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                out.problems.push(Problem { at, why: format!("not CSV: {e}") });
+                continue;
+            }
+        };
+        let (Some(kind), Some(value)) = (record.get(kind_col), record.get(value_col)) else {
+            out.problems.push(Problem { at, why: "a row without a type or a value".into() });
+            continue;
+        };
+        if value.trim().is_empty() {
+            continue;
+        }
+        let note = note_col.and_then(|c| record.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        match typed(kind, value) {
+            Ok(conds) => out.indicators.push(Indicator { alternatives: vec![conds], origin: at, name: note }),
+            Err(why) => out.problems.push(Problem { at, why }),
+        }
+    }
+    Some(out)
+}
+
+/// A STIX 2.1 bundle (or one indicator, or a list of objects), or MISP events (an `Event`, a list
+/// of them, or a `response` holding them).
+fn json(name: &str, v: &Value) -> Result<Parsed, String> {
+    let mut out = Parsed::default();
+    let objects: Vec<&Value> = match v {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("bundle") => {
+            o.get("objects").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
+        }
+        Value::Object(o) if o.contains_key("response") => match &o["response"] {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        },
+        other => vec![other],
+    };
+    let mut understood = false;
+    for obj in objects {
+        if let Some(event) = obj.get("Event") {
+            understood = true;
+            misp_event(name, event, &mut out);
+        } else if obj.get("Attribute").is_some() && obj.get("info").is_some() {
+            understood = true;
+            misp_event(name, obj, &mut out);
+        } else if obj.get("type").and_then(Value::as_str) == Some("indicator") {
+            understood = true;
+            stix_indicator(name, obj, &mut out);
+        } else if obj.get("type").and_then(Value::as_str).is_some() {
+            // Other STIX objects (identities, relationships, malware): nothing to sweep.
+            understood = true;
+        }
+    }
+    if !understood {
+        return Err(format!("{name}: neither a STIX 2.1 bundle nor MISP events"));
+    }
+    Ok(out)
+}
+
+fn misp_event(name: &str, event: &Value, out: &mut Parsed) {
+    let info = event.get("info").and_then(Value::as_str).map(str::to_string);
+    let mut attributes: Vec<&Value> =
+        event.get("Attribute").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    for object in event.get("Object").and_then(Value::as_array).into_iter().flatten() {
+        attributes.extend(object.get("Attribute").and_then(Value::as_array).into_iter().flatten());
+    }
+    for (i, a) in attributes.into_iter().enumerate() {
+        let id = a.get("uuid").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("#{}", i + 1));
+        let at = format!("{name}: attribute {id}");
+        let (Some(kind), Some(value)) = (a.get("type").and_then(Value::as_str), a.get("value").and_then(Value::as_str))
+        else {
+            out.problems.push(Problem { at, why: "an attribute without a type or a value".into() });
+            continue;
+        };
+        let comment = a.get("comment").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string);
+        match typed(kind, value) {
+            Ok(conds) => {
+                out.indicators.push(Indicator { alternatives: vec![conds], origin: at, name: comment.or(info.clone()) })
+            }
+            Err(why) => out.problems.push(Problem { at, why }),
+        }
+    }
+}
+
+fn stix_indicator(name: &str, obj: &Value, out: &mut Parsed) {
+    let id = obj.get("id").and_then(Value::as_str).unwrap_or("an indicator without an id");
+    let at = format!("{name}: {id}");
+    let pattern_type = obj.get("pattern_type").and_then(Value::as_str).unwrap_or("stix");
+    if pattern_type != "stix" {
+        out.problems.push(Problem { at, why: format!("pattern_type {pattern_type:?} is not swept (only stix)") });
+        return;
+    }
+    let Some(pattern) = obj.get("pattern").and_then(Value::as_str) else {
+        out.problems.push(Problem { at, why: "an indicator without a pattern".into() });
+        return;
+    };
+    let label = obj.get("name").and_then(Value::as_str).map(str::to_string);
+    match super::stix::pattern(pattern) {
+        Ok(alternatives) => out.indicators.push(Indicator { alternatives, origin: at, name: label }),
+        Err(why) => out.problems.push(Problem { at, why }),
+    }
+}
+
+/// A STIX comparison's object path and value, as a condition.
+pub(super) fn stix_cond(path: &str, op: &str, value: &str) -> Result<Cond, String> {
+    let addr = |side: Side| -> Result<Cond, String> {
+        let n = addr_or_net(value).ok_or_else(|| format!("{value:?} is not an address or a CIDR"))?;
+        if op == "=" && n.prefix_len() != n.max_prefix_len() {
+            return Err(format!("`{path} = '{value}'` compares an address with a network: use ISSUBSET"));
+        }
+        Ok(Cond::Addr(n, side))
+    };
+    let port = |side: Side| -> Result<Cond, String> {
+        if op != "=" {
+            return Err(format!("`{path} {op}` is not swept (ports compare with =)"));
+        }
+        value.parse().map(|p| Cond::Port(p, side)).map_err(|_| format!("{value:?} is not a port"))
+    };
+    let equal = |c: Cond| if op == "=" { Ok(c) } else { Err(format!("`{path} {op}` is not swept (only =)")) };
+    match path {
+        "ipv4-addr:value" | "ipv6-addr:value" => addr(Side::Any),
+        "network-traffic:src_ref.value" => addr(Side::Source),
+        "network-traffic:dst_ref.value" => addr(Side::Destination),
+        "network-traffic:src_port" => port(Side::Source),
+        "network-traffic:dst_port" => port(Side::Destination),
+        "user-account:user_id" | "user-account:account_login" | "user-account:display_name" => {
+            let v = value.to_string();
+            equal(if is_access_key(&v) {
+                Cond::AccessKey(v)
+            } else if v.starts_with("arn:") {
+                Cond::Arn(v)
+            } else {
+                Cond::User(v)
+            })
+        }
+        other => {
+            Err(format!("the object path `{other}` is not swept (ipv4-addr, ipv6-addr, network-traffic, user-account)"))
+        }
+    }
+}
