@@ -9,7 +9,11 @@ use serde_json::Value;
 /// The `trailflow` binary, with the environment the tests set cleared.
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trailflow"));
-    c.env_remove("TRAILFLOW_LAKE").env_remove("TRAILFLOW_FAILPOINT").env_remove("TRAILFLOW_PAUSEPOINT");
+    c.env_remove("TRAILFLOW_LAKE")
+        .env_remove("TRAILFLOW_FAILPOINT")
+        .env_remove("TRAILFLOW_PAUSEPOINT")
+        .env_remove("TRAILFLOW_AWS_RANGES")
+        .env_remove("TRAILFLOW_GEOIP");
     c
 }
 

@@ -1,0 +1,254 @@
+//! Address context and indicator sweeps (issue 35): AWS's ranges and GeoIP databases in SQL and
+//! recorded in the lake, and `trailflow ioc` over indicator files of every format, each count
+//! checked against a query written independently of the sweep's matcher.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::{bin, count, ingest, real, root, sql, stderr};
+
+fn sample_lake() -> tempfile::TempDir {
+    let lake = tempfile::tempdir().unwrap();
+    let (out, _) = ingest(lake.path(), &[&root().join("sample-data")]);
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(3), "{}", stderr(&out));
+    lake
+}
+
+fn summary(dir: &Path) -> HashMap<String, HashMap<String, String>> {
+    csv::Reader::from_path(dir.join("ioc_summary.csv"))
+        .unwrap()
+        .deserialize::<HashMap<String, String>>()
+        .map(|r| {
+            let r = r.unwrap();
+            (r["origin"].clone(), r)
+        })
+        .collect()
+}
+
+#[test]
+fn indicators_in_every_format_find_exactly_the_records_that_hold_them() {
+    let lake = sample_lake();
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = files.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let plain = write(
+        "plain.txt",
+        "# the sample case\n203.0.113.45        # scanner\n192.0.2.0/24\nAKIA1111DEVTEMP00042\n\
+         arn:aws:iam::222222222222:user/contractor\nBoto3/1.34 # a part of an agent\nDeleteFlowLogs\n999.1.1.1\n\
+         notanindicator\n",
+    );
+    let csv_file = write(
+        "iocs.csv",
+        "type,value,comment\nip-src,198.51.100.23,\nip-dst|port,203.0.113.45|443,replies to the scanner\n\
+         aws-account-id,222222222222,partner\nmd5,d41d8cd98f00b204e9800998ecf8427e,a hash\n",
+    );
+    let stix = write(
+        "bundle.json",
+        r#"{"type":"bundle","id":"bundle--1","objects":[
+          {"type":"indicator","spec_version":"2.1","id":"indicator--a","name":"HTTPS to the scanner","pattern_type":"stix",
+           "pattern":"[network-traffic:dst_ref.value = '203.0.113.45' AND network-traffic:dst_port = 443]"},
+          {"type":"indicator","spec_version":"2.1","id":"indicator--b","pattern_type":"stix",
+           "pattern":"[ipv4-addr:value ISSUBSET '198.51.100.0/24' OR user-account:user_id = 'AKIA1111DEVTEMP00042']"},
+          {"type":"indicator","spec_version":"2.1","id":"indicator--c","pattern_type":"stix",
+           "pattern":"[file:hashes.'SHA-256' = 'abc']"},
+          {"type":"malware","id":"malware--x","name":"x"}]}"#,
+    );
+    let misp = write(
+        "event.json",
+        r#"{"Event":{"info":"Sample case C2","Attribute":[
+          {"type":"ip-src","value":"192.0.2.200","uuid":"u1"},
+          {"type":"user-agent","value":"aws-cli/2.15.30","uuid":"u3"},
+          {"type":"text","value":"AKIA2222CONTRACTOR01","uuid":"u4"},
+          {"type":"domain","value":"evil.example","uuid":"u5"}],
+          "Object":[{"name":"ip-port","Attribute":[{"type":"ip-dst","value":"192.0.2.77","uuid":"u6"}]}]}}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("ioc")
+        .args([&plain, &csv_file, &stix, &misp])
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--lake")
+        .arg(lake.path())
+        .output()
+        .unwrap();
+    // Lines not read are said, each naming its place; the rest is swept; exit 3.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    for said in [
+        "plain.txt:8: \"999.1.1.1\" is neither an address nor a CIDR",
+        "plain.txt:9: \"notanindicator\" is not an address",
+        "iocs.csv:5: type \"md5\" is not swept",
+        "bundle.json: indicator--c: pattern",
+        "event.json: attribute u5: type \"domain\" is not swept",
+    ] {
+        assert!(err.contains(said), "{said} not in {err}");
+    }
+    let s = summary(dir.path());
+    let at = |origin: &str| &s[&format!("{}{origin}", files.path().display())];
+    let l = lake.path();
+    let flows = |w: &str| count(l, &format!("SELECT 1 FROM flow_logs WHERE {w}"));
+    let events = |w: &str| count(l, &format!("SELECT 1 FROM cloudtrail WHERE {w}"));
+    let in_raw = |v: &str| events(&format!("strpos(CAST(raw AS VARCHAR), '{v}') > 0"));
+    let any_side = |net: &str| {
+        flows(&format!(
+            "cidr_contains('{net}', srcaddr) OR cidr_contains('{net}', dstaddr) OR coalesce(cidr_contains('{net}', \
+             pkt_srcaddr), false) OR coalesce(cidr_contains('{net}', pkt_dstaddr), false)"
+        ))
+    };
+    let want: Vec<(&str, i64, i64)> = vec![
+        // An address: a flow either way; a CloudTrail record that names it anywhere.
+        ("/plain.txt:2", in_raw("203.0.113.45"), any_side("203.0.113.45/32")),
+        // A network: flows either way, CloudTrail callers in it.
+        ("/plain.txt:3", events("cidr_contains('192.0.2.0/24', source_ip)"), any_side("192.0.2.0/24")),
+        ("/plain.txt:4", in_raw("AKIA1111DEVTEMP00042"), 0),
+        ("/plain.txt:5", in_raw("arn:aws:iam::222222222222:user/contractor\""), 0),
+        ("/plain.txt:6", events("strpos(lower(user_agent), 'boto3/1.34') > 0"), 0),
+        ("/plain.txt:7", events("event_name = 'DeleteFlowLogs'"), 0),
+        // ip-src: a flow from it (or a CloudTrail call from it, which has no other side).
+        ("/iocs.csv:2", in_raw("198.51.100.23"), flows("srcaddr = '198.51.100.23' OR pkt_srcaddr = '198.51.100.23'")),
+        ("/iocs.csv:3", 0, flows("(dstaddr = '203.0.113.45' OR pkt_dstaddr = '203.0.113.45') AND dstport = 443")),
+        ("/iocs.csv:4", in_raw("222222222222"), flows("account_id = '222222222222'")),
+        ("/bundle.json: indicator--a", 0, flows("dstaddr = '203.0.113.45' AND dstport = 443")),
+        (
+            "/bundle.json: indicator--b",
+            events(
+                "cidr_contains('198.51.100.0/24', source_ip) OR strpos(CAST(raw AS VARCHAR), 'AKIA1111DEVTEMP00042') > 0",
+            ),
+            any_side("198.51.100.0/24"),
+        ),
+        (
+            "/event.json: attribute u1",
+            in_raw("192.0.2.200"),
+            flows("srcaddr = '192.0.2.200' OR pkt_srcaddr = '192.0.2.200'"),
+        ),
+        ("/event.json: attribute u3", events("strpos(lower(user_agent), 'aws-cli/2.15.30') > 0"), 0),
+        ("/event.json: attribute u4", in_raw("AKIA2222CONTRACTOR01"), 0),
+        (
+            "/event.json: attribute u6",
+            in_raw("192.0.2.77"),
+            flows("dstaddr = '192.0.2.77' OR pkt_dstaddr = '192.0.2.77'"),
+        ),
+    ];
+    for (origin, ct, fl) in &want {
+        let row = at(origin);
+        assert_eq!(row["cloudtrail_hits"].parse::<i64>().unwrap(), *ct, "{origin} cloudtrail: {row:?}");
+        assert_eq!(row["flow_hits"].parse::<i64>().unwrap(), *fl, "{origin} flows: {row:?}");
+    }
+    // The planted ones are there: the scanner's flows, the intruder's key.
+    assert!(want[0].2 > 100 && want[2].1 > 10, "{want:?}");
+    assert_eq!(s.len(), want.len());
+    // Every matching record is written with the indicator it holds.
+    let records = |f: &str, origin: &str| {
+        csv::Reader::from_path(dir.path().join(f))
+            .unwrap()
+            .deserialize::<HashMap<String, String>>()
+            .filter(|r| r.as_ref().unwrap()["origin"].ends_with(origin))
+            .count() as i64
+    };
+    assert_eq!(records("ioc_flows.csv", "/plain.txt:3"), want[1].2);
+    assert_eq!(records("ioc_cloudtrail.csv", "/plain.txt:4"), want[2].1);
+    let problems = std::fs::read_to_string(dir.path().join("ioc_problems.csv")).unwrap();
+    assert_eq!(problems.lines().count(), 6, "{problems}");
+    // Nothing read at all: a clear error, exit 2.
+    let empty = write("empty.txt", "# nothing\n");
+    let out = bin().arg("ioc").arg(&empty).arg("--lake").arg(lake.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no indicator read from"), "{}", stderr(&out));
+}
+
+#[test]
+fn aws_ranges_and_geoip_name_addresses() {
+    let lake = tempfile::tempdir().unwrap();
+    let (out, _) = ingest(lake.path(), &[&real("cloudtrail/invictus-ir-aws_dataset")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let l = lake.path();
+    // The shipped ranges (2026-08-22), against a reference computed with Python's ipaddress over
+    // the same file (the longest prefix of a service, else of AMAZON).
+    let rows = sql(
+        l,
+        "SELECT aws_service('18.236.253.47') a, aws_region('18.236.253.47') b, aws_prefix('18.236.253.47') c, \
+         aws_service('205.251.233.179') d, aws_service('13.248.124.7') e, aws_region('2600:1f18:4a3:6902::1') f, \
+         aws_service('198.51.100.7') g, ip_context('3.225.16.109') h, ip_context('10.1.2.3') i",
+    );
+    let r = &rows[0];
+    assert_eq!(
+        [&r["a"], &r["b"], &r["c"], &r["d"], &r["e"], &r["f"], &r["h"], &r["i"]],
+        [
+            "EC2",
+            "us-west-2",
+            "18.236.0.0/15",
+            "AMAZON",
+            "GLOBALACCELERATOR",
+            "us-east-1",
+            "AWS EC2 us-east-1",
+            "private"
+        ]
+    );
+    assert!(r.get("g").is_none_or(|g| g.is_null()), "{r:?}");
+    // Without a GeoIP database, the geo functions say what to give.
+    let out = bin().args(["sql", "SELECT geo_country('81.2.69.142')", "--lake"]).arg(l).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("no GeoIP database: give --geoip FILE"), "{}", stderr(&out));
+    // MaxMind's test databases (tests/data/geoip/README.md lists what they hold).
+    let geo = root().join("tests/data/geoip");
+    let out = bin()
+        .arg("--geoip")
+        .arg(geo.join("GeoLite2-City-Test.mmdb"))
+        .arg("--geoip")
+        .arg(geo.join("GeoLite2-ASN-Test.mmdb"))
+        .args(["sql", "--format", "json", "--lake"])
+        .arg(l)
+        .arg(
+            "SELECT geo_country('81.2.69.142') a, geo_city('89.160.20.128') b, geo_asn('1.128.0.1') c, \
+             geo_org('12.81.92.1') d, geo_country('2001:218::1') e, ip_context('81.2.69.142') f, ip_context('1.128.0.1') g",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["a"], "GB");
+    assert_eq!(v[0]["b"], "Linköping");
+    assert_eq!(v[0]["c"], 1221);
+    assert_eq!(v[0]["d"], "AT&T Services");
+    assert_eq!(v[0]["e"], "JP");
+    assert_eq!(v[0]["f"], "GB London");
+    assert_eq!(v[0]["g"], "AS1221 Telstra Pty Ltd");
+    // The lake recorded the databases: the next command uses them without being told.
+    assert_eq!(sql(l, "SELECT geo_country('81.2.69.142') a")[0]["a"], "GB");
+    // A newer AWS ranges file replaces the shipped one, is copied into the lake and kept.
+    let ranges = tempfile::tempdir().unwrap();
+    let file = ranges.path().join("ip-ranges.json");
+    std::fs::write(
+        &file,
+        r#"{"syncToken":"2","createDate":"2027-01-01-00-00-00","prefixes":[{"ip_prefix":"198.51.100.0/24","region":"eu-west-1","service":"EC2","network_border_group":"eu-west-1"}],"ipv6_prefixes":[]}"#,
+    )
+    .unwrap();
+    let out = bin()
+        .arg("--aws-ranges")
+        .arg(&file)
+        .args(["sql", "--format", "json", "SELECT aws_region('198.51.100.7') a", "--lake"])
+        .arg(l)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("eu-west-1"));
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(sql(l, "SELECT aws_region('198.51.100.7') a")[0]["a"], "eu-west-1");
+    let record = std::fs::read_to_string(l.join("_trailflow/context/context.json")).unwrap();
+    assert!(record.contains("2027-01-01-00-00-00") && record.contains("GeoLite2-ASN"), "{record}");
+    // A file that is not AWS's ranges: one line naming it, exit 2, nothing recorded.
+    std::fs::write(&file, "{\"not\": \"ranges\"}").unwrap();
+    let out = bin().arg("--aws-ranges").arg(&file).args(["sql", "SELECT 1", "--lake"]).arg(l).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not AWS's ip-ranges.json") && stderr(&out).contains("ip-ranges.json:"));
+    assert_eq!(sql(l, "SELECT aws_region('198.51.100.7') a")[0]["a"], "eu-west-1");
+    let out = bin().arg("--geoip").arg(&file).args(["sql", "SELECT 1", "--lake"]).arg(l).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a MaxMind DB (.mmdb) file"), "{}", stderr(&out));
+}
