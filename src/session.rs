@@ -257,6 +257,11 @@ pub async fn firewall_correlation(ctx: &SessionContext, opts: &SessionOptions) -
     let acl = correlation(ctx, opts).await?;
     let sg = sg_correlation(ctx, opts).await?;
     let both = acl.union(sg)?;
+    // Whose the unusual peers are (`enrich`), beside the list.
+    use datafusion::execution::FunctionRegistry as _;
+    let annotate = ctx.udf("with_ip_context")?;
+    let both =
+        both.with_column("unusual_peer_context", annotate.call(vec![datafusion::prelude::col("unusual_peers")]))?;
     Ok(both.sort(vec![
         datafusion::prelude::col("event_time").sort(true, true),
         datafusion::prelude::col("event_id").sort(true, true),

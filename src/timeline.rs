@@ -30,23 +30,25 @@ SELECT event_time AS datetime, arrow_cast(event_time, 'Int64') AS timestamp, 'Cl
                  CASE WHEN error_code IS NOT NULL THEN '(failed: ' || error_code || ')'
                       WHEN regexp_like(response_elements, '\"[A-Za-z]+\"\\s*:\\s*\"Failure\"')
                       THEN '(Failure' || coalesce(': ' || error_message, '') || ')' END,
-                 'from ' || source_ip, 'in ' || aws_region) AS message,
+                 'from ' || with_ip_context(source_ip), 'in ' || aws_region) AS message,
        'cloudtrail' AS source, user_arn AS actor, access_key_id, source_ip, aws_region, event_name, error_code,
        CASE WHEN error_code IS NOT NULL OR regexp_like(response_elements, '\"[A-Za-z]+\"\\s*:\\s*\"Failure\"')
             THEN 'Failure' ELSE 'Success' END AS outcome,
-       CAST(NULL AS VARCHAR) AS interface_id, CAST(NULL AS VARCHAR) AS flow, CAST(NULL AS BIGINT) AS bytes, event_id
+       CAST(NULL AS VARCHAR) AS interface_id, CAST(NULL AS VARCHAR) AS flow, CAST(NULL AS BIGINT) AS bytes, event_id,
+       ip_context(source_ip) AS address_context
 FROM cloudtrail";
 
 /// The flow half of an address's timeline.
 const FLOWS: &str = "
 SELECT start_time AS datetime, arrow_cast(start_time, 'Int64') AS timestamp, 'Flow start' AS timestamp_desc,
-       concat_ws(' ', action, protocol_name(protocol), srcaddr || ':' || CAST(srcport AS VARCHAR), '->',
+       with_ip_context(concat_ws(' ', action, protocol_name(protocol), srcaddr || ':' || CAST(srcport AS VARCHAR), '->',
                  dstaddr || ':' || CAST(dstport AS VARCHAR), CAST(coalesce(bytes, 0) AS VARCHAR) || ' bytes',
-                 'on ' || interface_id) AS message,
+                 'on ' || interface_id)) AS message,
        'flow_logs' AS source, CAST(NULL AS VARCHAR) AS actor, CAST(NULL AS VARCHAR) AS access_key_id,
        srcaddr AS source_ip, region AS aws_region, CAST(NULL AS VARCHAR) AS event_name, CAST(NULL AS VARCHAR) AS error_code,
        action AS outcome, interface_id, concat_ws(' ', action, protocol_name(protocol), srcaddr, '->', dstaddr || ':' || CAST(dstport AS VARCHAR)) AS flow,
-       bytes, CAST(NULL AS VARCHAR) AS event_id
+       bytes, CAST(NULL AS VARCHAR) AS event_id,
+       ip_context(CASE WHEN is_private_ip(srcaddr) THEN dstaddr ELSE srcaddr END) AS address_context
 FROM flow_logs";
 
 /// The events of an actor given as `$1`: an ARN, or a user name, role name or access key id.

@@ -131,6 +131,41 @@ impl AddressContext {
         Some(AddressFacts { private, aws, geo })
     }
 
+    /// The text with each public address in it followed by whose it is: `3.238.12.183:443 (AWS
+    /// EC2 us-east-1)`. Private addresses, addresses nothing is known of, and networks (`/24`)
+    /// are left as they are.
+    pub fn annotate(&self, text: &str) -> String {
+        static ADDR: OnceLock<regex::Regex> = OnceLock::new();
+        let re = ADDR.get_or_init(|| {
+            regex::Regex::new(r"(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}")
+                .unwrap_or_else(|_| unreachable!())
+        });
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for m in re.find_iter(text) {
+            let rest = &text[m.end()..];
+            // A network, or a longer token (a version, an id) this is a part of: left alone.
+            let joined = |c: char| c.is_ascii_alphanumeric() || c == '/' || c == '.' || c == '_' || c == '-';
+            if rest.starts_with(|c: char| joined(c) || c == ':' && !rest[1..].starts_with(|d: char| d.is_ascii_digit()))
+                || text[..m.start()].ends_with(|c: char| joined(c) || c == ':')
+            {
+                continue;
+            }
+            let Some(label) = self.facts(m.as_str()).filter(|f| !f.private).and_then(|f| f.label()) else { continue };
+            // A port after the address stays with it.
+            let port = rest.strip_prefix(':').map_or(0, |p| {
+                let n = p.bytes().take_while(u8::is_ascii_digit).count();
+                if n > 0 { n + 1 } else { 0 }
+            });
+            let end = m.end() + port;
+            out.push_str(&text[last..end]);
+            out.push_str(&format!(" ({label})"));
+            last = end;
+        }
+        out.push_str(&text[last..]);
+        out
+    }
+
     /// The GeoIP databases, or the one-line message that none was given.
     pub fn geo(&self) -> Result<&GeoIp> {
         self.geo.as_ref().ok_or_else(|| Error::Usage(NO_GEOIP.into()))

@@ -8,6 +8,9 @@
 //! - `ip_context(ip)`: all of it in a few words (`AWS EC2 us-east-1`, `GB London, AS1221 Telstra
 //!   Pty Ltd`, `private`), from what is available.
 //!
+//! - `with_ip_context(text)`: the text with each public address in it followed by that, in
+//!   brackets (`from 3.238.12.183 (AWS EC2 us-east-1)`).
+//!
 //! NULL for NULL or for text that is not an address. Each distinct address of a batch is looked up
 //! once.
 
@@ -33,10 +36,12 @@ pub enum Fact {
     GeoAsn,
     GeoOrg,
     Context,
+    /// A text with its addresses annotated (`with_ip_context`).
+    Annotated,
 }
 
 impl Fact {
-    pub const ALL: [Fact; 8] = [
+    pub const ALL: [Fact; 9] = [
         Fact::AwsService,
         Fact::AwsRegion,
         Fact::AwsPrefix,
@@ -45,6 +50,7 @@ impl Fact {
         Fact::GeoAsn,
         Fact::GeoOrg,
         Fact::Context,
+        Fact::Annotated,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +63,7 @@ impl Fact {
             Fact::GeoAsn => "geo_asn",
             Fact::GeoOrg => "geo_org",
             Fact::Context => "ip_context",
+            Fact::Annotated => "with_ip_context",
         }
     }
 
@@ -68,6 +75,9 @@ impl Fact {
     fn of(self, ctx: &AddressContext, addr: &str) -> Option<String> {
         if self == Fact::Context {
             return ctx.facts(addr)?.label();
+        }
+        if self == Fact::Annotated {
+            return Some(ctx.annotate(addr));
         }
         let ip: std::net::IpAddr = addr.trim().parse().ok()?;
         match self {

@@ -73,6 +73,10 @@ pub struct Facts {
     pub loaded: String,
     /// Who read the log files themselves, one sentence each: the evidence being collected.
     pub collection: Vec<String>,
+    /// The indicators of `--ioc` found in the evidence, when some were swept.
+    pub ioc: Option<FactTable>,
+    /// Indicators swept.
+    pub ioc_swept: usize,
 }
 
 const COVERAGE_SQL: &str = "
@@ -112,7 +116,7 @@ SELECT coalesce(user_arn, principal_id, invoked_by, '(unknown)') AS principal,
 FROM cloudtrail GROUP BY 1, 2 ORDER BY calls DESC, principal";
 
 const ADDRESSES_SQL: &str = "
-SELECT source_ip AS address, count(*) AS calls,
+SELECT source_ip AS address, ip_context(source_ip) AS whose, count(*) AS calls,
        array_to_string(array_slice(array_sort(array_agg(DISTINCT coalesce(user_arn, principal_id))), 1, 5), ', ') AS used_by,
        count(DISTINCT coalesce(user_arn, principal_id)) AS principals,
        CAST(min(event_time) AS VARCHAR) AS first_call, CAST(max(event_time) AS VARCHAR) AS last_call
@@ -153,6 +157,29 @@ async fn table(ctx: &SessionContext, sql: &str, dir: &Path, file: &str) -> Resul
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let shown = all.iter().take(SHOWN).map(|r| columns.iter().map(|c| text(r, c)).collect()).collect();
     Ok(FactTable { columns, rows: shown, total: all.len(), file: format!("facts/{file}") })
+}
+
+/// The indicator sweep as the pages show it: the indicators with hits (at most [`SHOWN`]).
+pub fn ioc_table(summary: &datafusion::arrow::array::RecordBatch) -> Result<FactTable> {
+    let all = rows(std::slice::from_ref(summary))?;
+    let columns: Vec<String> = [
+        "indicator",
+        "kind",
+        "cloudtrail_hits",
+        "flow_hits",
+        "first_seen",
+        "last_seen",
+        "actors",
+        "interfaces",
+        "address_context",
+        "name",
+    ]
+    .iter()
+    .map(|c| c.to_string())
+    .collect();
+    let hit: Vec<_> = all.iter().filter(|r| text(r, "hits") != "0").collect();
+    let shown = hit.iter().take(SHOWN).map(|r| columns.iter().map(|c| text(r, c)).collect()).collect();
+    Ok(FactTable { columns, rows: shown, total: hit.len(), file: "ioc/ioc_summary.csv".into() })
 }
 
 /// Read the facts of the lake the session reads (scoped to the case), writing the tables to
@@ -218,6 +245,8 @@ pub async fn gather(ctx: &SessionContext, dir: &Path) -> Result<Facts> {
                 )
             })
             .collect(),
+        ioc: None,
+        ioc_swept: 0,
     };
     let mut facts = facts;
     let text = facts

@@ -744,6 +744,9 @@ pub(super) fn story(flagged: &[FlaggedView], results: &[HuntResult], sigma: &[Hu
 /// Everything the summary and the report show: the one value both pages are rendered from.
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct Findings {
+    /// Whose addresses are (`enrich`), for the templates' `whose` filter; `None`: not known.
+    #[serde(skip)]
+    pub(super) address_context: Option<std::sync::Arc<crate::enrich::AddressContext>>,
     /// The case's name, when it has one.
     pub(super) case: Option<String>,
     pub(super) evidence: Vec<String>,
@@ -809,6 +812,8 @@ pub(super) struct Gathered<'a> {
     pub(super) facts: super::facts::Facts,
     /// The hunts run (their headers: what each depends on).
     pub(super) hunts: &'a [crate::hunt::Hunt],
+    /// Whose addresses are, from the case's session.
+    pub(super) address_context: Option<std::sync::Arc<crate::enrich::AddressContext>>,
 }
 
 impl Findings {
@@ -842,6 +847,7 @@ impl Findings {
             })
             .collect();
         Findings {
+            address_context: g.address_context.clone(),
             case: g.case.case.clone(),
             evidence: g.case.evidence.clone(),
             lake: g.case.lake.clone(),
@@ -892,6 +898,7 @@ impl Findings {
     #[cfg(test)]
     pub(super) fn example() -> Findings {
         Findings {
+            address_context: None,
             case: None,
             evidence: vec!["evidence/".into()],
             lake: "lake".into(),

@@ -58,6 +58,8 @@ pub struct InvestigateOptions {
     pub progress: bool,
     /// Address-context files given (`--aws-ranges`, `--geoip`), recorded in the case's lake.
     pub context: crate::enrich::ContextFiles,
+    /// Indicator files to sweep (`--ioc`): the report gets a section, `ioc/` the records.
+    pub ioc: Vec<PathBuf>,
 }
 
 /// What it did.
@@ -79,6 +81,11 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     // The rules are read first: a folder that is not there stops the run before the long part.
     let sigma = opts.sigma.as_deref().map(hunt::sigma::load_dir).transpose()?;
     opts.context.check()?;
+    let indicators = crate::ioc::read(&opts.ioc);
+    if !opts.ioc.is_empty() && indicators.list.is_empty() {
+        let why: Vec<String> = indicators.problems.iter().map(|p| p.to_string()).collect();
+        return Err(Error::Usage(format!("--ioc: no indicator read ({})", why.join("; "))));
+    }
     let started = std::time::SystemTime::now();
     let mut case = case::prepare_folder(opts)?;
     let lake_dir = PathBuf::from(&case.lake);
@@ -99,7 +106,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
     let lake = crate::lake::Lake::open(&lake_dir)?;
     lake.record_context(&opts.context)?;
     let runtime = crate::query::runtime()?;
-    let (changes, flagged, results, sigma_results, facts) = runtime.block_on(async {
+    let (changes, flagged, results, sigma_results, facts, address_context) = runtime.block_on(async {
         let scope = if case.own_lake {
             crate::query::Scope::default()
         } else {
@@ -174,10 +181,18 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
             None => Vec::new(),
         };
         progress.say("key facts and coverage");
-        let facts = facts::gather(&ctx, &opts.output.join("facts")).await?;
-        Ok::<_, Error>((changes, flagged, results, sigma_results, facts))
+        let mut facts = facts::gather(&ctx, &opts.output.join("facts")).await?;
+        if !opts.ioc.is_empty() {
+            progress.say(&format!("sweep of {} indicators", indicators.list.len()));
+            let summary = crate::ioc::run(&ctx, &indicators, Some(&opts.output.join("ioc"))).await?;
+            facts.ioc = Some(facts::ioc_table(&summary)?);
+            facts.ioc_swept = indicators.list.len();
+        }
+        let address_context = crate::functions::session_context(&ctx);
+        Ok::<_, Error>((changes, flagged, results, sigma_results, facts, address_context))
     })?;
     let mut notes: Vec<String> = problems.iter().map(|p| format!("hunt file not loaded: {p}")).collect();
+    notes.extend(indicators.problems.iter().map(|p| format!("indicator not read: {p}")));
     if ingested.had_errors() {
         notes.push(
             "some input was rejected: see the ingest_errors table (`trailflow sql \"SELECT * FROM ingest_errors\"`)"
@@ -213,6 +228,7 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         case: &case,
         facts,
         hunts: &hunts,
+        address_context,
     });
     progress.say("report: summary.md and report.html");
     for page in ["summary.md", "report.html"] {

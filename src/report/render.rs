@@ -15,7 +15,7 @@ const SUMMARY_MD: &str = include_str!("templates/summary.md");
 /// The escaping of the Markdown templates (minijinja knows HTML, not Markdown).
 const MARKDOWN: &str = "markdown";
 
-fn environment() -> Result<Environment<'static>> {
+fn environment(context: Option<std::sync::Arc<crate::enrich::AddressContext>>) -> Result<Environment<'static>> {
     let mut env = Environment::new();
     let syntax = minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(true)
@@ -47,6 +47,13 @@ fn environment() -> Result<Environment<'static>> {
     });
     // Terminal-safe text, already inert: for the Markdown's indented ingest block.
     env.add_filter("plain", |s: &str| Value::from_safe_string(super::plain(s)));
+    // Each public address in a text followed by whose it is (`enrich`), when that is known.
+    env.add_filter("whose", move |v: Value| -> Value {
+        match (v.as_str(), &context) {
+            (Some(s), Some(ctx)) => Value::from(ctx.annotate(s)),
+            _ => v,
+        }
+    });
     env.add_template("report.html", REPORT_HTML).map_err(template_error)?;
     env.add_template("summary.md", SUMMARY_MD).map_err(template_error)?;
     Ok(env)
@@ -58,7 +65,7 @@ fn template_error(e: TemplateError) -> Error {
 
 /// Render one page (`report.html` or `summary.md`) of the findings.
 pub(super) fn render(page: &str, findings: &Findings) -> Result<String> {
-    let env = environment()?;
+    let env = environment(findings.address_context.clone())?;
     env.get_template(page).and_then(|t| t.render(Value::from(Serde(findings)))).map_err(template_error)
 }
 

@@ -29,10 +29,14 @@ pub struct Args {
     /// recursively): results in sigma/ and in the report.
     #[arg(long, value_name = "DIR")]
     pub sigma: Option<PathBuf>,
+    /// Also sweep the indicators of FILE (plain list, CSV, STIX 2.1, MISP; repeat for several):
+    /// the records that hold them in ioc/ and a section of the report.
+    #[arg(long, value_name = "FILE")]
+    pub ioc: Vec<PathBuf>,
 }
 
 pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
-    let Args { input: InputArgs { inputs, evidence }, case, output, replace, span, queries, sigma } = args;
+    let Args { input: InputArgs { inputs, evidence }, case, output, replace, span, queries, sigma, ioc } = args;
     let inventory_time = evidence.inventory_time.as_deref().map(parse_inventory_time).transpose()?;
     let output =
         output.or_else(|| case.as_ref().map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("trailflow-report"));
@@ -52,6 +56,7 @@ pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
         engine: app.engine.clone(),
         progress: !app.quiet,
         context: app.context.clone(),
+        ioc,
     };
     let outcome = trailflow::report::investigate(&opts)?;
     out!("{}", outcome.summary_text);
