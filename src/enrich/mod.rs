@@ -193,3 +193,36 @@ impl LazyContext {
             .map_err(Error::Usage)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_in_text_are_said_whose_they_are() {
+        let aws = AwsRanges::parse(
+            r#"{"createDate":"t","prefixes":[{"ip_prefix":"3.224.0.0/12","region":"us-east-1","service":"EC2"}],
+                "ipv6_prefixes":[{"ipv6_prefix":"2600:1f18::/33","region":"us-east-1","service":"EC2"}]}"#,
+            "test",
+        )
+        .unwrap();
+        let ctx = AddressContext { aws, geo: None };
+        assert_eq!(
+            ctx.annotate("ACCEPT tcp 3.238.12.183:443 -> 10.0.1.7:22 on eni-1"),
+            "ACCEPT tcp 3.238.12.183:443 (AWS EC2 us-east-1) -> 10.0.1.7:22 on eni-1"
+        );
+        // Networks, versions, unknown and private addresses, times: left as they are.
+        for same in ["3.224.0.0/12", "aws-cli/3.238.12.183", "8.8.8.8", "10.0.0.1", "at 12:00:17 and 1.2.3.4.5"] {
+            assert_eq!(ctx.annotate(same), same);
+        }
+        assert_eq!(
+            ctx.annotate("2600:1f18::5, 3.224.0.1"),
+            "2600:1f18::5 (AWS EC2 us-east-1), 3.224.0.1 (AWS EC2 us-east-1)"
+        );
+        let facts = ctx.facts("3.224.9.9").unwrap();
+        assert_eq!(facts.label().as_deref(), Some("AWS EC2 us-east-1"));
+        assert_eq!(ctx.facts("192.168.1.1").unwrap().label().as_deref(), Some("private"));
+        assert!(ctx.facts("not an address").is_none());
+        assert!(ctx.geo().unwrap_err().message().contains("give --geoip FILE"));
+    }
+}
