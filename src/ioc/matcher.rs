@@ -54,7 +54,8 @@ pub struct Matcher {
     conds: Vec<(Cond, Owner)>,
     /// Disjoint address ranges `(start, end)`, sorted, each with the conditions covering it.
     ranges: Vec<(u128, u128, Vec<u32>)>,
-    exact: HashMap<(u8, String), Vec<u32>>,
+    /// Per kind ([`KEY`], [`ARN`], ...): value -> conditions.
+    exact: [HashMap<String, Vec<u32>>; 5],
     agents: Option<(AhoCorasick, Vec<u32>)>,
     literals: Option<(AhoCorasick, Vec<(u32, String)>)>,
     /// Each indicator's alternatives, as the condition ids they need.
@@ -137,12 +138,12 @@ impl Matcher {
                 ranges.push((last, u128::MAX, tail));
             }
         }
-        let mut exact: HashMap<(u8, String), Vec<u32>> = HashMap::new();
+        let mut exact: [HashMap<String, Vec<u32>>; 5] = Default::default();
         let mut agents: Vec<(String, u32)> = Vec::new();
         let mut literals: Vec<(String, u32)> = Vec::new();
         for (id, (c, _)) in conds.iter().enumerate() {
             let id = id as u32;
-            let mut put = |kind: u8, v: &str| exact.entry((kind, v.to_string())).or_default().push(id);
+            let mut put = |kind: u8, v: &str| exact[kind as usize].entry(v.to_string()).or_default().push(id);
             match c {
                 Cond::AccessKey(v) => {
                     put(KEY, v);
@@ -196,7 +197,7 @@ impl Matcher {
     }
 
     pub fn any_exact(&self, kind_values: &[(u8, Option<&str>)]) -> bool {
-        kind_values.iter().any(|(k, v)| v.is_some_and(|v| self.exact.contains_key(&(*k, v.to_string()))))
+        kind_values.iter().any(|(k, v)| v.is_some_and(|v| self.exact[*k as usize].contains_key(v)))
     }
 
     /// The indicators (their index) whose alternatives hold whole in the record.
@@ -217,7 +218,7 @@ impl Matcher {
         side_ok(&r.dst, Side::Destination, &mut hit);
         let exact = |kind: u8, values: &[Option<&str>], hit: &mut Vec<u32>| {
             for v in values.iter().flatten() {
-                if let Some(ids) = self.exact.get(&(kind, v.to_string())) {
+                if let Some(ids) = self.exact[kind as usize].get(*v) {
                     hit.extend(ids);
                 }
             }

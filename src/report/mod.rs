@@ -184,7 +184,9 @@ pub fn investigate(opts: &InvestigateOptions) -> Result<Outcome> {
         let mut facts = facts::gather(&ctx, &opts.output.join("facts")).await?;
         if !opts.ioc.is_empty() {
             progress.say(&format!("sweep of {} indicators", indicators.list.len()));
-            let summary = crate::ioc::run(&ctx, &indicators, Some(&opts.output.join("ioc"))).await?;
+            // In this process (a cluster's executors do not have the sweep's index).
+            let summary =
+                crate::ioc::run(here.as_ref().unwrap_or(&ctx), &indicators, Some(&opts.output.join("ioc"))).await?;
             facts.ioc = Some(facts::ioc_table(&summary)?);
             facts.ioc_swept = indicators.list.len();
         }

@@ -41,7 +41,11 @@ pub fn run(app: &App, args: Args) -> anyhow::Result<ExitCode> {
     }
     let lake = app.open_lake()?;
     let summary = runtime()?.block_on(async {
-        let ctx = trailflow::session::session(Some(&lake), &app.session_opts()).await?;
+        // In this process: the sweep's index is a function of this process, which a cluster's
+        // executors do not have.
+        let opts =
+            trailflow::session::SessionOptions { engine: trailflow::session::Engine::Local, ..app.session_opts() };
+        let ctx = trailflow::session::session(Some(&lake), &opts).await?;
         trailflow::ioc::run(&ctx, &indicators, dir.as_deref()).await
     })?;
     let with_hits = {
