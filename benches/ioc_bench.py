@@ -42,13 +42,30 @@ def main():
     db = duckdb.connect()
     rnd = random.Random(35)
     q = lambda s: [r[0] for r in db.sql(s).fetchall()]
-    present_ips = q(f"SELECT DISTINCT srcaddr FROM {flows} USING SAMPLE 400000 ROWS WHERE srcaddr IS NOT NULL LIMIT 2000")
-    present_ct_ips = q(f"SELECT DISTINCT source_ip FROM {ct} WHERE source_ip LIKE '%.%.%.%' LIMIT 500")
-    keys = q(f"SELECT DISTINCT access_key_id FROM {ct} WHERE access_key_id IS NOT NULL LIMIT 200")
-    arns = q(f"SELECT DISTINCT user_arn FROM {ct} WHERE user_arn IS NOT NULL LIMIT 100")
-    accounts = q(f"SELECT DISTINCT recipient_account_id FROM {ct} WHERE recipient_account_id IS NOT NULL LIMIT 10")
-    agents = q(f"SELECT DISTINCT substr(user_agent, 1, 12) FROM {ct} WHERE user_agent LIKE '%/%' LIMIT 20")
-    events = q(f"SELECT DISTINCT event_name FROM {ct} LIMIT 30")
+    # Values of the evidence a feed may hold: outside addresses (each a few hundred flows), and
+    # keys, principals, agents and calls that are rare in it. A feed does not list the estate's own
+    # accounts or its everyday calls, which would match most records (and a sweep would rightly
+    # write them all out).
+    present_ips = q(
+        f"SELECT srcaddr FROM (SELECT srcaddr FROM {flows} USING SAMPLE 400000 ROWS) WHERE srcaddr IS NOT NULL "
+        f"GROUP BY srcaddr ORDER BY hash(srcaddr) LIMIT 2000"
+    )
+    rare = lambda col, n: q(
+        f"SELECT {col} FROM {ct} WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) <= 2000 ORDER BY hash({col}) LIMIT {n}"
+    )
+    def is_ip(v):
+        try:
+            ipaddress.ip_address(v)
+            return True
+        except ValueError:
+            return False
+
+    present_ct_ips = [a for a in rare("source_ip", 800) if is_ip(a)][:500]
+    keys = rare("access_key_id", 200)
+    arns = rare("user_arn", 100)
+    accounts = q(f"SELECT recipient_account_id FROM {ct} GROUP BY 1 ORDER BY count(*) LIMIT 1")
+    agents = rare("user_agent", 5)
+    events = rare("event_name", 10)
     ind = []  # (type, value)
     ind += [("ip", a) for a in present_ips + present_ct_ips]
     nets = set()

@@ -239,10 +239,29 @@ impl Writers {
     }
 }
 
-fn text_at(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
-    let c = b.column_by_name(name)?;
-    let s = Strs::of(c.as_ref()).ok()?;
-    s.get(i).map(str::to_string)
+/// Columns of a batch as text, cast once per batch (not once per row).
+struct BatchText {
+    cols: Vec<(&'static str, datafusion::arrow::array::StringArray)>,
+}
+
+impl BatchText {
+    fn new(b: &RecordBatch, names: &[&'static str]) -> Result<BatchText> {
+        let mut cols = Vec::new();
+        for n in names {
+            if let Some(c) = b.column_by_name(n) {
+                let text = datafusion::arrow::compute::cast(c, &DataType::Utf8)?;
+                cols.push((*n, text.as_string::<i32>().clone()));
+            }
+        }
+        Ok(BatchText { cols })
+    }
+
+    fn get(&self, name: &str, i: usize) -> String {
+        match self.cols.iter().find(|(n, _)| *n == name) {
+            Some((_, a)) if a.is_valid(i) => a.value(i).to_string(),
+            _ => String::new(),
+        }
+    }
 }
 
 fn time_at(b: &RecordBatch, name: &str, i: usize) -> Option<i64> {
@@ -277,6 +296,7 @@ pub async fn sweep(ctx: &SessionContext, indicators: &[Indicator], mut writers: 
     let ct_names: Vec<&str> = CT_COLUMNS.split(',').map(str::trim).collect();
     while let Some(batch) = stream.next().await {
         let b = batch?;
+        let more = BatchText::new(&b, &["event_source", "aws_region", "event_id", "source_file"])?;
         let cols: Vec<Option<Strs<'_>>> = ct_names
             .iter()
             .chain(std::iter::once(&"raw_text"))
@@ -302,14 +322,14 @@ pub async fn sweep(ctx: &SessionContext, indicators: &[Indicator], mut writers: 
                             ind.origin.clone(),
                             t.map(crate::time::fmt_time).unwrap_or_default(),
                             g(8).unwrap_or_default().to_string(),
-                            text_at(&b, "event_source", i).unwrap_or_default(),
+                            more.get("event_source", i),
                             g(2).unwrap_or_default().to_string(),
                             g(0).unwrap_or_default().to_string(),
                             g(1).unwrap_or_default().to_string(),
                             g(9).unwrap_or_default().to_string(),
-                            text_at(&b, "aws_region", i).unwrap_or_default(),
-                            text_at(&b, "event_id", i).unwrap_or_default(),
-                            text_at(&b, "source_file", i).unwrap_or_default(),
+                            more.get("aws_region", i),
+                            more.get("event_id", i),
+                            more.get("source_file", i),
                         ])
                         .map_err(|e| Error::Internal(format!("writing ioc_cloudtrail.csv: {e}")))?;
                 }
@@ -338,11 +358,13 @@ pub async fn sweep(ctx: &SessionContext, indicators: &[Indicator], mut writers: 
             let n = b.num_columns();
             cols.push(Strs::of(b.column(n - 2).as_ref()).ok());
             cols.push(Strs::of(b.column(n - 1).as_ref()).ok());
+            let more =
+                BatchText::new(&b, &["interface_id", "protocol", "action", "bytes", "source_file", "source_line"])?;
             for i in 0..b.num_rows() {
                 let g = |c: usize| cols.get(c).and_then(|s| s.as_ref()).and_then(|s| s.get(i));
                 let Some(hits) = flow_hits(&matcher, &g) else { continue };
                 let t = time_at(&b, "t", i);
-                let iface = text_at(&b, "interface_id", i);
+                let iface = Some(more.get("interface_id", i)).filter(|s| !s.is_empty());
                 for ind in hits {
                     let f = &mut found[ind as usize];
                     f.flow_hits += 1;
@@ -354,14 +376,6 @@ pub async fn sweep(ctx: &SessionContext, indicators: &[Indicator], mut writers: 
                     }
                     if let Some(w) = writers.as_deref_mut() {
                         let ind = &indicators[ind as usize];
-                        let num = |name: &str| {
-                            b.column_by_name(name)
-                                .and_then(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8).ok())
-                                .and_then(|c| {
-                                    c.as_string::<i32>().is_valid(i).then(|| c.as_string::<i32>().value(i).to_string())
-                                })
-                                .unwrap_or_default()
-                        };
                         w.flows
                             .write_record([
                                 ind.text(),
@@ -372,12 +386,12 @@ pub async fn sweep(ctx: &SessionContext, indicators: &[Indicator], mut writers: 
                                 g(5).unwrap_or_default().to_string(),
                                 g(1).unwrap_or_default().to_string(),
                                 g(6).unwrap_or_default().to_string(),
-                                num("protocol"),
-                                text_at(&b, "action", i).unwrap_or_default(),
-                                num("bytes"),
+                                more.get("protocol", i),
+                                more.get("action", i),
+                                more.get("bytes", i),
                                 g(4).unwrap_or_default().to_string(),
-                                text_at(&b, "source_file", i).unwrap_or_default(),
-                                num("source_line"),
+                                more.get("source_file", i),
+                                more.get("source_line", i),
                             ])
                             .map_err(|e| Error::Internal(format!("writing ioc_flows.csv: {e}")))?;
                     }
