@@ -67,10 +67,13 @@ fn indicators_in_every_format_find_exactly_the_records_that_hold_them() {
           {"type":"domain","value":"evil.example","uuid":"u5"}],
           "Object":[{"name":"ip-port","Attribute":[{"type":"ip-dst","value":"192.0.2.77","uuid":"u6"}]}]}}"#,
     );
+    // Files that cannot be read at all: each is named once, and the others are swept.
+    let broken = write("broken.json", r#"{"type": "bundle", "objects": ["#);
+    let other = write("other.json", r#"{"hello": "world"}"#);
     let dir = tempfile::tempdir().unwrap();
     let out = bin()
         .arg("ioc")
-        .args([&plain, &csv_file, &stix, &misp])
+        .args([&plain, &csv_file, &stix, &misp, &broken, &other])
         .arg("--dir")
         .arg(dir.path())
         .arg("--lake")
@@ -86,9 +89,12 @@ fn indicators_in_every_format_find_exactly_the_records_that_hold_them() {
         "iocs.csv:5: type \"md5\" is not swept",
         "bundle.json: indicator--c: pattern",
         "event.json: attribute u5: type \"domain\" is not swept",
+        "broken.json: not JSON: ",
+        "other.json: neither a STIX 2.1 bundle nor MISP events",
     ] {
         assert!(err.contains(said), "{said} not in {err}");
     }
+    assert_eq!(err.matches("broken.json").count(), 1, "{err}");
     let s = summary(dir.path());
     let at = |origin: &str| &s[&format!("{}{origin}", files.path().display())];
     let l = lake.path();
@@ -154,7 +160,7 @@ fn indicators_in_every_format_find_exactly_the_records_that_hold_them() {
     assert_eq!(records("ioc_flows.csv", "/plain.txt:3"), want[1].2);
     assert_eq!(records("ioc_cloudtrail.csv", "/plain.txt:4"), want[2].1);
     let problems = std::fs::read_to_string(dir.path().join("ioc_problems.csv")).unwrap();
-    assert_eq!(problems.lines().count(), 6, "{problems}");
+    assert_eq!(problems.lines().count(), 8, "{problems}");
     // Nothing read at all: a clear error, exit 2.
     let empty = write("empty.txt", "# nothing\n");
     let out = bin().arg("ioc").arg(&empty).arg("--lake").arg(lake.path()).output().unwrap();

@@ -118,7 +118,7 @@ impl AwsRanges {
     /// The ranges in AWS's JSON.
     pub fn parse(text: &str, source: &str) -> Result<AwsRanges> {
         let file: File = serde_json::from_str(text)
-            .map_err(|e| Error::Usage(format!("not AWS's ip-ranges.json ({})", crate::output::one_line(&e))))?;
+            .map_err(|e| Error::Usage(format!("not AWS's ip-ranges.json ({})", crate::error::one_line(&e))))?;
         let mut prefixes = Vec::with_capacity(file.prefixes.len() + file.ipv6_prefixes.len());
         let v4 = file.prefixes.into_iter().map(|p| (p.ip_prefix, p.region, p.service, p.network_border_group));
         let v6 = file.ipv6_prefixes.into_iter().map(|p| (p.ipv6_prefix, p.region, p.service, p.network_border_group));

@@ -75,7 +75,7 @@ impl GeoIp {
                 Error::Usage(format!(
                     "--geoip {}: not a MaxMind DB (.mmdb) file: {}",
                     path.display(),
-                    crate::output::one_line(&e)
+                    crate::error::one_line(&e)
                 ))
             })?;
             let kind = reader.metadata().database_type.clone();

@@ -9,7 +9,8 @@ use std::net::IpAddr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::parse::{Cond, Indicator, Side};
+use super::cond::{Cond, Side};
+use super::parse::Indicator;
 
 /// A condition's place: which indicator, which of its alternatives.
 #[derive(Debug, Clone, Copy)]

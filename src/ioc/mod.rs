@@ -13,6 +13,7 @@
 //!   as a part of `userAgent` (case ignored); an event name as `eventName`; a STIX `user-account`
 //!   as the user's name, principal id or key. Ports never match CloudTrail.
 
+mod cond;
 pub mod matcher;
 pub mod parse;
 mod stix;
@@ -51,7 +52,7 @@ pub fn read(files: &[PathBuf]) -> Indicators {
                 out.list.extend(p.indicators);
                 out.problems.extend(p.problems);
             }
-            Err(why) => out.problems.push(Problem { at: f.display().to_string(), why }),
+            Err(problem) => out.problems.push(problem),
         }
     }
     out

@@ -4,70 +4,12 @@
 //! and AND); a plain, CSV or MISP indicator is one condition. A line, object or attribute that
 //! cannot be read is a [`Problem`] naming where it is and why; the rest is read.
 
-use std::net::IpAddr;
 use std::path::Path;
 
-use ipnet::IpNet;
 use serde_json::Value;
 
-/// Which end of a connection an address or port must be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    Any,
-    Source,
-    Destination,
-}
-
-/// One condition on a record.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Cond {
-    /// An address or a network (a single address is a /32 or /128).
-    Addr(IpNet, Side),
-    Port(u16, Side),
-    /// An access key id (`AKIA...`, `ASIA...`).
-    AccessKey(String),
-    Arn(String),
-    /// A 12-digit AWS account id.
-    Account(String),
-    /// Part of a user agent, case ignored.
-    UserAgent(String),
-    EventName(String),
-    /// A user name, key or principal id (STIX `user-account`).
-    User(String),
-}
-
-impl Cond {
-    /// The kind's name in output (`ip`, `cidr`, `access_key`...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Cond::Addr(n, _) if n.prefix_len() == n.max_prefix_len() => "ip",
-            Cond::Addr(..) => "cidr",
-            Cond::Port(..) => "port",
-            Cond::AccessKey(_) => "access_key",
-            Cond::Arn(_) => "arn",
-            Cond::Account(_) => "account",
-            Cond::UserAgent(_) => "user_agent",
-            Cond::EventName(_) => "event_name",
-            Cond::User(_) => "user",
-        }
-    }
-
-    /// The value as written in output.
-    pub fn value(&self) -> String {
-        let side = |s: &Side| match s {
-            Side::Any => "",
-            Side::Source => "src ",
-            Side::Destination => "dst ",
-        };
-        match self {
-            Cond::Addr(n, s) if n.prefix_len() == n.max_prefix_len() => format!("{}{}", side(s), n.addr()),
-            Cond::Addr(n, s) => format!("{}{n}", side(s)),
-            Cond::Port(p, s) => format!("{}port {p}", side(s)),
-            Cond::AccessKey(v) | Cond::Arn(v) | Cond::Account(v) | Cond::UserAgent(v) | Cond::EventName(v) => v.clone(),
-            Cond::User(v) => v.clone(),
-        }
-    }
-}
+pub use super::cond::{Cond, Side};
+use super::cond::{addr_or_net, is_access_key, is_account};
 
 /// An indicator: any of its alternatives, each all of its conditions, in one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,23 +63,6 @@ impl std::fmt::Display for Problem {
 pub struct Parsed {
     pub indicators: Vec<Indicator>,
     pub problems: Vec<Problem>,
-}
-
-fn is_access_key(s: &str) -> bool {
-    s.len() == 20
-        && (s.starts_with("AKIA") || s.starts_with("ASIA"))
-        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
-fn is_account(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn addr_or_net(s: &str) -> Option<IpNet> {
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(IpNet::from(ip));
-    }
-    s.parse::<IpNet>().ok().map(|n| n.trunc())
 }
 
 /// A value whose kind is to be told from its form (plain lists, MISP `text`).
@@ -231,15 +156,16 @@ fn typed(kind: &str, value: &str) -> Result<Vec<Cond>, String> {
 
 /// Read one indicator file, its format told by its content: a JSON bundle or event, a CSV with a
 /// header naming a type and a value column, else a plain list.
-pub fn read_file(path: &Path) -> Result<Parsed, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let text = String::from_utf8_lossy(&bytes);
+pub fn read_file(path: &Path) -> Result<Parsed, Problem> {
     let name = path.display().to_string();
+    let problem = |why: String| Problem { at: name.clone(), why };
+    let bytes = std::fs::read(path).map_err(|e| problem(format!("cannot read: {}", crate::error::one_line(&e))))?;
+    let text = String::from_utf8_lossy(&bytes);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let value: Value =
-            serde_json::from_str(trimmed).map_err(|e| format!("{name}: not JSON: {}", crate::output::one_line(&e)))?;
-        return json(&name, &value);
+            serde_json::from_str(trimmed).map_err(|e| problem(format!("not JSON: {}", crate::error::one_line(&e))))?;
+        return json(&name, &value).ok_or_else(|| problem("neither a STIX 2.1 bundle nor MISP events".into()));
     }
     if let Some(first) = trimmed.lines().next()
         && let Some(parsed) = csv_file(&name, trimmed, first)
@@ -309,8 +235,8 @@ fn csv_file(name: &str, text: &str, first: &str) -> Option<Parsed> {
 }
 
 /// A STIX 2.1 bundle (or one indicator, or a list of objects), or MISP events (an `Event`, a list
-/// of them, or a `response` holding them).
-fn json(name: &str, v: &Value) -> Result<Parsed, String> {
+/// of them, or a `response` holding them). `None` when it is neither.
+fn json(name: &str, v: &Value) -> Option<Parsed> {
     let mut out = Parsed::default();
     let objects: Vec<&Value> = match v {
         Value::Array(items) => items.iter().collect(),
@@ -339,10 +265,7 @@ fn json(name: &str, v: &Value) -> Result<Parsed, String> {
             understood = true;
         }
     }
-    if !understood {
-        return Err(format!("{name}: neither a STIX 2.1 bundle nor MISP events"));
-    }
-    Ok(out)
+    understood.then_some(out)
 }
 
 fn misp_event(name: &str, event: &Value, out: &mut Parsed) {
@@ -386,43 +309,5 @@ fn stix_indicator(name: &str, obj: &Value, out: &mut Parsed) {
     match super::stix::pattern(pattern) {
         Ok(alternatives) => out.indicators.push(Indicator { alternatives, origin: at, name: label }),
         Err(why) => out.problems.push(Problem { at, why }),
-    }
-}
-
-/// A STIX comparison's object path and value, as a condition.
-pub(super) fn stix_cond(path: &str, op: &str, value: &str) -> Result<Cond, String> {
-    let addr = |side: Side| -> Result<Cond, String> {
-        let n = addr_or_net(value).ok_or_else(|| format!("{value:?} is not an address or a CIDR"))?;
-        if op == "=" && n.prefix_len() != n.max_prefix_len() {
-            return Err(format!("`{path} = '{value}'` compares an address with a network: use ISSUBSET"));
-        }
-        Ok(Cond::Addr(n, side))
-    };
-    let port = |side: Side| -> Result<Cond, String> {
-        if op != "=" {
-            return Err(format!("`{path} {op}` is not swept (ports compare with =)"));
-        }
-        value.parse().map(|p| Cond::Port(p, side)).map_err(|_| format!("{value:?} is not a port"))
-    };
-    let equal = |c: Cond| if op == "=" { Ok(c) } else { Err(format!("`{path} {op}` is not swept (only =)")) };
-    match path {
-        "ipv4-addr:value" | "ipv6-addr:value" => addr(Side::Any),
-        "network-traffic:src_ref.value" => addr(Side::Source),
-        "network-traffic:dst_ref.value" => addr(Side::Destination),
-        "network-traffic:src_port" => port(Side::Source),
-        "network-traffic:dst_port" => port(Side::Destination),
-        "user-account:user_id" | "user-account:account_login" | "user-account:display_name" => {
-            let v = value.to_string();
-            equal(if is_access_key(&v) {
-                Cond::AccessKey(v)
-            } else if v.starts_with("arn:") {
-                Cond::Arn(v)
-            } else {
-                Cond::User(v)
-            })
-        }
-        other => {
-            Err(format!("the object path `{other}` is not swept (ipv4-addr, ipv6-addr, network-traffic, user-account)"))
-        }
     }
 }

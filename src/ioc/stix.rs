@@ -5,7 +5,7 @@
 //! an order), qualifiers (`WITHIN`, `REPEATS`, `START`) and other operators are said to be not
 //! swept, never half-read.
 
-use super::parse::{Cond, stix_cond};
+use super::cond::{Cond, Side, addr_or_net, is_access_key};
 
 /// Alternatives an indicator may be written as, at most; a pattern whose ANDs of ORs multiply
 /// past it is refused.
@@ -260,9 +260,46 @@ pub(super) fn pattern(p: &str) -> Result<Vec<Vec<Cond>>, String> {
     Parser { toks, at: 0 }.pattern().map_err(|e| format!("pattern {p:?}: {e}"))
 }
 
+/// A STIX comparison's object path and value, as a condition.
+fn stix_cond(path: &str, op: &str, value: &str) -> Result<Cond, String> {
+    let addr = |side: Side| -> Result<Cond, String> {
+        let n = addr_or_net(value).ok_or_else(|| format!("{value:?} is not an address or a CIDR"))?;
+        if op == "=" && n.prefix_len() != n.max_prefix_len() {
+            return Err(format!("`{path} = '{value}'` compares an address with a network: use ISSUBSET"));
+        }
+        Ok(Cond::Addr(n, side))
+    };
+    let port = |side: Side| -> Result<Cond, String> {
+        if op != "=" {
+            return Err(format!("`{path} {op}` is not swept (ports compare with =)"));
+        }
+        value.parse().map(|p| Cond::Port(p, side)).map_err(|_| format!("{value:?} is not a port"))
+    };
+    let equal = |c: Cond| if op == "=" { Ok(c) } else { Err(format!("`{path} {op}` is not swept (only =)")) };
+    match path {
+        "ipv4-addr:value" | "ipv6-addr:value" => addr(Side::Any),
+        "network-traffic:src_ref.value" => addr(Side::Source),
+        "network-traffic:dst_ref.value" => addr(Side::Destination),
+        "network-traffic:src_port" => port(Side::Source),
+        "network-traffic:dst_port" => port(Side::Destination),
+        "user-account:user_id" | "user-account:account_login" | "user-account:display_name" => {
+            let v = value.to_string();
+            equal(if is_access_key(&v) {
+                Cond::AccessKey(v)
+            } else if v.starts_with("arn:") {
+                Cond::Arn(v)
+            } else {
+                Cond::User(v)
+            })
+        }
+        other => {
+            Err(format!("the object path `{other}` is not swept (ipv4-addr, ipv6-addr, network-traffic, user-account)"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::parse::Side;
     use super::*;
 
     fn net(s: &str) -> ipnet::IpNet {
