@@ -258,3 +258,72 @@ fn aws_ranges_and_geoip_name_addresses() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("not a MaxMind DB (.mmdb) file"), "{}", stderr(&out));
 }
+
+/// Address context where people look: the timeline (Timesketch's shape), search, correlate, and
+/// the report's key facts, findings and HTML, named by a ranges file the user gives.
+#[test]
+fn addresses_carry_their_context_in_every_output() {
+    let lake = sample_lake();
+    let l = lake.path();
+    let ranges = tempfile::tempdir().unwrap();
+    let file = ranges.path().join("ip-ranges.json");
+    std::fs::write(
+        &file,
+        r#"{"syncToken":"3","createDate":"2027-02-01-00-00-00","prefixes":[{"ip_prefix":"198.51.100.0/24","region":"eu-west-1","service":"EC2","network_border_group":"eu-west-1"}],"ipv6_prefixes":[]}"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = bin().arg("--aws-ranges").arg(&file).args(args).arg("--lake").arg(l).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The timeline: every flow of the address says whose it is, in the message and a column.
+    let lines: Vec<serde_json::Value> = run(&["timeline", "--ip", "198.51.100.23", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let flows = count(l, "SELECT 1 FROM flow_logs WHERE srcaddr = '198.51.100.23' OR dstaddr = '198.51.100.23'");
+    assert_eq!(lines.len() as i64, flows);
+    for v in &lines {
+        assert_eq!(v["address_context"], "AWS EC2 eu-west-1", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("198.51.100.23:"), "{v}");
+        assert!(v["message"].as_str().unwrap().contains("(AWS EC2 eu-west-1)"), "{v}");
+    }
+    // Search: the caller's address.
+    let found: serde_json::Value =
+        serde_json::from_str(&run(&["search", "198.51.100.99", "--format", "json"])).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["source_context"], "AWS EC2 eu-west-1");
+    // Correlate: the unusual peers with theirs, the others bare.
+    let csv_text = run(&["correlate", "--format", "csv"]);
+    let mut contexts: Vec<String> = csv::Reader::from_reader(csv_text.as_bytes())
+        .deserialize::<HashMap<String, String>>()
+        .map(|r| r.unwrap()["unusual_peer_context"].clone())
+        .filter(|c| c.contains("198.51.100.23"))
+        .collect();
+    contexts.dedup();
+    assert_eq!(contexts, ["198.51.100.23 (AWS EC2 eu-west-1)"]);
+    // The report: key facts' addresses, the findings and the HTML.
+    let case = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("--aws-ranges")
+        .arg(&file)
+        .arg("investigate")
+        .arg(root().join("sample-data"))
+        .arg("-o")
+        .arg(case.path().join("r"))
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(3), "{}", stderr(&out));
+    let r = case.path().join("r");
+    let addresses = std::fs::read_to_string(r.join("facts/addresses.csv")).unwrap();
+    assert!(
+        addresses.lines().any(|l| l.starts_with("198.51.100.99,") && l.contains("AWS EC2 eu-west-1")),
+        "{addresses}"
+    );
+    let summary = std::fs::read_to_string(r.join("summary.md")).unwrap();
+    assert!(summary.contains(r"198.51.100.23 \(AWS EC2 eu-west-1\)"), "{summary}");
+    let html = std::fs::read_to_string(r.join("report.html")).unwrap();
+    assert!(html.contains("198.51.100.23 (AWS EC2 eu-west-1)"));
+}
