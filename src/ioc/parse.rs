@@ -167,8 +167,9 @@ pub fn read_file(path: &Path) -> Result<Parsed, Problem> {
             serde_json::from_str(trimmed).map_err(|e| problem(format!("not JSON: {}", crate::error::one_line(&e))))?;
         return json(&name, &value).ok_or_else(|| problem("neither a STIX 2.1 bundle nor MISP events".into()));
     }
+    let skipped = text.len() - trimmed.len();
     if let Some(first) = trimmed.lines().next()
-        && let Some(parsed) = csv_file(&name, trimmed, first)
+        && let Some(parsed) = csv_file(&name, trimmed, first, 1 + text[..skipped].matches('\n').count())
     {
         return Ok(parsed);
     }
@@ -197,9 +198,31 @@ pub fn plain(name: &str, text: &str) -> Parsed {
     out
 }
 
+/// Line numbers of byte offsets met in order.
+struct Lines<'a> {
+    text: &'a [u8],
+    /// Bytes counted so far, and the line they end on.
+    at: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    /// The line of the first character of a record found at `byte` (line ends before it skipped).
+    fn of(&mut self, byte: usize) -> usize {
+        let mut start = byte.max(self.at).min(self.text.len());
+        while start < self.text.len() && matches!(self.text[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        self.line += self.text[self.at.min(start)..start].iter().filter(|b| **b == b'\n').count();
+        self.at = start;
+        self.line
+    }
+}
+
 /// A CSV file with a header naming its type column (`type`, `kind`, `indicator_type`) and value
 /// column (`value`, `indicator`); `None` when the first line names no such columns.
-fn csv_file(name: &str, text: &str, first: &str) -> Option<Parsed> {
+/// `first_line` is the line of the file `text` starts at.
+fn csv_file(name: &str, text: &str, first: &str, first_line: usize) -> Option<Parsed> {
     let header: Vec<String> = first.split(',').map(|h| h.trim().trim_matches('"').to_ascii_lowercase()).collect();
     let col = |names: &[&str]| header.iter().position(|h| names.contains(&h.as_str()));
     let kind_col = col(&["type", "kind", "indicator_type", "ioc_type"])?;
@@ -207,10 +230,13 @@ fn csv_file(name: &str, text: &str, first: &str) -> Option<Parsed> {
     let note_col = col(&["comment", "description", "name", "note", "context"]);
     let mut out = Parsed::default();
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    // Lines are counted here from the record's first byte: the reader's own line number is one
+    // short after a CRLF (Windows and Python's csv module write them), whose `\n` it counts as
+    // the next record's.
+    let mut lines = Lines { text: text.as_bytes(), at: 0, line: first_line };
     for (i, record) in reader.records().enumerate() {
-        // The header is line 1.
-        let at =
-            format!("{name}:{}", record.as_ref().ok().and_then(|r| r.position()).map_or(i + 2, |p| p.line() as usize));
+        let line = record.as_ref().ok().and_then(|r| r.position()).map(|p| lines.of(p.byte() as usize));
+        let at = format!("{name}:{}", line.unwrap_or(first_line + i + 1));
         let record = match record {
             Ok(r) => r,
             Err(e) => {
@@ -309,5 +335,28 @@ fn stix_indicator(name: &str, obj: &Value, out: &mut Parsed) {
     match super::stix::pattern(pattern) {
         Ok(alternatives) => out.indicators.push(Indicator { alternatives, origin: at, name: label }),
         Err(why) => out.problems.push(Problem { at, why }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_are_named_by_their_line_whatever_the_line_ends() {
+        let origins = |text: &str, first_line: usize| {
+            let first = text.lines().next().unwrap();
+            let p = csv_file("f", text, first, first_line).unwrap();
+            let mut at: Vec<String> = p.indicators.iter().map(|i| i.origin.clone()).collect();
+            at.extend(p.problems.iter().map(|p| format!("!{}", p.at)));
+            at
+        };
+        let unix = "type,value,note\nip,192.0.2.1,\n\nip,192.0.2.2,\"two\nlines\"\nip,192.0.2.3,\nmd5,abc,\n";
+        let want = ["f:2", "f:4", "f:6", "!f:7"];
+        assert_eq!(origins(unix, 1), want);
+        // Windows' and Python's CRLF: the same lines.
+        assert_eq!(origins(&unix.replace('\n', "\r\n"), 1), want);
+        // A file that began with blank lines, trimmed before it is read.
+        assert_eq!(origins(unix, 3), ["f:4", "f:6", "f:8", "!f:9"]);
     }
 }
