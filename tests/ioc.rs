@@ -327,3 +327,33 @@ fn addresses_carry_their_context_in_every_output() {
     let html = std::fs::read_to_string(r.join("report.html")).unwrap();
     assert!(html.contains("198.51.100.23 (AWS EC2 eu-west-1)"));
 }
+
+/// IPv6 indicators over AWS's own documented flow records (tests/data/real, IPv6 among them):
+/// networks and addresses by side, each count checked against SQL written apart from the matcher.
+#[test]
+fn ipv6_indicators_find_the_real_ipv6_flows() {
+    let lake = tempfile::tempdir().unwrap();
+    let (out, _) = ingest(lake.path(), &[&real("flowlogs/awsdocs-vpc-user-guide")]);
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(3), "{}", stderr(&out));
+    let l = lake.path();
+    let files = tempfile::tempdir().unwrap();
+    let feed = files.path().join("v6.csv");
+    std::fs::write(
+        &feed,
+        "type,value\r\ncidr,2001:db8:1234:a102::/64\r\nip-src,2001:db8:1234:a100:8d6e:3477:df66:f105\r\nip,2001:db8::dead\r\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin().arg("ioc").arg(&feed).arg("--dir").arg(dir.path()).arg("--lake").arg(l).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = summary(dir.path());
+    let hits = |line: usize| s[&format!("{}:{line}", feed.display())]["flow_hits"].parse::<i64>().unwrap();
+    let net = count(
+        l,
+        "SELECT 1 FROM flow_logs WHERE cidr_contains('2001:db8:1234:a102::/64', srcaddr) \
+         OR cidr_contains('2001:db8:1234:a102::/64', dstaddr)",
+    );
+    let src = count(l, "SELECT 1 FROM flow_logs WHERE srcaddr = '2001:db8:1234:a100:8d6e:3477:df66:f105'");
+    assert!(net > 0 && src > 0, "the documented IPv6 examples are in the lake");
+    assert_eq!((hits(2), hits(3), hits(4)), (net, src, 0));
+}

@@ -78,7 +78,7 @@ pub enum Cmd {
     /// row per indicator with its hits, first and last seen, the actors and interfaces involved.
     ///
     /// Exit status 0 when every indicator was read, 3 when some line was not (said on stderr and
-    /// in ioc_problems.csv; the rest is swept).
+    /// in ioc_problems.csv; the rest is swept), 2 when no indicator could be read at all.
     Ioc(verbs::ioc::Args),
     /// One Network ACL or security group: its rules at a moment, a change's diff, a path check, its history.
     Acl(verbs::acl::Args),
